@@ -1,0 +1,82 @@
+// Test runner: runs every `*.test.ts` file (uvu suites) in its own Node process and prints `N passed, N failed`.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const searched = ['builder', 'agent', 'qa'];
+
+function findTests(dir: string, found: string[] = []): string[] {
+  for (const name of readdirSync(dir).sort()) {
+    if (name === 'node_modules' || name === 'fixtures' || name.startsWith('.')) continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) findTests(path, found);
+    else if (name.endsWith('.test.ts')) found.push(path);
+  }
+  return found;
+}
+
+interface FileResult {
+  file: string;
+  passed: number;
+  failed: number;
+  output: string;
+  code: number | null;
+}
+
+// uvu prints "Total: N / Passed: N / Skipped: N" at exit; a crash before that counts as one failure.
+function parseUvuSummary(output: string): { total: number; passed: number } | undefined {
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const total = /Total:\s+(\d+)/.exec(plain);
+  const passed = /Passed:\s+(\d+)/.exec(plain);
+  if (!total || !passed) return undefined;
+  return { total: Number(total[1]), passed: Number(passed[1]) };
+}
+
+function runFile(file: string): Promise<FileResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('close', (code) => {
+      const summary = parseUvuSummary(output);
+      const passed = summary?.passed ?? 0;
+      let failed = summary ? summary.total - summary.passed : 1;
+      if (code !== 0 && failed === 0) failed = 1;
+      resolve({ file: relative(root, file), passed, failed, output, code });
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const filters = process.argv.slice(2);
+  const files = findTests(root).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+  const queue = [...files];
+  const results: FileResult[] = [];
+  const workers = Math.max(1, Math.min(Number(process.env.MVOS_TEST_JOBS) || availableParallelism(), 4));
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      for (let file = queue.shift(); file; file = queue.shift()) {
+        const result = await runFile(file);
+        results.push(result);
+        const mark = result.failed === 0 ? 'ok  ' : 'FAIL';
+        console.log(`${mark} ${result.file} (${result.passed} passed, ${result.failed} failed)`);
+        if (result.failed > 0) console.log(result.output.replace(/^/gm, '    '));
+      }
+    }),
+  );
+  const passed = results.reduce((n, r) => n + r.passed, 0);
+  const failed = results.reduce((n, r) => n + r.failed, 0);
+  console.log(`\n${files.length} test files`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 && files.length > 0 ? 0 : 1;
+}
+
+await main();
