@@ -54,3 +54,13 @@ export function formatProblem(problem: Problem): string {
   const first = head ? `${head} ${problem.message}` : problem.message;
   return problem.hint ? `${first}\n  hint: ${problem.hint}` : first;
 }
+
+// Orders problems by file, line and column, as an editor lists them.
+export function sortProblems(problems: readonly Problem[]): Problem[] {
+  return [...problems].sort((a, b) => {
+    const fa = a.location?.file ?? '';
+    const fb = b.location?.file ?? '';
+    if (fa !== fb) return fa < fb ? -1 : 1;
+    return (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.col ?? 0) - (b.location?.col ?? 0);
+  });
+}

@@ -57,7 +57,7 @@ function runFile(file: string): Promise<FileResult> {
 
 async function main(): Promise<void> {
   const filters = process.argv.slice(2);
-  const files = findTests(root).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+  const files = searched.flatMap((dir) => findTests(join(root, dir))).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
   const queue = [...files];
   const results: FileResult[] = [];
   const workers = Math.max(1, Math.min(Number(process.env.MVOS_TEST_JOBS) || availableParallelism(), 4));

@@ -1,0 +1,7 @@
+// The table of verbs: adding a verb is one module and one line here.
+import type { Command } from '../command.ts';
+import { buildCommand } from './build.ts';
+import { validateCommand } from './validate.ts';
+
+// Every verb, in the order `mvos --help` lists them.
+export const commands: readonly Command[] = [validateCommand, buildCommand];

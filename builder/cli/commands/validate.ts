@@ -1,0 +1,62 @@
+// `mvos validate [recipe…]`: every problem in the recipes at once, or a line per clean recipe.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { formatProblem, UserError, type Problem } from '../../errors.ts';
+import { RecipeLoader } from '../../recipe/load.ts';
+import type { Command, CommandContext } from '../command.ts';
+
+// All recipe files under a directory, sorted (used when no recipe is named).
+export function findRecipes(dir: string): string[] {
+  const found: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) found.push(...findRecipes(path));
+    else if (name.endsWith('.yaml') || name.endsWith('.yml')) found.push(path);
+  }
+  return found;
+}
+
+async function run(ctx: CommandContext): Promise<number> {
+  const files = ctx.positionals.length > 0 ? ctx.positionals : findRecipes(join(ctx.cwd, 'recipes')).map((f) => relative(ctx.cwd, f));
+  if (files.length === 0) throw new UserError('no recipes to validate', { hint: 'name one: `mvos validate recipes/host.yaml`' });
+  const loader = new RecipeLoader(ctx.cwd);
+  const seen = new Set<string>();
+  const problems: Problem[] = [];
+  const report: Array<{ file: string; ok: boolean; kind?: string; name?: string; version?: string; vms?: string[]; problems: Problem[] }> = [];
+  for (const file of files) {
+    const result = loader.load(file);
+    const fresh = result.problems.filter((p) => !seen.has(formatProblem(p)));
+    fresh.forEach((p) => seen.add(formatProblem(p)));
+    problems.push(...fresh);
+    const recipe = result.recipe;
+    report.push({ file, ok: !!recipe, kind: recipe?.kind, name: recipe?.name, version: recipe?.version, vms: recipe?.vms.map((v) => v.name), problems: result.problems });
+    if (!ctx.json && recipe) {
+      const vms = recipe.vms.length ? `, VMs: ${recipe.vms.map((v) => `${v.name} (${v.role}, ${v.launch})`).join(', ')}` : '';
+      ctx.out(`ok  ${file}: ${recipe.kind} ${recipe.name} ${recipe.version}${vms}`);
+    }
+  }
+  if (ctx.json) {
+    ctx.out(JSON.stringify({ ok: problems.length === 0, recipes: report }, null, 2));
+    return problems.length === 0 ? 0 : 2;
+  }
+  if (problems.length > 0) {
+    const bad = report.filter((r) => !r.ok).length;
+    throw new UserError(`${problems.length} problem${problems.length === 1 ? '' : 's'} in ${bad} recipe${bad === 1 ? '' : 's'}`, {
+      problems,
+      hint: 'fix them and run `mvos validate` again; the recipe reference is in README.md',
+    });
+  }
+  return 0;
+}
+
+// The validate verb.
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'check recipes against the schema and the semantic rules',
+  usage: 'mvos validate [recipe…] [--json]',
+  description: 'Loads each recipe (default: every recipe under recipes/), follows `extends:` and the VM recipes it names, and reports every problem at once as file:line:col, JSON path, what was expected and a hint. Exit code 0 when clean, 2 when a recipe has problems.',
+  flags: {},
+  flagHelp: {},
+  json: true,
+  run,
+};

@@ -1,0 +1,65 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadRecipe, RecipeLoader } from './load.ts';
+
+const root = process.cwd();
+
+test('the default host loads: two VMs in start order, sizes in MiB, guests loaded, all frozen', () => {
+  const { recipe, problems } = loadRecipe('recipes/host.yaml', root);
+  assert.equal(problems, []);
+  assert.ok(recipe);
+  assert.is(recipe.kind, 'host');
+  assert.equal(recipe.vms.map((v) => [v.name, v.role, v.memoryMiB, v.launch]), [
+    ['controller', 'controller', 512, 'vm'],
+    ['rescue', 'rescue', 256, 'vm'],
+  ]);
+  const controller = recipe.vms[0]!;
+  assert.is(controller.fallback, 'rescue');
+  assert.is(controller.autostart, true);
+  assert.is(controller.health.deadlineSeconds, 300);
+  assert.is(controller.recipe.kind, 'guest');
+  assert.is(controller.recipe.kernel.source, 'guest-tiny', 'inherited from guest-base.yaml');
+  assert.is(recipe.vms[1]!.recipe.firmware.type, 'seabios', 'rescue overrides the base firmware');
+  assert.ok(Object.isFrozen(recipe) && Object.isFrozen(recipe.vms) && Object.isFrozen(controller.health));
+  assert.ok(recipe.overlays[0]!.endsWith('/rootfs/host/overlay'));
+});
+
+test('extends: the example host keeps the default VMs and adds an application VM', () => {
+  const { recipe, problems } = loadRecipe('recipes/examples/host-with-app.yaml', root);
+  assert.equal(problems, []);
+  assert.equal(recipe!.vms.map((v) => v.name), ['controller', 'rescue', 'app']);
+  const app = recipe!.vms[2]!;
+  assert.equal([app.role, app.launch, app.ephemeral, app.autostart], ['application', 'novm', true, true]);
+  assert.is(recipe!.kernel.package, 'linux-image-amd64');
+  assert.is(recipe!.name, 'multiverse-host-app');
+});
+
+test('guest recipes are loaded once per loader', () => {
+  const loader = new RecipeLoader(root);
+  const a = loader.load('recipes/host.yaml').recipe!;
+  const b = loader.load('recipes/examples/host-with-app.yaml').recipe!;
+  assert.is(a.vms[0]!.recipe, b.vms[0]!.recipe);
+});
+
+test('defaults come from the schema and the normaliser', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvos-load-'));
+  writeFileSync(join(dir, 'g.yaml'), 'kind: guest\nname: g\nversion: "1.0.0"\n');
+  const { recipe, problems } = loadRecipe(join(dir, 'g.yaml'), root);
+  assert.equal(problems, []);
+  assert.is(recipe!.initramfs.compression, 'zstd');
+  assert.equal(recipe!.outputs, ['kernel+initrd']);
+  assert.equal(recipe!.host.housekeeping, [0]);
+  assert.is(recipe!.boot.attempts, 3);
+});
+
+test('a missing file is one problem, not a crash', () => {
+  const { recipe, problems } = loadRecipe('recipes/nope.yaml', root);
+  assert.is(recipe, undefined);
+  assert.is(problems.length, 1);
+  assert.match(problems[0]!.message, /no such recipe file/);
+});
+
+test.run();

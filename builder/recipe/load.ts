@@ -1,0 +1,117 @@
+// Loads a recipe: YAML → extends → JSON Schema → semantic rules → guest recipes → frozen Recipe, collecting every problem.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { sortProblems, type Problem } from '../errors.ts';
+import { mergeLocations, mergeRecipeData } from './merge.ts';
+import { normalizeRecipe } from './normalize.ts';
+import { checkRecipeRules, checkVmRules, resolveFrom, type RuleContext } from './rules.ts';
+import { validateAgainstSchema } from './schema.ts';
+import type { MultiverseRecipe } from './schema.types.ts';
+import type { Recipe } from './types.ts';
+import { locate, parseYaml, type LocationMap } from './yaml-source.ts';
+
+// The outcome of loading: a recipe when there were no problems, else every problem found.
+export interface LoadResult {
+  recipe?: Recipe;
+  problems: Problem[];
+}
+
+interface RawRecipe {
+  data?: Record<string, unknown>;
+  locations: LocationMap;
+  problems: Problem[];
+}
+
+// Loads recipes relative to a working directory; guest recipes are loaded once each.
+export class RecipeLoader {
+  private readonly loaded = new Map<string, LoadResult>();
+  constructor(private readonly cwd: string = process.cwd()) {}
+
+  // Shows a path as the user would type it: relative to the working directory.
+  display = (path: string): string => {
+    const rel = relative(this.cwd, path);
+    return rel.startsWith('..') ? path : rel;
+  };
+
+  // Loads one recipe file and everything it refers to.
+  load(file: string): LoadResult {
+    const absolute = resolve(this.cwd, file);
+    const cached = this.loaded.get(absolute);
+    if (cached) return cached;
+    const loaded = this.loadUncached(absolute);
+    const result = { ...loaded, problems: sortProblems(loaded.problems) };
+    this.loaded.set(absolute, result);
+    return result;
+  }
+
+  private loadUncached(file: string): LoadResult {
+    const raw = this.readWithBases(file, []);
+    if (!raw.data || raw.problems.length > 0) return { problems: raw.problems };
+    const data = structuredClone(raw.data);
+    delete data.extends;
+    const schemaProblems = validateAgainstSchema(data, raw.locations);
+    if (schemaProblems.length > 0) return { problems: schemaProblems };
+    const recipeData = data as unknown as MultiverseRecipe;
+    const ctx: RuleContext = { file, raw: recipeData, locations: raw.locations, display: this.display };
+    const problems = [...checkRecipeRules(ctx), ...checkVmRules(ctx)];
+    const guests = new Map<string, Recipe>();
+    for (const [name, vm] of Object.entries(recipeData.vms ?? {})) {
+      if (!vm || recipeData.kind !== 'host') continue;
+      const path = `/vms/${name}/recipe`;
+      const guestFile = resolveFrom(ctx, path, vm.recipe);
+      if (!existsSync(guestFile)) {
+        problems.push({ location: locate(raw.locations, path), path, message: `VM recipe ${this.display(guestFile)} does not exist`, hint: 'create it (kind: guest) or fix the path, which is relative to this recipe' });
+        continue;
+      }
+      const guest = this.load(guestFile);
+      problems.push(...guest.problems);
+      if (!guest.recipe) continue;
+      if (guest.recipe.kind !== 'guest') {
+        problems.push({ location: locate(raw.locations, path), path, message: `${this.display(guestFile)} is a ${guest.recipe.kind} recipe, a VM needs a guest recipe`, hint: 'set `kind: guest` in it' });
+        continue;
+      }
+      if (vm.launch === 'container' && !guest.recipe.container) {
+        const launchPath = `/vms/${name}/launch`;
+        problems.push({ location: locate(raw.locations, launchPath), path: launchPath, message: `launch: container needs a \`container:\` section in ${this.display(guestFile)}`, hint: 'name the OCI image there: `container: { image: ./app.tar }`' });
+      }
+      guests.set(name, guest.recipe);
+    }
+    if (problems.length > 0) return { problems };
+    return { recipe: normalizeRecipe(file, recipeData, guests), problems: [] };
+  }
+
+  // Reads a file and the chain of recipes it extends, merged base-first.
+  private readWithBases(file: string, chain: string[]): RawRecipe {
+    const shown = this.display(file);
+    if (!existsSync(file)) {
+      return { locations: new Map(), problems: [{ message: `${shown}: no such recipe file`, hint: 'list the recipes with `ls recipes/*.yaml`' }] };
+    }
+    const parsed = parseYaml(readFileSync(file, 'utf8'), shown);
+    if (parsed.problems.length > 0) return { locations: parsed.locations, problems: parsed.problems };
+    if (typeof parsed.data !== 'object' || parsed.data === null || Array.isArray(parsed.data)) {
+      return { locations: parsed.locations, problems: [{ location: { file: shown, line: 1, col: 1 }, path: '', message: 'a recipe must be a YAML mapping (key: value lines)', hint: 'start with `kind: host` or `kind: guest`' }] };
+    }
+    const data = parsed.data as Record<string, unknown>;
+    if (typeof data.extends !== 'string') return { data, locations: parsed.locations, problems: [] };
+    const baseFile = resolve(dirname(file), data.extends);
+    const where = locate(parsed.locations, '/extends');
+    if (chain.includes(baseFile) || baseFile === file) {
+      return { locations: parsed.locations, problems: [{ location: where, path: '/extends', message: `extends ${this.display(baseFile)}, which extends this recipe again (a cycle)`, hint: 'break the chain: a recipe may not extend itself, directly or through others' }] };
+    }
+    if (!existsSync(baseFile)) {
+      return { locations: parsed.locations, problems: [{ location: where, path: '/extends', message: `extends ${this.display(baseFile)}, which does not exist`, hint: 'the path is relative to this recipe' }] };
+    }
+    const base = this.readWithBases(baseFile, [...chain, file]);
+    if (!base.data || base.problems.length > 0) return base;
+    return {
+      data: mergeRecipeData(base.data, data) as Record<string, unknown>,
+      locations: mergeLocations(base.locations, parsed.locations, data),
+      problems: [],
+    };
+  }
+}
+
+// Loads one recipe with a fresh loader.
+export function loadRecipe(file: string, cwd: string = process.cwd()): LoadResult {
+  return new RecipeLoader(cwd).load(file);
+}

@@ -1,0 +1,93 @@
+// Raw (schema-valid) recipe data → the frozen, typed Recipe: sizes in MiB, absolute paths, defaults filled.
+import { dirname, resolve } from 'node:path';
+import type { ControllerVm, MultiverseRecipe, RescueVm, WorkloadVm } from './schema.types.ts';
+import type { Recipe, VmRole, VmSpec } from './types.ts';
+
+// Parses "512M", "2G" or a number of MiB into MiB.
+export function memoryToMiB(memory: number | string | undefined, fallback: number): number {
+  if (memory === undefined) return fallback;
+  if (typeof memory === 'number') return memory;
+  const amount = Number(memory.slice(0, -1));
+  return memory.endsWith('G') ? amount * 1024 : amount;
+}
+
+// Default memory and ready deadline by launch kind: full VMs boot firmware and a bigger kernel.
+const launchDefaults = {
+  vm: { memoryMiB: 512, deadlineSeconds: 300 },
+  novm: { memoryMiB: 256, deadlineSeconds: 60 },
+  container: { memoryMiB: 256, deadlineSeconds: 60 },
+} as const;
+
+// Orders VMs as the agent starts them: controller, rescue, then the rest by name.
+export function vmOrder(name: string): string {
+  return name === 'controller' ? '0' : name === 'rescue' ? '1' : `2${name}`;
+}
+
+type AnyVm = ControllerVm & RescueVm & Partial<WorkloadVm>;
+
+// Builds one VmSpec; `guest` is the VM's own loaded recipe.
+export function normalizeVm(name: string, raw: AnyVm, guest: Recipe): VmSpec {
+  const launch = raw.launch ?? 'vm';
+  const role: VmRole = name === 'controller' || name === 'rescue' ? name : (raw.role ?? 'application');
+  return Object.freeze({
+    name,
+    role,
+    recipe: guest,
+    cpus: raw.cpus ?? 1,
+    pin: raw.pin ? Object.freeze([...raw.pin]) : undefined,
+    memoryMiB: memoryToMiB(raw.memory, launchDefaults[launch].memoryMiB),
+    launch,
+    autostart: raw.autostart ?? (role === 'controller' || role === 'rescue' ? role === 'controller' : false),
+    ephemeral: raw.ephemeral ?? false,
+    health: Object.freeze({
+      deadlineSeconds: raw.health?.deadline ?? launchDefaults[launch].deadlineSeconds,
+      marker: raw.health?.marker ?? 'MVOS-GUEST-READY',
+    }),
+    fallback: raw.fallback,
+    restart: Object.freeze({ attempts: raw.restart?.attempts ?? 2, backoffSeconds: raw.restart?.backoff ?? 5 }),
+  });
+}
+
+// Builds the frozen Recipe from schema-valid data; `guests` maps VM name → its loaded guest recipe.
+export function normalizeRecipe(file: string, raw: MultiverseRecipe, guests: ReadonlyMap<string, Recipe>): Recipe {
+  const here = dirname(file);
+  const vms = Object.entries(raw.vms ?? {})
+    .filter(([name]) => guests.has(name))
+    .sort(([a], [b]) => vmOrder(a).localeCompare(vmOrder(b)))
+    .map(([name, vm]) => normalizeVm(name, vm as AnyVm, guests.get(name)!));
+  const recipe: Recipe = {
+    file,
+    kind: raw.kind,
+    name: raw.name,
+    version: raw.version,
+    description: raw.description,
+    arch: raw.arch ?? 'amd64',
+    kernel: Object.freeze({
+      package: raw.kernel?.package,
+      source: raw.kernel?.source,
+      cmdline: Object.freeze([...(raw.kernel?.cmdline ?? [])]),
+      modules: Object.freeze([...(raw.kernel?.modules ?? [])]),
+    }),
+    initramfs: Object.freeze({ compression: raw.initramfs?.compression ?? 'zstd', level: raw.initramfs?.level }),
+    firmware: Object.freeze({
+      type: raw.firmware?.type ?? 'ovmf',
+      preset: raw.firmware?.preset ?? 'default',
+      bootOrder: Object.freeze([...(raw.firmware?.bootOrder ?? [])]),
+      timeout: raw.firmware?.timeout,
+    }),
+    packages: Object.freeze([...(raw.packages ?? [])]),
+    drop: Object.freeze([...(raw.drop ?? [])]),
+    overlays: Object.freeze((raw.overlays ?? []).map((o) => resolve(here, o))),
+    templates: Object.freeze(
+      (raw.templates ?? []).map((t) => Object.freeze({ source: resolve(here, t.source), target: t.target, mode: parseInt(t.mode ?? '0644', 8) })),
+    ),
+    variables: Object.freeze({ ...(raw.variables as Record<string, string | number | boolean> | undefined) }),
+    agent: Object.freeze({ enabled: raw.agent?.enabled ?? true, apiListen: raw.agent?.api?.listen, sshListen: raw.agent?.ssh?.listen }),
+    boot: Object.freeze({ attempts: raw.boot?.attempts ?? 3, menuTimeout: raw.boot?.menuTimeout ?? 3 }),
+    host: Object.freeze({ housekeeping: Object.freeze([...(raw.host?.housekeeping ?? [0])]), stateLabel: raw.host?.stateLabel ?? 'MVOS-STATE' }),
+    outputs: Object.freeze([...(raw.outputs ?? ['kernel+initrd'])]),
+    container: raw.container ? Object.freeze({ ...raw.container }) : undefined,
+    vms: Object.freeze(vms),
+  };
+  return Object.freeze(recipe);
+}

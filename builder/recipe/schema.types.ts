@@ -1,0 +1,372 @@
+// Generated from recipes/recipe.schema.json by `npm run gen`; do not edit by hand.
+
+/**
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "packageName".
+ */
+export type PackageName = string;
+/**
+ * The host's VMs by name: controller, rescue and any number of application/utility VMs.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vms".
+ */
+export type Vms = {
+  controller?: ControllerVm;
+  rescue?: RescueVm;
+  [name: string]: ControllerVm | RescueVm | WorkloadVm | undefined;
+};
+/**
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "listenAddress".
+ */
+export type ListenAddress = string;
+/**
+ * Memory in MiB, or with a unit ("512M", "2G").
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "memory".
+ */
+export type Memory = number | string;
+/**
+ * The guest recipe this VM runs.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmRecipe".
+ */
+export type VmRecipe = string;
+/**
+ * Number of vCPUs.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmCpus".
+ */
+export type VmCpus = number;
+/**
+ * Host CPUs the vCPUs are pinned to, one per vCPU (absent: the agent plans whole cores).
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmPin".
+ */
+export type VmPin = number[];
+/**
+ * vm: full VM with firmware; novm: direct kernel microVM; container: an OCI image in a microVM.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmLaunch".
+ */
+export type VmLaunch = 'vm' | 'novm' | 'container';
+/**
+ * Start when the agent starts.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmAutostart".
+ */
+export type VmAutostart = boolean;
+/**
+ * The writable layer is destroyed when the VM stops.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmEphemeral".
+ */
+export type VmEphemeral = boolean;
+
+/**
+ * A Multiverse recipe: a host image (kind: host) or a guest VM image (kind: guest). Paths are relative to the recipe file.
+ */
+export interface MultiverseRecipe {
+  /**
+   * Another recipe this one builds on: objects are merged key by key, arrays and scalars are replaced, null removes a key.
+   */
+  extends?: string;
+  /**
+   * host: the bare-metal hypervisor image; guest: an image one of the host's VMs runs.
+   */
+  kind: 'host' | 'guest';
+  /**
+   * Image name; outputs land in images/<name>/.
+   */
+  name: string;
+  /**
+   * Image version (semantic version).
+   */
+  version: string;
+  /**
+   * One line that says what this image is for.
+   */
+  description?: string;
+  /**
+   * Target architecture.
+   */
+  arch?: 'amd64';
+  kernel?: Kernel;
+  initramfs?: Initramfs;
+  firmware?: Firmware;
+  /**
+   * Debian packages installed into the root file system (their dependency closure is resolved into the lockfile).
+   */
+  packages?: PackageName[];
+  /**
+   * Extra glob patterns of files left out of the root file system (docs, man pages and locales are always dropped).
+   */
+  drop?: string[];
+  /**
+   * Directories copied over the root file system in order (later ones win).
+   */
+  overlays?: string[];
+  /**
+   * Handlebars templates rendered with the recipe's values (strict: a missing variable is an error).
+   */
+  templates?: Template[];
+  /**
+   * Values for templates, by name.
+   */
+  variables?: {
+    [k: string]: (string | number | boolean) | undefined;
+  };
+  agent?: Agent;
+  boot?: Boot;
+  host?: HostSettings;
+  /**
+   * Output formats written to images/<name>/.
+   *
+   * @minItems 1
+   */
+  outputs?: ['kernel+initrd' | 'iso' | 'raw' | 'qcow2', ...('kernel+initrd' | 'iso' | 'raw' | 'qcow2')[]];
+  container?: Container;
+  vms?: Vms;
+}
+/**
+ * The kernel: a pinned Debian package, or a build from linux-source with a config from kernel-config/.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "kernel".
+ */
+export interface Kernel {
+  /**
+   * Debian kernel package (its exact version is pinned in the lockfile).
+   */
+  package?: string;
+  /**
+   * Name of a config folder in kernel-config/ to build a kernel from linux-source with.
+   */
+  source?: string;
+  /**
+   * Kernel command line, one argument per item.
+   */
+  cmdline?: string[];
+  /**
+   * Kernel modules put into the initramfs (their dependencies are added).
+   */
+  modules?: string[];
+}
+/**
+ * How the initramfs is packed.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "initramfs".
+ */
+export interface Initramfs {
+  compression?: 'zstd' | 'gzip' | 'none';
+  /**
+   * Compression level.
+   */
+  level?: number;
+}
+/**
+ * The firmware the machine starts with.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "firmware".
+ */
+export interface Firmware {
+  /**
+   * ovmf (UEFI), ovmf-secureboot (UEFI with our keys enrolled) or seabios (BIOS).
+   */
+  type?: 'ovmf' | 'ovmf-secureboot' | 'seabios';
+  /**
+   * NVRAM preset from firmware/presets/.
+   */
+  preset?: string;
+  /**
+   * Boot devices in order.
+   */
+  bootOrder?: ('disk' | 'cd' | 'usb' | 'network')[];
+  /**
+   * Seconds the firmware boot menu waits.
+   */
+  timeout?: number;
+}
+/**
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "template".
+ */
+export interface Template {
+  /**
+   * Template file (handlebars).
+   */
+  source: string;
+  /**
+   * Absolute path in the image.
+   */
+  target: string;
+  mode?: string;
+}
+/**
+ * The mvos agent bundled into the image.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "agent".
+ */
+export interface Agent {
+  enabled?: boolean;
+  api?: {
+    /**
+     * TCP address for the HTTP API and WebUI (off unless named; the unix socket is always on).
+     */
+    listen?: string;
+  };
+  ssh?: {
+    /**
+     * TCP address for the SSH control server (off unless named).
+     */
+    listen?: string;
+  };
+}
+/**
+ * Boot menu and boot counting.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "boot".
+ */
+export interface Boot {
+  /**
+   * Tries of the host entry before the rescue entry boots by default.
+   */
+  attempts?: number;
+  /**
+   * Seconds the boot menu waits.
+   */
+  menuTimeout?: number;
+}
+/**
+ * Host-wide settings.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "hostSettings".
+ */
+export interface HostSettings {
+  /**
+   * CPUs kept for the host itself (never given to a VM).
+   */
+  housekeeping?: number[];
+  /**
+   * Label of the state partition.
+   */
+  stateLabel?: string;
+}
+/**
+ * For a guest run as a container in a microVM: the OCI image and what to run.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "container".
+ */
+export interface Container {
+  /**
+   * An OCI image layout directory or a docker-save tarball.
+   */
+  image: string;
+  /**
+   * Overrides the image's entrypoint and cmd.
+   */
+  command?: string[];
+  /**
+   * Extra environment variables.
+   */
+  env?: {
+    [k: string]: string | undefined;
+  };
+  workdir?: string;
+}
+/**
+ * How the agent knows the VM is up.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "health".
+ */
+export interface Health {
+  /**
+   * Seconds from start until the VM must report ready.
+   */
+  deadline?: number;
+  /**
+   * Line the guest prints (health channel or serial) when ready.
+   */
+  marker?: string;
+}
+/**
+ * The controller VM: started at boot on its own cores.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "controllerVm".
+ */
+export interface ControllerVm {
+  recipe: VmRecipe;
+  cpus?: VmCpus;
+  pin?: VmPin;
+  memory?: Memory;
+  launch?: VmLaunch;
+  autostart?: VmAutostart;
+  ephemeral?: VmEphemeral;
+  health?: Health;
+  /**
+   * VM started instead when this one fails (normally "rescue").
+   */
+  fallback?: string;
+  restart?: {
+    /**
+     * Restarts before falling back.
+     */
+    attempts?: number;
+    /**
+     * Seconds before the first restart (doubles each time).
+     */
+    backoff?: number;
+  };
+}
+/**
+ * The rescue VM: the always-working simple machine.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "rescueVm".
+ */
+export interface RescueVm {
+  recipe: VmRecipe;
+  cpus?: VmCpus;
+  pin?: VmPin;
+  memory?: Memory;
+  launch?: VmLaunch;
+  autostart?: VmAutostart;
+  ephemeral?: VmEphemeral;
+  health?: Health;
+}
+/**
+ * An application or utility VM.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "workloadVm".
+ */
+export interface WorkloadVm {
+  recipe: VmRecipe;
+  cpus?: VmCpus;
+  pin?: VmPin;
+  memory?: Memory;
+  launch?: VmLaunch;
+  autostart?: VmAutostart;
+  ephemeral?: VmEphemeral;
+  health?: Health;
+  /**
+   * application: a workload; utility: a service VM (network, storage).
+   */
+  role: 'application' | 'utility';
+}

@@ -1,0 +1,68 @@
+// The typed, normalised recipe the rest of mvos works with (raw YAML shapes are in schema.types.ts).
+import type { Container, MultiverseRecipe } from './schema.types.ts';
+
+// An output format name as the recipe writes it.
+export type OutputFormat = NonNullable<MultiverseRecipe['outputs']>[number];
+// How a VM is launched.
+export type LaunchKind = 'vm' | 'novm' | 'container';
+// What a VM is for on the host.
+export type VmRole = 'controller' | 'rescue' | 'application' | 'utility';
+// Firmware a machine starts with.
+export type FirmwareType = 'ovmf' | 'ovmf-secureboot' | 'seabios';
+
+// One VM of a host, with its guest recipe loaded.
+export interface VmSpec {
+  readonly name: string;
+  readonly role: VmRole;
+  readonly recipe: Recipe;
+  readonly cpus: number;
+  readonly pin?: readonly number[];
+  readonly memoryMiB: number;
+  readonly launch: LaunchKind;
+  readonly autostart: boolean;
+  readonly ephemeral: boolean;
+  readonly health: { readonly deadlineSeconds: number; readonly marker: string };
+  readonly fallback?: string;
+  readonly restart: { readonly attempts: number; readonly backoffSeconds: number };
+}
+
+// A template to render into the image.
+export interface TemplateSpec {
+  readonly source: string;
+  readonly target: string;
+  readonly mode: number;
+}
+
+// A loaded, validated, frozen recipe; paths are absolute.
+export interface Recipe {
+  readonly file: string;
+  readonly kind: 'host' | 'guest';
+  readonly name: string;
+  readonly version: string;
+  readonly description?: string;
+  readonly arch: 'amd64';
+  readonly kernel: {
+    readonly package?: string;
+    readonly source?: string;
+    readonly cmdline: readonly string[];
+    readonly modules: readonly string[];
+  };
+  readonly initramfs: { readonly compression: 'zstd' | 'gzip' | 'none'; readonly level?: number };
+  readonly firmware: {
+    readonly type: FirmwareType;
+    readonly preset: string;
+    readonly bootOrder: readonly string[];
+    readonly timeout?: number;
+  };
+  readonly packages: readonly string[];
+  readonly drop: readonly string[];
+  readonly overlays: readonly string[];
+  readonly templates: readonly TemplateSpec[];
+  readonly variables: Readonly<Record<string, string | number | boolean>>;
+  readonly agent: { readonly enabled: boolean; readonly apiListen?: string; readonly sshListen?: string };
+  readonly boot: { readonly attempts: number; readonly menuTimeout: number };
+  readonly host: { readonly housekeeping: readonly number[]; readonly stateLabel: string };
+  readonly outputs: readonly OutputFormat[];
+  readonly container?: Readonly<Container>;
+  readonly vms: readonly VmSpec[];
+}
