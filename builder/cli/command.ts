@@ -6,7 +6,7 @@ export type Flags = NonNullable<ParseArgsConfig['options']>;
 
 // What a verb gets when it runs: parsed flags, positionals and the output streams.
 export interface CommandContext {
-  flags: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  flags: Record<string, string | boolean | (string | boolean)[] | undefined>;
   positionals: string[];
   json: boolean;
   debug: boolean;

@@ -1,6 +1,6 @@
 // Package sources from the build machine's own apt: names → exact pins, and pins → .deb bytes.
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FailureError, UserError, type Problem } from '../errors.ts';
@@ -51,6 +51,7 @@ export async function createAptContext(options: {
   aptSources?: string;
   update?: boolean;
   offline?: boolean;
+  keep?: readonly PackagePin[];
 }): Promise<AptContext> {
   const root = resolve(options.workDir);
   const sources = options.aptSources === undefined ? undefined : resolve(options.aptSources);
@@ -69,6 +70,9 @@ export async function createAptContext(options: {
   await writeFile(statusFile, '');
   const confFile = join(root, 'apt.conf');
   await writeFile(confFile, CLEARED_HOOKS.map((key) => `#clear ${key};\n`).join(''));
+
+  const preferencesDir = join(root, 'preferences.d');
+  await writePreferences(preferencesDir, options.keep ?? []);
 
   const env = { LC_ALL: 'C', LANG: 'C', LANGUAGE: '' };
   const system = await systemAptDirs(env);
@@ -90,6 +94,7 @@ export async function createAptContext(options: {
     '-o', 'APT::Install-Suggests=false',
     '-o', 'APT::Sandbox::User=root',
     '-o', 'Debug::NoLocking=1',
+    '-o', `Dir::Etc::preferencesparts=${preferencesDir}`,
     ...(sources === undefined
       ? []
       : ['-o', `Dir::Etc::sourcelist=${sources}`, '-o', `Dir::Etc::sourceparts=${emptyParts}`]),
@@ -182,6 +187,21 @@ export async function fetchPackage(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+// Keeps locked versions where apt can still choose them: a pin per package at priority 1001, beside the machine's own preferences.
+async function writePreferences(dir: string, keep: readonly PackagePin[]): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  for (const name of await readdir('/etc/apt/preferences.d').catch(() => [] as string[])) {
+    if (/^[A-Za-z0-9_.-]+$/.test(name) && (name.endsWith('.pref') || !name.includes('.'))) {
+      await copyFile(join('/etc/apt/preferences.d', name), join(dir, name));
+    }
+  }
+  const stanzas = [...keep]
+    .sort((a, b) => compare(a.name, b.name))
+    .map((pin) => `Package: ${pin.name}\nPin: version ${pin.version}\nPin-Priority: 1001\n`);
+  if (stanzas.length > 0) await writeFile(join(dir, 'zz-mvos-lock.pref'), stanzas.join('\n'));
 }
 
 interface Request {

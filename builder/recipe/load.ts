@@ -1,7 +1,7 @@
 // Loads a recipe: YAML → extends → JSON Schema → semantic rules → guest recipes → frozen Recipe, collecting every problem.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import { sortProblems, type Problem } from '../errors.ts';
+import { sortProblems, UserError, type Problem } from '../errors.ts';
 import { mergeLocations, mergeRecipeData } from './merge.ts';
 import { normalizeRecipe } from './normalize.ts';
 import { checkRecipeRules, checkVmRules, resolveFrom, type RuleContext } from './rules.ts';
@@ -114,4 +114,12 @@ export class RecipeLoader {
 // Loads one recipe with a fresh loader.
 export function loadRecipe(file: string, cwd: string = process.cwd()): LoadResult {
   return new RecipeLoader(cwd).load(file);
+}
+
+// Loads a recipe a command needs, or throws a UserError carrying every problem.
+export function requireRecipe(file: string, cwd: string = process.cwd()): Recipe {
+  const result = loadRecipe(file, cwd);
+  if (result.recipe) return result.recipe;
+  const n = result.problems.length;
+  throw new UserError(`${file} has ${n} problem${n === 1 ? '' : 's'}`, { problems: result.problems, hint: `fix them (\`mvos validate ${file}\` lists them), then try again` });
 }

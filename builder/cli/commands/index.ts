@@ -1,7 +1,9 @@
 // The table of verbs: adding a verb is one module and one line here.
 import type { Command } from '../command.ts';
 import { buildCommand } from './build.ts';
+import { cacheCommand } from './cache.ts';
+import { lockCommand } from './lock.ts';
 import { validateCommand } from './validate.ts';
 
 // Every verb, in the order `mvos --help` lists them.
-export const commands: readonly Command[] = [validateCommand, buildCommand];
+export const commands: readonly Command[] = [validateCommand, lockCommand, buildCommand, cacheCommand];

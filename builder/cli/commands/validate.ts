@@ -5,13 +5,13 @@ import { formatProblem, UserError, type Problem } from '../../errors.ts';
 import { RecipeLoader } from '../../recipe/load.ts';
 import type { Command, CommandContext } from '../command.ts';
 
-// All recipe files under a directory, sorted (used when no recipe is named).
-export function findRecipes(dir: string): string[] {
+// Files under a directory whose names end with the suffix (recipes by default), sorted.
+export function findRecipes(dir: string, suffix = '.yaml'): string[] {
   const found: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) found.push(...findRecipes(path));
-    else if (name.endsWith('.yaml') || name.endsWith('.yml')) found.push(path);
+    if (statSync(path).isDirectory()) found.push(...findRecipes(path, suffix));
+    else if (name.endsWith(suffix)) found.push(path);
   }
   return found;
 }

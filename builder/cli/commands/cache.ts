@@ -1,0 +1,68 @@
+// `mvos cache verify|gc|path`: look after the content-addressed cache.
+import { join } from 'node:path';
+import { FailureError } from '../../errors.ts';
+import { ContentCache } from '../../inputs/cache.ts';
+import { allPins } from '../../inputs/lock.ts';
+import { readLockfile } from '../../inputs/lockfile.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { findRecipes } from './validate.ts';
+
+async function verify(ctx: CommandContext): Promise<number> {
+  const cache = ContentCache.fromEnvironment();
+  const { checked, corrupt } = await cache.verify();
+  if (ctx.json) ctx.out(JSON.stringify({ root: cache.root, checked, corrupt }, null, 2));
+  else ctx.out(`checked ${checked} blob${checked === 1 ? '' : 's'} in ${cache.root}`);
+  if (corrupt.length > 0) {
+    throw new FailureError(`${corrupt.length} damaged cache entr${corrupt.length === 1 ? 'y' : 'ies'}: ${corrupt.join(', ')}`, {
+      hint: 'run `mvos cache gc --all` or delete those files; the next build fetches them again',
+    });
+  }
+  return 0;
+}
+
+function pinnedHashes(cwd: string): Set<string> {
+  const keep = new Set<string>();
+  const lockfiles = findRecipes(join(cwd, 'recipes'), '.lock.json');
+  for (const file of lockfiles) {
+    const lock = readLockfile(file);
+    if (lock) for (const pin of allPins(lock)) keep.add(pin.sha256);
+  }
+  return keep;
+}
+
+async function gc(ctx: CommandContext): Promise<number> {
+  const cache = ContentCache.fromEnvironment();
+  const keep = ctx.flags.all ? new Set<string>() : pinnedHashes(ctx.cwd);
+  const { removed, freedBytes } = await cache.gc(keep);
+  if (ctx.json) ctx.out(JSON.stringify({ root: cache.root, kept: keep.size, removed, freedBytes }, null, 2));
+  else ctx.out(`removed ${removed} entr${removed === 1 ? 'y' : 'ies'} (${(freedBytes / (1 << 20)).toFixed(1)} MiB); kept ${keep.size} pinned by the lockfiles in recipes/`);
+  return 0;
+}
+
+async function path(ctx: CommandContext): Promise<number> {
+  ctx.out(ContentCache.fromEnvironment().root);
+  return 0;
+}
+
+// The cache verb and its subcommands.
+export const cacheCommand: Command = {
+  name: 'cache',
+  summary: 'verify or clean the content-addressed cache',
+  usage: 'mvos cache <verify|gc|path>',
+  description: 'The cache lives in $MVOS_CACHE, else $XDG_CACHE_HOME/mvos, else ~/.cache/mvos. Every entry is named by its sha256 and checked on every read.',
+  flags: {},
+  flagHelp: {},
+  subcommands: [
+    { name: 'verify', summary: 're-hash every entry and name the damaged ones (exit 1 if any)', usage: 'mvos cache verify [--json]', flags: {}, flagHelp: {}, json: true, run: verify },
+    {
+      name: 'gc',
+      summary: 'remove entries no lockfile in recipes/ pins, and stale temporary files',
+      usage: 'mvos cache gc [--all] [--json]',
+      flags: { all: { type: 'boolean' } },
+      flagHelp: { all: 'remove every entry (the next build fetches again)' },
+      json: true,
+      run: gc,
+    },
+    { name: 'path', summary: 'print where the cache is', usage: 'mvos cache path', flags: {}, flagHelp: {}, run: path },
+  ],
+};
