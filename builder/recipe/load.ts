@@ -1,10 +1,10 @@
 // Loads a recipe: YAML → extends → JSON Schema → semantic rules → guest recipes → frozen Recipe, collecting every problem.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import { sortProblems, UserError, type Problem } from '../errors.ts';
+import { formatProblem, sortProblems, UserError, type Problem } from '../errors.ts';
 import { mergeLocations, mergeRecipeData } from './merge.ts';
 import { normalizeRecipe } from './normalize.ts';
-import { checkRecipeRules, checkVmRules, resolveFrom, type RuleContext } from './rules.ts';
+import { checkRecipeRules, checkVmRules, resolveFrom, schemaVerdicts, type RuleContext } from './rules.ts';
 import { validateAgainstSchema } from './schema.ts';
 import type { MultiverseRecipe } from './schema.types.ts';
 import type { Recipe } from './types.ts';
@@ -14,6 +14,17 @@ import { locate, parseYaml, type LocationMap } from './yaml-source.ts';
 export interface LoadResult {
   recipe?: Recipe;
   problems: Problem[];
+}
+
+// The same problem reached twice (a guest recipe two VMs share) is reported once.
+function uniqueProblems(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = formatProblem(p);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 interface RawRecipe {
@@ -39,7 +50,7 @@ export class RecipeLoader {
     const cached = this.loaded.get(absolute);
     if (cached) return cached;
     const loaded = this.loadUncached(absolute);
-    const result = { ...loaded, problems: sortProblems(loaded.problems) };
+    const result = { ...loaded, problems: uniqueProblems(sortProblems(loaded.problems)) };
     this.loaded.set(absolute, result);
     return result;
   }
@@ -49,14 +60,16 @@ export class RecipeLoader {
     if (!raw.data || raw.problems.length > 0) return { problems: raw.problems };
     const data = structuredClone(raw.data);
     delete data.extends;
+    // Rules still run past schema problems, on the parts the schema found sound, so every problem comes at once.
     const schemaProblems = validateAgainstSchema(data, raw.locations);
-    if (schemaProblems.length > 0) return { problems: schemaProblems };
     const recipeData = data as unknown as MultiverseRecipe;
-    const ctx: RuleContext = { file, raw: recipeData, locations: raw.locations, display: this.display };
-    const problems = [...checkRecipeRules(ctx), ...checkVmRules(ctx)];
+    const verdicts = schemaVerdicts(schemaProblems.map((p) => p.path ?? ''));
+    const ctx: RuleContext = { file, raw: recipeData, locations: raw.locations, display: this.display, ...verdicts };
+    const problems = [...schemaProblems, ...checkRecipeRules(ctx), ...checkVmRules(ctx)];
     const guests = new Map<string, Recipe>();
-    for (const [name, vm] of Object.entries(recipeData.vms ?? {})) {
-      if (!vm || recipeData.kind !== 'host') continue;
+    const vmsUsable = ctx.usable('/vms') && ctx.sound('/kind') && recipeData.kind === 'host';
+    for (const [name, vm] of Object.entries(vmsUsable ? (recipeData.vms ?? {}) : {})) {
+      if (!vm || !ctx.sound(`/vms/${name}`)) continue;
       const path = `/vms/${name}/recipe`;
       const guestFile = resolveFrom(ctx, path, vm.recipe);
       if (!existsSync(guestFile)) {
@@ -89,14 +102,15 @@ export class RecipeLoader {
     const parsed = parseYaml(readFileSync(file, 'utf8'), shown);
     if (parsed.problems.length > 0) return { locations: parsed.locations, problems: parsed.problems };
     if (typeof parsed.data !== 'object' || parsed.data === null || Array.isArray(parsed.data)) {
-      return { locations: parsed.locations, problems: [{ location: { file: shown, line: 1, col: 1 }, path: '', message: 'a recipe must be a YAML mapping (key: value lines)', hint: 'start with `kind: host` or `kind: guest`' }] };
+      return { locations: parsed.locations, problems: [{ location: parsed.locations.get('')?.value ?? { file: shown, line: 1, col: 1 }, path: '', message: 'a recipe must be a YAML mapping (key: value lines)', hint: 'start with `kind: host` or `kind: guest`' }] };
     }
     const data = parsed.data as Record<string, unknown>;
     if (typeof data.extends !== 'string') return { data, locations: parsed.locations, problems: [] };
     const baseFile = resolve(dirname(file), data.extends);
     const where = locate(parsed.locations, '/extends');
     if (chain.includes(baseFile) || baseFile === file) {
-      return { locations: parsed.locations, problems: [{ location: where, path: '/extends', message: `extends ${this.display(baseFile)}, which extends this recipe again (a cycle)`, hint: 'break the chain: a recipe may not extend itself, directly or through others' }] };
+      const cycle = baseFile === file ? 'extends itself' : `extends ${this.display(baseFile)}, which extends this recipe again`;
+      return { locations: parsed.locations, problems: [{ location: where, path: '/extends', message: `${cycle} (a cycle)`, hint: 'break the chain: a recipe may not extend itself, directly or through others' }] };
     }
     if (!existsSync(baseFile)) {
       return { locations: parsed.locations, problems: [{ location: where, path: '/extends', message: `extends ${this.display(baseFile)}, which does not exist`, hint: 'the path is relative to this recipe' }] };

@@ -123,7 +123,7 @@ export function problemFromAjvError(error: ErrorObject, locations: LocationMap, 
       return {
         location: at(`${base}/${later}`),
         path: `${base}/${later}`,
-        message: `${showValue(data[later])} is listed twice (also at position ${Math.min(i, j)})`,
+        message: `${showValue(data[later])} is listed twice (also at ${base}/${Math.min(i, j)})`,
         hint: 'remove the repeated item',
       };
     }
@@ -152,7 +152,7 @@ export function problemFromAjvError(error: ErrorObject, locations: LocationMap, 
       return {
         location: at(base),
         path: base,
-        message: `must be ${describeExpected(parent)} (got ${showValue(error.data)})`,
+        message: `must be ${describeExpected(parent)} (got ${typeof error.data === 'number' ? (locations.get(base)?.text ?? showValue(error.data)) : showValue(error.data)})`,
         hint: guess ? `did you mean ${JSON.stringify(guess)}?` : undefined,
       };
     }

@@ -20,6 +20,16 @@ export interface RuleContext {
   raw: MultiverseRecipe;
   locations: LocationMap;
   display: (path: string) => string;
+  // The schema found nothing wrong at the pointer or above it: the value has its declared shape (its parts may still be wrong).
+  usable: (pointer: string) => boolean;
+  // Usable, and nothing wrong below it either: rules only judge sound data, so one mistake is reported once.
+  sound: (pointer: string) => boolean;
+}
+
+// The usable/sound predicates from the paths of the schema's problems.
+export function schemaVerdicts(problemPaths: readonly string[]): Pick<RuleContext, 'usable' | 'sound'> {
+  const usable = (pointer: string): boolean => !problemPaths.some((p) => p === pointer || p === '' || pointer.startsWith(`${p}/`));
+  return { usable, sound: (pointer) => usable(pointer) && !problemPaths.some((p) => p.startsWith(`${pointer}/`)) };
 }
 
 function at(ctx: RuleContext, path: string): SourceLocation | undefined {
@@ -36,30 +46,33 @@ export function resolveFrom(ctx: RuleContext, path: string, value: string): stri
 export function checkRecipeRules(ctx: RuleContext): Problem[] {
   const { raw } = ctx;
   const problems: Problem[] = [];
-  if (raw.kernel?.package && raw.kernel?.source) {
+  const kernelSound = ctx.sound('/kernel') && ctx.sound('/kind');
+  if (kernelSound && raw.kernel?.package && raw.kernel?.source) {
     problems.push({ location: at(ctx, '/kernel/source'), path: '/kernel/source', message: 'kernel.package and kernel.source both set', hint: 'choose one: a Debian kernel package or a kernel built from kernel-config/' });
   }
-  if (!raw.kernel?.package && !raw.kernel?.source && raw.kind === 'host') {
+  if (kernelSound && !raw.kernel?.package && !raw.kernel?.source && raw.kind === 'host') {
     problems.push({ location: at(ctx, '/kernel'), path: '/kernel', message: 'a host recipe needs a kernel', hint: 'add `kernel: { package: linux-image-amd64 }`' });
   }
-  if (raw.kernel?.source && !existsSync(resolve(kernelConfigDir, raw.kernel.source))) {
+  if (kernelSound && raw.kernel?.source && !existsSync(resolve(kernelConfigDir, raw.kernel.source))) {
     problems.push({ location: at(ctx, '/kernel/source'), path: '/kernel/source', message: `no kernel config "${raw.kernel.source}" in kernel-config/`, hint: 'create kernel-config/<name>/ with config fragments, or use kernel.package' });
   }
-  if (raw.kind === 'guest' && raw.vms && Object.keys(raw.vms).length > 0) {
+  if (raw.kind === 'guest' && ctx.sound('/kind') && ctx.usable('/vms') && raw.vms && Object.keys(raw.vms).length > 0) {
     problems.push({ location: at(ctx, '/vms'), path: '/vms', message: 'a guest recipe cannot have VMs of its own', hint: 'VMs belong in a host recipe (kind: host)' });
   }
-  if (raw.kind === 'host' && raw.container) {
+  if (raw.kind === 'host' && ctx.sound('/kind') && raw.container) {
     problems.push({ location: at(ctx, '/container'), path: '/container', message: 'only a guest recipe can describe a container', hint: 'move it into the guest recipe of a VM with `launch: container`' });
   }
-  (raw.overlays ?? []).forEach((overlay, i) => {
+  (ctx.usable('/overlays') ? (raw.overlays ?? []) : []).forEach((overlay, i) => {
     const path = `/overlays/${i}`;
+    if (!ctx.sound(path)) return;
     const dir = resolveFrom(ctx, path, overlay);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) {
       problems.push({ location: at(ctx, path), path, message: `overlay directory ${ctx.display(dir)} does not exist`, hint: 'create it or fix the path (relative to the recipe file)' });
     }
   });
   const targets = new Map<string, number>();
-  (raw.templates ?? []).forEach((template, i) => {
+  (ctx.usable('/templates') ? (raw.templates ?? []) : []).forEach((template, i) => {
+    if (!ctx.sound(`/templates/${i}`)) return;
     const previous = targets.get(template.target);
     if (previous !== undefined) {
       problems.push({ location: at(ctx, `/templates/${i}/target`), path: `/templates/${i}/target`, message: `${template.target} is already written by template ${previous}`, hint: 'each target file may come from one template' });
@@ -73,20 +86,22 @@ export function checkRecipeRules(ctx: RuleContext): Problem[] {
 // Every name a template uses must be a recipe variable or a built-in name; syntax errors are reported in the template file.
 export function checkTemplates(ctx: RuleContext): Problem[] {
   const problems: Problem[] = [];
+  if (!ctx.sound('/variables') || !ctx.usable('/templates')) return problems;
   const defined = [...Object.keys(ctx.raw.variables ?? {}), ...builtinTemplateNames];
   (ctx.raw.templates ?? []).forEach((template, i) => {
     const path = `/templates/${i}/source`;
+    if (!ctx.sound(`/templates/${i}`)) return;
     const source = resolveFrom(ctx, path, template.source);
     if (!existsSync(source)) {
       problems.push({ location: at(ctx, path), path, message: `template ${ctx.display(source)} does not exist`, hint: 'create it or fix the path (relative to the recipe file)' });
       return;
     }
+    const text = readFileSync(source, 'utf8');
     let references;
     try {
-      references = templateReferences(readFileSync(source, 'utf8'));
+      references = templateReferences(text);
     } catch (error) {
-      const { location, message } = templateSyntaxError(error, ctx.display(source));
-      problems.push({ location, message });
+      problems.push({ ...templateSyntaxError(error, ctx.display(source), text), path });
       return;
     }
     for (const ref of references) {
@@ -106,11 +121,12 @@ export function checkTemplates(ctx: RuleContext): Problem[] {
 // Rules across the host's VMs: pins match vCPU counts, no CPU is pinned twice or taken from housekeeping, fallbacks exist.
 export function checkVmRules(ctx: RuleContext): Problem[] {
   const problems: Problem[] = [];
+  if (!ctx.usable('/vms')) return problems;
   const vms = Object.entries(ctx.raw.vms ?? {});
-  const housekeeping = new Set(ctx.raw.host?.housekeeping ?? [0]);
+  const housekeeping = new Set(ctx.sound('/host/housekeeping') ? (ctx.raw.host?.housekeeping ?? [0]) : []);
   const owner = new Map<number, string>();
   for (const [name, vm] of vms) {
-    if (!vm) continue;
+    if (!vm || !ctx.sound(`/vms/${name}`)) continue;
     const base = `/vms/${name}`;
     if (vm.pin) {
       const cpus = vm.cpus ?? 1;

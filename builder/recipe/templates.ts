@@ -54,11 +54,23 @@ export function templateReferences(source: string): TemplateReference[] {
   return found;
 }
 
-// Error from parsing a template, with the line handlebars reports.
-export function templateSyntaxError(error: unknown, file: string): { location: SourceLocation; message: string } {
-  const text = error instanceof Error ? error.message : String(error);
-  const line = /on line (\d+)/.exec(text)?.[1];
-  return { location: { file, line: line ? Number(line) : 1, col: 1 }, message: `template syntax error: ${text.split('\n')[0]}` };
+// A template parse error as a located problem: handlebars gives the line and an excerpt ending where parsing stopped.
+export function templateSyntaxError(error: unknown, file: string, source: string): { location: SourceLocation; message: string; hint: string } {
+  const hint = 'check that every {{ has its }} and every {{#block}} its {{/block}}';
+  const e = error as { message?: string; lineNumber?: number; column?: number };
+  const text = e.message ?? String(error);
+  if (typeof e.lineNumber === 'number') {
+    return { location: { file, line: e.lineNumber, col: (e.column ?? 0) + 1 }, message: `template syntax error: ${text.replace(/ - \d+:\d+$/, '')}`, hint };
+  }
+  const [head = '', excerpt = '', caret = '', expecting = ''] = text.split('\n');
+  const line = Number(/on line (\d+)/.exec(head)?.[1] ?? 1);
+  const consumed = excerpt.replace(/^\.\.\./, '').slice(0, Math.max(0, caret.indexOf('^') - (excerpt.startsWith('...') ? 3 : 0)));
+  const lineText = source.split('\n')[line - 1] ?? '';
+  let end = lineText.indexOf(consumed) >= 0 ? lineText.indexOf(consumed) + consumed.length : 0;
+  for (let n = consumed.length; end === 0 && n > 0; n--) if (lineText.startsWith(consumed.slice(-n))) end = n;
+  const got = /got '([^']+)'/.exec(expecting)?.[1];
+  const what = got === 'EOF' ? 'the template ends inside a {{…}} or a block' : got ? `unexpected ${got === 'INVALID' ? 'character' : got.toLowerCase()}` : 'cannot parse';
+  return { location: { file, line, col: end + 1 }, message: `template syntax error: ${what}`, hint };
 }
 
 // Renders a template strictly: a name missing from the values is an error, never an empty string.

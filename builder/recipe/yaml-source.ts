@@ -6,6 +6,8 @@ import type { Problem, SourceLocation } from '../errors.ts';
 export interface NodePlace {
   key?: SourceLocation;
   value: SourceLocation;
+  // The scalar as written (YAML reads `1.0` as the number 1; messages show what the user typed).
+  text?: string;
 }
 
 // JSON pointer → place in the source; after `extends`, entries come from several files.
@@ -24,23 +26,28 @@ export function pointerSegment(key: string | number): string {
 }
 
 // Parses YAML text; syntax errors (including duplicate keys) come back as problems with their position.
-export function parseYaml(text: string, file: string): ParsedYaml {
+export function parseYaml(source: string, file: string): ParsedYaml {
+
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
   const at = (offset: number): SourceLocation => {
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, col };
   };
-  const problems: Problem[] = doc.errors.map((e) => ({
-    location: at(e.pos[0]),
-    message: `YAML syntax error: ${firstLine(e.message)}`,
-    hint: yamlHint(e.code),
-  }));
+  const problems: Problem[] = doc.errors.map((e) => {
+    const opener = /^Flow (sequence|mapping).*end with an? [\]}]/.test(e.message) ? unclosedBracket(source, e.pos[0]) : undefined;
+    return {
+      location: at(opener ?? skipIndentation(source, e.pos[0])),
+      message: `YAML syntax error: ${opener !== undefined ? `this ${source[opener]} is never closed` : firstLine(e.message)}`,
+      hint: opener !== undefined ? `close it with ${source[opener] === '[' ? ']' : '}'} on the same line, or write the items as a block list` : yamlHint(e.code),
+    };
+  });
   const locations: LocationMap = new Map();
   const walk = (node: Node | null | undefined, pointer: string, key?: SourceLocation): void => {
     const start = node?.range?.[0];
     const value = start !== undefined ? at(start) : (key ?? { file, line: 1, col: 1 });
-    locations.set(pointer, { key, value });
+    const text = isScalar(node) && node.range ? source.slice(node.range[0], node.range[1]) : undefined;
+    locations.set(pointer, { key, value, text });
     if (isMap(node)) {
       for (const pair of node.items) {
         const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
@@ -54,6 +61,30 @@ export function parseYaml(text: string, file: string): ParsedYaml {
   walk(doc.contents as Node | null, '');
   const data = problems.length > 0 ? undefined : doc.toJS({ maxAliasCount: 100 });
   return { data, locations, problems };
+}
+
+// The parser reports some errors at the start of the indentation; people look for the first character that is wrong.
+function skipIndentation(text: string, offset: number): number {
+  let i = offset;
+  while (text[i] === ' ') i++;
+  return text[i] === undefined || text[i] === '\n' ? offset : i;
+}
+
+// Where the last bracket still open before an offset was opened (quotes and comments skipped).
+function unclosedBracket(text: string, offset: number): number | undefined {
+  const open: number[] = [];
+  for (let i = 0; i < offset && i < text.length; i++) {
+    const c = text[i];
+    if (c === '"' || c === "'") {
+      const end = text.indexOf(c, i + 1);
+      i = end < 0 ? text.length : end;
+    } else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const end = text.indexOf('\n', i);
+      i = end < 0 ? text.length : end;
+    } else if (c === '[' || c === '{') open.push(i);
+    else if (c === ']' || c === '}') open.pop();
+  }
+  return open.at(-1);
 }
 
 function firstLine(message: string): string {

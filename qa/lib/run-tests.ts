@@ -35,6 +35,18 @@ function parseUvuSummary(output: string): { total: number; passed: number } | un
   return { total: Number(total[1]), passed: Number(passed[1]) };
 }
 
+// The type check counts as one test, so a type error shows in the same summary line.
+function runTypecheck(): Promise<FileResult> {
+  return new Promise((resolve) => {
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const child = spawn(process.execPath, [tsc, '-p', 'tsconfig.json', '--pretty', 'false'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('close', (code) => resolve({ file: 'typecheck (tsc -p tsconfig.json)', passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, output, code }));
+  });
+}
+
 function runFile(file: string): Promise<FileResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
@@ -58,13 +70,13 @@ function runFile(file: string): Promise<FileResult> {
 async function main(): Promise<void> {
   const filters = process.argv.slice(2);
   const files = searched.flatMap((dir) => findTests(join(root, dir))).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
-  const queue = [...files];
+  const queue: Array<string | 'typecheck'> = filters.length === 0 ? ['typecheck', ...files] : [...files];
   const results: FileResult[] = [];
   const workers = Math.max(1, Math.min(Number(process.env.MVOS_TEST_JOBS) || availableParallelism(), 4));
   await Promise.all(
     Array.from({ length: workers }, async () => {
       for (let file = queue.shift(); file; file = queue.shift()) {
-        const result = await runFile(file);
+        const result = file === 'typecheck' ? await runTypecheck() : await runFile(file);
         results.push(result);
         const mark = result.failed === 0 ? 'ok  ' : 'FAIL';
         console.log(`${mark} ${result.file} (${result.passed} passed, ${result.failed} failed)`);

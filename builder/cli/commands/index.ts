@@ -2,8 +2,9 @@
 import type { Command } from '../command.ts';
 import { buildCommand } from './build.ts';
 import { cacheCommand } from './cache.ts';
+import { doctorCommand } from './doctor.ts';
 import { lockCommand } from './lock.ts';
 import { validateCommand } from './validate.ts';
 
 // Every verb, in the order `mvos --help` lists them.
-export const commands: readonly Command[] = [validateCommand, lockCommand, buildCommand, cacheCommand];
+export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, cacheCommand];

@@ -1,0 +1,39 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { probeBootSector, probeKvm, PROBE_EXIT_CODE, runProbeGuest } from './kvm.ts';
+
+test('the probe boot sector is 512 bytes with the 0x55AA signature', () => {
+  const sector = probeBootSector();
+  assert.is(sector.length, 512);
+  assert.is(sector[510], 0x55);
+  assert.is(sector[511], 0xaa);
+});
+
+test('under TCG the probe guest reaches long mode, finishes its loop and exits with the expected code', async () => {
+  const run = await runProbeGuest('tcg', { timeoutMs: 30_000 });
+  assert.is(run.timedOut, false, run.stderr);
+  assert.is(run.exitCode, PROBE_EXIT_CODE, run.stderr);
+});
+
+test('probeKvm returns within its timeout plus 2 s with a verdict and a reason', async () => {
+  const timeoutMs = 5000;
+  const started = performance.now();
+  const probe = await probeKvm({ timeoutMs });
+  const ms = performance.now() - started;
+  assert.ok(ms < timeoutMs + 2000, `took ${Math.round(ms)} ms`);
+  assert.type(probe.usable, 'boolean');
+  assert.ok(probe.reason.length > 0);
+});
+
+test('probeKvm without a KVM device says so at once', async () => {
+  const probe = await probeKvm({ device: '/nonexistent/kvm' });
+  assert.equal(probe, { usable: false, reason: '/nonexistent/kvm does not exist (no KVM on this host)' });
+});
+
+test('probeKvm reports a QEMU that cannot be started', async () => {
+  const probe = await probeKvm({ device: '/dev/null', qemu: '/nonexistent/qemu-system-x86_64' });
+  assert.is(probe.usable, false);
+  assert.match(probe.reason, 'could not run /nonexistent/qemu-system-x86_64');
+});
+
+test.run();

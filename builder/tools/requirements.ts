@@ -1,0 +1,53 @@
+// The host packages mvos needs, what each is for and how its presence is detected (paths checked with `dpkg -L` on Debian 12).
+
+// How one piece of a package is found: an executable command on PATH, or a file at an absolute path.
+export type Detection = { command: string } | { file: string };
+
+// What needs a package: building images, or only the QEMU boot checks of qa/.
+export type ToolGroup = 'build' | 'qa';
+
+// One Debian package mvos relies on; it counts as present when every detection succeeds.
+export interface ToolRequirement {
+  package: string;
+  purpose: string;
+  group: ToolGroup;
+  detect: readonly Detection[];
+}
+
+// Every host package the builder and the boot checks use, build tools first.
+export const REQUIREMENTS: readonly ToolRequirement[] = [
+  { package: 'dpkg', purpose: 'unpack .deb packages into the rootfs', group: 'build', detect: [{ command: 'dpkg-deb' }] },
+  { package: 'apt', purpose: 'resolve and download pinned packages', group: 'build', detect: [{ command: 'apt-get' }] },
+  { package: 'gpgv', purpose: 'verify signed apt repository metadata', group: 'build', detect: [{ command: 'gpgv' }] },
+  // busybox-static ships /bin/busybox only; some systems never put a `busybox` on PATH.
+  { package: 'busybox-static', purpose: 'init and shell of initramfs and rescue images', group: 'build', detect: [{ file: '/bin/busybox' }] },
+  { package: 'cpio', purpose: 'inspect initramfs archives', group: 'build', detect: [{ command: 'cpio' }] },
+  { package: 'zstd', purpose: 'compress initramfs and images', group: 'build', detect: [{ command: 'zstd' }] },
+  { package: 'xz-utils', purpose: 'unpack xz-compressed packages and kernel modules', group: 'build', detect: [{ command: 'xz' }] },
+  { package: 'erofs-utils', purpose: 'build read-only EROFS root filesystems', group: 'build', detect: [{ command: 'mkfs.erofs' }] },
+  { package: 'squashfs-tools', purpose: 'build read-only squashfs root filesystems', group: 'build', detect: [{ command: 'mksquashfs' }] },
+  { package: 'dosfstools', purpose: 'format EFI system partitions', group: 'build', detect: [{ command: 'mkfs.vfat' }] },
+  { package: 'mtools', purpose: 'fill FAT images without mounting them', group: 'build', detect: [{ command: 'mformat' }, { command: 'mcopy' }] },
+  { package: 'xorriso', purpose: 'write hybrid ISO images', group: 'build', detect: [{ command: 'xorriso' }] },
+  { package: 'grub-common', purpose: 'assemble GRUB core images', group: 'build', detect: [{ command: 'grub-mkimage' }] },
+  { package: 'grub-pc-bin', purpose: 'GRUB modules for BIOS boot', group: 'build', detect: [{ file: '/usr/lib/grub/i386-pc/boot.img' }] },
+  { package: 'grub-efi-amd64-bin', purpose: 'GRUB modules for UEFI boot', group: 'build', detect: [{ file: '/usr/lib/grub/x86_64-efi/kernel.img' }] },
+  { package: 'systemd-boot-efi', purpose: 'EFI stub for unified kernel images', group: 'build', detect: [{ file: '/usr/lib/systemd/boot/efi/linuxx64.efi.stub' }] },
+  { package: 'sbsigntool', purpose: 'sign EFI binaries for Secure Boot', group: 'build', detect: [{ command: 'sbsign' }] },
+  { package: 'efitools', purpose: 'build Secure Boot key lists for NVRAM presets', group: 'build', detect: [{ command: 'cert-to-efi-sig-list' }] },
+  { package: 'qemu-utils', purpose: 'write qcow2 images', group: 'build', detect: [{ command: 'qemu-img' }] },
+  { package: 'qemu-system-x86', purpose: 'run the boot checks', group: 'qa', detect: [{ command: 'qemu-system-x86_64' }] },
+  {
+    package: 'ovmf',
+    purpose: 'UEFI firmware for the boot checks',
+    group: 'qa',
+    detect: [{ file: '/usr/share/OVMF/OVMF_CODE_4M.fd' }, { file: '/usr/share/OVMF/OVMF_VARS_4M.fd' }],
+  },
+  { package: 'seabios', purpose: 'BIOS firmware for the boot checks and the KVM probe', group: 'qa', detect: [{ file: '/usr/share/seabios/bios.bin' }] },
+  { package: 'openssh-client', purpose: 'log in to booted images in the boot checks', group: 'qa', detect: [{ command: 'ssh' }] },
+];
+
+// The text doctor shows for a detection: the command name or the file path.
+export function describeDetection(detection: Detection): string {
+  return 'command' in detection ? detection.command : detection.file;
+}
