@@ -1,6 +1,6 @@
 // Test runner: runs every `*.test.ts` file (uvu suites) in its own Node process and prints `N passed, N failed`.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
@@ -9,6 +9,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const searched = ['builder', 'agent', 'qa'];
 
 function findTests(dir: string, found: string[] = []): string[] {
+  if (!existsSync(dir)) return found;
   for (const name of readdirSync(dir).sort()) {
     if (name === 'node_modules' || name === 'fixtures' || name.startsWith('.')) continue;
     const path = join(dir, name);
@@ -70,20 +71,23 @@ function runFile(file: string): Promise<FileResult> {
 async function main(): Promise<void> {
   const filters = process.argv.slice(2);
   const files = searched.flatMap((dir) => findTests(join(root, dir))).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
-  const queue: Array<string | 'typecheck'> = filters.length === 0 ? ['typecheck', ...files] : [...files];
+  // Boot scenarios (qa/cases/) each keep a core busy with TCG: they run one at a time, after the parallel unit tests.
+  const isScenario = (f: string): boolean => relative(root, f).startsWith(join('qa', 'cases'));
+  const queue: string[] = filters.length === 0 ? ['typecheck', ...files.filter((f) => !isScenario(f))] : files.filter((f) => !isScenario(f));
   const results: FileResult[] = [];
+  const report = (result: FileResult): void => {
+    results.push(result);
+    const mark = result.failed === 0 ? 'ok  ' : 'FAIL';
+    console.log(`${mark} ${result.file} (${result.passed} passed, ${result.failed} failed)`);
+    if (result.failed > 0) console.log(result.output.replace(/^/gm, '    '));
+  };
   const workers = Math.max(1, Math.min(Number(process.env.MVOS_TEST_JOBS) || availableParallelism(), 4));
   await Promise.all(
     Array.from({ length: workers }, async () => {
-      for (let file = queue.shift(); file; file = queue.shift()) {
-        const result = file === 'typecheck' ? await runTypecheck() : await runFile(file);
-        results.push(result);
-        const mark = result.failed === 0 ? 'ok  ' : 'FAIL';
-        console.log(`${mark} ${result.file} (${result.passed} passed, ${result.failed} failed)`);
-        if (result.failed > 0) console.log(result.output.replace(/^/gm, '    '));
-      }
+      for (let file = queue.shift(); file; file = queue.shift()) report(file === 'typecheck' ? await runTypecheck() : await runFile(file));
     }),
   );
+  for (const file of files.filter(isScenario)) report(await runFile(file));
   const passed = results.reduce((n, r) => n + r.passed, 0);
   const failed = results.reduce((n, r) => n + r.failed, 0);
   console.log(`\n${files.length} test files`);
