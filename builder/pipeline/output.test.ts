@@ -1,0 +1,29 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { recoverImageDirs, writeImageDir } from './output.ts';
+
+test('writes a folder, then replaces it whole', async () => {
+  const images = mkdtempSync(join(tmpdir(), 'mvos-out-'));
+  await writeImageDir(images, 'host', { a: Buffer.from('1'), b: Buffer.from('2') });
+  await writeImageDir(images, 'host', { a: Buffer.from('3') });
+  assert.equal(readdirSync(join(images, 'host')), ['a']);
+  assert.is(readFileSync(join(images, 'host', 'a'), 'utf8'), '3');
+  assert.equal(readdirSync(images), ['host']);
+});
+
+test('what a killed build left is cleaned: a half-written folder goes, a swapped-out previous output comes back', async () => {
+  const images = mkdtempSync(join(tmpdir(), 'mvos-out-'));
+  mkdirSync(join(images, '.tmp-host-123'));
+  writeFileSync(join(images, '.tmp-host-123', 'initrd'), 'half');
+  mkdirSync(join(images, '.old-host-123'));
+  writeFileSync(join(images, '.old-host-123', 'initrd'), 'good');
+  await recoverImageDirs(images);
+  assert.equal(readdirSync(images), ['host']);
+  assert.is(readFileSync(join(images, 'host', 'initrd'), 'utf8'), 'good');
+  assert.not.ok(existsSync(join(images, '.tmp-host-123')));
+});
+
+test.run();
