@@ -3,8 +3,8 @@
 // How one piece of a package is found: an executable command on PATH, or a file at an absolute path.
 export type Detection = { command: string } | { file: string };
 
-// What needs a package: building images, or only the QEMU boot checks of qa/.
-export type ToolGroup = 'build' | 'qa';
+// What needs a package: building images, building the small guest kernel from source, or only the QEMU boot checks of qa/.
+export type ToolGroup = 'build' | 'kernel' | 'qa';
 
 // One Debian package mvos relies on; it counts as present when every detection succeeds.
 export interface ToolRequirement {
@@ -36,6 +36,16 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
   { package: 'sbsigntool', purpose: 'sign EFI binaries for Secure Boot', group: 'build', detect: [{ command: 'sbsign' }] },
   { package: 'efitools', purpose: 'build Secure Boot key lists for NVRAM presets', group: 'build', detect: [{ command: 'cert-to-efi-sig-list' }] },
   { package: 'qemu-utils', purpose: 'write qcow2 images', group: 'build', detect: [{ command: 'qemu-img' }] },
+  { package: 'kmod', purpose: 'index the kernel modules an image carries (depmod)', group: 'build', detect: [{ command: 'depmod' }] },
+  // The set `make tinyconfig && make bzImage` of linux-source-6.1 needs on Debian 12 (perl comes with the essential perl-base).
+  { package: 'make', purpose: 'build the guest kernel from source', group: 'kernel', detect: [{ command: 'make' }] },
+  { package: 'gcc', purpose: 'compile the guest kernel', group: 'kernel', detect: [{ command: 'gcc' }] },
+  // gcc only recommends the C library headers, and doctor installs without recommends; Kbuild's host programs need them.
+  { package: 'libc6-dev', purpose: 'C headers for the kernel build\'s host programs', group: 'kernel', detect: [{ file: '/usr/include/stdio.h' }] },
+  { package: 'flex', purpose: 'generate the Kconfig lexer', group: 'kernel', detect: [{ command: 'flex' }] },
+  { package: 'bison', purpose: 'generate the Kconfig parser', group: 'kernel', detect: [{ command: 'bison' }] },
+  { package: 'bc', purpose: 'compute kernel time constants during the build', group: 'kernel', detect: [{ command: 'bc' }] },
+  { package: 'libelf-dev', purpose: 'build objtool, which every x86-64 kernel build runs', group: 'kernel', detect: [{ file: '/usr/include/gelf.h' }] },
   { package: 'qemu-system-x86', purpose: 'run the boot checks', group: 'qa', detect: [{ command: 'qemu-system-x86_64' }] },
   {
     package: 'ovmf',
