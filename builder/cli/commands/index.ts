@@ -4,7 +4,8 @@ import { buildCommand } from './build.ts';
 import { cacheCommand } from './cache.ts';
 import { doctorCommand } from './doctor.ts';
 import { lockCommand } from './lock.ts';
+import { runCommand } from './run.ts';
 import { validateCommand } from './validate.ts';
 
 // Every verb, in the order `mvos --help` lists them.
-export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, cacheCommand];
+export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, cacheCommand];

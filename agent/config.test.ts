@@ -1,0 +1,82 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../builder/errors.ts';
+import { checkHostConfig, readHostConfig } from './config.ts';
+
+const vm = {
+  name: 'controller', role: 'controller', launch: 'vm', cpus: 2, memoryMiB: 512, pin: [1, 2],
+  kernel: '/k', initrd: '/i', cmdline: 'console=ttyS0', firmware: 'ovmf', health: { deadlineSeconds: 300, marker: 'MVOS-GUEST-READY' },
+};
+const good = { name: 'h', version: '0.1.0', stateLabel: 'MVOS-STATE', agent: {}, vms: [vm] };
+
+test('a good config comes back typed; unknown fields are fine and left out', () => {
+  const { value, problems } = checkHostConfig({ ...good, later: 1, vms: [{ ...vm, checkpoints: [] }] });
+  assert.equal(problems, []);
+  assert.is(value?.vms[0]?.pin?.length, 2);
+  assert.is((value as unknown as Record<string, unknown>).later, undefined);
+});
+
+test('agent is optional; an empty cmdline is allowed', () => {
+  const { value } = checkHostConfig({ ...good, agent: undefined, vms: [{ ...vm, cmdline: '' }] });
+  assert.equal(value?.agent, {});
+  assert.is(value?.vms[0]?.cmdline, '');
+});
+
+test('null stands for an absent optional field, as the image build writes them', () => {
+  const { value, problems } = checkHostConfig({ ...good, agent: { apiListen: null, sshListen: null }, vms: [{ ...vm, pin: null, fallback: null }] });
+  assert.equal(problems, []);
+  assert.equal(value?.agent, {});
+  assert.not.ok(value && 'pin' in value.vms[0]!);
+});
+
+test('every problem at once, each with its JSON path', () => {
+  const { value, problems } = checkHostConfig({
+    version: 3,
+    stateLabel: 'S',
+    agent: { apiListen: 8443 },
+    vms: [{ ...vm, role: 'boss', memoryMiB: 8, pin: [1] }, { ...vm, health: { marker: 'X' } }, 'nope'],
+  });
+  assert.is(value, undefined);
+  assert.equal(problems.map((p) => `${p.path}: ${p.message}`), [
+    '/name: missing (a string is required)',
+    '/version: must be a non-empty string (got 3)',
+    '/agent/apiListen: must be a non-empty string (got 8443)',
+    '/vms/0/role: must be one of controller, rescue, application, utility (got "boss")',
+    '/vms/0/memoryMiB: must be an integer ≥ 16 (got 8)',
+    '/vms/0/pin: pins 1 CPUs for 2 vCPUs (one per vCPU)',
+    '/vms/1/health/deadlineSeconds: missing (an integer ≥ 1 is required)',
+    '/vms/2: must be an object (got "nope")',
+    '/vms/1/name: "controller" is used by another VM too',
+  ]);
+});
+
+test('a config that is not an object, or has no vms list', () => {
+  assert.equal(checkHostConfig([]).problems.map((p) => p.message), ['must be an object (got a list)']);
+  assert.equal(checkHostConfig({ ...good, vms: undefined }).problems.map((p) => `${p.path}: ${p.message}`), ['/vms: missing (a list of VMs is required)']);
+});
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  return promise.then(() => assert.unreachable('resolved'), (error: Error) => error) as Promise<Error>;
+}
+
+test('readHostConfig: missing file and bad JSON are UserErrors naming the file', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mvos-config-test-'));
+  try {
+    const missing = await rejection(readHostConfig(join(dir, 'none.json')));
+    assert.instance(missing, UserError);
+    assert.match(missing.message, /cannot read the host config .*none\.json: no such file/);
+    await writeFile(join(dir, 'bad.json'), '{');
+    const bad = await rejection(readHostConfig(join(dir, 'bad.json')));
+    assert.instance(bad, UserError);
+    assert.match(bad.message, /bad\.json is not valid JSON/);
+    await writeFile(join(dir, 'good.json'), JSON.stringify(good));
+    assert.is((await readHostConfig(join(dir, 'good.json'))).name, 'h');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

@@ -1,0 +1,182 @@
+// The host config the builder writes to /etc/mvos/host.json: read, checked field by field, returned typed.
+import { readFile } from 'node:fs/promises';
+import { UserError, type Problem } from '../builder/errors.ts';
+
+// How the agent knows a VM is up: a marker line within a deadline.
+export interface VmHealth {
+  deadlineSeconds: number;
+  marker: string;
+}
+
+// One VM the host runs, with everything the agent needs to launch it.
+export interface VmConfig {
+  name: string;
+  role: 'controller' | 'rescue' | 'application' | 'utility';
+  launch: 'vm' | 'novm' | 'container';
+  cpus: number;
+  memoryMiB: number;
+  pin?: number[];
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  firmware: string;
+  health: VmHealth;
+}
+
+// Where the agent listens besides its unix socket (off unless named).
+export interface AgentListen {
+  apiListen?: string;
+  sshListen?: string;
+}
+
+// The whole host config; fields the agent does not know are kept out, never refused; null stands for absent.
+export interface HostConfig {
+  name: string;
+  version: string;
+  vms: VmConfig[];
+  agent: AgentListen;
+  stateLabel: string;
+}
+
+const ROLES = ['controller', 'rescue', 'application', 'utility'] as const;
+const LAUNCHES = ['vm', 'novm', 'container'] as const;
+
+type Json = Record<string, unknown>;
+
+// Collects every problem at once, each under its JSON path, so one run of the agent shows them all.
+class Checker {
+  readonly problems: Problem[] = [];
+
+  fail(path: string, message: string): undefined {
+    this.problems.push({ path, message });
+    return undefined;
+  }
+
+  object(value: unknown, path: string): Json | undefined {
+    if (value === undefined) return this.fail(path, 'missing (an object is required)');
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.fail(path, `must be an object (got ${kind(value)})`);
+    return value as Json;
+  }
+
+  string(parent: Json, key: string, path: string, options: { optional?: boolean; empty?: boolean } = {}): string | undefined {
+    const value = parent[key];
+    if ((value === undefined || value === null) && options.optional) return undefined;
+    if (value === undefined) return this.fail(`${path}/${key}`, 'missing (a string is required)');
+    if (typeof value !== 'string' || (value === '' && !options.empty)) return this.fail(`${path}/${key}`, `must be a non-empty string (got ${kind(value)})`);
+    return value;
+  }
+
+  integer(parent: Json, key: string, path: string, min: number): number | undefined {
+    const value = parent[key];
+    if (value === undefined) return this.fail(`${path}/${key}`, `missing (an integer ≥ ${min} is required)`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return this.fail(`${path}/${key}`, `must be an integer ≥ ${min} (got ${kind(value)})`);
+    return value;
+  }
+
+  oneOf<T extends string>(parent: Json, key: string, path: string, allowed: readonly T[]): T | undefined {
+    const value = this.string(parent, key, path);
+    if (value === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(value)) return this.fail(`${path}/${key}`, `must be one of ${allowed.join(', ')} (got "${value}")`);
+    return value as T;
+  }
+
+  integers(parent: Json, key: string, path: string): number[] | undefined {
+    const value = parent[key];
+    if (value === undefined || value === null) return undefined;
+    if (!Array.isArray(value) || !value.every((n) => Number.isInteger(n) && n >= 0)) return this.fail(`${path}/${key}`, 'must be a list of CPU numbers (integers ≥ 0)');
+    return value as number[];
+  }
+}
+
+function kind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return typeof value;
+}
+
+function pinned(pin: number[] | undefined): { pin?: number[] } {
+  return pin ? { pin } : {};
+}
+
+function checkVm(c: Checker, value: unknown, path: string): VmConfig | undefined {
+  const vm = c.object(value, path);
+  if (!vm) return undefined;
+  const health = c.object(vm.health, `${path}/health`);
+  const result = {
+    name: c.string(vm, 'name', path),
+    role: c.oneOf(vm, 'role', path, ROLES),
+    launch: c.oneOf(vm, 'launch', path, LAUNCHES),
+    cpus: c.integer(vm, 'cpus', path, 1),
+    memoryMiB: c.integer(vm, 'memoryMiB', path, 16),
+    ...pinned(c.integers(vm, 'pin', path)),
+    kernel: c.string(vm, 'kernel', path),
+    initrd: c.string(vm, 'initrd', path),
+    cmdline: c.string(vm, 'cmdline', path, { empty: true }),
+    firmware: c.string(vm, 'firmware', path),
+    health: health && {
+      deadlineSeconds: c.integer(health, 'deadlineSeconds', `${path}/health`, 1),
+      marker: c.string(health, 'marker', `${path}/health`),
+    },
+  };
+  if (result.pin && result.cpus !== undefined && result.pin.length !== result.cpus) {
+    c.fail(`${path}/pin`, `pins ${result.pin.length} CPUs for ${result.cpus} vCPUs (one per vCPU)`);
+  }
+  return result as VmConfig;
+}
+
+function listen(c: Checker, agent: Json): AgentListen {
+  const apiListen = c.string(agent, 'apiListen', '/agent', { optional: true });
+  const sshListen = c.string(agent, 'sshListen', '/agent', { optional: true });
+  return { ...(apiListen ? { apiListen } : {}), ...(sshListen ? { sshListen } : {}) };
+}
+
+// Checks parsed JSON against the host config shape; every problem carries its JSON path.
+export function checkHostConfig(json: unknown): { value?: HostConfig; problems: Problem[] } {
+  const c = new Checker();
+  const root = c.object(json, '');
+  if (!root) return { problems: c.problems };
+  const agent = root.agent === undefined ? {} : c.object(root.agent, '/agent');
+  const value = {
+    name: c.string(root, 'name', ''),
+    version: c.string(root, 'version', ''),
+    stateLabel: c.string(root, 'stateLabel', ''),
+    agent: agent && listen(c, agent),
+    vms: [] as VmConfig[],
+  };
+  if (!Array.isArray(root.vms)) c.fail('/vms', root.vms === undefined ? 'missing (a list of VMs is required)' : `must be a list (got ${kind(root.vms)})`);
+  else value.vms = root.vms.map((vm, index) => checkVm(c, vm, `/vms/${index}`)).filter((vm): vm is VmConfig => vm !== undefined);
+  const names = value.vms.map((vm) => vm.name);
+  names.forEach((name, index) => {
+    if (name !== undefined && names.indexOf(name) !== index) c.fail(`/vms/${index}/name`, `"${name}" is used by another VM too`);
+  });
+  return c.problems.length > 0 ? { problems: c.problems } : { value: value as HostConfig, problems: [] };
+}
+
+// Reads and checks the host config; a missing file, bad JSON or a wrong field is a UserError naming the file.
+export async function readHostConfig(file: string): Promise<HostConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot read the host config ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
+      hint: 'the image build writes /etc/mvos/host.json; name another file with --config FILE',
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new UserError(`the host config ${file} is not valid JSON: ${(error as Error).message}`, { hint: 'rebuild the image with `mvos build`' });
+  }
+  const { value, problems } = checkHostConfig(json);
+  if (!value) {
+    throw new UserError(`the host config ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}`, {
+      problems,
+      hint: 'the image build writes this file from the recipe: rebuild with `mvos build`',
+    });
+  }
+  return value;
+}

@@ -1,0 +1,44 @@
+// The agent's status: one JSON document, served on the API socket and written to <run-dir>/status.json for shell tools.
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HostConfig } from './config.ts';
+
+// The first word of the one line the boot checks and people look for on the console once the agent is up.
+export const READY_MARKER = 'MVOS-AGENT-READY';
+
+// What the agent reports about itself and its VMs.
+export interface AgentStatus {
+  host: { name: string; version: string };
+  state: 'ready' | 'stopping';
+  pid: number;
+  node: string;
+  startedAt: string;
+  accel: 'kvm' | 'tcg';
+  accelReason: string;
+  stateDir: string;
+  vms: Array<{ name: string; role: string; launch: string; state: 'stopped' }>;
+}
+
+// The status of a freshly started agent: every VM still stopped (launching them comes with the supervisor).
+export function initialStatus(config: HostConfig, fields: { accel: 'kvm' | 'tcg'; accelReason: string; stateDir: string; startedAt: Date }): AgentStatus {
+  return {
+    host: { name: config.name, version: config.version },
+    state: 'ready',
+    pid: process.pid,
+    node: process.version,
+    startedAt: fields.startedAt.toISOString(),
+    accel: fields.accel,
+    accelReason: fields.accelReason,
+    stateDir: fields.stateDir,
+    vms: config.vms.map((vm) => ({ name: vm.name, role: vm.role, launch: vm.launch, state: 'stopped' })),
+  };
+}
+
+// Writes <runDir>/status.json by rename, so a reader never sees half a file.
+export async function writeStatus(runDir: string, status: AgentStatus): Promise<string> {
+  const file = join(runDir, 'status.json');
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644 });
+  await rename(temporary, file);
+  return file;
+}

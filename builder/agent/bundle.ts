@@ -1,0 +1,50 @@
+// Bundles the agent into one ESM file (agent.mjs) that plain `node` 18 runs without flags or node_modules.
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { FailureError } from '../errors.ts';
+
+// The bundle and the repo-relative files it was made from (the build hashes them for its cache key).
+export interface AgentBundle {
+  code: Buffer;
+  inputs: string[];
+}
+
+// Name the bundle must have on the host: .mjs makes node treat it as ESM without a package.json beside it.
+export const AGENT_BUNDLE_NAME = 'agent.mjs';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+// esbuild turns require() of CommonJS dependencies (execa's cross-spawn) into a shim that needs a real `require` in ESM output.
+const banner = "import { createRequire as __mvosCreateRequire } from 'node:module';\nconst require = __mvosCreateRequire(import.meta.url);";
+
+// Bundles agent/main.ts (or `entry`, relative to the repository root or absolute): deterministic bytes, no build-machine paths, not minified.
+export async function bundleAgent(options: { entry?: string } = {}): Promise<AgentBundle> {
+  const entry = options.entry ?? 'agent/main.ts';
+  let result;
+  try {
+    result = await build({
+      absWorkingDir: root,
+      entryPoints: [entry],
+      outfile: AGENT_BUNDLE_NAME,
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'node',
+      target: 'node18',
+      format: 'esm',
+      banner: { js: banner },
+      sourcemap: false,
+      legalComments: 'none',
+      minify: false,
+      charset: 'utf8',
+      logLevel: 'silent',
+    });
+  } catch (error) {
+    const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];
+    const lines = errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1} ${e.text}` : e.text));
+    throw new FailureError(`bundling the agent from ${entry} failed${lines.length ? `:\n${lines.join('\n')}` : `: ${(error as Error).message}`}`, { cause: error });
+  }
+  const output = result.outputFiles[0];
+  if (!output) throw new FailureError(`esbuild wrote no output for ${entry}`);
+  return { code: Buffer.from(output.contents), inputs: Object.keys(result.metafile.inputs).sort() };
+}

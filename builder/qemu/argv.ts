@@ -1,0 +1,165 @@
+// The QEMU command line as a pure function of a spec: same spec, same argv, in the same order, every time.
+
+// Firmware the machine starts with; `vars` is a writable copy of the NVRAM store (OVMF only).
+export interface QemuFirmware {
+  type: 'ovmf' | 'ovmf-secureboot' | 'seabios';
+  code: string;
+  vars?: string;
+}
+
+// One disk or medium; `bootIndex` orders it in the firmware's boot list.
+export interface QemuDrive {
+  file: string;
+  format: 'raw' | 'qcow2';
+  interface: 'virtio' | 'ide' | 'usb' | 'cdrom';
+  readonly?: boolean;
+  snapshot?: boolean;
+  bootIndex?: number;
+}
+
+// Where the first serial port goes: QEMU's stdin/stdout, a file, or a unix socket QEMU listens on.
+export type QemuSerial = 'stdio' | { file: string } | { socket: string };
+
+// Everything that shapes one QEMU invocation.
+export interface QemuSpec {
+  machine: 'q35' | 'microvm' | 'pc';
+  accel: 'kvm' | 'tcg';
+  cpus: number;
+  memoryMiB: number;
+  // Absent: `host` under KVM, QEMU's default model under TCG.
+  cpu?: string;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  firmware?: QemuFirmware;
+  drives?: QemuDrive[];
+  serial: QemuSerial;
+  // Unix socket path for QMP (QEMU listens, does not wait for a client).
+  qmp?: string;
+  // Unix socket path behind a virtio-serial port named HEALTH_PORT_NAME (the guest writes its ready marker there).
+  healthChannel?: string;
+  noReboot?: boolean;
+  // Raw arguments appended last, for what the spec does not cover yet.
+  extra?: string[];
+}
+
+// Name of the virtio-serial port the guest reports health on (appears as /dev/virtio-ports/<name> and /dev/vportNp1).
+export const HEALTH_PORT_NAME = 'org.mvos.health';
+
+// QEMU option values separate their properties with commas; a literal comma in a value is written twice.
+function value(text: string): string {
+  return text.replaceAll(',', ',,');
+}
+
+function check(spec: QemuSpec): void {
+  if (!Number.isInteger(spec.cpus) || spec.cpus < 1) throw new Error(`qemuArgv: cpus must be a positive integer (got ${spec.cpus})`);
+  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 16) throw new Error(`qemuArgv: memoryMiB must be an integer ≥ 16 (got ${spec.memoryMiB})`);
+  if (spec.initrd && !spec.kernel) throw new Error('qemuArgv: an initrd needs a kernel');
+  if (spec.append && !spec.kernel) throw new Error('qemuArgv: a kernel command line needs a kernel');
+  const readonlyDisk = (spec.drives ?? []).find((d) => d.interface === 'ide' && d.readonly);
+  if (readonlyDisk) throw new Error(`qemuArgv: QEMU's IDE disks cannot be read-only (${readonlyDisk.file}); use snapshot, a cdrom or virtio`);
+  if (spec.machine === 'microvm') {
+    const bad = (spec.drives ?? []).find((d) => d.interface !== 'virtio');
+    if (bad) throw new Error(`qemuArgv: microvm has only virtio-mmio devices, not ${bad.interface} (${bad.file})`);
+    if (spec.firmware && spec.firmware.type !== 'seabios') throw new Error('qemuArgv: microvm has no flash for OVMF; use seabios or direct kernel boot');
+  }
+  if (spec.firmware?.type === 'ovmf-secureboot' && spec.machine !== 'q35') throw new Error('qemuArgv: Secure Boot OVMF needs SMM, which needs machine q35');
+}
+
+function machineArgs(spec: QemuSpec): string[] {
+  const smm = spec.firmware?.type === 'ovmf-secureboot' ? ',smm=on' : '';
+  const cpu = spec.cpu ?? (spec.accel === 'kvm' ? 'host' : undefined);
+  return [
+    '-nodefaults',
+    '-no-user-config',
+    '-machine', `${spec.machine}${smm}`,
+    '-accel', spec.accel,
+    ...(cpu ? ['-cpu', cpu] : []),
+    '-smp', String(spec.cpus),
+    '-m', String(spec.memoryMiB),
+    '-display', 'none',
+    ...(spec.noReboot ? ['-no-reboot'] : []),
+  ];
+}
+
+function firmwareArgs(firmware: QemuFirmware | undefined): string[] {
+  if (!firmware) return [];
+  if (firmware.type === 'seabios') return ['-bios', firmware.code];
+  const args = ['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${value(firmware.code)}`];
+  if (firmware.vars) args.push('-drive', `if=pflash,format=raw,unit=1,file=${value(firmware.vars)}`);
+  // Debian's secboot OVMF is built with SMM_REQUIRE: its flash must only be writable from SMM.
+  if (firmware.type === 'ovmf-secureboot') args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+  return args;
+}
+
+function bootArgs(spec: QemuSpec): string[] {
+  return [
+    ...(spec.kernel ? ['-kernel', spec.kernel] : []),
+    ...(spec.initrd ? ['-initrd', spec.initrd] : []),
+    ...(spec.append ? ['-append', spec.append] : []),
+  ];
+}
+
+// q35's AHCI has six ports of one unit each; pc's PIIX has two channels of two units. QEMU does not place them itself.
+function ideSlot(machine: QemuSpec['machine'], index: number): string {
+  const slots = machine === 'q35' ? 6 : 4;
+  if (index >= slots) throw new Error(`qemuArgv: ${machine} has room for ${slots} IDE/CD drives`);
+  return machine === 'q35' ? `bus=ide.${index}` : `bus=ide.${index >> 1},unit=${index & 1}`;
+}
+
+function driveArgs(spec: QemuSpec): string[] {
+  const drives = spec.drives ?? [];
+  const args: string[] = [];
+  if (drives.some((d) => d.interface === 'usb')) args.push('-device', 'qemu-xhci,id=xhci');
+  let ide = 0;
+  drives.forEach((drive, index) => {
+    const id = `drive${index}`;
+    const props = [`file=${value(drive.file)}`, `format=${drive.format}`, 'if=none', `id=${id}`];
+    if (drive.interface === 'cdrom') props.push('media=cdrom');
+    if (drive.readonly || drive.interface === 'cdrom') props.push('readonly=on');
+    if (drive.snapshot) props.push('snapshot=on');
+    const boot = drive.bootIndex !== undefined ? `,bootindex=${drive.bootIndex}` : '';
+    const device = {
+      virtio: spec.machine === 'microvm' ? 'virtio-blk-device' : 'virtio-blk-pci',
+      ide: `ide-hd,${ideSlot(spec.machine, ide)}`,
+      cdrom: `ide-cd,${ideSlot(spec.machine, ide)}`,
+      usb: 'usb-storage,bus=xhci.0',
+    }[drive.interface];
+    if (drive.interface === 'ide' || drive.interface === 'cdrom') ide++;
+    args.push('-drive', props.join(','), '-device', `${device},drive=${id}${boot}`);
+  });
+  return args;
+}
+
+function serialArgs(serial: QemuSerial): string[] {
+  if (serial === 'stdio') return ['-serial', 'stdio'];
+  if ('file' in serial) return ['-serial', `file:${serial.file}`];
+  return ['-chardev', `socket,id=serial0,path=${value(serial.socket)},server=on,wait=off`, '-serial', 'chardev:serial0'];
+}
+
+function channelArgs(spec: QemuSpec): string[] {
+  const args: string[] = [];
+  if (spec.qmp) args.push('-qmp', `unix:${value(spec.qmp)},server=on,wait=off`);
+  if (spec.healthChannel) {
+    args.push(
+      '-device', `${spec.machine === 'microvm' ? 'virtio-serial-device' : 'virtio-serial-pci'},id=vser0`,
+      '-chardev', `socket,id=health,path=${value(spec.healthChannel)},server=on,wait=off`,
+      '-device', `virtserialport,bus=vser0.0,chardev=health,name=${HEALTH_PORT_NAME}`,
+    );
+  }
+  return args;
+}
+
+// The full argument list (without the program name) for qemu-system-x86_64; throws on a spec QEMU would refuse.
+export function qemuArgv(spec: QemuSpec): string[] {
+  check(spec);
+  return [
+    ...machineArgs(spec),
+    ...firmwareArgs(spec.firmware),
+    ...bootArgs(spec),
+    ...driveArgs(spec),
+    ...serialArgs(spec.serial),
+    ...channelArgs(spec),
+    ...(spec.extra ?? []),
+  ];
+}

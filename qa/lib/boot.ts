@@ -1,0 +1,120 @@
+// Helpers for boot scenarios: boot a kernel in QEMU until a console marker, keep the serial log when it fails, find a Debian kernel.
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { debDataEntries } from '../../builder/inputs/deb.ts';
+import { qemuArgv, type QemuSpec } from '../../builder/qemu/argv.ts';
+import { chooseAccel, QemuRun, type QemuExit } from '../../builder/qemu/runner.ts';
+
+// Where failed boots leave their serial logs (git-ignored).
+export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+
+// One boot: what to run and what to wait for.
+export interface BootOptions {
+  kernel: string;
+  initrd?: string;
+  append?: string;
+  marker: string | RegExp;
+  timeoutS: number;
+  // Names the artifact: qa/artifacts/<name>.log.
+  name: string;
+  machine?: QemuSpec['machine'];
+  memoryMiB?: number;
+  cpus?: number;
+  // Default tcg: these machines have a KVM that hangs, and auto would spend its probe on every boot.
+  accel?: 'auto' | 'kvm' | 'tcg';
+  // marker: stop QEMU once the marker is seen; exit: then wait (within the same timeout) for the guest to end QEMU itself.
+  until?: 'marker' | 'exit';
+}
+
+// What a boot that reached its marker measured.
+export interface BootResult {
+  // ms from QEMU's start to the marker line.
+  ms: number;
+  // ms from QEMU's start to its exit (until: 'exit') or to the stop after the marker.
+  totalMs: number;
+  // The serial console output.
+  log: string;
+  accel: 'kvm' | 'tcg';
+  exit: QemuExit;
+}
+
+// Boots to the marker; on any failure the serial log stays in qa/artifacts/<name>.log and the error names it.
+export async function bootToMarker(options: BootOptions): Promise<BootResult> {
+  const choice = await chooseAccel(options.accel ?? 'tcg');
+  if (choice.warning) process.stderr.write(`warning: ${choice.warning}\n`);
+  const log = join(ARTIFACTS, `${options.name}.log`);
+  const argv = qemuArgv({
+    machine: options.machine ?? 'q35',
+    accel: choice.accel,
+    cpus: options.cpus ?? 1,
+    memoryMiB: options.memoryMiB ?? 256,
+    kernel: options.kernel,
+    initrd: options.initrd,
+    append: options.append,
+    serial: 'stdio',
+    noReboot: true,
+  });
+  const run = await QemuRun.start({ argv, log });
+  const deadline = performance.now() + options.timeoutS * 1000;
+  try {
+    const ms = await run.waitFor(options.marker, options.timeoutS * 1000);
+    let exit: QemuExit;
+    if (options.until === 'exit') {
+      const left = Math.max(0, deadline - performance.now());
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), left)));
+      const ended = await Promise.race([run.exited, late]);
+      clearTimeout(timer);
+      if (!ended) throw run.failure(`the guest printed the marker after ${(ms / 1000).toFixed(1)} s but did not end QEMU within ${options.timeoutS} s`);
+      exit = ended;
+    } else {
+      exit = await run.stop();
+    }
+    const totalMs = run.elapsedMs;
+    const output = run.output;
+    await rm(log, { force: true });
+    return { ms, totalMs, log: output, accel: choice.accel, exit };
+  } catch (error) {
+    await run.stop();
+    throw error;
+  }
+}
+
+const ARCHIVES = '/var/cache/apt/archives';
+
+// A Debian kernel image unpacked from a cached linux-image .deb (cloud flavour first: it boots fastest under TCG).
+export interface DebianKernel {
+  path: string;
+  version: string;
+  deb: string;
+}
+
+// Finds linux-image-<version>-{cloud-,}amd64_*.deb in apt's cache and unpacks its /boot/vmlinuz-* (once per .deb, kept in the temp dir).
+export async function debianKernel(options: { archives?: string } = {}): Promise<DebianKernel> {
+  const archives = options.archives ?? ARCHIVES;
+  const debs = existsSync(archives) ? readdirSync(archives).filter((n) => /^linux-image-\d.*-amd64_.*\.deb$/.test(n) && !n.includes('-dbg')).sort() : [];
+  const deb = debs.find((n) => n.includes('-cloud-amd64_')) ?? debs[0];
+  if (!deb) {
+    throw new Error(
+      `no Debian kernel package (linux-image-*-amd64_*.deb) in ${archives}: boot checks need one. ` +
+        'Get it with `apt-get install --download-only linux-image-cloud-amd64` (or linux-image-amd64), then run the tests again.',
+    );
+  }
+  const version = /^linux-image-(.+?)_/.exec(deb)![1]!;
+  const dir = join(tmpdir(), 'mvos-qa-kernels');
+  const path = join(dir, `vmlinuz-${version}-${deb.replace(/\.deb$/, '').split('_').slice(1).join('_')}`);
+  if (existsSync(path)) return { path, version, deb: join(archives, deb) };
+  await mkdir(dir, { recursive: true });
+  for await (const entry of debDataEntries(await readFile(join(archives, deb)), deb)) {
+    if (entry.header.type === 'file' && entry.header.name === `boot/vmlinuz-${version}`) {
+      const partial = `${path}.${process.pid}.tmp`;
+      await writeFile(partial, entry.content);
+      await rename(partial, path);
+      return { path, version, deb: join(archives, deb) };
+    }
+  }
+  throw new Error(`${join(archives, deb)} has no boot/vmlinuz-${version}: is it a kernel image package?`);
+}
