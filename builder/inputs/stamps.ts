@@ -1,0 +1,35 @@
+// Verification stamps: which cache blobs were re-hashed, and the file state (size, mtime, inode) they had then.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContentCache } from './cache.ts';
+
+function stampsPath(cache: ContentCache): string {
+  return join(cache.root, 'verified.json');
+}
+
+// The file state of a blob now; any write to the file changes it.
+export function stampOf(cache: ContentCache, sha256: string): string {
+  const stat = statSync(cache.path(sha256), { bigint: true });
+  return `${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}:${stat.ino}`;
+}
+
+// The stamps recorded so far (none when the file is missing or damaged: everything is re-hashed then).
+export async function readStamps(cache: ContentCache): Promise<Map<string, string>> {
+  const path = stampsPath(cache);
+  if (!existsSync(path)) return new Map();
+  try {
+    return new Map(Object.entries(JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>));
+  } catch {
+    return new Map();
+  }
+}
+
+// Saves the stamps atomically.
+export async function writeStamps(cache: ContentCache, stamps: Map<string, string>): Promise<void> {
+  await mkdir(cache.root, { recursive: true });
+  const path = stampsPath(cache);
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, JSON.stringify(Object.fromEntries([...stamps].sort(([a], [b]) => (a < b ? -1 : 1)))));
+  await rename(temp, path);
+}

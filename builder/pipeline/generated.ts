@@ -1,0 +1,62 @@
+// Files the builder writes into an image from the recipe: the agent's host config, module list, state label, os-release.
+import type { Recipe, VmSpec } from '../recipe/types.ts';
+
+// Where a guest's kernel and initramfs live inside the host image.
+export function guestImagePaths(vm: VmSpec): { kernel: string; initrd: string } {
+  return { kernel: `/usr/share/mvos/vms/${vm.name}/vmlinuz`, initrd: `/usr/share/mvos/vms/${vm.name}/initrd` };
+}
+
+// /etc/mvos/host.json: what the agent needs to run the host's VMs.
+export function hostConfig(recipe: Recipe): Record<string, unknown> {
+  return {
+    name: recipe.name,
+    version: recipe.version,
+    stateLabel: recipe.host.stateLabel,
+    housekeeping: recipe.host.housekeeping,
+    agent: { apiListen: recipe.agent.apiListen ?? null, sshListen: recipe.agent.sshListen ?? null },
+    vms: recipe.vms.map((vm) => ({
+      name: vm.name,
+      role: vm.role,
+      launch: vm.launch,
+      cpus: vm.cpus,
+      pin: vm.pin ?? null,
+      memoryMiB: vm.memoryMiB,
+      autostart: vm.autostart,
+      ephemeral: vm.ephemeral,
+      ...guestImagePaths(vm),
+      cmdline: vm.recipe.kernel.cmdline.join(' '),
+      firmware: vm.recipe.firmware.type,
+      health: vm.health,
+      fallback: vm.fallback ?? null,
+      restart: vm.restart,
+      image: { name: vm.recipe.name, version: vm.recipe.version },
+    })),
+  };
+}
+
+// /etc/os-release of an image.
+export function osRelease(recipe: Recipe): string {
+  return [
+    'NAME="Multiverse"',
+    `ID=multiverse`,
+    `VERSION_ID="${recipe.version}"`,
+    `PRETTY_NAME="Multiverse ${recipe.name} ${recipe.version}"`,
+    `VARIANT_ID=${recipe.kind}`,
+    `IMAGE_ID=${recipe.name}`,
+    `IMAGE_VERSION=${recipe.version}`,
+    '',
+  ].join('\n');
+}
+
+// The values templates see: the recipe's variables plus the built-in names.
+export function templateValues(recipe: Recipe): Record<string, unknown> {
+  return {
+    ...recipe.variables,
+    recipe: { name: recipe.name, version: recipe.version, kind: recipe.kind, description: recipe.description ?? '' },
+    vms: Object.fromEntries(recipe.vms.map((vm) => [vm.name, { role: vm.role, launch: vm.launch, cpus: vm.cpus, memoryMiB: vm.memoryMiB }])),
+    kernel: { cmdline: recipe.kernel.cmdline.join(' '), modules: recipe.kernel.modules },
+    agent: { enabled: recipe.agent.enabled, apiListen: recipe.agent.apiListen ?? '', sshListen: recipe.agent.sshListen ?? '' },
+    host: { stateLabel: recipe.host.stateLabel, housekeeping: recipe.host.housekeeping },
+    boot: { attempts: recipe.boot.attempts, menuTimeout: recipe.boot.menuTimeout },
+  };
+}
