@@ -12,7 +12,7 @@ import type { ContentCache } from '../inputs/cache.ts';
 import { pinOf, type LockedImage, type Lockfile } from '../inputs/lockfile.ts';
 import { extractDebianKernel } from '../kernel/debian.ts';
 import { selectModules } from '../kernel/modules.ts';
-import { buildKernelFromSource, kernelSourceKey } from '../kernel/source.ts';
+import { buildKernelFromSource, kernelSourceKey, kernelToolchain } from '../kernel/source.ts';
 import { renderTemplate } from '../recipe/templates.ts';
 import { kernelConfigDir } from '../recipe/rules.ts';
 import type { Recipe } from '../recipe/types.ts';
@@ -111,7 +111,8 @@ async function make_kernel(ctx: ImageContext, recipe: Recipe, locked: LockedImag
     const pin = pinOf(ctx.lock, locked.kernelSource.package);
     const configDir = `${kernelConfigDir}/${recipe.kernel.source}`;
     const fragments = readFragments(configDir);
-    const record = await stage(ctx, `kernel-source(${recipe.kernel.source})`, { key: kernelSourceKey(pin.sha256, fragments, 'tinyconfig'), sde: String(ctx.sourceDateEpoch) }, async () => {
+    const key = kernelSourceKey(pin.sha256, fragments, 'tinyconfig', { sourceDateEpoch: ctx.sourceDateEpoch, toolchain: await kernelToolchain() });
+    const record = await stage(ctx, `kernel-source(${recipe.kernel.source})`, { key }, async () => {
       const source = await ctx.cache.read(pin.sha256, pin.name);
       ctx.log(`building kernel ${recipe.kernel.source} from ${pin.name} ${pin.version} (several minutes; cached afterwards)`);
       // A private work folder per build: two builds sharing one would corrupt each other's trees.

@@ -1,0 +1,104 @@
+// `npm run bench`: build and boot measurements of the default host, each beside a baseline from the same run.
+// Prints a table and writes qa/artifacts/bench.json. Absolute times here are noisy; read the ratios.
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decompress } from '../../builder/archive/compress.ts';
+import { ARTIFACTS, bootToMarker } from '../lib/boot.ts';
+import { makeBusyboxInitramfs } from '../lib/busybox-initramfs.ts';
+import { copyCheckout, seedCache } from '../lib/checkout.ts';
+import { buildHostImage, repoRoot } from '../lib/host-image.ts';
+
+interface Row {
+  metric: string;
+  value: number;
+  unit: string;
+  baseline?: number;
+  ratio?: number;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const runs = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? 3);
+
+function timed(cwd: string, env: Record<string, string>, args: string[]): { seconds: number; json: Record<string, any> } {
+  const started = performance.now();
+  const run = spawnSync(join(cwd, 'mvos'), [...args, '--json'], { cwd, env: { ...process.env, ...env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 45 * 60_000 });
+  const seconds = (performance.now() - started) / 1000;
+  if (run.status !== 0) throw new Error(`mvos ${args.join(' ')} failed:\n${run.stdout}\n${run.stderr}`);
+  return { seconds, json: JSON.parse(run.stdout) };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  console.log('warming up: building recipes/host.yaml in this checkout (compiles the guest kernel once)');
+  const image = buildHostImage();
+
+  const work = mkdtempSync(join(tmpdir(), 'mvos-bench-'));
+  try {
+    const checkout = copyCheckout(join(work, 'checkout'));
+    const lock = JSON.parse(readFileSync(join(checkout, 'recipes/host.lock.json'), 'utf8'));
+    const kernelStages = Object.entries(image.manifest.build.stages as Record<string, string>).filter(([n]) => n.startsWith('kernel-source(')).map(([, k]) => k);
+    const cache = await seedCache(join(work, 'cache'), lock, kernelStages);
+    const env = { MVOS_CACHE: cache.root };
+
+    const cold = timed(checkout, env, ['build', 'recipes/host.yaml']);
+    const stageTimes = (cold.json.stages as Array<{ stage: string; ran: boolean; seconds: number }>).filter((s) => s.ran).map((s) => `${s.stage} ${s.seconds.toFixed(1)} s`);
+    rows.push({ metric: 'cold build (packages and guest kernel cached)', value: cold.seconds, unit: 's', note: stageTimes.join('; ') });
+    const same = ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json'].every((f) => readFileSync(join(image.dir, f)).equals(readFileSync(join(checkout, 'images/multiverse-host', f))));
+    rows.push({ metric: 'same bytes as the build in the main checkout', value: same ? 1 : 0, unit: 'bool' });
+
+    const noop = [1, 2, 3].map(() => timed(checkout, env, ['build', 'recipes/host.yaml']));
+    rows.push({ metric: 'no-op rebuild (median of 3, whole process)', value: median(noop.map((n) => n.seconds)), unit: 's', note: `stages ran: ${noop.map((n) => n.json.stages.filter((s: { ran: boolean }) => s.ran).length).join(', ')}` });
+    const validate = [1, 2, 3].map(() => {
+      const started = performance.now();
+      spawnSync(join(checkout, 'mvos'), ['validate', 'recipes/host.yaml'], { cwd: checkout, encoding: 'utf8' });
+      return (performance.now() - started) / 1000;
+    });
+    rows.push({ metric: '  baseline: mvos validate (process start + recipe load)', value: median(validate), unit: 's' });
+
+    appendFileSync(join(checkout, 'rootfs/host/overlay/etc/mvos/README'), '\nbench edit\n');
+    const oneFile = timed(checkout, env, ['build', 'recipes/host.yaml']);
+    const ran = oneFile.json.stages.filter((s: { ran: boolean }) => s.ran).map((s: { stage: string; reason: string }) => `${s.stage} (${s.reason})`);
+    rows.push({ metric: 'one overlay file changed: rebuild', value: oneFile.seconds, unit: 's', note: `ran: ${ran.join('; ')}` });
+
+    const initrd = readFileSync(image.initrd);
+    const compression = image.manifest.image.initramfs.compression as 'zstd' | 'gzip' | 'none';
+    rows.push({ metric: `initrd compressed (${compression})`, value: initrd.length / 2 ** 20, unit: 'MiB' });
+    rows.push({ metric: 'initrd uncompressed (cpio)', value: (await decompress(initrd, compression)).length / 2 ** 20, unit: 'MiB' });
+    rows.push({ metric: 'vmlinuz', value: statSync(image.kernel).size / 2 ** 20, unit: 'MiB' });
+
+    const baselineInitrd = join(work, 'baseline.gz');
+    writeFileSync(baselineInitrd, await makeBusyboxInitramfs({ marker: 'MVOS-BASELINE-READY', poweroff: true }));
+    const host: number[] = [];
+    const base: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const b = await bootToMarker({ name: 'bench-baseline', kernel: image.kernel, initrd: baselineInitrd, append: `${image.cmdline}`, marker: 'MVOS-BASELINE-READY', timeoutS: 300, memoryMiB: 2048, cpus: 2 });
+      base.push(b.ms / 1000);
+      const h = await bootToMarker({ name: 'bench-host', kernel: image.kernel, initrd: image.initrd, append: `${image.cmdline} mvos.state.wait=0`, marker: 'MVOS-AGENT-READY', timeoutS: 300, memoryMiB: 2048, cpus: 2 });
+      host.push(h.ms / 1000);
+    }
+    const h = median(host);
+    const b = median(base);
+    rows.push({ metric: `boot to agent ready (TCG, median of ${runs})`, value: h, unit: 's', baseline: b, ratio: h / b, note: 'baseline: same kernel, busybox-only initramfs printing a marker' });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const width = Math.max(...rows.map((r) => r.metric.length));
+  console.log(`\n${'metric'.padEnd(width)}  ${'value'.padStart(9)}  unit  ${'baseline'.padStart(8)}  ${'ratio'.padStart(6)}  note`);
+  for (const r of rows) {
+    console.log(`${r.metric.padEnd(width)}  ${r.value.toFixed(r.unit === 'bool' ? 0 : 2).padStart(9)}  ${r.unit.padEnd(4)}  ${(r.baseline?.toFixed(2) ?? '').padStart(8)}  ${(r.ratio?.toFixed(2) ?? '').padStart(6)}  ${r.note ?? ''}`);
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const out = join(ARTIFACTS, 'bench.json');
+  writeFileSync(out, `${JSON.stringify({ when: new Date().toISOString(), repo: repoRoot, rows }, null, 2)}\n`);
+  console.log(`\nwrote ${out}`);
+}
+
+await main();

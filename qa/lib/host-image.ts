@@ -1,0 +1,29 @@
+// The default host image for scenarios: built (or found up to date) with the real CLI and the user's cache.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// The repository root.
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+// Where the default host image and its parts are, once built.
+export interface HostImage {
+  dir: string;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  manifest: Record<string, any>;
+}
+
+// Runs `./mvos build` on a recipe (a cold build compiles the guest kernel: minutes) and returns the image.
+export function buildHostImage(recipe = 'recipes/host.yaml', options: { cwd?: string; env?: Record<string, string>; output?: string } = {}): HostImage {
+  const cwd = options.cwd ?? repoRoot;
+  const args = ['build', recipe, ...(options.output ? ['--output', options.output] : [])];
+  const run = spawnSync(join(cwd, 'mvos'), args, { cwd, env: { ...process.env, NO_COLOR: '1', ...options.env }, encoding: 'utf8', timeout: 45 * 60_000 });
+  if (run.status !== 0) throw new Error(`mvos ${args.join(' ')} failed (${run.status ?? run.signal}):\n${run.stdout}\n${run.stderr}`);
+  const recipeName = /^name: (\S+)/m.exec(readFileSync(join(cwd, recipe), 'utf8'))![1]!;
+  const dir = join(options.output ?? join(cwd, 'images'), recipeName);
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, any>;
+  return { dir, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd'), cmdline: manifest.boot.cmdline as string, manifest };
+}
