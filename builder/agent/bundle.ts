@@ -38,6 +38,8 @@ export async function bundleAgent(options: { entry?: string } = {}): Promise<Age
       minify: false,
       charset: 'utf8',
       logLevel: 'silent',
+      // Paths in the bundle follow the checkout's own layout, not where a linked node_modules really lives.
+      preserveSymlinks: true,
     });
   } catch (error) {
     const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];
