@@ -61,7 +61,7 @@ async function stage(ctx: ImageContext, name: string, inputs: Record<string, str
     return produce();
   });
   ctx.stages.push(record);
-  ctx.log(`stage ${name}: ${record.ran ? `ran in ${record.seconds.toFixed(1)} s (${record.reason})` : 'cached'}`);
+  if (record.ran) ctx.log(`stage ${name}: ran in ${record.seconds.toFixed(1)} s (${record.reason})`);
   return record;
 }
 
