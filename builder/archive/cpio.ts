@@ -2,7 +2,7 @@
 // Not cpio-stream (tried first): it truncates non-ASCII names, turns mode 0 into 0644 and mtime 0 into "now",
 // and writes devminor 0x3FFFF; newc is small, and the tests check every archive with GNU cpio.
 import { FailureError } from '../errors.ts';
-import type { EntryType, FileTree, TreeEntry } from '../rootfs/tree.ts';
+import { fileTypeBits, type FileTree, type TreeEntry } from '../rootfs/tree.ts';
 
 const MAGIC = '070701';
 const HEADER_SIZE = 110;
@@ -10,15 +10,6 @@ const TRAILER = 'TRAILER!!!';
 // GNU cpio pads archives to 512-byte blocks; doing the same keeps archives concatenable and byte-comparable with its output.
 const BLOCK = 512;
 
-const TYPE_BITS: Record<EntryType, number> = {
-  file: 0o100000,
-  directory: 0o040000,
-  symlink: 0o120000,
-  hardlink: 0o100000,
-  char: 0o020000,
-  block: 0o060000,
-  fifo: 0o010000,
-};
 
 interface NewcHeader {
   ino: number;
@@ -55,7 +46,7 @@ export async function writeCpioNewc(tree: FileTree, options: { mtime: number }):
       encodeHeader(
         {
           ino: ++ino,
-          mode: TYPE_BITS[holder.type] | holder.mode,
+          mode: fileTypeBits[holder.type] | holder.mode,
           uid: holder.uid,
           gid: holder.gid,
           nlink: holder.type === 'directory' ? 2 : 1,

@@ -1,7 +1,7 @@
 // Deterministic tar archives of a FileTree (the one wrapper around tar-stream): fixed mtime, numeric owners, tree order.
 import * as tarStream from 'tar-stream';
 import { FailureError } from '../errors.ts';
-import { FileTree, normaliseTreePath, type EntryType, type TreeEntry } from '../rootfs/tree.ts';
+import { FileTree, fileTypeBits, normaliseTreePath, type EntryType, type TreeEntry } from '../rootfs/tree.ts';
 
 type TarHeader = Partial<tarStream.Header> & Pick<tarStream.Header, 'name'>;
 
@@ -13,17 +13,6 @@ const TAR_TYPES: Record<EntryType, tarStream.Header['type']> = {
   char: 'character-device',
   block: 'block-device',
   fifo: 'fifo',
-};
-
-// tar-stream replaces a mode of 0 with its default; the file-type bits keep it non-zero and are masked off when encoded.
-const TYPE_BITS: Record<EntryType, number> = {
-  file: 0o100000,
-  directory: 0o040000,
-  symlink: 0o120000,
-  hardlink: 0o100000,
-  char: 0o020000,
-  block: 0o060000,
-  fifo: 0o010000,
 };
 
 // Writes the tree as a ustar archive (pax records only for long or non-ASCII names); the same tree and mtime give the same bytes.
@@ -52,7 +41,7 @@ export async function writeTar(tree: FileTree, options: { mtime: number }): Prom
         firstOfGroup.set(holder.path, entry.path);
         content = holder.content!;
       } else {
-        header = { ...header, type: 'link', linkname: first, mode: holder.mode | TYPE_BITS.hardlink };
+        header = { ...header, type: 'link', linkname: first, mode: holder.mode | fileTypeBits.hardlink };
       }
     } else {
       header = baseHeader(entry, mtime);
@@ -102,7 +91,8 @@ function baseHeader(entry: Readonly<TreeEntry>, mtime: Date): TarHeader {
   const header: TarHeader = {
     name: entry.type === 'directory' ? `${entry.path}/` : entry.path,
     type: TAR_TYPES[entry.type],
-    mode: entry.mode | TYPE_BITS[entry.type],
+    // tar-stream replaces a mode of 0 with its default; the file-type bits keep it non-zero and are masked off when encoded.
+    mode: entry.mode | fileTypeBits[entry.type],
     uid: entry.uid,
     gid: entry.gid,
     mtime,

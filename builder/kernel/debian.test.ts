@@ -1,30 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ContentCache } from '../inputs/cache.ts';
 import { runTool } from '../tools/exec.ts';
 import { FailureError } from '../errors.ts';
+import { findKernelDeb } from '../../qa/lib/kernel-deb.ts';
 import { extractDebianKernel } from './debian.ts';
 
-// A real linux-image package: apt's download cache first, then the mvos cache; no silent skip when neither has one.
-async function findKernelDeb(): Promise<string> {
-  const archives = '/var/cache/apt/archives';
-  const local = existsSync(archives) ? readdirSync(archives).filter((n) => /^linux-image-\d.*\.deb$/.test(n)).sort() : [];
-  if (local.length > 0) return join(archives, local[0]!);
-  const blobs = join(ContentCache.fromEnvironment().root, 'blobs', 'sha256');
-  for (const prefix of existsSync(blobs) ? readdirSync(blobs).sort() : []) {
-    for (const name of readdirSync(join(blobs, prefix)).sort()) {
-      const path = join(blobs, prefix, name);
-      if (statSync(path).size < 10_000_000) continue;
-      const { stdout } = await runTool('dpkg-deb', ['-f', path, 'Package'], { allowFailure: true });
-      if (/^linux-image-\d/.test(stdout.trim())) return path;
-    }
-  }
-  throw new Error('no linux-image .deb found in /var/cache/apt/archives or the mvos cache: run `apt-get install --download-only linux-image-cloud-amd64`');
-}
 
 test('a real linux-image package yields its kernel, version and module tree', async () => {
   const path = await findKernelDeb();

@@ -5,6 +5,18 @@ import { debDataEntries, type DebEntryType } from '../inputs/deb.ts';
 // The kinds of entry a tree holds ('hardlink' names another file of the same tree).
 export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
+
+// The S_IFMT bits of each entry type, as stat(2), tar and cpio encode them (a hard link is a regular file).
+export const fileTypeBits: Record<EntryType, number> = {
+  file: 0o100000,
+  directory: 0o040000,
+  symlink: 0o120000,
+  hardlink: 0o100000,
+  char: 0o020000,
+  block: 0o060000,
+  fifo: 0o010000,
+};
+
 // One file system entry; `path` is relative and normalised ('usr/bin/x'), `mode` holds permission bits only (0o7777).
 export interface TreeEntry {
   path: string;

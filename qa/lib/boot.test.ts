@@ -39,9 +39,9 @@ test('bootToMarker keeps the serial log in qa/artifacts/<name>.log when the mark
 });
 
 test('without a kernel package debianKernel fails and says how to get one', async () => {
-  const error = await debianKernel({ archives: dir }).then(() => undefined, (e: unknown) => e);
+  const error = await debianKernel({ archives: dir, cacheRoot: dir }).then(() => undefined, (e: unknown) => e);
   assert.instance(error, Error);
-  assert.match((error as Error).message, `no Debian kernel package (linux-image-*-amd64_*.deb) in ${dir}`);
+  assert.match((error as Error).message, `no linux-image .deb in ${dir} or the mvos cache`);
   assert.match((error as Error).message, 'apt-get install --download-only linux-image-cloud-amd64');
 });
 

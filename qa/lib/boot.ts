@@ -1,10 +1,12 @@
 // Helpers for boot scenarios: boot a kernel in QEMU until a console marker, keep the serial log when it fails, find a Debian kernel.
-import { existsSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { debDataEntries } from '../../builder/inputs/deb.ts';
+import { findKernelDeb } from './kernel-deb.ts';
 import { qemuArgv, type QemuSpec } from '../../builder/qemu/argv.ts';
 import { chooseAccel, QemuRun, type QemuExit } from '../../builder/qemu/runner.ts';
 
@@ -83,7 +85,6 @@ export async function bootToMarker(options: BootOptions): Promise<BootResult> {
   }
 }
 
-const ARCHIVES = '/var/cache/apt/archives';
 
 // A Debian kernel image unpacked from a cached linux-image .deb (cloud flavour first: it boots fastest under TCG).
 export interface DebianKernel {
@@ -92,29 +93,23 @@ export interface DebianKernel {
   deb: string;
 }
 
-// Finds linux-image-<version>-{cloud-,}amd64_*.deb in apt's cache and unpacks its /boot/vmlinuz-* (once per .deb, kept in the temp dir).
-export async function debianKernel(options: { archives?: string } = {}): Promise<DebianKernel> {
-  const archives = options.archives ?? ARCHIVES;
-  const debs = existsSync(archives) ? readdirSync(archives).filter((n) => /^linux-image-\d.*-amd64_.*\.deb$/.test(n) && !n.includes('-dbg')).sort() : [];
-  const deb = debs.find((n) => n.includes('-cloud-amd64_')) ?? debs[0];
-  if (!deb) {
-    throw new Error(
-      `no Debian kernel package (linux-image-*-amd64_*.deb) in ${archives}: boot checks need one. ` +
-        'Get it with `apt-get install --download-only linux-image-cloud-amd64` (or linux-image-amd64), then run the tests again.',
-    );
-  }
-  const version = /^linux-image-(.+?)_/.exec(deb)![1]!;
+// Unpacks /boot/vmlinuz-* from a real kernel package (see findKernelDeb), once per package, into the temp dir.
+export async function debianKernel(options: { archives?: string; cacheRoot?: string } = {}): Promise<DebianKernel> {
+  const deb = await findKernelDeb(options);
   const dir = join(tmpdir(), 'mvos-qa-kernels');
-  const path = join(dir, `vmlinuz-${version}-${deb.replace(/\.deb$/, '').split('_').slice(1).join('_')}`);
-  if (existsSync(path)) return { path, version, deb: join(archives, deb) };
   await mkdir(dir, { recursive: true });
-  for await (const entry of debDataEntries(await readFile(join(archives, deb)), deb)) {
-    if (entry.header.type === 'file' && entry.header.name === `boot/vmlinuz-${version}`) {
-      const partial = `${path}.${process.pid}.tmp`;
-      await writeFile(partial, entry.content);
-      await rename(partial, path);
-      return { path, version, deb: join(archives, deb) };
-    }
+  const known = join(dir, `${createHash('sha256').update(deb).digest('hex').slice(0, 16)}.json`);
+  if (existsSync(known)) return JSON.parse(await readFile(known, 'utf8')) as DebianKernel;
+  for await (const entry of debDataEntries(await readFile(deb), deb)) {
+    const version = /^boot\/vmlinuz-(.+)$/.exec(entry.header.name)?.[1];
+    if (entry.header.type !== 'file' || !version) continue;
+    const path = join(dir, `vmlinuz-${version}`);
+    const partial = `${path}.${process.pid}.tmp`;
+    await writeFile(partial, entry.content);
+    await rename(partial, path);
+    const kernel = { path, version, deb };
+    await writeFile(known, JSON.stringify(kernel));
+    return kernel;
   }
-  throw new Error(`${join(archives, deb)} has no boot/vmlinuz-${version}: is it a kernel image package?`);
+  throw new Error(`${deb} has no boot/vmlinuz-*: is it a kernel image package?`);
 }
