@@ -21,7 +21,8 @@ import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { guestImagePaths, hostConfig, osRelease, templateValues } from './generated.ts';
 import { hashOverlay, readOverlay } from './overlay.ts';
 import type { Progress } from './progress.ts';
-import { hashSources, repoRoot } from './sources.ts';
+import { hashCode, hashSources, repoRoot } from './sources.ts';
+import { toolVersion } from '../tools/versions.ts';
 import { runStage, sha256, type StageRecord } from './stage.ts';
 
 // What an image build needs from the whole build.
@@ -71,7 +72,8 @@ function pinsKey(pins: readonly PackagePin[]): string {
 
 async function install_packages(ctx: ImageContext, recipe: Recipe, pins: PackagePin[]): Promise<{ record: StageRecord; rules: string[] }> {
   const drop = dropFilter(recipe.drop);
-  const record = await stage(ctx, `packages(${recipe.name})`, { pins: pinsKey(pins), drop: sha256(drop.rules.join('\n')), sde: String(ctx.sourceDateEpoch) }, async () => {
+  const code = hashCode(['builder/pipeline/image.ts', 'builder/inputs/deb.ts', 'builder/rootfs/tree.ts', 'builder/rootfs/drop.ts', 'builder/archive/tar.ts']);
+  const record = await stage(ctx, `packages(${recipe.name})`, { pins: pinsKey(pins), drop: sha256(drop.rules.join('\n')), sde: String(ctx.sourceDateEpoch), code }, async () => {
     const tree = new FileTree();
     const dropped: string[] = [];
     const task = ctx.progress.start(`extracting ${pins.length} packages for ${recipe.name}`, pins.length);
@@ -90,7 +92,9 @@ async function install_packages(ctx: ImageContext, recipe: Recipe, pins: Package
 async function make_kernel(ctx: ImageContext, recipe: Recipe, locked: LockedImage): Promise<{ vmlinuz: string; modules?: { tar: string; load: string }; version: string; pins: Array<PackagePin & { role: string }> }> {
   if (locked.kernel) {
     const pin = pinOf(ctx.lock, locked.kernel.package);
-    const record = await stage(ctx, `kernel(${recipe.name})`, { kernel: pin.sha256, modules: recipe.kernel.modules.join(','), sde: String(ctx.sourceDateEpoch) }, async () => {
+    const code = hashCode(['builder/pipeline/image.ts', 'builder/kernel/debian.ts', 'builder/kernel/modules.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']);
+    const inputs = { kernel: pin.sha256, modules: recipe.kernel.modules.join(','), sde: String(ctx.sourceDateEpoch), code, depmod: await toolVersion('depmod') };
+    const record = await stage(ctx, `kernel(${recipe.name})`, inputs, async () => {
       const kernel = await extractDebianKernel(await ctx.cache.read(pin.sha256, pin.name), pin.name);
       const selected = await selectModules(kernel, [...recipe.kernel.modules]);
       const tree = new FileTree();
@@ -112,7 +116,7 @@ async function make_kernel(ctx: ImageContext, recipe: Recipe, locked: LockedImag
     const configDir = `${kernelConfigDir}/${recipe.kernel.source}`;
     const fragments = readFragments(configDir);
     const key = kernelSourceKey(pin.sha256, fragments, 'tinyconfig', { sourceDateEpoch: ctx.sourceDateEpoch, toolchain: await kernelToolchain() });
-    const record = await stage(ctx, `kernel-source(${recipe.kernel.source})`, { key }, async () => {
+    const record = await stage(ctx, `kernel-source(${recipe.kernel.source})`, { key, code: hashCode(['builder/kernel/source.ts']) }, async () => {
       const source = await ctx.cache.read(pin.sha256, pin.name);
       ctx.log(`building kernel ${recipe.kernel.source} from ${pin.name} ${pin.version} (several minutes; cached afterwards)`);
       // A private work folder per build: two builds sharing one would corrupt each other's trees.
@@ -177,6 +181,7 @@ async function assemble_rootfs(
     agent: parts.agent ?? '',
     guests: parts.guests.map((g) => `${g.recipe.name}:${g.vmlinuz}:${g.initrd}`).join(','),
     sde: String(ctx.sourceDateEpoch),
+    code: hashCode(['builder/pipeline/image.ts', 'builder/pipeline/generated.ts', 'builder/pipeline/overlay.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
   };
   return stage(ctx, `rootfs(${recipe.name})`, inputs, async () => {
     const tree = await readTar(await ctx.cache.read(parts.packages, `${recipe.name} packages`), { origin: 'packages' });
@@ -214,7 +219,15 @@ async function assemble_rootfs(
 
 async function pack_initramfs(ctx: ImageContext, recipe: Recipe, rootfs: string): Promise<StageRecord> {
   const { compression, level } = recipe.initramfs;
-  return stage(ctx, `initramfs(${recipe.name})`, { rootfs, compression, level: String(level ?? ''), sde: String(ctx.sourceDateEpoch) }, async () => {
+  const inputs = {
+    rootfs,
+    compression,
+    level: String(level ?? ''),
+    sde: String(ctx.sourceDateEpoch),
+    code: hashCode(['builder/pipeline/image.ts', 'builder/archive/cpio.ts', 'builder/archive/compress.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
+    compressor: compression === 'zstd' ? await toolVersion('zstd', '-V') : `node ${process.versions.zlib}`,
+  };
+  return stage(ctx, `initramfs(${recipe.name})`, inputs, async () => {
     const tree = await readTar(await ctx.cache.read(rootfs, `${recipe.name} rootfs`), { origin: 'rootfs' });
     const cpio = await writeCpioNewc(tree, { mtime: ctx.sourceDateEpoch });
     return { initrd: await compress(cpio, compression, level), 'cpio-size': Buffer.from(String(cpio.length)) };

@@ -25,3 +25,8 @@ export function hashSources(folders: readonly string[]): string {
   files.push(join(repoRoot, 'package-lock.json'));
   return sha256(JSON.stringify(files.map((f) => [relative(repoRoot, f), sha256(readFileSync(f))])));
 }
+
+// sha256 over named builder source files (repo-relative): a stage's key includes the code that makes its output.
+export function hashCode(files: readonly string[]): string {
+  return sha256(JSON.stringify([...files].sort().map((f) => [f, sha256(readFileSync(join(repoRoot, f)))])));
+}

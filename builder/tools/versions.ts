@@ -1,0 +1,14 @@
+// Versions of the host tools whose output lands in images, for stage keys (a new zstd may compress differently).
+import { runTool } from './exec.ts';
+
+const known = new Map<string, Promise<string>>();
+
+// The first line a tool prints for `--version` (or the given flag), asked once per process.
+export function toolVersion(tool: string, flag = '--version'): Promise<string> {
+  let version = known.get(tool);
+  if (!version) {
+    version = runTool(tool, [flag], { allowFailure: true }).then((r) => `${tool}: ${(r.stdout || r.stderr).split('\n')[0]!.trim()}`);
+    known.set(tool, version);
+  }
+  return version;
+}
