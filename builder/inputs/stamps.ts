@@ -8,10 +8,15 @@ function stampsPath(cache: ContentCache): string {
   return join(cache.root, 'verified.json');
 }
 
-// The file state of a blob now; any write to the file changes it.
-export function stampOf(cache: ContentCache, sha256: string): string {
-  const stat = statSync(cache.path(sha256), { bigint: true });
+// The state of a file now (size, mtime, ctime, inode); any write to the file changes it.
+export function fileStamp(path: string): string {
+  const stat = statSync(path, { bigint: true });
   return `${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}:${stat.ino}`;
+}
+
+// The file state of a cache blob now.
+export function stampOf(cache: ContentCache, sha256: string): string {
+  return fileStamp(cache.path(sha256));
 }
 
 // The stamps recorded so far (none when the file is missing or damaged: everything is re-hashed then).

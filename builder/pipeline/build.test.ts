@@ -118,6 +118,14 @@ test('build writes vmlinuz, initrd, manifest and SBOM; a second build does nothi
   const warm = JSON.parse((await mvos(shared, 'build', recipe, '--output', images, '--json', '--offline')).out);
   assert.is(warm.upToDate, true);
   assert.is(warm.stages.filter((s: { ran: boolean }) => s.ran).length, 0);
+  const initrd = join(images, 'tiny', 'initrd');
+  const good = readFileSync(initrd);
+  const bad = Buffer.from(good);
+  bad[100] = bad[100]! ^ 0xff;
+  writeFileSync(initrd, bad);
+  const repaired = JSON.parse((await mvos(shared, 'build', recipe, '--output', images, '--json', '--offline')).out);
+  assert.is(repaired.upToDate, false, 'an output changed in place (same size) is noticed');
+  assert.ok(readFileSync(initrd).equals(good), 'and written again');
 });
 
 test('the same recipe built from another folder with an empty stage cache gives the same bytes', async () => {

@@ -1,13 +1,15 @@
 // The build, read top-down as verb-named steps over one context: load, lock check, fetch, verify, build images, write outputs.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { UserError } from '../errors.ts';
 import type { ContentCache } from '../inputs/cache.ts';
 import { fetchPins, type FetchReport } from '../inputs/fetch.ts';
 import { allPins, assertLockMatchesRecipe } from '../inputs/lock.ts';
 import { lockfilePath, readLockfile, type Lockfile } from '../inputs/lockfile.ts';
-import { readStamps, stampOf, writeStamps } from '../inputs/stamps.ts';
+import { fileStamp, readStamps, stampOf, writeStamps } from '../inputs/stamps.ts';
+import { FORMATS, missingMediaPackages } from '../media/formats.ts';
+import { mediaId, type MediaInput } from '../media/input.ts';
 import { requireRecipe } from '../recipe/load.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { buildImage, type BuiltImage } from './image.ts';
@@ -15,7 +17,9 @@ import { buildManifest } from './manifest.ts';
 import { writeImageDir } from './output.ts';
 import type { Progress } from './progress.ts';
 import { buildSbom } from './sbom.ts';
-import { sha256, type StageRecord } from './stage.ts';
+import { hashCode } from './sources.ts';
+import { runStage, sha256, type StageRecord } from './stage.ts';
+import { installLine, runningAsRoot } from '../tools/doctor.ts';
 
 // Everything a build step reads and writes.
 export interface BuildContext {
@@ -34,6 +38,8 @@ export interface BuildContext {
   verifiedBytes?: number;
   stages: StageRecord[];
   image?: BuiltImage;
+  // Output file name → cache blob, in the order of the recipe's outputs.
+  media?: Array<{ file: string; blob: string }>;
   outputDir?: string;
   upToDate?: boolean;
 }
@@ -73,6 +79,15 @@ function load_recipe_and_lock(file: string, options: BuildOptions): BuildContext
   };
 }
 
+// Before any stage runs: every output format's host tools are here, or the build stops with the line that installs them.
+async function check_output_tools(ctx: BuildContext): Promise<void> {
+  const missing = await missingMediaPackages(ctx.recipe.outputs);
+  if (missing.length === 0) return;
+  throw new UserError(`the outputs ${ctx.recipe.outputs.join(', ')} need packages this host lacks: ${missing.join(', ')}`, {
+    hint: `run \`${installLine(missing, runningAsRoot())}\` (or \`./mvos doctor --fix\`)`,
+  });
+}
+
 async function fetch_inputs(ctx: BuildContext): Promise<void> {
   ctx.fetched = await fetchPins(allPins(ctx.lock), { cache: ctx.cache, offline: ctx.offline, progress: ctx.progress, aptSources: ctx.aptSources });
 }
@@ -104,19 +119,51 @@ async function build_images(ctx: BuildContext): Promise<void> {
   );
 }
 
-function sameFile(path: string, bytes: Buffer): boolean {
+// Each boot medium is a stage keyed by the kernel, initrd, boot settings and the writer's code; vmlinuz and initrd are always written.
+async function make_media(ctx: BuildContext): Promise<void> {
+  const image = ctx.image!;
+  const { recipe } = image;
+  const settings = { name: recipe.name, version: recipe.version, cmdline: image.cmdline, boot: recipe.boot, stateLabel: recipe.host.stateLabel, sourceDateEpoch: ctx.lock.sourceDateEpoch };
+  const id = mediaId({ ...settings, vmlinuz: image.vmlinuz, initrd: image.initrd });
+  ctx.media = [
+    { file: 'vmlinuz', blob: image.vmlinuz },
+    { file: 'initrd', blob: image.initrd },
+  ];
+  for (const name of recipe.outputs) {
+    const format = FORMATS[name];
+    if (!format.staged) continue;
+    const stageName = `media-${name}(${recipe.name})`;
+    const record = await runStage(ctx.cache, stageName, { id, code: hashCode([...format.code]) }, async () => {
+      ctx.log(`stage ${stageName}: running`);
+      const input: MediaInput = {
+        ...settings,
+        vmlinuz: await ctx.cache.read(image.vmlinuz, `${recipe.name} kernel`),
+        initrd: await ctx.cache.read(image.initrd, `${recipe.name} initrd`),
+        id,
+      };
+      return format.write(input);
+    });
+    ctx.stages.push(record);
+    if (record.ran) ctx.log(`stage ${stageName}: ran in ${record.seconds.toFixed(1)} s (${record.reason})`);
+    for (const [file, blob] of Object.entries(record.outputs)) ctx.media.push({ file, blob });
+  }
+}
+
+// Whether an output file holds these bytes: re-hashed only when its file state changed since it was last found right, so a
+// no-op rebuild does not re-read hundreds of megabytes of ISO and disk images, yet any write to an output is noticed.
+function sameOutput(path: string, expected: string, stamps: Map<string, string>): boolean {
   if (!existsSync(path)) return false;
-  const current = readFileSync(path);
-  return current.length === bytes.length && createHash('sha256').update(current).digest('hex') === sha256(bytes);
+  const key = `out:${path}`;
+  if (stamps.get(key) === `${expected}@${fileStamp(path)}`) return true;
+  const same = createHash('sha256').update(readFileSync(path)).digest('hex') === expected;
+  if (same) stamps.set(key, `${expected}@${fileStamp(path)}`);
+  return same;
 }
 
 async function write_outputs(ctx: BuildContext): Promise<void> {
   const image = ctx.image!;
-  const files: Record<string, Buffer> = {
-    vmlinuz: await ctx.cache.read(image.vmlinuz, `${image.recipe.name} kernel`),
-    initrd: await ctx.cache.read(image.initrd, `${image.recipe.name} initrd`),
-  };
-  const described = Object.entries(files).map(([file, bytes]) => ({ file, sha256: sha256(bytes), size: bytes.length }));
+  const described = ctx.media!.map(({ file, blob }) => ({ file, sha256: blob, size: statSync(ctx.cache.path(blob)).size }));
+  const files: Record<string, Buffer> = {};
   const sbom = Buffer.from(
     `${JSON.stringify(
       buildSbom({ name: image.recipe.name, version: image.recipe.version, sourceDateEpoch: ctx.lock.sourceDateEpoch, builder: ctx.builder, packages: image.inputs, files: described.map((d) => ({ name: d.file, sha256: d.sha256 })) }),
@@ -130,16 +177,25 @@ async function write_outputs(ctx: BuildContext): Promise<void> {
   files['manifest.json'] = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
   const dir = join(ctx.imagesDir, image.recipe.name);
   ctx.outputDir = dir;
-  ctx.upToDate = Object.entries(files).every(([file, bytes]) => sameFile(join(dir, file), bytes));
-  if (!ctx.upToDate) await writeImageDir(ctx.imagesDir, image.recipe.name, files);
+  const stamps = await readStamps(ctx.cache);
+  const expected = [...outputs, { file: 'manifest.json', sha256: sha256(files['manifest.json']!) }];
+  ctx.upToDate = expected.every((o) => sameOutput(join(dir, o.file), o.sha256, stamps));
+  if (!ctx.upToDate) {
+    for (const { file, blob } of ctx.media!) files[file] = await ctx.cache.read(blob, `${image.recipe.name} ${file}`);
+    await writeImageDir(ctx.imagesDir, image.recipe.name, files);
+    for (const o of expected) stamps.set(`out:${join(dir, o.file)}`, `${o.sha256}@${fileStamp(join(dir, o.file))}`);
+  }
+  await writeStamps(ctx.cache, stamps);
 }
 
 // Runs the build of one recipe and returns its context (what each step found and made).
 export async function buildRecipe(file: string, options: BuildOptions): Promise<BuildContext> {
   const ctx = load_recipe_and_lock(file, options);
+  await check_output_tools(ctx);
   await fetch_inputs(ctx);
   await verify_inputs(ctx);
   await build_images(ctx);
+  await make_media(ctx);
   await write_outputs(ctx);
   return ctx;
 }

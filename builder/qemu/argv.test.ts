@@ -105,4 +105,9 @@ test('specs QEMU would refuse are refused with the reason', () => {
   assert.throws(() => qemuArgv({ ...base, machine: 'pc', firmware: { type: 'ovmf-secureboot', code: '/c' } }), /needs machine q35/);
 });
 
+test('usb drives can sit on an EHCI controller', () => {
+  const argv = qemuArgv({ machine: 'q35', accel: 'tcg', cpus: 1, memoryMiB: 256, serial: 'stdio', usb: 'ehci', drives: [{ file: '/x.iso', format: 'raw', interface: 'usb', snapshot: true, bootIndex: 0 }] });
+  assert.ok(argv.join(' ').includes('-device usb-ehci,id=ehci -drive file=/x.iso,format=raw,if=none,id=drive0,snapshot=on -device usb-storage,bus=ehci.0,drive=drive0,bootindex=0'));
+});
+
 test.run();

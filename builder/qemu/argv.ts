@@ -39,6 +39,8 @@ export interface QemuSpec {
   // Unix socket path behind a virtio-serial port named HEALTH_PORT_NAME (the guest writes its ready marker there).
   healthChannel?: string;
   noReboot?: boolean;
+  // The USB controller for `usb` drives (default xhci; ehci is the USB 2 stick of older machines).
+  usb?: 'xhci' | 'ehci';
   // Raw arguments appended last, for what the spec does not cover yet.
   extra?: string[];
 }
@@ -110,7 +112,8 @@ function ideSlot(machine: QemuSpec['machine'], index: number): string {
 function driveArgs(spec: QemuSpec): string[] {
   const drives = spec.drives ?? [];
   const args: string[] = [];
-  if (drives.some((d) => d.interface === 'usb')) args.push('-device', 'qemu-xhci,id=xhci');
+  const usb = spec.usb ?? 'xhci';
+  if (drives.some((d) => d.interface === 'usb')) args.push('-device', usb === 'xhci' ? 'qemu-xhci,id=xhci' : 'usb-ehci,id=ehci');
   let ide = 0;
   drives.forEach((drive, index) => {
     const id = `drive${index}`;
@@ -123,7 +126,7 @@ function driveArgs(spec: QemuSpec): string[] {
       virtio: spec.machine === 'microvm' ? 'virtio-blk-device' : 'virtio-blk-pci',
       ide: `ide-hd,${ideSlot(spec.machine, ide)}`,
       cdrom: `ide-cd,${ideSlot(spec.machine, ide)}`,
-      usb: 'usb-storage,bus=xhci.0',
+      usb: `usb-storage,bus=${usb}.0`,
     }[drive.interface];
     if (drive.interface === 'ide' || drive.interface === 'cdrom') ide++;
     args.push('-drive', props.join(','), '-device', `${device},drive=${id}${boot}`);

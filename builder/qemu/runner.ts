@@ -16,6 +16,8 @@ export interface QemuRunOptions {
   echo?: (chunk: Buffer) => void;
   // QEMU reads the terminal itself (its stdin is ours) and stays in our process group, so the terminal may control it.
   interactive?: boolean;
+  // Keep QEMU's stdin (the serial console's input) as a pipe that send() writes to; ignored when interactive.
+  input?: boolean;
 }
 
 // How the QEMU process ended.
@@ -62,12 +64,19 @@ export class QemuRun {
   private exit: QemuExit | undefined;
   private readonly pid: number | undefined;
   private readonly group: boolean;
+  private readonly stdin: NodeJS.WritableStream | undefined;
+
+  // Types text on the serial console (needs the `input` option), e.g. a boot menu hotkey.
+  send(text: string): void {
+    if (!this.stdin) throw new Error('QemuRun.send: started without the input option');
+    this.stdin.write(text);
+  }
 
   private constructor(options: QemuRunOptions, sink: WriteStream) {
     this.log = options.log;
     this.group = !options.interactive;
     const child = spawnTool(options.qemu ?? 'qemu-system-x86_64', options.argv, {
-      stdin: options.interactive ? 'inherit' : 'ignore',
+      stdin: options.interactive ? 'inherit' : options.input ? 'pipe' : 'ignore',
       stdout: 'pipe',
       stderr: 'pipe',
       // Its own process group, so stop() also ends anything QEMU started (helpers, a swtpm later).
@@ -75,6 +84,7 @@ export class QemuRun {
       reject: false,
     });
     this.pid = child.pid;
+    this.stdin = child.stdin ?? undefined;
     const kill = (): void => this.signal('SIGKILL');
     live.add(kill);
     // A UTF-8 character split across two reads is decoded whole.

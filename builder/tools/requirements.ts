@@ -54,6 +54,8 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     detect: [{ file: '/usr/share/OVMF/OVMF_CODE_4M.fd' }, { file: '/usr/share/OVMF/OVMF_VARS_4M.fd' }],
   },
   { package: 'seabios', purpose: 'BIOS firmware for the boot checks and the KVM probe', group: 'qa', detect: [{ file: '/usr/share/seabios/bios.bin' }] },
+  { package: 'gdisk', purpose: 'verify the GPT of raw disk images (sgdisk -v)', group: 'qa', detect: [{ command: 'sgdisk' }] },
+  { package: 'fdisk', purpose: 'list the partitions of raw disk images (sfdisk -d)', group: 'qa', detect: [{ command: 'sfdisk' }] },
   { package: 'openssh-client', purpose: 'log in to booted images in the boot checks', group: 'qa', detect: [{ command: 'ssh' }] },
 ];
 

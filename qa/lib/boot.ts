@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { debDataEntries } from '../../builder/inputs/deb.ts';
 import { findKernelDeb } from './kernel-deb.ts';
-import { qemuArgv, type QemuSpec } from '../../builder/qemu/argv.ts';
+import { qemuArgv, type QemuDrive, type QemuFirmware, type QemuSpec } from '../../builder/qemu/argv.ts';
 import { chooseAccel, QemuRun, type QemuExit } from '../../builder/qemu/runner.ts';
 
 // Where failed boots leave their serial logs (git-ignored).
@@ -15,7 +15,8 @@ export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url)
 
 // One boot: what to run and what to wait for.
 export interface BootOptions {
-  kernel: string;
+  // Direct kernel boot; absent: the firmware boots from `drives`.
+  kernel?: string;
   initrd?: string;
   append?: string;
   marker: string | RegExp;
@@ -29,6 +30,9 @@ export interface BootOptions {
   accel?: 'auto' | 'kvm' | 'tcg';
   // marker: stop QEMU once the marker is seen; exit: then wait (within the same timeout) for the guest to end QEMU itself.
   until?: 'marker' | 'exit';
+  firmware?: QemuFirmware;
+  drives?: QemuDrive[];
+  usb?: QemuSpec['usb'];
 }
 
 // What a boot that reached its marker measured.
@@ -58,6 +62,9 @@ export async function bootToMarker(options: BootOptions): Promise<BootResult> {
     append: options.append,
     serial: 'stdio',
     noReboot: true,
+    firmware: options.firmware,
+    drives: options.drives,
+    usb: options.usb,
   });
   const run = await QemuRun.start({ argv, log });
   const deadline = performance.now() + options.timeoutS * 1000;

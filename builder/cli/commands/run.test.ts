@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { stubKernel } from '../../../qa/lib/stub-kernel.ts';
 import { UserError } from '../../errors.ts';
 import type { CommandContext } from '../command.ts';
-import { parseRunOptions, readImageBoot, runSpec } from './run.ts';
+import { mediaSpec, mediumFile, parseRunOptions, readImageBoot, runSpec } from './run.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'mvos-run-test-'));
@@ -107,6 +107,32 @@ test('options and spec: defaults, checks, and a q35 direct kernel boot on stdio'
     machine: 'q35', accel: 'tcg', cpus: 2, memoryMiB: 2048, kernel: '/i/vmlinuz', initrd: '/i/initrd',
     append: 'console=ttyS0 mvos.shell=1', serial: 'stdio', noReboot: true,
   });
+});
+
+test('--firmware, --media and --entry: checks, defaults, the medium file and the firmware spec', async () => {
+  assert.is(parseRunOptions(ctx(['x'])).media, undefined);
+  assert.is(parseRunOptions(ctx(['x'])).entry, 'host');
+  const uefi = parseRunOptions(ctx(['x'], { media: 'usb' }));
+  assert.is(uefi.firmware, 'uefi');
+  assert.is(parseRunOptions(ctx(['x'], { firmware: 'bios' })).media, 'cd');
+  assert.throws(() => parseRunOptions(ctx(['x'], { firmware: 'efi' })), /--firmware must be bios or uefi/);
+  assert.throws(() => parseRunOptions(ctx(['x'], { media: 'floppy' })), /--media must be cd, usb or disk/);
+  assert.throws(() => parseRunOptions(ctx(['x'], { entry: 'other' })), /--entry must be host or rescue/);
+  assert.throws(() => parseRunOptions(ctx(['x'], { media: 'cd', append: 'a' })), /--append works only for a direct kernel boot/);
+  const rescue = parseRunOptions(ctx(['x'], { entry: 'rescue' }));
+  assert.is(runSpec({ dir: '/i', kernel: '/i/k', initrd: '/i/i', cmdline: 'console=ttyS0' }, rescue, 'tcg').append, 'console=ttyS0 mvos.agent=off mvos.shell=1');
+  const media = join(dir, 'media-host');
+  await mkdir(media, { recursive: true });
+  assert.throws(() => mediumFile(media, 'cd'), /media-host\.iso is missing/);
+  await writeFile(join(media, 'media-host.iso'), '');
+  assert.is(mediumFile(media, 'usb'), join(media, 'media-host.iso'));
+  await writeFile(join(media, 'media-host.raw'), '');
+  assert.is(mediumFile(media, 'usb'), join(media, 'media-host.raw'));
+  const spec = mediaSpec(media, { ...uefi, log: join(dir, 'run.log') }, 'tcg');
+  assert.is(spec.firmware!.type, 'ovmf');
+  assert.is(spec.firmware!.vars, join(dir, 'run.log.OVMF_VARS.fd'));
+  assert.equal(spec.drives, [{ file: join(media, 'media-host.raw'), format: 'raw', interface: 'usb', bootIndex: 0, snapshot: true }]);
+  assert.is(spec.kernel, undefined);
 });
 
 test.after(async () => {

@@ -4,7 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { FailureError, UserError } from '../../errors.ts';
+import { RESCUE_ARGS } from '../../media/grub.ts';
 import { qemuArgv, type QemuSpec } from '../../qemu/argv.ts';
+import { bootFirmware, mediaDrive, type BootFirmware, type BootMedia } from '../../qemu/media.ts';
 import { chooseAccel, QemuRun, type QemuExit } from '../../qemu/runner.ts';
 import type { Command, CommandContext } from '../command.ts';
 
@@ -27,6 +29,10 @@ export interface RunOptions {
   append?: string;
   log: string;
   json: boolean;
+  // Set: boot a built medium through firmware instead of the kernel directly.
+  firmware?: BootFirmware;
+  media?: BootMedia;
+  entry: 'host' | 'rescue';
 }
 
 const DEFAULT_EXPECT_TIMEOUT_S = 300;
@@ -58,7 +64,18 @@ export function parseRunOptions(ctx: CommandContext): RunOptions {
     timeoutS = DEFAULT_EXPECT_TIMEOUT_S;
   }
   const log = typeof ctx.flags.log === 'string' ? resolve(ctx.cwd, ctx.flags.log) : join(tmpdir(), `mvos-run-${basename(imageDir)}-${process.pid}.log`);
+  const firmware = ctx.flags.firmware as string | undefined;
+  if (firmware !== undefined && firmware !== 'bios' && firmware !== 'uefi') throw new UserError(`--firmware must be bios or uefi (got "${firmware}")`);
+  const media = ctx.flags.media as string | undefined;
+  if (media !== undefined && media !== 'cd' && media !== 'usb' && media !== 'disk') throw new UserError(`--media must be cd, usb or disk (got "${media}")`);
+  const entry = (ctx.flags.entry as string | undefined) ?? 'host';
+  if (entry !== 'host' && entry !== 'rescue') throw new UserError(`--entry must be host or rescue (got "${entry}")`);
+  const mediaBoot = firmware !== undefined || media !== undefined;
+  if (mediaBoot && ctx.flags.append !== undefined) throw new UserError('--append works only for a direct kernel boot', { hint: 'the boot menu on the medium sets the command line; drop --firmware/--media to boot the kernel directly' });
   return {
+    firmware: mediaBoot ? ((firmware as BootFirmware | undefined) ?? 'uefi') : undefined,
+    media: mediaBoot ? ((media as BootMedia | undefined) ?? 'cd') : undefined,
+    entry,
     imageDir,
     expect,
     timeoutS,
@@ -92,9 +109,34 @@ export async function readImageBoot(dir: string): Promise<ImageBoot> {
   return { dir, kernel, initrd, cmdline };
 }
 
+// The medium a media boot uses: the ISO as a CD, the raw disk as a disk, and for a USB stick the raw disk when built, else the ISO.
+export function mediumFile(dir: string, media: BootMedia): string {
+  const name = basename(dir);
+  const iso = join(dir, `${name}.iso`);
+  const raw = join(dir, `${name}.raw`);
+  const file = media === 'cd' ? iso : media === 'disk' ? raw : existsSync(raw) ? raw : iso;
+  if (!existsSync(file)) throw new UserError(`${file} is missing`, { hint: `add \`${file.endsWith('.iso') ? 'iso' : 'raw'}\` to the recipe's outputs and build again` });
+  return file;
+}
+
+// The QEMU spec for a media boot: firmware (UEFI with a fresh NVRAM copy beside the log) and the medium as boot device 0.
+export function mediaSpec(dir: string, options: RunOptions, accel: 'kvm' | 'tcg'): QemuSpec {
+  return {
+    machine: 'q35',
+    accel,
+    cpus: options.cpus,
+    memoryMiB: options.memoryMiB,
+    firmware: bootFirmware(options.firmware!, `${options.log}.OVMF_VARS.fd`),
+    drives: [mediaDrive(mediumFile(dir, options.media!), options.media!)],
+    usb: 'ehci',
+    serial: 'stdio',
+    noReboot: true,
+  };
+}
+
 // The QEMU spec for a direct kernel boot of the image on q35, serial console on stdio.
 export function runSpec(boot: ImageBoot, options: RunOptions, accel: 'kvm' | 'tcg'): QemuSpec {
-  const append = [boot.cmdline, options.append].filter((part) => part && part.trim()).join(' ');
+  const append = [boot.cmdline, options.entry === 'rescue' ? RESCUE_ARGS : undefined, options.append].filter((part) => part && part.trim()).join(' ');
   return {
     machine: 'q35',
     accel,
@@ -117,8 +159,8 @@ async function run(ctx: CommandContext): Promise<number> {
   const boot = await readImageBoot(options.imageDir);
   const choice = await chooseAccel(options.accel);
   if (choice.warning) ctx.err(`warning: ${choice.warning}`);
-  const spec = runSpec(boot, options, choice.accel);
-  if (!/(^|\s)console=ttyS0/.test(spec.append ?? '')) ctx.err('warning: the kernel command line names no serial console (console=ttyS0): the console may stay silent');
+  const spec = options.media ? mediaSpec(boot.dir, options, choice.accel) : runSpec(boot, options, choice.accel);
+  if (!options.media && !/(^|\s)console=ttyS0/.test(spec.append ?? '')) ctx.err('warning: the kernel command line names no serial console (console=ttyS0): the console may stay silent');
   const argv = qemuArgv(spec);
   if (ctx.debug) ctx.err(`qemu-system-x86_64 ${argv.join(' ')}`);
   const interactive = options.expect === undefined && !options.json && process.stdin.isTTY === true && process.stdout.isTTY === true;
@@ -127,8 +169,13 @@ async function run(ctx: CommandContext): Promise<number> {
     argv,
     log: options.log,
     interactive,
+    input: options.media !== undefined && options.entry === 'rescue',
     echo: options.json ? undefined : (chunk) => process.stdout.write(chunk),
   });
+  // The menu's rescue entry has the hotkey r; GRUB reads it from the serial console while the menu waits.
+  if (options.media && options.entry === 'rescue' && !interactive) {
+    qemu.waitFor('rescue (no agent', 120_000).then(() => qemu.send('r'), () => undefined);
+  }
   let interrupted: string | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     interrupted = signal;
@@ -178,12 +225,15 @@ async function untilExit(qemu: QemuRun, timeoutS: number | undefined): Promise<Q
 export const runCommand: Command = {
   name: 'run',
   summary: 'boot a built image in QEMU (on this terminal, or until a console marker)',
-  usage: 'mvos run <image-dir> [--expect MARKER] [--timeout SECONDS] [--accel auto|kvm|tcg] [--memory MiB] [--cpus N] [--append ARGS] [--log FILE] [--json]',
+  usage: 'mvos run <image-dir> [--firmware bios|uefi] [--media cd|usb|disk] [--entry host|rescue] [--expect MARKER] [--timeout SECONDS] [--accel auto|kvm|tcg] [--memory MiB] [--cpus N] [--append ARGS] [--log FILE] [--json]',
   description: [
     'Boots <image-dir>/vmlinuz and <image-dir>/initrd on a q35 machine with the kernel command line from <image-dir>/manifest.json (boot.cmdline) plus --append.',
     'Without --expect the serial console is this terminal until the guest powers off (exit 0) or QEMU fails (exit 1).',
     'With --expect MARKER it exits 0 as soon as a console line contains MARKER (and stops QEMU), or 1 at the timeout (default 300 s) with the end of the console.',
     'KVM is probed with a timeout; --accel auto falls back to TCG with a warning.',
+    'With --firmware or --media it boots a built medium through firmware instead: SeaBIOS (bios) or OVMF with a fresh NVRAM copy (uefi, the default),',
+    'the ISO as an IDE CD (cd, the default), the raw disk as a disk (disk), or the raw disk (else the ISO) as a USB stick on EHCI (usb); writes go to a snapshot.',
+    '--entry rescue boots the rescue entry (the host without its agent, with a console shell): directly, or by its menu hotkey r.',
   ].join('\n'),
   flags: {
     expect: { type: 'string' },
@@ -193,6 +243,9 @@ export const runCommand: Command = {
     cpus: { type: 'string' },
     append: { type: 'string' },
     log: { type: 'string' },
+    firmware: { type: 'string' },
+    media: { type: 'string' },
+    entry: { type: 'string' },
   },
   flagHelp: {
     expect: 'exit 0 once a console line contains this text',
@@ -202,6 +255,9 @@ export const runCommand: Command = {
     cpus: 'vCPUs (default 2)',
     append: 'more kernel command line after the manifest\'s',
     log: 'where the serial log goes (default: a file in the temp folder)',
+    firmware: 'boot a built medium through bios (SeaBIOS) or uefi (OVMF, default)',
+    media: 'the medium: cd (the ISO, default), usb or disk (the raw disk)',
+    entry: 'host (default) or rescue (no agent, a console shell)',
   },
   json: true,
   run,

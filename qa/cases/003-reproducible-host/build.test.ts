@@ -1,5 +1,5 @@
 // Reproducibility: the default host built in a second checkout at another path, with an empty stage cache, gives the same
-// initrd, vmlinuz, manifest.json and sbom.spdx.json bytes. (Only the guest kernel compile is carried over, to keep CI short;
+// initrd, vmlinuz, manifest.json, sbom.spdx.json, ISO and raw disk bytes. (Only the guest kernel compile is carried over, to keep CI short;
 // its own reproducibility across build folders is checked where it is built: builder/kernel/source.ts.)
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ test('recipes/host.yaml built from two checkout paths: byte-identical outputs', 
     const kernelStages = Object.entries(first.manifest.build.stages as Record<string, string>).filter(([name]) => name.startsWith('kernel-source(')).map(([, key]) => key);
     const cache = await seedCache(join(other, 'cache'), lock, kernelStages);
     const second = buildHostImage('recipes/host.yaml', { cwd: checkout, env: { MVOS_CACHE: cache.root } });
-    for (const file of ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json']) {
+    for (const file of ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json', 'multiverse-host.iso', 'multiverse-host.raw']) {
       assert.ok(readFileSync(join(first.dir, file)).equals(readFileSync(join(second.dir, file))), `${file} differs between the two checkouts`);
     }
   } finally {

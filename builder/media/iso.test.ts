@@ -1,0 +1,45 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTool } from '../tools/exec.ts';
+import { GPT_TYPES } from './gpt.ts';
+import { isoDate, volumeId, writeIso } from './iso.ts';
+import { fakeMediaInput } from './testing.ts';
+
+const input = fakeMediaInput();
+
+test('isoDate and volumeId', () => {
+  assert.is(isoDate(1700000000), '2023111422132000');
+  assert.is(volumeId(input), 'TEST_HOST_AAAAAAAA');
+});
+
+test('the ISO has BIOS and UEFI El Torito entries, an MBR and a GPT with the ESP', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvos-iso-'));
+  try {
+    const file = join(dir, 'x.iso');
+    writeFileSync(file, await writeIso(input));
+    const run = await runTool('xorriso', ['-indev', file, '-report_el_torito', 'plain', '-report_system_area', 'plain']);
+    // xorriso writes its info lines (the volume id among them) to stderr.
+    const report = run.stdout + run.stderr;
+    assert.match(report, /El Torito boot img :\s+1\s+BIOS/);
+    assert.match(report, /El Torito boot img :\s+2\s+UEFI/);
+    assert.match(report, /Volume id\s+: 'TEST_HOST_AAAAAAAA'/);
+    assert.match(report, /GPT partname local :\s+2\s+Appended2/);
+    const dump = (await runTool('sfdisk', ['-d', file])).stdout;
+    assert.match(dump, /label: gpt/);
+    assert.match(dump, new RegExp(`type=${GPT_TYPES.esp.toUpperCase()}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two writes give the same bytes', async () => {
+  const a = await writeIso(input);
+  await new Promise((r) => setTimeout(r, 1100));
+  const b = await writeIso(input);
+  assert.ok(a.equals(b), 'ISO images differ');
+});
+
+test.run();

@@ -1,0 +1,82 @@
+// The hybrid ISO: El Torito for BIOS (GRUB i386-pc-eltorito) and UEFI (an ESP image), and an MBR + GPT so the same file
+// boots from a USB stick too. Laid out like Debian 12's installer ISO; every date, GUID and id fixed from the content.
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { runTool } from '../tools/exec.ts';
+import { fatSerial, mediaTag, type MediaInput } from './input.ts';
+import { makeFat } from './fat.ts';
+import { guidFrom } from './gpt.ts';
+import { GRUB_PC_DIR, grubConfig, grubImage } from './grub.ts';
+
+// ISO 9660 dates as xorriso takes them: YYYYMMDDhhmmsscc in UTC.
+export function isoDate(epoch: number): string {
+  return `${new Date(epoch * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14)}00`;
+}
+
+// The volume id: at most 32 characters of A-Z, 0-9 and _.
+export function volumeId(input: MediaInput): string {
+  return `${input.name.toUpperCase().replace(/[^A-Z0-9]/g, '_').slice(0, 23)}_${input.id.slice(0, 8).toUpperCase()}`;
+}
+
+// Writes the ISO. The ESP image holds only GRUB: its early config finds the ISO 9660 file system by the tag and reads the kernel there.
+export async function writeIso(input: MediaInput): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'mvos-iso-'));
+  try {
+    const tree = join(dir, 'tree');
+    const files: Record<string, Buffer> = {
+      'boot/vmlinuz': input.vmlinuz,
+      'boot/initrd': input.initrd,
+      'boot/grub/grub.cfg': Buffer.from(
+        grubConfig({ name: input.name, version: input.version, cmdline: input.cmdline, menuTimeout: input.boot.menuTimeout, attempts: input.boot.attempts, counting: false }),
+      ),
+      'boot/grub/eltorito.img': await grubImage('i386-pc-eltorito', mediaTag(input)),
+      [mediaTag(input)]: Buffer.from(`${input.name} ${input.version}\n`),
+    };
+    for (const [path, content] of Object.entries(files)) {
+      await mkdir(dirname(join(tree, path)), { recursive: true });
+      await writeFile(join(tree, path), content);
+      await utimes(join(tree, path), input.sourceDateEpoch, input.sourceDateEpoch);
+    }
+    const efi = await makeFat({
+      sizeMiB: 4,
+      label: 'MVOS-EFI',
+      serial: fatSerial(input, 'iso-efi'),
+      fat32: false,
+      sourceDateEpoch: input.sourceDateEpoch,
+      files: { 'EFI/BOOT/BOOTX64.EFI': await grubImage('x86_64-efi', mediaTag(input)) },
+    });
+    await writeFile(join(dir, 'efi.img'), efi);
+    const out = join(dir, 'out.iso');
+    const date = isoDate(input.sourceDateEpoch);
+    // xorriso derives its GPT partition GUIDs from the disk GUID and takes every other date from these options and SOURCE_DATE_EPOCH.
+    await runTool(
+      'xorriso',
+      [
+        '-as', 'mkisofs',
+        '-o', out,
+        '-iso-level', '3',
+        '-R',
+        '-V', volumeId(input),
+        `--modification-date=${date}`,
+        '--set_all_file_dates', date,
+        '--gpt_disk_guid', guidFrom(`${input.id}:iso-disk`),
+        '--grub2-mbr', join(GRUB_PC_DIR, 'boot_hybrid.img'),
+        '-partition_offset', '16',
+        '--mbr-force-bootable',
+        '-append_partition', '2', '0xef', join(dir, 'efi.img'),
+        '-appended_part_as_gpt',
+        '-iso_mbr_part_type', 'a2a0d0ebe5b9334487c068b6b72699c7',
+        '-c', 'boot/boot.cat',
+        '-b', 'boot/grub/eltorito.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info',
+        '-eltorito-alt-boot',
+        '-e', '--interval:appended_partition_2:all::', '-no-emul-boot',
+        tree,
+      ],
+      { env: { SOURCE_DATE_EPOCH: String(input.sourceDateEpoch) } },
+    );
+    return await readFile(out);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

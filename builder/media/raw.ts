@@ -1,0 +1,59 @@
+// The raw GPT disk: protective MBR with GRUB's boot code, a BIOS boot partition holding core.img, and an ESP with everything else.
+import { fatSerial, mediaTag, type MediaInput } from './input.ts';
+import { makeFat } from './fat.ts';
+import { GPT_TYPES, guidFrom, SECTOR, writeGpt } from './gpt.ts';
+import { grubConfig, grubEnv, grubImage, mbrBootCode, placeCore } from './grub.ts';
+
+const MiB = 1024 * 1024;
+const BIOS_BOOT_LBA = 2048;
+const ESP_LBA = 4096;
+
+// The ESP's volume label; the host resets boot counting in /boot/grub/grubenv on the partition with this label.
+export const ESP_LABEL = 'MVOS-ESP';
+
+// ESP size: the payload plus a quarter for FAT overhead and updates, at least FAT32's 33 MiB floor rounded up.
+export function espSizeMiB(payloadBytes: number): number {
+  return Math.max(64, Math.ceil((payloadBytes * 1.25) / MiB) + 8);
+}
+
+// The ESP's files, shared with the ISO's view of the same boot payload.
+export async function espFiles(input: MediaInput, counting: boolean): Promise<Record<string, Buffer>> {
+  const files: Record<string, Buffer> = {
+    'EFI/BOOT/BOOTX64.EFI': await grubImage('x86_64-efi', mediaTag(input)),
+    'boot/vmlinuz': input.vmlinuz,
+    'boot/initrd': input.initrd,
+    'boot/grub/grub.cfg': Buffer.from(
+      grubConfig({ name: input.name, version: input.version, cmdline: input.cmdline, menuTimeout: input.boot.menuTimeout, attempts: input.boot.attempts, counting }),
+    ),
+    [mediaTag(input)]: Buffer.from(`${input.name} ${input.version}\n`),
+  };
+  if (counting) files['boot/grub/grubenv'] = grubEnv({ boot_tries: '0' });
+  return files;
+}
+
+// Writes the disk; no state partition (it goes into the rest of the disk the image is flashed to, see README "Boot media").
+export async function writeRaw(input: MediaInput): Promise<Buffer> {
+  const files = await espFiles(input, true);
+  const espMiB = espSizeMiB(Object.values(files).reduce((n, b) => n + b.length, 0));
+  const esp = await makeFat({ sizeMiB: espMiB, label: ESP_LABEL, serial: fatSerial(input, 'esp'), fat32: true, sourceDateEpoch: input.sourceDateEpoch, files });
+  const core = placeCore(await grubImage('i386-pc', mediaTag(input)), BIOS_BOOT_LBA);
+  if (core.length > (ESP_LBA - BIOS_BOOT_LBA) * SECTOR) throw new Error(`core.img (${core.length} bytes) does not fit the 1 MiB BIOS boot partition`);
+  // 2 MiB before the ESP (MBR, GPT, BIOS boot partition), 1 MiB after it for the backup GPT.
+  const sectors = ESP_LBA + (espMiB + 1) * (MiB / SECTOR);
+  const image = Buffer.alloc(sectors * SECTOR);
+  writeGpt(
+    {
+      sectors,
+      guid: guidFrom(`${input.id}:disk`),
+      bootCode: mbrBootCode(BIOS_BOOT_LBA),
+      partitions: [
+        { name: 'BIOS boot', type: GPT_TYPES.biosBoot, guid: guidFrom(`${input.id}:bios-boot`), first: BIOS_BOOT_LBA, last: ESP_LBA - 1 },
+        { name: ESP_LABEL, type: GPT_TYPES.esp, guid: guidFrom(`${input.id}:esp`), first: ESP_LBA, last: ESP_LBA + espMiB * (MiB / SECTOR) - 1 },
+      ],
+    },
+    image,
+  );
+  core.copy(image, BIOS_BOOT_LBA * SECTOR);
+  esp.copy(image, ESP_LBA * SECTOR);
+  return image;
+}

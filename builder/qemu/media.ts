@@ -1,0 +1,29 @@
+// Firmware and drives for booting a built medium the way a machine would: BIOS or UEFI, from a CD, a USB stick or a disk.
+import { copyFileSync } from 'node:fs';
+import type { QemuDrive, QemuFirmware } from './argv.ts';
+
+// Debian's firmware files (packages ovmf and seabios); the 4M OVMF is the one Debian 12 ships for q35.
+export const FIRMWARE_FILES = {
+  seabios: '/usr/share/seabios/bios.bin',
+  ovmfCode: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+  ovmfVars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+} as const;
+
+// How the machine starts: SeaBIOS or OVMF.
+export type BootFirmware = 'bios' | 'uefi';
+
+// What the medium is plugged in as.
+export type BootMedia = 'cd' | 'usb' | 'disk';
+
+// The firmware; UEFI gets a fresh copy of the NVRAM store at `varsCopy` (OVMF writes its boot entries there).
+export function bootFirmware(firmware: BootFirmware, varsCopy: string): QemuFirmware {
+  if (firmware === 'bios') return { type: 'seabios', code: FIRMWARE_FILES.seabios };
+  copyFileSync(FIRMWARE_FILES.ovmfVars, varsCopy);
+  return { type: 'ovmf', code: FIRMWARE_FILES.ovmfCode, vars: varsCopy };
+}
+
+// The medium as the first boot device; writable media are snapshots unless `writable` (boot counting writes to them).
+export function mediaDrive(file: string, media: BootMedia, writable = false): QemuDrive {
+  const iface = media === 'cd' ? 'cdrom' : media === 'usb' ? 'usb' : 'ide';
+  return { file, format: 'raw', interface: iface, bootIndex: 0, ...(media === 'cd' || writable ? {} : { snapshot: true }) };
+}
