@@ -3,9 +3,12 @@ import type { Command } from '../command.ts';
 import { buildCommand } from './build.ts';
 import { cacheCommand } from './cache.ts';
 import { doctorCommand } from './doctor.ts';
+import { firmwareCommand } from './firmware.ts';
+import { flashCommand } from './flash.ts';
+import { keysCommand } from './keys.ts';
 import { lockCommand } from './lock.ts';
 import { runCommand } from './run.ts';
 import { validateCommand } from './validate.ts';
 
 // Every verb, in the order `mvos --help` lists them.
-export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, cacheCommand];
+export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, flashCommand, cacheCommand, firmwareCommand, keysCommand];

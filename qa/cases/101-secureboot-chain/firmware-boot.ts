@@ -1,0 +1,53 @@
+// Boots QEMU from firmware (OVMF code + a private vars copy) and disks until one of the given console markers.
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { qemuArgv, type QemuFirmware } from '../../../builder/qemu/argv.ts';
+import { QemuRun } from '../../../builder/qemu/runner.ts';
+import { ARTIFACTS } from '../../lib/boot.ts';
+
+// What one firmware boot ended with: the marker that matched, the ms to it, and the whole console.
+export interface FirmwareBoot {
+  matched: string;
+  ms: number;
+  log: string;
+}
+
+// Boots with a copy of `vars` (OVMF writes to it) and the disks as `extra` QEMU args; stops at the first of the markers.
+export async function firmwareBoot(options: {
+  name: string;
+  firmware: QemuFirmware;
+  work: string;
+  disks: { file: string; addr: number }[];
+  markers: RegExp[];
+  timeoutS: number;
+}): Promise<FirmwareBoot> {
+  const vars = join(options.work, `${options.name}.vars.fd`);
+  copyFileSync(options.firmware.vars!, vars);
+  const extra: string[] = [];
+  options.disks.forEach((d, i) => {
+    extra.push('-drive', `file=${d.file},format=raw,if=none,id=esp${i},snapshot=on`, '-device', `virtio-blk-pci,drive=esp${i},addr=0x${d.addr.toString(16)}`);
+  });
+  const argv = qemuArgv({
+    machine: 'q35',
+    accel: 'tcg',
+    cpus: 2,
+    memoryMiB: 2048,
+    firmware: { ...options.firmware, vars },
+    serial: 'stdio',
+    noReboot: true,
+    extra,
+  });
+  const logFile = join(ARTIFACTS, `${options.name}.log`);
+  const run = await QemuRun.start({ argv, log: logFile });
+  const any = new RegExp(options.markers.map((m) => `(?:${m.source})`).join('|'));
+  try {
+    const ms = await run.waitFor(any, options.timeoutS * 1000);
+    const log = run.output;
+    const matched = options.markers.find((m) => m.test(log))?.source ?? '';
+    // A boot that reached a marker needs no log left behind; a timeout keeps it for the reader.
+    rmSync(logFile, { force: true });
+    return { matched, ms, log };
+  } finally {
+    await run.stop();
+  }
+}
