@@ -5,8 +5,9 @@ import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCpioNewc } from './cpio.ts';
-import { addDebToTree, FileTree, type TreeEntry } from '../rootfs/tree.ts';
+import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { dropFilter } from '../rootfs/drop.ts';
+import { entry } from '../rootfs/tree-testing.ts';
 import { FailureError } from '../errors.ts';
 import { runTool } from '../tools/exec.ts';
 
@@ -14,15 +15,6 @@ const MTIME = 1700000000;
 const UNICODE = 'etc/grüße — ✓.txt';
 const LONG = `usr/lib/${'x'.repeat(200)}/${'y'.repeat(200)}`;
 
-const entry = (path: string, type: TreeEntry['type'], extra: Partial<TreeEntry> = {}): TreeEntry => ({
-  path,
-  type,
-  mode: type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644,
-  uid: 0,
-  gid: 0,
-  origin: 'test',
-  ...extra,
-});
 
 // What an initramfs holds: an /init, setuid and sticky bits, symlinks, a hard link, devices, every data length mod 4.
 function sampleTree(options: { devices?: boolean } = {}): FileTree {

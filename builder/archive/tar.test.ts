@@ -5,8 +5,9 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readTar, writeTar } from './tar.ts';
-import { addDebToTree, FileTree, type TreeEntry } from '../rootfs/tree.ts';
+import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { dropFilter } from '../rootfs/drop.ts';
+import { entry } from '../rootfs/tree-testing.ts';
 import { FailureError } from '../errors.ts';
 import { runTool } from '../tools/exec.ts';
 
@@ -17,15 +18,6 @@ const LONG_DIR = `usr/lib/${'very-long-directory-name-'.repeat(5)}`;
 const LONG_NAME = `${LONG_DIR}/${'f'.repeat(120)}.bin`;
 const UNICODE = 'usr/share/zoneinfo/América/São_Paulo — ünïcødé ✓';
 
-const entry = (path: string, type: TreeEntry['type'], extra: Partial<TreeEntry> = {}): TreeEntry => ({
-  path,
-  type,
-  mode: type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644,
-  uid: 0,
-  gid: 0,
-  origin: 'test',
-  ...extra,
-});
 
 // Every kind of entry, names that need pax records, odd modes and owners, and a hard link that sorts before its target.
 function sampleTree(options: { devices?: boolean } = {}): FileTree {

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { FailureError } from '../errors.ts';
+import { fsyncPath } from '../tools/fsync.ts';
 
 // What a caller may say about a blob it is storing.
 export interface PutOptions {
@@ -81,7 +82,7 @@ export class ContentCache {
       const final = this.path(sha256);
       await mkdir(join(final, '..'), { recursive: true });
       await rename(temp, final);
-      await syncDirectory(join(final, '..'));
+      await fsyncPath(join(final, '..'));
       return { sha256, size };
     } catch (error) {
       await rm(temp, { force: true });
@@ -203,7 +204,7 @@ export class ContentCache {
       }
       await mkdir(join(final, '..'), { recursive: true });
       await rename(temp, final);
-      await syncDirectory(join(final, '..'));
+      await fsyncPath(join(final, '..'));
     } catch (error) {
       await rm(temp, { force: true });
       throw error;
@@ -263,16 +264,6 @@ async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-// A rename is only durable once the directory holding the new name is synced too.
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function isStaleTemp(name: string, mtimeMs: number): boolean {

@@ -1,19 +1,11 @@
 // Writes images/<name>/ atomically: a build killed at any moment leaves the previous good output or nothing.
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fsyncPath } from '../tools/fsync.ts';
 
 const tmpPrefix = '.tmp-';
 const oldPrefix = '.old-';
-
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 // Clears what an interrupted write left: half-written folders go, and a previous output caught mid-swap is put back.
 export async function recoverImageDirs(imagesDir: string): Promise<void> {
