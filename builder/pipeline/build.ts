@@ -20,6 +20,7 @@ import { buildSbom } from './sbom.ts';
 import { hashCode } from './sources.ts';
 import { runStage, sha256, type StageRecord } from './stage.ts';
 import { installLine, runningAsRoot } from '../tools/doctor.ts';
+import { packageVersions } from '../tools/versions.ts';
 
 // Everything a build step reads and writes.
 export interface BuildContext {
@@ -133,7 +134,7 @@ async function make_media(ctx: BuildContext): Promise<void> {
     const format = FORMATS[name];
     if (!format.staged) continue;
     const stageName = `media-${name}(${recipe.name})`;
-    const record = await runStage(ctx.cache, stageName, { id, code: hashCode([...format.code]) }, async () => {
+    const record = await runStage(ctx.cache, stageName, { id, code: hashCode([...format.code]), tools: await packageVersions(format.packages) }, async () => {
       ctx.log(`stage ${stageName}: running`);
       const input: MediaInput = {
         ...settings,

@@ -12,3 +12,10 @@ export function toolVersion(tool: string, flag = '--version'): Promise<string> {
   }
   return version;
 }
+
+// Installed versions of Debian packages (`name=version`, one per package, sorted) — the tools that write media bytes.
+export async function packageVersions(packages: readonly string[]): Promise<string> {
+  if (packages.length === 0) return '';
+  const { stdout } = await runTool('dpkg-query', ['-W', '-f', '${Package}=${Version}\n', ...[...packages].sort()], { allowFailure: true });
+  return stdout.trim();
+}
