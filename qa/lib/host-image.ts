@@ -2,10 +2,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../../builder/pipeline/sources.ts';
 
-// The repository root.
-export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+// The repository root, for scenarios.
+export { repoRoot };
 
 // Where the default host image and its parts are, once built.
 export interface HostImage {

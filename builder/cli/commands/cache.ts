@@ -5,7 +5,7 @@ import { ContentCache } from '../../inputs/cache.ts';
 import { allPins } from '../../inputs/lock.ts';
 import { readLockfile } from '../../inputs/lockfile.ts';
 import type { Command, CommandContext } from '../command.ts';
-import { findRecipes } from './validate.ts';
+import { findFilesEndingWith } from './validate.ts';
 
 async function verify(ctx: CommandContext): Promise<number> {
   const cache = ContentCache.fromEnvironment();
@@ -22,7 +22,7 @@ async function verify(ctx: CommandContext): Promise<number> {
 
 function pinnedHashes(cwd: string): Set<string> {
   const keep = new Set<string>();
-  const lockfiles = findRecipes(join(cwd, 'recipes'), '.lock.json');
+  const lockfiles = findFilesEndingWith(join(cwd, 'recipes'), '.lock.json');
   for (const file of lockfiles) {
     const lock = readLockfile(file);
     if (lock) for (const pin of allPins(lock)) keep.add(pin.sha256);

@@ -5,19 +5,19 @@ import { formatProblem, UserError, type Problem } from '../../errors.ts';
 import { RecipeLoader } from '../../recipe/load.ts';
 import type { Command, CommandContext } from '../command.ts';
 
-// Files under a directory whose names end with the suffix (recipes by default), sorted.
-export function findRecipes(dir: string, suffix = '.yaml'): string[] {
+// Files under a folder whose names end with the suffix (recipes by default), sorted; shared with `mvos cache gc` for lockfiles.
+export function findFilesEndingWith(dir: string, suffix = '.yaml'): string[] {
   const found: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) found.push(...findRecipes(path, suffix));
+    if (statSync(path).isDirectory()) found.push(...findFilesEndingWith(path, suffix));
     else if (name.endsWith(suffix)) found.push(path);
   }
   return found;
 }
 
 async function run(ctx: CommandContext): Promise<number> {
-  const files = ctx.positionals.length > 0 ? ctx.positionals : findRecipes(join(ctx.cwd, 'recipes')).map((f) => relative(ctx.cwd, f));
+  const files = ctx.positionals.length > 0 ? ctx.positionals : findFilesEndingWith(join(ctx.cwd, 'recipes')).map((f) => relative(ctx.cwd, f));
   if (files.length === 0) throw new UserError('no recipes to validate', { hint: 'name one: `mvos validate recipes/host.yaml`' });
   const loader = new RecipeLoader(ctx.cwd);
   const seen = new Set<string>();
