@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { writeCpioNewc } from './cpio.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { dropFilter } from '../rootfs/drop.ts';
-import { entry } from '../rootfs/tree-testing.ts';
+import { entry, lsMode } from '../rootfs/tree-testing.ts';
 import { FailureError } from '../errors.ts';
 import { runTool } from '../tools/exec.ts';
 
@@ -85,16 +85,8 @@ function parseNewc(buf: Buffer): { headers: Header[]; end: number } {
   }
 }
 
-function lsMode(mode: number): string {
-  const kind = { 0o100000: '-', 0o040000: 'd', 0o120000: 'l', 0o020000: 'c', 0o060000: 'b', 0o010000: 'p' }[mode & 0o170000] ?? '?';
-  const bit = (mask: number, char: string) => (mode & mask ? char : '-');
-  const exec = (x: number, special: number, on: string, off: string) => (mode & special ? (mode & x ? on : off) : bit(x, 'x'));
-  return (
-    kind +
-    bit(0o400, 'r') + bit(0o200, 'w') + exec(0o100, 0o4000, 's', 'S') +
-    bit(0o040, 'r') + bit(0o020, 'w') + exec(0o010, 0o2000, 's', 'S') +
-    bit(0o004, 'r') + bit(0o002, 'w') + exec(0o001, 0o1000, 't', 'T')
-  );
+function cpioMode(mode: number): string {
+  return lsMode({ 0o100000: '-', 0o040000: 'd', 0o120000: 'l', 0o020000: 'c', 0o060000: 'b', 0o010000: 'p' }[mode & 0o170000] ?? '?', mode);
 }
 
 interface Listed {
@@ -128,7 +120,7 @@ function expectedListing(tree: FileTree, numeric: boolean): Listed[] {
         ? `${holder.devmajor},${holder.devminor}`
         : String(holder.type === 'file' ? holder.content!.length : holder.type === 'symlink' ? Buffer.byteLength(holder.linkname!) : 0);
     return {
-      perm: lsMode(typeBits | holder.mode),
+      perm: cpioMode(typeBits | holder.mode),
       nlink: holder.type === 'directory' ? '2' : '1',
       owner: `${who(holder.uid)}/${who(holder.gid)}`,
       size,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { readTar, writeTar } from './tar.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { dropFilter } from '../rootfs/drop.ts';
-import { entry } from '../rootfs/tree-testing.ts';
+import { entry, lsMode } from '../rootfs/tree-testing.ts';
 import { FailureError } from '../errors.ts';
 import { runTool } from '../tools/exec.ts';
 
@@ -47,16 +47,8 @@ function sampleTree(options: { devices?: boolean } = {}): FileTree {
   return tree;
 }
 
-function lsMode(type: string, mode: number): string {
-  const kind = { file: '-', directory: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' }[type];
-  const bit = (mask: number, char: string) => (mode & mask ? char : '-');
-  const exec = (x: number, special: number, on: string, off: string) => (mode & special ? (mode & x ? on : off) : bit(x, 'x'));
-  return (
-    kind +
-    bit(0o400, 'r') + bit(0o200, 'w') + exec(0o100, 0o4000, 's', 'S') +
-    bit(0o040, 'r') + bit(0o020, 'w') + exec(0o010, 0o2000, 's', 'S') +
-    bit(0o004, 'r') + bit(0o002, 'w') + exec(0o001, 0o1000, 't', 'T')
-  );
+function tarMode(type: string, mode: number): string {
+  return lsMode({ file: '-', directory: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' }[type]!, mode);
 }
 
 // What `tar --numeric-owner -tvf` must print for a tree: the first path of a hard-link group holds the content, the rest link to it.
@@ -79,7 +71,7 @@ function expectedListing(tree: FileTree): string[] {
       }
     }
     const name = e.type === 'directory' ? `${e.path}/` : e.path;
-    return `${lsMode(type, holder.mode)} ${holder.uid}/${holder.gid} ${size} 2023-11-14 22:13 ${name}${suffix}`;
+    return `${tarMode(type, holder.mode)} ${holder.uid}/${holder.gid} ${size} 2023-11-14 22:13 ${name}${suffix}`;
   });
 }
 

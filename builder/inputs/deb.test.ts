@@ -1,3 +1,4 @@
+import { lsMode } from '../rootfs/tree-testing.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
@@ -70,17 +71,9 @@ function parseListing(text: string): Listed[] {
 }
 
 // The ls-style permission string GNU tar prints for an entry.
-function lsMode(entry: DebEntry): string {
+function debMode(entry: DebEntry): string {
   const { type, mode } = entry.header;
-  const kind = { file: '-', directory: 'd', symlink: 'l', link: 'h', 'character-device': 'c', 'block-device': 'b', fifo: 'p' }[type];
-  const bit = (mask: number, char: string) => (mode & mask ? char : '-');
-  const exec = (x: number, special: number, on: string, off: string) => (mode & special ? (mode & x ? on : off) : bit(x, 'x'));
-  return (
-    kind +
-    bit(0o400, 'r') + bit(0o200, 'w') + exec(0o100, 0o4000, 's', 'S') +
-    bit(0o040, 'r') + bit(0o020, 'w') + exec(0o010, 0o2000, 's', 'S') +
-    bit(0o004, 'r') + bit(0o002, 'w') + exec(0o001, 0o1000, 't', 'T')
-  );
+  return lsMode({ file: '-', directory: 'd', symlink: 'l', link: 'h', 'character-device': 'c', 'block-device': 'b', fifo: 'p' }[type], mode);
 }
 
 function asListed(entry: DebEntry, numeric = false): Listed {
@@ -88,7 +81,7 @@ function asListed(entry: DebEntry, numeric = false): Listed {
   const owner = numeric ? `${h.uid}/${h.gid}` : `${h.uname || h.uid}/${h.gname || h.gid}`;
   const size = h.type === 'character-device' || h.type === 'block-device' ? `${h.devmajor},${h.devminor}` : String(h.size);
   const mtime = h.mtime.toISOString().slice(0, 16).replace('T', ' ');
-  return { perm: lsMode(entry), owner, size, mtime, name: h.name, ...(h.linkname !== undefined ? { target: h.linkname } : {}) };
+  return { perm: debMode(entry), owner, size, mtime, name: h.name, ...(h.linkname !== undefined ? { target: h.linkname } : {}) };
 }
 
 async function allEntries(buf: Buffer): Promise<DebEntry[]> {
