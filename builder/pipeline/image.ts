@@ -12,7 +12,7 @@ import type { ContentCache } from '../inputs/cache.ts';
 import { pinOf, type LockedImage, type Lockfile } from '../inputs/lockfile.ts';
 import { extractDebianKernel } from '../kernel/debian.ts';
 import { selectModules } from '../kernel/modules.ts';
-import { buildKernelFromSource, kernelSourceKey, kernelToolchain } from '../kernel/source.ts';
+import { buildKernelFromSource, kernelSourceKey, kernelToolchain, readConfigFragments } from '../kernel/source.ts';
 import { renderTemplate } from '../recipe/templates.ts';
 import { kernelConfigDir } from '../recipe/rules.ts';
 import type { Recipe } from '../recipe/types.ts';
@@ -23,7 +23,7 @@ import { hashOverlay, readOverlay } from './overlay.ts';
 import type { Progress } from './progress.ts';
 import { hashCode, hashSources, repoRoot } from './sources.ts';
 import { toolVersion } from '../tools/versions.ts';
-import { runStage, sha256, type StageRecord } from './stage.ts';
+import { runLoggedStage, sha256, type StageRecord } from './stage.ts';
 
 // What an image build needs from the whole build.
 export interface ImageContext {
@@ -56,15 +56,6 @@ function lockedImage(ctx: ImageContext, recipe: Recipe): LockedImage {
   return locked;
 }
 
-async function stage(ctx: ImageContext, name: string, inputs: Record<string, string>, produce: () => Promise<Record<string, Buffer>>): Promise<StageRecord> {
-  const record = await runStage(ctx.cache, name, inputs, async () => {
-    ctx.log(`stage ${name}: running`);
-    return produce();
-  });
-  ctx.stages.push(record);
-  if (record.ran) ctx.log(`stage ${name}: ran in ${record.seconds.toFixed(1)} s (${record.reason})`);
-  return record;
-}
 
 function pinsKey(pins: readonly PackagePin[]): string {
   return sha256(pins.map((p) => `${p.name}=${p.version}:${p.sha256}`).join('\n'));
@@ -73,7 +64,7 @@ function pinsKey(pins: readonly PackagePin[]): string {
 async function install_packages(ctx: ImageContext, recipe: Recipe, pins: PackagePin[]): Promise<{ record: StageRecord; rules: string[] }> {
   const drop = dropFilter(recipe.drop);
   const code = hashCode(['builder/pipeline/image.ts', 'builder/inputs/deb.ts', 'builder/rootfs/tree.ts', 'builder/rootfs/drop.ts', 'builder/archive/tar.ts']);
-  const record = await stage(ctx, `packages(${recipe.name})`, { pins: pinsKey(pins), drop: sha256(drop.rules.join('\n')), sde: String(ctx.sourceDateEpoch), code }, async () => {
+  const record = await runLoggedStage(ctx, `packages(${recipe.name})`, { pins: pinsKey(pins), drop: sha256(drop.rules.join('\n')), sde: String(ctx.sourceDateEpoch), code }, async () => {
     const tree = new FileTree();
     const dropped: string[] = [];
     const task = ctx.progress.start(`extracting ${pins.length} packages for ${recipe.name}`, pins.length);
@@ -94,7 +85,7 @@ async function make_kernel(ctx: ImageContext, recipe: Recipe, locked: LockedImag
     const pin = pinOf(ctx.lock, locked.kernel.package);
     const code = hashCode(['builder/pipeline/image.ts', 'builder/kernel/debian.ts', 'builder/kernel/modules.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']);
     const inputs = { kernel: pin.sha256, modules: recipe.kernel.modules.join(','), sde: String(ctx.sourceDateEpoch), code, depmod: await toolVersion('depmod') };
-    const record = await stage(ctx, `kernel(${recipe.name})`, inputs, async () => {
+    const record = await runLoggedStage(ctx, `kernel(${recipe.name})`, inputs, async () => {
       const kernel = await extractDebianKernel(await ctx.cache.read(pin.sha256, pin.name), pin.name);
       const selected = await selectModules(kernel, [...recipe.kernel.modules]);
       const tree = new FileTree();
@@ -114,9 +105,9 @@ async function make_kernel(ctx: ImageContext, recipe: Recipe, locked: LockedImag
   if (locked.kernelSource && recipe.kernel.source) {
     const pin = pinOf(ctx.lock, locked.kernelSource.package);
     const configDir = `${kernelConfigDir}/${recipe.kernel.source}`;
-    const fragments = readFragments(configDir);
+    const fragments = await readConfigFragments(configDir);
     const key = kernelSourceKey(pin.sha256, fragments, 'tinyconfig', { sourceDateEpoch: ctx.sourceDateEpoch, toolchain: await kernelToolchain() });
-    const record = await stage(ctx, `kernel-source(${recipe.kernel.source})`, { key, code: hashCode(['builder/kernel/source.ts']) }, async () => {
+    const record = await runLoggedStage(ctx, `kernel-source(${recipe.kernel.source})`, { key, code: hashCode(['builder/kernel/source.ts']) }, async () => {
       const source = await ctx.cache.read(pin.sha256, pin.name);
       ctx.log(`building kernel ${recipe.kernel.source} from ${pin.name} ${pin.version} (several minutes; cached afterwards)`);
       // A private work folder per build: two builds sharing one would corrupt each other's trees.
@@ -133,16 +124,8 @@ async function make_kernel(ctx: ImageContext, recipe: Recipe, locked: LockedImag
   throw new FailureError(`${recipe.name} has no kernel to build`, { hint: 'set kernel.package or kernel.source in the recipe' });
 }
 
-function readFragments(dir: string): Map<string, string> {
-  const fragments = new Map<string, string>();
-  for (const entry of readOverlay(dir)) {
-    if (entry.type === 'file' && entry.path.endsWith('.config')) fragments.set(entry.path, entry.content!.toString('utf8'));
-  }
-  return fragments;
-}
-
 async function bundle_agent(ctx: ImageContext): Promise<string> {
-  const record = await stage(ctx, 'agent', { sources: hashSources(['agent', 'builder']) }, async () => {
+  const record = await runLoggedStage(ctx, 'agent', { sources: hashSources(['agent', 'builder']) }, async () => {
     const bundle = await bundleAgent();
     return { 'agent.mjs': bundle.code };
   });
@@ -183,7 +166,7 @@ async function assemble_rootfs(
     sde: String(ctx.sourceDateEpoch),
     code: hashCode(['builder/pipeline/image.ts', 'builder/pipeline/generated.ts', 'builder/pipeline/overlay.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
   };
-  return stage(ctx, `rootfs(${recipe.name})`, inputs, async () => {
+  return runLoggedStage(ctx, `rootfs(${recipe.name})`, inputs, async () => {
     const tree = await readTar(await ctx.cache.read(parts.packages, `${recipe.name} packages`), { origin: 'packages' });
     if (parts.modules) {
       const modules = await readTar(await ctx.cache.read(parts.modules.tar, `${recipe.name} modules`), { origin: 'kernel' });
@@ -227,7 +210,7 @@ async function pack_initramfs(ctx: ImageContext, recipe: Recipe, rootfs: string)
     code: hashCode(['builder/pipeline/image.ts', 'builder/archive/cpio.ts', 'builder/archive/compress.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
     compressor: compression === 'zstd' ? await toolVersion('zstd', '-V') : `node ${process.versions.zlib}`,
   };
-  return stage(ctx, `initramfs(${recipe.name})`, inputs, async () => {
+  return runLoggedStage(ctx, `initramfs(${recipe.name})`, inputs, async () => {
     const tree = await readTar(await ctx.cache.read(rootfs, `${recipe.name} rootfs`), { origin: 'rootfs' });
     const cpio = await writeCpioNewc(tree, { mtime: ctx.sourceDateEpoch });
     return { initrd: await compress(cpio, compression, level), 'cpio-size': Buffer.from(String(cpio.length)) };

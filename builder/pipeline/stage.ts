@@ -86,3 +86,26 @@ export async function runStage(
   await rememberInputs(cache, stage, inputs);
   return { stage, key, outputs, ran: true, reason, seconds: (Date.now() - started) / 1000 };
 }
+
+// Where a build keeps its stage records and log lines.
+export interface StageRunner {
+  cache: ContentCache;
+  stages: StageRecord[];
+  log: (line: string) => void;
+}
+
+// runStage, with the record kept in the build and the log saying what ran and why (cached stages stay quiet).
+export async function runLoggedStage(
+  runner: StageRunner,
+  name: string,
+  inputs: StageInputs,
+  produce: () => Promise<Record<string, Buffer>>,
+): Promise<StageRecord> {
+  const record = await runStage(runner.cache, name, inputs, async () => {
+    runner.log(`stage ${name}: running`);
+    return produce();
+  });
+  runner.stages.push(record);
+  if (record.ran) runner.log(`stage ${name}: ran in ${record.seconds.toFixed(1)} s (${record.reason})`);
+  return record;
+}
