@@ -18,7 +18,7 @@ import { writeImageDir } from './output.ts';
 import type { Progress } from './progress.ts';
 import { buildSbom } from './sbom.ts';
 import { hashCode } from './sources.ts';
-import { runStage, sha256, type StageRecord } from './stage.ts';
+import { runLoggedStage, sha256, type StageRecord } from './stage.ts';
 import { installLine, runningAsRoot } from '../tools/doctor.ts';
 import { packageVersions } from '../tools/versions.ts';
 
@@ -134,8 +134,7 @@ async function make_media(ctx: BuildContext): Promise<void> {
     const format = FORMATS[name];
     if (!format.staged) continue;
     const stageName = `media-${name}(${recipe.name})`;
-    const record = await runStage(ctx.cache, stageName, { id, code: hashCode([...format.code]), tools: await packageVersions(format.packages) }, async () => {
-      ctx.log(`stage ${stageName}: running`);
+    const record = await runLoggedStage(ctx, stageName, { id, code: hashCode([...format.code]), tools: await packageVersions(format.packages) }, async () => {
       const input: MediaInput = {
         ...settings,
         vmlinuz: await ctx.cache.read(image.vmlinuz, `${recipe.name} kernel`),
@@ -144,8 +143,6 @@ async function make_media(ctx: BuildContext): Promise<void> {
       };
       return format.write(input);
     });
-    ctx.stages.push(record);
-    if (record.ran) ctx.log(`stage ${stageName}: ran in ${record.seconds.toFixed(1)} s (${record.reason})`);
     for (const [file, blob] of Object.entries(record.outputs)) ctx.media.push({ file, blob });
   }
 }
@@ -154,11 +151,14 @@ async function make_media(ctx: BuildContext): Promise<void> {
 // no-op rebuild does not re-read hundreds of megabytes of ISO and disk images, yet any write to an output is noticed.
 function sameOutput(path: string, expected: string, stamps: Map<string, string>): boolean {
   if (!existsSync(path)) return false;
-  const key = `out:${path}`;
-  if (stamps.get(key) === `${expected}@${fileStamp(path)}`) return true;
+  if (stamps.get(`out:${path}`) === outputStamp(path, expected)) return true;
   const same = createHash('sha256').update(readFileSync(path)).digest('hex') === expected;
-  if (same) stamps.set(key, `${expected}@${fileStamp(path)}`);
+  if (same) stamps.set(`out:${path}`, outputStamp(path, expected));
   return same;
+}
+
+function outputStamp(path: string, sha: string): string {
+  return `${sha}@${fileStamp(path)}`;
 }
 
 async function write_outputs(ctx: BuildContext): Promise<void> {
@@ -179,14 +179,16 @@ async function write_outputs(ctx: BuildContext): Promise<void> {
   const dir = join(ctx.imagesDir, image.recipe.name);
   ctx.outputDir = dir;
   const stamps = await readStamps(ctx.cache);
+  const recorded = JSON.stringify([...stamps]);
   const expected = [...outputs, { file: 'manifest.json', sha256: sha256(files['manifest.json']!) }];
   ctx.upToDate = expected.every((o) => sameOutput(join(dir, o.file), o.sha256, stamps));
   if (!ctx.upToDate) {
     for (const { file, blob } of ctx.media!) files[file] = await ctx.cache.read(blob, `${image.recipe.name} ${file}`);
     await writeImageDir(ctx.imagesDir, image.recipe.name, files);
-    for (const o of expected) stamps.set(`out:${join(dir, o.file)}`, `${o.sha256}@${fileStamp(join(dir, o.file))}`);
+    for (const o of expected) stamps.set(`out:${join(dir, o.file)}`, outputStamp(join(dir, o.file), o.sha256));
   }
-  await writeStamps(ctx.cache, stamps);
+  // A no-op build writes nothing, not even the stamps.
+  if (JSON.stringify([...stamps]) !== recorded) await writeStamps(ctx.cache, stamps);
 }
 
 // Runs the build of one recipe and returns its context (what each step found and made).
