@@ -132,8 +132,9 @@ export function assertLockMatchesRecipe(recipe: Recipe, lock: Lockfile, shown: s
       stale.push(`image ${image.name} is not in it`);
       continue;
     }
-    const missing = rootfsRequests(image).filter((name) => !locked.requested.includes(name));
-    const extra = locked.requested.filter((name) => !rootfsRequests(image).includes(name));
+    const requested = rootfsRequests(image);
+    const missing = requested.filter((name) => !locked.requested.includes(name));
+    const extra = locked.requested.filter((name) => !requested.includes(name));
     if (missing.length) stale.push(`${image.name} asks for ${missing.join(', ')}`);
     if (extra.length) stale.push(`${image.name} no longer asks for ${extra.join(', ')}`);
     if ((image.kernel.package ?? undefined) !== locked.kernel?.request) stale.push(`${image.name}'s kernel is now ${image.kernel.package ?? 'not a package'}`);
