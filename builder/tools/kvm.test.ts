@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { probeBootSector, probeKvm, PROBE_EXIT_CODE, runProbeGuest } from './kvm.ts';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { emulatedCpuModel, probeBootSector, probeKvm, PROBE_EXIT_CODE, runProbeGuest } from './kvm.ts';
 
 test('the probe boot sector is 512 bytes with the 0x55AA signature', () => {
   const sector = probeBootSector();
@@ -34,6 +37,19 @@ test('probeKvm reports a QEMU that cannot be started', async () => {
   const probe = await probeKvm({ device: '/dev/null', qemu: '/nonexistent/qemu-system-x86_64' });
   assert.is(probe.usable, false);
   assert.match(probe.reason, 'could not run /nonexistent/qemu-system-x86_64');
+});
+
+test('a machine whose CPU model QEMU emulates never uses nested KVM; a real CPU model is probed', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mvos-cpuinfo-'));
+  const tcg = join(dir, 'tcg');
+  const real = join(dir, 'real');
+  await writeFile(tcg, 'processor\t: 0\nmodel name\t: QEMU Virtual CPU version 2.5+\n');
+  await writeFile(real, 'processor\t: 0\nmodel name\t: AMD EPYC\n');
+  assert.is(emulatedCpuModel(tcg), 'QEMU Virtual CPU version 2.5+');
+  assert.is(emulatedCpuModel(real), undefined);
+  const probe = await probeKvm({ cpuinfo: tcg, device: '/dev/null' });
+  assert.equal(probe.usable, false);
+  assert.match(probe.reason, /emulated CPU model \(QEMU Virtual CPU version 2\.5\+\)/);
 });
 
 test.run();

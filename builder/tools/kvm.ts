@@ -1,5 +1,5 @@
 // Whether KVM really runs guests here: boots a hand-written boot sector under `-accel kvm` with a hard timeout.
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,8 +137,14 @@ export async function runProbeGuest(accel: 'kvm' | 'tcg', options: { timeoutMs?:
 }
 
 // Decides whether QEMU may use KVM: /dev/kvm must be usable and the probe guest must finish in time.
-export async function probeKvm(options: { timeoutMs?: number; qemu?: string; device?: string } = {}): Promise<KvmProbe> {
+export async function probeKvm(options: { timeoutMs?: number; qemu?: string; device?: string; cpuinfo?: string } = {}): Promise<KvmProbe> {
   const device = options.device ?? '/dev/kvm';
+  const emulated = emulatedCpuModel(options.cpuinfo ?? '/proc/cpuinfo');
+  if (emulated) {
+    // Seen here: a host image booted under TCG gets kvm_amd on the emulated SVM, and tearing down the probe VM soft-locked its
+    // kernel for minutes. Nested KVM on a CPU model QEMU emulates is never worth that risk.
+    return { usable: false, reason: `this machine is a QEMU guest on an emulated CPU model (${emulated}): nested KVM is not used` };
+  }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const qemu = options.qemu ?? 'qemu-system-x86_64';
   try {
@@ -159,4 +165,16 @@ export async function probeKvm(options: { timeoutMs?: number; qemu?: string; dev
   const why = run.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.includes('warning:'))[0];
   if (run.exitCode === -1 && !why) return { usable: false, reason: `could not run ${qemu} (is qemu-system-x86 installed?)` };
   return { usable: false, reason: `${qemu} -accel kvm exited with ${run.exitCode}${why ? `: ${why}` : ''}` };
+}
+
+// The CPU model name when it is one QEMU emulates (TCG's qemu64, kvm64), where nested KVM must not be trusted; else undefined.
+export function emulatedCpuModel(cpuinfoPath: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(cpuinfoPath, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const model = /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim();
+  return model && /^(QEMU Virtual CPU|Common KVM processor)/.test(model) ? model : undefined;
 }
