@@ -21,14 +21,14 @@ test('a good config comes back typed; unknown fields are fine and left out', () 
 
 test('agent is optional; an empty cmdline is allowed', () => {
   const { value } = checkHostConfig({ ...good, agent: undefined, vms: [{ ...vm, cmdline: '' }] });
-  assert.equal(value?.agent, {});
+  assert.equal(value?.agent, { users: [] });
   assert.is(value?.vms[0]?.cmdline, '');
 });
 
 test('null stands for an absent optional field, as the image build writes them', () => {
   const { value, problems } = checkHostConfig({ ...good, agent: { apiListen: null, sshListen: null }, vms: [{ ...vm, pin: null, fallback: null }] });
   assert.equal(problems, []);
-  assert.equal(value?.agent, {});
+  assert.equal(value?.agent, { users: [] });
   assert.not.ok(value && 'pin' in value.vms[0]!);
 });
 

@@ -16,17 +16,45 @@ export interface VmConfig {
   cpus: number;
   memoryMiB: number;
   pin?: number[];
+  autostart: boolean;
+  ephemeral: boolean;
   kernel: string;
   initrd: string;
   cmdline: string;
-  firmware: string;
+  firmware: VmFirmware;
+  // The immutable base disk (EROFS of the guest's root) the VM's qcow2 overlay grows from; absent: no disk.
+  disk?: string;
   health: VmHealth;
+  // The VM started instead when this one fails.
+  fallback?: string;
+  restart: { attempts: number; backoffSeconds: number };
+}
+
+// The firmware a VM starts with: its type, and the files the builder shipped beside the guest image (code and vars template).
+export interface VmFirmware {
+  // none: direct kernel boot without firmware (novm, container).
+  type: 'ovmf' | 'ovmf-secureboot' | 'seabios' | 'none';
+  code?: string;
+  vars?: string;
+  bootOrder?: string[];
+  menuWaitMs?: number;
+}
+
+// One person who may control the host: password (HTTP), SSH keys, and a one-time-code secret (encrypted; opaque here).
+export interface AgentUser {
+  name: string;
+  passwordHash?: string;
+  authorizedKeys: string[];
+  otp?: { type: 'totp' | 'hotp'; secret: string };
 }
 
 // Where the agent listens besides its unix socket (off unless named).
 export interface AgentListen {
   apiListen?: string;
   sshListen?: string;
+  users: AgentUser[];
+  // The key that decrypts the users' one-time-code secrets (a file outside host.json, root-only).
+  secretKeyFile?: string;
 }
 
 // The whole host config; fields the agent does not know are kept out, never refused; null stands for absent.
@@ -36,10 +64,14 @@ export interface HostConfig {
   vms: VmConfig[];
   agent: AgentListen;
   stateLabel: string;
+  // CPUs the host keeps for itself (the agent, QEMU's I/O); VMs are pinned elsewhere.
+  housekeeping: number[];
 }
 
 const ROLES = ['controller', 'rescue', 'application', 'utility'] as const;
 const LAUNCHES = ['vm', 'novm', 'container'] as const;
+const FIRMWARES = ['ovmf', 'ovmf-secureboot', 'seabios', 'none'] as const;
+const OTP_TYPES = ['totp', 'hotp'] as const;
 
 type Json = Record<string, unknown>;
 
@@ -80,6 +112,20 @@ class Checker {
     return value as T;
   }
 
+  boolean(parent: Json, key: string, path: string, fallback: boolean): boolean | undefined {
+    const value = parent[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'boolean') return this.fail(`${path}/${key}`, `must be true or false (got ${kind(value)})`);
+    return value;
+  }
+
+  strings(parent: Json, key: string, path: string): string[] | undefined {
+    const value = parent[key];
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value) || !value.every((s) => typeof s === 'string' && s !== '')) return this.fail(`${path}/${key}`, 'must be a list of non-empty strings');
+    return value as string[];
+  }
+
   integers(parent: Json, key: string, path: string): number[] | undefined {
     const value = parent[key];
     if (value === undefined || value === null) return undefined;
@@ -100,6 +146,47 @@ function pinned(pin: number[] | undefined): { pin?: number[] } {
   return pin ? { pin } : {};
 }
 
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+// A bare string names the type only (the agent then takes the firmware files of the host's own packages).
+function firmware(c: Checker, value: unknown, path: string): VmFirmware | undefined {
+  if (typeof value === 'string') return (FIRMWARES as readonly string[]).includes(value) ? { type: value as VmFirmware['type'] } : c.fail(path, `must be one of ${FIRMWARES.join(', ')} (got "${value}")`);
+  const fw = c.object(value, path);
+  if (!fw) return undefined;
+  const menuWait = fw.menuWaitMs === undefined || fw.menuWaitMs === null ? undefined : c.integer(fw, 'menuWaitMs', path, 0);
+  return {
+    type: c.oneOf(fw, 'type', path, FIRMWARES)!,
+    ...optional('code', c.string(fw, 'code', path, { optional: true })),
+    ...optional('vars', c.string(fw, 'vars', path, { optional: true })),
+    ...optional('bootOrder', fw.bootOrder === undefined || fw.bootOrder === null ? undefined : c.strings(fw, 'bootOrder', path)),
+    ...optional('menuWaitMs', menuWait),
+  };
+}
+
+function restart(c: Checker, value: unknown, path: string): VmConfig['restart'] | undefined {
+  if (value === undefined || value === null) return { attempts: 0, backoffSeconds: 5 };
+  const r = c.object(value, path);
+  if (!r) return undefined;
+  const attempts = r.attempts === undefined ? 0 : c.integer(r, 'attempts', path, 0);
+  const backoff = r.backoff ?? r.backoffSeconds;
+  const backoffSeconds = backoff === undefined ? 5 : c.integer({ backoff }, 'backoff', path, 1);
+  return attempts === undefined || backoffSeconds === undefined ? undefined : { attempts, backoffSeconds };
+}
+
+function checkUser(c: Checker, value: unknown, path: string): AgentUser | undefined {
+  const user = c.object(value, path);
+  if (!user) return undefined;
+  const otp = user.otp === undefined || user.otp === null ? undefined : c.object(user.otp, `${path}/otp`);
+  return {
+    name: c.string(user, 'name', path)!,
+    ...optional('passwordHash', c.string(user, 'passwordHash', path, { optional: true })),
+    authorizedKeys: c.strings(user, 'authorizedKeys', path) ?? [],
+    ...optional('otp', otp && { type: c.oneOf(otp, 'type', `${path}/otp`, OTP_TYPES)!, secret: c.string(otp, 'secret', `${path}/otp`)! }),
+  };
+}
+
 function checkVm(c: Checker, value: unknown, path: string): VmConfig | undefined {
   const vm = c.object(value, path);
   if (!vm) return undefined;
@@ -111,14 +198,19 @@ function checkVm(c: Checker, value: unknown, path: string): VmConfig | undefined
     cpus: c.integer(vm, 'cpus', path, 1),
     memoryMiB: c.integer(vm, 'memoryMiB', path, 16),
     ...pinned(c.integers(vm, 'pin', path)),
+    autostart: c.boolean(vm, 'autostart', path, false),
+    ephemeral: c.boolean(vm, 'ephemeral', path, false),
     kernel: c.string(vm, 'kernel', path),
     initrd: c.string(vm, 'initrd', path),
     cmdline: c.string(vm, 'cmdline', path, { empty: true }),
-    firmware: c.string(vm, 'firmware', path),
+    firmware: firmware(c, vm.firmware, `${path}/firmware`),
+    ...optional('disk', c.string(vm, 'disk', path, { optional: true })),
     health: health && {
       deadlineSeconds: c.integer(health, 'deadlineSeconds', `${path}/health`, 1),
       marker: c.string(health, 'marker', `${path}/health`),
     },
+    ...optional('fallback', c.string(vm, 'fallback', path, { optional: true })),
+    restart: restart(c, vm.restart, `${path}/restart`),
   };
   if (result.pin && result.cpus !== undefined && result.pin.length !== result.cpus) {
     c.fail(`${path}/pin`, `pins ${result.pin.length} CPUs for ${result.cpus} vCPUs (one per vCPU)`);
@@ -129,7 +221,13 @@ function checkVm(c: Checker, value: unknown, path: string): VmConfig | undefined
 function listen(c: Checker, agent: Json): AgentListen {
   const apiListen = c.string(agent, 'apiListen', '/agent', { optional: true });
   const sshListen = c.string(agent, 'sshListen', '/agent', { optional: true });
-  return { ...(apiListen ? { apiListen } : {}), ...(sshListen ? { sshListen } : {}) };
+  const secretKeyFile = c.string(agent, 'secretKeyFile', '/agent', { optional: true });
+  let users: AgentUser[] = [];
+  if (agent.users !== undefined && agent.users !== null) {
+    if (!Array.isArray(agent.users)) c.fail('/agent/users', `must be a list (got ${kind(agent.users)})`);
+    else users = agent.users.map((u, i) => checkUser(c, u, `/agent/users/${i}`)).filter((u): u is AgentUser => u !== undefined);
+  }
+  return { ...(apiListen ? { apiListen } : {}), ...(sshListen ? { sshListen } : {}), users, ...(secretKeyFile ? { secretKeyFile } : {}) };
 }
 
 // Checks parsed JSON against the host config shape; every problem carries its JSON path.
@@ -142,12 +240,16 @@ export function checkHostConfig(json: unknown): { value?: HostConfig; problems: 
     name: c.string(root, 'name', ''),
     version: c.string(root, 'version', ''),
     stateLabel: c.string(root, 'stateLabel', ''),
+    housekeeping: root.housekeeping === undefined || root.housekeeping === null ? [0] : c.integers(root, 'housekeeping', ''),
     agent: agent && listen(c, agent),
     vms: [] as VmConfig[],
   };
   if (!Array.isArray(root.vms)) c.fail('/vms', root.vms === undefined ? 'missing (a list of VMs is required)' : `must be a list (got ${kind(root.vms)})`);
   else value.vms = root.vms.map((vm, index) => checkVm(c, vm, `/vms/${index}`)).filter((vm): vm is VmConfig => vm !== undefined);
   const names = value.vms.map((vm) => vm.name);
+  value.vms.forEach((vm, index) => {
+    if (vm.fallback !== undefined && !names.includes(vm.fallback)) c.fail(`/vms/${index}/fallback`, `names no VM of this host ("${vm.fallback}")`);
+  });
   names.forEach((name, index) => {
     if (name !== undefined && names.indexOf(name) !== index) c.fail(`/vms/${index}/name`, `"${name}" is used by another VM too`);
   });
