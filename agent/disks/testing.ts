@@ -1,0 +1,83 @@
+// Test helpers for disk code: real images written and read with qemu-io, and a real QEMU that holds a disk open.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { open, readFile, truncate, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runTool } from '../../builder/tools/exec.ts';
+
+// Makes a raw base image of sizeBytes with pattern byte written over its first 64 KiB.
+export async function rawBase(path: string, sizeBytes: number, pattern: number): Promise<void> {
+  await writeFile(path, '');
+  await truncate(path, sizeBytes);
+  await qemuIo(path, [`write -P ${pattern} 0 64k`], { format: 'raw' });
+}
+
+// Runs qemu-io commands on an image; resolves whether all of them succeeded (a `read -P` that mismatches fails).
+export async function qemuIo(path: string, commands: string[], options: { format?: string; readOnly?: boolean } = {}): Promise<boolean> {
+  const args = ['-f', options.format ?? 'qcow2'];
+  if (options.readOnly) args.push('-r');
+  for (const command of commands) args.push('-c', command);
+  const { exitCode, stdout } = await runTool('qemu-io', [...args, path], { allowFailure: true });
+  return exitCode === 0 && !stdout.includes('verification failed');
+}
+
+// A QEMU (paused, no guest) with a disk attached as drive `disk0`, run under the shared boot lock.
+export interface HoldingQemu {
+  child: ChildProcess;
+  // QEMU's own pid (the child is flock).
+  pid: number;
+  stop(): Promise<void>;
+}
+
+// Starts QEMU holding disk open (virtio-blk on q35, -S so no guest runs), writing its pid to pidFile.
+export async function startHoldingQemu(options: { disk: string; pidFile: string; qmpSocket?: string }): Promise<HoldingQemu> {
+  const argv = ['qemu-system-x86_64', '-M', 'q35', '-accel', 'tcg', '-nodefaults', '-display', 'none', '-S', '-m', '64'];
+  argv.push('-drive', `file=${options.disk},if=none,id=disk0,format=qcow2,node-name=root0`, '-device', 'virtio-blk-pci,drive=disk0');
+  argv.push('-pidfile', options.pidFile);
+  if (options.qmpSocket) argv.push('-qmp', `unix:${options.qmpSocket},server=on,wait=off`);
+  const child = spawn('flock', ['/tmp/mvos-qemu.lock', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const pid = Number.parseInt(await readFile(options.pidFile, 'utf8').catch(() => ''), 10);
+    if (pid > 0) {
+      const stop = async (): Promise<void> => {
+        if (child.exitCode === null && child.signalCode === null) {
+          try {
+            process.kill(pid, 'SIGTERM');
+          } catch {
+            // Already gone.
+          }
+          await exited;
+        }
+      };
+      return { child, pid, stop };
+    }
+    if (child.exitCode !== null) throw new Error(`QEMU exited early: ${stderr}`);
+    if (Date.now() > deadline) throw new Error('QEMU did not write its pid file within 120 s');
+    await sleep(50);
+  }
+}
+
+// Leaks one cluster in a qcow2 image (16-bit refcounts, 64 KiB clusters): appends a cluster and counts it as used
+// without any table pointing at it — exactly what a crash between a refcount update and the L2 update leaves.
+export async function leakCluster(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    const header = Buffer.alloc(64);
+    await handle.read(header, 0, 64, 0);
+    const refcountTable = Number(header.readBigUInt64BE(48));
+    const entry = Buffer.alloc(8);
+    await handle.read(entry, 0, 8, refcountTable);
+    const refcountBlock = Number(entry.readBigUInt64BE(0));
+    const { size } = await handle.stat();
+    const cluster = Math.ceil(size / 65536);
+    const one = Buffer.alloc(2);
+    one.writeUInt16BE(1);
+    await handle.write(one, 0, 2, refcountBlock + 2 * cluster);
+    await handle.truncate((cluster + 1) * 65536);
+  } finally {
+    await handle.close();
+  }
+}
