@@ -72,6 +72,25 @@ test('SeaBIOS on pc with the serial console on a socket', () => {
   ]);
 });
 
+test('SeaBIOS boot order from bootindex and the boot menu wait through -boot splash-time; 0 turns the menu off', () => {
+  const drives: QemuSpec['drives'] = [
+    { file: '/a.img', format: 'raw', interface: 'ide', snapshot: true, bootIndex: 1 },
+    { file: '/b.img', format: 'raw', interface: 'ide', snapshot: true, bootIndex: 0 },
+  ];
+  const argv = qemuArgv({ ...base, machine: 'pc', firmware: { type: 'seabios', code: '/bios.bin' }, bootMenuWaitMs: 2500, drives });
+  assert.equal(argv.slice(12), [
+    '-bios', '/bios.bin',
+    '-boot', 'menu=on,splash-time=2500',
+    '-drive', 'file=/a.img,format=raw,if=none,id=drive0,snapshot=on', '-device', 'ide-hd,bus=ide.0,unit=0,drive=drive0,bootindex=1',
+    '-drive', 'file=/b.img,format=raw,if=none,id=drive1,snapshot=on', '-device', 'ide-hd,bus=ide.0,unit=1,drive=drive1,bootindex=0',
+    '-serial', 'stdio',
+  ]);
+  assert.equal(qemuArgv({ ...base, bootMenuWaitMs: 0 }).slice(12, 14), ['-boot', 'menu=off']);
+  assert.not.ok(qemuArgv(base).includes('-boot'), 'no wait given: QEMU and the firmware keep their defaults');
+  assert.throws(() => qemuArgv({ ...base, bootMenuWaitMs: 70000 }), /bootMenuWaitMs must be an integer from 0 to 65535/);
+  assert.throws(() => qemuArgv({ ...base, bootMenuWaitMs: -1 }), /bootMenuWaitMs/);
+});
+
 test('microvm uses virtio-mmio devices', () => {
   const argv = qemuArgv({
     ...base,

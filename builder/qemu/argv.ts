@@ -32,6 +32,8 @@ export interface QemuSpec {
   initrd?: string;
   append?: string;
   firmware?: QemuFirmware;
+  // How long the firmware's boot menu waits (SeaBIOS reads it from fw_cfg etc/boot-menu-wait); 0 turns the menu off.
+  bootMenuWaitMs?: number;
   drives?: QemuDrive[];
   serial: QemuSerial;
   // Unix socket path for QMP (QEMU listens, does not wait for a client).
@@ -65,6 +67,8 @@ function check(spec: QemuSpec): void {
     if (bad) throw new Error(`qemuArgv: microvm has only virtio-mmio devices, not ${bad.interface} (${bad.file})`);
     if (spec.firmware && spec.firmware.type !== 'seabios') throw new Error('qemuArgv: microvm has no flash for OVMF; use seabios or direct kernel boot');
   }
+  const wait = spec.bootMenuWaitMs;
+  if (wait !== undefined && (!Number.isInteger(wait) || wait < 0 || wait > 0xffff)) throw new Error(`qemuArgv: bootMenuWaitMs must be an integer from 0 to 65535 (got ${wait})`);
   if (spec.firmware?.type === 'ovmf-secureboot' && spec.machine !== 'q35') throw new Error('qemuArgv: Secure Boot OVMF needs SMM, which needs machine q35');
 }
 
@@ -94,8 +98,15 @@ function firmwareArgs(firmware: QemuFirmware | undefined): string[] {
   return args;
 }
 
+// QEMU puts splash-time into fw_cfg as etc/boot-menu-wait (a little-endian u16, which -fw_cfg string= cannot write).
+function bootMenuArgs(ms: number | undefined): string[] {
+  if (ms === undefined) return [];
+  return ['-boot', ms === 0 ? 'menu=off' : `menu=on,splash-time=${ms}`];
+}
+
 function bootArgs(spec: QemuSpec): string[] {
   return [
+    ...bootMenuArgs(spec.bootMenuWaitMs),
     ...(spec.kernel ? ['-kernel', spec.kernel] : []),
     ...(spec.initrd ? ['-initrd', spec.initrd] : []),
     ...(spec.append ? ['-append', spec.append] : []),

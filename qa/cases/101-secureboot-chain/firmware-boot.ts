@@ -1,9 +1,24 @@
 // Boots QEMU from firmware (OVMF code + a private vars copy) and disks until one of the given console markers.
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { FirmwareFile } from '../../../builder/firmware/pinned.ts';
+import { ContentCache } from '../../../builder/inputs/cache.ts';
+import { fetchPins } from '../../../builder/inputs/fetch.ts';
+import { pinOf, readLockfile } from '../../../builder/inputs/lockfile.ts';
+import { pinnedFirmwarePaths } from '../../../builder/pipeline/firmware.ts';
+import { createProgress } from '../../../builder/pipeline/progress.ts';
+import { repoRoot } from '../../../builder/pipeline/sources.ts';
 import { qemuArgv, type QemuFirmware } from '../../../builder/qemu/argv.ts';
 import { QemuRun } from '../../../builder/qemu/runner.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
+
+// The firmware files of the ovmf and seabios packages recipes/host.lock.json pins (fetched into the cache when missing), not the machine's.
+export async function pinnedFirmware(): Promise<Record<FirmwareFile, string>> {
+  const lock = readLockfile(join(repoRoot, 'recipes/host.lock.json'))!;
+  const cache = ContentCache.fromEnvironment();
+  await fetchPins([pinOf(lock, 'ovmf'), pinOf(lock, 'seabios')], { cache, offline: false, progress: createProgress(process.stderr, true) });
+  return pinnedFirmwarePaths(cache, lock);
+}
 
 // What one firmware boot ended with: the marker that matched, the ms to it, and the whole console.
 export interface FirmwareBoot {

@@ -1,0 +1,90 @@
+// Firmware stages: the pinned OVMF/SeaBIOS files out of their .debs, and each VM's NVRAM store written from its guest recipe.
+import { FailureError, UserError } from '../errors.ts';
+import { defaultKeyDir, loadKeySet, type KeyRole } from '../firmware/keys.ts';
+import { FIRMWARE_FILES, FIRMWARE_PACKAGES, extractFirmware, type FirmwareFile } from '../firmware/pinned.ts';
+import type { Preset } from '../firmware/preset.ts';
+import { hasVarstore, recipePreset, vmVarstore } from '../firmware/vm.ts';
+import type { ContentCache } from '../inputs/cache.ts';
+import { pinOf, type Lockfile } from '../inputs/lockfile.ts';
+import type { VmSpec } from '../recipe/types.ts';
+import { hashCode } from './sources.ts';
+import { runLoggedStage, runStage, sha256, type StageRunner } from './stage.ts';
+
+const FIRMWARE_CODE = ['builder/pipeline/firmware.ts', 'builder/firmware/pinned.ts', 'builder/inputs/deb.ts'];
+const VARS_CODE = ['builder/pipeline/firmware.ts', 'builder/firmware/vm.ts', 'builder/firmware/preset.ts', 'builder/firmware/varstore.ts', 'builder/firmware/siglist.ts', 'builder/firmware/devicepath-text.ts'];
+
+function firmwareInputs(lock: Lockfile): Record<string, string> {
+  const inputs: Record<string, string> = { code: hashCode(FIRMWARE_CODE) };
+  for (const name of FIRMWARE_PACKAGES) {
+    if (!lock.packages[name]) throw new UserError(`the lockfile pins no ${name} package, which the firmware files come from`, { hint: 'run `mvos lock <recipe>` again' });
+    inputs[name] = pinOf(lock, name).sha256;
+  }
+  return inputs;
+}
+
+async function produceFirmware(cache: ContentCache, lock: Lockfile): Promise<Record<string, Buffer>> {
+  const read = async (name: (typeof FIRMWARE_PACKAGES)[number]) => {
+    const pin = pinOf(lock, name);
+    return { deb: await cache.read(pin.sha256, `${pin.name} ${pin.version}`), label: `${pin.name} ${pin.version}` };
+  };
+  return extractFirmware({ ovmf: await read('ovmf'), seabios: await read('seabios') });
+}
+
+// The pinned firmware files as cache blobs (name → sha256), extracted once per pair of package hashes.
+export async function pin_firmware(runner: StageRunner, lock: Lockfile): Promise<Record<FirmwareFile, string>> {
+  const record = await runLoggedStage(runner, 'firmware', firmwareInputs(lock), () => produceFirmware(runner.cache, lock));
+  return record.outputs as Record<FirmwareFile, string>;
+}
+
+// The pinned firmware files as paths in the cache, for QEMU outside a build (boot checks): code files are read-only there, copy vars first.
+export async function pinnedFirmwarePaths(cache: ContentCache, lock: Lockfile): Promise<Record<FirmwareFile, string>> {
+  const record = await runStage(cache, 'firmware', firmwareInputs(lock), () => produceFirmware(cache, lock));
+  const out = {} as Record<FirmwareFile, string>;
+  for (const name of Object.keys(FIRMWARE_FILES) as FirmwareFile[]) out[name] = cache.path(record.outputs[name]!);
+  return out;
+}
+
+// The Secure Boot certificates (public halves only) a VM with ovmf-secureboot gets enrolled; a missing key set says how to make one.
+export async function enrolledCertificates(keyDir = defaultKeyDir()): Promise<Record<KeyRole, Buffer>> {
+  try {
+    return await loadKeySet(keyDir);
+  } catch (cause) {
+    throw new UserError(`Secure Boot needs the project's keys: ${(cause as Error).message}`, { cause, hint: `run \`mvos keys init\` (keys go to ${keyDir}, outside the repository), then build again` });
+  }
+}
+
+function presetOf(vm: VmSpec): Preset {
+  try {
+    return recipePreset(vm.recipe.firmware);
+  } catch (cause) {
+    throw new UserError(`VM ${vm.name}: ${(cause as Error).message}`, { cause, hint: 'name a preset in firmware/presets/ (firmware.preset in its recipe)' });
+  }
+}
+
+// Each VM's VARS file (VM name → blob) for the VMs whose firmware keeps one; keyed by preset, recipe settings, template and keys.
+export async function make_vm_vars(runner: StageRunner, hostName: string, vms: readonly VmSpec[], firmware: Record<FirmwareFile, string>): Promise<Record<string, string>> {
+  const wanted = vms.filter((vm) => vm.launch === 'vm' && hasVarstore(vm.recipe.firmware.type));
+  if (wanted.length === 0) return {};
+  const secure = wanted.some((vm) => vm.recipe.firmware.type === 'ovmf-secureboot');
+  const certs = secure ? await enrolledCertificates() : undefined;
+  const settings = wanted.map((vm) => [vm.name, vm.recipe.firmware, presetOf(vm)]);
+  const inputs = {
+    template: firmware['ovmf-vars'],
+    vms: sha256(JSON.stringify(settings)),
+    certs: certs ? sha256(JSON.stringify(Object.entries(certs).map(([role, der]) => [role, sha256(der)]))) : '',
+    code: hashCode(VARS_CODE),
+  };
+  const record = await runLoggedStage(runner, `vm-vars(${hostName})`, inputs, async () => {
+    const template = await runner.cache.read(firmware['ovmf-vars'], 'OVMF VARS template');
+    const out: Record<string, Buffer> = {};
+    for (const vm of wanted) {
+      try {
+        out[vm.name] = vmVarstore(vm.recipe.firmware, template, certs);
+      } catch (cause) {
+        throw new FailureError(`VM ${vm.name}: cannot write its NVRAM store: ${(cause as Error).message}`, { cause });
+      }
+    }
+    return out;
+  });
+  return record.outputs;
+}
