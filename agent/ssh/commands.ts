@@ -1,0 +1,104 @@
+// The SSH command jail's grammar: the raw exec string split on spaces into a fixed set of commands, nothing else.
+
+// One command the jail runs; VM names are already matched against the host's VMs.
+export type JailCommand =
+  | { kind: 'help' }
+  | { kind: 'status' }
+  | { kind: 'vm-list' }
+  | { kind: 'vm'; action: 'start' | 'stop' | 'status' | 'logs'; vm: string }
+  | { kind: 'checkpoint-list'; vm: string }
+  | { kind: 'checkpoint-create'; vm: string; label?: string }
+  | { kind: 'checkpoint-rollback'; vm: string; id: string }
+  | { kind: 'rescue' }
+  | { kind: 'console'; vm: string };
+
+// A parsed command, or why the string was refused (shown to the client; nothing was run).
+export type ParseResult = { ok: true; command: JailCommand } | { ok: false; message: string };
+
+// The usage text `help` prints and every refusal points to.
+export const JAIL_HELP = [
+  'commands:',
+  '  status                              the host and its VMs',
+  '  vm list                             the VMs and their states',
+  '  vm start|stop|status|logs VM        control one VM, or show its console log',
+  '  checkpoint list VM                  the disk checkpoints of a VM',
+  '  checkpoint create VM [LABEL]        take a checkpoint',
+  '  checkpoint rollback VM ID           go back to a checkpoint',
+  '  rescue                              switch to the rescue VM',
+  '  console VM                          follow a VM\'s serial console (end with Ctrl-C / ~.)',
+  '  help                                this text',
+].join('\n');
+
+// Longest exec string and longest word accepted.
+export const MAX_COMMAND_CHARS = 256;
+export const MAX_WORD_CHARS = 64;
+
+// Characters a shell would treat specially; named in the refusal so the person sees what was wrong.
+const SHELL_SYNTAX = /[;&|$`<>()\n\r'"\\*?[\]{}~!#\t]/;
+// What a word may be made of: names, ids and labels only.
+const WORD = /^[A-Za-z0-9._:@+=-]+$/;
+
+function refuse(message: string): ParseResult {
+  return { ok: false, message: `refused: ${message}` };
+}
+
+function words(raw: string): string[] | ParseResult {
+  if (raw.length > MAX_COMMAND_CHARS) return refuse(`the command is longer than ${MAX_COMMAND_CHARS} characters`);
+  const special = SHELL_SYNTAX.exec(raw);
+  if (special) return refuse(`${JSON.stringify(special[0])} is shell syntax; this is not a shell, commands take plain words`);
+  const parts = raw.split(' ').filter((w) => w !== '');
+  for (const word of parts) {
+    if (word.length > MAX_WORD_CHARS) return refuse(`a word is longer than ${MAX_WORD_CHARS} characters`);
+    if (word.includes('..') || word.includes('/')) return refuse(`paths are not accepted (${JSON.stringify(word.slice(0, 20))})`);
+    if (!WORD.test(word)) return refuse(`${JSON.stringify(word)} has characters other than letters, digits and . _ : @ + = -`);
+  }
+  if (parts.length === 0) return refuse('no command given; run `help`');
+  return parts;
+}
+
+function vmName(name: string | undefined, vms: readonly string[]): string | ParseResult {
+  if (name === undefined) return refuse('a VM name is missing');
+  return vms.includes(name) ? name : refuse(`no VM named ${JSON.stringify(name)} (VMs: ${vms.join(', ') || 'none'})`);
+}
+
+function arity(parts: string[], min: number, max: number): ParseResult | undefined {
+  if (parts.length < min) return refuse(`\`${parts.slice(0, 2).join(' ')}\` needs more arguments; run \`help\``);
+  if (parts.length > max) return refuse(`\`${parts.slice(0, 2).join(' ')}\` takes at most ${max - 1} argument${max === 2 ? '' : 's'}`);
+  return undefined;
+}
+
+function withVm(parts: string[], vms: readonly string[], build: (vm: string) => JailCommand): ParseResult {
+  const vm = vmName(parts[parts[0] === 'console' ? 1 : 2], vms);
+  return typeof vm === 'string' ? { ok: true, command: build(vm) } : vm;
+}
+
+// Parses the raw exec string strictly: no quoting, no expansion, known VM names only.
+export function parseCommand(raw: string, vms: readonly string[]): ParseResult {
+  const parts = words(raw);
+  if (!Array.isArray(parts)) return parts;
+  const [verb, sub] = parts;
+  const key = verb === 'vm' || verb === 'checkpoint' ? `${verb} ${sub ?? ''}` : verb;
+  switch (key) {
+    case 'help':
+    case 'status':
+    case 'rescue':
+      return arity(parts, 1, 1) ?? { ok: true, command: { kind: verb as 'help' | 'status' | 'rescue' } };
+    case 'vm list':
+      return arity(parts, 2, 2) ?? { ok: true, command: { kind: 'vm-list' } };
+    case 'vm start':
+    case 'vm stop':
+    case 'vm status':
+    case 'vm logs':
+      return arity(parts, 3, 3) ?? withVm(parts, vms, (vm) => ({ kind: 'vm', action: sub as 'start', vm }));
+    case 'checkpoint list':
+      return arity(parts, 3, 3) ?? withVm(parts, vms, (vm) => ({ kind: 'checkpoint-list', vm }));
+    case 'checkpoint create':
+      return arity(parts, 3, 4) ?? withVm(parts, vms, (vm) => ({ kind: 'checkpoint-create', vm, ...(parts[3] ? { label: parts[3] } : {}) }));
+    case 'checkpoint rollback':
+      return arity(parts, 4, 4) ?? withVm(parts, vms, (vm) => ({ kind: 'checkpoint-rollback', vm, id: parts[3] }));
+    case 'console':
+      return arity(parts, 2, 2) ?? withVm(parts, vms, (vm) => ({ kind: 'console', vm }));
+    default:
+      return refuse(`unknown command \`${parts.slice(0, 2).join(' ')}\`; run \`help\``);
+  }
+}

@@ -1,0 +1,96 @@
+// Runs a parsed jail command against the agent's controls and renders its answer as text for an SSH channel.
+import { ControlError, type CheckpointView, type Controls, type HostFacts, type VmView } from '../controls.ts';
+import { JAIL_HELP, type JailCommand } from './commands.ts';
+
+// What one command printed and the exit status the SSH client sees.
+export interface JailOutput {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+// Console log bytes `vm logs` and `console` show before following.
+export const LOG_TAIL_BYTES = 64 * 1024;
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+function vmTable(vms: VmView[]): string {
+  if (vms.length === 0) return 'no VMs';
+  return table([['NAME', 'ROLE', 'LAUNCH', 'STATE', 'PID', 'SINCE'], ...vms.map((v) => [v.name, v.role, v.launch, v.state, v.pid ? String(v.pid) : '-', v.startedAt ?? '-'])]);
+}
+
+function vmDetail(vm: VmView): string {
+  const lines = [`${vm.name}: ${vm.state} (${vm.role}, ${vm.launch}${vm.ephemeral ? ', ephemeral' : ''}${vm.autostart ? ', autostart' : ''})`];
+  if (vm.pid) lines.push(`pid ${vm.pid}`);
+  if (vm.readyAt) lines.push(`ready at ${vm.readyAt}`);
+  if (vm.failure) lines.push(`failed at ${vm.failure.at}: ${vm.failure.reason}`);
+  if (vm.pinning) lines.push(`vcpus on ${vm.pinning.vcpus.map((p) => p.cpu).join(',')}${vm.pinning.degraded ? ` (${vm.pinning.degraded})` : ''}`);
+  for (const event of vm.history.slice(-5)) lines.push(`  ${event.at} ${event.event}${event.detail ? `: ${event.detail}` : ''}`);
+  return lines.join('\n');
+}
+
+function hostStatus(facts: HostFacts, vms: VmView[]): string {
+  const rescue = facts.rescue.active ? `ACTIVE since ${facts.rescue.since ?? '?'} (${facts.rescue.reason ?? 'no reason given'})` : 'not active';
+  return [
+    `host ${facts.name} ${facts.version}`,
+    `accel ${facts.accel} (${facts.accelReason}); ${facts.cpus.online.length} CPUs; ${facts.memoryMiB} MiB`,
+    `agent ${facts.versions.agent}, node ${facts.versions.node}, qemu ${facts.versions.qemu}`,
+    `rescue ${rescue}`,
+    '',
+    vmTable(vms),
+  ].join('\n');
+}
+
+function checkpointTable(list: CheckpointView[]): string {
+  if (list.length === 0) return 'no checkpoints';
+  return table([
+    ['ID', 'PARENT', 'CREATED', 'SIZE', 'FLAGS', 'LABEL'],
+    ...list.map((c) => [c.id, c.parent ?? '-', c.createdAt, String(c.sizeBytes), [c.current ? 'current' : '', c.pinned ? 'pinned' : ''].filter(Boolean).join(',') || '-', c.label ?? '']),
+  ]);
+}
+
+async function answer(command: JailCommand, controls: Controls, who: string): Promise<string> {
+  switch (command.kind) {
+    case 'help':
+      return JAIL_HELP;
+    case 'status':
+      return hostStatus(await controls.hostFacts(), controls.listVms());
+    case 'vm-list':
+      return vmTable(controls.listVms());
+    case 'vm':
+      if (command.action === 'start') return vmDetail(await controls.startVm(command.vm));
+      if (command.action === 'stop') return vmDetail(await controls.stopVm(command.vm));
+      if (command.action === 'logs') return (await controls.consoleLog(command.vm, { tailBytes: LOG_TAIL_BYTES })).replace(/\n$/, '');
+      return vmDetail(controls.getVm(command.vm) ?? notFound(command.vm));
+    case 'checkpoint-list':
+      return checkpointTable(await controls.listCheckpoints(command.vm));
+    case 'checkpoint-create':
+      return checkpointTable([await controls.createCheckpoint(command.vm, command.label)]);
+    case 'checkpoint-rollback':
+      await controls.rollback(command.vm, command.id);
+      return `${command.vm} rolled back to ${command.id}`;
+    case 'rescue': {
+      const state = await controls.rescue(`requested over SSH by ${who}`);
+      return `rescue ${state.active ? 'active' : 'not active'}${state.reason ? `: ${state.reason}` : ''}`;
+    }
+    case 'console':
+      throw new Error('console streams; the server runs it');
+  }
+}
+
+function notFound(vm: string): never {
+  throw new ControlError('not-found', `no VM named ${vm}`);
+}
+
+// Runs one command; a ControlError is the command's answer (exit 1), anything else an internal error (exit 70).
+export async function runJailCommand(command: JailCommand, controls: Controls, who: string): Promise<JailOutput> {
+  try {
+    return { exitCode: 0, stdout: `${await answer(command, controls, who)}\n`, stderr: '' };
+  } catch (error) {
+    if (error instanceof ControlError) return { exitCode: 1, stdout: '', stderr: `${error.kind}: ${error.message}\n` };
+    return { exitCode: 70, stdout: '', stderr: `internal error: ${(error as Error).message}\n` };
+  }
+}

@@ -1,0 +1,137 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFile, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { generate } from 'otplib';
+import { connect, run, startFixture, type Fixture } from './fixture.ts';
+
+const STEP = 30_000;
+
+async function audit(f: Fixture): Promise<Array<Record<string, string>>> {
+  await f.server.audit.close();
+  return (await readFile(f.server.audit.file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+}
+
+async function refused(promise: Promise<unknown>): Promise<string> {
+  try {
+    const client = (await promise) as { end(): void };
+    client.end();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error('the login was accepted');
+}
+
+async function withFixture(body: (f: Fixture) => Promise<void>, options = {}): Promise<void> {
+  const f = await startFixture(options);
+  try {
+    await body(f);
+  } finally {
+    await f.cleanup();
+  }
+}
+
+test('key + right code runs status; the audit log has each step and never the code', () =>
+  withFixture(async (f) => {
+    const code = await f.code();
+    const client = await connect(f.server.port, { key: f.alice.privateKey, code });
+    const out = await run(client, 'status');
+    client.end();
+    assert.is(out.code, 0, out.stderr);
+    assert.match(out.stdout, /^host testhost 1\.0/);
+    assert.match(out.stdout, /controller\s+controller\s+vm\s+stopped/);
+    const log = await audit(f);
+    assert.equal(log.map((e) => `${e.action} ${e.result}`), ['publickey ok', 'login ok', 'exec ok']);
+    assert.is(log[2].target, 'status');
+    assert.is(log[1].who, 'alice');
+    assert.is(log[1].source, '127.0.0.1');
+    const text = await readFile(f.server.audit.file, 'utf8');
+    assert.not.ok(text.includes(code), 'the code is not in the audit log');
+    assert.not.ok(text.includes(f.totpSecret) || text.includes(f.users[0].otp!.secret), 'nor the secret');
+  }));
+
+test('no key, a wrong key, a wrong code, a user without a code are all refused', () =>
+  withFixture(async (f) => {
+    const code = await f.code();
+    assert.match(await refused(connect(f.server.port, { code })), /authentication methods failed/);
+    assert.match(await refused(connect(f.server.port, { key: f.stranger.privateKey, code })), /authentication methods failed/);
+    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: code === '123456' ? '654321' : '123456' })), /authentication methods failed/);
+    assert.match(await refused(connect(f.server.port, { username: 'nocode', key: f.alice.privateKey, code })), /authentication methods failed/);
+    assert.match(await refused(connect(f.server.port, { username: 'mallory', key: f.alice.privateKey, code })), /authentication methods failed/);
+    const reasons = (await audit(f)).filter((e) => e.result === 'refused').map((e) => `${e.who} ${e.action} ${e.reason}`);
+    assert.equal(reasons, [
+      'alice keyboard-interactive publickey-first',
+      'alice publickey key-not-authorized',
+      'alice keyboard-interactive publickey-first',
+      'alice keyboard-interactive wrong-code',
+      'nocode publickey no-otp',
+      'nocode keyboard-interactive publickey-first',
+      'mallory publickey unknown-user',
+      'mallory keyboard-interactive publickey-first',
+    ]);
+    assert.not.ok((await readFile(f.server.audit.file, 'utf8')).includes(code));
+    assert.equal(f.controls.calls, []);
+  }));
+
+test('a used code is refused, also after a restart; a code from two steps ago is refused; one step of skew is fine', () =>
+  withFixture(async (f) => {
+    const code = await f.code();
+    (await connect(f.server.port, { key: f.alice.privateKey, code })).end();
+    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code })), /authentication methods failed/);
+    await f.restart();
+    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code })), /authentication methods failed/);
+    f.clock.now += 10 * STEP;
+    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code(2) })), /authentication methods failed/);
+    (await connect(f.server.port, { key: f.alice.privateKey, code: await f.code(1) })).end();
+    const reasons = (await audit(f)).filter((e) => e.action === 'keyboard-interactive').map((e) => e.reason);
+    assert.equal(reasons, ['replayed', 'replayed', 'wrong-code']);
+  }));
+
+test('HOTP users log in with the next counter code and cannot reuse it', () =>
+  withFixture(async (f) => {
+    const first = await generate({ secret: f.hotpSecret, strategy: 'hotp', counter: 0 });
+    (await connect(f.server.port, { username: 'henry', key: f.alice.privateKey, code: first })).end();
+    assert.match(await refused(connect(f.server.port, { username: 'henry', key: f.alice.privateKey, code: first })), /authentication methods failed/);
+    (await connect(f.server.port, { username: 'henry', key: f.alice.privateKey, code: await generate({ secret: f.hotpSecret, strategy: 'hotp', counter: 1 }) })).end();
+  }));
+
+test('failures lock the user out, even with the right code, until the lock-out expires', () =>
+  withFixture(
+    async (f) => {
+      for (let i = 0; i < 3; i++) await refused(connect(f.server.port, { key: f.alice.privateKey, code: '000000' }));
+      const code = await f.code();
+      assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code })), /authentication methods failed/);
+      f.clock.now += 60_000;
+      const client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() });
+      assert.is((await run(client, 'help')).code, 0);
+      client.end();
+      const log = await audit(f);
+      assert.ok(log.some((e) => e.result === 'refused' && /^locked-out for 60 s$/.test(e.reason)), JSON.stringify(log));
+    },
+    { lockout: { freeFailures: 5, lockAfter: 3, lockMs: 60_000 } },
+  ));
+
+test('back-off after free failures refuses attempts for a while, then lets them through', () =>
+  withFixture(
+    async (f) => {
+      for (let i = 0; i < 2; i++) await refused(connect(f.server.port, { key: f.alice.privateKey, code: '000000' }));
+      assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })), /authentication methods failed/);
+      f.clock.now += 5_000;
+      (await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })).end();
+      assert.ok((await audit(f)).some((e) => e.reason === 'backing-off for 5 s'));
+    },
+    { lockout: { freeFailures: 1, baseDelayMs: 5_000, lockAfter: 10 } },
+  ));
+
+test('the host key is made once, 0600, reused after restart, and its fingerprint is what ssh-keygen prints', () =>
+  withFixture(async (f) => {
+    const file = join(f.stateDir, 'ssh_host_ed25519_key');
+    assert.is((await stat(file)).mode & 0o777, 0o600);
+    const before = f.server.fingerprint;
+    await f.restart();
+    assert.is(f.server.fingerprint, before);
+    assert.match(execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }), new RegExp(`^256 ${before.replace(/[+/]/g, '\\$&')} `));
+  }));
+
+test.run();

@@ -1,0 +1,103 @@
+// The agent's SSH control server: host key from the state folder, key + one-time-code login, then the command jail.
+import { UserError } from '../../builder/errors.ts';
+import { parseListenAddress } from '../api/listen.ts';
+import { AuditLog } from '../auth/audit.ts';
+import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
+import { OtpVerifier } from '../auth/otp.ts';
+import { loadSecretKey } from '../auth/secrets.ts';
+import type { AgentUser } from '../config.ts';
+import type { Controls } from '../controls.ts';
+import { ConnectionAuth, parseAuthorizedKeys } from './auth.ts';
+import { loadHostKey } from './hostkey.ts';
+import { serveConnection } from './session.ts';
+import { Server, type Connection, type ParsedKey } from './ssh2.ts';
+
+// What the server needs; main.ts passes host config fields, tests pass port 0 and their own clock and policy.
+export interface SshServerOptions {
+  // `IP:PORT` (host config agent.sshListen); port 0 picks a free one.
+  listen: string;
+  // Holds the host key, the one-time-code replay record and the audit log.
+  stateDir: string;
+  users: AgentUser[];
+  // host config agent.secretKeyFile (read when any user has a one-time code); or the key itself.
+  secretKeyFile?: string;
+  secretKey?: Buffer;
+  controls: Controls;
+  log?: (line: string) => void;
+  // Milliseconds since the epoch, for codes and lockout (tests move it).
+  now?: () => number;
+  lockout?: Partial<LockoutPolicy>;
+  // Seconds a connection may take to log in.
+  loginGraceSeconds?: number;
+}
+
+// A running SSH server: where it listens, its host key fingerprint (for status and the console), and how to stop it.
+export interface SshServer {
+  host: string;
+  port: number;
+  fingerprint: string;
+  publicKey: string;
+  audit: AuditLog;
+  close(): Promise<void>;
+}
+
+function addressOf(listen: string): { host: string; port: number } {
+  try {
+    return parseListenAddress(listen);
+  } catch {
+    throw new UserError(`agent.sshListen must be IP:PORT, e.g. 0.0.0.0:22 or [::1]:2222 (got "${listen}")`, { hint: 'set agent.ssh.listen in the host recipe' });
+  }
+}
+
+// Starts listening; resolves once bound, with the host key fingerprint logged.
+export async function startSshServer(options: SshServerOptions): Promise<SshServer> {
+  const address = addressOf(options.listen);
+  const log = options.log ?? (() => undefined);
+  const hostKey = await loadHostKey(options.stateDir);
+  const secretKey = options.secretKey ?? (await loadSecretKey(options.secretKeyFile, options.users));
+  const otp = new OtpVerifier(options.users, secretKey, options.stateDir, { now: options.now });
+  const lockout = new Lockout(options.lockout, options.now);
+  const audit = new AuditLog(options.stateDir, options.now && (() => new Date(options.now!())));
+  const keys = new Map<string, ParsedKey[]>();
+  for (const user of options.users) {
+    const parsed = parseAuthorizedKeys(user.authorizedKeys);
+    for (const bad of parsed.bad) log(`ssh: warning: an authorized key of ${user.name} does not parse (${bad}…); skipped`);
+    keys.set(user.name, parsed.keys);
+  }
+  const connections = new Set<Connection>();
+  const server = new Server({ hostKeys: [hostKey.privateKey], ident: 'mvos-agent' }, (client, info) => {
+    connections.add(client);
+    const source = info.ip;
+    const grace = setTimeout(() => client.end(), (options.loginGraceSeconds ?? 60) * 1000);
+    const auth = new ConnectionAuth({ users: options.users, otp, lockout, audit }, keys, source, () => client.end());
+    client.on('authentication', (ctx) => auth.handle(ctx));
+    client.on('ready', () => {
+      clearTimeout(grace);
+      serveConnection(client, { user: auth.user!, source, controls: options.controls, audit });
+    });
+    client.on('error', (error) => log(`ssh: ${source}: ${error.message}`));
+    client.on('close', () => {
+      clearTimeout(grace);
+      connections.delete(client);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => resolve());
+  });
+  server.on('error', (error: Error) => log(`ssh: server error: ${error.message}`));
+  const port = (server.address() as { port: number }).port;
+  log(`ssh: listening on ${address.host}:${port}; host key ${hostKey.fingerprint} (ED25519)`);
+  return {
+    host: address.host,
+    port,
+    fingerprint: hostKey.fingerprint,
+    publicKey: hostKey.publicKey,
+    audit,
+    close: async () => {
+      for (const client of connections) client.end();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await audit.close();
+    },
+  };
+}

@@ -1,0 +1,108 @@
+// What an authenticated connection may do: exec of jail commands; every shell, pty, subsystem, forwarding and env request is refused.
+import type { AuditLog } from '../auth/audit.ts';
+import type { Controls } from '../controls.ts';
+import { parseCommand } from './commands.ts';
+import { LOG_TAIL_BYTES, runJailCommand } from './jail.ts';
+import type { Connection, ServerChannel, Session } from './ssh2.ts';
+
+// Who is connected and what serves them.
+export interface SessionContext {
+  user: string;
+  source: string;
+  controls: Controls;
+  audit: AuditLog;
+}
+
+// Ctrl-C and Ctrl-] end a followed console (there is no pty, so the bytes arrive as they are typed).
+const CONSOLE_EXIT = new Set([0x03, 0x1d]);
+
+function record(ctx: SessionContext, action: string, result: 'ok' | 'refused' | 'error', target?: string, reason?: string): Promise<void> {
+  return ctx.audit.record({ who: ctx.user, source: ctx.source, action, result, ...(target ? { target: target.slice(0, 300) } : {}), ...(reason ? { reason } : {}) }).catch(() => undefined);
+}
+
+function finish(channel: ServerChannel, exitCode: number, stdout: string, stderr: string): void {
+  if (stdout) channel.write(stdout);
+  if (stderr) channel.stderr.write(stderr);
+  channel.exit(exitCode);
+  channel.end();
+}
+
+// Streams a VM's console: the recent log, then new output until the client leaves or types Ctrl-C / Ctrl-].
+function followConsole(channel: ServerChannel, ctx: SessionContext, vm: string): void {
+  let stop: (() => void) | undefined;
+  const end = (): void => {
+    stop?.();
+    stop = undefined;
+  };
+  channel.on('close', end);
+  channel.on('data', (data: Buffer) => {
+    if (!data.some((byte) => CONSOLE_EXIT.has(byte)) || !stop) return;
+    end();
+    finish(channel, 0, '', '\r\n[console detached]\r\n');
+  });
+  ctx.controls.consoleLog(vm, { tailBytes: LOG_TAIL_BYTES }).then(
+    (log) => {
+      if (channel.destroyed) return;
+      channel.write(log);
+      stop = ctx.controls.followConsole(vm, (chunk) => channel.write(chunk));
+    },
+    (error: Error) => finish(channel, 1, '', `${error.message}\n`),
+  );
+}
+
+async function exec(channel: ServerChannel, ctx: SessionContext, raw: string): Promise<void> {
+  const parsed = parseCommand(raw, ctx.controls.listVms().map((vm) => vm.name));
+  if (!parsed.ok) {
+    await record(ctx, 'exec', 'refused', raw, parsed.message);
+    return finish(channel, 2, '', `${parsed.message}\n`);
+  }
+  if (parsed.command.kind === 'console') {
+    await record(ctx, 'exec', 'ok', raw);
+    return followConsole(channel, ctx, parsed.command.vm);
+  }
+  const out = await runJailCommand(parsed.command, ctx.controls, ctx.user);
+  await record(ctx, 'exec', out.exitCode === 0 ? 'ok' : 'error', raw, out.exitCode === 0 ? undefined : out.stderr.trim());
+  finish(channel, out.exitCode, out.stdout, out.stderr);
+}
+
+function refuseAll(session: Session, ctx: SessionContext): void {
+  const refuse = (what: string) => (_accept: unknown, reject?: () => void) => {
+    void record(ctx, what, 'refused', undefined, 'not offered by the command jail');
+    reject?.();
+  };
+  session.on('pty', refuse('pty'));
+  session.on('shell', refuse('shell'));
+  session.on('x11', refuse('x11'));
+  session.on('auth-agent', refuse('agent-forwarding'));
+  session.on('sftp', refuse('sftp'));
+  session.on('env', refuse('env'));
+  session.on('subsystem', (_accept, reject, info) => {
+    void record(ctx, 'subsystem', 'refused', info.name, 'not offered by the command jail');
+    reject();
+  });
+}
+
+// Serves one authenticated connection: exec runs a jail command per session channel; forwarding of any kind is refused.
+export function serveConnection(client: Connection, ctx: SessionContext): void {
+  client.on('session', (accept) => {
+    const session = accept();
+    refuseAll(session, ctx);
+    session.once('exec', (acceptExec, _reject, info) => {
+      const channel = acceptExec();
+      exec(channel, ctx, info.command).catch((error: Error) => finish(channel, 70, '', `internal error: ${error.message}\n`));
+    });
+  });
+  client.on('tcpip', (_accept, reject, info) => {
+    void record(ctx, 'port-forwarding', 'refused', `${info.destIP}:${info.destPort}`, 'no forwarding (-L)');
+    reject();
+  });
+  client.on('openssh.streamlocal', (_accept, reject, info) => {
+    void record(ctx, 'port-forwarding', 'refused', info.socketPath, 'no forwarding (unix socket)');
+    reject();
+  });
+  client.on('request', (_accept, reject, name, info) => {
+    const where = 'bindAddr' in (info ?? {}) ? `${(info as { bindAddr: string }).bindAddr}:${(info as { bindPort: number }).bindPort}` : undefined;
+    void record(ctx, 'remote-forwarding', 'refused', where ?? name, 'no forwarding (-R)');
+    reject?.();
+  });
+}
