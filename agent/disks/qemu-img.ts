@@ -61,8 +61,10 @@ export async function checkImage(path: string, options: { repair?: boolean } = {
 
 // Makes path read its current contents through a new backing file: copies into it every cluster where the old and the
 // new backing differ, then rewrites its header. A crash before the header write leaves it on the old backing, intact.
-export async function rebaseLayer(path: string, backing: { file: string; format: DiskFormat }): Promise<void> {
-  await runTool('qemu-img', ['rebase', '-q', '-f', 'qcow2', '-b', backing.file, '-F', backing.format, path], {
+// Without a backing, every cluster the chain provides is copied in and the image stands alone.
+export async function rebaseLayer(path: string, backing: { file: string; format: DiskFormat } | undefined): Promise<void> {
+  const target = backing ? ['-b', backing.file, '-F', backing.format] : ['-b', ''];
+  await runTool('qemu-img', ['rebase', '-q', '-f', 'qcow2', ...target, path], {
     cwd: dirname(path),
     timeoutMs: TIMEOUT_MS,
   });
