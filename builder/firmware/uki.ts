@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import { runTool } from '../tools/exec.ts';
+import { pinSigningTime, setPeChecksum } from './authenticode.ts';
 
 // The stub Debian's systemd-boot-efi ships for x86-64.
 export const DEFAULT_STUB = '/usr/lib/systemd/boot/efi/linuxx64.efi.stub';
@@ -50,17 +51,7 @@ export function normalizePe(pe: Buffer): Buffer {
   const header = pe.readUInt32LE(0x3c);
   if (pe.toString('latin1', header, header + 4) !== 'PE\0\0') throw new Error('not a PE file');
   pe.writeUInt32LE(0, header + 8);
-  const checksumAt = header + 24 + 64;
-  pe.writeUInt32LE(0, checksumAt);
-  let sum = 0;
-  for (let i = 0; i + 1 < pe.length; i += 2) {
-    sum += pe.readUInt16LE(i);
-    sum = (sum & 0xffff) + (sum >>> 16);
-  }
-  if (pe.length % 2) sum += pe[pe.length - 1]!;
-  sum = (sum & 0xffff) + (sum >>> 16);
-  pe.writeUInt32LE((sum + pe.length) >>> 0, checksumAt);
-  return pe;
+  return setPeChecksum(pe);
 }
 
 // Assembles an unsigned UKI at `out`.
@@ -90,9 +81,11 @@ export async function buildUki(parts: UkiParts, out: string): Promise<UkiSection
   }
 }
 
-// Signs a PE image with sbsign (key and certificate in PEM); the output replaces nothing unless out === input.
-export async function signImage(input: string, out: string, key: string, cert: string): Promise<void> {
+// Signs a PE image with sbsign (key and certificate in PEM); with signingTime the signature claims that time, so it repeats byte for byte.
+export async function signImage(input: string, out: string, key: string, cert: string, options: { signingTime?: number } = {}): Promise<void> {
   await runTool('sbsign', ['--key', key, '--cert', cert, '--output', out, input]);
+  if (options.signingTime === undefined) return;
+  await writeFile(out, pinSigningTime(await readFile(out), await readFile(key), options.signingTime));
 }
 
 // Checks a PE image's signature against a certificate; resolves true when sbverify accepts it.
