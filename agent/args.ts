@@ -1,4 +1,5 @@
 // The agent's command line: where its config, state and runtime files are, and how it picks the accelerator.
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UserError } from '../builder/errors.ts';
 
@@ -9,18 +10,27 @@ export interface AgentArgs {
   runDir: string;
   accel: 'auto' | 'kvm' | 'tcg';
   kvmTimeoutMs: number;
+  // Image paths of the host config are looked up under this folder first (a host image unpacked on a build machine).
+  root: string;
+  // Seconds a VM gets to power off on the ACPI button before it is quit.
+  stopGraceMs: number;
+  // Whether SIGTERM also stops the VMs (host shutdown) instead of leaving them for the next agent.
+  stopVmsOnExit: boolean;
   help: boolean;
 }
 
 // Usage text for --help and for wrong arguments.
 export const AGENT_USAGE = [
-  'usage: agent [--config FILE] [--state-dir DIR] [--run-dir DIR] [--accel auto|kvm|tcg] [--kvm-timeout SECONDS]',
+  'usage: agent [--config FILE] [--state-dir DIR] [--run-dir DIR] [--accel auto|kvm|tcg] [--kvm-timeout SECONDS] [--root DIR] [--stop-grace SECONDS] [--stop-vms-on-exit]',
   '',
-  '  --config FILE          host config written by the image build (default /etc/mvos/host.json)',
+  '  --config FILE          host config written by the image build (default ROOT/etc/mvos/host.json)',
   '  --state-dir DIR        persistent state: VM disks, checkpoints, keys (default /var/lib/mvos)',
   '  --run-dir DIR          runtime files: status.json, agent.sock (default /run/mvos)',
   '  --accel MODE           auto probes KVM and falls back to TCG (default auto)',
   '  --kvm-timeout SECONDS  how long the KVM probe may take (default 5)',
+  '  --root DIR             look up image paths of the host config under DIR first (build machines; default /)',
+  '  --stop-grace SECONDS   how long a VM may take to power off before it is quit (default 10)',
+  '  --stop-vms-on-exit     SIGTERM stops the VMs too (default: they keep running and the next agent re-attaches)',
 ].join('\n');
 
 // Parses the agent's arguments; anything unknown or malformed is a UserError (exit 2).
@@ -37,6 +47,9 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
         'run-dir': { type: 'string' },
         accel: { type: 'string' },
         'kvm-timeout': { type: 'string' },
+        root: { type: 'string' },
+        'stop-grace': { type: 'string' },
+        'stop-vms-on-exit': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -47,8 +60,13 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
   if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UserError(`--accel must be auto, kvm or tcg (got "${accel}")`);
   const timeout = Number(values['kvm-timeout'] ?? '5');
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UserError(`--kvm-timeout must be a number of seconds > 0 (got "${values['kvm-timeout']}")`);
+  const grace = Number(values['stop-grace'] ?? '10');
+  if (!Number.isFinite(grace) || grace < 0) throw new UserError(`--stop-grace must be a number of seconds ≥ 0 (got "${values['stop-grace']}")`);
   return {
-    config: values.config ?? '/etc/mvos/host.json',
+    config: values.config ?? join(values.root ?? '/', 'etc/mvos/host.json'),
+    root: values.root ?? '/',
+    stopGraceMs: Math.round(grace * 1000),
+    stopVmsOnExit: values['stop-vms-on-exit'] ?? false,
     stateDir: values['state-dir'] ?? '/var/lib/mvos',
     runDir: values['run-dir'] ?? '/run/mvos',
     accel,

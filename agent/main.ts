@@ -1,12 +1,12 @@
-// The host agent: reads the host config, picks the accelerator, publishes its status and API socket, says it is ready, and stays up.
+// The host agent: reads the host config, picks the accelerator, starts the supervisor (controller first), serves its API, says it is ready, and stays up.
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { chooseAccel } from '../builder/qemu/runner.ts';
 import { formatProblem, MvosError, UserError } from '../builder/errors.ts';
-import { listenApiSocket, type ApiSocket } from './api/socket.ts';
+import { startApi, type Api } from './api/server.ts';
 import { AGENT_USAGE, parseAgentArgs } from './args.ts';
 import { readHostConfig } from './config.ts';
 import { initialStatus, READY_MARKER, writeStatus, type AgentStatus } from './status.ts';
+import { Supervisor } from './supervisor/supervisor.ts';
 
 function log(line: string): void {
   process.stderr.write(`mvos-agent: ${line}\n`);
@@ -19,17 +19,19 @@ async function start(argv: string[]): Promise<void> {
     return;
   }
   let status: AgentStatus | undefined;
-  let api: ApiSocket | undefined;
+  let api: Api | undefined;
+  let supervisor: Supervisor | undefined;
   let stopping = false;
   // Installed before anything else, so a SIGTERM that comes early (right after the ready line, or during the probe) is a clean stop too.
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    log(`${signal}: stopping`);
+    log(`${signal}: stopping${args.stopVmsOnExit ? ' (and the VMs)' : ' (the VMs keep running)'}`);
     if (status) {
       status = { ...status, state: 'stopping' };
       await writeStatus(args.runDir, status).catch(() => undefined);
     }
+    await (args.stopVmsOnExit ? supervisor?.stopAll() : supervisor?.detachAll())?.catch((error: Error) => log(`stopping VMs: ${error.message}`));
     await api?.close();
     process.exit(0);
   };
@@ -39,12 +41,21 @@ async function start(argv: string[]): Promise<void> {
   const config = await readHostConfig(args.config);
   const choice = await chooseAccel(args.accel, { timeoutMs: args.kvmTimeoutMs });
   if (choice.warning) log(`warning: ${choice.warning}`);
-  await mkdir(args.stateDir, { recursive: true });
+  await mkdir(args.stateDir, { recursive: true, mode: 0o700 });
   await mkdir(args.runDir, { recursive: true, mode: 0o755 });
-  status = initialStatus(config, { accel: choice.accel, accelReason: choice.reason, stateDir: args.stateDir, startedAt: new Date() });
+  status = initialStatus(config, { accel: choice.accel, accelReason: choice.reason, stateDir: args.stateDir, startedAt: new Date(), warnings: choice.warning ? [choice.warning] : [] });
+  const refresh = (): void => {
+    if (!status || !supervisor || stopping) return;
+    const degraded = supervisor.listVms().flatMap((vm) => (vm.pinning?.degraded ? [`${vm.name}: CPU pinning degraded: ${vm.pinning.degraded}`] : []));
+    status = { ...status, vms: supervisor.listVms(), rescue: supervisor.rescueState(), warnings: [...(choice.warning ? [choice.warning] : []), ...degraded] };
+    void writeStatus(args.runDir, status).catch(() => undefined);
+  };
+  supervisor = new Supervisor(config, { stateDir: args.stateDir, root: args.root, accel: choice.accel, accelReason: choice.reason, agentVersion: config.version, stopGraceMs: args.stopGraceMs, log, onChange: refresh });
   await writeStatus(args.runDir, status);
-  api = await listenApiSocket(join(args.runDir, 'agent.sock'), () => status!);
+  api = await startApi({ controls: supervisor, status: () => status!, config, stateDir: args.stateDir, runDir: args.runDir, log: (line) => log(`api: ${line}`) });
   if (stopping) return api.close();
+  await supervisor.start();
+  refresh();
   process.stdout.write(`${READY_MARKER} ${config.name} ${config.version} accel=${choice.accel}\n`);
 }
 

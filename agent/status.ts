@@ -2,6 +2,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostConfig } from './config.ts';
+import type { RescueState, VmView } from './controls.ts';
 
 // The first word of the one line the boot checks and people look for on the console once the agent is up.
 export const READY_MARKER = 'MVOS-AGENT-READY';
@@ -16,11 +17,14 @@ export interface AgentStatus {
   accel: 'kvm' | 'tcg';
   accelReason: string;
   stateDir: string;
-  vms: Array<{ name: string; role: string; launch: string; state: 'stopped' }>;
+  // Things a person should know (TCG instead of KVM, a degraded pinning plan).
+  warnings: string[];
+  rescue: RescueState;
+  vms: VmView[];
 }
 
-// The status of a freshly started agent: every VM still stopped (launching them comes with the supervisor).
-export function initialStatus(config: HostConfig, fields: { accel: 'kvm' | 'tcg'; accelReason: string; stateDir: string; startedAt: Date }): AgentStatus {
+// The status of a freshly started agent: every VM still stopped until the supervisor reports them.
+export function initialStatus(config: HostConfig, fields: { accel: 'kvm' | 'tcg'; accelReason: string; stateDir: string; startedAt: Date; warnings?: string[] }): AgentStatus {
   return {
     host: { name: config.name, version: config.version },
     state: 'ready',
@@ -30,7 +34,9 @@ export function initialStatus(config: HostConfig, fields: { accel: 'kvm' | 'tcg'
     accel: fields.accel,
     accelReason: fields.accelReason,
     stateDir: fields.stateDir,
-    vms: config.vms.map((vm) => ({ name: vm.name, role: vm.role, launch: vm.launch, state: 'stopped' })),
+    warnings: fields.warnings ?? [],
+    rescue: { active: false },
+    vms: config.vms.map((vm) => ({ name: vm.name, role: vm.role, launch: vm.launch, state: 'stopped', ephemeral: vm.ephemeral, autostart: vm.autostart, history: [] })),
   };
 }
 

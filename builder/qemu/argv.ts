@@ -17,8 +17,8 @@ export interface QemuDrive {
   bootIndex?: number;
 }
 
-// Where the first serial port goes: QEMU's stdin/stdout, a file, or a unix socket QEMU listens on.
-export type QemuSerial = 'stdio' | { file: string } | { socket: string };
+// Where the first serial port goes: QEMU's stdin/stdout, a file, or a unix socket QEMU listens on (with an optional log of all output).
+export type QemuSerial = 'stdio' | { file: string } | { socket: string; logfile?: string };
 
 // Everything that shapes one QEMU invocation.
 export interface QemuSpec {
@@ -148,7 +148,8 @@ function driveArgs(spec: QemuSpec): string[] {
 function serialArgs(serial: QemuSerial): string[] {
   if (serial === 'stdio') return ['-serial', 'stdio'];
   if ('file' in serial) return ['-serial', `file:${serial.file}`];
-  return ['-chardev', `socket,id=serial0,path=${value(serial.socket)},server=on,wait=off`, '-serial', 'chardev:serial0'];
+  const log = serial.logfile ? `,logfile=${value(serial.logfile)},logappend=on` : '';
+  return ['-chardev', `socket,id=serial0,path=${value(serial.socket)},server=on,wait=off${log}`, '-serial', 'chardev:serial0'];
 }
 
 function channelArgs(spec: QemuSpec): string[] {

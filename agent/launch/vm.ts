@@ -1,0 +1,123 @@
+// Launch kind `vm`: a full q35 machine with its firmware and private NVRAM, its disk as a qcow2 overlay, virtio devices and a health channel.
+import { access, copyFile, mkdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { qemuArgv, type QemuFirmware, type QemuSpec } from '../../builder/qemu/argv.ts';
+import { FIRMWARE_FILES } from '../../builder/qemu/media.ts';
+import { runTool } from '../../builder/tools/exec.ts';
+import type { VmConfig } from '../config.ts';
+
+// The files of one VM's run directory.
+export interface VmPaths {
+  dir: string;
+  qmp: string;
+  health: string;
+  console: string;
+  serialLog: string;
+  pidfile: string;
+  vars: string;
+  disk: string;
+}
+
+// Where a VM's files live under the agent's state directory (short names: unix socket paths are limited to 107 bytes).
+export function vmPaths(stateDir: string, name: string): VmPaths {
+  const dir = join(stateDir, 'vms', name);
+  return {
+    dir,
+    qmp: join(dir, 'qmp.sock'),
+    health: join(dir, 'health.sock'),
+    console: join(dir, 'console.sock'),
+    serialLog: join(dir, 'serial.log'),
+    pidfile: join(dir, 'qemu.pid'),
+    vars: join(dir, 'vars.fd'),
+    disk: join(dir, 'disk.qcow2'),
+  };
+}
+
+// Image paths in host.json are paths inside the host image; on a build machine they live under a root folder.
+export async function imagePath(root: string, path: string): Promise<string> {
+  if (root === '/' || root === '') return path;
+  const inside = join(root, path);
+  return access(inside).then(
+    () => inside,
+    () => path,
+  );
+}
+
+const DEFAULT_CODE = { ovmf: FIRMWARE_FILES.ovmfCode, 'ovmf-secureboot': '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd', seabios: '/usr/share/seabios/bios-256k.bin' } as const;
+
+// The VM's firmware; OVMF gets its own NVRAM copy, made once and kept (boot entries and keys persist like on a real machine).
+export async function vmFirmware(vm: VmConfig, root: string, paths: VmPaths): Promise<QemuFirmware | undefined> {
+  const type = vm.firmware.type;
+  if (type === 'none') return undefined;
+  const code = await imagePath(root, vm.firmware.code ?? DEFAULT_CODE[type]);
+  if (type === 'seabios') return { type, code };
+  const exists = await access(paths.vars).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) await copyFile(await imagePath(root, vm.firmware.vars ?? FIRMWARE_FILES.ovmfVars), paths.vars);
+  return { type, code, vars: paths.vars };
+}
+
+// The VM's writable disk: a qcow2 overlay over the immutable base image, created when missing.
+export async function vmDisk(vm: VmConfig, root: string, paths: VmPaths): Promise<string | undefined> {
+  if (!vm.disk) return undefined;
+  const exists = await access(paths.disk).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) {
+    const base = await imagePath(root, vm.disk);
+    const temporary = `${paths.disk}.tmp`;
+    await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base, temporary], { timeoutMs: 30_000 });
+    await rename(temporary, paths.disk);
+  }
+  return paths.disk;
+}
+
+// Everything a launch needs besides the VM's config.
+export interface LaunchContext {
+  root: string;
+  accel: 'kvm' | 'tcg';
+  paths: VmPaths;
+  // The disk file to attach (the checkpoint store's active top, or the plain overlay).
+  disk?: string;
+}
+
+// The QEMU spec of a `vm` launch: q35, firmware, direct kernel boot of the guest image, disk, serial socket with log, QMP, health channel.
+export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<QemuSpec> {
+  const { paths } = context;
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  const firmware = await vmFirmware(vm, context.root, paths);
+  const disk = context.disk;
+  const append = [vm.cmdline, disk ? 'mvos.root=/dev/vda' : ''].filter(Boolean).join(' ');
+  return {
+    machine: 'q35',
+    accel: context.accel,
+    cpus: vm.cpus,
+    memoryMiB: vm.memoryMiB,
+    kernel: await imagePath(context.root, vm.kernel),
+    initrd: await imagePath(context.root, vm.initrd),
+    append,
+    ...(firmware ? { firmware } : {}),
+    drives: disk ? [{ file: disk, format: 'qcow2', interface: 'virtio' }] : [],
+    serial: { socket: paths.console, logfile: paths.serialLog },
+    qmp: paths.qmp,
+    healthChannel: paths.health,
+    noReboot: true,
+    // pvpanic turns a guest kernel panic into QMP GUEST_PANICKED; debug-threads names vCPU threads "CPU n/KVM|TCG".
+    extra: ['-device', 'pvpanic', '-action', 'panic=shutdown', '-name', `guest=${vm.name},debug-threads=on`],
+  };
+}
+
+// Starts QEMU detached from the agent (-daemonize), so the VM outlives an agent restart; resolves with QEMU's pid.
+export async function startQemu(spec: QemuSpec, paths: VmPaths, options: { qemu?: string } = {}): Promise<number> {
+  const argv = [...qemuArgv(spec), '-daemonize', '-pidfile', paths.pidfile];
+  const result = await runTool(options.qemu ?? 'qemu-system-x86_64', argv, { timeoutMs: 60_000, allowFailure: true });
+  if (result.exitCode !== 0) throw new Error(`QEMU did not start: ${lastLines(result.stderr) || `exit code ${result.exitCode}`}`);
+  return Number.parseInt((await readFile(paths.pidfile, 'utf8')).trim(), 10);
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-3).join(' / ').replace(/^qemu-system-x86_64: /, '');
+}

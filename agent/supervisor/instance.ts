@@ -1,0 +1,156 @@
+// One running QEMU the agent watches: its QMP session, health watch and process; reports ready, failure or exit once each.
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { watchHealth, type HealthWatch } from '../health/watch.ts';
+import type { VmPaths } from '../launch/vm.ts';
+import { QmpClient, type QmpEvent } from '../qmp/client.ts';
+
+// What the instance tells its supervisor.
+export interface InstanceEvents {
+  ready(source: string): void;
+  // The VM failed while it should run (crash, panic, reset, guest-reported failure); QEMU may still be up.
+  failed(reason: string): void;
+  // The guest powered itself off cleanly.
+  poweredOff(): void;
+  serialOffset(offset: number): void;
+}
+
+// Whether pid is alive and is the QEMU that owns this VM's QMP socket (pids get reused).
+export async function isOurQemu(pid: number, paths: VmPaths): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes(paths.qmp);
+}
+
+// Reads the pid QEMU wrote, if the file is there.
+export async function readPidfile(paths: VmPaths): Promise<number | undefined> {
+  const text = await readFile(paths.pidfile, 'utf8').catch(() => '');
+  const pid = Number.parseInt(text.trim(), 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function shutdownMeaning(data: Record<string, unknown> | undefined): 'poweroff' | string {
+  const reason = String(data?.reason ?? 'unknown');
+  if (reason === 'guest-shutdown') return 'poweroff';
+  if (reason === 'guest-panic') return 'guest kernel panic (pvpanic)';
+  if (reason === 'guest-reset') return 'the guest reset itself (reboot, triple fault or panic without pvpanic)';
+  return `QEMU shut down (${reason})`;
+}
+
+// A VM's live QEMU; `stopping` turns its exit from a failure into the expected end.
+export class VmInstance {
+  private qmpClient: QmpClient | undefined;
+  private watch: HealthWatch | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private ended = false;
+  stopping = false;
+
+  constructor(
+    readonly pid: number,
+    private readonly paths: VmPaths,
+    private readonly events: InstanceEvents,
+  ) {}
+
+  get qmp(): QmpClient {
+    if (!this.qmpClient) throw new Error('VmInstance: QMP is not connected');
+    return this.qmpClient;
+  }
+
+  // Connects QMP, starts the health watch (from the serial offset already read) and the process check.
+  async attach(options: { marker: string; serialOffset: number; timeoutMs?: number }): Promise<void> {
+    this.qmpClient = await QmpClient.connect(this.paths.qmp, { timeoutMs: options.timeoutMs ?? 15_000 });
+    this.qmpClient.on('event', (event: QmpEvent) => this.onEvent(event));
+    this.qmpClient.on('close', () => void this.onGone());
+    this.watch = watchHealth({
+      serialLog: this.paths.serialLog,
+      healthSocket: this.paths.health,
+      marker: options.marker,
+      offset: options.serialOffset,
+      onSignal: (signal) => {
+        if (this.ended) return;
+        if (signal.kind === 'ready') this.events.ready(signal.source);
+        else this.fail(signal.reason);
+      },
+      onOffset: (offset) => this.events.serialOffset(offset),
+    });
+    // QMP closing is the fast signal; this catches a QEMU that is gone while its socket lingers.
+    this.poll = setInterval(() => {
+      if (!alive(this.pid)) void this.onGone();
+    }, 1000);
+  }
+
+  private onEvent(event: QmpEvent): void {
+    if (this.ended || this.stopping) return;
+    if (event.event === 'GUEST_PANICKED') return this.fail('guest kernel panic (pvpanic)');
+    if (event.event === 'SHUTDOWN') {
+      const meaning = shutdownMeaning(event.data);
+      if (meaning === 'poweroff') {
+        this.end();
+        this.events.poweredOff();
+      } else this.fail(meaning);
+    }
+  }
+
+  private async onGone(): Promise<void> {
+    if (this.ended) return;
+    if (this.stopping) return this.end();
+    // QMP may close a moment before the process is reaped; a panic or shutdown event may be on its way.
+    await sleep(300);
+    if (this.ended) return;
+    this.fail(`QEMU (pid ${this.pid}) exited unexpectedly: killed or crashed`);
+  }
+
+  private fail(reason: string): void {
+    if (this.ended) return;
+    this.end();
+    this.events.failed(reason);
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.watch?.stop();
+    if (this.poll) clearInterval(this.poll);
+  }
+
+  // Lets go of QEMU without stopping it (the agent is exiting; a restarted agent re-attaches).
+  detach(): void {
+    this.end();
+    this.qmpClient?.removeAllListeners('close');
+    this.qmpClient?.close();
+  }
+
+  // Stops QEMU: ACPI power button, `quit` after the grace period, SIGKILL as the last resort; resolves when the process is gone.
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    const gone = async (ms: number): Promise<boolean> => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        if (!alive(this.pid)) return true;
+        await sleep(100);
+      }
+      return !alive(this.pid);
+    };
+    if (graceMs > 0) {
+      await this.qmpClient?.execute('system_powerdown').catch(() => undefined);
+      if (await gone(graceMs)) return this.end();
+    }
+    await this.qmpClient?.execute('quit', undefined, { timeoutMs: 2000 }).catch(() => undefined);
+    if (!(await gone(3000))) {
+      try {
+        process.kill(this.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      await gone(3000);
+    }
+    this.end();
+  }
+}

@@ -1,0 +1,53 @@
+// A VM's record on disk (vm.json in its directory): what a restarted agent needs to re-attach and to tell the VM's story.
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HealthEvent, PinPlan, VmState } from '../controls.ts';
+
+// Everything the agent knows about one VM that must survive the agent.
+export interface VmRecord {
+  name: string;
+  state: VmState;
+  pid?: number;
+  startedAt?: string;
+  readyAt?: string;
+  // When a VM that has not reported ready counts as failed (ISO time).
+  deadlineAt?: string;
+  // How far the serial log has been read for health markers.
+  serialOffset: number;
+  pinning?: PinPlan;
+  failure?: { reason: string; at: string };
+  // Failures in a row since the VM was last ready (drives restart back-off and fallback).
+  failures: number;
+  history: HealthEvent[];
+}
+
+const HISTORY_KEPT = 100;
+
+// A fresh record for a VM the agent has not run yet.
+export function emptyRecord(name: string): VmRecord {
+  return { name, state: 'stopped', serialOffset: 0, failures: 0, history: [] };
+}
+
+// Appends a history event, keeping the last HISTORY_KEPT.
+export function withEvent(record: VmRecord, event: string, detail?: string, at = new Date()): VmRecord {
+  const entry: HealthEvent = { at: at.toISOString(), event, ...(detail ? { detail } : {}) };
+  return { ...record, history: [...record.history, entry].slice(-HISTORY_KEPT) };
+}
+
+// Reads a VM's record; a missing or unreadable one is a fresh record.
+export async function readRecord(dir: string, name: string): Promise<VmRecord> {
+  try {
+    const json = JSON.parse(await readFile(join(dir, 'vm.json'), 'utf8')) as VmRecord;
+    return { ...emptyRecord(name), ...json, name };
+  } catch {
+    return emptyRecord(name);
+  }
+}
+
+// Writes the record by rename, so a killed agent leaves the old or the new record, never half of one.
+export async function writeRecord(dir: string, record: VmRecord): Promise<void> {
+  const file = join(dir, 'vm.json');
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, file);
+}

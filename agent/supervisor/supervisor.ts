@@ -1,0 +1,395 @@
+// The VM supervisor: starts the controller pinned to its cores, watches every VM, restarts with back-off, falls back to rescue, re-attaches after an agent restart.
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HostConfig, VmConfig } from '../config.ts';
+import { ControlError, type CheckpointView, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
+import { startQemu, vmDisk, vmPaths, vmSpec, type VmPaths } from '../launch/vm.ts';
+import { applyPinning } from '../pinning/apply.ts';
+import { describePlan, planPinning } from '../pinning/plan.ts';
+import { readTopology, type CpuTopology } from '../pinning/topology.ts';
+import { isOurQemu, readPidfile, VmInstance } from './instance.ts';
+import { emptyRecord, readRecord, withEvent, writeRecord, type VmRecord } from './record.ts';
+import { hostFacts } from './facts.ts';
+
+// How the supervisor runs: where state lives, the accelerator, and the knobs tests turn down.
+export interface SupervisorOptions {
+  stateDir: string;
+  // Image paths in the host config are looked up under this root first (a host image unpacked on a build machine).
+  root: string;
+  accel: 'kvm' | 'tcg';
+  accelReason: string;
+  agentVersion: string;
+  sysfs?: string;
+  qemu?: string;
+  // How long a VM gets to power off on the ACPI button before it is quit.
+  stopGraceMs?: number;
+  log: (line: string) => void;
+  // Called after every change, so status.json and the API stay current.
+  onChange?: () => void;
+}
+
+const RESCUE_RESTART_CAP_S = 60;
+
+interface Slot {
+  vm: VmConfig;
+  paths: VmPaths;
+  record: VmRecord;
+  instance?: VmInstance;
+  deadline?: NodeJS.Timeout;
+  restartTimer?: NodeJS.Timeout;
+  // Operations on one VM run one after the other.
+  queue: Promise<unknown>;
+  consoleListeners: Set<(chunk: Buffer) => void>;
+}
+
+// Runs the host's VMs and answers the agent's controls.
+export class Supervisor implements Controls {
+  private readonly slots = new Map<string, Slot>();
+  private rescueInfo: RescueState = { active: false };
+  private topology: CpuTopology | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly config: HostConfig,
+    private readonly options: SupervisorOptions,
+  ) {
+    for (const vm of config.vms) {
+      const paths = vmPaths(options.stateDir, vm.name);
+      this.slots.set(vm.name, { vm, paths, record: emptyRecord(vm.name), queue: Promise.resolve(), consoleListeners: new Set() });
+    }
+  }
+
+  private get supervisorFile(): string {
+    return join(this.options.stateDir, 'supervisor.json');
+  }
+
+  // Re-attaches to VMs that still run, plans pinning, then starts the controller and autostart VMs that are not running.
+  async start(): Promise<void> {
+    await mkdir(join(this.options.stateDir, 'vms'), { recursive: true, mode: 0o700 });
+    this.topology = await readTopology(this.options.sysfs);
+    this.rescueInfo = await readFile(this.supervisorFile, 'utf8').then((t) => JSON.parse(t) as RescueState, () => ({ active: false }));
+    for (const slot of this.slots.values()) {
+      await mkdir(slot.paths.dir, { recursive: true, mode: 0o700 });
+      slot.record = await readRecord(slot.paths.dir, slot.vm.name);
+    }
+    this.planAll();
+    for (const slot of this.slots.values()) await this.reattach(slot);
+    const controller = this.config.vms.find((vm) => vm.role === 'controller');
+    const fallback = controller?.fallback ? this.slots.get(controller.fallback) : undefined;
+    const onRescue = this.rescueInfo.active && fallback?.instance !== undefined;
+    for (const slot of this.slots.values()) {
+      if (slot.instance) continue;
+      const wanted = slot.vm.role === 'controller' ? !onRescue : slot.vm.autostart || (slot.vm.role === 'rescue' && onRescue);
+      if (wanted) void this.startVm(slot.vm.name).catch((error) => this.options.log(`${slot.vm.name}: ${(error as Error).message}`));
+    }
+  }
+
+  private planAll(): void {
+    const requests = this.config.vms
+      .filter((vm) => vm.role === 'controller' || vm.pin)
+      .sort((a, b) => Number(b.role === 'controller') - Number(a.role === 'controller'))
+      .map((vm) => ({ name: vm.name, vcpus: vm.cpus, ...(vm.pin ? { pin: vm.pin } : {}) }));
+    const plans = planPinning(this.topology!, this.config.housekeeping, requests);
+    for (const [name, plan] of plans) {
+      this.options.log(`pinning plan: ${describePlan(name, plan)}`);
+      const slot = this.slots.get(name)!;
+      // A VM that still runs keeps the plan it was pinned with (its thread ids are in it).
+      if (!slot.record.pinning || slot.record.state === 'stopped' || slot.record.state === 'failed') slot.record = { ...slot.record, pinning: plan };
+    }
+  }
+
+  private async reattach(slot: Slot): Promise<void> {
+    const pid = slot.record.pid ?? (await readPidfile(slot.paths));
+    const running = ['starting', 'running', 'ready'].includes(slot.record.state);
+    if (pid && running && (await isOurQemu(pid, slot.paths))) {
+      this.options.log(`${slot.vm.name}: re-attaching to QEMU pid ${pid} (${slot.record.state})`);
+      await this.attach(slot, pid, 're-attached');
+      return;
+    }
+    if (running) await this.save(slot, { ...withEvent(slot.record, 'lost', 'not running when the agent started'), state: 'stopped', pid: undefined });
+    if (slot.vm.ephemeral) await rm(slot.paths.disk, { force: true });
+  }
+
+  private async save(slot: Slot, record: VmRecord): Promise<void> {
+    slot.record = record;
+    await writeRecord(slot.paths.dir, record);
+    this.options.onChange?.();
+  }
+
+  private async saveRescue(state: RescueState): Promise<void> {
+    this.rescueInfo = state;
+    const temporary = `${this.supervisorFile}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(state)}\n`, { mode: 0o600 });
+    await rename(temporary, this.supervisorFile);
+    this.options.onChange?.();
+  }
+
+  private slot(name: string): Slot {
+    const slot = this.slots.get(name);
+    if (!slot) throw new ControlError('not-found', `no VM named "${name}" (this host has ${[...this.slots.keys()].join(', ')})`);
+    return slot;
+  }
+
+  private serial<T>(slot: Slot, work: () => Promise<T>): Promise<T> {
+    const next = slot.queue.then(work, work);
+    slot.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async launch(slot: Slot, why: string): Promise<void> {
+    const { vm, paths } = slot;
+    clearTimeout(slot.restartTimer);
+    const now = new Date();
+    const deadlineAt = new Date(now.getTime() + vm.health.deadlineSeconds * 1000);
+    let record: VmRecord = { ...withEvent(slot.record, 'starting', why, now), state: 'starting', startedAt: now.toISOString(), readyAt: undefined, deadlineAt: deadlineAt.toISOString(), pid: undefined };
+    await this.save(slot, record);
+    let pid: number;
+    try {
+      if (vm.ephemeral) await rm(paths.disk, { force: true });
+      await rm(paths.serialLog, { force: true });
+      const disk = await vmDisk(vm, this.options.root, paths);
+      const spec = await vmSpec(vm, { root: this.options.root, accel: this.options.accel, paths, ...(disk ? { disk } : {}) });
+      pid = await startQemu(spec, paths, { ...(this.options.qemu ? { qemu: this.options.qemu } : {}) });
+    } catch (error) {
+      await this.failed(slot, (error as Error).message);
+      return;
+    }
+    record = { ...slot.record, pid, serialOffset: 0, state: 'running' };
+    await this.save(slot, withEvent(record, 'started', `QEMU pid ${pid}, ${this.options.accel}`));
+    await this.attach(slot, pid, undefined);
+  }
+
+  private async attach(slot: Slot, pid: number, event: string | undefined): Promise<void> {
+    const instance = new VmInstance(pid, slot.paths, {
+      ready: (source) => void this.serial(slot, () => this.ready(slot, instance, source)),
+      failed: (reason) => void this.serial(slot, () => (slot.instance === instance ? this.failed(slot, reason) : Promise.resolve())),
+      poweredOff: () => void this.serial(slot, () => (slot.instance === instance ? this.poweredOff(slot) : Promise.resolve())),
+      serialOffset: (offset) => {
+        slot.record = { ...slot.record, serialOffset: offset };
+      },
+    });
+    slot.instance = instance;
+    try {
+      await instance.attach({ marker: slot.vm.health.marker, serialOffset: slot.record.serialOffset });
+      if (slot.record.pinning) {
+        const applied = await applyPinning(pid, slot.record.pinning, instance.qmp);
+        await this.save(slot, withEvent({ ...slot.record, pinning: applied }, 'pinned', describePlan(slot.vm.name, applied)));
+      }
+    } catch (error) {
+      await this.failed(slot, `could not attach to QEMU: ${(error as Error).message}`);
+      return;
+    }
+    if (event) await this.save(slot, withEvent(slot.record, event, `QEMU pid ${pid}`));
+    this.armDeadline(slot);
+  }
+
+  private armDeadline(slot: Slot): void {
+    clearTimeout(slot.deadline);
+    if (slot.record.state !== 'starting' && slot.record.state !== 'running') return;
+    const left = Date.parse(slot.record.deadlineAt ?? '') - Date.now();
+    const instance = slot.instance;
+    slot.deadline = setTimeout(() => {
+      void this.serial(slot, async () => {
+        if (slot.instance !== instance || slot.record.state === 'ready') return;
+        await this.failed(slot, `no ready report within its deadline of ${slot.vm.health.deadlineSeconds} s (marker "${slot.vm.health.marker}")`);
+      });
+    }, Math.max(0, left));
+  }
+
+  private async ready(slot: Slot, instance: VmInstance, source: string): Promise<void> {
+    if (slot.instance !== instance || slot.record.state === 'ready') return;
+    clearTimeout(slot.deadline);
+    const now = new Date();
+    const took = slot.record.startedAt ? ` after ${((now.getTime() - Date.parse(slot.record.startedAt)) / 1000).toFixed(1)} s` : '';
+    this.options.log(`${slot.vm.name}: ready (${source})${took}`);
+    await this.save(slot, { ...withEvent(slot.record, 'ready', `${source}${took}`, now), state: 'ready', readyAt: now.toISOString(), failures: 0 });
+  }
+
+  private async poweredOff(slot: Slot): Promise<void> {
+    if (slot.vm.role === 'controller' || slot.vm.role === 'rescue') return this.failed(slot, 'the guest powered itself off');
+    await this.stopInstance(slot, 0);
+    await this.save(slot, { ...withEvent(slot.record, 'stopped', 'the guest powered off'), state: 'stopped', pid: undefined });
+  }
+
+  private async stopInstance(slot: Slot, graceMs: number): Promise<void> {
+    clearTimeout(slot.deadline);
+    const instance = slot.instance;
+    slot.instance = undefined;
+    await instance?.stop(graceMs);
+    if (slot.vm.ephemeral) await rm(slot.paths.disk, { force: true });
+  }
+
+  // Records why a VM failed, stops what is left of it, then restarts it with back-off or falls back.
+  private async failed(slot: Slot, reason: string): Promise<void> {
+    const { vm } = slot;
+    this.options.log(`${vm.name}: failed: ${reason}`);
+    await this.stopInstance(slot, 0);
+    const failures = slot.record.failures + 1;
+    const at = new Date().toISOString();
+    await this.save(slot, { ...withEvent(slot.record, 'failed', reason), state: 'failed', pid: undefined, failure: { reason, at }, failures });
+    if (this.closing) return;
+    const restartsLeft = vm.role === 'rescue' || failures <= vm.restart.attempts;
+    if (restartsLeft) {
+      const seconds = Math.min(RESCUE_RESTART_CAP_S, vm.restart.backoffSeconds * 2 ** (failures - 1));
+      await this.save(slot, withEvent(slot.record, 'restart scheduled', `in ${seconds} s (failure ${failures}${vm.role === 'rescue' ? '' : ` of ${vm.restart.attempts + 1}`})`));
+      slot.restartTimer = setTimeout(() => void this.serial(slot, () => (slot.record.state === 'failed' ? this.launch(slot, `restart after failure ${failures}`) : Promise.resolve())), seconds * 1000);
+      return;
+    }
+    if (vm.fallback) await this.fallBack(vm, reason);
+  }
+
+  private async fallBack(vm: VmConfig, reason: string): Promise<void> {
+    const target = this.slot(vm.fallback!);
+    this.options.log(`${vm.name}: falling back to ${target.vm.name}: ${reason}`);
+    await this.saveRescue({ active: true, reason: `${vm.name} failed: ${reason}`, since: new Date().toISOString() });
+    const slot = this.slot(vm.name);
+    await this.save(slot, withEvent(slot.record, 'fallback', `${target.vm.name} started instead`));
+    if (!target.instance) void this.serial(target, () => this.launch(target, `fallback for ${vm.name}`));
+  }
+
+  // Stops watching without stopping the VMs (the agent is exiting; they keep running and a new agent re-attaches).
+  async detachAll(): Promise<void> {
+    this.closing = true;
+    for (const slot of this.slots.values()) {
+      clearTimeout(slot.deadline);
+      clearTimeout(slot.restartTimer);
+      slot.instance?.detach();
+      if (slot.instance) await writeRecord(slot.paths.dir, slot.record);
+      slot.instance = undefined;
+    }
+  }
+
+  // Stops every VM (host shutdown).
+  async stopAll(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.slots.values()].map((slot) => this.serial(slot, async () => {
+      clearTimeout(slot.restartTimer);
+      if (!slot.instance) return;
+      await this.stopInstance(slot, this.options.stopGraceMs ?? 10_000);
+      await this.save(slot, { ...withEvent(slot.record, 'stopped', 'host shutdown'), state: 'stopped', pid: undefined });
+    })));
+  }
+
+  private view(slot: Slot): VmView {
+    const r = slot.record;
+    return {
+      name: slot.vm.name,
+      role: slot.vm.role,
+      launch: slot.vm.launch,
+      state: r.state,
+      ...(r.pid ? { pid: r.pid } : {}),
+      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+      ...(r.readyAt ? { readyAt: r.readyAt } : {}),
+      ephemeral: slot.vm.ephemeral,
+      autostart: slot.vm.autostart,
+      ...(r.pinning ? { pinning: r.pinning } : {}),
+      ...(r.failure ? { failure: r.failure } : {}),
+      history: r.history,
+    };
+  }
+
+  listVms(): VmView[] {
+    return [...this.slots.values()].map((slot) => this.view(slot));
+  }
+
+  getVm(name: string): VmView | undefined {
+    const slot = this.slots.get(name);
+    return slot && this.view(slot);
+  }
+
+  async startVm(name: string): Promise<VmView> {
+    const slot = this.slot(name);
+    await this.serial(slot, async () => {
+      if (slot.instance) throw new ControlError('conflict', `${name} is already ${slot.record.state}`);
+      await this.launch(slot, 'start requested');
+    });
+    return this.view(slot);
+  }
+
+  async stopVm(name: string): Promise<VmView> {
+    const slot = this.slot(name);
+    await this.serial(slot, async () => {
+      clearTimeout(slot.restartTimer);
+      if (!slot.instance) {
+        if (slot.record.state === 'failed') await this.save(slot, withEvent({ ...slot.record, state: 'stopped' }, 'stopped', 'stop requested'));
+        return;
+      }
+      await this.save(slot, { ...slot.record, state: 'stopping' });
+      await this.stopInstance(slot, this.options.stopGraceMs ?? 10_000);
+      await this.save(slot, { ...withEvent(slot.record, 'stopped', 'stop requested'), state: 'stopped', pid: undefined });
+    });
+    return this.view(slot);
+  }
+
+  async restartVm(name: string): Promise<VmView> {
+    await this.stopVm(name);
+    return this.startVm(name);
+  }
+
+  async consoleLog(name: string, options: { tailBytes?: number } = {}): Promise<string> {
+    const slot = this.slot(name);
+    const text = await readFile(slot.paths.serialLog, 'utf8').catch(() => '');
+    return options.tailBytes !== undefined ? text.slice(-options.tailBytes) : text;
+  }
+
+  followConsole(name: string, onData: (chunk: Buffer) => void): () => void {
+    const slot = this.slot(name);
+    let offset = -1;
+    let stopped = false;
+    const tick = async (): Promise<void> => {
+      while (!stopped) {
+        const data = await readFile(slot.paths.serialLog).catch(() => Buffer.alloc(0));
+        if (offset < 0 || data.length < offset) offset = data.length;
+        else if (data.length > offset) {
+          onData(data.subarray(offset));
+          offset = data.length;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    };
+    void tick();
+    return () => {
+      stopped = true;
+    };
+  }
+
+  async listCheckpoints(name: string): Promise<CheckpointView[]> {
+    this.slot(name);
+    throw new ControlError('invalid', 'checkpoints are not wired into this agent yet');
+  }
+
+  async createCheckpoint(name: string): Promise<CheckpointView> {
+    return this.listCheckpoints(name).then(() => undefined as never);
+  }
+
+  async rollback(name: string): Promise<void> {
+    await this.listCheckpoints(name);
+  }
+
+  async pinCheckpoint(name: string): Promise<void> {
+    await this.listCheckpoints(name);
+  }
+
+  async deleteCheckpoint(name: string): Promise<void> {
+    await this.listCheckpoints(name);
+  }
+
+  async rescue(reason: string): Promise<RescueState> {
+    const controller = this.config.vms.find((vm) => vm.role === 'controller');
+    const rescueVm = this.config.vms.find((vm) => vm.role === 'rescue');
+    if (!rescueVm) throw new ControlError('invalid', 'this host has no rescue VM');
+    if (controller) await this.stopVm(controller.name);
+    await this.saveRescue({ active: true, reason: `rescue requested: ${reason}`, since: new Date().toISOString() });
+    const slot = this.slot(rescueVm.name);
+    if (!slot.instance) await this.startVm(rescueVm.name);
+    return this.rescueInfo;
+  }
+
+  rescueState(): RescueState {
+    return this.rescueInfo;
+  }
+
+  async hostFacts(): Promise<HostFacts> {
+    return hostFacts(this.config, { accel: this.options.accel, accelReason: this.options.accelReason, agentVersion: this.options.agentVersion, topology: this.topology ?? (await readTopology(this.options.sysfs)), rescue: this.rescueInfo, qemu: this.options.qemu });
+  }
+}
