@@ -63,7 +63,8 @@ function vmName(name: string | undefined, vms: readonly string[]): string | Pars
 
 function arity(parts: string[], min: number, max: number): ParseResult | undefined {
   if (parts.length < min) return refuse(`\`${parts.slice(0, 2).join(' ')}\` needs more arguments; run \`help\``);
-  if (parts.length > max) return refuse(`\`${parts.slice(0, 2).join(' ')}\` takes at most ${max - 1} argument${max === 2 ? '' : 's'}`);
+  const most = max - 1 - (parts[0] === 'vm' || parts[0] === 'checkpoint' ? 1 : 0);
+  if (parts.length > max) return refuse(`\`${parts.slice(0, max - most).join(' ')}\` takes ${most === 0 ? 'no arguments' : `at most ${most} argument${most === 1 ? '' : 's'}`}`);
   return undefined;
 }
 

@@ -1,0 +1,116 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFile } from 'node:fs/promises';
+import type ssh2 from 'ssh2';
+import { connect, run, startFixture, type Fixture } from './fixture.ts';
+
+let f: Fixture;
+let client: ssh2.Client;
+
+test.before.each(async () => {
+  f = await startFixture();
+  client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() });
+  f.controls.calls.length = 0;
+});
+
+test.after.each(async () => {
+  client.end();
+  await f.cleanup();
+});
+
+async function auditLines(): Promise<Array<Record<string, string>>> {
+  await f.server.audit.close();
+  return (await readFile(f.server.audit.file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+}
+
+function failure(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => {
+      throw new Error('the request was granted');
+    },
+    (error: Error) => error.message,
+  );
+}
+
+test('escape attempts are refused with a message and exit status 2, and nothing is run', async () => {
+  const attempts = [
+    'status; vm start web', 'status && vm start web', 'vm start $(echo web)', 'vm start `echo web`', 'vm logs ../../etc/shadow',
+    `vm start ${'w'.repeat(100)}`, 'reboot', 'bash', 'bash -i', 'sh -c "vm start web"', 'scp -t /', 'vm start db', 'vm start web|cat', 'vm start web > x',
+  ];
+  for (const command of attempts) {
+    const out = await run(client, command);
+    assert.is(out.code, 2, command);
+    assert.is(out.stdout, '', command);
+    assert.match(out.stderr, /^refused: /, command);
+  }
+  assert.equal(f.controls.changes, []);
+  assert.ok(f.controls.calls.every((c) => c.method === 'listVms'), JSON.stringify(f.controls.calls));
+  const refused = (await auditLines()).filter((e) => e.action === 'exec');
+  assert.is(refused.length, attempts.length);
+  assert.ok(refused.every((e) => e.result === 'refused' && e.reason.startsWith('refused: ')));
+});
+
+test('commands call the controls they name, and only those', async () => {
+  assert.is((await run(client, 'vm start web')).code, 0);
+  const again = await run(client, 'vm start web');
+  assert.equal([again.code, again.stderr], [1, 'conflict: web is already running\n']);
+  assert.match((await run(client, 'vm status web')).stdout, /^web: running/);
+  assert.is((await run(client, 'vm logs web')).stdout, 'booting\nready\n');
+  assert.match((await run(client, 'checkpoint create web before')).stdout, /cp1 .*current\s+before/);
+  assert.is((await run(client, 'checkpoint rollback web cp1')).stdout, 'web rolled back to cp1\n');
+  assert.is((await run(client, 'checkpoint rollback web cp9')).code, 1);
+  assert.match((await run(client, 'rescue')).stdout, /rescue active: requested over SSH by alice/);
+  assert.is((await run(client, 'vm stop web')).code, 0);
+  assert.match((await run(client, 'help')).stdout, /checkpoint rollback VM ID/);
+  assert.equal(
+    f.controls.changes.map((c) => [c.method, ...c.args]),
+    [['startVm', 'web'], ['startVm', 'web'], ['createCheckpoint', 'web', 'before'], ['rollback', 'web', 'cp1', undefined], ['rollback', 'web', 'cp9', undefined], ['rescue', 'requested over SSH by alice'], ['stopVm', 'web']],
+  );
+});
+
+test('console follows a VM until the client types Ctrl-C, and leaves no follower behind', async () => {
+  const output = await new Promise<{ text: string; code?: number }>((resolve, reject) => {
+    client.exec('console web', (error, stream) => {
+      if (error) return reject(error);
+      let text = '';
+      let code: number | undefined;
+      stream.on('data', (d: Buffer) => {
+        text += d;
+        if (text === 'booting\nready\n') setTimeout(() => f.controls.emitConsole('web', 'login: '), 50);
+        if (text.endsWith('login: ')) stream.write('\x03');
+      });
+      stream.stderr.on('data', () => undefined);
+      stream.on('exit', (c: number) => (code = c));
+      stream.on('close', () => resolve({ text, code }));
+    });
+  });
+  assert.equal(output, { text: 'booting\nready\nlogin: ', code: 0 });
+  assert.is(f.controls.followerCount('web'), 0);
+});
+
+test('shell, pty, sftp, other subsystems, env, X11, agent and port forwarding are all refused', async () => {
+  assert.match(await failure(new Promise((resolve, reject) => client.shell((e, s) => (e ? reject(e) : resolve(s))))), /pseudo-terminal/);
+  assert.match(await failure(new Promise((resolve, reject) => client.shell(false, (e, s) => (e ? reject(e) : resolve(s))))), /Unable to open shell/);
+  assert.match(await failure(run(client, 'status', { pty: true })), /pseudo-terminal/);
+  assert.match(await failure(new Promise((resolve, reject) => client.exec('bash', { pty: { term: 'xterm' } }, (e, s) => (e ? reject(e) : resolve(s))))), /pseudo-terminal/);
+  assert.match(await failure(new Promise((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))))), /Unable to start subsystem: sftp/);
+  const subsys = (client as unknown as { subsys: (name: string, cb: (e?: Error) => void) => void }).subsys.bind(client);
+  assert.match(await failure(new Promise((resolve, reject) => subsys('netconf', (e) => (e ? reject(e) : resolve(undefined))))), /Unable to start subsystem: netconf/);
+  assert.match(await failure(run(client, 'status', { x11: true })), /Unable to request X11/);
+  assert.match(await failure(new Promise((resolve, reject) => client.forwardOut('127.0.0.1', 1234, '127.0.0.1', 22, (e, s) => (e ? reject(e) : resolve(s))))), /Channel open failure/);
+  assert.match(await failure(new Promise((resolve, reject) => client.forwardIn('127.0.0.1', 0, (e, p) => (e ? reject(e) : resolve(p))))), /Unable to bind/);
+  const envOut = await run(client, 'status', { env: { LD_PRELOAD: '/tmp/x.so' } });
+  assert.is(envOut.code, 0, 'the env request is refused, the command still runs without it');
+  const actions = (await auditLines()).filter((e) => e.result === 'refused').map((e) => e.action);
+  for (const action of ['shell', 'pty', 'sftp', 'subsystem', 'x11', 'port-forwarding', 'remote-forwarding', 'env']) assert.ok(actions.includes(action), `${action} in ${actions}`);
+  assert.equal(f.controls.changes, []);
+});
+
+test('agent forwarding is refused', async () => {
+  client.end();
+  client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code(-1), agentForward: true });
+  const out = await run(client, 'status').catch((error: Error) => ({ code: -1, stdout: '', stderr: error.message }));
+  assert.ok((await auditLines()).some((e) => e.action === 'agent-forwarding' && e.result === 'refused'), JSON.stringify(out));
+});
+
+test.run();
