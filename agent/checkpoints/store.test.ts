@@ -161,6 +161,22 @@ test('reopening finds the same tree; the manifest is the truth, stray files go',
   assert.is(again.store.activeDisk, store.activeDisk);
 });
 
+test('a broken top is replaced by an empty one over the current checkpoint and kept aside, reported', async () => {
+  const dir = vmDiskDir(join(root, 'broken-top'), 'vm');
+  const { store } = await CheckpointStore.open(dir, { base });
+  await write(store, 0x61);
+  await store.create();
+  await write(store, 0x62);
+  const broken = store.activeDisk;
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(broken, 'garbage where a qcow2 header was');
+  const again = await CheckpointStore.open(dir, { base });
+  assert.is(again.recovery.repaired.length, 1);
+  assert.is.not(again.store.activeDisk, broken);
+  assert.ok(await reads(again.store, 0x61), 'the new top reads the current checkpoint');
+  assert.ok((await readdir(dir)).includes(`broken-${broken.split('/').pop()}`));
+});
+
 test.after(async () => {
   await rm(root, { recursive: true, force: true });
 });

@@ -1,6 +1,6 @@
 // A VM's disk checkpoints as a qcow2 backing tree under <state>/vms/<vm>/disk/: every operation records its intent in the
 // manifest first and changes files in an order where each intermediate state boots; recover() settles a half-done one.
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FailureError } from '../../builder/errors.ts';
 import { fsyncPath } from '../../builder/tools/fsync.ts';
@@ -148,7 +148,8 @@ export class CheckpointStore {
   }
 
   // Settles a half-done operation (finishing it where its new state is already whole, undoing it otherwise), removes
-  // files the manifest does not name, frees leaked clusters, and replaces a missing or broken top with an empty one.
+  // files the manifest does not name, frees leaked clusters, and replaces a missing or broken top with an empty one
+  // (the broken one kept aside as broken-<name>).
   async recover(): Promise<RecoveryReport> {
     const report: RecoveryReport = { removed: [], repaired: [] };
     const pending = this.manifest.pending;
@@ -263,9 +264,10 @@ export class CheckpointStore {
     await this.save({ ...m, nextLayer: m.nextLayer + 1 });
     await createLayer(this.path(file), this.backingOf(m.top.parent), m.top.parent === undefined && !m.base ? m.sizeBytes : undefined);
     await fsyncPath(this.path(file));
-    const old = m.top.file;
     await this.save({ ...this.manifest, top: { file, parent: m.top.parent } });
-    await this.removeFile(old);
+    // Kept aside, not deleted: whatever can still be read from it is the VM's newest data.
+    await rename(this.path(m.top.file), this.path(`broken-${m.top.file}`)).catch(() => undefined);
+    await fsyncPath(this.dir);
   }
 
   // Layer files and half-written temporaries that no manifest entry names: left by a crash, never needed again.

@@ -1,0 +1,131 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { backingChain, checkImage } from '../disks/qemu-img.ts';
+import { qemuIo, rawBase } from '../disks/testing.ts';
+import { readManifest } from './manifest.ts';
+import { CheckpointStore, vmDiskDir } from './store.ts';
+
+const root = await mkdtemp(join(tmpdir(), 'mvos-checkpoint-crash-'));
+const base = join(root, 'base.img');
+await rawBase(base, 4 << 20, 0x11);
+const child = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));
+let counter = 0;
+
+// What each checkpoint's own file must read (through its chain): the data written before it was taken.
+const FROZEN: Record<string, Array<[number, string]>> = {
+  '1': [[0x21, '0']],
+  '2': [[0x21, '0'], [0x22, '64k']],
+};
+
+// 1 ← 2 ← top, with data in every layer; `branch` rolls back to 1 so that 2 becomes a leaf.
+async function setup(branch: boolean): Promise<string> {
+  const dir = vmDiskDir(join(root, `s${++counter}`), 'vm');
+  const { store } = await CheckpointStore.open(dir, { base: { path: base, format: 'raw' } });
+  assert.ok(await qemuIo(store.activeDisk, ['write -P 0x21 0 64k']));
+  await store.create('a');
+  assert.ok(await qemuIo(store.activeDisk, ['write -P 0x22 64k 64k']));
+  await store.create('b');
+  if (branch) await store.rollback('1');
+  assert.ok(await qemuIo(store.activeDisk, ['write -P 0x23 128k 64k']));
+  return dir;
+}
+
+function runChild(dir: string, operation: string, killAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, base, operation, ...(killAt ? [killAt] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    proc.once('exit', (code, signal) => resolve({ code, signal, stdout }));
+  });
+}
+
+type Shape = Array<[string, string | undefined, boolean]>;
+
+async function shape(store: CheckpointStore): Promise<Shape> {
+  return (await store.list()).map((c) => [c.id, c.parent, c.current]);
+}
+
+// Everything a crash must never break: every image checks clean, every chain resolves to the base through the
+// manifest's parents, the folder holds exactly the manifest's files, and frozen data reads back.
+async function assertSound(dir: string, store: CheckpointStore, where: string): Promise<void> {
+  const manifest = (await readManifest(dir))!;
+  assert.is(manifest.pending, undefined, `${where}: nothing is left pending`);
+  const files = [manifest.top.file, ...manifest.checkpoints.map((c) => c.file)].sort();
+  assert.equal((await readdir(dir)).filter((name) => name !== 'manifest.json').sort(), files, `${where}: the folder holds exactly the manifest's layers`);
+  for (const file of files) assert.is((await checkImage(join(dir, file))).state, 'clean', `${where}: ${file} checks clean`);
+  const expectedChain = (parent: string | undefined): string[] => {
+    const names: string[] = [];
+    for (let id = parent; id !== undefined; id = manifest.checkpoints.find((c) => c.id === id)!.parent) {
+      names.push(join(dir, manifest.checkpoints.find((c) => c.id === id)!.file));
+    }
+    return [...names, base];
+  };
+  const chain = await backingChain(store.activeDisk);
+  assert.equal(chain.map((link) => link.filename.startsWith('/') ? link.filename : join(dir, link.filename)), [store.activeDisk, ...expectedChain(manifest.top.parent)], `${where}: the top's chain resolves`);
+  for (const c of manifest.checkpoints) {
+    const links = await backingChain(join(dir, c.file));
+    assert.equal(links.map((link) => link.filename.startsWith('/') ? link.filename : join(dir, link.filename)), expectedChain(c.id), `${where}: checkpoint ${c.id}'s chain`);
+    const view = (await store.list()).find((v) => v.id === c.id)!;
+    for (const [pattern, offset] of FROZEN[c.label === 'a' ? '1' : c.label === 'b' ? '2' : ''] ?? []) {
+      assert.ok(await qemuIo(join(dir, c.file), [`read -P ${pattern} ${offset} 64k`], { readOnly: true }), `${where}: checkpoint ${view.id} reads ${pattern} at ${offset}`);
+    }
+  }
+}
+
+interface Case {
+  operation: string;
+  branch: boolean;
+  before: Shape;
+  after: Shape;
+  // What the top reads once the operation is done, and (when it differs) before.
+  topAfter: Array<[number, string]>;
+  topBefore: Array<[number, string]>;
+}
+
+const all: Array<[number, string]> = [[0x21, '0'], [0x22, '64k'], [0x23, '128k']];
+const cases: Case[] = [
+  { operation: 'create:c', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['1', undefined, false], ['2', '1', false], ['3', '2', true]], topBefore: all, topAfter: all },
+  { operation: 'rollback:1', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['1', undefined, true], ['2', '1', false]], topBefore: all, topAfter: [[0x21, '0'], [0, '64k'], [0, '128k']] },
+  { operation: 'delete:2', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['1', undefined, true]], topBefore: all, topAfter: all },
+  { operation: 'delete:1', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['2', undefined, true]], topBefore: all, topAfter: all },
+  { operation: 'delete:2', branch: true, before: [['1', undefined, true], ['2', '1', false]], after: [['1', undefined, true]], topBefore: [[0x21, '0'], [0x23, '128k']], topAfter: [[0x21, '0'], [0x23, '128k']] },
+  { operation: 'pin:1', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['1', undefined, false], ['2', '1', true]], topBefore: all, topAfter: all },
+];
+
+for (const c of cases) {
+  test(`${c.operation}${c.branch ? ' (leaf)' : ''}: killed after every step, recover() leaves the old state or the new one, sound`, async () => {
+    const recorded = await runChild(await setup(c.branch), c.operation);
+    assert.is(recorded.code, 0);
+    const steps = recorded.stdout.trim().split('\n');
+    assert.ok(steps.length >= 1, 'the operation reports its steps');
+    const outcomes = new Set<string>();
+    for (const step of steps) {
+      const dir = await setup(c.branch);
+      const run = await runChild(dir, c.operation, step);
+      assert.is(run.signal, 'SIGKILL', `killed at ${step}`);
+      const { store, recovery } = await CheckpointStore.open(dir);
+      const now = await shape(store);
+      const done = JSON.stringify(now) === JSON.stringify(c.after) && (c.operation !== 'pin:1' || (await store.list())[0]!.pinned);
+      const undone = JSON.stringify(now) === JSON.stringify(c.before);
+      assert.ok(done || undone, `${c.operation} killed at ${step}: ${JSON.stringify(now)} is neither before nor after (recovery ${JSON.stringify(recovery)})`);
+      outcomes.add(done ? 'done' : 'undone');
+      await assertSound(dir, store, `${c.operation} killed at ${step}`);
+      for (const [pattern, offset] of done ? c.topAfter : c.topBefore) {
+        assert.ok(await qemuIo(store.activeDisk, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }), `${c.operation} killed at ${step}: the top reads ${pattern} at ${offset}`);
+      }
+    }
+    // Killed after its last durable step, an operation is always done.
+    assert.ok(outcomes.has('done'));
+  });
+}
+
+test.after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+test.run();
