@@ -1,0 +1,119 @@
+// Applies image layers (tar streams) onto a folder in order, with OCI whiteouts: `.wh.NAME` deletes NAME from the layers
+// below, `.wh..wh..opq` empties its folder of what the layers below put there. Names are checked and resolved inside
+// the folder, so no member, link or symlink can write outside it.
+import { createWriteStream } from 'node:fs';
+import { chmod, lchown, link, lstat, mkdir, readdir, rm, symlink, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { UserError } from '../../builder/errors.ts';
+import { resolveParent, safeSegments } from './oci-paths.ts';
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+// What applying one layer did, for the log and the tests.
+export interface LayerReport {
+  entries: number;
+  removed: number;
+  // Device nodes and fifos: not unpacked, the microVM's devtmpfs provides /dev.
+  skipped: string[];
+}
+
+// Owners: 'keep' needs root (lchown); 'ignore' leaves every file to the unpacking user (mkfs.erofs then makes them root's).
+export interface LayerOptions {
+  owners: 'keep' | 'ignore';
+}
+
+async function removeIfPresent(path: string): Promise<boolean> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info) return false;
+  await rm(path, { recursive: true, force: true });
+  return true;
+}
+
+// Replaces whatever is at path unless both it and the new entry are folders (a folder entry only updates the mode).
+async function clearFor(path: string, type: string): Promise<void> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info || (info.isDirectory() && type === 'directory')) return;
+  if (info.isDirectory()) await rm(path, { recursive: true, force: true });
+  else await unlink(path);
+}
+
+// Empties an opaque folder of everything this layer has not itself written, children of written folders included.
+async function makeOpaque(dir: string, rel: string, written: Set<string>): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const childRel = rel ? `${rel}/${name}` : name;
+    const child = join(dir, name);
+    if (!written.has(childRel)) {
+      await rm(child, { recursive: true, force: true });
+      removed++;
+    } else if ((await lstat(child)).isDirectory()) removed += await makeOpaque(child, childRel, written);
+  }
+  return removed;
+}
+
+// Unpacks one (decompressed) layer onto root.
+export async function applyLayer(root: string, layer: Readable, options: LayerOptions): Promise<LayerReport> {
+  const report: LayerReport = { entries: 0, removed: 0, skipped: [] };
+  const extract = tar.extract();
+  const done = pipeline(layer, extract);
+  try {
+    await applyEntries(root, extract, options, report);
+  } catch (error) {
+    extract.destroy();
+    await done.catch(() => undefined);
+    throw error;
+  }
+  await done;
+  return report;
+}
+
+async function applyEntries(root: string, extract: tar.Extract, options: LayerOptions, report: LayerReport): Promise<void> {
+  const written = new Set<string>();
+  for await (const entry of extract) {
+    const { header } = entry;
+    try {
+      const parts = safeSegments(header.name, 'layer member');
+      if (parts.length === 0) continue;
+      const resolved = await resolveParent(root, parts);
+      const rel = resolved.join('/');
+      const parent = join(root, ...resolved.slice(0, -1));
+      const base = resolved[resolved.length - 1]!;
+      report.entries++;
+      if (base === OPAQUE) {
+        report.removed += await makeOpaque(parent, resolved.slice(0, -1).join('/'), written);
+        continue;
+      }
+      if (base.startsWith(WHITEOUT)) {
+        if (await removeIfPresent(join(parent, base.slice(WHITEOUT.length)))) report.removed++;
+        continue;
+      }
+      await mkdir(parent, { recursive: true });
+      const path = join(parent, base);
+      if (header.type === 'character-device' || header.type === 'block-device' || header.type === 'fifo') {
+        report.skipped.push(rel);
+        continue;
+      }
+      await clearFor(path, header.type === 'directory' ? 'directory' : 'other');
+      written.add(rel);
+      if (header.type === 'directory') await mkdir(path, { recursive: true });
+      else if (header.type === 'symlink') await symlink(header.linkname, path);
+      else if (header.type === 'link') {
+        const target = await resolveParent(root, safeSegments(header.linkname, 'hard link target'));
+        const source = join(root, ...target);
+        const info = await lstat(source).catch(() => undefined);
+        if (!info || info.isDirectory()) throw new UserError(`hard link /${rel} points to /${target.join('/')}, which is ${info ? 'a folder' : 'not in the image'}`);
+        await link(source, path);
+      } else if (header.type === 'file' || header.type === 'contiguous-file') {
+        await pipeline(entry, createWriteStream(path, { flags: 'wx' }));
+      } else throw new UserError(`layer member /${rel} has type ${header.type}, which an image cannot hold`);
+      if (options.owners === 'keep') await lchown(path, header.uid, header.gid);
+      if (header.type !== 'symlink' && header.type !== 'link') await chmod(path, header.mode & 0o7777);
+    } finally {
+      entry.resume();
+    }
+  }
+}

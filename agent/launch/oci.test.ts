@@ -1,0 +1,174 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { UserError } from '../../builder/errors.ts';
+import { runTool } from '../../builder/tools/exec.ts';
+import { configDisk, runConfig } from './oci-config.ts';
+import { applyLayer } from './oci-layers.ts';
+import { dockerArchive, layerTar, writeLayout, type Member } from './oci-testing.ts';
+import { unpackOciImage } from './oci.ts';
+
+const BUSYBOX = await readFile('/bin/busybox');
+
+const LOWER: Member[] = [
+  { name: 'bin', type: 'directory' },
+  { name: 'bin/busybox', content: BUSYBOX, mode: 0o755 },
+  { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+  { name: 'bin/su', content: 'setuid', mode: 0o4755 },
+  { name: 'etc', type: 'directory' },
+  { name: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\n' },
+  { name: 'etc/group', content: 'root:x:0:\nstaff:x:50:\n' },
+  { name: 'etc/removed', content: 'gone in layer 2' },
+  { name: 'opq', type: 'directory' },
+  { name: 'opq/old-a', content: 'a' },
+  { name: 'opq/sub', type: 'directory' },
+  { name: 'opq/sub/old-b', content: 'b' },
+  { name: 'home/app/notes', content: 'owned by app', uid: 1000, gid: 1001 },
+  { name: 'dev/null', type: 'character-device' },
+];
+
+const UPPER: Member[] = [
+  { name: 'etc/.wh.removed' },
+  { name: 'opq/.wh..wh..opq' },
+  { name: 'opq/new', content: 'from layer 2' },
+  { name: 'bin/ls', type: 'link', linkname: 'bin/busybox' },
+  { name: 'etc/motd', content: 'hello' },
+];
+
+const SETTINGS = { Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo "a  b"; exit 3'], Env: ['GREETING=hi there', 'PATH=/bin'], WorkingDir: '/home/app', User: 'app' };
+
+async function scratch(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'mvos-oci-test-'));
+}
+
+async function extractErofs(image: string, out: string): Promise<void> {
+  await runTool('fsck.erofs', [`--extract=${out}`, '--preserve', image]);
+}
+
+async function refusal(work: Promise<unknown>): Promise<string> {
+  try {
+    await work;
+  } catch (error) {
+    assert.instance(error, UserError);
+    return (error as Error).message;
+  }
+  throw new assert.Assertion({ message: 'expected a refusal, the unpack went through', operator: 'throws', expects: 'UserError', actual: 'success' });
+}
+
+test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteouts, opaque folders, links, modes, owners', async () => {
+  const dir = await scratch();
+  try {
+    await writeLayout(join(dir, 'layout'), [await layerTar(LOWER), await layerTar(UPPER)], SETTINGS, [false, true]);
+    const unpacked = await unpackOciImage(join(dir, 'layout'), join(dir, 'out'));
+    assert.equal(unpacked.layers.map((l) => l.skipped), [['dev/null'], []]);
+    await extractErofs(unpacked.rootfs, join(dir, 'tree'));
+    const t = (p: string) => join(dir, 'tree', p);
+    assert.ok((await readFile(t('bin/busybox'))).equals(BUSYBOX));
+    assert.is(await readlink(t('bin/sh')), 'busybox');
+    assert.is((await lstat(t('bin/ls'))).size, BUSYBOX.length, 'hard link carries the content');
+    assert.not.ok(existsSync(t('etc/removed')), '.wh.removed deleted the lower file');
+    assert.is(await readFile(t('etc/motd'), 'utf8'), 'hello');
+    assert.not.ok(existsSync(t('opq/old-a')), 'opaque folder hides lower files');
+    assert.not.ok(existsSync(t('opq/sub')), 'and lower folders');
+    assert.is(await readFile(t('opq/new'), 'utf8'), 'from layer 2', 'but keeps what its own layer adds');
+    assert.is((await lstat(t('home/app/notes'))).uid, 1000, 'owners kept (unpacking as root)');
+    assert.is(await readFile(t('bin/su'), 'utf8'), 'setuid');
+    const dump = (await runTool('dump.erofs', ['--path=/bin/busybox', unpacked.rootfs])).stdout;
+    assert.match(dump, /Access: 0755/);
+    assert.equal(unpacked.run, { argv: ['/bin/sh', '-c', 'echo "a  b"; exit 3'], env: ['GREETING=hi there', 'PATH=/bin'], workingDir: '/home/app', user: 'app', uid: 1000, gid: 1001 });
+    assert.equal(JSON.parse(await readFile(unpacked.runConfigFile, 'utf8')).argv, unpacked.run.argv);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the same image unpacks to the same bytes; a docker save archive of it gives the same tree', async () => {
+  const dir = await scratch();
+  try {
+    const layers = [await layerTar(LOWER), await layerTar(UPPER)];
+    await writeLayout(join(dir, 'layout'), layers, SETTINGS);
+    const a = await unpackOciImage(join(dir, 'layout'), join(dir, 'a'));
+    const b = await unpackOciImage(join(dir, 'layout'), join(dir, 'b'));
+    assert.ok((await readFile(a.rootfs)).equals(await readFile(b.rootfs)), 'byte-identical root images');
+    await writeFile(join(dir, 'saved.tar'), await dockerArchive(layers, SETTINGS));
+    const saved = await unpackOciImage(join(dir, 'saved.tar'), join(dir, 'c'));
+    await extractErofs(saved.rootfs, join(dir, 'tree'));
+    assert.is(await readFile(join(dir, 'tree/opq/new'), 'utf8'), 'from layer 2');
+    assert.not.ok(existsSync(join(dir, 'tree/etc/removed')));
+    assert.equal(saved.run.argv, a.run.argv);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a blob that does not match its digest, or a layer that does not match its diff_id, is refused', async () => {
+  const dir = await scratch();
+  try {
+    const { blobs } = await writeLayout(join(dir, 'layout'), [await layerTar(LOWER)], SETTINGS);
+    const blob = await readFile(blobs[0]!);
+    blob[600] ^= 1;
+    await writeFile(blobs[0]!, blob);
+    assert.match(await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'))), /layer 1 does not match its digest/);
+    const other = await layerTar([{ name: 'x', content: 'not the promised layer' }]);
+    const archive = await dockerArchive([await layerTar(LOWER)], SETTINGS);
+    await writeFile(join(dir, 'saved.tar'), archive);
+    await mkdir(join(dir, 'unpacked'));
+    await runTool('tar', ['-xf', join(dir, 'saved.tar'), '-C', join(dir, 'unpacked')]);
+    await writeFile(join(dir, 'unpacked/layer0/layer.tar'), other);
+    assert.match(await refusal(unpackOciImage(join(dir, 'unpacked'), join(dir, 'out2'))), /does not match its diff_id/);
+    assert.not.ok(existsSync(join(dir, 'out2/rootfs.erofs')), 'nothing is left behind');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('path traversal is refused: ../ members, absolute members, symlink escapes, hard links out, archive members out', async () => {
+  const dir = await scratch();
+  try {
+    const root = join(dir, 'root');
+    await mkdir(root);
+    const apply = async (members: Member[]) => applyLayer(root, Readable.from(await layerTar(members)), { owners: 'keep' });
+    assert.match(await refusal(apply([{ name: '../evil', content: 'x' }])), /climbs out with '\.\.'.*path traversal/);
+    assert.match(await refusal(apply([{ name: 'a/../../evil', content: 'x' }])), /path traversal/);
+    assert.match(await refusal(apply([{ name: '/etc/evil', content: 'x' }])), /absolute path/);
+    await apply([{ name: 'up', type: 'symlink', linkname: '../../../../..' + dir }]);
+    assert.match(await refusal(apply([{ name: 'up/pwned', content: 'x' }])), /symlink escape/);
+    assert.not.ok(existsSync(join(dir, 'pwned')));
+    assert.match(await refusal(apply([{ name: 'hl', type: 'link', linkname: '../outside' }])), /path traversal/);
+    // An absolute symlink means the image's own /etc, never the host's.
+    await apply([{ name: 'etc', type: 'directory' }, { name: 'etc2', type: 'symlink', linkname: '/etc' }, { name: 'etc2/inside', content: 'ok' }]);
+    assert.is(await readFile(join(root, 'etc/inside'), 'utf8'), 'ok');
+    assert.not.ok(existsSync('/etc/inside'));
+    const saved = await dockerArchive([await layerTar(LOWER)], SETTINGS, [{ name: '../../escaped', content: 'x' }]);
+    await writeFile(join(dir, 'evil.tar'), saved);
+    assert.match(await refusal(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out'))), /archive member.*path traversal/);
+    const linked = await dockerArchive([await layerTar(LOWER)], SETTINGS, [{ name: 'link', type: 'symlink', linkname: '../../etc/shadow' }]);
+    await writeFile(join(dir, 'evil2.tar'), linked);
+    assert.match(await refusal(unpackOciImage(join(dir, 'evil2.tar'), join(dir, 'out'))), /archive symlink target.*path traversal/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('run config: overrides as docker run applies them, PATH default, config disk keeps every byte of every argument', () => {
+  const config = { config: { Entrypoint: ['/entry'], Cmd: ['default'], Env: ['A=1'] } };
+  assert.equal(runConfig(config).argv, ['/entry', 'default']);
+  assert.equal(runConfig(config, { cmd: ['x', 'y'] }).argv, ['/entry', 'x', 'y']);
+  assert.equal(runConfig(config, { entrypoint: ['/other'] }).argv, ['/other'], 'a new entrypoint drops the image Cmd');
+  assert.equal(runConfig(config, { env: ['A=2', 'B=3'] }).env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=2', 'B=3']);
+  assert.throws(() => runConfig({ config: {} }), /neither Entrypoint nor Cmd/);
+  const tricky = ["it's \"quoted\"", '  spaces  ', '$(reboot) `x` *', 'line\nbreak\n', ''];
+  const disk = configDisk({ argv: tricky, env: ['X=a b'], workingDir: '/w d', user: '', uid: 0, gid: 0 });
+  assert.is(disk.length % 512, 0);
+  const lines = disk.toString('utf8').replace(/\0+$/, '').split('\n');
+  assert.is(lines[0], 'MVOS-CONTAINER 1');
+  const args = lines.filter((l) => l.startsWith('arg ')).map((l) => Buffer.from(l.slice(4), 'base64').toString('utf8'));
+  assert.equal(args, tricky);
+  assert.ok(lines.every((l) => /^[\x20-\x7e]*$/.test(l)), 'only printable ASCII reaches the shell that reads it');
+});
+
+test.run();
