@@ -38,6 +38,8 @@ export class ConnectionAuth {
   private keyUser?: string;
   private keyFingerprint?: string;
   private requests = 0;
+  private offeredKey = false;
+  private lastName?: string;
 
   constructor(
     private readonly deps: AuthDeps,
@@ -49,6 +51,7 @@ export class ConnectionAuth {
   // Handles one request; every decision on a secret (signature, code) is audited and counted.
   handle(ctx: AuthContext): void {
     this.requests += 1;
+    this.lastName = ctx.username;
     if (this.requests > MAX_AUTH_REQUESTS) {
       void this.audit(ctx.username, 'login', 'refused', 'too-many-requests');
       ctx.reject();
@@ -59,6 +62,13 @@ export class ConnectionAuth {
     if (ctx.method === 'keyboard-interactive') return void this.code(ctx);
     if (ctx.method !== 'none') void this.audit(ctx.username, ctx.method, 'refused', 'method-not-offered');
     ctx.reject(['publickey']);
+  }
+
+  // Records a connection that ended without logging in, with the furthest it got (covers clients that offered nothing).
+  closed(): void {
+    if (this.user !== undefined) return;
+    const reason = this.keyUser !== undefined ? 'no-code-given' : this.offeredKey ? 'left-after-refusal' : 'no-key-offered';
+    void this.audit(this.lastName ?? '', 'disconnect', 'refused', reason);
   }
 
   private lockKeys(name: string): string[] {
@@ -75,6 +85,7 @@ export class ConnectionAuth {
   }
 
   private publicKey(ctx: PublicKeyAuthContext): void {
+    this.offeredKey = true;
     if (this.blocked(ctx, 'publickey')) return;
     const presented = fingerprint(ctx.key.data);
     const key = (this.keys.get(ctx.username) ?? []).find((k) => k.getPublicSSH().equals(ctx.key.data));

@@ -59,7 +59,8 @@ test('no key, a wrong key, a wrong code, a user without a code are all refused',
     assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: code === '123456' ? '654321' : '123456' })), /authentication methods failed/);
     assert.match(await refused(connect(f.server.port, { username: 'nocode', key: f.alice.privateKey, code })), /authentication methods failed/);
     assert.match(await refused(connect(f.server.port, { username: 'mallory', key: f.alice.privateKey, code })), /authentication methods failed/);
-    const reasons = (await audit(f)).filter((e) => e.result === 'refused').map((e) => `${e.who} ${e.action} ${e.reason}`);
+    const log = await audit(f);
+    const reasons = log.filter((e) => e.result === 'refused' && e.action !== 'disconnect').map((e) => `${e.who} ${e.action} ${e.reason}`);
     assert.equal(reasons, [
       'alice keyboard-interactive publickey-first',
       'alice publickey key-not-authorized',
@@ -70,6 +71,7 @@ test('no key, a wrong key, a wrong code, a user without a code are all refused',
       'mallory publickey unknown-user',
       'mallory keyboard-interactive publickey-first',
     ]);
+    assert.equal(log.filter((e) => e.action === 'disconnect').map((e) => e.reason).slice(0, 3), ['no-key-offered', 'left-after-refusal', 'no-code-given']);
     assert.not.ok((await readFile(f.server.audit.file, 'utf8')).includes(code));
     assert.equal(f.controls.calls, []);
   }));

@@ -78,6 +78,7 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     client.on('error', (error) => log(`ssh: ${source}: ${error.message}`));
     client.on('close', () => {
       clearTimeout(grace);
+      auth.closed();
       connections.delete(client);
     });
   });

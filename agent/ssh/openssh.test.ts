@@ -1,0 +1,141 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile, execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startFixture, type Fixture } from './fixture.ts';
+
+// The real OpenSSH client against the server, the code typed through SSH_ASKPASS (forced, so no terminal is needed).
+const STEP = 30_000;
+let f: Fixture;
+let askpass: string;
+
+interface SshResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function knownHosts(): Promise<string> {
+  const file = join(f.dir, 'known_hosts');
+  await writeFile(file, `[127.0.0.1]:${f.server.port} ${f.server.publicKey}\n`);
+  return file;
+}
+
+// Runs `tool` (ssh or sftp) with a fresh code (the server clock moves one step first), or the code given.
+async function ssh(args: string[], options: { code?: string; stepsAgo?: number; key?: string; tool?: string; env?: Record<string, string> } = {}): Promise<SshResult> {
+  f.clock.now += STEP;
+  const code = options.code ?? (await f.code(options.stepsAgo));
+  const port = f.server.port;
+  const common = [
+    '-F', '/dev/null', '-i', options.key ?? f.alice.file, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=no',
+    '-o', `UserKnownHostsFile=${await knownHosts()}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'NumberOfPasswordPrompts=1', '-o', 'ConnectTimeout=20', '-o', 'LogLevel=ERROR',
+  ];
+  const tool = options.tool ?? 'ssh';
+  const argv = tool === 'sftp' ? ['-P', String(port), ...common, ...args] : ['-p', String(port), ...common, ...args];
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: f.dir, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', MVOS_TEST_CODE: code, ...options.env };
+  return new Promise((resolve) => {
+    const child = execFile(tool, argv, { env, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr });
+    });
+    child.stdin?.end();
+  });
+}
+
+async function audit(): Promise<Array<Record<string, string>>> {
+  await f.server.audit.close();
+  return (await readFile(f.server.audit.file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+}
+
+test.before.each(async () => {
+  f = await startFixture();
+  askpass = join(f.dir, 'askpass');
+  await writeFile(askpass, '#!/bin/sh\nprintf "%s\\n" "$MVOS_TEST_CODE"\n', { mode: 0o700 });
+});
+
+test.after.each(() => f.cleanup());
+
+test('ssh with the key and the right code runs status; the code is not in the audit log', async () => {
+  const out = await ssh(['alice@127.0.0.1', 'status']);
+  assert.is(out.code, 0, out.stderr);
+  assert.match(out.stdout, /^host testhost 1\.0\n/);
+  const code = await f.code();
+  const log = await audit();
+  assert.equal(log.map((e) => `${e.action} ${e.result}`).filter((l) => !l.startsWith('env')), ['publickey ok', 'login ok', 'exec ok']);
+  assert.not.ok((await readFile(f.server.audit.file, 'utf8')).includes(code));
+});
+
+test('ssh without a key, with a wrong key, with a wrong code is refused', async () => {
+  const noKey = await ssh(['-o', 'PubkeyAuthentication=no', 'alice@127.0.0.1', 'status']);
+  const wrongKey = await ssh(['alice@127.0.0.1', 'status'], { key: f.stranger.file });
+  const wrongCode = await ssh(['alice@127.0.0.1', 'status'], { code: '000000' });
+  for (const out of [noKey, wrongKey, wrongCode]) {
+    assert.is(out.code, 255);
+    assert.match(out.stderr, /Permission denied/);
+    assert.is(out.stdout, '');
+  }
+  assert.equal(f.controls.calls, []);
+  const reasons = (await audit()).filter((e) => e.result === 'refused').map((e) => e.reason);
+  assert.ok(reasons.includes('no-key-offered') && reasons.includes('key-not-authorized') && reasons.includes('wrong-code'), reasons.join());
+});
+
+test('ssh with a replayed code is refused, also after a server restart; a code from two steps ago too', async () => {
+  f.clock.now += STEP;
+  const code = await f.code();
+  f.clock.now -= STEP;
+  assert.is((await ssh(['alice@127.0.0.1', 'help'], { code })).code, 0);
+  const replay = await ssh(['alice@127.0.0.1', 'help'], { code });
+  assert.is(replay.code, 255);
+  await f.restart();
+  f.clock.now -= STEP;
+  const afterRestart = await ssh(['alice@127.0.0.1', 'help'], { code });
+  assert.is(afterRestart.code, 255);
+  assert.is((await ssh(['alice@127.0.0.1', 'help'], { stepsAgo: 2 })).code, 255, 'two steps ago');
+  const reasons = (await audit()).filter((e) => e.action === 'keyboard-interactive').map((e) => e.reason);
+  assert.equal(reasons, ['replayed', 'replayed', 'wrong-code']);
+});
+
+test('jail escapes through ssh are refused with exit status 2 and nothing run', async () => {
+  for (const command of ['status; vm start web', 'status && vm start web', 'vm start $(echo web)', 'vm start `echo web`', 'vm logs ../../../etc/shadow', `vm start ${'x'.repeat(80)}`, 'reboot']) {
+    const out = await ssh(['alice@127.0.0.1', command]);
+    assert.is(out.code, 2, command);
+    assert.match(out.stderr, /refused: /, command);
+  }
+  const tty = await ssh(['-tt', 'alice@127.0.0.1', 'bash']);
+  assert.match(tty.stderr, /PTY allocation request failed/);
+  assert.is(tty.code, 255);
+  const log = await audit();
+  assert.ok(log.some((e) => e.action === 'pty' && e.result === 'refused'));
+  assert.ok(log.every((e) => e.action !== 'exec' || e.result === 'refused'), 'bash, sent after the refused pty, is refused as well');
+  assert.equal(f.controls.changes, []);
+});
+
+test('a shell, sftp, -W/-L and -R forwarding and agent forwarding are refused', async () => {
+  const shell = await ssh(['alice@127.0.0.1']);
+  assert.match(shell.stderr, /shell request failed/);
+  assert.is.not(shell.code, 0);
+  const sftp = await ssh(['-b', '-', 'alice@127.0.0.1'], { tool: 'sftp' });
+  assert.is.not(sftp.code, 0);
+  assert.match(sftp.stderr, /subsystem request failed|Connection closed/);
+  const stdio = await ssh(['-W', '127.0.0.1:22', 'alice@127.0.0.1']);
+  assert.match(stdio.stderr, /stdio forwarding failed/);
+  assert.is.not(stdio.code, 0);
+  const remote = await ssh(['-o', 'ExitOnForwardFailure=yes', '-R', '0:127.0.0.1:22', 'alice@127.0.0.1', 'help']);
+  assert.match(remote.stderr, /remote port forwarding failed/);
+  assert.is(remote.code, 255);
+  const agent = execFileSync('ssh-agent', ['-s'], { encoding: 'utf8' });
+  const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(agent)![1];
+  const pid = Number(/SSH_AGENT_PID=([0-9]+);/.exec(agent)![1]);
+  try {
+    const forwarded = await ssh(['-A', 'alice@127.0.0.1', 'help'], { env: { SSH_AUTH_SOCK: sock } });
+    assert.is(forwarded.code, 0, 'the command runs; the agent is not forwarded');
+  } finally {
+    process.kill(pid);
+  }
+  const refused = (await audit()).filter((e) => e.result === 'refused').map((e) => e.action);
+  for (const action of ['shell', 'sftp', 'port-forwarding', 'remote-forwarding', 'agent-forwarding']) assert.ok(refused.includes(action), `${action} in ${refused}`);
+  assert.equal(f.controls.changes, []);
+});
+
+test.run();
