@@ -22,12 +22,18 @@ interface NamedNode {
 
 // The qcow2 node QEMU has open for file, whatever it is named (the top's name changes with every live checkpoint).
 export async function findLayerNode(qmp: QmpLike, file: string): Promise<string | undefined> {
-  const nodes = (await qmp.execute('query-named-block-nodes', { flat: true })) as NamedNode[];
-  const wanted = await canonical(file);
-  for (const node of nodes) {
-    if (node.drv === 'qcow2' && (await canonical(node.file)) === wanted) return node['node-name'];
+  return findNode(qmp, file, (drv) => drv === 'qcow2');
+}
+
+// The image file behind a filename QEMU reports: a layer attached by a live snapshot is named by a `json:{…}` spec.
+export function imageFileOf(filename: string): string {
+  if (!filename.startsWith('json:')) return filename;
+  try {
+    const spec = JSON.parse(filename.slice('json:'.length)) as { file?: { filename?: string } };
+    return spec.file?.filename ?? filename;
+  } catch {
+    return filename;
   }
-  return undefined;
 }
 
 // Puts newTop (already created over top, with the right backing name in its header) on top of the running disk.
@@ -85,12 +91,12 @@ export async function waitForJob(qmp: QmpLike, jobId: string): Promise<void> {
   }
 }
 
-// Any node (the raw base included) QEMU has open for file.
-async function findNode(qmp: QmpLike, file: string): Promise<string | undefined> {
+// The format node (not the protocol node under it) QEMU has open for file; the raw base counts too.
+async function findNode(qmp: QmpLike, file: string, accept: (drv: string) => boolean = (drv) => drv !== 'file'): Promise<string | undefined> {
   const nodes = (await qmp.execute('query-named-block-nodes', { flat: true })) as NamedNode[];
   const wanted = await canonical(file);
   for (const node of nodes) {
-    if (node.drv !== 'file' && (await canonical(node.file)) === wanted) return node['node-name'];
+    if (accept(node.drv) && (await canonical(imageFileOf(node.file))) === wanted) return node['node-name'];
   }
   return undefined;
 }

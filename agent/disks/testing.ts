@@ -25,6 +25,8 @@ export interface HoldingQemu {
   child: ChildProcess;
   // QEMU's own pid (the child is flock).
   pid: number;
+  // What QEMU printed so far (HMP's qemu-io prints there, not into the monitor reply).
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -34,8 +36,9 @@ export async function startHoldingQemu(options: { disk: string; pidFile: string;
   argv.push('-drive', `file=${options.disk},if=none,id=disk0,format=qcow2,node-name=root0`, '-device', 'virtio-blk-pci,drive=disk0');
   argv.push('-pidfile', options.pidFile);
   if (options.qmpSocket) argv.push('-qmp', `unix:${options.qmpSocket},server=on,wait=off`);
-  const child = spawn('flock', ['/tmp/mvos-qemu.lock', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('flock', ['/tmp/mvos-qemu.lock', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 120_000;
@@ -52,7 +55,7 @@ export async function startHoldingQemu(options: { disk: string; pidFile: string;
           await exited;
         }
       };
-      return { child, pid, stop };
+      return { child, pid, stop, output: () => stderr };
     }
     if (child.exitCode !== null) throw new Error(`QEMU exited early: ${stderr}`);
     if (Date.now() > deadline) throw new Error('QEMU did not write its pid file within 120 s');

@@ -1,0 +1,99 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ControlError } from '../controls.ts';
+import { QmpClient } from '../qmp/client.ts';
+import { backingChain, checkImage } from '../disks/qemu-img.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { qemuIo, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/testing.ts';
+import { imageFileOf } from './live.ts';
+import { CheckpointStore, vmDiskDir } from './store.ts';
+
+const root = await mkdtemp(join(tmpdir(), 'mvos-checkpoint-live-'));
+const base = { path: join(root, 'base.img'), format: 'raw' as const };
+await rawBase(base.path, 4 << 20, 0x11);
+
+// Runs a qemu-io command inside the running QEMU (through its block layer, where a guest's I/O lands); resolves what
+// QEMU printed for it.
+async function inQemu(qmp: QmpClient, qemu: HoldingQemu, command: string): Promise<string> {
+  const before = qemu.output().length;
+  await qmp.execute('human-monitor-command', { 'command-line': `qemu-io disk0 "${command}"` });
+  const deadline = Date.now() + 10_000;
+  while (!/(wrote|read) \d+\/\d+ bytes/.test(qemu.output().slice(before)) && Date.now() < deadline) await sleep(20);
+  return qemu.output().slice(before);
+}
+
+async function guestWrite(qmp: QmpClient, qemu: HoldingQemu, pattern: number, offset: string): Promise<void> {
+  assert.match(await inQemu(qmp, qemu, `write -P ${pattern} ${offset} 64k`), 'wrote 65536/65536');
+}
+
+async function guestReads(qmp: QmpClient, qemu: HoldingQemu, pattern: number, offset: string): Promise<boolean> {
+  const out = await inQemu(qmp, qemu, `read -P ${pattern} ${offset} 64k`);
+  return out.includes('read 65536/65536') && !out.includes('verification failed');
+}
+
+async function activeFile(qmp: QmpClient): Promise<string> {
+  const devices = await qmp.execute<Array<{ device: string; inserted?: { file: string } }>>('query-block');
+  return imageFileOf(devices.find((d) => d.device === 'disk0')!.inserted!.file);
+}
+
+test('live: checkpoints of a running VM go through QMP, a merge into open layers streams in QEMU, rollback waits for stop', async () => {
+  const dir = vmDiskDir(join(root, 'state'), 'vm');
+  const { store } = await CheckpointStore.open(dir, { base });
+  assert.ok(await qemuIo(store.activeDisk, ['write -P 0x21 0 64k']));
+  const socket = join(root, 'qmp.sock');
+  const qemu = await startHoldingQemu({ disk: store.activeDisk, pidFile: join(root, 'qemu.pid'), qmpSocket: socket });
+  const qmp = await QmpClient.connect(socket, { timeoutMs: 60_000 });
+  try {
+    store.setLive({ qmp });
+    await guestWrite(qmp, qemu, 0x22, '64k');
+    const first = await store.create('live-1');
+    assert.is(first.id, '1');
+    assert.is(await activeFile(qmp), store.activeDisk, 'QEMU writes to the new top');
+    await guestWrite(qmp, qemu, 0x33, '128k');
+    await guestWrite(qmp, qemu, 0x44, '0');
+    // The second live checkpoint finds the top by its file although QEMU now calls it by another node name.
+    await store.create('live-2');
+    assert.is(await activeFile(qmp), store.activeDisk);
+    await guestWrite(qmp, qemu, 0x55, '192k');
+
+    const refused = await store.rollback('1').then(() => undefined, (e: unknown) => e);
+    assert.instance(refused, ControlError);
+    assert.is((refused as ControlError).kind, 'conflict');
+
+    // Checkpoint 1 has one child (2), which QEMU has open as a backing layer: QEMU streams 1 into it.
+    await store.delete('1');
+    assert.equal((await store.list()).map((c) => [c.id, c.parent, c.current]), [['2', undefined, true]]);
+    for (const [pattern, offset] of [[0x44, '0'], [0x22, '64k'], [0x33, '128k'], [0x55, '192k']] as const) {
+      assert.ok(await guestReads(qmp, qemu, pattern, offset), `the running VM reads ${pattern} at ${offset} after the merge`);
+    }
+    assert.is((await qmp.execute<unknown[]>('query-jobs')).length, 0, 'the merge job is dismissed');
+  } finally {
+    qmp.close();
+    await qemu.stop();
+  }
+  store.setLive(undefined);
+
+  assert.equal((await readdir(dir)).sort(), ['layer-2.qcow2', 'layer-3.qcow2', 'manifest.json'], 'the merged layer is gone');
+  for (const file of ['layer-2.qcow2', 'layer-3.qcow2']) assert.is((await checkImage(join(dir, file))).state, 'clean');
+  // The headers QEMU left name the layers as the store does: relative inside the folder, the base by absolute path.
+  const chain = await backingChain(store.activeDisk);
+  assert.equal(chain.map((l) => l.filename), [store.activeDisk, join(dir, 'layer-2.qcow2'), base.path]);
+  assert.equal(chain.map((l) => l.backingFilename), ['layer-2.qcow2', base.path, undefined]);
+  const checkpoint2 = join(dir, 'layer-2.qcow2');
+  for (const [pattern, offset] of [[0x44, '0'], [0x22, '64k'], [0x33, '128k']] as const) {
+    assert.ok(await qemuIo(checkpoint2, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }), `checkpoint 2 holds ${pattern} at ${offset}`);
+  }
+  // Checkpoint → write (0x55 at 192k, in the running VM) → rollback: the write is gone.
+  assert.ok(await qemuIo(store.activeDisk, ['read -P 0x55 192k 64k'], { readOnly: true }));
+  await store.rollback('2');
+  assert.ok(await qemuIo(store.activeDisk, ['read -P 0 192k 64k', 'read -P 0x44 0 64k'], { readOnly: true }));
+});
+
+test.after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+test.run();
