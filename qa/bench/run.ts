@@ -9,6 +9,7 @@ import { ARTIFACTS, bootToMarker } from '../lib/boot.ts';
 import { makeBusyboxInitramfs } from '../lib/busybox-initramfs.ts';
 import { copyCheckout, seedCache } from '../lib/checkout.ts';
 import { buildHostImage, repoRoot } from '../lib/host-image.ts';
+import { controllerReadyRows } from './agent.ts';
 
 interface Row {
   metric: string;
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
     const h = median(host);
     const b = median(base);
     rows.push({ metric: `boot to agent ready (TCG, median of ${runs})`, value: h, unit: 's', baseline: b, ratio: h / b, note: 'baseline: same kernel, busybox-only initramfs printing a marker' });
+    rows.push(...(await controllerReadyRows(runs)));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

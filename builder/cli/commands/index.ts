@@ -1,5 +1,6 @@
 // The table of verbs: adding a verb is one module and one line here.
 import type { Command } from '../command.ts';
+import { agentCommand } from './agent.ts';
 import { buildCommand } from './build.ts';
 import { cacheCommand } from './cache.ts';
 import { doctorCommand } from './doctor.ts';
@@ -11,4 +12,4 @@ import { runCommand } from './run.ts';
 import { validateCommand } from './validate.ts';
 
 // Every verb, in the order `mvos --help` lists them.
-export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, flashCommand, cacheCommand, firmwareCommand, keysCommand];
+export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, flashCommand, cacheCommand, firmwareCommand, keysCommand, agentCommand];

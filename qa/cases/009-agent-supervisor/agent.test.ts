@@ -1,0 +1,132 @@
+// The agent on this build machine (one level of TCG) runs the host image's own controller and rescue images:
+// the controller boots pinned and reports ready; a killed QEMU, a guest panic, a guest that never reports ready and a
+// corrupted controller disk each end with the rescue VM up and the reason recorded; an agent killed and restarted loses no VM.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runTool } from '../../../builder/tools/exec.ts';
+import { threadAffinity } from '../../../agent/pinning/apply.ts';
+import { ARTIFACTS } from '../../lib/boot.ts';
+import { AgentRun, hostRoot, killVms } from '../../lib/agent-run.ts';
+
+const BOOT_S = 240;
+let host: Awaited<ReturnType<typeof hostRoot>>;
+const runs: AgentRun[] = [];
+
+// The image's host config with the controller changed for one case; no restarts, so failure goes straight to rescue.
+function configWith(change: (controller: Record<string, any>) => void): Record<string, any> {
+  const config = structuredClone(host.config);
+  const controller = config.vms.find((vm: { role: string }) => vm.role === 'controller');
+  controller.restart = { attempts: 0, backoffSeconds: 1 };
+  change(controller);
+  return config;
+}
+
+async function startAgent(name: string, config: Record<string, any>): Promise<AgentRun> {
+  const dir = join(ARTIFACTS, '009-agent', name);
+  await rm(dir, { recursive: true, force: true });
+  const run = await AgentRun.start({ root: host.root, config, dir });
+  runs.push(run);
+  return run;
+}
+
+async function finish(run: AgentRun): Promise<void> {
+  await run.kill('SIGKILL');
+  await killVms(run.stateDir, ['controller', 'rescue']);
+}
+
+async function expectRescue(run: AgentRun, reason: RegExp): Promise<void> {
+  const controller = await run.waitForVm('controller', (vm) => vm.state === 'failed', BOOT_S * 1000, 'failed');
+  assert.match(controller.failure?.reason ?? '', reason);
+  assert.ok(controller.history.some((e) => e.event === 'fallback'), 'the fallback is in the history');
+  await run.waitForVm('rescue', (vm) => vm.state === 'ready', BOOT_S * 1000, 'came up ready');
+  const status = await run.status();
+  assert.ok(status.rescue.active, 'status says the host runs on rescue');
+  assert.match(status.rescue.reason ?? '', reason);
+}
+
+test.before(async () => {
+  host = await hostRoot();
+});
+
+test.after(async () => {
+  for (const run of runs) await finish(run).catch(() => undefined);
+});
+
+test('the controller boots, reports ready, and its vCPU threads run where the plan says', async () => {
+  const run = await startAgent('ready', configWith(() => undefined));
+  const vm = await run.waitForVm('controller', (v) => v.state === 'ready', BOOT_S * 1000, 'reported ready');
+  assert.ok(vm.pinning, 'the plan is in status');
+  for (const v of vm.pinning!.vcpus) {
+    assert.ok(v.tid, `vCPU ${v.vcpu} has its thread id`);
+    assert.equal(await threadAffinity(vm.pid!, v.tid!), [v.cpu], `vCPU ${v.vcpu} thread ${v.tid} is pinned to CPU ${v.cpu}`);
+  }
+  assert.equal(await threadAffinity(vm.pid!, vm.pid!), vm.pinning!.emulator, 'the main emulator thread is on the housekeeping CPUs');
+  assert.match(run.log, /pinning plan: controller: vCPU0→\d/);
+  console.log(`  controller ready ${((Date.parse(vm.readyAt!) - Date.parse(vm.startedAt!)) / 1000).toFixed(1)} s after launch; plan ${JSON.stringify(vm.pinning!.vcpus)}`);
+  await finish(run);
+});
+
+test('QEMU killed: rescue comes up, the reason is recorded', async () => {
+  const run = await startAgent('killed', configWith(() => undefined));
+  const vm = await run.waitForVm('controller', (v) => v.state === 'ready', BOOT_S * 1000, 'reported ready');
+  process.kill(vm.pid!, 'SIGKILL');
+  await expectRescue(run, /exited unexpectedly/);
+  await finish(run);
+});
+
+test('guest kernel panic: rescue comes up, the reason is recorded', async () => {
+  // init exits at once: the kernel panics ("Attempted to kill init"), pvpanic tells QEMU.
+  const run = await startAgent('panic', configWith((c) => (c.cmdline = `${c.cmdline} rdinit=/bin/busybox -- false`)));
+  await expectRescue(run, /panic/);
+  await finish(run);
+});
+
+test('a guest that never reports ready: the deadline passes, rescue comes up', async () => {
+  // init is a shell command that hangs: the kernel is fine, the guest never says ready.
+  const run = await startAgent('never-ready', configWith((c) => {
+    c.cmdline = `${c.cmdline} rdinit=/bin/busybox -- sleep 100000`;
+    c.health = { ...c.health, deadlineSeconds: 20 };
+  }));
+  await expectRescue(run, /no ready report within its deadline of 20 s/);
+  await finish(run);
+});
+
+test('a corrupted controller disk: rescue comes up, the reason is recorded', async () => {
+  const dir = join(ARTIFACTS, '009-agent', 'corrupt-disk');
+  await rm(dir, { recursive: true, force: true });
+  // A base image and the VM's overlay made the way the agent makes it, then the overlay's header trashed.
+  const base = join(ARTIFACTS, '009-agent', 'base.raw');
+  await runTool('qemu-img', ['create', '-q', '-f', 'raw', base, '16M']);
+  const state = join(dir, 'state', 'vms', 'controller');
+  await runTool('mkdir', ['-p', state]);
+  await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base, join(state, 'disk.qcow2')]);
+  const disk = await readFile(join(state, 'disk.qcow2'));
+  disk.fill(0x55, 0, 512);
+  await writeFile(join(state, 'disk.qcow2'), disk);
+  const run = await AgentRun.start({ root: host.root, config: configWith((c) => (c.disk = base)), dir });
+  runs.push(run);
+  await expectRescue(run, /QEMU did not start: .*disk\.qcow2/);
+  await finish(run);
+});
+
+test('killing and restarting the agent loses no VM; the new agent watches them', async () => {
+  const run = await startAgent('restart', configWith(() => undefined));
+  const before = await run.waitForVm('controller', (v) => v.state === 'ready', BOOT_S * 1000, 'reported ready');
+  await run.kill('SIGKILL');
+  process.kill(before.pid!, 0);
+  const again = await AgentRun.start({ root: host.root, config: JSON.parse(await readFile(join(run.dir, 'host.json'), 'utf8')), dir: run.dir });
+  runs.push(again);
+  await again.waitForLog(/re-attaching to QEMU pid \d+ \(ready\)/, 30_000);
+  const after = await again.vm('controller');
+  assert.is(after.pid, before.pid, 'the same QEMU');
+  assert.is(after.state, 'ready');
+  assert.ok(after.history.some((e) => e.event === 're-attached'));
+  // The new agent really watches it: a kill now still ends in rescue.
+  process.kill(before.pid!, 'SIGKILL');
+  await expectRescue(again, /exited unexpectedly/);
+  await finish(again);
+});
+
+test.run();

@@ -1,0 +1,104 @@
+// Runs the real agent on this build machine against an unpacked host image, the way `mvos agent` does, and watches its status.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { unpackInitramfs } from '../../builder/archive/unpack.ts';
+import type { AgentStatus } from '../../agent/status.ts';
+import type { VmView } from '../../agent/controls.ts';
+import { ARTIFACTS } from './boot.ts';
+import { buildHostImage, repoRoot } from './host-image.ts';
+
+// The default host image unpacked once per content, and its host config.
+export async function hostRoot(): Promise<{ root: string; config: Record<string, any> }> {
+  const image = buildHostImage();
+  const root = await unpackInitramfs(image.initrd, join(ARTIFACTS, 'host-roots'));
+  const config = JSON.parse(await readFile(join(root, 'etc/mvos/host.json'), 'utf8')) as Record<string, any>;
+  return { root, config };
+}
+
+// A running agent with its own state and run folders.
+export class AgentRun {
+  private output = '';
+  readonly exited: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly dir: string,
+  ) {
+    child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  get log(): string {
+    return this.output;
+  }
+
+  get stateDir(): string {
+    return join(this.dir, 'state');
+  }
+
+  // Starts the agent on `config` (written to dir/host.json) and waits for its ready line.
+  static async start(options: { root: string; config: Record<string, any>; dir: string; extra?: string[] }): Promise<AgentRun> {
+    await mkdir(options.dir, { recursive: true });
+    const configFile = join(options.dir, 'host.json');
+    await writeFile(configFile, JSON.stringify(options.config, null, 2));
+    const args = ['--import', 'tsx', join(repoRoot, 'agent/main.ts'), '--root', options.root, '--config', configFile, '--state-dir', join(options.dir, 'state'), '--run-dir', join(options.dir, 'run'), '--accel', 'tcg', '--stop-grace', '1', ...(options.extra ?? [])];
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = new AgentRun(child, options.dir);
+    await run.waitForLog(/MVOS-AGENT-READY/, 60_000);
+    return run;
+  }
+
+  async waitForLog(pattern: RegExp, timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (!pattern.test(this.output)) {
+      if (this.child.exitCode !== null) throw new Error(`agent exited (${this.child.exitCode}) before ${pattern}:\n${this.output}`);
+      if (Date.now() > until) throw new Error(`no ${pattern} from the agent within ${timeoutMs} ms:\n${this.output}`);
+      await sleep(100);
+    }
+  }
+
+  async status(): Promise<AgentStatus> {
+    return JSON.parse(await readFile(join(this.dir, 'run', 'status.json'), 'utf8')) as AgentStatus;
+  }
+
+  async vm(name: string): Promise<VmView> {
+    const vm = (await this.status()).vms.find((v) => v.name === name);
+    if (!vm) throw new Error(`status has no VM ${name}`);
+    return vm;
+  }
+
+  // Polls the status until `check` holds for VM `name`; the error shows the VM's history.
+  async waitForVm(name: string, check: (vm: VmView) => boolean, timeoutMs: number, what: string): Promise<VmView> {
+    const until = Date.now() + timeoutMs;
+    let last: VmView | undefined;
+    for (;;) {
+      last = await this.vm(name).catch(() => last);
+      if (last && check(last)) return last;
+      if (Date.now() > until) throw new Error(`${name} never ${what} within ${timeoutMs / 1000} s; last: ${JSON.stringify(last, null, 1)}\nagent log:\n${this.output}`);
+      await sleep(250);
+    }
+  }
+
+  // Ends the agent with a signal (the VMs stay up unless --stop-vms-on-exit).
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.child.kill(signal);
+    await this.exited;
+  }
+}
+
+// Kills whatever QEMU a test's VMs left behind (by their pid files).
+export async function killVms(stateDir: string, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const pid = Number.parseInt(await readFile(join(stateDir, 'vms', name, 'qemu.pid'), 'utf8').catch(() => ''), 10);
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+  }
+}
