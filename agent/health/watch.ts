@@ -2,10 +2,12 @@
 import { open } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 
-// What a line from the guest means for its health.
-export type HealthSignal = { kind: 'ready'; source: string } | { kind: 'failed'; reason: string };
+// What a line from the guest means for its health; `alive` is the heartbeat a ready guest sends on its channel.
+export type HealthSignal = { kind: 'ready'; source: string } | { kind: 'failed'; reason: string } | { kind: 'alive' };
 
 const GUEST_FAILED = 'MVOS-GUEST-FAILED';
+// The heartbeat line the guest init writes to its health channel every few seconds once it is up.
+export const HEARTBEAT = 'MVOS-GUEST-ALIVE';
 
 // Reads one console or channel line: the ready marker, a failure the guest reports, or a kernel panic.
 export function classifyLine(line: string, marker: string, source: string): HealthSignal | undefined {
@@ -14,6 +16,7 @@ export function classifyLine(line: string, marker: string, source: string): Heal
   if (failed >= 0) return { kind: 'failed', reason: `the guest reported a failure on its ${source}: ${text.slice(failed + GUEST_FAILED.length).trim() || 'no detail'}` };
   if (/Kernel panic - not syncing/.test(text)) return { kind: 'failed', reason: `guest kernel panic: ${text.replace(/^.*Kernel panic - not syncing:\s*/, '').trim()}` };
   if (text.includes(marker)) return { kind: 'ready', source };
+  if (source === 'health channel' && text.includes(HEARTBEAT)) return { kind: 'alive' };
   return undefined;
 }
 

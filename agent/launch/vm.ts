@@ -75,6 +75,12 @@ export async function vmDisk(vm: VmConfig, root: string, paths: VmPaths): Promis
   return paths.disk;
 }
 
+// How a disk can be attached: as qcow2 when qemu-img can read it, else as its raw bytes (so a rescue VM can still repair it).
+export async function readableFormat(file: string): Promise<'qcow2' | 'raw'> {
+  const info = await runTool('qemu-img', ['info', '-U', '-f', 'qcow2', file], { timeoutMs: 10_000, allowFailure: true });
+  return info.exitCode === 0 ? 'qcow2' : 'raw';
+}
+
 // Everything a launch needs besides the VM's config.
 export interface LaunchContext {
   root: string;
@@ -82,6 +88,8 @@ export interface LaunchContext {
   paths: VmPaths;
   // The disk file to attach (the checkpoint store's active top, or the plain overlay).
   disk?: string;
+  // Disks of failed VMs handed to a rescue VM to inspect and repair (after its own; /dev/vdb on); raw when the qcow2 is unreadable.
+  repairDisks?: Array<{ file: string; format: 'qcow2' | 'raw' }>;
 }
 
 // The QEMU spec of a `vm` launch: q35, firmware, direct kernel boot of the guest image, disk, serial socket with log, QMP, health channel.
@@ -100,7 +108,7 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
     initrd: await imagePath(context.root, vm.initrd),
     append,
     ...(firmware ? { firmware } : {}),
-    drives: disk ? [{ file: disk, format: 'qcow2', interface: 'virtio' }] : [],
+    drives: [...(disk ? [{ file: disk, format: 'qcow2' as const }] : []), ...(context.repairDisks ?? [])].map((d) => ({ ...d, interface: 'virtio' as const })),
     serial: { socket: paths.console, logfile: paths.serialLog },
     qmp: paths.qmp,
     healthChannel: paths.health,

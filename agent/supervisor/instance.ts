@@ -51,6 +51,8 @@ export class VmInstance {
   private watch: HealthWatch | undefined;
   private poll: NodeJS.Timeout | undefined;
   private ended = false;
+  // When the guest last sent its heartbeat (undefined: it never has, so silence means nothing).
+  private lastHeartbeat: number | undefined;
   stopping = false;
 
   constructor(
@@ -65,7 +67,7 @@ export class VmInstance {
   }
 
   // Connects QMP, starts the health watch (from the serial offset already read) and the process check.
-  async attach(options: { marker: string; serialOffset: number; timeoutMs?: number }): Promise<void> {
+  async attach(options: { marker: string; serialOffset: number; timeoutMs?: number; heartbeatTimeoutMs?: number }): Promise<void> {
     this.qmpClient = await QmpClient.connect(this.paths.qmp, { timeoutMs: options.timeoutMs ?? 15_000 });
     this.qmpClient.on('event', (event: QmpEvent) => this.onEvent(event));
     this.qmpClient.on('close', () => void this.onGone());
@@ -76,14 +78,18 @@ export class VmInstance {
       offset: options.serialOffset,
       onSignal: (signal) => {
         if (this.ended) return;
-        if (signal.kind === 'ready') this.events.ready(signal.source);
+        if (signal.kind === 'alive') this.lastHeartbeat = Date.now();
+        else if (signal.kind === 'ready') this.events.ready(signal.source);
         else this.fail(signal.reason);
       },
       onOffset: (offset) => this.events.serialOffset(offset),
     });
     // QMP closing is the fast signal; this catches a QEMU that is gone while its socket lingers.
+    // A guest that sent heartbeats and then stops sending them has hung (the kernel or its init).
+    const silence = options.heartbeatTimeoutMs ?? 30_000;
     this.poll = setInterval(() => {
       if (!alive(this.pid)) void this.onGone();
+      else if (this.lastHeartbeat !== undefined && Date.now() - this.lastHeartbeat > silence) this.fail(`the guest stopped answering: no heartbeat on its health channel for ${Math.round(silence / 1000)} s`);
     }, 1000);
   }
 

@@ -1,9 +1,9 @@
 // The VM supervisor: starts the controller pinned to its cores, watches every VM, restarts with back-off, falls back to rescue, re-attaches after an agent restart.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostConfig, VmConfig } from '../config.ts';
 import { ControlError, type CheckpointView, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
-import { startQemu, vmDisk, vmPaths, vmSpec, type VmPaths } from '../launch/vm.ts';
+import { readableFormat, startQemu, vmDisk, vmPaths, vmSpec, type VmPaths } from '../launch/vm.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan, planPinning } from '../pinning/plan.ts';
 import { readTopology, type CpuTopology } from '../pinning/topology.ts';
@@ -148,8 +148,15 @@ export class Supervisor implements Controls {
       if (vm.ephemeral) await rm(paths.disk, { force: true });
       await rm(paths.serialLog, { force: true });
       const disk = await vmDisk(vm, this.options.root, paths);
-      const spec = await vmSpec(vm, { root: this.options.root, accel: this.options.accel, paths, ...(disk ? { disk } : {}) });
-      pid = await startQemu(spec, paths, { ...(this.options.qemu ? { qemu: this.options.qemu } : {}) });
+      const repairDisks = vm.role === 'rescue' ? await this.repairDisks(vm) : [];
+      const qemu = this.options.qemu ? { qemu: this.options.qemu } : {};
+      const spec = await vmSpec(vm, { root: this.options.root, accel: this.options.accel, paths, ...(disk ? { disk } : {}), repairDisks });
+      pid = await startQemu(spec, paths, qemu).catch(async (error: Error) => {
+        if (repairDisks.length === 0) throw error;
+        // Rescue must come up whatever state the broken disks are in: without them, then.
+        this.options.log(`${vm.name}: starting without the disks to repair (${error.message})`);
+        return startQemu(await vmSpec(vm, { root: this.options.root, accel: this.options.accel, paths, ...(disk ? { disk } : {}) }), paths, qemu);
+      });
     } catch (error) {
       await this.failed(slot, (error as Error).message);
       return;
@@ -157,6 +164,16 @@ export class Supervisor implements Controls {
     record = { ...slot.record, pid, serialOffset: 0, state: 'running' };
     await this.save(slot, withEvent(record, 'started', `QEMU pid ${pid}, ${this.options.accel}`));
     await this.attach(slot, pid, undefined);
+  }
+
+  // The disks of the stopped VMs that fall back to this rescue VM: rescue gets them to inspect and repair.
+  private async repairDisks(rescue: VmConfig): Promise<Array<{ file: string; format: 'qcow2' | 'raw' }>> {
+    const disks: Array<{ file: string; format: 'qcow2' | 'raw' }> = [];
+    for (const slot of this.slots.values()) {
+      if (slot.vm.fallback !== rescue.name || slot.instance || !slot.vm.disk) continue;
+      if (await access(slot.paths.disk).then(() => true, () => false)) disks.push({ file: slot.paths.disk, format: await readableFormat(slot.paths.disk) });
+    }
+    return disks;
   }
 
   private async attach(slot: Slot, pid: number, event: string | undefined): Promise<void> {
