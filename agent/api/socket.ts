@@ -1,29 +1,15 @@
-// The agent's API on a unix socket (mode 0600: only root talks to it): the seed of the HTTP API, GET /status for now.
+// The agent's API on a unix socket (mode 0600: only root talks to it), replacing a stale socket left by an agent that died.
 import { chmod, lstat, unlink } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { FailureError } from '../../builder/errors.ts';
 import type { AgentStatus } from '../status.ts';
+import { sendJson } from './http.ts';
 
 // A listening API socket.
 export interface ApiSocket {
   path: string;
   close: () => Promise<void>;
-}
-
-function send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = `${JSON.stringify(body, null, 2)}\n`;
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-function route(status: () => AgentStatus) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const path = new URL(req.url ?? '/', 'http://agent').pathname;
-    if (path !== '/status') return send(res, 404, { error: `no such endpoint: ${path}`, endpoints: ['GET /status'] });
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `${req.method} is not allowed on /status` }, { allow: 'GET, HEAD' });
-    send(res, 200, status());
-  };
 }
 
 // Whether something answers on the socket; a socket nobody answers on is left over from an agent that died.
@@ -48,10 +34,18 @@ async function clearStale(path: string): Promise<void> {
   await unlink(path);
 }
 
-// Listens on the socket path with mode 0600, replacing a stale socket left by an agent that died.
-export async function listenApiSocket(path: string, status: () => AgentStatus): Promise<ApiSocket> {
+// Closes a server, cutting open connections (console streams never end on their own).
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+// Listens on the socket path with mode 0600 and serves every request with the listener.
+export async function listenUnixSocket(path: string, listener: RequestListener): Promise<ApiSocket> {
   await clearStale(path);
-  const server: Server = createServer(route(status));
+  const server: Server = createServer(listener);
   // The umask covers the moment between bind() and chmod(): the socket is never reachable by others.
   const umask = process.umask(0o177);
   try {
@@ -63,12 +57,15 @@ export async function listenApiSocket(path: string, status: () => AgentStatus): 
     process.umask(umask);
   }
   await chmod(path, 0o600);
-  return {
-    path,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
-  };
+  return { path, close: () => closeServer(server) };
+}
+
+// The status-only socket of an agent without a supervisor yet; startApi (server.ts) serves the whole API instead.
+export function listenApiSocket(path: string, status: () => AgentStatus): Promise<ApiSocket> {
+  return listenUnixSocket(path, (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://agent').pathname;
+    if (url !== '/status') return sendJson(res, 404, { error: `no such endpoint: ${url}`, endpoints: ['GET /status'] });
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not allowed on /status` }, { allow: 'GET, HEAD' });
+    sendJson(res, 200, status());
+  });
 }

@@ -1,0 +1,191 @@
+// The API's OpenAPI 3.1 document, written by hand and held to the route table and real answers by openapi.test.ts.
+import type { Route } from './router.ts';
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
+const text = (description: string, type: string) => ({ description, content: { [type]: { schema: { type: 'string' } } } });
+const error = (description: string) => json(description, ref('Error'));
+const body = (schema: object, required = false) => ({ required, content: { 'application/json': { schema } } });
+const name = { name: 'name', in: 'path', required: true, schema: { type: 'string' }, description: 'VM name' };
+const id = { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'checkpoint id' };
+
+const COMMON = { '401': error('No session (TCP only)') };
+const CHANGE = { ...COMMON, '403': error('Cross-origin request or missing/wrong x-csrf-token (TCP only)') };
+const ON_VM = { '404': error('No such VM') };
+
+function op(summary: string, responses: object, extra: object = {}) {
+  return { summary, ...extra, responses };
+}
+
+const vmAction = (verb: string) => ({
+  post: op(`${verb} a VM; answers once it is done`, { '200': json('The VM afterwards', ref('VmView')), ...CHANGE, ...ON_VM, '409': error('Not possible in its state') }, { parameters: [name] }),
+});
+
+const schemas = {
+  Error: { type: 'object', required: ['error'], properties: { error: { type: 'string' } } },
+  VmState: { enum: ['stopped', 'starting', 'running', 'ready', 'failed', 'stopping'] },
+  PinPlan: {
+    type: 'object',
+    required: ['housekeeping', 'vcpus', 'emulator'],
+    properties: {
+      housekeeping: { type: 'array', items: { type: 'integer' } },
+      vcpus: { type: 'array', items: { type: 'object', required: ['vcpu', 'cpu'], properties: { vcpu: { type: 'integer' }, cpu: { type: 'integer' }, tid: { type: 'integer' } } } },
+      emulator: { type: 'array', items: { type: 'integer' } },
+      degraded: { type: 'string' },
+    },
+  },
+  HealthEvent: { type: 'object', required: ['at', 'event'], properties: { at: { type: 'string' }, event: { type: 'string' }, detail: { type: 'string' } } },
+  VmView: {
+    type: 'object',
+    required: ['name', 'role', 'launch', 'state', 'ephemeral', 'autostart', 'history'],
+    properties: {
+      name: { type: 'string' },
+      role: { enum: ['controller', 'rescue', 'application', 'utility'] },
+      launch: { enum: ['vm', 'novm', 'container'] },
+      state: ref('VmState'),
+      pid: { type: 'integer' },
+      startedAt: { type: 'string' },
+      readyAt: { type: 'string' },
+      ephemeral: { type: 'boolean' },
+      autostart: { type: 'boolean' },
+      pinning: ref('PinPlan'),
+      failure: { type: 'object', required: ['reason', 'at'], properties: { reason: { type: 'string' }, at: { type: 'string' } } },
+      history: { type: 'array', items: ref('HealthEvent') },
+    },
+  },
+  CheckpointView: {
+    type: 'object',
+    required: ['id', 'createdAt', 'sizeBytes', 'pinned', 'current'],
+    properties: { id: { type: 'string' }, parent: { type: 'string' }, label: { type: 'string' }, createdAt: { type: 'string' }, sizeBytes: { type: 'integer' }, pinned: { type: 'boolean' }, current: { type: 'boolean' } },
+  },
+  RescueState: { type: 'object', required: ['active'], properties: { active: { type: 'boolean' }, reason: { type: 'string' }, since: { type: 'string' } } },
+  HostFacts: {
+    type: 'object',
+    required: ['name', 'version', 'accel', 'accelReason', 'cpus', 'memoryMiB', 'versions', 'rescue'],
+    properties: {
+      name: { type: 'string' },
+      version: { type: 'string' },
+      accel: { enum: ['kvm', 'tcg'] },
+      accelReason: { type: 'string' },
+      cpus: {
+        type: 'object',
+        required: ['online', 'cores', 'nodes'],
+        properties: {
+          online: { type: 'array', items: { type: 'integer' } },
+          cores: { type: 'array', items: { type: 'array', items: { type: 'integer' } } },
+          nodes: { type: 'array', items: { type: 'array', items: { type: 'integer' } } },
+        },
+      },
+      memoryMiB: { type: 'integer' },
+      versions: { type: 'object', required: ['agent', 'node', 'qemu'], properties: { agent: { type: 'string' }, node: { type: 'string' }, qemu: { type: 'string' } } },
+      rescue: ref('RescueState'),
+    },
+  },
+  AgentStatus: {
+    type: 'object',
+    required: ['host', 'state', 'pid', 'node', 'startedAt', 'accel', 'accelReason', 'stateDir', 'vms'],
+    properties: {
+      host: { type: 'object', required: ['name', 'version'], properties: { name: { type: 'string' }, version: { type: 'string' } } },
+      state: { enum: ['ready', 'stopping'] },
+      pid: { type: 'integer' },
+      node: { type: 'string' },
+      startedAt: { type: 'string' },
+      accel: { enum: ['kvm', 'tcg'] },
+      accelReason: { type: 'string' },
+      stateDir: { type: 'string' },
+      warnings: { type: 'array', items: { type: 'string' } },
+      rescue: ref('RescueState'),
+      vms: { type: 'array', items: ref('VmView') },
+    },
+  },
+  Session: { type: 'object', required: ['user', 'csrf'], properties: { user: { type: 'string' }, via: { enum: ['socket', 'tcp'] }, csrf: { type: ['string', 'null'] } } },
+};
+
+// The document: every path the agent routes, what it takes and what it answers.
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Multiverse agent API',
+    version: '1',
+    description:
+      'Served on the root-only unix socket /run/mvos/agent.sock (no login) and, when host config sets agent.apiListen, over TCP. ' +
+      'Over TCP everything but the login page, its assets and POST /login needs the session cookie from POST /login; ' +
+      'every POST/DELETE also needs the x-csrf-token header (from the login answer or GET /api/session) and a same-origin Origin if one is sent.',
+  },
+  components: {
+    schemas,
+    securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'mvos_session' }, csrf: { type: 'apiKey', in: 'header', name: 'x-csrf-token' } },
+  },
+  security: [{ session: [] }],
+  paths: {
+    '/status': { get: op('The agent status (the same document as status.json)', { '200': json('Status', ref('AgentStatus')), ...COMMON }) },
+    '/api/host': { get: op('Host facts: CPU topology, KVM or TCG, memory, versions, rescue state', { '200': json('Facts', ref('HostFacts')), ...COMMON }) },
+    '/api/vms': { get: op('Every VM with its state and health', { '200': json('VMs', { type: 'array', items: ref('VmView') }), ...COMMON }) },
+    '/api/vms/{name}': { get: op('One VM: state, CPU pinning plan, health history', { '200': json('The VM', ref('VmView')), ...COMMON, ...ON_VM }, { parameters: [name] }) },
+    '/api/vms/{name}/start': vmAction('Start'),
+    '/api/vms/{name}/stop': vmAction('Stop'),
+    '/api/vms/{name}/restart': vmAction('Restart'),
+    '/api/vms/{name}/console': {
+      get: op('The serial console log so far', { '200': text('Console text', 'text/plain'), '400': error('Bad tail'), ...COMMON, ...ON_VM }, {
+        parameters: [name, { name: 'tail', in: 'query', required: false, schema: { type: 'integer', minimum: 0 }, description: 'only the last BYTES' }],
+      }),
+    },
+    '/api/vms/{name}/console/stream': {
+      get: op('The console live as Server-Sent Events; each data line is a JSON string of console text (the last 64 KiB first)', { '200': text('Event stream', 'text/event-stream'), ...COMMON, ...ON_VM }, { parameters: [name] }),
+    },
+    '/api/vms/{name}/checkpoints': {
+      get: op("A VM's disk checkpoints", { '200': json('Checkpoints', { type: 'array', items: ref('CheckpointView') }), ...COMMON, ...ON_VM }, { parameters: [name] }),
+      post: op('Take a checkpoint', { '201': json('The new checkpoint', ref('CheckpointView')), '400': error('Bad label'), ...CHANGE, ...ON_VM, '409': error('Not possible now') }, {
+        parameters: [name],
+        requestBody: body({ type: 'object', properties: { label: { type: 'string', maxLength: 200 } } }),
+      }),
+    },
+    '/api/vms/{name}/checkpoints/{id}': {
+      delete: op('Delete a checkpoint', { '200': json('Deleted', { type: 'object', required: ['deleted'], properties: { deleted: { type: 'string' } } }), ...CHANGE, '404': error('No such VM or checkpoint'), '409': error('Pinned, current or has children') }, { parameters: [name, id] }),
+    },
+    '/api/vms/{name}/checkpoints/{id}/rollback': {
+      post: op('Roll the disk back to a checkpoint; restart: true stops and starts a running VM around it', {
+        '200': json('Rolled back', { type: 'object', required: ['rolledBackTo', 'vm'], properties: { rolledBackTo: { type: 'string' }, vm: ref('VmView') } }),
+        '400': error('Bad body'),
+        ...CHANGE,
+        '404': error('No such VM or checkpoint'),
+        '409': error('The VM runs and restart was not asked for'),
+      }, { parameters: [name, id], requestBody: body({ type: 'object', properties: { restart: { type: 'boolean' } } }) }),
+    },
+    '/api/vms/{name}/checkpoints/{id}/pin': {
+      post: op('Pin or unpin a checkpoint', { '200': json('Done', { type: 'object', required: ['id', 'pinned'], properties: { id: { type: 'string' }, pinned: { type: 'boolean' } } }), '400': error('Bad body'), ...CHANGE, '404': error('No such VM or checkpoint') }, {
+        parameters: [name, id],
+        requestBody: body({ type: 'object', required: ['pinned'], properties: { pinned: { type: 'boolean' } } }, true),
+      }),
+    },
+    '/api/rescue': {
+      get: op('Whether the host runs on its rescue VM, and why', { '200': json('Rescue state', ref('RescueState')), ...COMMON }),
+      post: op('Switch to the rescue VM (stops the controller)', { '200': json('Rescue state', ref('RescueState')), '400': error('No reason'), ...CHANGE, '409': error('Already in rescue') }, {
+        requestBody: body({ type: 'object', required: ['reason'], properties: { reason: { type: 'string', maxLength: 500 } } }, true),
+      }),
+    },
+    '/api/session': { get: op('Who is logged in and the CSRF token', { '200': json('Session', ref('Session')), ...COMMON }) },
+    '/login': {
+      get: op('The WebUI login page', { '200': text('Login page', 'text/html') }, { security: [] }),
+      post: op('Log in with user, password and one-time code; sets the session cookie', {
+        '200': json('Logged in', { type: 'object', required: ['user', 'csrf'], properties: { user: { type: 'string' }, csrf: { type: 'string' } } }),
+        '400': error('Missing field, or the unix socket (no login there)'),
+        '401': error('Wrong user, password or code (which one is not told)'),
+        '403': error('Cross-origin login'),
+        '429': error('Too many failed logins; Retry-After says when to try again'),
+      }, {
+        security: [],
+        requestBody: body({ type: 'object', required: ['user', 'password', 'code'], properties: { user: { type: 'string' }, password: { type: 'string' }, code: { type: 'string' } } }, true),
+      }),
+    },
+    '/logout': { post: op('End the session', { '200': json('Logged out', { type: 'object', required: ['loggedOut'], properties: { loggedOut: { type: 'boolean' } } }), ...CHANGE }) },
+    '/': { get: op('The WebUI (the login page, with 401, without a session)', { '200': text('WebUI', 'text/html'), '401': text('Login page', 'text/html') }) },
+    '/assets/{file}': { get: op('WebUI scripts and styles', { '200': text('Asset', 'text/javascript'), '404': error('No such asset') }, { security: [], parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }] }) },
+    '/openapi.json': { get: op('This document', { '200': json('OpenAPI 3.1', { type: 'object' }), ...COMMON }) },
+  },
+};
+
+// GET /openapi.json.
+export function openApiRoute(): Route {
+  return { method: 'GET', path: '/openapi.json', summary: 'This document', access: 'session', handle: () => ({ body: OPENAPI }) };
+}

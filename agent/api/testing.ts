@@ -1,0 +1,238 @@
+// Test double of Controls for the API, WebUI and CLI tests: VM states, console and checkpoints in memory, every call recorded.
+// Test code only: the agent itself serves the real supervisor.
+import { ControlError, type CheckpointView, type Controls, type HealthEvent, type HostFacts, type RescueState, type VmView } from '../controls.ts';
+
+// One call made on the double, in order.
+export interface RecordedCall {
+  method: string;
+  args: unknown[];
+}
+
+// A VM the double starts with: its name and role, everything else defaulted.
+export interface FakeVmSeed {
+  name: string;
+  role: VmView['role'];
+  launch?: VmView['launch'];
+  state?: VmView['state'];
+}
+
+interface FakeVm {
+  view: VmView;
+  console: string;
+  followers: Set<(chunk: Buffer) => void>;
+  checkpoints: CheckpointView[];
+}
+
+const DEFAULT_VMS: FakeVmSeed[] = [
+  { name: 'controller', role: 'controller', state: 'ready' },
+  { name: 'rescue', role: 'rescue', launch: 'novm' },
+  { name: 'web', role: 'application', state: 'ready' },
+];
+
+// In-memory Controls: start/stop move states at once, the console grows with each change, checkpoints form a chain.
+export class FakeControls implements Controls {
+  readonly calls: RecordedCall[] = [];
+  private readonly vms = new Map<string, FakeVm>();
+  private rescueNow: RescueState = { active: false };
+  private clock = Date.parse('2026-01-01T00:00:00Z');
+  private checkpointSerial = 0;
+
+  constructor(seeds: FakeVmSeed[] = DEFAULT_VMS) {
+    for (const seed of seeds) this.addVm(seed);
+  }
+
+  private now(): string {
+    this.clock += 1000;
+    return new Date(this.clock).toISOString();
+  }
+
+  private addVm(seed: FakeVmSeed): void {
+    const at = this.now();
+    const state = seed.state ?? 'stopped';
+    const up = state === 'ready' || state === 'running';
+    const view: VmView = {
+      name: seed.name,
+      role: seed.role,
+      launch: seed.launch ?? 'vm',
+      state,
+      ephemeral: seed.role === 'rescue',
+      autostart: seed.role === 'controller',
+      ...(up ? { pid: 1000 + this.vms.size, startedAt: at, readyAt: at } : {}),
+      pinning: { housekeeping: [0], vcpus: [{ vcpu: 0, cpu: 1 + this.vms.size }], emulator: [0] },
+      history: up ? [{ at, event: 'started' }, { at, event: 'ready' }] : [],
+    };
+    const base: CheckpointView = { id: `${seed.name}-base`, label: 'base', createdAt: at, sizeBytes: 196_608, pinned: true, current: true };
+    this.vms.set(seed.name, { view, console: up ? `${seed.name} booted\nMVOS-GUEST-READY\n` : '', followers: new Set(), checkpoints: [base] });
+  }
+
+  private record(method: string, ...args: unknown[]): void {
+    this.calls.push({ method, args });
+  }
+
+  private vm(name: string): FakeVm {
+    const vm = this.vms.get(name);
+    if (!vm) throw new ControlError('not-found', `no VM named "${name}"`);
+    return vm;
+  }
+
+  private event(vm: FakeVm, event: string, detail?: string): HealthEvent {
+    const entry: HealthEvent = { at: this.now(), event, ...(detail ? { detail } : {}) };
+    vm.view.history.push(entry);
+    return entry;
+  }
+
+  // Appends console output the way a guest's serial line would, telling every follower.
+  emitConsole(name: string, text: string): void {
+    const vm = this.vm(name);
+    vm.console += text;
+    for (const follower of vm.followers) follower(Buffer.from(text));
+  }
+
+  // How many console followers a VM has (streams must let go when the client leaves).
+  followers(name: string): number {
+    return this.vm(name).followers.size;
+  }
+
+  async hostFacts(): Promise<HostFacts> {
+    this.record('hostFacts');
+    return {
+      name: 'test-host',
+      version: '1.2.3',
+      accel: 'tcg',
+      accelReason: 'KVM probe timed out',
+      cpus: { online: [0, 1, 2, 3], cores: [[0], [1], [2], [3]], nodes: [[0, 1, 2, 3]] },
+      memoryMiB: 8192,
+      versions: { agent: '0.1.0', node: process.version, qemu: '7.2.0' },
+      rescue: { ...this.rescueNow },
+    };
+  }
+
+  listVms(): VmView[] {
+    this.record('listVms');
+    return [...this.vms.values()].map((vm) => structuredClone(vm.view));
+  }
+
+  getVm(name: string): VmView | undefined {
+    this.record('getVm', name);
+    const vm = this.vms.get(name);
+    return vm && structuredClone(vm.view);
+  }
+
+  async startVm(name: string): Promise<VmView> {
+    this.record('startVm', name);
+    const vm = this.vm(name);
+    if (vm.view.state !== 'stopped' && vm.view.state !== 'failed') throw new ControlError('conflict', `${name} is ${vm.view.state}`);
+    const started = this.event(vm, 'started').at;
+    const ready = this.event(vm, 'ready').at;
+    Object.assign(vm.view, { state: 'ready', pid: 2000 + this.calls.length, startedAt: started, readyAt: ready });
+    delete vm.view.failure;
+    this.emitConsole(name, `${name} booted\nMVOS-GUEST-READY\n`);
+    return structuredClone(vm.view);
+  }
+
+  async stopVm(name: string): Promise<VmView> {
+    this.record('stopVm', name);
+    const vm = this.vm(name);
+    if (vm.view.state === 'stopped') throw new ControlError('conflict', `${name} is already stopped`);
+    this.emitConsole(name, `${name} powering off\n`);
+    this.event(vm, 'stopped');
+    vm.view.state = 'stopped';
+    delete vm.view.pid;
+    delete vm.view.startedAt;
+    delete vm.view.readyAt;
+    return structuredClone(vm.view);
+  }
+
+  async restartVm(name: string): Promise<VmView> {
+    this.record('restartVm', name);
+    const vm = this.vm(name);
+    if (vm.view.state !== 'stopped') await this.stopVm(name);
+    return this.startVm(name);
+  }
+
+  async consoleLog(name: string, options: { tailBytes?: number } = {}): Promise<string> {
+    this.record('consoleLog', name, options);
+    const text = Buffer.from(this.vm(name).console);
+    return (options.tailBytes === undefined ? text : text.subarray(Math.max(0, text.length - options.tailBytes))).toString('utf8');
+  }
+
+  followConsole(name: string, onData: (chunk: Buffer) => void): () => void {
+    this.record('followConsole', name);
+    const vm = this.vm(name);
+    vm.followers.add(onData);
+    return () => vm.followers.delete(onData);
+  }
+
+  async listCheckpoints(name: string): Promise<CheckpointView[]> {
+    this.record('listCheckpoints', name);
+    return structuredClone(this.vm(name).checkpoints);
+  }
+
+  async createCheckpoint(name: string, label?: string): Promise<CheckpointView> {
+    this.record('createCheckpoint', name, label);
+    const vm = this.vm(name);
+    const parent = vm.checkpoints.find((c) => c.current);
+    for (const c of vm.checkpoints) c.current = false;
+    const checkpoint: CheckpointView = {
+      id: `${name}-${++this.checkpointSerial}`,
+      ...(parent ? { parent: parent.id } : {}),
+      ...(label ? { label } : {}),
+      createdAt: this.now(),
+      sizeBytes: 65_536 * this.checkpointSerial,
+      pinned: false,
+      current: true,
+    };
+    vm.checkpoints.push(checkpoint);
+    return structuredClone(checkpoint);
+  }
+
+  private checkpoint(vm: FakeVm, id: string): CheckpointView {
+    const found = vm.checkpoints.find((c) => c.id === id);
+    if (!found) throw new ControlError('not-found', `${vm.view.name} has no checkpoint "${id}"`);
+    return found;
+  }
+
+  async rollback(name: string, id: string, options: { restart?: boolean } = {}): Promise<void> {
+    this.record('rollback', name, id, options);
+    const vm = this.vm(name);
+    const target = this.checkpoint(vm, id);
+    const running = vm.view.state !== 'stopped' && vm.view.state !== 'failed';
+    if (running && !options.restart) throw new ControlError('conflict', `${name} is ${vm.view.state}: stop it first or roll back with restart`);
+    if (running) await this.stopVm(name);
+    for (const c of vm.checkpoints) c.current = c === target;
+    this.event(vm, 'rollback', id);
+    if (running) await this.startVm(name);
+  }
+
+  async pinCheckpoint(name: string, id: string, pinned: boolean): Promise<void> {
+    this.record('pinCheckpoint', name, id, pinned);
+    this.checkpoint(this.vm(name), id).pinned = pinned;
+  }
+
+  async deleteCheckpoint(name: string, id: string): Promise<void> {
+    this.record('deleteCheckpoint', name, id);
+    const vm = this.vm(name);
+    const target = this.checkpoint(vm, id);
+    if (target.pinned) throw new ControlError('conflict', `checkpoint ${id} is pinned`);
+    if (target.current) throw new ControlError('conflict', `checkpoint ${id} is the one ${name} runs on`);
+    if (vm.checkpoints.some((c) => c.parent === id)) throw new ControlError('conflict', `checkpoint ${id} has children`);
+    vm.checkpoints.splice(vm.checkpoints.indexOf(target), 1);
+  }
+
+  async rescue(reason: string): Promise<RescueState> {
+    this.record('rescue', reason);
+    if (!reason.trim()) throw new ControlError('invalid', 'a reason is required');
+    if (this.rescueNow.active) throw new ControlError('conflict', 'the host already runs on the rescue VM');
+    const controller = [...this.vms.values()].find((vm) => vm.view.role === 'controller');
+    const rescue = [...this.vms.values()].find((vm) => vm.view.role === 'rescue');
+    if (controller && controller.view.state !== 'stopped') await this.stopVm(controller.view.name);
+    if (rescue && rescue.view.state === 'stopped') await this.startVm(rescue.view.name);
+    this.rescueNow = { active: true, reason, since: this.now() };
+    return { ...this.rescueNow };
+  }
+
+  rescueState(): RescueState {
+    this.record('rescueState');
+    return { ...this.rescueNow };
+  }
+}

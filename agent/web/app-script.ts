@@ -1,0 +1,231 @@
+// The WebUI's script: polls the API, renders VMs, pinning, health and checkpoints, follows the console by Server-Sent Events.
+
+// Served as /assets/app.js; every text goes in through textContent, never HTML (no template literals: this is one).
+export const APP_JS = `'use strict';
+(function () {
+  var csrf = '';
+  var selected = null;
+  var stream = null;
+  var busy = false;
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, props, children) {
+    var node = document.createElement(tag);
+    Object.keys(props || {}).forEach(function (key) {
+      if (key === 'text') node.textContent = props[key];
+      else if (key === 'data') Object.keys(props.data).forEach(function (d) { node.dataset[d] = props.data[d]; });
+      else node.setAttribute(key, props[key]);
+    });
+    (children || []).forEach(function (child) { node.appendChild(child); });
+    return node;
+  }
+
+  async function api(method, path, body) {
+    var headers = {};
+    if (method !== 'GET') headers['x-csrf-token'] = csrf;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    var res = await fetch(path, { method: method, headers: headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
+    if (res.status === 401) { location.assign('/login'); throw new Error('the session ended'); }
+    var data = await res.json().catch(function () { return {}; });
+    if (!res.ok) throw new Error(data.error || ('HTTP ' + res.status));
+    return data;
+  }
+
+  function say(text, isError) {
+    var box = $('message');
+    box.textContent = text;
+    box.className = isError ? 'error' : '';
+    box.hidden = false;
+  }
+
+  function path(name) { return '/api/vms/' + encodeURIComponent(name); }
+
+  function health(vm) {
+    if (vm.failure) return 'failed: ' + vm.failure.reason;
+    var last = vm.history[vm.history.length - 1];
+    return last ? last.event + (last.detail ? ' (' + last.detail + ')' : '') + ' at ' + last.at : 'no events yet';
+  }
+
+  function up(vm) { return vm.state !== 'stopped' && vm.state !== 'failed'; }
+
+  function actionButton(vm, action, label, enabled) {
+    var button = el('button', { type: 'button', text: label, data: { action: action, vm: vm.name } });
+    button.disabled = !enabled;
+    return button;
+  }
+
+  function renderVms(vms) {
+    var body = $('vms').tBodies[0];
+    body.replaceChildren.apply(body, vms.map(function (vm) {
+      var row = el('tr', { data: { vm: vm.name, state: vm.state } }, [
+        el('td', {}, [el('a', { href: '#' + vm.name, text: vm.name, data: { select: vm.name } })]),
+        el('td', { text: vm.role }),
+        el('td', { text: vm.launch }),
+        el('td', { class: 'state state-' + vm.state, text: vm.state }),
+        el('td', { class: 'health', text: health(vm) }),
+        el('td', {}, [
+          actionButton(vm, 'start', 'Start', !up(vm)),
+          actionButton(vm, 'stop', 'Stop', up(vm)),
+          actionButton(vm, 'restart', 'Restart', up(vm)),
+        ]),
+      ]);
+      if (vm.name === selected) row.className = 'selected';
+      return row;
+    }));
+  }
+
+  function renderPinning(plan) {
+    var body = $('pinning').tBodies[0];
+    if (!plan) { body.replaceChildren(el('tr', {}, [el('td', { text: 'not pinned (the VM is not running or has no plan)' })])); return; }
+    var rows = plan.vcpus.map(function (v) {
+      return el('tr', {}, [el('th', { text: 'vCPU ' + v.vcpu }), el('td', { text: 'CPU ' + v.cpu + (v.tid ? ' (thread ' + v.tid + ')' : '') })]);
+    });
+    rows.push(el('tr', {}, [el('th', { text: 'emulator' }), el('td', { text: plan.emulator.join(', ') || '—' })]));
+    rows.push(el('tr', {}, [el('th', { text: 'housekeeping' }), el('td', { text: plan.housekeeping.join(', ') || '—' })]));
+    if (plan.degraded) rows.push(el('tr', {}, [el('th', { text: 'degraded' }), el('td', { class: 'error', text: plan.degraded })]));
+    body.replaceChildren.apply(body, rows);
+  }
+
+  function renderHistory(vm) {
+    var list = $('history');
+    list.replaceChildren.apply(list, vm.history.slice(-50).reverse().map(function (h) {
+      return el('li', { text: h.at + ' ' + h.event + (h.detail ? ': ' + h.detail : '') });
+    }));
+  }
+
+  function size(bytes) { return bytes >= 1048576 ? (bytes / 1048576).toFixed(1) + ' MiB' : Math.ceil(bytes / 1024) + ' KiB'; }
+
+  function renderCheckpoints(list) {
+    var body = $('checkpoints').tBodies[0];
+    body.replaceChildren.apply(body, list.map(function (c) {
+      var flags = [c.current ? 'current' : '', c.pinned ? 'pinned' : ''].filter(Boolean).join(', ');
+      var rollback = el('button', { type: 'button', text: 'Roll back', data: { checkpoint: c.id, op: 'rollback' } });
+      var pin = el('button', { type: 'button', text: c.pinned ? 'Unpin' : 'Pin', data: { checkpoint: c.id, op: c.pinned ? 'unpin' : 'pin' } });
+      var remove = el('button', { type: 'button', text: 'Delete', data: { checkpoint: c.id, op: 'delete' } });
+      rollback.disabled = c.current;
+      remove.disabled = c.current || c.pinned;
+      return el('tr', { data: { checkpoint: c.id, label: c.label || '', current: String(c.current) } }, [
+        el('td', { text: c.id }), el('td', { text: c.label || '' }), el('td', { text: c.createdAt }), el('td', { text: size(c.sizeBytes) }),
+        el('td', { class: 'flags', text: flags }), el('td', {}, [rollback, pin, remove]),
+      ]);
+    }));
+  }
+
+  function follow(name) {
+    if (stream) stream.close();
+    var out = $('console');
+    out.textContent = '';
+    stream = new EventSource(path(name) + '/console/stream');
+    stream.onopen = function () { $('console-state').textContent = '(live)'; };
+    stream.onerror = function () { $('console-state').textContent = '(reconnecting…)'; };
+    stream.onmessage = function (event) {
+      var atEnd = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+      out.textContent += JSON.parse(event.data);
+      if (out.textContent.length > 262144) out.textContent = out.textContent.slice(-196608);
+      if (atEnd) out.scrollTop = out.scrollHeight;
+    };
+  }
+
+  async function refreshDetail() {
+    if (!selected) return;
+    var results = await Promise.all([api('GET', path(selected)), api('GET', path(selected) + '/checkpoints')]);
+    $('detail').hidden = false;
+    $('detail-name').textContent = selected;
+    renderPinning(results[0].pinning);
+    renderHistory(results[0]);
+    renderCheckpoints(results[1]);
+  }
+
+  async function refresh() {
+    var results = await Promise.all([api('GET', '/api/vms'), api('GET', '/api/rescue')]);
+    renderVms(results[0]);
+    var rescue = results[1];
+    var banner = $('rescue-banner');
+    banner.hidden = !rescue.active;
+    banner.textContent = rescue.active ? 'The host has fallen back to the rescue VM' + (rescue.reason ? ': ' + rescue.reason : '') + (rescue.since ? ' (since ' + rescue.since + ')' : '') : '';
+    await refreshDetail();
+  }
+
+  function select(name) {
+    if (selected === name) return;
+    selected = name;
+    follow(name);
+    refresh().catch(function (e) { say(e.message, true); });
+  }
+
+  async function act(work, done) {
+    if (busy) return;
+    busy = true;
+    document.body.classList.add('busy');
+    try {
+      await work();
+      say(done, false);
+    } catch (e) {
+      say(e.message, true);
+    } finally {
+      busy = false;
+      document.body.classList.remove('busy');
+      await refresh().catch(function (e) { say(e.message, true); });
+    }
+  }
+
+  $('vms').addEventListener('click', function (event) {
+    var target = event.target;
+    if (target.dataset.select) { event.preventDefault(); select(target.dataset.select); return; }
+    var action = target.dataset.action;
+    if (!action) return;
+    var name = target.dataset.vm;
+    act(function () { return api('POST', path(name) + '/' + action); }, name + ': ' + action + ' done');
+  });
+
+  $('checkpoints').addEventListener('click', function (event) {
+    var id = event.target.dataset.checkpoint;
+    var op = event.target.dataset.op;
+    if (!id || !op) return;
+    var name = selected;
+    var base = path(name) + '/checkpoints/' + encodeURIComponent(id);
+    if (op === 'rollback') {
+      if (!confirm('Roll ' + name + ' back to ' + id + '? Changes since then are lost; a running VM restarts.')) return;
+      act(function () { return api('POST', base + '/rollback', { restart: true }); }, name + ' rolled back to ' + id);
+    } else if (op === 'delete') {
+      if (!confirm('Delete checkpoint ' + id + '?')) return;
+      act(function () { return api('DELETE', base); }, 'checkpoint ' + id + ' deleted');
+    } else {
+      act(function () { return api('POST', base + '/pin', { pinned: op === 'pin' }); }, 'checkpoint ' + id + (op === 'pin' ? ' pinned' : ' unpinned'));
+    }
+  });
+
+  $('checkpoint-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var label = $('checkpoint-label').value.trim();
+    act(async function () {
+      var made = await api('POST', path(selected) + '/checkpoints', label ? { label: label } : {});
+      $('checkpoint-label').value = '';
+      return made;
+    }, 'checkpoint taken');
+  });
+
+  $('logout').addEventListener('click', function () {
+    api('POST', '/logout').finally(function () { location.assign('/login'); });
+  });
+
+  async function start() {
+    var session = await api('GET', '/api/session');
+    csrf = session.csrf || '';
+    $('user').textContent = session.user;
+    var host = await api('GET', '/api/host');
+    $('host-name').textContent = host.name + ' ' + host.version;
+    $('host-facts').textContent = host.accel.toUpperCase() + ' · ' + host.cpus.online.length + ' CPUs · ' + host.memoryMiB + ' MiB · node ' + host.versions.node + ' · qemu ' + host.versions.qemu;
+    var vms = await api('GET', '/api/vms');
+    var first = vms.find(function (vm) { return vm.role === 'controller'; }) || vms[0];
+    var wanted = decodeURIComponent(location.hash.slice(1));
+    if (vms.some(function (vm) { return vm.name === wanted; })) first = { name: wanted };
+    if (first) select(first.name);
+    else await refresh();
+    setInterval(function () { if (!busy) refresh().catch(function (e) { say(e.message, true); }); }, 2000);
+  }
+
+  start().catch(function (e) { say(e.message, true); });
+})();
+`;

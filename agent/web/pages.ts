@@ -1,0 +1,78 @@
+// The WebUI's two HTML pages; scripts and styles come from /assets (the CSP allows nothing inline).
+
+// The login page: user, password and one-time code.
+export const LOGIN_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Multiverse — log in</title>
+<link rel="stylesheet" href="/assets/style.css">
+<script src="/assets/login.js" defer></script>
+</head>
+<body class="login">
+<main>
+<h1>Multiverse</h1>
+<form id="login" autocomplete="on">
+<label>User <input name="user" id="user" autocomplete="username" required></label>
+<label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label>
+<label>Code <input name="code" id="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required></label>
+<button type="submit">Log in</button>
+<p id="login-error" class="error" role="alert" hidden></p>
+</form>
+</main>
+</body>
+</html>
+`;
+
+// The main page: host, rescue banner, VM list and the selected VM's pinning, health, checkpoints and console.
+export const MAIN_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Multiverse</title>
+<link rel="stylesheet" href="/assets/style.css">
+<script src="/assets/app.js" defer></script>
+</head>
+<body>
+<header>
+<h1>Multiverse <span id="host-name"></span></h1>
+<p id="host-facts"></p>
+<p class="who"><span id="user"></span> <button type="button" id="logout">Log out</button></p>
+</header>
+<div id="rescue-banner" class="banner" role="alert" hidden></div>
+<p id="message" role="status" hidden></p>
+<main>
+<section>
+<h2>Virtual machines</h2>
+<table id="vms">
+<thead><tr><th>Name</th><th>Role</th><th>Launch</th><th>State</th><th>Health</th><th>Actions</th></tr></thead>
+<tbody></tbody>
+</table>
+</section>
+<section id="detail" hidden>
+<h2>VM <span id="detail-name"></span></h2>
+<div class="columns">
+<div>
+<h3>CPU pinning</h3>
+<table id="pinning"><tbody></tbody></table>
+<h3>Health history</h3>
+<ol id="history"></ol>
+</div>
+<div>
+<h3>Checkpoints</h3>
+<form id="checkpoint-form"><input id="checkpoint-label" placeholder="label (optional)" maxlength="200"> <button type="submit">Take checkpoint</button></form>
+<table id="checkpoints">
+<thead><tr><th>Id</th><th>Label</th><th>Created</th><th>Size</th><th></th><th>Actions</th></tr></thead>
+<tbody></tbody>
+</table>
+</div>
+</div>
+<h3>Console <span id="console-state" class="muted"></span></h3>
+<pre id="console" tabindex="0"></pre>
+</section>
+</main>
+</body>
+</html>
+`;
