@@ -3,8 +3,6 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { FailureError } from '../../builder/errors.ts';
-import type { AgentStatus } from '../status.ts';
-import { sendJson } from './http.ts';
 
 // A listening API socket.
 export interface ApiSocket {
@@ -60,12 +58,3 @@ export async function listenUnixSocket(path: string, listener: RequestListener):
   return { path, close: () => closeServer(server) };
 }
 
-// The status-only socket of an agent without a supervisor yet; startApi (server.ts) serves the whole API instead.
-export function listenApiSocket(path: string, status: () => AgentStatus): Promise<ApiSocket> {
-  return listenUnixSocket(path, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://agent').pathname;
-    if (url !== '/status') return sendJson(res, 404, { error: `no such endpoint: ${url}`, endpoints: ['GET /status'] });
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not allowed on /status` }, { allow: 'GET, HEAD' });
-    sendJson(res, 200, status());
-  });
-}
