@@ -1,19 +1,25 @@
 // Files the builder writes into an image from the recipe: the agent's host config, module list, state label, os-release.
 import type { Recipe, VmSpec } from '../recipe/types.ts';
+import { IMAGE_SECRET_KEY, type HostUsers } from '../secrets/host-users.ts';
 
 // Where a guest's kernel and initramfs live inside the host image.
 export function guestImagePaths(vm: VmSpec): { kernel: string; initrd: string } {
   return { kernel: `/usr/share/mvos/vms/${vm.name}/vmlinuz`, initrd: `/usr/share/mvos/vms/${vm.name}/initrd` };
 }
 
-// /etc/mvos/host.json: what the agent needs to run the host's VMs.
-export function hostConfig(recipe: Recipe): Record<string, unknown> {
+// /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their secrets resolved.
+export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Record<string, unknown> {
   return {
     name: recipe.name,
     version: recipe.version,
     stateLabel: recipe.host.stateLabel,
     housekeeping: recipe.host.housekeeping,
-    agent: { apiListen: recipe.agent.apiListen ?? null, sshListen: recipe.agent.sshListen ?? null },
+    agent: {
+      apiListen: recipe.agent.apiListen ?? null,
+      sshListen: recipe.agent.sshListen ?? null,
+      users: users.users,
+      secretKeyFile: users.secretKey ? IMAGE_SECRET_KEY : null,
+    },
     vms: recipe.vms.map((vm) => ({
       name: vm.name,
       role: vm.role,

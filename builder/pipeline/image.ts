@@ -7,6 +7,7 @@ import { compress } from '../archive/compress.ts';
 import { readTar, writeTar } from '../archive/tar.ts';
 import { bundleAgent } from '../agent/bundle.ts';
 import { FailureError } from '../errors.ts';
+import { defaultKeyDir } from '../firmware/keys.ts';
 import type { PackagePin } from '../inputs/apt.ts';
 import type { ContentCache } from '../inputs/cache.ts';
 import { pinOf, type LockedImage, type Lockfile } from '../inputs/lockfile.ts';
@@ -18,6 +19,7 @@ import { kernelConfigDir } from '../recipe/rules.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { dropFilter } from '../rootfs/drop.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
+import { IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
 import { guestImagePaths, hostConfig, osRelease, templateValues } from './generated.ts';
 import { hashOverlay, readOverlay } from './overlay.ts';
 import type { Progress } from './progress.ts';
@@ -150,9 +152,11 @@ async function assemble_rootfs(
       throw new FailureError(`template ${relative(repoRoot, t.source)} failed to render: ${(cause as Error).message}`, { cause });
     }
   });
+  // Agent users' sealed secrets and hashes come from the key folder (outside the repository); the key ships root-only.
+  const agentUsers = recipe.kind === 'host' ? await resolveHostUsers(recipe.agent.users, defaultKeyDir()) : { users: [] };
   const generated: Record<string, string> = { 'etc/os-release': osRelease(recipe) };
   if (recipe.kind === 'host') {
-    generated['etc/mvos/host.json'] = `${JSON.stringify(hostConfig(recipe), null, 2)}\n`;
+    generated['etc/mvos/host.json'] = `${JSON.stringify(hostConfig(recipe, agentUsers), null, 2)}\n`;
     generated['etc/mvos/state-label'] = `${recipe.host.stateLabel}\n`;
   }
   const inputs: Record<string, string> = {
@@ -162,6 +166,7 @@ async function assemble_rootfs(
     generated: sha256(JSON.stringify(generated)),
     modules: parts.modules ? `${parts.modules.tar}:${parts.modules.load}` : '',
     agent: parts.agent ?? '',
+    secretKey: agentUsers.secretKey ? sha256(agentUsers.secretKey) : '',
     guests: parts.guests.map((g) => `${g.recipe.name}:${g.vmlinuz}:${g.initrd}`).join(','),
     sde: String(ctx.sourceDateEpoch),
     code: hashCode(['builder/pipeline/image.ts', 'builder/pipeline/generated.ts', 'builder/pipeline/overlay.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
@@ -183,6 +188,7 @@ async function assemble_rootfs(
     }
     for (const r of rendered) tree.add(fileEntry(r.target.slice(1), r.text, r.mode, `template:${r.target}`));
     for (const [path, text] of Object.entries(generated)) tree.add(fileEntry(path, text));
+    if (agentUsers.secretKey) tree.add(fileEntry(IMAGE_SECRET_KEY.slice(1), agentUsers.secretKey, 0o400, 'agent-users'));
     if (parts.agent) tree.add(fileEntry('usr/lib/mvos/agent.mjs', await ctx.cache.read(parts.agent, 'agent bundle')));
     for (const guest of parts.guests) {
       const vm = recipe.vms.find((v) => v.recipe === guest.recipe)!;

@@ -82,7 +82,14 @@ export function normalizeRecipe(file: string, raw: MultiverseRecipe, guests: Rea
       (raw.templates ?? []).map((t) => Object.freeze({ source: resolve(here, t.source), target: t.target, mode: parseInt(t.mode ?? '0644', 8) })),
     ),
     variables: Object.freeze({ ...(raw.variables as Record<string, string | number | boolean> | undefined) }),
-    agent: Object.freeze({ enabled: raw.agent?.enabled ?? true, apiListen: raw.agent?.api?.listen, sshListen: raw.agent?.ssh?.listen }),
+    agent: Object.freeze({
+      enabled: raw.agent?.enabled ?? true,
+      apiListen: raw.agent?.api?.listen,
+      sshListen: raw.agent?.ssh?.listen,
+      users: Object.freeze(
+        (raw.agent?.users ?? []).map((u) => Object.freeze({ name: u.name, authorizedKeys: Object.freeze([...(u.authorizedKeys ?? [])]), otp: u.otp ?? 'totp', password: u.password ?? false })),
+      ),
+    }),
     boot: Object.freeze({ attempts: raw.boot?.attempts ?? 3, menuTimeout: raw.boot?.menuTimeout ?? 3 }),
     host: Object.freeze({ housekeeping: Object.freeze([...(raw.host?.housekeeping ?? [0])]), stateLabel: raw.host?.stateLabel ?? 'MVOS-STATE' }),
     outputs: Object.freeze([...(raw.outputs ?? ['kernel+initrd'])]),

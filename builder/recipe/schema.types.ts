@@ -232,6 +232,32 @@ export interface Agent {
      */
     listen?: string;
   };
+  /**
+   * People who may control the host over SSH (key + one-time code) and the HTTP API (password). Secrets come from `mvos otp enroll` and `mvos user passwd`, never from the recipe.
+   */
+  users?: AgentUser[];
+}
+/**
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "agentUser".
+ */
+export interface AgentUser {
+  /**
+   * Login name.
+   */
+  name: string;
+  /**
+   * OpenSSH public keys (authorized_keys lines) that may log in as this user.
+   */
+  authorizedKeys?: string[];
+  /**
+   * The one-time code SSH asks for after the key (none: no SSH login for this user).
+   */
+  otp?: 'totp' | 'hotp' | 'none';
+  /**
+   * Ship the password hash set with `mvos user passwd` (for the HTTP API and WebUI).
+   */
+  password?: boolean;
 }
 /**
  * Boot menu and boot counting.

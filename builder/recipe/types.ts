@@ -26,6 +26,14 @@ export interface VmSpec {
   readonly restart: { readonly attempts: number; readonly backoffSeconds: number };
 }
 
+// One agent user as the recipe names them; their secrets come from the key folder at build time.
+export interface AgentUserSpec {
+  readonly name: string;
+  readonly authorizedKeys: readonly string[];
+  readonly otp: 'totp' | 'hotp' | 'none';
+  readonly password: boolean;
+}
+
 // A template to render into the image.
 export interface TemplateSpec {
   readonly source: string;
@@ -59,7 +67,7 @@ export interface Recipe {
   readonly overlays: readonly string[];
   readonly templates: readonly TemplateSpec[];
   readonly variables: Readonly<Record<string, string | number | boolean>>;
-  readonly agent: { readonly enabled: boolean; readonly apiListen?: string; readonly sshListen?: string };
+  readonly agent: { readonly enabled: boolean; readonly apiListen?: string; readonly sshListen?: string; readonly users: readonly AgentUserSpec[] };
   readonly boot: { readonly attempts: number; readonly menuTimeout: number };
   readonly host: { readonly housekeeping: readonly number[]; readonly stateLabel: string };
   readonly outputs: readonly OutputFormat[];

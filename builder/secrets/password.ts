@@ -1,4 +1,4 @@
-// Password hashes for the HTTP login: scrypt with a random salt, stored as `scrypt$N$r$p$<salt>$<hash>` (base64).
+// Password hashes for the HTTP login: scrypt with a random salt, stored as `scrypt$N$r$p$<salt>$<hash>` (base64); `mvos user passwd` writes them, the agent checks them.
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 const N = 1 << 15;

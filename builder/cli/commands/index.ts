@@ -8,8 +8,10 @@ import { firmwareCommand } from './firmware.ts';
 import { flashCommand } from './flash.ts';
 import { keysCommand } from './keys.ts';
 import { lockCommand } from './lock.ts';
+import { otpCommand } from './otp.ts';
 import { runCommand } from './run.ts';
+import { userCommand } from './user.ts';
 import { validateCommand } from './validate.ts';
 
 // Every verb, in the order `mvos --help` lists them.
-export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, flashCommand, cacheCommand, firmwareCommand, keysCommand, agentCommand];
+export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, flashCommand, cacheCommand, firmwareCommand, keysCommand, otpCommand, userCommand, agentCommand];
