@@ -41,15 +41,25 @@ export const FORMATS: Readonly<Record<OutputFormat, MediaFormat>> = {
   iso: { packages: ['xorriso', 'mtools', 'grub-common', 'grub-pc-bin', 'grub-efi-amd64-bin'], code: [...grubCode, 'builder/media/iso.ts', 'builder/media/gpt.ts'], staged: true, write: async (i) => ({ [`${i.name}.iso`]: await writeIso(i) }) },
   raw: { packages: ['mtools', 'grub-common', 'grub-pc-bin', 'grub-efi-amd64-bin'], code: rawCode, staged: true, write: async (i) => ({ [`${i.name}.raw`]: await writeRaw(i) }) },
   qcow2: { packages: ['mtools', 'grub-common', 'grub-pc-bin', 'grub-efi-amd64-bin', 'qemu-utils'], code: [...rawCode, 'builder/media/formats.ts'], staged: true, write: qcow2 },
+  // Made from the root tree by the image's erofs stage (builder/pipeline/image.ts), which a kernel and initrd cannot give.
+  erofs: { packages: ['erofs-utils'], code: [], staged: false, write: () => Promise.reject(new Error('the erofs output is built from the rootfs by the image stage, not by a media writer')) },
 };
 
 // The packages the given formats need that this host lacks (sorted, each once).
 export async function missingMediaPackages(formats: readonly OutputFormat[]): Promise<string[]> {
-  const wanted = [...new Set(formats.flatMap((f) => FORMATS[f].packages))];
+  return missingPackages(formats.flatMap((f) => FORMATS[f].packages));
+}
+
+// The Debian packages a signed boot image needs besides binutils' objcopy: the EFI stub and sbsign.
+export const SECURE_BOOT_PACKAGES = ['systemd-boot-efi', 'sbsigntool'] as const;
+
+// Which of the named packages (from builder/tools/requirements.ts) this host lacks, sorted, each once.
+export async function missingPackages(names: readonly string[]): Promise<string[]> {
+  const wanted = [...new Set(names)];
   const missing: string[] = [];
   for (const name of wanted) {
     const requirement = REQUIREMENTS.find((r) => r.package === name);
-    if (!requirement) throw new Error(`media format needs ${name}, which builder/tools/requirements.ts does not list`);
+    if (!requirement) throw new Error(`${name} is needed, but builder/tools/requirements.ts does not list it`);
     for (const d of requirement.detect) {
       const found = 'file' in d ? existsSync(d.file) : (await whichCommand(d.command)) !== undefined;
       if (!found) {

@@ -11,12 +11,14 @@ export interface MediaInput {
   boot: { attempts: number; menuTimeout: number };
   stateLabel: string;
   sourceDateEpoch: number;
+  // Secure Boot: the db-signed UKI the UEFI path boots instead of GRUB, so firmware checks kernel, initramfs and command line.
+  uki?: Buffer;
   // sha256 (hex) of everything above: the seed of every GUID, serial and tag, so the same inputs give the same bytes.
   id: string;
 }
 
-// The content id of a media input (vmlinuz and initrd by hash).
-export function mediaId(parts: { name: string; version: string; vmlinuz: string; initrd: string; cmdline: string; boot: unknown; stateLabel: string; sourceDateEpoch: number }): string {
+// The content id of a media input (vmlinuz, initrd and a signed UKI by hash).
+export function mediaId(parts: { name: string; version: string; vmlinuz: string; initrd: string; cmdline: string; boot: unknown; stateLabel: string; sourceDateEpoch: number; uki?: string }): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../tools/exec.ts';
@@ -30,6 +30,22 @@ test('the ISO has BIOS and UEFI El Torito entries, an MBR and a GPT with the ESP
     const dump = (await runTool('sfdisk', ['-d', file])).stdout;
     assert.match(dump, /label: gpt/);
     assert.match(dump, new RegExp(`type=${GPT_TYPES.esp.toUpperCase()}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Secure Boot: the UEFI El Torito image holds the signed UKI, sized to fit one larger than the GRUB-only 4 MiB', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvos-iso-'));
+  try {
+    const uki = Buffer.alloc(6 << 20, 'signed UKI ');
+    const file = join(dir, 'x.iso');
+    writeFileSync(file, await writeIso({ ...input, uki }));
+    const dump = (await runTool('sfdisk', ['-d', file])).stdout;
+    const start = Number(new RegExp(`start=\\s*(\\d+), size=\\s*\\d+, type=${GPT_TYPES.esp.toUpperCase()}`).exec(dump)![1]);
+    const copied = join(dir, 'BOOTX64.EFI');
+    await runTool('mcopy', ['-n', '-i', `${file}@@${start * 512}`, '::/EFI/BOOT/BOOTX64.EFI', copied], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    assert.ok(readFileSync(copied).equals(uki));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

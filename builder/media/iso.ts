@@ -19,7 +19,8 @@ export function volumeId(input: MediaInput): string {
   return `${input.name.toUpperCase().replace(/[^A-Z0-9]/g, '_').slice(0, 23)}_${input.id.slice(0, 8).toUpperCase()}`;
 }
 
-// Writes the ISO. The ESP image holds only GRUB: its early config finds the ISO 9660 file system by the tag and reads the kernel there.
+// Writes the ISO. The ESP image holds only GRUB (its early config finds the ISO 9660 file system by the tag and reads the kernel
+// there), or for Secure Boot the signed UKI; BIOS boots GRUB from El Torito either way.
 export async function writeIso(input: MediaInput): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-iso-'));
   try {
@@ -38,13 +39,15 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
       await writeFile(join(tree, path), content);
       await utimes(join(tree, path), input.sourceDateEpoch, input.sourceDateEpoch);
     }
+    const bootx64 = input.uki ?? (await grubImage('x86_64-efi', mediaTag(input)));
     const efi = await makeFat({
-      sizeMiB: 4,
+      // GRUB fits in 4 MiB; a signed UKI carries kernel and initramfs, plus room for FAT overhead.
+      sizeMiB: Math.max(4, Math.ceil((bootx64.length * 1.05) / (1 << 20)) + 2),
       label: 'MVOS-EFI',
       serial: fatSerial(input, 'iso-efi'),
       fat32: false,
       sourceDateEpoch: input.sourceDateEpoch,
-      files: { 'EFI/BOOT/BOOTX64.EFI': await grubImage('x86_64-efi', mediaTag(input)) },
+      files: { 'EFI/BOOT/BOOTX64.EFI': bootx64 },
     });
     await writeFile(join(dir, 'efi.img'), efi);
     const out = join(dir, 'out.iso');

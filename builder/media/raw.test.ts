@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../tools/exec.ts';
@@ -34,6 +34,25 @@ test('the raw disk has a valid GPT, GRUB in the MBR and BIOS boot partition, and
     assert.is(env.length, 1024);
     assert.match(env, /^# GRUB Environment Block\nboot_tries=0\n/);
     assert.match((await runTool('minfo', ['-i', esp, '::'])).stdout, /serial number: [0-9A-F]{8}/i);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Secure Boot: the UEFI path is the signed UKI (BOOTX64.EFI); BIOS keeps GRUB with the kernel and initrd beside it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvos-raw-'));
+  try {
+    const uki = Buffer.from('MZ a signed unified kernel image '.repeat(3000));
+    const file = join(dir, 'disk.raw');
+    const image = await writeRaw({ ...input, uki });
+    writeFileSync(file, image);
+    const esp = `${file}@@${4096 * 512}`;
+    const copied = join(dir, 'BOOTX64.EFI');
+    await runTool('mcopy', ['-n', '-i', esp, '::/EFI/BOOT/BOOTX64.EFI', copied], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    assert.ok(readFileSync(copied).equals(uki));
+    assert.ok(image.subarray(0, 440).includes(Buffer.from('GRUB ')), 'BIOS still boots GRUB');
+    const cfg = (await runTool('mtype', ['-i', esp, '::/boot/grub/grub.cfg'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
+    assert.match(cfg, 'linux /boot/vmlinuz');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -19,7 +19,7 @@ export function espSizeMiB(payloadBytes: number): number {
 // The ESP's files, shared with the ISO's view of the same boot payload.
 export async function espFiles(input: MediaInput, counting: boolean): Promise<Record<string, Buffer>> {
   const files: Record<string, Buffer> = {
-    'EFI/BOOT/BOOTX64.EFI': await grubImage('x86_64-efi', mediaTag(input)),
+    'EFI/BOOT/BOOTX64.EFI': input.uki ?? (await grubImage('x86_64-efi', mediaTag(input))),
     'boot/vmlinuz': input.vmlinuz,
     'boot/initrd': input.initrd,
     'boot/grub/grub.cfg': Buffer.from(
