@@ -12,6 +12,7 @@ import { otpCommand } from './otp.ts';
 import { runCommand } from './run.ts';
 import { userCommand } from './user.ts';
 import { validateCommand } from './validate.ts';
+import { vmCommand } from './vm.ts';
 
 // Every verb, in the order `mvos --help` lists them.
-export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, flashCommand, cacheCommand, firmwareCommand, keysCommand, otpCommand, userCommand, agentCommand];
+export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, flashCommand, cacheCommand, firmwareCommand, keysCommand, otpCommand, userCommand, agentCommand, vmCommand];

@@ -1,0 +1,14 @@
+// Runs the API fixture as its own process for tests outside the agent (the builder's `mvos vm` tests import no agent code).
+// Prints one JSON line (url, socket, users with their secrets) and serves until stdin closes; a stdin line
+// `console NAME TEXT` appends TEXT and a newline to that VM's console. Test code only.
+import { createInterface } from 'node:readline';
+import { startFixture } from './fixture.ts';
+
+const fx = await startFixture();
+process.stdout.write(`${JSON.stringify({ url: fx.url, socket: fx.socket, users: fx.users })}\n`);
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  const match = /^console (\S+) (.*)$/.exec(line);
+  if (match) fx.controls.emitConsole(match[1]!, `${match[2]}\n`);
+});
+lines.on('close', () => void fx.close().then(() => process.exit(0)));

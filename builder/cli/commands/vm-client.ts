@@ -1,0 +1,140 @@
+// The `mvos vm` client of the agent's HTTP API: plain HTTP over the root-only unix socket, or a URL with login (password + code).
+// The builder never imports the agent, so the paths and shapes here follow the agent's /openapi.json.
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { FailureError, UserError } from '../../errors.ts';
+
+// Where the agent listens on a host.
+export const DEFAULT_SOCKET = '/run/mvos/agent.sock';
+
+// How to reach the agent: its socket, or a URL and the login that goes with it.
+export interface AgentTarget {
+  socket?: string;
+  host?: string;
+  login?: () => Promise<{ user: string; password: string; code: string }>;
+}
+
+// One answer: status and body (parsed when JSON).
+export interface AgentAnswer {
+  status: number;
+  text: string;
+  json: unknown;
+  // The first Set-Cookie, if any (the session after a login).
+  cookie?: string;
+}
+
+interface Transport {
+  options: RequestOptions;
+  request: typeof httpRequest;
+  label: string;
+}
+
+function transport(target: AgentTarget): Transport {
+  if (!target.host) {
+    const socket = target.socket ?? DEFAULT_SOCKET;
+    return { options: { socketPath: socket }, request: httpRequest, label: socket };
+  }
+  let url: URL;
+  try {
+    url = new URL(target.host);
+  } catch {
+    throw new UserError(`--host must be a URL like http://192.0.2.10:8443 (got "${target.host}")`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UserError(`--host must be an http:// or https:// URL (got "${target.host}")`);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return { options: { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(port) }, request: url.protocol === 'https:' ? httpsRequest : httpRequest, label: url.origin };
+}
+
+function unreachable(error: NodeJS.ErrnoException, t: Transport, viaSocket: boolean): Error {
+  if (viaSocket && (error.code === 'ENOENT' || error.code === 'ECONNREFUSED')) {
+    return new FailureError(`the agent is not running: nothing answers on ${t.label}`, {
+      hint: 'on a host the agent starts at boot (see /run/mvos/status.json); elsewhere name its socket with --socket PATH or a remote agent with --host URL',
+    });
+  }
+  if (viaSocket && error.code === 'EACCES') return new FailureError(`no permission to talk to ${t.label} (the socket is root-only)`, { hint: 'run mvos vm as root' });
+  return new FailureError(`cannot reach the agent at ${t.label}: ${error.message}`, { hint: 'check the URL and that agent.apiListen is set in the host recipe' });
+}
+
+function refusal(status: number, json: unknown, text: string): Error {
+  const message = (json as { error?: string } | undefined)?.error ?? (text.trim() || `HTTP ${status}`);
+  if (status === 400 || status === 404) return new UserError(message);
+  if (status === 401) return new UserError(`the agent refused the login: ${message}`, { hint: 'check --user, MVOS_PASSWORD and the current MVOS_OTP code (each code works once)' });
+  if (status === 429) return new FailureError(message, { hint: 'too many failed logins from here or for this user; wait and try again' });
+  return new FailureError(`the agent answered ${status}: ${message}`);
+}
+
+function collect(res: IncomingMessage): Promise<AgentAnswer> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk) => (text += chunk));
+    res.on('error', reject);
+    res.on('end', () => {
+      let json: unknown;
+      if ((res.headers['content-type'] ?? '').startsWith('application/json')) json = JSON.parse(text);
+      resolve({ status: res.statusCode ?? 0, text, json, ...(res.headers['set-cookie'] ? { cookie: res.headers['set-cookie'][0] } : {}) });
+    });
+  });
+}
+
+// A connection to one agent; over a URL it logs in on first use and sends the session cookie and CSRF token after.
+export class AgentClient {
+  private readonly t: Transport;
+  private session?: { cookie: string; csrf: string };
+
+  constructor(private readonly target: AgentTarget) {
+    this.t = transport(target);
+  }
+
+  private send(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<IncomingMessage> {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = this.t.request({ ...this.t.options, method, path, headers: { ...headers, ...(data ? { 'content-type': 'application/json' } : {}) } }, resolve);
+      req.on('error', (error) => reject(unreachable(error as NodeJS.ErrnoException, this.t, !this.target.host)));
+      req.end(data);
+    });
+  }
+
+  private async headers(): Promise<Record<string, string>> {
+    if (!this.target.host) return {};
+    if (!this.session) {
+      if (!this.target.login) throw new UserError('--host needs a login', { hint: 'give --user, and MVOS_PASSWORD and MVOS_OTP (or answer the prompts)' });
+      const answer = await collect(await this.send('POST', '/login', await this.target.login(), {}));
+      if (answer.status !== 200) throw refusal(answer.status, answer.json, answer.text);
+      const cookie = (answer.cookie ?? '').split(';')[0]!;
+      this.session = { cookie, csrf: (answer.json as { csrf: string }).csrf };
+    }
+    return { cookie: this.session.cookie, 'x-csrf-token': this.session.csrf };
+  }
+
+  // Sends a request and returns the JSON (or text) of a 2xx answer; anything else throws the matching mvos error.
+  async call(method: string, path: string, body?: unknown): Promise<AgentAnswer> {
+    const answer = await collect(await this.send(method, path, body, await this.headers()));
+    if (answer.status < 200 || answer.status >= 300) throw refusal(answer.status, answer.json, answer.text);
+    return answer;
+  }
+
+  // Follows a Server-Sent Events stream, handing each event's data (a JSON string) to onText; resolves when the agent ends it.
+  async follow(path: string, onText: (text: string) => void, signal?: AbortSignal): Promise<void> {
+    const res = await this.send('GET', path, undefined, await this.headers());
+    if (res.statusCode !== 200) {
+      const answer = await collect(res);
+      throw refusal(answer.status, answer.json, answer.text);
+    }
+    signal?.addEventListener('abort', () => res.destroy());
+    let buffer = '';
+    res.setEncoding('utf8');
+    await new Promise<void>((resolve) => {
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          for (const line of event.split('\n')) if (line.startsWith('data: ')) onText(JSON.parse(line.slice(6)) as string);
+        }
+      });
+      res.on('close', resolve);
+    });
+  }
+}

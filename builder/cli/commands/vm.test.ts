@@ -1,0 +1,144 @@
+// `mvos vm` against a real agent API (the agent's test fixture in its own process): socket and --host login, output and exit codes.
+import { spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { generate } from 'otplib';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { main } from '../main.ts';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+const info = await new Promise<{ url: string; socket: string; users: Array<{ name: string; password: string; secret?: string }> }>((resolve) => {
+  createInterface({ input: server.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
+});
+const bob = info.users.find((u) => u.name === 'bob')!;
+
+async function mvos(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const onSocket = (...argv: string[]) => mvos('vm', ...argv, '--socket', info.socket);
+
+function raw(path: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    request({ socketPath: info.socket, path }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve(JSON.parse(text)));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+test('vm list --json prints exactly what the API answers; the table shows state and health', async () => {
+  const listed = await onSocket('list', '--json');
+  assert.is(listed.code, 0, listed.err);
+  assert.equal(JSON.parse(listed.out), await raw('/api/vms'));
+  const table = await onSocket('list');
+  assert.match(table.out, /^NAME\s+ROLE\s+LAUNCH\s+STATE\s+HEALTH$/m);
+  assert.match(table.out, /^controller\s+controller\s+vm\s+ready\s+ready at /m);
+});
+
+test('vm status shows the pinning plan and history; --json is the API document', async () => {
+  const human = await onSocket('status', 'web');
+  assert.match(human.out, /^web: ready \(application, vm\)$/m);
+  assert.match(human.out, /pinning: vCPU 0→CPU \d+; emulator 0; housekeeping 0/);
+  assert.match(human.out, /history:\n\s+\S+ started/);
+  assert.equal(JSON.parse((await onSocket('status', 'web', '--json')).out), await raw('/api/vms/web'));
+});
+
+test('vm stop and start change the state; a refused action is exit 1, an unknown VM exit 2, a missing name exit 2', async () => {
+  assert.equal(await onSocket('stop', 'web'), { code: 0, out: 'web: stopped', err: '' });
+  const again = await onSocket('stop', 'web');
+  assert.is(again.code, 1);
+  assert.match(again.err, /web is already stopped/);
+  assert.equal(await onSocket('start', 'web'), { code: 0, out: 'web: ready', err: '' });
+  const unknown = await onSocket('start', 'nope');
+  assert.is(unknown.code, 2);
+  assert.match(unknown.err, /no VM named "nope"/);
+  assert.is((await onSocket('start')).code, 2);
+});
+
+test('vm checkpoint takes and lists checkpoints; rollback of a running VM needs --restart', async () => {
+  const made = JSON.parse((await onSocket('checkpoint', 'web', '--label', 'before upgrade', '--json')).out);
+  assert.is(made.label, 'before upgrade');
+  assert.ok(made.current);
+  const listed = await onSocket('checkpoint', 'web', '--list');
+  assert.match(listed.out, new RegExp(`^${made.id}\\s+before upgrade\\s+.*current$`, 'm'));
+  assert.match(listed.out, /^web-base\s+base\s+.*pinned$/m);
+  const refused = await onSocket('rollback', 'web', 'web-base');
+  assert.is(refused.code, 1);
+  assert.match(refused.err, /stop it first/);
+  const done = await onSocket('rollback', 'web', 'web-base', '--restart');
+  assert.equal(done, { code: 0, out: 'web: rolled back to web-base (ready)', err: '' });
+  const after = JSON.parse((await onSocket('checkpoint', 'web', '--list', '--json')).out);
+  assert.ok(after.find((c: { id: string }) => c.id === 'web-base').current);
+  assert.is((await onSocket('rollback', 'web')).code, 2, 'no id');
+});
+
+test('vm logs prints the console; --tail cuts it; --json is refused for logs', async () => {
+  const log = await onSocket('logs', 'controller');
+  assert.match(log.out, /MVOS-GUEST-READY/);
+  const tail = await onSocket('logs', 'controller', '--tail', '17');
+  assert.is(tail.out, 'MVOS-GUEST-READY');
+  assert.is((await onSocket('logs', 'controller', '--json')).code, 2);
+  assert.is((await onSocket('logs', 'controller', '--tail', 'lots')).code, 2);
+});
+
+test('--host logs in with --user, MVOS_PASSWORD and MVOS_OTP and sees the same as the socket; bad logins are clear errors', async () => {
+  process.env.MVOS_PASSWORD = bob.password;
+  process.env.MVOS_OTP = '000000';
+  const wrong = await mvos('vm', 'list', '--host', info.url, '--user', 'bob');
+  assert.is(wrong.code, 2);
+  assert.match(wrong.err, /refused the login: wrong user, password or code/);
+  process.env.MVOS_OTP = await generate({ secret: bob.secret! });
+  const listed = await mvos('vm', 'list', '--json', '--host', info.url, '--user', 'bob');
+  assert.is(listed.code, 0, listed.err);
+  assert.equal(JSON.parse(listed.out), await raw('/api/vms'));
+  const noUser = await mvos('vm', 'list', '--host', info.url);
+  assert.is(noUser.code, 2);
+  assert.match(noUser.err, /--user/);
+  const both = await mvos('vm', 'list', '--host', info.url, '--socket', info.socket);
+  assert.is(both.code, 2);
+  delete process.env.MVOS_PASSWORD;
+  delete process.env.MVOS_OTP;
+});
+
+test('no agent: exit 1 with a hint naming --socket and --host', async () => {
+  const gone = await mvos('vm', 'list', '--socket', '/nonexistent/agent.sock');
+  assert.is(gone.code, 1);
+  assert.match(gone.err, /the agent is not running: nothing answers on \/nonexistent\/agent.sock/);
+  assert.match(gone.err, /--socket PATH/);
+  const noPassword = await mvos('vm', 'list', '--host', 'http://127.0.0.1:9', '--user', 'x');
+  assert.is(noPassword.code, 2, 'no password and stdin is no terminal');
+  assert.match(noPassword.err, /MVOS_PASSWORD/);
+  process.env.MVOS_PASSWORD = 'x';
+  process.env.MVOS_OTP = '123456';
+  const closed = await mvos('vm', 'list', '--host', 'http://127.0.0.1:9', '--user', 'x');
+  delete process.env.MVOS_PASSWORD;
+  delete process.env.MVOS_OTP;
+  assert.is(closed.code, 1);
+  assert.match(closed.err, /cannot reach the agent at http:\/\/127.0.0.1:9/);
+  assert.is((await mvos('vm', 'list', '--host', 'ftp://x')).code, 2);
+});
+
+test('vm logs --follow prints console lines as they come, until the agent goes away', async () => {
+  const lines: string[] = [];
+  const following = main(['vm', 'logs', 'web', '--follow', '--socket', info.socket], { out: (l) => lines.push(l), err: (l) => lines.push(`err: ${l}`) });
+  while (!lines.some((l) => l.includes('MVOS-GUEST-READY'))) await new Promise((r) => setTimeout(r, 20));
+  server.stdin!.write('console web live line one\n');
+  while (!lines.includes('live line one')) await new Promise((r) => setTimeout(r, 20));
+  server.stdin!.end();
+  assert.is(await following, 0);
+});
+
+test.after(() => {
+  if (server.exitCode === null) server.kill();
+});
+test.run();

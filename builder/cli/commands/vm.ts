@@ -1,0 +1,222 @@
+// `mvos vm list|status|start|stop|logs|checkpoint|rollback`: the agent's controls from a shell; --json prints the API's own answer.
+import { createInterface } from 'node:readline/promises';
+import { Writable } from 'node:stream';
+import { UserError } from '../../errors.ts';
+import type { Command, CommandContext, Flags } from '../command.ts';
+import { AgentClient, DEFAULT_SOCKET } from './vm-client.ts';
+
+// The parts of the agent's VmView and CheckpointView this command shows (see the agent's /openapi.json).
+interface Vm {
+  name: string;
+  role: string;
+  launch: string;
+  state: string;
+  pid?: number;
+  startedAt?: string;
+  readyAt?: string;
+  failure?: { reason: string; at: string };
+  pinning?: { housekeeping: number[]; vcpus: Array<{ vcpu: number; cpu: number; tid?: number }>; emulator: number[]; degraded?: string };
+  history: Array<{ at: string; event: string; detail?: string }>;
+}
+
+interface Checkpoint {
+  id: string;
+  parent?: string;
+  label?: string;
+  createdAt: string;
+  sizeBytes: number;
+  pinned: boolean;
+  current: boolean;
+}
+
+const connection: Flags = {
+  socket: { type: 'string' },
+  host: { type: 'string' },
+  user: { type: 'string' },
+};
+
+const connectionHelp: Record<string, string> = {
+  socket: `the agent's unix socket (default ${DEFAULT_SOCKET}; root only)`,
+  host: 'a remote agent URL (agent.apiListen), e.g. http://192.0.2.10:8443; logs in with --user, MVOS_PASSWORD, MVOS_OTP',
+  user: 'the user to log in as with --host (default $MVOS_USER)',
+};
+
+async function ask(question: string, hidden: boolean): Promise<string> {
+  if (!process.stdin.isTTY) throw new UserError(`--host needs ${hidden ? 'a password' : 'a one-time code'} and stdin is not a terminal`, { hint: 'set MVOS_PASSWORD and MVOS_OTP' });
+  let muted = false;
+  const output = new Writable({
+    write(chunk, _encoding, done) {
+      if (!muted) process.stderr.write(chunk);
+      done();
+    },
+  });
+  const rl = createInterface({ input: process.stdin, output, terminal: true });
+  const answer = rl.question(question);
+  muted = hidden;
+  try {
+    return await answer;
+  } finally {
+    rl.close();
+    if (hidden) process.stderr.write('\n');
+  }
+}
+
+function client(ctx: CommandContext): AgentClient {
+  const host = ctx.flags.host as string | undefined;
+  const socket = ctx.flags.socket as string | undefined;
+  if (host && socket) throw new UserError('give --socket or --host, not both');
+  return new AgentClient({
+    ...(socket ? { socket } : {}),
+    ...(host ? { host } : {}),
+    login: async () => {
+      const user = (ctx.flags.user as string | undefined) ?? process.env.MVOS_USER;
+      if (!user) throw new UserError('--host needs --user NAME (or MVOS_USER)');
+      const password = process.env.MVOS_PASSWORD ?? (await ask(`password for ${user}: `, true));
+      const code = process.env.MVOS_OTP ?? (await ask('one-time code: ', false));
+      return { user, password, code };
+    },
+  });
+}
+
+function vmName(ctx: CommandContext, what = 'a VM name'): string {
+  const name = ctx.positionals[0];
+  if (!name) throw new UserError(`give ${what}`, { hint: '`mvos vm list` names them' });
+  return name;
+}
+
+function vmPath(name: string): string {
+  return `/api/vms/${encodeURIComponent(name)}`;
+}
+
+// What the WebUI shows in its health column: the failure, else the last event.
+export function healthOf(vm: Vm): string {
+  if (vm.failure) return `failed: ${vm.failure.reason}`;
+  const last = vm.history[vm.history.length - 1];
+  return last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+}
+
+function print(ctx: CommandContext, json: unknown, human: () => string[]): number {
+  if (ctx.json) ctx.out(JSON.stringify(json, null, 2));
+  else for (const line of human()) ctx.out(line);
+  return 0;
+}
+
+async function list(ctx: CommandContext): Promise<number> {
+  const vms = (await client(ctx).call('GET', '/api/vms')).json as Vm[];
+  return print(ctx, vms, () => table([['NAME', 'ROLE', 'LAUNCH', 'STATE', 'HEALTH'], ...vms.map((vm) => [vm.name, vm.role, vm.launch, vm.state, healthOf(vm)])]));
+}
+
+function describe(vm: Vm): string[] {
+  const lines = [`${vm.name}: ${vm.state} (${vm.role}, ${vm.launch})`];
+  if (vm.pid) lines.push(`  pid ${vm.pid}, started ${vm.startedAt ?? '?'}${vm.readyAt ? `, ready ${vm.readyAt}` : ''}`);
+  if (vm.failure) lines.push(`  failed at ${vm.failure.at}: ${vm.failure.reason}`);
+  if (vm.pinning) {
+    const p = vm.pinning;
+    lines.push(`  pinning: ${p.vcpus.map((v) => `vCPU ${v.vcpu}→CPU ${v.cpu}`).join(', ') || 'none'}; emulator ${p.emulator.join(',') || '-'}; housekeeping ${p.housekeeping.join(',') || '-'}`);
+    if (p.degraded) lines.push(`  pinning degraded: ${p.degraded}`);
+  }
+  lines.push('  history:', ...vm.history.slice(-10).map((h) => `    ${h.at} ${h.event}${h.detail ? `: ${h.detail}` : ''}`));
+  return lines;
+}
+
+async function status(ctx: CommandContext): Promise<number> {
+  const vm = (await client(ctx).call('GET', vmPath(vmName(ctx)))).json as Vm;
+  return print(ctx, vm, () => describe(vm));
+}
+
+function action(verb: 'start' | 'stop') {
+  return async (ctx: CommandContext): Promise<number> => {
+    const vm = (await client(ctx).call('POST', `${vmPath(vmName(ctx))}/${verb}`)).json as Vm;
+    return print(ctx, vm, () => [`${vm.name}: ${vm.state}`]);
+  };
+}
+
+function tailFlag(ctx: CommandContext): number | undefined {
+  const tail = ctx.flags.tail as string | undefined;
+  if (tail === undefined) return undefined;
+  if (!/^[0-9]+$/.test(tail)) throw new UserError(`--tail must be a number of bytes (got "${tail}")`);
+  return Number(tail);
+}
+
+async function logs(ctx: CommandContext): Promise<number> {
+  const name = vmName(ctx);
+  const agent = client(ctx);
+  const tail = tailFlag(ctx);
+  if (!ctx.flags.follow) {
+    const text = (await agent.call('GET', `${vmPath(name)}/console${tail === undefined ? '' : `?tail=${tail}`}`)).text;
+    if (text) ctx.out(text.replace(/\n$/, ''));
+    return 0;
+  }
+  // Whole lines go out as they complete, so ctx.out's newline never splits one.
+  let partial = '';
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  await agent.follow(`${vmPath(name)}/console/stream`, (text) => {
+    const lines = (partial + text).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) ctx.out(line);
+  }, stop.signal);
+  if (partial) ctx.out(partial);
+  return 0;
+}
+
+async function checkpoint(ctx: CommandContext): Promise<number> {
+  const name = vmName(ctx);
+  const agent = client(ctx);
+  if (ctx.flags.list) {
+    const list = (await agent.call('GET', `${vmPath(name)}/checkpoints`)).json as Checkpoint[];
+    return print(ctx, list, () =>
+      table([['ID', 'LABEL', 'CREATED', 'SIZE', 'FLAGS'], ...list.map((c) => [c.id, c.label ?? '', c.createdAt, `${Math.ceil(c.sizeBytes / 1024)} KiB`, [c.current && 'current', c.pinned && 'pinned'].filter(Boolean).join(',')])]),
+    );
+  }
+  const label = ctx.flags.label as string | undefined;
+  const made = (await agent.call('POST', `${vmPath(name)}/checkpoints`, label ? { label } : {})).json as Checkpoint;
+  return print(ctx, made, () => [`${name}: checkpoint ${made.id}${made.label ? ` (${made.label})` : ''} taken`]);
+}
+
+async function rollback(ctx: CommandContext): Promise<number> {
+  const name = vmName(ctx);
+  const id = ctx.positionals[1];
+  if (!id) throw new UserError('give a checkpoint id after the VM name', { hint: `\`mvos vm checkpoint ${name} --list\` lists them` });
+  const body = ctx.flags.restart ? { restart: true } : {};
+  const answer = (await client(ctx).call('POST', `${vmPath(name)}/checkpoints/${encodeURIComponent(id)}/rollback`, body)).json as { rolledBackTo: string; vm: Vm };
+  return print(ctx, answer, () => [`${name}: rolled back to ${answer.rolledBackTo} (${answer.vm.state})`]);
+}
+
+function sub(name: string, summary: string, usage: string, run: Command['run'], extra: { flags?: Flags; help?: Record<string, string>; json?: boolean } = {}): Command {
+  return { name, summary, usage: `mvos vm ${usage}`, flags: { ...connection, ...extra.flags }, flagHelp: { ...connectionHelp, ...extra.help }, json: extra.json ?? true, run };
+}
+
+// The vm verb and its subcommands.
+export const vmCommand: Command = {
+  name: 'vm',
+  summary: "control a running host's VMs through its agent",
+  usage: 'mvos vm <list|status|start|stop|logs|checkpoint|rollback>',
+  description: `Talks to the agent's HTTP API: on the host over its root-only socket (${DEFAULT_SOCKET}), from elsewhere with --host URL and a login (--user, MVOS_PASSWORD, MVOS_OTP). --json prints what the API answers.`,
+  flags: {},
+  flagHelp: {},
+  subcommands: [
+    sub('list', 'every VM with its state and health', 'list [--json]', list),
+    sub('status', "one VM: state, CPU pinning, health history", 'status NAME [--json]', status),
+    sub('start', 'start a VM (answers once it is up)', 'start NAME [--json]', action('start')),
+    sub('stop', 'stop a VM', 'stop NAME [--json]', action('stop')),
+    sub('logs', "a VM's serial console (--follow for live output)", 'logs NAME [--tail BYTES] [--follow]', logs, {
+      flags: { tail: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
+      help: { tail: 'only the last BYTES of the log', follow: 'keep printing console output as it comes (Ctrl-C ends)' },
+      json: false,
+    }),
+    sub('checkpoint', "take a checkpoint of a VM's disk, or --list them", 'checkpoint NAME [--label TEXT | --list] [--json]', checkpoint, {
+      flags: { label: { type: 'string' }, list: { type: 'boolean' } },
+      help: { label: 'a label to remember it by', list: "list the VM's checkpoints instead" },
+    }),
+    sub('rollback', "roll a VM's disk back to a checkpoint", 'rollback NAME ID [--restart] [--json]', rollback, {
+      flags: { restart: { type: 'boolean' } },
+      help: { restart: 'stop a running VM, roll back, start it again (without it a running VM is refused)' },
+    }),
+  ],
+};
