@@ -1,5 +1,5 @@
 // Keeps the OpenAPI document true: every routed method and path documented, every documented one routed, real answers fit their schemas.
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { call, login, startFixture } from './fixture.ts';
