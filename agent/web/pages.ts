@@ -8,6 +8,7 @@ export const LOGIN_PAGE = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Multiverse — log in</title>
 <link rel="stylesheet" href="/assets/style.css">
+<link rel="icon" href="/assets/icon.svg">
 <script src="/assets/login.js" defer></script>
 </head>
 <body class="login">
@@ -33,6 +34,7 @@ export const MAIN_PAGE = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Multiverse</title>
 <link rel="stylesheet" href="/assets/style.css">
+<link rel="icon" href="/assets/icon.svg">
 <script src="/assets/app.js" defer></script>
 </head>
 <body>

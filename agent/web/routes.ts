@@ -5,7 +5,7 @@ import type { Route } from '../api/router.ts';
 import { APP_JS } from './app-script.ts';
 import { LOGIN_JS } from './login-script.ts';
 import { LOGIN_PAGE, MAIN_PAGE } from './pages.ts';
-import { STYLE_CSS } from './style.ts';
+import { ICON_SVG, STYLE_CSS } from './style.ts';
 
 // Only our own scripts, styles and API calls; no inline code, no framing, forms post only here.
 export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -14,6 +14,7 @@ const ASSETS: Record<string, { type: string; text: string }> = {
   'app.js': { type: 'text/javascript', text: APP_JS },
   'login.js': { type: 'text/javascript', text: LOGIN_JS },
   'style.css': { type: 'text/css', text: STYLE_CSS },
+  'icon.svg': { type: 'image/svg+xml', text: ICON_SVG },
 };
 
 // The login page with a status: 200 at /login, 401 for a page asked for without a session.

@@ -1,0 +1,141 @@
+// The WebUI in Debian's Chromium (playwright-core, no browser download): log in with password + TOTP, see the controller,
+// stop and start a VM, take and roll back a checkpoint, watch the console live, the rescue banner; `mvos vm list --json` agrees.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startFixture } from '../api/fixture.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const TIMEOUT = 60_000;
+
+if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
+
+const fx = await startFixture();
+const profile = await mkdtemp(join(tmpdir(), 'mvos-chromium-'));
+const artifacts = join(root, 'qa', 'artifacts');
+await mkdir(artifacts, { recursive: true });
+let context: BrowserContext;
+let page: Page;
+const consoleErrors: string[] = [];
+
+test.before(async () => {
+  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(TIMEOUT);
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
+  page.on('dialog', (d) => void d.accept());
+});
+
+const row = (vm: string) => page.locator(`#vms tr[data-vm="${vm}"]`);
+
+test('without a session the page is the login form; a wrong code is refused on the page', async () => {
+  const answer = await page.goto(`${fx.url}/`);
+  assert.is(answer?.status(), 401);
+  await page.fill('#user', 'alice');
+  await page.fill('#password', 'correct horse battery staple');
+  await page.fill('#code', (await fx.code('alice')) === '000000' ? '111111' : '000000');
+  await page.click('button[type=submit]');
+  await page.locator('#login-error').waitFor({ state: 'visible' });
+  assert.match(await page.textContent('#login-error') ?? '', /wrong user, password or code/);
+});
+
+test('log in with password and code, and see the controller VM ready', async () => {
+  await page.fill('#password', 'correct horse battery staple');
+  await page.fill('#code', await fx.code('alice'));
+  await page.click('button[type=submit]');
+  await row('controller').waitFor();
+  // The 401s of the login form (page without a session, the wrong code) are expected; from here on nothing may fail.
+  consoleErrors.length = 0;
+  assert.is(await row('controller').locator('td.state').textContent(), 'ready');
+  assert.is(await page.textContent('#user'), 'alice');
+  assert.match((await page.textContent('#host-name')) ?? '', /test-host 1\.2\.3/);
+  assert.ok(await page.locator('#rescue-banner').isHidden(), 'no rescue banner while the controller runs');
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'mvos_session')!;
+  assert.ok(session.httpOnly);
+  assert.is(session.sameSite, 'Strict');
+});
+
+test('the pinning plan and the console of the selected VM show; console output arrives live', async () => {
+  await page.click('#vms a[data-select="web"]');
+  await page.locator('#detail-name', { hasText: 'web' }).waitFor();
+  await page.locator('#pinning', { hasText: 'vCPU 0' }).waitFor();
+  await page.locator('#console', { hasText: 'MVOS-GUEST-READY' }).waitFor();
+  fx.controls.emitConsole('web', 'hello from the console test\n');
+  await page.locator('#console', { hasText: 'hello from the console test' }).waitFor();
+});
+
+test('stop and start an application VM', async () => {
+  await row('web').locator('button[data-action="stop"]').click();
+  await page.locator('#vms tr[data-vm="web"][data-state="stopped"]').waitFor();
+  assert.ok(await row('web').locator('button[data-action="stop"]').isDisabled());
+  await row('web').locator('button[data-action="start"]').click();
+  await page.locator('#vms tr[data-vm="web"][data-state="ready"]').waitFor();
+  const calls = fx.controls.calls.filter((c) => c.method === 'stopVm' || c.method === 'startVm').map((c) => `${c.method} ${c.args[0]}`);
+  assert.equal(calls, ['stopVm web', 'startVm web']);
+  await page.locator('#history li', { hasText: 'stopped' }).first().waitFor();
+});
+
+test('take a checkpoint, then roll back to the base one', async () => {
+  await page.fill('#checkpoint-label', 'before the ui test');
+  await page.click('#checkpoint-form button[type=submit]');
+  const taken = page.locator('#checkpoints tr[data-label="before the ui test"]');
+  await taken.waitFor();
+  assert.is(await taken.getAttribute('data-current'), 'true');
+  await page.locator('#checkpoints tr[data-checkpoint="web-base"] button[data-op="rollback"]').click();
+  await page.locator('#checkpoints tr[data-checkpoint="web-base"][data-current="true"]').waitFor();
+  assert.is(await taken.getAttribute('data-current'), 'false');
+  assert.ok(fx.controls.calls.some((c) => c.method === 'rollback' && c.args[0] === 'web' && c.args[1] === 'web-base'));
+  await page.locator('#message', { hasText: 'rolled back to web-base' }).waitFor();
+  await page.screenshot({ path: join(artifacts, 'webui.png'), fullPage: true });
+});
+
+test('`mvos vm list --json` returns what the WebUI shows', async () => {
+  const cli = spawn(join(root, 'mvos'), ['vm', 'list', '--json', '--socket', fx.socket], { cwd: root });
+  let out = '';
+  cli.stdout.on('data', (c) => (out += c));
+  const code = await new Promise((resolve) => cli.on('close', resolve));
+  assert.is(code, 0);
+  const vms = JSON.parse(out) as Array<{ name: string; role: string; launch: string; state: string; failure?: { reason: string }; history: Array<{ at: string; event: string; detail?: string }> }>;
+  // Read the rows just after a refresh so both look at the same moment (nothing changes the fake in between).
+  await page.waitForResponse((r) => r.url().endsWith('/api/vms'));
+  const shown = await page.$$eval('#vms tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).slice(0, 5).map((td) => td.textContent)));
+  const expected = vms.map((vm) => {
+    const last = vm.history[vm.history.length - 1];
+    const health = vm.failure ? `failed: ${vm.failure.reason}` : last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
+    return [vm.name, vm.role, vm.launch, vm.state, health];
+  });
+  assert.equal(shown, expected);
+});
+
+test('when the host falls back to the rescue VM, a banner says so and why', async () => {
+  await fx.controls.rescue('controller missed its deadline');
+  const banner = page.locator('#rescue-banner');
+  await banner.waitFor({ state: 'visible' });
+  assert.match((await banner.textContent()) ?? '', /fallen back to the rescue VM: controller missed its deadline/);
+  await page.screenshot({ path: join(artifacts, 'webui-rescue.png'), fullPage: true });
+  assert.equal(consoleErrors, [], 'no script errors in the page');
+});
+
+test('log out: the session is gone and the page is the login form again', async () => {
+  await page.click('#logout');
+  await page.waitForURL(`${fx.url}/login`);
+  const answer = await page.goto(`${fx.url}/`);
+  assert.is(answer?.status(), 401);
+});
+
+test.after(async () => {
+  await context?.close();
+  await fx.close();
+  await rm(profile, { recursive: true, force: true });
+});
+test.run();
