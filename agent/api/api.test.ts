@@ -1,5 +1,8 @@
 // The API over TCP and the unix socket: every route with and without a session, login abuse, CSRF, rate limits, audit, streams.
+import { execFileSync } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { call, login, startFixture, type Client } from './fixture.ts';
@@ -242,6 +245,34 @@ test('pages carry a strict CSP and no caching; unknown paths and assets are JSON
   const unknown = await call(fx.url, 'GET', '/nothing/here');
   assert.is(unknown.status, 404);
   assert.match(unknown.json.error, /no such endpoint/);
+});
+
+test('over TLS the session cookie is Secure and the expected origin is https', async () => {
+  const dir = fx.dir;
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
+  const [key, cert] = await Promise.all([readFile(join(dir, 'tls.key')), readFile(join(dir, 'tls.crt'))]);
+  const tlsFx = await startFixture({ tls: { key, cert } });
+  try {
+    assert.match(tlsFx.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const post = (headers: Record<string, string>) =>
+      new Promise<{ status: number; cookie?: string }>((resolve, reject) => {
+        const url = new URL(tlsFx.url);
+        const body = JSON.stringify({ user: 'alice', password: 'correct horse battery staple', code: headers.code });
+        const req = httpsRequest({ host: url.hostname, port: url.port, path: '/login', method: 'POST', ca: cert, headers: { 'content-type': 'application/json', ...(headers.origin ? { origin: headers.origin } : {}) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, cookie: res.headers['set-cookie']?.[0] }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const code = await tlsFx.code('alice');
+    assert.is((await post({ code, origin: tlsFx.url.replace('https', 'http') })).status, 403, 'the http origin is another origin');
+    const ok = await post({ code, origin: tlsFx.url });
+    assert.is(ok.status, 200);
+    assert.match(ok.cookie!, /; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+  } finally {
+    await tlsFx.close();
+  }
 });
 
 test.after(() => fx.close());
