@@ -57,6 +57,8 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
   { package: 'gdisk', purpose: 'verify the GPT of raw disk images (sgdisk -v)', group: 'qa', detect: [{ command: 'sgdisk' }] },
   { package: 'fdisk', purpose: 'list the partitions of raw disk images (sfdisk -d)', group: 'qa', detect: [{ command: 'sfdisk' }] },
   { package: 'openssh-client', purpose: 'log in to booted images in the boot checks', group: 'qa', detect: [{ command: 'ssh' }] },
+  { package: 'chromium', purpose: 'drive the WebUI in its browser test (playwright-core, no browser download)', group: 'qa', detect: [{ file: '/usr/bin/chromium' }] },
+  { package: 'openssl', purpose: 'make a throwaway TLS certificate for the API test', group: 'qa', detect: [{ command: 'openssl' }] },
 ];
 
 // The text doctor shows for a detection: the command name or the file path.
