@@ -34,6 +34,7 @@ export class FakeControls implements Controls {
   readonly calls: RecordedCall[] = [];
   private readonly vms = new Map<string, FakeVm>();
   private rescueNow: RescueState = { active: false };
+  private readonly failing = new Map<string, string>();
   private clock = Date.parse('2026-01-01T00:00:00Z');
   private checkpointSerial = 0;
 
@@ -88,6 +89,11 @@ export class FakeControls implements Controls {
     for (const follower of vm.followers) follower(Buffer.from(text));
   }
 
+  // Makes the next start of a VM end failed with this reason (the supervisor answers failed starts with the VM, not an error).
+  failNextStart(name: string, reason: string): void {
+    this.failing.set(name, reason);
+  }
+
   // How many console followers a VM has (streams must let go when the client leaves).
   followers(name: string): number {
     return this.vm(name).followers.size;
@@ -122,6 +128,13 @@ export class FakeControls implements Controls {
     this.record('startVm', name);
     const vm = this.vm(name);
     if (vm.view.state !== 'stopped' && vm.view.state !== 'failed') throw new ControlError('conflict', `${name} is ${vm.view.state}`);
+    const reason = this.failing.get(name);
+    if (reason) {
+      this.failing.delete(name);
+      const at = this.event(vm, 'failed', reason).at;
+      Object.assign(vm.view, { state: 'failed', failure: { reason, at } });
+      return structuredClone(vm.view);
+    }
     const started = this.event(vm, 'started').at;
     const ready = this.event(vm, 'ready').at;
     Object.assign(vm.view, { state: 'ready', pid: 2000 + this.calls.length, startedAt: started, readyAt: ready });

@@ -10,9 +10,16 @@ import { main } from '../main.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-const info = await new Promise<{ url: string; socket: string; users: Array<{ name: string; password: string; secret?: string }> }>((resolve) => {
-  createInterface({ input: server.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
-});
+const replies = createInterface({ input: server.stdout! });
+const nextLine = () => new Promise<string>((resolve) => replies.once('line', resolve));
+const info = JSON.parse(await nextLine()) as { url: string; socket: string; users: Array<{ name: string; password: string; secret?: string }> };
+
+// Tells the fixture process to do something to its fake VMs, once it has.
+async function fixture(command: string): Promise<void> {
+  const reply = nextLine();
+  server.stdin!.write(`${command}\n`);
+  assert.is(await reply, 'done');
+}
 const bob = info.users.find((u) => u.name === 'bob')!;
 
 async function mvos(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -63,6 +70,17 @@ test('vm stop and start change the state; a refused action is exit 1, an unknown
   assert.is(unknown.code, 2);
   assert.match(unknown.err, /no VM named "nope"/);
   assert.is((await onSocket('start')).code, 2);
+});
+
+test('a start that ends with the VM failed is exit 1 with the reason and a hint', async () => {
+  await onSocket('stop', 'web');
+  await fixture('fail web missed its health deadline');
+  const failed = await onSocket('start', 'web');
+  assert.is(failed.code, 1);
+  assert.match(failed.err, /web failed to start: missed its health deadline/);
+  assert.match(failed.err, /mvos vm logs web/);
+  assert.match((await onSocket('list')).out, /^web\s+application\s+vm\s+failed\s+failed: missed its health deadline$/m);
+  assert.equal(await onSocket('start', 'web'), { code: 0, out: 'web: ready', err: '' });
 });
 
 test('vm checkpoint takes and lists checkpoints; rollback of a running VM needs --restart', async () => {
@@ -132,7 +150,7 @@ test('vm logs --follow prints console lines as they come, until the agent goes a
   const lines: string[] = [];
   const following = main(['vm', 'logs', 'web', '--follow', '--socket', info.socket], { out: (l) => lines.push(l), err: (l) => lines.push(`err: ${l}`) });
   while (!lines.some((l) => l.includes('MVOS-GUEST-READY'))) await new Promise((r) => setTimeout(r, 20));
-  server.stdin!.write('console web live line one\n');
+  await fixture('console web live line one');
   while (!lines.includes('live line one')) await new Promise((r) => setTimeout(r, 20));
   server.stdin!.end();
   assert.is(await following, 0);

@@ -1,7 +1,7 @@
 // `mvos vm list|status|start|stop|logs|checkpoint|rollback`: the agent's controls from a shell; --json prints the API's own answer.
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
-import { UserError } from '../../errors.ts';
+import { FailureError, UserError } from '../../errors.ts';
 import type { Command, CommandContext, Flags } from '../command.ts';
 import { AgentClient, DEFAULT_SOCKET } from './vm-client.ts';
 
@@ -132,6 +132,10 @@ async function status(ctx: CommandContext): Promise<number> {
 function action(verb: 'start' | 'stop') {
   return async (ctx: CommandContext): Promise<number> => {
     const vm = (await client(ctx).call('POST', `${vmPath(vmName(ctx))}/${verb}`)).json as Vm;
+    // The agent answers once the start is over; one that ended in failure is a failure here too.
+    if (verb === 'start' && vm.state === 'failed') {
+      throw new FailureError(`${vm.name} failed to start${vm.failure ? `: ${vm.failure.reason}` : ''}`, { hint: `\`mvos vm logs ${vm.name}\` shows its console, \`mvos vm status ${vm.name}\` its history` });
+    }
     return print(ctx, vm, () => [`${vm.name}: ${vm.state}`]);
   };
 }
