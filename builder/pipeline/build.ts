@@ -130,6 +130,7 @@ async function make_media(ctx: BuildContext): Promise<void> {
     { file: 'vmlinuz', blob: image.vmlinuz },
     { file: 'initrd', blob: image.initrd },
   ];
+  if (image.disk) ctx.media.push({ file: 'rootfs.erofs', blob: image.disk });
   for (const name of recipe.outputs) {
     const format = FORMATS[name];
     if (!format.staged) continue;

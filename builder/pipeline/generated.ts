@@ -7,6 +7,11 @@ export function guestImagePaths(vm: VmSpec): { kernel: string; initrd: string } 
   return { kernel: `/usr/share/mvos/vms/${vm.name}/vmlinuz`, initrd: `/usr/share/mvos/vms/${vm.name}/initrd` };
 }
 
+// Where a VM's immutable root disk lives inside the host image, when its recipe builds one (the erofs output).
+export function guestDiskPath(vm: VmSpec): string | undefined {
+  return vm.recipe.outputs.includes('erofs') ? `/usr/share/mvos/vms/${vm.name}/disk.erofs` : undefined;
+}
+
 // /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their secrets resolved.
 export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Record<string, unknown> {
   return {
@@ -31,6 +36,7 @@ export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Re
       ephemeral: vm.ephemeral,
       ...guestImagePaths(vm),
       cmdline: vm.recipe.kernel.cmdline.join(' '),
+      disk: guestDiskPath(vm) ?? null,
       firmware: vm.recipe.firmware.type,
       health: vm.health,
       fallback: vm.fallback ?? null,

@@ -18,9 +18,10 @@ import { renderTemplate } from '../recipe/templates.ts';
 import { kernelConfigDir } from '../recipe/rules.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { dropFilter } from '../rootfs/drop.ts';
+import { writeErofs } from '../rootfs/erofs.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
-import { guestImagePaths, hostConfig, osRelease, templateValues } from './generated.ts';
+import { guestDiskPath, guestImagePaths, hostConfig, osRelease, templateValues } from './generated.ts';
 import { hashOverlay, readOverlay } from './overlay.ts';
 import type { Progress } from './progress.ts';
 import { hashCode, hashSources, repoRoot } from './sources.ts';
@@ -50,6 +51,8 @@ export interface BuiltImage {
   dropped: { rules: string[]; files: number };
   rootfsStats: { entries: number; bytes: number; initrdBytes: number };
   guests: BuiltImage[];
+  // The root tree as an EROFS disk (rootfs.erofs), when the recipe asks for the erofs output.
+  disk?: string;
 }
 
 function lockedImage(ctx: ImageContext, recipe: Recipe): LockedImage {
@@ -167,7 +170,7 @@ async function assemble_rootfs(
     modules: parts.modules ? `${parts.modules.tar}:${parts.modules.load}` : '',
     agent: parts.agent ?? '',
     secretKey: agentUsers.secretKey ? sha256(agentUsers.secretKey) : '',
-    guests: parts.guests.map((g) => `${g.recipe.name}:${g.vmlinuz}:${g.initrd}`).join(','),
+    guests: parts.guests.map((g) => `${g.recipe.name}:${g.vmlinuz}:${g.initrd}:${g.disk ?? ''}`).join(','),
     sde: String(ctx.sourceDateEpoch),
     code: hashCode(['builder/pipeline/image.ts', 'builder/pipeline/generated.ts', 'builder/pipeline/overlay.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
   };
@@ -195,6 +198,8 @@ async function assemble_rootfs(
       const paths = guestImagePaths(vm);
       tree.add(fileEntry(paths.kernel.slice(1), await ctx.cache.read(guest.vmlinuz, `${guest.recipe.name} kernel`), 0o644, `image:${guest.recipe.name}`));
       tree.add(fileEntry(paths.initrd.slice(1), await ctx.cache.read(guest.initrd, `${guest.recipe.name} initrd`), 0o644, `image:${guest.recipe.name}`));
+      const disk = guestDiskPath(vm);
+      if (disk && guest.disk) tree.add(fileEntry(disk.slice(1), await ctx.cache.read(guest.disk, `${guest.recipe.name} root disk`), 0o444, `image:${guest.recipe.name}`));
     }
     // The kernel opens /dev/console for init before devtmpfs is mounted, so the archive carries the two nodes it needs.
     tree.mkdirp('dev', { mode: 0o755, origin: 'generated' });
@@ -204,6 +209,21 @@ async function assemble_rootfs(
     if (!tree.has('init')) throw new FailureError(`${recipe.name} has no /init`, { hint: 'an overlay must provide the init program (see rootfs/host/overlay/init)' });
     return { 'rootfs.tar': await writeTar(tree, { mtime: ctx.sourceDateEpoch }), stats: Buffer.from(JSON.stringify({ entries: tree.size, bytes: tree.contentBytes })) };
   });
+}
+
+// The same tree the initramfs holds, as a read-only EROFS disk: a guest that boots from it runs exactly what was built.
+async function make_root_disk(ctx: ImageContext, recipe: Recipe, rootfs: string): Promise<string> {
+  const inputs = {
+    rootfs,
+    sde: String(ctx.sourceDateEpoch),
+    code: hashCode(['builder/pipeline/image.ts', 'builder/rootfs/erofs.ts', 'builder/tools/erofs.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
+    mkfs: await toolVersion('mkfs.erofs', '-V'),
+  };
+  const record = await runLoggedStage(ctx, `erofs(${recipe.name})`, inputs, async () => {
+    const tree = await readTar(await ctx.cache.read(rootfs, `${recipe.name} rootfs`), { origin: 'rootfs' });
+    return { 'rootfs.erofs': (await writeErofs(tree, { sourceDateEpoch: ctx.sourceDateEpoch })).image };
+  });
+  return record.outputs['rootfs.erofs']!;
 }
 
 async function pack_initramfs(ctx: ImageContext, recipe: Recipe, rootfs: string): Promise<StageRecord> {
@@ -248,6 +268,7 @@ async function buildImageOnce(ctx: ImageContext, recipe: Recipe): Promise<BuiltI
     guests,
   });
   const initramfs = await pack_initramfs(ctx, recipe, rootfs.outputs['rootfs.tar']!);
+  const disk = recipe.outputs.includes('erofs') ? await make_root_disk(ctx, recipe, rootfs.outputs['rootfs.tar']!) : undefined;
   const stats = JSON.parse((await ctx.cache.read(rootfs.outputs.stats!, 'rootfs stats')).toString()) as { entries: number; bytes: number };
   const dropped = JSON.parse((await ctx.cache.read(packages.record.outputs['dropped.json']!, 'dropped files')).toString()) as string[];
   const firmware = locked.firmware.map((name) => ({ ...pinOf(ctx.lock, name), role: 'firmware' }));
@@ -262,5 +283,6 @@ async function buildImageOnce(ctx: ImageContext, recipe: Recipe): Promise<BuiltI
     dropped: { rules: packages.rules, files: dropped.length },
     rootfsStats: { entries: stats.entries, bytes: stats.bytes, initrdBytes: 0 },
     guests,
+    disk,
   };
 }

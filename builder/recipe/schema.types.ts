@@ -128,11 +128,14 @@ export interface MultiverseRecipe {
   boot?: Boot;
   host?: HostSettings;
   /**
-   * Output formats written to images/<name>/.
+   * Output formats written to images/<name>/. erofs: the root tree as a read-only EROFS disk (rootfs.erofs); a host ships each VM's as that VM's immutable base disk.
    *
    * @minItems 1
    */
-  outputs?: ['kernel+initrd' | 'iso' | 'raw' | 'qcow2', ...('kernel+initrd' | 'iso' | 'raw' | 'qcow2')[]];
+  outputs?: [
+    'kernel+initrd' | 'iso' | 'raw' | 'qcow2' | 'erofs',
+    ...('kernel+initrd' | 'iso' | 'raw' | 'qcow2' | 'erofs')[]
+  ];
   container?: Container;
   vms?: Vms;
 }
