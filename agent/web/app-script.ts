@@ -176,7 +176,10 @@ export const APP_JS = `'use strict';
     var action = target.dataset.action;
     if (!action) return;
     var name = target.dataset.vm;
-    act(function () { return api('POST', path(name) + '/' + action); }, name + ': ' + action + ' done');
+    act(async function () {
+      var vm = await api('POST', path(name) + '/' + action);
+      if (vm.state === 'failed') throw new Error(name + ' failed: ' + (vm.failure ? vm.failure.reason : 'see its console'));
+    }, name + ': ' + action + ' done');
   });
 
   $('checkpoints').addEventListener('click', function (event) {

@@ -99,6 +99,15 @@ test('take a checkpoint, then roll back to the base one', async () => {
   await page.screenshot({ path: join(artifacts, 'webui.png'), fullPage: true });
 });
 
+test('a start that ends failed shows the reason as an error and in the health column', async () => {
+  await row('web').locator('button[data-action="stop"]').click();
+  await page.locator('#vms tr[data-vm="web"][data-state="stopped"]').waitFor();
+  fx.controls.failNextStart('web', 'missed its health deadline');
+  await row('web').locator('button[data-action="start"]').click();
+  await page.locator('#message.error', { hasText: 'web failed: missed its health deadline' }).waitFor();
+  await page.locator('#vms tr[data-vm="web"][data-state="failed"] td.health', { hasText: 'failed: missed its health deadline' }).waitFor();
+});
+
 test('`mvos vm list --json` returns what the WebUI shows', async () => {
   const cli = spawn(join(root, 'mvos'), ['vm', 'list', '--json', '--socket', fx.socket], { cwd: root });
   let out = '';
@@ -115,6 +124,9 @@ test('`mvos vm list --json` returns what the WebUI shows', async () => {
     return [vm.name, vm.role, vm.launch, vm.state, health];
   });
   assert.equal(shown, expected);
+  assert.ok(shown.some((r) => r[3] === 'failed'), 'a failed VM is among the rows compared');
+  await row('web').locator('button[data-action="start"]').click();
+  await page.locator('#vms tr[data-vm="web"][data-state="ready"]').waitFor();
 });
 
 test('when the host falls back to the rescue VM, a banner says so and why', async () => {
