@@ -1,6 +1,6 @@
 // The audit trail: one JSON line per login attempt and command, appended and fsync'd in stateDir/audit.log.
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
 // One audited event; extra fields are allowed, but any whose name smells of a credential is dropped before writing.
 export interface AuditEntry {
@@ -25,10 +25,9 @@ export function scrub(value: unknown): unknown {
   return out;
 }
 
-// Appends audit lines durably, one write at a time, in the order they were recorded.
+// Appends audit lines durably, one write at a time, in the order they were recorded; the file is open only while writing.
 export class AuditLog {
   readonly file: string;
-  private handle?: Promise<FileHandle>;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(stateDir: string, private readonly now: () => Date = () => new Date()) {
@@ -39,30 +38,21 @@ export class AuditLog {
   record(entry: AuditEntry): Promise<void> {
     const line = `${JSON.stringify({ time: this.now().toISOString(), ...(scrub(entry) as object) })}\n`;
     const run = this.queue.then(async () => {
-      const handle = await this.open();
-      await handle.appendFile(line);
-      await handle.sync();
+      await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+      const handle = await open(this.file, 'a', 0o600);
+      try {
+        await handle.appendFile(line);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
     });
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  // Closes the file once pending lines are written.
+  // Resolves once every line recorded so far is written.
   async close(): Promise<void> {
     await this.queue;
-    const handle = this.handle;
-    this.handle = undefined;
-    if (handle) await (await handle).close();
-  }
-
-  private open(): Promise<FileHandle> {
-    if (this.handle) return this.handle;
-    const opening = mkdir(join(this.file, '..'), { recursive: true, mode: 0o700 }).then(() => open(this.file, 'a', 0o600));
-    // A failed open is retried on the next line rather than failing every line after it.
-    opening.catch(() => {
-      if (this.handle === opening) this.handle = undefined;
-    });
-    this.handle = opening;
-    return opening;
   }
 }

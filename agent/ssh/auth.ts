@@ -132,12 +132,17 @@ export class ConnectionAuth {
       return ctx.reject(['keyboard-interactive']);
     }
     this.deps.lockout.succeed(keys);
+    // No login without its audit line: if the log cannot be written, the door stays shut.
+    if (!(await this.audit(ctx.username, 'login', 'ok', undefined, { fingerprint: this.keyFingerprint }))) return ctx.reject(['keyboard-interactive']);
     this.user = ctx.username;
-    await this.audit(ctx.username, 'login', 'ok', undefined, { fingerprint: this.keyFingerprint });
     ctx.accept();
   }
 
-  private audit(who: string, action: string, result: 'ok' | 'refused' | 'error', reason?: string, extra: Record<string, unknown> = {}): Promise<void> {
-    return this.deps.audit.record({ who, source: this.source, action, result, ...(reason ? { reason } : {}), ...extra }).catch(() => undefined);
+  // True once the line is on disk; a failed write is reported as false, never thrown into ssh2's event handlers.
+  private audit(who: string, action: string, result: 'ok' | 'refused' | 'error', reason?: string, extra: Record<string, unknown> = {}): Promise<boolean> {
+    return this.deps.audit.record({ who, source: this.source, action, result, ...(reason ? { reason } : {}), ...extra }).then(
+      () => true,
+      () => false,
+    );
   }
 }

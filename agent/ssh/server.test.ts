@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { createConnection, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { generate } from 'otplib';
@@ -135,5 +136,37 @@ test('the host key is made once, 0600, reused after restart, and its fingerprint
     assert.is(f.server.fingerprint, before);
     assert.match(execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }), new RegExp(`^256 ${before.replace(/[+/]/g, '\\$&')} `));
   }));
+
+test('no login when its audit line cannot be written', () =>
+  withFixture(async (f) => {
+    await mkdir(f.server.audit.file, { recursive: true });
+    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })), /authentication methods failed/);
+  }));
+
+test('connections beyond the limit are closed at once; slots free up when they go', () =>
+  withFixture(
+    async (f) => {
+      const idle = await Promise.all([0, 1].map(() => new Promise<Socket>((resolve) => { const s = createConnection(f.server.port, '127.0.0.1', () => resolve(s)); })));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })), /closed|ECONNRESET|handshake/i);
+      for (const socket of idle) socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      f.clock.now += STEP;
+      (await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })).end();
+      assert.ok((await audit(f)).some((e) => e.reason === 'too-many-connections'));
+    },
+    { maxConnections: 2 },
+  ));
+
+test('a client that never logs in is cut off after the login grace', () =>
+  withFixture(
+    async (f) => {
+      const socket = createConnection(f.server.port, '127.0.0.1').resume();
+      const started = Date.now();
+      await new Promise((resolve) => socket.on('close', resolve));
+      assert.ok(Date.now() - started >= 900 && Date.now() - started < 5000, `${Date.now() - started} ms`);
+    },
+    { loginGraceSeconds: 1 },
+  ));
 
 test.run();

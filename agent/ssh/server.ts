@@ -1,4 +1,5 @@
 // The agent's SSH control server: host key from the state folder, key + one-time-code login, then the command jail.
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { UserError } from '../../builder/errors.ts';
 import { parseListenAddress } from '../api/listen.ts';
 import { AuditLog } from '../auth/audit.ts';
@@ -10,7 +11,7 @@ import type { Controls } from '../controls.ts';
 import { ConnectionAuth, parseAuthorizedKeys } from './auth.ts';
 import { loadHostKey } from './hostkey.ts';
 import { serveConnection } from './session.ts';
-import { Server, type Connection, type ParsedKey } from './ssh2.ts';
+import { Server, type ParsedKey } from './ssh2.ts';
 
 // What the server needs; main.ts passes host config fields, tests pass port 0 and their own clock and policy.
 export interface SshServerOptions {
@@ -29,6 +30,8 @@ export interface SshServerOptions {
   lockout?: Partial<LockoutPolicy>;
   // Seconds a connection may take to log in.
   loginGraceSeconds?: number;
+  // Connections served at once; more are closed at once (a flood cannot exhaust the agent).
+  maxConnections?: number;
 }
 
 // A running SSH server: where it listens, its host key fingerprint (for status and the console), and how to stop it.
@@ -64,30 +67,41 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     for (const bad of parsed.bad) log(`ssh: warning: an authorized key of ${user.name} does not parse (${bad}…); skipped`);
     keys.set(user.name, parsed.keys);
   }
-  const connections = new Set<Connection>();
-  const server = new Server({ hostKeys: [hostKey.privateKey], ident: 'mvos-agent' }, (client, info) => {
-    connections.add(client);
+  // Raw sockets are ours (injected into ssh2), so the limit and the login grace also hold for clients that never speak SSH.
+  const sockets = new Map<string, { socket: Socket; grace: NodeJS.Timeout }>();
+  const ssh = new Server({ hostKeys: [hostKey.privateKey], ident: 'mvos-agent' }, (client, info) => {
     const source = info.ip;
-    const grace = setTimeout(() => client.end(), (options.loginGraceSeconds ?? 60) * 1000);
+    const slot = sockets.get(`${info.ip}:${info.port}`);
+    client.on('error', (error) => log(`ssh: ${source}: ${error.message}`));
     const auth = new ConnectionAuth({ users: options.users, otp, lockout, audit }, keys, source, () => client.end());
     client.on('authentication', (ctx) => auth.handle(ctx));
     client.on('ready', () => {
-      clearTimeout(grace);
+      if (slot) clearTimeout(slot.grace);
       serveConnection(client, { user: auth.user!, source, controls: options.controls, audit });
     });
-    client.on('error', (error) => log(`ssh: ${source}: ${error.message}`));
-    client.on('close', () => {
+    client.on('close', () => auth.closed());
+  });
+  const tcp = createServer((socket) => {
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (sockets.size >= (options.maxConnections ?? 32)) {
+      void audit.record({ who: '', source: socket.remoteAddress ?? '', action: 'connect', result: 'refused', reason: 'too-many-connections' }).catch(() => undefined);
+      socket.destroy();
+      return;
+    }
+    const grace = setTimeout(() => socket.destroy(), (options.loginGraceSeconds ?? 60) * 1000);
+    sockets.set(key, { socket, grace });
+    socket.on('close', () => {
       clearTimeout(grace);
-      auth.closed();
-      connections.delete(client);
+      sockets.delete(key);
     });
+    ssh.injectSocket(socket);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => resolve());
+    tcp.once('error', reject);
+    tcp.listen(address.port, address.host, () => resolve());
   });
-  server.on('error', (error: Error) => log(`ssh: server error: ${error.message}`));
-  const port = (server.address() as { port: number }).port;
+  tcp.on('error', (error: Error) => log(`ssh: server error: ${error.message}`));
+  const port = (tcp.address() as AddressInfo).port;
   log(`ssh: listening on ${address.host}:${port}; host key ${hostKey.fingerprint} (ED25519)`);
   return {
     host: address.host,
@@ -96,8 +110,9 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     publicKey: hostKey.publicKey,
     audit,
     close: async () => {
-      for (const client of connections) client.end();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      for (const { socket } of sockets.values()) socket.destroy();
+      await closed;
       await audit.close();
     },
   };
