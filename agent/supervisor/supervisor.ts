@@ -3,6 +3,7 @@ import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import type { HostConfig, VmConfig } from '../config.ts';
 import { ControlError, type CheckpointView, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
+import { novmSpec } from '../launch/novm.ts';
 import { readableFormat, startQemu, vmDisk, vmPaths, vmSpec, type VmPaths } from '../launch/vm.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan, planPinning } from '../pinning/plan.ts';
@@ -141,16 +142,22 @@ export class Supervisor implements Controls {
     clearTimeout(slot.restartTimer);
     const now = new Date();
     const deadlineAt = new Date(now.getTime() + vm.health.deadlineSeconds * 1000);
-    let record: VmRecord = { ...withEvent(slot.record, 'starting', why, now), state: 'starting', startedAt: now.toISOString(), readyAt: undefined, deadlineAt: deadlineAt.toISOString(), pid: undefined };
+    const record: VmRecord = { ...withEvent(slot.record, 'starting', why, now), state: 'starting', startedAt: now.toISOString(), readyAt: undefined, deadlineAt: deadlineAt.toISOString(), pid: undefined };
     await this.save(slot, record);
     let pid: number;
     try {
       if (vm.ephemeral) await rm(paths.disk, { force: true });
       await rm(paths.serialLog, { force: true });
+      const qemu = this.options.qemu ? { qemu: this.options.qemu } : {};
+      const base = { root: this.options.root, accel: this.options.accel, paths };
+      if (vm.launch === 'novm') {
+        pid = await startQemu(await novmSpec(vm, base), paths, qemu);
+        await this.launched(slot, pid);
+        return;
+      }
       const disk = await vmDisk(vm, this.options.root, paths);
       const repairDisks = vm.role === 'rescue' ? await this.repairDisks(vm) : [];
-      const qemu = this.options.qemu ? { qemu: this.options.qemu } : {};
-      const spec = await vmSpec(vm, { root: this.options.root, accel: this.options.accel, paths, ...(disk ? { disk } : {}), repairDisks });
+      const spec = await vmSpec(vm, { ...base, ...(disk ? { disk } : {}), repairDisks });
       pid = await startQemu(spec, paths, qemu).catch(async (error: Error) => {
         if (repairDisks.length === 0) throw error;
         // Rescue must come up whatever state the broken disks are in: without them, then.
@@ -161,8 +168,12 @@ export class Supervisor implements Controls {
       await this.failed(slot, (error as Error).message);
       return;
     }
-    record = { ...slot.record, pid, serialOffset: 0, state: 'running' };
-    await this.save(slot, withEvent(record, 'started', `QEMU pid ${pid}, ${this.options.accel}`));
+    await this.launched(slot, pid);
+  }
+
+  private async launched(slot: Slot, pid: number): Promise<void> {
+    const record = { ...slot.record, pid, serialOffset: 0, state: 'running' as const };
+    await this.save(slot, withEvent(record, 'started', `QEMU pid ${pid}, ${slot.vm.launch}, ${this.options.accel}`));
     await this.attach(slot, pid, undefined);
   }
 

@@ -108,6 +108,10 @@ test('a corrupted controller disk: rescue comes up, the reason is recorded', asy
   const run = await AgentRun.start({ root: host.root, config: configWith((c) => (c.disk = base)), dir });
   runs.push(run);
   await expectRescue(run, /QEMU did not start: .*disk\.qcow2/);
+  // Rescue gets the broken disk to repair: as raw bytes, since its qcow2 header is unreadable.
+  const rescue = await run.vm('rescue');
+  const cmdline = (await readFile(`/proc/${rescue.pid}/cmdline`, 'utf8')).split('\0');
+  assert.ok(cmdline.some((a) => a.includes(`file=${join(state, 'disk.qcow2')},format=raw`)), `rescue has the controller's disk: ${cmdline.join(' ')}`);
   await finish(run);
 });
 

@@ -1,0 +1,29 @@
+// Launch kind `novm`: a microVM with no firmware and no disk of its own — direct kernel boot, the immutable root shared read-only over virtio-blk, writes in a tmpfs.
+import type { QemuSpec } from '../../builder/qemu/argv.ts';
+import type { VmConfig } from '../config.ts';
+import { imagePath, type LaunchContext } from './vm.ts';
+
+// microvm without the legacy it does not need: no option ROMs, no PIT/PIC (the kernel uses the TSC and the local APIC); serial and ACPI stay for console and power-off. QEMU merges this second -machine into the first.
+export const MICROVM_OPTIONS = 'x-option-roms=off,pit=off,pic=off,isa-serial=on,rtc=on';
+
+// The QEMU spec of a `novm` launch; the root disk is the base image itself, opened read-only, so any number of VMs share one file.
+export async function novmSpec(vm: VmConfig, context: LaunchContext & { rootDisk?: string; extraDrives?: string[]; append?: string }): Promise<QemuSpec> {
+  const { paths } = context;
+  const root = context.rootDisk ?? (vm.disk ? await imagePath(context.root, vm.disk) : undefined);
+  const drives = [...(root ? [root] : []), ...(context.extraDrives ?? [])].map((file) => ({ file, format: 'raw' as const, interface: 'virtio' as const, readonly: true }));
+  return {
+    machine: 'microvm',
+    accel: context.accel,
+    cpus: vm.cpus,
+    memoryMiB: vm.memoryMiB,
+    kernel: await imagePath(context.root, vm.kernel),
+    initrd: await imagePath(context.root, vm.initrd),
+    append: [vm.cmdline, root ? 'mvos.root=/dev/vda' : '', context.append ?? ''].filter(Boolean).join(' '),
+    drives,
+    serial: { socket: paths.console, logfile: paths.serialLog },
+    qmp: paths.qmp,
+    healthChannel: paths.health,
+    noReboot: true,
+    extra: ['-machine', MICROVM_OPTIONS, '-name', `guest=${vm.name},debug-threads=on`],
+  };
+}
