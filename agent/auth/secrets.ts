@@ -2,6 +2,7 @@
 import type { AgentUser } from '../config.ts';
 import { decryptSecret, readSecretKey } from '../../builder/secrets/otp-secret.ts';
 
+// The sealing functions themselves, for callers that only know agent/auth.
 export { decryptSecret, encryptSecret, readOrCreateSecretKey, readSecretKey, SECRET_KEY_BYTES } from '../../builder/secrets/otp-secret.ts';
 
 // The plain (base32) one-time-code secret of a user, or undefined when the user has none.

@@ -1,6 +1,7 @@
 // Small state files that must survive a crash whole; the atomic write is shared with the builder's secret store.
 import { readFile } from 'node:fs/promises';
 
+// The atomic write, shared with the builder.
 export { writeFileAtomic } from '../../builder/secrets/atomic.ts';
 
 // Reads a JSON state file; a missing file is the fallback, a corrupt one an error (never silently reset security state).

@@ -29,8 +29,9 @@ export const JAIL_HELP = [
   '  help                                this text',
 ].join('\n');
 
-// Longest exec string and longest word accepted.
+// Longest exec string accepted.
 export const MAX_COMMAND_CHARS = 256;
+// Longest word accepted (names, ids, labels).
 export const MAX_WORD_CHARS = 64;
 
 // Characters a shell would treat specially; named in the refusal so the person sees what was wrong.

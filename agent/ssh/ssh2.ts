@@ -1,6 +1,7 @@
 // The one place that imports ssh2 (a CommonJS package): its server, key parser and types, for the rest of agent/ssh.
 import ssh2 from 'ssh2';
 
+// The ssh2 types the server code names.
 export type { AuthContext, ClientInfo, Connection, KeyboardAuthContext, ParsedKey, PublicKeyAuthContext, ServerChannel, Session } from 'ssh2';
 
 // The SSH server class.
