@@ -8,10 +8,11 @@ import { fetchPins, type FetchReport } from '../inputs/fetch.ts';
 import { allPins, assertLockMatchesRecipe } from '../inputs/lock.ts';
 import { lockfilePath, readLockfile, type Lockfile } from '../inputs/lockfile.ts';
 import { fileStamp, readStamps, stampOf, writeStamps } from '../inputs/stamps.ts';
-import { FORMATS, missingMediaPackages } from '../media/formats.ts';
+import { FORMATS, missingPackages, SECURE_BOOT_PACKAGES } from '../media/formats.ts';
 import { mediaId, type MediaInput } from '../media/input.ts';
 import { requireRecipe } from '../recipe/load.ts';
 import type { Recipe } from '../recipe/types.ts';
+import { make_signed_uki, signingKey } from './firmware.ts';
 import { buildImage, type BuiltImage } from './image.ts';
 import { buildManifest } from './manifest.ts';
 import { writeImageDir } from './output.ts';
@@ -82,7 +83,9 @@ function load_recipe_and_lock(file: string, options: BuildOptions): BuildContext
 
 // Before any stage runs: every output format's host tools are here, or the build stops with the line that installs them.
 async function check_output_tools(ctx: BuildContext): Promise<void> {
-  const missing = await missingMediaPackages(ctx.recipe.outputs);
+  const signed = signsBootMedia(ctx.recipe);
+  const missing = await missingPackages([...ctx.recipe.outputs.flatMap((f) => FORMATS[f].packages), ...(signed ? SECURE_BOOT_PACKAGES : [])]);
+  if (signed) signingKey();
   if (missing.length === 0) return;
   throw new UserError(`the outputs ${ctx.recipe.outputs.join(', ')} need packages this host lacks: ${missing.join(', ')}`, {
     hint: `run \`${installLine(missing, runningAsRoot())}\` (or \`./mvos doctor --fix\`)`,
@@ -120,12 +123,18 @@ async function build_images(ctx: BuildContext): Promise<void> {
   );
 }
 
+// Secure Boot hosts boot a signed UKI from their UEFI media (iso, raw, qcow2); kernel+initrd alone needs no signature.
+function signsBootMedia(recipe: Recipe): boolean {
+  return recipe.firmware.type === 'ovmf-secureboot' && recipe.outputs.some((f) => FORMATS[f].staged);
+}
+
 // Each boot medium is a stage keyed by the kernel, initrd, boot settings and the writer's code; vmlinuz and initrd are always written.
 async function make_media(ctx: BuildContext): Promise<void> {
   const image = ctx.image!;
   const { recipe } = image;
   const settings = { name: recipe.name, version: recipe.version, cmdline: image.cmdline, boot: recipe.boot, stateLabel: recipe.host.stateLabel, sourceDateEpoch: ctx.lock.sourceDateEpoch };
-  const id = mediaId({ ...settings, vmlinuz: image.vmlinuz, initrd: image.initrd });
+  const uki = signsBootMedia(recipe) ? await make_signed_uki(ctx, { recipe, vmlinuz: image.vmlinuz, initrd: image.initrd, cmdline: image.cmdline, sourceDateEpoch: ctx.lock.sourceDateEpoch }) : undefined;
+  const id = mediaId({ ...settings, vmlinuz: image.vmlinuz, initrd: image.initrd, uki });
   ctx.media = [
     { file: 'vmlinuz', blob: image.vmlinuz },
     { file: 'initrd', blob: image.initrd },
@@ -140,6 +149,7 @@ async function make_media(ctx: BuildContext): Promise<void> {
         ...settings,
         vmlinuz: await ctx.cache.read(image.vmlinuz, `${recipe.name} kernel`),
         initrd: await ctx.cache.read(image.initrd, `${recipe.name} initrd`),
+        ...(uki ? { uki: await ctx.cache.read(uki, `${recipe.name} signed UKI`) } : {}),
         id,
       };
       return format.write(input);

@@ -1,19 +1,21 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UserError } from '../errors.ts';
+import { signingTime } from '../firmware/authenticode.ts';
 import { decodeVariable } from '../firmware/decode.ts';
 import { initKeys, MVOS_OWNER_GUID } from '../firmware/keys.ts';
 import type { FirmwareFile } from '../firmware/pinned.ts';
 import { parseSignatureLists } from '../firmware/siglist.ts';
+import { DEFAULT_STUB } from '../firmware/uki.ts';
 import { emptyVarstore4M, readVarstore } from '../firmware/varstore.ts';
 import { ContentCache } from '../inputs/cache.ts';
 import { requireRecipe } from '../recipe/load.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
-import { make_vm_vars } from './firmware.ts';
+import { make_signed_uki, make_vm_vars } from './firmware.ts';
 import { hostConfig } from './generated.ts';
 import { repoRoot } from './sources.ts';
 import type { StageRunner } from './stage.ts';
@@ -31,6 +33,20 @@ function runner(): StageRunner {
 async function template(r: StageRunner): Promise<Record<FirmwareFile, string>> {
   const blob = (await r.cache.putBuffer(emptyVarstore4M())).sha256;
   return { 'ovmf-vars': blob } as Record<FirmwareFile, string>;
+}
+
+// Runs fn with $XDG_CONFIG_HOME at an empty folder, where defaultKeyDir() finds no keys until fn makes them.
+async function withKeyHome(fn: (config: string) => Promise<void>): Promise<void> {
+  const saved = process.env.XDG_CONFIG_HOME;
+  const config = mkdtempSync(join(tmpdir(), 'mvos-fw-keys-'));
+  process.env.XDG_CONFIG_HOME = config;
+  try {
+    await fn(config);
+  } finally {
+    if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
+    else process.env.XDG_CONFIG_HOME = saved;
+    await rm(config, { recursive: true, force: true });
+  }
 }
 
 test('host.json: each full VM names its firmware code in the host image and its own vars; novm VMs have none', () => {
@@ -59,10 +75,7 @@ test("vm-vars: an OVMF VM's store carries the recipe's timeout; SeaBIOS VMs get 
 });
 
 test('vm-vars: ovmf-secureboot enrolls the key set from the key folder; without one the build stops with the `mvos keys init` hint', async () => {
-  const saved = process.env.XDG_CONFIG_HOME;
-  const config = mkdtempSync(join(tmpdir(), 'mvos-fw-keys-'));
-  process.env.XDG_CONFIG_HOME = config;
-  try {
+  await withKeyHome(async (config) => {
     const r = runner();
     const firmware = await template(r);
     const vms = [withFirmware(host.vms[0]!, { type: 'ovmf-secureboot' })];
@@ -80,11 +93,7 @@ test('vm-vars: ovmf-secureboot enrolls the key set from the key folder; without 
       const entries = parseSignatureLists(store.variables.find((v) => v.name === name)!.data);
       assert.equal(entries.map((e) => [e.owner, e.name]), [[MVOS_OWNER_GUID, `Multiverse ${name}`]]);
     }
-  } finally {
-    if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
-    else process.env.XDG_CONFIG_HOME = saved;
-    await rm(config, { recursive: true, force: true });
-  }
+  });
 });
 
 test('vm-vars: an unknown preset is a user error naming the VM', async () => {
@@ -96,6 +105,33 @@ test('vm-vars: an unknown preset is a user error naming the VM', async () => {
     assert.instance(error, UserError);
     assert.match((error as Error).message, 'VM controller: no preset no-such-preset');
   }
+});
+
+test('uki: two builds in two empty caches sign the same bytes (signing time from SOURCE_DATE_EPOCH); no db key is a user error', async () => {
+  if (!existsSync(DEFAULT_STUB)) return console.log('  skipped: systemd-boot-efi is not installed');
+  await withKeyHome(async (config) => {
+    const build = async () => {
+      const r = runner();
+      const vmlinuz = (await r.cache.putBuffer(Buffer.alloc(70000, 1))).sha256;
+      const initrd = (await r.cache.putBuffer(Buffer.alloc(5000, 2))).sha256;
+      const blob = await make_signed_uki(r, { recipe: host, vmlinuz, initrd, cmdline: 'console=ttyS0', sourceDateEpoch: 1795651200 });
+      return { blob, r };
+    };
+    try {
+      await build();
+      assert.unreachable('no keys: must fail');
+    } catch (error) {
+      assert.instance(error, UserError);
+      assert.match((error as UserError).hint!, 'mvos keys init');
+    }
+    await initKeys(join(config, 'mvos', 'keys'));
+    const first = await build();
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await build();
+    assert.is(first.blob, second.blob, 'same parts and key: the same signed UKI');
+    const signed = await first.r.cache.read(first.blob, 'uki');
+    assert.is(signingTime(signed), 1795651200);
+  });
 });
 
 test.run();

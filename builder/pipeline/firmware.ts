@@ -1,12 +1,19 @@
 // Firmware stages: the pinned OVMF/SeaBIOS files out of their .debs, and each VM's NVRAM store written from its guest recipe.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FailureError, UserError } from '../errors.ts';
-import { defaultKeyDir, loadKeySet, type KeyRole } from '../firmware/keys.ts';
+import { defaultKeyDir, keyFiles, loadKeySet, type KeyRole } from '../firmware/keys.ts';
 import { FIRMWARE_FILES, FIRMWARE_PACKAGES, extractFirmware, type FirmwareFile } from '../firmware/pinned.ts';
 import type { Preset } from '../firmware/preset.ts';
 import { hasVarstore, recipePreset, vmVarstore } from '../firmware/vm.ts';
 import type { ContentCache } from '../inputs/cache.ts';
 import { pinOf, type Lockfile } from '../inputs/lockfile.ts';
-import type { VmSpec } from '../recipe/types.ts';
+import { buildUki, signImage } from '../firmware/uki.ts';
+import type { Recipe, VmSpec } from '../recipe/types.ts';
+import { packageVersions } from '../tools/versions.ts';
+import { osRelease } from './generated.ts';
 import { hashCode } from './sources.ts';
 import { runLoggedStage, runStage, sha256, type StageRunner } from './stage.ts';
 
@@ -87,4 +94,53 @@ export async function make_vm_vars(runner: StageRunner, hostName: string, vms: r
     return out;
   });
   return record.outputs;
+}
+
+// The db key and certificate that sign boot images; a missing or partial set is the user's to make.
+export function signingKey(keyDir = defaultKeyDir()): { key: string; crt: string } {
+  const db = keyFiles(keyDir, 'db');
+  const missing = [db.key, db.crt].filter((f) => !existsSync(f));
+  if (missing.length > 0) {
+    throw new UserError(`Secure Boot signs the boot image with the db key, and ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing`, {
+      hint: `run \`mvos keys init\` (keys go to ${keyDir}, outside the repository), or put your own db.key and db.crt there; then build again`,
+    });
+  }
+  return db;
+}
+
+// What a signed boot image is made of.
+export interface UkiInputs {
+  recipe: Recipe;
+  vmlinuz: string;
+  initrd: string;
+  cmdline: string;
+  sourceDateEpoch: number;
+}
+
+// The UKI (systemd stub + os-release + cmdline + kernel + initramfs) signed with the db key, so firmware checks all of it; its signing time is SOURCE_DATE_EPOCH.
+export async function make_signed_uki(runner: StageRunner, parts: UkiInputs): Promise<string> {
+  const db = signingKey();
+  const inputs = {
+    vmlinuz: parts.vmlinuz,
+    initrd: parts.initrd,
+    cmdline: parts.cmdline,
+    osRelease: sha256(osRelease(parts.recipe)),
+    cert: sha256(await readFile(db.crt)),
+    sde: String(parts.sourceDateEpoch),
+    tools: await packageVersions(['systemd-boot-efi', 'sbsigntool', 'binutils']),
+    code: hashCode(['builder/pipeline/firmware.ts', 'builder/firmware/uki.ts', 'builder/firmware/authenticode.ts']),
+  };
+  const record = await runLoggedStage(runner, `uki(${parts.recipe.name})`, inputs, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mvos-uki-'));
+    try {
+      await writeFile(join(dir, 'vmlinuz'), await runner.cache.read(parts.vmlinuz, `${parts.recipe.name} kernel`));
+      await writeFile(join(dir, 'initrd'), await runner.cache.read(parts.initrd, `${parts.recipe.name} initrd`));
+      await buildUki({ kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd'), cmdline: parts.cmdline, osRelease: osRelease(parts.recipe) }, join(dir, 'unsigned.efi'));
+      await signImage(join(dir, 'unsigned.efi'), join(dir, 'signed.efi'), db.key, db.crt, { signingTime: parts.sourceDateEpoch });
+      return { 'BOOTX64.EFI': await readFile(join(dir, 'signed.efi')) };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  return record.outputs['BOOTX64.EFI']!;
 }
