@@ -1,4 +1,6 @@
 // Files the builder writes into an image from the recipe: the agent's host config, module list, state label, os-release.
+import { FIRMWARE_FILES, ovmfCodeFile } from '../firmware/pinned.ts';
+import { hasVarstore, menuWaitMs } from '../firmware/vm.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
 import { IMAGE_SECRET_KEY, type HostUsers } from '../secrets/host-users.ts';
 
@@ -10,6 +12,26 @@ export function guestImagePaths(vm: VmSpec): { kernel: string; initrd: string } 
 // Where a VM's immutable root disk lives inside the host image, when its recipe builds one (the erofs output).
 export function guestDiskPath(vm: VmSpec): string | undefined {
   return vm.recipe.outputs.includes('erofs') ? `/usr/share/mvos/vms/${vm.name}/disk.erofs` : undefined;
+}
+
+// Where a VM's own NVRAM store lives inside the host image, beside its kernel (the agent copies it per VM before the first start).
+export function guestVarsPath(vm: VmSpec): string {
+  return `/usr/share/mvos/vms/${vm.name}/vars.fd`;
+}
+
+// A VM's firmware in host.json: the code file the host's pinned ovmf/seabios packages ship, its vars, boot order and menu wait.
+export function vmFirmware(vm: VmSpec): Record<string, unknown> {
+  if (vm.launch !== 'vm') return { type: 'none' };
+  const fw = vm.recipe.firmware;
+  const code = `/${FIRMWARE_FILES[fw.type === 'seabios' ? 'seabios' : ovmfCodeFile(fw.type)].path}`;
+  const wait = fw.type === 'seabios' ? menuWaitMs(fw) : undefined;
+  return {
+    type: fw.type,
+    code,
+    vars: hasVarstore(fw.type) ? guestVarsPath(vm) : null,
+    ...(fw.bootOrder.length > 0 ? { bootOrder: [...fw.bootOrder] } : {}),
+    ...(wait !== undefined ? { menuWaitMs: wait } : {}),
+  };
 }
 
 // /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their secrets resolved.
@@ -37,7 +59,7 @@ export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Re
       ...guestImagePaths(vm),
       cmdline: vm.recipe.kernel.cmdline.join(' '),
       disk: guestDiskPath(vm) ?? null,
-      firmware: vm.recipe.firmware.type,
+      firmware: vmFirmware(vm),
       health: vm.health,
       fallback: vm.fallback ?? null,
       restart: vm.restart,

@@ -21,7 +21,8 @@ import { dropFilter } from '../rootfs/drop.ts';
 import { writeErofs } from '../rootfs/erofs.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
-import { guestDiskPath, guestImagePaths, hostConfig, osRelease, templateValues } from './generated.ts';
+import { make_vm_vars, pin_firmware } from './firmware.ts';
+import { guestDiskPath, guestImagePaths, guestVarsPath, hostConfig, osRelease, templateValues, vmFirmware } from './generated.ts';
 import { hashOverlay, readOverlay } from './overlay.ts';
 import type { Progress } from './progress.ts';
 import { hashCode, hashSources, repoRoot } from './sources.ts';
@@ -144,7 +145,7 @@ function fileEntry(path: string, content: Buffer | string, mode = 0o644, origin 
 async function assemble_rootfs(
   ctx: ImageContext,
   recipe: Recipe,
-  parts: { packages: string; modules?: { tar: string; load: string }; agent?: string; guests: BuiltImage[] },
+  parts: { packages: string; modules?: { tar: string; load: string }; agent?: string; guests: BuiltImage[]; vmVars: Record<string, string> },
 ): Promise<StageRecord> {
   const overlays = recipe.overlays.map((dir) => ({ dir, entries: readOverlay(dir) }));
   const values = templateValues(recipe);
@@ -171,6 +172,7 @@ async function assemble_rootfs(
     agent: parts.agent ?? '',
     secretKey: agentUsers.secretKey ? sha256(agentUsers.secretKey) : '',
     guests: parts.guests.map((g) => `${g.recipe.name}:${g.vmlinuz}:${g.initrd}:${g.disk ?? ''}`).join(','),
+    vmVars: JSON.stringify(Object.entries(parts.vmVars).sort()),
     sde: String(ctx.sourceDateEpoch),
     code: hashCode(['builder/pipeline/image.ts', 'builder/pipeline/generated.ts', 'builder/pipeline/overlay.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
   };
@@ -200,6 +202,12 @@ async function assemble_rootfs(
       tree.add(fileEntry(paths.initrd.slice(1), await ctx.cache.read(guest.initrd, `${guest.recipe.name} initrd`), 0o644, `image:${guest.recipe.name}`));
       const disk = guestDiskPath(vm);
       if (disk && guest.disk) tree.add(fileEntry(disk.slice(1), await ctx.cache.read(guest.disk, `${guest.recipe.name} root disk`), 0o444, `image:${guest.recipe.name}`));
+    }
+    for (const vm of recipe.vms) {
+      const vars = parts.vmVars[vm.name];
+      if (vars) tree.add(fileEntry(guestVarsPath(vm).slice(1), await ctx.cache.read(vars, `${vm.name} NVRAM store`), 0o644, `firmware:${vm.name}`));
+      const code = (vmFirmware(vm) as { code?: string }).code;
+      if (code && !tree.has(code.slice(1))) throw new FailureError(`VM ${vm.name} boots ${code}, which the host image does not carry`, { hint: 'keep ovmf and seabios in the host recipe\'s packages and out of its drop rules' });
     }
     // The kernel opens /dev/console for init before devtmpfs is mounted, so the archive carries the two nodes it needs.
     tree.mkdirp('dev', { mode: 0o755, origin: 'generated' });
@@ -261,11 +269,13 @@ async function buildImageOnce(ctx: ImageContext, recipe: Recipe): Promise<BuiltI
   const packages = await install_packages(ctx, recipe, pins);
   const kernel = await make_kernel(ctx, recipe, locked);
   const agent = recipe.kind === 'host' && recipe.agent.enabled ? await bundle_agent(ctx) : undefined;
+  const vmVars = recipe.kind === 'host' && recipe.vms.length > 0 ? await make_vm_vars(ctx, recipe.name, recipe.vms, await pin_firmware(ctx, ctx.lock)) : {};
   const rootfs = await assemble_rootfs(ctx, recipe, {
     packages: packages.record.outputs['packages.tar']!,
     modules: kernel.modules,
     agent,
     guests,
+    vmVars,
   });
   const initramfs = await pack_initramfs(ctx, recipe, rootfs.outputs['rootfs.tar']!);
   const disk = recipe.outputs.includes('erofs') ? await make_root_disk(ctx, recipe, rootfs.outputs['rootfs.tar']!) : undefined;
