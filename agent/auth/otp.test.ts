@@ -65,6 +65,15 @@ test('TOTP: two logins racing with the same code get one acceptance', () =>
     assert.equal(results, [{ ok: true }, { ok: false, reason: 'replayed' }]);
   }));
 
+test('two verifiers on one state folder (SSH and HTTP) never both accept a code', () =>
+  withDir(async (dir) => {
+    const ssh = new OtpVerifier(users('totp'), key, dir, { now: () => 59_000 });
+    const http = new OtpVerifier(users('totp'), key, dir, { now: () => 59_000 });
+    const results = await Promise.all([ssh.verify('alice', '287082'), http.verify('alice', '287082')]);
+    assert.equal(results, [{ ok: true }, { ok: false, reason: 'replayed' }]);
+    assert.equal(await http.verify('alice', '287082'), { ok: false, reason: 'replayed' }, 'the second sees the first one\'s record');
+  }));
+
 test('HOTP: the RFC 4226 vectors in order, look-ahead, replay of skipped and used counters, persistence', () =>
   withDir(async (dir) => {
     const hotp = ['755224', '287082', '359152', '969429', '338314', '254676', '287922', '162583', '399871', '520489'];

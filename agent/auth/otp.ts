@@ -32,6 +32,8 @@ const DIGITS = 6;
 // Past HOTP counters checked so a used code reads as `replayed` rather than `wrong-code`.
 const HOTP_PAST = 20;
 const STATE_FILE = 'otp-state.json';
+// Checks per state file, process-wide: two verifiers on one folder (SSH and HTTP) still take turns.
+const queues = new Map<string, Promise<unknown>>();
 
 // Checks users' codes against their secrets and a persisted replay record kept in stateDir/otp-state.json.
 export class OtpVerifier {
@@ -40,8 +42,6 @@ export class OtpVerifier {
   private readonly file: string;
   private readonly now: () => number;
   private readonly lookAhead: number;
-  private state?: Record<string, UserState>;
-  private queue: Promise<unknown> = Promise.resolve();
 
   // Opens every sealed secret now, so a wrong key or a tampered host.json stops the agent at start, not at a login.
   constructor(users: AgentUser[], key: Buffer | undefined, stateDir: string, options: OtpOptions = {}) {
@@ -58,10 +58,14 @@ export class OtpVerifier {
     this.lookAhead = options.hotpLookAhead ?? 10;
   }
 
-  // Checks one code; accepted codes are recorded durably before the answer, and checks run one at a time.
+  // Checks one code; accepted codes are recorded durably before the answer, and checks of one state file run one at a time.
   verify(user: string, code: string): Promise<OtpResult> {
-    const run = this.queue.then(() => this.check(user, code));
-    this.queue = run.catch(() => undefined);
+    const run = (queues.get(this.file) ?? Promise.resolve()).then(() => this.check(user, code));
+    const settled = run.catch(() => undefined);
+    queues.set(this.file, settled);
+    void settled.then(() => {
+      if (queues.get(this.file) === settled) queues.delete(this.file);
+    });
     return run;
   }
 
@@ -70,13 +74,12 @@ export class OtpVerifier {
     const entry = this.secrets.get(name);
     if (!entry) return { ok: false, reason: 'no-otp' };
     if (!new RegExp(`^[0-9]{${DIGITS}}$`).test(code)) return { ok: false, reason: 'wrong-code' };
-    this.state ??= await readJsonState<Record<string, UserState>>(this.file, {});
-    const previous = this.state[name]?.secretId === entry.id ? this.state[name] : { secretId: entry.id };
+    // Read afresh each time: another verifier (or process) on the same folder may have used a code since.
+    const saved = await readJsonState<Record<string, UserState>>(this.file, {});
+    const previous = saved[name]?.secretId === entry.id ? saved[name] : { secretId: entry.id };
     const next = entry.type === 'totp' ? await this.totp(entry.secret, code, previous) : await this.hotp(entry.secret, code, previous);
     if ('reason' in next) return { ok: false, reason: next.reason };
-    const state = { ...this.state, [name]: next };
-    await writeFileAtomic(this.file, `${JSON.stringify(state, null, 2)}\n`);
-    this.state = state;
+    await writeFileAtomic(this.file, `${JSON.stringify({ ...saved, [name]: next }, null, 2)}\n`);
     return { ok: true };
   }
 

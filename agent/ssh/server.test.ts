@@ -1,10 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { generate } from 'otplib';
+import { OtpVerifier } from '../auth/otp.ts';
 import { connect, run, startFixture, type Fixture } from './fixture.ts';
 
 const STEP = 30_000;
@@ -136,6 +137,18 @@ test('the host key is made once, 0600, reused after restart, and its fingerprint
     assert.is(f.server.fingerprint, before);
     assert.match(execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }), new RegExp(`^256 ${before.replace(/[+/]/g, '\\$&')} `));
   }));
+
+test('a code used at the HTTP API (a shared verifier) is refused over SSH', async () => {
+  const first = await startFixture();
+  const http = new OtpVerifier(first.users, first.key, first.stateDir, { now: () => first.clock.now });
+  await first.cleanup();
+  await withFixture(async (f) => {
+    const code = await f.code();
+    assert.equal(await http.verify('alice', code), { ok: true });
+    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code })), /authentication methods failed/);
+  }, { shared: { otp: http } });
+  await rm(first.dir, { recursive: true, force: true });
+});
 
 test('no login when its audit line cannot be written', () =>
   withFixture(async (f) => {

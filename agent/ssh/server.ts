@@ -32,6 +32,8 @@ export interface SshServerOptions {
   loginGraceSeconds?: number;
   // Connections served at once; more are closed at once (a flood cannot exhaust the agent).
   maxConnections?: number;
+  // The HTTP API's code checker, failure counter and audit log, so both doors share one replay record and one lockout.
+  shared?: { otp?: OtpVerifier; lockout?: Lockout; audit?: AuditLog };
 }
 
 // A running SSH server: where it listens, its host key fingerprint (for status and the console), and how to stop it.
@@ -57,10 +59,9 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   const address = addressOf(options.listen);
   const log = options.log ?? (() => undefined);
   const hostKey = await loadHostKey(options.stateDir);
-  const secretKey = options.secretKey ?? (await loadSecretKey(options.secretKeyFile, options.users));
-  const otp = new OtpVerifier(options.users, secretKey, options.stateDir, { now: options.now });
-  const lockout = new Lockout(options.lockout, options.now);
-  const audit = new AuditLog(options.stateDir, options.now && (() => new Date(options.now!())));
+  const otp = options.shared?.otp ?? new OtpVerifier(options.users, options.secretKey ?? (await loadSecretKey(options.secretKeyFile, options.users)), options.stateDir, { now: options.now });
+  const lockout = options.shared?.lockout ?? new Lockout(options.lockout, options.now);
+  const audit = options.shared?.audit ?? new AuditLog(options.stateDir, options.now && (() => new Date(options.now!())));
   const keys = new Map<string, ParsedKey[]>();
   for (const user of options.users) {
     const parsed = parseAuthorizedKeys(user.authorizedKeys);
