@@ -1,4 +1,5 @@
 // The agent's side of sealed one-time-code secrets: the format lives in builder/secrets so the builder can write it too.
+import { UserError } from '../../builder/errors.ts';
 import type { AgentUser } from '../config.ts';
 import { decryptSecret, readSecretKey } from '../../builder/secrets/otp-secret.ts';
 
@@ -13,6 +14,6 @@ export function openUserSecret(key: Buffer, user: AgentUser): string | undefined
 // The key named by host.json's agent.secretKeyFile, or undefined when no user has a one-time code.
 export async function loadSecretKey(file: string | undefined, users: AgentUser[]): Promise<Buffer | undefined> {
   if (!users.some((u) => u.otp)) return undefined;
-  if (!file) throw new Error('users have one-time codes but the host config names no agent.secretKeyFile');
+  if (!file) throw new UserError('users have one-time codes but the host config names no agent.secretKeyFile', { hint: 'rebuild the image with `mvos build` (it ships /etc/mvos/secret.key)' });
   return readSecretKey(file);
 }

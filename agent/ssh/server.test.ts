@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { rejects } from 'node:assert/strict';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -136,6 +137,8 @@ test('the host key is made once, 0600, reused after restart, and its fingerprint
     await f.restart();
     assert.is(f.server.fingerprint, before);
     assert.match(execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }), new RegExp(`^256 ${before.replace(/[+/]/g, '\\$&')} `));
+    await chmod(file, 0o644);
+    await rejects(f.restart(), /open to group or others/);
   }));
 
 test('a code used at the HTTP API (a shared verifier) is refused over SSH', async () => {

@@ -21,6 +21,8 @@ function record(ctx: SessionContext, action: string, result: 'ok' | 'refused' | 
 }
 
 function finish(channel: ServerChannel, exitCode: number, stdout: string, stderr: string): void {
+  // The client may have gone while the command ran; its answer then has nowhere to go.
+  if (channel.destroyed) return;
   if (stdout) channel.write(stdout);
   if (stderr) channel.stderr.write(stderr);
   channel.exit(exitCode);
