@@ -18,7 +18,8 @@ export async function novmSpec(vm: VmConfig, context: LaunchContext & { rootDisk
     memoryMiB: vm.memoryMiB,
     kernel: await imagePath(context.root, vm.kernel),
     initrd: await imagePath(context.root, vm.initrd),
-    append: [vm.cmdline, root ? 'mvos.root=/dev/vda' : '', context.append ?? ''].filter(Boolean).join(' '),
+    // Ours first: whatever follows `--` in the recipe's command line belongs to init.
+    append: [root ? 'mvos.root=/dev/vda' : '', context.append ?? '', vm.cmdline].filter(Boolean).join(' '),
     drives,
     serial: { socket: paths.console, logfile: paths.serialLog },
     qmp: paths.qmp,

@@ -23,14 +23,15 @@ export async function layerTar(members: Member[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const collected = new Promise<Buffer>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
     pack.on('end', () => resolve(Buffer.concat(chunks)));
     pack.on('error', reject);
   });
   for (const m of members) {
     const type = m.type ?? 'file';
     const header = { name: m.name, type, mode: m.mode ?? (type === 'directory' ? 0o755 : 0o644), uid: m.uid ?? 0, gid: m.gid ?? 0, mtime: new Date(0), linkname: m.linkname, devmajor: 5, devminor: 1 };
-    await new Promise<void>((resolve, reject) => pack.entry(header, type === 'file' ? Buffer.from(m.content ?? '') : undefined, (e) => (e ? reject(e) : resolve())));
+    const body = type === 'file' ? Buffer.from(m.content ?? '') : Buffer.alloc(0);
+    await new Promise<void>((resolve, reject) => pack.entry(header, body, (e) => (e ? reject(e) : resolve())));
   }
   pack.finalize();
   return collected;

@@ -98,7 +98,8 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
   const firmware = await vmFirmware(vm, context.root, paths);
   const disk = context.disk;
-  const append = [vm.cmdline, disk ? 'mvos.root=/dev/vda' : ''].filter(Boolean).join(' ');
+  // Ours first: whatever follows `--` in the recipe's command line belongs to init.
+  const append = [disk ? 'mvos.root=/dev/vda' : '', vm.cmdline].filter(Boolean).join(' ');
   return {
     machine: 'q35',
     accel: context.accel,
