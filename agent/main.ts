@@ -1,10 +1,12 @@
 // The host agent: reads the host config, picks the accelerator, starts the supervisor (controller first), serves its API, says it is ready, and stays up.
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { chooseAccel } from '../builder/qemu/runner.ts';
 import { formatProblem, MvosError, UserError } from '../builder/errors.ts';
 import { startApi, type Api } from './api/server.ts';
 import { AGENT_USAGE, parseAgentArgs } from './args.ts';
 import { readHostConfig } from './config.ts';
+import { startSshServer, type SshServer } from './ssh/server.ts';
 import { initialStatus, READY_MARKER, writeStatus, type AgentStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
 
@@ -20,6 +22,7 @@ async function start(argv: string[]): Promise<void> {
   }
   let status: AgentStatus | undefined;
   let api: Api | undefined;
+  let ssh: SshServer | undefined;
   let supervisor: Supervisor | undefined;
   let stopping = false;
   // Installed before anything else, so a SIGTERM that comes early (right after the ready line, or during the probe) is a clean stop too.
@@ -32,6 +35,7 @@ async function start(argv: string[]): Promise<void> {
       await writeStatus(args.runDir, status).catch(() => undefined);
     }
     await (args.stopVmsOnExit ? supervisor?.stopAll() : supervisor?.detachAll())?.catch((error: Error) => log(`stopping VMs: ${error.message}`));
+    await ssh?.close();
     await api?.close();
     process.exit(0);
   };
@@ -53,6 +57,11 @@ async function start(argv: string[]): Promise<void> {
   supervisor = new Supervisor(config, { stateDir: args.stateDir, root: args.root, accel: choice.accel, accelReason: choice.reason, agentVersion: config.version, stopGraceMs: args.stopGraceMs, log, onChange: refresh });
   await writeStatus(args.runDir, status);
   api = await startApi({ controls: supervisor, status: () => status!, config, stateDir: args.stateDir, runDir: args.runDir, log: (line) => log(`api: ${line}`) });
+  if (config.agent.sshListen) {
+    const secretKeyFile = config.agent.secretKeyFile && join(args.root, config.agent.secretKeyFile);
+    ssh = await startSshServer({ listen: config.agent.sshListen, stateDir: args.stateDir, users: config.agent.users, ...(secretKeyFile ? { secretKeyFile } : {}), controls: supervisor, log, shared: { audit: api.audit } });
+    status = { ...status, ssh: { listen: `${ssh.host}:${ssh.port}`, fingerprint: ssh.fingerprint } };
+  }
   if (stopping) return api.close();
   await supervisor.start();
   refresh();

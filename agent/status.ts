@@ -20,6 +20,8 @@ export interface AgentStatus {
   // Things a person should know (TCG instead of KVM, a degraded pinning plan).
   warnings: string[];
   rescue: RescueState;
+  // The SSH control server, when the host config names an address: where it listens and its host key fingerprint.
+  ssh?: { listen: string; fingerprint: string };
   vms: VmView[];
 }
 

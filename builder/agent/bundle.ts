@@ -14,8 +14,15 @@ export const AGENT_BUNDLE_NAME = 'agent.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-// esbuild turns require() of CommonJS dependencies (execa's cross-spawn) into a shim that needs a real `require` in ESM output.
-const banner = "import { createRequire as __mvosCreateRequire } from 'node:module';\nconst require = __mvosCreateRequire(import.meta.url);";
+// esbuild turns require() of CommonJS dependencies (execa's cross-spawn) into a shim that needs a real `require` in ESM output;
+// ssh2 also reads __dirname and __filename when it loads, which ESM does not define.
+const banner = [
+  "import { createRequire as __mvosCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __mvosFileURLToPath } from 'node:url';",
+  'const require = __mvosCreateRequire(import.meta.url);',
+  'const __filename = __mvosFileURLToPath(import.meta.url);',
+  "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+].join('\n');
 
 // Bundles agent/main.ts (or `entry`, relative to the repository root or absolute): deterministic bytes, no build-machine paths, not minified.
 export async function bundleAgent(options: { entry?: string } = {}): Promise<AgentBundle> {
@@ -40,6 +47,8 @@ export async function bundleAgent(options: { entry?: string } = {}): Promise<Age
       logLevel: 'silent',
       // Paths in the bundle follow the checkout's own layout, not where a linked node_modules really lives.
       preserveSymlinks: true,
+      // Native addons (ssh2's optional sshcrypto, cpu-features) stay out: their require fails on the host and ssh2 falls back to JS crypto.
+      external: ['*.node'],
     });
   } catch (error) {
     const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];
