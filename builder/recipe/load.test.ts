@@ -37,6 +37,16 @@ test('extends: the example host keeps the default VMs and adds an application VM
   assert.is(recipe!.name, 'multiverse-host-app');
 });
 
+test('extends from another folder: the base keeps its own relative paths, the child its own', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvos-extends-'));
+  writeFileSync(join(dir, 'issue.hbs'), 'child {{recipe.name}}\n');
+  writeFileSync(join(dir, 'child.yaml'), `extends: ${join(root, 'recipes/host.yaml')}\nname: child\ntemplates:\n  - source: issue.hbs\n    target: /etc/issue\n`);
+  const { recipe, problems } = loadRecipe(join(dir, 'child.yaml'), root);
+  assert.equal(problems, []);
+  assert.equal(recipe!.overlays, [join(root, 'rootfs/host/overlay')], "the base's overlay, from the base's folder");
+  assert.equal(recipe!.templates.map((t) => t.source), [join(dir, 'issue.hbs')], "the child's template, from the child's folder");
+});
+
 test('guest recipes are loaded once per loader', () => {
   const loader = new RecipeLoader(root);
   const a = loader.load('recipes/host.yaml').recipe!;

@@ -90,7 +90,8 @@ export class RecipeLoader {
       guests.set(name, guest.recipe);
     }
     if (problems.length > 0) return { problems };
-    return { recipe: normalizeRecipe(file, recipeData, guests), problems: [] };
+    // Paths are relative to the file that wrote them: a base recipe in another folder keeps its own overlays and templates.
+    return { recipe: normalizeRecipe(file, recipeData, guests, (pointer, value) => resolveFrom(ctx, pointer, value)), problems: [] };
   }
 
   // Reads a file and the chain of recipes it extends, merged base-first.

@@ -48,9 +48,13 @@ export function normalizeVm(name: string, raw: AnyVm, guest: Recipe): VmSpec {
   });
 }
 
-// Builds the frozen Recipe from schema-valid data; `guests` maps VM name → its loaded guest recipe.
-export function normalizeRecipe(file: string, raw: MultiverseRecipe, guests: ReadonlyMap<string, Recipe>): Recipe {
-  const here = dirname(file);
+// Builds the frozen Recipe from schema-valid data; `guests` maps VM name → its loaded guest recipe; `resolvePath` makes a path absolute from the recipe file that wrote it.
+export function normalizeRecipe(
+  file: string,
+  raw: MultiverseRecipe,
+  guests: ReadonlyMap<string, Recipe>,
+  resolvePath: (pointer: string, value: string) => string = (_pointer, value) => resolve(dirname(file), value),
+): Recipe {
   const vms = Object.entries(raw.vms ?? {})
     .filter(([name]) => guests.has(name))
     .sort(([a], [b]) => vmOrder(a).localeCompare(vmOrder(b)))
@@ -77,9 +81,9 @@ export function normalizeRecipe(file: string, raw: MultiverseRecipe, guests: Rea
     }),
     packages: Object.freeze([...(raw.packages ?? [])]),
     drop: Object.freeze([...(raw.drop ?? [])]),
-    overlays: Object.freeze((raw.overlays ?? []).map((o) => resolve(here, o))),
+    overlays: Object.freeze((raw.overlays ?? []).map((o, i) => resolvePath(`/overlays/${i}`, o))),
     templates: Object.freeze(
-      (raw.templates ?? []).map((t) => Object.freeze({ source: resolve(here, t.source), target: t.target, mode: parseInt(t.mode ?? '0644', 8) })),
+      (raw.templates ?? []).map((t, i) => Object.freeze({ source: resolvePath(`/templates/${i}/source`, t.source), target: t.target, mode: parseInt(t.mode ?? '0644', 8) })),
     ),
     variables: Object.freeze({ ...(raw.variables as Record<string, string | number | boolean> | undefined) }),
     agent: Object.freeze({
