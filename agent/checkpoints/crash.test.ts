@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backingChain, checkImage } from '../disks/qemu-img.ts';
-import { qemuIo, rawBase } from '../disks/testing.ts';
+import { qemuIo, qemuIoInside, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/testing.ts';
+import { QmpClient } from '../qmp/client.ts';
+import { imageFileOf } from './live.ts';
 import { readManifest } from './manifest.ts';
 import { CheckpointStore, vmDiskDir } from './store.ts';
 
@@ -35,9 +37,9 @@ async function setup(branch: boolean): Promise<string> {
   return dir;
 }
 
-function runChild(dir: string, operation: string, killAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string }> {
+function runChild(dir: string, operation: string, killAt = '', socket = ''): Promise<{ code: number | null; signal: string | null; stdout: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, base, operation, ...(killAt ? [killAt] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, base, operation, killAt, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     proc.once('exit', (code, signal) => resolve({ code, signal, stdout }));
@@ -121,6 +123,55 @@ for (const c of cases) {
     }
     // Killed after its last durable step, an operation is always done.
     assert.ok(outcomes.has('done'));
+  });
+}
+
+const liveCases = cases.filter((c) => ['create:c', 'delete:1', 'delete:2'].includes(c.operation) && !c.branch);
+
+// The killed agent's QEMU lives on: the next agent reconnects and recovers through it.
+async function withQemu<T>(dir: string, work: (socket: string, qemu: HoldingQemu) => Promise<T>): Promise<T> {
+  const manifest = (await readManifest(dir))!;
+  const socket = join(dir, '..', 'qmp.sock');
+  const qemu = await startHoldingQemu({ disk: join(dir, manifest.top.file), pidFile: join(dir, '..', 'qemu.pid'), qmpSocket: socket });
+  try {
+    return await work(socket, qemu);
+  } finally {
+    await qemu.stop();
+  }
+}
+
+for (const c of liveCases) {
+  test(`live ${c.operation}: killed after every step with the VM running, recovery through QMP leaves QEMU writing to the true top`, async () => {
+    const first = await setup(false);
+    const recorded = await withQemu(first, (socket) => runChild(first, c.operation, '', socket));
+    assert.is(recorded.code, 0);
+    const steps = recorded.stdout.trim().split('\n');
+    assert.ok(steps.length >= 3);
+    for (const step of steps) {
+      const dir = await setup(false);
+      const where = `live ${c.operation} killed at ${step}`;
+      const done = await withQemu(dir, async (socket, qemu) => {
+        const run = await runChild(dir, c.operation, step, socket);
+        assert.is(run.signal, 'SIGKILL', where);
+        const qmp = await QmpClient.connect(socket, { timeoutMs: 30_000 });
+        try {
+          const { store } = await CheckpointStore.open(dir, { live: { qmp } });
+          const now = JSON.stringify(await shape(store));
+          assert.ok(now === JSON.stringify(c.after) || now === JSON.stringify(c.before), `${where}: ${now} is neither before nor after`);
+          const devices = (await qmp.execute('query-block')) as Array<{ device: string; inserted: { file: string } }>;
+          assert.is(imageFileOf(devices.find((d) => d.device === 'disk0')!.inserted.file), store.activeDisk, `${where}: QEMU writes to the manifest's top`);
+          assert.ok(await qemuIoInside(qmp, qemu, 'write -P 0x77 256k 64k'), `${where}: the VM still writes`);
+          return now === JSON.stringify(c.after);
+        } finally {
+          qmp.close();
+        }
+      });
+      const { store } = await CheckpointStore.open(dir);
+      await assertSound(dir, store, where);
+      for (const [pattern, offset] of [...(done ? c.topAfter : c.topBefore), [0x77, '256k'] as [number, string]]) {
+        assert.ok(await qemuIo(store.activeDisk, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }), `${where}: the top reads ${pattern} at ${offset}`);
+      }
+    }
   });
 }
 

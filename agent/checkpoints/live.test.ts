@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { ControlError } from '../controls.ts';
 import { QmpClient } from '../qmp/client.ts';
 import { backingChain, checkImage } from '../disks/qemu-img.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { qemuIo, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/testing.ts';
+import { qemuIo, qemuIoInside, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/testing.ts';
 import { imageFileOf } from './live.ts';
 import { CheckpointStore, vmDiskDir } from './store.ts';
 
@@ -15,23 +14,12 @@ const root = await mkdtemp(join(tmpdir(), 'mvos-checkpoint-live-'));
 const base = { path: join(root, 'base.img'), format: 'raw' as const };
 await rawBase(base.path, 4 << 20, 0x11);
 
-// Runs a qemu-io command inside the running QEMU (through its block layer, where a guest's I/O lands); resolves what
-// QEMU printed for it.
-async function inQemu(qmp: QmpClient, qemu: HoldingQemu, command: string): Promise<string> {
-  const before = qemu.output().length;
-  await qmp.execute('human-monitor-command', { 'command-line': `qemu-io disk0 "${command}"` });
-  const deadline = Date.now() + 10_000;
-  while (!/(wrote|read) \d+\/\d+ bytes/.test(qemu.output().slice(before)) && Date.now() < deadline) await sleep(20);
-  return qemu.output().slice(before);
-}
-
 async function guestWrite(qmp: QmpClient, qemu: HoldingQemu, pattern: number, offset: string): Promise<void> {
-  assert.match(await inQemu(qmp, qemu, `write -P ${pattern} ${offset} 64k`), 'wrote 65536/65536');
+  assert.ok(await qemuIoInside(qmp, qemu, `write -P ${pattern} ${offset} 64k`), `write ${pattern} at ${offset} in QEMU`);
 }
 
 async function guestReads(qmp: QmpClient, qemu: HoldingQemu, pattern: number, offset: string): Promise<boolean> {
-  const out = await inQemu(qmp, qemu, `read -P ${pattern} ${offset} 64k`);
-  return out.includes('read 65536/65536') && !out.includes('verification failed');
+  return qemuIoInside(qmp, qemu, `read -P ${pattern} ${offset} 64k`);
 }
 
 async function activeFile(qmp: QmpClient): Promise<string> {

@@ -177,6 +177,30 @@ test('a broken top is replaced by an empty one over the current checkpoint and k
   assert.ok((await readdir(dir)).includes(`broken-${broken.split('/').pop()}`));
 });
 
+test('abuse: labels that could forge terminal output, ids that look like paths, VM names that climb out are refused', async () => {
+  const store = await openFresh();
+  for (const label of ['\u001b[2J\u001b[31mowned', 'two\nlines', 'x'.repeat(201)]) {
+    assert.is((await refusal(store.create(label))).kind, 'invalid');
+  }
+  assert.equal(await store.list(), [], 'a refused create leaves nothing');
+  await store.create('fine label ✓');
+  for (const id of ['../manifest', '/etc/passwd', '1/../1', 'layer-1.qcow2']) {
+    assert.is((await refusal(store.delete(id))).kind, 'not-found');
+    assert.is((await refusal(store.rollback(id))).kind, 'not-found');
+  }
+  assert.is((await store.list()).length, 1);
+  for (const vm of ['../x', 'a/b', '..', '.git']) {
+    const error = (() => {
+      try {
+        vmDiskDir(root, vm);
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.instance(error, ControlError, vm);
+  }
+});
+
 test.after(async () => {
   await rm(root, { recursive: true, force: true });
 });

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { FailureError } from '../../builder/errors.ts';
 import { fsyncPath } from '../../builder/tools/fsync.ts';
 import { ControlError, type CheckpointView } from '../controls.ts';
+import { assertSafeVmName } from '../disks/names.ts';
 import { createOverlay, type BaseImage } from '../disks/overlay.ts';
 import { backingChain, checkImage, createLayer, rebaseLayer, type DiskFormat } from '../disks/qemu-img.ts';
 import { jobExists, snapshotLive, streamLive, waitForJob, findLayerNode, type LiveDisk } from './live.ts';
@@ -32,7 +33,7 @@ const TOP = 'top';
 
 // The disk folder of a VM.
 export function vmDiskDir(stateDir: string, vm: string): string {
-  return join(stateDir, 'vms', vm, 'disk');
+  return join(stateDir, 'vms', assertSafeVmName(vm), 'disk');
 }
 
 // One VM's checkpoint store; operations run one at a time.
@@ -75,7 +76,7 @@ export class CheckpointStore {
   async create(label?: string): Promise<CheckpointView> {
     return this.serial(async () => {
       const m = this.manifest;
-      const op: PendingOp = { op: 'create', id: String(m.nextId), newTop: layerName(m.nextLayer), label, createdAt: new Date().toISOString() };
+      const op: PendingOp = { op: 'create', id: String(m.nextId), newTop: layerName(m.nextLayer), label: checkLabel(label), createdAt: new Date().toISOString() };
       await this.save({ ...m, nextId: m.nextId + 1, nextLayer: m.nextLayer + 1, pending: op });
       this.onStep('create:intent');
       const top = m.top.file;
@@ -151,6 +152,10 @@ export class CheckpointStore {
   // files the manifest does not name, frees leaked clusters, and replaces a missing or broken top with an empty one
   // (the broken one kept aside as broken-<name>).
   async recover(): Promise<RecoveryReport> {
+    return this.serial(() => this.settleAll());
+  }
+
+  private async settleAll(): Promise<RecoveryReport> {
     const report: RecoveryReport = { removed: [], repaired: [] };
     const pending = this.manifest.pending;
     if (pending) {
@@ -252,7 +257,7 @@ export class CheckpointStore {
   }
 
   private async isLayerOver(file: string, backing: string): Promise<boolean> {
-    const check = await checkImage(this.path(file), { repair: false });
+    const check = await checkImage(this.path(file), { shared: Boolean(this.live) });
     if (check.state !== 'clean') return false;
     const [link] = await backingChain(this.path(file), { shared: true });
     return link?.backingFilename === backing;
@@ -353,6 +358,15 @@ async function initialise(dir: string, options: StoreOptions, onStep: (step: str
   await writeManifest(dir, manifest);
   onStep('init:commit');
   return manifest;
+}
+
+// Labels are shown in terminals (SSH, CLI) and the WebUI: short, one line, no control characters.
+function checkLabel(label: string | undefined): string | undefined {
+  if (label === undefined) return undefined;
+  if (label.length > 200 || /[\u0000-\u001f\u007f-\u009f]/.test(label)) {
+    throw new ControlError('invalid', 'a checkpoint label is one line of at most 200 characters without control characters');
+  }
+  return label;
 }
 
 function layerName(n: number): string {

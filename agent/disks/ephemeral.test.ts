@@ -110,6 +110,16 @@ test('a sweep never deletes a folder under ephemeral/ that is not marked as a la
   assert.equal(await readdir(join(ephemeralRoot(state), 'not-ours')), ['precious']);
 });
 
+test('a VM name that could climb out of the state folder is refused before anything is written', async () => {
+  const state = await fresh('names');
+  for (const name of ['../escape', 'a/b', '.hidden', '', 'UPPER', 'x'.repeat(64)]) {
+    const error = await createEphemeralLayer(state, name, base).then(() => undefined, (e: unknown) => e);
+    assert.instance(error, ControlError, name);
+    assert.is((error as ControlError).kind, 'invalid');
+  }
+  assert.equal(await readdir(state), []);
+});
+
 test.after(async () => {
   await rm(dir, { recursive: true, force: true });
 });

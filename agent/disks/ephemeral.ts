@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'no
 import { join } from 'node:path';
 import { ControlError } from '../controls.ts';
 import { fsyncPath } from '../../builder/tools/fsync.ts';
+import { assertSafeVmName } from './names.ts';
 import { createOverlay, type BaseImage } from './overlay.ts';
 
 // One ephemeral layer: its folder, the overlay QEMU opens, and where QEMU writes its pid (`-pidfile`).
@@ -40,7 +41,7 @@ export function ephemeralRoot(stateDir: string): string {
 // sweep recognises), then the overlay over base.
 export async function createEphemeralLayer(stateDir: string, vm: string, base: BaseImage): Promise<EphemeralLayer> {
   const root = ephemeralRoot(stateDir);
-  const dir = join(root, `${vm}-${randomBytes(6).toString('hex')}`);
+  const dir = join(root, `${assertSafeVmName(vm)}-${randomBytes(6).toString('hex')}`);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const marker: Marker = { vm, createdAt: new Date().toISOString() };
   await writeFile(join(dir, MARKER), `${JSON.stringify(marker)}\n`);

@@ -47,10 +47,12 @@ export async function backingChain(path: string, options: { shared?: boolean } =
 // Result of `qemu-img check`: clean, only leaked clusters (harmless space), leaks freed by the repair, or corrupt.
 export type CheckResult = { state: 'clean' | 'leaks' | 'repaired' | 'corrupt' | 'unreadable'; detail: string };
 
-// Checks a qcow2 image; with repair, leaked clusters (what a crash in the middle of a write leaves) are freed.
-export async function checkImage(path: string, options: { repair?: boolean } = {}): Promise<CheckResult> {
+// Checks a qcow2 image; with repair, leaked clusters (what a crash in the middle of a write leaves) are freed; `shared`
+// checks an image whose backing chain a running QEMU holds (-U, read-only).
+export async function checkImage(path: string, options: { repair?: boolean; shared?: boolean } = {}): Promise<CheckResult> {
   const args = ['check', '-f', 'qcow2'];
   if (options.repair) args.push('-r', 'leaks');
+  else if (options.shared) args.push('-U');
   const { exitCode, stdout, stderr } = await runTool('qemu-img', [...args, path], { allowFailure: true, timeoutMs: TIMEOUT_MS });
   const detail = `${stdout}${stderr}`.trim();
   // qemu-img check: 0 clean, 2 corruption, 3 leaks only, 1 could not check (not an image, unreadable).

@@ -41,7 +41,8 @@ export async function startHoldingQemu(options: { disk: string; pidFile: string;
   child.stdout?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 120_000;
+  // Other boots hold the shared lock for minutes at a time.
+  const deadline = Date.now() + 600_000;
   for (;;) {
     const pid = Number.parseInt(await readFile(options.pidFile, 'utf8').catch(() => ''), 10);
     if (pid > 0) {
@@ -58,7 +59,10 @@ export async function startHoldingQemu(options: { disk: string; pidFile: string;
       return { child, pid, stop, output: () => stderr };
     }
     if (child.exitCode !== null) throw new Error(`QEMU exited early: ${stderr}`);
-    if (Date.now() > deadline) throw new Error('QEMU did not write its pid file within 120 s');
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error('QEMU did not start within 10 minutes (the boot lock is busy, or QEMU hangs)');
+    }
     await sleep(50);
   }
 }
@@ -83,4 +87,19 @@ export async function leakCluster(path: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+// Runs a qemu-io command inside a running QEMU (through its block layer, where a guest's I/O lands) on drive disk0;
+// resolves whether it succeeded (HMP's qemu-io prints to QEMU's output, not into the monitor reply).
+export async function qemuIoInside(
+  qmp: { execute(command: string, args?: Record<string, unknown>): Promise<unknown> },
+  qemu: HoldingQemu,
+  command: string,
+): Promise<boolean> {
+  const before = qemu.output().length;
+  await qmp.execute('human-monitor-command', { 'command-line': `qemu-io disk0 "${command}"` });
+  const deadline = Date.now() + 10_000;
+  while (!/(wrote|read) \d+\/\d+ bytes|failed/.test(qemu.output().slice(before)) && Date.now() < deadline) await sleep(20);
+  const out = qemu.output().slice(before);
+  return /(wrote|read) 65536\/65536 bytes/.test(out) && !out.includes('failed');
 }
