@@ -5,7 +5,7 @@ import { FORMATS, missingMediaPackages } from './formats.ts';
 import { fakeMediaInput } from './testing.ts';
 
 test('kernel+initrd is the first format and every format the schema knows has a writer', () => {
-  assert.equal(Object.keys(FORMATS), ['kernel+initrd', 'iso', 'raw', 'qcow2']);
+  assert.equal(Object.keys(FORMATS), ['kernel+initrd', 'iso', 'raw', 'qcow2', 'erofs']);
 });
 
 test('every package a format needs is a known requirement (doctor installs it)', () => {
