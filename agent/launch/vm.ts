@@ -1,5 +1,5 @@
 // Launch kind `vm`: a full q35 machine with its firmware and private NVRAM, its disk as a qcow2 overlay, virtio devices and a health channel.
-import { access, copyFile, mkdir, readFile, rename } from 'node:fs/promises';
+import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { qemuArgv, type QemuFirmware, type QemuSpec } from '../../builder/qemu/argv.ts';
 import { FIRMWARE_FILES } from '../../builder/qemu/media.ts';
@@ -15,7 +15,6 @@ export interface VmPaths {
   serialLog: string;
   pidfile: string;
   vars: string;
-  disk: string;
 }
 
 // Where a VM's files live under the agent's state directory (short names: unix socket paths are limited to 107 bytes).
@@ -29,7 +28,6 @@ export function vmPaths(stateDir: string, name: string): VmPaths {
     serialLog: join(dir, 'serial.log'),
     pidfile: join(dir, 'qemu.pid'),
     vars: join(dir, 'vars.fd'),
-    disk: join(dir, 'disk.qcow2'),
   };
 }
 
@@ -57,22 +55,6 @@ export async function vmFirmware(vm: VmConfig, root: string, paths: VmPaths): Pr
   );
   if (!exists) await copyFile(await imagePath(root, vm.firmware.vars ?? FIRMWARE_FILES.ovmfVars), paths.vars);
   return { type, code, vars: paths.vars };
-}
-
-// The VM's writable disk: a qcow2 overlay over the immutable base image, created when missing.
-export async function vmDisk(vm: VmConfig, root: string, paths: VmPaths): Promise<string | undefined> {
-  if (!vm.disk) return undefined;
-  const exists = await access(paths.disk).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) {
-    const base = await imagePath(root, vm.disk);
-    const temporary = `${paths.disk}.tmp`;
-    await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base, temporary], { timeoutMs: 30_000 });
-    await rename(temporary, paths.disk);
-  }
-  return paths.disk;
 }
 
 // How a disk can be attached: as qcow2 when qemu-img can read it, else as its raw bytes (so a rescue VM can still repair it).
@@ -109,6 +91,8 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
     initrd: await imagePath(context.root, vm.initrd),
     append,
     ...(firmware ? { firmware } : {}),
+    // SeaBIOS's menu wait from the recipe (OVMF keeps its timeout in the VM's NVRAM instead).
+    ...(vm.firmware.type === 'seabios' && vm.firmware.menuWaitMs !== undefined ? { bootMenuWaitMs: vm.firmware.menuWaitMs } : {}),
     drives: [...(disk ? [{ file: disk, format: 'qcow2' as const }] : []), ...(context.repairDisks ?? [])].map((d) => ({ ...d, interface: 'virtio' as const })),
     serial: { socket: paths.console, logfile: paths.serialLog },
     qmp: paths.qmp,
@@ -120,11 +104,12 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
 }
 
 // Starts QEMU detached from the agent (-daemonize), so the VM outlives an agent restart; resolves with QEMU's pid.
-export async function startQemu(spec: QemuSpec, paths: VmPaths, options: { qemu?: string } = {}): Promise<number> {
-  const argv = [...qemuArgv(spec), '-daemonize', '-pidfile', paths.pidfile];
+export async function startQemu(spec: QemuSpec, paths: VmPaths, options: { qemu?: string; pidfile?: string } = {}): Promise<number> {
+  const pidfile = options.pidfile ?? paths.pidfile;
+  const argv = [...qemuArgv(spec), '-daemonize', '-pidfile', pidfile];
   const result = await runTool(options.qemu ?? 'qemu-system-x86_64', argv, { timeoutMs: 60_000, allowFailure: true });
   if (result.exitCode !== 0) throw new Error(`QEMU did not start: ${lastLines(result.stderr) || `exit code ${result.exitCode}`}`);
-  return Number.parseInt((await readFile(paths.pidfile, 'utf8')).trim(), 10);
+  return Number.parseInt((await readFile(pidfile, 'utf8')).trim(), 10);
 }
 
 function lastLines(text: string): string {

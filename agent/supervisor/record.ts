@@ -2,6 +2,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HealthEvent, PinPlan, VmState } from '../controls.ts';
+import type { EphemeralLayer } from '../disks/ephemeral.ts';
 
 // Everything the agent knows about one VM that must survive the agent.
 export interface VmRecord {
@@ -18,6 +19,8 @@ export interface VmRecord {
   failure?: { reason: string; at: string };
   // Failures in a row since the VM was last ready (drives restart back-off and fallback).
   failures: number;
+  // The writable layer of an ephemeral VM while it runs (a restarted agent needs it to destroy the layer at stop).
+  ephemeral?: EphemeralLayer;
   history: HealthEvent[];
 }
 

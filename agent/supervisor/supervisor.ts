@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import type { HostConfig, VmConfig } from '../config.ts';
 import { ControlError, type CheckpointView, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
 import { novmSpec } from '../launch/novm.ts';
-import { readableFormat, startQemu, vmDisk, vmPaths, vmSpec, type VmPaths } from '../launch/vm.ts';
+import { readableFormat, startQemu, vmPaths, vmSpec, type VmPaths } from '../launch/vm.ts';
+import type { CheckpointStore } from '../checkpoints/store.ts';
+import { sweepEphemeral } from '../disks/ephemeral.ts';
+import { dropEphemeral, ephemeralDisk, openStore } from './disks.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan, planPinning } from '../pinning/plan.ts';
 import { readTopology, type CpuTopology } from '../pinning/topology.ts';
@@ -36,6 +39,8 @@ interface Slot {
   paths: VmPaths;
   record: VmRecord;
   instance?: VmInstance;
+  // The VM's disk checkpoints (persistent `vm` VMs with a disk).
+  store?: CheckpointStore;
   deadline?: NodeJS.Timeout;
   restartTimer?: NodeJS.Timeout;
   // Operations on one VM run one after the other.
@@ -74,7 +79,19 @@ export class Supervisor implements Controls {
       slot.record = await readRecord(slot.paths.dir, slot.vm.name);
     }
     this.planAll();
-    for (const slot of this.slots.values()) await this.reattach(slot);
+    for (const slot of this.slots.values()) {
+      const opened = await openStore(slot.vm, this.options.stateDir, this.options.root).catch((error: Error) => {
+        this.options.log(`${slot.vm.name}: its disk could not be opened: ${error.message}`);
+        return undefined;
+      });
+      slot.store = opened?.store;
+      const r = opened?.recovery;
+      if (r && (r.finished || r.undone || r.removed.length > 0 || r.repaired.length > 0)) this.options.log(`${slot.vm.name}: disk recovered: ${JSON.stringify(r)}`);
+      await this.reattach(slot);
+    }
+    // After re-attaching: layers a live QEMU holds stay, everything a crashed agent left behind goes.
+    const swept = await sweepEphemeral(this.options.stateDir);
+    if (swept.removed.length > 0) this.options.log(`ephemeral layers removed: ${swept.removed.join(', ')}`);
     const controller = this.config.vms.find((vm) => vm.role === 'controller');
     const fallback = controller?.fallback ? this.slots.get(controller.fallback) : undefined;
     const onRescue = this.rescueInfo.active && fallback?.instance !== undefined;
@@ -107,8 +124,7 @@ export class Supervisor implements Controls {
       await this.attach(slot, pid, 're-attached');
       return;
     }
-    if (running) await this.save(slot, { ...withEvent(slot.record, 'lost', 'not running when the agent started'), state: 'stopped', pid: undefined });
-    if (slot.vm.ephemeral) await rm(slot.paths.disk, { force: true });
+    if (running) await this.save(slot, { ...withEvent(slot.record, 'lost', 'not running when the agent started'), state: 'stopped', pid: undefined, ephemeral: undefined });
   }
 
   private async save(slot: Slot, record: VmRecord): Promise<void> {
@@ -146,7 +162,6 @@ export class Supervisor implements Controls {
     await this.save(slot, record);
     let pid: number;
     try {
-      if (vm.ephemeral) await rm(paths.disk, { force: true });
       await rm(paths.serialLog, { force: true });
       const qemu = this.options.qemu ? { qemu: this.options.qemu } : {};
       const base = { root: this.options.root, accel: this.options.accel, paths };
@@ -155,14 +170,17 @@ export class Supervisor implements Controls {
         await this.launched(slot, pid);
         return;
       }
-      const disk = await vmDisk(vm, this.options.root, paths);
+      const layer = await ephemeralDisk(vm, this.options.stateDir, this.options.root);
+      if (layer) await this.save(slot, { ...slot.record, ephemeral: layer });
+      const disk = layer?.disk ?? slot.store?.activeDisk;
+      const start = { ...qemu, ...(layer ? { pidfile: layer.pidFile } : {}) };
       const repairDisks = vm.role === 'rescue' ? await this.repairDisks(vm) : [];
       const spec = await vmSpec(vm, { ...base, ...(disk ? { disk } : {}), repairDisks });
-      pid = await startQemu(spec, paths, qemu).catch(async (error: Error) => {
+      pid = await startQemu(spec, paths, start).catch(async (error: Error) => {
         if (repairDisks.length === 0) throw error;
         // Rescue must come up whatever state the broken disks are in: without them, then.
         this.options.log(`${vm.name}: starting without the disks to repair (${error.message})`);
-        return startQemu(await vmSpec(vm, { root: this.options.root, accel: this.options.accel, paths, ...(disk ? { disk } : {}) }), paths, qemu);
+        return startQemu(await vmSpec(vm, { ...base, ...(disk ? { disk } : {}) }), paths, start);
       });
     } catch (error) {
       await this.failed(slot, (error as Error).message);
@@ -181,8 +199,9 @@ export class Supervisor implements Controls {
   private async repairDisks(rescue: VmConfig): Promise<Array<{ file: string; format: 'qcow2' | 'raw' }>> {
     const disks: Array<{ file: string; format: 'qcow2' | 'raw' }> = [];
     for (const slot of this.slots.values()) {
-      if (slot.vm.fallback !== rescue.name || slot.instance || !slot.vm.disk) continue;
-      if (await access(slot.paths.disk).then(() => true, () => false)) disks.push({ file: slot.paths.disk, format: await readableFormat(slot.paths.disk) });
+      const file = slot.store?.activeDisk;
+      if (slot.vm.fallback !== rescue.name || slot.instance || !file) continue;
+      if (await access(file).then(() => true, () => false)) disks.push({ file, format: await readableFormat(file) });
     }
     return disks;
   }
@@ -199,6 +218,7 @@ export class Supervisor implements Controls {
     slot.instance = instance;
     try {
       await instance.attach({ marker: slot.vm.health.marker, serialOffset: slot.record.serialOffset });
+      slot.store?.setLive({ qmp: instance.qmp });
       if (slot.record.pinning) {
         const applied = await applyPinning(pid, slot.record.pinning, instance.qmp);
         await this.save(slot, withEvent({ ...slot.record, pinning: applied }, 'pinned', describePlan(slot.vm.name, applied)));
@@ -244,7 +264,12 @@ export class Supervisor implements Controls {
     const instance = slot.instance;
     slot.instance = undefined;
     await instance?.stop(graceMs);
-    if (slot.vm.ephemeral) await rm(slot.paths.disk, { force: true });
+    slot.store?.setLive(undefined);
+    const layer = slot.record.ephemeral;
+    if (layer) {
+      await dropEphemeral(layer).catch((error: Error) => this.options.log(`${slot.vm.name}: ephemeral disk: ${error.message}`));
+      slot.record = { ...slot.record, ephemeral: undefined };
+    }
   }
 
   // Records why a VM failed, stops what is left of it, then restarts it with back-off or falls back.
@@ -381,25 +406,44 @@ export class Supervisor implements Controls {
     };
   }
 
+  private store(name: string): CheckpointStore {
+    const slot = this.slot(name);
+    if (slot.store) return slot.store;
+    const why = slot.vm.ephemeral ? 'it is ephemeral (its disk lives only while it runs)' : slot.vm.launch !== 'vm' ? `launch ${slot.vm.launch} shares a read-only root` : 'it has no disk';
+    throw new ControlError('invalid', `${name} has no checkpoints: ${why}`);
+  }
+
   async listCheckpoints(name: string): Promise<CheckpointView[]> {
-    this.slot(name);
-    throw new ControlError('invalid', 'checkpoints are not wired into this agent yet');
+    return this.store(name).list();
   }
 
-  async createCheckpoint(name: string): Promise<CheckpointView> {
-    return this.listCheckpoints(name).then(() => undefined as never);
+  async createCheckpoint(name: string, label?: string): Promise<CheckpointView> {
+    const store = this.store(name);
+    const slot = this.slot(name);
+    const view = await this.serial(slot, () => store.create(label));
+    await this.save(slot, withEvent(slot.record, 'checkpoint', `${view.id}${label ? ` (${label})` : ''}${slot.instance ? ', live' : ''}`));
+    return view;
   }
 
-  async rollback(name: string): Promise<void> {
-    await this.listCheckpoints(name);
+  async rollback(name: string, id: string, options: { restart?: boolean } = {}): Promise<void> {
+    const store = this.store(name);
+    const slot = this.slot(name);
+    const running = slot.instance !== undefined;
+    if (running && !options.restart) throw new ControlError('conflict', `${name} is running: stop it first, or ask for a restart with the rollback`);
+    if (running) await this.stopVm(name);
+    await this.serial(slot, () => store.rollback(id));
+    await this.save(slot, withEvent(slot.record, 'rollback', `to checkpoint ${id}`));
+    if (running) await this.startVm(name);
   }
 
-  async pinCheckpoint(name: string): Promise<void> {
-    await this.listCheckpoints(name);
+  async pinCheckpoint(name: string, id: string, pinned: boolean): Promise<void> {
+    await this.store(name).pin(id, pinned);
   }
 
-  async deleteCheckpoint(name: string): Promise<void> {
-    await this.listCheckpoints(name);
+  async deleteCheckpoint(name: string, id: string): Promise<void> {
+    const slot = this.slot(name);
+    const store = this.store(name);
+    await this.serial(slot, () => store.delete(id));
   }
 
   async rescue(reason: string): Promise<RescueState> {

@@ -3,7 +3,7 @@
 // corrupted controller disk each end with the rescue VM up and the reason recorded; an agent killed and restarted loses no VM.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../../../builder/tools/exec.ts';
 import { threadAffinity } from '../../../agent/pinning/apply.ts';
@@ -94,25 +94,22 @@ test('a guest that never reports ready: the deadline passes, rescue comes up', a
   await finish(run);
 });
 
-test('a corrupted controller disk: rescue comes up, the reason is recorded', async () => {
-  const dir = join(ARTIFACTS, '009-agent', 'corrupt-disk');
-  await rm(dir, { recursive: true, force: true });
-  // A base image and the VM's overlay made the way the agent makes it, then the overlay's header trashed.
-  const base = join(ARTIFACTS, '009-agent', 'base.raw');
-  await runTool('qemu-img', ['create', '-q', '-f', 'raw', base, '16M']);
-  const state = join(dir, 'state', 'vms', 'controller');
-  await runTool('mkdir', ['-p', state]);
-  await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base, join(state, 'disk.qcow2')]);
-  const disk = await readFile(join(state, 'disk.qcow2'));
-  disk.fill(0x55, 0, 512);
-  await writeFile(join(state, 'disk.qcow2'), disk);
-  const run = await AgentRun.start({ root: host.root, config: configWith((c) => (c.disk = base)), dir });
+test('a corrupted controller disk: the guest says so, rescue comes up with the disk to repair', async () => {
+  // A first run makes the controller's disk (a qcow2 layer over the image's EROFS root) and boots from it.
+  const first = await startAgent('corrupt-disk', configWith(() => undefined));
+  await first.waitForVm('controller', (v) => v.state === 'ready', BOOT_S * 1000, 'reported ready');
+  await finish(first);
+  // Then the guest-visible start of that disk (the EROFS superblock) is overwritten in its writable layer.
+  const diskDir = join(first.stateDir, 'vms', 'controller', 'disk');
+  const top = join(diskDir, JSON.parse(await readFile(join(diskDir, 'manifest.json'), 'utf8')).top.file);
+  await runTool('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x55 0 1M', top]);
+  const run = await AgentRun.start({ root: host.root, config: JSON.parse(await readFile(join(first.dir, 'host.json'), 'utf8')), dir: first.dir });
   runs.push(run);
-  await expectRescue(run, /QEMU did not start: .*disk\.qcow2/);
-  // Rescue gets the broken disk to repair: as raw bytes, since its qcow2 header is unreadable.
+  await expectRescue(run, /the guest reported a failure .*root disk unreadable/);
+  // Rescue gets the broken disk to inspect and repair (its qcow2 is sound, so as qcow2).
   const rescue = await run.vm('rescue');
   const cmdline = (await readFile(`/proc/${rescue.pid}/cmdline`, 'utf8')).split('\0');
-  assert.ok(cmdline.some((a) => a.includes(`file=${join(state, 'disk.qcow2')},format=raw`)), `rescue has the controller's disk: ${cmdline.join(' ')}`);
+  assert.ok(cmdline.some((a) => a.includes(`file=${top},format=qcow2`)), `rescue has the controller's disk: ${cmdline.join(' ')}`);
   await finish(run);
 });
 
