@@ -1,9 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { backingChain, checkImage } from '../disks/qemu-img.ts';
 import { qemuIo, qemuIoInside, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/testing.ts';
@@ -174,6 +175,45 @@ for (const c of liveCases) {
     }
   });
 }
+
+test('a merge killed inside qemu-img rebase (the whole process group, at several moments) recovers with all data', async () => {
+  const bigBase = join(root, 'big.img');
+  await rawBase(bigBase, 256 << 20, 0x11);
+  let midway = 0;
+  for (const grownBy of [0, 24 << 20, 48 << 20, 72 << 20]) {
+    const dir = vmDiskDir(join(root, `rebase-${grownBy}`), 'vm');
+    const { store } = await CheckpointStore.open(dir, { base: { path: bigBase, format: 'raw' } });
+    await store.create('a');
+    // 96 MiB in checkpoint 2 that a merge of 2 into the top must copy.
+    assert.ok(await qemuIo(store.activeDisk, ['write -P 0x22 1M 96M']));
+    await store.create('b');
+    assert.ok(await qemuIo(store.activeDisk, ['write -P 0x23 200M 64k']));
+    const top = store.activeDisk;
+    const sizeBefore = (await stat(top)).size;
+    // The agent and its qemu-img die together once the rebase has copied grownBy bytes into the top.
+    const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, bigBase, 'delete:2', 'never', ''], { stdio: 'ignore', detached: true });
+    const exited = new Promise((resolve) => proc.once('exit', (_code, signal) => resolve(signal)));
+    let killed = false;
+    while (proc.exitCode === null && proc.signalCode === null) {
+      if ((await stat(top).catch(() => ({ size: 0 }))).size > sizeBefore + grownBy) {
+        process.kill(-proc.pid!, 'SIGKILL');
+        killed = true;
+        break;
+      }
+      await sleep(2);
+    }
+    await exited;
+    const [link] = await backingChain(top, { shared: true });
+    // Mid-rebase: the top grew (clusters copied) but its header still names checkpoint 2.
+    if (killed && link!.backingFilename === 'layer-2.qcow2') midway++;
+    const { store: reopened } = await CheckpointStore.open(dir);
+    assert.equal((await reopened.list()).map((c) => [c.id, c.parent, c.current]), [['1', undefined, true]], `killed after ${grownBy} bytes: the merge is finished`);
+    assert.is((await checkImage(reopened.activeDisk)).state, 'clean');
+    assert.ok(await qemuIo(reopened.activeDisk, ['read -P 0x22 1M 96M', 'read -P 0x23 200M 64k', 'read -P 0x11 0 64k'], { readOnly: true }), `killed after ${grownBy} bytes: all data reads`);
+    assert.equal((await readdir(dir)).sort(), ['layer-1.qcow2', 'layer-3.qcow2', 'manifest.json']);
+  }
+  assert.ok(midway >= 2, `kills landed inside the rebase ${midway} times of 4`);
+});
 
 test.after(async () => {
   await rm(root, { recursive: true, force: true });
