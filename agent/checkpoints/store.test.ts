@@ -201,6 +201,30 @@ test('abuse: labels that could forge terminal output, ids that look like paths, 
   }
 });
 
+test('a live checkpoint that QEMU refuses is undone at once: no pending intent, no stray layer, the next one works', async () => {
+  const store = await openFresh();
+  await write(store, 0x71);
+  const before = (await readdir(store.dir)).sort();
+  const nodes = [{ 'node-name': 'root0', drv: 'qcow2', file: store.activeDisk }];
+  store.setLive({
+    qmp: {
+      execute: async (command: string) => {
+        if (command === 'query-named-block-nodes') return nodes;
+        throw new Error(`QMP ${command}: GenericError: No space left on device`);
+      },
+    },
+  });
+  const error = await store.create('doomed').then(() => undefined, (e: unknown) => e);
+  assert.match(String(error), 'No space left');
+  store.setLive(undefined);
+  const { readManifest } = await import('./manifest.ts');
+  assert.is((await readManifest(store.dir))!.pending, undefined);
+  assert.equal((await readdir(store.dir)).sort(), before);
+  assert.equal(await store.list(), []);
+  assert.is((await store.create('works')).id, '2', 'ids are never reused');
+  assert.ok(await reads(store, 0x71));
+});
+
 test.after(async () => {
   await rm(root, { recursive: true, force: true });
 });

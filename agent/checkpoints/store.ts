@@ -74,7 +74,7 @@ export class CheckpointStore {
 
   // Freezes the current top as a new checkpoint and starts a new empty top over it (live through QMP when the VM runs).
   async create(label?: string): Promise<CheckpointView> {
-    return this.serial(async () => {
+    return this.mutate(async () => {
       const m = this.manifest;
       const op: PendingOp = { op: 'create', id: String(m.nextId), newTop: layerName(m.nextLayer), label: checkLabel(label), createdAt: new Date().toISOString() };
       await this.save({ ...m, nextId: m.nextId + 1, nextLayer: m.nextLayer + 1, pending: op });
@@ -96,7 +96,7 @@ export class CheckpointStore {
 
   // Discards the current top and starts a new empty one over checkpoint id; the VM must be stopped.
   async rollback(id: string): Promise<void> {
-    return this.serial(async () => {
+    return this.mutate(async () => {
       if (this.live) throw new ControlError('conflict', 'rollback needs the VM stopped (its disk is open); stop it, or ask for a restart');
       this.checkpoint(id);
       const m = this.manifest;
@@ -113,7 +113,7 @@ export class CheckpointStore {
 
   // Marks a checkpoint as kept: a pinned checkpoint is never deleted or merged away.
   async pin(id: string, pinned: boolean): Promise<void> {
-    return this.serial(async () => {
+    return this.mutate(async () => {
       const m = this.manifest;
       this.checkpoint(id);
       await this.save({ ...m, checkpoints: m.checkpoints.map((c) => (c.id === id ? { ...c, pinned } : c)) });
@@ -124,7 +124,7 @@ export class CheckpointStore {
   // Deletes a checkpoint: a leaf is removed, one with a single child is folded into it; pinned ones and ones with
   // several children (merging would have to copy it into each) are refused.
   async delete(id: string): Promise<void> {
-    return this.serial(async () => {
+    return this.mutate(async () => {
       const victim = this.checkpoint(id);
       if (victim.pinned) throw new ControlError('conflict', `checkpoint ${id} is pinned; unpin it first`);
       const children = this.children(id);
@@ -227,7 +227,7 @@ export class CheckpointStore {
   // Rebases the child onto the victim's parent (offline with qemu-img, live with a QEMU stream job); idempotent.
   private async mergeIntoChild(op: Extract<PendingOp, { op: 'merge' }>): Promise<void> {
     const victim = this.checkpoint(op.id);
-    const childFile = op.child === TOP ? this.manifest.top.file : this.checkpoint(op.child).file;
+    const childFile = this.childFile(op);
     const target = this.backingOf(victim.parent);
     const [link] = await backingChain(this.path(childFile), { shared: Boolean(this.live) });
     if (link?.backingFilename !== victim.file) return;
@@ -248,6 +248,10 @@ export class CheckpointStore {
     this.onStep('delete:commit');
     await this.removeFile(victim.file);
     this.onStep('delete:unlink');
+  }
+
+  private childFile(op: Extract<PendingOp, { op: 'merge' }>): string {
+    return op.child === TOP ? this.manifest.top.file : this.checkpoint(op.child).file;
   }
 
   // What a layer over checkpoint `parent` names as its backing: the checkpoint's file, the base image, or nothing.
@@ -326,6 +330,31 @@ export class CheckpointStore {
   // Layers are named relative to the folder; the base image by its absolute path.
   private path(file: string): string {
     return resolve(this.dir, file);
+  }
+
+  // Runs an operation; when it fails midway (a QMP error, a full disk) its intent is settled at once, not left for the
+  // next start: undone where nothing depends on the new state yet, finished where QEMU or a header already moved on.
+  private mutate<T>(work: () => Promise<T>): Promise<T> {
+    return this.serial(async () => {
+      try {
+        return await work();
+      } catch (error) {
+        const pending = this.manifest.pending;
+        if (pending) await this.abandon(pending).catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  private async abandon(op: PendingOp): Promise<void> {
+    if (op.op === 'merge') {
+      const [link] = await backingChain(this.path(this.childFile(op)), { shared: Boolean(this.live) });
+      if (link?.backingFilename !== this.checkpoint(op.id).file) return this.finishMerge(op);
+      await this.save({ ...this.manifest, pending: undefined });
+      return;
+    }
+    if (op.op === 'create' && this.live && (await findLayerNode(this.live.qmp, this.path(op.newTop)))) return this.finishCreate(op);
+    await this.undo(op.newTop);
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
