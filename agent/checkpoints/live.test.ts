@@ -80,6 +80,37 @@ test('live: checkpoints of a running VM go through QMP, a merge into open layers
   assert.ok(await qemuIo(store.activeDisk, ['read -P 0 192k 64k', 'read -P 0x44 0 64k'], { readOnly: true }));
 });
 
+test('opening the store under a running QEMU it was not told about refuses and changes nothing, even mid-checkpoint', async () => {
+  const dir = vmDiskDir(join(root, 'untold'), 'vm');
+  const { store } = await CheckpointStore.open(dir, { base });
+  await store.create('a');
+  const socket = join(root, 'untold.sock');
+  const qemu = await startHoldingQemu({ disk: store.activeDisk, pidFile: join(root, 'untold.pid'), qmpSocket: socket });
+  const qmp = await QmpClient.connect(socket, { timeoutMs: 60_000 });
+  try {
+    // A live checkpoint whose agent died right after QEMU switched to the new top (the manifest still names the old).
+    const { manifestPath, readManifest, writeManifest } = await import('./manifest.ts');
+    const before = (await readManifest(dir))!;
+    store.setLive({ qmp });
+    await store.create('b');
+    const { readFile } = await import('node:fs/promises');
+    const after = JSON.parse(await readFile(manifestPath(dir), 'utf8'));
+    await writeManifest(dir, { ...before, nextId: after.nextId, nextLayer: after.nextLayer, pending: { op: 'create', id: '2', newTop: after.top.file, label: 'b', createdAt: after.checkpoints[1].createdAt } });
+    const files = (await readdir(dir)).sort();
+    const error = await CheckpointStore.open(dir).then(() => undefined, (e: unknown) => e);
+    assert.match(String((error as Error)?.message), 'open in a running QEMU');
+    assert.equal((await readdir(dir)).sort(), files, 'nothing was removed or replaced');
+    // Told about the VM, the next open finishes the checkpoint instead.
+    const { store: told, recovery } = await CheckpointStore.open(dir, { live: { qmp } });
+    assert.is(recovery.finished, 'create');
+    assert.equal((await told.list()).map((c) => c.label), ['a', 'b']);
+    assert.is(imageFileOf(((await qmp.execute('query-block')) as Array<{ inserted: { file: string } }>)[0]!.inserted.file), told.activeDisk);
+  } finally {
+    qmp.close();
+    await qemu.stop();
+  }
+});
+
 test.after(async () => {
   await rm(root, { recursive: true, force: true });
 });

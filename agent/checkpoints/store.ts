@@ -157,25 +157,27 @@ export class CheckpointStore {
 
   private async settleAll(): Promise<RecoveryReport> {
     const report: RecoveryReport = { removed: [], repaired: [] };
+    // Before anything is judged broken or settled: a QEMU this agent was not told about may have the disk open.
+    if (!this.live && (await checkImage(this.activeDisk)).state === 'busy') throw inUse(this.activeDisk);
     const pending = this.manifest.pending;
     if (pending) {
       const finished = await this.settle(pending);
       if (finished) report.finished = pending.op;
       else report.undone = pending.op;
     }
+    const top = await checkImage(this.activeDisk, { repair: !this.live, shared: Boolean(this.live) });
+    if (top.state === 'busy') throw inUse(this.activeDisk);
     report.removed = await this.removeStrays();
     for (const record of this.manifest.checkpoints) {
       const check = await checkImage(this.path(record.file), { repair: !this.live });
+      if (check.state === 'busy') throw inUse(this.path(record.file));
       if (check.state === 'repaired') report.repaired.push(record.file);
       else if (check.state !== 'clean') throw new FailureError(`checkpoint ${record.id} (${this.path(record.file)}) is damaged: ${check.detail}`);
     }
-    if (!this.live) {
-      const top = await checkImage(this.activeDisk, { repair: true });
-      if (top.state === 'repaired') report.repaired.push(this.manifest.top.file);
-      else if (top.state !== 'clean') {
-        await this.replaceTop();
-        report.repaired.push(this.manifest.top.file);
-      }
+    if (top.state === 'repaired') report.repaired.push(this.manifest.top.file);
+    else if (top.state !== 'clean' && !this.live) {
+      await this.replaceTop();
+      report.repaired.push(this.manifest.top.file);
     }
     return report;
   }
@@ -262,6 +264,7 @@ export class CheckpointStore {
 
   private async isLayerOver(file: string, backing: string): Promise<boolean> {
     const check = await checkImage(this.path(file), { shared: Boolean(this.live) });
+    if (check.state === 'busy') throw inUse(this.path(file));
     if (check.state !== 'clean') return false;
     const [link] = await backingChain(this.path(file), { shared: true });
     return link?.backingFilename === backing;
@@ -396,6 +399,12 @@ function checkLabel(label: string | undefined): string | undefined {
     throw new ControlError('invalid', 'a checkpoint label is one line of at most 200 characters without control characters');
   }
   return label;
+}
+
+function inUse(file: string): FailureError {
+  return new FailureError(`the disk layer ${file} is open in a running QEMU the checkpoint store was not told about`, {
+    hint: 'open the store with that VM\'s QMP (live), or stop the VM first; nothing was changed',
+  });
 }
 
 function layerName(n: number): string {

@@ -44,8 +44,9 @@ export async function backingChain(path: string, options: { shared?: boolean } =
   }));
 }
 
-// Result of `qemu-img check`: clean, only leaked clusters (harmless space), leaks freed by the repair, or corrupt.
-export type CheckResult = { state: 'clean' | 'leaks' | 'repaired' | 'corrupt' | 'unreadable'; detail: string };
+// Result of `qemu-img check`: clean, only leaked clusters (harmless space), leaks freed by the repair, corrupt, in use
+// (a running QEMU holds its lock: says nothing about its state), or unreadable (not an image, missing).
+export type CheckResult = { state: 'clean' | 'leaks' | 'repaired' | 'corrupt' | 'busy' | 'unreadable'; detail: string };
 
 // Checks a qcow2 image; with repair, leaked clusters (what a crash in the middle of a write leaves) are freed; `shared`
 // checks an image whose backing chain a running QEMU holds (-U, read-only).
@@ -57,7 +58,8 @@ export async function checkImage(path: string, options: { repair?: boolean; shar
   const detail = `${stdout}${stderr}`.trim();
   // qemu-img check: 0 clean, 2 corruption, 3 leaks only, 1 could not check (not an image, unreadable).
   const repaired = exitCode === 0 && detail.includes('found and repaired');
-  const state = repaired ? 'repaired' : exitCode === 0 ? 'clean' : exitCode === 3 ? 'leaks' : exitCode === 2 ? 'corrupt' : 'unreadable';
+  const busy = exitCode === 1 && /Failed to get .*lock/.test(detail);
+  const state = repaired ? 'repaired' : exitCode === 0 ? 'clean' : exitCode === 3 ? 'leaks' : exitCode === 2 ? 'corrupt' : busy ? 'busy' : 'unreadable';
   return { state, detail };
 }
 
