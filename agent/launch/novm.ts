@@ -3,8 +3,9 @@ import type { QemuSpec } from '../../builder/qemu/argv.ts';
 import type { VmConfig } from '../config.ts';
 import { imagePath, type LaunchContext } from './vm.ts';
 
-// microvm without the legacy it does not need: no option ROMs, no PIT/PIC (the kernel uses the TSC and the local APIC); serial and ACPI stay for console and power-off. QEMU merges this second -machine into the first.
-export const MICROVM_OPTIONS = 'x-option-roms=off,pit=off,pic=off,isa-serial=on,rtc=on';
+// microvm without option ROMs; serial, RTC and ACPI stay for console, clock and power-off. The PIT and PIC stay too:
+// without them the small kernel stalls calibrating its clock under TCG. QEMU merges this second -machine into the first.
+export const MICROVM_OPTIONS = 'x-option-roms=off,isa-serial=on,rtc=on';
 
 // The QEMU spec of a `novm` launch; the root disk is the base image itself, opened read-only, so any number of VMs share one file.
 export async function novmSpec(vm: VmConfig, context: LaunchContext & { rootDisk?: string; extraDrives?: string[]; append?: string }): Promise<QemuSpec> {

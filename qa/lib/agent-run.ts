@@ -1,5 +1,6 @@
 // Runs the real agent on this build machine against an unpacked host image, the way `mvos agent` does, and watches its status.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -101,4 +102,41 @@ export async function killVms(stateDir: string, names: readonly string[]): Promi
       }
     }
   }
+}
+
+// Types a command on a VM's serial console (its console socket) and returns what came back once `expect` matched.
+export function consoleCommand(stateDir: string, vm: string, command: string, expect: RegExp, timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(join(stateDir, 'vms', vm, 'console.sock'));
+    let output = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no ${expect} on ${vm}'s console within ${timeoutMs} ms after \`${command}\`; got:\n${output}`));
+    }, timeoutMs);
+    socket.on('connect', () => socket.write(`${command}\n`));
+    socket.on('data', (chunk) => {
+      output += chunk.toString('utf8');
+      if (expect.test(output)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(output);
+      }
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+// Runs `mvos vm …` against an agent's socket; --json output parsed.
+export function mvosVm(run: AgentRun, args: string[]): { status: number; json: any; stderr: string } {
+  const result = spawnSync(join(repoRoot, 'mvos'), ['vm', ...args, '--socket', join(run.dir, 'run', 'agent.sock'), '--json'], { encoding: 'utf8', timeout: 600_000 });
+  let json: unknown;
+  try {
+    json = JSON.parse(result.stdout);
+  } catch {
+    json = undefined;
+  }
+  return { status: result.status ?? -1, json, stderr: result.stderr };
 }
