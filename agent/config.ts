@@ -66,6 +66,8 @@ export interface HostConfig {
   stateLabel: string;
   // CPUs the host keeps for itself (the agent, QEMU's I/O); VMs are pinned elsewhere.
   housekeeping: number[];
+  // The kernel and init container workloads boot (absent: this host cannot run containers).
+  containers?: { kernel: string; initrd: string };
 }
 
 const ROLES = ['controller', 'rescue', 'application', 'utility'] as const;
@@ -175,6 +177,15 @@ function restart(c: Checker, value: unknown, path: string): VmConfig['restart'] 
   return attempts === undefined || backoffSeconds === undefined ? undefined : { attempts, backoffSeconds };
 }
 
+function containers(c: Checker, value: unknown): HostConfig['containers'] {
+  if (value === undefined || value === null) return undefined;
+  const box = c.object(value, '/containers');
+  if (!box) return undefined;
+  const kernel = c.string(box, 'kernel', '/containers');
+  const initrd = c.string(box, 'initrd', '/containers');
+  return kernel && initrd ? { kernel, initrd } : undefined;
+}
+
 function checkUser(c: Checker, value: unknown, path: string): AgentUser | undefined {
   const user = c.object(value, path);
   if (!user) return undefined;
@@ -241,6 +252,7 @@ export function checkHostConfig(json: unknown): { value?: HostConfig; problems: 
     version: c.string(root, 'version', ''),
     stateLabel: c.string(root, 'stateLabel', ''),
     housekeeping: root.housekeeping === undefined || root.housekeeping === null ? [0] : c.integers(root, 'housekeeping', ''),
+    ...optional('containers', containers(c, root.containers)),
     agent: agent && listen(c, agent),
     vms: [] as VmConfig[],
   };

@@ -33,7 +33,21 @@ export interface VmView {
   pinning?: PinPlan;
   // Why it last failed (crash, panic, missed deadline, guest-reported problem), if it did.
   failure?: { reason: string; at: string };
+  // A container workload's result: the exit code of its command (the VM's result).
+  result?: { exitCode: number; at: string };
   history: HealthEvent[];
+}
+
+// A container workload to run once: an OCI image on the host (layout folder or `docker save` tarball), in a microVM.
+export interface ContainerRequest {
+  name: string;
+  image: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  workingDir?: string;
+  cpus?: number;
+  memoryMiB?: number;
 }
 
 // One disk checkpoint of a VM (a node in its qcow2 backing tree).
@@ -98,4 +112,6 @@ export interface Controls {
   // Switch to the rescue VM (stop the controller, start rescue), recording the reason.
   rescue(reason: string): Promise<RescueState>;
   rescueState(): RescueState;
+  // Unpacks the image and starts it in a microVM; resolves once it runs (its output is the console log, its exit code the result).
+  runContainer(request: ContainerRequest): Promise<VmView>;
 }

@@ -41,6 +41,7 @@ const SAMPLES: Record<string, { path: string; body?: unknown; status: number; ty
   'POST /api/vms/{name}/checkpoints/{id}/rollback': { path: '/api/vms/controller/checkpoints/controller-base/rollback', body: { restart: true }, status: 200 },
   'POST /api/vms/{name}/checkpoints/{id}/pin': { path: '/api/vms/web/checkpoints/web-base/pin', body: { pinned: false }, status: 200 },
   'DELETE /api/vms/{name}/checkpoints/{id}': { path: '/api/vms/controller/checkpoints/controller-1', status: 200 },
+  'POST /api/containers': { path: '/api/containers', body: { name: 'job', image: '/srv/images/job.tar', cmd: ['echo', 'hi'] }, status: 201 },
   'GET /api/rescue': { path: '/api/rescue', status: 200 },
   'POST /api/rescue': { path: '/api/rescue', body: { reason: 'controller disk broken' }, status: 200 },
   'POST /login': { path: '/login', body: {}, status: 400 },

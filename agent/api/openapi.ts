@@ -50,6 +50,7 @@ const schemas = {
       autostart: { type: 'boolean' },
       pinning: ref('PinPlan'),
       failure: { type: 'object', required: ['reason', 'at'], properties: { reason: { type: 'string' }, at: { type: 'string' } } },
+      result: { type: 'object', required: ['exitCode', 'at'], properties: { exitCode: { type: 'integer' }, at: { type: 'string' } } },
       history: { type: 'array', items: ref('HealthEvent') },
     },
   },
@@ -156,6 +157,27 @@ export const OPENAPI = {
       post: op('Pin or unpin a checkpoint', { '200': json('Done', { type: 'object', required: ['id', 'pinned'], properties: { id: { type: 'string' }, pinned: { type: 'boolean' } } }), '400': error('Bad body'), ...CHANGE, '404': error('No such VM or checkpoint') }, {
         parameters: [name, id],
         requestBody: body({ type: 'object', required: ['pinned'], properties: { pinned: { type: 'boolean' } } }, true),
+      }),
+    },
+    '/api/containers': {
+      post: op('Run an OCI image once in a microVM', { '201': json('The container VM', ref('VmView')), '400': error('Bad body, or an image that cannot run'), ...CHANGE, '409': error('A VM of that name runs') }, {
+        requestBody: body(
+          {
+            type: 'object',
+            required: ['name', 'image'],
+            properties: {
+              name: { type: 'string', maxLength: 31 },
+              image: { type: 'string' },
+              entrypoint: { type: 'array', items: { type: 'string' } },
+              cmd: { type: 'array', items: { type: 'string' } },
+              env: { type: 'array', items: { type: 'string' } },
+              workingDir: { type: 'string' },
+              cpus: { type: 'integer' },
+              memoryMiB: { type: 'integer' },
+            },
+          },
+          true,
+        ),
       }),
     },
     '/api/rescue': {

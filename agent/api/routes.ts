@@ -12,6 +12,20 @@ function optionalString(body: Record<string, unknown>, key: string, max = 200): 
   return value;
 }
 
+function optionalStrings(body: Record<string, unknown>, key: string): string[] | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.length > 256 || !value.every((v) => typeof v === 'string' && v.length <= 4096)) throw new HttpError(400, `"${key}" must be a list of strings`);
+  return value as string[];
+}
+
+function optionalInteger(body: Record<string, unknown>, key: string): number | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (!Number.isInteger(value)) throw new HttpError(400, `"${key}" must be an integer`);
+  return value as number;
+}
+
 function requiredBoolean(body: Record<string, unknown>, key: string): boolean {
   if (typeof body[key] !== 'boolean') throw new HttpError(400, `"${key}" must be true or false`);
   return body[key] as boolean;
@@ -112,6 +126,29 @@ export function controlRoutes(controls: Controls, status: () => AgentStatus): Ro
       handle: async (ctx) => {
         await controls.deleteCheckpoint(ctx.params.name!, ctx.params.id!);
         return { body: { deleted: ctx.params.id } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/containers',
+      summary: 'Run an OCI image (a layout folder or docker-save tarball on the host) once, in a microVM',
+      access: 'session',
+      handle: async (ctx) => {
+        const name = optionalString(ctx.body, 'name', 31);
+        const image = optionalString(ctx.body, 'image', 4096);
+        if (!name || !image) throw new HttpError(400, '"name" and "image" are required');
+        ctx.auditDetail = `${name} ${image}`;
+        const request = {
+          name,
+          image,
+          ...(optionalStrings(ctx.body, 'entrypoint') ? { entrypoint: optionalStrings(ctx.body, 'entrypoint') } : {}),
+          ...(optionalStrings(ctx.body, 'cmd') ? { cmd: optionalStrings(ctx.body, 'cmd') } : {}),
+          ...(optionalStrings(ctx.body, 'env') ? { env: optionalStrings(ctx.body, 'env') } : {}),
+          ...(optionalString(ctx.body, 'workingDir', 4096) ? { workingDir: optionalString(ctx.body, 'workingDir', 4096) } : {}),
+          ...(optionalInteger(ctx.body, 'cpus') !== undefined ? { cpus: optionalInteger(ctx.body, 'cpus') } : {}),
+          ...(optionalInteger(ctx.body, 'memoryMiB') !== undefined ? { memoryMiB: optionalInteger(ctx.body, 'memoryMiB') } : {}),
+        };
+        return { status: 201, body: await controls.runContainer(request) };
       },
     },
     { method: 'GET', path: '/api/rescue', summary: 'Whether the host runs on its rescue VM, and why', access: 'session', handle: () => ({ body: controls.rescueState() }) },

@@ -1,6 +1,6 @@
 // Test double of Controls for the API, WebUI and CLI tests: VM states, console and checkpoints in memory, every call recorded.
 // Test code only: the agent itself serves the real supervisor.
-import { ControlError, type CheckpointView, type Controls, type HealthEvent, type HostFacts, type RescueState, type VmView } from '../controls.ts';
+import { ControlError, type CheckpointView, type ContainerRequest, type Controls, type HealthEvent, type HostFacts, type RescueState, type VmView } from '../controls.ts';
 
 // One call made on the double, in order.
 export interface RecordedCall {
@@ -247,5 +247,13 @@ export class FakeControls implements Controls {
   rescueState(): RescueState {
     this.record('rescueState');
     return { ...this.rescueNow };
+  }
+
+  async runContainer(request: ContainerRequest): Promise<VmView> {
+    this.record('runContainer', request.name, request.image);
+    if (this.vms.has(request.name)) throw new ControlError('conflict', `${request.name} exists`);
+    const view: VmView = { name: request.name, role: 'application', launch: 'container', state: 'running', ephemeral: true, autostart: false, history: [{ at: this.now(), event: 'starting', detail: `container ${request.image}` }] };
+    this.vms.set(request.name, { view, console: '', followers: new Set(), checkpoints: [] });
+    return { ...view };
   }
 }

@@ -3,17 +3,25 @@ import { open } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 
 // What a line from the guest means for its health; `alive` is the heartbeat a ready guest sends on its channel.
-export type HealthSignal = { kind: 'ready'; source: string } | { kind: 'failed'; reason: string } | { kind: 'alive' };
+export type HealthSignal = { kind: 'ready'; source: string } | { kind: 'failed'; reason: string } | { kind: 'alive' } | { kind: 'exited'; code: number };
 
 const GUEST_FAILED = 'MVOS-GUEST-FAILED';
+const CONTAINER_FAILED = 'MVOS-CONTAINER-FAILED';
+const CONTAINER_EXIT = /MVOS-CONTAINER-EXIT (\d+)/;
 // The heartbeat line the guest init writes to its health channel every few seconds once it is up.
 export const HEARTBEAT = 'MVOS-GUEST-ALIVE';
 
 // Reads one console or channel line: the ready marker, a failure the guest reports, or a kernel panic.
 export function classifyLine(line: string, marker: string, source: string): HealthSignal | undefined {
   const text = line.replace(/\r$/, '');
-  const failed = text.indexOf(GUEST_FAILED);
-  if (failed >= 0) return { kind: 'failed', reason: `the guest reported a failure on its ${source}: ${text.slice(failed + GUEST_FAILED.length).trim() || 'no detail'}` };
+  // A container's own output shares the serial console: its init's verdicts count only from the health channel.
+  const channel = source === 'health channel';
+  for (const word of channel ? [GUEST_FAILED, CONTAINER_FAILED] : [GUEST_FAILED]) {
+    const failed = text.indexOf(word);
+    if (failed >= 0) return { kind: 'failed', reason: `the guest reported a failure on its ${source}: ${text.slice(failed + word.length).trim() || 'no detail'}` };
+  }
+  const exit = channel ? CONTAINER_EXIT.exec(text) : null;
+  if (exit) return { kind: 'exited', code: Number(exit[1]) };
   if (/Kernel panic - not syncing/.test(text)) return { kind: 'failed', reason: `guest kernel panic: ${text.replace(/^.*Kernel panic - not syncing:\s*/, '').trim()}` };
   if (text.includes(marker)) return { kind: 'ready', source };
   if (source === 'health channel' && text.includes(HEARTBEAT)) return { kind: 'alive' };

@@ -1,5 +1,5 @@
 // A recording test double of the agent's controls: VMs in memory, every call written down, so tests prove what ran.
-import { ControlError, type CheckpointView, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
+import { ControlError, type CheckpointView, type ContainerRequest, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
 
 // One call made to the controls, with its arguments.
 export interface ControlCall {
@@ -143,5 +143,10 @@ export class RecordingControls implements Controls {
   rescueState(): RescueState {
     this.record('rescueState');
     return this.rescueNow;
+  }
+
+  async runContainer(request: ContainerRequest): Promise<VmView> {
+    this.record('runContainer', request.name, request.image);
+    return { name: request.name, role: 'application', launch: 'container', state: 'running', ephemeral: true, autostart: false, history: [] };
   }
 }

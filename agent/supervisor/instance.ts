@@ -12,6 +12,8 @@ export interface InstanceEvents {
   failed(reason: string): void;
   // The guest powered itself off cleanly.
   poweredOff(): void;
+  // A container workload's command ended with this code (its VM powers off next).
+  exited(code: number): void;
   serialOffset(offset: number): void;
 }
 
@@ -79,6 +81,7 @@ export class VmInstance {
       onSignal: (signal) => {
         if (this.ended) return;
         if (signal.kind === 'alive') this.lastHeartbeat = Date.now();
+        else if (signal.kind === 'exited') this.events.exited(signal.code);
         else if (signal.kind === 'ready') this.events.ready(signal.source);
         else this.fail(signal.reason);
       },
@@ -99,8 +102,12 @@ export class VmInstance {
     if (event.event === 'SHUTDOWN') {
       const meaning = shutdownMeaning(event.data);
       if (meaning === 'poweroff') {
-        this.end();
-        this.events.poweredOff();
+        // The guest's last lines (a container's exit code) may still be on their way through the serial log poll.
+        setTimeout(() => {
+          if (this.ended) return;
+          this.end();
+          this.events.poweredOff();
+        }, 500);
       } else this.fail(meaning);
     }
   }

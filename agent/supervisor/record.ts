@@ -3,6 +3,8 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HealthEvent, PinPlan, VmState } from '../controls.ts';
 import type { EphemeralLayer } from '../disks/ephemeral.ts';
+import type { VmConfig } from '../config.ts';
+import type { ContainerFiles } from './containers.ts';
 
 // Everything the agent knows about one VM that must survive the agent.
 export interface VmRecord {
@@ -21,6 +23,10 @@ export interface VmRecord {
   failures: number;
   // The writable layer of an ephemeral VM while it runs (a restarted agent needs it to destroy the layer at stop).
   ephemeral?: EphemeralLayer;
+  // A VM launched on request (a container workload) is not in host.json: its config and files live here.
+  spec?: VmConfig;
+  container?: ContainerFiles;
+  result?: { exitCode: number; at: string };
   history: HealthEvent[];
 }
 

@@ -1,13 +1,14 @@
 // The VM supervisor: starts the controller pinned to its cores, watches every VM, restarts with back-off, falls back to rescue, re-attaches after an agent restart.
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostConfig, VmConfig } from '../config.ts';
-import { ControlError, type CheckpointView, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
+import { ControlError, type CheckpointView, type ContainerRequest, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
 import { novmSpec } from '../launch/novm.ts';
 import { readableFormat, startQemu, vmPaths, vmSpec, type VmPaths } from '../launch/vm.ts';
 import type { CheckpointStore } from '../checkpoints/store.ts';
 import { sweepEphemeral } from '../disks/ephemeral.ts';
 import { dropEphemeral, ephemeralDisk, openStore } from './disks.ts';
+import { containerScratch, containerVm, prepareContainer } from './containers.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan, planPinning } from '../pinning/plan.ts';
 import { readTopology, type CpuTopology } from '../pinning/topology.ts';
@@ -78,6 +79,13 @@ export class Supervisor implements Controls {
       await mkdir(slot.paths.dir, { recursive: true, mode: 0o700 });
       slot.record = await readRecord(slot.paths.dir, slot.vm.name);
     }
+    // VMs launched on request (containers) are known only from their records.
+    for (const name of await readdir(join(this.options.stateDir, 'vms')).catch(() => [] as string[])) {
+      if (this.slots.has(name)) continue;
+      const paths = vmPaths(this.options.stateDir, name);
+      const record = await readRecord(paths.dir, name);
+      if (record.spec) this.slots.set(name, { vm: record.spec, paths, record, queue: Promise.resolve(), consoleListeners: new Set() });
+    }
     this.planAll();
     for (const slot of this.slots.values()) {
       const opened = await openStore(slot.vm, this.options.stateDir, this.options.root).catch((error: Error) => {
@@ -88,6 +96,10 @@ export class Supervisor implements Controls {
       const r = opened?.recovery;
       if (r && (r.finished || r.undone || r.removed.length > 0 || r.repaired.length > 0)) this.options.log(`${slot.vm.name}: disk recovered: ${JSON.stringify(r)}`);
       await this.reattach(slot);
+    }
+    // Unpacked container images whose VM is gone go too.
+    for (const name of await readdir(join(this.options.stateDir, 'containers')).catch(() => [] as string[])) {
+      if (!this.slots.get(name)?.instance) await rm(containerScratch(this.options.stateDir, name), { recursive: true, force: true });
     }
     // After re-attaching: layers a live QEMU holds stay, everything a crashed agent left behind goes.
     const swept = await sweepEphemeral(this.options.stateDir);
@@ -165,6 +177,13 @@ export class Supervisor implements Controls {
       await rm(paths.serialLog, { force: true });
       const qemu = this.options.qemu ? { qemu: this.options.qemu } : {};
       const base = { root: this.options.root, accel: this.options.accel, paths };
+      if (vm.launch === 'container') {
+        const files = slot.record.container;
+        if (!files) throw new Error('the container image was not prepared');
+        pid = await startQemu(await novmSpec(vm, { ...base, rootDisk: files.rootfs, extraDrives: [files.configDisk], append: 'mvos.config=/dev/vdb' }), paths, qemu);
+        await this.launched(slot, pid);
+        return;
+      }
       if (vm.launch === 'novm') {
         pid = await startQemu(await novmSpec(vm, base), paths, qemu);
         await this.launched(slot, pid);
@@ -211,6 +230,7 @@ export class Supervisor implements Controls {
       ready: (source) => void this.serial(slot, () => this.ready(slot, instance, source)),
       failed: (reason) => void this.serial(slot, () => (slot.instance === instance ? this.failed(slot, reason) : Promise.resolve())),
       poweredOff: () => void this.serial(slot, () => (slot.instance === instance ? this.poweredOff(slot) : Promise.resolve())),
+      exited: (code) => void this.serial(slot, () => this.save(slot, { ...withEvent(slot.record, 'exited', `exit code ${code}`), result: { exitCode: code, at: new Date().toISOString() } })),
       serialOffset: (offset) => {
         slot.record = { ...slot.record, serialOffset: offset };
       },
@@ -265,6 +285,10 @@ export class Supervisor implements Controls {
     slot.instance = undefined;
     await instance?.stop(graceMs);
     slot.store?.setLive(undefined);
+    if (slot.record.container) {
+      await rm(slot.record.container.scratch, { recursive: true, force: true });
+      slot.record = { ...slot.record, container: undefined };
+    }
     const layer = slot.record.ephemeral;
     if (layer) {
       await dropEphemeral(layer).catch((error: Error) => this.options.log(`${slot.vm.name}: ephemeral disk: ${error.message}`));
@@ -337,6 +361,7 @@ export class Supervisor implements Controls {
       autostart: slot.vm.autostart,
       ...(r.pinning ? { pinning: r.pinning } : {}),
       ...(r.failure ? { failure: r.failure } : {}),
+      ...(r.result ? { result: r.result } : {}),
       history: r.history,
     };
   }
@@ -455,6 +480,24 @@ export class Supervisor implements Controls {
     const slot = this.slot(rescueVm.name);
     if (!slot.instance) await this.startVm(rescueVm.name);
     return this.rescueInfo;
+  }
+
+  async runContainer(request: ContainerRequest): Promise<VmView> {
+    const vm = containerVm(this.config, request);
+    const existing = this.slots.get(vm.name);
+    if (existing && !existing.record.spec) throw new ControlError('conflict', `${vm.name} is one of the host's own VMs; name the container otherwise`);
+    if (existing?.instance) throw new ControlError('conflict', `${vm.name} is already ${existing.record.state}`);
+    const paths = vmPaths(this.options.stateDir, vm.name);
+    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+    const slot: Slot = existing ?? { vm, paths, record: emptyRecord(vm.name), queue: Promise.resolve(), consoleListeners: new Set() };
+    slot.vm = vm;
+    this.slots.set(vm.name, slot);
+    await this.serial(slot, async () => {
+      const container = await prepareContainer(this.options.stateDir, request);
+      await this.save(slot, { ...emptyRecord(vm.name), history: slot.record.history, spec: vm, container });
+      await this.launch(slot, `container ${request.image}`);
+    });
+    return this.view(slot);
   }
 
   rescueState(): RescueState {

@@ -2,6 +2,7 @@
 import { FIRMWARE_FILES, ovmfCodeFile } from '../firmware/pinned.ts';
 import { hasVarstore, menuWaitMs } from '../firmware/vm.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
+import { CONTAINER_INITRD } from './container-init.ts';
 import { IMAGE_SECRET_KEY, type HostUsers } from '../secrets/host-users.ts';
 
 // Where a guest's kernel and initramfs live inside the host image.
@@ -34,6 +35,12 @@ export function vmFirmware(vm: VmSpec): Record<string, unknown> {
   };
 }
 
+// The kernel container microVMs boot: the first guest built from kernel-config/ (the small kernel), as the host image carries it.
+export function containerKernel(recipe: Recipe): string | undefined {
+  const vm = recipe.vms.find((v) => v.recipe.kernel.source !== undefined);
+  return vm && guestImagePaths(vm).kernel;
+}
+
 // /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their secrets resolved.
 export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Record<string, unknown> {
   return {
@@ -41,6 +48,8 @@ export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Re
     version: recipe.version,
     stateLabel: recipe.host.stateLabel,
     housekeeping: recipe.host.housekeeping,
+    // What container workloads boot (absent: this host cannot run them).
+    containers: recipe.agent.enabled && containerKernel(recipe) ? { kernel: containerKernel(recipe), initrd: CONTAINER_INITRD } : null,
     agent: {
       apiListen: recipe.agent.apiListen ?? null,
       sshListen: recipe.agent.sshListen ?? null,

@@ -22,7 +22,8 @@ import { writeErofs } from '../rootfs/erofs.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
 import { make_vm_vars, pin_firmware } from './firmware.ts';
-import { guestDiskPath, guestImagePaths, guestVarsPath, hostConfig, osRelease, templateValues, vmFirmware } from './generated.ts';
+import { containerInitramfs, containerInitScript, CONTAINER_INITRD } from './container-init.ts';
+import { containerKernel, guestDiskPath, guestImagePaths, guestVarsPath, hostConfig, osRelease, templateValues, vmFirmware } from './generated.ts';
 import { hashOverlay, readOverlay } from './overlay.ts';
 import type { Progress } from './progress.ts';
 import { hashCode, hashSources, repoRoot } from './sources.ts';
@@ -138,6 +139,11 @@ async function bundle_agent(ctx: ImageContext): Promise<string> {
   return record.outputs['agent.mjs']!;
 }
 
+// A host with an agent and a small guest kernel can run container workloads: it carries the container init.
+function carriesContainers(recipe: Recipe): boolean {
+  return recipe.kind === 'host' && recipe.agent.enabled && containerKernel(recipe) !== undefined;
+}
+
 function fileEntry(path: string, content: Buffer | string, mode = 0o644, origin = 'generated') {
   return { path, type: 'file' as const, mode, uid: 0, gid: 0, content: Buffer.isBuffer(content) ? content : Buffer.from(content), origin };
 }
@@ -173,8 +179,9 @@ async function assemble_rootfs(
     secretKey: agentUsers.secretKey ? sha256(agentUsers.secretKey) : '',
     guests: parts.guests.map((g) => `${g.recipe.name}:${g.vmlinuz}:${g.initrd}:${g.disk ?? ''}`).join(','),
     vmVars: JSON.stringify(Object.entries(parts.vmVars).sort()),
+    containerInit: carriesContainers(recipe) ? sha256(containerInitScript()) : '',
     sde: String(ctx.sourceDateEpoch),
-    code: hashCode(['builder/pipeline/image.ts', 'builder/pipeline/generated.ts', 'builder/pipeline/overlay.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
+    code: hashCode(['builder/pipeline/image.ts', 'builder/pipeline/generated.ts', 'builder/pipeline/overlay.ts', 'builder/pipeline/container-init.ts', 'builder/archive/tar.ts', 'builder/archive/cpio.ts', 'builder/rootfs/tree.ts']),
   };
   return runLoggedStage(ctx, `rootfs(${recipe.name})`, inputs, async () => {
     const tree = await readTar(await ctx.cache.read(parts.packages, `${recipe.name} packages`), { origin: 'packages' });
@@ -208,6 +215,11 @@ async function assemble_rootfs(
       if (vars) tree.add(fileEntry(guestVarsPath(vm).slice(1), await ctx.cache.read(vars, `${vm.name} NVRAM store`), 0o644, `firmware:${vm.name}`));
       const code = (vmFirmware(vm) as { code?: string }).code;
       if (code && !tree.has(code.slice(1))) throw new FailureError(`VM ${vm.name} boots ${code}, which the host image does not carry`, { hint: 'keep ovmf and seabios in the host recipe\'s packages and out of its drop rules' });
+    }
+    if (carriesContainers(recipe)) {
+      const busybox = tree.get('bin/busybox');
+      if (!busybox?.content) throw new FailureError('the host runs container workloads with its busybox, and the image has no /bin/busybox', { hint: 'keep busybox-static in the host recipe\'s packages' });
+      tree.add(fileEntry(CONTAINER_INITRD.slice(1), await containerInitramfs(busybox.content, ctx.sourceDateEpoch), 0o644, 'container-init'));
     }
     // The kernel opens /dev/console for init before devtmpfs is mounted, so the archive carries the two nodes it needs.
     tree.mkdirp('dev', { mode: 0o755, origin: 'generated' });

@@ -1,5 +1,6 @@
 // Runs the real agent on this build machine against an unpacked host image, the way `mvos agent` does, and watches its status.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -139,4 +140,26 @@ export function mvosVm(run: AgentRun, args: string[]): { status: number; json: a
     json = undefined;
   }
   return { status: result.status ?? -1, json, stderr: result.stderr };
+}
+
+// One JSON request to an agent's API on its unix socket (root, no login).
+export function apiCall(run: AgentRun, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({ socketPath: join(run.dir, 'run', 'agent.sock'), path, method, headers: text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {} }, (res) => {
+      let data = '';
+      res.on('data', (chunk) => (data += chunk));
+      res.on('end', () => {
+        let json: unknown;
+        try {
+          json = JSON.parse(data);
+        } catch {
+          json = data;
+        }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(text);
+  });
 }

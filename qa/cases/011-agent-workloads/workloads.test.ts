@@ -6,10 +6,11 @@ import * as assert from 'uvu/assert';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARTIFACTS } from '../../lib/boot.ts';
-import { AgentRun, consoleCommand, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
+import { AgentRun, apiCall, consoleCommand, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
+import { layerTar, writeLayout } from '../../../agent/launch/oci-testing.ts';
 
 const BOOT_MS = 240_000;
-const NAMES = ['controller', 'rescue', 'app', 'scratch'];
+const NAMES = ['controller', 'rescue', 'app', 'scratch', 'job'];
 let host: Awaited<ReturnType<typeof hostRoot>>;
 let run: AgentRun;
 
@@ -71,6 +72,29 @@ test('checkpoint (live) → write inside the guest → rollback with restart →
   await run.waitForVm('controller', (vm) => vm.state === 'ready' && vm.history.some((e) => e.event === 'rollback'), BOOT_MS, 'came back after the rollback');
   const read = 'echo "FOUND=$(dd if=/dev/vda bs=512 count=1 2>/dev/null | grep -a -c MVOS-WRITTEN-42)"';
   assert.match(await consoleCommand(run.stateDir, 'controller', read, /FOUND=\d/), /FOUND=0/, 'after the rollback the write is gone');
+});
+
+test('container: an OCI image built here from static busybox runs in a microVM; output and exit code come back', async () => {
+  const image = join(run.dir, 'oci');
+  await rm(image, { recursive: true, force: true });
+  const lower = await layerTar([
+    { name: 'bin', type: 'directory' },
+    { name: 'bin/busybox', content: await readFile('/bin/busybox'), mode: 0o755 },
+    { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+    { name: 'etc/motd', content: 'removed by the upper layer' },
+  ]);
+  const upper = await layerTar([{ name: 'etc/.wh.motd' }]);
+  await writeLayout(image, [lower, upper], { Entrypoint: ['sh', '-c'], Cmd: ['echo "hello from $NAME in $(pwd)"; [ -e /etc/motd ] || echo whiteout-ok; exit 7'], Env: ['NAME=job'], WorkingDir: '/tmp' });
+  const started = await apiCall(run, 'POST', '/api/containers', { name: 'job', image });
+  assert.is(started.status, 201, JSON.stringify(started.json));
+  const job = await run.waitForVm('job', (vm) => vm.state === 'stopped' && vm.result !== undefined, BOOT_MS, 'ran to its end');
+  assert.is(job.result!.exitCode, 7, 'the exit code is the VM result');
+  const log = await apiCall(run, 'GET', '/api/vms/job/console');
+  assert.match(String(log.json), /hello from job in \/tmp/);
+  assert.match(String(log.json), /whiteout-ok/);
+  assert.equal(await readdir(join(run.stateDir, 'containers')), [], 'the unpacked image is gone with the VM');
+  const took = Date.parse(job.result!.at) - Date.parse(job.startedAt!);
+  console.log(`  container: exit code 7 back ${(took / 1000).toFixed(1)} s after launch`);
 });
 
 test('ephemeral: the writable layer is gone after stop, and after an agent kill + restart', async () => {
