@@ -6,8 +6,12 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { qemuArgv } from '../../../builder/qemu/argv.ts';
+import { QemuRun } from '../../../builder/qemu/runner.ts';
 import { runTool } from '../../../builder/tools/exec.ts';
-import { bootToMarker } from '../../lib/boot.ts';
+import { ARTIFACTS, bootToMarker } from '../../lib/boot.ts';
 import { buildGuestImage, type GuestImage } from '../../lib/guest-image.ts';
 
 const READY = 'MVOS-GUEST-READY';
@@ -22,6 +26,22 @@ async function overlay(dir: string, name: string, base: string): Promise<string>
 // The guest as the agent starts it: its own command line plus mvos.root, its disk behind a qcow2 overlay on virtio-blk.
 function boot(guest: GuestImage, name: string, disk: string, marker: string, until: 'marker' | 'exit') {
   return bootToMarker({ name, kernel: guest.kernel, initrd: guest.initrd, append: `${guest.cmdline} mvos.root=/dev/vda`, drives: [{ file: disk, format: 'qcow2', interface: 'virtio' }], marker, timeoutS: 300, until });
+}
+
+// Everything the guest writes on its health channel until QEMU closes it (QEMU listens; the test connects as the agent does).
+async function listen(socket: string): Promise<string> {
+  for (let tries = 0; tries < 200; tries++) {
+    const heard = await new Promise<string | undefined>((resolve) => {
+      let text = '';
+      const client = connect(socket);
+      client.on('data', (chunk) => (text += chunk.toString('utf8')));
+      client.on('error', () => resolve(undefined));
+      client.on('close', () => resolve(text));
+    });
+    if (heard !== undefined) return heard;
+    await sleep(50);
+  }
+  throw new Error(`no health socket at ${socket}`);
 }
 
 const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
@@ -42,6 +62,17 @@ test('the controller boots from its root disk, and a corrupted disk fails at onc
     const bad = await boot(guest, '015-corrupt-disk', broken, FAILED, 'exit');
     assert.not.match(bad.log, new RegExp(READY));
     assert.equal(bad.exit, { code: 0, signal: null }, 'poweroff -f ended QEMU: the agent sees the VM stop at once');
+
+    // The agent may be reading the health channel rather than the console: the failure is said there too.
+    const socket = join(dir, 'health.sock');
+    const argv = qemuArgv({ machine: 'q35', accel: 'tcg', cpus: 1, memoryMiB: 256, kernel: guest.kernel, initrd: guest.initrd, append: `${guest.cmdline} mvos.root=/dev/vda`, serial: 'stdio', noReboot: true, healthChannel: socket, drives: [{ file: broken, format: 'qcow2', interface: 'virtio' }] });
+    const run = await QemuRun.start({ argv, log: join(ARTIFACTS, '015-health.log') });
+    try {
+      const heard = await Promise.race([listen(socket), sleep(300_000).then(() => 'timed out')]);
+      assert.match(heard, new RegExp(`^${FAILED}$`, 'm'), 'the failure marker arrived on the health channel');
+    } finally {
+      await run.stop();
+    }
     assert.is(await sha(guest.disk!), before, 'the base disk is never written');
     console.log(`  root disk ${(good.ms / 1000).toFixed(1)} s to ready; corrupt disk: failure marker after ${(bad.ms / 1000).toFixed(1)} s, QEMU gone after ${(bad.totalMs / 1000).toFixed(1)} s`);
   } finally {
