@@ -1,4 +1,5 @@
 // A VM's writable disk as the supervisor sees it: the top of its checkpoint store, or an ephemeral layer that dies with the VM.
+import type { LiveDisk } from '../checkpoints/live.ts';
 import { CheckpointStore, vmDiskDir, type RecoveryReport } from '../checkpoints/store.ts';
 import { createEphemeralLayer, discardEphemeralLayer, type EphemeralLayer } from '../disks/ephemeral.ts';
 import type { VmConfig } from '../config.ts';
@@ -9,11 +10,11 @@ export async function baseImage(vm: VmConfig, root: string): Promise<{ path: str
   return vm.disk ? { path: await imagePath(root, vm.disk), format: 'raw' } : undefined;
 }
 
-// Opens (creating and recovering) the checkpoint store of a persistent `vm` VM with a disk; others have none.
-export async function openStore(vm: VmConfig, stateDir: string, root: string): Promise<{ store: CheckpointStore; recovery: RecoveryReport } | undefined> {
+// Opens (creating and recovering) the checkpoint store of a persistent `vm` VM with a disk; others have none. A VM that runs now passes its QMP.
+export async function openStore(vm: VmConfig, stateDir: string, root: string, live?: LiveDisk): Promise<{ store: CheckpointStore; recovery: RecoveryReport } | undefined> {
   const base = await baseImage(vm, root);
   if (!base || vm.ephemeral || vm.launch !== 'vm') return undefined;
-  return CheckpointStore.open(vmDiskDir(stateDir, vm.name), { base });
+  return CheckpointStore.open(vmDiskDir(stateDir, vm.name), { base, ...(live ? { live } : {}) });
 }
 
 // A fresh ephemeral layer over the VM's base image (QEMU writes its pid into the layer, so a sweep sees who holds it).

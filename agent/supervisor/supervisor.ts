@@ -87,15 +87,11 @@ export class Supervisor implements Controls {
       if (record.spec) this.slots.set(name, { vm: record.spec, paths, record, queue: Promise.resolve(), consoleListeners: new Set() });
     }
     this.planAll();
+    // Re-attach first: a store opened under a running VM must know its QMP (QEMU owns the open layers).
+    for (const slot of this.slots.values()) await this.reattach(slot);
     for (const slot of this.slots.values()) {
-      const opened = await openStore(slot.vm, this.options.stateDir, this.options.root).catch((error: Error) => {
-        this.options.log(`${slot.vm.name}: its disk could not be opened: ${error.message}`);
-        return undefined;
-      });
-      slot.store = opened?.store;
-      const r = opened?.recovery;
-      if (r && (r.finished || r.undone || r.removed.length > 0 || r.repaired.length > 0)) this.options.log(`${slot.vm.name}: disk recovered: ${JSON.stringify(r)}`);
-      await this.reattach(slot);
+      // A disk that cannot be opened fails its VM when it starts (and the controller falls back); the agent stays up.
+      await this.ensureStore(slot).catch((error: Error) => this.options.log(`${slot.vm.name}: its disk could not be opened: ${error.message}`));
     }
     // Unpacked container images whose VM is gone go too.
     for (const name of await readdir(join(this.options.stateDir, 'containers')).catch(() => [] as string[])) {
@@ -137,6 +133,17 @@ export class Supervisor implements Controls {
       return;
     }
     if (running) await this.save(slot, { ...withEvent(slot.record, 'lost', 'not running when the agent started'), state: 'stopped', pid: undefined, ephemeral: undefined });
+  }
+
+  // Opens the VM's checkpoint store once (recovering a half-done operation), live when the VM runs.
+  private async ensureStore(slot: Slot): Promise<CheckpointStore | undefined> {
+    if (slot.store) return slot.store;
+    const live = slot.instance ? { qmp: slot.instance.qmp } : undefined;
+    const opened = await openStore(slot.vm, this.options.stateDir, this.options.root, live);
+    slot.store = opened?.store;
+    const r = opened?.recovery;
+    if (r && (r.finished || r.undone || r.removed.length > 0 || r.repaired.length > 0)) this.options.log(`${slot.vm.name}: disk recovered: ${JSON.stringify(r)}`);
+    return slot.store;
   }
 
   private async save(slot: Slot, record: VmRecord): Promise<void> {
@@ -191,7 +198,7 @@ export class Supervisor implements Controls {
       }
       const layer = await ephemeralDisk(vm, this.options.stateDir, this.options.root);
       if (layer) await this.save(slot, { ...slot.record, ephemeral: layer });
-      const disk = layer?.disk ?? slot.store?.activeDisk;
+      const disk = layer?.disk ?? (await this.ensureStore(slot))?.activeDisk;
       const start = { ...qemu, ...(layer ? { pidfile: layer.pidFile } : {}) };
       const repairDisks = vm.role === 'rescue' ? await this.repairDisks(vm) : [];
       const spec = await vmSpec(vm, { ...base, ...(disk ? { disk } : {}), repairDisks });
