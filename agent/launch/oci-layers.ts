@@ -22,35 +22,58 @@ export interface LayerReport {
 }
 
 // Owners: 'keep' needs root (lchown); 'ignore' leaves every file to the unpacking user (mkfs.erofs then makes them root's).
+// Folder modes wait in dirModes until every layer is in (setFolderModes): a read-only folder must still take the
+// files of later layers when the unpacking user is not root.
 export interface LayerOptions {
   owners: 'keep' | 'ignore';
+  dirModes: Map<string, number>;
 }
 
-async function removeIfPresent(path: string): Promise<boolean> {
+// Drops the folder modes recorded for rel and everything under it, once it is gone.
+function forget(dirModes: Map<string, number>, rel: string): void {
+  for (const key of dirModes.keys()) if (key === rel || key.startsWith(`${rel}/`)) dirModes.delete(key);
+}
+
+async function removeIfPresent(path: string, rel: string, dirModes: Map<string, number>): Promise<boolean> {
   const info = await lstat(path).catch(() => undefined);
   if (!info) return false;
   await rm(path, { recursive: true, force: true });
+  forget(dirModes, rel);
   return true;
 }
 
 // Replaces whatever is at path unless both it and the new entry are folders (a folder entry only updates the mode).
-async function clearFor(path: string, type: string): Promise<void> {
+async function clearFor(path: string, rel: string, type: string, dirModes: Map<string, number>): Promise<void> {
   const info = await lstat(path).catch(() => undefined);
   if (!info || (info.isDirectory() && type === 'directory')) return;
   if (info.isDirectory()) await rm(path, { recursive: true, force: true });
   else await unlink(path);
+  forget(dirModes, rel);
+}
+
+// Gives every folder that is still a folder the mode its layer asked for ('final', deepest first), or opens them all
+// to their owner again ('open', shallowest first) so an unprivileged user can delete the tree afterwards.
+export async function setFolderModes(root: string, dirModes: Map<string, number>, which: 'final' | 'open' = 'final'): Promise<void> {
+  const depth = (rel: string) => rel.split('/').length;
+  const order = [...dirModes.keys()].sort((a, b) => (which === 'final' ? depth(b) - depth(a) : depth(a) - depth(b)));
+  for (const rel of order) {
+    const path = join(root, rel);
+    const mode = dirModes.get(rel)!;
+    if ((await lstat(path).catch(() => undefined))?.isDirectory()) await chmod(path, which === 'final' ? mode : mode | 0o700);
+  }
 }
 
 // Empties an opaque folder of everything this layer has not itself written, children of written folders included.
-async function makeOpaque(dir: string, rel: string, written: Set<string>): Promise<number> {
+async function makeOpaque(dir: string, rel: string, written: Set<string>, dirModes: Map<string, number>): Promise<number> {
   let removed = 0;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const childRel = rel ? `${rel}/${name}` : name;
     const child = join(dir, name);
     if (!written.has(childRel)) {
       await rm(child, { recursive: true, force: true });
+      forget(dirModes, childRel);
       removed++;
-    } else if ((await lstat(child)).isDirectory()) removed += await makeOpaque(child, childRel, written);
+    } else if ((await lstat(child)).isDirectory()) removed += await makeOpaque(child, childRel, written, dirModes);
   }
   return removed;
 }
@@ -84,11 +107,12 @@ async function applyEntries(root: string, extract: tar.Extract, options: LayerOp
       const base = resolved[resolved.length - 1]!;
       report.entries++;
       if (base === OPAQUE) {
-        report.removed += await makeOpaque(parent, resolved.slice(0, -1).join('/'), written);
+        report.removed += await makeOpaque(parent, resolved.slice(0, -1).join('/'), written, options.dirModes);
         continue;
       }
       if (base.startsWith(WHITEOUT)) {
-        if (await removeIfPresent(join(parent, base.slice(WHITEOUT.length)))) report.removed++;
+        const gone = [...resolved.slice(0, -1), base.slice(WHITEOUT.length)].join('/');
+        if (await removeIfPresent(join(parent, base.slice(WHITEOUT.length)), gone, options.dirModes)) report.removed++;
         continue;
       }
       await mkdir(parent, { recursive: true });
@@ -97,7 +121,7 @@ async function applyEntries(root: string, extract: tar.Extract, options: LayerOp
         report.skipped.push(rel);
         continue;
       }
-      await clearFor(path, header.type === 'directory' ? 'directory' : 'other');
+      await clearFor(path, rel, header.type === 'directory' ? 'directory' : 'other', options.dirModes);
       written.add(rel);
       if (header.type === 'directory') await mkdir(path, { recursive: true });
       else if (header.type === 'symlink') await symlink(header.linkname, path);
@@ -111,7 +135,10 @@ async function applyEntries(root: string, extract: tar.Extract, options: LayerOp
         await pipeline(entry, createWriteStream(path, { flags: 'wx' }));
       } else throw new UserError(`layer member /${rel} has type ${header.type}, which an image cannot hold`);
       if (options.owners === 'keep') await lchown(path, header.uid, header.gid);
-      if (header.type !== 'symlink' && header.type !== 'link') await chmod(path, header.mode & 0o7777);
+      if (header.type === 'directory') {
+        options.dirModes.set(rel, header.mode & 0o7777);
+        await chmod(path, (header.mode & 0o7777) | 0o700);
+      } else if (header.type !== 'symlink' && header.type !== 'link') await chmod(path, header.mode & 0o7777);
     } finally {
       entry.resume();
     }

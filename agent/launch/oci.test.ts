@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -131,7 +131,7 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
   try {
     const root = join(dir, 'root');
     await mkdir(root);
-    const apply = async (members: Member[]) => applyLayer(root, Readable.from(await layerTar(members)), { owners: 'keep' });
+    const apply = async (members: Member[]) => applyLayer(root, Readable.from(await layerTar(members)), { owners: 'keep', dirModes: new Map() });
     assert.match(await refusal(apply([{ name: '../evil', content: 'x' }])), /climbs out with '\.\.'.*path traversal/);
     assert.match(await refusal(apply([{ name: 'a/../../evil', content: 'x' }])), /path traversal/);
     assert.match(await refusal(apply([{ name: '/etc/evil', content: 'x' }])), /absolute path/);
@@ -149,6 +149,27 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
     const linked = await dockerArchive([await layerTar(LOWER)], SETTINGS, [{ name: 'link', type: 'symlink', linkname: '../../etc/shadow' }]);
     await writeFile(join(dir, 'evil2.tar'), linked);
     assert.match(await refusal(unpackOciImage(join(dir, 'evil2.tar'), join(dir, 'out'))), /archive symlink target.*path traversal/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unprivileged unpack fills read-only folders of lower layers and still gives them their modes; owners become root', async () => {
+  const dir = await scratch();
+  try {
+    await chmod(dir, 0o777);
+    const lower = await layerTar([{ name: 'ro', type: 'directory', mode: 0o555 }, { name: 'ro/a', content: 'a' }, { name: 'keep', type: 'directory', mode: 0o700 }, { name: 'keep/x', content: 'x', uid: 1000 }]);
+    const upper = await layerTar([{ name: 'ro/b', content: 'b' }, { name: 'ro/.wh.a' }]);
+    await writeLayout(join(dir, 'layout'), [lower, upper], { ...SETTINGS, User: '' });
+    const code = `const { unpackOciImage } = await import(${JSON.stringify(new URL('./oci.ts', import.meta.url).pathname)}); await unpackOciImage(${JSON.stringify(join(dir, 'layout'))}, ${JSON.stringify(join(dir, 'out'))});`;
+    await runTool('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], { cwd: new URL('../..', import.meta.url).pathname });
+    const image = join(dir, 'out/rootfs.erofs');
+    const show = async (path: string) => (await runTool('dump.erofs', [`--path=${path}`, image])).stdout;
+    assert.match(await show('/ro'), /Access: 0555/);
+    assert.match(await show('/keep'), /Access: 0700/);
+    assert.match(await show('/ro/b'), /Uid: 0\s+Gid: 0/);
+    assert.match(await show('/keep/x'), /Uid: 0\s+Gid: 0/, 'no chown without root: everything is root\'s');
+    assert.not.match((await runTool('dump.erofs', ['--path=/ro/a', image], { allowFailure: true })).stdout, /NID/, 'the whiteout still applied');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -9,7 +9,7 @@ import { createGunzip } from 'node:zlib';
 import { UserError } from '../../builder/errors.ts';
 import { mkfsErofs, uuidFromDigest } from '../../builder/tools/erofs.ts';
 import { resolveUser, runConfig, type ContainerRunConfig, type RunOverrides } from './oci-config.ts';
-import { applyLayer, type LayerReport } from './oci-layers.ts';
+import { applyLayer, setFolderModes, type LayerReport } from './oci-layers.ts';
 import { openOciImage, type OciLayer } from './oci-source.ts';
 
 // What unpacking wrote: the root image, the run configuration (also as run.json beside it) and what each layer did.
@@ -69,17 +69,19 @@ export async function unpackOciImage(source: string, outDir: string, options: Un
   const owners = options.owners ?? (process.getuid?.() === 0 ? 'keep' : 'ignore');
   await mkdir(outDir, { recursive: true });
   const scratch = await mkdtemp(join(outDir, '.unpack-'));
+  const root = join(scratch, 'root');
+  const dirModes = new Map<string, number>();
   try {
     const image = await openOciImage(source, scratch);
-    const root = join(scratch, 'root');
     await mkdir(root, { mode: 0o755 });
     const layers: LayerReport[] = [];
     for (const layer of image.layers) {
       const { stream, digest } = await layerStream(layer);
-      layers.push(await applyLayer(root, stream, { owners }));
+      layers.push(await applyLayer(root, stream, { owners, dirModes }));
       const actual = digest();
       if (actual !== layer.diffId) throw new UserError(`a layer does not match its diff_id: expected ${layer.diffId}, got ${actual}`, { hint: 'the image is damaged; save or pull it again' });
     }
+    await setFolderModes(root, dirModes);
     const base = runConfig(image.config, options.overrides);
     const run: ContainerRunConfig = { ...base, ...(await resolveUser(root, base.user)) };
     const temp = join(scratch, 'rootfs.erofs');
@@ -91,6 +93,7 @@ export async function unpackOciImage(source: string, outDir: string, options: Un
     await rename(join(scratch, 'run.json'), runConfigFile);
     return { digest: image.digest, rootfs, runConfigFile, run, layers };
   } finally {
+    await setFolderModes(root, dirModes, 'open').catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
   }
 }
