@@ -53,6 +53,8 @@ export class VmInstance {
   private watch: HealthWatch | undefined;
   private poll: NodeJS.Timeout | undefined;
   private ended = false;
+  // The guest asked to power off: QEMU's exit that follows is the expected end, not a crash.
+  private poweringOff = false;
   // When the guest last sent its heartbeat (undefined: it never has, so silence means nothing).
   private lastHeartbeat: number | undefined;
   stopping = false;
@@ -102,6 +104,7 @@ export class VmInstance {
     if (event.event === 'SHUTDOWN') {
       const meaning = shutdownMeaning(event.data);
       if (meaning === 'poweroff') {
+        this.poweringOff = true;
         // The guest's last lines (a container's exit code) may still be on their way through the serial log poll.
         setTimeout(() => {
           if (this.ended) return;
@@ -113,7 +116,7 @@ export class VmInstance {
   }
 
   private async onGone(): Promise<void> {
-    if (this.ended) return;
+    if (this.ended || this.poweringOff) return;
     if (this.stopping) return this.end();
     // QMP may close a moment before the process is reaped; a panic or shutdown event may be on its way.
     await sleep(300);

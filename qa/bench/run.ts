@@ -9,7 +9,7 @@ import { ARTIFACTS, bootToMarker } from '../lib/boot.ts';
 import { makeBusyboxInitramfs } from '../lib/busybox-initramfs.ts';
 import { copyCheckout, seedCache } from '../lib/checkout.ts';
 import { buildHostImage, repoRoot } from '../lib/host-image.ts';
-import { controllerReadyRows } from './agent.ts';
+import { controllerReadyRows, workloadRows } from './agent.ts';
 
 interface Row {
   metric: string;
@@ -22,6 +22,8 @@ interface Row {
 
 const rows: Row[] = [];
 const runs = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? 3);
+// --only=agent: just the agent's launches (controller, novm, container), beside their raw QEMU baselines.
+const onlyAgent = process.argv.includes('--only=agent');
 
 function timed(cwd: string, env: Record<string, string>, args: string[]): { seconds: number; json: Record<string, any> } {
   const started = performance.now();
@@ -42,6 +44,11 @@ async function main(): Promise<void> {
 
   const work = mkdtempSync(join(tmpdir(), 'mvos-bench-'));
   try {
+    if (onlyAgent) {
+      rows.push(...(await controllerReadyRows(runs)));
+      rows.push(...(await workloadRows(runs)));
+      return report();
+    }
     const checkout = copyCheckout(join(work, 'checkout'));
     const lock = JSON.parse(readFileSync(join(checkout, 'recipes/host.lock.json'), 'utf8'));
     const kernelStages = Object.entries(image.manifest.build.stages as Record<string, string>).filter(([n]) => n.startsWith('kernel-source(')).map(([, k]) => k);
@@ -88,10 +95,14 @@ async function main(): Promise<void> {
     const b = median(base);
     rows.push({ metric: `boot to agent ready (TCG, median of ${runs})`, value: h, unit: 's', baseline: b, ratio: h / b, note: 'baseline: same kernel, busybox-only initramfs printing a marker' });
     rows.push(...(await controllerReadyRows(runs)));
+    rows.push(...(await workloadRows(runs)));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  report();
+}
 
+function report(): void {
   const width = Math.max(...rows.map((r) => r.metric.length));
   console.log(`\n${'metric'.padEnd(width)}  ${'value'.padStart(9)}  unit  ${'baseline'.padStart(8)}  ${'ratio'.padStart(6)}  note`);
   for (const r of rows) {
