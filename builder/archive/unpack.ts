@@ -1,7 +1,7 @@
 // Unpacks a built initramfs (zstd, gzip or plain newc cpio) into a folder, once per content: a host image's root for running its agent on a build machine.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../tools/exec.ts';
 
@@ -21,7 +21,7 @@ async function decompressor(file: string): Promise<string[]> {
   return ['cat'];
 }
 
-// Unpacks `initrd` under `cacheDir/<sha256>/` (done once; a half unpack is never reused) and returns that folder.
+// Unpacks `initrd` under `cacheDir/<sha256>/` (done once; a half unpack is never reused) and returns that folder; older unpacks (a few hundred MiB each) are removed.
 export async function unpackInitramfs(initrd: string, cacheDir: string): Promise<string> {
   const dir = join(cacheDir, (await sha256(initrd)).slice(0, 32));
   const done = join(dir, '.unpacked');
@@ -39,5 +39,8 @@ export async function unpackInitramfs(initrd: string, cacheDir: string): Promise
   await writeFile(join(temporary, '.unpacked'), `${initrd}\n`);
   await rm(dir, { recursive: true, force: true });
   await rename(temporary, dir);
+  for (const other of await readdir(cacheDir)) {
+    if (join(cacheDir, other) !== dir && !other.includes('.tmp-')) await rm(join(cacheDir, other), { recursive: true, force: true });
+  }
   return join(dir, 'root');
 }
