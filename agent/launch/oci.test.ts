@@ -9,6 +9,7 @@ import { UserError } from '../../builder/errors.ts';
 import { runTool } from '../../builder/tools/exec.ts';
 import { configDisk, runConfig } from './oci-config.ts';
 import { applyLayer } from './oci-layers.ts';
+import { containerEnd } from './oci-launch.ts';
 import { dockerArchive, layerTar, writeLayout, type Member } from './oci-testing.ts';
 import { unpackOciImage } from './oci.ts';
 
@@ -190,6 +191,14 @@ test('run config: overrides as docker run applies them, PATH default, config dis
   const args = lines.filter((l) => l.startsWith('arg ')).map((l) => Buffer.from(l.slice(4), 'base64').toString('utf8'));
   assert.equal(args, tricky);
   assert.ok(lines.every((l) => /^[\x20-\x7e]*$/.test(l)), 'only printable ASCII reaches the shell that reads it');
+});
+
+test('the container init\'s last line reads back as an exit code or a failure', () => {
+  assert.equal(containerEnd('boot noise\r\nhello\r\nMVOS-CONTAINER-EXIT 42\r\nreboot: Power down\r\n'), { exitCode: 42 });
+  assert.equal(containerEnd('MVOS-CONTAINER-FAILED root image unreadable\n'), { failed: 'root image unreadable' });
+  assert.is(containerEnd('echo MVOS-CONTAINER-EXIT 1 from inside a line\n'), undefined, 'only a whole line counts');
+  assert.is(containerEnd('still running\n'), undefined);
+  assert.equal(containerEnd('MVOS-CONTAINER-EXIT 0\nMVOS-CONTAINER-EXIT 9\n'), { exitCode: 9 }, 'a container printing the marker itself comes first; the init speaks last');
 });
 
 test.run();

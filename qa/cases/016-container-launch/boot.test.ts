@@ -9,14 +9,15 @@ import { join } from 'node:path';
 import { writeCpioNewc } from '../../../builder/archive/cpio.ts';
 import { compress } from '../../../builder/archive/compress.ts';
 import { FileTree } from '../../../builder/rootfs/tree.ts';
-import { configDisk, type RunOverrides } from '../../../agent/launch/oci-config.ts';
+import type { RunOverrides } from '../../../agent/launch/oci-config.ts';
+import { CONTAINER_END, containerEnd, containerSpec } from '../../../agent/launch/oci-launch.ts';
 import { layerTar, writeLayout } from '../../../agent/launch/oci-testing.ts';
 import { unpackOciImage } from '../../../agent/launch/oci.ts';
 import { repoRoot } from '../../../builder/pipeline/sources.ts';
 import { bootToMarker } from '../../lib/boot.ts';
 import { buildGuestImage } from '../../lib/guest-image.ts';
 
-const SCRIPT = 'echo hello; for a in "$@"; do echo "[$a]"; done; echo "cwd=$(pwd) uid=$(id -u) greet=$GREETING"; [ -e /etc/secret ] && echo LEAK; exit 3';
+const SCRIPT = 'echo hello; for a in "$@"; do echo "[$a]"; done; echo "cwd=$(pwd) uid=$(id -u) greet=$GREETING"; [ -e /etc/secret ] && echo LEAK; ls /dev/vd* /dev/vport* 2>/dev/null && echo LEAK; echo x > /dev/null || echo LEAK; exit 3';
 const ARGS = ['a  b', `it's "quoted"`, '$(reboot) * `x`'];
 
 // The container init's initramfs: static busybox and rootfs/container/overlay/init, nothing else.
@@ -33,26 +34,20 @@ async function launch(dir: string, name: string, overrides: RunOverrides = {}, d
   const guest = await buildGuestImage('recipes/controller.yaml');
   const unpacked = await unpackOciImage(join(dir, 'image'), join(dir, name), { overrides });
   if (damage) await damage(unpacked.rootfs);
-  await writeFile(join(dir, name, 'config.img'), configDisk(unpacked.run));
   await writeFile(join(dir, 'initrd.gz'), await containerInitramfs());
+  const spec = await containerSpec(unpacked, { kernel: guest.kernel, initrd: join(dir, 'initrd.gz'), cmdline: 'console=ttyS0 quiet panic=-1' });
   const run = await bootToMarker({
     name: `016-${name}`,
     // q35, not microvm: under TCG on a loaded host about 1 microvm boot in 8 hangs after the TSC fails to calibrate
     // against the PIT (microvm has no HPET or ACPI PM timer to fall back on). Under KVM, kvm-clock avoids it.
     machine: 'q35',
-    kernel: guest.kernel,
-    initrd: join(dir, 'initrd.gz'),
-    append: 'console=ttyS0 quiet panic=-1 mvos.root=/dev/vda mvos.config=/dev/vdb',
-    drives: [
-      { file: unpacked.rootfs, format: 'raw', interface: 'virtio', readonly: true },
-      { file: join(dir, name, 'config.img'), format: 'raw', interface: 'virtio', readonly: true },
-    ],
-    marker: /MVOS-CONTAINER-(EXIT \d+|FAILED)/,
+    ...spec,
+    marker: CONTAINER_END,
     timeoutS: 240,
     until: 'exit',
   });
   assert.equal(run.exit, { code: 0, signal: null }, 'the init powered the VM off');
-  return { run, lines: run.log.split(/\r?\n/).map((l) => l.trim()) };
+  return { run, end: containerEnd(run.log), lines: run.log.split(/\r?\n/).map((l) => l.trim()) };
 }
 
 async function writeImage(dir: string): Promise<void> {
@@ -72,12 +67,12 @@ test('an OCI image runs in a small VM: output on the console, arguments exact, e
   const dir = await mkdtemp(join(tmpdir(), 'mvos-qa-016-'));
   try {
     await writeImage(dir);
-    const { run, lines } = await launch(dir, 'run');
+    const { run, end, lines } = await launch(dir, 'run');
     const from = lines.indexOf('hello');
     assert.ok(from >= 0, 'the container printed hello');
     assert.equal(lines.slice(from, from + 5), ['hello', '[a  b]', `[it's "quoted"]`, '[$(reboot) * `x`]', 'cwd=/home/app uid=1000 greet=hi  there']);
-    assert.not.ok(lines.includes('LEAK'), 'the whiteout removed /etc/secret');
-    assert.match(run.log, /MVOS-CONTAINER-EXIT 3\b/);
+    assert.not.ok(lines.includes('LEAK'), 'the whiteout removed /etc/secret; /dev has null but not the disks or the health port');
+    assert.equal(end, { exitCode: 3 });
     console.log(`  exit code 3 back ${(run.ms / 1000).toFixed(1)} s after QEMU started, QEMU gone after ${(run.totalMs / 1000).toFixed(1)} s`);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -90,13 +85,13 @@ test('a command not on the image PATH exits 127; a damaged root image fails befo
     await writeImage(dir);
     const missing = await launch(dir, 'missing', { entrypoint: ['no-such-program'] });
     assert.ok(missing.lines.includes('container: no-such-program: not found on PATH'));
-    assert.match(missing.run.log, /MVOS-CONTAINER-EXIT 127\b/);
+    assert.equal(missing.end, { exitCode: 127 });
     const damaged = await launch(dir, 'damaged', {}, async (rootfs) => {
       const bytes = await readFile(rootfs);
       bytes.fill(0x55, 0, 4096);
       await writeFile(rootfs, bytes);
     });
-    assert.match(damaged.run.log, /MVOS-CONTAINER-FAILED root image unreadable/);
+    assert.equal(damaged.end, { failed: 'root image unreadable' });
     assert.not.ok(damaged.lines.includes('hello'));
   } finally {
     await rm(dir, { recursive: true, force: true });
