@@ -3,6 +3,8 @@ import * as assert from 'uvu/assert';
 import { lstat, mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FailureError } from '../errors.ts';
+import { mkfsErofs, uuidFromDigest } from '../tools/erofs.ts';
 import { runTool } from '../tools/exec.ts';
 import { treeDigest, writeErofs } from './erofs.ts';
 import { FileTree, type TreeEntry } from './tree.ts';
@@ -87,6 +89,12 @@ test('treeDigest sees a mode change', () => {
   const a = treeDigest(treeOf(ENTRIES));
   const b = treeDigest(treeOf(ENTRIES.map((e) => (e.path === 'bin/su' ? { ...e, mode: 0o755 } : e))));
   assert.is.not(a, b);
+});
+
+test('mkfs.erofs failing is a FailureError that says what it was packing', async () => {
+  const err = await mkfsErofs('/nonexistent/mvos-erofs-source', join(tmpdir(), 'mvos-erofs-never.img'), { sourceDateEpoch: SDE, uuid: uuidFromDigest('x'), allRoot: true }).catch((e: unknown) => e);
+  assert.instance(err, FailureError);
+  assert.match((err as Error).message, /mkfs\.erofs failed on \/nonexistent\/mvos-erofs-source/);
 });
 
 test.run();

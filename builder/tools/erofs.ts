@@ -26,7 +26,7 @@ export function uuidFromDigest(material: string | Buffer): string {
 export async function mkfsErofs(dir: string, output: string, options: ErofsOptions): Promise<Buffer> {
   const args = ['-zlz4hc', '-x-1', `-T${options.sourceDateEpoch}`, `-U${options.uuid}`, '--quiet', ...(options.allRoot ? ['--all-root'] : []), output, dir];
   const result = await runTool('mkfs.erofs', args, { allowFailure: true });
-  if (result.failed) {
+  if (result.exitCode !== 0) {
     throw new FailureError(`mkfs.erofs failed on ${dir}: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ')}`, {
       hint: 'is erofs-utils installed (`./mvos doctor`)?',
     });
