@@ -80,4 +80,19 @@ test('the controller boots from its root disk, and a corrupted disk fails at onc
   }
 });
 
+test('novm: the same disk shared read-only (raw, no overlay) boots too, writes going to the tmpfs', async () => {
+  const guest = await buildGuestImage('recipes/controller.yaml');
+  const shared = await bootToMarker({
+    name: '015-shared-readonly',
+    kernel: guest.kernel,
+    initrd: guest.initrd,
+    append: `${guest.cmdline} mvos.root=/dev/vda`,
+    drives: [{ file: guest.disk!, format: 'raw', interface: 'virtio', readonly: true }],
+    marker: READY,
+    timeoutS: 300,
+  });
+  assert.match(shared.log, /mvos: root on \/dev\/vda/);
+  assert.not.match(shared.log, /MVOS-GUEST-FAILED/);
+});
+
 test.run();
