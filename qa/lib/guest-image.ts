@@ -12,6 +12,8 @@ export interface GuestImage {
   kernel: string;
   initrd: string;
   disk?: string;
+  // The root tree (tar) the initramfs and the disk are made from.
+  rootfs: string;
   cmdline: string;
 }
 
@@ -26,6 +28,7 @@ export async function buildGuestImage(recipe = 'recipes/controller.yaml', hostLo
     kernel: cache.path(image.vmlinuz),
     initrd: cache.path(image.initrd),
     disk: image.disk ? cache.path(image.disk) : undefined,
+    rootfs: cache.path(image.rootfs),
     cmdline: image.cmdline,
   };
 }

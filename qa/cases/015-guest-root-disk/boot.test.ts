@@ -11,6 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { qemuArgv } from '../../../builder/qemu/argv.ts';
 import { QemuRun } from '../../../builder/qemu/runner.ts';
 import { runTool } from '../../../builder/tools/exec.ts';
+import { readTar } from '../../../builder/archive/tar.ts';
+import { repoRoot } from '../../../builder/pipeline/sources.ts';
+import { writeErofs } from '../../../builder/rootfs/erofs.ts';
 import { ARTIFACTS, bootToMarker } from '../../lib/boot.ts';
 import { buildGuestImage, type GuestImage } from '../../lib/guest-image.ts';
 
@@ -78,6 +81,13 @@ test('the controller boots from its root disk, and a corrupted disk fails at onc
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('the disk is reproducible: packing the same rootfs again, in another process and folder, gives the cached bytes', async () => {
+  const guest = await buildGuestImage('recipes/controller.yaml');
+  const lock = JSON.parse(await readFile(join(repoRoot, 'recipes/host.lock.json'), 'utf8')) as { sourceDateEpoch: number };
+  const again = await writeErofs(await readTar(await readFile(guest.rootfs), { origin: 'rootfs' }), { sourceDateEpoch: lock.sourceDateEpoch });
+  assert.is(createHash('sha256').update(again.image).digest('hex'), await sha(guest.disk!));
 });
 
 test('novm: the same disk shared read-only (raw, no overlay) boots too, writes going to the tmpfs', async () => {
