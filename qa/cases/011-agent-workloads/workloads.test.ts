@@ -19,7 +19,8 @@ function workloadConfig(): Record<string, any> {
   const config = structuredClone(host.config);
   const controller = config.vms.find((vm: { role: string }) => vm.role === 'controller');
   const like = { cpus: 1, memoryMiB: 256, kernel: controller.kernel, initrd: controller.initrd, disk: controller.disk, cmdline: controller.cmdline, health: controller.health, autostart: false, restart: { attempts: 0, backoffSeconds: 1 } };
-  config.vms.push({ ...like, name: 'app', role: 'application', launch: 'novm', ephemeral: false, firmware: { type: 'none' } });
+  // Not quiet: a boot that stalls shows where in the serial log the test keeps.
+  config.vms.push({ ...like, name: 'app', role: 'application', launch: 'novm', ephemeral: false, firmware: { type: 'none' }, cmdline: like.cmdline.replace(/\bquiet\b/, '') });
   config.vms.push({ ...like, name: 'scratch', role: 'utility', launch: 'vm', ephemeral: true, firmware: controller.firmware });
   return config;
 }
