@@ -76,6 +76,16 @@ test('QEMU killed: rescue comes up, the reason is recorded', async () => {
   await finish(run);
 });
 
+test('a guest that hangs after ready (QEMU frozen): its heartbeat stops, rescue comes up', async () => {
+  const run = await startAgent('hung', configWith(() => undefined));
+  const vm = await run.waitForVm('controller', (v) => v.state === 'ready', BOOT_S * 1000, 'reported ready');
+  // Give the guest time to start its heartbeat, then freeze the whole QEMU as a wedged guest would look from outside.
+  await new Promise((resolve) => setTimeout(resolve, 8000));
+  process.kill(vm.pid!, 'SIGSTOP');
+  await expectRescue(run, /stopped answering: no heartbeat/);
+  await finish(run);
+});
+
 test('guest kernel panic: rescue comes up, the reason is recorded', async () => {
   // init exits at once: the kernel panics ("Attempted to kill init"), pvpanic tells QEMU.
   const run = await startAgent('panic', configWith((c) => (c.cmdline = `${c.cmdline} rdinit=/bin/busybox -- false`)));
