@@ -1,5 +1,5 @@
 // The control endpoints: each row turns one HTTP request into one call on Controls.
-import type { Controls } from '../controls.ts';
+import type { ContainerRequest, Controls } from '../controls.ts';
 import type { AgentStatus } from '../status.ts';
 import { HttpError, sendText } from './http.ts';
 import type { Route, RouteContext } from './router.ts';
@@ -24,6 +24,21 @@ function optionalInteger(body: Record<string, unknown>, key: string): number | u
   if (value === undefined || value === null) return undefined;
   if (!Number.isInteger(value)) throw new HttpError(400, `"${key}" must be an integer`);
   return value as number;
+}
+
+function containerRequest(body: Record<string, unknown>): ContainerRequest {
+  const name = optionalString(body, 'name', 31);
+  const image = optionalString(body, 'image', 4096);
+  if (!name || !image) throw new HttpError(400, '"name" and "image" are required');
+  const fields = {
+    entrypoint: optionalStrings(body, 'entrypoint'),
+    cmd: optionalStrings(body, 'cmd'),
+    env: optionalStrings(body, 'env'),
+    workingDir: optionalString(body, 'workingDir', 4096),
+    cpus: optionalInteger(body, 'cpus'),
+    memoryMiB: optionalInteger(body, 'memoryMiB'),
+  };
+  return { name, image, ...Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) };
 }
 
 function requiredBoolean(body: Record<string, unknown>, key: string): boolean {
@@ -134,20 +149,8 @@ export function controlRoutes(controls: Controls, status: () => AgentStatus): Ro
       summary: 'Run an OCI image (a layout folder or docker-save tarball on the host) once, in a microVM',
       access: 'session',
       handle: async (ctx) => {
-        const name = optionalString(ctx.body, 'name', 31);
-        const image = optionalString(ctx.body, 'image', 4096);
-        if (!name || !image) throw new HttpError(400, '"name" and "image" are required');
-        ctx.auditDetail = `${name} ${image}`;
-        const request = {
-          name,
-          image,
-          ...(optionalStrings(ctx.body, 'entrypoint') ? { entrypoint: optionalStrings(ctx.body, 'entrypoint') } : {}),
-          ...(optionalStrings(ctx.body, 'cmd') ? { cmd: optionalStrings(ctx.body, 'cmd') } : {}),
-          ...(optionalStrings(ctx.body, 'env') ? { env: optionalStrings(ctx.body, 'env') } : {}),
-          ...(optionalString(ctx.body, 'workingDir', 4096) ? { workingDir: optionalString(ctx.body, 'workingDir', 4096) } : {}),
-          ...(optionalInteger(ctx.body, 'cpus') !== undefined ? { cpus: optionalInteger(ctx.body, 'cpus') } : {}),
-          ...(optionalInteger(ctx.body, 'memoryMiB') !== undefined ? { memoryMiB: optionalInteger(ctx.body, 'memoryMiB') } : {}),
-        };
+        const request = containerRequest(ctx.body);
+        ctx.auditDetail = `${request.name} ${request.image}`;
         return { status: 201, body: await controls.runContainer(request) };
       },
     },

@@ -19,7 +19,8 @@ export interface BenchRow {
   note?: string;
 }
 
-function median(values: number[]): number {
+// The middle value (the upper one of two).
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
 }

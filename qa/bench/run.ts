@@ -9,16 +9,9 @@ import { ARTIFACTS, bootToMarker } from '../lib/boot.ts';
 import { makeBusyboxInitramfs } from '../lib/busybox-initramfs.ts';
 import { copyCheckout, seedCache } from '../lib/checkout.ts';
 import { buildHostImage, repoRoot } from '../lib/host-image.ts';
-import { controllerReadyRows, workloadRows } from './agent.ts';
+import { controllerReadyRows, median, workloadRows, type BenchRow } from './agent.ts';
 
-interface Row {
-  metric: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  ratio?: number;
-  note?: string;
-}
+type Row = BenchRow;
 
 const rows: Row[] = [];
 const runs = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? 3);
@@ -33,10 +26,6 @@ function timed(cwd: string, env: Record<string, string>, args: string[]): { seco
   return { seconds, json: JSON.parse(run.stdout) };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 async function main(): Promise<void> {
   console.log('warming up: building recipes/host.yaml in this checkout (compiles the guest kernel once)');
