@@ -111,7 +111,7 @@ async function rss(pid: number): Promise<number> {
 export async function workloadRows(runs: number): Promise<BenchRow[]> {
   const host = await hostRoot();
   const controller = host.config.vms.find((vm: { role: string }) => vm.role === 'controller');
-  const app = { name: 'app', role: 'application', launch: 'novm', cpus: 1, memoryMiB: 256, autostart: false, ephemeral: false, kernel: controller.kernel, initrd: controller.initrd, disk: controller.disk, cmdline: controller.cmdline, firmware: { type: 'none' }, health: controller.health };
+  const app = { name: 'app', role: 'application', launch: 'novm', cpus: 1, memoryMiB: 256, autostart: false, ephemeral: false, kernel: controller.kernel, initrd: controller.initrd, disk: controller.disk, cmdline: controller.cmdline, firmware: { type: 'none' }, health: { ...controller.health, deadlineSeconds: 45 }, restart: { attempts: 3, backoffSeconds: 1 } };
   // Only the workload: no controller competing for the CPUs while it is timed.
   const config = { ...structuredClone(host.config), vms: [app] };
   const image = join(ARTIFACTS, 'bench-oci');
