@@ -57,6 +57,7 @@ async function start(argv: string[]): Promise<void> {
   supervisor = new Supervisor(config, { stateDir: args.stateDir, root: args.root, accel: choice.accel, accelReason: choice.reason, agentVersion: config.version, stopGraceMs: args.stopGraceMs, log, onChange: refresh });
   await writeStatus(args.runDir, status);
   api = await startApi({ controls: supervisor, status: () => status!, config, stateDir: args.stateDir, runDir: args.runDir, log: (line) => log(`api: ${line}`) });
+  if (api.tcp) log(`api: listening on ${api.tcp.url}`);
   if (config.agent.sshListen) {
     const secretKeyFile = config.agent.secretKeyFile && join(args.root, config.agent.secretKeyFile);
     ssh = await startSshServer({ listen: config.agent.sshListen, stateDir: args.stateDir, users: config.agent.users, ...(secretKeyFile ? { secretKeyFile } : {}), controls: supervisor, log, shared: { audit: api.audit } });

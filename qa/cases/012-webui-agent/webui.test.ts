@@ -1,0 +1,108 @@
+// The WebUI against the real agent on this machine (its VMs under TCG), in Debian's Chromium: log in with password and
+// TOTP, see the controller ready, stop and start an application VM, take a checkpoint of the controller and roll back.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { generate, generateSecret } from 'otplib';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { hashPassword } from '../../../agent/auth/password.ts';
+import { encryptSecret } from '../../../agent/auth/secrets.ts';
+import { ARTIFACTS } from '../../lib/boot.ts';
+import { AgentRun, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const BOOT_MS = 240_000;
+const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const SECRET = generateSecret();
+
+let run: AgentRun;
+let url: string;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const row = (vm: string) => page.locator(`#vms tr[data-vm="${vm}"]`);
+
+test.before(async () => {
+  const host = await hostRoot();
+  const dir = join(ARTIFACTS, '012-webui');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const keyFile = join(dir, 'secret.key');
+  const key = randomBytes(32);
+  await writeFile(keyFile, key, { mode: 0o600 });
+  const config = structuredClone(host.config);
+  const controller = config.vms.find((vm: { role: string }) => vm.role === 'controller');
+  config.vms.push({ ...controller, name: 'app', role: 'application', launch: 'novm', autostart: false, fallback: null, firmware: { type: 'none' }, health: { ...controller.health, deadlineSeconds: 45 }, restart: { attempts: 3, backoffSeconds: 1 } });
+  const port = await freePort();
+  config.agent = { apiListen: `127.0.0.1:${port}`, users: [{ name: 'admin', passwordHash: await hashPassword(PASSWORD), authorizedKeys: [], otp: { type: 'totp', secret: encryptSecret(key, 'admin', SECRET) } }], secretKeyFile: keyFile };
+  run = await AgentRun.start({ root: host.root, config, dir });
+  url = `http://127.0.0.1:${port}`;
+  profile = await mkdtemp(join(tmpdir(), 'mvos-chromium-'));
+  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(BOOT_MS);
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('dialog', (d) => void d.accept());
+});
+
+test.after(async () => {
+  await context?.close();
+  await run?.kill('SIGKILL');
+  if (run) await killVms(run.stateDir, ['controller', 'rescue', 'app']);
+  if (profile) await rm(profile, { recursive: true, force: true });
+});
+
+test('log in with password and a TOTP code; the controller shows ready with its pinning plan', async () => {
+  assert.is((await page.goto(`${url}/`))?.status(), 401);
+  await page.fill('#user', 'admin');
+  await page.fill('#password', PASSWORD);
+  await page.fill('#code', await generate({ secret: SECRET }));
+  await page.click('button[type=submit]');
+  await page.locator('#vms tr[data-vm="controller"][data-state="ready"]').waitFor();
+  await page.click('#vms a[data-select="controller"]');
+  await page.locator('#pinning', { hasText: 'vCPU 0' }).waitFor();
+});
+
+test('stop and start an application VM (novm) from the page', async () => {
+  await row('app').locator('button[data-action="start"]').click();
+  await page.locator('#vms tr[data-vm="app"][data-state="ready"]').waitFor();
+  await row('app').locator('button[data-action="stop"]').click();
+  await page.locator('#vms tr[data-vm="app"][data-state="stopped"]').waitFor();
+  await row('app').locator('button[data-action="start"]').click();
+  await page.locator('#vms tr[data-vm="app"][data-state="ready"]').waitFor();
+  const status = mvosVm(run, ['status', 'app']);
+  assert.is(status.json.state, 'ready', 'the agent agrees');
+});
+
+test('take two checkpoints of the controller and roll back to the first', async () => {
+  await page.click('#vms a[data-select="controller"]');
+  for (const label of ['first from the browser', 'second from the browser']) {
+    await page.fill('#checkpoint-label', label);
+    await page.click('#checkpoint-form button[type=submit]');
+    await page.locator(`#checkpoints tr[data-label="${label}"][data-current="true"]`).waitFor();
+  }
+  const first = page.locator('#checkpoints tr[data-label="first from the browser"]');
+  const id = await first.getAttribute('data-checkpoint');
+  await first.locator('button[data-op="rollback"]').click();
+  await page.locator('#message', { hasText: `rolled back to ${id}` }).waitFor();
+  await page.locator('#checkpoints tr[data-label="first from the browser"][data-current="true"]').waitFor();
+  await page.locator('#vms tr[data-vm="controller"][data-state="ready"]').waitFor();
+  const history = mvosVm(run, ['status', 'controller']).json.history as Array<{ event: string; detail?: string }>;
+  assert.ok(history.some((e) => e.event === 'rollback' && e.detail === `to checkpoint ${id}`), JSON.stringify(history.slice(-6)));
+  await page.screenshot({ path: join(ARTIFACTS, 'webui-agent.png'), fullPage: true });
+});
+
+test.run();
