@@ -1,11 +1,11 @@
 // The host agent: reads the host config, picks the accelerator, starts the supervisor (controller first), serves its API, says it is ready, and stays up.
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { chooseAccel } from '../builder/qemu/runner.ts';
 import { formatProblem, MvosError, UserError } from '../builder/errors.ts';
 import { startApi, type Api } from './api/server.ts';
 import { AGENT_USAGE, parseAgentArgs } from './args.ts';
 import { readHostConfig } from './config.ts';
+import { imagePath } from './launch/vm.ts';
 import { startSshServer, type SshServer } from './ssh/server.ts';
 import { initialStatus, READY_MARKER, writeStatus, type AgentStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
@@ -42,30 +42,35 @@ async function start(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
-  const config = await readHostConfig(args.config);
+  const read = await readHostConfig(args.config);
+  // The key file is a path inside the image, like the VM images (under --root on a build machine).
+  const config = read.agent.secretKeyFile ? { ...read, agent: { ...read.agent, secretKeyFile: await imagePath(args.root, read.agent.secretKeyFile) } } : read;
   const choice = await chooseAccel(args.accel, { timeoutMs: args.kvmTimeoutMs });
   if (choice.warning) log(`warning: ${choice.warning}`);
   await mkdir(args.stateDir, { recursive: true, mode: 0o700 });
   await mkdir(args.runDir, { recursive: true, mode: 0o755 });
   status = initialStatus(config, { accel: choice.accel, accelReason: choice.reason, stateDir: args.stateDir, startedAt: new Date(), warnings: choice.warning ? [choice.warning] : [] });
+  // status.json appears only once the agent is ready: init takes its existence as "this boot reached agent ready".
+  let published = false;
   const refresh = (): void => {
     if (!status || !supervisor || stopping) return;
     const degraded = supervisor.listVms().flatMap((vm) => (vm.pinning?.degraded ? [`${vm.name}: CPU pinning degraded: ${vm.pinning.degraded}`] : []));
     status = { ...status, vms: supervisor.listVms(), rescue: supervisor.rescueState(), warnings: [...(choice.warning ? [choice.warning] : []), ...degraded] };
-    void writeStatus(args.runDir, status).catch(() => undefined);
+    if (published) void writeStatus(args.runDir, status).catch(() => undefined);
   };
   supervisor = new Supervisor(config, { stateDir: args.stateDir, root: args.root, accel: choice.accel, accelReason: choice.reason, agentVersion: config.version, stopGraceMs: args.stopGraceMs, log, onChange: refresh });
-  await writeStatus(args.runDir, status);
   api = await startApi({ controls: supervisor, status: () => status!, config, stateDir: args.stateDir, runDir: args.runDir, log: (line) => log(`api: ${line}`) });
   if (api.tcp) log(`api: listening on ${api.tcp.url}`);
   if (config.agent.sshListen) {
-    const secretKeyFile = config.agent.secretKeyFile && join(args.root, config.agent.secretKeyFile);
+    const secretKeyFile = config.agent.secretKeyFile;
     ssh = await startSshServer({ listen: config.agent.sshListen, stateDir: args.stateDir, users: config.agent.users, ...(secretKeyFile ? { secretKeyFile } : {}), controls: supervisor, log, shared: { audit: api.audit } });
     status = { ...status, ssh: { listen: `${ssh.host}:${ssh.port}`, fingerprint: ssh.fingerprint } };
   }
   if (stopping) return api.close();
   await supervisor.start();
   refresh();
+  published = true;
+  await writeStatus(args.runDir, status);
   process.stdout.write(`${READY_MARKER} ${config.name} ${config.version} accel=${choice.accel}\n`);
 }
 
