@@ -42,11 +42,20 @@ export function initialStatus(config: HostConfig, fields: { accel: 'kvm' | 'tcg'
   };
 }
 
-// Writes <runDir>/status.json by rename, so a reader never sees half a file.
-export async function writeStatus(runDir: string, status: AgentStatus): Promise<string> {
+// Writes run one after another: two at once would share the temporary file, and an older status could land last.
+let writes: Promise<unknown> = Promise.resolve();
+
+async function writeNow(runDir: string, status: AgentStatus): Promise<string> {
   const file = join(runDir, 'status.json');
   const temporary = `${file}.${process.pid}.tmp`;
   await writeFile(temporary, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644 });
   await rename(temporary, file);
   return file;
+}
+
+// Writes <runDir>/status.json by rename, so a reader never sees half a file; calls land in the order they were made.
+export function writeStatus(runDir: string, status: AgentStatus): Promise<string> {
+  const next = writes.then(() => writeNow(runDir, status), () => writeNow(runDir, status));
+  writes = next.catch(() => undefined);
+  return next;
 }
