@@ -79,8 +79,22 @@ export async function controllerReadyRows(runs: number): Promise<BenchRow[]> {
   ];
 }
 
-// A raw QEMU run to a console marker, with its resident memory read at that moment (what the agent's launch is compared with).
+let rawStalls = 0;
+
+// A raw QEMU boot to a marker; a microvm that stalls calibrating its TSC under TCG (about 1 boot in 10 here) is tried again, and counted.
 async function rawBoot(argv: string[], marker: string, timeoutMs: number): Promise<{ seconds: number; rssKiB: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await rawBootOnce(argv, marker, timeoutMs);
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      rawStalls++;
+    }
+  }
+}
+
+// A raw QEMU run to a console marker, with its resident memory read at that moment (what the agent's launch is compared with).
+async function rawBootOnce(argv: string[], marker: string, timeoutMs: number): Promise<{ seconds: number; rssKiB: number }> {
   const started = performance.now();
   const child = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'pipe', 'ignore'] });
   let output = '';
@@ -146,7 +160,7 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
       await run.kill('SIGKILL');
       await killVms(run.stateDir, ['app', 'job']);
     }
-    const raw = await rawBoot(novmArgv(['-kernel', root(app.kernel), '-initrd', root(app.initrd), '-append', `mvos.root=/dev/vda ${app.cmdline}`, '-drive', `file=${root(app.disk)},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0']), 'MVOS-GUEST-READY', 600_000);
+    const raw = await rawBoot(novmArgv(['-kernel', root(app.kernel), '-initrd', root(app.initrd), '-append', `mvos.root=/dev/vda ${app.cmdline}`, '-drive', `file=${root(app.disk)},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0']), 'MVOS-GUEST-READY', 90_000);
     m.rawNovm.push(raw.seconds);
     m.rssRaw.push(raw.rssKiB);
     // The container baseline boots the image the agent unpacked, with its config disk: the unpack itself is the agent's cost.
@@ -154,7 +168,7 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
     rmSync(unpacked, { recursive: true, force: true });
     const image0 = await unpackOciImage(image, unpacked);
     writeFileSync(join(unpacked, 'config.img'), configDisk(image0.run));
-    const ctr = await rawBoot(novmArgv(['-kernel', root(host.config.containers.kernel), '-initrd', root(host.config.containers.initrd), '-append', 'mvos.root=/dev/vda mvos.config=/dev/vdb console=ttyS0 quiet panic=-1', '-drive', `file=${image0.rootfs},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0', '-drive', `file=${join(unpacked, 'config.img')},format=raw,if=none,id=d1,readonly=on`, '-device', 'virtio-blk-device,drive=d1']), 'MVOS-CONTAINER-STARTED', 600_000);
+    const ctr = await rawBoot(novmArgv(['-kernel', root(host.config.containers.kernel), '-initrd', root(host.config.containers.initrd), '-append', 'mvos.root=/dev/vda mvos.config=/dev/vdb console=ttyS0 quiet panic=-1', '-drive', `file=${image0.rootfs},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0', '-drive', `file=${join(unpacked, 'config.img')},format=raw,if=none,id=d1,readonly=on`, '-device', 'virtio-blk-device,drive=d1']), 'MVOS-CONTAINER-STARTED', 90_000);
     m.rawCtr.push(ctr.seconds);
   }
   const row = (metric: string, value: number[], baseline: number[], note: string): BenchRow => ({ metric, value: median(value), unit: 's', baseline: median(baseline), ratio: median(value) / median(baseline), note });
@@ -163,5 +177,6 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
     row(`container launch to started via the agent API (TCG, median of ${runs})`, m.agentCtr, m.rawCtr, 'includes unpacking the OCI image to EROFS; baseline: qemu -M microvm on the already unpacked root and config disk'),
     { metric: 'QEMU memory per novm VM, agent launch (RSS at ready)', value: median(m.rssAgent) / 1024, unit: 'MiB', baseline: median(m.rssRaw) / 1024, ratio: median(m.rssAgent) / median(m.rssRaw), note: 'agent adds QMP, health channel, serial socket with log; baseline: raw QEMU with serial on stdio' },
     { metric: 'agent process memory (RSS, one novm VM running)', value: median(m.agentRss) / 1024, unit: 'MiB', note: 'shared by all VMs' },
+    { metric: 'raw microvm boots that stalled and were tried again', value: rawStalls, unit: 'n', note: 'the TCG TSC-calibration stall; the agent covers it with its deadline and restart' },
   ];
 }
