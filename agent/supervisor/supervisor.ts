@@ -46,7 +46,10 @@ interface Slot {
   restartTimer?: NodeJS.Timeout;
   // Operations on one VM run one after the other.
   queue: Promise<unknown>;
-  consoleListeners: Set<(chunk: Buffer) => void>;
+}
+
+function newSlot(vm: VmConfig, paths: VmPaths, record: VmRecord): Slot {
+  return { vm, paths, record, queue: Promise.resolve() };
 }
 
 // Runs the host's VMs and answers the agent's controls.
@@ -62,7 +65,7 @@ export class Supervisor implements Controls {
   ) {
     for (const vm of config.vms) {
       const paths = vmPaths(options.stateDir, vm.name);
-      this.slots.set(vm.name, { vm, paths, record: emptyRecord(vm.name), queue: Promise.resolve(), consoleListeners: new Set() });
+      this.slots.set(vm.name, newSlot(vm, paths, emptyRecord(vm.name)));
     }
   }
 
@@ -84,7 +87,7 @@ export class Supervisor implements Controls {
       if (this.slots.has(name)) continue;
       const paths = vmPaths(this.options.stateDir, name);
       const record = await readRecord(paths.dir, name);
-      if (record.spec) this.slots.set(name, { vm: record.spec, paths, record, queue: Promise.resolve(), consoleListeners: new Set() });
+      if (record.spec) this.slots.set(name, newSlot(record.spec, paths, record));
     }
     this.planAll();
     // Re-attach first: a store opened under a running VM must know its QMP (QEMU owns the open layers).
@@ -496,7 +499,7 @@ export class Supervisor implements Controls {
     if (existing?.instance) throw new ControlError('conflict', `${vm.name} is already ${existing.record.state}`);
     const paths = vmPaths(this.options.stateDir, vm.name);
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-    const slot: Slot = existing ?? { vm, paths, record: emptyRecord(vm.name), queue: Promise.resolve(), consoleListeners: new Set() };
+    const slot: Slot = existing ?? newSlot(vm, paths, emptyRecord(vm.name));
     slot.vm = vm;
     this.slots.set(vm.name, slot);
     await this.serial(slot, async () => {
