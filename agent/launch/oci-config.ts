@@ -1,9 +1,8 @@
 // What a container runs, from its image config (Entrypoint, Cmd, Env, WorkingDir, User) and a launch's overrides, and
 // the small raw disk that carries it to the microVM's init: one base64 value a line, so no byte of an argument is ever
 // seen by a shell's word splitting, globbing or quoting.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { UserError } from '../../builder/errors.ts';
+import { readInside } from './oci-files.ts';
 
 // The run configuration of one container, exactly as its process will see it.
 export interface ContainerRunConfig {
@@ -29,6 +28,8 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 const HEADER = 'MVOS-CONTAINER 1';
 const SECTOR = 512;
 const MAX_BYTES = 1 << 20;
+// Far above any real /etc/passwd or /etc/group; a bigger one is not read into memory.
+const MAX_TABLE_BYTES = 16 << 20;
 
 function strings(value: unknown, what: string): string[] {
   if (value === undefined || value === null) return [];
@@ -70,17 +71,19 @@ function lookup(table: string, name: string, field: number): number | undefined 
 }
 
 // `user`, `uid`, `user:group`, `uid:gid` → numbers, names looked up in the unpacked image (as the image's runtime would).
+// The tables are read inside the image only, and only when a name needs them.
 export async function resolveUser(root: string, user: string): Promise<{ uid: number; gid: number }> {
   if (user === '') return { uid: 0, gid: 0 };
   const [u, g] = user.split(':', 2) as [string, string | undefined];
-  const passwd = await readFile(join(root, 'etc/passwd'), 'utf8').catch(() => '');
-  const group = await readFile(join(root, 'etc/group'), 'utf8').catch(() => '');
-  const uid = /^\d+$/.test(u) ? Number(u) : lookup(passwd, u, 2);
+  const numeric = (text: string) => /^\d+$/.test(text);
+  const table = async (name: string) => (await readInside(root, name, `the image's /${name}`, MAX_TABLE_BYTES)) ?? '';
+  const passwd = numeric(u) ? '' : await table('etc/passwd');
+  const uid = numeric(u) ? Number(u) : lookup(passwd, u, 2);
   if (uid === undefined) throw new UserError(`the image's user ${JSON.stringify(u)} is not in its /etc/passwd`, { hint: 'use a numeric uid or add the user to the image' });
-  const named = g === undefined ? undefined : /^\d+$/.test(g) ? Number(g) : lookup(group, g, 2);
+  const named = g === undefined ? undefined : numeric(g) ? Number(g) : lookup(await table('etc/group'), g, 2);
   if (g !== undefined && named === undefined) throw new UserError(`the image's group ${JSON.stringify(g)} is not in its /etc/group`);
-  const primary = /^\d+$/.test(u) ? undefined : lookup(passwd, u, 3);
-  return { uid, gid: named ?? primary ?? (/^\d+$/.test(u) ? Number(u) : 0) };
+  const primary = numeric(u) ? undefined : lookup(passwd, u, 3);
+  return { uid, gid: named ?? primary ?? (numeric(u) ? Number(u) : 0) };
 }
 
 // The config disk: header, `user UID:GID`, `workdir`, each `env`, each `arg` (base64), `end`, zero-padded to whole sectors.

@@ -1,14 +1,15 @@
 // Applies image layers (tar streams) onto a folder in order, with OCI whiteouts: `.wh.NAME` deletes NAME from the layers
 // below, `.wh..wh..opq` empties its folder of what the layers below put there. Names are checked and resolved inside
-// the folder, so no member, link or symlink can write outside it.
+// the folder, so no member, link or symlink can write outside it; bytes and entries count against the image's caps.
 import { createWriteStream } from 'node:fs';
 import { chmod, lchown, link, lstat, mkdir, readdir, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import { UserError } from '../../builder/errors.ts';
+import { UnpackBudget, unpackLimits } from './oci-limits.ts';
 import { resolveParent, safeSegments } from './oci-paths.ts';
+import { eachEntry, type TarEntry } from './oci-tar.ts';
 
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
@@ -27,6 +28,8 @@ export interface LayerReport {
 export interface LayerOptions {
   owners: 'keep' | 'ignore';
   dirModes: Map<string, number>;
+  // Shared by all layers of an image; without one, this layer alone is held to the default caps.
+  budget?: UnpackBudget;
 }
 
 // Drops the folder modes recorded for rel and everything under it, once it is gone.
@@ -81,66 +84,56 @@ async function makeOpaque(dir: string, rel: string, written: Set<string>, dirMod
 // Unpacks one (decompressed) layer onto root.
 export async function applyLayer(root: string, layer: Readable, options: LayerOptions): Promise<LayerReport> {
   const report: LayerReport = { entries: 0, removed: 0, skipped: [] };
-  const extract = tar.extract();
-  const done = pipeline(layer, extract);
-  try {
-    await applyEntries(root, extract, options, report);
-  } catch (error) {
-    extract.destroy();
-    await done.catch(() => undefined);
-    throw error;
-  }
-  await done;
+  const budget = options.budget ?? new UnpackBudget(unpackLimits(), 'its layers');
+  const written = new Set<string>();
+  // The meter sits before the tar parser: past the byte cap the stream fails before those bytes reach the disk.
+  await eachEntry(layer, [budget.meter()], 'a layer of the image', (entry) => applyEntry(root, entry, options, budget, written, report));
   return report;
 }
 
-async function applyEntries(root: string, extract: tar.Extract, options: LayerOptions, report: LayerReport): Promise<void> {
-  const written = new Set<string>();
-  for await (const entry of extract) {
-    const { header } = entry;
-    try {
-      const parts = safeSegments(header.name, 'layer member');
-      if (parts.length === 0) continue;
-      const resolved = await resolveParent(root, parts);
-      const rel = resolved.join('/');
-      const parent = join(root, ...resolved.slice(0, -1));
-      const base = resolved[resolved.length - 1]!;
-      report.entries++;
-      if (base === OPAQUE) {
-        report.removed += await makeOpaque(parent, resolved.slice(0, -1).join('/'), written, options.dirModes);
-        continue;
-      }
-      if (base.startsWith(WHITEOUT)) {
-        const gone = [...resolved.slice(0, -1), base.slice(WHITEOUT.length)].join('/');
-        if (await removeIfPresent(join(parent, base.slice(WHITEOUT.length)), gone, options.dirModes)) report.removed++;
-        continue;
-      }
-      await mkdir(parent, { recursive: true });
-      const path = join(parent, base);
-      if (header.type === 'character-device' || header.type === 'block-device' || header.type === 'fifo') {
-        report.skipped.push(rel);
-        continue;
-      }
-      await clearFor(path, rel, header.type === 'directory' ? 'directory' : 'other', options.dirModes);
-      written.add(rel);
-      if (header.type === 'directory') await mkdir(path, { recursive: true });
-      else if (header.type === 'symlink') await symlink(header.linkname, path);
-      else if (header.type === 'link') {
-        const target = await resolveParent(root, safeSegments(header.linkname, 'hard link target'));
-        const source = join(root, ...target);
-        const info = await lstat(source).catch(() => undefined);
-        if (!info || info.isDirectory()) throw new UserError(`hard link /${rel} points to /${target.join('/')}, which is ${info ? 'a folder' : 'not in the image'}`);
-        await link(source, path);
-      } else if (header.type === 'file' || header.type === 'contiguous-file') {
-        await pipeline(entry, createWriteStream(path, { flags: 'wx' }));
-      } else throw new UserError(`layer member /${rel} has type ${header.type}, which an image cannot hold`);
-      if (options.owners === 'keep') await lchown(path, header.uid, header.gid);
-      if (header.type === 'directory') {
-        options.dirModes.set(rel, header.mode & 0o7777);
-        await chmod(path, (header.mode & 0o7777) | 0o700);
-      } else if (header.type !== 'symlink' && header.type !== 'link') await chmod(path, header.mode & 0o7777);
-    } finally {
-      entry.resume();
-    }
+async function applyEntry(root: string, entry: TarEntry, options: LayerOptions, budget: UnpackBudget, written: Set<string>, report: LayerReport): Promise<void> {
+  const { header } = entry;
+  budget.takeEntry();
+  const parts = safeSegments(header.name, 'layer member');
+  if (parts.length === 0) return;
+  const resolved = await resolveParent(root, parts);
+  const rel = resolved.join('/');
+  const parent = join(root, ...resolved.slice(0, -1));
+  const base = resolved[resolved.length - 1]!;
+  report.entries++;
+  if (base === OPAQUE) {
+    report.removed += await makeOpaque(parent, resolved.slice(0, -1).join('/'), written, options.dirModes);
+    return;
   }
+  if (base.startsWith(WHITEOUT)) {
+    const name = base.slice(WHITEOUT.length);
+    // `.wh..` and `.wh...` would name the whiteout's own folder or its parent (the root, or the folder above it).
+    if (name === '' || name === '.' || name === '..') throw new UserError(`refusing whiteout /${rel}: it names no file, only its folder or the one above`, { hint: 'the image is malformed or hostile; rebuild it from a trusted source' });
+    if (await removeIfPresent(join(parent, name), [...resolved.slice(0, -1), name].join('/'), options.dirModes)) report.removed++;
+    return;
+  }
+  await mkdir(parent, { recursive: true });
+  const path = join(parent, base);
+  if (header.type === 'character-device' || header.type === 'block-device' || header.type === 'fifo') {
+    report.skipped.push(rel);
+    return;
+  }
+  await clearFor(path, rel, header.type === 'directory' ? 'directory' : 'other', options.dirModes);
+  written.add(rel);
+  if (header.type === 'directory') await mkdir(path, { recursive: true });
+  else if (header.type === 'symlink') await symlink(header.linkname, path);
+  else if (header.type === 'link') {
+    const target = await resolveParent(root, safeSegments(header.linkname, 'hard link target'));
+    const source = join(root, ...target);
+    const info = await lstat(source).catch(() => undefined);
+    if (!info || info.isDirectory()) throw new UserError(`hard link /${rel} points to /${target.join('/')}, which is ${info ? 'a folder' : 'not in the image'}`);
+    await link(source, path);
+  } else if (header.type === 'file' || header.type === 'contiguous-file') {
+    await pipeline(entry, createWriteStream(path, { flags: 'wx' }));
+  } else throw new UserError(`layer member /${rel} has type ${header.type}, which an image cannot hold`);
+  if (options.owners === 'keep') await lchown(path, header.uid, header.gid);
+  if (header.type === 'directory') {
+    options.dirModes.set(rel, header.mode & 0o7777);
+    await chmod(path, (header.mode & 0o7777) | 0o700);
+  } else if (header.type !== 'symlink' && header.type !== 'link') await chmod(path, header.mode & 0o7777);
 }

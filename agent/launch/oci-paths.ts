@@ -42,11 +42,25 @@ function linkTarget(parentParts: string[], target: string, link: string): string
 // Resolves segments under root the way the image's own root would see them, following symlinks in every folder part
 // (never the last part: that one is what gets created or replaced). Returns real segments, all folders or missing.
 export async function resolveParent(root: string, parts: readonly string[]): Promise<string[]> {
-  const pending = parts.slice(0, -1);
+  return resolve(root, parts, false);
+}
+
+// Resolves segments under root as the image sees them, the last part too: a read of the result never leaves root.
+export async function resolvePath(root: string, parts: readonly string[]): Promise<string[]> {
+  return resolve(root, parts, true);
+}
+
+async function resolve(root: string, parts: readonly string[], followLast: boolean): Promise<string[]> {
+  const pending = [...parts];
   const done: string[] = [];
   let hops = 0;
   while (pending.length > 0) {
     const part = pending.shift()!;
+    const last = pending.length === 0;
+    if (last && !followLast) {
+      done.push(part);
+      break;
+    }
     const here = join(root, ...done, part);
     const info = await lstat(here).catch(() => undefined);
     if (info?.isSymbolicLink()) {
@@ -56,10 +70,10 @@ export async function resolveParent(root: string, parts: readonly string[]): Pro
       pending.unshift(...target);
       continue;
     }
-    if (info && !info.isDirectory()) {
+    if (info && !info.isDirectory() && !last) {
       throw new UserError(`refusing /${parts.join('/')}: /${[...done, part].join('/')} is a file, not a folder`, { hint: 'the image is malformed' });
     }
     done.push(part);
   }
-  return [...done, parts[parts.length - 1]!];
+  return done;
 }
