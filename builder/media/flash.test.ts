@@ -1,14 +1,14 @@
 // flash against loop devices this test attaches itself (root only); it never writes to any other device.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UserError } from '../errors.ts';
-import { checkTarget, flashImage, inspectTarget, mountedNumbers, rootDiskNumbers, swapNumbers } from './flash.ts';
+import { checkTarget, flashImage, inspectTarget, mountedNumbers, rootDiskNumbers, swapNumbers, type BlockNode } from './flash.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1 << 20;
@@ -167,6 +167,61 @@ test('the disk holding / is refused (checked only; never written)', async () => 
   const disk = disks.find((d) => numbers.has(d['maj:min']) && d.type === 'disk');
   if (!disk) return console.log('  skipped: / is not on a block device here');
   await refused(checkTarget(await inspectTarget(disk.path), MiB, image), /holds the running system's root filesystem/);
+});
+
+test('a device path swapped for another loop device after the checks is refused; neither disk is written', async () => {
+  if (!canLoop) return console.log('  skipped: needs root and losetup');
+  await withLoop(16 * MiB, (checked) =>
+    withLoop(16 * MiB, async (other) => {
+      const link = join(work, `disk-link-${randomBytes(4).toString('hex')}`);
+      symlinkSync(checked, link);
+      try {
+        const target = await inspectTarget(link);
+        await checkTarget(target, imageBytes.length, image);
+        const before = [sha256Of(checked), sha256Of(other)];
+        // The path now names another disk, as a udev rename or a hostile script could make it between the checks (and prompt) and the open.
+        unlinkSync(link);
+        symlinkSync(other, link);
+        await refused(flashImage(image, target), /no longer the disk that was checked/);
+        assert.equal([sha256Of(checked), sha256Of(other)], before);
+      } finally {
+        rmSync(link, { force: true });
+      }
+    }),
+  );
+});
+
+test('a device path that turned into a plain file after the checks is refused and the file untouched (no loop device needed)', async () => {
+  const victim = join(work, 'victim-of-swap.img');
+  writeFileSync(victim, 'precious');
+  const link = join(work, 'swapped-disk');
+  symlinkSync(victim, link);
+  // What inspectTarget reported for the disk the checks passed: loop7, 16 MiB, nothing mounted.
+  const device: BlockNode = { name: 'loop7', path: '/dev/loop7', model: null, size: 16 * MiB, type: 'loop', majMin: '7:7', pkname: null, mountpoints: [], children: [] };
+  try {
+    await refused(flashImage(image, { kind: 'device', path: link, device }), /no longer the disk that was checked/);
+    assert.is(readFileSync(victim, 'utf8'), 'precious');
+  } finally {
+    rmSync(link, { force: true });
+  }
+});
+
+test('--to-file: a symlink planted at the temporary name is not written through', async () => {
+  const out = join(work, 'planted.raw');
+  const victim = join(work, 'planted-victim.txt');
+  writeFileSync(victim, 'do not touch');
+  const planted = join(work, `.planted.raw.mvos-flash-${process.pid}.tmp`);
+  symlinkSync(victim, planted);
+  try {
+    const target = await inspectTarget(out, { toFile: true });
+    await checkTarget(target, imageBytes.length, image, { toFile: true });
+    await refused(flashImage(image, target), /is in the way/);
+    assert.is(readFileSync(victim, 'utf8'), 'do not touch');
+    assert.ok(lstatSync(planted).isSymbolicLink(), 'the planted link is left as it was found');
+    assert.not.ok(existsSync(out), 'nothing was written to the target');
+  } finally {
+    rmSync(planted, { force: true });
+  }
 });
 
 test('a regular file is refused without --to-file and written atomically with it', async () => {

@@ -1,6 +1,6 @@
 // Writes a built image to a whole disk (or, on request, a file) and reads it back; refuses every target it could wreck.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FailureError, UserError } from '../errors.ts';
 import type { Progress } from '../pipeline/progress.ts';
@@ -100,8 +100,11 @@ export async function inspectTarget(path: string, options: { toFile?: boolean } 
   const stat = statSync(path);
   if (stat.isFile()) return { kind: 'file', path, exists: true };
   if (!stat.isBlockDevice()) throw new UserError(`${path} is neither a block device nor a file`);
+  const number = majMinOf(path);
   const [device] = await lsblk([realpathSync(path)]);
   if (!device) throw new FailureError(`lsblk did not describe ${path}`);
+  // The checks judge lsblk's device, and the write later proves it opened that same number: stat and lsblk must agree first.
+  if (device.majMin !== number) throw new UserError(`${path} changed while it was inspected (device ${number ?? 'gone'}, lsblk described ${device.majMin})`, { hint: 'run mvos flash again once nothing renames disks (udev, a script)' });
   return { kind: 'device', path, device };
 }
 
@@ -110,13 +113,17 @@ export function mountedNumbers(mountinfo = readFileSync('/proc/self/mountinfo', 
   return new Set(mountinfo.split('\n').filter(Boolean).map((line) => line.split(' ')[2]!));
 }
 
+// glibc's major()/minor() on st_rdev, as lsblk and mountinfo print them.
+function majMinOfStat(stat: BigIntStats): string | undefined {
+  if (!stat.isBlockDevice()) return undefined;
+  const major = ((stat.rdev >> 8n) & 0xfffn) | ((stat.rdev >> 32n) & ~0xfffn);
+  const minor = (stat.rdev & 0xffn) | ((stat.rdev >> 12n) & ~0xffn);
+  return `${major}:${minor}`;
+}
+
 function majMinOf(path: string): string | undefined {
   try {
-    const stat = statSync(path, { bigint: true });
-    if (!stat.isBlockDevice()) return undefined;
-    const major = ((stat.rdev >> 8n) & 0xfffn) | ((stat.rdev >> 32n) & ~0xfffn);
-    const minor = (stat.rdev & 0xffn) | ((stat.rdev >> 12n) & ~0xffn);
-    return `${major}:${minor}`;
+    return majMinOfStat(statSync(path, { bigint: true }));
   } catch {
     return undefined;
   }
@@ -210,6 +217,50 @@ function openDevice(path: string, flags: number): number {
   }
 }
 
+// A target opened for writing: the descriptor the whole flash goes through, and where its bytes land (the disk, or the temporary file).
+export interface OpenedTarget {
+  fd: number;
+  destination: string;
+}
+
+// The temporary file a --to-file flash writes before the rename: beside the target, so the rename stays on one file system.
+function temporaryPath(target: string): string {
+  return join(dirname(target), `.${basename(target)}.mvos-flash-${process.pid}.tmp`);
+}
+
+function createTemporary(path: string): number {
+  try {
+    // O_EXCL with O_CREAT never follows a link nor reuses a file: whatever sits at the name already is refused, not written through.
+    return openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError(`${path} is in the way (a file or link this flash did not make)`, { cause: error, hint: `look at it and remove it (\`ls -l ${path}\`), then run mvos flash again` });
+    throw error;
+  }
+}
+
+// Opens the target once for the write and the read-back; a disk whose number is not the checked one is refused, nothing written.
+export function openTarget(target: FlashTarget): OpenedTarget {
+  if (target.kind === 'file') {
+    const destination = temporaryPath(target.path);
+    return { fd: createTemporary(destination), destination };
+  }
+  const fd = openDevice(target.path, constants.O_RDWR);
+  const opened = majMinOfStat(fstatSync(fd, { bigint: true }));
+  if (opened !== target.device.majMin) {
+    closeSync(fd);
+    throw new UserError(`${target.path} is no longer the disk that was checked (checked ${target.device.majMin}, opened ${opened ?? 'something that is not a block device'}): nothing was written`, {
+      hint: 'run mvos flash again, and check nothing renames disks meanwhile (udev, a script)',
+    });
+  }
+  return { fd, destination: target.path };
+}
+
+// Gives up an opened target without flashing (the answer was no): closes it and removes a temporary file.
+export function discardTarget(target: FlashTarget, opened: OpenedTarget): void {
+  closeSync(opened.fd);
+  if (target.kind === 'file') rmSync(opened.destination, { force: true });
+}
+
 function hashRange(fd: number, size: number): string {
   const hash = createHash('sha256');
   const buffer = Buffer.alloc(BLOCK);
@@ -223,45 +274,54 @@ function hashRange(fd: number, size: number): string {
 }
 
 // Writes the image in 4 MiB blocks, syncs, reads back image-size bytes and compares their sha256 with the image's.
-export async function flashImage(image: string, target: FlashTarget, progress?: Progress): Promise<FlashResult> {
+// `opened` is the target openTarget gave (the CLI opens it before asking); without it the target is opened here.
+export async function flashImage(image: string, target: FlashTarget, progress?: Progress, opened?: OpenedTarget): Promise<FlashResult> {
   const size = imageSize(image);
   const started = Date.now();
-  const destination = target.kind === 'file' ? join(dirname(target.path), `.${basename(target.path)}.mvos-flash-${process.pid}.tmp`) : target.path;
   const input = openSync(image, 'r');
+  let output: OpenedTarget;
+  try {
+    output = opened ?? openTarget(target);
+  } catch (error) {
+    closeSync(input);
+    throw error;
+  }
+  const { fd, destination } = output;
   const task = progress?.start(`writing ${basename(image)} to ${target.path}`, size, 'bytes');
   const imageHash = createHash('sha256');
+  let actual: string;
   try {
-    const output = target.kind === 'file' ? openSync(destination, 'w', 0o644) : openDevice(destination, constants.O_WRONLY);
     try {
       const buffer = Buffer.alloc(BLOCK);
       for (let offset = 0; offset < size; ) {
         const got = readSync(input, buffer, 0, Math.min(BLOCK, size - offset), offset);
         if (got === 0) throw new FailureError(`${image} shrank while it was written (at ${offset} of ${size} bytes)`);
         imageHash.update(buffer.subarray(0, got));
-        for (let done = 0; done < got; ) done += writeSync(output, buffer, done, got - done, offset + done);
+        for (let done = 0; done < got; ) done += writeSync(fd, buffer, done, got - done, offset + done);
         offset += got;
         task?.advance(got);
       }
-      fsyncSync(output);
+      fsyncSync(fd);
     } finally {
-      closeSync(output);
+      closeSync(input);
+    }
+    // Drops the kernel's cached blocks so the read-back comes from the disk; through our own descriptor, so it is the disk just written.
+    // A missing blockdev only weakens the check.
+    if (target.kind === 'device') await runTool('blockdev', ['--flushbufs', `/proc/${process.pid}/fd/${fd}`], { allowFailure: true });
+    actual = hashRange(fd, size);
+    if (target.kind === 'file') {
+      // The rename moves a name: it must still be the file written through fd, not something put there since.
+      const now = lstatSync(destination, { bigint: true });
+      const written = fstatSync(fd, { bigint: true });
+      if (now.ino !== written.ino || now.dev !== written.dev) throw new FailureError(`${destination} was replaced while the image was written`, { hint: 'check who else writes into that folder' });
     }
   } catch (error) {
+    closeSync(fd);
     if (target.kind === 'file') rmSync(destination, { force: true });
     throw error;
-  } finally {
-    closeSync(input);
   }
-  // Drops the kernel's cached blocks so the read-back comes from the disk; a missing blockdev only weakens the check.
-  if (target.kind === 'device') await runTool('blockdev', ['--flushbufs', target.path], { allowFailure: true });
+  closeSync(fd);
   const expected = imageHash.digest('hex');
-  const check = target.kind === 'file' ? openSync(destination, 'r') : openDevice(destination, constants.O_RDONLY);
-  let actual: string;
-  try {
-    actual = hashRange(check, size);
-  } finally {
-    closeSync(check);
-  }
   if (actual !== expected) {
     if (target.kind === 'file') rmSync(destination, { force: true });
     throw new FailureError(`read-back of ${target.path} does not match the image: image sha256 ${expected}, ${target.path} sha256 ${actual}`, { hint: 'the medium may be failing or fake-capacity; try another one' });
