@@ -1,6 +1,7 @@
-// Logging in over TCP: rate limit, password (scrypt), then one-time code; every attempt audited, the reason never told.
+// Logging in over TCP: rate limit, hash queue, password (scrypt), then one-time code; every attempt audited, the reason never told.
 import { hashPassword, verifyPassword } from '../auth/password.ts';
 import type { AuditLog } from '../auth/audit.ts';
+import type { HashQueue } from '../auth/hash-queue.ts';
 import type { Lockout } from '../auth/lockout.ts';
 import type { OtpVerifier } from '../auth/otp.ts';
 import type { AgentUser } from '../config.ts';
@@ -13,10 +14,12 @@ export interface LoginDeps {
   lockout: Lockout;
   audit: AuditLog;
   sessions: SessionStore;
+  // Where password hashes wait their turn; a full queue is a 429 before any hashing.
+  queue: HashQueue;
 }
 
-// A login's outcome: a new session, or a refusal the client sees only as its status (and how long to wait).
-export type LoginOutcome = { ok: true; session: Session } | { ok: false; status: 401 | 429; retryAfterMs: number };
+// A login's outcome: a new session, or a refusal the client sees only as its status (and how long to wait); `busy`: the hash queue was full.
+export type LoginOutcome = { ok: true; session: Session } | { ok: false; status: 401 | 429; retryAfterMs: number; busy?: boolean };
 
 // What a client sends to log in.
 export interface Credentials {
@@ -32,7 +35,7 @@ export class LoginService {
   constructor(private readonly deps: LoginDeps) {}
 
   async attempt(credentials: Credentials, source: string): Promise<LoginOutcome> {
-    const { lockout, audit } = this.deps;
+    const { lockout, audit, queue } = this.deps;
     const keys = [`user:${credentials.user}`, `source:${source}`];
     const verdict = lockout.check(keys);
     const base = { who: credentials.user, source, action: 'login' };
@@ -40,9 +43,16 @@ export class LoginService {
       await audit.record({ ...base, result: 'refused', reason: verdict.locked ? 'locked-out' : 'rate-limited' });
       return { ok: false, status: 429, retryAfterMs: verdict.retryAfterMs };
     }
-    const reason = await this.check(credentials);
+    const hashing = queue.tryRun(() => this.check(credentials));
+    // Refused while the queue is full, and not counted: the guess was never looked at.
+    if (!hashing) {
+      await audit.record({ ...base, result: 'refused', reason: 'busy' });
+      return { ok: false, status: 429, retryAfterMs: queue.retryAfterMs(), busy: true };
+    }
+    // Counted as a failure now, in the same turn as the check above, and cleared on success: parallel guesses stop at the lock-out count.
+    lockout.reserve(keys);
+    const reason = await hashing;
     if (reason) {
-      lockout.fail(keys);
       await audit.record({ ...base, result: 'refused', reason });
       return { ok: false, status: 401, retryAfterMs: lockout.check(keys).retryAfterMs };
     }

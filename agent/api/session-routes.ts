@@ -26,6 +26,7 @@ export function sessionRoutes(login: { service: LoginService; sessions: SessionS
         if (!outcome.ok) {
           const wait = Math.ceil(outcome.retryAfterMs / 1000);
           const headers: Record<string, string> = wait > 0 ? { 'retry-after': String(wait) } : {};
+          if (outcome.busy) throw new HttpError(429, `the agent is busy with other logins: try again in ${wait} s`, headers);
           if (outcome.status === 429) throw new HttpError(429, `too many failed logins: try again in ${wait} s`, headers);
           throw new HttpError(401, 'wrong user, password or code', headers);
         }

@@ -1,6 +1,9 @@
-// The audit trail: one JSON line per login attempt and command, appended and fsync'd in stateDir/audit.log.
-import { mkdir, open } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+// The audit trail: one JSON line per login attempt and command, appended and fsync'd in stateDir/audit.log (rotated by size).
+// Refusals are rate-limited and identical ones counted, fields are cut to length: unauthenticated traffic cannot fill the disk.
+import { join } from 'node:path';
+import { AuditLimiter, DEFAULT_AUDIT_LIMIT, type AuditLimitPolicy, type AuditLimitStats } from './audit-limit.ts';
+import { DEFAULT_ROTATION, RotatingFile, type RotationPolicy } from './audit-file.ts';
+import { sourceOf } from './connections.ts';
 
 // One audited event; extra fields are allowed, but any whose name smells of a credential is dropped before writing.
 export interface AuditEntry {
@@ -11,6 +14,20 @@ export interface AuditEntry {
   result: 'ok' | 'refused' | 'error';
   reason?: string;
   [field: string]: unknown;
+}
+
+// Everything that bounds the log: the refusal limits, the rotation, and the longest string field.
+export interface AuditPolicy extends AuditLimitPolicy, RotationPolicy {
+  maxFieldChars: number;
+}
+
+// The defaults of each part; strings are cut at 512 characters (user names, commands and reasons are far shorter).
+export const DEFAULT_AUDIT: AuditPolicy = { ...DEFAULT_AUDIT_LIMIT, ...DEFAULT_ROTATION, maxFieldChars: 512 };
+
+// What the log has done so far, for status: suppressed events were counted into `repeated` lines, dropped ones are lost.
+export interface AuditStats extends AuditLimitStats {
+  written: number;
+  rotations: number;
 }
 
 // Field names never written, at any depth: a code, password or secret must not reach the log even by mistake.
@@ -25,34 +42,89 @@ export function scrub(value: unknown): unknown {
   return out;
 }
 
+// Copies a value with every string cut to `max` characters, saying how many were cut (user names and commands come from clients).
+export function clip(value: unknown, max: number): unknown {
+  if (typeof value === 'string') return value.length > max ? `${value.slice(0, max)}…[${value.length - max} more]` : value;
+  if (Array.isArray(value)) return value.map((v) => clip(v, max));
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([name, field]) => [name, clip(field, max)]));
+}
+
 // Appends audit lines durably, one write at a time, in the order they were recorded; the file is open only while writing.
 export class AuditLog {
   readonly file: string;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly policy: AuditPolicy;
+  private readonly out: RotatingFile;
+  private readonly limiter: AuditLimiter;
+  private readonly listeners: Array<() => void> = [];
+  private written = 0;
+  private timer?: NodeJS.Timeout;
 
-  constructor(stateDir: string, private readonly now: () => Date = () => new Date()) {
+  constructor(stateDir: string, private readonly now: () => Date = () => new Date(), policy: Partial<AuditPolicy> = {}) {
+    this.policy = { ...DEFAULT_AUDIT, ...policy };
     this.file = join(stateDir, 'audit.log');
+    this.out = new RotatingFile(this.file, this.policy);
+    this.limiter = new AuditLimiter(this.policy, () => this.now().getTime());
   }
 
-  // Writes one entry with its time; resolves once it is on disk.
+  // Writes one entry with its time; resolves once it is on disk, or at once when the entry was counted or dropped instead.
   record(entry: AuditEntry): Promise<void> {
-    const line = `${JSON.stringify({ time: this.now().toISOString(), ...(scrub(entry) as object) })}\n`;
+    const clean = clip(scrub(entry), this.policy.maxFieldChars) as AuditEntry;
+    const due = this.limiter.due();
+    const verdict = entry.result === 'ok' ? 'write' : this.limiter.admit(JSON.stringify(clean), sourceOf(clean.source), clean);
+    const run = this.write(verdict === 'write' ? [...due, clean] : due);
+    if (verdict !== 'write') {
+      run.catch(() => undefined);
+      this.schedule();
+      return Promise.resolve();
+    }
+    return run;
+  }
+
+  // Writes the pending `repeated` and `dropped` lines now and resolves once every line recorded so far is written.
+  async flush(): Promise<void> {
+    void this.write(this.limiter.due(true)).catch(() => undefined);
+    await this.queue;
+  }
+
+  // The same as flush(); the log stays usable (tests read it between steps).
+  close(): Promise<void> {
+    return this.flush();
+  }
+
+  // Counts for status.
+  stats(): AuditStats {
+    return { written: this.written, rotations: this.out.rotations, ...this.limiter.stats() };
+  }
+
+  // Calls the listener after a `repeated` or `dropped` line is written (at most about once a window), so status can be refreshed.
+  onSummary(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private write(entries: Array<Record<string, unknown>>): Promise<void> {
+    if (entries.length === 0) return this.queue.then(() => undefined);
+    const time = this.now().toISOString();
+    const lines = entries.map((e) => `${JSON.stringify({ time, ...e })}\n`);
+    const summary = entries.some((e) => e.repeated !== undefined || e.dropped !== undefined);
     const run = this.queue.then(async () => {
-      await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-      const handle = await open(this.file, 'a', 0o600);
-      try {
-        await handle.appendFile(line);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await this.out.append(lines);
+      this.written += lines.length;
+      if (summary) for (const listener of this.listeners) listener();
     });
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  // Resolves once every line recorded so far is written.
-  async close(): Promise<void> {
-    await this.queue;
+  // Summaries are written when their window ends even if nothing else is recorded; the timer never keeps the process up.
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.write(this.limiter.due()).catch(() => undefined);
+      if (this.limiter.waiting) this.schedule();
+    }, this.policy.repeatWindowMs);
+    this.timer.unref();
   }
 }

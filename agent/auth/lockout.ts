@@ -63,6 +63,14 @@ export class Lockout {
     return { allowed: retryAfterMs <= 0, retryAfterMs: Math.max(0, retryAfterMs), locked };
   }
 
+  // Checks and, when allowed, counts the attempt as a failure at once; succeed() clears it. Checking first and counting after
+  // the slow verification let parallel attempts all pass the check; counted up front, they stop at the lock-out count.
+  reserve(keys: string[]): LockoutVerdict {
+    const verdict = this.check(keys);
+    if (verdict.allowed) this.fail(keys);
+    return verdict;
+  }
+
   // Counts one failure against every key.
   fail(keys: string[]): void {
     const now = this.now();

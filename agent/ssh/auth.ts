@@ -75,9 +75,10 @@ export class ConnectionAuth {
     return [`user:${name}`, `source:${this.source}`];
   }
 
-  // Refuses when the user or the source is backing off or locked out.
-  private blocked(ctx: AuthContext, action: string): boolean {
-    const verdict = this.deps.lockout.check(this.lockKeys(ctx.username));
+  // Refuses when the user or the source is backing off or locked out; `reserve` also counts the attempt as a failure until it succeeds.
+  private blocked(ctx: AuthContext, action: string, reserve = false): boolean {
+    const keys = this.lockKeys(ctx.username);
+    const verdict = reserve ? this.deps.lockout.reserve(keys) : this.deps.lockout.check(keys);
     if (verdict.allowed) return false;
     void this.audit(ctx.username, action, 'refused', `${verdict.locked ? 'locked-out' : 'backing-off'} for ${Math.ceil(verdict.retryAfterMs / 1000)} s`);
     ctx.reject(['publickey']);
@@ -118,6 +119,8 @@ export class ConnectionAuth {
     }
     if (this.blocked(ctx, 'keyboard-interactive')) return;
     const answers = await new Promise<string[]>((resolve) => ctx.prompt([{ prompt: CODE_PROMPT, echo: false }], 'Multiverse', '', resolve));
+    // Counted before the code is checked: connections that all passed the check above while their clients typed stop at the lock-out count.
+    if (this.blocked(ctx, 'keyboard-interactive', true)) return;
     const keys = this.lockKeys(ctx.username);
     let result;
     try {
@@ -127,7 +130,6 @@ export class ConnectionAuth {
       return ctx.reject(['keyboard-interactive']);
     }
     if (!result.ok) {
-      this.deps.lockout.fail(keys);
       await this.audit(ctx.username, 'keyboard-interactive', 'refused', result.reason, { fingerprint: this.keyFingerprint });
       return ctx.reject(['keyboard-interactive']);
     }

@@ -89,6 +89,8 @@ export interface Login {
   key?: string;
   code?: string;
   agentForward?: boolean;
+  // The client's own address (127.0.0.2, 127.0.0.3… stand for other hosts in tests).
+  localAddress?: string;
 }
 
 // Connects with ssh2; resolves with the client when logged in, rejects with the client's error otherwise.
@@ -102,7 +104,7 @@ export function connect(port: number, login: Login): Promise<ssh2.Client> {
     client.on('ready', () => resolve(client));
     client.on('error', reject);
     client.on('close', () => reject(new Error('closed before login')));
-    client.connect({ host: '127.0.0.1', port, username, authHandler: methods, readyTimeout: 10_000, agentForward: login.agentForward, ...(login.agentForward ? { agent: process.env.SSH_AUTH_SOCK ?? '/nonexistent' } : {}) });
+    client.connect({ host: '127.0.0.1', port, username, authHandler: methods, readyTimeout: 10_000, ...(login.localAddress ? { localAddress: login.localAddress } : {}), agentForward: login.agentForward, ...(login.agentForward ? { agent: process.env.SSH_AUTH_SOCK ?? '/nonexistent' } : {}) });
   });
 }
 

@@ -6,6 +6,7 @@ import { createConnection, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { generate } from 'otplib';
+import { flood } from '../auth/flood.ts';
 import { OtpVerifier } from '../auth/otp.ts';
 import { connect, run, startFixture, type Fixture } from './fixture.ts';
 
@@ -183,6 +184,42 @@ test('a client that never logs in is cut off after the login grace', () =>
       assert.ok(Date.now() - started >= 900 && Date.now() - started < 5000, `${Date.now() - started} ms`);
     },
     { loginGraceSeconds: 1 },
+  ));
+
+test('100 silent connections from one source: the excess is closed at once, a login from another source works within 2 s', () =>
+  withFixture(async (f) => {
+    const attack = await flood(f.server.port, '127.0.0.2', 100);
+    try {
+      assert.equal(attack.errors, [], 'every attacking socket connected: no fd limit stopped the flood, the caps must');
+      await attack.closed(90, 1500);
+      const started = Date.now();
+      const client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code(), localAddress: '127.0.0.3' });
+      const took = Date.now() - started;
+      assert.is((await run(client, 'help')).code, 0);
+      client.end();
+      assert.ok(took < 2000, `the login took ${took} ms`);
+    } finally {
+      attack.end();
+    }
+  }));
+
+test('when other sources fill the caps, a login from loopback still gets in', () =>
+  withFixture(
+    async (f) => {
+      const held = [await flood(f.server.port, '127.0.0.2', 2), await flood(f.server.port, '127.0.0.3', 2)];
+      try {
+        const overTotal = await flood(f.server.port, '127.0.0.4', 1);
+        await overTotal.closed(1, 1000);
+        overTotal.end();
+        assert.equal(held.map((h) => h.closedByServer), [0, 0]);
+        const client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() });
+        assert.is((await run(client, 'help')).code, 0);
+        client.end();
+      } finally {
+        for (const h of held) h.end();
+      }
+    },
+    { maxConnections: 4, maxConnectionsPerSource: 2 },
   ));
 
 test.run();
