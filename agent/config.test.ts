@@ -53,6 +53,29 @@ test('every problem at once, each with its JSON path', () => {
   ]);
 });
 
+test('TLS, insecure and names of the TCP API come back typed', () => {
+  const files = { source: 'key-folder', certFile: '/etc/mvos/api-tls.crt', keyFile: '/etc/mvos/api-tls.key' };
+  const { value, problems } = checkHostConfig({ ...good, agent: { apiListen: '0.0.0.0:8443', apiTls: files, apiInsecure: false, apiNames: ['mvos.example.net'] } });
+  assert.equal(problems, []);
+  assert.equal(value?.agent, { apiListen: '0.0.0.0:8443', apiTls: files, apiNames: ['mvos.example.net'], users: [] });
+  assert.equal(checkHostConfig({ ...good, agent: { apiListen: '[::]:8443', apiTls: { source: 'self-signed' } } }).value?.agent.apiTls, { source: 'self-signed' });
+  assert.is(checkHostConfig({ ...good, agent: { apiListen: '0.0.0.0:8080', apiInsecure: true } }).value?.agent.apiInsecure, true);
+});
+
+test('plain HTTP off loopback without apiInsecure is refused at start (defence in depth behind the recipe rule)', () => {
+  for (const apiListen of ['0.0.0.0:8443', '192.0.2.10:80', '[::]:8443']) {
+    const { value, problems } = checkHostConfig({ ...good, agent: { apiListen, apiTls: null, apiInsecure: false } });
+    assert.is(value, undefined, apiListen);
+    assert.equal(problems.map((p) => p.path), ['/agent/apiListen'], apiListen);
+    assert.match(problems[0]!.message, /plain HTTP/);
+  }
+  assert.equal(checkHostConfig({ ...good, agent: { apiListen: '127.0.0.1:8443' } }).problems, []);
+  assert.equal(
+    checkHostConfig({ ...good, agent: { apiListen: '0.0.0.0:8443', apiTls: { source: 'key-folder' } } }).problems.map((p) => `${p.path}: ${p.message}`),
+    ['/agent/apiTls/certFile: missing (a string is required)', '/agent/apiTls/keyFile: missing (a string is required)'],
+  );
+});
+
 test('a config that is not an object, or has no vms list', () => {
   assert.equal(checkHostConfig([]).problems.map((p) => p.message), ['must be an object (got a list)']);
   assert.equal(checkHostConfig({ ...good, vms: undefined }).problems.map((p) => `${p.path}: ${p.message}`), ['/vms: missing (a list of VMs is required)']);

@@ -1,6 +1,7 @@
-// Who may pass: root on the unix socket always; over TCP a live session, and for changes a same-origin request with its CSRF token.
+// Who may pass: root on the unix socket always; over TCP a request for this listener's own address or names, a live session, and for changes a same-origin request with its CSRF token.
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from './http.ts';
+import { hostAllowed, originAllowed, type ListenerIdentity } from './origins.ts';
 import type { Caller, Route } from './router.ts';
 import { readCookie, sameSecret, SESSION_COOKIE, type SessionStore } from './sessions.ts';
 
@@ -24,20 +25,28 @@ function source(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
+// DNS rebinding: a page on the attacker's name that now resolves here sends Host and Origin with that name, equal to each other.
+// Both are compared with the configured listener instead, and a Host that is not ours is refused for reads too.
+function checkHost(req: IncomingMessage, listener: ListenerIdentity, secure: boolean): void {
+  if (!hostAllowed(req, listener, secure)) {
+    throw new HttpError(403, `Host ${JSON.stringify(req.headers.host ?? '')} is not this agent's address or one of its names (host recipe agent.api.names)`);
+  }
+}
+
 // A browser's own word on where a change comes from: a foreign Origin or a cross-site fetch is refused, even for login.
-function checkOrigin(req: IncomingMessage, secure: boolean): void {
+function checkOrigin(req: IncomingMessage, listener: ListenerIdentity, secure: boolean): void {
   const origin = req.headers.origin;
-  const expected = `${secure ? 'https' : 'http'}://${req.headers.host ?? ''}`;
-  if (origin !== undefined && origin !== expected) throw new HttpError(403, `cross-origin request refused (Origin ${origin})`);
+  if (origin !== undefined && !originAllowed(origin, req, listener, secure)) throw new HttpError(403, `cross-origin request refused (Origin ${origin})`);
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, `cross-site request refused (Sec-Fetch-Site ${site})`);
 }
 
-// TCP: a session cookie for everything but public routes, and Origin + CSRF token for every change.
-export function sessionGate(sessions: SessionStore, options: { secure: boolean }): Gate {
+// TCP: Host for everything, a session cookie for everything but public routes, and Origin + CSRF token for every change.
+export function sessionGate(sessions: SessionStore, options: { secure: boolean; listener: ListenerIdentity }): Gate {
   return (req, route) => {
+    checkHost(req, options.listener, options.secure);
     const changing = changesState(req.method);
-    if (changing) checkOrigin(req, options.secure);
+    if (changing) checkOrigin(req, options.listener, options.secure);
     const from = source(req);
     if (route.access === 'public') return { user: '', via: 'tcp', source: from };
     const session = sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE));

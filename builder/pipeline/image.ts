@@ -20,6 +20,7 @@ import type { Recipe } from '../recipe/types.ts';
 import { dropFilter } from '../rootfs/drop.ts';
 import { writeErofs } from '../rootfs/erofs.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
+import { IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../secrets/api-tls.ts';
 import { IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
 import { make_vm_vars, pin_firmware } from './firmware.ts';
 import { containerInitramfs, containerInitScript, CONTAINER_INITRD } from './container-init.ts';
@@ -164,6 +165,8 @@ async function assemble_rootfs(
   });
   // Agent users' sealed secrets and hashes come from the key folder (outside the repository); the key ships root-only.
   const agentUsers = recipe.kind === 'host' ? await resolveHostUsers(recipe.agent.users, defaultKeyDir()) : { users: [] };
+  // The TCP API's certificate and key, when the recipe takes them from the key folder; the key ships root-only like the secret key.
+  const apiTls = recipe.kind === 'host' && recipe.agent.apiTls === 'key-folder' ? await readApiTls(defaultKeyDir(), recipe.agent) : undefined;
   const generated: Record<string, string> = { 'etc/os-release': osRelease(recipe) };
   if (recipe.kind === 'host') {
     generated['etc/mvos/host.json'] = `${JSON.stringify(hostConfig(recipe, agentUsers), null, 2)}\n`;
@@ -177,6 +180,7 @@ async function assemble_rootfs(
     modules: parts.modules ? `${parts.modules.tar}:${parts.modules.load}` : '',
     agent: parts.agent ?? '',
     secretKey: agentUsers.secretKey ? sha256(agentUsers.secretKey) : '',
+    apiTls: apiTls ? sha256(Buffer.concat([apiTls.cert, apiTls.key])) : '',
     guests: parts.guests.map((g) => `${g.recipe.name}:${g.vmlinuz}:${g.initrd}:${g.disk ?? ''}`).join(','),
     vmVars: JSON.stringify(Object.entries(parts.vmVars).sort()),
     containerInit: carriesContainers(recipe) ? sha256(containerInitScript()) : '',
@@ -201,6 +205,10 @@ async function assemble_rootfs(
     for (const r of rendered) tree.add(fileEntry(r.target.slice(1), r.text, r.mode, `template:${r.target}`));
     for (const [path, text] of Object.entries(generated)) tree.add(fileEntry(path, text));
     if (agentUsers.secretKey) tree.add(fileEntry(IMAGE_SECRET_KEY.slice(1), agentUsers.secretKey, 0o400, 'agent-users'));
+    if (apiTls) {
+      tree.add(fileEntry(IMAGE_API_CERT.slice(1), apiTls.cert, 0o444, 'agent-tls'));
+      tree.add(fileEntry(IMAGE_API_KEY.slice(1), apiTls.key, 0o400, 'agent-tls'));
+    }
     if (parts.agent) tree.add(fileEntry('usr/lib/mvos/agent.mjs', await ctx.cache.read(parts.agent, 'agent bundle')));
     for (const guest of parts.guests) {
       const vm = recipe.vms.find((v) => v.recipe === guest.recipe)!;
