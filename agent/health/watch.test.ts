@@ -5,6 +5,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { consoleFiles, openConsole } from '../console/reader.ts';
 import { classifyLine, watchHealth, type HealthSignal } from './watch.ts';
 
 test('lines: the ready marker, a failure the guest reports, a kernel panic, the heartbeat only on the channel', () => {
@@ -19,7 +20,7 @@ test('lines: the ready marker, a failure the guest reports, a kernel panic, the 
   assert.is(classifyLine('MVOS-CONTAINER-FAILED x', 'NEVER-SAID', 'serial console'), undefined);
 });
 
-test('the watch follows the serial log from an offset and the channel socket, reconnecting when the peer goes', async () => {
+test('the watch follows the console from an offset and the channel socket, reconnecting when the peer goes', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-health-'));
   const serialLog = join(dir, 'serial.log');
   const healthSocket = join(dir, 'health.sock');
@@ -30,12 +31,15 @@ test('the watch follows the serial log from an offset and the channel socket, re
   const server = createServer((socket) => peers.push(socket));
   await new Promise<void>((resolve) => server.listen(healthSocket, resolve));
   const signals: HealthSignal[] = [];
-  const watch = watchHealth({ serialLog, healthSocket, marker: 'MVOS-GUEST-READY', offset: Buffer.byteLength(old), onSignal: (s) => signals.push(s) });
+  const offsets: number[] = [];
+  const console = openConsole(consoleFiles({ dir, serialLog }));
+  const watch = watchHealth({ console, healthSocket, marker: 'MVOS-GUEST-READY', offset: Buffer.byteLength(old), onSignal: (s) => signals.push(s), onOffset: (o) => offsets.push(o) });
   try {
     await sleep(500);
     assert.equal(signals, []);
     await appendFile(serialLog, 'booting\nMVOS-GUE');
     await sleep(400);
+    assert.is(offsets.at(-1), Buffer.byteLength(`${old}booting\n`), 'the saved offset is that of the unfinished line');
     await appendFile(serialLog, 'ST-READY\n');
     await sleep(400);
     assert.equal(signals, [{ kind: 'ready', source: 'serial console' }]);
@@ -48,6 +52,7 @@ test('the watch follows the serial log from an offset and the channel socket, re
     assert.equal(signals.slice(1), [{ kind: 'alive' }, { kind: 'failed', reason: 'the guest reported a failure on its health channel: out of disk' }]);
   } finally {
     watch.stop();
+    await console.release();
     server.close();
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
-// Watches a VM's two health sources: lines on its virtio-serial health channel and its serial console log.
-import { open } from 'node:fs/promises';
+// Watches a VM's two health sources: lines on its virtio-serial health channel and its serial console.
 import { connect, type Socket } from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
+import type { ConsoleFeed } from '../console/reader.ts';
 
 // What a line from the guest means for its health; `alive` is the heartbeat a ready guest sends on its channel.
 export type HealthSignal = { kind: 'ready'; source: string } | { kind: 'failed'; reason: string } | { kind: 'alive' } | { kind: 'exited'; code: number };
@@ -28,7 +29,8 @@ export function classifyLine(line: string, marker: string, source: string): Heal
   return undefined;
 }
 
-function lines(onLine: (line: string) => void): (chunk: string) => void {
+// Splits text into lines; the function returns the bytes of the line still waiting for its newline.
+function lines(onLine: (line: string) => void): (chunk: string) => number {
   let partial = '';
   return (chunk) => {
     partial += chunk;
@@ -39,6 +41,7 @@ function lines(onLine: (line: string) => void): (chunk: string) => void {
     }
     // A line without its newline yet is kept, but a runaway one is not allowed to grow without bound.
     if (partial.length > 65536) partial = partial.slice(-4096);
+    return Buffer.byteLength(partial);
   };
 }
 
@@ -47,10 +50,9 @@ export interface HealthWatch {
   stop(): void;
 }
 
-// Follows the serial log from `offset` (polling: the log is a plain file QEMU appends to) and the health socket (reconnecting).
-export function watchHealth(options: { serialLog: string; healthSocket: string; marker: string; offset?: number; onSignal: (signal: HealthSignal) => void; onOffset?: (offset: number) => void }): HealthWatch {
+// Follows the VM's console from stream offset `offset` (a subscriber of its one reader) and the health socket (reconnecting).
+export function watchHealth(options: { console: Pick<ConsoleFeed, 'subscribe'>; healthSocket: string; marker: string; offset?: number; onSignal: (signal: HealthSignal) => void; onOffset?: (offset: number) => void }): HealthWatch {
   let stopped = false;
-  let offset = options.offset ?? 0;
   let socket: Socket | undefined;
   const emit = (source: string) => lines((line) => {
     const signal = classifyLine(line, options.marker, source);
@@ -58,27 +60,15 @@ export function watchHealth(options: { serialLog: string; healthSocket: string; 
   });
   const fromSerial = emit('serial console');
   const fromChannel = emit('health channel');
+  // A character split between two chunks stays whole.
+  const decoder = new StringDecoder('utf8');
+  const unsubscribe = options.console.subscribe((chunk, end) => {
+    if (stopped) return;
+    const waiting = fromSerial(decoder.write(chunk));
+    // The offset saved for a restarted agent is that of the unfinished line, so a marker split by the restart still counts.
+    options.onOffset?.(end - waiting);
+  }, { from: options.offset ?? 0 });
 
-  const poll = async (): Promise<void> => {
-    while (!stopped) {
-      const handle = await open(options.serialLog, 'r').catch(() => undefined);
-      if (handle) {
-        try {
-          const buffer = Buffer.alloc(65536);
-          for (;;) {
-            const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-            if (bytesRead === 0) break;
-            offset += bytesRead;
-            fromSerial(buffer.subarray(0, bytesRead).toString('utf8'));
-          }
-          options.onOffset?.(offset);
-        } finally {
-          await handle.close();
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  };
   const attach = (): void => {
     if (stopped) return;
     socket = connect(options.healthSocket);
@@ -89,11 +79,11 @@ export function watchHealth(options: { serialLog: string; healthSocket: string; 
       if (!stopped) setTimeout(attach, 500);
     });
   };
-  void poll();
   attach();
   return {
     stop() {
       stopped = true;
+      unsubscribe();
       socket?.destroy();
     },
   };

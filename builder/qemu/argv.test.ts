@@ -72,6 +72,11 @@ test('SeaBIOS on pc with the serial console on a socket', () => {
   ]);
 });
 
+test('a serial socket with a log: the log is opened for appending, so the agent can empty it while QEMU runs', () => {
+  const argv = qemuArgv({ ...base, serial: { socket: '/run/vm/console.sock', logfile: '/run/vm,1/serial.log' } });
+  assert.equal(argv.slice(-4), ['-chardev', 'socket,id=serial0,path=/run/vm/console.sock,server=on,wait=off,logfile=/run/vm,,1/serial.log,logappend=on', '-serial', 'chardev:serial0']);
+});
+
 test('SeaBIOS boot order from bootindex and the boot menu wait through -boot splash-time; 0 turns the menu off', () => {
   const drives: QemuSpec['drives'] = [
     { file: '/a.img', format: 'raw', interface: 'ide', snapshot: true, bootIndex: 1 },
