@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../errors.ts';
 import { checkTarget, flashImage, inspectTarget, mountedNumbers, rootDiskNumbers, swapNumbers, type BlockNode } from './flash.ts';
+import { refused } from '../../qa/lib/refused.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1 << 20;
@@ -59,16 +59,6 @@ function sha256Of(path: string, bytes?: number): string {
   }
 }
 
-async function refused(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, UserError);
-    assert.match((error as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected a refusal matching ${pattern}`);
-}
 
 function mvos(args: string[]) {
   const run = spawnSync(join(root, 'mvos'), args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });

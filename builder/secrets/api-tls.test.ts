@@ -6,10 +6,10 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkHostConfig } from '../../agent/config.ts';
-import { UserError } from '../errors.ts';
 import { hostConfig } from '../pipeline/generated.ts';
 import { loadRecipe } from '../recipe/load.ts';
 import { apiTlsFiles, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from './api-tls.ts';
+import { refused } from '../../qa/lib/refused.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mvos-api-tls-'));
 
@@ -28,16 +28,6 @@ async function makePair(keyDir: string, san: string): Promise<void> {
   await chmod(files.key, 0o600);
 }
 
-async function refused(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, UserError);
-    assert.match((error as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected a refusal matching ${pattern}`);
-}
 
 test('key-folder: the pair is read and checked, and host.json names the image\'s copies', async () => {
   const keyDir = join(dir, 'keys-good');
