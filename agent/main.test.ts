@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,6 +170,84 @@ test('a missing config file, broken JSON and an unknown flag exit 2 with a clear
   const flag = await startAgent(sampleConfig, ['--frobnicate']);
   assert.is(await flag.exited, 2);
   assert.match(flag.stderr(), "error: Unknown option '--frobnicate'");
+});
+
+test('a self-signed API certificate: its fingerprint on the console and in status.json', async () => {
+  const agent = await startAgent({ ...sampleConfig, agent: { apiListen: '127.0.0.1:0', apiTls: { source: 'self-signed' } } });
+  try {
+    await agent.ready;
+    const line = /api: TLS certificate (\S+) \(self-signed, made on this start\) SHA-256 fingerprint ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})/.exec(agent.stderr());
+    assert.ok(line, agent.stderr());
+    const status = JSON.parse(await readFile(join(agent.runDir, 'status.json'), 'utf8'));
+    assert.match(status.api.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(status.api.tls, { source: 'self-signed', certificate: line![1], fingerprint: line![2] });
+  } finally {
+    agent.child.kill('SIGTERM');
+  }
+  assert.is(await agent.exited, 0);
+});
+
+test('plain HTTP off loopback without apiInsecure exits 2 before listening', async () => {
+  const agent = await startAgent({ ...sampleConfig, agent: { apiListen: '0.0.0.0:8443' } });
+  const outcome = await Promise.race([agent.exited, agent.ready.then(() => 'ready', () => 'exited')]);
+  if (outcome === 'ready') agent.child.kill('SIGTERM');
+  assert.is.not(outcome, 'ready', 'the agent served plain HTTP on 0.0.0.0');
+  assert.is(await agent.exited, 2);
+  assert.match(agent.stderr(), '/agent/apiListen: plain HTTP on 0.0.0.0:8443');
+  assert.is(agent.stdout(), '');
+});
+
+// A TCP port on loopback held by this test process, as an earlier agent that is still stopping would hold it.
+async function holdPort(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return { port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+test('an API address already taken ends the agent with one line naming the address and its holder, no stack trace', async () => {
+  const held = await holdPort();
+  try {
+    const agent = await startAgent({ ...sampleConfig, agent: { apiListen: `127.0.0.1:${held.port}` } });
+    assert.is(await agent.exited, 1);
+    const err = agent.stderr();
+    assert.match(err, new RegExp(`error: api: cannot listen on 127\\.0\\.0\\.1:${held.port}: the address is already in use by pid ${process.pid} \\(node\\)`));
+    assert.match(err, /hint: stop the other program/);
+    assert.not.match(err, /^\s+at /m);
+    assert.not.match(err, /doListen|internal error/);
+    assert.is(agent.stdout(), '');
+  } finally {
+    await held.close();
+  }
+});
+
+test('on the host (--on-listen-failure retry) a taken address leaves the agent running, says so in status, and binds once freed', async () => {
+  const held = await holdPort();
+  const agent = await startAgent({ ...sampleConfig, agent: { apiListen: `127.0.0.1:${held.port}` } }, ['--accel', 'tcg', '--on-listen-failure', 'retry']);
+  try {
+    assert.is(await agent.ready, 'MVOS-AGENT-READY test-host 1.2.3 accel=tcg');
+    const socket = join(agent.runDir, 'agent.sock');
+    const status = JSON.parse((await get(socket, '/status')).body);
+    assert.equal(status.listeners.map((l: { name: string; state: string }) => [l.name, l.state]), [['api', 'failed']]);
+    assert.match(status.listeners[0].error, `cannot listen on 127.0.0.1:${held.port}: the address is already in use`);
+    assert.ok(status.warnings.some((w: string) => w.startsWith('api listener down since')), JSON.stringify(status.warnings));
+    assert.equal(status.vms.map((vm: { name: string }) => vm.name), ['controller', 'rescue'], 'the supervisor runs');
+    assert.is(status.api, undefined);
+    await held.close();
+    const until = Date.now() + 15_000;
+    let bound: { listeners: Array<{ state: string }>; api?: { url: string } } = status;
+    while (Date.now() < until && bound.listeners[0]!.state !== 'listening') {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      bound = JSON.parse((await get(socket, '/status')).body);
+    }
+    assert.is(bound.listeners[0]!.state, 'listening');
+    assert.is(bound.api?.url, `http://127.0.0.1:${held.port}`);
+    assert.match(agent.stderr(), `api: listening on 127.0.0.1:${held.port} after all`);
+  } finally {
+    agent.child.kill('SIGTERM');
+    await held.close().catch(() => undefined);
+  }
+  assert.is(await agent.exited, 0);
 });
 
 test.after(async () => {

@@ -6,6 +6,7 @@ import { startApi, type Api } from './api/server.ts';
 import { AGENT_USAGE, parseAgentArgs } from './args.ts';
 import { readHostConfig } from './config.ts';
 import { imagePath } from './launch/vm.ts';
+import { RetryingListener, type ListenerStatus } from './listeners/retry.ts';
 import { startSshServer, type SshServer } from './ssh/server.ts';
 import { initialStatus, READY_MARKER, writeStatus, type AgentStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
@@ -23,6 +24,7 @@ async function start(argv: string[]): Promise<void> {
   let status: AgentStatus | undefined;
   let api: Api | undefined;
   let ssh: SshServer | undefined;
+  let sshListener: RetryingListener<SshServer> | undefined;
   let supervisor: Supervisor | undefined;
   let stopping = false;
   // Installed before anything else, so a SIGTERM that comes early (right after the ready line, or during the probe) is a clean stop too.
@@ -35,7 +37,7 @@ async function start(argv: string[]): Promise<void> {
       await writeStatus(args.runDir, status).catch(() => undefined);
     }
     await (args.stopVmsOnExit ? supervisor?.stopAll() : supervisor?.detachAll())?.catch((error: Error) => log(`stopping VMs: ${error.message}`));
-    await ssh?.close();
+    await (sshListener ? sshListener.close() : ssh?.close());
     await api?.close();
     process.exit(0);
   };
@@ -44,7 +46,10 @@ async function start(argv: string[]): Promise<void> {
 
   const read = await readHostConfig(args.config);
   // The key file is a path inside the image, like the VM images (under --root on a build machine).
-  const config = read.agent.secretKeyFile ? { ...read, agent: { ...read.agent, secretKeyFile: await imagePath(args.root, read.agent.secretKeyFile) } } : read;
+  const keyed = read.agent.secretKeyFile ? { ...read, agent: { ...read.agent, secretKeyFile: await imagePath(args.root, read.agent.secretKeyFile) } } : read;
+  // The shipped TLS pair is an image path too.
+  const tls = keyed.agent.apiTls;
+  const config = tls?.source === 'key-folder' ? { ...keyed, agent: { ...keyed.agent, apiTls: { ...tls, certFile: await imagePath(args.root, tls.certFile), keyFile: await imagePath(args.root, tls.keyFile) } } } : keyed;
   const choice = await chooseAccel(args.accel, { timeoutMs: args.kvmTimeoutMs });
   if (choice.warning) log(`warning: ${choice.warning}`);
   await mkdir(args.stateDir, { recursive: true, mode: 0o700 });
@@ -55,22 +60,44 @@ async function start(argv: string[]): Promise<void> {
   const refresh = (): void => {
     if (!status || !supervisor || stopping) return;
     const degraded = supervisor.listVms().flatMap((vm) => (vm.pinning?.degraded ? [`${vm.name}: CPU pinning degraded: ${vm.pinning.degraded}`] : []));
-    status = { ...status, vms: supervisor.listVms(), rescue: supervisor.rescueState(), warnings: [...(choice.warning ? [choice.warning] : []), ...degraded] };
-    if (published) void writeStatus(args.runDir, status).catch(() => undefined);
+    const listeners = [api?.tcpListener?.status, sshListener?.status].filter((l): l is ListenerStatus => l !== undefined);
+    const down = listeners.flatMap((l) => (l.state === 'failed' ? [`${l.name} listener down since ${l.since}: ${l.error}`] : []));
+    status = { ...status, vms: supervisor.listVms(), rescue: supervisor.rescueState(), warnings: [...(choice.warning ? [choice.warning] : []), ...degraded, ...down], ...(listeners.length > 0 ? { listeners } : {}), ...listenedAt() };
+    if (published) void writeStatus(args.runDir, api?.status() ?? status).catch(() => undefined);
   };
   supervisor = new Supervisor(config, { stateDir: args.stateDir, root: args.root, accel: choice.accel, accelReason: choice.reason, agentVersion: config.version, stopGraceMs: args.stopGraceMs, log, onChange: refresh });
-  api = await startApi({ controls: supervisor, status: () => status!, config, stateDir: args.stateDir, runDir: args.runDir, log: (line) => log(`api: ${line}`) });
+  // On the host a listener that cannot bind (its port still held by an agent that is stopping) is retried, and the VMs
+  // and the other doors keep running; elsewhere the agent ends with the one-line reason.
+  const retrying = args.onListenFailure === 'retry';
+  // Where the TCP listeners are bound now, for status.
+  const listenedAt = (): Pick<AgentStatus, 'api' | 'ssh'> => {
+    const tcp = api?.tcpListener ? api.tcpListener.value : api?.tcp;
+    const cert = tcp?.certificate;
+    const server = sshListener ? sshListener.value : ssh;
+    return {
+      ...(tcp ? { api: { url: tcp.url, ...(cert ? { tls: { source: cert.source, certificate: cert.file, fingerprint: cert.fingerprint } } : {}) } } : {}),
+      ...(server ? { ssh: { listen: `${server.host}:${server.port}`, fingerprint: server.fingerprint } } : {}),
+    };
+  };
+  api = await startApi({ controls: supervisor, status: () => status!, config, stateDir: args.stateDir, runDir: args.runDir, log: (line) => log(`api: ${line}`), ...(retrying ? { retryListen: { onChange: refresh } } : {}) });
+  // status.json says when the audit log has dropped entries (refreshed at most about once a minute for it).
+  api.audit.onSummary(refresh);
   if (api.tcp) log(`api: listening on ${api.tcp.url}`);
   if (config.agent.sshListen) {
     const secretKeyFile = config.agent.secretKeyFile;
-    ssh = await startSshServer({ listen: config.agent.sshListen, stateDir: args.stateDir, users: config.agent.users, ...(secretKeyFile ? { secretKeyFile } : {}), controls: supervisor, log, shared: { audit: api.audit } });
-    status = { ...status, ssh: { listen: `${ssh.host}:${ssh.port}`, fingerprint: ssh.fingerprint } };
+    const shared = api.shared;
+    const bindSsh = (): Promise<SshServer> => startSshServer({ listen: config.agent.sshListen!, stateDir: args.stateDir, users: config.agent.users, ...(secretKeyFile ? { secretKeyFile } : {}), controls: supervisor!, log, shared });
+    if (retrying) {
+      sshListener = new RetryingListener('ssh', config.agent.sshListen, bindSsh, { log, onChange: refresh });
+      await sshListener.start();
+    } else ssh = await bindSsh();
   }
+  status = { ...status, ...listenedAt() };
   if (stopping) return api.close();
   await supervisor.start();
   refresh();
   published = true;
-  await writeStatus(args.runDir, status);
+  await writeStatus(args.runDir, api.status());
   process.stdout.write(`${READY_MARKER} ${config.name} ${config.version} accel=${choice.accel}\n`);
 }
 

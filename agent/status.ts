@@ -1,8 +1,10 @@
 // The agent's status: one JSON document, served on the API socket and written to <run-dir>/status.json for shell tools.
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { AuditStats } from './auth/audit.ts';
 import type { HostConfig } from './config.ts';
 import type { RescueState, VmView } from './controls.ts';
+import type { ListenerStatus } from './listeners/retry.ts';
 
 // The first word of the one line the boot checks and people look for on the console once the agent is up.
 export const READY_MARKER = 'MVOS-AGENT-READY';
@@ -22,7 +24,19 @@ export interface AgentStatus {
   rescue: RescueState;
   // The SSH control server, when the host config names an address: where it listens and its host key fingerprint.
   ssh?: { listen: string; fingerprint: string };
+  // The TCP API, when the host config names an address: its URL and, over TLS, the certificate and its SHA-256 fingerprint (AB:CD:…).
+  api?: { url: string; tls?: { source: 'key-folder' | 'self-signed'; certificate: string; fingerprint: string } };
+  // Each TCP listener the agent keeps trying to bind (on the host): bound or down, and why.
+  listeners?: ListenerStatus[];
+  // The audit log's counts: repeats counted instead of written, entries dropped by its rate limit (also named in warnings).
+  audit?: AuditStats;
   vms: VmView[];
+}
+
+// The status with the audit log's counts, and a warning while entries have been dropped.
+export function withAudit(status: AgentStatus, audit: AuditStats): AgentStatus {
+  const dropped = audit.dropped > 0 ? [`audit log: ${audit.dropped} entries dropped by its rate limit (${audit.firstDroppedAt} to ${audit.lastDroppedAt})`] : [];
+  return { ...status, audit, warnings: [...status.warnings, ...dropped] };
 }
 
 // The status of a freshly started agent: every VM still stopped until the supervisor reports them.

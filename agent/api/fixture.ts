@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { generate, generateSecret } from 'otplib';
 import { hashPassword } from '../auth/password.ts';
 import { encryptSecret } from '../auth/secrets.ts';
-import type { AgentUser, HostConfig } from '../config.ts';
+import type { AgentListen, AgentUser, HostConfig } from '../config.ts';
 import { initialStatus, type AgentStatus } from '../status.ts';
 import { startApi, type Api, type ApiOptions } from './server.ts';
 import { FakeControls } from './testing.ts';
@@ -41,8 +41,9 @@ export const FIXTURE_USERS: FixtureUser[] = [
   { name: 'carol', password: 'no code for me' },
 ];
 
-// Starts the API in a fresh temp dir; `options` reaches startApi (short lock-outs, a test clock for codes).
-export async function startFixture(options: Partial<ApiOptions> = {}, users: FixtureUser[] = FIXTURE_USERS): Promise<Fixture> {
+// Starts the API in a fresh temp dir; `options` reaches startApi (short lock-outs, a test clock for codes), `agent` lands in the host config.
+export async function startFixture(options: Partial<ApiOptions> & { agent?: Partial<AgentListen> } = {}, users: FixtureUser[] = FIXTURE_USERS): Promise<Fixture> {
+  const { agent: agentFields, ...apiOptions } = options;
   const dir = await mkdtemp(join(tmpdir(), 'mvos-api-'));
   const key = randomBytes(32);
   const keyFile = join(dir, 'otp.key');
@@ -55,11 +56,11 @@ export async function startFixture(options: Partial<ApiOptions> = {}, users: Fix
       ...(u.secret ? { otp: { type: 'totp' as const, secret: encryptSecret(key, u.name, u.secret) } } : {}),
     })),
   );
-  const config: HostConfig = { name: 'test-host', version: '1.2.3', stateLabel: 'MVOS-STATE', housekeeping: [0], vms: [], agent: { apiListen: '127.0.0.1:0', users: agentUsers, secretKeyFile: keyFile } };
+  const config: HostConfig = { name: 'test-host', version: '1.2.3', stateLabel: 'MVOS-STATE', housekeeping: [0], vms: [], agent: { apiListen: '127.0.0.1:0', users: agentUsers, secretKeyFile: keyFile, ...agentFields } };
   const controls = new FakeControls();
   const base = initialStatus(config, { accel: 'tcg', accelReason: 'test', stateDir: join(dir, 'state'), startedAt: new Date('2026-01-01T00:00:00Z') });
   const status = (): AgentStatus => ({ ...base, vms: controls.listVms() });
-  const api = await startApi({ controls, status, config, stateDir: join(dir, 'state'), runDir: dir, log: () => undefined, ...options });
+  const api = await startApi({ controls, status, config, stateDir: join(dir, 'state'), runDir: dir, log: () => undefined, ...apiOptions });
   return {
     api,
     controls,
@@ -93,12 +94,14 @@ export interface CallOptions {
   headers?: Record<string, string>;
   // Resolve at the first chunk of the body and hang up (event streams never end).
   firstChunk?: boolean;
+  // The client's own address (127.0.0.2, 127.0.0.3… stand for other hosts in tests).
+  localAddress?: string;
 }
 
 // One HTTP request to a TCP URL or a unix socket path (a target starting with `/`).
 export function call(target: string, method: string, path: string, options: CallOptions = {}): Promise<Answer> {
   const data = options.body === undefined ? undefined : JSON.stringify(options.body);
-  const where = target.startsWith('/') ? { socketPath: target } : { host: new URL(target).hostname, port: Number(new URL(target).port) };
+  const where = target.startsWith('/') ? { socketPath: target } : { host: new URL(target).hostname, port: Number(new URL(target).port), ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
   const headers: Record<string, string> = { ...(data ? { 'content-type': 'application/json' } : {}), ...options.headers };
   return new Promise((resolve, reject) => {
     const req = request({ ...where, method, path, headers }, (res) => {

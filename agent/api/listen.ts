@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type RequestListener, type Server } f
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { UserError } from '../../builder/errors.ts';
+import { listenFailure } from '../listeners/failure.ts';
 import { closeServer } from './socket.ts';
 
 // A TCP address to listen on.
@@ -15,6 +16,8 @@ export interface ListenAddress {
 export interface ApiTcp {
   url: string;
   secure: boolean;
+  // The certificate served over TLS from host config agent.apiTls (absent: plain HTTP, or a key and certificate handed in by a test).
+  certificate?: { source: 'key-folder' | 'self-signed'; file: string; fingerprint: string };
   close: () => Promise<void>;
 }
 
@@ -36,10 +39,12 @@ export function parseListenAddress(text: string): ListenAddress {
 }
 
 // Listens on the address; the returned URL carries the bound port (port 0 picks a free one).
-export async function listenTcp(address: ListenAddress, listener: RequestListener, tls?: TlsFiles): Promise<ApiTcp> {
+export async function listenTcp(address: ListenAddress, listener: RequestListener, tls?: TlsFiles, prepare?: (server: Server) => void): Promise<ApiTcp> {
   const server: Server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' }, listener) : createHttpServer(listener);
+  // Caps and timeouts go on before the first connection can arrive.
+  prepare?.(server);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => void listenFailure('api', address.host, address.port, error, 'agent.api.listen').then(reject));
     server.listen(address.port, address.host, () => resolve());
   });
   const bound = server.address();

@@ -32,6 +32,7 @@ const schemas = {
       vcpus: { type: 'array', items: { type: 'object', required: ['vcpu', 'cpu'], properties: { vcpu: { type: 'integer' }, cpu: { type: 'integer' }, tid: { type: 'integer' } } } },
       emulator: { type: 'array', items: { type: 'integer' } },
       degraded: { type: 'string' },
+      memory: { type: 'object', required: ['policy', 'hugepages', 'note'], properties: { policy: { enum: ['bind', 'default'] }, node: { type: 'integer' }, hugepages: { type: 'boolean' }, note: { type: 'string' } } },
     },
   },
   HealthEvent: { type: 'object', required: ['at', 'event'], properties: { at: { type: 'string' }, event: { type: 'string' }, detail: { type: 'string' } } },
@@ -96,6 +97,25 @@ const schemas = {
       stateDir: { type: 'string' },
       warnings: { type: 'array', items: { type: 'string' } },
       rescue: ref('RescueState'),
+      api: {
+        type: 'object',
+        required: ['url'],
+        properties: {
+          url: { type: 'string' },
+          tls: { type: 'object', required: ['source', 'certificate', 'fingerprint'], properties: { source: { enum: ['key-folder', 'self-signed'] }, certificate: { type: 'string' }, fingerprint: { type: 'string', description: 'SHA-256 of the certificate DER, AB:CD:…' } } },
+        },
+      },
+      audit: {
+        type: 'object',
+        description: 'The audit log: repeats of one refusal counted into `repeated` lines, entries dropped by its rate limit (a warning names them too)',
+        required: ['written', 'suppressed', 'dropped', 'rotations'],
+        properties: { written: { type: 'integer' }, suppressed: { type: 'integer' }, dropped: { type: 'integer' }, rotations: { type: 'integer' }, firstDroppedAt: { type: 'string' }, lastDroppedAt: { type: 'string' } },
+      },
+      listeners: {
+        type: 'array',
+        description: 'On the host: each TCP listener the agent keeps trying to bind, bound or down and why',
+        items: { type: 'object', required: ['name', 'address', 'state', 'since'], properties: { name: { type: 'string' }, address: { type: 'string' }, state: { enum: ['listening', 'failed'] }, error: { type: 'string' }, since: { type: 'string' } } },
+      },
       vms: { type: 'array', items: ref('VmView') },
     },
   },
@@ -111,7 +131,8 @@ export const OPENAPI = {
     description:
       'Served on the root-only unix socket /run/mvos/agent.sock (no login) and, when host config sets agent.apiListen, over TCP. ' +
       'Over TCP everything but the login page, its assets and POST /login needs the session cookie from POST /login; ' +
-      'every POST/DELETE also needs the x-csrf-token header (from the login answer or GET /api/session) and a same-origin Origin if one is sent.',
+      'every POST/DELETE also needs the x-csrf-token header (from the login answer or GET /api/session) and a same-origin Origin if one is sent. ' +
+      'Host (and Origin) must name the listener: its address, localhost on loopback, or a name from agent.api.names; anything else is refused (DNS rebinding).',
   },
   components: {
     schemas,
@@ -194,7 +215,7 @@ export const OPENAPI = {
         '400': error('Missing field, or the unix socket (no login there)'),
         '401': error('Wrong user, password or code (which one is not told)'),
         '403': error('Cross-origin login'),
-        '429': error('Too many failed logins; Retry-After says when to try again'),
+        '429': error('Too many failed logins, or too many logins being checked at once (busy); Retry-After says when to try again'),
       }, {
         security: [],
         requestBody: body({ type: 'object', required: ['user', 'password', 'code'], properties: { user: { type: 'string' }, password: { type: 'string' }, code: { type: 'string' } } }, true),

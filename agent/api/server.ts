@@ -1,22 +1,27 @@
 // The whole API: the route table served on the root-only unix socket and, when host config names one, on a TCP address behind login.
 import { join } from 'node:path';
-import { AuditLog } from '../auth/audit.ts';
+import { AuditLog, type AuditPolicy } from '../auth/audit.ts';
+import { HashQueue, type HashQueuePolicy } from '../auth/hash-queue.ts';
 import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
 import { OtpVerifier, type OtpOptions } from '../auth/otp.ts';
 import { loadSecretKey } from '../auth/secrets.ts';
 import type { HostConfig } from '../config.ts';
 import type { Controls } from '../controls.ts';
-import type { AgentStatus } from '../status.ts';
+import { withAudit, type AgentStatus } from '../status.ts';
 import { sendLoginPage, webRoutes } from '../web/routes.ts';
 import { dispatcher } from './dispatch.ts';
 import { sessionGate, socketGate } from './gate.ts';
-import { listenTcp, parseListenAddress, type ApiTcp, type TlsFiles } from './listen.ts';
+import { guardServer, type HttpLimits } from './guard.ts';
+import { RetryingListener } from '../listeners/retry.ts';
+import { listenTcp, type ApiTcp, type TlsFiles } from './listen.ts';
+import { isLoopbackHost } from './loopback.ts';
 import { LoginService } from './login.ts';
 import { openApiRoute } from './openapi.ts';
 import type { Route } from './router.ts';
 import { controlRoutes } from './routes.ts';
 import { sessionRoutes } from './session-routes.ts';
 import { SessionStore, type SessionPolicy } from './sessions.ts';
+import { tcpTransport } from './tls.ts';
 import { listenUnixSocket, type ApiSocket } from './socket.ts';
 
 // What the API serves and where; the tuning fields exist for tests (short lock-outs, a moving clock).
@@ -28,18 +33,32 @@ export interface ApiOptions {
   runDir: string;
   // Overrides host config agent.apiListen (tests use 127.0.0.1:0).
   listen?: string;
+  // Overrides host config agent.apiTls with a key and certificate in hand.
   tls?: TlsFiles;
   lockout?: Partial<LockoutPolicy>;
   sessions?: Partial<SessionPolicy>;
   otp?: OtpOptions;
+  // Connection caps and timeouts of the TCP listener, the password hash queue, and the audit log's bounds.
+  limits?: Partial<HttpLimits>;
+  hashQueue?: Partial<HashQueuePolicy>;
+  audit?: Partial<AuditPolicy>;
   log?: (line: string) => void;
+  // A TCP address that cannot be bound is retried in the background instead of failing the start (the host's agent:
+  // its socket and VMs keep running, and status names the listener that is down).
+  retryListen?: { intervalMs?: number; onChange?: () => void };
 }
 
 // The running API: the socket always, TCP when configured, and the audit log they share.
 export interface Api {
   socket: ApiSocket;
   tcp?: ApiTcp;
+  // With retryListen: the TCP listener that keeps trying (its status says whether it is bound).
+  tcpListener?: RetryingListener<ApiTcp>;
   audit: AuditLog;
+  // What the SSH server takes over, so one lock-out counts failures at both doors (and one replay record, one audit log).
+  shared: { lockout: Lockout; audit: AuditLog; otp?: OtpVerifier };
+  // The status as served, with the audit log's counts (status.json is written from it too).
+  status: () => AgentStatus;
   close: () => Promise<void>;
 }
 
@@ -52,23 +71,42 @@ export function apiRoutes(controls: Controls, status: () => AgentStatus, login?:
 // Starts the listeners; a TCP listener without users who could log in is refused (it would be a locked door nobody can open).
 export async function startApi(options: ApiOptions): Promise<Api> {
   const log = options.log ?? ((line: string) => process.stderr.write(`mvos-agent: api: ${line}\n`));
-  const audit = new AuditLog(options.stateDir);
+  const audit = new AuditLog(options.stateDir, undefined, options.audit);
+  const lockout = new Lockout(options.lockout);
+  const status = (): AgentStatus => withAudit(options.status(), audit.stats());
+  let otp: OtpVerifier | undefined;
   const socket = await listenUnixSocket(
     join(options.runDir, 'agent.sock'),
-    dispatcher(apiRoutes(options.controls, options.status), { gate: socketGate(), audit, loginPage: sendLoginPage, log }),
+    dispatcher(apiRoutes(options.controls, status), { gate: socketGate(), audit, loginPage: sendLoginPage, log }),
   );
+  const refuseConnection = (from: string): void => void audit.record({ who: '', source: from, action: 'connect', result: 'refused', reason: 'too-many-connections' }).catch(() => undefined);
   const address = options.listen ?? options.config.agent.apiListen;
   let tcp: ApiTcp | undefined;
+  let tcpListener: RetryingListener<ApiTcp> | undefined;
   if (address) {
     try {
       const users = options.config.agent.users;
       const key = await loadSecretKey(options.config.agent.secretKeyFile, users);
       const sessions = new SessionStore(options.sessions);
-      const service = new LoginService({ users, otp: new OtpVerifier(users, key, options.stateDir, options.otp), lockout: new Lockout(options.lockout), audit, sessions });
-      const secure = Boolean(options.tls);
-      const routes = apiRoutes(options.controls, options.status, { service, sessions, secure });
-      tcp = await listenTcp(parseListenAddress(address), dispatcher(routes, { gate: sessionGate(sessions, { secure }), audit, loginPage: sendLoginPage, log }), options.tls);
-      if (!users.some((u) => u.passwordHash && u.otp)) log(`warning: ${tcp.url} is open but no user has both a password and a one-time code: nobody can log in`);
+      otp = new OtpVerifier(users, key, options.stateDir, options.otp);
+      const service = new LoginService({ users, otp, lockout, audit, sessions, queue: new HashQueue(options.hashQueue) });
+      const transport = await tcpTransport(address, options.config.agent, { stateDir: options.stateDir, hostName: options.config.name, ...(options.tls ? { tls: options.tls } : {}) });
+      const secure = transport.secure;
+      const routes = apiRoutes(options.controls, status, { service, sessions, secure });
+      const cert = transport.certificate;
+      const bind = async (): Promise<ApiTcp> => {
+        const bound = await listenTcp(transport.address, dispatcher(routes, { gate: sessionGate(sessions, { secure, listener: transport.identity }), audit, loginPage: sendLoginPage, log }), transport.tls, (server) => guardServer(server, options.limits, refuseConnection));
+        return cert ? { ...bound, certificate: { source: cert.source, file: cert.file, fingerprint: cert.fingerprint } } : bound;
+      };
+      if (cert) log(`TLS certificate ${cert.file} (${cert.source}${cert.made ? ', made on this start' : ''}) SHA-256 fingerprint ${cert.fingerprint}`);
+      const shown = transport.address.host.includes(':') ? `[${transport.address.host}]:${transport.address.port}` : `${transport.address.host}:${transport.address.port}`;
+      if (!secure && !isLoopbackHost(transport.address.host)) log(`warning: ${shown} serves plain HTTP off loopback (agent.api.insecure): passwords and session cookies cross the network readable`);
+      if (!users.some((u) => u.passwordHash && u.otp)) log(`warning: ${shown} is open but no user has both a password and a one-time code: nobody can log in`);
+      if (options.retryListen) {
+        const retry = options.retryListen;
+        tcpListener = new RetryingListener('api', shown, bind, { ...(retry.intervalMs ? { intervalMs: retry.intervalMs } : {}), log, onChange: () => retry.onChange?.() });
+        tcp = await tcpListener.start();
+      } else tcp = await bind();
     } catch (error) {
       await socket.close();
       throw error;
@@ -77,9 +115,12 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   return {
     socket,
     ...(tcp ? { tcp } : {}),
+    ...(tcpListener ? { tcpListener } : {}),
     audit,
+    shared: { lockout, audit, ...(otp ? { otp } : {}) },
+    status,
     close: async () => {
-      await Promise.all([socket.close(), tcp?.close()]);
+      await Promise.all([socket.close(), tcpListener ? tcpListener.close() : tcp?.close()]);
       await audit.close();
     },
   };

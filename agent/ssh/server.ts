@@ -2,7 +2,9 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { UserError } from '../../builder/errors.ts';
 import { parseListenAddress } from '../api/listen.ts';
+import { listenFailure } from '../listeners/failure.ts';
 import { AuditLog } from '../auth/audit.ts';
+import { ConnectionLimiter } from '../auth/connections.ts';
 import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
 import { OtpVerifier } from '../auth/otp.ts';
 import { loadSecretKey } from '../auth/secrets.ts';
@@ -28,10 +30,12 @@ export interface SshServerOptions {
   // Milliseconds since the epoch, for codes and lockout (tests move it).
   now?: () => number;
   lockout?: Partial<LockoutPolicy>;
-  // Seconds a connection may take to log in.
+  // Seconds a connection may take to log in (default 30).
   loginGraceSeconds?: number;
-  // Connections served at once; more are closed at once (a flood cannot exhaust the agent).
+  // Connections from all non-local sources together (default 64); more are closed at once. Loopback is counted apart.
   maxConnections?: number;
+  // Connections from one source, an IPv4 address or IPv6 /64 (default 8): one source's silent connections cannot lock the others out.
+  maxConnectionsPerSource?: number;
   // The HTTP API's code checker, failure counter and audit log, so both doors share one replay record and one lockout.
   shared?: { otp?: OtpVerifier; lockout?: Lockout; audit?: AuditLog };
 }
@@ -68,8 +72,9 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     for (const bad of parsed.bad) log(`ssh: warning: an authorized key of ${user.name} does not parse (${bad}…); skipped`);
     keys.set(user.name, parsed.keys);
   }
-  // Raw sockets are ours (injected into ssh2), so the limit and the login grace also hold for clients that never speak SSH.
+  // Raw sockets are ours (injected into ssh2), so the limits and the login grace also hold for clients that never speak SSH.
   const sockets = new Map<string, { socket: Socket; grace: NodeJS.Timeout }>();
+  const limiter = new ConnectionLimiter({ maxConnections: options.maxConnections ?? 64, perSource: options.maxConnectionsPerSource ?? 8 });
   const ssh = new Server({ hostKeys: [hostKey.privateKey], ident: 'mvos-agent' }, (client, info) => {
     const source = info.ip;
     const slot = sockets.get(`${info.ip}:${info.port}`);
@@ -84,21 +89,23 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   });
   const tcp = createServer((socket) => {
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
-    if (sockets.size >= (options.maxConnections ?? 32)) {
+    const release = limiter.admit(socket.remoteAddress);
+    if (!release) {
       void audit.record({ who: '', source: socket.remoteAddress ?? '', action: 'connect', result: 'refused', reason: 'too-many-connections' }).catch(() => undefined);
       socket.destroy();
       return;
     }
-    const grace = setTimeout(() => socket.destroy(), (options.loginGraceSeconds ?? 60) * 1000);
+    const grace = setTimeout(() => socket.destroy(), (options.loginGraceSeconds ?? 30) * 1000);
     sockets.set(key, { socket, grace });
     socket.on('close', () => {
       clearTimeout(grace);
       sockets.delete(key);
+      release();
     });
     ssh.injectSocket(socket);
   });
   await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
+    tcp.once('error', (error: NodeJS.ErrnoException) => void listenFailure('ssh', address.host, address.port, error, 'agent.ssh.listen').then(reject));
     tcp.listen(address.port, address.host, () => resolve());
   });
   tcp.on('error', (error: Error) => log(`ssh: server error: ${error.message}`));
