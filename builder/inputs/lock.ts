@@ -46,8 +46,18 @@ async function pickFromClosure(ctx: AptContext, request: string, pattern: RegExp
   return found;
 }
 
+// The kernel (or kernel source) package a metapackage request led to before, when it is still pinned and not being
+// updated: it is resolved by name, because the unpinned metapackage may by now depend on a newer version.
+function lockedChoice(previous: Lockfile | undefined, update: ReadonlySet<string>, request: string, pick: (image: LockedImage) => { request: string; package: string } | undefined): string | undefined {
+  for (const image of Object.values(previous?.images ?? {})) {
+    const choice = pick(image);
+    if (choice?.request === request && previous?.packages[choice.package] && !update.has(choice.package)) return choice.package;
+  }
+  return undefined;
+}
+
 // Resolves every input of a recipe against an apt context (whose preferences keep the old pins) into a new lockfile.
-export async function resolveLock(recipe: Recipe, ctx: AptContext, previous: Lockfile | undefined, now: Date): Promise<Lockfile> {
+export async function resolveLock(recipe: Recipe, ctx: AptContext, previous: Lockfile | undefined, now: Date, update: ReadonlySet<string> = new Set()): Promise<Lockfile> {
   const pins = new Map<string, PackagePin>();
   const add = (pin: PackagePin): void => {
     const known = pins.get(pin.name);
@@ -72,14 +82,16 @@ export async function resolveLock(recipe: Recipe, ctx: AptContext, previous: Loc
       firmware: firmware.map((p) => p.name),
     };
     if (image.kernel.package) {
-      const kernel = /^linux-image-\d/.test(image.kernel.package)
-        ? (await resolvePackages(ctx, [image.kernel.package], { withDependencies: false }))[0]!
+      const named = /^linux-image-\d/.test(image.kernel.package) ? image.kernel.package : lockedChoice(previous, update, image.kernel.package, (i) => i.kernel);
+      const kernel = named
+        ? (await resolvePackages(ctx, [named], { withDependencies: false }))[0]!
         : await pickFromClosure(ctx, image.kernel.package, /^linux-image-\d.*-amd64(-unsigned)?$/, 'linux-image');
       add(kernel);
       locked.kernel = { request: image.kernel.package, package: kernel.name };
     }
     if (image.kernel.source) {
-      const source = await pickFromClosure(ctx, kernelSourceRequest, /^linux-source-\d/, 'linux-source');
+      const named = lockedChoice(previous, update, kernelSourceRequest, (i) => i.kernelSource);
+      const source = named ? (await resolvePackages(ctx, [named], { withDependencies: false }))[0]! : await pickFromClosure(ctx, kernelSourceRequest, /^linux-source-\d/, 'linux-source');
       add(source);
       locked.kernelSource = { request: kernelSourceRequest, package: source.name };
     }

@@ -4,6 +4,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { formatProblem, sortProblems, UserError, type Problem } from '../errors.ts';
 import { mergeLocations, mergeRecipeData } from './merge.ts';
 import { normalizeRecipe } from './normalize.ts';
+import { checkApiRules } from './api-rules.ts';
 import { checkRecipeRules, checkVmRules, resolveFrom, schemaVerdicts, type RuleContext } from './rules.ts';
 import { validateAgainstSchema } from './schema.ts';
 import type { MultiverseRecipe } from './schema.types.ts';
@@ -29,6 +30,8 @@ function uniqueProblems(problems: Problem[]): Problem[] {
 
 interface RawRecipe {
   data?: Record<string, unknown>;
+  // The files it extends, nearest first.
+  bases?: string[];
   locations: LocationMap;
   problems: Problem[];
 }
@@ -65,7 +68,7 @@ export class RecipeLoader {
     const recipeData = data as unknown as MultiverseRecipe;
     const verdicts = schemaVerdicts(schemaProblems.map((p) => p.path ?? ''));
     const ctx: RuleContext = { file, raw: recipeData, locations: raw.locations, display: this.display, ...verdicts };
-    const problems = [...schemaProblems, ...checkRecipeRules(ctx), ...checkVmRules(ctx)];
+    const problems = [...schemaProblems, ...checkRecipeRules(ctx), ...checkVmRules(ctx), ...checkApiRules(ctx)];
     const guests = new Map<string, Recipe>();
     const vmsUsable = ctx.usable('/vms') && ctx.sound('/kind') && recipeData.kind === 'host';
     for (const [name, vm] of Object.entries(vmsUsable ? (recipeData.vms ?? {}) : {})) {
@@ -91,7 +94,7 @@ export class RecipeLoader {
     }
     if (problems.length > 0) return { problems };
     // Paths are relative to the file that wrote them: a base recipe in another folder keeps its own overlays and templates.
-    return { recipe: normalizeRecipe(file, recipeData, guests, (pointer, value) => resolveFrom(ctx, pointer, value)), problems: [] };
+    return { recipe: normalizeRecipe(file, recipeData, guests, (pointer, value) => resolveFrom(ctx, pointer, value), raw.bases), problems: [] };
   }
 
   // Reads a file and the chain of recipes it extends, merged base-first.
@@ -120,6 +123,7 @@ export class RecipeLoader {
     if (!base.data || base.problems.length > 0) return base;
     return {
       data: mergeRecipeData(base.data, data) as Record<string, unknown>,
+      bases: [baseFile, ...(base.bases ?? [])],
       locations: mergeLocations(base.locations, parsed.locations, data),
       problems: [],
     };

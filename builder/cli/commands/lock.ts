@@ -2,16 +2,16 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { UserError } from '../../errors.ts';
-import { createAptContext, type PackagePin } from '../../inputs/apt.ts';
+import { createAptContext } from '../../inputs/apt.ts';
 import { ContentCache } from '../../inputs/cache.ts';
+import { driftFromBase, inheritedLock, pinsToKeep, type Drift } from '../../inputs/inherit.ts';
 import { assertOnlyRequestedMoves, diffLocks, resolveLock } from '../../inputs/lock.ts';
-import { lockfilePath, pinOf, readLockfile, serializeLockfile, writeLockfile, type Lockfile } from '../../inputs/lockfile.ts';
+import { lockfilePath, readLockfile, serializeLockfile, writeLockfile, type Lockfile } from '../../inputs/lockfile.ts';
 import { requireRecipe } from '../../recipe/load.ts';
 import type { Command, CommandContext } from '../command.ts';
 
-function keptPins(previous: Lockfile | undefined, update: ReadonlySet<string>): PackagePin[] {
-  if (!previous) return [];
-  return Object.keys(previous.packages).filter((name) => !update.has(name)).map((name) => pinOf(previous, name));
+function describeDrift(drift: Drift[]): string {
+  return drift.map((d) => `${d.name} ${d.version} (base: ${d.baseVersion})`).join(', ');
 }
 
 async function run(ctx: CommandContext): Promise<number> {
@@ -22,24 +22,32 @@ async function run(ctx: CommandContext): Promise<number> {
   const shown = relative(ctx.cwd, path);
   const previous = readLockfile(path);
   const update = new Set((ctx.flags.update as string[] | undefined) ?? []);
+  const inherited = inheritedLock(recipe.bases);
+  const baseShown = inherited && relative(ctx.cwd, inherited.file);
   for (const name of update) {
-    if (!previous?.packages[name]) throw new UserError(`--update ${name}: ${shown} pins no package of that name`, { hint: previous ? 'see the "packages" keys of the lockfile' : `there is no lockfile yet: run \`mvos lock ${file}\`` });
+    if (!previous?.packages[name] && !inherited?.lock.packages[name]) throw new UserError(`--update ${name}: ${shown} pins no package of that name`, { hint: previous ? 'see the "packages" keys of the lockfile' : `there is no lockfile yet: run \`mvos lock ${file}\`` });
   }
   const cache = ContentCache.fromEnvironment();
   await mkdir(join(cache.root, 'apt-work'), { recursive: true });
   const workDir = await mkdtemp(join(cache.root, 'apt-work', 'lock-'));
   let lock: Lockfile;
   try {
-    const apt = await createAptContext({ workDir, aptSources: ctx.flags['apt-sources'] as string | undefined, keep: keptPins(previous, update), offline: ctx.flags.offline === true });
-    lock = await resolveLock(recipe, apt, previous, new Date());
+    const apt = await createAptContext({ workDir, aptSources: ctx.flags['apt-sources'] as string | undefined, keep: pinsToKeep(previous, inherited?.lock, update), offline: ctx.flags.offline === true });
+    // A new derived lock takes its base's SOURCE_DATE_EPOCH too, so the stages it shares with the base keep their keys.
+    lock = await resolveLock(recipe, apt, previous ?? inherited?.lock, new Date(), update);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
   const changes = previous ? diffLocks(previous, lock) : undefined;
-  if (changes) assertOnlyRequestedMoves(changes, update);
+  const followsBase = new Set(changes?.moved.filter((m) => inherited?.lock.packages[m.name]?.version === m.to).map((m) => m.name));
+  if (changes) assertOnlyRequestedMoves(changes, new Set([...update, ...followsBase]));
   const text = serializeLockfile(lock);
   const same = previous !== undefined && (await readFile(path, 'utf8')) === text;
   if (ctx.flags.check) {
+    const drift = previous && inherited ? driftFromBase(previous, inherited.lock) : [];
+    if (drift.length > 0) {
+      throw new UserError(`${shown} has drifted from its base ${baseShown}: ${describeDrift(drift)}`, { hint: `run \`mvos lock ${file}\`: a derived lock takes its base's pins for what it inherits` });
+    }
     if (same) {
       ctx.out(`${shown} is up to date (${Object.keys(lock.packages).length} packages)`);
       return 0;
@@ -53,7 +61,10 @@ async function run(ctx: CommandContext): Promise<number> {
   }
   for (const pin of changes?.added ?? []) ctx.out(`  + ${pin.name} ${pin.version}`);
   for (const pin of changes?.removed ?? []) ctx.out(`  - ${pin.name} ${pin.version}`);
-  for (const move of changes?.moved ?? []) ctx.out(`  ~ ${move.name} ${move.from} → ${move.to}`);
+  for (const move of changes?.moved ?? []) ctx.out(`  ~ ${move.name} ${move.from} → ${move.to}${followsBase.has(move.name) ? ` (as ${baseShown})` : ''}`);
+  const drift = inherited ? driftFromBase(lock, inherited.lock) : [];
+  if (drift.length > 0) ctx.err(`warning: ${shown} pins other versions than its base ${baseShown}: ${describeDrift(drift)}`);
+  else if (inherited && !same) ctx.out(`  inherited pins from ${baseShown}`);
   const count = `${Object.keys(lock.packages).length} packages for ${Object.keys(lock.images).length} images`;
   ctx.out(same ? `${shown} is up to date (${count})` : `wrote ${shown} (${count}, SOURCE_DATE_EPOCH ${lock.sourceDateEpoch})`);
   return 0;
