@@ -1,11 +1,16 @@
 // The host config the builder writes to /etc/mvos/host.json: read, checked field by field, returned typed.
 import { readFile } from 'node:fs/promises';
 import { UserError, type Problem } from '../builder/errors.ts';
+import { isLoopbackListen } from './api/loopback.ts';
 
 // How the agent knows a VM is up: a marker line within a deadline.
 export interface VmHealth {
   deadlineSeconds: number;
   marker: string;
+  // How long QEMU may leave a QMP query-status unanswered before the VM counts as hung.
+  hangSeconds: number;
+  // How long the guest's heartbeat may be silent, once it began, before the guest counts as hung.
+  heartbeatSeconds: number;
 }
 
 // One VM the host runs, with everything the agent needs to launch it.
@@ -27,7 +32,10 @@ export interface VmConfig {
   health: VmHealth;
   // The VM started instead when this one fails.
   fallback?: string;
-  restart: { attempts: number; backoffSeconds: number };
+  // More than `attempts` failures within `windowSeconds` fall back (or, without a fallback, stop restarting).
+  restart: { attempts: number; backoffSeconds: number; windowSeconds: number };
+  // Hugepage backing for the VM's memory: auto when the VM's NUMA node has enough free.
+  hugepages: 'auto' | 'on' | 'off';
 }
 
 // The firmware a VM starts with: its type, and the files the builder shipped beside the guest image (code and vars template).
@@ -48,9 +56,17 @@ export interface AgentUser {
   otp?: { type: 'totp' | 'hotp'; secret: string };
 }
 
+// How the TCP API speaks TLS: the image's certificate and key (from the build's key folder), or one the agent makes on first start.
+export type ApiTlsConfig = { source: 'key-folder'; certFile: string; keyFile: string } | { source: 'self-signed' };
+
 // Where the agent listens besides its unix socket (off unless named).
 export interface AgentListen {
   apiListen?: string;
+  apiTls?: ApiTlsConfig;
+  // Plain HTTP off loopback: only when the recipe said `insecure: true`.
+  apiInsecure?: boolean;
+  // DNS names the API is reached by: accepted as Host and Origin, and in a self-signed certificate.
+  apiNames?: string[];
   sshListen?: string;
   users: AgentUser[];
   // The key that decrypts the users' one-time-code secrets (a file outside host.json, root-only).
@@ -74,6 +90,7 @@ const ROLES = ['controller', 'rescue', 'application', 'utility'] as const;
 const LAUNCHES = ['vm', 'novm', 'container'] as const;
 const FIRMWARES = ['ovmf', 'ovmf-secureboot', 'seabios', 'none'] as const;
 const OTP_TYPES = ['totp', 'hotp'] as const;
+const TLS_SOURCES = ['key-folder', 'self-signed'] as const;
 
 type Json = Record<string, unknown>;
 
@@ -168,13 +185,14 @@ function firmware(c: Checker, value: unknown, path: string): VmFirmware | undefi
 }
 
 function restart(c: Checker, value: unknown, path: string): VmConfig['restart'] | undefined {
-  if (value === undefined || value === null) return { attempts: 0, backoffSeconds: 5 };
+  if (value === undefined || value === null) return { attempts: 0, backoffSeconds: 5, windowSeconds: 600 };
   const r = c.object(value, path);
   if (!r) return undefined;
   const attempts = r.attempts === undefined ? 0 : c.integer(r, 'attempts', path, 0);
   const backoff = r.backoff ?? r.backoffSeconds;
   const backoffSeconds = backoff === undefined ? 5 : c.integer({ backoff }, 'backoff', path, 1);
-  return attempts === undefined || backoffSeconds === undefined ? undefined : { attempts, backoffSeconds };
+  const windowSeconds = r.windowSeconds === undefined ? 600 : c.integer(r, 'windowSeconds', path, 1);
+  return attempts === undefined || backoffSeconds === undefined || windowSeconds === undefined ? undefined : { attempts, backoffSeconds, windowSeconds };
 }
 
 function containers(c: Checker, value: unknown): HostConfig['containers'] {
@@ -219,7 +237,10 @@ function checkVm(c: Checker, value: unknown, path: string): VmConfig | undefined
     health: health && {
       deadlineSeconds: c.integer(health, 'deadlineSeconds', `${path}/health`, 1),
       marker: c.string(health, 'marker', `${path}/health`),
+      hangSeconds: health.hangSeconds === undefined ? 15 : c.integer(health, 'hangSeconds', `${path}/health`, 1),
+      heartbeatSeconds: health.heartbeatSeconds === undefined ? 30 : c.integer(health, 'heartbeatSeconds', `${path}/health`, 1),
     },
+    hugepages: vm.hugepages === undefined ? 'auto' : c.oneOf(vm, 'hugepages', path, ['auto', 'on', 'off'] as const),
     ...optional('fallback', c.string(vm, 'fallback', path, { optional: true })),
     restart: restart(c, vm.restart, `${path}/restart`),
   };
@@ -229,8 +250,26 @@ function checkVm(c: Checker, value: unknown, path: string): VmConfig | undefined
   return result as VmConfig;
 }
 
+function apiTls(c: Checker, value: unknown): ApiTlsConfig | undefined {
+  if (value === undefined || value === null) return undefined;
+  const tls = c.object(value, '/agent/apiTls');
+  const source = tls && c.oneOf(tls, 'source', '/agent/apiTls', TLS_SOURCES);
+  if (!tls || source === undefined) return undefined;
+  if (source === 'self-signed') return { source };
+  const certFile = c.string(tls, 'certFile', '/agent/apiTls');
+  const keyFile = c.string(tls, 'keyFile', '/agent/apiTls');
+  return certFile && keyFile ? { source, certFile, keyFile } : undefined;
+}
+
 function listen(c: Checker, agent: Json): AgentListen {
   const apiListen = c.string(agent, 'apiListen', '/agent', { optional: true });
+  const tls = apiTls(c, agent.apiTls);
+  const apiInsecure = c.boolean(agent, 'apiInsecure', '/agent', false);
+  const apiNames = c.strings(agent, 'apiNames', '/agent');
+  // Defence in depth behind the recipe rule: a hand-edited host.json cannot open plain HTTP to the network either.
+  if (apiListen && agent.apiTls == null && apiInsecure === false && !isLoopbackListen(apiListen)) {
+    c.fail('/agent/apiListen', `plain HTTP on ${apiListen}, off loopback, without apiInsecure (passwords and session cookies would cross the network readable)`);
+  }
   const sshListen = c.string(agent, 'sshListen', '/agent', { optional: true });
   const secretKeyFile = c.string(agent, 'secretKeyFile', '/agent', { optional: true });
   let users: AgentUser[] = [];
@@ -238,7 +277,15 @@ function listen(c: Checker, agent: Json): AgentListen {
     if (!Array.isArray(agent.users)) c.fail('/agent/users', `must be a list (got ${kind(agent.users)})`);
     else users = agent.users.map((u, i) => checkUser(c, u, `/agent/users/${i}`)).filter((u): u is AgentUser => u !== undefined);
   }
-  return { ...(apiListen ? { apiListen } : {}), ...(sshListen ? { sshListen } : {}), users, ...(secretKeyFile ? { secretKeyFile } : {}) };
+  return {
+    ...(apiListen ? { apiListen } : {}),
+    ...optional('apiTls', tls),
+    ...(apiInsecure ? { apiInsecure } : {}),
+    ...(apiNames?.length ? { apiNames: apiNames.map((n) => n.toLowerCase()) } : {}),
+    ...(sshListen ? { sshListen } : {}),
+    users,
+    ...(secretKeyFile ? { secretKeyFile } : {}),
+  };
 }
 
 // Checks parsed JSON against the host config shape; every problem carries its JSON path.

@@ -10,6 +10,16 @@ export interface PinPlan {
   emulator: number[];
   // Set when the host has too few CPUs for whole cores (or any pinning at all): what was given up.
   degraded?: string;
+  // Where the VM's memory is placed (NUMA node, hugepages).
+  memory?: MemoryPlacement;
+}
+
+// A VM's memory placement: bound to one NUMA node or left to the kernel, on hugepages or not, and why.
+export interface MemoryPlacement {
+  policy: 'bind' | 'default';
+  node?: number;
+  hugepages: boolean;
+  note: string;
 }
 
 // One entry in a VM's health history (started, ready, failed, stopped, fallback, restart…).

@@ -1,7 +1,7 @@
 // Launch kind `novm`: a microVM with no firmware and no disk of its own — direct kernel boot, the immutable root shared read-only over virtio-blk, writes in a tmpfs.
 import type { QemuSpec } from '../../builder/qemu/argv.ts';
 import type { VmConfig } from '../config.ts';
-import { imagePath, type LaunchContext } from './vm.ts';
+import { imagePath, memoryBackend, type LaunchContext } from './vm.ts';
 
 // microvm without option ROMs; serial, RTC and ACPI stay for console, clock and power-off. The PIT and PIC stay too:
 // without them the small kernel stalls calibrating its clock under TCG. QEMU merges this second -machine into the first.
@@ -17,6 +17,7 @@ export async function novmSpec(vm: VmConfig, context: LaunchContext & { rootDisk
     accel: context.accel,
     cpus: vm.cpus,
     memoryMiB: vm.memoryMiB,
+    ...memoryBackend(context.memory),
     kernel: await imagePath(context.root, vm.kernel),
     initrd: await imagePath(context.root, vm.initrd),
     // Ours first: whatever follows `--` in the recipe's command line belongs to init.

@@ -5,6 +5,7 @@ import { qemuArgv, type QemuFirmware, type QemuSpec } from '../../builder/qemu/a
 import { FIRMWARE_FILES } from '../../builder/qemu/media.ts';
 import { runTool } from '../../builder/tools/exec.ts';
 import type { VmConfig } from '../config.ts';
+import type { MemoryPlacement } from '../controls.ts';
 
 // The files of one VM's run directory.
 export interface VmPaths {
@@ -72,6 +73,14 @@ export interface LaunchContext {
   disk?: string;
   // Disks of failed VMs handed to a rescue VM to inspect and repair (after its own; /dev/vdb on); raw when the qcow2 is unreadable.
   repairDisks?: Array<{ file: string; format: 'qcow2' | 'raw' }>;
+  // Where the pinning plan put the VM's memory.
+  memory?: MemoryPlacement;
+}
+
+// The QEMU memory backend for a placement; none when the kernel's default placement and normal pages will do.
+export function memoryBackend(memory: MemoryPlacement | undefined): Pick<QemuSpec, 'memoryBackend'> {
+  if (!memory || (memory.policy !== 'bind' && !memory.hugepages)) return {};
+  return { memoryBackend: { ...(memory.policy === 'bind' && memory.node !== undefined ? { hostNode: memory.node } : {}), hugepages: memory.hugepages } };
 }
 
 // The QEMU spec of a `vm` launch: q35, firmware, direct kernel boot of the guest image, disk, serial socket with log, QMP, health channel.
@@ -87,6 +96,7 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
     accel: context.accel,
     cpus: vm.cpus,
     memoryMiB: vm.memoryMiB,
+    ...memoryBackend(context.memory),
     kernel: await imagePath(context.root, vm.kernel),
     initrd: await imagePath(context.root, vm.initrd),
     append,

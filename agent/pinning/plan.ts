@@ -1,5 +1,6 @@
 // The CPU pinning plan: housekeeping keeps its CPUs, each pinned VM gets whole cores on one NUMA node where it can.
 import type { PinPlan } from '../controls.ts';
+import { planMemory } from './memory.ts';
 import { formatCpuList, type CpuTopology } from './topology.ts';
 
 // One VM asking for CPUs: its vCPU count and, when the recipe names them, the exact host CPUs.
@@ -7,6 +8,9 @@ export interface PinRequest {
   name: string;
   vcpus: number;
   pin?: number[];
+  // With these, the plan also places the VM's memory on its vCPUs' NUMA node.
+  memoryMiB?: number;
+  hugepages?: 'auto' | 'on' | 'off';
 }
 
 interface Pool {
@@ -85,6 +89,7 @@ export function planPinning(topology: CpuTopology, housekeepingWanted: readonly 
       vcpus: chosen.cpus.map((cpu, vcpu) => ({ vcpu, cpu })),
       emulator: [...housekeeping],
       ...(note ? { degraded: note } : {}),
+      ...(request.memoryMiB ? { memory: planMemory(topology, chosen.cpus, request.memoryMiB, request.hugepages ?? 'auto') } : {}),
     });
   }
   return plans;
@@ -93,5 +98,6 @@ export function planPinning(topology: CpuTopology, housekeepingWanted: readonly 
 // One line for the console and the log: "controller: vCPU0→2 vCPU1→3, emulator→0 (degraded: …)".
 export function describePlan(name: string, plan: PinPlan): string {
   const vcpus = plan.vcpus.map((v) => `vCPU${v.vcpu}→${v.cpu}`).join(' ');
-  return `${name}: ${vcpus}, emulator→${formatCpuList(plan.emulator)}${plan.degraded ? ` (degraded: ${plan.degraded})` : ''}`;
+  const memory = plan.memory ? `; memory ${plan.memory.note}` : '';
+  return `${name}: ${vcpus}, emulator→${formatCpuList(plan.emulator)}${plan.degraded ? ` (degraded: ${plan.degraded})` : ''}${memory}`;
 }

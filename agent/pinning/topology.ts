@@ -9,6 +9,10 @@ export interface CpuTopology {
   cores: number[][];
   // Each NUMA node's CPUs (one node holding every CPU where sysfs has no node directory).
   nodes: number[][];
+  // The kernel's number of each entry of `nodes` (node directories need not be contiguous).
+  nodeIds: number[];
+  // Free 2 MiB hugepages on each entry of `nodes`.
+  hugepagesFree: number[];
 }
 
 // Parses the kernel's CPU list format ("0-3,8,10-11").
@@ -54,10 +58,23 @@ export async function readTopology(sysfs = '/sys'): Promise<CpuTopology> {
   const nodeDir = join(sysfs, 'devices/system/node');
   const nodeNames = (await readdir(nodeDir).catch(() => [] as string[])).filter((n) => /^node\d+$/.test(n)).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
   const nodes: number[][] = [];
+  const nodeIds: number[] = [];
+  const hugepagesFree: number[] = [];
   for (const name of nodeNames) {
     const list = await readText(join(nodeDir, name, 'cpulist'));
     const cpus = list ? parseCpuList(list).filter((c) => online.includes(c)) : [];
-    if (cpus.length > 0) nodes.push(cpus);
+    if (cpus.length === 0) continue;
+    nodes.push(cpus);
+    nodeIds.push(Number(name.slice(4)));
+    hugepagesFree.push(await readCount(join(nodeDir, name, HUGEPAGES_2M, 'free_hugepages')));
   }
-  return { online, cores, nodes: nodes.length > 0 ? nodes : [online] };
+  if (nodes.length > 0) return { online, cores, nodes, nodeIds, hugepagesFree };
+  return { online, cores, nodes: [online], nodeIds: [0], hugepagesFree: [await readCount(join(sysfs, 'kernel/mm', HUGEPAGES_2M, 'free_hugepages'))] };
+}
+
+const HUGEPAGES_2M = 'hugepages/hugepages-2048kB';
+
+async function readCount(file: string): Promise<number> {
+  const n = Number.parseInt((await readText(file)) ?? '', 10);
+  return Number.isInteger(n) && n > 0 ? n : 0;
 }

@@ -1,7 +1,9 @@
 // One running QEMU the agent watches: its QMP session, health watch and process; reports ready, failure or exit once each.
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { consoleFiles, openConsole, type ConsoleFeed } from '../console/reader.ts';
 import { watchHealth, type HealthWatch } from '../health/watch.ts';
+import { watchQmpLiveness, type LivenessWatch } from '../health/qmp-liveness.ts';
 import type { VmPaths } from '../launch/vm.ts';
 import { QmpClient, type QmpEvent } from '../qmp/client.ts';
 
@@ -51,7 +53,9 @@ function shutdownMeaning(data: Record<string, unknown> | undefined): 'poweroff' 
 export class VmInstance {
   private qmpClient: QmpClient | undefined;
   private watch: HealthWatch | undefined;
+  private console: ConsoleFeed | undefined;
   private poll: NodeJS.Timeout | undefined;
+  private liveness: LivenessWatch | undefined;
   private ended = false;
   // The guest asked to power off: QEMU's exit that follows is the expected end, not a crash.
   private poweringOff = false;
@@ -70,13 +74,15 @@ export class VmInstance {
     return this.qmpClient;
   }
 
-  // Connects QMP, starts the health watch (from the serial offset already read) and the process check.
-  async attach(options: { marker: string; serialOffset: number; timeoutMs?: number; heartbeatTimeoutMs?: number }): Promise<void> {
+  // Connects QMP, starts the health watch (from the console offset already read) and the process check.
+  async attach(options: { marker: string; serialOffset: number; timeoutMs?: number; heartbeatTimeoutMs?: number; hangTimeoutMs?: number }): Promise<void> {
     this.qmpClient = await QmpClient.connect(this.paths.qmp, { timeoutMs: options.timeoutMs ?? 15_000 });
     this.qmpClient.on('event', (event: QmpEvent) => this.onEvent(event));
     this.qmpClient.on('close', () => void this.onGone());
+    // The VM's one console reader: it keeps the capped log, and viewers share it with this watch.
+    this.console = openConsole(consoleFiles(this.paths));
     this.watch = watchHealth({
-      serialLog: this.paths.serialLog,
+      console: this.console,
       healthSocket: this.paths.health,
       marker: options.marker,
       offset: options.serialOffset,
@@ -92,6 +98,8 @@ export class VmInstance {
     // QMP closing is the fast signal; this catches a QEMU that is gone while its socket lingers.
     // A guest that sent heartbeats and then stops sending them has hung (the kernel or its init).
     const silence = options.heartbeatTimeoutMs ?? 30_000;
+    // A stopped or wedged QEMU answers nothing on QMP while its socket stays open: caught here, not by the guest.
+    this.liveness = watchQmpLiveness(this.qmpClient, { timeoutMs: options.hangTimeoutMs ?? 15_000, onHung: (reason) => this.fail(reason) });
     this.poll = setInterval(() => {
       if (!alive(this.pid)) void this.onGone();
       else if (this.lastHeartbeat !== undefined && Date.now() - this.lastHeartbeat > silence) this.fail(`the guest stopped answering: no heartbeat on its health channel for ${Math.round(silence / 1000)} s`);
@@ -105,7 +113,7 @@ export class VmInstance {
       const meaning = shutdownMeaning(event.data);
       if (meaning === 'poweroff') {
         this.poweringOff = true;
-        // The guest's last lines (a container's exit code) may still be on their way through the serial log poll.
+        // The guest's last lines (a container's exit code) may still be on their way through the console reader's poll.
         setTimeout(() => {
           if (this.ended) return;
           this.end();
@@ -133,7 +141,10 @@ export class VmInstance {
   private end(): void {
     this.ended = true;
     this.watch?.stop();
+    void this.console?.release();
+    this.console = undefined;
     if (this.poll) clearInterval(this.poll);
+    this.liveness?.stop();
   }
 
   // Lets go of QEMU without stopping it (the agent is exiting; a restarted agent re-attaches).

@@ -15,12 +15,13 @@ export interface VmRecord {
   readyAt?: string;
   // When a VM that has not reported ready counts as failed (ISO time).
   deadlineAt?: string;
-  // How far the serial log has been read for health markers.
+  // How far this QEMU run's console output has been read for health markers (the console reader's offset).
   serialOffset: number;
   pinning?: PinPlan;
   failure?: { reason: string; at: string };
-  // Failures in a row since the VM was last ready (drives restart back-off and fallback).
+  // Failures within the restart window (drives restart back-off and fallback), and when each was.
   failures: number;
+  failureTimes?: string[];
   // The writable layer of an ephemeral VM while it runs (a restarted agent needs it to destroy the layer at stop).
   ephemeral?: EphemeralLayer;
   // A VM launched on request (a container workload) is not in host.json: its config and files live here.

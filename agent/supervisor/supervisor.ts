@@ -15,6 +15,9 @@ import { readTopology, type CpuTopology } from '../pinning/topology.ts';
 import { isOurQemu, readPidfile, VmInstance } from './instance.ts';
 import { emptyRecord, readRecord, withEvent, writeRecord, type VmRecord } from './record.ts';
 import { hostFacts } from './facts.ts';
+import { describeWindow, judgeFailure } from './restart-policy.ts';
+import { consoleFiles, openConsole } from '../console/reader.ts';
+import { consoleText } from '../console/text.ts';
 
 // How the supervisor runs: where state lives, the accelerator, and the knobs tests turn down.
 export interface SupervisorOptions {
@@ -32,8 +35,6 @@ export interface SupervisorOptions {
   // Called after every change, so status.json and the API stay current.
   onChange?: () => void;
 }
-
-const RESCUE_RESTART_CAP_S = 60;
 
 interface Slot {
   vm: VmConfig;
@@ -109,7 +110,8 @@ export class Supervisor implements Controls {
     for (const slot of this.slots.values()) {
       if (slot.instance) continue;
       const wanted = slot.vm.role === 'controller' ? !onRescue : slot.vm.autostart || (slot.vm.role === 'rescue' && onRescue);
-      if (wanted) void this.startVm(slot.vm.name).catch((error) => this.options.log(`${slot.vm.name}: ${(error as Error).message}`));
+      // Not startVm: an agent restart is no fresh start for a VM that keeps failing (its window's count stays).
+      if (wanted) void this.queued(slot, () => (slot.instance ? Promise.resolve() : this.launch(slot, 'agent start'))).catch((error) => this.options.log(`${slot.vm.name}: ${(error as Error).message}`));
     }
   }
 
@@ -117,7 +119,7 @@ export class Supervisor implements Controls {
     const requests = this.config.vms
       .filter((vm) => vm.role === 'controller' || vm.pin)
       .sort((a, b) => Number(b.role === 'controller') - Number(a.role === 'controller'))
-      .map((vm) => ({ name: vm.name, vcpus: vm.cpus, ...(vm.pin ? { pin: vm.pin } : {}) }));
+      .map((vm) => ({ name: vm.name, vcpus: vm.cpus, memoryMiB: vm.memoryMiB, hugepages: vm.hugepages, ...(vm.pin ? { pin: vm.pin } : {}) }));
     const plans = planPinning(this.topology!, this.config.housekeeping, requests);
     for (const [name, plan] of plans) {
       this.options.log(`pinning plan: ${describePlan(name, plan)}`);
@@ -169,7 +171,7 @@ export class Supervisor implements Controls {
     return slot;
   }
 
-  private serial<T>(slot: Slot, work: () => Promise<T>): Promise<T> {
+  private queued<T>(slot: Slot, work: () => Promise<T>): Promise<T> {
     const next = slot.queue.then(work, work);
     slot.queue = next.catch(() => undefined);
     return next;
@@ -186,7 +188,8 @@ export class Supervisor implements Controls {
     try {
       await rm(paths.serialLog, { force: true });
       const qemu = this.options.qemu ? { qemu: this.options.qemu } : {};
-      const base = { root: this.options.root, accel: this.options.accel, paths };
+      const memory = slot.record.pinning?.memory;
+      const base = { root: this.options.root, accel: this.options.accel, paths, ...(memory ? { memory } : {}) };
       if (vm.launch === 'container') {
         const files = slot.record.container;
         if (!files) throw new Error('the container image was not prepared');
@@ -237,17 +240,17 @@ export class Supervisor implements Controls {
 
   private async attach(slot: Slot, pid: number, event: string | undefined): Promise<void> {
     const instance = new VmInstance(pid, slot.paths, {
-      ready: (source) => void this.serial(slot, () => this.ready(slot, instance, source)),
-      failed: (reason) => void this.serial(slot, () => (slot.instance === instance ? this.failed(slot, reason) : Promise.resolve())),
-      poweredOff: () => void this.serial(slot, () => (slot.instance === instance ? this.poweredOff(slot) : Promise.resolve())),
-      exited: (code) => void this.serial(slot, () => this.save(slot, { ...withEvent(slot.record, 'exited', `exit code ${code}`), result: { exitCode: code, at: new Date().toISOString() } })),
+      ready: (source) => void this.queued(slot, () => this.ready(slot, instance, source)),
+      failed: (reason) => void this.queued(slot, () => (slot.instance === instance ? this.failed(slot, reason) : Promise.resolve())),
+      poweredOff: () => void this.queued(slot, () => (slot.instance === instance ? this.poweredOff(slot) : Promise.resolve())),
+      exited: (code) => void this.queued(slot, () => this.save(slot, { ...withEvent(slot.record, 'exited', `exit code ${code}`), result: { exitCode: code, at: new Date().toISOString() } })),
       serialOffset: (offset) => {
         slot.record = { ...slot.record, serialOffset: offset };
       },
     });
     slot.instance = instance;
     try {
-      await instance.attach({ marker: slot.vm.health.marker, serialOffset: slot.record.serialOffset });
+      await instance.attach({ marker: slot.vm.health.marker, serialOffset: slot.record.serialOffset, heartbeatTimeoutMs: slot.vm.health.heartbeatSeconds * 1000, hangTimeoutMs: slot.vm.health.hangSeconds * 1000 });
       slot.store?.setLive({ qmp: instance.qmp });
       if (slot.record.pinning) {
         const applied = await applyPinning(pid, slot.record.pinning, instance.qmp);
@@ -267,7 +270,7 @@ export class Supervisor implements Controls {
     const left = Date.parse(slot.record.deadlineAt ?? '') - Date.now();
     const instance = slot.instance;
     slot.deadline = setTimeout(() => {
-      void this.serial(slot, async () => {
+      void this.queued(slot, async () => {
         if (slot.instance !== instance || slot.record.state === 'ready') return;
         await this.failed(slot, `no ready report within its deadline of ${slot.vm.health.deadlineSeconds} s (marker "${slot.vm.health.marker}")`);
       });
@@ -280,7 +283,8 @@ export class Supervisor implements Controls {
     const now = new Date();
     const took = slot.record.startedAt ? ` after ${((now.getTime() - Date.parse(slot.record.startedAt)) / 1000).toFixed(1)} s` : '';
     this.options.log(`${slot.vm.name}: ready (${source})${took}`);
-    await this.save(slot, { ...withEvent(slot.record, 'ready', `${source}${took}`, now), state: 'ready', readyAt: now.toISOString(), failures: 0 });
+    // The failure count stays: a VM that comes up and then keeps failing must still fall back (restart.window).
+    await this.save(slot, { ...withEvent(slot.record, 'ready', `${source}${took}`, now), state: 'ready', readyAt: now.toISOString() });
   }
 
   private async poweredOff(slot: Slot): Promise<void> {
@@ -306,23 +310,28 @@ export class Supervisor implements Controls {
     }
   }
 
-  // Records why a VM failed, stops what is left of it, then restarts it with back-off or falls back.
+  // Records why a VM failed, stops what is left of it, then restarts it with back-off or, past its restart window's
+  // count, falls back.
   private async failed(slot: Slot, reason: string): Promise<void> {
     const { vm } = slot;
+    // When it failed, not when what was left of it was cleaned up (a hung QEMU takes seconds to kill).
+    const now = new Date();
     this.options.log(`${vm.name}: failed: ${reason}`);
     await this.stopInstance(slot, 0);
-    const failures = slot.record.failures + 1;
-    const at = new Date().toISOString();
-    await this.save(slot, { ...withEvent(slot.record, 'failed', reason), state: 'failed', pid: undefined, failure: { reason, at }, failures });
+    const verdict = judgeFailure(vm.restart, slot.record.failureTimes ?? [], now, vm.role === 'rescue');
+    const failures = verdict.failures;
+    await this.save(slot, { ...withEvent(slot.record, 'failed', reason, now), state: 'failed', pid: undefined, failure: { reason, at: now.toISOString() }, failures, failureTimes: verdict.recent });
     if (this.closing) return;
-    const restartsLeft = vm.role === 'rescue' || failures <= vm.restart.attempts;
-    if (restartsLeft) {
-      const seconds = Math.min(RESCUE_RESTART_CAP_S, vm.restart.backoffSeconds * 2 ** (failures - 1));
-      await this.save(slot, withEvent(slot.record, 'restart scheduled', `in ${seconds} s (failure ${failures}${vm.role === 'rescue' ? '' : ` of ${vm.restart.attempts + 1}`})`));
-      slot.restartTimer = setTimeout(() => void this.serial(slot, () => (slot.record.state === 'failed' ? this.launch(slot, `restart after failure ${failures}`) : Promise.resolve())), seconds * 1000);
+    if (verdict.restart) {
+      const seconds = verdict.delaySeconds;
+      const of = vm.role === 'rescue' ? '' : ` of ${vm.restart.attempts + 1} in ${describeWindow(vm.restart.windowSeconds)}`;
+      await this.save(slot, withEvent(slot.record, 'restart scheduled', `in ${seconds} s (failure ${failures}${of})`));
+      slot.restartTimer = setTimeout(() => void this.queued(slot, () => (slot.record.state === 'failed' ? this.launch(slot, `restart after failure ${failures}`) : Promise.resolve())), seconds * 1000);
       return;
     }
-    if (vm.fallback) await this.fallBack(vm, reason);
+    this.options.log(`${vm.name}: not restarted again: ${verdict.rule}`);
+    await this.save(slot, withEvent(slot.record, 'gave up', verdict.rule));
+    if (vm.fallback) await this.fallBack(vm, `${verdict.rule}; last: ${reason}`);
   }
 
   private async fallBack(vm: VmConfig, reason: string): Promise<void> {
@@ -331,7 +340,7 @@ export class Supervisor implements Controls {
     await this.saveRescue({ active: true, reason: `${vm.name} failed: ${reason}`, since: new Date().toISOString() });
     const slot = this.slot(vm.name);
     await this.save(slot, withEvent(slot.record, 'fallback', `${target.vm.name} started instead`));
-    if (!target.instance) void this.serial(target, () => this.launch(target, `fallback for ${vm.name}`));
+    if (!target.instance) void this.queued(target, () => this.launch(target, `fallback for ${vm.name}`));
   }
 
   // Stops watching without stopping the VMs (the agent is exiting; they keep running and a new agent re-attaches).
@@ -349,7 +358,7 @@ export class Supervisor implements Controls {
   // Stops every VM (host shutdown).
   async stopAll(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.slots.values()].map((slot) => this.serial(slot, async () => {
+    await Promise.all([...this.slots.values()].map((slot) => this.queued(slot, async () => {
       clearTimeout(slot.restartTimer);
       if (!slot.instance) return;
       await this.stopInstance(slot, this.options.stopGraceMs ?? 10_000);
@@ -387,8 +396,10 @@ export class Supervisor implements Controls {
 
   async startVm(name: string): Promise<VmView> {
     const slot = this.slot(name);
-    await this.serial(slot, async () => {
+    await this.queued(slot, async () => {
       if (slot.instance) throw new ControlError('conflict', `${name} is already ${slot.record.state}`);
+      // A person starting it again is a fresh start: earlier failures no longer count toward its fallback.
+      slot.record = { ...slot.record, failures: 0, failureTimes: [] };
       await this.launch(slot, 'start requested');
     });
     return this.view(slot);
@@ -396,7 +407,7 @@ export class Supervisor implements Controls {
 
   async stopVm(name: string): Promise<VmView> {
     const slot = this.slot(name);
-    await this.serial(slot, async () => {
+    await this.queued(slot, async () => {
       clearTimeout(slot.restartTimer);
       if (!slot.instance) {
         if (slot.record.state === 'failed') await this.save(slot, withEvent({ ...slot.record, state: 'stopped' }, 'stopped', 'stop requested'));
@@ -414,31 +425,21 @@ export class Supervisor implements Controls {
     return this.startVm(name);
   }
 
+  // The tail is read by seeking (its cost does not grow with the log); without tailBytes, all the capped log keeps.
   async consoleLog(name: string, options: { tailBytes?: number } = {}): Promise<string> {
-    const slot = this.slot(name);
-    const text = await readFile(slot.paths.serialLog, 'utf8').catch(() => '');
-    return options.tailBytes !== undefined ? text.slice(-options.tailBytes) : text;
+    const feed = openConsole(consoleFiles(this.slot(name).paths));
+    try {
+      return consoleText(await feed.tail(options.tailBytes));
+    } finally {
+      void feed.release();
+    }
   }
 
+  // Every viewer subscribes to the VM's one console reader: new output is read once, however many watch.
   followConsole(name: string, onData: (chunk: Buffer) => void): () => void {
-    const slot = this.slot(name);
-    let offset = -1;
-    let stopped = false;
-    const tick = async (): Promise<void> => {
-      while (!stopped) {
-        const data = await readFile(slot.paths.serialLog).catch(() => Buffer.alloc(0));
-        if (offset < 0 || data.length < offset) offset = data.length;
-        else if (data.length > offset) {
-          onData(data.subarray(offset));
-          offset = data.length;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    };
-    void tick();
-    return () => {
-      stopped = true;
-    };
+    const feed = openConsole(consoleFiles(this.slot(name).paths));
+    feed.subscribe((chunk) => onData(chunk));
+    return () => void feed.release();
   }
 
   private store(name: string): CheckpointStore {
@@ -455,7 +456,7 @@ export class Supervisor implements Controls {
   async createCheckpoint(name: string, label?: string): Promise<CheckpointView> {
     const store = this.store(name);
     const slot = this.slot(name);
-    const view = await this.serial(slot, () => store.create(label));
+    const view = await this.queued(slot, () => store.create(label));
     await this.save(slot, withEvent(slot.record, 'checkpoint', `${view.id}${label ? ` (${label})` : ''}${slot.instance ? ', live' : ''}`));
     return view;
   }
@@ -466,7 +467,7 @@ export class Supervisor implements Controls {
     const running = slot.instance !== undefined;
     if (running && !options.restart) throw new ControlError('conflict', `${name} is running: stop it first, or ask for a restart with the rollback`);
     if (running) await this.stopVm(name);
-    await this.serial(slot, () => store.rollback(id));
+    await this.queued(slot, () => store.rollback(id));
     await this.save(slot, withEvent(slot.record, 'rollback', `to checkpoint ${id}`));
     if (running) await this.startVm(name);
   }
@@ -478,7 +479,7 @@ export class Supervisor implements Controls {
   async deleteCheckpoint(name: string, id: string): Promise<void> {
     const slot = this.slot(name);
     const store = this.store(name);
-    await this.serial(slot, () => store.delete(id));
+    await this.queued(slot, () => store.delete(id));
   }
 
   async rescue(reason: string): Promise<RescueState> {
@@ -495,15 +496,21 @@ export class Supervisor implements Controls {
   async runContainer(request: ContainerRequest): Promise<VmView> {
     const vm = containerVm(this.config, request);
     const existing = this.slots.get(vm.name);
-    if (existing && !existing.record.spec) throw new ControlError('conflict', `${vm.name} is one of the host's own VMs; name the container otherwise`);
-    if (existing?.instance) throw new ControlError('conflict', `${vm.name} is already ${existing.record.state}`);
+    if (this.config.vms.some((own) => own.name === vm.name)) throw new ControlError('conflict', `${vm.name} is one of the host's own VMs; name the container otherwise`);
+    // The slot is taken before anything awaits, so two launches of one name meet in its queue, where the second sees
+    // the first (checked outside it, the second deleted the first's files and orphaned its QEMU).
     const paths = vmPaths(this.options.stateDir, vm.name);
-    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
     const slot: Slot = existing ?? newSlot(vm, paths, emptyRecord(vm.name));
-    slot.vm = vm;
     this.slots.set(vm.name, slot);
-    await this.serial(slot, async () => {
-      const container = await prepareContainer(this.options.stateDir, request);
+    await this.queued(slot, async () => {
+      if (slot.instance || slot.record.container) throw new ControlError('conflict', `${vm.name} is already ${slot.record.state}`);
+      slot.vm = vm;
+      await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+      const container = await prepareContainer(this.options.stateDir, request).catch((error: unknown) => {
+        // A name that never ran leaves no slot behind.
+        if (!slot.record.spec && !slot.instance) this.slots.delete(vm.name);
+        throw error;
+      });
       await this.save(slot, { ...emptyRecord(vm.name), history: slot.record.history, spec: vm, container });
       await this.launch(slot, `container ${request.image}`);
     });

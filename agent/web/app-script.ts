@@ -83,6 +83,7 @@ export const APP_JS = `'use strict';
     });
     rows.push(el('tr', {}, [el('th', { text: 'emulator' }), el('td', { text: plan.emulator.join(', ') || '—' })]));
     rows.push(el('tr', {}, [el('th', { text: 'housekeeping' }), el('td', { text: plan.housekeeping.join(', ') || '—' })]));
+    if (plan.memory) rows.push(el('tr', {}, [el('th', { text: 'memory' }), el('td', { text: plan.memory.note })]));
     if (plan.degraded) rows.push(el('tr', {}, [el('th', { text: 'degraded' }), el('td', { class: 'error', text: plan.degraded })]));
     body.replaceChildren.apply(body, rows);
   }

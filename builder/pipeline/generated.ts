@@ -3,6 +3,7 @@ import { FIRMWARE_FILES, ovmfCodeFile } from '../firmware/pinned.ts';
 import { hasVarstore, menuWaitMs } from '../firmware/vm.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
 import { CONTAINER_INITRD } from './container-init.ts';
+import { IMAGE_API_CERT, IMAGE_API_KEY } from '../secrets/api-tls.ts';
 import { IMAGE_SECRET_KEY, type HostUsers } from '../secrets/host-users.ts';
 
 // Where a guest's kernel and initramfs live inside the host image.
@@ -41,6 +42,12 @@ export function containerKernel(recipe: Recipe): string | undefined {
   return vm && guestImagePaths(vm).kernel;
 }
 
+// host.json's agent.apiTls: the image's pair (from the key folder), the agent's own certificate, or none.
+export function apiTlsConfig(recipe: Recipe): Record<string, string> | null {
+  if (recipe.agent.apiTls === 'key-folder') return { source: 'key-folder', certFile: IMAGE_API_CERT, keyFile: IMAGE_API_KEY };
+  return recipe.agent.apiTls === 'self-signed' ? { source: 'self-signed' } : null;
+}
+
 // /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their secrets resolved.
 export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Record<string, unknown> {
   return {
@@ -52,6 +59,9 @@ export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Re
     containers: recipe.agent.enabled && containerKernel(recipe) ? { kernel: containerKernel(recipe), initrd: CONTAINER_INITRD } : null,
     agent: {
       apiListen: recipe.agent.apiListen ?? null,
+      apiTls: apiTlsConfig(recipe),
+      apiInsecure: recipe.agent.apiInsecure,
+      apiNames: [...recipe.agent.apiNames],
       sshListen: recipe.agent.sshListen ?? null,
       users: users.users,
       secretKeyFile: users.secretKey ? IMAGE_SECRET_KEY : null,
@@ -70,6 +80,7 @@ export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Re
       disk: guestDiskPath(vm) ?? null,
       firmware: vmFirmware(vm),
       health: vm.health,
+      hugepages: vm.hugepages,
       fallback: vm.fallback ?? null,
       restart: vm.restart,
       image: { name: vm.recipe.name, version: vm.recipe.version },

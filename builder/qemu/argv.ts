@@ -26,6 +26,8 @@ export interface QemuSpec {
   accel: 'kvm' | 'tcg';
   cpus: number;
   memoryMiB: number;
+  // Guest RAM from an explicit backend: bound to a host NUMA node and/or on 2 MiB hugepages (absent: QEMU's default RAM).
+  memoryBackend?: { hostNode?: number; hugepages?: boolean };
   // Absent: `host` under KVM, QEMU's default model under TCG.
   cpu?: string;
   kernel?: string;
@@ -78,14 +80,27 @@ function machineArgs(spec: QemuSpec): string[] {
   return [
     '-nodefaults',
     '-no-user-config',
-    '-machine', `${spec.machine}${smm}`,
+    '-machine', `${spec.machine}${smm}${spec.memoryBackend ? `,memory-backend=${MEMORY_BACKEND_ID}` : ''}`,
     '-accel', spec.accel,
     ...(cpu ? ['-cpu', cpu] : []),
     '-smp', String(spec.cpus),
     '-m', String(spec.memoryMiB),
+    ...memoryArgs(spec),
     '-display', 'none',
     ...(spec.noReboot ? ['-no-reboot'] : []),
   ];
+}
+
+const MEMORY_BACKEND_ID = 'mvos-ram';
+
+// memfd with hugetlb for hugepages (no hugetlbfs mount needed), plain RAM otherwise; host-nodes + bind keeps it on the node.
+function memoryArgs(spec: QemuSpec): string[] {
+  const backend = spec.memoryBackend;
+  if (!backend) return [];
+  const kind = backend.hugepages ? 'memory-backend-memfd' : 'memory-backend-ram';
+  const huge = backend.hugepages ? ',hugetlb=on,hugetlbsize=2M,prealloc=on' : '';
+  const bind = backend.hostNode !== undefined ? `,host-nodes=${backend.hostNode},policy=bind` : '';
+  return ['-object', `${kind},id=${MEMORY_BACKEND_ID},size=${spec.memoryMiB}M${huge}${bind}`];
 }
 
 function firmwareArgs(firmware: QemuFirmware | undefined): string[] {
@@ -148,6 +163,7 @@ function driveArgs(spec: QemuSpec): string[] {
 function serialArgs(serial: QemuSerial): string[] {
   if (serial === 'stdio') return ['-serial', 'stdio'];
   if ('file' in serial) return ['-serial', `file:${serial.file}`];
+  // logappend=on opens the log O_APPEND: once the agent truncates it, QEMU's next byte lands at its start, not past a hole.
   const log = serial.logfile ? `,logfile=${value(serial.logfile)},logappend=on` : '';
   return ['-chardev', `socket,id=serial0,path=${value(serial.socket)},server=on,wait=off${log}`, '-serial', 'chardev:serial0'];
 }

@@ -42,9 +42,12 @@ export function normalizeVm(name: string, raw: AnyVm, guest: Recipe): VmSpec {
     health: Object.freeze({
       deadlineSeconds: raw.health?.deadline ?? launchDefaults[launch].deadlineSeconds,
       marker: raw.health?.marker ?? 'MVOS-GUEST-READY',
+      hangSeconds: raw.health?.hang ?? 15,
+      heartbeatSeconds: raw.health?.heartbeat ?? 30,
     }),
+    hugepages: raw.hugepages ?? 'auto',
     fallback: raw.fallback,
-    restart: Object.freeze({ attempts: raw.restart?.attempts ?? 2, backoffSeconds: raw.restart?.backoff ?? 5 }),
+    restart: Object.freeze({ attempts: raw.restart?.attempts ?? 2, backoffSeconds: raw.restart?.backoff ?? 5, windowSeconds: raw.restart?.window ?? 600 }),
   });
 }
 
@@ -54,6 +57,7 @@ export function normalizeRecipe(
   raw: MultiverseRecipe,
   guests: ReadonlyMap<string, Recipe>,
   resolvePath: (pointer: string, value: string) => string = (_pointer, value) => resolve(dirname(file), value),
+  bases: readonly string[] = [],
 ): Recipe {
   const vms = Object.entries(raw.vms ?? {})
     .filter(([name]) => guests.has(name))
@@ -61,6 +65,7 @@ export function normalizeRecipe(
     .map(([name, vm]) => normalizeVm(name, vm as AnyVm, guests.get(name)!));
   const recipe: Recipe = {
     file,
+    bases: Object.freeze([...bases]),
     kind: raw.kind,
     name: raw.name,
     version: raw.version,
@@ -89,6 +94,9 @@ export function normalizeRecipe(
     agent: Object.freeze({
       enabled: raw.agent?.enabled ?? true,
       apiListen: raw.agent?.api?.listen,
+      apiTls: raw.agent?.api?.tls,
+      apiInsecure: raw.agent?.api?.insecure ?? false,
+      apiNames: Object.freeze([...(raw.agent?.api?.names ?? [])]),
       sshListen: raw.agent?.ssh?.listen,
       users: Object.freeze(
         (raw.agent?.users ?? []).map((u) => Object.freeze({ name: u.name, authorizedKeys: Object.freeze([...(u.authorizedKeys ?? [])]), otp: u.otp ?? 'totp', password: u.password ?? false })),

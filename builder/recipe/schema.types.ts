@@ -29,6 +29,13 @@ export type ListenAddress = string;
  */
 export type Memory = number | string;
 /**
+ * Back the VM's memory with 2 MiB hugepages: auto when the host has enough free on the VM's NUMA node, on always (start fails without them), off never.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmHugepages".
+ */
+export type VmHugepages = 'auto' | 'on' | 'off';
+/**
  * The guest recipe this VM runs.
  *
  * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
@@ -225,9 +232,21 @@ export interface Agent {
   enabled?: boolean;
   api?: {
     /**
-     * TCP address for the HTTP API and WebUI (off unless named; the unix socket is always on).
+     * TCP address for the HTTP API and WebUI (off unless named; the unix socket is always on). Plain HTTP only on loopback unless `tls` is set or `insecure: true`.
      */
     listen?: string;
+    /**
+     * Serve HTTPS. self-signed: the agent makes an ECDSA certificate on first start (SAN: the listen address, loopback and `names`), keeps it in its state folder and prints its SHA-256 fingerprint on the console and in its status. key-folder: the build ships agent/api-tls.crt and agent/api-tls.key from the key folder.
+     */
+    tls?: 'self-signed' | 'key-folder';
+    /**
+     * Serve plain HTTP on a non-loopback address: passwords, codes and session cookies cross the network readable. Only for a network you trust entirely.
+     */
+    insecure?: boolean;
+    /**
+     * DNS names the API is reached by, besides its address: accepted as Host and Origin (anything else is refused, against DNS rebinding) and put into a self-signed certificate.
+     */
+    names?: string[];
   };
   ssh?: {
     /**
@@ -332,6 +351,14 @@ export interface Health {
    * Line the guest prints (health channel or serial) when ready.
    */
   marker?: string;
+  /**
+   * Seconds QEMU may leave a QMP status query unanswered before the VM counts as hung (QEMU itself wedged, not just the guest).
+   */
+  hang?: number;
+  /**
+   * Seconds of silence on the health channel, after the guest's heartbeat began, before the guest counts as hung.
+   */
+  heartbeat?: number;
 }
 /**
  * The controller VM: started at boot on its own cores.
@@ -347,6 +374,7 @@ export interface ControllerVm {
   launch?: VmLaunch;
   autostart?: VmAutostart;
   ephemeral?: VmEphemeral;
+  hugepages?: VmHugepages;
   health?: Health;
   /**
    * VM started instead when this one fails (normally "rescue").
@@ -361,6 +389,10 @@ export interface ControllerVm {
      * Seconds before the first restart (doubles each time).
      */
     backoff?: number;
+    /**
+     * Seconds over which failures are counted: more than `attempts` of them in this window, whether the VM had come up or not, fall back; failures older than the window are forgotten.
+     */
+    window?: number;
   };
 }
 /**
@@ -377,6 +409,7 @@ export interface RescueVm {
   launch?: VmLaunch;
   autostart?: VmAutostart;
   ephemeral?: VmEphemeral;
+  hugepages?: VmHugepages;
   health?: Health;
 }
 /**
@@ -393,6 +426,7 @@ export interface WorkloadVm {
   launch?: VmLaunch;
   autostart?: VmAutostart;
   ephemeral?: VmEphemeral;
+  hugepages?: VmHugepages;
   health?: Health;
   /**
    * application: a workload; utility: a service VM (network, storage).

@@ -21,9 +21,10 @@ export interface VmSpec {
   readonly launch: LaunchKind;
   readonly autostart: boolean;
   readonly ephemeral: boolean;
-  readonly health: { readonly deadlineSeconds: number; readonly marker: string };
+  readonly health: { readonly deadlineSeconds: number; readonly marker: string; readonly hangSeconds: number; readonly heartbeatSeconds: number };
+  readonly hugepages: 'auto' | 'on' | 'off';
   readonly fallback?: string;
-  readonly restart: { readonly attempts: number; readonly backoffSeconds: number };
+  readonly restart: { readonly attempts: number; readonly backoffSeconds: number; readonly windowSeconds: number };
 }
 
 // One agent user as the recipe names them; their secrets come from the key folder at build time.
@@ -44,6 +45,8 @@ export interface TemplateSpec {
 // A loaded, validated, frozen recipe; paths are absolute.
 export interface Recipe {
   readonly file: string;
+  // The recipes it extends, nearest first (absolute paths); their lockfiles are where its own lock starts.
+  readonly bases: readonly string[];
   readonly kind: 'host' | 'guest';
   readonly name: string;
   readonly version: string;
@@ -67,7 +70,18 @@ export interface Recipe {
   readonly overlays: readonly string[];
   readonly templates: readonly TemplateSpec[];
   readonly variables: Readonly<Record<string, string | number | boolean>>;
-  readonly agent: { readonly enabled: boolean; readonly apiListen?: string; readonly sshListen?: string; readonly users: readonly AgentUserSpec[] };
+  readonly agent: {
+    readonly enabled: boolean;
+    readonly apiListen?: string;
+    // HTTPS for the TCP API: a certificate the agent makes on first start, or the key folder's.
+    readonly apiTls?: 'self-signed' | 'key-folder';
+    // Plain HTTP off loopback, because the recipe said so in words.
+    readonly apiInsecure: boolean;
+    // DNS names the API is reached by (Host/Origin checks, the self-signed certificate's SAN).
+    readonly apiNames: readonly string[];
+    readonly sshListen?: string;
+    readonly users: readonly AgentUserSpec[];
+  };
   readonly boot: { readonly attempts: number; readonly menuTimeout: number };
   readonly host: { readonly housekeeping: readonly number[]; readonly stateLabel: string };
   readonly outputs: readonly OutputFormat[];

@@ -116,16 +116,26 @@ function scanShape(text: string, depthLimit: number, valueLimit: number): { kind
   let separators = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
-    if (c === '"' || c === "'") {
-      const end = text.indexOf(c, i + 1);
-      i = end < 0 ? text.length : end;
-    } else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
-      const end = text.indexOf('\n', i);
-      i = end < 0 ? text.length : end - 1;
-    } else if (c === '[' || c === '{') {
+    const skipped = skipQuoteOrComment(text, i);
+    if (skipped !== undefined) i = skipped;
+    else if (c === '[' || c === '{') {
       if (++depth > depthLimit) return { kind: 'deep', at: i };
     } else if ((c === ']' || c === '}') && depth > 0) depth--;
     else if ((c === '\n' || c === ',') && ++separators > valueLimit * 2) return { kind: 'many', at: i };
+  }
+  return undefined;
+}
+
+// At a quote or a comment: the offset of its last character (a comment keeps its newline, which ends a value too).
+function skipQuoteOrComment(text: string, i: number): number | undefined {
+  const c = text[i];
+  if (c === '"' || c === "'") {
+    const end = text.indexOf(c, i + 1);
+    return end < 0 ? text.length : end;
+  }
+  if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+    const end = text.indexOf('\n', i);
+    return end < 0 ? text.length : end - 1;
   }
   return undefined;
 }
@@ -164,13 +174,9 @@ function unclosedBracket(text: string, offset: number): number | undefined {
   const open: number[] = [];
   for (let i = 0; i < offset && i < text.length; i++) {
     const c = text[i];
-    if (c === '"' || c === "'") {
-      const end = text.indexOf(c, i + 1);
-      i = end < 0 ? text.length : end;
-    } else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
-      const end = text.indexOf('\n', i);
-      i = end < 0 ? text.length : end;
-    } else if (c === '[' || c === '{') open.push(i);
+    const skipped = skipQuoteOrComment(text, i);
+    if (skipped !== undefined) i = skipped;
+    else if (c === '[' || c === '{') open.push(i);
     else if (c === ']' || c === '}') open.pop();
   }
   return open.at(-1);

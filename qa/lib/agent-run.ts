@@ -2,7 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { unpackInitramfs } from '../../builder/archive/unpack.ts';
@@ -88,6 +88,47 @@ export class AgentRun {
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     this.child.kill(signal);
     await this.exited;
+  }
+}
+
+// A scenario's agents on the image's own controller and rescue: each on a copy of the image's config with the controller
+// changed, each in its own folder under the case's artifacts, all killed with their VMs at the end.
+export class ControllerScenario {
+  private readonly runs: AgentRun[] = [];
+
+  constructor(
+    private readonly host: { root: string; config: Record<string, any> },
+    private readonly artifacts: string,
+  ) {}
+
+  // The image's host config with the controller changed.
+  configWith(change: (controller: Record<string, any>) => void): Record<string, any> {
+    const config = structuredClone(this.host.config);
+    change(config.vms.find((vm: { role: string }) => vm.role === 'controller'));
+    return config;
+  }
+
+  // Starts an agent in a fresh folder named `name`.
+  async start(name: string, config: Record<string, any>): Promise<AgentRun> {
+    const dir = join(this.artifacts, name);
+    await rm(dir, { recursive: true, force: true });
+    return this.adopt(await AgentRun.start({ root: this.host.root, config, dir }));
+  }
+
+  // Takes an agent started otherwise (a restart in the same folder) into the clean-up.
+  adopt(run: AgentRun): AgentRun {
+    this.runs.push(run);
+    return run;
+  }
+
+  // Kills the agent and its controller and rescue.
+  async finish(run: AgentRun): Promise<void> {
+    await run.kill('SIGKILL');
+    await killVms(run.stateDir, ['controller', 'rescue']);
+  }
+
+  async finishAll(): Promise<void> {
+    for (const run of this.runs) await this.finish(run).catch(() => undefined);
   }
 }
 

@@ -3,38 +3,27 @@
 // corrupted controller disk each end with the rescue VM up and the reason recorded; an agent killed and restarted loses no VM.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../../../builder/tools/exec.ts';
 import { threadAffinity } from '../../../agent/pinning/apply.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
-import { AgentRun, hostRoot, killVms } from '../../lib/agent-run.ts';
+import { AgentRun, ControllerScenario, hostRoot } from '../../lib/agent-run.ts';
 
 const BOOT_S = 240;
 let host: Awaited<ReturnType<typeof hostRoot>>;
-const runs: AgentRun[] = [];
+let scenario: ControllerScenario;
 
 // The image's host config with the controller changed for one case; no restarts, so failure goes straight to rescue.
 function configWith(change: (controller: Record<string, any>) => void): Record<string, any> {
-  const config = structuredClone(host.config);
-  const controller = config.vms.find((vm: { role: string }) => vm.role === 'controller');
-  controller.restart = { attempts: 0, backoffSeconds: 1 };
-  change(controller);
-  return config;
+  return scenario.configWith((controller) => {
+    controller.restart = { attempts: 0, backoffSeconds: 1, windowSeconds: 600 };
+    change(controller);
+  });
 }
 
-async function startAgent(name: string, config: Record<string, any>): Promise<AgentRun> {
-  const dir = join(ARTIFACTS, '009-agent', name);
-  await rm(dir, { recursive: true, force: true });
-  const run = await AgentRun.start({ root: host.root, config, dir });
-  runs.push(run);
-  return run;
-}
-
-async function finish(run: AgentRun): Promise<void> {
-  await run.kill('SIGKILL');
-  await killVms(run.stateDir, ['controller', 'rescue']);
-}
+const startAgent = (name: string, config: Record<string, any>) => scenario.start(name, config);
+const finish = (run: AgentRun) => scenario.finish(run);
 
 async function expectRescue(run: AgentRun, reason: RegExp): Promise<void> {
   const controller = await run.waitForVm('controller', (vm) => vm.state === 'failed', BOOT_S * 1000, 'failed');
@@ -48,11 +37,10 @@ async function expectRescue(run: AgentRun, reason: RegExp): Promise<void> {
 
 test.before(async () => {
   host = await hostRoot();
+  scenario = new ControllerScenario(host, join(ARTIFACTS, '009-agent'));
 });
 
-test.after(async () => {
-  for (const run of runs) await finish(run).catch(() => undefined);
-});
+test.after(() => scenario.finishAll());
 
 test('the controller boots, reports ready, and its vCPU threads run where the plan says', async () => {
   const run = await startAgent('ready', configWith(() => undefined));
@@ -76,13 +64,13 @@ test('QEMU killed: rescue comes up, the reason is recorded', async () => {
   await finish(run);
 });
 
-test('a guest that hangs after ready (QEMU frozen): its heartbeat stops, rescue comes up', async () => {
+test('a QEMU frozen after ready: QMP liveness fails it as hung (before the heartbeat would), rescue comes up', async () => {
   const run = await startAgent('hung', configWith(() => undefined));
   const vm = await run.waitForVm('controller', (v) => v.state === 'ready', BOOT_S * 1000, 'reported ready');
   // Give the guest time to start its heartbeat, then freeze the whole QEMU as a wedged guest would look from outside.
   await new Promise((resolve) => setTimeout(resolve, 8000));
   process.kill(vm.pid!, 'SIGSTOP');
-  await expectRescue(run, /stopped answering: no heartbeat/);
+  await expectRescue(run, /QEMU stopped answering: no reply to a QMP status query/);
   await finish(run);
 });
 
@@ -114,7 +102,7 @@ test('a corrupted controller disk: the guest says so, rescue comes up with the d
   const top = join(diskDir, JSON.parse(await readFile(join(diskDir, 'manifest.json'), 'utf8')).top.file);
   await runTool('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x55 0 1M', top]);
   const run = await AgentRun.start({ root: host.root, config: JSON.parse(await readFile(join(first.dir, 'host.json'), 'utf8')), dir: first.dir });
-  runs.push(run);
+  scenario.adopt(run);
   await expectRescue(run, /the guest reported a failure .*root disk unreadable/);
   // Rescue gets the broken disk to inspect and repair (its qcow2 is sound, so as qcow2).
   const rescue = await run.vm('rescue');
@@ -129,7 +117,7 @@ test('killing and restarting the agent loses no VM; the new agent watches them',
   await run.kill('SIGKILL');
   process.kill(before.pid!, 0);
   const again = await AgentRun.start({ root: host.root, config: JSON.parse(await readFile(join(run.dir, 'host.json'), 'utf8')), dir: run.dir });
-  runs.push(again);
+  scenario.adopt(again);
   await again.waitForLog(/re-attaching to QEMU pid \d+ \(ready\)/, 30_000);
   const after = await again.vm('controller');
   assert.is(after.pid, before.pid, 'the same QEMU');

@@ -10,7 +10,7 @@ import { AgentRun, apiCall, consoleCommand, hostRoot, killVms, mvosVm } from '..
 import { layerTar, writeLayout } from '../../../agent/launch/oci-testing.ts';
 
 const BOOT_MS = 240_000;
-const NAMES = ['controller', 'rescue', 'app', 'scratch', 'job'];
+const NAMES = ['controller', 'rescue', 'app', 'scratch', 'job', 'twin'];
 let host: Awaited<ReturnType<typeof hostRoot>>;
 let run: AgentRun;
 
@@ -98,6 +98,21 @@ test('container: an OCI image built here from static busybox runs in a microVM; 
   assert.equal(await readdir(join(run.stateDir, 'containers')), [], 'the unpacked image is gone with the VM');
   const took = Date.parse(job.result!.at) - Date.parse(job.startedAt!);
   console.log(`  container: exit code 7 back ${(took / 1000).toFixed(1)} s after launch`);
+});
+
+test('two launches of one container name at once: one runs, the other is refused, nothing is orphaned', async () => {
+  const image = join(run.dir, 'oci');
+  const [a, b] = await Promise.all([apiCall(run, 'POST', '/api/containers', { name: 'twin', image }), apiCall(run, 'POST', '/api/containers', { name: 'twin', image })]);
+  assert.equal([a.status, b.status].sort(), [201, 409], `${JSON.stringify(a.json)} / ${JSON.stringify(b.json)}`);
+  assert.match(JSON.stringify(a.status === 409 ? a.json : b.json), /twin is already/);
+  const twin = await run.waitForVm('twin', (vm) => vm.state === 'stopped' && vm.result !== undefined, BOOT_MS, 'ran to its end');
+  assert.is(twin.result!.exitCode, 7, 'the one accepted ran with its files intact');
+  const qmp = join(run.stateDir, 'vms', 'twin', 'qmp.sock');
+  const holders = (await readdir('/proc')).filter((pid) => /^\d+$/.test(pid));
+  let orphans = 0;
+  for (const pid of holders) if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes(qmp)) orphans++;
+  assert.is(orphans, 0, 'no QEMU of twin is left running');
+  assert.equal(await readdir(join(run.stateDir, 'containers')), []);
 });
 
 test('ephemeral: the writable layer is gone after stop, and after an agent kill + restart', async () => {
