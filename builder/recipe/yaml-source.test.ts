@@ -44,7 +44,9 @@ for (const [name, text, message, line] of bombs) {
     assert.match(parsed.problems[0]!.message, message);
     assert.is(parsed.problems[0]!.location?.file, 'bomb.yaml');
     assert.is(parsed.problems[0]!.location?.line, line);
-    assert.ok(took < 1000, `took ${took.toFixed(0)} ms`);
+    // A bound on the work, not a benchmark: these took minutes (quadratic key checks) or threw before; on an idle
+    // machine each is well under a second, and a loaded CI core may take a few times that.
+    assert.ok(took < 4000, `took ${took.toFixed(0)} ms`);
   });
 }
 
@@ -52,7 +54,7 @@ test('duplicate keys are still found, in a mapping of many keys, in linear time'
   const keys = Array.from({ length: YAML_LIMITS.nodes - 10 }, (_, i) => `k${i}: 1\n`).join('');
   const started = performance.now();
   const parsed = parseYaml(`${keys}k7: 2\n`, 'dup.yaml');
-  assert.ok(performance.now() - started < 1000);
+  assert.ok(performance.now() - started < 4000);
   assert.is(parsed.problems.length, 1);
   assert.match(parsed.problems[0]!.message, /Map keys must be unique/);
   assert.equal(parsed.problems[0]!.location, { file: 'dup.yaml', line: YAML_LIMITS.nodes - 9, col: 1 });
