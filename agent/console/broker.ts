@@ -24,6 +24,8 @@ export interface ConsoleSession {
   readonly who: string;
   // Whether this session holds the keyboard now.
   readonly writer: boolean;
+  // Who holds the keyboard now (this session or another), if anyone.
+  readonly holder: string | undefined;
   // Output in stream order: the scrollback asked for at open, then live; one listener per session.
   onData(listener: (chunk: Buffer) => void): void;
   // Called whenever the keyboard changes hands (taken, taken over, let go).
@@ -84,6 +86,8 @@ export class ConsoleBroker {
   private readonly members = new Map<string, Member>();
   private holder: Member | undefined;
   private input: Promise<ConsoleInput> | undefined;
+  // Accepted input, sent one write after the other.
+  private writing: Promise<void> = Promise.resolve();
   private tokens: number;
   private filledAt = Date.now();
 
@@ -131,6 +135,9 @@ export class ConsoleBroker {
       who: viewer.who,
       get writer() {
         return broker.holder === m;
+      },
+      get holder() {
+        return broker.holder?.viewer.who;
       },
       onData(listener) {
         m.data = listener;
@@ -196,24 +203,28 @@ export class ConsoleBroker {
     return this.input;
   }
 
-  private async write(m: Member, data: Buffer): Promise<void> {
-    if (!this.members.has(m.id)) throw new ControlError('conflict', 'this console session is closed');
-    if (this.holder !== m) throw new ControlError('conflict', `this session does not have the keyboard of ${this.vm}${this.holder ? ` (${this.holder.viewer.who} has it)` : ''}`);
-    if (data.length > this.limits.maxWriteBytes) throw new ControlError('invalid', `at most ${this.limits.maxWriteBytes} bytes of input at a time (got ${data.length})`);
-    if (data.length === 0) return;
+  // The checks are made when the input is given; once accepted it is sent in order, even if the session ends meanwhile
+  // (what was typed before `~.` still reaches the guest).
+  private write(m: Member, data: Buffer): Promise<void> {
+    if (!this.members.has(m.id)) return Promise.reject(new ControlError('conflict', 'this console session is closed'));
+    if (this.holder !== m) return Promise.reject(new ControlError('conflict', `this session does not have the keyboard of ${this.vm}${this.holder ? ` (${this.holder.viewer.who} has it)` : ''}`));
+    if (data.length > this.limits.maxWriteBytes) return Promise.reject(new ControlError('invalid', `at most ${this.limits.maxWriteBytes} bytes of input at a time (got ${data.length})`));
+    if (data.length === 0) return Promise.resolve();
     this.refill();
-    if (data.length > this.tokens) throw new ControlError('limited', `input to ${this.vm} is limited to ${this.limits.bytesPerSecond} bytes a second; slow down`);
-    let input: ConsoleInput;
-    try {
-      input = await this.connect();
-    } catch (error) {
-      throw new ControlError('conflict', `${this.vm}'s console takes no input: it is not running (${(error as Error).message})`);
-    }
-    if (input.pending() + data.length > this.limits.maxPendingBytes) throw new ControlError('limited', `${this.vm} is not reading its console; input waits unsent`);
-    // Taken over while connecting: the input was the previous holder's.
-    if (this.holder !== m) throw new ControlError('conflict', `this session lost the keyboard of ${this.vm}`);
+    if (data.length > this.tokens) return Promise.reject(new ControlError('limited', `input to ${this.vm} is limited to ${this.limits.bytesPerSecond} bytes a second; slow down`));
     this.tokens -= data.length;
-    input.write(data);
+    const sent = this.writing.then(async () => {
+      let input: ConsoleInput;
+      try {
+        input = await this.connect();
+      } catch (error) {
+        throw new ControlError('conflict', `${this.vm}'s console takes no input: it is not running (${(error as Error).message})`);
+      }
+      if (input.pending() + data.length > this.limits.maxPendingBytes) throw new ControlError('limited', `${this.vm} is not reading its console; input waits unsent`);
+      input.write(data);
+    });
+    this.writing = sent.catch(() => undefined);
+    return sent;
   }
 
   private close(m: Member): void {
@@ -224,9 +235,12 @@ export class ConsoleBroker {
     this.holder = undefined;
     this.announce();
     // Nobody types: the socket is let go (QEMU keeps logging; a socket nobody reads would stall the guest's serial port).
-    const input = this.input;
-    this.input = undefined;
-    void input?.then((i) => i.close(), () => undefined);
+    void this.writing.then(() => {
+      if (this.holder) return;
+      const input = this.input;
+      this.input = undefined;
+      return input?.then((i) => i.close(), () => undefined);
+    });
   }
 }
 
