@@ -19,7 +19,7 @@ export function shellGuest(prompt = '# '): FakeGuest {
   const lines = new Map<string, string>();
   return (vm, data) => {
     let out = '';
-    for (const ch of data.toString('latin1')) {
+    for (const ch of data.toString('utf8')) {
       const line = lines.get(vm) ?? '';
       if (ch === '\r' || ch === '\n') {
         lines.set(vm, '');
