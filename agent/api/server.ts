@@ -122,6 +122,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     status,
     close: async () => {
       await Promise.all([socket.close(), tcpListener ? tcpListener.close() : tcp?.close()]);
+      // Streams cut by the close end their console sessions a tick later; their audit lines go before the log is flushed.
+      await new Promise((resolve) => setTimeout(resolve, 20));
       await audit.close();
     },
   };

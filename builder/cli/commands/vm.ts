@@ -1,9 +1,10 @@
-// `mvos vm list|status|start|stop|logs|checkpoint|rollback`: the agent's controls from a shell; --json prints the API's own answer.
+// `mvos vm list|status|start|stop|logs|console|checkpoint|rollback`: the agent's controls from a shell; --json prints the API's own answer.
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import { FailureError, UserError } from '../../errors.ts';
 import type { Command, CommandContext, Flags } from '../command.ts';
 import { AgentClient, DEFAULT_SOCKET } from './vm-client.ts';
+import { runConsole } from './vm-console.ts';
 
 // The parts of the agent's VmView and CheckpointView this command shows (see the agent's /openapi.json).
 interface Vm {
@@ -169,6 +170,10 @@ async function logs(ctx: CommandContext): Promise<number> {
   return 0;
 }
 
+async function consoleCommand(ctx: CommandContext): Promise<number> {
+  return runConsole(client(ctx), vmName(ctx), { force: ctx.flags.force === true });
+}
+
 async function checkpoint(ctx: CommandContext): Promise<number> {
   const name = vmName(ctx);
   const agent = client(ctx);
@@ -200,7 +205,7 @@ function sub(name: string, summary: string, usage: string, run: Command['run'], 
 export const vmCommand: Command = {
   name: 'vm',
   summary: "control a running host's VMs through its agent",
-  usage: 'mvos vm <list|status|start|stop|logs|checkpoint|rollback>',
+  usage: 'mvos vm <list|status|start|stop|logs|console|checkpoint|rollback>',
   description: `Talks to the agent's HTTP API: on the host over its root-only socket (${DEFAULT_SOCKET}), from elsewhere with --host URL and a login (--user, MVOS_PASSWORD, MVOS_OTP). --json prints what the API answers.`,
   flags: {},
   flagHelp: {},
@@ -212,6 +217,11 @@ export const vmCommand: Command = {
     sub('logs', "a VM's serial console (--follow for live output)", 'logs NAME [--tail BYTES] [--follow]', logs, {
       flags: { tail: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
       help: { tail: 'only the last BYTES of the log', follow: 'keep printing console output as it comes (Ctrl-C ends)' },
+      json: false,
+    }),
+    sub('console', "a VM's serial console, interactive (~. leaves, ~! takes the keyboard over)", 'console NAME [--force]', consoleCommand, {
+      flags: { force: { type: 'boolean' } },
+      help: { force: 'take the keyboard even while another session has it (that one is told)' },
       json: false,
     }),
     sub('checkpoint', "take a checkpoint of a VM's disk, or --list them", 'checkpoint NAME [--label TEXT | --list] [--json]', checkpoint, {
