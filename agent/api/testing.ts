@@ -146,8 +146,8 @@ export class FakeControls implements Controls {
     }
     const started = this.event(vm, 'started').at;
     const ready = this.event(vm, 'ready').at;
+    // As the supervisor does, the last failure stays on the view after the VM comes back.
     Object.assign(vm.view, { state: 'ready', pid: 2000 + this.calls.length, startedAt: started, readyAt: ready });
-    delete vm.view.failure;
     this.emitConsole(name, `${name} booted\nMVOS-GUEST-READY\n`);
     return structuredClone(vm.view);
   }

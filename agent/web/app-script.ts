@@ -41,8 +41,10 @@ export const APP_JS = `'use strict';
 
   function path(name) { return '/api/vms/' + encodeURIComponent(name); }
 
+  // Now, not history: a failure the VM has come back from is in its history, not here.
   function health(vm) {
-    if (vm.failure) return 'failed: ' + vm.failure.reason;
+    if (vm.state === 'failed') return 'failed: ' + (vm.failure ? vm.failure.reason : 'no reason recorded');
+    if (vm.state === 'ready' && vm.readyAt) return 'ready at ' + vm.readyAt;
     var last = vm.history[vm.history.length - 1];
     return last ? last.event + (last.detail ? ' (' + last.detail + ')' : '') + ' at ' + last.at : 'no events yet';
   }

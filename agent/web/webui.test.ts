@@ -114,19 +114,21 @@ test('`mvos vm list --json` returns what the WebUI shows', async () => {
   cli.stdout.on('data', (c) => (out += c));
   const code = await new Promise((resolve) => cli.on('close', resolve));
   assert.is(code, 0);
-  const vms = JSON.parse(out) as Array<{ name: string; role: string; launch: string; state: string; failure?: { reason: string }; history: Array<{ at: string; event: string; detail?: string }> }>;
+  const vms = JSON.parse(out) as Array<{ name: string; role: string; launch: string; state: string; readyAt?: string; failure?: { reason: string }; history: Array<{ at: string; event: string; detail?: string }> }>;
   // Read the rows just after a refresh so both look at the same moment (nothing changes the fake in between).
   await page.waitForResponse((r) => r.url().endsWith('/api/vms'));
   const shown = await page.$$eval('#vms tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).slice(0, 5).map((td) => td.textContent)));
   const expected = vms.map((vm) => {
     const last = vm.history[vm.history.length - 1];
-    const health = vm.failure ? `failed: ${vm.failure.reason}` : last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
+    const health = vm.state === 'failed' ? `failed: ${vm.failure!.reason}` : vm.state === 'ready' && vm.readyAt ? `ready at ${vm.readyAt}` : last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
     return [vm.name, vm.role, vm.launch, vm.state, health];
   });
   assert.equal(shown, expected);
   assert.ok(shown.some((r) => r[3] === 'failed'), 'a failed VM is among the rows compared');
   await row('web').locator('button[data-action="start"]').click();
   await page.locator('#vms tr[data-vm="web"][data-state="ready"]').waitFor();
+  // Ready again after the failure: the health column shows now; the failure is in the history.
+  await page.locator('#vms tr[data-vm="web"] td.health', { hasText: /^ready at / }).waitFor();
 });
 
 test('when the host falls back to the rescue VM, a banner says so and why', async () => {

@@ -89,9 +89,11 @@ function vmPath(name: string): string {
   return `/api/vms/${encodeURIComponent(name)}`;
 }
 
-// What the WebUI shows in its health column: the failure, else the last event.
+// What the WebUI shows in its health column: how the VM is now (failed and why, ready since when), else the last event;
+// a failure the VM has since come back from belongs to the history, not here.
 export function healthOf(vm: Vm): string {
-  if (vm.failure) return `failed: ${vm.failure.reason}`;
+  if (vm.state === 'failed') return `failed: ${vm.failure?.reason ?? 'no reason recorded'}`;
+  if (vm.state === 'ready' && vm.readyAt) return `ready at ${vm.readyAt}`;
   const last = vm.history[vm.history.length - 1];
   return last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
 }
@@ -115,7 +117,7 @@ async function list(ctx: CommandContext): Promise<number> {
 function describe(vm: Vm): string[] {
   const lines = [`${vm.name}: ${vm.state} (${vm.role}, ${vm.launch})`];
   if (vm.pid) lines.push(`  pid ${vm.pid}, started ${vm.startedAt ?? '?'}${vm.readyAt ? `, ready ${vm.readyAt}` : ''}`);
-  if (vm.failure) lines.push(`  failed at ${vm.failure.at}: ${vm.failure.reason}`);
+  if (vm.failure) lines.push(`  ${vm.state === 'failed' ? 'failed' : 'last failed'} at ${vm.failure.at}: ${vm.failure.reason}`);
   if (vm.pinning) {
     const p = vm.pinning;
     lines.push(`  pinning: ${p.vcpus.map((v) => `vCPU ${v.vcpu}→CPU ${v.cpu}`).join(', ') || 'none'}; emulator ${p.emulator.join(',') || '-'}; housekeeping ${p.housekeeping.join(',') || '-'}`);
