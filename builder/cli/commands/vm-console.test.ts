@@ -7,12 +7,16 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { PassThrough, Writable } from 'node:stream';
+import { generate } from 'otplib';
 import { main } from '../main.ts';
+import { AgentClient } from './vm-client.ts';
+import { runConsole } from './vm-console.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
 const replies = createInterface({ input: server.stdout! });
-const info = JSON.parse(await new Promise<string>((resolve) => replies.once('line', resolve))) as { socket: string };
+const info = JSON.parse(await new Promise<string>((resolve) => replies.once('line', resolve))) as { socket: string; url: string; users: Array<{ name: string; password: string; secret?: string }> };
 const dir = await mkdtemp(join(tmpdir(), 'mvos-console-'));
 const tmuxSocket = `mvos-console-test-${process.pid}`;
 
@@ -65,6 +69,30 @@ test('type a command, read its output, leave with ~.: exit 0 and the terminal as
   await until(pane, /\[console detached\]/);
   assert.is(await file(join(dir, 'one.code')), 'exit=0\n');
   assert.is(await file(join(dir, 'one.after')), await file(join(dir, 'one.before')), 'stty -a before = after');
+});
+
+test('--host: logs in first, then (no terminal here, so no raw mode) types, reads and leaves with ~.', async () => {
+  const alice = info.users.find((u) => u.name === 'alice')!;
+  const agent = new AgentClient({ host: info.url, login: async () => ({ user: 'alice', password: alice.password, code: await generate({ secret: alice.secret! }) }) });
+  const stdin = new PassThrough();
+  let out = '';
+  const stdout = new Writable({
+    write(chunk, _encoding, done) {
+      out += chunk;
+      done();
+    },
+  });
+  const running = runConsole(agent, 'rescue', { force: true, io: { stdin, stdout } });
+  const seen = async (pattern: RegExp): Promise<void> => {
+    for (let i = 0; i < 200 && !pattern.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.match(out, pattern);
+  };
+  await seen(/\[you have the keyboard\]/);
+  stdin.write('echo via-host\r');
+  await seen(/echo via-host\r\nvia-host\r\n# /);
+  stdin.write('~.');
+  assert.is(await running, 0);
+  assert.match(out, /\[console detached\]\r\n$/);
 });
 
 test('a second console is read-only until --force; the agent going away ends it with exit 1 and a clean terminal', async () => {
