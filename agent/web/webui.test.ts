@@ -151,7 +151,7 @@ async function rowShows(on: Page, want: string | RegExp): Promise<void> {
   throw new Error(`no terminal row ${want}; rows: ${JSON.stringify((await rows(on)).filter(Boolean))}`);
 }
 
-test('the banner links to the rescue console; it is a terminal: typing takes the free keyboard, a command runs and its output comes back; colours are drawn, not printed', async () => {
+test('the banner links to the rescue console; it is a terminal: typing takes the free keyboard, a command runs and its output comes back; colours are drawn, not printed; paste types, the terminal fits a resized window', async () => {
   await page.click('#rescue-console');
   await page.locator('#detail-name', { hasText: 'rescue' }).waitFor();
   await page.locator('#keyboard-state', { hasText: 'read-only: nobody has the keyboard' }).waitFor();
@@ -172,6 +172,23 @@ test('the banner links to the rescue console; it is a terminal: typing takes the
   });
   assert.ok(colours[0] && colours[0] !== colours[1], `the red text is drawn in another colour (${colours.join(', ')}): xterm's theme reached the page under the CSP`);
   await page.screenshot({ path: join(artifacts, 'webui-console.png'), fullPage: true });
+  // A paste goes to the guest as typed text (xterm reads the clipboard event).
+  await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.setData('text/plain', 'echo pasted-text');
+    document.querySelector('#console textarea')!.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  });
+  await page.keyboard.press('Enter');
+  await rowShows(page, 'pasted-text');
+  // A narrower window: the terminal fits its box again.
+  const before = await page.$eval('#console .xterm-screen', (e) => e.getBoundingClientRect().width);
+  await page.setViewportSize({ width: 800, height: 900 });
+  await page.waitForFunction((was) => {
+    const box = document.querySelector('#console')!.getBoundingClientRect();
+    const screen = document.querySelector('#console .xterm-screen')!.getBoundingClientRect();
+    return screen.width < was && screen.right <= box.right;
+  }, before);
+  await page.setViewportSize({ width: 1280, height: 900 });
 });
 
 test('a second session sees the output and cannot type until it takes over; the first is told', async () => {
@@ -207,7 +224,7 @@ test('a second session sees the output and cannot type until it takes over; the 
     await page.click('#console');
     await page.keyboard.type('x');
     await page.locator('#message.error', { hasText: 'read-only' }).waitFor();
-    assert.is(fx.controls.consoles.sent('rescue'), 'echo hi-from-the-browser\recho from-bob\r');
+    assert.is(fx.controls.consoles.sent('rescue'), 'echo hi-from-the-browser\recho pasted-text\recho from-bob\r');
     assert.equal(bobErrors, [], 'no script errors in the second page');
   } finally {
     await browser.close();
