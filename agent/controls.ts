@@ -1,4 +1,5 @@
 // What the agent can be asked to do: one interface behind the HTTP API, the WebUI, the SSH command jail and `mvos vm`.
+import type { ConsoleSession, ConsoleViewer } from './console/broker.ts';
 
 // Where a VM is in its life; `ready` means it reported its health marker within its deadline.
 export type VmState = 'stopped' | 'starting' | 'running' | 'ready' | 'failed' | 'stopping';
@@ -91,10 +92,10 @@ export interface HostFacts {
   rescue: RescueState;
 }
 
-// Why a control was refused; the API maps kinds to HTTP codes (404, 409, 400), SSH prints the message.
+// Why a control was refused; the API maps kinds to HTTP codes (404, 409, 400, 429), SSH prints the message.
 export class ControlError extends Error {
   constructor(
-    readonly kind: 'not-found' | 'conflict' | 'invalid',
+    readonly kind: 'not-found' | 'conflict' | 'invalid' | 'limited',
     message: string,
   ) {
     super(message);
@@ -114,6 +115,9 @@ export interface Controls {
   consoleLog(name: string, options?: { tailBytes?: number }): Promise<string>;
   // Calls onData with console output as it arrives; the returned function stops it.
   followConsole(name: string, onData: (chunk: Buffer) => void): () => void;
+  // A session on the VM's one console broker: `back` bytes of scrollback then live output, and the keyboard with `write`
+  // (refused while another session holds it, unless `force`).
+  openConsole(name: string, viewer: ConsoleViewer, options?: { write?: boolean; force?: boolean; back?: number }): ConsoleSession;
   listCheckpoints(name: string): Promise<CheckpointView[]>;
   createCheckpoint(name: string, label?: string): Promise<CheckpointView>;
   rollback(name: string, id: string, options?: { restart?: boolean }): Promise<void>;

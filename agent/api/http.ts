@@ -35,7 +35,7 @@ export function sendText(res: ServerResponse, status: number, type: string, text
   res.end(text);
 }
 
-const CONTROL_STATUS: Record<ControlError['kind'], number> = { 'not-found': 404, conflict: 409, invalid: 400 };
+const CONTROL_STATUS: Record<ControlError['kind'], number> = { 'not-found': 404, conflict: 409, invalid: 400, limited: 429 };
 
 // The status and message an error answers with; anything unexpected is a 500 that hides its details.
 export function errorReply(error: unknown): { status: number; message: string; headers: Record<string, string> } {

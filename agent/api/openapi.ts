@@ -35,6 +35,7 @@ const schemas = {
       memory: { type: 'object', required: ['policy', 'hugepages', 'note'], properties: { policy: { enum: ['bind', 'default'] }, node: { type: 'integer' }, hugepages: { type: 'boolean' }, note: { type: 'string' } } },
     },
   },
+  KeyboardState: { type: 'object', required: ['writer'], properties: { writer: { type: 'boolean' }, holder: { type: 'string' } } },
   HealthEvent: { type: 'object', required: ['at', 'event'], properties: { at: { type: 'string' }, event: { type: 'string' }, detail: { type: 'string' } } },
   VmView: {
     type: 'object',
@@ -154,6 +155,35 @@ export const OPENAPI = {
     },
     '/api/vms/{name}/console/stream': {
       get: op('The console live as Server-Sent Events; each data line is a JSON string of console text (the last 64 KiB first)', { '200': text('Event stream', 'text/event-stream'), ...COMMON, ...ON_VM }, { parameters: [name] }),
+    },
+    '/api/vms/{name}/console/live': {
+      get: op(
+        'An interactive console session as Server-Sent Events: first `event: session` ({id, vm, writer, holder}), then data lines of console text as JSON strings (the last 64 KiB first) and `event: keyboard` ({writer, holder, takenBy}) when the keyboard changes hands; the session ends with the stream',
+        { '200': text('Event stream', 'text/event-stream'), ...COMMON, ...ON_VM },
+        { parameters: [name] },
+      ),
+    },
+    '/api/vms/{name}/console/keyboard': {
+      post: op(
+        'Take the keyboard for a live session; while another session holds it only with force (it is told)',
+        { '200': json('Who has the keyboard now', ref('KeyboardState')), '400': error('Bad body'), ...CHANGE, '404': error('No such VM or no such console session of this login on this VM'), '409': error('Another session holds the keyboard (take it over with force)') },
+        { parameters: [name], requestBody: body({ type: 'object', required: ['session'], properties: { session: { type: 'string' }, force: { type: 'boolean' } } }, true) },
+      ),
+    },
+    '/api/vms/{name}/console/input': {
+      post: op(
+        'Type into the console: at most 4096 bytes of UTF-8 per request, only from the session holding the keyboard, within a rate limit',
+        {
+          '200': json('Bytes accepted', { type: 'object', required: ['sent'], properties: { sent: { type: 'integer' } } }),
+          '400': error('Bad body'),
+          ...CHANGE,
+          '404': error('No such VM or no such console session of this login on this VM'),
+          '409': error('This session does not hold the keyboard, or the VM is not running'),
+          '413': error('More than 4096 bytes'),
+          '429': error('Past the input rate limit, or the guest is not reading'),
+        },
+        { parameters: [name], requestBody: body({ type: 'object', required: ['session', 'data'], properties: { session: { type: 'string' }, data: { type: 'string', description: 'what is typed, as text' } } }, true) },
+      ),
     },
     '/api/vms/{name}/checkpoints': {
       get: op("A VM's disk checkpoints", { '200': json('Checkpoints', { type: 'array', items: ref('CheckpointView') }), ...COMMON, ...ON_VM }, { parameters: [name] }),

@@ -1,6 +1,7 @@
 // The whole API: the route table served on the root-only unix socket and, when host config names one, on a TCP address behind login.
 import { join } from 'node:path';
 import { AuditLog, type AuditPolicy } from '../auth/audit.ts';
+import { consoleRoutes } from './console-routes.ts';
 import { HashQueue, type HashQueuePolicy } from '../auth/hash-queue.ts';
 import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
 import { OtpVerifier, type OtpOptions } from '../auth/otp.ts';
@@ -63,8 +64,8 @@ export interface Api {
 }
 
 // The full table for one listener (the socket's has no login service behind POST /login).
-export function apiRoutes(controls: Controls, status: () => AgentStatus, login?: Parameters<typeof sessionRoutes>[0]): Route[] {
-  const routes: Route[] = [...controlRoutes(controls, status), ...sessionRoutes(login), ...webRoutes()];
+export function apiRoutes(controls: Controls, status: () => AgentStatus, login?: Parameters<typeof sessionRoutes>[0], audit?: AuditLog): Route[] {
+  const routes: Route[] = [...controlRoutes(controls, status), ...consoleRoutes(controls, audit), ...sessionRoutes(login), ...webRoutes()];
   return [...routes, openApiRoute()];
 }
 
@@ -77,7 +78,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   let otp: OtpVerifier | undefined;
   const socket = await listenUnixSocket(
     join(options.runDir, 'agent.sock'),
-    dispatcher(apiRoutes(options.controls, status), { gate: socketGate(), audit, loginPage: sendLoginPage, log }),
+    dispatcher(apiRoutes(options.controls, status, undefined, audit), { gate: socketGate(), audit, loginPage: sendLoginPage, log }),
   );
   const refuseConnection = (from: string): void => void audit.record({ who: '', source: from, action: 'connect', result: 'refused', reason: 'too-many-connections' }).catch(() => undefined);
   const address = options.listen ?? options.config.agent.apiListen;
@@ -92,7 +93,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       const service = new LoginService({ users, otp, lockout, audit, sessions, queue: new HashQueue(options.hashQueue) });
       const transport = await tcpTransport(address, options.config.agent, { stateDir: options.stateDir, hostName: options.config.name, ...(options.tls ? { tls: options.tls } : {}) });
       const secure = transport.secure;
-      const routes = apiRoutes(options.controls, status, { service, sessions, secure });
+      const routes = apiRoutes(options.controls, status, { service, sessions, secure }, audit);
       const cert = transport.certificate;
       const bind = async (): Promise<ApiTcp> => {
         const bound = await listenTcp(transport.address, dispatcher(routes, { gate: sessionGate(sessions, { secure, listener: transport.identity }), audit, loginPage: sendLoginPage, log }), transport.tls, (server) => guardServer(server, options.limits, refuseConnection));
@@ -121,6 +122,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     status,
     close: async () => {
       await Promise.all([socket.close(), tcpListener ? tcpListener.close() : tcp?.close()]);
+      // Streams cut by the close end their console sessions a tick later; their audit lines go before the log is flushed.
+      await new Promise((resolve) => setTimeout(resolve, 20));
       await audit.close();
     },
   };

@@ -1,5 +1,7 @@
 // Test double of Controls for the API, WebUI and CLI tests: VM states, console and checkpoints in memory, every call recorded.
 // Test code only: the agent itself serves the real supervisor.
+import type { ConsoleSession, ConsoleViewer } from '../console/broker.ts';
+import { MemoryConsoles } from '../console/testing.ts';
 import { ControlError, type CheckpointView, type ContainerRequest, type Controls, type HealthEvent, type HostFacts, type RescueState, type VmView } from '../controls.ts';
 
 // One call made on the double, in order.
@@ -37,6 +39,13 @@ export class FakeControls implements Controls {
   private readonly failing = new Map<string, string>();
   private clock = Date.parse('2026-01-01T00:00:00Z');
   private checkpointSerial = 0;
+  // The console brokers: sessions, the keyboard and a fake shell guest behind each running VM.
+  readonly consoles = new MemoryConsoles({
+    text: (vm) => this.vm(vm).console,
+    follow: (vm, listener) => this.followConsole(vm, listener),
+    running: (vm) => ['running', 'ready', 'starting'].includes(this.vm(vm).view.state),
+    emit: (vm, text) => this.emitConsole(vm, text),
+  });
 
   constructor(seeds: FakeVmSeed[] = DEFAULT_VMS) {
     for (const seed of seeds) this.addVm(seed);
@@ -137,8 +146,8 @@ export class FakeControls implements Controls {
     }
     const started = this.event(vm, 'started').at;
     const ready = this.event(vm, 'ready').at;
+    // As the supervisor does, the last failure stays on the view after the VM comes back.
     Object.assign(vm.view, { state: 'ready', pid: 2000 + this.calls.length, startedAt: started, readyAt: ready });
-    delete vm.view.failure;
     this.emitConsole(name, `${name} booted\nMVOS-GUEST-READY\n`);
     return structuredClone(vm.view);
   }
@@ -174,6 +183,12 @@ export class FakeControls implements Controls {
     const vm = this.vm(name);
     vm.followers.add(onData);
     return () => vm.followers.delete(onData);
+  }
+
+  openConsole(name: string, viewer: ConsoleViewer, options?: { write?: boolean; force?: boolean; back?: number }): ConsoleSession {
+    this.record('openConsole', name, viewer.who, options);
+    this.vm(name);
+    return this.consoles.open(name, viewer, options);
   }
 
   async listCheckpoints(name: string): Promise<CheckpointView[]> {

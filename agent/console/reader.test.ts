@@ -44,6 +44,25 @@ test('a subscriber from an offset gets what the log holds from there, then live 
   }
 });
 
+test('a subscriber with `back` gets that many bytes before the end (logged or still in the spool), then live output', async () => {
+  const { dir, spool, files } = await vmDir();
+  const feed = openConsole(files, fast);
+  try {
+    await writeFile(spool, 'line one\nline two\n');
+    await sleep(100);
+    await appendFile(spool, 'tail\n');
+    const back = collect();
+    feed.subscribe(back.listener, { back: 14 });
+    await sleep(100);
+    await appendFile(spool, 'live\n');
+    await sleep(100);
+    assert.is(back.text(), 'line two\ntail\nlive\n');
+  } finally {
+    await feed.release();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('opened again (a restarted agent), the reader goes on from its saved place: nothing logged twice, the output from while none read arrives', async () => {
   const { dir, spool, files } = await vmDir();
   try {

@@ -38,8 +38,9 @@ export type ConsoleListener = (chunk: Buffer, end: number) => void;
 
 // A handle on a VM's console reader, which runs while any handle is held.
 export interface ConsoleFeed {
-  // Output from stream offset `from` (what the log still holds of it, then live), or only what comes next when absent; returns the unsubscribe.
-  subscribe(listener: ConsoleListener, options?: { from?: number }): () => void;
+  // Output from stream offset `from` (what the log still holds of it, then live), or from `back` bytes before the end,
+  // or only what comes next when neither is given; returns the unsubscribe.
+  subscribe(listener: ConsoleListener, options?: { from?: number; back?: number }): () => void;
   // The last `bytes` of the output (at most, and by default, what the log keeps), read by seeking whatever the files' size.
   tail(bytes?: number): Promise<Buffer>;
   // Lets go of the handle and its subscriptions; resolves once the reader is done with the files (at once while other
@@ -198,12 +199,14 @@ class ConsoleReader {
     }
   }
 
-  subscribe(listener: ConsoleListener, from: number | undefined): Subscriber {
+  subscribe(listener: ConsoleListener, at: number | undefined, back?: number): Subscriber {
     const s: Subscriber = { listener, pos: -1 };
     this.subscribers.add(s);
     void this.run(async () => {
       const now = await this.sync();
       const end = this.log.place.end;
+      // The spool's unread bytes come with the next tick, so `back` counts them as already there.
+      const from = at ?? (back !== undefined && back > 0 ? Math.max(0, end + this.unread(now) - back) : undefined);
       if (from === undefined) {
         s.pos = end + this.unread(now);
         return;
@@ -259,7 +262,7 @@ export function openConsole(files: ConsoleFiles, options: ConsoleOptions = {}): 
   return {
     subscribe(listener, options) {
       if (released) throw new Error('openConsole: this console handle was released');
-      const s = shared.subscribe(listener, options?.from);
+      const s = shared.subscribe(listener, options?.from, options?.back);
       mine.add(s);
       return () => {
         mine.delete(s);

@@ -25,7 +25,8 @@ export const JAIL_HELP = [
   '  checkpoint create VM [LABEL]        take a checkpoint',
   '  checkpoint rollback VM ID           go back to a checkpoint',
   '  rescue                              switch to the rescue VM',
-  '  console VM                          follow a VM\'s serial console (end with Ctrl-C / ~.)',
+  '  console VM                          a VM\'s serial console: read-only (Ctrl-C ends it), with ssh -t',
+  '                                      interactive (~. leaves, ~! takes the keyboard over, ~? escapes)',
   '  help                                this text',
 ].join('\n');
 

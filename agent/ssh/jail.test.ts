@@ -88,11 +88,109 @@ test('console follows a VM until the client types Ctrl-C, and leaves no follower
   assert.is(f.controls.followerCount('web'), 0);
 });
 
-test('shell, pty, sftp, other subsystems, env, X11, agent and port forwarding are all refused', async () => {
-  assert.match(await failure(new Promise((resolve, reject) => client.shell((e, s) => (e ? reject(e) : resolve(s))))), /pseudo-terminal/);
+interface Console {
+  text: () => string;
+  write: (data: string) => void;
+  until: (pattern: RegExp) => Promise<void>;
+  closed: Promise<number | undefined>;
+}
+
+// `console VM` with a pty, as `ssh -t` asks for it.
+function openConsole(on: ssh2.Client, vm: string): Promise<Console> {
+  return new Promise((resolve, reject) => {
+    on.exec(`console ${vm}`, { pty: { term: 'xterm', cols: 80, rows: 24 } }, (error, stream) => {
+      if (error) return reject(error);
+      let text = '';
+      let code: number | undefined;
+      const waiting: Array<() => void> = [];
+      stream.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        waiting.splice(0).forEach((f) => f());
+      });
+      stream.stderr.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      stream.on('exit', (c: number) => (code = c));
+      const closed = new Promise<number | undefined>((done) => stream.on('close', () => done(code)));
+      const until = async (pattern: RegExp): Promise<void> => {
+        const deadline = Date.now() + 5000;
+        while (!pattern.test(text)) {
+          if (Date.now() > deadline) throw new Error(`${pattern} never came; got ${JSON.stringify(text)}`);
+          await new Promise<void>((next) => {
+            waiting.push(next);
+            setTimeout(next, 100);
+          });
+        }
+      };
+      resolve({ text: () => text, write: (data) => stream.write(data), until, closed });
+    });
+  });
+}
+
+test('console with a pty is interactive: a command typed runs in the guest and its output comes back; ~. ends it', async () => {
+  f.controls.vms.get('rescue')!.state = 'running';
+  const c = await openConsole(client, 'rescue');
+  await c.until(/you have the keyboard.*\r\nbooting\nready\n/s);
+  c.write('echo hello-rescue\r');
+  await c.until(/echo hello-rescue\r\nhello-rescue\r\n# /);
+  c.write('ls ~/x\r~.');
+  assert.is(await c.closed, 0);
+  assert.match(c.text(), /\[console detached\]/);
+  assert.is(f.controls.consoles.sent('rescue'), 'echo hello-rescue\rls ~/x\r', 'a ~ inside a line is typed, the escape is not');
+  assert.is(f.controls.followerCount('rescue'), 0);
+  assert.is(f.controls.consoles.broker('rescue').sessions, 0);
+  const log = (await auditLines()).filter((e) => e.action.startsWith('console'));
+  assert.equal(log.map((e) => `${e.who} ${e.action} ${e.result} ${e.target}`), ['alice console-open ok rescue', 'alice console-keyboard ok rescue', 'alice console-close ok rescue']);
+  assert.not.ok(JSON.stringify(await auditLines()).includes('hello-rescue'), 'no keystrokes in the audit log');
+});
+
+test('a second console is read-only until it takes the keyboard with ~!; the first is told; without a pty nothing is typed', async () => {
+  const first = await openConsole(client, 'rescue');
+  await first.until(/you have the keyboard/);
+  const other = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code(-1) });
+  try {
+    const second = await openConsole(other, 'rescue');
+    await second.until(/read-only: alice has the keyboard; ~! takes it over/);
+    second.write('reboot\r');
+    await second.until(/\]\r\n.*read-only/s);
+    assert.is(f.controls.consoles.sent('rescue'), '', 'the read-only session typed nothing');
+    first.write('echo one\r');
+    await second.until(/one\r\n# /);
+    second.write('~!');
+    await first.until(/alice took the keyboard; read-only now/);
+    await second.until(/you have the keyboard\]\r\n$/);
+    second.write('echo two\r');
+    await first.until(/two\r\n# /);
+    first.write('echo three\r');
+    await first.until(/read-only: alice has the keyboard/);
+    assert.is(f.controls.consoles.sent('rescue'), 'echo one\recho two\r');
+    second.write('~.');
+    await second.closed;
+  } finally {
+    other.end();
+  }
+  const readOnly = await new Promise<string>((resolve, reject) => {
+    client.exec('console rescue', (error, stream) => {
+      if (error) return reject(error);
+      let text = '';
+      stream.on('data', (d: Buffer) => {
+        text += d;
+        if (text.endsWith('ready\n')) stream.write('echo nope\r\x03');
+      });
+      stream.stderr.on('data', () => undefined);
+      stream.on('close', () => resolve(text));
+    });
+  });
+  assert.is(readOnly, 'booting\nready\n');
+  assert.not.ok(f.controls.consoles.sent('rescue').includes('nope'), 'without a pty the console stays read-only');
+});
+
+test('shell, sftp, other subsystems, env, X11, agent and port forwarding are all refused; a pty changes nothing but line ends', async () => {
+  assert.match(await failure(new Promise((resolve, reject) => client.shell((e, s) => (e ? reject(e) : resolve(s))))), /Unable to open shell/);
   assert.match(await failure(new Promise((resolve, reject) => client.shell(false, (e, s) => (e ? reject(e) : resolve(s))))), /Unable to open shell/);
-  assert.match(await failure(run(client, 'status', { pty: true })), /pseudo-terminal/);
-  assert.match(await failure(new Promise((resolve, reject) => client.exec('bash', { pty: { term: 'xterm' } }, (e, s) => (e ? reject(e) : resolve(s))))), /pseudo-terminal/);
+  const withPty = await run(client, 'vm list', { pty: true });
+  assert.equal([withPty.code, withPty.stdout.split('\r\n').length], [0, 5], 'with a pty, lines end in CRLF');
+  const bash = await run(client, 'bash', { pty: { term: 'xterm' } });
+  assert.equal([bash.code, bash.stdout], [2, '']);
+  assert.match(bash.stderr, /^refused: unknown command `bash`/);
   assert.match(await failure(new Promise((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))))), /Unable to start subsystem: sftp/);
   const subsys = (client as unknown as { subsys: (name: string, cb: (e?: Error) => void) => void }).subsys.bind(client);
   assert.match(await failure(new Promise((resolve, reject) => subsys('netconf', (e) => (e ? reject(e) : resolve(undefined))))), /Unable to start subsystem: netconf/);
@@ -102,7 +200,7 @@ test('shell, pty, sftp, other subsystems, env, X11, agent and port forwarding ar
   const envOut = await run(client, 'status', { env: { LD_PRELOAD: '/tmp/x.so' } });
   assert.is(envOut.code, 0, 'the env request is refused, the command still runs without it');
   const actions = (await auditLines()).filter((e) => e.result === 'refused').map((e) => e.action);
-  for (const action of ['shell', 'pty', 'sftp', 'subsystem', 'x11', 'port-forwarding', 'remote-forwarding', 'env']) assert.ok(actions.includes(action), `${action} in ${actions}`);
+  for (const action of ['shell', 'sftp', 'subsystem', 'x11', 'port-forwarding', 'remote-forwarding', 'env']) assert.ok(actions.includes(action), `${action} in ${actions}`);
   assert.equal(f.controls.changes, []);
 });
 

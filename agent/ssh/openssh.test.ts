@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startFixture, type Fixture } from './fixture.ts';
@@ -103,11 +103,11 @@ test('jail escapes through ssh are refused with exit status 2 and nothing run', 
     assert.match(out.stderr, /refused: /, command);
   }
   const tty = await ssh(['-tt', 'alice@127.0.0.1', 'bash']);
-  assert.match(tty.stderr, /PTY allocation request failed/);
-  assert.is(tty.code, 255);
+  assert.match(tty.stdout + tty.stderr, /refused: unknown command `bash`/);
+  assert.is(tty.code, 2);
   const log = await audit();
-  assert.ok(log.some((e) => e.action === 'pty' && e.result === 'refused'));
-  assert.ok(log.every((e) => e.action !== 'exec' || e.result === 'refused'), 'bash, sent after the refused pty, is refused as well');
+  assert.ok(log.some((e) => e.action === 'pty' && e.result === 'ok'), 'a pty is granted');
+  assert.ok(log.every((e) => e.action !== 'exec' || e.result === 'refused'), 'bash, with a pty, is refused as well');
   assert.equal(f.controls.changes, []);
 });
 
@@ -136,6 +136,64 @@ test('a shell, sftp, -W/-L and -R forwarding and agent forwarding are refused', 
   const refused = (await audit()).filter((e) => e.result === 'refused').map((e) => e.action);
   for (const action of ['shell', 'sftp', 'port-forwarding', 'remote-forwarding', 'agent-forwarding']) assert.ok(refused.includes(action), `${action} in ${refused}`);
   assert.equal(f.controls.changes, []);
+});
+
+// `ssh -tt … console VM` driven by a script: `steps` wait for a pattern in the output, then type.
+async function sshConsole(extra: string[], vm: string, steps: Array<[RegExp, string]>): Promise<SshResult> {
+  f.clock.now += STEP;
+  const code = await f.code();
+  const argv = [
+    '-p', String(f.server.port), '-F', '/dev/null', '-i', f.alice.file, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=no',
+    '-o', `UserKnownHostsFile=${await knownHosts()}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'LogLevel=ERROR', ...extra, 'alice@127.0.0.1', 'console', vm,
+  ];
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: f.dir, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', MVOS_TEST_CODE: code };
+  return new Promise((resolve) => {
+    const child = spawn('ssh', argv, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill(), 20_000);
+    const next = (): void => {
+      const step = steps[0];
+      if (step && step[0].test(stdout)) {
+        steps.shift();
+        child.stdin.write(step[1]);
+        next();
+      }
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('latin1');
+      next();
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ code: status ?? -1, stdout, stderr });
+    });
+  });
+}
+
+test('ssh -tt console rescue: a command typed runs and its output comes back; the jail\'s ~. ends it; without a pty it stays read-only', async () => {
+  f.controls.vms.get('rescue')!.state = 'running';
+  const out = await sshConsole(['-tt', '-e', 'none'], 'rescue', [
+    [/you have the keyboard/, 'echo hi-from-openssh\r'],
+    [/hi-from-openssh\r\n# /, '~.'],
+  ]);
+  assert.is(out.code, 0, out.stderr);
+  assert.match(out.stdout, /echo hi-from-openssh\r\nhi-from-openssh\r\n# /);
+  assert.match(out.stdout, /\[console detached\]/);
+  assert.is(f.controls.consoles.sent('rescue'), 'echo hi-from-openssh\r');
+  // OpenSSH's own ~. (its default escape) ends the session from the client side just as well.
+  const own = await sshConsole(['-tt'], 'rescue', [[/you have the keyboard/, 'echo again\r'], [/again\r\n# /, '\r~.']]);
+  assert.match(own.stdout, /again\r\n# /);
+  for (let i = 0; i < 100 && f.controls.consoles.broker('rescue').sessions > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.is(f.controls.consoles.broker('rescue').sessions, 0, 'the session ended with the connection');
+  const plain = await sshConsole(['-T'], 'rescue', [[/ready\n/, 'echo nope\r\x03']]);
+  assert.is(plain.code, 0, plain.stderr);
+  assert.not.ok(f.controls.consoles.sent('rescue').includes('nope'), 'no pty: read-only');
+  const log = await audit();
+  assert.ok(log.some((e) => e.action === 'exec' && e.target === 'console rescue' && e.reason === 'interactive'));
+  assert.ok(log.some((e) => e.action === 'exec' && e.target === 'console rescue' && e.reason === 'read-only (no pty)'));
 });
 
 test.run();

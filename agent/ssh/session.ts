@@ -1,7 +1,9 @@
-// What an authenticated connection may do: exec of jail commands; every shell, pty, subsystem, forwarding and env request is refused.
+// What an authenticated connection may do: exec of jail commands (with a pty, `console VM` is interactive); every shell,
+// subsystem, forwarding and env request is refused.
 import type { AuditLog } from '../auth/audit.ts';
 import type { Controls } from '../controls.ts';
 import { parseCommand } from './commands.ts';
+import { interactiveConsole } from './console.ts';
 import { LOG_TAIL_BYTES, runJailCommand } from './jail.ts';
 import type { Connection, ServerChannel, Session } from './ssh2.ts';
 
@@ -13,7 +15,7 @@ export interface SessionContext {
   audit: AuditLog;
 }
 
-// Ctrl-C and Ctrl-] end a followed console (there is no pty, so the bytes arrive as they are typed).
+// Ctrl-C and Ctrl-] end a followed console without a pty (the bytes arrive as they are typed).
 const CONSOLE_EXIT = new Set([0x03, 0x1d]);
 
 function record(ctx: SessionContext, action: string, result: 'ok' | 'refused' | 'error', target?: string, reason?: string): Promise<void> {
@@ -52,19 +54,27 @@ function followConsole(channel: ServerChannel, ctx: SessionContext, vm: string):
   );
 }
 
-async function exec(channel: ServerChannel, ctx: SessionContext, raw: string): Promise<void> {
+// With a pty the client's terminal is raw: line ends need their carriage return.
+function crlf(text: string): string {
+  return text.replace(/\r?\n/g, '\r\n');
+}
+
+async function exec(channel: ServerChannel, ctx: SessionContext, raw: string, pty: boolean): Promise<void> {
   const parsed = parseCommand(raw, ctx.controls.listVms().map((vm) => vm.name));
   if (!parsed.ok) {
     await record(ctx, 'exec', 'refused', raw, parsed.message);
-    return finish(channel, 2, '', `${parsed.message}\n`);
+    return finish(channel, 2, '', pty ? crlf(`${parsed.message}\n`) : `${parsed.message}\n`);
   }
   if (parsed.command.kind === 'console') {
-    await record(ctx, 'exec', 'ok', raw);
-    return followConsole(channel, ctx, parsed.command.vm);
+    await record(ctx, 'exec', 'ok', raw, pty ? 'interactive' : 'read-only (no pty)');
+    if (!pty) return followConsole(channel, ctx, parsed.command.vm);
+    const viewer = { who: ctx.user, source: ctx.source, audit: (entry: Parameters<AuditLog['record']>[0]) => void ctx.audit.record(entry).catch(() => undefined) };
+    const code = await interactiveConsole(channel, ctx.controls, parsed.command.vm, viewer);
+    return finish(channel, code, '', '');
   }
   const out = await runJailCommand(parsed.command, ctx.controls, ctx.user);
   await record(ctx, 'exec', out.exitCode === 0 ? 'ok' : 'error', raw, out.exitCode === 0 ? undefined : out.stderr.trim());
-  finish(channel, out.exitCode, out.stdout, out.stderr);
+  finish(channel, out.exitCode, pty ? crlf(out.stdout) : out.stdout, pty ? crlf(out.stderr) : out.stderr);
 }
 
 function refuseAll(session: Session, ctx: SessionContext): void {
@@ -72,7 +82,6 @@ function refuseAll(session: Session, ctx: SessionContext): void {
     void record(ctx, what, 'refused', undefined, 'not offered by the command jail');
     reject?.();
   };
-  session.on('pty', refuse('pty'));
   session.on('shell', refuse('shell'));
   session.on('x11', refuse('x11'));
   session.on('auth-agent', refuse('agent-forwarding'));
@@ -89,9 +98,18 @@ export function serveConnection(client: Connection, ctx: SessionContext): void {
   client.on('session', (accept) => {
     const session = accept();
     refuseAll(session, ctx);
+    // A pty is granted (it only changes how `console VM` runs); a shell after it is still refused.
+    let pty = false;
+    session.on('pty', (acceptPty) => {
+      pty = true;
+      void record(ctx, 'pty', 'ok');
+      acceptPty?.();
+    });
+    // A serial line has no window size to pass on.
+    session.on('window-change', (acceptChange) => acceptChange?.());
     session.once('exec', (acceptExec, _reject, info) => {
       const channel = acceptExec();
-      exec(channel, ctx, info.command).catch((error: Error) => finish(channel, 70, '', `internal error: ${error.message}\n`));
+      exec(channel, ctx, info.command, pty).catch((error: Error) => finish(channel, 70, '', `internal error: ${error.message}\n`));
     });
   });
   client.on('tcpip', (_accept, reject, info) => {

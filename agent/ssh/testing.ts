@@ -1,4 +1,6 @@
 // A recording test double of the agent's controls: VMs in memory, every call written down, so tests prove what ran.
+import type { ConsoleSession, ConsoleViewer } from '../console/broker.ts';
+import { MemoryConsoles } from '../console/testing.ts';
 import { ControlError, type CheckpointView, type ContainerRequest, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
 
 // One call made to the controls, with its arguments.
@@ -20,6 +22,18 @@ export class RecordingControls implements Controls {
   private readonly followers = new Map<string, Set<(chunk: Buffer) => void>>();
   private rescueNow: RescueState = { active: false };
   consoleText = 'booting\nready\n';
+  // The console brokers: sessions, the keyboard and a fake shell guest behind each VM (every VM takes input here).
+  readonly consoles = new MemoryConsoles({
+    text: () => this.consoleText,
+    follow: (vm, listener) => {
+      const set = this.followers.get(vm) ?? new Set();
+      set.add(listener);
+      this.followers.set(vm, set);
+      return () => set.delete(listener);
+    },
+    running: () => true,
+    emit: (vm, text) => this.emitConsole(vm, text),
+  });
 
   constructor(vms: VmView[] = [testVm('controller', 'controller'), testVm('rescue', 'rescue'), testVm('web')]) {
     for (const vm of vms) this.vms.set(vm.name, vm);
@@ -27,7 +41,7 @@ export class RecordingControls implements Controls {
 
   // The calls that would have changed the host (start, stop, restart, checkpoint, rollback, pin, delete, rescue).
   get changes(): ControlCall[] {
-    const reads = new Set(['hostFacts', 'listVms', 'getVm', 'consoleLog', 'followConsole', 'listCheckpoints', 'rescueState']);
+    const reads = new Set(['hostFacts', 'listVms', 'getVm', 'consoleLog', 'followConsole', 'openConsole', 'listCheckpoints', 'rescueState']);
     return this.calls.filter((c) => !reads.has(c.method));
   }
 
@@ -104,6 +118,12 @@ export class RecordingControls implements Controls {
     set.add(onData);
     this.followers.set(name, set);
     return () => set.delete(onData);
+  }
+
+  openConsole(name: string, viewer: ConsoleViewer, options?: { write?: boolean; force?: boolean; back?: number }): ConsoleSession {
+    this.record('openConsole', name, viewer.who, options);
+    this.vm(name);
+    return this.consoles.open(name, viewer, options);
   }
 
   async listCheckpoints(name: string): Promise<CheckpointView[]> {

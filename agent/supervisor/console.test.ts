@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostConfig, VmConfig } from '../config.ts';
+import { createServer, type Socket } from 'node:net';
+import { shellGuest } from '../console/testing.ts';
 import { Supervisor } from './supervisor.ts';
 
 const MiB = 1024 * 1024;
@@ -122,6 +124,47 @@ test('a guest flooding its console: the VM directory stays under the log cap whi
     assert.is(text, 'FLOOD-END\n');
   } finally {
     stop();
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+  }
+});
+
+test('openConsole: a fake guest on the VM\'s console.sock answers what the keyboard holder types; the output comes back through the reader, the socket is held only while someone types', async () => {
+  const { dir, vmDir, serialLog, supervisor } = await setup();
+  const guest = shellGuest();
+  const connections: Socket[] = [];
+  // QEMU sends the serial output to the socket client and to its logfile alike; the stand-in does the same.
+  const server = createServer((socket) => {
+    connections.push(socket);
+    socket.on('data', (data) => {
+      const out = guest('vm1', data) ?? '';
+      socket.write(out);
+      void appendFile(serialLog, out);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(join(vmDir, 'console.sock'), resolve));
+  const lines: string[] = [];
+  const viewer = (who: string) => ({ who, source: 'test', audit: (e: { action: string; result: string }) => lines.push(`${who} ${e.action} ${e.result}`) });
+  try {
+    await appendFile(serialLog, 'vm1 login: root\r\n# ');
+    const typist = supervisor.openConsole('vm1', viewer('alice'), { write: true, back: 1024 });
+    const watcher = supervisor.openConsole('vm1', viewer('bob'), { back: 1024 });
+    let typed = '';
+    let watched = '';
+    typist.onData((c) => (typed += c));
+    watcher.onData((c) => (watched += c));
+    await typist.write('echo over-the-socket\r');
+    for (let i = 0; i < 200 && !watched.includes('over-the-socket\r\n# '); i++) await sleep(10);
+    assert.is(watched, 'vm1 login: root\r\n# echo over-the-socket\r\nover-the-socket\r\n# ');
+    assert.is(typed, watched);
+    await watcher.write('x').then(() => assert.unreachable('a viewer cannot type'), (e: Error) => assert.match(e.message, /does not have the keyboard/));
+    assert.throws(() => supervisor.openConsole('nope', viewer('alice')), /no VM named/);
+    typist.close();
+    for (let i = 0; i < 100 && !connections[0]!.destroyed; i++) await sleep(10);
+    assert.ok(connections[0]!.destroyed, 'the console socket is let go when nobody types');
+    watcher.close();
+    assert.equal(lines, ['alice console-open ok', 'alice console-keyboard ok', 'bob console-open ok', 'alice console-close ok', 'bob console-close ok']);
+  } finally {
+    server.close();
     await rm(dir, { recursive: true, force: true, maxRetries: 5 });
   }
 });

@@ -18,6 +18,7 @@ import { hostFacts } from './facts.ts';
 import { describeWindow, judgeFailure } from './restart-policy.ts';
 import { consoleFiles, openConsole } from '../console/reader.ts';
 import { consoleText } from '../console/text.ts';
+import { ConsoleBroker, socketInput, type ConsoleSession, type ConsoleViewer } from '../console/broker.ts';
 
 // How the supervisor runs: where state lives, the accelerator, and the knobs tests turn down.
 export interface SupervisorOptions {
@@ -56,6 +57,7 @@ function newSlot(vm: VmConfig, paths: VmPaths, record: VmRecord): Slot {
 // Runs the host's VMs and answers the agent's controls.
 export class Supervisor implements Controls {
   private readonly slots = new Map<string, Slot>();
+  private readonly brokers = new Map<string, ConsoleBroker>();
   private rescueInfo: RescueState = { active: false };
   private topology: CpuTopology | undefined;
   private closing = false;
@@ -440,6 +442,25 @@ export class Supervisor implements Controls {
     const feed = openConsole(consoleFiles(this.slot(name).paths));
     feed.subscribe((chunk) => onData(chunk));
     return () => void feed.release();
+  }
+
+  // One broker per VM, made on first use: output from the VM's one reader, input on QEMU's console socket (connected
+  // while someone holds the keyboard).
+  openConsole(name: string, viewer: ConsoleViewer, options: { write?: boolean; force?: boolean; back?: number } = {}): ConsoleSession {
+    const slot = this.slot(name);
+    let broker = this.brokers.get(name);
+    if (!broker) {
+      broker = new ConsoleBroker(name, {
+        follow: (listener, back) => {
+          const feed = openConsole(consoleFiles(slot.paths));
+          feed.subscribe((chunk) => listener(chunk), { back });
+          return () => void feed.release();
+        },
+        connect: () => socketInput(slot.paths.console),
+      });
+      this.brokers.set(name, broker);
+    }
+    return broker.open(viewer, options);
   }
 
   private store(name: string): CheckpointStore {

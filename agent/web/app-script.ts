@@ -1,4 +1,5 @@
-// The WebUI's script: polls the API, renders VMs, pinning, health and checkpoints, follows the console by Server-Sent Events.
+// The WebUI's script: polls the API, renders VMs, pinning, health and checkpoints; the console is an xterm.js terminal on a
+// live console session (output by Server-Sent Events, input and the keyboard by POST).
 
 // Served as /assets/app.js; every text goes in through textContent, never HTML (no template literals: this is one).
 export const APP_JS = `'use strict';
@@ -41,8 +42,10 @@ export const APP_JS = `'use strict';
 
   function path(name) { return '/api/vms/' + encodeURIComponent(name); }
 
+  // Now, not history: a failure the VM has come back from is in its history, not here.
   function health(vm) {
-    if (vm.failure) return 'failed: ' + vm.failure.reason;
+    if (vm.state === 'failed') return 'failed: ' + (vm.failure ? vm.failure.reason : 'no reason recorded');
+    if (vm.state === 'ready' && vm.readyAt) return 'ready at ' + vm.readyAt;
     var last = vm.history[vm.history.length - 1];
     return last ? last.event + (last.detail ? ' (' + last.detail + ')' : '') + ' at ' + last.at : 'no events yet';
   }
@@ -113,20 +116,154 @@ export const APP_JS = `'use strict';
     }));
   }
 
+  // xterm.js writes its styles as <style> elements and, for 24-bit colours, style attributes, both of which the CSP
+  // refuses. They go through the CSSOM instead, which it allows: a style element is made an inert <mvos-style> whose
+  // text is mirrored into one constructed stylesheet, and a style attribute is set as style.cssText.
+  function cspShim() {
+    var sheet = new CSSStyleSheet();
+    document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+    var create = document.createElement;
+    document.createElement = function (tag, options) {
+      return create.call(document, String(tag).toLowerCase() === 'style' ? 'mvos-style' : tag, options);
+    };
+    var setAttribute = Element.prototype.setAttribute;
+    Element.prototype.setAttribute = function (name, value) {
+      if (String(name).toLowerCase() === 'style') { this.style.cssText = value; return; }
+      return setAttribute.call(this, name, value);
+    };
+    function isStyle(node) { return node && (node.nodeName === 'MVOS-STYLE' || (node.parentNode && node.parentNode.nodeName === 'MVOS-STYLE')); }
+    new MutationObserver(function (changes) {
+      var touched = changes.some(function (m) {
+        return isStyle(m.target) || Array.from(m.addedNodes).some(isStyle) || Array.from(m.removedNodes).some(function (n) { return n.nodeName === 'MVOS-STYLE'; });
+      });
+      if (touched) sheet.replaceSync(Array.from(document.querySelectorAll('mvos-style')).map(function (n) { return n.textContent; }).join(' '));
+    }).observe(document.documentElement, { subtree: true, childList: true, characterData: true });
+  }
+
+  var term = null;
+  // The console session of the selected VM: its id (from the stream's first event) and whether it has the keyboard.
+  var live = null;
+  var typed = '';
+  var sending = false;
+
+  // Columns and rows that fill the console box, from the cell size xterm rendered (as its fit addon reads it).
+  function fit() {
+    var core = term && term._core;
+    var cell = core && core._renderService && core._renderService.dimensions.css.cell;
+    var box = $('console');
+    if (!cell || !cell.width || !cell.height || !box.clientWidth) return;
+    var cols = Math.max(20, Math.floor((box.clientWidth - 12) / cell.width));
+    var rows = Math.max(5, Math.floor((box.clientHeight - 8) / cell.height));
+    if (cols !== term.cols || rows !== term.rows) term.resize(cols, rows);
+  }
+
+  function terminal() {
+    if (term) return term;
+    cspShim();
+    // convertEol: a guest printing bare LF (firmware, an init without a tty) still starts each line at the left.
+    term = new Terminal({ convertEol: true, cursorBlink: true, scrollback: 5000, fontSize: 13, fontFamily: 'ui-monospace, monospace', theme: { background: '#0d1117' } });
+    term.open($('console'));
+    fit();
+    window.addEventListener('resize', fit);
+    term.onData(type);
+    return term;
+  }
+
+  function showKeyboard(state) {
+    if (live) { live.writer = state.writer; live.holder = state.holder || ''; }
+    $('keyboard').dataset.writer = String(state.writer);
+    $('keyboard-state').textContent = state.writer ? 'you have the keyboard' : state.holder ? 'read-only: ' + state.holder + ' has the keyboard' : 'read-only: nobody has the keyboard';
+    $('take-keyboard').hidden = state.writer;
+    $('take-keyboard').textContent = state.holder ? 'Take over the keyboard' : 'Take the keyboard';
+  }
+
+  function takeKeyboard(force) {
+    if (!live) return Promise.resolve();
+    var session = live;
+    return api('POST', path(session.vm) + '/console/keyboard', { session: session.id, force: force }).then(function (state) {
+      if (live === session) showKeyboard(state);
+    });
+  }
+
+  // Typing while nobody has the keyboard takes it; while someone else has it, typing goes nowhere until it is taken over.
+  function type(data) {
+    if (!live) return;
+    if (!live.writer) {
+      if (live.holder) { say('read-only: ' + live.holder + ' has the keyboard; take it over to type', true); return; }
+      typed += data;
+      takeKeyboard(false).then(pump, function (e) { typed = ''; say(e.message, true); });
+      return;
+    }
+    typed += data;
+    pump();
+  }
+
+  // One input request at a time, in order, each at most 1024 UTF-16 units (under the agent's 4 KiB of UTF-8).
+  async function pump() {
+    if (sending || !live || !live.writer) return;
+    sending = true;
+    var session = live;
+    try {
+      while (typed && live === session) {
+        var cut = Math.min(typed.length, 1024);
+        var last = typed.charCodeAt(cut - 1);
+        if (cut < typed.length && last >= 0xd800 && last <= 0xdbff) cut--;
+        var res = await fetch(path(session.vm) + '/console/input', { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify({ session: session.id, data: typed.slice(0, cut) }) });
+        if (res.status === 429) { await new Promise(function (r) { setTimeout(r, 250); }); continue; }
+        typed = typed.slice(cut);
+        if (!res.ok) {
+          var answer = await res.json().catch(function () { return {}; });
+          typed = '';
+          say(answer.error || ('HTTP ' + res.status), true);
+        }
+      }
+    } finally {
+      sending = false;
+    }
+  }
+
   function follow(name) {
     if (stream) stream.close();
-    var out = $('console');
-    out.textContent = '';
-    stream = new EventSource(path(name) + '/console/stream');
-    stream.onopen = function () { $('console-state').textContent = '(live)'; };
-    stream.onerror = function () { $('console-state').textContent = '(reconnecting…)'; };
-    stream.onmessage = function (event) {
-      var atEnd = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
-      out.textContent += JSON.parse(event.data);
-      if (out.textContent.length > 262144) out.textContent = out.textContent.slice(-196608);
-      if (atEnd) out.scrollTop = out.scrollHeight;
-    };
+    live = null;
+    typed = '';
+    var t = terminal();
+    t.reset();
+    showKeyboard({ writer: false });
+    var source = new EventSource(path(name) + '/console/live');
+    stream = source;
+    source.onopen = function () { $('console-state').textContent = '(live)'; };
+    source.onerror = function () { live = null; $('console-state').textContent = '(reconnecting…)'; };
+    // Each (re)connection is a new session: the backlog comes again, so the screen starts over.
+    source.addEventListener('session', function (event) {
+      var s = JSON.parse(event.data);
+      t.reset();
+      live = { vm: name, id: s.id, writer: false, holder: '' };
+      showKeyboard(s);
+    });
+    source.addEventListener('keyboard', function (event) {
+      var state = JSON.parse(event.data);
+      showKeyboard(state);
+      if (state.takenBy) say(state.takenBy + ' took the keyboard of ' + name + '; read-only now', false);
+    });
+    source.onmessage = function (event) { t.write(JSON.parse(event.data)); };
   }
+
+  $('take-keyboard').addEventListener('click', function () {
+    takeKeyboard(true).then(function () { if (term) term.focus(); }, function (e) { say(e.message, true); });
+  });
+
+  function openConsole(name) {
+    select(name);
+    $('console-heading').scrollIntoView();
+    if (term) term.focus();
+  }
+
+  $('rescue-banner').addEventListener('click', function (event) {
+    var name = event.target.dataset && event.target.dataset.console;
+    if (!name) return;
+    event.preventDefault();
+    openConsole(name);
+  });
 
   async function refreshDetail() {
     if (!selected) return;
@@ -144,7 +281,13 @@ export const APP_JS = `'use strict';
     var rescue = results[1];
     var banner = $('rescue-banner');
     banner.hidden = !rescue.active;
-    banner.textContent = rescue.active ? 'The host has fallen back to the rescue VM' + (rescue.reason ? ': ' + rescue.reason : '') + (rescue.since ? ' (since ' + rescue.since + ')' : '') : '';
+    var rescueVm = results[0].find(function (vm) { return vm.role === 'rescue'; });
+    var said = rescue.active ? 'The host has fallen back to the rescue VM' + (rescue.reason ? ': ' + rescue.reason : '') + (rescue.since ? ' (since ' + rescue.since + ')' : '') : '';
+    if (!rescue.active) banner.replaceChildren();
+    else if (banner.dataset.said !== said) {
+      banner.replaceChildren(document.createTextNode(said + ' — '), rescueVm ? el('a', { href: '#' + rescueVm.name, id: 'rescue-console', text: 'open the rescue console', data: { console: rescueVm.name } }) : document.createTextNode('no rescue VM is configured'));
+    }
+    banner.dataset.said = said;
     await refreshDetail();
   }
 

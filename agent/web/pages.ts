@@ -33,8 +33,10 @@ export const MAIN_PAGE = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Multiverse</title>
+<link rel="stylesheet" href="/assets/xterm.css">
 <link rel="stylesheet" href="/assets/style.css">
 <link rel="icon" href="/assets/icon.svg">
+<script src="/assets/xterm.js" defer></script>
 <script src="/assets/app.js" defer></script>
 </head>
 <body>
@@ -71,8 +73,9 @@ export const MAIN_PAGE = `<!doctype html>
 </table>
 </div>
 </div>
-<h3>Console <span id="console-state" class="muted"></span></h3>
-<pre id="console" tabindex="0"></pre>
+<h3 id="console-heading">Console <span id="console-state" class="muted"></span></h3>
+<p id="keyboard" class="keyboard" data-writer="false"><span id="keyboard-state">read-only</span> <button type="button" id="take-keyboard">Take the keyboard</button></p>
+<div id="console" class="terminal"></div>
 </section>
 </main>
 </body>

@@ -1,4 +1,4 @@
-// The WebUI's routes: its two pages and three assets, all compiled into the agent bundle (nothing read from disk).
+// The WebUI's routes: its two pages and its assets (xterm.js from its pinned package among them), all compiled into the agent bundle (nothing read from disk).
 import type { ServerResponse } from 'node:http';
 import { HttpError, sendText } from '../api/http.ts';
 import type { Route } from '../api/router.ts';
@@ -6,6 +6,7 @@ import { APP_JS } from './app-script.ts';
 import { LOGIN_JS } from './login-script.ts';
 import { LOGIN_PAGE, MAIN_PAGE } from './pages.ts';
 import { ICON_SVG, STYLE_CSS } from './style.ts';
+import { XTERM_CSS, XTERM_JS } from './xterm-assets.ts';
 
 // Only our own scripts, styles and API calls; no inline code, no framing, forms post only here.
 export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -14,6 +15,8 @@ const ASSETS: Record<string, { type: string; text: string }> = {
   'app.js': { type: 'text/javascript', text: APP_JS },
   'login.js': { type: 'text/javascript', text: LOGIN_JS },
   'style.css': { type: 'text/css', text: STYLE_CSS },
+  'xterm.js': { type: 'text/javascript', text: XTERM_JS },
+  'xterm.css': { type: 'text/css', text: XTERM_CSS },
   'icon.svg': { type: 'image/svg+xml', text: ICON_SVG },
 };
 

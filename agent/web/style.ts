@@ -33,7 +33,12 @@ td button { margin-right: .3em; }
 #message.error, .error { color: var(--bad); }
 .muted { color: var(--muted); font-weight: normal; }
 .columns { display: grid; grid-template-columns: minmax(16em, 1fr) 2fr; gap: 2em; }
-#console { height: 22em; overflow: auto; background: #0d1117; color: #e6edf3; padding: .6em; font: 13px/1.35 ui-monospace, monospace; white-space: pre-wrap; }
+#console { height: 26em; background: #0d1117; padding: .4em; }
+.keyboard { margin: .2em 0 .5em; }
+.keyboard[data-writer="true"] #keyboard-state { color: var(--ok); font-weight: 600; }
+.keyboard[data-writer="false"] #keyboard-state { color: var(--warn); font-weight: 600; }
+mvos-style { display: none; }
+.banner a { color: #fff; }
 #history { padding-left: 1.4em; margin: 0; max-height: 14em; overflow: auto; }
 body.login main { max-width: 22em; margin: 4em auto; padding: 1.5em; border: 1px solid var(--line); border-radius: 6px; }
 body.login label { display: block; margin: .7em 0; }

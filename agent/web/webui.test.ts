@@ -114,19 +114,21 @@ test('`mvos vm list --json` returns what the WebUI shows', async () => {
   cli.stdout.on('data', (c) => (out += c));
   const code = await new Promise((resolve) => cli.on('close', resolve));
   assert.is(code, 0);
-  const vms = JSON.parse(out) as Array<{ name: string; role: string; launch: string; state: string; failure?: { reason: string }; history: Array<{ at: string; event: string; detail?: string }> }>;
+  const vms = JSON.parse(out) as Array<{ name: string; role: string; launch: string; state: string; readyAt?: string; failure?: { reason: string }; history: Array<{ at: string; event: string; detail?: string }> }>;
   // Read the rows just after a refresh so both look at the same moment (nothing changes the fake in between).
   await page.waitForResponse((r) => r.url().endsWith('/api/vms'));
   const shown = await page.$$eval('#vms tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).slice(0, 5).map((td) => td.textContent)));
   const expected = vms.map((vm) => {
     const last = vm.history[vm.history.length - 1];
-    const health = vm.failure ? `failed: ${vm.failure.reason}` : last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
+    const health = vm.state === 'failed' ? `failed: ${vm.failure!.reason}` : vm.state === 'ready' && vm.readyAt ? `ready at ${vm.readyAt}` : last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
     return [vm.name, vm.role, vm.launch, vm.state, health];
   });
   assert.equal(shown, expected);
   assert.ok(shown.some((r) => r[3] === 'failed'), 'a failed VM is among the rows compared');
   await row('web').locator('button[data-action="start"]').click();
   await page.locator('#vms tr[data-vm="web"][data-state="ready"]').waitFor();
+  // Ready again after the failure: the health column shows now; the failure is in the history.
+  await page.locator('#vms tr[data-vm="web"] td.health', { hasText: /^ready at / }).waitFor();
 });
 
 test('when the host falls back to the rescue VM, a banner says so and why', async () => {
@@ -135,6 +137,98 @@ test('when the host falls back to the rescue VM, a banner says so and why', asyn
   await banner.waitFor({ state: 'visible' });
   assert.match((await banner.textContent()) ?? '', /fallen back to the rescue VM: controller missed its deadline/);
   await page.screenshot({ path: join(artifacts, 'webui-rescue.png'), fullPage: true });
+  assert.equal(consoleErrors, [], 'no script errors in the page');
+});
+
+const rows = (on: Page) => on.$$eval('#console .xterm-rows > div', (divs) => divs.map((d) => (d.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd()));
+
+async function rowShows(on: Page, want: string | RegExp): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const now = await rows(on);
+    if (now.some((r) => (typeof want === 'string' ? r === want : want.test(r)))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no terminal row ${want}; rows: ${JSON.stringify((await rows(on)).filter(Boolean))}`);
+}
+
+test('the banner links to the rescue console; it is a terminal: typing takes the free keyboard, a command runs and its output comes back; colours are drawn, not printed; paste types, the terminal fits a resized window', async () => {
+  await page.click('#rescue-console');
+  await page.locator('#detail-name', { hasText: 'rescue' }).waitFor();
+  await page.locator('#keyboard-state', { hasText: 'read-only: nobody has the keyboard' }).waitFor();
+  await rowShows(page, 'MVOS-GUEST-READY');
+  await page.click('#console');
+  await page.keyboard.type('echo hi-from-the-browser');
+  await page.keyboard.press('Enter');
+  await page.locator('#keyboard[data-writer="true"] #keyboard-state', { hasText: 'you have the keyboard' }).waitFor();
+  await rowShows(page, 'hi-from-the-browser');
+  assert.is(fx.controls.consoles.sent('rescue'), 'echo hi-from-the-browser\r');
+  fx.controls.emitConsole('rescue', '\x1b[1;31mRED-ALERT\x1b[0m plain\r\n');
+  await rowShows(page, /RED-ALERT plain$/);
+  assert.not.ok((await rows(page)).some((r) => r.includes('[1;31m') || r.includes('\x1b')), 'no escape codes printed as text');
+  const colours = await page.$$eval('#console .xterm-rows span', (spans) => {
+    const red = spans.find((s) => s.textContent === 'RED-ALERT');
+    const plain = spans.find((s) => (s.textContent ?? '').includes('plain'));
+    return [red && getComputedStyle(red).color, plain && getComputedStyle(plain).color, red && getComputedStyle(red).fontWeight];
+  });
+  assert.ok(colours[0] && colours[0] !== colours[1], `the red text is drawn in another colour (${colours.join(', ')}): xterm's theme reached the page under the CSP`);
+  await page.screenshot({ path: join(artifacts, 'webui-console.png'), fullPage: true });
+  // A paste goes to the guest as typed text (xterm reads the clipboard event).
+  await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.setData('text/plain', 'echo pasted-text');
+    document.querySelector('#console textarea')!.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  });
+  await page.keyboard.press('Enter');
+  await rowShows(page, 'pasted-text');
+  // A narrower window: the terminal fits its box again.
+  const before = await page.$eval('#console .xterm-screen', (e) => e.getBoundingClientRect().width);
+  await page.setViewportSize({ width: 800, height: 900 });
+  await page.waitForFunction((was) => {
+    const box = document.querySelector('#console')!.getBoundingClientRect();
+    const screen = document.querySelector('#console .xterm-screen')!.getBoundingClientRect();
+    return screen.width < was && screen.right <= box.right;
+  }, before);
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('a second session sees the output and cannot type until it takes over; the first is told', async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  other.setDefaultTimeout(TIMEOUT);
+  const bob = await other.newPage();
+  const bobErrors: string[] = [];
+  bob.on('console', (m) => m.type() === 'error' && bobErrors.push(m.text()));
+  try {
+    await bob.goto(`${fx.url}/`);
+    await bob.fill('#user', 'bob');
+    await bob.fill('#password', 'tr0ub4dor&3');
+    await bob.fill('#code', await fx.code('bob'));
+    await bob.click('button[type=submit]');
+    await bob.locator('#vms tr[data-vm="rescue"]').waitFor();
+    bobErrors.length = 0;
+    await bob.click('#rescue-console');
+    await bob.locator('#keyboard-state', { hasText: 'read-only: alice has the keyboard' }).waitFor();
+    await rowShows(bob, 'hi-from-the-browser');
+    await bob.click('#console');
+    await bob.keyboard.type('reboot');
+    await bob.locator('#message.error', { hasText: 'read-only' }).waitFor();
+    assert.not.ok(fx.controls.consoles.sent('rescue').includes('reboot'), 'the read-only session typed nothing');
+    await bob.click('#take-keyboard');
+    await bob.locator('#keyboard[data-writer="true"]').waitFor();
+    await page.locator('#keyboard[data-writer="false"] #keyboard-state', { hasText: 'read-only: bob has the keyboard' }).waitFor();
+    await page.locator('#message', { hasText: 'bob took the keyboard of rescue' }).waitFor();
+    await bob.click('#console');
+    await bob.keyboard.type('echo from-bob');
+    await bob.keyboard.press('Enter');
+    await rowShows(page, 'from-bob');
+    await page.click('#console');
+    await page.keyboard.type('x');
+    await page.locator('#message.error', { hasText: 'read-only' }).waitFor();
+    assert.is(fx.controls.consoles.sent('rescue'), 'echo hi-from-the-browser\recho pasted-text\recho from-bob\r');
+    assert.equal(bobErrors, [], 'no script errors in the second page');
+  } finally {
+    await browser.close();
+  }
   assert.equal(consoleErrors, [], 'no script errors in the page');
 });
 

@@ -1,7 +1,8 @@
 // Bundles the agent into one ESM file (agent.mjs) that plain `node` 18 runs without flags or node_modules.
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { FailureError } from '../errors.ts';
+import { XTERM_ASSETS_MODULE, xtermAssetsModule } from './xterm-assets.ts';
 
 // The bundle and the repo-relative files it was made from (the build hashes them for its cache key).
 export interface AgentBundle {
@@ -23,6 +24,14 @@ const banner = [
   'const __filename = __mvosFileURLToPath(import.meta.url);',
   "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
 ].join('\n');
+
+// The browser assets the agent serves come from npm packages: the module that reads them is replaced by their text.
+const inlineBrowserAssets: Plugin = {
+  name: 'mvos-browser-assets',
+  setup(build) {
+    build.onLoad({ filter: XTERM_ASSETS_MODULE }, () => ({ contents: xtermAssetsModule(), loader: 'js' }));
+  },
+};
 
 // Bundles agent/main.ts (or `entry`, relative to the repository root or absolute): deterministic bytes, no build-machine paths, not minified.
 export async function bundleAgent(options: { entry?: string } = {}): Promise<AgentBundle> {
@@ -49,6 +58,7 @@ export async function bundleAgent(options: { entry?: string } = {}): Promise<Age
       preserveSymlinks: true,
       // Native addons (ssh2's optional sshcrypto, cpu-features) stay out: their require fails on the host and ssh2 falls back to JS crypto.
       external: ['*.node'],
+      plugins: [inlineBrowserAssets],
     });
   } catch (error) {
     const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];

@@ -107,6 +107,11 @@ export class AgentClient {
     return { cookie: this.session.cookie, 'x-csrf-token': this.session.csrf };
   }
 
+  // Sends a request and returns the answer whatever its status (a refusal the caller handles itself, as a 409 or 429).
+  async attempt(method: string, path: string, body?: unknown): Promise<AgentAnswer> {
+    return collect(await this.send(method, path, body, await this.headers()));
+  }
+
   // Sends a request and returns the JSON (or text) of a 2xx answer; anything else throws the matching mvos error.
   async call(method: string, path: string, body?: unknown): Promise<AgentAnswer> {
     const answer = await collect(await this.send(method, path, body, await this.headers()));
@@ -116,6 +121,14 @@ export class AgentClient {
 
   // Follows a Server-Sent Events stream, handing each event's data (a JSON string) to onText; resolves when the agent ends it.
   async follow(path: string, onText: (text: string) => void, signal?: AbortSignal): Promise<void> {
+    return this.events(path, (type, data) => {
+      if (type === 'message') onText(data as string);
+    }, signal);
+  }
+
+  // Follows a Server-Sent Events stream, handing each event's type (`message` when unnamed) and parsed data to onEvent;
+  // resolves when the stream ends, by the agent or by `signal`.
+  async events(path: string, onEvent: (type: string, data: unknown) => void, signal?: AbortSignal): Promise<void> {
     const res = await this.send('GET', path, undefined, await this.headers());
     if (res.statusCode !== 200) {
       const answer = await collect(res);
@@ -129,12 +142,14 @@ export class AgentClient {
         buffer += chunk;
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const event = buffer.slice(0, end);
+          const event = buffer.slice(0, end).split('\n');
           buffer = buffer.slice(end + 2);
-          for (const line of event.split('\n')) if (line.startsWith('data: ')) onText(JSON.parse(line.slice(6)) as string);
+          const type = event.find((line) => line.startsWith('event: '))?.slice(7) ?? 'message';
+          for (const line of event) if (line.startsWith('data: ')) onEvent(type, JSON.parse(line.slice(6)));
         }
       });
       res.on('close', resolve);
+      res.on('error', resolve);
     });
   }
 }

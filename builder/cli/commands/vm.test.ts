@@ -81,6 +81,11 @@ test('a start that ends with the VM failed is exit 1 with the reason and a hint'
   assert.match(failed.err, /mvos vm logs web/);
   assert.match((await onSocket('list')).out, /^web\s+application\s+vm\s+failed\s+failed: missed its health deadline$/m);
   assert.equal(await onSocket('start', 'web'), { code: 0, out: 'web: ready', err: '' });
+  // Ready again: the health column says now, the failure stays in the history (and `status` shows it there).
+  const web = ((await raw('/api/vms/web')) as { readyAt: string; failure?: unknown });
+  assert.ok(web.failure, 'the agent keeps the last failure');
+  assert.match((await onSocket('list')).out, new RegExp(`^web\\s+application\\s+vm\\s+ready\\s+ready at ${web.readyAt}$`, 'm'));
+  assert.match((await onSocket('status', 'web')).out, /failed: missed its health deadline/);
 });
 
 test('vm checkpoint takes and lists checkpoints; rollback of a running VM needs --restart', async () => {

@@ -1,9 +1,10 @@
-// `mvos vm list|status|start|stop|logs|checkpoint|rollback`: the agent's controls from a shell; --json prints the API's own answer.
+// `mvos vm list|status|start|stop|logs|console|checkpoint|rollback`: the agent's controls from a shell; --json prints the API's own answer.
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import { FailureError, UserError } from '../../errors.ts';
 import type { Command, CommandContext, Flags } from '../command.ts';
 import { AgentClient, DEFAULT_SOCKET } from './vm-client.ts';
+import { runConsole } from './vm-console.ts';
 
 // The parts of the agent's VmView and CheckpointView this command shows (see the agent's /openapi.json).
 interface Vm {
@@ -88,9 +89,11 @@ function vmPath(name: string): string {
   return `/api/vms/${encodeURIComponent(name)}`;
 }
 
-// What the WebUI shows in its health column: the failure, else the last event.
+// What the WebUI shows in its health column: how the VM is now (failed and why, ready since when), else the last event;
+// a failure the VM has since come back from belongs to the history, not here.
 export function healthOf(vm: Vm): string {
-  if (vm.failure) return `failed: ${vm.failure.reason}`;
+  if (vm.state === 'failed') return `failed: ${vm.failure?.reason ?? 'no reason recorded'}`;
+  if (vm.state === 'ready' && vm.readyAt) return `ready at ${vm.readyAt}`;
   const last = vm.history[vm.history.length - 1];
   return last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
 }
@@ -114,7 +117,7 @@ async function list(ctx: CommandContext): Promise<number> {
 function describe(vm: Vm): string[] {
   const lines = [`${vm.name}: ${vm.state} (${vm.role}, ${vm.launch})`];
   if (vm.pid) lines.push(`  pid ${vm.pid}, started ${vm.startedAt ?? '?'}${vm.readyAt ? `, ready ${vm.readyAt}` : ''}`);
-  if (vm.failure) lines.push(`  failed at ${vm.failure.at}: ${vm.failure.reason}`);
+  if (vm.failure) lines.push(`  ${vm.state === 'failed' ? 'failed' : 'last failed'} at ${vm.failure.at}: ${vm.failure.reason}`);
   if (vm.pinning) {
     const p = vm.pinning;
     lines.push(`  pinning: ${p.vcpus.map((v) => `vCPU ${v.vcpu}→CPU ${v.cpu}`).join(', ') || 'none'}; emulator ${p.emulator.join(',') || '-'}; housekeeping ${p.housekeeping.join(',') || '-'}`);
@@ -169,6 +172,10 @@ async function logs(ctx: CommandContext): Promise<number> {
   return 0;
 }
 
+async function consoleCommand(ctx: CommandContext): Promise<number> {
+  return runConsole(client(ctx), vmName(ctx), { force: ctx.flags.force === true });
+}
+
 async function checkpoint(ctx: CommandContext): Promise<number> {
   const name = vmName(ctx);
   const agent = client(ctx);
@@ -200,7 +207,7 @@ function sub(name: string, summary: string, usage: string, run: Command['run'], 
 export const vmCommand: Command = {
   name: 'vm',
   summary: "control a running host's VMs through its agent",
-  usage: 'mvos vm <list|status|start|stop|logs|checkpoint|rollback>',
+  usage: 'mvos vm <list|status|start|stop|logs|console|checkpoint|rollback>',
   description: `Talks to the agent's HTTP API: on the host over its root-only socket (${DEFAULT_SOCKET}), from elsewhere with --host URL and a login (--user, MVOS_PASSWORD, MVOS_OTP). --json prints what the API answers.`,
   flags: {},
   flagHelp: {},
@@ -212,6 +219,11 @@ export const vmCommand: Command = {
     sub('logs', "a VM's serial console (--follow for live output)", 'logs NAME [--tail BYTES] [--follow]', logs, {
       flags: { tail: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
       help: { tail: 'only the last BYTES of the log', follow: 'keep printing console output as it comes (Ctrl-C ends)' },
+      json: false,
+    }),
+    sub('console', "a VM's serial console, interactive (~. leaves, ~! takes the keyboard over)", 'console NAME [--force]', consoleCommand, {
+      flags: { force: { type: 'boolean' } },
+      help: { force: 'take the keyboard even while another session has it (that one is told)' },
       json: false,
     }),
     sub('checkpoint', "take a checkpoint of a VM's disk, or --list them", 'checkpoint NAME [--label TEXT | --list] [--json]', checkpoint, {

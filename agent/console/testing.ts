@@ -1,0 +1,97 @@
+// Console brokers for the Controls test doubles: output from the double's own text and followers, input to a fake guest.
+// Test code only.
+import { ConsoleBroker, INPUT_LIMITS, type ConsoleInput, type ConsoleSession, type ConsoleViewer, type InputLimits } from './broker.ts';
+
+// What a double tells its brokers: a VM's console text so far, how to follow it, whether it runs, how to print to it.
+export interface ConsoleSource {
+  text(vm: string): string;
+  follow(vm: string, listener: (chunk: Buffer) => void): () => void;
+  running(vm: string): boolean;
+  emit(vm: string, text: string): void;
+}
+
+// A guest answering input: returns what it prints back (echo, command output), or nothing.
+export type FakeGuest = (vm: string, data: Buffer) => string | undefined;
+
+// A guest that behaves like a shell on a serial line: echoes what is typed and, on Enter, runs `echo WORDS` (anything
+// else is "not found") and prints a prompt.
+export function shellGuest(prompt = '# '): FakeGuest {
+  const lines = new Map<string, string>();
+  return (vm, data) => {
+    let out = '';
+    for (const ch of data.toString('utf8')) {
+      const line = lines.get(vm) ?? '';
+      if (ch === '\r' || ch === '\n') {
+        lines.set(vm, '');
+        const [cmd, ...args] = line.trim().split(/\s+/);
+        out += '\r\n' + (cmd === 'echo' ? `${args.join(' ')}\r\n` : cmd ? `sh: ${cmd}: not found\r\n` : '') + prompt;
+      } else if (ch === '\x7f') {
+        lines.set(vm, line.slice(0, -1));
+        out += '\b \b';
+      } else {
+        lines.set(vm, line + ch);
+        out += ch;
+      }
+    }
+    return out;
+  };
+}
+
+// One broker per VM over a double's console; `received` keeps the input each VM got.
+export class MemoryConsoles {
+  private readonly brokers = new Map<string, ConsoleBroker>();
+  readonly received = new Map<string, Buffer[]>();
+  guest: FakeGuest = shellGuest();
+
+  constructor(
+    private readonly source: ConsoleSource,
+    private readonly limits: InputLimits = INPUT_LIMITS,
+  ) {}
+
+  // The VM's broker (made on first use).
+  broker(vm: string): ConsoleBroker {
+    let broker = this.brokers.get(vm);
+    if (!broker) {
+      broker = new ConsoleBroker(
+        vm,
+        {
+          follow: (listener, back) => {
+            const text = Buffer.from(this.source.text(vm));
+            if (back > 0 && text.length > 0) listener(text.subarray(Math.max(0, text.length - back)));
+            return this.source.follow(vm, listener);
+          },
+          connect: async () => {
+            if (!this.source.running(vm)) throw new Error('connect ENOENT console.sock');
+            return this.input(vm);
+          },
+        },
+        this.limits,
+      );
+      this.brokers.set(vm, broker);
+    }
+    return broker;
+  }
+
+  private input(vm: string): ConsoleInput {
+    const closed: Array<() => void> = [];
+    return {
+      write: (data) => {
+        this.received.set(vm, [...(this.received.get(vm) ?? []), data]);
+        const answer = this.guest(vm, data);
+        if (answer) queueMicrotask(() => this.source.emit(vm, answer));
+      },
+      pending: () => 0,
+      close: () => closed.splice(0).forEach((f) => f()),
+      onClose: (listener) => closed.push(listener),
+    };
+  }
+
+  // Everything a VM was sent, as text.
+  sent(vm: string): string {
+    return Buffer.concat(this.received.get(vm) ?? []).toString('latin1');
+  }
+
+  open(vm: string, viewer: ConsoleViewer, options?: { write?: boolean; force?: boolean; back?: number }): ConsoleSession {
+    return this.broker(vm).open(viewer, options);
+  }
+}
