@@ -12,7 +12,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { hashPassword } from '../../../agent/auth/password.ts';
 import { encryptSecret } from '../../../agent/auth/secrets.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
-import { AgentRun, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
+import { AgentRun, apiCall, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -103,6 +103,32 @@ test('take two checkpoints of the controller and roll back to the first', async 
   const history = mvosVm(run, ['status', 'controller']).json.history as Array<{ event: string; detail?: string }>;
   assert.ok(history.some((e) => e.event === 'rollback' && e.detail === `to checkpoint ${id}`), JSON.stringify(history.slice(-6)));
   await page.screenshot({ path: join(ARTIFACTS, 'webui-agent.png'), fullPage: true });
+});
+
+// What the terminal shows, row by row (xterm draws into divs; non-breaking spaces are its blanks).
+const terminalText = () => page.$$eval('#console .xterm-rows > div', (divs) => divs.map((d) => (d.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd()).join('\n'));
+
+test('switch to rescue; the banner opens the real rescue VM\'s console, a command typed there runs and its answer comes back', async () => {
+  const switched = await apiCall(run, 'POST', '/api/rescue', { reason: 'console test from the browser' });
+  assert.is(switched.status, 200, JSON.stringify(switched.json));
+  await page.locator('#vms tr[data-vm="rescue"][data-state="ready"]').waitFor();
+  await page.click('#rescue-console');
+  await page.locator('#keyboard-state', { hasText: 'nobody has the keyboard' }).waitFor();
+  await page.click('#console');
+  // Enter first: the rescue shell's prompt may be waiting behind its boot messages.
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('echo rescue-answers-$((6*7))');
+  await page.keyboard.press('Enter');
+  await page.locator('#keyboard[data-writer="true"] #keyboard-state', { hasText: 'you have the keyboard' }).waitFor();
+  const until = Date.now() + 60_000;
+  let text = '';
+  while (Date.now() < until && !/rescue-answers-42/.test(text)) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    text = await terminalText();
+  }
+  assert.match(text, /rescue-answers-42/, `the rescue shell's answer is in the terminal:\n${text}`);
+  assert.not.match(text, /\[\d+;\d+H|\[2J|\[6n/, 'no escape codes printed as text');
+  await page.screenshot({ path: join(ARTIFACTS, 'webui-rescue-console.png'), fullPage: true });
 });
 
 test.run();
