@@ -2,7 +2,9 @@
 // TOTP, see the controller ready, stop and start an application VM, take a checkpoint of the controller and roll back.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { hashPassword } from '../../../agent/auth/password.ts';
 import { encryptSecret } from '../../../agent/auth/secrets.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 import { AgentRun, apiCall, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
+import { repoRoot } from '../../lib/host-image.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -129,6 +132,44 @@ test('switch to rescue; the banner opens the real rescue VM\'s console, a comman
   assert.match(text, /rescue-answers-42/, `the rescue shell's answer is in the terminal:\n${text}`);
   assert.not.match(text, /\[\d+;\d+H|\[2J|\[6n/, 'no escape codes printed as text');
   await page.screenshot({ path: join(ARTIFACTS, 'webui-rescue-console.png'), fullPage: true });
+});
+
+test('mvos vm console rescue in a real terminal (tmux): takes the keyboard over, a command runs, ~. leaves, the terminal is as it was', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mvos-qa-012-tmux-'));
+  const tmuxSocket = `mvos-qa-012-${process.pid}`;
+  const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', tmuxSocket, ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm' } });
+  const screen = (): string => tmux('capture-pane', '-p', '-J', '-t', 'cli:0.0');
+  const until = async (pattern: RegExp, ms = 60_000): Promise<void> => {
+    for (const end = Date.now() + ms; Date.now() < end; ) {
+      if (pattern.test(screen())) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${pattern} never showed; the screen:\n${screen()}`);
+  };
+  try {
+    const script = join(dir, 'console.sh');
+    // The browser still holds the keyboard: --force takes it over (the page is told).
+    await writeFile(script, `stty -a > ${dir}/before\n${join(repoRoot, 'mvos')} vm console rescue --force --socket ${join(run.dir, 'run', 'agent.sock')}\necho "exit=$?" > ${dir}/code\nstty -a > ${dir}/after\nsleep 60\n`);
+    tmux('new-session', '-d', '-s', 'cli', '-x', '120', '-y', '40', `sh ${script}`);
+    await until(/you have the keyboard/);
+    await page.locator('#keyboard[data-writer="false"]').waitFor();
+    tmux('send-keys', '-t', 'cli:0.0', '-l', 'echo cli-answers-$((6*7))');
+    tmux('send-keys', '-t', 'cli:0.0', 'Enter');
+    await until(/^cli-answers-42$/m);
+    tmux('send-keys', '-t', 'cli:0.0', 'Enter');
+    tmux('send-keys', '-t', 'cli:0.0', '-l', '~.');
+    await until(/\[console detached\]/);
+    for (let i = 0; i < 100 && !existsSync(join(dir, 'after')); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.is(await readFile(join(dir, 'code'), 'utf8'), 'exit=0\n');
+    assert.is(await readFile(join(dir, 'after'), 'utf8'), await readFile(join(dir, 'before'), 'utf8'), 'stty -a before = after');
+  } finally {
+    try {
+      tmux('kill-server');
+    } catch {
+      // Already gone.
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
