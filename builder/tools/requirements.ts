@@ -59,6 +59,7 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
   { package: 'openssh-client', purpose: 'log in to booted images in the boot checks', group: 'qa', detect: [{ command: 'ssh' }] },
   { package: 'chromium', purpose: 'drive the WebUI in its browser test (playwright-core, no browser download)', group: 'qa', detect: [{ file: '/usr/bin/chromium' }] },
   { package: 'openssl', purpose: 'make a throwaway TLS certificate for the API test', group: 'qa', detect: [{ command: 'openssl' }] },
+  { package: 'curl', purpose: 'log in to the API over TLS with --cacert, as a user would', group: 'qa', detect: [{ command: 'curl' }] },
   { package: 'tmux', purpose: 'a real terminal for the `mvos vm console` test (raw mode, the terminal restored)', group: 'qa', detect: [{ command: 'tmux' }] },
 ];
 
