@@ -159,9 +159,12 @@ test('mvos vm console rescue in a real terminal (tmux): takes the keyboard over,
     tmux('send-keys', '-t', 'cli:0.0', 'Enter');
     tmux('send-keys', '-t', 'cli:0.0', '-l', '~.');
     await until(/\[console detached\]/);
-    for (let i = 0; i < 100 && !existsSync(join(dir, 'after')); i++) await new Promise((r) => setTimeout(r, 100));
+    // The script writes the exit code, then the second stty: wait until that one is complete.
+    const before = await readFile(join(dir, 'before'), 'utf8');
+    const after = async (): Promise<string> => (existsSync(join(dir, 'after')) ? readFile(join(dir, 'after'), 'utf8') : '');
+    for (let i = 0; i < 100 && (await after()).length < before.length; i++) await new Promise((r) => setTimeout(r, 100));
     assert.is(await readFile(join(dir, 'code'), 'utf8'), 'exit=0\n');
-    assert.is(await readFile(join(dir, 'after'), 'utf8'), await readFile(join(dir, 'before'), 'utf8'), 'stty -a before = after');
+    assert.is(await after(), before, 'stty -a before = after');
   } finally {
     try {
       tmux('kill-server');
