@@ -1,7 +1,8 @@
-// Test runner: runs every `*.test.ts` file (uvu suites) in its own Node process and prints `N passed, N failed`.
+// Test runner: runs every `*.test.ts` file (uvu suites) in its own Node process and prints `N passed, N failed`;
+// `--slow` runs only the scenarios whose folder holds a SLOW file, which the default run leaves out.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 
@@ -69,11 +70,17 @@ function runFile(file: string): Promise<FileResult> {
 }
 
 async function main(): Promise<void> {
-  const filters = process.argv.slice(2);
-  const files = searched.flatMap((dir) => findTests(join(root, dir))).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+  const slowOnly = process.argv.includes('--slow');
+  const filters = process.argv.slice(2).filter((a) => a !== '--slow');
+  // A scenario folder with a SLOW file (a nested boot, a long sweep) runs in `npm run test:slow`, not in `npm test`.
+  const isSlow = (f: string): boolean => existsSync(join(dirname(f), 'SLOW'));
+  const files = searched
+    .flatMap((dir) => findTests(join(root, dir)))
+    .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+    .filter((f) => (slowOnly ? isSlow(f) : !isSlow(f)));
   // Boot scenarios (qa/cases/) each keep a core busy with TCG: they run one at a time, after the parallel unit tests.
   const isScenario = (f: string): boolean => relative(root, f).startsWith(join('qa', 'cases'));
-  const queue: string[] = filters.length === 0 ? ['typecheck', ...files.filter((f) => !isScenario(f))] : files.filter((f) => !isScenario(f));
+  const queue: string[] = filters.length === 0 && !slowOnly ? ['typecheck', ...files.filter((f) => !isScenario(f))] : files.filter((f) => !isScenario(f));
   const results: FileResult[] = [];
   const report = (result: FileResult): void => {
     results.push(result);
