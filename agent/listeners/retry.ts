@@ -15,6 +15,7 @@ export class RetryingListener<T extends { close: () => Promise<void> }> {
   private current: T | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly intervalMs: number;
   status: ListenerStatus;
 
   constructor(
@@ -24,6 +25,7 @@ export class RetryingListener<T extends { close: () => Promise<void> }> {
     private readonly options: { intervalMs?: number; log: (line: string) => void; onChange?: (listener: T | undefined) => void },
   ) {
     this.status = { name, address, state: 'failed', error: 'not started', since: new Date().toISOString() };
+    this.intervalMs = options.intervalMs ?? 5000;
   }
 
   // The bound listener, once there is one.
@@ -48,11 +50,12 @@ export class RetryingListener<T extends { close: () => Promise<void> }> {
       this.options.onChange?.(bound);
     } catch (error) {
       const message = (error as Error).message;
-      // One line per new reason, not one per retry.
-      if (first || this.status.error !== message) this.options.log(`error: ${message}; the agent keeps running and tries again every ${Math.round((this.options.intervalMs ?? 5000) / 1000)} s`);
-      if (this.status.error !== message) this.status = { name: this.name, address: this.address, state: 'failed', error: message, since: new Date().toISOString() };
+      // One line and one new `since` per new reason, not per retry.
+      const fresh = this.status.error !== message;
+      if (first || fresh) this.options.log(`error: ${message}; the agent keeps running and tries again every ${Math.round(this.intervalMs / 1000)} s`);
+      if (fresh) this.status = { name: this.name, address: this.address, state: 'failed', error: message, since: new Date().toISOString() };
       this.options.onChange?.(undefined);
-      this.timer = setTimeout(() => void this.attempt(false), this.options.intervalMs ?? 5000);
+      this.timer = setTimeout(() => void this.attempt(false), this.intervalMs);
     }
   }
 
