@@ -1,7 +1,7 @@
 // The agent's command line: where its config, state and runtime files are, and how it picks the accelerator.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UserError } from '../builder/errors.ts';
+import { UserError } from '../common/errors.ts';
 
 // What the agent was told on its command line, with the defaults of a booted host filled in.
 export interface AgentArgs {

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../builder/errors.ts';
+import { UserError } from '../common/errors.ts';
 import { checkHostConfig, readHostConfig } from './config.ts';
 
 const vm = {

@@ -1,6 +1,6 @@
 // The host config the builder writes to /etc/mvos/host.json: read, checked field by field, returned typed.
 import { readFile } from 'node:fs/promises';
-import { UserError, type Problem } from '../builder/errors.ts';
+import { UserError, type Problem } from '../common/errors.ts';
 import { isLoopbackListen } from './api/loopback.ts';
 
 // How the agent knows a VM is up: a marker line within a deadline.

@@ -1,7 +1,7 @@
 // The host agent: reads the host config, picks the accelerator, starts the supervisor (controller first), serves its API, says it is ready, and stays up.
 import { mkdir } from 'node:fs/promises';
-import { chooseAccel } from '../builder/qemu/runner.ts';
-import { formatProblem, MvosError, UserError } from '../builder/errors.ts';
+import { chooseAccel } from '../common/qemu/runner.ts';
+import { formatProblem, MvosError, UserError } from '../common/errors.ts';
 import { startApi, type Api } from './api/server.ts';
 import { AGENT_USAGE, parseAgentArgs } from './args.ts';
 import { readHostConfig } from './config.ts';

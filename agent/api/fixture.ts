@@ -6,7 +6,7 @@ import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate, generateSecret } from 'otplib';
-import { hashPassword } from '../auth/password.ts';
+import { hashPassword } from '../../common/secrets/password.ts';
 import { encryptSecret } from '../auth/secrets.ts';
 import type { AgentListen, AgentUser, HostConfig } from '../config.ts';
 import { initialStatus, type AgentStatus } from '../status.ts';

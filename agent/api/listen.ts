@@ -2,7 +2,7 @@
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { listenFailure } from '../listeners/failure.ts';
 import { closeServer } from './socket.ts';
 

@@ -1,5 +1,5 @@
 // Logging in over TCP: rate limit, hash queue, password (scrypt), then one-time code; every attempt audited, the reason never told.
-import { hashPassword, verifyPassword } from '../auth/password.ts';
+import { hashPassword, verifyPassword } from '../../common/secrets/password.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import type { HashQueue } from '../auth/hash-queue.ts';
 import type { Lockout } from '../auth/lockout.ts';

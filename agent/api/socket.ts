@@ -2,7 +2,7 @@
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { FailureError } from '../../builder/errors.ts';
+import { FailureError } from '../../common/errors.ts';
 
 // A listening API socket.
 export interface ApiSocket {

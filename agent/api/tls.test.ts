@@ -5,7 +5,7 @@ import { chmod, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { startFixture, type Fixture } from './fixture.ts';
 
 const hasCurl = spawnSync('curl', ['--version']).status === 0;

@@ -3,7 +3,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { writeFileAtomic } from '../auth/state-file.ts';
 import type { AgentListen, ApiTlsConfig } from '../config.ts';
 import { parseListenAddress, type ListenAddress, type TlsFiles } from './listen.ts';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
-import { hashPassword, verifyPassword } from './password.ts';
+import { hashPassword, verifyPassword } from '../../common/secrets/password.ts';
 import { HashQueue } from './hash-queue.ts';
 
 test('at most `concurrency` run at once; beyond `depth` waiting, a task is refused at once and never run', async () => {

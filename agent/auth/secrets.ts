@@ -1,10 +1,10 @@
 // The agent's side of sealed one-time-code secrets: the format lives in builder/secrets so the builder can write it too.
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import type { AgentUser } from '../config.ts';
-import { decryptSecret, readSecretKey } from '../../builder/secrets/otp-secret.ts';
+import { decryptSecret, readSecretKey } from '../../common/secrets/otp-secret.ts';
 
 // The sealing functions themselves, for callers that only know agent/auth.
-export { decryptSecret, encryptSecret, readOrCreateSecretKey, readSecretKey, SECRET_KEY_BYTES } from '../../builder/secrets/otp-secret.ts';
+export { decryptSecret, encryptSecret, readOrCreateSecretKey, readSecretKey, SECRET_KEY_BYTES } from '../../common/secrets/otp-secret.ts';
 
 // The plain (base32) one-time-code secret of a user, or undefined when the user has none.
 export function openUserSecret(key: Buffer, user: AgentUser): string | undefined {

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 
 // The atomic write, shared with the builder.
-export { writeFileAtomic } from '../../builder/secrets/atomic.ts';
+export { writeFileAtomic } from '../../common/atomic-write.ts';
 
 // Reads a JSON state file; a missing file is the fallback, a corrupt one an error (never silently reset security state).
 export async function readJsonState<T>(file: string, fallback: T): Promise<T> {

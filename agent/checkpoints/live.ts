@@ -2,7 +2,7 @@
 import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FailureError } from '../../builder/errors.ts';
+import { FailureError } from '../../common/errors.ts';
 
 // The part of a QMP client the store needs (agent/qmp/client.ts's QmpClient is one).
 export interface QmpLike {

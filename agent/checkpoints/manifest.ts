@@ -1,7 +1,7 @@
 // A VM disk's checkpoint manifest: the one true record of its layers, replaced atomically, with the pending operation.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FailureError } from '../../builder/errors.ts';
+import { FailureError } from '../../common/errors.ts';
 import { writeFileAtomic } from '../auth/state-file.ts';
 import type { BaseImage } from '../disks/overlay.ts';
 

@@ -2,8 +2,8 @@
 // manifest first and changes files in an order where each intermediate state boots; recover() settles a half-done one.
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FailureError } from '../../builder/errors.ts';
-import { fsyncPath } from '../../builder/tools/fsync.ts';
+import { FailureError } from '../../common/errors.ts';
+import { fsyncPath } from '../../common/fsync.ts';
 import { ControlError, type CheckpointView } from '../controls.ts';
 import { assertSafeVmName } from '../disks/names.ts';
 import { createOverlay, type BaseImage } from '../disks/overlay.ts';

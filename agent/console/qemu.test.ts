@@ -6,7 +6,7 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { qemuArgv } from '../../builder/qemu/argv.ts';
+import { qemuArgv } from '../../common/qemu/argv.ts';
 import { consoleFiles, openConsole } from './reader.ts';
 
 const QEMU = 'qemu-system-x86_64';

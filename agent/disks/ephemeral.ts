@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ControlError } from '../controls.ts';
-import { fsyncPath } from '../../builder/tools/fsync.ts';
+import { fsyncPath } from '../../common/fsync.ts';
 import { assertSafeVmName } from './names.ts';
 import { createOverlay, type BaseImage } from './overlay.ts';
 

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FailureError } from '../../builder/errors.ts';
+import { FailureError } from '../../common/errors.ts';
 import { createOverlay, ensureOverlay } from './overlay.ts';
 import { backingChain, checkImage } from './qemu-img.ts';
 import { leakCluster, qemuIo, rawBase } from './testing.ts';

@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { FailureError } from '../../builder/errors.ts';
-import { fsyncPath } from '../../builder/tools/fsync.ts';
+import { FailureError } from '../../common/errors.ts';
+import { fsyncPath } from '../../common/fsync.ts';
 import { backingChain, checkImage, createLayer, type DiskFormat } from './qemu-img.ts';
 
 // The read-only image a VM's disk grows from.

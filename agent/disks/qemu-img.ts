@@ -1,6 +1,6 @@
 // The qemu-img steps the agent's disk code needs (create, inspect, check, rebase), each one tool run through runTool.
 import { dirname } from 'node:path';
-import { runTool } from '../../builder/tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 
 // A disk format QEMU reads: qcow2 layers, raw (or EROFS-in-raw) base images.
 export type DiskFormat = 'qcow2' | 'raw';

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, readFile, truncate, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runTool } from '../../builder/tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 
 // Makes a raw base image of sizeBytes with pattern byte written over its first 64 KiB.
 export async function rawBase(path: string, sizeBytes: number, pattern: number): Promise<void> {

@@ -1,5 +1,5 @@
 // Launch kind `novm`: a microVM with no firmware and no disk of its own — direct kernel boot, the immutable root shared read-only over virtio-blk, writes in a tmpfs.
-import type { QemuSpec } from '../../builder/qemu/argv.ts';
+import type { QemuSpec } from '../../common/qemu/argv.ts';
 import type { VmConfig } from '../config.ts';
 import { imagePath, memoryBackend, type LaunchContext } from './vm.ts';
 

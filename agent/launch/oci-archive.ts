@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, symlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import type { UnpackBudget } from './oci-limits.ts';
 import { safeSegments } from './oci-paths.ts';
 import { eachEntry, type TarEntry } from './oci-tar.ts';

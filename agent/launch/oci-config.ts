@@ -1,7 +1,7 @@
 // What a container runs, from its image config (Entrypoint, Cmd, Env, WorkingDir, User) and a launch's overrides, and
 // the small raw disk that carries it to the microVM's init: one base64 value a line, so no byte of an argument is ever
 // seen by a shell's word splitting, globbing or quoting.
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { readInside } from './oci-files.ts';
 
 // The run configuration of one container, exactly as its process will see it.

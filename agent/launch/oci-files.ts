@@ -4,7 +4,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { resolvePath, safeSegments } from './oci-paths.ts';
 
 // The real path (no symlink in it) that name reaches inside root, or undefined when nothing is there.

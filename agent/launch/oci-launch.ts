@@ -2,7 +2,7 @@
 // (mvos.root=/dev/vda, mvos.config=/dev/vdb, both read-only virtio-blk in that order) and the marker that ends it.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { QemuSpec } from '../../builder/qemu/argv.ts';
+import type { QemuSpec } from '../../common/qemu/argv.ts';
 import { configDisk } from './oci-config.ts';
 import type { UnpackedImage } from './oci.ts';
 

@@ -6,7 +6,7 @@ import { chmod, lchown, link, lstat, mkdir, readdir, rm, symlink, unlink } from 
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { UnpackBudget, unpackLimits } from './oci-limits.ts';
 import { resolveParent, safeSegments } from './oci-paths.ts';
 import { eachEntry, type TarEntry } from './oci-tar.ts';

@@ -1,7 +1,7 @@
 // Caps on what unpacking one image may write: a small gzip can expand a thousandfold, and a tar can hold millions of
 // empty files, so bytes and entries are counted as they stream and the first one past its cap stops the unpack.
 import { Transform } from 'node:stream';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 
 // The caps of one image (UnpackOptions.maxBytes / maxEntries); each phase (its archive, its layers) counts against them.
 export interface UnpackLimits {

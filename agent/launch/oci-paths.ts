@@ -1,7 +1,7 @@
 // Path checks for unpacking images: every name an archive or manifest gives stays inside the folder it is unpacked to.
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 
 // Linux gives up after 40 symlinks in one lookup (ELOOP); so does the resolver.
 const MAX_HOPS = 40;

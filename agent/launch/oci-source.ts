@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { extractArchive } from './oci-archive.ts';
 import { findInside, openFile, readSmall } from './oci-files.ts';
 import { UnpackBudget, type UnpackLimits } from './oci-limits.ts';

@@ -3,7 +3,7 @@
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar, { type Extract } from 'tar-stream';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 
 // One member of a tar stream: its header and its content.
 export type TarEntry = Extract extends AsyncIterable<infer T> ? T : never;

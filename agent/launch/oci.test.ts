@@ -5,8 +5,8 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { UserError } from '../../builder/errors.ts';
-import { runTool } from '../../builder/tools/exec.ts';
+import { UserError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 import { configDisk, runConfig } from './oci-config.ts';
 import { applyLayer } from './oci-layers.ts';
 import { containerEnd } from './oci-launch.ts';

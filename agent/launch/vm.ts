@@ -1,9 +1,9 @@
 // Launch kind `vm`: a full q35 machine with its firmware and private NVRAM, its disk as a qcow2 overlay, virtio devices and a health channel.
 import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { qemuArgv, type QemuFirmware, type QemuSpec } from '../../builder/qemu/argv.ts';
-import { FIRMWARE_FILES } from '../../builder/qemu/media.ts';
-import { runTool } from '../../builder/tools/exec.ts';
+import { qemuArgv, type QemuFirmware, type QemuSpec } from '../../common/qemu/argv.ts';
+import { FIRMWARE_FILES } from '../../common/qemu/media.ts';
+import { runTool } from '../../common/exec.ts';
 import type { VmConfig } from '../config.ts';
 import type { MemoryPlacement } from '../controls.ts';
 

@@ -1,6 +1,6 @@
 // A listener that could not bind becomes one clear line: which address, why, and (from /proc) which process holds it.
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import { FailureError } from '../../builder/errors.ts';
+import { FailureError } from '../../common/errors.ts';
 
 // The process that holds a listening TCP socket, as far as /proc shows it.
 export interface PortHolder {

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { qemuArgv } from '../../builder/qemu/argv.ts';
+import { qemuArgv } from '../../common/qemu/argv.ts';
 import { memoryBackend } from '../launch/vm.ts';
 import { describePlan, planPinning } from './plan.ts';
 import { formatCpuList, parseCpuList, readTopology, type CpuTopology } from './topology.ts';

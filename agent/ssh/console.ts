@@ -2,7 +2,7 @@
 // `~.` leaves, `~!` takes the keyboard over. The bytes go to the guest's serial console, never to a shell on the host.
 import { ControlError, type Controls } from '../controls.ts';
 import type { ConsoleSession, ConsoleViewer } from '../console/broker.ts';
-import { ESCAPE_HELP, EscapeScanner } from '../../builder/tools/console-escape.ts';
+import { ESCAPE_HELP, EscapeScanner } from '../../common/console-escape.ts';
 import type { ServerChannel } from './ssh2.ts';
 
 // Console bytes a new interactive session shows before the live output.

@@ -1,6 +1,6 @@
 // The agent's SSH control server: host key from the state folder, key + one-time-code login, then the command jail.
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { parseListenAddress } from '../api/listen.ts';
 import { listenFailure } from '../listeners/failure.ts';
 import { AuditLog } from '../auth/audit.ts';

@@ -1,6 +1,6 @@
 // Host facts for the API and WebUI: CPU topology, accelerator, memory, versions, rescue state.
 import { readFile } from 'node:fs/promises';
-import { runTool } from '../../builder/tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 import type { HostConfig } from '../config.ts';
 import type { HostFacts, RescueState } from '../controls.ts';
 import type { CpuTopology } from '../pinning/topology.ts';

@@ -1,6 +1,6 @@
 // xterm.js for the WebUI's console: from the pinned npm package when run from the checkout; the agent bundle replaces
 // this module with the files' text (builder/agent/bundle.ts), so the host reads nothing from disk for it.
-import { readXtermAssets } from '../../builder/agent/xterm-assets.ts';
+import { readXtermAssets } from '../../common/xterm-assets.ts';
 
 const assets = readXtermAssets();
 

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FailureError } from '../errors.ts';
+import { FailureError } from '../../common/errors.ts';
 import { AGENT_BUNDLE_NAME, bundleAgent } from './bundle.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,7 +20,7 @@ test('bundling twice gives the same bytes', async () => {
 
 test('inputs are repo-relative sources: the agent, the builder modules it may use, its npm dependencies, never the pipeline', () => {
   assert.ok(first.inputs.includes('agent/main.ts'));
-  assert.ok(first.inputs.includes('builder/tools/kvm.ts'));
+  assert.ok(first.inputs.includes('common/qemu/kvm.ts'));
   assert.ok(first.inputs.some((f) => f.startsWith('node_modules/execa/')));
   assert.equal(first.inputs.filter((f) => f.startsWith('/') || f.includes('..')), []);
   assert.equal(first.inputs.filter((f) => f.startsWith('builder/pipeline/') || f.startsWith('builder/cli/')), []);

@@ -1,8 +1,8 @@
 // Bundles the agent into one ESM file (agent.mjs) that plain `node` 18 runs without flags or node_modules.
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import { FailureError } from '../errors.ts';
-import { XTERM_ASSETS_MODULE, xtermAssetsModule } from './xterm-assets.ts';
+import { FailureError } from '../../common/errors.ts';
+import { XTERM_ASSETS_MODULE, xtermAssetsModule } from '../../common/xterm-assets.ts';
 
 // The bundle and the repo-relative files it was made from (the build hashes them for its cache key).
 export interface AgentBundle {

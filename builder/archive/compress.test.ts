@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { compress, decompress, type Compression } from './compress.ts';
-import { FailureError, UserError } from '../errors.ts';
-import { runTool } from '../tools/exec.ts';
+import { FailureError, UserError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 
 // Compressible but not trivial, with every byte value, so any UTF-8 decoding on the way would corrupt it.
 function sample(size: number): Buffer {

@@ -1,8 +1,8 @@
 // Deterministic compression of finished archives: gzip in-process, zstd through the zstd tool.
 import { availableParallelism } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { FailureError, UserError } from '../errors.ts';
-import { spawnTool } from '../tools/exec.ts';
+import { FailureError, UserError } from '../../common/errors.ts';
+import { spawnTool } from '../../common/exec.ts';
 
 // How an archive is compressed.
 export type Compression = 'zstd' | 'gzip' | 'none';

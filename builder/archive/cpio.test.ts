@@ -8,8 +8,8 @@ import { writeCpioNewc } from './cpio.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { dropFilter } from '../rootfs/drop.ts';
 import { entry, lsMode } from '../rootfs/tree-testing.ts';
-import { FailureError } from '../errors.ts';
-import { runTool } from '../tools/exec.ts';
+import { FailureError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 
 const MTIME = 1700000000;
 const UNICODE = 'etc/grüße — ✓.txt';

@@ -1,7 +1,7 @@
 // Initramfs archives: a FileTree as a cpio `newc` stream, the only format the Linux kernel unpacks.
 // Not cpio-stream (tried first): it truncates non-ASCII names, turns mode 0 into 0644 and mtime 0 into "now",
 // and writes devminor 0x3FFFF; newc is small, and the tests check every archive with GNU cpio.
-import { FailureError } from '../errors.ts';
+import { FailureError } from '../../common/errors.ts';
 import { fileTypeBits, type FileTree, type TreeEntry } from '../rootfs/tree.ts';
 
 const MAGIC = '070701';

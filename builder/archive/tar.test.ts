@@ -8,8 +8,8 @@ import { readTar, writeTar } from './tar.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { dropFilter } from '../rootfs/drop.ts';
 import { entry, lsMode } from '../rootfs/tree-testing.ts';
-import { FailureError } from '../errors.ts';
-import { runTool } from '../tools/exec.ts';
+import { FailureError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 
 // GNU tar prints mtimes in local time; pin the zone so listings compare.
 const UTC = { TZ: 'UTC' };

@@ -1,6 +1,6 @@
 // Deterministic tar archives of a FileTree (the one wrapper around tar-stream): fixed mtime, numeric owners, tree order.
 import * as tarStream from 'tar-stream';
-import { FailureError } from '../errors.ts';
+import { FailureError } from '../../common/errors.ts';
 import { FileTree, fileTypeBits, normaliseTreePath, type EntryType, type TreeEntry } from '../rootfs/tree.ts';
 
 type TarHeader = Partial<tarStream.Header> & Pick<tarStream.Header, 'name'>;

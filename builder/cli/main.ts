@@ -1,7 +1,7 @@
 // `mvos` entry point: argv → verb; the only place that prints errors and sets the exit code.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { closest } from '../recipe/messages.ts';
 import type { Command, CommandContext, Flags } from './command.ts';
 import { commands } from './commands/index.ts';

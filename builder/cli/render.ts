@@ -1,5 +1,5 @@
 // Renders errors for people (and for scripts with --json); the only place error text is produced.
-import { formatProblem, MvosError, UserError, type Problem } from '../errors.ts';
+import { formatProblem, MvosError, UserError, type Problem } from '../../common/errors.ts';
 
 // Options that shape how an error is shown.
 export interface RenderOptions {

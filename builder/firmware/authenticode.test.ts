@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 import { certificateTable, setPeChecksum, signingTime } from './authenticode.ts';
 import { initKeys, keyFiles } from './keys.ts';
 import { DEFAULT_STUB, signImage, verifyImage } from './uki.ts';

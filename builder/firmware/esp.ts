@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 
 // Writes `out` as a FAT32 volume holding each file at its ESP path (e.g. `/EFI/BOOT/BOOTX64.EFI`), sized to fit with room to spare.
 export async function makeEsp(out: string, files: Record<string, string>): Promise<void> {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 
 // The three keys of a Secure Boot set, from the platform owner down to the signer of boot images.
 export const KEY_ROLES = ['PK', 'KEK', 'db'] as const;

@@ -1,6 +1,6 @@
 // The firmware files a build uses, taken from the pinned ovmf and seabios packages (never from the build machine's /usr/share).
 import { posix } from 'node:path';
-import { FailureError } from '../errors.ts';
+import { FailureError } from '../../common/errors.ts';
 import { debDataEntries, type DebEntry } from '../inputs/deb.ts';
 
 // Which package carries a firmware file and where (relative to /), by the name the builder uses for it.

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 import { pinSigningTime, setPeChecksum } from './authenticode.ts';
 
 // The stub Debian's systemd-boot-efi ships for x86-64.

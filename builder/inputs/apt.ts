@@ -3,8 +3,8 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { FailureError, UserError, type Problem } from '../errors.ts';
-import { runTool, type ToolResult } from '../tools/exec.ts';
+import { FailureError, UserError, type Problem } from '../../common/errors.ts';
+import { runTool, type ToolResult } from '../../common/exec.ts';
 
 // One Debian package fixed to the exact file that goes into an image.
 export interface PackagePin {

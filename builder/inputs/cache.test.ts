@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ContentCache } from './cache.ts';
-import { FailureError } from '../errors.ts';
-import { spawnTool } from '../tools/exec.ts';
+import { FailureError } from '../../common/errors.ts';
+import { spawnTool } from '../../common/exec.ts';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 

@@ -5,8 +5,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { FailureError } from '../errors.ts';
-import { fsyncPath } from '../tools/fsync.ts';
+import { FailureError } from '../../common/errors.ts';
+import { fsyncPath } from '../../common/fsync.ts';
 
 // What a caller may say about a blob it is storing.
 export interface PutOptions {

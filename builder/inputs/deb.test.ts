@@ -7,8 +7,8 @@ import { chmod, chown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { debDataEntries, debToTarStream, parseAr, parseControl, readDeb, type DebEntry } from './deb.ts';
-import { FailureError } from '../errors.ts';
-import { runTool } from '../tools/exec.ts';
+import { FailureError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 
 const ARCHIVES = '/var/cache/apt/archives';
 // GNU tar prints mtimes in local time; pin the zone so both listings agree.

@@ -3,8 +3,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
-import { FailureError } from '../errors.ts';
-import { spawnTool } from '../tools/exec.ts';
+import { FailureError } from '../../common/errors.ts';
+import { spawnTool } from '../../common/exec.ts';
 
 // How a member of a .deb is compressed (from its name: data.tar.xz, data.tar.zst, data.tar.gz, data.tar).
 export type DebCompression = 'xz' | 'zst' | 'gz' | 'none';

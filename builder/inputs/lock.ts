@@ -1,6 +1,6 @@
 // Resolving a recipe's inputs into a lockfile: each image's package closure, kernel, firmware and Node runtime.
 import { relative, dirname } from 'node:path';
-import { FailureError, UserError } from '../errors.ts';
+import { FailureError, UserError } from '../../common/errors.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { resolvePackages, type AptContext, type PackagePin } from './apt.ts';
 import { lockfileVersion, pinOf, type LockedImage, type Lockfile } from './lockfile.ts';

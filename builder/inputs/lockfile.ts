@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { FailureError, UserError } from '../errors.ts';
+import { FailureError, UserError } from '../../common/errors.ts';
 import type { PackagePin } from './apt.ts';
 
 // Format version of the lockfile; bumped when its shape changes.

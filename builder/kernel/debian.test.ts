@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTool } from '../tools/exec.ts';
-import { FailureError } from '../errors.ts';
+import { runTool } from '../../common/exec.ts';
+import { FailureError } from '../../common/errors.ts';
 import { findKernelDeb } from '../../qa/lib/kernel-deb.ts';
 import { extractDebianKernel } from './debian.ts';
 

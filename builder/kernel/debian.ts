@@ -1,5 +1,5 @@
 // Takes a Debian linux-image package apart: the boot image and the modules tree, nothing else.
-import { FailureError } from '../errors.ts';
+import { FailureError } from '../../common/errors.ts';
 import { debDataEntries } from '../inputs/deb.ts';
 
 // A kernel as a linux-image package ships it; module paths are relative to lib/modules/<version>/.

@@ -4,8 +4,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { FailureError, UserError } from '../errors.ts';
-import { runTool, spawnTool } from '../tools/exec.ts';
+import { FailureError, UserError } from '../../common/errors.ts';
+import { runTool, spawnTool } from '../../common/exec.ts';
 
 // What a module says about itself in its .modinfo section (names normalised to underscores).
 export interface ModuleInfo {

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FailureError, UserError } from '../errors.ts';
+import { FailureError, UserError } from '../../common/errors.ts';
 import { ContentCache } from '../inputs/cache.ts';
 import { cachedKernelFromSource, fragmentOptions, kernelSourceKey, parseKconfig, readConfigFragments, verifyFragments } from './source.ts';
 

@@ -5,10 +5,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { FailureError, UserError } from '../errors.ts';
+import { FailureError, UserError } from '../../common/errors.ts';
 import type { ContentCache } from '../inputs/cache.ts';
 import { debDataEntries } from '../inputs/deb.ts';
-import { runTool, spawnTool } from '../tools/exec.ts';
+import { runTool, spawnTool } from '../../common/exec.ts';
 
 // A kernel built from source: the boot image, the final .config, the release string and how long the build took.
 export interface SourceKernel {

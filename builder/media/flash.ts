@@ -2,9 +2,9 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { FailureError, UserError } from '../errors.ts';
+import { FailureError, UserError } from '../../common/errors.ts';
 import type { Progress } from '../pipeline/progress.ts';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 
 const BLOCK = 4 << 20;
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OutputFormat } from '../recipe/types.ts';
 import { whichCommand } from '../tools/doctor.ts';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 import { REQUIREMENTS } from '../tools/requirements.ts';
 import type { MediaInput } from './input.ts';
 import { writeIso } from './iso.ts';

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 import { GPT_TYPES, guidBytes, guidFrom, SECTOR, usableSectors, writeGpt, type GptDisk } from './gpt.ts';
 
 const disk: GptDisk = {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderTemplate } from '../recipe/templates.ts';
 import { repoRoot } from '../pipeline/sources.ts';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 
 // Where Debian's grub-pc-bin keeps the i386-pc images and modules.
 export const GRUB_PC_DIR = '/usr/lib/grub/i386-pc';

@@ -3,7 +3,7 @@
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 import { fatSerial, mediaTag, type MediaInput } from './input.ts';
 import { makeFat } from './fat.ts';
 import { guidFrom } from './gpt.ts';

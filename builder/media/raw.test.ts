@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTool } from '../tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 import { GPT_TYPES, guidFrom } from './gpt.ts';
 import { mediaTag } from './input.ts';
 import { ESP_LABEL, writeRaw } from './raw.ts';

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../common/errors.ts';
 import type { ContentCache } from '../inputs/cache.ts';
 import { fetchPins, type FetchReport } from '../inputs/fetch.ts';
 import { allPins, assertLockMatchesRecipe } from '../inputs/lock.ts';

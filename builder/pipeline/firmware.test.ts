@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../common/errors.ts';
 import { signingTime } from '../firmware/authenticode.ts';
 import { decodeVariable } from '../firmware/decode.ts';
 import { initKeys, MVOS_OWNER_GUID } from '../firmware/keys.ts';

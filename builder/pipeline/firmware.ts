@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FailureError, UserError } from '../errors.ts';
+import { FailureError, UserError } from '../../common/errors.ts';
 import { defaultKeyDir, keyFiles, loadKeySet, type KeyRole } from '../firmware/keys.ts';
 import { FIRMWARE_FILES, FIRMWARE_PACKAGES, extractFirmware, type FirmwareFile } from '../firmware/pinned.ts';
 import type { Preset } from '../firmware/preset.ts';

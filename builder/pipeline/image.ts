@@ -6,7 +6,7 @@ import { writeCpioNewc } from '../archive/cpio.ts';
 import { compress } from '../archive/compress.ts';
 import { readTar, writeTar } from '../archive/tar.ts';
 import { bundleAgent } from '../agent/bundle.ts';
-import { FailureError } from '../errors.ts';
+import { FailureError } from '../../common/errors.ts';
 import { defaultKeyDir } from '../firmware/keys.ts';
 import type { PackagePin } from '../inputs/apt.ts';
 import type { ContentCache } from '../inputs/cache.ts';
@@ -133,7 +133,7 @@ async function make_kernel(ctx: ImageContext, recipe: Recipe, locked: LockedImag
 }
 
 async function bundle_agent(ctx: ImageContext): Promise<string> {
-  const record = await runLoggedStage(ctx, 'agent', { sources: hashSources(['agent', 'builder']) }, async () => {
+  const record = await runLoggedStage(ctx, 'agent', { sources: hashSources(['agent', 'builder', 'common']) }, async () => {
     const bundle = await bundleAgent();
     return { 'agent.mjs': bundle.code };
   });
@@ -244,7 +244,7 @@ async function make_root_disk(ctx: ImageContext, recipe: Recipe, rootfs: string)
   const inputs = {
     rootfs,
     sde: String(ctx.sourceDateEpoch),
-    code: hashCode(['builder/pipeline/image.ts', 'builder/rootfs/erofs.ts', 'builder/tools/erofs.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
+    code: hashCode(['builder/pipeline/image.ts', 'builder/rootfs/erofs.ts', 'common/erofs.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
     mkfs: await toolVersion('mkfs.erofs', '-V'),
   };
   const record = await runLoggedStage(ctx, `erofs(${recipe.name})`, inputs, async () => {

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncPath } from '../tools/fsync.ts';
+import { fsyncPath } from '../../common/fsync.ts';
 
 const tmpPrefix = '.tmp-';
 const oldPrefix = '.old-';

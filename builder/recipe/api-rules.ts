@@ -1,5 +1,5 @@
 // Rules for agent.api: plain HTTP never leaves loopback unless the recipe says `insecure: true`, and never beside tls.
-import type { Problem } from '../errors.ts';
+import type { Problem } from '../../common/errors.ts';
 import type { RuleContext } from './rules.ts';
 import { locate } from './yaml-source.ts';
 

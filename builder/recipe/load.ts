@@ -1,7 +1,7 @@
 // Loads a recipe: YAML → extends → JSON Schema → semantic rules → guest recipes → frozen Recipe, collecting every problem.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import { formatProblem, sortProblems, UserError, type Problem } from '../errors.ts';
+import { formatProblem, sortProblems, UserError, type Problem } from '../../common/errors.ts';
 import { mergeLocations, mergeRecipeData } from './merge.ts';
 import { normalizeRecipe } from './normalize.ts';
 import { checkApiRules } from './api-rules.ts';

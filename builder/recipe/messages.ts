@@ -1,6 +1,6 @@
 // Turns ajv's errors into problems a person can act on: what was expected, what was found, a hint.
 import type { ErrorObject } from 'ajv';
-import type { Problem } from '../errors.ts';
+import type { Problem } from '../../common/errors.ts';
 import { locate, pointerSegment, type LocationMap } from './yaml-source.ts';
 
 type SchemaNode = Record<string, unknown> | boolean;

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Problem, SourceLocation } from '../errors.ts';
+import type { Problem, SourceLocation } from '../../common/errors.ts';
 import { closest } from './messages.ts';
 import type { MultiverseRecipe } from './schema.types.ts';
 import { templateReferences, templateSyntaxError } from './templates.ts';

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
-import type { Problem } from '../errors.ts';
+import type { Problem } from '../../common/errors.ts';
 import { problemFromAjvError } from './messages.ts';
 import type { LocationMap } from './yaml-source.ts';
 

@@ -1,6 +1,6 @@
 // The one wrapper around handlebars: finds the variables a template uses and renders it strictly.
 import Handlebars from 'handlebars';
-import type { SourceLocation } from '../errors.ts';
+import type { SourceLocation } from '../../common/errors.ts';
 
 // A variable a template refers to, with where.
 export interface TemplateReference {

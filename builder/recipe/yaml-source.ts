@@ -1,6 +1,6 @@
 // YAML text → plain data plus a map from JSON pointer to source position, so every later problem can name file:line:col.
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node } from 'yaml';
-import type { Problem, SourceLocation } from '../errors.ts';
+import type { Problem, SourceLocation } from '../../common/errors.ts';
 
 // Where one value (and, for object members, its key) sits in a file.
 export interface NodePlace {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compileGlobs, defaultDropRules, dropFilter } from './drop.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../common/errors.ts';
 
 function check(glob: string, matching: string[], notMatching: string[]): void {
   const match = compileGlobs([glob]);

@@ -1,5 +1,5 @@
 // Which package paths never reach an image: documentation, manuals, translations and packaging metadata.
-import { UserError } from '../errors.ts';
+import { UserError } from '../../common/errors.ts';
 
 // Dropped from every package. Copyright files go with the rest of usr/share/doc: the image ships no documents, and the SBOM reads each licence from the pinned .deb itself.
 export const defaultDropRules: readonly string[] = Object.freeze([

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { chmod, link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { mkfsErofs, uuidFromDigest } from '../tools/erofs.ts';
+import { mkfsErofs, uuidFromDigest } from '../../common/erofs.ts';
 import type { FileTree, TreeEntry } from './tree.ts';
 
 // What writeErofs made: the image and the entries it left out (device nodes and fifos: devtmpfs provides them at boot).

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addDebToTree, FileTree, normaliseTreePath, resolveInTree, type TreeEntry } from './tree.ts';
 import { dropFilter } from './drop.ts';
-import { FailureError } from '../errors.ts';
-import { runTool } from '../tools/exec.ts';
+import { FailureError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 
 const ARCHIVES = '/var/cache/apt/archives';
 

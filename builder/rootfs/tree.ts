@@ -1,5 +1,5 @@
 // The in-memory root file system every image is assembled in: paths, types, modes and owners, no timestamps.
-import { FailureError } from '../errors.ts';
+import { FailureError } from '../../common/errors.ts';
 import { debDataEntries, type DebEntryType } from '../inputs/deb.ts';
 
 // The kinds of entry a tree holds ('hardlink' names another file of the same tree).

@@ -3,7 +3,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../common/errors.ts';
 
 // Where the image keeps the certificate (world-readable: it is public).
 export const IMAGE_API_CERT = '/etc/mvos/api-tls.crt';

@@ -1,7 +1,7 @@
 // The agent users a host image carries: the recipe's users joined with their sealed secrets and hashes from the key folder.
-import { UserError } from '../errors.ts';
+import { UserError } from '../../common/errors.ts';
 import type { AgentUserSpec } from '../recipe/types.ts';
-import { readSecretKey } from './otp-secret.ts';
+import { readSecretKey } from '../../common/secrets/otp-secret.ts';
 import { readUserStore, storeFiles } from './store.ts';
 
 // Where the image keeps the key that opens the users' one-time-code secrets (root-only, 0400).

@@ -5,8 +5,8 @@ import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decryptSecret, readSecretKey } from './otp-secret.ts';
-import { verifyPassword } from './password.ts';
+import { decryptSecret, readSecretKey } from '../../common/secrets/otp-secret.ts';
+import { verifyPassword } from '../../common/secrets/password.ts';
 import { enrollOtp, readUserStore, setPassword, storeFiles } from './store.ts';
 import { IMAGE_SECRET_KEY, resolveHostUsers } from './host-users.ts';
 

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { generateSecret, generateURI } from 'otplib';
-import { UserError } from '../errors.ts';
-import { writeFileAtomic } from './atomic.ts';
-import { encryptSecret, readOrCreateSecretKey } from './otp-secret.ts';
-import { hashPassword } from './password.ts';
+import { UserError } from '../../common/errors.ts';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
+import { encryptSecret, readOrCreateSecretKey } from '../../common/secrets/otp-secret.ts';
+import { hashPassword } from '../../common/secrets/password.ts';
 
 // Which one-time code a user has.
 export type OtpType = 'totp' | 'hotp';

@@ -2,7 +2,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { probeKvm, type KvmProbe } from './kvm.ts';
+import { probeKvm, type KvmProbe } from '../../common/qemu/kvm.ts';
 import { describeDetection, REQUIREMENTS, type Detection, type ToolGroup, type ToolRequirement } from './requirements.ts';
 
 // One package as found (or not) on this host.

@@ -1,5 +1,5 @@
 // Versions of the host tools whose output lands in images, for stage keys (a new zstd may compress differently).
-import { runTool } from './exec.ts';
+import { runTool } from '../../common/exec.ts';
 
 const known = new Map<string, Promise<string>>();
 

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTool } from '../../builder/tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 import { ARTIFACTS, bootToMarker, debianKernel } from './boot.ts';
 import { busyboxInitScript, makeBusyboxInitramfs } from './busybox-initramfs.ts';
 import { stubKernel } from './stub-kernel.ts';

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { debDataEntries } from '../../builder/inputs/deb.ts';
 import { findKernelDeb } from './kernel-deb.ts';
-import { qemuArgv, type QemuDrive, type QemuFirmware, type QemuSpec } from '../../builder/qemu/argv.ts';
-import { chooseAccel, QemuRun, type QemuExit } from '../../builder/qemu/runner.ts';
+import { qemuArgv, type QemuDrive, type QemuFirmware, type QemuSpec } from '../../common/qemu/argv.ts';
+import { chooseAccel, QemuRun, type QemuExit } from '../../common/qemu/runner.ts';
 
 // Where failed boots leave their serial logs (git-ignored).
 export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));

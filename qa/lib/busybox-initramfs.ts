@@ -4,7 +4,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { runTool } from '../../builder/tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 
 // What the initramfs's /init does.
 export interface BusyboxInitramfsOptions {

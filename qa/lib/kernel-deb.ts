@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContentCache } from '../../builder/inputs/cache.ts';
-import { runTool } from '../../builder/tools/exec.ts';
+import { runTool } from '../../common/exec.ts';
 
 // Where apt keeps the packages it downloaded.
 export const APT_ARCHIVES = '/var/cache/apt/archives';

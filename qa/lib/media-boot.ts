@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootFirmware, mediaDrive, type BootFirmware, type BootMedia } from '../../builder/qemu/media.ts';
+import { bootFirmware, mediaDrive, type BootFirmware, type BootMedia } from '../../common/qemu/media.ts';
 import { bootToMarker, type BootResult } from './boot.ts';
 
 // The marker the host's agent prints when the host is up.

@@ -1,6 +1,6 @@
 // Test support: asserts that a promise is refused with a UserError whose message matches.
 import * as assert from 'uvu/assert';
-import { UserError } from '../../builder/errors.ts';
+import { UserError } from '../../common/errors.ts';
 
 // Awaits `promise` and asserts it rejected with a UserError matching `pattern`.
 export async function refused(promise: Promise<unknown>, pattern: RegExp): Promise<void> {

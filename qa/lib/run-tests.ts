@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const searched = ['builder', 'agent', 'qa'];
+const searched = ['common', 'builder', 'agent', 'qa'];
 
 function findTests(dir: string, found: string[] = []): string[] {
   if (!existsSync(dir)) return found;

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import { unpackInitramfs } from '../../archive/unpack.ts';
 import { ContentCache } from '../../inputs/cache.ts';
 import type { Command, CommandContext } from '../command.ts';

@@ -1,6 +1,6 @@
 // `mvos build [recipe]`: recipe + lockfile → pinned inputs in the cache → stages → images/<name>/.
 import { relative } from 'node:path';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import { ContentCache } from '../../inputs/cache.ts';
 import { buildRecipe } from '../../pipeline/build.ts';
 import { createProgress } from '../../pipeline/progress.ts';

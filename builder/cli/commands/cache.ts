@@ -1,6 +1,6 @@
 // `mvos cache verify|gc|path`: look after the content-addressed cache.
 import { join } from 'node:path';
-import { FailureError } from '../../errors.ts';
+import { FailureError } from '../../../common/errors.ts';
 import { ContentCache } from '../../inputs/cache.ts';
 import { allPins } from '../../inputs/lock.ts';
 import { readLockfile } from '../../inputs/lockfile.ts';

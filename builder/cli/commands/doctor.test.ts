@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import type { HostCheck } from '../../tools/doctor.ts';
 import type { CommandContext } from '../command.ts';
 import { doctorCommand, makeDoctorCommand, type DoctorDeps } from './doctor.ts';

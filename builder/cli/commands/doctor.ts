@@ -1,7 +1,7 @@
 // `mvos doctor [--fix] [--root DIR]`: which host packages are missing, how to install them, and whether KVM works.
-import { FailureError, UserError } from '../../errors.ts';
+import { FailureError, UserError } from '../../../common/errors.ts';
 import { checkHost, fixCommand, runningAsRoot, whichCommand, type CheckOptions, type HostCheck } from '../../tools/doctor.ts';
-import { runTool } from '../../tools/exec.ts';
+import { runTool } from '../../../common/exec.ts';
 import type { Command, CommandContext } from '../command.ts';
 
 // What the doctor verb needs from the outside world; tests replace it.

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import { attributeNames, decodeVariable, describeDecoded } from '../../firmware/decode.ts';
 import { defaultKeyDir, loadKeySet } from '../../firmware/keys.ts';
 import { loadPreset, presetVariables } from '../../firmware/preset.ts';

@@ -1,6 +1,6 @@
 // `mvos flash <image> <device>`: write a built image to a whole disk, after checks and a confirmation.
 import { createInterface } from 'node:readline/promises';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import { checkTarget, confirmQuestion, describeTarget, discardTarget, flashImage, formatSize, imageSize, inspectTarget, openTarget } from '../../media/flash.ts';
 import { createProgress } from '../../pipeline/progress.ts';
 import type { Command, CommandContext } from '../command.ts';

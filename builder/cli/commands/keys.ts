@@ -1,6 +1,6 @@
 // `mvos keys init|export`: the project's Secure Boot keys, kept outside the repository.
 import { resolve } from 'node:path';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import { defaultKeyDir, exportKeys, initKeys, loadKeySet } from '../../firmware/keys.ts';
 import type { Command, CommandContext } from '../command.ts';
 

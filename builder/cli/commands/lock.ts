@@ -1,7 +1,7 @@
 // `mvos lock [recipe]`: pins every input of a recipe and its VM recipes in recipes/<name>.lock.json.
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import { createAptContext } from '../../inputs/apt.ts';
 import { ContentCache } from '../../inputs/cache.ts';
 import { driftFromBase, inheritedLock, pinsToKeep, type Drift } from '../../inputs/inherit.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { verifyPassword } from '../../secrets/password.ts';
+import { verifyPassword } from '../../../common/secrets/password.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const home = mkdtempSync(join(tmpdir(), 'mvos-otp-cli-'));

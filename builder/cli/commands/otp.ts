@@ -1,7 +1,7 @@
 // `mvos otp enroll USER`: a new one-time-code secret for an agent user, shown as an otpauth:// URI and a terminal QR code.
 import { resolve } from 'node:path';
 import QRCode from 'qrcode';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import { defaultKeyDir } from '../../firmware/keys.ts';
 import { enrollOtp, type OtpType } from '../../secrets/store.ts';
 import type { Command, CommandContext } from '../command.ts';

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { stubKernel } from '../../../qa/lib/stub-kernel.ts';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import type { CommandContext } from '../command.ts';
 import { mediaSpec, mediumFile, parseRunOptions, readImageBoot, runSpec } from './run.ts';
 

@@ -3,11 +3,11 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { FailureError, UserError } from '../../errors.ts';
+import { FailureError, UserError } from '../../../common/errors.ts';
 import { RESCUE_ARGS } from '../../media/grub.ts';
-import { qemuArgv, type QemuSpec } from '../../qemu/argv.ts';
-import { bootFirmware, mediaDrive, type BootFirmware, type BootMedia } from '../../qemu/media.ts';
-import { chooseAccel, QemuRun, type QemuExit } from '../../qemu/runner.ts';
+import { qemuArgv, type QemuSpec } from '../../../common/qemu/argv.ts';
+import { bootFirmware, mediaDrive, type BootFirmware, type BootMedia } from '../../../common/qemu/media.ts';
+import { chooseAccel, QemuRun, type QemuExit } from '../../../common/qemu/runner.ts';
 import type { Command, CommandContext } from '../command.ts';
 
 // What an image folder gives a direct kernel boot: kernel, initrd and the command line its manifest records.

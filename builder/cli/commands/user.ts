@@ -1,6 +1,6 @@
 // `mvos user passwd USER`: sets an agent user's password (its scrypt hash) in the key folder, for the HTTP login.
 import { setPassword } from '../../secrets/store.ts';
-import { UserError } from '../../errors.ts';
+import { UserError } from '../../../common/errors.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { keyDirOf, userOf } from './otp.ts';
 

@@ -1,7 +1,7 @@
 // `mvos validate [recipe…]`: every problem in the recipes at once, or a line per clean recipe.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { formatProblem, UserError, type Problem } from '../../errors.ts';
+import { formatProblem, UserError, type Problem } from '../../../common/errors.ts';
 import { RecipeLoader } from '../../recipe/load.ts';
 import type { Command, CommandContext } from '../command.ts';
 

@@ -2,7 +2,7 @@
 // The builder never imports the agent, so the paths and shapes here follow the agent's /openapi.json.
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { FailureError, UserError } from '../../errors.ts';
+import { FailureError, UserError } from '../../../common/errors.ts';
 
 // Where the agent listens on a host.
 export const DEFAULT_SOCKET = '/run/mvos/agent.sock';

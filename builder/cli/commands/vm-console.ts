@@ -1,7 +1,7 @@
 // `mvos vm console NAME`: a VM's serial console, interactive, over the agent's live console session (SSE out, POSTs in).
 // The terminal is raw while it runs and put back however it ends: `~.`, the agent going away, a signal.
-import { ESCAPE_HELP, EscapeScanner } from '../../tools/console-escape.ts';
-import { FailureError } from '../../errors.ts';
+import { ESCAPE_HELP, EscapeScanner } from '../../../common/console-escape.ts';
+import { FailureError } from '../../../common/errors.ts';
 import type { AgentClient } from './vm-client.ts';
 
 // The most bytes one input request carries (the agent's bound).

@@ -1,7 +1,7 @@
 // `mvos vm list|status|start|stop|logs|console|checkpoint|rollback`: the agent's controls from a shell; --json prints the API's own answer.
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
-import { FailureError, UserError } from '../../errors.ts';
+import { FailureError, UserError } from '../../../common/errors.ts';
 import type { Command, CommandContext, Flags } from '../command.ts';
 import { AgentClient, DEFAULT_SOCKET } from './vm-client.ts';
 import { runConsole } from './vm-console.ts';

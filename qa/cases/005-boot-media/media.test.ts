@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import type { BootFirmware, BootMedia } from '../../../builder/qemu/media.ts';
+import type { BootFirmware, BootMedia } from '../../../common/qemu/media.ts';
 import { buildHostImage } from '../../lib/host-image.ts';
 import { AGENT_READY, bootMedium } from '../../lib/media-boot.ts';
 

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTool } from '../../../builder/tools/exec.ts';
+import { runTool } from '../../../common/exec.ts';
 import { buildHostImage, repoRoot } from '../../lib/host-image.ts';
 import { AGENT_READY, bootMedium, RESCUE_SHELL } from '../../lib/media-boot.ts';
 

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runTool } from '../../../builder/tools/exec.ts';
+import { runTool } from '../../../common/exec.ts';
 import { threadAffinity } from '../../../agent/pinning/apply.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 import { AgentRun, ControllerScenario, hostRoot } from '../../lib/agent-run.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generate, generateSecret } from 'otplib';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { hashPassword } from '../../../agent/auth/password.ts';
+import { hashPassword } from '../../../common/secrets/password.ts';
 import { encryptSecret } from '../../../agent/auth/secrets.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 import { AgentRun, apiCall, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';

@@ -13,7 +13,7 @@ import { initKeys, loadKeySet } from '../../../builder/firmware/keys.ts';
 import { loadPreset, presetVariables } from '../../../builder/firmware/preset.ts';
 import { buildUki, peSections } from '../../../builder/firmware/uki.ts';
 import { readVarstore, writeVarstore } from '../../../builder/firmware/varstore.ts';
-import { runTool } from '../../../builder/tools/exec.ts';
+import { runTool } from '../../../common/exec.ts';
 import { buildHostImage, type HostImage } from '../../lib/host-image.ts';
 import { firmwareBoot, pinnedFirmware } from './firmware-boot.ts';
 

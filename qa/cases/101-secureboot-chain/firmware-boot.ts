@@ -8,8 +8,8 @@ import { pinOf, readLockfile } from '../../../builder/inputs/lockfile.ts';
 import { pinnedFirmwarePaths } from '../../../builder/pipeline/firmware.ts';
 import { createProgress } from '../../../builder/pipeline/progress.ts';
 import { repoRoot } from '../../../builder/pipeline/sources.ts';
-import { qemuArgv, type QemuFirmware } from '../../../builder/qemu/argv.ts';
-import { QemuRun } from '../../../builder/qemu/runner.ts';
+import { qemuArgv, type QemuFirmware } from '../../../common/qemu/argv.ts';
+import { QemuRun } from '../../../common/qemu/runner.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 
 // The firmware files of the ovmf and seabios packages recipes/host.lock.json pins (fetched into the cache when missing), not the machine's.

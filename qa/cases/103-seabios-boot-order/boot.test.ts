@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { menuWaitMs } from '../../../builder/firmware/vm.ts';
-import { qemuArgv, type QemuDrive } from '../../../builder/qemu/argv.ts';
-import { applyBootOrder } from '../../../builder/qemu/boot-order.ts';
-import { QemuRun } from '../../../builder/qemu/runner.ts';
+import { qemuArgv, type QemuDrive } from '../../../common/qemu/argv.ts';
+import { applyBootOrder } from '../../../builder/firmware/boot-order.ts';
+import { QemuRun } from '../../../common/qemu/runner.ts';
 import { requireRecipe } from '../../../builder/recipe/load.ts';
 import type { Recipe } from '../../../builder/recipe/types.ts';
-import { runTool } from '../../../builder/tools/exec.ts';
+import { runTool } from '../../../common/exec.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 import { pinnedFirmware } from '../101-secureboot-chain/firmware-boot.ts';
 

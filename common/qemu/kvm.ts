@@ -3,7 +3,7 @@ import { constants, readFileSync } from 'node:fs';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTool } from './exec.ts';
+import { runTool } from '../exec.ts';
 
 // Outcome of the KVM probe: usable or not, and why in words.
 export interface KvmProbe {

@@ -4,8 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { FailureError, UserError } from '../errors.ts';
-import { spawnTool } from '../tools/exec.ts';
-import { probeKvm, type KvmProbe } from '../tools/kvm.ts';
+import { spawnTool } from '../exec.ts';
+import { probeKvm, type KvmProbe } from './kvm.ts';
 
 // What starting a run needs: QEMU's arguments and where the serial log goes.
 export interface QemuRunOptions {

@@ -8,9 +8,9 @@ import { hostConfig } from '../../builder/pipeline/generated.ts';
 import { loadRecipe } from '../../builder/recipe/load.ts';
 import { resolveHostUsers } from '../../builder/secrets/host-users.ts';
 import { enrollOtp, setPassword } from '../../builder/secrets/store.ts';
-import { checkHostConfig } from '../config.ts';
-import { OtpVerifier } from './otp.ts';
-import { verifyPassword } from './password.ts';
+import { checkHostConfig } from '../../agent/config.ts';
+import { OtpVerifier } from '../../agent/auth/otp.ts';
+import { verifyPassword } from '../../common/secrets/password.ts';
 
 // From `mvos otp enroll` to a login: what the builder writes into host.json is what the agent reads and verifies against.
 test('a recipe with agent users builds a host.json whose sealed secrets and hashes the agent accepts', async () => {

@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bundleAgent } from '../../builder/agent/bundle.ts';
-import { XTERM_CSS, XTERM_JS, XTERM_VERSION } from './xterm-assets.ts';
-import { CSP, webRoutes } from './routes.ts';
+import { XTERM_CSS, XTERM_JS, XTERM_VERSION } from '../../agent/web/xterm-assets.ts';
+import { CSP, webRoutes } from '../../agent/web/routes.ts';
 
 test('the served version is the one package.json pins', async () => {
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };

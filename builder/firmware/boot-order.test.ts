@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { QemuDrive } from './argv.ts';
+import type { QemuDrive } from '../../common/qemu/argv.ts';
 import { applyBootOrder } from './boot-order.ts';
 
 const disk: QemuDrive = { file: '/disk.img', format: 'raw', interface: 'ide', bootIndex: 0 };

@@ -1,6 +1,6 @@
 // The one wrapper around external programs: every tool mvos runs goes through here.
 import { execa, type Options, type ResultPromise } from 'execa';
-import { FailureError } from '../errors.ts';
+import { FailureError } from './errors.ts';
 
 // Result of a finished tool run.
 export interface ToolResult {

@@ -6,10 +6,10 @@ import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkHostConfig } from '../../agent/config.ts';
-import { hostConfig } from '../pipeline/generated.ts';
-import { loadRecipe } from '../recipe/load.ts';
-import { apiTlsFiles, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from './api-tls.ts';
-import { refused } from '../../qa/lib/refused.ts';
+import { hostConfig } from '../../builder/pipeline/generated.ts';
+import { loadRecipe } from '../../builder/recipe/load.ts';
+import { apiTlsFiles, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../../builder/secrets/api-tls.ts';
+import { refused } from '../lib/refused.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mvos-api-tls-'));
 

@@ -1,7 +1,7 @@
 // mkfs.erofs (erofs-utils 1.5, Debian 12) run so that the same directory tree gives the same image bytes.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { FailureError } from '../errors.ts';
+import { FailureError } from './errors.ts';
 import { runTool } from './exec.ts';
 
 // How one image is made: its timestamp, its UUID, and whether every file becomes root's.
