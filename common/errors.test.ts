@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatProblem, UserError, FailureError } from './errors.ts';
+import { formatProblem, UserError, FailureError, must } from './errors.ts';
 
 test('formatProblem renders file:line:col, the JSON path and the hint', () => {
   const text = formatProblem({
@@ -20,6 +20,21 @@ test('user errors exit 2, failures exit 1', () => {
   assert.is(new UserError('x').exitCode, 2);
   assert.is(new FailureError('x').exitCode, 1);
   assert.is(new UserError('x').name, 'UserError');
+});
+
+test('must returns a present value, falsy ones included, and throws a FailureError naming what is missing', () => {
+  assert.is(must(0, 'a count'), 0);
+  assert.is(must('', 'a name'), '');
+  assert.is(must(null, 'a slot'), null);
+  const error = (() => {
+    try {
+      must([1][1], 'the second item');
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.instance(error, FailureError);
+  assert.match((error as Error).message, /the second item is missing/);
 });
 
 test.run();

@@ -64,3 +64,9 @@ export function sortProblems(problems: readonly Problem[]): Problem[] {
     return (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.col ?? 0) - (b.location?.col ?? 0);
   });
 }
+
+// The value, or a FailureError naming `what` when it is missing: for an index or a regex group that an earlier check guarantees.
+export function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new FailureError(`${what} is missing`);
+  return value;
+}
