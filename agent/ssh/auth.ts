@@ -122,9 +122,10 @@ export class ConnectionAuth {
     // Counted before the code is checked: connections that all passed the check above while their clients typed stop at the lock-out count.
     if (this.blocked(ctx, 'keyboard-interactive', true)) return;
     const keys = this.lockKeys(ctx.username);
+    const [answer] = answers;
     let result;
     try {
-      result = answers.length === 1 ? await this.deps.otp.verify(ctx.username, answers[0]) : ({ ok: false, reason: 'wrong-code' } as const);
+      result = answers.length === 1 && answer !== undefined ? await this.deps.otp.verify(ctx.username, answer) : ({ ok: false, reason: 'wrong-code' } as const);
     } catch (error) {
       await this.audit(ctx.username, 'keyboard-interactive', 'error', (error as Error).message);
       return ctx.reject(['keyboard-interactive']);

@@ -1,4 +1,5 @@
 // The SSH command jail's grammar: the raw exec string split on spaces into a fixed set of commands, nothing else.
+import { must } from '../../common/errors.ts';
 
 // One command the jail runs; VM names are already matched against the host's VMs.
 export type JailCommand =
@@ -98,7 +99,7 @@ export function parseCommand(raw: string, vms: readonly string[]): ParseResult {
     case 'checkpoint create':
       return arity(parts, 3, 4) ?? withVm(parts, vms, (vm) => ({ kind: 'checkpoint-create', vm, ...(parts[3] ? { label: parts[3] } : {}) }));
     case 'checkpoint rollback':
-      return arity(parts, 4, 4) ?? withVm(parts, vms, (vm) => ({ kind: 'checkpoint-rollback', vm, id: parts[3] }));
+      return arity(parts, 4, 4) ?? withVm(parts, vms, (vm) => ({ kind: 'checkpoint-rollback', vm, id: must(parts[3], 'the checkpoint id') }));
     case 'console':
       return arity(parts, 2, 2) ?? withVm(parts, vms, (vm) => ({ kind: 'console', vm }));
     default:

@@ -56,7 +56,7 @@ function globToRegex(glob: string): string {
 function segmentToRegex(segment: string): string {
   let out = '';
   for (let i = 0; i < segment.length; i++) {
-    const char = segment[i];
+    const char = segment.charAt(i);
     if (char === '*') {
       // A '**' inside a segment ('lib**') crosses '/' like a bare one.
       if (segment[i + 1] === '*') {

@@ -30,8 +30,11 @@ export function encryptSecret(key: Buffer, user: string, plaintext: string): str
 export function decryptSecret(key: Buffer, user: string, sealed: string): string {
   checkKey(key);
   const parts = sealed.split(':');
-  if (parts.length !== 4 || parts[0] !== VERSION) throw new Error(`not a ${VERSION} sealed secret`);
-  const [iv, tag, body] = parts.slice(1).map((part) => Buffer.from(part, 'base64url'));
+  const [version, ivText, tagText, bodyText] = parts;
+  if (parts.length !== 4 || version !== VERSION || ivText === undefined || tagText === undefined || bodyText === undefined) throw new Error(`not a ${VERSION} sealed secret`);
+  const iv = Buffer.from(ivText, 'base64url');
+  const tag = Buffer.from(tagText, 'base64url');
+  const body = Buffer.from(bodyText, 'base64url');
   if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new Error('sealed secret has a bad IV or tag length');
   const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   decipher.setAAD(context(user));

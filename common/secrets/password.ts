@@ -25,12 +25,16 @@ export async function hashPassword(password: string): Promise<string> {
 
 function parse(stored: string): { n: number; r: number; p: number; salt: Buffer; hash: Buffer } | undefined {
   const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
-  const [n, r, p] = parts.slice(1, 4).map((s) => (/^[1-9][0-9]{0,7}$/.test(s) ? Number(s) : NaN));
+  const [scheme, nText, rText, pText, saltText, hashText] = parts;
+  if (parts.length !== 6 || scheme !== 'scrypt') return undefined;
+  const count = (s: string | undefined): number => (s !== undefined && /^[1-9][0-9]{0,7}$/.test(s) ? Number(s) : NaN);
+  const n = count(nText);
+  const r = count(rText);
+  const p = count(pText);
   const b64 = /^[A-Za-z0-9+/]+={0,2}$/;
-  if (!b64.test(parts[4]) || !b64.test(parts[5])) return undefined;
-  const salt = Buffer.from(parts[4], 'base64');
-  const hash = Buffer.from(parts[5], 'base64');
+  if (saltText === undefined || hashText === undefined || !b64.test(saltText) || !b64.test(hashText)) return undefined;
+  const salt = Buffer.from(saltText, 'base64');
+  const hash = Buffer.from(hashText, 'base64');
   const powerOfTwo = Number.isInteger(n) && n > 1 && (n & (n - 1)) === 0;
   if (!powerOfTwo || n > MAX_N || !(r >= 1 && r <= 32) || !(p >= 1 && p <= 16) || salt.length < 8 || hash.length < 16 || hash.length > 64) return undefined;
   return { n, r, p, salt, hash };
