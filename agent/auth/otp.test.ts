@@ -76,7 +76,7 @@ test('two verifiers on one state folder (SSH and HTTP) never both accept a code'
 
 test('HOTP: the RFC 4226 vectors in order, look-ahead, replay of skipped and used counters, persistence', () =>
   withDir(async (dir) => {
-    const hotp = ['755224', '287082', '359152', '969429', '338314', '254676', '287922', '162583', '399871', '520489'];
+    const hotp = ['755224', '287082', '359152', '969429', '338314', '254676', '287922', '162583', '399871', '520489'] as const;
     const otp = new OtpVerifier(users('hotp'), key, dir, { hotpLookAhead: 5 });
     assert.equal(await otp.verify('alice', hotp[0]), { ok: true });
     assert.equal(await otp.verify('alice', hotp[1]), { ok: true });

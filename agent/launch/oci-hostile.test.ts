@@ -183,8 +183,8 @@ test('a damaged or truncated gzip layer is a clear refusal, not a crash of the p
     const layer = await layerTar([...BASE, { name: 'etc/motd', content: 'some text to compress '.repeat(4000) }]);
     const gz = gzipSync(layer);
     const damaged = Buffer.from(gz);
-    damaged[40] ^= 0xff;
-    damaged[41] ^= 0xff;
+    damaged[40] = damaged.readUInt8(40) ^ 0xff;
+    damaged[41] = damaged.readUInt8(41) ^ 0xff;
     for (const [name, stored] of [['damaged', damaged], ['truncated', gz.subarray(0, gz.length >> 1)]] as const) {
       const { members } = savedMembers(layer, true);
       members[2] = { name: 'layer0/layer.tar', content: stored };

@@ -111,7 +111,7 @@ test('a blob that does not match its digest, or a layer that does not match its 
   try {
     const { blobs } = await writeLayout(join(dir, 'layout'), [await layerTar(LOWER)], SETTINGS);
     const blob = await readFile(blobs[0]!);
-    blob[600] ^= 1;
+    blob[600] = blob.readUInt8(600) ^ 1;
     await writeFile(blobs[0]!, blob);
     assert.match(await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'))), /layer 1 does not match its digest/);
     const other = await layerTar([{ name: 'x', content: 'not the promised layer' }]);

@@ -47,7 +47,7 @@ test('escape attempts are refused with a message and exit status 2, and nothing 
   assert.ok(f.controls.calls.every((c) => c.method === 'listVms'), JSON.stringify(f.controls.calls));
   const refused = (await auditLines()).filter((e) => e.action === 'exec');
   assert.is(refused.length, attempts.length);
-  assert.ok(refused.every((e) => e.result === 'refused' && e.reason.startsWith('refused: ')));
+  assert.ok(refused.every((e) => e.result === 'refused' && e.reason?.startsWith('refused: ')));
 });
 
 test('commands call the controls they name, and only those', async () => {
@@ -137,7 +137,7 @@ test('console with a pty is interactive: a command typed runs in the guest and i
   assert.is(f.controls.consoles.sent('rescue'), 'echo hello-rescue\rls ~/x\r', 'a ~ inside a line is typed, the escape is not');
   assert.is(f.controls.followerCount('rescue'), 0);
   assert.is(f.controls.consoles.broker('rescue').sessions, 0);
-  const log = (await auditLines()).filter((e) => e.action.startsWith('console'));
+  const log = (await auditLines()).filter((e) => e.action?.startsWith('console'));
   assert.equal(log.map((e) => `${e.who} ${e.action} ${e.result} ${e.target}`), ['alice console-open ok rescue', 'alice console-keyboard ok rescue', 'alice console-close ok rescue']);
   assert.not.ok(JSON.stringify(await auditLines()).includes('hello-rescue'), 'no keystrokes in the audit log');
 });

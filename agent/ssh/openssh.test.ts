@@ -125,8 +125,9 @@ test('a shell, sftp, -W/-L and -R forwarding and agent forwarding are refused', 
   assert.match(remote.stderr, /remote port forwarding failed/);
   assert.is(remote.code, 255);
   const agent = execFileSync('ssh-agent', ['-s'], { encoding: 'utf8' });
-  const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(agent)![1];
-  const pid = Number(/SSH_AGENT_PID=([0-9]+);/.exec(agent)![1]);
+  const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(agent)?.[1];
+  const pid = Number(/SSH_AGENT_PID=([0-9]+);/.exec(agent)?.[1]);
+  assert.ok(sock && pid, agent);
   try {
     const forwarded = await ssh(['-A', 'alice@127.0.0.1', 'help'], { env: { SSH_AUTH_SOCK: sock } });
     assert.is(forwarded.code, 0, 'the command runs; the agent is not forwarded');

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { compress, decompress, type Compression } from './compress.ts';
-import { FailureError, UserError } from '../../common/errors.ts';
+import { FailureError, must, UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
 
 // Compressible but not trivial, with every byte value, so any UTF-8 decoding on the way would corrupt it.
@@ -20,16 +20,16 @@ function sample(size: number): Buffer {
 // The window a zstd frame asks its decompressor to hold (RFC 8878 §3.1.1.1): the kernel's initramfs unpacker allocates it at boot.
 function zstdWindow(frame: Buffer): number {
   assert.is(frame.readUInt32LE(0), 0xfd2fb528, 'zstd magic');
-  const descriptor = frame[4];
+  const descriptor = frame.readUInt8(4);
   const singleSegment = (descriptor >> 5) & 1;
   if (singleSegment) {
-    const sizeBytes = [1, 2, 4, 8][descriptor >> 6];
-    const dictBytes = [0, 1, 2, 4][descriptor & 3];
+    const sizeBytes = must([1, 2, 4, 8][descriptor >> 6], 'the content size field width');
+    const dictBytes = must([0, 1, 2, 4][descriptor & 3], 'the dictionary id width');
     const at = 5 + dictBytes;
-    const size = sizeBytes === 1 ? frame[at] : sizeBytes === 2 ? frame.readUInt16LE(at) + 256 : sizeBytes === 4 ? frame.readUInt32LE(at) : Number(frame.readBigUInt64LE(at));
+    const size = sizeBytes === 1 ? frame.readUInt8(at) : sizeBytes === 2 ? frame.readUInt16LE(at) + 256 : sizeBytes === 4 ? frame.readUInt32LE(at) : Number(frame.readBigUInt64LE(at));
     return size;
   }
-  const window = frame[5];
+  const window = frame.readUInt8(5);
   const base = 2 ** (10 + (window >> 3));
   return base + (base / 8) * (window & 7);
 }

@@ -104,7 +104,9 @@ function parseListing(stdout: string): Listed[] {
     const match = /^(\S{10})\s+(\d+)\s+(\S+)\s+(\S+)\s+(\d+(?:,\s+\d+)?)\s+\w{3}\s+\d+\s+(?:\d{4}|\d\d:\d\d)\s(.*)$/.exec(line);
     assert.ok(match, `unexpected cpio line: ${line}`);
     const [, perm, nlink, user, group, size, rest] = match;
+    assert.ok(perm && nlink && user && group && size && rest !== undefined, `unexpected cpio line: ${line}`);
     const [name, target] = perm.startsWith('l') ? rest.split(' -> ') : [rest];
+    assert.ok(name !== undefined, `unexpected cpio line: ${line}`);
     return { perm, nlink, owner: `${user}/${group}`, size: size.replace(/,\s+/, ','), name, ...(target !== undefined ? { target } : {}) };
   });
 }

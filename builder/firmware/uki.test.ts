@@ -39,7 +39,7 @@ test('a UKI is reproducible unsigned, verifies signed with db, and a changed byt
     assert.not.ok(await verifyImage(join(dir, 'a.efi'), db.crt), 'unsigned');
     const tampered = readFileSync(join(dir, 'signed.efi'));
     const at = tampered.indexOf(Buffer.alloc(64, 2));
-    tampered[at + 10] ^= 0xff;
+    tampered[at + 10] = tampered.readUInt8(at + 10) ^ 0xff;
     writeFileSync(join(dir, 'tampered.efi'), tampered);
     assert.not.ok(await verifyImage(join(dir, 'tampered.efi'), db.crt), 'one initrd byte changed');
     const odb = keyFiles(other, 'db');

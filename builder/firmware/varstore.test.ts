@@ -72,7 +72,7 @@ test('a store written from scratch reads back identically', () => {
 
 test('damaged or foreign files are refused with a reason', () => {
   const buf = emptyVarstore4M();
-  buf[0x40] ^= 1;
+  buf[0x40] = buf.readUInt8(0x40) ^ 1;
   assert.throws(() => readVarstore(buf), /checksum/);
   assert.throws(() => readVarstore(Buffer.alloc(4096)), /_FVH/);
   const dup = { name: 'X', guid: GUIDS.globalVariable, attributes: 7, data: Buffer.alloc(1) };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ContentCache } from './cache.ts';
-import { FailureError } from '../../common/errors.ts';
+import { FailureError, must } from '../../common/errors.ts';
 import { spawnTool } from '../../common/exec.ts';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
@@ -89,7 +89,7 @@ test('a blob altered by one byte on disk is refused on read with both hashes, an
     const good = await cache.putBuffer(Buffer.from('#!/bin/sh\necho genuine\n'));
     const other = await cache.putBuffer(Buffer.from('untouched'));
     const tampered = Buffer.from('#!/bin/sh\necho genuine\n');
-    tampered[tampered.length - 2] ^= 1;
+    tampered[tampered.length - 2] = tampered.readUInt8(tampered.length - 2) ^ 1;
     await writeFile(cache.path(good.sha256), tampered);
 
     const error = await rejects(cache.read(good.sha256, 'busybox-static'));
@@ -158,7 +158,7 @@ test('a write killed mid-stream leaves no blob, and gc clears its temp file', as
 
     const temps = await listFiles(join(root, 'tmp'));
     assert.is(temps.length, 1, 'the crashed write left its temp file');
-    assert.is((await stat(temps[0])).size, 65536);
+    assert.is((await stat(must(temps[0], 'the temp file'))).size, 65536);
     assert.not.ok(cache.has(sha(Buffer.alloc(65536, 7))));
     assert.equal(await listFiles(join(root, 'blobs')), []);
     assert.equal(await cache.verify(), { checked: 0, corrupt: [] });

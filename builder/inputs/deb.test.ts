@@ -7,7 +7,7 @@ import { chmod, chown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { debDataEntries, debToTarStream, parseAr, parseControl, readDeb, type DebEntry } from './deb.ts';
-import { FailureError } from '../../common/errors.ts';
+import { FailureError, must } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
 
 const ARCHIVES = '/var/cache/apt/archives';
@@ -57,13 +57,16 @@ function parseListing(text: string): Listed[] {
     const match = /^(\S{10}) (\S+)\s+(\S+) (\d{4}-\d\d-\d\d \d\d:\d\d) (.*)$/.exec(line);
     assert.ok(match, `unexpected listing line: ${line}`);
     const [, perm, owner, size, mtime, rest] = match;
-    let name = rest;
+    assert.ok(perm && owner && size && mtime && rest !== undefined, `unexpected listing line: ${line}`);
+    let name: string | undefined = rest;
     let target: string | undefined;
     if (perm.startsWith('l')) [name, target] = rest.split(' -> ');
     if (perm.startsWith('h')) {
       [name, target] = rest.split(' link to ');
+      assert.ok(target !== undefined, `unexpected listing line: ${line}`);
       target = strip(target);
     }
+    assert.ok(name !== undefined, `unexpected listing line: ${line}`);
     if (strip(name) === '' || strip(name) === '.') continue;
     rows.push({ perm, owner, size, mtime, name: strip(name), ...(target !== undefined ? { target } : {}) });
   }
@@ -134,7 +137,7 @@ async function compareWithDpkg(debPath: string): Promise<void> {
 
     // The control archive: every field as `dpkg-deb -f` prints it, every member as `dpkg-deb -e` writes it.
     const info = await readDeb(buf, debPath);
-    const fieldNames = [...(await runTool('dpkg-deb', ['-f', debPath])).stdout.matchAll(/^([^\s:]+):/gm)].map((m) => m[1]);
+    const fieldNames = [...(await runTool('dpkg-deb', ['-f', debPath])).stdout.matchAll(/^([^\s:]+):/gm)].map((m) => must(m[1], 'a control field name'));
     assert.equal(Object.keys(info.control), fieldNames, `${debPath}: control field names`);
     for (const field of fieldNames) {
       const expected = (await runTool('dpkg-deb', ['-f', debPath, field])).stdout.replace(/\n$/, '');
@@ -292,7 +295,7 @@ test('a damaged data member fails loudly instead of yielding a short archive', a
   const buf = Buffer.from(await readFile(await findRealDeb()));
   const data = parseAr(buf).find((m) => m.name.startsWith('data.tar'))!;
   const offset = data.data.byteOffset - buf.byteOffset + Math.floor(data.data.length / 2);
-  buf[offset] ^= 0xff;
+  buf[offset] = buf.readUInt8(offset) ^ 0xff;
   const error = await allEntries(buf).then(
     () => undefined,
     (e: Error) => e,

@@ -222,10 +222,12 @@ async function dpkgListing(deb: string): Promise<Listed[]> {
     const match = /^(\S)(\S{9}) (\S+)\s+(\S+) \d{4}-\d\d-\d\d \d\d:\d\d (.*)$/.exec(line);
     assert.ok(match, `unexpected listing line: ${line}`);
     const [, type, perm, owner, size, rest] = match;
-    let name = rest;
+    assert.ok(type && perm && owner && size && rest !== undefined, `unexpected listing line: ${line}`);
+    let name: string | undefined = rest;
     let target: string | undefined;
     if (type === 'l') [name, target] = rest.split(' -> ');
     if (type === 'h') [name, target] = rest.split(' link to ');
+    assert.ok(name !== undefined, `unexpected listing line: ${line}`);
     const strip = (path: string) => path.replace(/^\.\//, '').replace(/\/$/, '');
     if (strip(name) === '' || strip(name) === '.') continue;
     rows.push({ type, perm, owner, size, name: strip(name), ...(target !== undefined ? { target: type === 'h' ? strip(target) : target } : {}) });
@@ -243,7 +245,7 @@ function lsPerm(mode: number): string {
   );
 }
 
-const TYPE_CHAR: Record<string, string> = { file: '-', directory: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' };
+const TYPE_CHAR: Record<TreeEntry['type'], string> = { file: '-', directory: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' };
 
 function asListed(entry: Readonly<TreeEntry>): Listed {
   const size = entry.type === 'file' ? String(entry.content!.length) : entry.type === 'char' || entry.type === 'block' ? `${entry.devmajor},${entry.devminor}` : '0';

@@ -29,7 +29,8 @@ test('enrollment stores the secret sealed (0600), returns its otpauth URI, refus
     assert.is((await stat(files.key)).mode & 0o777, 0o600);
     const text = await readFile(files.users, 'utf8');
     assert.not.ok(text.includes(e.secret), 'the secret is not stored in clear');
-    const stored = (await readUserStore(dir)).users.alice.otp!;
+    const stored = (await readUserStore(dir)).users.alice?.otp;
+    assert.ok(stored, 'alice is enrolled');
     assert.is(decryptSecret(await readSecretKey(files.key), 'alice', stored.secret), e.secret);
     await rejects(enrollOtp(dir, 'alice', 'hotp'), /already has a one-time code/);
     const again = await enrollOtp(dir, 'alice', 'hotp', { replace: true });
@@ -42,7 +43,7 @@ test('passwords are stored as scrypt hashes beside the secret; bad names, short 
     await enrollOtp(dir, 'alice', 'totp');
     await setPassword(dir, 'alice', 'correct horse');
     const user = (await readUserStore(dir)).users.alice;
-    assert.ok(user.otp, 'the enrollment is kept');
+    assert.ok(user?.otp, 'the enrollment is kept');
     assert.ok(await verifyPassword(user.passwordHash!, 'correct horse'));
     assert.not.ok((await readFile(storeFiles(dir).users, 'utf8')).includes('correct horse'));
     await rejects(setPassword(dir, 'alice', 'short'), /at least 8/);
@@ -58,13 +59,14 @@ test('host users: recipe users joined with the store; missing enrollments and pa
     assert.equal(await resolveHostUsers([], dir), { users: [] });
     await enrollOtp(dir, 'alice', 'totp');
     await setPassword(dir, 'alice', 'correct horse');
-    const store = (await readUserStore(dir)).users;
+    const alice = (await readUserStore(dir)).users.alice;
+    assert.ok(alice, 'alice is in the store');
     const resolved = await resolveHostUsers([
       { name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'], otp: 'totp', password: true },
       { name: 'web', authorizedKeys: [], otp: 'none', password: false },
     ], dir);
     assert.equal(resolved.users, [
-      { name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'], otp: store.alice.otp, passwordHash: store.alice.passwordHash },
+      { name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'], otp: alice.otp, passwordHash: alice.passwordHash },
       { name: 'web', authorizedKeys: [] },
     ]);
     assert.ok(resolved.secretKey!.equals(await readSecretKey(storeFiles(dir).key)));

@@ -43,6 +43,7 @@ test('a recipe with agent users builds a host.json whose sealed secrets and hash
     assert.is(value!.agent.secretKeyFile, '/etc/mvos/secret.key');
     assert.is(value!.agent.sshListen, '0.0.0.0:22');
     const alice = value!.agent.users[0];
+    assert.ok(alice, 'the first user is in the host config');
     assert.ok(await verifyPassword(alice.passwordHash!, 'correct horse'));
     const now = Date.now();
     const otp = new OtpVerifier(value!.agent.users, users.secretKey, join(dir, 'state'), { now: () => now });

@@ -97,7 +97,7 @@ test("the same disk with one byte of the UKI's initramfs changed: refused", asyn
   const at = disk.indexOf(uki.subarray(0, 65536), ESP_OFFSET);
   assert.ok(at > 0, 'the UKI lies contiguously on the ESP');
   const flip = at + initrd.fileOffset + Math.floor(initrd.size / 2);
-  disk[flip] ^= 0x01;
+  disk[flip] = disk.readUInt8(flip) ^ 0x01;
   const tampered = join(work, 'tampered.raw');
   writeFileSync(tampered, disk);
   const changed = await ukiOf(tampered, 'tampered');
