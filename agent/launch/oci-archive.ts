@@ -48,7 +48,7 @@ async function member(dir: string, entry: TarEntry, budget: UnpackBudget): Promi
     await pipeline(entry, createWriteStream(path, { flags: 'wx', mode: 0o644 }));
   } else {
     checkTarget(parts, linkname ?? '');
-    await symlink(linkname!, path);
+    await symlink(linkname, path);
   }
 }
 

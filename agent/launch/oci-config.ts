@@ -65,7 +65,7 @@ export function runConfig(config: Record<string, any>, overrides: RunOverrides =
 function lookup(table: string, name: string, field: number): number | undefined {
   for (const line of table.split('\n')) {
     const cols = line.split(':');
-    if (cols[0] === name && cols[field] !== undefined && /^\d+$/.test(cols[field]!)) return Number(cols[field]);
+    if (cols[0] === name && cols[field] !== undefined && /^\d+$/.test(cols[field])) return Number(cols[field]);
   }
   return undefined;
 }

@@ -54,8 +54,7 @@ async function resolve(root: string, parts: readonly string[], followLast: boole
   const pending = [...parts];
   const done: string[] = [];
   let hops = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
+  for (let part = pending.shift(); part !== undefined; part = pending.shift()) {
     const last = pending.length === 0;
     if (last && !followLast) {
       done.push(part);

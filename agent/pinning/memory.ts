@@ -9,7 +9,7 @@ export const HUGEPAGE_MIB = 2;
 // Plans the placement of `memoryMiB` for a VM whose vCPUs run on `cpus`.
 export function planMemory(topology: CpuTopology, cpus: readonly number[], memoryMiB: number, hugepages: 'auto' | 'on' | 'off'): MemoryPlacement {
   const indexes = [...new Set(cpus.map((cpu) => topology.nodes.findIndex((node) => node.includes(cpu))))].filter((i) => i >= 0);
-  const single = indexes.length === 1 ? indexes[0]! : undefined;
+  const single = indexes.length === 1 ? indexes[0] : undefined;
   const needed = Math.ceil(memoryMiB / HUGEPAGE_MIB);
   const free = single !== undefined ? (topology.hugepagesFree[single] ?? 0) : 0;
   const huge = hugepages === 'on' || (hugepages === 'auto' && single !== undefined && free >= needed);

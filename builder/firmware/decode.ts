@@ -49,11 +49,11 @@ export function decodeVariable(v: EfiVariable): Decoded | undefined {
     if (/^(Boot|Driver|SysPrep)[0-9A-F]{4}$/.test(v.name)) return { kind: 'load-option', option: parseLoadOption(v.data) };
     if (v.name === 'Timeout' && v.data.length === 2) return { kind: 'timeout', seconds: v.data.readUInt16LE(0) };
     if (v.name === 'PK' || v.name === 'KEK') return { kind: 'signatures', entries: parseSignatureLists(v.data) };
-    if (['SecureBoot', 'SetupMode', 'AuditMode', 'DeployedMode'].includes(v.name) && v.data.length === 1) return { kind: 'flag', value: v.data[0]! };
+    if (['SecureBoot', 'SetupMode', 'AuditMode', 'DeployedMode'].includes(v.name) && v.data.length === 1) return { kind: 'flag', value: v.data.readUInt8(0) };
   }
   if (v.guid === GUIDS.imageSecurityDatabase && ['db', 'dbx', 'dbt', 'dbr'].includes(v.name)) return { kind: 'signatures', entries: parseSignatureLists(v.data) };
   if ((v.guid === GUIDS.secureBootEnableDisable && v.name === 'SecureBootEnable') || (v.guid === GUIDS.customMode && v.name === 'CustomMode')) {
-    return v.data.length === 1 ? { kind: 'flag', value: v.data[0]! } : undefined;
+    return v.data.length === 1 ? { kind: 'flag', value: v.data.readUInt8(0) } : undefined;
   }
   return undefined;
 }

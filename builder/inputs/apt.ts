@@ -230,7 +230,7 @@ function parseRequests(names: string[]): Request[] {
     requests.push({ spec, name: match[1]!, version: match[3] });
   }
   if (problems.length > 0) {
-    throw new UserError(problems.map((p) => p.message).join('; '), { problems, hint: problems[0]!.hint });
+    throw new UserError(problems.map((p) => p.message).join('; '), { problems, hint: problems[0]?.hint });
   }
   return [...new Map(requests.map((r) => [r.spec, r])).values()];
 }
@@ -295,7 +295,7 @@ async function throwResolveError(ctx: AptContext, result: ToolResult, requests: 
   }
   if (problems.length > 0) {
     const message = problems.length === 1 ? problems[0]!.message : `${problems.length} packages cannot be resolved: ${problems.map((p) => p.message).join('; ')}`;
-    throw new UserError(message, { problems, hint: problems[0]!.hint });
+    throw new UserError(message, { problems, hint: problems[0]?.hint });
   }
   const unmet = /^The following packages have unmet dependencies:\n([\s\S]*)$/m.exec(result.stdout)?.[1]?.trimEnd();
   if (unmet !== undefined || /held broken packages/.test(result.stderr)) {

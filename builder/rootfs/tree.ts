@@ -250,8 +250,7 @@ export function resolveInTree(tree: FileTree, path: string, options: { followLas
   let pending = path.split('/').filter((part) => part !== '' && part !== '.');
   let resolved: string[] = [];
   let hops = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
+  for (let part = pending.shift(); part !== undefined; part = pending.shift()) {
     if (part === '.' || part === '') continue;
     if (part === '..') {
       resolved.pop();

@@ -17,7 +17,7 @@ export interface ConsoleIo {
 function utf8Cut(bytes: Buffer, max: number): number {
   if (bytes.length <= max) return bytes.length;
   let cut = max;
-  while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--;
+  while (cut > 0 && (bytes.readUInt8(cut) & 0xc0) === 0x80) cut--;
   return cut;
 }
 
