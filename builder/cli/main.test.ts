@@ -79,9 +79,9 @@ test('validate --json of a broken recipe prints ok:false and problems with line 
   assert.is(report.recipes[0]!.ok, false);
   const [problem] = report.recipes[0]!.problems;
   assert.ok(problem, 'no problems in the JSON report');
-  assert.equal(problem!.location, { file: broken, line: 10, col: 5 });
-  assert.is(problem!.path, '/vms/controller/cpus');
-  assert.match(problem!.message, /must be integer ≥ 1/);
+  assert.equal(problem.location, { file: broken, line: 10, col: 5 });
+  assert.is(problem.path, '/vms/controller/cpus');
+  assert.match(problem.message, /must be integer ≥ 1/);
 });
 
 test('validate --json of a good recipe prints ok:true and exits 0', () => {

@@ -47,7 +47,7 @@ test('the closure of virtio_blk, virtio_net, vhost_net and kvm_intel holds every
   const dep = selection.files.get('modules.dep')!.toString('utf8');
   const line = dep.split('\n').find((l) => l.startsWith(`${pathOf('virtio_blk')}:`));
   assert.ok(line, dep);
-  assert.ok(line!.includes('kernel/drivers/virtio/virtio.ko') || !pathOf('virtio'), line);
+  assert.ok(line.includes('kernel/drivers/virtio/virtio.ko') || !pathOf('virtio'), line);
   assert.is(dep.trim().split('\n').length, modules.length);
   assert.match(selection.files.get('modules.devname')!.toString('utf8'), /vhost-net/);
   assert.is(selection.files.get('modules.order')!.toString('utf8').trim().split('\n').length, modules.length);

@@ -102,7 +102,7 @@ for (const [name, hint] of hints) {
   test(`${name} hints ${hint}`, async () => {
     const fixture = fixtures.find((f) => f.endsWith(`/${name}`));
     assert.ok(fixture, `no fixture ${name}`);
-    const { err } = await validate(fixture!);
+    const { err } = await validate(fixture);
     assert.ok(err.some((l) => /^\s+hint: /.test(l) && l.includes(hint)), `no hint "${hint}" in:\n${err.join('\n')}`);
   });
 }

@@ -15,7 +15,7 @@ import { runConsole } from './vm-console.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-const replies = createInterface({ input: server.stdout! });
+const replies = createInterface({ input: server.stdout });
 const info = JSON.parse(await new Promise<string>((resolve) => replies.once('line', resolve))) as { socket: string; url: string; users: Array<{ name: string; password: string; secret?: string }> };
 const dir = await mkdtemp(join(tmpdir(), 'mvos-console-'));
 const tmuxSocket = `mvos-console-test-${process.pid}`;
@@ -108,7 +108,7 @@ test('a second console is read-only until --force; the agent going away ends it 
   tmux('send-keys', '-t', second, '-l', 'echo from-second');
   tmux('send-keys', '-t', second, 'Enter');
   await until(first, /^from-second$/m);
-  server.stdin!.end();
+  server.stdin.end();
   await until(second, /connection to the agent was lost/);
   assert.is(await file(join(dir, 'three.code')), 'exit=1\n');
   assert.is(await file(join(dir, 'three.after')), await file(join(dir, 'three.before')), 'stty -a before = after a dropped connection');

@@ -10,14 +10,14 @@ import { main } from '../main.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-const replies = createInterface({ input: server.stdout! });
+const replies = createInterface({ input: server.stdout });
 const nextLine = () => new Promise<string>((resolve) => replies.once('line', resolve));
 const info = JSON.parse(await nextLine()) as { url: string; socket: string; users: Array<{ name: string; password: string; secret?: string }> };
 
 // Tells the fixture process to do something to its fake VMs, once it has.
 async function fixture(command: string): Promise<void> {
   const reply = nextLine();
-  server.stdin!.write(`${command}\n`);
+  server.stdin.write(`${command}\n`);
   assert.is(await reply, 'done');
 }
 const bob = info.users.find((u) => u.name === 'bob')!;
@@ -157,7 +157,7 @@ test('vm logs --follow prints console lines as they come, until the agent goes a
   while (!lines.some((l) => l.includes('MVOS-GUEST-READY'))) await new Promise((r) => setTimeout(r, 20));
   await fixture('console web live line one');
   while (!lines.includes('live line one')) await new Promise((r) => setTimeout(r, 20));
-  server.stdin!.end();
+  server.stdin.end();
   assert.is(await following, 0);
 });
 
