@@ -68,7 +68,9 @@ export async function checkImage(path: string, options: { repair?: boolean; shar
 // Without a backing, every cluster the chain provides is copied in and the image stands alone.
 export async function rebaseLayer(path: string, backing: { file: string; format: DiskFormat } | undefined): Promise<void> {
   const target = backing ? ['-b', backing.file, '-F', backing.format] : ['-b', ''];
-  await runTool('qemu-img', ['rebase', '-q', '-f', 'qcow2', ...target, path], {
+  // Writethrough: by default qemu-img writes the new backing name into the header before it flushes the L2 tables
+  // of the clusters it copied, so a kill in between leaves a layer that names its new backing but has lost the data.
+  await runTool('qemu-img', ['rebase', '-q', '-t', 'writethrough', '-f', 'qcow2', ...target, path], {
     cwd: dirname(path),
     timeoutMs: TIMEOUT_MS,
   });
