@@ -61,7 +61,7 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
   { package: 'openssl', purpose: 'make a throwaway TLS certificate for the API test', group: 'qa', detect: [{ command: 'openssl' }] },
   { package: 'curl', purpose: 'log in to the API over TLS with --cacert, as a user would', group: 'qa', detect: [{ command: 'curl' }] },
   { package: 'tmux', purpose: 'a real terminal for the `mvos vm console` test (raw mode, the terminal restored)', group: 'qa', detect: [{ command: 'tmux' }] },
-  { package: 'strace', purpose: 'read the order of qemu-img's writes (a rebase must write its header last)', group: 'qa', detect: [{ command: 'strace' }] },
+  { package: 'strace', purpose: 'read the order of the writes of qemu-img (a rebase must write its header last)', group: 'qa', detect: [{ command: 'strace' }] },
 ];
 
 // The text doctor shows for a detection: the command name or the file path.
