@@ -44,7 +44,7 @@ test('a rebase writes its header last, after a flush of everything it copied', a
     process.env['PATH'] = path;
   }
   const ops = writesTo(await readFile(trace, 'utf8'), join(root, 'top.qcow2'));
-  const header = ops.findLastIndex((op) => op.kind === 'write' && op.offset === 0);
+  const header = ops.map((op) => op.kind === 'write' && op.offset === 0).lastIndexOf(true);
   assert.ok(ops.filter((op) => op.kind === 'write').length > 4, 'the copy was traced');
   assert.ok(header > 0, 'the header was rewritten');
   assert.equal(ops.slice(header + 1).filter((op) => op.kind === 'write'), [], 'nothing is written after the header');
