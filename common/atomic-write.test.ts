@@ -1,21 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceFileAtomic, writeFileAtomic } from './atomic-write.ts';
-
-async function inTemp(use: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'mvos-atomic-'));
-  try {
-    await use(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { withTempDir } from './temp-dir.ts';
 
 test('writeFileAtomic replaces the file, with mode 0600 unless told, and leaves no temporary file', () =>
-  inTemp(async (dir) => {
+  withTempDir('mvos-atomic-', async (dir) => {
     const file = join(dir, 'state.json');
     await writeFile(file, 'old');
     await writeFileAtomic(file, 'new');
@@ -27,7 +18,7 @@ test('writeFileAtomic replaces the file, with mode 0600 unless told, and leaves 
   }));
 
 test('writes of one file at once each land whole (every writer has its own temporary name)', () =>
-  inTemp(async (dir) => {
+  withTempDir('mvos-atomic-', async (dir) => {
     const file = join(dir, 'status.json');
     const texts = Array.from({ length: 20 }, (_, i) => `${String(i).repeat(1000)}\n`);
     await Promise.all(texts.map((text) => writeFileAtomic(file, text)));
@@ -36,14 +27,14 @@ test('writes of one file at once each land whole (every writer has its own tempo
   }));
 
 test('writeFileAtomic makes the missing folder, private', () =>
-  inTemp(async (dir) => {
+  withTempDir('mvos-atomic-', async (dir) => {
     const file = join(dir, 'made', 'file');
     await writeFileAtomic(file, 'x');
     assert.is((await stat(join(dir, 'made'))).mode & 0o777, 0o700);
   }));
 
 test('replaceFileAtomic: a fill that fails leaves the old file and no temporary one; a given temporary path is used', () =>
-  inTemp(async (dir) => {
+  withTempDir('mvos-atomic-', async (dir) => {
     const file = join(dir, 'disk');
     await writeFile(file, 'old');
     const failed = replaceFileAtomic(file, async (temp) => {

@@ -1,25 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathExists, readJsonOr, readTextIfExists } from './files.ts';
-
-async function inTemp(use: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'mvos-files-'));
-  try {
-    await use(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { withTempDir } from './temp-dir.ts';
 
 async function rejection(promise: Promise<unknown>): Promise<string> {
   return promise.then(() => 'resolved', (error: Error) => error.message);
 }
 
 test('pathExists: files and folders exist, a missing name and a dangling link do not', () =>
-  inTemp(async (dir) => {
+  withTempDir('mvos-files-', async (dir) => {
     await writeFile(join(dir, 'file'), 'x');
     await mkdir(join(dir, 'folder'));
     await symlink(join(dir, 'gone'), join(dir, 'dangling'));
@@ -30,7 +21,7 @@ test('pathExists: files and folders exist, a missing name and a dangling link do
   }));
 
 test('readTextIfExists: the text, undefined for a missing file, an error for a folder', () =>
-  inTemp(async (dir) => {
+  withTempDir('mvos-files-', async (dir) => {
     await writeFile(join(dir, 'file'), 'hello');
     assert.is(await readTextIfExists(join(dir, 'file')), 'hello');
     assert.is(await readTextIfExists(join(dir, 'missing')), undefined);
@@ -38,7 +29,7 @@ test('readTextIfExists: the text, undefined for a missing file, an error for a f
   }));
 
 test('readJsonOr: the parsed value, the fallback only for a missing file, an error naming a corrupt one', () =>
-  inTemp(async (dir) => {
+  withTempDir('mvos-files-', async (dir) => {
     await writeFile(join(dir, 'good.json'), '{"a":1}');
     await writeFile(join(dir, 'bad.json'), '{"a":');
     assert.equal(await readJsonOr(join(dir, 'good.json'), {}), { a: 1 });
