@@ -1,6 +1,7 @@
 // The agent's status: one JSON document, served on the API socket and written to <run-dir>/status.json for shell tools.
-import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-write.ts';
+import { SerialQueue } from '../common/serial-queue.ts';
 import type { AuditStats } from './auth/audit.ts';
 import type { HostConfig } from './config.ts';
 import type { RescueState, VmView } from './controls.ts';
@@ -56,20 +57,12 @@ export function initialStatus(config: HostConfig, fields: { accel: 'kvm' | 'tcg'
   };
 }
 
-// Writes run one after another: two at once would share the temporary file, and an older status could land last.
-let writes: Promise<unknown> = Promise.resolve();
+// Writes run one after another: run at once, an older status could land last.
+const writes = new SerialQueue();
 
-async function writeNow(runDir: string, status: AgentStatus): Promise<string> {
-  const file = join(runDir, 'status.json');
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644 });
-  await rename(temporary, file);
-  return file;
-}
-
-// Writes <runDir>/status.json by rename, so a reader never sees half a file; calls land in the order they were made.
+// Writes <runDir>/status.json atomically, so a reader never sees half a file; calls land in the order they were made.
 export function writeStatus(runDir: string, status: AgentStatus): Promise<string> {
-  const next = writes.then(() => writeNow(runDir, status), () => writeNow(runDir, status));
-  writes = next.catch(() => undefined);
-  return next;
+  const file = join(runDir, 'status.json');
+  // Not fsync'd: it is rewritten on every change, and a rebooted host's agent writes it anew.
+  return writes.run(() => writeFileAtomic(file, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644, durable: false }).then(() => file));
 }

@@ -4,7 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../common/errors.ts';
-import { writeFileAtomic } from '../auth/state-file.ts';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
 import type { AgentListen, ApiTlsConfig } from '../config.ts';
 import { parseListenAddress, type ListenAddress, type TlsFiles } from './listen.ts';
 import { isLoopbackHost } from './loopback.ts';
@@ -111,8 +111,8 @@ async function remake(context: CertificateContext, keyFile: string, certFile: st
   const { names, ips } = subjects(context);
   const made = makeSelfSigned({ commonName: `mvos-agent ${context.hostName}`, names, ips, days: DAYS, ...(context.now ? { now: context.now } : {}) });
   // The key first: a certificate without its key on disk would never be reused.
-  await writeFileAtomic(keyFile, made.keyPem, 0o600);
-  await writeFileAtomic(certFile, made.certPem, 0o644);
+  await writeFileAtomic(keyFile, made.keyPem, { mode: 0o600 });
+  await writeFileAtomic(certFile, made.certPem, { mode: 0o644 });
   return describe(Buffer.from(made.certPem), Buffer.from(made.keyPem), 'self-signed', certFile, true);
 }
 

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withTempDir } from '../../common/temp-dir.ts';
 import { AuditLog, scrub } from './audit.ts';
 
 test('entries are appended as JSON lines with their time, file 0600', async () => {
@@ -43,15 +44,6 @@ test('a logged attempt never contains the code, password or secret, at any depth
   }
 });
 
-async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'mvos-audit-'));
-  try {
-    await run(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 async function lines(dir: string, name = 'audit.log'): Promise<Array<Record<string, any>>> {
   return (await readFile(join(dir, name), 'utf8')).trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
@@ -59,7 +51,7 @@ async function lines(dir: string, name = 'audit.log'): Promise<Array<Record<stri
 const refusal = (who: string, source = '10.0.0.9') => ({ who, source, action: 'login', result: 'refused' as const, reason: 'wrong-password' });
 
 test('identical refusals are written a few times, then counted: one line says how many more there were', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-audit-', async (dir) => {
     let now = Date.parse('2026-01-02T03:00:00Z');
     const log = new AuditLog(dir, () => new Date(now), { repeatBurst: 3, repeatWindowMs: 60_000 });
     for (let i = 0; i < 1000; i++) {
@@ -80,7 +72,7 @@ test('identical refusals are written a few times, then counted: one line says ho
   }));
 
 test('a new window writes the event again; successes are never counted away', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-audit-', async (dir) => {
     let now = 0;
     const log = new AuditLog(dir, () => new Date(now), { repeatBurst: 1, repeatWindowMs: 1000 });
     for (let i = 0; i < 5; i++) await log.record({ who: 'alice', source: '10.0.0.1', action: 'login', result: 'ok' });
@@ -95,7 +87,7 @@ test('a new window writes the event again; successes are never counted away', ()
   }));
 
 test('long attacker-supplied fields are cut, at any depth, saying how much was cut', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-audit-', async (dir) => {
     const log = new AuditLog(dir, undefined, { maxFieldChars: 64 });
     await log.record({ who: 'x'.repeat(100_000), source: '10.0.0.9', action: 'login', result: 'refused', detail: { path: ['y'.repeat(5000)] } });
     await log.close();
@@ -106,7 +98,7 @@ test('long attacker-supplied fields are cut, at any depth, saying how much was c
   }));
 
 test('the file rotates by size and keeps a bounded number of old files, all 0600', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-audit-', async (dir) => {
     const log = new AuditLog(dir, undefined, { maxBytes: 4096, keepFiles: 2 });
     for (let i = 0; i < 300; i++) await log.record({ who: 'alice', source: '10.0.0.1', action: 'exec', target: `vm status web ${i}`, result: 'ok' });
     await log.close();
@@ -124,7 +116,7 @@ test('the file rotates by size and keeps a bounded number of old files, all 0600
   }));
 
 test('a flood of unauthenticated failures stays under the cap; successes all land; stats say what was dropped', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-audit-', async (dir) => {
     let now = Date.parse('2026-01-02T03:00:00Z');
     const policy = { maxBytes: 64 * 1024, keepFiles: 2, maxFieldChars: 128, perSourcePerSecond: 1, perSourceBurst: 20, perSecond: 10, burst: 100 };
     const log = new AuditLog(dir, () => new Date(now), policy);

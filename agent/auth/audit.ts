@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { AuditLimiter, DEFAULT_AUDIT_LIMIT, type AuditLimitPolicy, type AuditLimitStats } from './audit-limit.ts';
 import { DEFAULT_ROTATION, RotatingFile, type RotationPolicy } from './audit-file.ts';
 import { sourceOf } from './connections.ts';
+import { SerialQueue } from '../../common/serial-queue.ts';
 
 // One audited event; extra fields are allowed, but any whose name smells of a credential is dropped before writing.
 export interface AuditEntry {
@@ -53,7 +54,7 @@ export function clip(value: unknown, max: number): unknown {
 // Appends audit lines durably, one write at a time, in the order they were recorded; the file is open only while writing.
 export class AuditLog {
   readonly file: string;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly writes = new SerialQueue();
   private readonly policy: AuditPolicy;
   private readonly out: RotatingFile;
   private readonly limiter: AuditLimiter;
@@ -85,7 +86,7 @@ export class AuditLog {
   // Writes the pending `repeated` and `dropped` lines now and resolves once every line recorded so far is written.
   async flush(): Promise<void> {
     void this.write(this.limiter.due(true)).catch(() => undefined);
-    await this.queue;
+    await this.writes.settled();
   }
 
   // The same as flush(); the log stays usable (tests read it between steps).
@@ -104,17 +105,15 @@ export class AuditLog {
   }
 
   private write(entries: Array<Record<string, unknown>>): Promise<void> {
-    if (entries.length === 0) return this.queue.then(() => undefined);
+    if (entries.length === 0) return this.writes.settled();
     const time = this.now().toISOString();
     const lines = entries.map((e) => `${JSON.stringify({ time, ...e })}\n`);
     const summary = entries.some((e) => e.repeated !== undefined || e.dropped !== undefined);
-    const run = this.queue.then(async () => {
+    return this.writes.run(async () => {
       await this.out.append(lines);
       this.written += lines.length;
       if (summary) for (const listener of this.listeners) listener();
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   // Summaries are written when their window ends even if nothing else is recorded; the timer never keeps the process up.

@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentUser } from '../config.ts';
+import { withTempDir } from '../../common/temp-dir.ts';
 import { OtpVerifier } from './otp.ts';
 import { encryptSecret } from './secrets.ts';
 
@@ -19,17 +19,8 @@ function users(type: 'totp' | 'hotp', secret = RFC_SECRET): AgentUser[] {
   ];
 }
 
-async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'mvos-otp-'));
-  try {
-    await run(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 test('TOTP: the RFC 6238 SHA-1 vectors (last six digits) are accepted at their times', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-otp-', async (dir) => {
     let now = 0;
     const otp = new OtpVerifier(users('totp'), key, dir, { now: () => now });
     const vectors: Array<[number, string]> = [[59, '287082'], [1111111109, '081804'], [1111111111, '050471'], [1234567890, '005924'], [2000000000, '279037'], [20000000000, '353130']];
@@ -40,7 +31,7 @@ test('TOTP: the RFC 6238 SHA-1 vectors (last six digits) are accepted at their t
   }));
 
 test('TOTP: one step of skew either way is accepted, two steps ago is refused, a used code never again', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-otp-', async (dir) => {
     let now = 1111111109_000;
     const otp = new OtpVerifier(users('totp'), key, dir, { now: () => now });
     now += 30_000;
@@ -59,14 +50,14 @@ test('TOTP: one step of skew either way is accepted, two steps ago is refused, a
   }));
 
 test('TOTP: two logins racing with the same code get one acceptance', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-otp-', async (dir) => {
     const otp = new OtpVerifier(users('totp'), key, dir, { now: () => 59_000 });
     const results = await Promise.all([otp.verify('alice', '287082'), otp.verify('alice', '287082')]);
     assert.equal(results, [{ ok: true }, { ok: false, reason: 'replayed' }]);
   }));
 
 test('two verifiers on one state folder (SSH and HTTP) never both accept a code', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-otp-', async (dir) => {
     const ssh = new OtpVerifier(users('totp'), key, dir, { now: () => 59_000 });
     const http = new OtpVerifier(users('totp'), key, dir, { now: () => 59_000 });
     const results = await Promise.all([ssh.verify('alice', '287082'), http.verify('alice', '287082')]);
@@ -75,7 +66,7 @@ test('two verifiers on one state folder (SSH and HTTP) never both accept a code'
   }));
 
 test('HOTP: the RFC 4226 vectors in order, look-ahead, replay of skipped and used counters, persistence', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-otp-', async (dir) => {
     const hotp = ['755224', '287082', '359152', '969429', '338314', '254676', '287922', '162583', '399871', '520489'] as const;
     const otp = new OtpVerifier(users('hotp'), key, dir, { hotpLookAhead: 5 });
     assert.equal(await otp.verify('alice', hotp[0]), { ok: true });
@@ -90,7 +81,7 @@ test('HOTP: the RFC 4226 vectors in order, look-ahead, replay of skipped and use
   }));
 
 test('a re-enrolled secret starts a fresh record', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-otp-', async (dir) => {
     const first = new OtpVerifier(users('hotp'), key, dir);
     assert.equal(await first.verify('alice', '755224'), { ok: true });
     const other = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
@@ -100,7 +91,7 @@ test('a re-enrolled secret starts a fresh record', () =>
   }));
 
 test('unknown users, users without a code and malformed codes are refused; a wrong key stops construction', () =>
-  withDir(async (dir) => {
+  withTempDir('mvos-otp-', async (dir) => {
     const otp = new OtpVerifier(users('totp'), key, dir, { now: () => 59_000 });
     assert.equal(await otp.verify('mallory', '287082'), { ok: false, reason: 'unknown-user' });
     assert.equal(await otp.verify('bob', '287082'), { ok: false, reason: 'no-otp' });

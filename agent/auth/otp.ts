@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { verify } from 'otplib';
 import type { AgentUser } from '../config.ts';
 import { openUserSecret } from './secrets.ts';
-import { readJsonState, writeFileAtomic } from './state-file.ts';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
+import { readJsonOr } from '../../common/files.ts';
+import { SerialQueue } from '../../common/serial-queue.ts';
 
 // Why a code was refused; `replayed` means it was right once and has been used.
 export type OtpRefusal = 'unknown-user' | 'no-otp' | 'wrong-code' | 'replayed';
@@ -33,7 +35,7 @@ const DIGITS = 6;
 const HOTP_PAST = 20;
 const STATE_FILE = 'otp-state.json';
 // Checks per state file, process-wide: two verifiers on one folder (SSH and HTTP) still take turns.
-const queues = new Map<string, Promise<unknown>>();
+const queues = new Map<string, SerialQueue>();
 
 // Checks users' codes against their secrets and a persisted replay record kept in stateDir/otp-state.json.
 export class OtpVerifier {
@@ -60,11 +62,12 @@ export class OtpVerifier {
 
   // Checks one code; accepted codes are recorded durably before the answer, and checks of one state file run one at a time.
   verify(user: string, code: string): Promise<OtpResult> {
-    const run = (queues.get(this.file) ?? Promise.resolve()).then(() => this.check(user, code));
-    const settled = run.catch(() => undefined);
-    queues.set(this.file, settled);
-    void settled.then(() => {
-      if (queues.get(this.file) === settled) queues.delete(this.file);
+    const queue = queues.get(this.file) ?? new SerialQueue();
+    queues.set(this.file, queue);
+    const run = queue.run(() => this.check(user, code));
+    // The map keeps only files being checked now.
+    void queue.settled().then(() => {
+      if (queue.idle && queues.get(this.file) === queue) queues.delete(this.file);
     });
     return run;
   }
@@ -75,7 +78,7 @@ export class OtpVerifier {
     if (!entry) return { ok: false, reason: 'no-otp' };
     if (!new RegExp(`^[0-9]{${DIGITS}}$`).test(code)) return { ok: false, reason: 'wrong-code' };
     // Read afresh each time: another verifier (or process) on the same folder may have used a code since.
-    const saved = await readJsonState<Record<string, UserState>>(this.file, {});
+    const saved = await readJsonOr<Record<string, UserState>>(this.file, {});
     const previous = saved[name]?.secretId === entry.id ? saved[name] : { secretId: entry.id };
     const next = entry.type === 'totp' ? await this.totp(entry.secret, code, previous) : await this.hotp(entry.secret, code, previous);
     if ('reason' in next) return { ok: false, reason: next.reason };

@@ -1,8 +1,8 @@
 // A VM disk's checkpoint manifest: the one true record of its layers, replaced atomically, with the pending operation.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FailureError } from '../../common/errors.ts';
-import { writeFileAtomic } from '../auth/state-file.ts';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
+import { readTextIfExists } from '../../common/files.ts';
 import type { BaseImage } from '../disks/overlay.ts';
 
 // One frozen layer of the backing tree; parent absent: it grows from the base image (or from nothing).
@@ -46,10 +46,7 @@ export function manifestPath(dir: string): string {
 
 // Reads the manifest; undefined when the disk folder has none yet.
 export async function readManifest(dir: string): Promise<Manifest | undefined> {
-  const text = await readFile(manifestPath(dir), 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw error;
-  });
+  const text = await readTextIfExists(manifestPath(dir));
   if (text === undefined) return undefined;
   try {
     const manifest = JSON.parse(text) as Manifest;
@@ -64,5 +61,5 @@ export async function readManifest(dir: string): Promise<Manifest | undefined> {
 
 // Replaces the manifest whole and durably (temporary file, fsync, rename, folder fsync).
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
-  await writeFileAtomic(manifestPath(dir), `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
+  await writeFileAtomic(manifestPath(dir), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
 }

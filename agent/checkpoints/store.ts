@@ -4,6 +4,7 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FailureError } from '../../common/errors.ts';
 import { fsyncPath } from '../../common/fsync.ts';
+import { SerialQueue } from '../../common/serial-queue.ts';
 import { ControlError, type CheckpointView } from '../controls.ts';
 import { assertSafeVmName } from '../disks/names.ts';
 import { createOverlay, type BaseImage } from '../disks/overlay.ts';
@@ -39,7 +40,7 @@ export function vmDiskDir(stateDir: string, vm: string): string {
 // One VM's checkpoint store; operations run one at a time.
 export class CheckpointStore {
   private live: LiveDisk | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly operations = new SerialQueue();
 
   private constructor(
     readonly dir: string,
@@ -69,7 +70,7 @@ export class CheckpointStore {
 
   // The checkpoint tree, oldest first, with real file sizes.
   async list(): Promise<CheckpointView[]> {
-    return this.serial(() => this.views());
+    return this.operations.run(() => this.views());
   }
 
   // Freezes the current top as a new checkpoint and starts a new empty top over it (live through QMP when the VM runs).
@@ -152,7 +153,7 @@ export class CheckpointStore {
   // files the manifest does not name, frees leaked clusters, and replaces a missing or broken top with an empty one
   // (the broken one kept aside as broken-<name>).
   async recover(): Promise<RecoveryReport> {
-    return this.serial(() => this.settleAll());
+    return this.operations.run(() => this.settleAll());
   }
 
   private async settleAll(): Promise<RecoveryReport> {
@@ -338,7 +339,7 @@ export class CheckpointStore {
   // Runs an operation; when it fails midway (a QMP error, a full disk) its intent is settled at once, not left for the
   // next start: undone where nothing depends on the new state yet, finished where QEMU or a header already moved on.
   private mutate<T>(work: () => Promise<T>): Promise<T> {
-    return this.serial(async () => {
+    return this.operations.run(async () => {
       try {
         return await work();
       } catch (error) {
@@ -358,12 +359,6 @@ export class CheckpointStore {
     }
     if (op.op === 'create' && this.live && (await findLayerNode(this.live.qmp, this.path(op.newTop)))) return this.finishCreate(op);
     await this.undo(op.newTop);
-  }
-
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 }
 

@@ -1,6 +1,7 @@
 // One console broker per VM: any number of sessions get the output (scrollback, then live), one at a time holds the
 // keyboard and its input goes to QEMU's console socket. Opens, closes and takeovers are audited; keystrokes never are.
 import { createConnection, type Socket } from 'node:net';
+import { SerialQueue } from '../../common/serial-queue.ts';
 import { ControlError } from '../controls.ts';
 
 // Who opens a console session and where their audit lines go (the door's own audit log).
@@ -87,7 +88,7 @@ export class ConsoleBroker {
   private holder: Member | undefined;
   private input: Promise<ConsoleInput> | undefined;
   // Accepted input, sent one write after the other.
-  private writing: Promise<void> = Promise.resolve();
+  private readonly writing = new SerialQueue();
   private tokens: number;
   private filledAt = Date.now();
 
@@ -213,7 +214,7 @@ export class ConsoleBroker {
     this.refill();
     if (data.length > this.tokens) return Promise.reject(new ControlError('limited', `input to ${this.vm} is limited to ${this.limits.bytesPerSecond} bytes a second; slow down`));
     this.tokens -= data.length;
-    const sent = this.writing.then(async () => {
+    return this.writing.run(async () => {
       let input: ConsoleInput;
       try {
         input = await this.connect();
@@ -223,8 +224,6 @@ export class ConsoleBroker {
       if (input.pending() + data.length > this.limits.maxPendingBytes) throw new ControlError('limited', `${this.vm} is not reading its console; input waits unsent`);
       input.write(data);
     });
-    this.writing = sent.catch(() => undefined);
-    return sent;
   }
 
   private close(m: Member): void {
@@ -235,7 +234,7 @@ export class ConsoleBroker {
     this.holder = undefined;
     this.announce();
     // Nobody types: the socket is let go (QEMU keeps logging; a socket nobody reads would stall the guest's serial port).
-    void this.writing.then(() => {
+    void this.writing.settled().then(() => {
       if (this.holder) return;
       const input = this.input;
       this.input = undefined;

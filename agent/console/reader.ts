@@ -1,6 +1,7 @@
 // One reader per VM console: it moves QEMU's spool into the capped log once and hands each new chunk to every subscriber
 // (the health watch, each viewer), so N viewers cost one read of the output; tails are read by seeking.
 import { join } from 'node:path';
+import { SerialQueue } from '../../common/serial-queue.ts';
 import { CappedLog, readRange } from './log.ts';
 import { Spool, type SpoolLimits, type SpoolState } from './spool.ts';
 import { readConsoleState, writeConsoleState } from './state.ts';
@@ -60,7 +61,7 @@ class ConsoleReader {
   private readonly log: CappedLog;
   private readonly subscribers = new Set<Subscriber>();
   // Everything that touches the files runs one step after the other.
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly steps = new SerialQueue();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private savedAt = 0;
@@ -72,13 +73,7 @@ class ConsoleReader {
   ) {
     this.spool = new Spool(files.spool, options);
     this.log = new CappedLog(files.log, options.capBytes);
-    void this.run(() => this.load());
-  }
-
-  private run<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(work);
-    this.queue = next.catch(() => undefined);
-    return next;
+    void this.steps.run(() => this.load());
   }
 
   acquire(): void {
@@ -95,7 +90,7 @@ class ConsoleReader {
     }
     // One last look takes in what the guest printed since the previous one. The reader is forgotten only after the
     // steps already queued, so a new one never works on the files beside it.
-    return this.run(async () => {
+    return this.steps.run(async () => {
       if (this.refs > 0) return;
       await this.tick();
       if (this.refs === 0) this.forget(this);
@@ -107,7 +102,7 @@ class ConsoleReader {
     this.ticking = true;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.run(() => this.tick());
+      void this.steps.run(() => this.tick());
     }, ms);
     this.timer.unref();
   }
@@ -202,7 +197,7 @@ class ConsoleReader {
   subscribe(listener: ConsoleListener, at: number | undefined, back?: number): Subscriber {
     const s: Subscriber = { listener, pos: -1 };
     this.subscribers.add(s);
-    void this.run(async () => {
+    void this.steps.run(async () => {
       const now = await this.sync();
       const end = this.log.place.end;
       // The spool's unread bytes come with the next tick, so `back` counts them as already there.
@@ -231,7 +226,7 @@ class ConsoleReader {
   }
 
   tail(bytes: number | undefined): Promise<Buffer> {
-    return this.run(async () => {
+    return this.steps.run(async () => {
       const now = await this.sync();
       const want = Math.max(0, Math.min(bytes ?? Infinity, 2 * this.options.capBytes));
       const unread = this.unread(now);

@@ -1,5 +1,6 @@
 // Where a VM's console reader stands, on disk: a restarted agent goes on from there instead of reading the spool again.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
 import type { LogPlace } from './log.ts';
 
 // The spool file read (its identity) and how far, and where the log's files sit in the stream.
@@ -20,9 +21,7 @@ export async function readConsoleState(file: string): Promise<ConsoleState | und
   return valid(parsed) ? parsed : undefined;
 }
 
-// Writes by rename, so a killed agent leaves the old state or the new one.
+// Writes atomically, so a killed agent leaves the old state or the new one; not fsync'd: saved each second while output flows, a lost one costs a re-read of the spool.
 export async function writeConsoleState(file: string, state: ConsoleState): Promise<void> {
-  const temporary = `${file}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(state)}\n`, { mode: 0o600 });
-  await rename(temporary, file);
+  await writeFileAtomic(file, `${JSON.stringify(state)}\n`, { mode: 0o600, durable: false });
 }

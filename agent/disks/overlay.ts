@@ -1,9 +1,9 @@
 // A VM's writable qcow2 overlay over its immutable base image: created whole or not at all, leftovers found and repaired.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { replaceFileAtomic } from '../../common/atomic-write.ts';
 import { FailureError } from '../../common/errors.ts';
-import { fsyncPath } from '../../common/fsync.ts';
 import { backingChain, checkImage, createLayer, type DiskFormat } from './qemu-img.ts';
 
 // The read-only image a VM's disk grows from.
@@ -27,14 +27,7 @@ export async function createOverlay(overlay: string, base: BaseImage): Promise<v
   const dir = dirname(overlay);
   await mkdir(dir, { recursive: true });
   const temp = join(dir, `${TEMP_PREFIX}${randomBytes(4).toString('hex')}-${basename(overlay)}`);
-  try {
-    await createLayer(temp, { file: backing, format: base.format });
-    await fsyncPath(temp);
-    await rename(temp, overlay);
-  } finally {
-    await rm(temp, { force: true });
-  }
-  await fsyncPath(dir);
+  await replaceFileAtomic(overlay, (path) => createLayer(path, { file: backing, format: base.format }), { temp });
 }
 
 // Makes sure overlay exists, is a sound qcow2 and grows from base: removes half-created temporaries, frees leaked

@@ -1,9 +1,10 @@
 // Launch kind `vm`: a full q35 machine with its firmware and private NVRAM, its disk as a qcow2 overlay, virtio devices and a health channel.
-import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { qemuArgv, type QemuFirmware, type QemuSpec } from '../../common/qemu/argv.ts';
 import { FIRMWARE_FILES } from '../../common/qemu/media.ts';
 import { runTool } from '../../common/exec.ts';
+import { pathExists } from '../../common/files.ts';
 import type { VmConfig } from '../config.ts';
 import type { MemoryPlacement } from '../controls.ts';
 
@@ -36,10 +37,7 @@ export function vmPaths(stateDir: string, name: string): VmPaths {
 export async function imagePath(root: string, path: string): Promise<string> {
   if (root === '/' || root === '') return path;
   const inside = join(root, path);
-  return access(inside).then(
-    () => inside,
-    () => path,
-  );
+  return (await pathExists(inside)) ? inside : path;
 }
 
 const DEFAULT_CODE = { ovmf: FIRMWARE_FILES.ovmfCode, 'ovmf-secureboot': '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd', seabios: '/usr/share/seabios/bios-256k.bin' } as const;
@@ -50,11 +48,7 @@ export async function vmFirmware(vm: VmConfig, root: string, paths: VmPaths): Pr
   if (type === 'none') return undefined;
   const code = await imagePath(root, vm.firmware.code ?? DEFAULT_CODE[type]);
   if (type === 'seabios') return { type, code };
-  const exists = await access(paths.vars).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) await copyFile(await imagePath(root, vm.firmware.vars ?? FIRMWARE_FILES.ovmfVars), paths.vars);
+  if (!(await pathExists(paths.vars))) await copyFile(await imagePath(root, vm.firmware.vars ?? FIRMWARE_FILES.ovmfVars), paths.vars);
   return { type, code, vars: paths.vars };
 }
 

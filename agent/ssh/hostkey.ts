@@ -3,7 +3,7 @@ import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseKey } from './ssh2.ts';
-import { writeFileAtomic } from '../auth/state-file.ts';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
 
 // The host key and what a person compares it with.
 export interface HostKey {
@@ -73,6 +73,6 @@ export async function loadHostKey(stateDir: string, comment = 'mvos-agent'): Pro
   const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
   const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
   const text = opensshPrivateKey(seed, pub, comment);
-  await writeFileAtomic(file, text, 0o600);
+  await writeFileAtomic(file, text, { mode: 0o600 });
   return describe(file, text);
 }

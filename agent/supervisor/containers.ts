@@ -1,5 +1,5 @@
 // Container workloads for the supervisor: a request checked and turned into a VM config, its image unpacked into a scratch folder the VM's life owns.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostConfig, VmConfig } from '../config.ts';
 import { ControlError, type ContainerRequest } from '../controls.ts';
@@ -20,6 +20,13 @@ export const CONTAINER_STARTED = 'MVOS-CONTAINER-STARTED';
 // Where a container's unpacked image lives while it runs.
 export function containerScratch(stateDir: string, name: string): string {
   return join(stateDir, 'containers', name);
+}
+
+// Removes the unpacked images of containers whose VM is not running (a crashed agent's leftovers).
+export async function sweepContainers(stateDir: string, running: (name: string) => boolean): Promise<void> {
+  for (const name of await readdir(join(stateDir, 'containers')).catch(() => [] as string[])) {
+    if (!running(name)) await rm(containerScratch(stateDir, name), { recursive: true, force: true });
+  }
 }
 
 // Checks a request and makes the VM config of its microVM.

@@ -9,14 +9,14 @@ import { QmpClient, type QmpEvent } from '../qmp/client.ts';
 
 // What the instance tells its supervisor.
 export interface InstanceEvents {
-  ready(source: string): void;
+  onReady(source: string): void;
   // The VM failed while it should run (crash, panic, reset, guest-reported failure); QEMU may still be up.
-  failed(reason: string): void;
+  onFailed(reason: string): void;
   // The guest powered itself off cleanly.
-  poweredOff(): void;
+  onPoweredOff(): void;
   // A container workload's command ended with this code (its VM powers off next).
-  exited(code: number): void;
-  serialOffset(offset: number): void;
+  onExited(code: number): void;
+  onSerialOffset(offset: number): void;
 }
 
 // Whether pid is alive and is the QEMU that owns this VM's QMP socket (pids get reused).
@@ -89,11 +89,11 @@ export class VmInstance {
       onSignal: (signal) => {
         if (this.ended) return;
         if (signal.kind === 'alive') this.lastHeartbeat = Date.now();
-        else if (signal.kind === 'exited') this.events.exited(signal.code);
-        else if (signal.kind === 'ready') this.events.ready(signal.source);
+        else if (signal.kind === 'exited') this.events.onExited(signal.code);
+        else if (signal.kind === 'ready') this.events.onReady(signal.source);
         else this.fail(signal.reason);
       },
-      onOffset: (offset) => this.events.serialOffset(offset),
+      onOffset: (offset) => this.events.onSerialOffset(offset),
     });
     // QMP closing is the fast signal; this catches a QEMU that is gone while its socket lingers.
     // A guest that sent heartbeats and then stops sending them has hung (the kernel or its init).
@@ -117,7 +117,7 @@ export class VmInstance {
         setTimeout(() => {
           if (this.ended) return;
           this.end();
-          this.events.poweredOff();
+          this.events.onPoweredOff();
         }, 500);
       } else this.fail(meaning);
     }
@@ -135,7 +135,7 @@ export class VmInstance {
   private fail(reason: string): void {
     if (this.ended) return;
     this.end();
-    this.events.failed(reason);
+    this.events.onFailed(reason);
   }
 
   private end(): void {

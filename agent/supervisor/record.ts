@@ -1,6 +1,7 @@
 // A VM's record on disk (vm.json in its directory): what a restarted agent needs to re-attach and to tell the VM's story.
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
+import { readJsonOr } from '../../common/files.ts';
 import type { HealthEvent, PinPlan, VmState } from '../controls.ts';
 import type { EphemeralLayer } from '../disks/ephemeral.ts';
 import type { VmConfig } from '../config.ts';
@@ -46,18 +47,11 @@ export function withEvent(record: VmRecord, event: string, detail?: string, at =
 
 // Reads a VM's record; a missing or unreadable one is a fresh record.
 export async function readRecord(dir: string, name: string): Promise<VmRecord> {
-  try {
-    const json = JSON.parse(await readFile(join(dir, 'vm.json'), 'utf8')) as VmRecord;
-    return { ...emptyRecord(name), ...json, name };
-  } catch {
-    return emptyRecord(name);
-  }
+  const saved = await readJsonOr<Partial<VmRecord>>(join(dir, 'vm.json'), {}).catch(() => ({}));
+  return { ...emptyRecord(name), ...saved, name };
 }
 
-// Writes the record by rename, so a killed agent leaves the old or the new record, never half of one.
+// Writes the record atomically, so a killed agent leaves the old or the new record, never half of one.
 export async function writeRecord(dir: string, record: VmRecord): Promise<void> {
-  const file = join(dir, 'vm.json');
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-  await rename(temporary, file);
+  await writeFileAtomic(join(dir, 'vm.json'), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
 }

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describeWindow, judgeFailure } from './restart-policy.ts';
+import { describeRestart, describeWindow, judgeFailure, startsWithAgent } from './restart-policy.ts';
 
 const rule = { attempts: 2, backoffSeconds: 5, windowSeconds: 600 };
 const at = (seconds: number): Date => new Date(Date.UTC(2026, 0, 1) + seconds * 1000);
@@ -36,6 +36,20 @@ test('windows read as people say them', () => {
   assert.is(describeWindow(600), '10 min');
   assert.is(describeWindow(7200), '2 h');
   assert.is(describeWindow(45), '45 s');
+});
+
+test('a scheduled restart says when and which failure of how many; rescue, restarted always, says no limit', () => {
+  assert.is(describeRestart(rule, { delaySeconds: 10, failures: 2 }), 'in 10 s (failure 2 of 3 in 10 min)');
+  assert.is(describeRestart(rule, { delaySeconds: 60, failures: 9 }, true), 'in 60 s (failure 9)');
+});
+
+test('at agent start: the controller unless on rescue, autostart VMs, and rescue only while on rescue', () => {
+  assert.ok(startsWithAgent({ role: 'controller', autostart: false }, false));
+  assert.not.ok(startsWithAgent({ role: 'controller', autostart: true }, true));
+  assert.ok(startsWithAgent({ role: 'rescue', autostart: false }, true));
+  assert.not.ok(startsWithAgent({ role: 'rescue', autostart: false }, false));
+  assert.ok(startsWithAgent({ role: 'application', autostart: true }, true));
+  assert.not.ok(startsWithAgent({ role: 'application', autostart: false }, true));
 });
 
 test.run();

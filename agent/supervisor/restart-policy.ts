@@ -33,3 +33,14 @@ export function judgeFailure(rule: RestartRule, earlier: readonly string[], now:
   }
   return { restart: false, failures, recent, rule: `${failures} failures in ${describeWindow(rule.windowSeconds)} (restart.attempts ${rule.attempts})` };
 }
+
+// The 'restart scheduled' detail: when, and which failure of how many the window allows (rescue has no limit).
+export function describeRestart(rule: RestartRule, verdict: { delaySeconds: number; failures: number }, always = false): string {
+  const of = always ? '' : ` of ${rule.attempts + 1} in ${describeWindow(rule.windowSeconds)}`;
+  return `in ${verdict.delaySeconds} s (failure ${verdict.failures}${of})`;
+}
+
+// Whether the agent starts a VM not running when it starts: the controller unless on rescue, autostart VMs, rescue while on it.
+export function startsWithAgent(vm: { role: string; autostart: boolean }, onRescue: boolean): boolean {
+  return vm.role === 'controller' ? !onRescue : vm.autostart || (vm.role === 'rescue' && onRescue);
+}

@@ -1,9 +1,10 @@
 // Unpacks a built initramfs (zstd, gzip or plain newc cpio) into a folder, once per content: a host image's root for running its agent on a build machine.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
+import { pathExists } from '../../common/files.ts';
 
 async function sha256(file: string): Promise<string> {
   const hash = createHash('sha256');
@@ -25,7 +26,7 @@ async function decompressor(file: string): Promise<string[]> {
 export async function unpackInitramfs(initrd: string, cacheDir: string): Promise<string> {
   const dir = join(cacheDir, (await sha256(initrd)).slice(0, 32));
   const done = join(dir, '.unpacked');
-  if (await access(done).then(() => true, () => false)) return join(dir, 'root');
+  if (await pathExists(done)) return join(dir, 'root');
   const temporary = `${dir}.tmp-${process.pid}`;
   await rm(temporary, { recursive: true, force: true });
   await mkdir(join(temporary, 'root'), { recursive: true });

@@ -5,7 +5,9 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { FailureError } from '../../common/errors.ts';
+import { readTextIfExists } from '../../common/files.ts';
 import { fsyncPath } from '../../common/fsync.ts';
 
 // What a caller may say about a blob it is storing.
@@ -173,13 +175,8 @@ export class ContentCache {
   // The blob hash recorded for a derived-artefact key, or undefined when none is recorded or its blob is gone.
   async getKey(key: string): Promise<string | undefined> {
     const path = this.keyPath(key);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    const text = await readTextIfExists(path);
+    if (text === undefined) return undefined;
     const sha256 = text.trim();
     if (!SHA256.test(sha256)) {
       throw new FailureError(`cache key entry ${path} is damaged (does not hold a sha256)`, {
@@ -193,22 +190,8 @@ export class ContentCache {
   async setKey(key: string, sha256: string): Promise<void> {
     checkSha256(sha256);
     const final = this.keyPath(key);
-    const temp = await this.tempFile();
-    try {
-      const file = await open(temp, 'wx', 0o644);
-      try {
-        await file.writeFile(`${sha256}\n`);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await mkdir(join(final, '..'), { recursive: true });
-      await rename(temp, final);
-      await fsyncPath(join(final, '..'));
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
+    await mkdir(join(final, '..'), { recursive: true });
+    await writeFileAtomic(final, `${sha256}\n`, { mode: 0o644, temp: await this.tempFile() });
   }
 
   private keyPath(key: string): string {

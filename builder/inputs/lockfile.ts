@@ -1,7 +1,7 @@
 // The lockfile: every input of a recipe and its VM recipes, by exact version and sha256, in stable order.
 import { existsSync, readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { FailureError, UserError } from '../../common/errors.ts';
 import type { PackagePin } from './apt.ts';
 
@@ -94,10 +94,8 @@ export function readLockfile(path: string): Lockfile | undefined {
 
 // Writes the lockfile atomically (temp file, then rename), so a crash never leaves half a lockfile.
 export async function writeLockfile(path: string, lock: Lockfile): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
   try {
-    await writeFile(temp, serializeLockfile(lock));
-    await rename(temp, path);
+    await writeFileAtomic(path, serializeLockfile(lock), { mode: 0o666 });
   } catch (cause) {
     throw new FailureError(`could not write ${path}`, { cause });
   }

@@ -1,7 +1,9 @@
 // Verification stamps: which cache blobs were re-hashed, and the file state (size, mtime, inode) they had then.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
+import { readJsonOr } from '../../common/files.ts';
 import type { ContentCache } from './cache.ts';
 
 function stampsPath(cache: ContentCache): string {
@@ -21,10 +23,8 @@ export function stampOf(cache: ContentCache, sha256: string): string {
 
 // The stamps recorded so far (none when the file is missing or damaged: everything is re-hashed then).
 export async function readStamps(cache: ContentCache): Promise<Map<string, string>> {
-  const path = stampsPath(cache);
-  if (!existsSync(path)) return new Map();
   try {
-    return new Map(Object.entries(JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>));
+    return new Map(Object.entries(await readJsonOr<Record<string, string>>(stampsPath(cache), {})));
   } catch {
     return new Map();
   }
@@ -33,8 +33,5 @@ export async function readStamps(cache: ContentCache): Promise<Map<string, strin
 // Saves the stamps atomically.
 export async function writeStamps(cache: ContentCache, stamps: Map<string, string>): Promise<void> {
   await mkdir(cache.root, { recursive: true });
-  const path = stampsPath(cache);
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(Object.fromEntries([...stamps].sort(([a], [b]) => (a < b ? -1 : 1)))));
-  await rename(temp, path);
+  await writeFileAtomic(stampsPath(cache), JSON.stringify(Object.fromEntries([...stamps].sort(([a], [b]) => (a < b ? -1 : 1)))), { mode: 0o666 });
 }

@@ -1,8 +1,9 @@
 // Stages with content keys: a stage's key is the hash of everything it reads; its outputs are cache blobs found by that key.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
 import type { ContentCache } from '../inputs/cache.ts';
 
 // Bumped when a stage's output format changes, so old cache entries are not reused.
@@ -54,9 +55,7 @@ export function changedInputs(cache: ContentCache, stage: string, inputs: StageI
 async function rememberInputs(cache: ContentCache, stage: string, inputs: StageInputs): Promise<void> {
   const path = lastInputsPath(cache, stage);
   await mkdir(join(cache.root, 'stages'), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(inputs, null, 1));
-  await rename(temp, path);
+  await writeFileAtomic(path, JSON.stringify(inputs, null, 1), { mode: 0o666 });
 }
 
 // Runs a stage unless its outputs are cached under its key; returns the output blob hashes either way.

@@ -70,7 +70,7 @@ async function update(keyDir: string, user: string, change: (entry: StoredUser) 
   const store = await readUserStore(keyDir);
   const users = { ...store.users, [user]: change(store.users[user] ?? {}) };
   const sorted = Object.fromEntries(Object.entries(users).sort(([a], [b]) => a.localeCompare(b)));
-  await writeFileAtomic(storeFiles(keyDir).users, `${JSON.stringify({ users: sorted }, null, 2)}\n`, 0o600);
+  await writeFileAtomic(storeFiles(keyDir).users, `${JSON.stringify({ users: sorted }, null, 2)}\n`, { mode: 0o600 });
 }
 
 // What enrollment gives the person: the secret (base32) and the otpauth:// URI an authenticator app scans.

@@ -1,12 +1,13 @@
 // Helpers for boot scenarios: boot a kernel in QEMU until a console marker, keep the serial log when it fails, find a Debian kernel.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { debDataEntries } from '../../builder/inputs/deb.ts';
 import { findKernelDeb } from './kernel-deb.ts';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { qemuArgv, type QemuDrive, type QemuFirmware, type QemuSpec } from '../../common/qemu/argv.ts';
 import { chooseAccel, QemuRun, type QemuExit } from '../../common/qemu/runner.ts';
 
@@ -111,9 +112,7 @@ export async function debianKernel(options: { archives?: string; cacheRoot?: str
     const version = /^boot\/vmlinuz-(.+)$/.exec(entry.header.name)?.[1];
     if (entry.header.type !== 'file' || !version) continue;
     const path = join(dir, `vmlinuz-${version}`);
-    const partial = `${path}.${process.pid}.tmp`;
-    await writeFile(partial, entry.content);
-    await rename(partial, path);
+    await writeFileAtomic(path, entry.content, { mode: 0o666 });
     const kernel = { path, version, deb };
     await writeFile(known, JSON.stringify(kernel));
     return kernel;
