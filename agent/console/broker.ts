@@ -1,6 +1,7 @@
 // One console broker per VM: any number of sessions get the output (scrollback, then live), one at a time holds the
 // keyboard and its input goes to QEMU's console socket. Opens, closes and takeovers are audited; keystrokes never are.
 import { createConnection, type Socket } from 'node:net';
+import type { KeyboardState } from '../../common/api-types.ts';
 import { ControlError } from '../controls.ts';
 
 // Who opens a console session and where their audit lines go (the door's own audit log).
@@ -8,13 +9,6 @@ export interface ConsoleViewer {
   who: string;
   source: string;
   audit: (entry: { who: string; source: string; action: string; result: 'ok' | 'refused' | 'error'; target?: string; reason?: string }) => void;
-}
-
-// What a session is told when the keyboard changes hands: whether it holds it, who does, who took it from it.
-export interface KeyboardState {
-  writer: boolean;
-  holder?: string;
-  takenBy?: string;
 }
 
 // One person's view of a VM's console.
