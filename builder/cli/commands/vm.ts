@@ -3,6 +3,8 @@ import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { VmView } from '../../../common/api-types.ts';
 import { FailureError, UserError } from '../../../common/errors.ts';
+import { renderTable } from '../../../common/table.ts';
+import { CHECKPOINT_COLUMNS, VM_COLUMNS } from '../../../common/view-columns.ts';
 import type { Command, CommandContext, Flags } from '../command.ts';
 import { AgentClient, DEFAULT_SOCKET } from './vm-client.ts';
 import { runConsole } from './vm-console.ts';
@@ -66,19 +68,8 @@ function vmPath(name: string): string {
   return `/api/vms/${encodeURIComponent(name)}`;
 }
 
-// What the WebUI shows in its health column: how the VM is now (failed and why, ready since when), else the last event;
-// a failure the VM has since come back from belongs to the history, not here.
-export function healthOf(vm: VmView): string {
-  if (vm.state === 'failed') return `failed: ${vm.failure?.reason ?? 'no reason recorded'}`;
-  if (vm.state === 'ready' && vm.readyAt) return `ready at ${vm.readyAt}`;
-  const last = vm.history[vm.history.length - 1];
-  return last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
-}
+const VM_LIST = [VM_COLUMNS.name, VM_COLUMNS.role, VM_COLUMNS.launch, VM_COLUMNS.state, VM_COLUMNS.health];
+const CHECKPOINT_LIST = [CHECKPOINT_COLUMNS.id, CHECKPOINT_COLUMNS.label, CHECKPOINT_COLUMNS.created, CHECKPOINT_COLUMNS.sizeKiB, CHECKPOINT_COLUMNS.flags];
 
 function print(ctx: CommandContext, json: unknown, human: () => string[]): number {
   if (ctx.json) ctx.out(JSON.stringify(json, null, 2));
@@ -88,7 +79,7 @@ function print(ctx: CommandContext, json: unknown, human: () => string[]): numbe
 
 async function list(ctx: CommandContext): Promise<number> {
   const vms = await client(ctx).answer('GET /api/vms', {});
-  return print(ctx, vms, () => table([['NAME', 'ROLE', 'LAUNCH', 'STATE', 'HEALTH'], ...vms.map((vm) => [vm.name, vm.role, vm.launch, vm.state, healthOf(vm)])]));
+  return print(ctx, vms, () => renderTable(VM_LIST, vms));
 }
 
 function describe(vm: VmView): string[] {
@@ -158,9 +149,7 @@ async function checkpoint(ctx: CommandContext): Promise<number> {
   const agent = client(ctx);
   if (ctx.flags.list) {
     const list = await agent.answer('GET /api/vms/{name}/checkpoints', { name });
-    return print(ctx, list, () =>
-      table([['ID', 'LABEL', 'CREATED', 'SIZE', 'FLAGS'], ...list.map((c) => [c.id, c.label ?? '', c.createdAt, `${Math.ceil(c.sizeBytes / 1024)} KiB`, [c.current && 'current', c.pinned && 'pinned'].filter(Boolean).join(',')])]),
-    );
+    return print(ctx, list, () => renderTable(CHECKPOINT_LIST, list));
   }
   const label = ctx.flags.label as string | undefined;
   const made = await agent.answer('POST /api/vms/{name}/checkpoints', { name }, label ? { label } : {});
