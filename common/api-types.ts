@@ -1,4 +1,4 @@
-// The contract of the agent's HTTP API: the shapes it answers with, by route; the agent's routes return them, `mvos vm` reads them.
+// The contract of the agent's HTTP API: the shapes it answers with, by route, and its bounds; the agent's routes keep to them, `mvos vm` reads them.
 import type { VmConfig } from './host-config.ts';
 
 // Where a VM is in its life; `ready` means it reported its health marker within its deadline.
@@ -149,6 +149,9 @@ export interface ConsoleSessionEvent {
   writer: boolean;
   holder?: string;
 }
+
+// The most bytes of input one POST …/console/input carries: the agent refuses more, `mvos vm console` cuts what is typed to it.
+export const MAX_CONSOLE_INPUT_BYTES = 4096;
 
 // Any refusal: the HTTP status says what kind, `error` what happened.
 export interface ApiError {

@@ -1,7 +1,7 @@
 // One console broker per VM: any number of sessions get the output (scrollback, then live), one at a time holds the
 // keyboard and its input goes to QEMU's console socket. Opens, closes and takeovers are audited; keystrokes never are.
 import { createConnection, type Socket } from 'node:net';
-import type { KeyboardState } from '../../common/api-types.ts';
+import { MAX_CONSOLE_INPUT_BYTES, type KeyboardState } from '../../common/api-types.ts';
 import { ControlError } from '../controls.ts';
 
 // Who opens a console session and where their audit lines go (the door's own audit log).
@@ -58,7 +58,7 @@ export interface InputLimits {
 }
 
 // 4 KiB per write, 32 KiB/s with a 64 KiB burst (a paste of a page goes through, a flood does not), 64 KiB unsent.
-export const INPUT_LIMITS: InputLimits = { maxWriteBytes: 4096, bytesPerSecond: 32 * 1024, burstBytes: 64 * 1024, maxPendingBytes: 64 * 1024 };
+export const INPUT_LIMITS: InputLimits = { maxWriteBytes: MAX_CONSOLE_INPUT_BYTES, bytesPerSecond: 32 * 1024, burstBytes: 64 * 1024, maxPendingBytes: 64 * 1024 };
 
 // The most input one write carries (the API's body bound follows it).
 export const MAX_INPUT_BYTES = INPUT_LIMITS.maxWriteBytes;

@@ -1,12 +1,9 @@
 // `mvos vm console NAME`: a VM's serial console, interactive, over the agent's live console session (SSE out, POSTs in).
 // The terminal is raw while it runs and put back however it ends: `~.`, the agent going away, a signal.
-import type { ConsoleSessionEvent, KeyboardState } from '../../../common/api-types.ts';
+import { MAX_CONSOLE_INPUT_BYTES, type ConsoleSessionEvent, type KeyboardState } from '../../../common/api-types.ts';
 import { ESCAPE_HELP, EscapeScanner } from '../../../common/console-escape.ts';
 import { FailureError } from '../../../common/errors.ts';
 import { refusalMessage, type AgentClient } from './vm-client.ts';
-
-// The most bytes one input request carries (the agent's bound).
-const MAX_INPUT_BYTES = 4096;
 
 // Where the console reads and writes: the process's terminal, or a test's streams.
 export interface ConsoleIo {
@@ -63,7 +60,7 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
     sending = (async () => {
       try {
         while (pending.length > 0 && !stop.signal.aborted) {
-          const cut = utf8Cut(pending, MAX_INPUT_BYTES);
+          const cut = utf8Cut(pending, MAX_CONSOLE_INPUT_BYTES);
           const answer = await agent.attempt('POST', `${path}/input`, { session, data: pending.subarray(0, cut).toString('utf8') });
           if (answer.status === 429) {
             await new Promise((r) => setTimeout(r, 250));
