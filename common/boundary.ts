@@ -25,8 +25,7 @@ function references(file: string, text: string, pattern: RegExp): Reference[] {
   }));
 }
 
-// Whether a file (a path from the repository root) is test code: a suite (`*.test.ts`) or test support (`*.test-support.ts`:
-// fakes, fixtures, helpers and the scripts tests spawn).
+// Whether a file is test code by its name: a suite (`*.test.ts`) or test support (`*.test-support.ts`: fakes, fixtures, helpers, scripts tests spawn).
 export function isTestCode(file: string): boolean {
   return /\.test(?:-support)?\.ts$/.test(file);
 }
@@ -43,8 +42,7 @@ export function crossingImports(file: string, text: string): string[] {
     .map(({ target, line }) => `${file}:${line} imports ${target}`);
 }
 
-// Each reference from product code (a file of builder/, agent/ or common/ that is not test code) to test code, by import
-// or by new URL(), as "file:line imports target"; test code itself may use test support freely.
+// Each reference of a product file (in builder/, agent/ or common/, not test code) to test code, by import or new URL(), as "file:line imports target".
 export function testCodeImports(file: string, text: string): string[] {
   if (!((file.split('/')[0] ?? '') in ALLOWED) || isTestCode(file)) return [];
   return [...references(file, text, SPECIFIER), ...references(file, text, URL_REFERENCE)]

@@ -2,8 +2,7 @@
 import type { CheckpointView, VmView } from './api-types.ts';
 import type { Column } from './table.ts';
 
-// How a VM is now (failed and why, ready since when), else its last event, as the WebUI's health column says it;
-// a failure the VM has since come back from belongs to the history, not here.
+// How a VM is now (failed and why, ready since when), else its last event, as the WebUI's health column says it; a failure it came back from is history.
 export function healthOf(vm: VmView): string {
   if (vm.state === 'failed') return `failed: ${vm.failure?.reason ?? 'no reason recorded'}`;
   if (vm.state === 'ready' && vm.readyAt) return `ready at ${vm.readyAt}`;
