@@ -1,96 +1,23 @@
-// The host config the builder writes to /etc/mvos/host.json: read, checked field by field, returned typed.
+// The host config the builder writes to /etc/mvos/host.json: read, checked field by field against common/host-config.ts, returned typed.
 import { readFile } from 'node:fs/promises';
 import { UserError, type Problem } from '../common/errors.ts';
+import type { AgentListen, AgentUser, ApiTlsConfig, HostConfig, VmConfig, VmFirmware } from '../common/host-config.ts';
 import { isLoopbackListen } from './api/loopback.ts';
 
-// How the agent knows a VM is up: a marker line within a deadline.
-export interface VmHealth {
-  deadlineSeconds: number;
-  marker: string;
-  // How long QEMU may leave a QMP query-status unanswered before the VM counts as hung.
-  hangSeconds: number;
-  // How long the guest's heartbeat may be silent, once it began, before the guest counts as hung.
-  heartbeatSeconds: number;
+// The host config's types are the contract in common/host-config.ts; the agent's modules take them from here.
+export type { AgentListen, AgentUser, ApiTlsConfig, HostConfig, VmConfig, VmFirmware } from '../common/host-config.ts';
+
+// Every value of a union of the contract, in order: one the contract adds and the checker misses is a compile error.
+function allOf<T extends string>(values: { [K in T]: true }): readonly T[] {
+  return Object.keys(values) as T[];
 }
 
-// One VM the host runs, with everything the agent needs to launch it.
-export interface VmConfig {
-  name: string;
-  role: 'controller' | 'rescue' | 'application' | 'utility';
-  launch: 'vm' | 'novm' | 'container';
-  cpus: number;
-  memoryMiB: number;
-  pin?: number[];
-  autostart: boolean;
-  ephemeral: boolean;
-  kernel: string;
-  initrd: string;
-  cmdline: string;
-  firmware: VmFirmware;
-  // The immutable base disk (EROFS of the guest's root) the VM's qcow2 overlay grows from; absent: no disk.
-  disk?: string;
-  health: VmHealth;
-  // The VM started instead when this one fails.
-  fallback?: string;
-  // More than `attempts` failures within `windowSeconds` fall back (or, without a fallback, stop restarting).
-  restart: { attempts: number; backoffSeconds: number; windowSeconds: number };
-  // Hugepage backing for the VM's memory: auto when the VM's NUMA node has enough free.
-  hugepages: 'auto' | 'on' | 'off';
-}
-
-// The firmware a VM starts with: its type, and the files the builder shipped beside the guest image (code and vars template).
-export interface VmFirmware {
-  // none: direct kernel boot without firmware (novm, container).
-  type: 'ovmf' | 'ovmf-secureboot' | 'seabios' | 'none';
-  code?: string;
-  vars?: string;
-  bootOrder?: string[];
-  menuWaitMs?: number;
-}
-
-// One person who may control the host: password (HTTP), SSH keys, and a one-time-code secret (encrypted; opaque here).
-export interface AgentUser {
-  name: string;
-  passwordHash?: string;
-  authorizedKeys: string[];
-  otp?: { type: 'totp' | 'hotp'; secret: string };
-}
-
-// How the TCP API speaks TLS: the image's certificate and key (from the build's key folder), or one the agent makes on first start.
-export type ApiTlsConfig = { source: 'key-folder'; certFile: string; keyFile: string } | { source: 'self-signed' };
-
-// Where the agent listens besides its unix socket (off unless named).
-export interface AgentListen {
-  apiListen?: string;
-  apiTls?: ApiTlsConfig;
-  // Plain HTTP off loopback: only when the recipe said `insecure: true`.
-  apiInsecure?: boolean;
-  // DNS names the API is reached by: accepted as Host and Origin, and in a self-signed certificate.
-  apiNames?: string[];
-  sshListen?: string;
-  users: AgentUser[];
-  // The key that decrypts the users' one-time-code secrets (a file outside host.json, root-only).
-  secretKeyFile?: string;
-}
-
-// The whole host config; fields the agent does not know are kept out, never refused; null stands for absent.
-export interface HostConfig {
-  name: string;
-  version: string;
-  vms: VmConfig[];
-  agent: AgentListen;
-  stateLabel: string;
-  // CPUs the host keeps for itself (the agent, QEMU's I/O); VMs are pinned elsewhere.
-  housekeeping: number[];
-  // The kernel and init container workloads boot (absent: this host cannot run containers).
-  containers?: { kernel: string; initrd: string };
-}
-
-const ROLES = ['controller', 'rescue', 'application', 'utility'] as const;
-const LAUNCHES = ['vm', 'novm', 'container'] as const;
-const FIRMWARES = ['ovmf', 'ovmf-secureboot', 'seabios', 'none'] as const;
-const OTP_TYPES = ['totp', 'hotp'] as const;
-const TLS_SOURCES = ['key-folder', 'self-signed'] as const;
+const ROLES = allOf<VmConfig['role']>({ controller: true, rescue: true, application: true, utility: true });
+const LAUNCHES = allOf<VmConfig['launch']>({ vm: true, novm: true, container: true });
+const FIRMWARES = allOf<VmFirmware['type']>({ ovmf: true, 'ovmf-secureboot': true, seabios: true, none: true });
+const HUGEPAGES = allOf<VmConfig['hugepages']>({ auto: true, on: true, off: true });
+const OTP_TYPES = allOf<NonNullable<AgentUser['otp']>['type']>({ totp: true, hotp: true });
+const TLS_SOURCES = allOf<ApiTlsConfig['source']>({ 'key-folder': true, 'self-signed': true });
 
 type Json = Record<string, unknown>;
 
@@ -240,7 +167,7 @@ function checkVm(c: Checker, value: unknown, path: string): VmConfig | undefined
       hangSeconds: health.hangSeconds === undefined ? 15 : c.integer(health, 'hangSeconds', `${path}/health`, 1),
       heartbeatSeconds: health.heartbeatSeconds === undefined ? 30 : c.integer(health, 'heartbeatSeconds', `${path}/health`, 1),
     },
-    hugepages: vm.hugepages === undefined ? 'auto' : c.oneOf(vm, 'hugepages', path, ['auto', 'on', 'off'] as const),
+    hugepages: vm.hugepages === undefined ? 'auto' : c.oneOf(vm, 'hugepages', path, HUGEPAGES),
     ...optional('fallback', c.string(vm, 'fallback', path, { optional: true })),
     restart: restart(c, vm.restart, `${path}/restart`),
   };

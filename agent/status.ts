@@ -2,37 +2,14 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-write.ts';
 import { SerialQueue } from '../common/serial-queue.ts';
-import type { AuditStats } from './auth/audit.ts';
+import type { AgentStatus, AuditStats } from '../common/api-types.ts';
 import type { HostConfig } from './config.ts';
-import type { RescueState, VmView } from './controls.ts';
-import type { ListenerStatus } from './listeners/retry.ts';
 
 // The first word of the one line the boot checks and people look for on the console once the agent is up.
 export const READY_MARKER = 'MVOS-AGENT-READY';
 
-// What the agent reports about itself and its VMs.
-export interface AgentStatus {
-  host: { name: string; version: string };
-  state: 'ready' | 'stopping';
-  pid: number;
-  node: string;
-  startedAt: string;
-  accel: 'kvm' | 'tcg';
-  accelReason: string;
-  stateDir: string;
-  // Things a person should know (TCG instead of KVM, a degraded pinning plan).
-  warnings: string[];
-  rescue: RescueState;
-  // The SSH control server, when the host config names an address: where it listens and its host key fingerprint.
-  ssh?: { listen: string; fingerprint: string };
-  // The TCP API, when the host config names an address: its URL and, over TLS, the certificate and its SHA-256 fingerprint (AB:CD:…).
-  api?: { url: string; tls?: { source: 'key-folder' | 'self-signed'; certificate: string; fingerprint: string } };
-  // Each TCP listener the agent keeps trying to bind (on the host): bound or down, and why.
-  listeners?: ListenerStatus[];
-  // The audit log's counts: repeats counted instead of written, entries dropped by its rate limit (also named in warnings).
-  audit?: AuditStats;
-  vms: VmView[];
-}
+// The status document is part of the API's contract in common/api-types.ts.
+export type { AgentStatus } from '../common/api-types.ts';
 
 // The status with the audit log's counts, and a warning while entries have been dropped.
 export function withAudit(status: AgentStatus, audit: AuditStats): AgentStatus {

@@ -5,9 +5,9 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { call, login, startFixture, type Client } from './fixture.ts';
+import { call, login, startFixture, type Client } from './fixture.test-support.ts';
 import { apiRoutes } from './server.ts';
-import { FakeControls } from './testing.ts';
+import { FakeControls } from '../fake-controls.test-support.ts';
 
 let clock = Date.now();
 // Every login needs a code of a new 30 s step (codes are accepted once), so the verifier reads this clock.

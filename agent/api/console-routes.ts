@@ -1,11 +1,12 @@
 // Interactive consoles over HTTP: a Server-Sent Events stream holds a broker session (output, keyboard changes) for as
 // long as it is open; input and taking the keyboard are POSTs naming that session, CSRF-checked like every change.
 import { randomBytes } from 'node:crypto';
+import type { ConsoleSessionEvent } from '../../common/api-types.ts';
 import { MAX_INPUT_BYTES, type ConsoleSession } from '../console/broker.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import type { Controls } from '../controls.ts';
 import { HttpError, SAFE_HEADERS } from './http.ts';
-import type { Caller, Route, RouteContext } from './router.ts';
+import { jsonRoute, type Caller, type Route, type RouteContext } from './router.ts';
 
 // Console bytes a new live session gets before the output as it arrives.
 export const LIVE_BACKLOG_BYTES = 64 * 1024;
@@ -50,7 +51,7 @@ export function consoleRoutes(controls: Controls, audit?: AuditLog): Route[] {
         const { res, req } = ctx;
         res.writeHead(200, { ...SAFE_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
         const event = (type: string, data: unknown): void => void res.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
-        event('session', { id, vm: name, writer: session.writer, ...(session.holder ? { holder: session.holder } : {}) });
+        event('session', { id, vm: name, writer: session.writer, ...(session.holder ? { holder: session.holder } : {}) } satisfies ConsoleSessionEvent);
         const decoder = new TextDecoder('utf-8');
         session.onData((chunk) => {
           const text = decoder.decode(chunk, { stream: true });
@@ -72,37 +73,23 @@ export function consoleRoutes(controls: Controls, audit?: AuditLog): Route[] {
         return undefined;
       },
     },
-    {
-      method: 'POST',
-      path: '/api/vms/{name}/console/keyboard',
-      summary: 'Take the keyboard for a live console session ({session, force}); while another session holds it only with force (that one is told)',
-      access: 'session',
-      // The broker audits taking and taking over (who, which VM); the router's line would only repeat it.
-      selfAudited: true,
-      handle: (ctx) => {
-        const entry = find(ctx);
-        const force = ctx.body.force === undefined ? false : ctx.body.force === true ? true : ctx.body.force === false ? false : undefined;
-        if (force === undefined) throw new HttpError(400, '"force" must be true or false');
-        entry.session.takeKeyboard(force);
-        return { body: { writer: entry.session.writer, holder: entry.session.holder } };
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/vms/{name}/console/input',
-      summary: `Type into a VM's console ({session, data}: at most ${MAX_INPUT_BYTES} bytes of UTF-8, only from the session holding the keyboard; 429 past the rate limit)`,
-      access: 'session',
-      // Not one audit line per keystroke batch: the session's opening, takeover and end are what is audited, never input.
-      selfAudited: true,
-      handle: async (ctx) => {
-        const entry = find(ctx);
-        const data = ctx.body.data;
-        if (typeof data !== 'string') throw new HttpError(400, '"data" must be a string');
-        const bytes = Buffer.from(data, 'utf8');
-        if (bytes.length > MAX_INPUT_BYTES) throw new HttpError(413, `at most ${MAX_INPUT_BYTES} bytes of input at a time (got ${bytes.length})`);
-        await entry.session.write(bytes);
-        return { body: { sent: bytes.length } };
-      },
-    },
+    // The broker audits taking and taking over (who, which VM); the router's line would only repeat it.
+    jsonRoute('POST /api/vms/{name}/console/keyboard', { summary: 'Take the keyboard for a live console session ({session, force}); while another session holds it only with force (that one is told)', access: 'session', selfAudited: true }, (ctx) => {
+      const entry = find(ctx);
+      const force = ctx.body.force === undefined ? false : ctx.body.force === true ? true : ctx.body.force === false ? false : undefined;
+      if (force === undefined) throw new HttpError(400, '"force" must be true or false');
+      entry.session.takeKeyboard(force);
+      return { body: { writer: entry.session.writer, holder: entry.session.holder } };
+    }),
+    // Not one audit line per keystroke batch: the session's opening, takeover and end are what is audited, never input.
+    jsonRoute('POST /api/vms/{name}/console/input', { summary: `Type into a VM's console ({session, data}: at most ${MAX_INPUT_BYTES} bytes of UTF-8, only from the session holding the keyboard; 429 past the rate limit)`, access: 'session', selfAudited: true }, async (ctx) => {
+      const entry = find(ctx);
+      const data = ctx.body.data;
+      if (typeof data !== 'string') throw new HttpError(400, '"data" must be a string');
+      const bytes = Buffer.from(data, 'utf8');
+      if (bytes.length > MAX_INPUT_BYTES) throw new HttpError(413, `at most ${MAX_INPUT_BYTES} bytes of input at a time (got ${bytes.length})`);
+      await entry.session.write(bytes);
+      return { body: { sent: bytes.length } };
+    }),
   ];
 }

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { call, login, startFixture, type Client } from './fixture.ts';
+import { call, login, startFixture, type Client } from './fixture.test-support.ts';
 
 let clock = Date.now();
 const fx = await startFixture({ otp: { now: () => clock } });

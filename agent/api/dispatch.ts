@@ -1,5 +1,6 @@
 // One request through the table: match, gate, body, handler, JSON answer or error, and an audit line for every change.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { ApiError } from '../../common/api-types.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import { changesState, type Gate } from './gate.ts';
 import { errorReply, readJsonBody, sendJson } from './http.ts';
@@ -53,7 +54,7 @@ async function serve(routes: readonly Route[], options: DispatchOptions, req: In
       return;
     }
     if (status === 401 && route?.access === 'page') options.loginPage(res);
-    else sendJson(res, status, { error: message }, headers);
+    else sendJson(res, status, { error: message } satisfies ApiError, headers);
   }
 }
 

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { flood } from '../auth/flood.ts';
-import { call, startFixture, type Fixture } from './fixture.ts';
+import { call, startFixture, type Fixture } from './fixture.test-support.ts';
 
 const SLOW_HEADERS = 'POST /login HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\n';
 

@@ -2,7 +2,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { call, startFixture, type Answer, type Fixture } from './fixture.ts';
+import { call, startFixture, type Answer, type Fixture } from './fixture.test-support.ts';
 
 // Connection caps out of the way, so these tests see the lock-out and the hash queue alone.
 const OPEN_LIMITS = { perSource: 1000, maxConnections: 1000 };

@@ -2,10 +2,10 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { call, login, startFixture } from './fixture.ts';
+import { call, login, startFixture } from './fixture.test-support.ts';
 import { OPENAPI } from './openapi.ts';
 import { apiRoutes } from './server.ts';
-import { FakeControls } from './testing.ts';
+import { FakeControls } from '../fake-controls.test-support.ts';
 
 const routes = apiRoutes(new FakeControls(), () => ({}) as never, undefined);
 const paths = OPENAPI.paths as Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }>; parameters?: Array<{ name: string; in: string }> }>>;

@@ -1,7 +1,7 @@
 // DNS rebinding: Host and Origin must name this listener (its address, a configured name, localhost on loopback), never just each other.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { call, startFixture, type Fixture } from './fixture.ts';
+import { call, startFixture, type Fixture } from './fixture.test-support.ts';
 
 async function loginWith(fx: Fixture, user: string, headers: Record<string, string>) {
   const password = fx.users.find((u) => u.name === user)!.password;

@@ -1,5 +1,6 @@
 // The route table's shape and its matcher: `/api/vms/{name}` patterns, one handler per method and path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApiAnswers, ApiRoute } from '../../common/api-types.ts';
 import { HttpError } from './http.ts';
 
 // Who is asking: a logged-in user over TCP, or root on the unix socket.
@@ -25,9 +26,9 @@ export interface RouteContext {
 }
 
 // A JSON answer; a handler that writes the response itself (streams, pages) returns undefined.
-export interface Reply {
+export interface Reply<Body = unknown> {
   status?: number;
-  body: unknown;
+  body: Body;
   headers?: Record<string, string>;
 }
 
@@ -41,6 +42,12 @@ export interface Route {
   // Writes its own audit lines (login), so the router does not add one.
   selfAudited?: boolean;
   handle: (ctx: RouteContext) => Promise<Reply | undefined> | Reply | undefined;
+}
+
+// A row whose answer is the shape common/api-types.ts names for its method and path, so a handler that strays does not compile.
+export function jsonRoute<K extends ApiRoute>(key: K, row: Omit<Route, 'method' | 'path' | 'handle'>, handle: (ctx: RouteContext) => Promise<Reply<ApiAnswers[K]>> | Reply<ApiAnswers[K]>): Route {
+  const [method, path] = key.split(' ') as [Route['method'], string];
+  return { method, path, ...row, handle };
 }
 
 // A route and the parameters its pattern took from the path.

@@ -1,8 +1,8 @@
 // The control endpoints: each row turns one HTTP request into one call on Controls.
-import type { ContainerRequest, Controls } from '../controls.ts';
+import type { ContainerRequest, Controls, VmView } from '../controls.ts';
 import type { AgentStatus } from '../status.ts';
 import { HttpError, sendText } from './http.ts';
-import type { Route, RouteContext } from './router.ts';
+import { jsonRoute, type Route, type RouteContext } from './router.ts';
 import { streamConsole } from './stream.ts';
 
 function optionalString(body: Record<string, unknown>, key: string, max = 200): string | undefined {
@@ -60,18 +60,14 @@ export function controlRoutes(controls: Controls, status: () => AgentStatus): Ro
     if (!found) throw new HttpError(404, `no VM named "${ctx.params.name}"`);
     return found;
   };
-  const action = (verb: 'start' | 'stop' | 'restart', call: (name: string) => Promise<unknown>): Route => ({
-    method: 'POST',
-    path: `/api/vms/{name}/${verb}`,
-    summary: `${verb[0]!.toUpperCase()}${verb.slice(1)} a VM; answers once it is done`,
-    access: 'session',
-    handle: async (ctx) => ({ body: await call(ctx.params.name!) }),
-  });
+  const session = { access: 'session' } as const;
+  const action = (verb: 'start' | 'stop' | 'restart', call: (name: string) => Promise<VmView>): Route =>
+    jsonRoute(`POST /api/vms/{name}/${verb}`, { ...session, summary: `${verb[0]!.toUpperCase()}${verb.slice(1)} a VM; answers once it is done` }, async (ctx) => ({ body: await call(ctx.params.name!) }));
   return [
-    { method: 'GET', path: '/status', summary: 'The agent status (the same document as status.json)', access: 'session', handle: () => ({ body: status() }) },
-    { method: 'GET', path: '/api/host', summary: 'Host facts: CPU topology, KVM or TCG, memory, versions, rescue state', access: 'session', handle: async () => ({ body: await controls.hostFacts() }) },
-    { method: 'GET', path: '/api/vms', summary: 'Every VM with its state and health', access: 'session', handle: () => ({ body: controls.listVms() }) },
-    { method: 'GET', path: '/api/vms/{name}', summary: 'One VM: state, CPU pinning plan, health history', access: 'session', handle: (ctx) => ({ body: vm(ctx) }) },
+    jsonRoute('GET /status', { ...session, summary: 'The agent status (the same document as status.json)' }, () => ({ body: status() })),
+    jsonRoute('GET /api/host', { ...session, summary: 'Host facts: CPU topology, KVM or TCG, memory, versions, rescue state' }, async () => ({ body: await controls.hostFacts() })),
+    jsonRoute('GET /api/vms', { ...session, summary: 'Every VM with its state and health' }, () => ({ body: controls.listVms() })),
+    jsonRoute('GET /api/vms/{name}', { ...session, summary: 'One VM: state, CPU pinning plan, health history' }, (ctx) => ({ body: vm(ctx) })),
     action('start', (name) => controls.startVm(name)),
     action('stop', (name) => controls.stopVm(name)),
     action('restart', (name) => controls.restartVm(name)),
@@ -98,74 +94,38 @@ export function controlRoutes(controls: Controls, status: () => AgentStatus): Ro
         return undefined;
       },
     },
-    { method: 'GET', path: '/api/vms/{name}/checkpoints', summary: "A VM's disk checkpoints", access: 'session', handle: async (ctx) => ({ body: await controls.listCheckpoints(ctx.params.name!) }) },
-    {
-      method: 'POST',
-      path: '/api/vms/{name}/checkpoints',
-      summary: 'Take a checkpoint of a VM disk (optional label)',
-      access: 'session',
-      handle: async (ctx) => {
-        const created = await controls.createCheckpoint(ctx.params.name!, optionalString(ctx.body, 'label'));
-        ctx.auditDetail = created.id;
-        return { status: 201, body: created };
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/vms/{name}/checkpoints/{id}/rollback',
-      summary: 'Roll the VM disk back to a checkpoint (restart: true stops and starts a running VM around it)',
-      access: 'session',
-      handle: async (ctx) => {
-        const restart = ctx.body.restart === undefined ? false : requiredBoolean(ctx.body, 'restart');
-        await controls.rollback(ctx.params.name!, ctx.params.id!, { restart });
-        return { body: { rolledBackTo: ctx.params.id, vm: vm(ctx) } };
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/vms/{name}/checkpoints/{id}/pin',
-      summary: 'Pin or unpin a checkpoint (pinned ones are never removed)',
-      access: 'session',
-      handle: async (ctx) => {
-        const pinned = requiredBoolean(ctx.body, 'pinned');
-        ctx.auditDetail = `pinned=${pinned}`;
-        await controls.pinCheckpoint(ctx.params.name!, ctx.params.id!, pinned);
-        return { body: { id: ctx.params.id, pinned } };
-      },
-    },
-    {
-      method: 'DELETE',
-      path: '/api/vms/{name}/checkpoints/{id}',
-      summary: 'Delete a checkpoint',
-      access: 'session',
-      handle: async (ctx) => {
-        await controls.deleteCheckpoint(ctx.params.name!, ctx.params.id!);
-        return { body: { deleted: ctx.params.id } };
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/containers',
-      summary: 'Run an OCI image (a layout folder or docker-save tarball on the host) once, in a microVM',
-      access: 'session',
-      handle: async (ctx) => {
-        const request = containerRequest(ctx.body);
-        ctx.auditDetail = `${request.name} ${request.image}`;
-        return { status: 201, body: await controls.runContainer(request) };
-      },
-    },
-    { method: 'GET', path: '/api/rescue', summary: 'Whether the host runs on its rescue VM, and why', access: 'session', handle: () => ({ body: controls.rescueState() }) },
-    {
-      method: 'POST',
-      path: '/api/rescue',
-      summary: 'Switch to the rescue VM (stops the controller), recording the reason',
-      access: 'session',
-      handle: async (ctx) => {
-        const reason = optionalString(ctx.body, 'reason', 500);
-        if (!reason?.trim()) throw new HttpError(400, '"reason" is required: say why the host goes to rescue');
-        ctx.auditDetail = reason;
-        return { body: await controls.rescue(reason) };
-      },
-    },
+    jsonRoute('GET /api/vms/{name}/checkpoints', { ...session, summary: "A VM's disk checkpoints" }, async (ctx) => ({ body: await controls.listCheckpoints(ctx.params.name!) })),
+    jsonRoute('POST /api/vms/{name}/checkpoints', { ...session, summary: 'Take a checkpoint of a VM disk (optional label)' }, async (ctx) => {
+      const created = await controls.createCheckpoint(ctx.params.name!, optionalString(ctx.body, 'label'));
+      ctx.auditDetail = created.id;
+      return { status: 201, body: created };
+    }),
+    jsonRoute('POST /api/vms/{name}/checkpoints/{id}/rollback', { ...session, summary: 'Roll the VM disk back to a checkpoint (restart: true stops and starts a running VM around it)' }, async (ctx) => {
+      const restart = ctx.body.restart === undefined ? false : requiredBoolean(ctx.body, 'restart');
+      await controls.rollback(ctx.params.name!, ctx.params.id!, { restart });
+      return { body: { rolledBackTo: ctx.params.id!, vm: vm(ctx) } };
+    }),
+    jsonRoute('POST /api/vms/{name}/checkpoints/{id}/pin', { ...session, summary: 'Pin or unpin a checkpoint (pinned ones are never removed)' }, async (ctx) => {
+      const pinned = requiredBoolean(ctx.body, 'pinned');
+      ctx.auditDetail = `pinned=${pinned}`;
+      await controls.pinCheckpoint(ctx.params.name!, ctx.params.id!, pinned);
+      return { body: { id: ctx.params.id!, pinned } };
+    }),
+    jsonRoute('DELETE /api/vms/{name}/checkpoints/{id}', { ...session, summary: 'Delete a checkpoint' }, async (ctx) => {
+      await controls.deleteCheckpoint(ctx.params.name!, ctx.params.id!);
+      return { body: { deleted: ctx.params.id! } };
+    }),
+    jsonRoute('POST /api/containers', { ...session, summary: 'Run an OCI image (a layout folder or docker-save tarball on the host) once, in a microVM' }, async (ctx) => {
+      const request = containerRequest(ctx.body);
+      ctx.auditDetail = `${request.name} ${request.image}`;
+      return { status: 201, body: await controls.runContainer(request) };
+    }),
+    jsonRoute('GET /api/rescue', { ...session, summary: 'Whether the host runs on its rescue VM, and why' }, () => ({ body: controls.rescueState() })),
+    jsonRoute('POST /api/rescue', { ...session, summary: 'Switch to the rescue VM (stops the controller), recording the reason' }, async (ctx) => {
+      const reason = optionalString(ctx.body, 'reason', 500);
+      if (!reason?.trim()) throw new HttpError(400, '"reason" is required: say why the host goes to rescue');
+      ctx.auditDetail = reason;
+      return { body: await controls.rescue(reason) };
+    }),
   ];
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UserError } from '../../common/errors.ts';
-import { startFixture, type Fixture } from './fixture.ts';
+import { startFixture, type Fixture } from './fixture.test-support.ts';
 
 const hasCurl = spawnSync('curl', ['--version']).status === 0;
 

@@ -1,5 +1,6 @@
 // Which refusals reach the audit log: identical ones a few times per window then counted, and a rate budget per source and overall.
 // Without it one unauthenticated client wrote 450 KiB/s; successes never pass through here and are always written.
+import type { AuditStats } from '../../common/api-types.ts';
 
 // The knobs; times in milliseconds.
 export interface AuditLimitPolicy {
@@ -24,13 +25,8 @@ export type AuditVerdict = 'write' | 'suppressed' | 'dropped';
 // A line the limiter asks to be written: a `repeated` summary or a `dropped` notice (the caller adds the time).
 export type DueLine = Record<string, unknown>;
 
-// Counts so far; status shows them.
-export interface AuditLimitStats {
-  suppressed: number;
-  dropped: number;
-  firstDroppedAt?: string;
-  lastDroppedAt?: string;
-}
+// Counts so far; status shows them (with the log's own counts).
+export type AuditLimitStats = Omit<AuditStats, 'written' | 'rotations'>;
 
 interface Repeat {
   line: Record<string, unknown>;

@@ -1,7 +1,8 @@
 // The audit trail: one JSON line per login attempt and command, appended and fsync'd in stateDir/audit.log (rotated by size).
 // Refusals are rate-limited and identical ones counted, fields are cut to length: unauthenticated traffic cannot fill the disk.
 import { join } from 'node:path';
-import { AuditLimiter, DEFAULT_AUDIT_LIMIT, type AuditLimitPolicy, type AuditLimitStats } from './audit-limit.ts';
+import type { AuditStats } from '../../common/api-types.ts';
+import { AuditLimiter, DEFAULT_AUDIT_LIMIT, type AuditLimitPolicy } from './audit-limit.ts';
 import { DEFAULT_ROTATION, RotatingFile, type RotationPolicy } from './audit-file.ts';
 import { sourceOf } from './connections.ts';
 import { SerialQueue } from '../../common/serial-queue.ts';
@@ -24,12 +25,6 @@ export interface AuditPolicy extends AuditLimitPolicy, RotationPolicy {
 
 // The defaults of each part; strings are cut at 512 characters (user names, commands and reasons are far shorter).
 export const DEFAULT_AUDIT: AuditPolicy = { ...DEFAULT_AUDIT_LIMIT, ...DEFAULT_ROTATION, maxFieldChars: 512 };
-
-// What the log has done so far, for status: suppressed events were counted into `repeated` lines, dropped ones are lost.
-export interface AuditStats extends AuditLimitStats {
-  written: number;
-  rotations: number;
-}
 
 // Field names never written, at any depth: a code, password or secret must not reach the log even by mistake.
 const FORBIDDEN = /code|pass|secret|otp|token|response|key$|^key|answer/i;

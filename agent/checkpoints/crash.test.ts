@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { backingChain, checkImage } from '../disks/qemu-img.ts';
-import { qemuIo, qemuIoInside, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/testing.ts';
+import { qemuIo, qemuIoInside, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/qemu-images.test-support.ts';
 import { QmpClient } from '../qmp/client.ts';
 import { imageFileOf } from './live.ts';
 import { readManifest } from './manifest.ts';
@@ -16,7 +16,7 @@ import { CheckpointStore, vmDiskDir } from './store.ts';
 const root = await mkdtemp(join(tmpdir(), 'mvos-checkpoint-crash-'));
 const base = join(root, 'base.img');
 await rawBase(base, 4 << 20, 0x11);
-const child = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));
+const child = fileURLToPath(new URL('./crash-child.test-support.ts', import.meta.url));
 let counter = 0;
 
 // What each checkpoint's own file must read (through its chain): the data written before it was taken.

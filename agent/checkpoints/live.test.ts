@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ControlError } from '../controls.ts';
 import { QmpClient } from '../qmp/client.ts';
 import { backingChain, checkImage } from '../disks/qemu-img.ts';
-import { qemuIo, qemuIoInside, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/testing.ts';
+import { qemuIo, qemuIoInside, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/qemu-images.test-support.ts';
 import { imageFileOf } from './live.ts';
 import { CheckpointStore, vmDiskDir } from './store.ts';
 

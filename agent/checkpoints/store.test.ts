@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlError } from '../controls.ts';
 import { backingChain, checkImage } from '../disks/qemu-img.ts';
-import { qemuIo, rawBase } from '../disks/testing.ts';
+import { qemuIo, rawBase } from '../disks/qemu-images.test-support.ts';
 import { CheckpointStore, vmDiskDir } from './store.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'mvos-checkpoints-test-'));

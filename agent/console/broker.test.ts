@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ControlError } from '../controls.ts';
 import { ConsoleBroker, INPUT_LIMITS, socketInput, type ConsoleViewer } from './broker.ts';
 import { openConsole } from './reader.ts';
-import { MemoryConsoles, shellGuest } from './testing.ts';
+import { MemoryConsoles, shellGuest } from './memory-consoles.test-support.ts';
 
 type Line = Parameters<ConsoleViewer['audit']>[0];
 

@@ -2,6 +2,7 @@
 // keyboard and its input goes to QEMU's console socket. Opens, closes and takeovers are audited; keystrokes never are.
 import { createConnection, type Socket } from 'node:net';
 import { SerialQueue } from '../../common/serial-queue.ts';
+import { MAX_CONSOLE_INPUT_BYTES, type KeyboardState } from '../../common/api-types.ts';
 import { ControlError } from '../controls.ts';
 
 // Who opens a console session and where their audit lines go (the door's own audit log).
@@ -9,13 +10,6 @@ export interface ConsoleViewer {
   who: string;
   source: string;
   audit: (entry: { who: string; source: string; action: string; result: 'ok' | 'refused' | 'error'; target?: string; reason?: string }) => void;
-}
-
-// What a session is told when the keyboard changes hands: whether it holds it, who does, who took it from it.
-export interface KeyboardState {
-  writer: boolean;
-  holder?: string;
-  takenBy?: string;
 }
 
 // One person's view of a VM's console.
@@ -65,7 +59,7 @@ export interface InputLimits {
 }
 
 // 4 KiB per write, 32 KiB/s with a 64 KiB burst (a paste of a page goes through, a flood does not), 64 KiB unsent.
-export const INPUT_LIMITS: InputLimits = { maxWriteBytes: 4096, bytesPerSecond: 32 * 1024, burstBytes: 64 * 1024, maxPendingBytes: 64 * 1024 };
+export const INPUT_LIMITS: InputLimits = { maxWriteBytes: MAX_CONSOLE_INPUT_BYTES, bytesPerSecond: 32 * 1024, burstBytes: 64 * 1024, maxPendingBytes: 64 * 1024 };
 
 // The most input one write carries (the API's body bound follows it).
 export const MAX_INPUT_BYTES = INPUT_LIMITS.maxWriteBytes;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlError } from '../controls.ts';
 import { createEphemeralLayer, discardEphemeralLayer, ephemeralRoot, sweepEphemeral } from './ephemeral.ts';
-import { qemuIo, rawBase, startHoldingQemu } from './testing.ts';
+import { qemuIo, rawBase, startHoldingQemu } from './qemu-images.test-support.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mvos-ephemeral-test-'));
 const base = { path: join(dir, 'base.img'), format: 'raw' as const };

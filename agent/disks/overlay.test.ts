@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FailureError } from '../../common/errors.ts';
 import { createOverlay, ensureOverlay } from './overlay.ts';
 import { backingChain, checkImage } from './qemu-img.ts';
-import { leakCluster, qemuIo, rawBase } from './testing.ts';
+import { leakCluster, qemuIo, rawBase } from './qemu-images.test-support.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mvos-overlay-test-'));
 const base = join(dir, 'base.img');

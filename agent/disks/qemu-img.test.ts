@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runTool } from '../../common/exec.ts';
 import { createLayer, rebaseLayer } from './qemu-img.ts';
-import { qemuIo } from './testing.ts';
+import { qemuIo } from './qemu-images.test-support.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'mvos-rebase-'));
 

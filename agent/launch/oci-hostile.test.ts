@@ -11,7 +11,7 @@ import { UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
 import { resolveUser } from './oci-config.ts';
 import { applyLayer } from './oci-layers.ts';
-import { imageConfig, layerTar, writeLayout, type Member } from './oci-testing.ts';
+import { imageConfig, layerTar, writeLayout, type Member } from './oci-images.test-support.ts';
 import { unpackOciImage } from './oci.ts';
 
 const BASE: Member[] = [

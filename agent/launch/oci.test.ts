@@ -10,7 +10,7 @@ import { runTool } from '../../common/exec.ts';
 import { configDisk, runConfig } from './oci-config.ts';
 import { applyLayer } from './oci-layers.ts';
 import { containerEnd } from './oci-launch.ts';
-import { dockerArchive, layerTar, writeLayout, type Member } from './oci-testing.ts';
+import { dockerArchive, layerTar, writeLayout, type Member } from './oci-images.test-support.ts';
 import { unpackOciImage } from './oci.ts';
 
 const BUSYBOX = await readFile('/bin/busybox');

@@ -1,14 +1,9 @@
 // A listener the host keeps trying to bind (an earlier agent may still hold its port for a moment): the rest of the
 // agent runs meanwhile, and status says which listener is down and why.
+import type { ListenerStatus } from '../../common/api-types.ts';
 
-// What status shows of one TCP listener.
-export interface ListenerStatus {
-  name: string;
-  address: string;
-  state: 'listening' | 'failed';
-  error?: string;
-  since: string;
-}
+// What status shows of one TCP listener (part of the status document's contract).
+export type { ListenerStatus } from '../../common/api-types.ts';
 
 // Binds with `bind`; on failure reports it and tries again every intervalMs until it binds or is closed.
 export class RetryingListener<T extends { close: () => Promise<void> }> {

@@ -2,8 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
-import { call, startFixture as startApiFixture } from '../api/fixture.ts';
-import { connect, startFixture, type Fixture } from './fixture.ts';
+import { call, startFixture as startApiFixture } from '../api/fixture.test-support.ts';
+import { connect, startFixture, type Fixture } from './fixture.test-support.ts';
 
 async function audit(f: Fixture): Promise<Array<Record<string, any>>> {
   await f.server.audit.close();

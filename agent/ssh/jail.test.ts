@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import type ssh2 from 'ssh2';
-import { connect, run, startFixture, type Fixture } from './fixture.ts';
+import { connect, run, startFixture, type Fixture } from './fixture.test-support.ts';
 
 let f: Fixture;
 let client: ssh2.Client;
@@ -53,18 +53,18 @@ test('escape attempts are refused with a message and exit status 2, and nothing 
 test('commands call the controls they name, and only those', async () => {
   assert.is((await run(client, 'vm start web')).code, 0);
   const again = await run(client, 'vm start web');
-  assert.equal([again.code, again.stderr], [1, 'conflict: web is already running\n']);
-  assert.match((await run(client, 'vm status web')).stdout, /^web: running/);
-  assert.is((await run(client, 'vm logs web')).stdout, 'booting\nready\n');
-  assert.match((await run(client, 'checkpoint create web before')).stdout, /cp1 .*current\s+before/);
-  assert.is((await run(client, 'checkpoint rollback web cp1')).stdout, 'web rolled back to cp1\n');
+  assert.equal([again.code, again.stderr], [1, 'conflict: web is ready\n']);
+  assert.match((await run(client, 'vm status web')).stdout, /^web: ready/);
+  assert.is((await run(client, 'vm logs web')).stdout, 'booting\nready\nweb booted\nMVOS-GUEST-READY\n');
+  assert.match((await run(client, 'checkpoint create web before')).stdout, /web-1 .*current\s+before/);
+  assert.is((await run(client, 'vm stop web')).code, 0);
+  assert.is((await run(client, 'checkpoint rollback web web-1')).stdout, 'web rolled back to web-1\n');
   assert.is((await run(client, 'checkpoint rollback web cp9')).code, 1);
   assert.match((await run(client, 'rescue')).stdout, /rescue active: requested over SSH by alice/);
-  assert.is((await run(client, 'vm stop web')).code, 0);
   assert.match((await run(client, 'help')).stdout, /checkpoint rollback VM ID/);
   assert.equal(
     f.controls.changes.map((c) => [c.method, ...c.args]),
-    [['startVm', 'web'], ['startVm', 'web'], ['createCheckpoint', 'web', 'before'], ['rollback', 'web', 'cp1', undefined], ['rollback', 'web', 'cp9', undefined], ['rescue', 'requested over SSH by alice'], ['stopVm', 'web']],
+    [['startVm', 'web'], ['startVm', 'web'], ['createCheckpoint', 'web', 'before'], ['stopVm', 'web'], ['rollback', 'web', 'web-1', undefined], ['rollback', 'web', 'cp9', undefined], ['rescue', 'requested over SSH by alice']],
   );
 });
 
@@ -85,7 +85,7 @@ test('console follows a VM until the client types Ctrl-C, and leaves no follower
     });
   });
   assert.equal(output, { text: 'booting\nready\nlogin: ', code: 0 });
-  assert.is(f.controls.followerCount('web'), 0);
+  assert.is(f.controls.followers('web'), 0);
 });
 
 interface Console {
@@ -126,7 +126,6 @@ function openConsole(on: ssh2.Client, vm: string): Promise<Console> {
 }
 
 test('console with a pty is interactive: a command typed runs in the guest and its output comes back; ~. ends it', async () => {
-  f.controls.vms.get('rescue')!.state = 'running';
   const c = await openConsole(client, 'rescue');
   await c.until(/you have the keyboard.*\r\nbooting\nready\n/s);
   c.write('echo hello-rescue\r');
@@ -135,7 +134,7 @@ test('console with a pty is interactive: a command typed runs in the guest and i
   assert.is(await c.closed, 0);
   assert.match(c.text(), /\[console detached\]/);
   assert.is(f.controls.consoles.sent('rescue'), 'echo hello-rescue\rls ~/x\r', 'a ~ inside a line is typed, the escape is not');
-  assert.is(f.controls.followerCount('rescue'), 0);
+  assert.is(f.controls.followers('rescue'), 0);
   assert.is(f.controls.consoles.broker('rescue').sessions, 0);
   const log = (await auditLines()).filter((e) => e.action?.startsWith('console'));
   assert.equal(log.map((e) => `${e.who} ${e.action} ${e.result} ${e.target}`), ['alice console-open ok rescue', 'alice console-keyboard ok rescue', 'alice console-close ok rescue']);
@@ -167,19 +166,21 @@ test('a second console is read-only until it takes the keyboard with ~!; the fir
   } finally {
     other.end();
   }
+  // The log holds what the sessions above typed and the guest answered; a read-only console shows it and nothing more.
+  const log = await f.controls.consoleLog('rescue');
   const readOnly = await new Promise<string>((resolve, reject) => {
     client.exec('console rescue', (error, stream) => {
       if (error) return reject(error);
       let text = '';
       stream.on('data', (d: Buffer) => {
         text += d;
-        if (text.endsWith('ready\n')) stream.write('echo nope\r\x03');
+        if (text === log) stream.write('echo nope\r\x03');
       });
       stream.stderr.on('data', () => undefined);
       stream.on('close', () => resolve(text));
     });
   });
-  assert.is(readOnly, 'booting\nready\n');
+  assert.is(readOnly, log);
   assert.not.ok(f.controls.consoles.sent('rescue').includes('nope'), 'without a pty the console stays read-only');
 });
 

@@ -1,4 +1,6 @@
 // Runs a parsed jail command against the agent's controls and renders its answer as text for an SSH channel.
+import { dashWhenEmpty, renderTable } from '../../common/table.ts';
+import { CHECKPOINT_COLUMNS, VM_COLUMNS } from '../../common/view-columns.ts';
 import { ControlError, type CheckpointView, type Controls, type HostFacts, type VmView } from '../controls.ts';
 import { JAIL_HELP, type JailCommand } from './commands.ts';
 
@@ -12,14 +14,11 @@ export interface JailOutput {
 // Console log bytes `vm logs` and `console` show before following.
 export const LOG_TAIL_BYTES = 64 * 1024;
 
-function table(rows: string[][]): string {
-  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
-}
+const VM_LIST = [VM_COLUMNS.name, VM_COLUMNS.role, VM_COLUMNS.launch, VM_COLUMNS.state, dashWhenEmpty(VM_COLUMNS.pid), dashWhenEmpty(VM_COLUMNS.since)];
+const CHECKPOINT_LIST = [CHECKPOINT_COLUMNS.id, dashWhenEmpty(CHECKPOINT_COLUMNS.parent), CHECKPOINT_COLUMNS.created, CHECKPOINT_COLUMNS.sizeBytes, dashWhenEmpty(CHECKPOINT_COLUMNS.flags), CHECKPOINT_COLUMNS.label];
 
 function vmTable(vms: VmView[]): string {
-  if (vms.length === 0) return 'no VMs';
-  return table([['NAME', 'ROLE', 'LAUNCH', 'STATE', 'PID', 'SINCE'], ...vms.map((v) => [v.name, v.role, v.launch, v.state, v.pid ? String(v.pid) : '-', v.startedAt ?? '-'])]);
+  return vms.length === 0 ? 'no VMs' : renderTable(VM_LIST, vms).join('\n');
 }
 
 function vmDetail(vm: VmView): string {
@@ -45,11 +44,7 @@ function hostStatus(facts: HostFacts, vms: VmView[]): string {
 }
 
 function checkpointTable(list: CheckpointView[]): string {
-  if (list.length === 0) return 'no checkpoints';
-  return table([
-    ['ID', 'PARENT', 'CREATED', 'SIZE', 'FLAGS', 'LABEL'],
-    ...list.map((c) => [c.id, c.parent ?? '-', c.createdAt, String(c.sizeBytes), [c.current ? 'current' : '', c.pinned ? 'pinned' : ''].filter(Boolean).join(',') || '-', c.label ?? '']),
-  ]);
+  return list.length === 0 ? 'no checkpoints' : renderTable(CHECKPOINT_LIST, list).join('\n');
 }
 
 async function answer(command: JailCommand, controls: Controls, who: string): Promise<string> {

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startFixture, type Fixture } from './fixture.ts';
+import { startFixture, type Fixture } from './fixture.test-support.ts';
 
 // The real OpenSSH client against the server, the code typed through SSH_ASKPASS (forced, so no terminal is needed).
 const STEP = 30_000;
@@ -59,7 +59,7 @@ test.after.each(() => f.cleanup());
 test('ssh with the key and the right code runs status; the code is not in the audit log', async () => {
   const out = await ssh(['alice@127.0.0.1', 'status']);
   assert.is(out.code, 0, out.stderr);
-  assert.match(out.stdout, /^host testhost 1\.0\n/);
+  assert.match(out.stdout, /^host test-host 1\.2\.3\n/);
   const code = await f.code();
   const log = await audit();
   assert.equal(log.map((e) => `${e.action} ${e.result}`).filter((l) => !l.startsWith('env')), ['publickey ok', 'login ok', 'exec ok']);
@@ -175,7 +175,6 @@ async function sshConsole(extra: string[], vm: string, steps: Array<[RegExp, str
 }
 
 test('ssh -tt console rescue: a command typed runs and its output comes back; the jail\'s ~. ends it; without a pty it stays read-only', async () => {
-  f.controls.vms.get('rescue')!.state = 'running';
   const out = await sshConsole(['-tt', '-e', 'none'], 'rescue', [
     [/you have the keyboard/, 'echo hi-from-openssh\r'],
     [/hi-from-openssh\r\n# /, '~.'],

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { generate } from 'otplib';
 import { flood } from '../auth/flood.ts';
 import { OtpVerifier } from '../auth/otp.ts';
-import { connect, run, startFixture, type Fixture } from './fixture.ts';
+import { connect, run, startFixture, type Fixture } from './fixture.test-support.ts';
 
 const STEP = 30_000;
 
@@ -43,7 +43,7 @@ test('key + right code runs status; the audit log has each step and never the co
     const out = await run(client, 'status');
     client.end();
     assert.is(out.code, 0, out.stderr);
-    assert.match(out.stdout, /^host testhost 1\.0/);
+    assert.match(out.stdout, /^host test-host 1\.2\.3/);
     assert.match(out.stdout, /controller\s+controller\s+vm\s+stopped/);
     const log = await audit(f);
     assert.equal(log.map((e) => `${e.action} ${e.result}`), ['publickey ok', 'login ok', 'exec ok']);

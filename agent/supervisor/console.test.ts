@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostConfig, VmConfig } from '../config.ts';
 import { createServer, type Socket } from 'node:net';
-import { shellGuest } from '../console/testing.ts';
+import { shellGuest } from '../console/memory-consoles.test-support.ts';
 import { Supervisor } from './supervisor.ts';
 
 const MiB = 1024 * 1024;

@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isTestCode } from '../../common/boundary.ts';
 import { FailureError } from '../../common/errors.ts';
 import { AGENT_BUNDLE_NAME, bundleAgent } from './bundle.ts';
 
@@ -24,6 +25,7 @@ test('inputs are repo-relative sources: the agent, the builder modules it may us
   assert.ok(first.inputs.some((f) => f.startsWith('node_modules/execa/')));
   assert.equal(first.inputs.filter((f) => f.startsWith('/') || f.includes('..')), []);
   assert.equal(first.inputs.filter((f) => f.startsWith('builder/pipeline/') || f.startsWith('builder/cli/')), []);
+  assert.equal(first.inputs.filter(isTestCode), [], 'no test or test support in the bundle');
 });
 
 test('the bundle holds no build-machine paths', () => {

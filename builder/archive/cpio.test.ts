@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { writeCpioNewc } from './cpio.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { dropFilter } from '../rootfs/drop.ts';
-import { entry, lsMode } from '../rootfs/tree-testing.ts';
+import { entry, lsMode } from '../rootfs/tree-entries.test-support.ts';
 import { FailureError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
 

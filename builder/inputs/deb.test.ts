@@ -1,4 +1,4 @@
-import { lsMode } from '../rootfs/tree-testing.ts';
+import { lsMode } from '../rootfs/tree-entries.test-support.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REQUIREMENTS } from '../tools/requirements.ts';
 import { FORMATS, missingMediaPackages } from './formats.ts';
-import { fakeMediaInput } from './testing.ts';
+import { fakeMediaInput } from './media-input.test-support.ts';
 
 test('kernel+initrd is the first format and every format the schema knows has a writer', () => {
   assert.equal(Object.keys(FORMATS), ['kernel+initrd', 'iso', 'raw', 'qcow2', 'erofs']);

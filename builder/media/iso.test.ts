@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { GPT_TYPES } from './gpt.ts';
 import { isoDate, volumeId, writeIso } from './iso.ts';
-import { fakeMediaInput } from './testing.ts';
+import { fakeMediaInput } from './media-input.test-support.ts';
 
 const input = fakeMediaInput();
 

@@ -7,7 +7,7 @@ import { runTool } from '../../common/exec.ts';
 import { GPT_TYPES, guidFrom } from './gpt.ts';
 import { mediaTag } from './input.ts';
 import { ESP_LABEL, writeRaw } from './raw.ts';
-import { fakeMediaInput } from './testing.ts';
+import { fakeMediaInput } from './media-input.test-support.ts';
 
 const input = fakeMediaInput();
 

@@ -51,13 +51,13 @@ async function withKeyHome(fn: (config: string) => Promise<void>): Promise<void>
 
 test('host.json: each full VM names its firmware code in the host image and its own vars; novm VMs have none', () => {
   const [controller, rescue] = host.vms;
-  const config = hostConfig({ ...host, vms: [withFirmware(controller!, { bootOrder: ['disk', 'cd'] }), withFirmware(rescue!, { timeout: 4 }), withFirmware(rescue!, {}, 'novm')] }) as { vms: { firmware: unknown }[] };
+  const config = hostConfig({ ...host, vms: [withFirmware(controller!, { bootOrder: ['disk', 'cd'] }), withFirmware(rescue!, { timeout: 4 }), withFirmware(rescue!, {}, 'novm')] });
   assert.equal(config.vms.map((v) => v.firmware), [
     { type: 'ovmf', code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/mvos/vms/controller/vars.fd', bootOrder: ['disk', 'cd'] },
     { type: 'seabios', code: '/usr/share/seabios/bios.bin', vars: null, menuWaitMs: 4000 },
     { type: 'none' },
   ]);
-  const secure = hostConfig({ ...host, vms: [withFirmware(controller!, { type: 'ovmf-secureboot' })] }) as { vms: { firmware: { code: string } }[] };
+  const secure = hostConfig({ ...host, vms: [withFirmware(controller!, { type: 'ovmf-secureboot' })] });
   assert.is(secure.vms[0]!.firmware.code, '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd');
 });
 

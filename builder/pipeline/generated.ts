@@ -1,4 +1,5 @@
 // Files the builder writes into an image from the recipe: the agent's host config, module list, state label, os-release.
+import type { ApiTlsConfig, HostConfigFile, VmConfigFile } from '../../common/host-config.ts';
 import { FIRMWARE_FILES, ovmfCodeFile } from '../firmware/pinned.ts';
 import { hasVarstore, menuWaitMs } from '../firmware/vm.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
@@ -22,7 +23,7 @@ export function guestVarsPath(vm: VmSpec): string {
 }
 
 // A VM's firmware in host.json: the code file the host's pinned ovmf/seabios packages ship, its vars, boot order and menu wait.
-export function vmFirmware(vm: VmSpec): Record<string, unknown> {
+export function vmFirmware(vm: VmSpec): VmConfigFile['firmware'] {
   if (vm.launch !== 'vm') return { type: 'none' };
   const fw = vm.recipe.firmware;
   const code = `/${FIRMWARE_FILES[fw.type === 'seabios' ? 'seabios' : ovmfCodeFile(fw.type)].path}`;
@@ -43,20 +44,21 @@ export function containerKernel(recipe: Recipe): string | undefined {
 }
 
 // host.json's agent.apiTls: the image's pair (from the key folder), the agent's own certificate, or none.
-export function apiTlsConfig(recipe: Recipe): Record<string, string> | null {
+export function apiTlsConfig(recipe: Recipe): ApiTlsConfig | null {
   if (recipe.agent.apiTls === 'key-folder') return { source: 'key-folder', certFile: IMAGE_API_CERT, keyFile: IMAGE_API_KEY };
   return recipe.agent.apiTls === 'self-signed' ? { source: 'self-signed' } : null;
 }
 
 // /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their secrets resolved.
-export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Record<string, unknown> {
+export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): HostConfigFile {
+  const containersKernel = recipe.agent.enabled ? containerKernel(recipe) : undefined;
   return {
     name: recipe.name,
     version: recipe.version,
     stateLabel: recipe.host.stateLabel,
     housekeeping: recipe.host.housekeeping,
     // What container workloads boot (absent: this host cannot run them).
-    containers: recipe.agent.enabled && containerKernel(recipe) ? { kernel: containerKernel(recipe), initrd: CONTAINER_INITRD } : null,
+    containers: containersKernel ? { kernel: containersKernel, initrd: CONTAINER_INITRD } : null,
     agent: {
       apiListen: recipe.agent.apiListen ?? null,
       apiTls: apiTlsConfig(recipe),

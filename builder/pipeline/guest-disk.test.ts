@@ -6,7 +6,7 @@ import { repoRoot } from './sources.ts';
 
 test('the default host names each VM root disk in host.json, beside its kernel; a guest without the erofs output has none', () => {
   const host = requireRecipe('recipes/host.yaml', repoRoot);
-  const vms = hostConfig(host).vms as Array<{ name: string; disk: string | null; kernel: string }>;
+  const vms = hostConfig(host).vms;
   for (const vm of vms) {
     assert.is(vm.disk, `/usr/share/mvos/vms/${vm.name}/disk.erofs`, `${vm.name} boots from its disk`);
     assert.is(vm.kernel.replace(/vmlinuz$/, 'disk.erofs'), vm.disk);

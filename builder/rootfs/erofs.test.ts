@@ -8,7 +8,7 @@ import { mkfsErofs, uuidFromDigest } from '../../common/erofs.ts';
 import { runTool } from '../../common/exec.ts';
 import { treeDigest, writeErofs } from './erofs.ts';
 import { FileTree, type TreeEntry } from './tree.ts';
-import { entry } from './tree-testing.ts';
+import { entry } from './tree-entries.test-support.ts';
 
 const SDE = 1_700_000_000;
 

@@ -1,5 +1,6 @@
 // The agent users a host image carries: the recipe's users joined with their sealed secrets and hashes from the key folder.
 import { UserError } from '../../common/errors.ts';
+import type { AgentUser } from '../../common/host-config.ts';
 import type { AgentUserSpec } from '../recipe/types.ts';
 import { readSecretKey } from '../../common/secrets/otp-secret.ts';
 import { readUserStore, storeFiles } from './store.ts';
@@ -8,12 +9,7 @@ import { readUserStore, storeFiles } from './store.ts';
 export const IMAGE_SECRET_KEY = '/etc/mvos/secret.key';
 
 // One user as host.json's agent.users lists it.
-export interface HostUser {
-  name: string;
-  authorizedKeys: string[];
-  otp?: { type: 'totp' | 'hotp'; secret: string };
-  passwordHash?: string;
-}
+export type HostUser = AgentUser;
 
 // The users for host.json, and the secret key to ship when any of them has a one-time code.
 export interface HostUsers {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { bootToMarker, ARTIFACTS } from '../lib/boot.ts';
 import { AgentRun, apiCall, hostRoot, killVms } from '../lib/agent-run.ts';
 import { configDisk } from '../../agent/launch/oci-config.ts';
-import { layerTar, writeLayout } from '../../agent/launch/oci-testing.ts';
+import { layerTar, writeLayout } from '../../agent/launch/oci-images.test-support.ts';
 import { unpackOciImage } from '../../agent/launch/oci.ts';
 
 // One row of the bench table (the shape qa/bench/run.ts prints).

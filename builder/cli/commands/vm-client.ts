@@ -1,7 +1,8 @@
 // The `mvos vm` client of the agent's HTTP API: plain HTTP over the root-only unix socket, or a URL with login (password + code).
-// The builder never imports the agent, so the paths and shapes here follow the agent's /openapi.json.
+// The builder never imports the agent: the routes and the shapes of their answers are the contract in common/api-types.ts.
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { ApiAnswers, ApiError, ApiRoute } from '../../../common/api-types.ts';
 import { FailureError, UserError } from '../../../common/errors.ts';
 
 // Where the agent listens on a host.
@@ -21,6 +22,18 @@ export interface AgentAnswer {
   json: unknown;
   // The first Set-Cookie, if any (the session after a login).
   cookie?: string;
+}
+
+// The parameters a route's path names (`{name}`, `{id}`), each a string.
+export type PathParams<Path extends string> = Path extends `${string}{${infer Name}}${infer Rest}` ? { [K in Name | keyof PathParams<Rest>]: string } : Record<never, string>;
+
+// The refusal message of an answer, when the agent sent one.
+export function refusalMessage(answer: Pick<AgentAnswer, 'json'>): string | undefined {
+  return (answer.json as Partial<ApiError> | undefined)?.error;
+}
+
+function fillPath(pattern: string, params: Record<string, string>): string {
+  return pattern.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? ''));
 }
 
 interface Transport {
@@ -56,7 +69,7 @@ function unreachable(error: NodeJS.ErrnoException, t: Transport, viaSocket: bool
 }
 
 function refusal(status: number, json: unknown, text: string): Error {
-  const message = (json as { error?: string } | undefined)?.error ?? (text.trim() || `HTTP ${status}`);
+  const message = refusalMessage({ json }) ?? (text.trim() || `HTTP ${status}`);
   if (status === 400 || status === 404) return new UserError(message);
   if (status === 401) return new UserError(`the agent refused the login: ${message}`, { hint: 'check --user, MVOS_PASSWORD and the current MVOS_OTP code (each code works once)' });
   if (status === 429) return new FailureError(message, { hint: 'too many failed logins from here or for this user; wait and try again' });
@@ -102,7 +115,7 @@ export class AgentClient {
       const answer = await collect(await this.send('POST', '/login', await this.target.login(), {}));
       if (answer.status !== 200) throw refusal(answer.status, answer.json, answer.text);
       const cookie = (answer.cookie ?? '').split(';')[0]!;
-      this.session = { cookie, csrf: (answer.json as { csrf: string }).csrf };
+      this.session = { cookie, csrf: (answer.json as ApiAnswers['POST /login']).csrf };
     }
     return { cookie: this.session.cookie, 'x-csrf-token': this.session.csrf };
   }
@@ -117,6 +130,12 @@ export class AgentClient {
     const answer = await collect(await this.send(method, path, body, await this.headers()));
     if (answer.status < 200 || answer.status >= 300) throw refusal(answer.status, answer.json, answer.text);
     return answer;
+  }
+
+  // The JSON answer of a route of the contract, its path filled from `params`; a refusal throws as `call` does.
+  async answer<R extends ApiRoute>(route: R, params: PathParams<R>, body?: unknown): Promise<ApiAnswers[R]> {
+    const [method, pattern] = route.split(' ') as [string, string];
+    return (await this.call(method, fillPath(pattern, params), body)).json as ApiAnswers[R];
   }
 
   // Follows a Server-Sent Events stream, handing each event's data (a JSON string) to onText; resolves when the agent ends it.

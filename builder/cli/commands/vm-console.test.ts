@@ -14,7 +14,7 @@ import { AgentClient } from './vm-client.ts';
 import { runConsole } from './vm-console.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.test-support.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
 const replies = createInterface({ input: server.stdout });
 const info = JSON.parse(await new Promise<string>((resolve) => replies.once('line', resolve))) as { socket: string; url: string; users: Array<{ name: string; password: string; secret?: string }> };
 const dir = await mkdtemp(join(tmpdir(), 'mvos-console-'));

@@ -1,11 +1,9 @@
 // `mvos vm console NAME`: a VM's serial console, interactive, over the agent's live console session (SSE out, POSTs in).
 // The terminal is raw while it runs and put back however it ends: `~.`, the agent going away, a signal.
+import { MAX_CONSOLE_INPUT_BYTES, type ConsoleSessionEvent, type KeyboardState } from '../../../common/api-types.ts';
 import { ESCAPE_HELP, EscapeScanner } from '../../../common/console-escape.ts';
 import { FailureError } from '../../../common/errors.ts';
-import type { AgentClient } from './vm-client.ts';
-
-// The most bytes one input request carries (the agent's bound).
-const MAX_INPUT_BYTES = 4096;
+import { refusalMessage, type AgentClient } from './vm-client.ts';
 
 // Where the console reads and writes: the process's terminal, or a test's streams.
 export interface ConsoleIo {
@@ -52,7 +50,7 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
   const take = async (force: boolean): Promise<void> => {
     const answer = await agent.attempt('POST', `${path}/keyboard`, { session, force });
     if (answer.status === 200) return;
-    const message = (answer.json as { error?: string } | undefined)?.error ?? `HTTP ${answer.status}`;
+    const message = refusalMessage(answer) ?? `HTTP ${answer.status}`;
     note(answer.status === 409 ? `read-only: ${message.replace(/; take it over with force$/, '')}; ~! takes it over` : message);
   };
 
@@ -62,7 +60,7 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
     sending = (async () => {
       try {
         while (pending.length > 0 && !stop.signal.aborted) {
-          const cut = utf8Cut(pending, MAX_INPUT_BYTES);
+          const cut = utf8Cut(pending, MAX_CONSOLE_INPUT_BYTES);
           const answer = await agent.attempt('POST', `${path}/input`, { session, data: pending.subarray(0, cut).toString('utf8') });
           if (answer.status === 429) {
             await new Promise((r) => setTimeout(r, 250));
@@ -71,7 +69,7 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
           pending = pending.subarray(cut);
           if (answer.status !== 200) {
             pending = Buffer.alloc(0);
-            note((answer.json as { error?: string } | undefined)?.error ?? `HTTP ${answer.status}`);
+            note(refusalMessage(answer) ?? `HTTP ${answer.status}`);
           }
         }
       } catch (error) {
@@ -100,7 +98,7 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
   try {
     const streaming = agent.events(`${path}/live`, (type, data) => {
       if (type === 'session') {
-        const s = data as { id: string; writer: boolean; holder?: string };
+        const s = data as ConsoleSessionEvent;
         session = s.id;
         holder = s.holder;
         // The login prompts (with --host) are over once the stream is open: only now is the terminal made raw.
@@ -114,7 +112,7 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
         io.stdout.write(`[console ${vm}: ~. leaves, ~! takes the keyboard over, ~? lists the escapes]\r\n`);
         void take(options.force).catch((error: Error) => note(error.message));
       } else if (type === 'keyboard') {
-        const k = data as { writer: boolean; holder?: string; takenBy?: string };
+        const k = data as KeyboardState;
         const had = writer;
         writer = k.writer;
         holder = k.holder;

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { main } from '../main.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.test-support.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
 const replies = createInterface({ input: server.stdout });
 const nextLine = () => new Promise<string>((resolve) => replies.once('line', resolve));
 const info = JSON.parse(await nextLine()) as { url: string; socket: string; users: Array<{ name: string; password: string; secret?: string }> };

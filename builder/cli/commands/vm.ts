@@ -1,34 +1,13 @@
 // `mvos vm list|status|start|stop|logs|console|checkpoint|rollback`: the agent's controls from a shell; --json prints the API's own answer.
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
+import type { VmView } from '../../../common/api-types.ts';
 import { FailureError, UserError } from '../../../common/errors.ts';
+import { renderTable } from '../../../common/table.ts';
+import { CHECKPOINT_COLUMNS, VM_COLUMNS } from '../../../common/view-columns.ts';
 import type { Command, CommandContext, Flags } from '../command.ts';
 import { AgentClient, DEFAULT_SOCKET } from './vm-client.ts';
 import { runConsole } from './vm-console.ts';
-
-// The parts of the agent's VmView and CheckpointView this command shows (see the agent's /openapi.json).
-interface Vm {
-  name: string;
-  role: string;
-  launch: string;
-  state: string;
-  pid?: number;
-  startedAt?: string;
-  readyAt?: string;
-  failure?: { reason: string; at: string };
-  pinning?: { housekeeping: number[]; vcpus: Array<{ vcpu: number; cpu: number; tid?: number }>; emulator: number[]; degraded?: string };
-  history: Array<{ at: string; event: string; detail?: string }>;
-}
-
-interface Checkpoint {
-  id: string;
-  parent?: string;
-  label?: string;
-  createdAt: string;
-  sizeBytes: number;
-  pinned: boolean;
-  current: boolean;
-}
 
 const connection: Flags = {
   socket: { type: 'string' },
@@ -89,19 +68,8 @@ function vmPath(name: string): string {
   return `/api/vms/${encodeURIComponent(name)}`;
 }
 
-// What the WebUI shows in its health column: how the VM is now (failed and why, ready since when), else the last event;
-// a failure the VM has since come back from belongs to the history, not here.
-export function healthOf(vm: Vm): string {
-  if (vm.state === 'failed') return `failed: ${vm.failure?.reason ?? 'no reason recorded'}`;
-  if (vm.state === 'ready' && vm.readyAt) return `ready at ${vm.readyAt}`;
-  const last = vm.history[vm.history.length - 1];
-  return last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
-}
-
-function table(rows: string[][]): string[] {
-  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
-}
+const VM_LIST = [VM_COLUMNS.name, VM_COLUMNS.role, VM_COLUMNS.launch, VM_COLUMNS.state, VM_COLUMNS.health];
+const CHECKPOINT_LIST = [CHECKPOINT_COLUMNS.id, CHECKPOINT_COLUMNS.label, CHECKPOINT_COLUMNS.created, CHECKPOINT_COLUMNS.sizeKiB, CHECKPOINT_COLUMNS.flags];
 
 function print(ctx: CommandContext, json: unknown, human: () => string[]): number {
   if (ctx.json) ctx.out(JSON.stringify(json, null, 2));
@@ -110,11 +78,11 @@ function print(ctx: CommandContext, json: unknown, human: () => string[]): numbe
 }
 
 async function list(ctx: CommandContext): Promise<number> {
-  const vms = (await client(ctx).call('GET', '/api/vms')).json as Vm[];
-  return print(ctx, vms, () => table([['NAME', 'ROLE', 'LAUNCH', 'STATE', 'HEALTH'], ...vms.map((vm) => [vm.name, vm.role, vm.launch, vm.state, healthOf(vm)])]));
+  const vms = await client(ctx).answer('GET /api/vms', {});
+  return print(ctx, vms, () => renderTable(VM_LIST, vms));
 }
 
-function describe(vm: Vm): string[] {
+function describe(vm: VmView): string[] {
   const lines = [`${vm.name}: ${vm.state} (${vm.role}, ${vm.launch})`];
   if (vm.pid) lines.push(`  pid ${vm.pid}, started ${vm.startedAt ?? '?'}${vm.readyAt ? `, ready ${vm.readyAt}` : ''}`);
   if (vm.failure) lines.push(`  ${vm.state === 'failed' ? 'failed' : 'last failed'} at ${vm.failure.at}: ${vm.failure.reason}`);
@@ -128,13 +96,13 @@ function describe(vm: Vm): string[] {
 }
 
 async function status(ctx: CommandContext): Promise<number> {
-  const vm = (await client(ctx).call('GET', vmPath(vmName(ctx)))).json as Vm;
+  const vm = await client(ctx).answer('GET /api/vms/{name}', { name: vmName(ctx) });
   return print(ctx, vm, () => describe(vm));
 }
 
 function action(verb: 'start' | 'stop') {
   return async (ctx: CommandContext): Promise<number> => {
-    const vm = (await client(ctx).call('POST', `${vmPath(vmName(ctx))}/${verb}`)).json as Vm;
+    const vm = await client(ctx).answer(`POST /api/vms/{name}/${verb}`, { name: vmName(ctx) });
     // The agent answers once the start is over; one that ended in failure is a failure here too.
     if (verb === 'start' && vm.state === 'failed') {
       throw new FailureError(`${vm.name} failed to start${vm.failure ? `: ${vm.failure.reason}` : ''}`, { hint: `\`mvos vm logs ${vm.name}\` shows its console, \`mvos vm status ${vm.name}\` its history` });
@@ -180,13 +148,11 @@ async function checkpoint(ctx: CommandContext): Promise<number> {
   const name = vmName(ctx);
   const agent = client(ctx);
   if (ctx.flags.list) {
-    const list = (await agent.call('GET', `${vmPath(name)}/checkpoints`)).json as Checkpoint[];
-    return print(ctx, list, () =>
-      table([['ID', 'LABEL', 'CREATED', 'SIZE', 'FLAGS'], ...list.map((c) => [c.id, c.label ?? '', c.createdAt, `${Math.ceil(c.sizeBytes / 1024)} KiB`, [c.current && 'current', c.pinned && 'pinned'].filter(Boolean).join(',')])]),
-    );
+    const list = await agent.answer('GET /api/vms/{name}/checkpoints', { name });
+    return print(ctx, list, () => renderTable(CHECKPOINT_LIST, list));
   }
   const label = ctx.flags.label as string | undefined;
-  const made = (await agent.call('POST', `${vmPath(name)}/checkpoints`, label ? { label } : {})).json as Checkpoint;
+  const made = await agent.answer('POST /api/vms/{name}/checkpoints', { name }, label ? { label } : {});
   return print(ctx, made, () => [`${name}: checkpoint ${made.id}${made.label ? ` (${made.label})` : ''} taken`]);
 }
 
@@ -195,7 +161,7 @@ async function rollback(ctx: CommandContext): Promise<number> {
   const id = ctx.positionals[1];
   if (!id) throw new UserError('give a checkpoint id after the VM name', { hint: `\`mvos vm checkpoint ${name} --list\` lists them` });
   const body = ctx.flags.restart ? { restart: true } : {};
-  const answer = (await client(ctx).call('POST', `${vmPath(name)}/checkpoints/${encodeURIComponent(id)}/rollback`, body)).json as { rolledBackTo: string; vm: Vm };
+  const answer = await client(ctx).answer('POST /api/vms/{name}/checkpoints/{id}/rollback', { name, id }, body);
   return print(ctx, answer, () => [`${name}: rolled back to ${answer.rolledBackTo} (${answer.vm.state})`]);
 }
 

@@ -7,7 +7,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARTIFACTS } from '../../lib/boot.ts';
 import { AgentRun, apiCall, consoleCommand, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
-import { layerTar, writeLayout } from '../../../agent/launch/oci-testing.ts';
+import { layerTar, writeLayout } from '../../../agent/launch/oci-images.test-support.ts';
 
 const BOOT_MS = 240_000;
 const NAMES = ['controller', 'rescue', 'app', 'scratch', 'job', 'twin'];

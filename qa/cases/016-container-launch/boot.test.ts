@@ -11,7 +11,7 @@ import { compress } from '../../../builder/archive/compress.ts';
 import { FileTree } from '../../../builder/rootfs/tree.ts';
 import type { RunOverrides } from '../../../agent/launch/oci-config.ts';
 import { CONTAINER_END, containerEnd, containerSpec } from '../../../agent/launch/oci-launch.ts';
-import { layerTar, writeLayout } from '../../../agent/launch/oci-testing.ts';
+import { layerTar, writeLayout } from '../../../agent/launch/oci-images.test-support.ts';
 import { unpackOciImage } from '../../../agent/launch/oci.ts';
 import { repoRoot } from '../../../builder/pipeline/sources.ts';
 import { bootToMarker } from '../../lib/boot.ts';

@@ -1,5 +1,4 @@
-// Console brokers for the Controls test doubles: output from the double's own text and followers, input to a fake guest.
-// Test code only.
+// Console brokers for the Controls test double: output from the double's own text and followers, input to a fake guest.
 import { ConsoleBroker, INPUT_LIMITS, type ConsoleInput, type ConsoleSession, type ConsoleViewer, type InputLimits } from './broker.ts';
 
 // What a double tells its brokers: a VM's console text so far, how to follow it, whether it runs, how to print to it.

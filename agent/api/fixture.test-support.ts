@@ -1,5 +1,4 @@
 // Test fixture: the real API (socket + TCP on 127.0.0.1:0) over FakeControls, with users whose password and TOTP secret tests know.
-// Test code only, like testing.ts.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request, type IncomingHttpHeaders } from 'node:http';
@@ -11,7 +10,7 @@ import { encryptSecret } from '../auth/secrets.ts';
 import type { AgentListen, AgentUser, HostConfig } from '../config.ts';
 import { initialStatus, type AgentStatus } from '../status.ts';
 import { startApi, type Api, type ApiOptions } from './server.ts';
-import { FakeControls } from './testing.ts';
+import { FakeControls } from '../fake-controls.test-support.ts';
 
 // A user the tests log in as.
 export interface FixtureUser {

@@ -1,12 +1,12 @@
-// Test double of Controls for the API, WebUI and CLI tests: VM states, console and checkpoints in memory, every call recorded.
-// Test code only: the agent itself serves the real supervisor.
-import type { ConsoleSession, ConsoleViewer } from '../console/broker.ts';
-import { MemoryConsoles } from '../console/testing.ts';
-import { ControlError, type CheckpointView, type ContainerRequest, type Controls, type HealthEvent, type HostFacts, type RescueState, type VmView } from '../controls.ts';
+// The one test double of Controls, for the API, WebUI, CLI and SSH tests: VM states, console and checkpoints in memory,
+// every call made on it recorded (the calls it makes on itself are not).
+import type { ConsoleSession, ConsoleViewer } from './console/broker.ts';
+import { MemoryConsoles } from './console/memory-consoles.test-support.ts';
+import { ControlError, type CheckpointView, type ContainerRequest, type Controls, type HealthEvent, type HostFacts, type RescueState, type VmView } from './controls.ts';
 
-// One call made on the double, in order.
-export interface RecordedCall {
-  method: string;
+// One call made on the double, in order, with its arguments as given.
+export interface ControlCall {
+  method: keyof Controls;
   args: unknown[];
 }
 
@@ -16,7 +16,11 @@ export interface FakeVmSeed {
   role: VmView['role'];
   launch?: VmView['launch'];
   state?: VmView['state'];
+  // What its console holds at the start (default: a boot and the health marker when it is up, else nothing).
+  console?: string;
 }
+
+const READS = new Set<keyof Controls>(['hostFacts', 'listVms', 'getVm', 'consoleLog', 'followConsole', 'openConsole', 'listCheckpoints', 'rescueState']);
 
 interface FakeVm {
   view: VmView;
@@ -33,7 +37,7 @@ const DEFAULT_VMS: FakeVmSeed[] = [
 
 // In-memory Controls: start/stop move states at once, the console grows with each change, checkpoints form a chain.
 export class FakeControls implements Controls {
-  readonly calls: RecordedCall[] = [];
+  readonly calls: ControlCall[] = [];
   private readonly vms = new Map<string, FakeVm>();
   private rescueNow: RescueState = { active: false };
   private readonly failing = new Map<string, string>();
@@ -49,6 +53,11 @@ export class FakeControls implements Controls {
 
   constructor(seeds: FakeVmSeed[] = DEFAULT_VMS) {
     for (const seed of seeds) this.addVm(seed);
+  }
+
+  // The calls that would have changed the host (start, stop, restart, checkpoint, rollback, pin, delete, rescue, run).
+  get changes(): ControlCall[] {
+    return this.calls.filter((c) => !READS.has(c.method));
   }
 
   private now(): string {
@@ -72,10 +81,10 @@ export class FakeControls implements Controls {
       history: up ? [{ at, event: 'started' }, { at, event: 'ready' }] : [],
     };
     const base: CheckpointView = { id: `${seed.name}-base`, label: 'base', createdAt: at, sizeBytes: 196_608, pinned: true, current: true };
-    this.vms.set(seed.name, { view, console: up ? `${seed.name} booted\nMVOS-GUEST-READY\n` : '', followers: new Set(), checkpoints: [base] });
+    this.vms.set(seed.name, { view, console: seed.console ?? (up ? `${seed.name} booted\nMVOS-GUEST-READY\n` : ''), followers: new Set(), checkpoints: [base] });
   }
 
-  private record(method: string, ...args: unknown[]): void {
+  private record(method: keyof Controls, ...args: unknown[]): void {
     this.calls.push({ method, args });
   }
 
@@ -135,6 +144,10 @@ export class FakeControls implements Controls {
 
   async startVm(name: string): Promise<VmView> {
     this.record('startVm', name);
+    return this.start(name);
+  }
+
+  private start(name: string): VmView {
     const vm = this.vm(name);
     if (vm.view.state !== 'stopped' && vm.view.state !== 'failed') throw new ControlError('conflict', `${name} is ${vm.view.state}`);
     const reason = this.failing.get(name);
@@ -154,6 +167,10 @@ export class FakeControls implements Controls {
 
   async stopVm(name: string): Promise<VmView> {
     this.record('stopVm', name);
+    return this.stop(name);
+  }
+
+  private stop(name: string): VmView {
     const vm = this.vm(name);
     if (vm.view.state === 'stopped') throw new ControlError('conflict', `${name} is already stopped`);
     this.emitConsole(name, `${name} powering off\n`);
@@ -168,14 +185,14 @@ export class FakeControls implements Controls {
   async restartVm(name: string): Promise<VmView> {
     this.record('restartVm', name);
     const vm = this.vm(name);
-    if (vm.view.state !== 'stopped') await this.stopVm(name);
-    return this.startVm(name);
+    if (vm.view.state !== 'stopped') this.stop(name);
+    return this.start(name);
   }
 
-  async consoleLog(name: string, options: { tailBytes?: number } = {}): Promise<string> {
+  async consoleLog(name: string, options?: { tailBytes?: number }): Promise<string> {
     this.record('consoleLog', name, options);
     const text = Buffer.from(this.vm(name).console);
-    return (options.tailBytes === undefined ? text : text.subarray(Math.max(0, text.length - options.tailBytes))).toString('utf8');
+    return (options?.tailBytes === undefined ? text : text.subarray(Math.max(0, text.length - options.tailBytes))).toString('utf8');
   }
 
   followConsole(name: string, onData: (chunk: Buffer) => void): () => void {
@@ -220,16 +237,16 @@ export class FakeControls implements Controls {
     return found;
   }
 
-  async rollback(name: string, id: string, options: { restart?: boolean } = {}): Promise<void> {
+  async rollback(name: string, id: string, options?: { restart?: boolean }): Promise<void> {
     this.record('rollback', name, id, options);
     const vm = this.vm(name);
     const target = this.checkpoint(vm, id);
     const running = vm.view.state !== 'stopped' && vm.view.state !== 'failed';
-    if (running && !options.restart) throw new ControlError('conflict', `${name} is ${vm.view.state}: stop it first or roll back with restart`);
-    if (running) await this.stopVm(name);
+    if (running && !options?.restart) throw new ControlError('conflict', `${name} is ${vm.view.state}: stop it first or roll back with restart`);
+    if (running) this.stop(name);
     for (const c of vm.checkpoints) c.current = c === target;
     this.event(vm, 'rollback', id);
-    if (running) await this.startVm(name);
+    if (running) this.start(name);
   }
 
   async pinCheckpoint(name: string, id: string, pinned: boolean): Promise<void> {
@@ -253,8 +270,8 @@ export class FakeControls implements Controls {
     if (this.rescueNow.active) throw new ControlError('conflict', 'the host already runs on the rescue VM');
     const controller = [...this.vms.values()].find((vm) => vm.view.role === 'controller');
     const rescue = [...this.vms.values()].find((vm) => vm.view.role === 'rescue');
-    if (controller && controller.view.state !== 'stopped') await this.stopVm(controller.view.name);
-    if (rescue && rescue.view.state === 'stopped') await this.startVm(rescue.view.name);
+    if (controller && controller.view.state !== 'stopped') this.stop(controller.view.name);
+    if (rescue && rescue.view.state === 'stopped') this.start(rescue.view.name);
     this.rescueNow = { active: true, reason, since: this.now() };
     return { ...this.rescueNow };
   }

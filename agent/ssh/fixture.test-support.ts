@@ -10,7 +10,7 @@ import { encryptSecret } from '../auth/secrets.ts';
 import { opensshPrivateKey } from './hostkey.ts';
 import { parseKey } from './ssh2.ts';
 import { startSshServer, type SshServer, type SshServerOptions } from './server.ts';
-import { RecordingControls } from './testing.ts';
+import { FakeControls, type FakeVmSeed } from '../fake-controls.test-support.ts';
 
 // A client key pair: the private key text (also written 0600 to file) and its authorized_keys line.
 export interface TestKey {
@@ -30,6 +30,13 @@ export async function makeKey(dir: string, name: string): Promise<TestKey> {
   return { file, privateKey: text, publicKey: `ssh-ed25519 ${parsed.getPublicSSH().toString('base64')} ${name}` };
 }
 
+// The VMs the SSH tests see: all stopped but rescue, which runs so its console takes input; every console starts the same.
+const SSH_VMS: FakeVmSeed[] = [
+  { name: 'controller', role: 'controller', console: 'booting\nready\n' },
+  { name: 'rescue', role: 'rescue', state: 'ready', console: 'booting\nready\n' },
+  { name: 'web', role: 'application', console: 'booting\nready\n' },
+];
+
 // A running test server with its users, clock and recorded controls.
 export interface Fixture {
   dir: string;
@@ -40,7 +47,7 @@ export interface Fixture {
   totpSecret: string;
   hotpSecret: string;
   users: AgentUser[];
-  controls: RecordingControls;
+  controls: FakeControls;
   server: SshServer;
   // The server's clock in ms; tests move it step by step so each login has a fresh code.
   clock: { now: number };
@@ -65,7 +72,7 @@ export async function startFixture(options: Partial<SshServerOptions> = {}): Pro
     { name: 'nocode', authorizedKeys: [alice.publicKey] },
   ];
   const clock = { now: 1_700_000_000_000 };
-  const controls = new RecordingControls();
+  const controls = new FakeControls(SSH_VMS);
   const start = () => startSshServer({ listen: '127.0.0.1:0', stateDir, users, secretKey: key, controls, now: () => clock.now, ...options });
   const fixture: Fixture = {
     dir, stateDir, key, alice, stranger, totpSecret, hotpSecret, users, controls, clock,

@@ -1,0 +1,186 @@
+// The contract of the agent's HTTP API: the shapes it answers with, by route, and its bounds; the agent's routes keep to them, `mvos vm` reads them.
+import type { VmConfig } from './host-config.ts';
+
+// Where a VM is in its life; `ready` means it reported its health marker within its deadline.
+export type VmState = 'stopped' | 'starting' | 'running' | 'ready' | 'failed' | 'stopping';
+
+// Where each vCPU and the emulator threads run, as planned from the host topology and as applied.
+export interface PinPlan {
+  housekeeping: number[];
+  vcpus: Array<{ vcpu: number; cpu: number; tid?: number }>;
+  emulator: number[];
+  // Set when the host has too few CPUs for whole cores (or any pinning at all): what was given up.
+  degraded?: string;
+  // Where the VM's memory is placed (NUMA node, hugepages).
+  memory?: MemoryPlacement;
+}
+
+// A VM's memory placement: bound to one NUMA node or left to the kernel, on hugepages or not, and why.
+export interface MemoryPlacement {
+  policy: 'bind' | 'default';
+  node?: number;
+  hugepages: boolean;
+  note: string;
+}
+
+// One entry in a VM's health history (started, ready, failed, stopped, fallback, restart…).
+export interface HealthEvent {
+  at: string;
+  event: string;
+  detail?: string;
+}
+
+// A VM as the agent reports it.
+export interface VmView {
+  name: string;
+  role: VmConfig['role'];
+  launch: VmConfig['launch'];
+  state: VmState;
+  pid?: number;
+  startedAt?: string;
+  readyAt?: string;
+  ephemeral: boolean;
+  autostart: boolean;
+  pinning?: PinPlan;
+  // Why it last failed (crash, panic, missed deadline, guest-reported problem), if it did.
+  failure?: { reason: string; at: string };
+  // A container workload's result: the exit code of its command (the VM's result).
+  result?: { exitCode: number; at: string };
+  history: HealthEvent[];
+}
+
+// A container workload to run once: an OCI image on the host (layout folder or `docker save` tarball), in a microVM.
+export interface ContainerRequest {
+  name: string;
+  image: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  workingDir?: string;
+  cpus?: number;
+  memoryMiB?: number;
+}
+
+// One disk checkpoint of a VM (a node in its qcow2 backing tree).
+export interface CheckpointView {
+  id: string;
+  parent?: string;
+  label?: string;
+  createdAt: string;
+  sizeBytes: number;
+  pinned: boolean;
+  // The checkpoint the VM's running disk grows from.
+  current: boolean;
+}
+
+// Whether the host runs on its rescue VM because the controller failed.
+export interface RescueState {
+  active: boolean;
+  reason?: string;
+  since?: string;
+}
+
+// Facts about the host for the API and the WebUI.
+export interface HostFacts {
+  name: string;
+  version: string;
+  accel: 'kvm' | 'tcg';
+  accelReason: string;
+  cpus: { online: number[]; cores: number[][]; nodes: number[][] };
+  memoryMiB: number;
+  versions: { agent: string; node: string; qemu: string };
+  rescue: RescueState;
+}
+
+// What status shows of one TCP listener.
+export interface ListenerStatus {
+  name: string;
+  address: string;
+  state: 'listening' | 'failed';
+  error?: string;
+  since: string;
+}
+
+// What the audit log has done so far, for status: suppressed events were counted into `repeated` lines, dropped ones are lost.
+export interface AuditStats {
+  written: number;
+  rotations: number;
+  suppressed: number;
+  dropped: number;
+  firstDroppedAt?: string;
+  lastDroppedAt?: string;
+}
+
+// What the agent reports about itself and its VMs.
+export interface AgentStatus {
+  host: { name: string; version: string };
+  state: 'ready' | 'stopping';
+  pid: number;
+  node: string;
+  startedAt: string;
+  accel: 'kvm' | 'tcg';
+  accelReason: string;
+  stateDir: string;
+  // Things a person should know (TCG instead of KVM, a degraded pinning plan).
+  warnings: string[];
+  rescue: RescueState;
+  // The SSH control server, when the host config names an address: where it listens and its host key fingerprint.
+  ssh?: { listen: string; fingerprint: string };
+  // The TCP API, when the host config names an address: its URL and, over TLS, the certificate and its SHA-256 fingerprint (AB:CD:…).
+  api?: { url: string; tls?: { source: 'key-folder' | 'self-signed'; certificate: string; fingerprint: string } };
+  // Each TCP listener the agent keeps trying to bind (on the host): bound or down, and why.
+  listeners?: ListenerStatus[];
+  // The audit log's counts: repeats counted instead of written, entries dropped by its rate limit (also named in warnings).
+  audit?: AuditStats;
+  vms: VmView[];
+}
+
+// What a console session is told when the keyboard changes hands: whether it holds it, who does, who took it from it.
+export interface KeyboardState {
+  writer: boolean;
+  holder?: string;
+  takenBy?: string;
+}
+
+// The first event of a live console stream: the session's id (named by input and keyboard requests) and the keyboard.
+export interface ConsoleSessionEvent {
+  id: string;
+  vm: string;
+  writer: boolean;
+  holder?: string;
+}
+
+// The most bytes of input one POST …/console/input carries: the agent refuses more, `mvos vm console` cuts what is typed to it.
+export const MAX_CONSOLE_INPUT_BYTES = 4096;
+
+// Any refusal: the HTTP status says what kind, `error` what happened.
+export interface ApiError {
+  error: string;
+}
+
+// The JSON answer of each route that answers JSON, by method and path as the route table and /openapi.json name them.
+export interface ApiAnswers {
+  'POST /login': { user: string; csrf: string };
+  'POST /logout': { loggedOut: true };
+  'GET /api/session': { user: string; via: 'socket' | 'tcp'; csrf: string | null };
+  'GET /status': AgentStatus;
+  'GET /api/host': HostFacts;
+  'GET /api/vms': VmView[];
+  'GET /api/vms/{name}': VmView;
+  'POST /api/vms/{name}/start': VmView;
+  'POST /api/vms/{name}/stop': VmView;
+  'POST /api/vms/{name}/restart': VmView;
+  'POST /api/vms/{name}/console/keyboard': Pick<KeyboardState, 'writer' | 'holder'>;
+  'POST /api/vms/{name}/console/input': { sent: number };
+  'GET /api/vms/{name}/checkpoints': CheckpointView[];
+  'POST /api/vms/{name}/checkpoints': CheckpointView;
+  'POST /api/vms/{name}/checkpoints/{id}/rollback': { rolledBackTo: string; vm: VmView };
+  'POST /api/vms/{name}/checkpoints/{id}/pin': { id: string; pinned: boolean };
+  'DELETE /api/vms/{name}/checkpoints/{id}': { deleted: string };
+  'POST /api/containers': VmView;
+  'GET /api/rescue': RescueState;
+  'POST /api/rescue': RescueState;
+}
+
+// A route that answers JSON, as `METHOD /path/{param}`.
+export type ApiRoute = keyof ApiAnswers;

@@ -1,0 +1,97 @@
+// The contract of /etc/mvos/host.json: the shape the builder writes (HostConfigFile) and the checked one the agent runs on (HostConfig).
+
+// How the agent knows a VM is up: a marker line within a deadline.
+export interface VmHealth {
+  deadlineSeconds: number;
+  marker: string;
+  // How long QEMU may leave a QMP query-status unanswered before the VM counts as hung.
+  hangSeconds: number;
+  // How long the guest's heartbeat may be silent, once it began, before the guest counts as hung.
+  heartbeatSeconds: number;
+}
+
+// One VM the host runs, with everything the agent needs to launch it.
+export interface VmConfig {
+  name: string;
+  role: 'controller' | 'rescue' | 'application' | 'utility';
+  launch: 'vm' | 'novm' | 'container';
+  cpus: number;
+  memoryMiB: number;
+  pin?: number[];
+  autostart: boolean;
+  ephemeral: boolean;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  firmware: VmFirmware;
+  // The immutable base disk (EROFS of the guest's root) the VM's qcow2 overlay grows from; absent: no disk.
+  disk?: string;
+  health: VmHealth;
+  // The VM started instead when this one fails.
+  fallback?: string;
+  // More than `attempts` failures within `windowSeconds` fall back (or, without a fallback, stop restarting).
+  restart: { attempts: number; backoffSeconds: number; windowSeconds: number };
+  // Hugepage backing for the VM's memory: auto when the VM's NUMA node has enough free.
+  hugepages: 'auto' | 'on' | 'off';
+}
+
+// The firmware a VM starts with: its type, and the files the builder shipped beside the guest image (code and vars template).
+export interface VmFirmware {
+  // none: direct kernel boot without firmware (novm, container).
+  type: 'ovmf' | 'ovmf-secureboot' | 'seabios' | 'none';
+  code?: string;
+  vars?: string;
+  bootOrder?: string[];
+  menuWaitMs?: number;
+}
+
+// One person who may control the host: password (HTTP), SSH keys, and a one-time-code secret (encrypted; opaque here).
+export interface AgentUser {
+  name: string;
+  passwordHash?: string;
+  authorizedKeys: string[];
+  otp?: { type: 'totp' | 'hotp'; secret: string };
+}
+
+// How the TCP API speaks TLS: the image's certificate and key (from the build's key folder), or one the agent makes on first start.
+export type ApiTlsConfig = { source: 'key-folder'; certFile: string; keyFile: string } | { source: 'self-signed' };
+
+// Where the agent listens besides its unix socket (off unless named).
+export interface AgentListen {
+  apiListen?: string;
+  apiTls?: ApiTlsConfig;
+  // Plain HTTP off loopback: only when the recipe said `insecure: true`.
+  apiInsecure?: boolean;
+  // DNS names the API is reached by: accepted as Host and Origin, and in a self-signed certificate.
+  apiNames?: string[];
+  sshListen?: string;
+  users: AgentUser[];
+  // The key that decrypts the users' one-time-code secrets (a file outside host.json, root-only).
+  secretKeyFile?: string;
+}
+
+// The whole host config as the agent holds it once checked; fields the agent does not know are kept out, never refused.
+export interface HostConfig {
+  name: string;
+  version: string;
+  vms: VmConfig[];
+  agent: AgentListen;
+  stateLabel: string;
+  // CPUs the host keeps for itself (the agent, QEMU's I/O); VMs are pinned elsewhere.
+  housekeeping: number[];
+  // The kernel and init container workloads boot (absent: this host cannot run containers).
+  containers?: { kernel: string; initrd: string };
+}
+
+// A value as host.json may spell it: null stands for an absent field, and a writer may hand over read-only lists.
+export type Written<T> = T extends string | number | boolean
+  ? T
+  : T extends readonly (infer U)[]
+    ? readonly Written<U>[]
+    : { [K in keyof T]: undefined extends T[K] ? Written<Exclude<T[K], undefined>> | null : Written<T[K]> };
+
+// One VM as the builder writes it, with the guest image it was built from (for people reading host.json; the agent does not read it).
+export type VmConfigFile = Written<VmConfig> & { image: { name: string; version: string } };
+
+// host.json as the builder writes it: what checkHostConfig in the agent accepts and turns into a HostConfig.
+export type HostConfigFile = Omit<Written<HostConfig>, 'vms'> & { vms: readonly VmConfigFile[] };
