@@ -1,7 +1,7 @@
 // Launch kind `novm`: a microVM with no firmware and no disk of its own — direct kernel boot, the immutable root shared read-only over virtio-blk, writes in a tmpfs.
 import type { QemuSpec } from '../../common/qemu/argv.ts';
 import type { VmConfig } from '../config.ts';
-import { imagePath, memoryBackend, type LaunchContext } from './vm.ts';
+import { guestBasics, imagePath, type LaunchContext } from './vm.ts';
 
 // microvm without option ROMs; serial, RTC and ACPI stay for console, clock and power-off. The PIT and PIC stay too:
 // without them the small kernel stalls calibrating its clock under TCG. QEMU merges this second -machine into the first.
@@ -14,12 +14,7 @@ export async function novmSpec(vm: VmConfig, context: LaunchContext & { rootDisk
   const drives = [...(root ? [root] : []), ...(context.extraDrives ?? [])].map((file) => ({ file, format: 'raw' as const, interface: 'virtio' as const, readonly: true }));
   return {
     machine: 'microvm',
-    accel: context.accel,
-    cpus: vm.cpus,
-    memoryMiB: vm.memoryMiB,
-    ...memoryBackend(context.memory),
-    kernel: await imagePath(context.root, vm.kernel),
-    initrd: await imagePath(context.root, vm.initrd),
+    ...(await guestBasics(vm, context)),
     // Ours first: whatever follows `--` in the recipe's command line belongs to init.
     append: [root ? 'mvos.root=/dev/vda' : '', context.append ?? '', vm.cmdline].filter(Boolean).join(' '),
     drives,

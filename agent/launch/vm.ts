@@ -77,6 +77,18 @@ export function memoryBackend(memory: MemoryPlacement | undefined): Pick<QemuSpe
   return { memoryBackend: { ...(memory.policy === 'bind' && memory.node !== undefined ? { hostNode: memory.node } : {}), hugepages: memory.hugepages } };
 }
 
+// What every launch kind gives QEMU the same way: the accelerator, CPUs, memory and its placement, the guest's kernel and initrd.
+export async function guestBasics(vm: VmConfig, context: LaunchContext): Promise<Pick<QemuSpec, 'accel' | 'cpus' | 'memoryMiB' | 'memoryBackend' | 'kernel' | 'initrd'>> {
+  return {
+    accel: context.accel,
+    cpus: vm.cpus,
+    memoryMiB: vm.memoryMiB,
+    ...memoryBackend(context.memory),
+    kernel: await imagePath(context.root, vm.kernel),
+    initrd: await imagePath(context.root, vm.initrd),
+  };
+}
+
 // The QEMU spec of a `vm` launch: q35, firmware, direct kernel boot of the guest image, disk, serial socket with log, QMP, health channel.
 export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<QemuSpec> {
   const { paths } = context;
@@ -87,12 +99,7 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
   const append = [disk ? 'mvos.root=/dev/vda' : '', vm.cmdline].filter(Boolean).join(' ');
   return {
     machine: 'q35',
-    accel: context.accel,
-    cpus: vm.cpus,
-    memoryMiB: vm.memoryMiB,
-    ...memoryBackend(context.memory),
-    kernel: await imagePath(context.root, vm.kernel),
-    initrd: await imagePath(context.root, vm.initrd),
+    ...(await guestBasics(vm, context)),
     append,
     ...(firmware ? { firmware } : {}),
     // SeaBIOS's menu wait from the recipe (OVMF keeps its timeout in the VM's NVRAM instead).
