@@ -12,7 +12,7 @@ import { FORMATS, missingPackages, SECURE_BOOT_PACKAGES } from '../media/formats
 import { mediaId, type MediaInput } from '../media/input.ts';
 import { requireRecipe } from '../recipe/load.ts';
 import type { Recipe } from '../recipe/types.ts';
-import { make_signed_uki, signingKey } from './firmware.ts';
+import { makeSignedUki, signingKey } from './firmware.ts';
 import { buildImage, type BuiltImage } from './image.ts';
 import { buildManifest } from './manifest.ts';
 import { writeImageDir } from './output.ts';
@@ -62,7 +62,7 @@ function builderVersion(): string {
   return `mvos ${pkg.version}`;
 }
 
-function load_recipe_and_lock(file: string, options: BuildOptions): BuildContext {
+function loadRecipeAndLock(file: string, options: BuildOptions): BuildContext {
   const recipe = requireRecipe(file, options.cwd);
   const lockPath = lockfilePath(recipe.file);
   const shown = relative(options.cwd, lockPath);
@@ -82,7 +82,7 @@ function load_recipe_and_lock(file: string, options: BuildOptions): BuildContext
 }
 
 // Before any stage runs: every output format's host tools are here, or the build stops with the line that installs them.
-async function check_output_tools(ctx: BuildContext): Promise<void> {
+async function checkOutputTools(ctx: BuildContext): Promise<void> {
   const signed = signsBootMedia(ctx.recipe);
   const missing = await missingPackages([...ctx.recipe.outputs.flatMap((f) => FORMATS[f].packages), ...(signed ? SECURE_BOOT_PACKAGES : [])]);
   if (signed) signingKey();
@@ -92,13 +92,13 @@ async function check_output_tools(ctx: BuildContext): Promise<void> {
   });
 }
 
-async function fetch_inputs(ctx: BuildContext): Promise<void> {
+async function fetchInputs(ctx: BuildContext): Promise<void> {
   ctx.fetched = await fetchPins(allPins(ctx.lock), { cache: ctx.cache, offline: ctx.offline, progress: ctx.progress, aptSources: ctx.aptSources });
 }
 
 // Re-hashes every input whose file changed since it was last verified (size, mtime, ctime, inode), like git's index: any
 // write to a cache file is caught, and a no-op build does not re-read hundreds of megabytes.
-async function verify_inputs(ctx: BuildContext): Promise<void> {
+async function verifyInputs(ctx: BuildContext): Promise<void> {
   const stamps = await readStamps(ctx.cache);
   const pins = allPins(ctx.lock).filter((pin) => stamps.get(pin.sha256) !== stampOf(ctx.cache, pin.sha256));
   if (pins.length === 0) return;
@@ -116,7 +116,7 @@ async function verify_inputs(ctx: BuildContext): Promise<void> {
   task.done();
 }
 
-async function build_images(ctx: BuildContext): Promise<void> {
+async function buildImages(ctx: BuildContext): Promise<void> {
   ctx.image = await buildImage(
     { cache: ctx.cache, lock: ctx.lock, progress: ctx.progress, sourceDateEpoch: ctx.lock.sourceDateEpoch, stages: ctx.stages, built: new Map(), log: ctx.log },
     ctx.recipe,
@@ -129,11 +129,11 @@ function signsBootMedia(recipe: Recipe): boolean {
 }
 
 // Each boot medium is a stage keyed by the kernel, initrd, boot settings and the writer's code; vmlinuz and initrd are always written.
-async function make_media(ctx: BuildContext): Promise<void> {
+async function makeMedia(ctx: BuildContext): Promise<void> {
   const image = ctx.image!;
   const { recipe } = image;
   const settings = { name: recipe.name, version: recipe.version, cmdline: image.cmdline, boot: recipe.boot, stateLabel: recipe.host.stateLabel, sourceDateEpoch: ctx.lock.sourceDateEpoch };
-  const uki = signsBootMedia(recipe) ? await make_signed_uki(ctx, { recipe, vmlinuz: image.vmlinuz, initrd: image.initrd, cmdline: image.cmdline, sourceDateEpoch: ctx.lock.sourceDateEpoch }) : undefined;
+  const uki = signsBootMedia(recipe) ? await makeSignedUki(ctx, { recipe, vmlinuz: image.vmlinuz, initrd: image.initrd, cmdline: image.cmdline, sourceDateEpoch: ctx.lock.sourceDateEpoch }) : undefined;
   const id = mediaId({ ...settings, vmlinuz: image.vmlinuz, initrd: image.initrd, uki });
   ctx.media = [
     { file: 'vmlinuz', blob: image.vmlinuz },
@@ -172,7 +172,7 @@ function outputStamp(path: string, sha: string): string {
   return `${sha}@${fileStamp(path)}`;
 }
 
-async function write_outputs(ctx: BuildContext): Promise<void> {
+async function writeOutputs(ctx: BuildContext): Promise<void> {
   const image = ctx.image!;
   const described = ctx.media!.map(({ file, blob }) => ({ file, sha256: blob, size: statSync(ctx.cache.path(blob)).size }));
   const files: Record<string, Buffer> = {};
@@ -204,12 +204,12 @@ async function write_outputs(ctx: BuildContext): Promise<void> {
 
 // Runs the build of one recipe and returns its context (what each step found and made).
 export async function buildRecipe(file: string, options: BuildOptions): Promise<BuildContext> {
-  const ctx = load_recipe_and_lock(file, options);
-  await check_output_tools(ctx);
-  await fetch_inputs(ctx);
-  await verify_inputs(ctx);
-  await build_images(ctx);
-  await make_media(ctx);
-  await write_outputs(ctx);
+  const ctx = loadRecipeAndLock(file, options);
+  await checkOutputTools(ctx);
+  await fetchInputs(ctx);
+  await verifyInputs(ctx);
+  await buildImages(ctx);
+  await makeMedia(ctx);
+  await writeOutputs(ctx);
   return ctx;
 }

@@ -38,7 +38,7 @@ async function produceFirmware(cache: ContentCache, lock: Lockfile): Promise<Rec
 }
 
 // The pinned firmware files as cache blobs (name → sha256), extracted once per pair of package hashes.
-export async function pin_firmware(runner: StageRunner, lock: Lockfile): Promise<Record<FirmwareFile, string>> {
+export async function pinFirmware(runner: StageRunner, lock: Lockfile): Promise<Record<FirmwareFile, string>> {
   const record = await runLoggedStage(runner, 'firmware', firmwareInputs(lock), () => produceFirmware(runner.cache, lock));
   return record.outputs as Record<FirmwareFile, string>;
 }
@@ -69,7 +69,7 @@ function presetOf(vm: VmSpec): Preset {
 }
 
 // Each VM's VARS file (VM name → blob) for the VMs whose firmware keeps one; keyed by preset, recipe settings, template and keys.
-export async function make_vm_vars(runner: StageRunner, hostName: string, vms: readonly VmSpec[], firmware: Record<FirmwareFile, string>): Promise<Record<string, string>> {
+export async function makeVmVars(runner: StageRunner, hostName: string, vms: readonly VmSpec[], firmware: Record<FirmwareFile, string>): Promise<Record<string, string>> {
   const wanted = vms.filter((vm) => vm.launch === 'vm' && hasVarstore(vm.recipe.firmware.type));
   if (wanted.length === 0) return {};
   const secure = wanted.some((vm) => vm.recipe.firmware.type === 'ovmf-secureboot');
@@ -118,7 +118,7 @@ export interface UkiInputs {
 }
 
 // The UKI (systemd stub + os-release + cmdline + kernel + initramfs) signed with the db key, so firmware checks all of it; its signing time is SOURCE_DATE_EPOCH.
-export async function make_signed_uki(runner: StageRunner, parts: UkiInputs): Promise<string> {
+export async function makeSignedUki(runner: StageRunner, parts: UkiInputs): Promise<string> {
   const db = signingKey();
   const inputs = {
     vmlinuz: parts.vmlinuz,

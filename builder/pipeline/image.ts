@@ -22,7 +22,7 @@ import { writeErofs } from '../rootfs/erofs.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../secrets/api-tls.ts';
 import { IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
-import { make_vm_vars, pin_firmware } from './firmware.ts';
+import { makeVmVars, pinFirmware } from './firmware.ts';
 import { containerInitramfs, containerInitScript, CONTAINER_INITRD } from './container-init.ts';
 import { containerKernel, guestDiskPath, guestImagePaths, guestVarsPath, hostConfig, osRelease, templateValues, vmFirmware } from './generated.ts';
 import { hashOverlay, readOverlay } from './overlay.ts';
@@ -69,7 +69,7 @@ function pinsKey(pins: readonly PackagePin[]): string {
   return sha256(pins.map((p) => `${p.name}=${p.version}:${p.sha256}`).join('\n'));
 }
 
-async function install_packages(ctx: ImageContext, recipe: Recipe, pins: PackagePin[]): Promise<{ record: StageRecord; rules: string[] }> {
+async function installPackages(ctx: ImageContext, recipe: Recipe, pins: PackagePin[]): Promise<{ record: StageRecord; rules: string[] }> {
   const drop = dropFilter(recipe.drop);
   const code = hashCode(['builder/pipeline/image.ts', 'builder/inputs/deb.ts', 'builder/rootfs/tree.ts', 'builder/rootfs/drop.ts', 'builder/archive/tar.ts']);
   const record = await runLoggedStage(ctx, `packages(${recipe.name})`, { pins: pinsKey(pins), drop: sha256(drop.rules.join('\n')), sde: String(ctx.sourceDateEpoch), code }, async () => {
@@ -88,7 +88,7 @@ async function install_packages(ctx: ImageContext, recipe: Recipe, pins: Package
   return { record, rules: drop.rules };
 }
 
-async function make_kernel(ctx: ImageContext, recipe: Recipe, locked: LockedImage): Promise<{ vmlinuz: string; modules?: { tar: string; load: string }; version: string; pins: Array<PackagePin & { role: string }> }> {
+async function makeKernel(ctx: ImageContext, recipe: Recipe, locked: LockedImage): Promise<{ vmlinuz: string; modules?: { tar: string; load: string }; version: string; pins: Array<PackagePin & { role: string }> }> {
   if (locked.kernel) {
     const pin = pinOf(ctx.lock, locked.kernel.package);
     const code = hashCode(['builder/pipeline/image.ts', 'builder/kernel/debian.ts', 'builder/kernel/modules.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']);
@@ -132,7 +132,7 @@ async function make_kernel(ctx: ImageContext, recipe: Recipe, locked: LockedImag
   throw new FailureError(`${recipe.name} has no kernel to build`, { hint: 'set kernel.package or kernel.source in the recipe' });
 }
 
-async function bundle_agent(ctx: ImageContext): Promise<string> {
+async function bundleAgentStage(ctx: ImageContext): Promise<string> {
   const record = await runLoggedStage(ctx, 'agent', { sources: hashSources(['agent', 'builder', 'common']) }, async () => {
     const bundle = await bundleAgent();
     return { 'agent.mjs': bundle.code };
@@ -149,7 +149,7 @@ function fileEntry(path: string, content: Buffer | string, mode = 0o644, origin 
   return { path, type: 'file' as const, mode, uid: 0, gid: 0, content: Buffer.isBuffer(content) ? content : Buffer.from(content), origin };
 }
 
-async function assemble_rootfs(
+async function assembleRootfs(
   ctx: ImageContext,
   recipe: Recipe,
   parts: { packages: string; modules?: { tar: string; load: string }; agent?: string; guests: BuiltImage[]; vmVars: Record<string, string> },
@@ -240,7 +240,7 @@ async function assemble_rootfs(
 }
 
 // The same tree the initramfs holds, as a read-only EROFS disk: a guest that boots from it runs exactly what was built.
-async function make_root_disk(ctx: ImageContext, recipe: Recipe, rootfs: string): Promise<string> {
+async function makeRootDisk(ctx: ImageContext, recipe: Recipe, rootfs: string): Promise<string> {
   const inputs = {
     rootfs,
     sde: String(ctx.sourceDateEpoch),
@@ -254,7 +254,7 @@ async function make_root_disk(ctx: ImageContext, recipe: Recipe, rootfs: string)
   return record.outputs['rootfs.erofs']!;
 }
 
-async function pack_initramfs(ctx: ImageContext, recipe: Recipe, rootfs: string): Promise<StageRecord> {
+async function packInitramfs(ctx: ImageContext, recipe: Recipe, rootfs: string): Promise<StageRecord> {
   const { compression, level } = recipe.initramfs;
   const inputs = {
     rootfs,
@@ -286,19 +286,19 @@ async function buildImageOnce(ctx: ImageContext, recipe: Recipe): Promise<BuiltI
   const pins = locked.packages.map((name) => pinOf(ctx.lock, name));
   const guests: BuiltImage[] = [];
   for (const vm of recipe.vms) guests.push(await buildImage(ctx, vm.recipe));
-  const packages = await install_packages(ctx, recipe, pins);
-  const kernel = await make_kernel(ctx, recipe, locked);
-  const agent = recipe.kind === 'host' && recipe.agent.enabled ? await bundle_agent(ctx) : undefined;
-  const vmVars = recipe.kind === 'host' && recipe.vms.length > 0 ? await make_vm_vars(ctx, recipe.name, recipe.vms, await pin_firmware(ctx, ctx.lock)) : {};
-  const rootfs = await assemble_rootfs(ctx, recipe, {
+  const packages = await installPackages(ctx, recipe, pins);
+  const kernel = await makeKernel(ctx, recipe, locked);
+  const agent = recipe.kind === 'host' && recipe.agent.enabled ? await bundleAgentStage(ctx) : undefined;
+  const vmVars = recipe.kind === 'host' && recipe.vms.length > 0 ? await makeVmVars(ctx, recipe.name, recipe.vms, await pinFirmware(ctx, ctx.lock)) : {};
+  const rootfs = await assembleRootfs(ctx, recipe, {
     packages: packages.record.outputs['packages.tar']!,
     modules: kernel.modules,
     agent,
     guests,
     vmVars,
   });
-  const initramfs = await pack_initramfs(ctx, recipe, rootfs.outputs['rootfs.tar']!);
-  const disk = recipe.outputs.includes('erofs') ? await make_root_disk(ctx, recipe, rootfs.outputs['rootfs.tar']!) : undefined;
+  const initramfs = await packInitramfs(ctx, recipe, rootfs.outputs['rootfs.tar']!);
+  const disk = recipe.outputs.includes('erofs') ? await makeRootDisk(ctx, recipe, rootfs.outputs['rootfs.tar']!) : undefined;
   const stats = JSON.parse((await ctx.cache.read(rootfs.outputs.stats!, 'rootfs stats')).toString()) as { entries: number; bytes: number };
   const dropped = JSON.parse((await ctx.cache.read(packages.record.outputs['dropped.json']!, 'dropped files')).toString()) as string[];
   const firmware = locked.firmware.map((name) => ({ ...pinOf(ctx.lock, name), role: 'firmware' }));
