@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { fatSerial, mediaTag, type MediaInput } from './input.ts';
-import { makeFat } from './fat.ts';
+import { FAT_PACKAGES, makeFat } from './fat.ts';
 import { guidFrom } from './gpt.ts';
-import { GRUB_PC_DIR, grubConfig, grubImage } from './grub.ts';
+import { GRUB_CFG_SOURCE, GRUB_PACKAGES, GRUB_PC_DIR, grubConfig, grubImage } from './grub.ts';
+import type { Medium } from './medium.ts';
 
 // ISO 9660 dates as xorriso takes them: YYYYMMDDhhmmsscc in UTC.
 export function isoDate(epoch: number): string {
@@ -83,3 +84,11 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+// <name>.iso, for a CD drive or a USB stick.
+export const isoMedium: Medium = {
+  packages: ['xorriso', ...FAT_PACKAGES, ...GRUB_PACKAGES],
+  code: ['builder/media/iso.ts', 'builder/media/gpt.ts', 'builder/media/grub.ts', 'builder/media/fat.ts', 'builder/media/input.ts', GRUB_CFG_SOURCE],
+  staged: true,
+  write: async (input) => ({ [`${input.name}.iso`]: await writeIso(input) }),
+};

@@ -8,19 +8,19 @@ import { fetchPins, type FetchReport } from '../inputs/fetch.ts';
 import { allPins, assertLockMatchesRecipe } from '../inputs/lock.ts';
 import { lockfilePath, readLockfile, type Lockfile } from '../inputs/lockfile.ts';
 import { fileStamp, readStamps, stampOf, writeStamps } from '../inputs/stamps.ts';
-import { FORMATS, missingPackages, SECURE_BOOT_PACKAGES } from '../media/formats.ts';
+import { isMedium, MEDIA } from '../media/formats.ts';
 import { mediaId, type MediaInput } from '../media/input.ts';
 import { requireRecipe } from '../recipe/load.ts';
 import type { Recipe } from '../recipe/types.ts';
-import { makeSignedUki, signingKey } from './firmware.ts';
-import { buildImage, type BuiltImage } from './image.ts';
+import { makeSignedUki, SECURE_BOOT_PACKAGES, signingKey } from './firmware.ts';
+import { buildImage, ROOT_DISK_PACKAGES, type BuiltImage } from './image.ts';
 import { buildManifest } from './manifest.ts';
 import { writeImageDir } from './output.ts';
 import type { Progress } from './progress.ts';
 import { buildSbom } from './sbom.ts';
 import { hashCode } from './sources.ts';
 import { runLoggedStage, sha256, type StageRecord } from './stage.ts';
-import { installLine, runningAsRoot } from '../tools/doctor.ts';
+import { installLine, missingPackages, runningAsRoot } from '../tools/doctor.ts';
 import { packageVersions } from '../tools/versions.ts';
 
 // Everything a build step reads and writes.
@@ -84,7 +84,7 @@ function loadRecipeAndLock(file: string, options: BuildOptions): BuildContext {
 // Before any stage runs: every output format's host tools are here, or the build stops with the line that installs them.
 async function checkOutputTools(ctx: BuildContext): Promise<void> {
   const signed = signsBootMedia(ctx.recipe);
-  const missing = await missingPackages([...ctx.recipe.outputs.flatMap((f) => FORMATS[f].packages), ...(signed ? SECURE_BOOT_PACKAGES : [])]);
+  const missing = await missingPackages([...ctx.recipe.outputs.flatMap((f) => (isMedium(f) ? MEDIA[f].packages : ROOT_DISK_PACKAGES)), ...(signed ? SECURE_BOOT_PACKAGES : [])]);
   if (signed) signingKey();
   if (missing.length === 0) return;
   throw new UserError(`the outputs ${ctx.recipe.outputs.join(', ')} need packages this host lacks: ${missing.join(', ')}`, {
@@ -125,7 +125,7 @@ async function buildImages(ctx: BuildContext): Promise<void> {
 
 // Secure Boot hosts boot a signed UKI from their UEFI media (iso, raw, qcow2); kernel+initrd alone needs no signature.
 function signsBootMedia(recipe: Recipe): boolean {
-  return recipe.firmware.type === 'ovmf-secureboot' && recipe.outputs.some((f) => FORMATS[f].staged);
+  return recipe.firmware.type === 'ovmf-secureboot' && recipe.outputs.some((f) => isMedium(f) && MEDIA[f].staged);
 }
 
 // Each boot medium is a stage keyed by the kernel, initrd, boot settings and the writer's code; vmlinuz and initrd are always written.
@@ -140,8 +140,8 @@ async function makeMedia(ctx: BuildContext): Promise<void> {
     { file: 'initrd', blob: image.initrd },
   ];
   if (image.disk) ctx.media.push({ file: 'rootfs.erofs', blob: image.disk });
-  for (const name of recipe.outputs) {
-    const format = FORMATS[name];
+  for (const name of recipe.outputs.filter(isMedium)) {
+    const format = MEDIA[name];
     if (!format.staged) continue;
     const stageName = `media-${name}(${recipe.name})`;
     const record = await runLoggedStage(ctx, stageName, { id, code: hashCode([...format.code]), tools: await packageVersions(format.packages) }, async () => {

@@ -108,6 +108,9 @@ export function signingKey(keyDir = defaultKeyDir()): { key: string; crt: string
   return db;
 }
 
+// The Debian packages a signed boot image needs besides binutils' objcopy: the EFI stub and sbsign.
+export const SECURE_BOOT_PACKAGES = ['systemd-boot-efi', 'sbsigntool'] as const;
+
 // What a signed boot image is made of.
 export interface UkiInputs {
   recipe: Recipe;
@@ -127,7 +130,7 @@ export async function makeSignedUki(runner: StageRunner, parts: UkiInputs): Prom
     osRelease: sha256(osRelease(parts.recipe)),
     cert: sha256(await readFile(db.crt)),
     sde: String(parts.sourceDateEpoch),
-    tools: await packageVersions(['systemd-boot-efi', 'sbsigntool', 'binutils']),
+    tools: await packageVersions([...SECURE_BOOT_PACKAGES, 'binutils']),
     code: hashCode(['builder/pipeline/firmware.ts', 'builder/firmware/uki.ts', 'builder/firmware/authenticode.ts']),
   };
   const record = await runLoggedStage(runner, `uki(${parts.recipe.name})`, inputs, async () => {

@@ -239,6 +239,9 @@ async function assembleRootfs(
   });
 }
 
+// The Debian package of the root disk's mkfs.erofs (asked for by the recipe output erofs).
+export const ROOT_DISK_PACKAGES = ['erofs-utils'] as const;
+
 // The same tree the initramfs holds, as a read-only EROFS disk: a guest that boots from it runs exactly what was built.
 async function makeRootDisk(ctx: ImageContext, recipe: Recipe, rootfs: string): Promise<string> {
   const inputs = {
