@@ -9,9 +9,9 @@ export function fetchInputs(ctx: BuildContext): Promise<FetchReport> {
   return fetchPins(allPins(ctx.lock), { cache: ctx.cache, offline: ctx.offline, progress: ctx.progress, aptSources: ctx.aptSources });
 }
 
-// Re-hashes every input whose file changed since it was last verified (size, mtime, ctime, inode), like git's index: any
-// write to a cache file is caught, and a no-op build does not re-read hundreds of megabytes. Returns the bytes re-read.
+// Re-hashes every input whose file changed since it was last verified (size, mtime, ctime, inode); returns the bytes re-read.
 export async function verifyInputs(ctx: BuildContext): Promise<number> {
+  // Like git's index: any write to a cache file is caught, and a no-op build does not re-read hundreds of megabytes.
   const stamps = await readStamps(ctx.cache);
   const pins = allPins(ctx.lock).filter((pin) => stamps.get(pin.sha256) !== stampOf(ctx.cache, pin.sha256));
   if (pins.length === 0) return 0;
