@@ -88,7 +88,7 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
 // <name>.iso, for a CD drive or a USB stick.
 export const isoMedium: Medium = {
   packages: ['xorriso', ...FAT_PACKAGES, ...GRUB_PACKAGES],
-  code: ['builder/media/iso.ts', 'builder/media/gpt.ts', 'builder/media/grub.ts', 'builder/media/fat.ts', 'builder/media/input.ts', GRUB_CFG_SOURCE],
+  code: ['builder/media/iso.ts', GRUB_CFG_SOURCE],
   staged: true,
   write: async (input) => ({ [`${input.name}.iso`]: await writeIso(input) }),
 };

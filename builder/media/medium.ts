@@ -5,7 +5,7 @@ import type { MediaInput } from './input.ts';
 export interface Medium {
   // Package names from builder/tools/requirements.ts.
   packages: readonly string[];
-  // Repo-relative files whose change rewrites the medium (in its stage key).
+  // Repo-relative files whose change rewrites the medium (in its stage key): its module, whose imports follow, and the data files they read.
   code: readonly string[];
   // false: the files are the built kernel and initrd themselves, which every build writes; no stage needed.
   staged: boolean;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import type { MediaInput } from './input.ts';
+import { GRUB_CFG_SOURCE } from './grub.ts';
 import type { Medium } from './medium.ts';
 import { rawMedium, writeRaw } from './raw.ts';
 
@@ -22,7 +23,7 @@ export async function writeQcow2(input: MediaInput): Promise<Buffer> {
 // <name>.qcow2: the raw disk's tools plus qemu-img.
 export const qcow2Medium: Medium = {
   packages: [...rawMedium.packages, 'qemu-utils'],
-  code: [...rawMedium.code, 'builder/media/qcow2.ts'],
+  code: ['builder/media/qcow2.ts', GRUB_CFG_SOURCE],
   staged: true,
   write: async (input) => ({ [`${input.name}.qcow2`]: await writeQcow2(input) }),
 };

@@ -62,7 +62,7 @@ export async function writeRaw(input: MediaInput): Promise<Buffer> {
 // <name>.raw, for dd to a disk or a VM's disk file.
 export const rawMedium: Medium = {
   packages: [...FAT_PACKAGES, ...GRUB_PACKAGES],
-  code: ['builder/media/raw.ts', 'builder/media/gpt.ts', 'builder/media/grub.ts', 'builder/media/fat.ts', 'builder/media/input.ts', GRUB_CFG_SOURCE],
+  code: ['builder/media/raw.ts', GRUB_CFG_SOURCE],
   staged: true,
   write: async (input) => ({ [`${input.name}.raw`]: await writeRaw(input) }),
 };

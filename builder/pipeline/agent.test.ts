@@ -26,17 +26,17 @@ test('the bundle reads no test and no test double', () => {
   assert.equal(bundle.inputs.filter((f) => /\.test\.ts$|(^|[/-])testing\.ts$|fixture/.test(f) && !f.startsWith('node_modules/')), []);
 });
 
-test('the key comes from the bundled files alone: a changed test or test double keeps it, a changed bundled file changes it', () => {
+test('the key comes from the bundled files alone: a changed test or test double keeps it, a changed bundled file changes it', async () => {
   const root = copyOfInputs();
-  const key = () => stageKey('agent', agentStageInputs(bundle.inputs, root)!);
-  const before = key();
+  const key = async () => stageKey('agent', (await agentStageInputs(bundle.inputs, root))!);
+  const before = await key();
   writeFileSync(join(root, 'agent/api/api.test.ts'), 'a changed test\n');
   writeFileSync(join(root, 'agent/api/testing.ts'), 'a changed test double\n');
-  assert.is(key(), before);
+  assert.is(await key(), before);
   writeFileSync(join(root, 'agent/main.ts'), `${readFileSync(join(root, 'agent/main.ts'), 'utf8')}\n`);
-  assert.is.not(key(), before);
+  assert.is.not(await key(), before);
   rmSync(join(root, 'agent/main.ts'));
-  assert.is(agentStageInputs(bundle.inputs, root), undefined);
+  assert.is(await agentStageInputs(bundle.inputs, root), undefined);
 });
 
 test('the next build finds the bundle by the files the last one read, without bundling; a stale list costs one bundling, not a wrong key', async () => {

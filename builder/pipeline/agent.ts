@@ -11,14 +11,14 @@ import { cachedStage, runLoggedStage, sha256, type StageInputs, type StageRunner
 export const LAST_INPUTS_KEY = 'agent: the files the last bundle read';
 
 // The agent stage's inputs for a bundle made from `files` (paths relative to root), or undefined when one of them is gone.
-export function agentStageInputs(files: readonly string[], root = repoRoot): StageInputs | undefined {
+export async function agentStageInputs(files: readonly string[], root = repoRoot): Promise<StageInputs | undefined> {
   if (!files.every((f) => existsSync(join(root, f)))) return undefined;
   return {
     files: hashFiles(files, root),
     // Pins the npm packages the bundle inlines without esbuild reading them as modules (xterm's assets) and esbuild itself.
     lock: sha256(readFileSync(join(root, 'package-lock.json'))),
     esbuild: esbuildVersion,
-    bundler: hashCode(['builder/agent/bundle.ts', 'common/xterm-assets.ts']),
+    bundler: await hashCode(['builder/agent/bundle.ts']),
   };
 }
 
@@ -32,14 +32,14 @@ export async function bundleAgentStage(runner: StageRunner, bundle: () => Promis
   // The last bundle's files give the key without bundling: whatever could change the bundle edits one of them (a new import
   // is an edit of the file that imports it), and a stale list only costs one bundling, never a wrong key.
   const last = await lastBundleInputs(runner);
-  const lastInputs = last && agentStageInputs(last);
+  const lastInputs = last && (await agentStageInputs(last));
   const cached = lastInputs && (await cachedStage(runner.cache, 'agent', lastInputs));
   if (cached) {
     runner.stages.push(cached);
     return cached.outputs['agent.mjs']!;
   }
   const made = await bundle();
-  const inputs = agentStageInputs(made.inputs);
+  const inputs = await agentStageInputs(made.inputs);
   if (!inputs) throw new Error(`the agent bundle names inputs that do not exist: ${made.inputs.filter((f) => !existsSync(join(repoRoot, f))).join(', ')}`);
   const record = await runLoggedStage(runner, 'agent', inputs, async () => ({ 'agent.mjs': made.code, 'inputs.json': Buffer.from(JSON.stringify(made.inputs)) }));
   await runner.cache.setKey(LAST_INPUTS_KEY, record.outputs['inputs.json']!);

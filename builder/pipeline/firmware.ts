@@ -17,11 +17,11 @@ import { osRelease } from './generated.ts';
 import { hashCode } from './sources.ts';
 import { runLoggedStage, runStage, sha256, type StageRunner } from './stage.ts';
 
-const FIRMWARE_CODE = ['builder/pipeline/firmware.ts', 'builder/firmware/pinned.ts', 'builder/inputs/deb.ts'];
-const VARS_CODE = ['builder/pipeline/firmware.ts', 'builder/firmware/vm.ts', 'builder/firmware/preset.ts', 'builder/firmware/varstore.ts', 'builder/firmware/siglist.ts', 'builder/firmware/devicepath-text.ts'];
+// The stages' own module: its imports hold the firmware code of all three (extraction, NVRAM stores, signed UKIs).
+const FIRMWARE_CODE = ['builder/pipeline/firmware.ts'];
 
-function firmwareInputs(lock: Lockfile): Record<string, string> {
-  const inputs: Record<string, string> = { code: hashCode(FIRMWARE_CODE) };
+async function firmwareInputs(lock: Lockfile): Promise<Record<string, string>> {
+  const inputs: Record<string, string> = { code: await hashCode(FIRMWARE_CODE) };
   for (const name of FIRMWARE_PACKAGES) {
     if (!lock.packages[name]) throw new UserError(`the lockfile pins no ${name} package, which the firmware files come from`, { hint: 'run `mvos lock <recipe>` again' });
     inputs[name] = pinOf(lock, name).sha256;
@@ -39,13 +39,13 @@ async function produceFirmware(cache: ContentCache, lock: Lockfile): Promise<Rec
 
 // The pinned firmware files as cache blobs (name → sha256), extracted once per pair of package hashes.
 export async function pinFirmware(runner: StageRunner, lock: Lockfile): Promise<Record<FirmwareFile, string>> {
-  const record = await runLoggedStage(runner, 'firmware', firmwareInputs(lock), () => produceFirmware(runner.cache, lock));
+  const record = await runLoggedStage(runner, 'firmware', await firmwareInputs(lock), () => produceFirmware(runner.cache, lock));
   return record.outputs as Record<FirmwareFile, string>;
 }
 
 // The pinned firmware files as paths in the cache, for QEMU outside a build (boot checks): code files are read-only there, copy vars first.
 export async function pinnedFirmwarePaths(cache: ContentCache, lock: Lockfile): Promise<Record<FirmwareFile, string>> {
-  const record = await runStage(cache, 'firmware', firmwareInputs(lock), () => produceFirmware(cache, lock));
+  const record = await runStage(cache, 'firmware', await firmwareInputs(lock), () => produceFirmware(cache, lock));
   const out = {} as Record<FirmwareFile, string>;
   for (const name of Object.keys(FIRMWARE_FILES) as FirmwareFile[]) out[name] = cache.path(record.outputs[name]!);
   return out;
@@ -79,7 +79,7 @@ export async function makeVmVars(runner: StageRunner, hostName: string, vms: rea
     template: firmware['ovmf-vars'],
     vms: sha256(JSON.stringify(settings)),
     certs: certs ? sha256(JSON.stringify(Object.entries(certs).map(([role, der]) => [role, sha256(der)]))) : '',
-    code: hashCode(VARS_CODE),
+    code: await hashCode(FIRMWARE_CODE),
   };
   const record = await runLoggedStage(runner, `vm-vars(${hostName})`, inputs, async () => {
     const template = await runner.cache.read(firmware['ovmf-vars'], 'OVMF VARS template');
@@ -131,7 +131,7 @@ export async function makeSignedUki(runner: StageRunner, parts: UkiInputs): Prom
     cert: sha256(await readFile(db.crt)),
     sde: String(parts.sourceDateEpoch),
     tools: await packageVersions([...SECURE_BOOT_PACKAGES, 'binutils']),
-    code: hashCode(['builder/pipeline/firmware.ts', 'builder/firmware/uki.ts', 'builder/firmware/authenticode.ts']),
+    code: await hashCode(FIRMWARE_CODE),
   };
   const record = await runLoggedStage(runner, `uki(${parts.recipe.name})`, inputs, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mvos-uki-'));

@@ -16,7 +16,7 @@ export async function packInitramfs(ctx: ImageContext, recipe: Recipe, rootfs: s
     compression,
     level: String(level ?? ''),
     sde: String(ctx.sourceDateEpoch),
-    code: hashCode(['builder/pipeline/initramfs.ts', 'builder/archive/cpio.ts', 'builder/archive/compress.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
+    code: await hashCode(['builder/pipeline/initramfs.ts']),
     compressor: compression === 'zstd' ? await toolVersion('zstd', '-V') : `node ${process.versions.zlib}`,
   };
   const record = await runLoggedStage(ctx, `initramfs(${recipe.name})`, inputs, async () => {

@@ -36,7 +36,7 @@ async function kernelVersion(ctx: ImageContext, record: StageRecord): Promise<st
 
 async function extractPackagedKernel(ctx: ImageContext, recipe: Recipe, packageName: string): Promise<BuiltKernel> {
   const pin = pinOf(ctx.lock, packageName);
-  const code = hashCode(['builder/pipeline/kernel.ts', 'builder/kernel/debian.ts', 'builder/kernel/modules.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']);
+  const code = await hashCode(['builder/pipeline/kernel.ts']);
   const inputs = { kernel: pin.sha256, modules: recipe.kernel.modules.join(','), sde: String(ctx.sourceDateEpoch), code, depmod: await toolVersion('depmod') };
   const record = await runLoggedStage(ctx, `kernel(${recipe.name})`, inputs, async () => {
     const kernel = await extractDebianKernel(await ctx.cache.read(pin.sha256, pin.name), pin.name);
@@ -60,7 +60,7 @@ async function buildSourceKernel(ctx: ImageContext, source: string, packageName:
   const configDir = `${kernelConfigDir}/${source}`;
   const fragments = await readConfigFragments(configDir);
   const key = kernelSourceKey(pin.sha256, fragments, 'tinyconfig', { sourceDateEpoch: ctx.sourceDateEpoch, toolchain: await kernelToolchain() });
-  const record = await runLoggedStage(ctx, `kernel-source(${source})`, { key, code: hashCode(['builder/kernel/source.ts']) }, async () => {
+  const record = await runLoggedStage(ctx, `kernel-source(${source})`, { key, code: await hashCode(['builder/kernel/source.ts']) }, async () => {
     const sourceDeb = await ctx.cache.read(pin.sha256, pin.name);
     ctx.log(`building kernel ${source} from ${pin.name} ${pin.version} (several minutes; cached afterwards)`);
     // A private work folder per build: two builds sharing one would corrupt each other's trees.

@@ -38,7 +38,7 @@ async function mediaSource(ctx: BuildContext, image: BuiltImage): Promise<MediaS
 async function writeMedium(ctx: BuildContext, image: BuiltImage, name: MediumName, source: MediaSource): Promise<OutputBlob[]> {
   const medium = MEDIA[name];
   const { recipe } = image;
-  const record = await runLoggedStage(ctx, `media-${name}(${recipe.name})`, { id: source.id, code: hashCode([...medium.code]), tools: await packageVersions(medium.packages) }, async () => {
+  const record = await runLoggedStage(ctx, `media-${name}(${recipe.name})`, { id: source.id, code: await hashCode(medium.code), tools: await packageVersions(medium.packages) }, async () => {
     const input: MediaInput = {
       ...source.settings,
       vmlinuz: await ctx.cache.read(image.vmlinuz, `${recipe.name} kernel`),

@@ -21,7 +21,7 @@ function pinsKey(pins: readonly PackagePin[]): string {
 // Unpacks the pins in their locked order, keyed by the pins, the drop rules and SOURCE_DATE_EPOCH.
 export async function installPackages(ctx: ImageContext, recipe: Recipe, pins: readonly PackagePin[]): Promise<InstalledPackages> {
   const drop = dropFilter(recipe.drop);
-  const code = hashCode(['builder/pipeline/packages.ts', 'builder/inputs/deb.ts', 'builder/rootfs/tree.ts', 'builder/rootfs/drop.ts', 'builder/archive/tar.ts']);
+  const code = await hashCode(['builder/pipeline/packages.ts']);
   const record = await runLoggedStage(ctx, `packages(${recipe.name})`, { pins: pinsKey(pins), drop: sha256(drop.rules.join('\n')), sde: String(ctx.sourceDateEpoch), code }, async () => {
     const tree = new FileTree();
     const dropped: string[] = [];

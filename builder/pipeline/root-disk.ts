@@ -20,7 +20,7 @@ export async function makeRootDisk(ctx: ImageContext, recipe: Recipe, rootfs: st
   const inputs = {
     rootfs,
     sde: String(ctx.sourceDateEpoch),
-    code: hashCode(['builder/pipeline/root-disk.ts', 'builder/rootfs/erofs.ts', 'common/erofs.ts', 'builder/archive/tar.ts', 'builder/rootfs/tree.ts']),
+    code: await hashCode(['builder/pipeline/root-disk.ts']),
     mkfs: await toolVersion('mkfs.erofs', '-V'),
   };
   const record = await runLoggedStage(ctx, `erofs(${recipe.name})`, inputs, async () => {

@@ -95,7 +95,7 @@ async function rootfsInputs(ctx: ImageContext, recipe: Recipe, parts: RootfsPart
     vmVars: JSON.stringify(Object.entries(parts.vmVars).sort()),
     containerInit: carriesContainers(recipe) ? sha256(containerInitScript()) : '',
     sde: String(ctx.sourceDateEpoch),
-    code: hashCode(['builder/pipeline/rootfs.ts', 'builder/pipeline/generated.ts', 'builder/pipeline/overlay.ts', 'builder/pipeline/container-init.ts', 'builder/archive/tar.ts', 'builder/archive/cpio.ts', 'builder/rootfs/tree.ts']),
+    code: await hashCode(['builder/pipeline/rootfs.ts']),
   };
 }
 
