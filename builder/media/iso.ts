@@ -20,8 +20,7 @@ export function volumeId(input: MediaInput): string {
   return `${input.name.toUpperCase().replace(/[^A-Z0-9]/g, '_').slice(0, 23)}_${input.id.slice(0, 8).toUpperCase()}`;
 }
 
-// Writes the ISO. The ESP image holds only GRUB (its early config finds the ISO 9660 file system by the tag and reads the kernel
-// there), or for Secure Boot the signed UKI; BIOS boots GRUB from El Torito either way.
+// Writes the ISO: its ESP image holds GRUB (which finds the ISO 9660 file system by the tag) or for Secure Boot the signed UKI.
 export async function writeIso(input: MediaInput): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-iso-'));
   try {
@@ -40,6 +39,7 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
       await writeFile(join(tree, path), content);
       await utimes(join(tree, path), input.sourceDateEpoch, input.sourceDateEpoch);
     }
+    // GRUB's early config reads the kernel from the ISO 9660 file system; BIOS boots GRUB from El Torito either way.
     const bootx64 = input.uki ?? (await grubImage('x86_64-efi', mediaTag(input)));
     const efi = await makeFat({
       // GRUB fits in 4 MiB; a signed UKI carries kernel and initramfs, plus room for FAT overhead.
