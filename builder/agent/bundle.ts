@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { FailureError } from '../../common/errors.ts';
 import { XTERM_ASSETS_MODULE, xtermAssetsModule } from '../../common/xterm-assets.ts';
+import { REPOSITORY_MODULES } from '../pipeline/module-graph.ts';
 
 // The bundle and the repo-relative files it was made from (the build hashes them for its cache key).
 export interface AgentBundle {
@@ -39,23 +40,16 @@ export async function bundleAgent(options: { entry?: string } = {}): Promise<Age
   let result;
   try {
     result = await build({
+      ...REPOSITORY_MODULES,
       absWorkingDir: root,
       entryPoints: [entry],
       outfile: AGENT_BUNDLE_NAME,
-      bundle: true,
-      write: false,
-      metafile: true,
-      platform: 'node',
       target: 'node18',
-      format: 'esm',
       banner: { js: banner },
       sourcemap: false,
       legalComments: 'none',
       minify: false,
       charset: 'utf8',
-      logLevel: 'silent',
-      // Paths in the bundle follow the checkout's own layout, not where a linked node_modules really lives.
-      preserveSymlinks: true,
       // Native addons (ssh2's optional sshcrypto, cpu-features) stay out: their require fails on the host and ssh2 falls back to JS crypto.
       external: ['*.node'],
       plugins: [inlineBrowserAssets],

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 
+// The Debian package of mformat, mmd and mcopy.
+export const FAT_PACKAGES = ['mtools'] as const;
+
 // What goes into one FAT image.
 export interface FatSpec {
   sizeMiB: number;

@@ -10,8 +10,11 @@ import { runTool } from '../../common/exec.ts';
 // Where Debian's grub-pc-bin keeps the i386-pc images and modules.
 export const GRUB_PC_DIR = '/usr/lib/grub/i386-pc';
 
-// The menu template, rendered per medium.
-export const GRUB_CFG_TEMPLATE = join(repoRoot, 'rootfs/boot/grub.cfg.hbs');
+// The Debian packages of grub-mkimage and of GRUB's BIOS and UEFI modules.
+export const GRUB_PACKAGES = ['grub-common', 'grub-pc-bin', 'grub-efi-amd64-bin'] as const;
+
+// The menu template (repo-relative), rendered per medium.
+export const GRUB_CFG_SOURCE = 'rootfs/boot/grub.cfg.hbs';
 
 // Everything grub.cfg does, built in: the media carry no module folder, so a module missing here fails at boot, not build.
 const MODULES = ['normal', 'configfile', 'linux', 'echo', 'test', 'search', 'search_fs_file', 'part_gpt', 'part_msdos', 'fat', 'iso9660', 'loadenv', 'serial', 'terminal', 'sleep', 'true', 'reboot', 'halt'];
@@ -73,7 +76,7 @@ export const RESCUE_ARGS = 'mvos.agent=off mvos.shell=1';
 // Renders grub.cfg from rootfs/boot/grub.cfg.hbs.
 export function grubConfig(values: MenuValues): string {
   const tries = Array.from({ length: values.attempts }, (_, n) => ({ n, next: n + 1 }));
-  return renderTemplate(readFileSync(GRUB_CFG_TEMPLATE, 'utf8'), { ...values, rescueArgs: RESCUE_ARGS, tries });
+  return renderTemplate(readFileSync(join(repoRoot, GRUB_CFG_SOURCE), 'utf8'), { ...values, rescueArgs: RESCUE_ARGS, tries });
 }
 
 // A 1024-byte GRUB environment block; GRUB's save_env rewrites it in place, so its size never changes.

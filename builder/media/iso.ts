@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { fatSerial, mediaTag, type MediaInput } from './input.ts';
-import { makeFat } from './fat.ts';
+import { FAT_PACKAGES, makeFat } from './fat.ts';
 import { guidFrom } from './gpt.ts';
-import { GRUB_PC_DIR, grubConfig, grubImage } from './grub.ts';
+import { GRUB_CFG_SOURCE, GRUB_PACKAGES, GRUB_PC_DIR, grubConfig, grubImage } from './grub.ts';
+import type { Medium } from './medium.ts';
 
 // ISO 9660 dates as xorriso takes them: YYYYMMDDhhmmsscc in UTC.
 export function isoDate(epoch: number): string {
@@ -19,8 +20,7 @@ export function volumeId(input: MediaInput): string {
   return `${input.name.toUpperCase().replace(/[^A-Z0-9]/g, '_').slice(0, 23)}_${input.id.slice(0, 8).toUpperCase()}`;
 }
 
-// Writes the ISO. The ESP image holds only GRUB (its early config finds the ISO 9660 file system by the tag and reads the kernel
-// there), or for Secure Boot the signed UKI; BIOS boots GRUB from El Torito either way.
+// Writes the ISO: its ESP image holds GRUB (which finds the ISO 9660 file system by the tag) or for Secure Boot the signed UKI.
 export async function writeIso(input: MediaInput): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-iso-'));
   try {
@@ -39,6 +39,7 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
       await writeFile(join(tree, path), content);
       await utimes(join(tree, path), input.sourceDateEpoch, input.sourceDateEpoch);
     }
+    // GRUB's early config reads the kernel from the ISO 9660 file system; BIOS boots GRUB from El Torito either way.
     const bootx64 = input.uki ?? (await grubImage('x86_64-efi', mediaTag(input)));
     const efi = await makeFat({
       // GRUB fits in 4 MiB; a signed UKI carries kernel and initramfs, plus room for FAT overhead.
@@ -83,3 +84,11 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+// <name>.iso, for a CD drive or a USB stick.
+export const isoMedium: Medium = {
+  packages: ['xorriso', ...FAT_PACKAGES, ...GRUB_PACKAGES],
+  code: ['builder/media/iso.ts', GRUB_CFG_SOURCE],
+  staged: true,
+  write: async (input) => ({ [`${input.name}.iso`]: await writeIso(input) }),
+};

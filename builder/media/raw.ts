@@ -1,8 +1,9 @@
 // The raw GPT disk: protective MBR with GRUB's boot code, a BIOS boot partition holding core.img, and an ESP with everything else.
 import { fatSerial, mediaTag, type MediaInput } from './input.ts';
-import { makeFat } from './fat.ts';
+import { FAT_PACKAGES, makeFat } from './fat.ts';
 import { GPT_TYPES, guidFrom, SECTOR, writeGpt } from './gpt.ts';
-import { grubConfig, grubEnv, grubImage, mbrBootCode, placeCore } from './grub.ts';
+import { GRUB_CFG_SOURCE, GRUB_PACKAGES, grubConfig, grubEnv, grubImage, mbrBootCode, placeCore } from './grub.ts';
+import type { Medium } from './medium.ts';
 
 const MiB = 1024 * 1024;
 const BIOS_BOOT_LBA = 2048;
@@ -57,3 +58,11 @@ export async function writeRaw(input: MediaInput): Promise<Buffer> {
   esp.copy(image, ESP_LBA * SECTOR);
   return image;
 }
+
+// <name>.raw, for dd to a disk or a VM's disk file.
+export const rawMedium: Medium = {
+  packages: [...FAT_PACKAGES, ...GRUB_PACKAGES],
+  code: ['builder/media/raw.ts', GRUB_CFG_SOURCE],
+  staged: true,
+  write: async (input) => ({ [`${input.name}.raw`]: await writeRaw(input) }),
+};

@@ -15,7 +15,7 @@ import { emptyVarstore4M, readVarstore } from '../firmware/varstore.ts';
 import { ContentCache } from '../inputs/cache.ts';
 import { requireRecipe } from '../recipe/load.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
-import { make_signed_uki, make_vm_vars } from './firmware.ts';
+import { makeSignedUki, makeVmVars } from './firmware.ts';
 import { hostConfig } from './generated.ts';
 import { repoRoot } from './sources.ts';
 import type { StageRunner } from './stage.ts';
@@ -66,11 +66,11 @@ test("vm-vars: an OVMF VM's store carries the recipe's timeout; SeaBIOS VMs get 
   const firmware = await template(r);
   const [controller, rescue] = host.vms;
   const vms = [withFirmware(controller!, { timeout: 7 }), rescue!];
-  const out = await make_vm_vars(r, 'h', vms, firmware);
+  const out = await makeVmVars(r, 'h', vms, firmware);
   assert.equal(Object.keys(out), ['controller']);
   const store = readVarstore(await r.cache.read(out.controller!, 'vars'));
   assert.equal(decodeVariable(store.variables.find((v) => v.name === 'Timeout')!), { kind: 'timeout', seconds: 7 });
-  assert.equal(await make_vm_vars(r, 'h', vms, firmware), out);
+  assert.equal(await makeVmVars(r, 'h', vms, firmware), out);
   assert.equal(r.stages.map((s) => s.ran), [true, false]);
 });
 
@@ -80,14 +80,14 @@ test('vm-vars: ovmf-secureboot enrolls the key set from the key folder; without 
     const firmware = await template(r);
     const vms = [withFirmware(host.vms[0]!, { type: 'ovmf-secureboot' })];
     try {
-      await make_vm_vars(r, 'h', vms, firmware);
+      await makeVmVars(r, 'h', vms, firmware);
       assert.unreachable('no keys: must fail');
     } catch (error) {
       assert.instance(error, UserError);
       assert.match((error as UserError).hint!, 'mvos keys init');
     }
     await initKeys(join(config, 'mvos', 'keys'));
-    const out = await make_vm_vars(r, 'h', vms, firmware);
+    const out = await makeVmVars(r, 'h', vms, firmware);
     const store = readVarstore(await r.cache.read(out.controller!, 'vars'));
     for (const name of ['PK', 'KEK', 'db']) {
       const entries = parseSignatureLists(store.variables.find((v) => v.name === name)!.data);
@@ -99,7 +99,7 @@ test('vm-vars: ovmf-secureboot enrolls the key set from the key folder; without 
 test('vm-vars: an unknown preset is a user error naming the VM', async () => {
   const r = runner();
   try {
-    await make_vm_vars(r, 'h', [withFirmware(host.vms[0]!, { preset: 'no-such-preset' })], await template(r));
+    await makeVmVars(r, 'h', [withFirmware(host.vms[0]!, { preset: 'no-such-preset' })], await template(r));
     assert.unreachable('must fail');
   } catch (error) {
     assert.instance(error, UserError);
@@ -114,7 +114,7 @@ test('uki: two builds in two empty caches sign the same bytes (signing time from
       const r = runner();
       const vmlinuz = (await r.cache.putBuffer(Buffer.alloc(70000, 1))).sha256;
       const initrd = (await r.cache.putBuffer(Buffer.alloc(5000, 2))).sha256;
-      const blob = await make_signed_uki(r, { recipe: host, vmlinuz, initrd, cmdline: 'console=ttyS0', sourceDateEpoch: 1795651200 });
+      const blob = await makeSignedUki(r, { recipe: host, vmlinuz, initrd, cmdline: 'console=ttyS0', sourceDateEpoch: 1795651200 });
       return { blob, r };
     };
     try {

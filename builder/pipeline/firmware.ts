@@ -17,11 +17,11 @@ import { osRelease } from './generated.ts';
 import { hashCode } from './sources.ts';
 import { runLoggedStage, runStage, sha256, type StageRunner } from './stage.ts';
 
-const FIRMWARE_CODE = ['builder/pipeline/firmware.ts', 'builder/firmware/pinned.ts', 'builder/inputs/deb.ts'];
-const VARS_CODE = ['builder/pipeline/firmware.ts', 'builder/firmware/vm.ts', 'builder/firmware/preset.ts', 'builder/firmware/varstore.ts', 'builder/firmware/siglist.ts', 'builder/firmware/devicepath-text.ts'];
+// The stages' own module: its imports hold the firmware code of all three (extraction, NVRAM stores, signed UKIs).
+const FIRMWARE_CODE = ['builder/pipeline/firmware.ts'];
 
-function firmwareInputs(lock: Lockfile): Record<string, string> {
-  const inputs: Record<string, string> = { code: hashCode(FIRMWARE_CODE) };
+async function firmwareInputs(lock: Lockfile): Promise<Record<string, string>> {
+  const inputs: Record<string, string> = { code: await hashCode(FIRMWARE_CODE) };
   for (const name of FIRMWARE_PACKAGES) {
     if (!lock.packages[name]) throw new UserError(`the lockfile pins no ${name} package, which the firmware files come from`, { hint: 'run `mvos lock <recipe>` again' });
     inputs[name] = pinOf(lock, name).sha256;
@@ -38,14 +38,14 @@ async function produceFirmware(cache: ContentCache, lock: Lockfile): Promise<Rec
 }
 
 // The pinned firmware files as cache blobs (name → sha256), extracted once per pair of package hashes.
-export async function pin_firmware(runner: StageRunner, lock: Lockfile): Promise<Record<FirmwareFile, string>> {
-  const record = await runLoggedStage(runner, 'firmware', firmwareInputs(lock), () => produceFirmware(runner.cache, lock));
+export async function pinFirmware(runner: StageRunner, lock: Lockfile): Promise<Record<FirmwareFile, string>> {
+  const record = await runLoggedStage(runner, 'firmware', await firmwareInputs(lock), () => produceFirmware(runner.cache, lock));
   return record.outputs as Record<FirmwareFile, string>;
 }
 
 // The pinned firmware files as paths in the cache, for QEMU outside a build (boot checks): code files are read-only there, copy vars first.
 export async function pinnedFirmwarePaths(cache: ContentCache, lock: Lockfile): Promise<Record<FirmwareFile, string>> {
-  const record = await runStage(cache, 'firmware', firmwareInputs(lock), () => produceFirmware(cache, lock));
+  const record = await runStage(cache, 'firmware', await firmwareInputs(lock), () => produceFirmware(cache, lock));
   const out = {} as Record<FirmwareFile, string>;
   for (const name of Object.keys(FIRMWARE_FILES) as FirmwareFile[]) out[name] = cache.path(record.outputs[name]!);
   return out;
@@ -69,7 +69,7 @@ function presetOf(vm: VmSpec): Preset {
 }
 
 // Each VM's VARS file (VM name → blob) for the VMs whose firmware keeps one; keyed by preset, recipe settings, template and keys.
-export async function make_vm_vars(runner: StageRunner, hostName: string, vms: readonly VmSpec[], firmware: Record<FirmwareFile, string>): Promise<Record<string, string>> {
+export async function makeVmVars(runner: StageRunner, hostName: string, vms: readonly VmSpec[], firmware: Record<FirmwareFile, string>): Promise<Record<string, string>> {
   const wanted = vms.filter((vm) => vm.launch === 'vm' && hasVarstore(vm.recipe.firmware.type));
   if (wanted.length === 0) return {};
   const secure = wanted.some((vm) => vm.recipe.firmware.type === 'ovmf-secureboot');
@@ -79,7 +79,7 @@ export async function make_vm_vars(runner: StageRunner, hostName: string, vms: r
     template: firmware['ovmf-vars'],
     vms: sha256(JSON.stringify(settings)),
     certs: certs ? sha256(JSON.stringify(Object.entries(certs).map(([role, der]) => [role, sha256(der)]))) : '',
-    code: hashCode(VARS_CODE),
+    code: await hashCode(FIRMWARE_CODE),
   };
   const record = await runLoggedStage(runner, `vm-vars(${hostName})`, inputs, async () => {
     const template = await runner.cache.read(firmware['ovmf-vars'], 'OVMF VARS template');
@@ -108,6 +108,9 @@ export function signingKey(keyDir = defaultKeyDir()): { key: string; crt: string
   return db;
 }
 
+// The Debian packages a signed boot image needs besides binutils' objcopy: the EFI stub and sbsign.
+export const SECURE_BOOT_PACKAGES = ['systemd-boot-efi', 'sbsigntool'] as const;
+
 // What a signed boot image is made of.
 export interface UkiInputs {
   recipe: Recipe;
@@ -118,7 +121,7 @@ export interface UkiInputs {
 }
 
 // The UKI (systemd stub + os-release + cmdline + kernel + initramfs) signed with the db key, so firmware checks all of it; its signing time is SOURCE_DATE_EPOCH.
-export async function make_signed_uki(runner: StageRunner, parts: UkiInputs): Promise<string> {
+export async function makeSignedUki(runner: StageRunner, parts: UkiInputs): Promise<string> {
   const db = signingKey();
   const inputs = {
     vmlinuz: parts.vmlinuz,
@@ -127,8 +130,8 @@ export async function make_signed_uki(runner: StageRunner, parts: UkiInputs): Pr
     osRelease: sha256(osRelease(parts.recipe)),
     cert: sha256(await readFile(db.crt)),
     sde: String(parts.sourceDateEpoch),
-    tools: await packageVersions(['systemd-boot-efi', 'sbsigntool', 'binutils']),
-    code: hashCode(['builder/pipeline/firmware.ts', 'builder/firmware/uki.ts', 'builder/firmware/authenticode.ts']),
+    tools: await packageVersions([...SECURE_BOOT_PACKAGES, 'binutils']),
+    code: await hashCode(FIRMWARE_CODE),
   };
   const record = await runLoggedStage(runner, `uki(${parts.recipe.name})`, inputs, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mvos-uki-'));

@@ -1,32 +1,20 @@
-// Hashes the project's own source files that go into an image (the agent bundle), for stage keys.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+// Hashes the project's own source files that make a stage's output, for stage keys.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { moduleGraph } from './module-graph.ts';
 import { sha256 } from './stage.ts';
 
 // The repository root (paths in keys are relative to it, so checkouts in different folders agree).
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-function listSources(dir: string, found: string[]): void {
-  for (const name of readdirSync(dir).sort()) {
-    const full = join(dir, name);
-    if (statSync(full).isDirectory()) {
-      if (name !== 'node_modules' && name !== 'fixtures') listSources(full, found);
-    } else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) {
-      found.push(full);
-    }
-  }
+// sha256 over the files' paths (relative to root, in the given order) and contents.
+export function hashFiles(files: readonly string[], root = repoRoot): string {
+  return sha256(JSON.stringify(files.map((f) => [f, sha256(readFileSync(join(root, f)))])));
 }
 
-// sha256 over the TypeScript sources under the given repo folders plus the npm lockfile.
-export function hashSources(folders: readonly string[]): string {
-  const files: string[] = [];
-  for (const folder of folders) listSources(join(repoRoot, folder), files);
-  files.push(join(repoRoot, 'package-lock.json'));
-  return sha256(JSON.stringify(files.map((f) => [relative(repoRoot, f), sha256(readFileSync(f))])));
-}
-
-// sha256 over named builder source files (repo-relative): a stage's key includes the code that makes its output.
-export function hashCode(files: readonly string[]): string {
-  return sha256(JSON.stringify([...files].sort().map((f) => [f, sha256(readFileSync(join(repoRoot, f)))])));
+// sha256 over the named repo files, each module with every repository module it imports: no hand-kept list can miss an import.
+export async function hashCode(files: readonly string[]): Promise<string> {
+  const graphs = await Promise.all(files.map((f) => (f.endsWith('.ts') ? moduleGraph(repoRoot, f) : [f])));
+  return hashFiles([...new Set(graphs.flat())].sort());
 }

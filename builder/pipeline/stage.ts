@@ -58,6 +58,17 @@ async function rememberInputs(cache: ContentCache, stage: string, inputs: StageI
   await writeFileAtomic(path, JSON.stringify(inputs, null, 1), { mode: 0o666 });
 }
 
+// The record of a stage whose outputs are all in the cache under the key of these inputs, or undefined.
+export async function cachedStage(cache: ContentCache, stage: string, inputs: StageInputs): Promise<StageRecord | undefined> {
+  const key = stageKey(stage, inputs);
+  const started = Date.now();
+  const index = await cache.getKey(key);
+  if (!index || !cache.has(index)) return undefined;
+  const outputs = JSON.parse((await cache.read(index, `stage ${stage} index`)).toString('utf8')) as Record<string, string>;
+  if (!Object.values(outputs).every((h) => cache.has(h))) return undefined;
+  return { stage, key, outputs, ran: false, reason: 'cached', seconds: (Date.now() - started) / 1000 };
+}
+
 // Runs a stage unless its outputs are cached under its key; returns the output blob hashes either way.
 export async function runStage(
   cache: ContentCache,
@@ -65,15 +76,10 @@ export async function runStage(
   inputs: StageInputs,
   produce: () => Promise<Record<string, Buffer>>,
 ): Promise<StageRecord> {
-  const key = stageKey(stage, inputs);
   const started = Date.now();
-  const index = await cache.getKey(key);
-  if (index && cache.has(index)) {
-    const outputs = JSON.parse((await cache.read(index, `stage ${stage} index`)).toString('utf8')) as Record<string, string>;
-    if (Object.values(outputs).every((h) => cache.has(h))) {
-      return { stage, key, outputs, ran: false, reason: 'cached', seconds: (Date.now() - started) / 1000 };
-    }
-  }
+  const cached = await cachedStage(cache, stage, inputs);
+  if (cached) return cached;
+  const key = stageKey(stage, inputs);
   const reason = changedInputs(cache, stage, inputs);
   const produced = await produce();
   const outputs: Record<string, string> = {};

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { checkHost, fixCommand, installLine } from './doctor.ts';
+import { checkHost, fixCommand, installLine, missingPackages } from './doctor.ts';
 import { REQUIREMENTS } from './requirements.ts';
 
 const noKvm = async () => ({ usable: false, reason: 'not probed in this test' });
@@ -68,6 +68,17 @@ test('commands count only as executable files on PATH (or sbin) below the root; 
     assert.equal([byName.get('ovmf')!.found, byName.get('ovmf')!.detail, byName.get('ovmf')!.group], [false, '/usr/share/OVMF/OVMF_VARS_4M.fd', 'qa']);
     assert.not.ok(result.missingPackages.includes('xorriso'));
     assert.ok(result.missingPackages.includes('mtools'));
+  });
+});
+
+test('missingPackages detects as checkHost does (sorted, each once) and refuses a package requirements.ts does not list', async () => {
+  await withRoot(async (root) => {
+    await put(root, '/usr/bin/xorriso', 0o755);
+    await put(root, '/usr/bin/mformat', 0o755);
+    await put(root, '/bin/busybox', 0o755);
+    assert.equal(await missingPackages(['xorriso', 'mtools', 'zstd', 'busybox-static', 'mtools'], ['/usr/bin'], root), ['mtools', 'zstd']);
+    const refused = await missingPackages(['no-such-package'], ['/usr/bin'], root).then(() => undefined, (error: unknown) => error);
+    assert.match((refused as Error).message, /^no-such-package is needed, but builder\/tools\/requirements\.ts does not list it$/);
   });
 });
 

@@ -79,6 +79,17 @@ async function checkTool(requirement: ToolRequirement, root: string, pathDirs: r
   };
 }
 
+// Which of the named packages (from requirements.ts) this host lacks, detected as `mvos doctor` does; sorted, each once.
+export async function missingPackages(names: readonly string[], pathDirs: readonly string[] = envPathDirs(), root = '/'): Promise<string[]> {
+  const missing: string[] = [];
+  for (const name of new Set(names)) {
+    const requirement = REQUIREMENTS.find((r) => r.package === name);
+    if (!requirement) throw new Error(`${name} is needed, but builder/tools/requirements.ts does not list it`);
+    if (!(await checkTool(requirement, root, pathDirs)).found) missing.push(name);
+  }
+  return missing.sort();
+}
+
 // The shell line that installs the given packages (sorted), with sudo when not running as root.
 export function installLine(packages: readonly string[], isRoot: boolean): string {
   return `${isRoot ? '' : 'sudo '}apt-get install -y --no-install-recommends ${[...packages].sort().join(' ')}`;

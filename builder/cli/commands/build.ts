@@ -22,7 +22,7 @@ async function run(ctx: CommandContext): Promise<number> {
   });
   const seconds = (Date.now() - started) / 1000;
   const ran = build.stages.filter((s) => s.ran);
-  const out = relative(ctx.cwd, build.outputDir!) || '.';
+  const out = relative(ctx.cwd, build.outputDir) || '.';
   if (ctx.json) {
     ctx.out(
       JSON.stringify(
@@ -33,7 +33,7 @@ async function run(ctx: CommandContext): Promise<number> {
           upToDate: build.upToDate,
           seconds,
           fetched: build.fetched,
-          verifiedBytes: build.verifiedBytes ?? 0,
+          verifiedBytes: build.verifiedBytes,
           stages: build.stages.map((s) => ({ stage: s.stage, ran: s.ran, reason: s.reason, seconds: s.seconds })),
         },
         null,
