@@ -12,9 +12,9 @@ const dir = await mkdtemp(join(tmpdir(), 'mvos-runner-test-'));
 const halting = join(dir, 'halt.bin');
 const poweroff = join(dir, 'poweroff.bin');
 const silent = join(dir, 'silent.bin');
-await writeFile(halting, stubKernel({ marker: 'STUB-READY', then: 'halt' }));
-await writeFile(poweroff, stubKernel({ marker: 'STUB-READY', then: 'poweroff' }));
-await writeFile(silent, stubKernel({ then: 'halt' }));
+await writeFile(halting, stubKernel({ marker: 'STUB-READY', after: 'halt' }));
+await writeFile(poweroff, stubKernel({ marker: 'STUB-READY', after: 'poweroff' }));
+await writeFile(silent, stubKernel({ after: 'halt' }));
 
 function spec(kernel: string, append = 'hello from the test'): QemuSpec {
   return { machine: 'q35', accel: 'tcg', cpus: 1, memoryMiB: 64, kernel, append, serial: 'stdio', noReboot: true };
