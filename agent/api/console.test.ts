@@ -36,8 +36,7 @@ function live(target: { cookie?: string; socketPath?: string }, vm: string): Pro
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
           const lines = buffer.slice(0, end).split('\n');
           buffer = buffer.slice(end + 2);
           const type = lines.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';

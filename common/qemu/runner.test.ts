@@ -121,8 +121,14 @@ test('QEMU accepts the argv of firmware, drive and channel specs', async () => {
 
 test('chooseAccel: tcg skips the probe, auto falls back with a warning, kvm insists', async () => {
   let probed = 0;
-  const broken = async () => (probed++, { usable: false, reason: 'KVM_RUN hangs' });
-  const working = async () => (probed++, { usable: true, reason: 'fine' });
+  const broken = async () => {
+    probed++;
+    return { usable: false, reason: 'KVM_RUN hangs' };
+  };
+  const working = async () => {
+    probed++;
+    return { usable: true, reason: 'fine' };
+  };
   assert.equal(await chooseAccel('tcg', { probe: broken }), { accel: 'tcg', reason: 'TCG was asked for' });
   assert.is(probed, 0);
   const fallback = await chooseAccel('auto', { probe: broken });
