@@ -36,11 +36,10 @@ export const AGENT_USAGE = [
   '  --on-listen-failure exit|retry  a TCP address that cannot be bound ends the agent (default), or is retried while the rest runs (the host)',
 ].join('\n');
 
-// Parses the agent's arguments; anything unknown or malformed is a UserError (exit 2).
-export function parseAgentArgs(argv: string[]): AgentArgs {
-  let values;
+// The flags as parseArgs reads them; its refusals become UserErrors.
+function agentFlags(argv: string[]) {
   try {
-    ({ values } = parseArgs({
+    return parseArgs({
       args: argv,
       strict: true,
       allowPositionals: false,
@@ -56,10 +55,15 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
         'on-listen-failure': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-    }));
+    }).values;
   } catch (error) {
     throw new UserError((error as Error).message.replace(/\. To specify.*$/s, ''), { hint: AGENT_USAGE.split('\n')[0] });
   }
+}
+
+// Parses the agent's arguments; anything unknown or malformed is a UserError (exit 2).
+export function parseAgentArgs(argv: string[]): AgentArgs {
+  const values = agentFlags(argv);
   const accel = values.accel ?? 'auto';
   if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UserError(`--accel must be auto, kvm or tcg (got "${accel}")`);
   const timeout = Number(values['kvm-timeout'] ?? '5');

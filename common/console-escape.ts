@@ -24,10 +24,10 @@ export class EscapeScanner {
     for (const byte of data) {
       if (this.held) {
         this.held = false;
-        const escape = byte === 0x2e ? 'leave' : byte === 0x21 ? 'take' : byte === 0x3f ? 'help' : undefined;
-        if (escape) {
+        const kind = byte === 0x2e ? 'leave' : byte === 0x21 ? 'take' : byte === 0x3f ? 'help' : undefined;
+        if (kind) {
           flush();
-          actions.push({ kind: escape });
+          actions.push({ kind });
           // After an escape the next `~` starts another one, as after Enter.
           this.lineStart = true;
           continue;

@@ -5,6 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { ApiAnswers, ApiError } from '../../common/api-types.ts';
 import { call, login, startFixture, type Client } from './fixture.test-support.ts';
 import { apiRoutes } from './server.ts';
 import { FakeControls } from '../fake-controls.test-support.ts';
@@ -104,8 +105,9 @@ test('a login sets a 256-bit session id in an HttpOnly, SameSite=Strict cookie w
   assert.match(cookie, /; SameSite=Strict/);
   assert.match(cookie, /; Max-Age=43200/);
   assert.not.match(cookie, /Secure/);
-  assert.is(answer.json.user, 'bob');
-  assert.is(Buffer.from(answer.json.csrf, 'base64url').length, 32);
+  const { user, csrf } = answer.json as ApiAnswers['POST /login'];
+  assert.is(user, 'bob');
+  assert.is(Buffer.from(csrf, 'base64url').length, 32);
 });
 
 test('a wrong password, a wrong code, a reused code, an unknown user and a user without a code are refused alike', async () => {
@@ -137,7 +139,7 @@ test('a change without the CSRF token, with a wrong one, or from another origin 
   const foreign = await client.call('POST', '/api/vms/web/start', { headers: { origin: 'http://evil.example' } });
   const crossSite = await client.call('DELETE', '/api/vms/web/checkpoints/web-base', { headers: { 'sec-fetch-site': 'cross-site' } });
   for (const refused of [noToken, wrongToken, foreign, crossSite]) assert.is(refused.status, 403, refused.text);
-  assert.match(noToken.json.error, /x-csrf-token/);
+  assert.match((noToken.json as ApiError).error, /x-csrf-token/);
   assert.is(fx.controls.calls.length, before, 'nothing was called');
   const sameOrigin = await client.call('GET', '/api/vms', { headers: { origin: fx.url } });
   assert.is(sameOrigin.status, 200, 'reads need no token');
@@ -178,9 +180,9 @@ test('ControlError kinds map to 404, 409 and 400 with a JSON error; bad input is
     const notObject = await client.call('POST', '/api/vms/web/checkpoints', { body: ['label'] });
     const wrongMethod = await client.call('DELETE', '/api/vms');
     assert.is(missing.status, 404);
-    assert.match(missing.json.error, /no VM named "nope"/);
+    assert.match((missing.json as ApiError).error, /no VM named "nope"/);
     assert.is(conflict.status, 409);
-    assert.match(conflict.json.error, /controller is ready/);
+    assert.match((conflict.json as ApiError).error, /controller is ready/);
     assert.is(invalid.status, 400);
     assert.is(noReason.status, 400);
     assert.is(badTail.status, 400);
@@ -233,7 +235,7 @@ test('the unix socket is mode 0600 and serves root without a login; POST /login 
   assert.is(mode.toString(8), '600');
   const vms = await call(fx.socket, 'GET', '/api/vms');
   assert.is(vms.status, 200);
-  assert.ok(vms.json.some((vm: { name: string }) => vm.name === 'controller'));
+  assert.ok((vms.json as ApiAnswers['GET /api/vms']).some((vm) => vm.name === 'controller'));
   const started = await call(fx.socket, 'POST', '/api/vms/web/restart');
   assert.is(started.status, 200);
   const line = (await auditLines()).find((l) => l.action === 'POST /api/vms/{name}/restart' && l.who === 'root');
@@ -250,7 +252,7 @@ test('pages carry a strict CSP and no caching; unknown paths and assets are JSON
   assert.is((await call(fx.url, 'GET', '/assets/constructor')).status, 404);
   const unknown = await call(fx.url, 'GET', '/nothing/here');
   assert.is(unknown.status, 404);
-  assert.match(unknown.json.error, /no such endpoint/);
+  assert.match((unknown.json as ApiError).error, /no such endpoint/);
 });
 
 test('over TLS the session cookie is Secure and the expected origin is https', async () => {

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { ApiError } from '../../common/api-types.ts';
 import { call, login, startFixture, type Client } from './fixture.test-support.ts';
 
 let clock = Date.now();
@@ -35,8 +36,7 @@ function live(target: { cookie?: string; socketPath?: string }, vm: string): Pro
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
           const lines = buffer.slice(0, end).split('\n');
           buffer = buffer.slice(end + 2);
           const type = lines.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';
@@ -97,7 +97,7 @@ test('a second session sees the output and cannot type until it takes over with 
   await b.until(() => b.text().includes('from-alice\r\n# '), 'bob sees alice\'s output');
   assert.is((await bob.call('POST', '/api/vms/rescue/console/input', { body: { session: b.id, data: 'reboot\r' } })).status, 409);
   const refused = await bob.call('POST', '/api/vms/rescue/console/keyboard', { body: { session: b.id } });
-  assert.equal([refused.status, refused.json.error], [409, 'alice has the keyboard of rescue; take it over with force']);
+  assert.equal([refused.status, (refused.json as ApiError).error], [409, 'alice has the keyboard of rescue; take it over with force']);
   const taken = await bob.call('POST', '/api/vms/rescue/console/keyboard', { body: { session: b.id, force: true } });
   assert.equal(taken.json, { writer: true, holder: 'bob' });
   await a.until(() => a.keyboard.some((k) => k.takenBy === 'bob' && k.writer === false), 'alice is told');

@@ -5,6 +5,7 @@ import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate, generateSecret } from 'otplib';
+import type { ApiAnswers } from '../../common/api-types.ts';
 import { hashPassword } from '../../common/secrets/password.ts';
 import { encryptSecret } from '../auth/secrets.ts';
 import type { AgentListen, AgentUser, HostConfig } from '../config.ts';
@@ -84,7 +85,8 @@ export interface Answer {
   status: number;
   headers: IncomingHttpHeaders;
   text: string;
-  json: any;
+  // The parsed body, undefined when it is not JSON; a test reads it as the answer type of the route it called.
+  json: unknown;
 }
 
 // What a test request carries besides method and path.
@@ -142,7 +144,7 @@ export async function login(fx: Fixture, user: string, code?: string): Promise<C
   const answer = await call(fx.url, 'POST', '/login', { body: { user, password, code: code ?? (await fx.code(user)) } });
   if (answer.status !== 200) throw new Error(`login of ${user} failed: ${answer.status} ${answer.text}`);
   const cookie = String(answer.headers['set-cookie']![0]).split(';')[0]!;
-  const csrf = answer.json.csrf as string;
+  const { csrf } = answer.json as ApiAnswers['POST /login'];
   return {
     cookie,
     csrf,

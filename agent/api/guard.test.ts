@@ -2,6 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { flood } from '../auth/flood.ts';
+import type { ApiAnswers } from '../../common/api-types.ts';
 import { call, startFixture, type Fixture } from './fixture.test-support.ts';
 
 const SLOW_HEADERS = 'POST /login HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\n';
@@ -62,7 +63,7 @@ test('an answer that takes longer than the idle timeout is waited for; the kept-
     const { Agent, request } = await import('node:http');
     const agent = new Agent({ keepAlive: true });
     const closed = await new Promise<{ status: number; closedAfterMs: number }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: portOf(fx), method: 'POST', path: '/api/vms/rescue/start', agent, headers: { cookie, 'x-csrf-token': login.json.csrf } }, (res) => {
+      const req = request({ host: '127.0.0.1', port: portOf(fx), method: 'POST', path: '/api/vms/rescue/start', agent, headers: { cookie, 'x-csrf-token': (login.json as ApiAnswers['POST /login']).csrf } }, (res) => {
         res.resume();
         const answered = Date.now();
         res.socket.on('close', () => resolve({ status: res.statusCode!, closedAfterMs: Date.now() - answered }));

@@ -2,18 +2,22 @@
 import { readFile, stat } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { AgentStatus, ApiError } from '../../common/api-types.ts';
+import type { AuditEntry } from '../auth/audit.ts';
 import { call, startFixture, type Answer, type Fixture } from './fixture.test-support.ts';
 
 // Connection caps out of the way, so these tests see the lock-out and the hash queue alone.
 const OPEN_LIMITS = { perSource: 1000, maxConnections: 1000 };
 
-async function audit(fx: Fixture): Promise<Array<Record<string, any>>> {
+type Written = AuditEntry & { repeated?: number };
+
+async function audit(fx: Fixture): Promise<Written[]> {
   await fx.api.audit.close();
   return (await readFile(fx.api.audit.file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
 }
 
 // Events of a kind: a line is one event, a `repeated: N` line stands for N more.
-function tally(lines: Array<Record<string, any>>, match: (line: Record<string, any>) => boolean): number {
+function tally(lines: Written[], match: (line: Written) => boolean): number {
   return lines.filter(match).reduce((sum, line) => sum + (line.repeated ?? 1), 0);
 }
 
@@ -59,7 +63,7 @@ test('beyond the hash queue logins get 429 with Retry-After before any hashing, 
     assert.ok(busy.length >= 50, `${busy.length} were refused as busy`);
     for (const a of busy) {
       assert.ok(Number(a.headers['retry-after']) >= 1, `Retry-After ${a.headers['retry-after']}`);
-      assert.match(a.json.error, /busy/);
+      assert.match((a.json as ApiError).error, /busy/);
     }
     const lines = await audit(fx);
     assert.is(tally(lines, (l) => l.reason === 'wrong-password'), hashed.length, 'only the 401s were hashed');
@@ -85,8 +89,9 @@ test('a flood of failed logins keeps the audit log small, long names cut, and GE
     assert.is(login.status, 200, login.text);
     const cookie = String(login.headers['set-cookie']![0]).split(';')[0]!;
     const status = await call(fx.url, 'GET', '/status', { headers: { cookie }, localAddress: '127.0.0.3' });
-    assert.ok(status.json.audit?.dropped > 0, JSON.stringify(status.json.audit));
-    assert.ok(status.json.warnings.some((w: string) => /audit log: [0-9]+ entries dropped/.test(w)), status.json.warnings.join('\n'));
+    const { audit: counts, warnings } = status.json as AgentStatus;
+    assert.ok((counts?.dropped ?? 0) > 0, JSON.stringify(counts));
+    assert.ok(warnings.some((w) => /audit log: [0-9]+ entries dropped/.test(w)), warnings.join('\n'));
   } finally {
     await fx.close();
   }

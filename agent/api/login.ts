@@ -65,12 +65,18 @@ export class LoginService {
   // Undefined when every factor holds, else why not (for the audit log only).
   private async check({ user, password, code }: Credentials): Promise<string | undefined> {
     const known = this.deps.users.find((u) => u.name === user);
-    const stored = known?.passwordHash ?? (await (this.decoy ??= hashPassword('decoy password for unknown users')));
+    const stored = known?.passwordHash ?? (await this.decoyHash());
     const passwordOk = await verifyPassword(stored, password);
     if (!known) return 'unknown-user';
     if (!known.passwordHash) return 'no-password';
     if (!passwordOk) return 'wrong-password';
     const otp = await this.deps.otp.verify(user, code);
     return otp.ok ? undefined : otp.reason;
+  }
+
+  // Made on first need and kept: a user without a hash costs the same scrypt as a wrong password.
+  private decoyHash(): Promise<string> {
+    this.decoy ??= hashPassword('decoy password for unknown users');
+    return this.decoy;
   }
 }

@@ -2,6 +2,7 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { ApiAnswers } from '../../common/api-types.ts';
 import { call, login, startFixture } from './fixture.test-support.ts';
 import { OPENAPI } from './openapi.ts';
 import { apiRoutes } from './server.ts';
@@ -82,9 +83,10 @@ test('real answers match their documented shapes', async () => {
     assert.is((await send('POST', '/api/vms/web/stop', '/api/vms/{name}/stop')).status, 409);
     const made = await send('POST', '/api/vms/web/checkpoints', '/api/vms/{name}/checkpoints', { label: 'x' });
     assert.is(made.status, 201);
+    const { id } = made.json as ApiAnswers['POST /api/vms/{name}/checkpoints'];
     assert.is((await send('POST', '/api/vms/web/checkpoints/web-base/rollback', '/api/vms/{name}/checkpoints/{id}/rollback', {})).status, 200);
-    assert.is((await send('POST', `/api/vms/web/checkpoints/${made.json.id}/pin`, '/api/vms/{name}/checkpoints/{id}/pin', { pinned: false })).status, 200);
-    assert.is((await send('DELETE', `/api/vms/web/checkpoints/${made.json.id}`, '/api/vms/{name}/checkpoints/{id}')).status, 200);
+    assert.is((await send('POST', `/api/vms/web/checkpoints/${id}/pin`, '/api/vms/{name}/checkpoints/{id}/pin', { pinned: false })).status, 200);
+    assert.is((await send('DELETE', `/api/vms/web/checkpoints/${id}`, '/api/vms/{name}/checkpoints/{id}')).status, 200);
     assert.is((await send('DELETE', '/api/vms/web/checkpoints/web-base', '/api/vms/{name}/checkpoints/{id}')).status, 409);
     assert.is((await send('POST', '/api/rescue', '/api/rescue', { reason: 'test' })).status, 200);
     assert.is((await send('POST', '/login', '/login', {})).status, 400);

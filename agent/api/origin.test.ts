@@ -1,6 +1,7 @@
 // DNS rebinding: Host and Origin must name this listener (its address, a configured name, localhost on loopback), never just each other.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { ApiError } from '../../common/api-types.ts';
 import { call, startFixture, type Fixture } from './fixture.test-support.ts';
 
 async function loginWith(fx: Fixture, user: string, headers: Record<string, string>) {
@@ -14,7 +15,7 @@ test('an Origin equal to a rebinding Host header is refused; the listener\'s add
     const port = new URL(fx.url).port;
     const rebound = await loginWith(fx, 'alice', { host: `evil.example:${port}`, origin: `http://evil.example:${port}` });
     assert.is(rebound.status, 403, rebound.text);
-    assert.match(rebound.json.error, /Host/);
+    assert.match((rebound.json as ApiError).error, /Host/);
     assert.is((await call(fx.url, 'GET', '/login', { headers: { host: `evil.example:${port}` } })).status, 403, 'reads under a rebinding name are refused too');
     assert.is((await loginWith(fx, 'alice', { origin: `http://127.0.0.1:${port}` })).status, 200);
     assert.is((await loginWith(fx, 'bob', { host: `localhost:${port}`, origin: `http://localhost:${port}` })).status, 200, 'localhost cannot be rebound');

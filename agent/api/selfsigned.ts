@@ -65,14 +65,14 @@ export function ipBytes(ip: string): Buffer {
   const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (dotted) {
     const [a, b, c, d] = dotted[1]!.split('.').map(Number);
-    text = text.slice(0, dotted.index) + `${((a! << 8) | b!).toString(16)}:${((c! << 8) | d!).toString(16)}`;
+    text = `${text.slice(0, dotted.index)}${((a! << 8) | b!).toString(16)}:${((c! << 8) | d!).toString(16)}`;
   }
   const [head, tail] = text.split('::') as [string, string | undefined];
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
   const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   const out = Buffer.alloc(16);
-  groups.forEach((group, i) => out.writeUInt16BE(parseInt(group, 16), i * 2));
+  for (const [i, group] of groups.entries()) out.writeUInt16BE(parseInt(group, 16), i * 2);
   return out;
 }
 

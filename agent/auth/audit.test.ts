@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withTempDir } from '../../common/temp-dir.ts';
-import { AuditLog, scrub } from './audit.ts';
+import { AuditLog, scrub, type AuditEntry } from './audit.ts';
 
 test('entries are appended as JSON lines with their time, file 0600', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-audit-'));
@@ -44,7 +44,10 @@ test('a logged attempt never contains the code, password or secret, at any depth
   }
 });
 
-async function lines(dir: string, name = 'audit.log'): Promise<Array<Record<string, any>>> {
+// An audit line as written: the entry and its time, or a `repeated` summary, or a `dropped` notice.
+type Written = AuditEntry & { time: string; repeated?: number; firstRepeat?: string; lastRepeat?: string; dropped?: number };
+
+async function lines(dir: string, name = 'audit.log'): Promise<Written[]> {
   return (await readFile(join(dir, name), 'utf8')).trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 
@@ -66,7 +69,7 @@ test('identical refusals are written a few times, then counted: one line says ho
     const summary = written.find((l) => l.repeated !== undefined)!;
     assert.is(summary.repeated, 997);
     assert.equal([summary.who, summary.reason], ['mallory', 'wrong-password']);
-    assert.ok(summary.firstRepeat < summary.lastRepeat);
+    assert.ok(summary.firstRepeat! < summary.lastRepeat!);
     assert.is(log.stats().suppressed, 997);
     assert.ok(written.some((l) => l.who === 'alice' && l.result === 'ok'));
   }));
@@ -93,7 +96,7 @@ test('long attacker-supplied fields are cut, at any depth, saying how much was c
     await log.close();
     const [line] = await lines(dir);
     assert.is(line!.who, `${'x'.repeat(64)}…[99936 more]`);
-    assert.is(line!.detail.path[0], `${'y'.repeat(64)}…[4936 more]`);
+    assert.is((line!.detail as { path: string[] }).path[0], `${'y'.repeat(64)}…[4936 more]`);
     assert.ok((await stat(log.file)).size < 400);
   }));
 
@@ -110,7 +113,7 @@ test('the file rotates by size and keeps a bounded number of old files, all 0600
     }
     const newest = await lines(dir);
     assert.is(newest.at(-1)!.target, 'vm status web 299');
-    const index = (line: Record<string, any>) => Number(/([0-9]+)$/.exec(line.target)![1]);
+    const index = (line: Written) => Number(/([0-9]+)$/.exec(line.target!)![1]);
     assert.is(index((await lines(dir, 'audit.log.1')).at(-1)!) + 1, index(newest[0]!), 'audit.log.1 holds the lines just before');
     assert.ok(log.stats().rotations > 2);
   }));
@@ -141,7 +144,7 @@ test('a flood of unauthenticated failures stays under the cap; successes all lan
     assert.ok(stats.firstDroppedAt && stats.lastDroppedAt);
     const notices = written.filter((l) => l.action === 'audit' && l.dropped !== undefined);
     assert.ok(notices.length > 0, 'the log itself says entries were dropped');
-    assert.is(notices.reduce((sum, l) => sum + l.dropped, 0), stats.dropped);
+    assert.is(notices.reduce((sum, l) => sum + l.dropped!, 0), stats.dropped);
   }));
 
 test('scrub keeps ordinary fields', () => {

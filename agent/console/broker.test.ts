@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ControlError } from '../controls.ts';
 import { ConsoleBroker, INPUT_LIMITS, socketInput, type ConsoleViewer } from './broker.ts';
 import { openConsole } from './reader.ts';
-import { MemoryConsoles, shellGuest } from './memory-consoles.test-support.ts';
+import { MemoryConsoles, shellGuest, type ConsoleSource } from './memory-consoles.test-support.ts';
 
 type Line = Parameters<ConsoleViewer['audit']>[0];
 
@@ -18,7 +18,7 @@ function viewer(who: string, lines: Line[]): ConsoleViewer {
 function memory(text = 'boot\n') {
   let log = text;
   const followers = new Set<(chunk: Buffer) => void>();
-  const consoles: MemoryConsoles = new MemoryConsoles({
+  const source: ConsoleSource = {
     text: () => log,
     follow: (_vm, listener) => {
       followers.add(listener);
@@ -29,8 +29,9 @@ function memory(text = 'boot\n') {
       log += more;
       for (const f of followers) f(Buffer.from(more));
     },
-  });
-  return { consoles, followers, emit: (more: string) => consoles['source'].emit('rescue', more) };
+  };
+  const consoles = new MemoryConsoles(source);
+  return { consoles, followers, emit: (more: string) => source.emit('rescue', more) };
 }
 
 function collect(session: { onData(l: (c: Buffer) => void): void }): () => string {
@@ -102,7 +103,14 @@ test('input is bounded: one write, the rate, and a guest that does not read', as
   let pending = 0;
   const broker = new ConsoleBroker('rescue', {
     follow: () => () => undefined,
-    connect: async () => ({ write: (d) => void (pending += d.length), pending: () => pending, close: () => undefined, onClose: () => undefined }),
+    connect: async () => ({
+      write: (d) => {
+        pending += d.length;
+      },
+      pending: () => pending,
+      close: () => undefined,
+      onClose: () => undefined,
+    }),
   });
   const s = broker.open(viewer('alice', []), { write: true });
   await refusedWith('invalid', () => s.write(Buffer.alloc(INPUT_LIMITS.maxWriteBytes + 1)));

@@ -247,7 +247,9 @@ export function socketInput(path: string): Promise<ConsoleInput> {
     socket.once('connect', () => {
       socket.off('error', reject);
       socket.on('error', () => socket.destroy());
-      socket.on('close', () => closed.splice(0).forEach((f) => f()));
+      socket.on('close', () => {
+        for (const f of closed.splice(0)) f();
+      });
       socket.on('data', () => undefined);
       resolve({
         write: (data) => void socket.write(data),

@@ -23,7 +23,8 @@ export function shellGuest(prompt = '# '): FakeGuest {
       if (ch === '\r' || ch === '\n') {
         lines.set(vm, '');
         const [cmd, ...args] = line.trim().split(/\s+/);
-        out += '\r\n' + (cmd === 'echo' ? `${args.join(' ')}\r\n` : cmd ? `sh: ${cmd}: not found\r\n` : '') + prompt;
+        const reply = cmd === 'echo' ? `${args.join(' ')}\r\n` : cmd ? `sh: ${cmd}: not found\r\n` : '';
+        out += `\r\n${reply}${prompt}`;
       } else if (ch === '\x7f') {
         lines.set(vm, line.slice(0, -1));
         out += '\b \b';
@@ -80,7 +81,9 @@ export class MemoryConsoles {
         if (answer) queueMicrotask(() => this.source.emit(vm, answer));
       },
       pending: () => 0,
-      close: () => closed.splice(0).forEach((f) => f()),
+      close: () => {
+        for (const f of closed.splice(0)) f();
+      },
       onClose: (listener) => closed.push(listener),
     };
   }

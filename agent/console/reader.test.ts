@@ -18,7 +18,15 @@ async function vmDir(): Promise<{ dir: string; spool: string; files: ReturnType<
 function collect(): { chunks: Buffer[]; ends: number[]; text: () => string; listener: (chunk: Buffer, end: number) => void } {
   const chunks: Buffer[] = [];
   const ends: number[] = [];
-  return { chunks, ends, text: () => Buffer.concat(chunks).toString(), listener: (chunk, end) => (chunks.push(chunk), ends.push(end)) };
+  return {
+    chunks,
+    ends,
+    text: () => Buffer.concat(chunks).toString(),
+    listener: (chunk, end) => {
+      chunks.push(chunk);
+      ends.push(end);
+    },
+  };
 }
 
 test('a subscriber from an offset gets what the log holds from there, then live output; one without gets only what comes next', async () => {
@@ -141,7 +149,7 @@ test('the spool is emptied once read: past its soft limit when the guest is quie
   feed.subscribe(got.listener);
   try {
     await sleep(60);
-    await appendFile(spool, 'x'.repeat(2047) + '\n');
+    await appendFile(spool, `${'x'.repeat(2047)}\n`);
     await sleep(200);
     assert.is((await stat(spool)).size, 0, 'quiet after 2 KiB: emptied');
     // A guest that never pauses: numbered lines from another process, one write each as QEMU writes, 2 MiB of them.
@@ -174,7 +182,7 @@ test('one reader per VM: handles share it, and each new byte is read from the sp
   const feeds = [openConsole(files, fast), openConsole(files, fast), openConsole(files, fast)];
   try {
     const all = feeds.map(() => collect());
-    feeds.forEach((feed, i) => feed.subscribe(all[i]!.listener));
+    for (const [i, feed] of feeds.entries()) feed.subscribe(all[i]!.listener);
     await sleep(60);
     await appendFile(spool, 'shared\n');
     await sleep(100);

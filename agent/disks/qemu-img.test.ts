@@ -36,12 +36,12 @@ test('a rebase writes its header last, after a flush of everything it copied', a
   const real = (await runTool('sh', ['-c', 'command -v qemu-img'])).stdout.trim();
   await writeFile(join(bin, 'qemu-img'), `#!/bin/sh\nexec strace -f -y -o ${trace} -e trace=pwrite64,pwritev,pwritev2,fdatasync,fsync ${real} "$@"\n`);
   await chmod(join(bin, 'qemu-img'), 0o755);
-  const path = process.env['PATH'];
-  process.env['PATH'] = `${bin}:${path}`;
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
   try {
     await rebaseLayer(join(root, 'top.qcow2'), { file: 'l1.qcow2', format: 'qcow2' });
   } finally {
-    process.env['PATH'] = path;
+    process.env.PATH = path;
   }
   const ops = writesTo(await readFile(trace, 'utf8'), join(root, 'top.qcow2'));
   const header = ops.map((op) => op.kind === 'write' && op.offset === 0).lastIndexOf(true);

@@ -35,8 +35,8 @@ export async function backingChain(path: string, options: { shared?: boolean } =
   const { stdout } = await runTool('qemu-img', [...args, path], { cwd: dirname(path), timeoutMs: TIMEOUT_MS });
   const parsed = JSON.parse(stdout) as Array<Record<string, unknown>>;
   return parsed.map((entry) => ({
-    filename: String(entry['filename']),
-    format: String(entry['format']),
+    filename: String(entry.filename),
+    format: String(entry.format),
     virtualSize: Number(entry['virtual-size']),
     backingFilename: entry['backing-filename'] as string | undefined,
     fullBackingFilename: entry['full-backing-filename'] as string | undefined,

@@ -34,8 +34,7 @@ function lines(onLine: (line: string) => void): (chunk: string) => number {
   let partial = '';
   return (chunk) => {
     partial += chunk;
-    let newline;
-    while ((newline = partial.indexOf('\n')) >= 0) {
+    for (let newline = partial.indexOf('\n'); newline >= 0; newline = partial.indexOf('\n')) {
       onLine(partial.slice(0, newline));
       partial = partial.slice(newline + 1);
     }

@@ -48,7 +48,7 @@ function mergeEnv(base: string[], extra: string[]): string[] {
 }
 
 // The run configuration before the user is resolved (that needs the unpacked tree).
-export function runConfig(config: Record<string, any>, overrides: RunOverrides = {}): Omit<ContainerRunConfig, 'uid' | 'gid'> {
+export function runConfig(config: Record<string, unknown>, overrides: RunOverrides = {}): Omit<ContainerRunConfig, 'uid' | 'gid'> {
   const c = (config.config ?? {}) as Record<string, unknown>;
   const entrypoint = overrides.entrypoint ?? strings(c.Entrypoint, 'Entrypoint');
   const cmd = overrides.cmd ?? (overrides.entrypoint ? [] : strings(c.Cmd, 'Cmd'));

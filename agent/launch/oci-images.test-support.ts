@@ -65,7 +65,7 @@ export async function dockerArchive(layers: Buffer[], settings: Record<string, u
   const config = imageConfig(layers, settings);
   const configName = `${sha(config).slice(7)}.json`;
   const members: Member[] = [{ name: configName, content: config }];
-  layers.forEach((l, i) => members.push({ name: `layer${i}`, type: 'directory' }, { name: `layer${i}/layer.tar`, content: l }));
+  for (const [i, l] of layers.entries()) members.push({ name: `layer${i}`, type: 'directory' }, { name: `layer${i}/layer.tar`, content: l });
   members.push({ name: 'manifest.json', content: JSON.stringify([{ Config: configName, RepoTags: ['test:latest'], Layers: layers.map((_, i) => `layer${i}/layer.tar`) }]) }, ...extra);
   return layerTar(members);
 }

@@ -19,12 +19,34 @@ export interface OciLayer {
 // An image ready to unpack: its identity (the manifest's digest), its verified config, its layers bottom first.
 export interface OciImage {
   digest: string;
-  config: Record<string, any>;
+  config: Record<string, unknown>;
   layers: OciLayer[];
 }
 
+// The JSON below comes from the image: each type names the fields read, and each field is checked where it is used.
+interface Descriptor {
+  digest?: unknown;
+  size?: unknown;
+  mediaType?: unknown;
+  platform?: { os?: unknown; architecture?: unknown };
+}
+
+interface ManifestJson {
+  mediaType?: unknown;
+  manifests?: unknown;
+  config?: Descriptor;
+  layers?: unknown;
+}
+
+type ImageConfig = Record<string, unknown> & { rootfs?: { diff_ids?: unknown } };
+
+interface ArchiveEntry {
+  Config?: unknown;
+  Layers?: unknown;
+}
+
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const INDEX_TYPES = new Set<unknown>(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 
 // Manifests, indexes and configs are a few KiB; a bigger one is refused rather than read into memory.
 const MAX_JSON_BYTES = 16 << 20;
@@ -46,7 +68,7 @@ function bad(message: string): UserError {
 }
 
 // A JSON file of the layout, by its real path (found with findInside).
-async function readJson(file: string, what: string): Promise<any> {
+async function readJson(file: string, what: string): Promise<unknown> {
   const text = await readSmall(file, what, MAX_JSON_BYTES);
   try {
     return JSON.parse(text);
@@ -56,14 +78,14 @@ async function readJson(file: string, what: string): Promise<any> {
 }
 
 // A JSON file at the top of the layout, looked up inside it.
-async function readTopJson(root: string, name: string): Promise<any> {
+async function readTopJson(root: string, name: string): Promise<unknown> {
   const file = await findInside(root, name, name);
   if (!file) throw bad(`${name} is missing, or a symlink to nothing inside the image`);
   return readJson(file, name);
 }
 
 // A blob of the layout (its real path and size), its digest checked (and its size, when the descriptor gives one).
-async function verifiedBlob(root: string, descriptor: { digest?: unknown; size?: unknown }, what: string): Promise<{ file: string; size: number }> {
+async function verifiedBlob(root: string, descriptor: Descriptor, what: string): Promise<{ file: string; size: number }> {
   const digest = String(descriptor.digest ?? '');
   if (!DIGEST.test(digest)) throw bad(`${what} has digest ${JSON.stringify(descriptor.digest)}; only sha256 digests are supported`);
   const file = await findInside(root, `blobs/sha256/${digest.slice('sha256:'.length)}`, what);
@@ -75,7 +97,7 @@ async function verifiedBlob(root: string, descriptor: { digest?: unknown; size?:
   return { file, size };
 }
 
-function diffIds(config: Record<string, any>, layers: number): string[] {
+function diffIds(config: ImageConfig, layers: number): string[] {
   const ids = config.rootfs?.diff_ids;
   if (!Array.isArray(ids) || ids.length !== layers || !ids.every((id) => typeof id === 'string' && DIGEST.test(id))) {
     throw bad(`the image config lists ${Array.isArray(ids) ? ids.length : 'no'} rootfs.diff_ids for ${layers} layers`);
@@ -84,27 +106,27 @@ function diffIds(config: Record<string, any>, layers: number): string[] {
 }
 
 // The manifest an index points at: the only one, or the linux/amd64 one; nested indexes are followed.
-async function pickManifest(root: string, index: any, depth = 0): Promise<{ manifest: any; digest: string }> {
-  const manifests = Array.isArray(index.manifests) ? index.manifests : [];
-  const fitting = manifests.filter((m: any) => !m.platform || (m.platform.os === 'linux' && m.platform.architecture === 'amd64'));
+async function pickManifest(root: string, index: ManifestJson, depth = 0): Promise<{ manifest: ManifestJson; digest: string }> {
+  const manifests: Descriptor[] = Array.isArray(index.manifests) ? index.manifests : [];
+  const fitting = manifests.filter((m) => !m.platform || (m.platform.os === 'linux' && m.platform.architecture === 'amd64'));
   if (fitting.length !== 1) throw bad(`index.json lists ${manifests.length} manifests, ${fitting.length} for linux/amd64; exactly one is needed`);
-  const chosen = fitting[0];
+  const chosen = fitting[0]!;
   const { file } = await verifiedBlob(root, chosen, 'manifest');
-  const json = await readJson(file, 'manifest');
+  const json = (await readJson(file, 'manifest')) as ManifestJson;
   if (INDEX_TYPES.has(chosen.mediaType) || INDEX_TYPES.has(json.mediaType)) {
     if (depth > 4) throw bad('image indexes nest more than 4 deep');
     return pickManifest(root, json, depth + 1);
   }
-  return { manifest: json, digest: chosen.digest };
+  return { manifest: json, digest: chosen.digest as string };
 }
 
 async function openLayout(root: string): Promise<OciImage> {
-  const { manifest, digest } = await pickManifest(root, await readTopJson(root, 'index.json'));
+  const { manifest, digest } = await pickManifest(root, (await readTopJson(root, 'index.json')) as ManifestJson);
   if (!manifest.config || !Array.isArray(manifest.layers)) throw bad(`manifest ${digest} has no config or no layers`);
-  const config = await readJson((await verifiedBlob(root, manifest.config, 'image config')).file, 'image config');
+  const config = (await readJson((await verifiedBlob(root, manifest.config, 'image config')).file, 'image config')) as ImageConfig;
   const ids = diffIds(config, manifest.layers.length);
   const layers: OciLayer[] = [];
-  for (const [i, layer] of (manifest.layers as any[]).entries()) layers.push({ ...(await verifiedBlob(root, layer, `layer ${i + 1}`)), diffId: ids[i]! });
+  for (const [i, layer] of (manifest.layers as Descriptor[]).entries()) layers.push({ ...(await verifiedBlob(root, layer, `layer ${i + 1}`)), diffId: ids[i]! });
   return { digest, config, layers };
 }
 
@@ -112,14 +134,14 @@ async function openLayout(root: string): Promise<OciImage> {
 async function openDockerArchive(root: string): Promise<OciImage> {
   const entries = await readTopJson(root, 'manifest.json');
   if (!Array.isArray(entries) || entries.length !== 1) throw bad(`manifest.json describes ${Array.isArray(entries) ? entries.length : 'no'} images; exactly one is needed`);
-  const entry = entries[0];
+  const entry: ArchiveEntry = entries[0];
   if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw bad('manifest.json has no Config or no Layers');
   const configFile = await findInside(root, entry.Config, 'config file');
   if (!configFile) throw bad(`the config ${entry.Config} named in manifest.json is missing`);
   const { digest } = await fileDigest(configFile, 'image config');
   const named = /([0-9a-f]{64})(\.json)?$/.exec(entry.Config)?.[1];
   if (named !== digest.slice('sha256:'.length)) throw bad(`the config ${entry.Config} does not match its name: its digest is ${digest}`);
-  const config = await readJson(configFile, 'image config');
+  const config = (await readJson(configFile, 'image config')) as ImageConfig;
   const ids = diffIds(config, entry.Layers.length);
   const layers: OciLayer[] = [];
   for (const [i, name] of (entry.Layers as unknown[]).entries()) {

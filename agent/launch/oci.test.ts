@@ -136,7 +136,7 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
     assert.match(await refusal(apply([{ name: '../evil', content: 'x' }])), /climbs out with '\.\.'.*path traversal/);
     assert.match(await refusal(apply([{ name: 'a/../../evil', content: 'x' }])), /path traversal/);
     assert.match(await refusal(apply([{ name: '/etc/evil', content: 'x' }])), /absolute path/);
-    await apply([{ name: 'up', type: 'symlink', linkname: '../../../../..' + dir }]);
+    await apply([{ name: 'up', type: 'symlink', linkname: `../../../../..${dir}` }]);
     assert.match(await refusal(apply([{ name: 'up/pwned', content: 'x' }])), /symlink escape/);
     assert.not.ok(existsSync(join(dir, 'pwned')));
     assert.match(await refusal(apply([{ name: 'hl', type: 'link', linkname: '../outside' }])), /path traversal/);

@@ -64,7 +64,7 @@ async function layerStream(layer: OciLayer): Promise<{ stream: Readable; digest:
 }
 
 // The image's creation time, for the root image's timestamps: the same image gives the same bytes.
-function createdEpoch(config: Record<string, any>): number {
+function createdEpoch(config: Record<string, unknown>): number {
   const ms = Date.parse(String(config.created ?? ''));
   return Number.isFinite(ms) && ms > 0 ? Math.floor(ms / 1000) : 0;
 }

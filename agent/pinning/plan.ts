@@ -81,7 +81,7 @@ export function planPinning(topology: CpuTopology, housekeepingWanted: readonly 
   const plans = new Map<string, PinPlan>();
   for (const request of requests) {
     const chosen = request.pin ? explicit(pool, request as PinRequest & { pin: number[] }) : (wholeCores(pool, request.vcpus) ?? anyFree(pool, request.vcpus));
-    [...chosen.cpus, ...(chosen.reserved ?? [])].forEach((cpu) => pool.taken.add(cpu));
+    for (const cpu of [...chosen.cpus, ...(chosen.reserved ?? [])]) pool.taken.add(cpu);
     const nodes = new Set(chosen.cpus.map((cpu) => nodeOf(topology, cpu)));
     const note = chosen.note ?? (nodes.size > 1 ? 'spans NUMA nodes' : undefined);
     plans.set(request.name, {

@@ -96,8 +96,7 @@ export class QmpClient extends EventEmitter {
 
   private receive(text: string): void {
     this.buffer += text;
-    let newline;
-    while ((newline = this.buffer.indexOf('\n')) >= 0) {
+    for (let newline = this.buffer.indexOf('\n'); newline >= 0; newline = this.buffer.indexOf('\n')) {
       const line = this.buffer.slice(0, newline).trim();
       this.buffer = this.buffer.slice(newline + 1);
       if (line) this.dispatch(line);

@@ -3,15 +3,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import { call, startFixture as startApiFixture } from '../api/fixture.test-support.ts';
+import type { AuditEntry } from '../auth/audit.ts';
 import { connect, startFixture, type Fixture } from './fixture.test-support.ts';
 
-async function audit(f: Fixture): Promise<Array<Record<string, any>>> {
+type Written = AuditEntry & { repeated?: number };
+
+async function audit(f: Fixture): Promise<Written[]> {
   await f.server.audit.close();
   return (await readFile(f.server.audit.file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
 }
 
 // Events of a kind: a line is one event, a `repeated: N` line stands for N more.
-function tally(lines: Array<Record<string, any>>, match: (line: Record<string, any>) => boolean): number {
+function tally(lines: Written[], match: (line: Written) => boolean): number {
   return lines.filter(match).reduce((sum, line) => sum + (line.repeated ?? 1), 0);
 }
 
@@ -33,7 +36,7 @@ test('60 parallel code guesses are cut at the lock-out count', async () => {
     assert.ok(results.every((r) => r.status === 'rejected'));
     const lines = await audit(f);
     assert.is(tally(lines, (l) => l.action === 'keyboard-interactive' && l.reason === 'wrong-code'), 10, 'ten codes were checked');
-    assert.ok(lines.some((l) => /^locked-out for 60 s$/.test(l.reason)));
+    assert.ok(lines.some((l) => /^locked-out for 60 s$/.test(l.reason ?? '')));
   } finally {
     await f.cleanup();
   }
@@ -61,7 +64,7 @@ test('failures over HTTP count toward the SSH lock-out', async () => {
       assert.is(answer.status, 401);
     }
     await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code(), localAddress: '127.0.0.3' }));
-    assert.ok((await audit(f)).some((l) => l.who === 'alice' && /^backing-off for [0-9]+ s$/.test(l.reason)));
+    assert.ok((await audit(f)).some((l) => l.who === 'alice' && /^backing-off for [0-9]+ s$/.test(l.reason ?? '')));
   } finally {
     await f.cleanup();
     await http.close();

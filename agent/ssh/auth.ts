@@ -2,7 +2,7 @@
 import type { AgentUser } from '../config.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import type { Lockout } from '../auth/lockout.ts';
-import type { OtpVerifier } from '../auth/otp.ts';
+import type { OtpResult, OtpVerifier } from '../auth/otp.ts';
 import { fingerprint } from './hostkey.ts';
 import { parseKey, type AuthContext, type KeyboardAuthContext, type ParsedKey, type PublicKeyAuthContext } from './ssh2.ts';
 
@@ -58,7 +58,10 @@ export class ConnectionAuth {
       this.hangUp();
       return;
     }
-    if (ctx.method === 'publickey') return this.publicKey(ctx);
+    if (ctx.method === 'publickey') {
+      this.publicKey(ctx);
+      return;
+    }
     if (ctx.method === 'keyboard-interactive') return void this.code(ctx);
     if (ctx.method !== 'none') void this.audit(ctx.username, ctx.method, 'refused', 'method-not-offered');
     ctx.reject(['publickey']);
@@ -93,18 +96,24 @@ export class ConnectionAuth {
     if (!key) {
       // Offering keys is not guessing a secret, so it is logged but not counted (an agent may hold several keys).
       void this.audit(ctx.username, 'publickey', 'refused', this.keys.has(ctx.username) ? 'key-not-authorized' : 'unknown-user', { fingerprint: presented });
-      return ctx.reject(['publickey']);
+      ctx.reject(['publickey']);
+      return;
     }
-    if (!ctx.signature || !ctx.blob) return ctx.accept();
+    if (!ctx.signature || !ctx.blob) {
+      ctx.accept();
+      return;
+    }
     if (key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true) {
       this.deps.lockout.fail(this.lockKeys(ctx.username));
       void this.audit(ctx.username, 'publickey', 'refused', 'bad-signature', { fingerprint: presented });
-      return ctx.reject(['publickey']);
+      ctx.reject(['publickey']);
+      return;
     }
     const user = this.deps.users.find((u) => u.name === ctx.username)!;
     if (!user.otp) {
       void this.audit(ctx.username, 'publickey', 'refused', 'no-otp', { fingerprint: presented });
-      return ctx.reject(['publickey']);
+      ctx.reject(['publickey']);
+      return;
     }
     this.keyUser = ctx.username;
     this.keyFingerprint = presented;
@@ -123,7 +132,7 @@ export class ConnectionAuth {
     if (this.blocked(ctx, 'keyboard-interactive', true)) return;
     const keys = this.lockKeys(ctx.username);
     const [answer] = answers;
-    let result;
+    let result: OtpResult;
     try {
       result = answers.length === 1 && answer !== undefined ? await this.deps.otp.verify(ctx.username, answer) : ({ ok: false, reason: 'wrong-code' } as const);
     } catch (error) {

@@ -105,7 +105,7 @@ function openConsole(on: ssh2.Client, vm: string): Promise<Console> {
       const waiting: Array<() => void> = [];
       stream.on('data', (d: Buffer) => {
         text += d.toString('latin1');
-        waiting.splice(0).forEach((f) => f());
+        for (const f of waiting.splice(0)) f();
       });
       stream.stderr.on('data', (d: Buffer) => (text += d.toString('latin1')));
       stream.on('exit', (c: number) => (code = c));

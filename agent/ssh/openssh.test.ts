@@ -156,7 +156,7 @@ async function sshConsole(extra: string[], vm: string, steps: Array<[RegExp, str
     const timer = setTimeout(() => child.kill(), 20_000);
     const next = (): void => {
       const step = steps[0];
-      if (step && step[0].test(stdout)) {
+      if (step?.[0].test(stdout)) {
         steps.shift();
         child.stdin.write(step[1]);
         next();

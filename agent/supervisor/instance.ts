@@ -108,7 +108,10 @@ export class VmInstance {
 
   private onEvent(event: QmpEvent): void {
     if (this.ended || this.stopping) return;
-    if (event.event === 'GUEST_PANICKED') return this.fail('guest kernel panic (pvpanic)');
+    if (event.event === 'GUEST_PANICKED') {
+      this.fail('guest kernel panic (pvpanic)');
+      return;
+    }
     if (event.event === 'SHUTDOWN') {
       const meaning = shutdownMeaning(event.data);
       if (meaning === 'poweroff') {

@@ -86,7 +86,8 @@ function parseNewc(buf: Buffer): { headers: Header[]; end: number } {
 }
 
 function cpioMode(mode: number): string {
-  return lsMode({ 0o100000: '-', 0o040000: 'd', 0o120000: 'l', 0o020000: 'c', 0o060000: 'b', 0o010000: 'p' }[mode & 0o170000] ?? '?', mode);
+  const letters = new Map([[0o100000, '-'], [0o040000, 'd'], [0o120000, 'l'], [0o020000, 'c'], [0o060000, 'b'], [0o010000, 'p']]);
+  return lsMode(letters.get(mode & 0o170000) ?? '?', mode);
 }
 
 interface Listed {

@@ -109,7 +109,7 @@ export async function main(argv: string[], io = { out: (l: string) => console.lo
       }
       throw new UserError(rest.length ? `unknown option ${rest[0]}` : 'no verb given', { hint: 'run `mvos --help` to list the verbs' });
     }
-    let parsed;
+    let parsed: { values: CommandContext['flags']; positionals: string[] };
     try {
       parsed = parseArgs({ args: rest, options: { ...globalFlags, ...command.flags }, allowPositionals: true, strict: true });
     } catch (error) {

@@ -81,6 +81,7 @@ test("the pinned Debian packages give the same bytes as the installed ones of th
   assert.ok(parseSignatureLists(kek.data).some((e) => e.name === 'Microsoft Corporation KEK CA 2011'));
   for (const [name, f] of Object.entries(FIRMWARE_FILES)) {
     const installed = `/${f.path}`;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${Version} is dpkg-query's format field, not a template
     const version = await runTool('dpkg-query', ['-W', '-f', '${Version}', f.package], { allowFailure: true });
     if (!existsSync(installed) || version.stdout.trim() !== pins[f.package].version) continue;
     assert.is(sha(out[name as keyof typeof out]), sha(readFileSync(installed)), `${name} matches ${installed}`);

@@ -277,20 +277,18 @@ async function candidateUris(ctx: AptContext, requests: Request[]): Promise<Loca
 async function throwResolveError(ctx: AptContext, result: ToolResult, requests: Request[]): Promise<never> {
   const problems: Problem[] = [];
   for (const line of result.stderr.split('\n')) {
-    let match: RegExpExecArray | null;
-    if ((match = /^E: Unable to locate package (.+)$/.exec(line))) {
-      problems.push(unknownProblem(match[1]!));
-    } else if ((match = /^E: Version '(.+)' for '(.+)' was not found$/.exec(line))) {
+    const unknown = /^E: Unable to locate package (.+)$/.exec(line);
+    const noVersion = /^E: Version '(.+)' for '(.+)' was not found$/.exec(line);
+    const noCandidate = /^E: Package '(.+)' has no installation candidate$/.exec(line) ?? /^E: Can't select candidate version from package (.+) as it has no candidate$/.exec(line);
+    if (unknown) {
+      problems.push(unknownProblem(unknown[1]!));
+    } else if (noVersion) {
       problems.push({
-        message: `${match[2]} has no version ${match[1]} in the apt indexes`,
-        hint: `list the versions apt knows with \`apt-cache policy ${match[2]}\`; if the version is new, run \`apt-get update\``,
+        message: `${noVersion[2]} has no version ${noVersion[1]} in the apt indexes`,
+        hint: `list the versions apt knows with \`apt-cache policy ${noVersion[2]}\`; if the version is new, run \`apt-get update\``,
       });
-    } else if (
-      (match =
-        /^E: Package '(.+)' has no installation candidate$/.exec(line) ??
-        /^E: Can't select candidate version from package (.+) as it has no candidate$/.exec(line))
-    ) {
-      problems.push(await noCandidateProblem(ctx, match[1]!));
+    } else if (noCandidate) {
+      problems.push(await noCandidateProblem(ctx, noCandidate[1]!));
     }
   }
   if (problems.length > 0) {

@@ -4,7 +4,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { FailureError } from '../../common/errors.ts';
 import { readTextIfExists } from '../../common/files.ts';

@@ -86,7 +86,7 @@ export function readLockfile(path: string): Lockfile | undefined {
   }
   for (const [name, pin] of Object.entries(lock.packages)) {
     if (!/^[0-9a-f]{64}$/.test(pin.sha256) || !Number.isInteger(pin.size)) {
-      throw new UserError(`${path}: the pin of ${name} has no valid sha256 or size`, { hint: 'restore the file from git, or run `mvos lock --update ' + name + '`' });
+      throw new UserError(`${path}: the pin of ${name} has no valid sha256 or size`, { hint: `restore the file from git, or run \`mvos lock --update ${name}\`` });
     }
   }
   return lock;

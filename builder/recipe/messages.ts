@@ -147,7 +147,7 @@ export function problemFromAjvError(error: ErrorObject, locations: LocationMap, 
     case 'maxLength': {
       const guess =
         error.keyword === 'enum' && typeof error.data === 'string'
-          ? closest(error.data, ((parent as Record<string, unknown>)?.enum as unknown[]).map(String))
+          ? closest(error.data, ((parent as Record<string, unknown>).enum as unknown[]).map(String))
           : undefined;
       return {
         location: at(base),

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Problem, SourceLocation } from '../../common/errors.ts';
 import { closest } from './messages.ts';
 import type { MultiverseRecipe } from './schema.types.ts';
-import { templateReferences, templateSyntaxError } from './templates.ts';
+import { templateReferences, templateSyntaxError, type TemplateReference } from './templates.ts';
 import { locate, type LocationMap } from './yaml-source.ts';
 
 // The kernel-config/ folder that `kernel.source` names live in.
@@ -97,7 +97,7 @@ export function checkTemplates(ctx: RuleContext): Problem[] {
       return;
     }
     const text = readFileSync(source, 'utf8');
-    let references;
+    let references: TemplateReference[];
     try {
       references = templateReferences(text);
     } catch (error) {

@@ -36,8 +36,8 @@ export function templateReferences(source: string): TemplateReference[] {
     const hashPairs = ((node.hash as HbsNode | undefined)?.pairs as HbsNode[]) ?? [];
     const isHelper = params.length > 0 || hashPairs.length > 0 || (path.type === 'PathExpression' && knownHelpers.has((path.parts as string[])[0] ?? ''));
     if (!isHelper) visitExpression(path);
-    params.forEach(visitExpression);
-    hashPairs.forEach((pair) => visitExpression(pair.value as HbsNode));
+    for (const param of params) visitExpression(param);
+    for (const pair of hashPairs) visitExpression(pair.value as HbsNode);
   };
   const visitProgram = (program: HbsNode | undefined): void => {
     for (const statement of ((program?.body as HbsNode[]) ?? [])) {

@@ -47,7 +47,7 @@ export function parseYaml(source: string, file: string): ParsedYaml {
     const deep = shape.kind === 'deep';
     return refuse({ location: at(shape.at), message: deep ? `brackets nested more than ${YAML_LIMITS.depth} deep` : `more than ${YAML_LIMITS.nodes} values in one recipe`, hint: deep ? 'a recipe needs a few levels; flatten this value' : 'a recipe names its inputs; split it, or put data in overlay files' });
   }
-  let doc;
+  let doc: ReturnType<typeof parseDocument>;
   try {
     // Duplicate keys are found below with a set: the parser's own check compares each key with all earlier ones (quadratic).
     doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: true });
@@ -92,7 +92,7 @@ export function parseYaml(source: string, file: string): ParsedYaml {
         walk(pair.value as Node | null, `${pointer}/${pointerSegment(k)}`, depth + 1, keyPlace);
       }
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => walk(item as Node | null, `${pointer}/${i}`, depth + 1));
+      for (const [i, item] of node.items.entries()) walk(item as Node | null, `${pointer}/${i}`, depth + 1);
     }
   };
   walk(doc.contents as Node | null, '', 0);

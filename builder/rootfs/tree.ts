@@ -219,7 +219,10 @@ export class FileTree {
 
   #linksTo(target: string): Set<string> {
     let links = this.#links.get(target);
-    if (!links) this.#links.set(target, (links = new Set()));
+    if (!links) {
+      links = new Set();
+      this.#links.set(target, links);
+    }
     return links;
   }
 

@@ -16,6 +16,7 @@ export function toolVersion(tool: string, flag = '--version'): Promise<string> {
 // Installed versions of Debian packages (`name=version`, one per package, sorted) — the tools that write media bytes.
 export async function packageVersions(packages: readonly string[]): Promise<string> {
   if (packages.length === 0) return '';
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${Package} and ${Version} are dpkg-query's format fields, not a template
   const { stdout } = await runTool('dpkg-query', ['-W', '-f', '${Package}=${Version}\n', ...[...packages].sort()], { allowFailure: true });
   return stdout.trim();
 }

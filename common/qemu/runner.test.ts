@@ -12,9 +12,9 @@ const dir = await mkdtemp(join(tmpdir(), 'mvos-runner-test-'));
 const halting = join(dir, 'halt.bin');
 const poweroff = join(dir, 'poweroff.bin');
 const silent = join(dir, 'silent.bin');
-await writeFile(halting, stubKernel({ marker: 'STUB-READY', then: 'halt' }));
-await writeFile(poweroff, stubKernel({ marker: 'STUB-READY', then: 'poweroff' }));
-await writeFile(silent, stubKernel({ then: 'halt' }));
+await writeFile(halting, stubKernel({ marker: 'STUB-READY', after: 'halt' }));
+await writeFile(poweroff, stubKernel({ marker: 'STUB-READY', after: 'poweroff' }));
+await writeFile(silent, stubKernel({ after: 'halt' }));
 
 function spec(kernel: string, append = 'hello from the test'): QemuSpec {
   return { machine: 'q35', accel: 'tcg', cpus: 1, memoryMiB: 64, kernel, append, serial: 'stdio', noReboot: true };
@@ -121,8 +121,14 @@ test('QEMU accepts the argv of firmware, drive and channel specs', async () => {
 
 test('chooseAccel: tcg skips the probe, auto falls back with a warning, kvm insists', async () => {
   let probed = 0;
-  const broken = async () => (probed++, { usable: false, reason: 'KVM_RUN hangs' });
-  const working = async () => (probed++, { usable: true, reason: 'fine' });
+  const broken = async () => {
+    probed++;
+    return { usable: false, reason: 'KVM_RUN hangs' };
+  };
+  const working = async () => {
+    probed++;
+    return { usable: true, reason: 'fine' };
+  };
   assert.equal(await chooseAccel('tcg', { probe: broken }), { accel: 'tcg', reason: 'TCG was asked for' });
   assert.is(probed, 0);
   const fallback = await chooseAccel('auto', { probe: broken });

@@ -50,7 +50,9 @@ interface Line {
 
 // Detached QEMUs do not get the terminal's signals and execa does not clean them up: the last exit of this process ends them.
 const live = new Set<() => void>();
-process.once('exit', () => live.forEach((kill) => kill()));
+process.once('exit', () => {
+  for (const kill of live) kill();
+});
 
 // One running QEMU; `exited` settles when the process is gone and the log is flushed.
 export class QemuRun {

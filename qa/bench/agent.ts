@@ -35,7 +35,7 @@ function rootPath(root: string, path: string): string {
 // Agent start → controller ready (agent process start, config, KVM choice, planning, launch, pinning, health) vs QEMU start → the same marker.
 export async function controllerReadyRows(runs: number): Promise<BenchRow[]> {
   const host = await hostRoot();
-  const controller = host.config.vms.find((vm: { role: string }) => vm.role === 'controller');
+  const controller = host.config.vms.find((vm) => vm.role === 'controller')!;
   const agent: number[] = [];
   const raw: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -124,7 +124,7 @@ async function rss(pid: number): Promise<number> {
 // novm and container launch-to-ready through the agent's API vs raw QEMU booting the same kernel and root, plus QEMU's memory each way.
 export async function workloadRows(runs: number): Promise<BenchRow[]> {
   const host = await hostRoot();
-  const controller = host.config.vms.find((vm: { role: string }) => vm.role === 'controller');
+  const controller = host.config.vms.find((vm) => vm.role === 'controller')!;
   const app = { name: 'app', role: 'application', launch: 'novm', cpus: 1, memoryMiB: 256, autostart: false, ephemeral: false, kernel: controller.kernel, initrd: controller.initrd, disk: controller.disk, cmdline: controller.cmdline, firmware: { type: 'none' }, health: { ...controller.health, deadlineSeconds: 45 }, restart: { attempts: 3, backoffSeconds: 1 } };
   // Only the workload: no controller competing for the CPUs while it is timed.
   const config = { ...structuredClone(host.config), vms: [app] };
@@ -160,7 +160,7 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
       await run.kill('SIGKILL');
       await killVms(run.stateDir, ['app', 'job']);
     }
-    const raw = await rawBoot(novmArgv(['-kernel', root(app.kernel), '-initrd', root(app.initrd), '-append', `mvos.root=/dev/vda ${app.cmdline}`, '-drive', `file=${root(app.disk)},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0']), 'MVOS-GUEST-READY', 90_000);
+    const raw = await rawBoot(novmArgv(['-kernel', root(app.kernel), '-initrd', root(app.initrd), '-append', `mvos.root=/dev/vda ${app.cmdline}`, '-drive', `file=${root(app.disk!)},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0']), 'MVOS-GUEST-READY', 90_000);
     m.rawNovm.push(raw.seconds);
     m.rssRaw.push(raw.rssKiB);
     // The container baseline boots the image the agent unpacked, with its config disk: the unpack itself is the agent's cost.
@@ -168,7 +168,7 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
     rmSync(unpacked, { recursive: true, force: true });
     const image0 = await unpackOciImage(image, unpacked);
     writeFileSync(join(unpacked, 'config.img'), configDisk(image0.run));
-    const ctr = await rawBoot(novmArgv(['-kernel', root(host.config.containers.kernel), '-initrd', root(host.config.containers.initrd), '-append', 'mvos.root=/dev/vda mvos.config=/dev/vdb console=ttyS0 quiet panic=-1', '-drive', `file=${image0.rootfs},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0', '-drive', `file=${join(unpacked, 'config.img')},format=raw,if=none,id=d1,readonly=on`, '-device', 'virtio-blk-device,drive=d1']), 'MVOS-CONTAINER-STARTED', 90_000);
+    const ctr = await rawBoot(novmArgv(['-kernel', root(host.config.containers!.kernel), '-initrd', root(host.config.containers!.initrd), '-append', 'mvos.root=/dev/vda mvos.config=/dev/vdb console=ttyS0 quiet panic=-1', '-drive', `file=${image0.rootfs},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0', '-drive', `file=${join(unpacked, 'config.img')},format=raw,if=none,id=d1,readonly=on`, '-device', 'virtio-blk-device,drive=d1']), 'MVOS-CONTAINER-STARTED', 90_000);
     m.rawCtr.push(ctr.seconds);
   }
   const row = (metric: string, value: number[], baseline: number[], note: string): BenchRow => ({ metric, value: median(value), unit: 's', baseline: median(baseline), ratio: median(value) / median(baseline), note });

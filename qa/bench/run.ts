@@ -18,7 +18,12 @@ const runs = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) 
 // --only=agent: just the agent's launches (controller, novm, container), beside their raw QEMU baselines.
 const onlyAgent = process.argv.includes('--only=agent');
 
-function timed(cwd: string, env: Record<string, string>, args: string[]): { seconds: number; json: Record<string, any> } {
+// What `mvos build --json` prints that the bench reads.
+interface BuildJson {
+  stages: Array<{ stage: string; ran: boolean; reason: string; seconds: number }>;
+}
+
+function timed(cwd: string, env: Record<string, string>, args: string[]): { seconds: number; json: BuildJson } {
   const started = performance.now();
   const run = spawnSync(join(cwd, 'mvos'), [...args, '--json'], { cwd, env: { ...process.env, ...env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 45 * 60_000 });
   const seconds = (performance.now() - started) / 1000;

@@ -8,8 +8,8 @@ import { hostRoot } from '../lib/agent-run.ts';
 const kit = join(ARTIFACTS, 'kvm-kit');
 rmSync(kit, { recursive: true, force: true });
 const host = await hostRoot();
-const controller = host.config.vms.find((vm: { role: string }) => vm.role === 'controller');
-for (const path of [controller.kernel, controller.initrd, controller.disk, controller.firmware.vars, controller.firmware.code]) {
+const controller = host.config.vms.find((vm) => vm.role === 'controller')!;
+for (const path of [controller.kernel, controller.initrd, controller.disk!, controller.firmware.vars!, controller.firmware.code!]) {
   mkdirSync(join(kit, 'root', path, '..'), { recursive: true });
   cpSync(join(host.root, path), join(kit, 'root', path));
 }

@@ -8,14 +8,37 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { unpackInitramfs } from '../../builder/archive/unpack.ts';
 import type { AgentStatus } from '../../agent/status.ts';
 import type { VmView } from '../../agent/controls.ts';
+import type { VmHealth } from '../../common/host-config.ts';
 import { ARTIFACTS } from './boot.ts';
 import { buildHostImage, repoRoot } from './host-image.ts';
 
+// One VM of host.json as scenarios read and edit it: the fields they use by name, the rest passed to the agent as it was.
+export interface ScenarioVm {
+  name: string;
+  role: string;
+  cpus: number;
+  memoryMiB: number;
+  kernel: string;
+  initrd: string;
+  disk?: string;
+  cmdline: string;
+  firmware: { type: string; code?: string; vars?: string };
+  health: VmHealth;
+  [field: string]: unknown;
+}
+
+// host.json as scenarios read and edit it; the agent checks what they hand it.
+export interface ScenarioConfig {
+  vms: ScenarioVm[];
+  containers?: { kernel: string; initrd: string } | null;
+  [field: string]: unknown;
+}
+
 // The default host image unpacked once per content, and its host config.
-export async function hostRoot(): Promise<{ root: string; config: Record<string, any> }> {
+export async function hostRoot(): Promise<{ root: string; config: ScenarioConfig }> {
   const image = buildHostImage();
   const root = await unpackInitramfs(image.initrd, join(ARTIFACTS, 'host-roots'));
-  const config = JSON.parse(await readFile(join(root, 'etc/mvos/host.json'), 'utf8')) as Record<string, any>;
+  const config = JSON.parse(await readFile(join(root, 'etc/mvos/host.json'), 'utf8')) as ScenarioConfig;
   return { root, config };
 }
 
@@ -42,7 +65,7 @@ export class AgentRun {
   }
 
   // Starts the agent on `config` (written to dir/host.json) and waits for its ready line.
-  static async start(options: { root: string; config: Record<string, any>; dir: string; extra?: string[] }): Promise<AgentRun> {
+  static async start(options: { root: string; config: ScenarioConfig; dir: string; extra?: string[] }): Promise<AgentRun> {
     await mkdir(options.dir, { recursive: true });
     const configFile = join(options.dir, 'host.json');
     await writeFile(configFile, JSON.stringify(options.config, null, 2));
@@ -97,19 +120,19 @@ export class ControllerScenario {
   private readonly runs: AgentRun[] = [];
 
   constructor(
-    private readonly host: { root: string; config: Record<string, any> },
+    private readonly host: { root: string; config: ScenarioConfig },
     private readonly artifacts: string,
   ) {}
 
   // The image's host config with the controller changed.
-  configWith(change: (controller: Record<string, any>) => void): Record<string, any> {
+  configWith(change: (controller: ScenarioVm) => void): ScenarioConfig {
     const config = structuredClone(this.host.config);
-    change(config.vms.find((vm: { role: string }) => vm.role === 'controller'));
+    change(config.vms.find((vm) => vm.role === 'controller')!);
     return config;
   }
 
   // Starts an agent in a fresh folder named `name`.
-  async start(name: string, config: Record<string, any>): Promise<AgentRun> {
+  async start(name: string, config: ScenarioConfig): Promise<AgentRun> {
     const dir = join(this.artifacts, name);
     await rm(dir, { recursive: true, force: true });
     return this.adopt(await AgentRun.start({ root: this.host.root, config, dir }));
@@ -172,7 +195,7 @@ export function consoleCommand(stateDir: string, vm: string, command: string, ex
 }
 
 // Runs `mvos vm …` against an agent's socket; --json output parsed.
-export function mvosVm(run: AgentRun, args: string[]): { status: number; json: any; stderr: string } {
+export function mvosVm(run: AgentRun, args: string[]): { status: number; json: unknown; stderr: string } {
   const result = spawnSync(join(repoRoot, 'mvos'), ['vm', ...args, '--socket', join(run.dir, 'run', 'agent.sock'), '--json'], { encoding: 'utf8', timeout: 600_000 });
   let json: unknown;
   try {
@@ -184,7 +207,7 @@ export function mvosVm(run: AgentRun, args: string[]): { status: number; json: a
 }
 
 // One JSON request to an agent's API on its unix socket (root, no login).
-export function apiCall(run: AgentRun, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+export function apiCall(run: AgentRun, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const req = request({ socketPath: join(run.dir, 'run', 'agent.sock'), path, method, headers: text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {} }, (res) => {

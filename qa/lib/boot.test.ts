@@ -13,7 +13,7 @@ const dir = await mkdtemp(join(tmpdir(), 'mvos-qa-lib-test-'));
 
 test('bootToMarker: ms to the marker, the console text, and no artifact left on success', async () => {
   const kernel = join(dir, 'off.bin');
-  await writeFile(kernel, stubKernel({ marker: 'STUB-READY', then: 'poweroff' }));
+  await writeFile(kernel, stubKernel({ marker: 'STUB-READY', after: 'poweroff' }));
   const result = await bootToMarker({ name: 'qa-lib-test-ok', kernel, append: 'x=1', marker: 'STUB-READY', timeoutS: 30, until: 'exit', memoryMiB: 64 });
   assert.ok(result.ms > 0 && result.ms <= result.totalMs);
   assert.match(result.log, /cmdline: .* x=1\nSTUB-READY/);
@@ -24,7 +24,7 @@ test('bootToMarker: ms to the marker, the console text, and no artifact left on 
 
 test('bootToMarker keeps the serial log in qa/artifacts/<name>.log when the marker does not come, or the guest does not end', async () => {
   const kernel = join(dir, 'halt.bin');
-  await writeFile(kernel, stubKernel({ marker: 'STUB-READY', then: 'halt' }));
+  await writeFile(kernel, stubKernel({ marker: 'STUB-READY', after: 'halt' }));
   for (const [name, marker, until] of [['qa-lib-test-timeout', 'NEVER', 'marker'], ['qa-lib-test-no-exit', 'STUB-READY', 'exit']] as const) {
     const artifact = join(ARTIFACTS, `${name}.log`);
     try {

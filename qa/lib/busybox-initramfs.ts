@@ -16,7 +16,7 @@ export interface BusyboxInitramfsOptions {
 }
 
 // A marker goes into a shell script: only characters that need no quoting thought.
-const SAFE_MARKER = /^[A-Za-z0-9 ._:=+@\/-]+$/;
+const SAFE_MARKER = /^[A-Za-z0-9 ._:=+@/-]+$/;
 
 // The /init script (without the kernel's help: an initramfs has no /dev/console node unless we make one, and we cannot without root).
 export function busyboxInitScript(options: Pick<BusyboxInitramfsOptions, 'marker' | 'poweroff'>): string {

@@ -13,7 +13,14 @@ export interface HostImage {
   kernel: string;
   initrd: string;
   cmdline: string;
-  manifest: Record<string, any>;
+  manifest: ImageManifest;
+}
+
+// The parts of the image's manifest.json that scenarios and the bench read.
+interface ImageManifest {
+  boot: { cmdline: string };
+  build: { stages: Record<string, string> };
+  image: { initramfs: { compression: 'zstd' | 'gzip' | 'none' } };
 }
 
 // Runs `./mvos build` on a recipe (a cold build compiles the guest kernel: minutes) and returns the image.
@@ -24,6 +31,6 @@ export function buildHostImage(recipe = 'recipes/host.yaml', options: { cwd?: st
   if (run.status !== 0) throw new Error(`mvos ${args.join(' ')} failed (${run.status ?? run.signal}):\n${run.stdout}\n${run.stderr}`);
   const recipeName = /^name: (\S+)/m.exec(readFileSync(join(cwd, recipe), 'utf8'))![1]!;
   const dir = join(options.output ?? join(cwd, 'images'), recipeName);
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, any>;
-  return { dir, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd'), cmdline: manifest.boot.cmdline as string, manifest };
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ImageManifest;
+  return { dir, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd'), cmdline: manifest.boot.cmdline, manifest };
 }

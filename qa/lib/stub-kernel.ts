@@ -5,7 +5,7 @@
 export interface StubKernelOptions {
   marker?: string;
   // halt: spin with interrupts off until stopped; poweroff: ACPI S5 through the PM block firmware puts at 0x600 (q35 and pc).
-  then: 'halt' | 'poweroff';
+  after: 'halt' | 'poweroff';
 }
 
 const LOAD = 0x0010_0000;
@@ -47,7 +47,7 @@ export function stubKernel(options: StubKernelOptions): Buffer {
     mov(`${options.marker}\n`);
     call();
   }
-  if (options.then === 'poweroff') {
+  if (options.after === 'poweroff') {
     code.push(0x66, 0xba, 0x04, 0x06); //           mov dx, 0x604      ; PM1a control
     code.push(0x66, 0xb8, 0x00, 0x20); //           mov ax, 0x2000     ; SLP_EN, sleep type 0 (S5 in QEMU's DSDT)
     code.push(0x66, 0xef); //                       out dx, ax

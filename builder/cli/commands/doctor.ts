@@ -67,7 +67,7 @@ export function makeDoctorCommand(deps: DoctorDeps = realDeps): Command {
       result = await deps.check({ root });
     }
     if (ctx.json) ctx.out(JSON.stringify(result, null, 2));
-    else renderReport(result, ctx.color).forEach((line) => ctx.out(line));
+    else for (const line of renderReport(result, ctx.color)) ctx.out(line);
     return result.missingPackages.length > 0 ? 1 : 0;
   }
   return {

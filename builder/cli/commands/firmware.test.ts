@@ -19,8 +19,8 @@ test('vars show on Debian\'s OVMF_VARS_4M.ms.fd names the Microsoft keys', () =>
   if (!existsSync(MS)) return console.log('  skipped: ovmf is not installed');
   const { code, stdout, stderr } = mvos({}, 'firmware', 'vars', 'show', MS);
   assert.is(code, 0, stderr);
-  assert.match(stdout, /^KEK  8be4df61-93ca-11d2-aa0d-00e098032b8c  NV\+BS\+RT\+AT/m);
-  assert.match(stdout, /^db  d719b2cb-3d3a-4596-a3bc-dad00e67656f  NV\+BS\+RT\+AT/m);
+  assert.match(stdout, /^KEK {2}8be4df61-93ca-11d2-aa0d-00e098032b8c {2}NV\+BS\+RT\+AT/m);
+  assert.match(stdout, /^db {2}d719b2cb-3d3a-4596-a3bc-dad00e67656f {2}NV\+BS\+RT\+AT/m);
   assert.match(stdout, /Microsoft Corporation KEK CA 2011/);
   assert.match(stdout, /Microsoft Windows Production PCA 2011/);
   assert.match(stdout, /Microsoft Corporation UEFI CA 2011/);

@@ -6,7 +6,7 @@ import { UserError } from '../../../common/errors.ts';
 import { attributeNames, decodeVariable, describeDecoded } from '../../firmware/decode.ts';
 import { defaultKeyDir, loadKeySet } from '../../firmware/keys.ts';
 import { loadPreset, presetVariables } from '../../firmware/preset.ts';
-import { readVarstore, writeVarstore } from '../../firmware/varstore.ts';
+import { readVarstore, writeVarstore, type Varstore } from '../../firmware/varstore.ts';
 import type { Command, CommandContext } from '../command.ts';
 
 function jsonValue(key: string, value: unknown): unknown {
@@ -18,7 +18,7 @@ async function show(ctx: CommandContext): Promise<number> {
   if (ctx.positionals.length !== 1) throw new UserError('give one VARS file', { hint: 'usage: mvos firmware vars show /usr/share/OVMF/OVMF_VARS_4M.ms.fd' });
   const file = resolve(ctx.cwd, ctx.positionals[0]!);
   if (!existsSync(file)) throw new UserError(`${file} does not exist`);
-  let store;
+  let store: Varstore;
   try {
     store = readVarstore(await readFile(file));
   } catch (error) {

@@ -14,11 +14,11 @@ import { mediaSpec, mediumFile, parseRunOptions, readImageBoot, runSpec } from '
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'mvos-run-test-'));
 
-async function image(name: string, then: 'halt' | 'poweroff', manifest: unknown = { boot: { cmdline: 'console=ttyS0 from-manifest' } }): Promise<string> {
+async function image(name: string, after: 'halt' | 'poweroff', manifest: unknown = { boot: { cmdline: 'console=ttyS0 from-manifest' } }): Promise<string> {
   // null: no manifest.json at all.
   const path = join(dir, name);
   await mkdir(path, { recursive: true });
-  await writeFile(join(path, 'vmlinuz'), stubKernel({ marker: 'STUB-READY', then }));
+  await writeFile(join(path, 'vmlinuz'), stubKernel({ marker: 'STUB-READY', after }));
   await writeFile(join(path, 'initrd'), 'not read by the stub');
   if (manifest !== null) await writeFile(join(path, 'manifest.json'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
   return path;

@@ -136,7 +136,7 @@ export function mediaSpec(dir: string, options: RunOptions, accel: 'kvm' | 'tcg'
 
 // The QEMU spec for a direct kernel boot of the image on q35, serial console on stdio.
 export function runSpec(boot: ImageBoot, options: RunOptions, accel: 'kvm' | 'tcg'): QemuSpec {
-  const append = [boot.cmdline, options.entry === 'rescue' ? RESCUE_ARGS : undefined, options.append].filter((part) => part && part.trim()).join(' ');
+  const append = [boot.cmdline, options.entry === 'rescue' ? RESCUE_ARGS : undefined, options.append].filter((part) => part?.trim()).join(' ');
   return {
     machine: 'q35',
     accel,

@@ -24,8 +24,14 @@ function promptHidden(prompt: string): Promise<string> {
     };
     const onData = (data: Buffer): void => {
       for (const char of data.toString('utf8')) {
-        if (char === '\r' || char === '\n') return done();
-        if (char === '\u0003') return done(new UserError('cancelled'));
+        if (char === '\r' || char === '\n') {
+          done();
+          return;
+        }
+        if (char === '\u0003') {
+          done(new UserError('cancelled'));
+          return;
+        }
         if (char === '\u007f' || char === '\b') line = line.slice(0, -1);
         else line += char;
       }

@@ -26,7 +26,7 @@ async function run(ctx: CommandContext): Promise<number> {
   for (const file of files) {
     const result = loader.load(file);
     const fresh = result.problems.filter((p) => !seen.has(formatProblem(p)));
-    fresh.forEach((p) => seen.add(formatProblem(p)));
+    for (const p of fresh) seen.add(formatProblem(p));
     problems.push(...fresh);
     const recipe = result.recipe;
     report.push({ file, ok: !!recipe, kind: recipe?.kind, name: recipe?.name, version: recipe?.version, vms: recipe?.vms.map((v) => v.name), problems: result.problems });

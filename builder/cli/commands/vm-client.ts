@@ -159,8 +159,7 @@ export class AgentClient {
     await new Promise<void>((resolve) => {
       res.on('data', (chunk: string) => {
         buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
           const event = buffer.slice(0, end).split('\n');
           buffer = buffer.slice(end + 2);
           const type = event.find((line) => line.startsWith('event: '))?.slice(7) ?? 'message';

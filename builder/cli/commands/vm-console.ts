@@ -84,7 +84,10 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
   const onInput = (chunk: Buffer | string): void => {
     if (left) return;
     for (const action of scanner.feed(Buffer.from(chunk))) {
-      if (action.kind === 'leave') return leave();
+      if (action.kind === 'leave') {
+        leave();
+        return;
+      }
       if (action.kind === 'help') io.stdout.write(`\r\n${ESCAPE_HELP}`);
       else if (action.kind === 'take') void take(true).catch((error: Error) => note(error.message));
       else if (!writer) note(holder ? `read-only: ${holder} has the keyboard; ~! takes it over` : 'read-only: ~! takes the keyboard');

@@ -8,21 +8,21 @@ import { join } from 'node:path';
 import { runTool } from '../../../common/exec.ts';
 import { threadAffinity } from '../../../agent/pinning/apply.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
-import { AgentRun, ControllerScenario, hostRoot } from '../../lib/agent-run.ts';
+import { AgentRun, ControllerScenario, hostRoot, type ScenarioConfig, type ScenarioVm } from '../../lib/agent-run.ts';
 
 const BOOT_S = 240;
 let host: Awaited<ReturnType<typeof hostRoot>>;
 let scenario: ControllerScenario;
 
 // The image's host config with the controller changed for one case; no restarts, so failure goes straight to rescue.
-function configWith(change: (controller: Record<string, any>) => void): Record<string, any> {
+function configWith(change: (controller: ScenarioVm) => void): ScenarioConfig {
   return scenario.configWith((controller) => {
     controller.restart = { attempts: 0, backoffSeconds: 1, windowSeconds: 600 };
     change(controller);
   });
 }
 
-const startAgent = (name: string, config: Record<string, any>) => scenario.start(name, config);
+const startAgent = (name: string, config: ScenarioConfig) => scenario.start(name, config);
 const finish = (run: AgentRun) => scenario.finish(run);
 
 async function expectRescue(run: AgentRun, reason: RegExp): Promise<void> {

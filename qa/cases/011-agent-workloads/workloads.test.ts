@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ARTIFACTS } from '../../lib/boot.ts';
-import { AgentRun, apiCall, consoleCommand, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
+import type { CheckpointView } from '../../../common/api-types.ts';
+import { AgentRun, apiCall, consoleCommand, hostRoot, killVms, mvosVm, type ScenarioConfig } from '../../lib/agent-run.ts';
 import { layerTar, writeLayout } from '../../../agent/launch/oci-images.test-support.ts';
 
 const BOOT_MS = 240_000;
@@ -15,9 +16,9 @@ let host: Awaited<ReturnType<typeof hostRoot>>;
 let run: AgentRun;
 
 // The image's host config plus two VMs made from the controller's guest image: `app` (novm) and `scratch` (ephemeral vm).
-function workloadConfig(): Record<string, any> {
+function workloadConfig(): ScenarioConfig {
   const config = structuredClone(host.config);
-  const controller = config.vms.find((vm: { role: string }) => vm.role === 'controller');
+  const controller = config.vms.find((vm) => vm.role === 'controller')!;
   const like = { cpus: 1, memoryMiB: 256, kernel: controller.kernel, initrd: controller.initrd, disk: controller.disk, cmdline: controller.cmdline, health: controller.health, autostart: false, restart: { attempts: 0, backoffSeconds: 1 } };
   // Not quiet: a boot that stalls shows where in the serial log the test keeps.
   // microvm under TCG on a loaded machine now and then stalls calibrating the TSC (no HPET or PM timer to check it
@@ -53,7 +54,7 @@ test('novm: a microVM boots from the shared read-only root and reports ready', a
   const app = await run.waitForVm('app', (vm) => vm.state === 'ready', BOOT_MS, 'reported ready');
   const cmdline = (await readFile(`/proc/${app.pid}/cmdline`, 'utf8')).split('\0');
   assert.ok(cmdline.includes('microvm'), 'machine microvm');
-  assert.ok(cmdline.some((a) => a.includes(`file=${join(host.root, host.config.vms[0].disk)},format=raw`) && a.includes('readonly=on')), `the image's root, read-only: ${cmdline.join(' ')}`);
+  assert.ok(cmdline.some((a) => a.includes(`file=${join(host.root, host.config.vms[0]!.disk!)},format=raw`) && a.includes('readonly=on')), `the image's root, read-only: ${cmdline.join(' ')}`);
   assert.not.ok(cmdline.some((a) => a.startsWith('if=pflash')), 'no firmware');
   assert.match(await readFile(join(run.stateDir, 'vms', 'app', 'serial.log'), 'utf8'), /root on \/dev\/vda/);
   console.log(`  novm ready ${((Date.parse(app.readyAt!) - Date.parse(app.startedAt!)) / 1000).toFixed(1)} s after launch`);
@@ -64,7 +65,7 @@ test('checkpoint (live) → write inside the guest → rollback with restart →
   await run.waitForVm('controller', (vm) => vm.state === 'ready', BOOT_MS, 'reported ready');
   const taken = mvosVm(run, ['checkpoint', 'controller', '--label', 'before-write']);
   assert.is(taken.status, 0, taken.stderr);
-  const id = String(taken.json.id);
+  const id = String((taken.json as CheckpointView).id);
   // EROFS leaves its first 1 KiB unused: sector 0 is the guest's to scribble on without harming its root.
   const write = 'echo MVOS-WRITTEN-42 | dd of=/dev/vda bs=512 count=1 conv=sync,notrunc 2>/dev/null; sync; echo "WROTE=$(dd if=/dev/vda bs=512 count=1 2>/dev/null | grep -a -c MVOS-WRITTEN-42)"';
   assert.match(await consoleCommand(run.stateDir, 'controller', write, /WROTE=\d/), /WROTE=1/, 'the guest reads its own write back');

@@ -14,6 +14,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { hashPassword } from '../../../common/secrets/password.ts';
 import { encryptSecret } from '../../../agent/auth/secrets.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
+import type { VmView } from '../../../common/api-types.ts';
 import { AgentRun, apiCall, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
 import { repoRoot } from '../../lib/host-image.ts';
 
@@ -48,7 +49,7 @@ test.before(async () => {
   const key = randomBytes(32);
   await writeFile(keyFile, key, { mode: 0o600 });
   const config = structuredClone(host.config);
-  const controller = config.vms.find((vm: { role: string }) => vm.role === 'controller');
+  const controller = config.vms.find((vm) => vm.role === 'controller')!;
   config.vms.push({ ...controller, name: 'app', role: 'application', launch: 'novm', autostart: false, fallback: null, firmware: { type: 'none' }, health: { ...controller.health, deadlineSeconds: 45 }, restart: { attempts: 3, backoffSeconds: 1 } });
   const port = await freePort();
   config.agent = { apiListen: `127.0.0.1:${port}`, users: [{ name: 'admin', passwordHash: await hashPassword(PASSWORD), authorizedKeys: [], otp: { type: 'totp', secret: encryptSecret(key, 'admin', SECRET) } }], secretKeyFile: keyFile };
@@ -87,7 +88,7 @@ test('stop and start an application VM (novm) from the page', async () => {
   await row('app').locator('button[data-action="start"]').click();
   await page.locator('#vms tr[data-vm="app"][data-state="ready"]').waitFor();
   const status = mvosVm(run, ['status', 'app']);
-  assert.is(status.json.state, 'ready', 'the agent agrees');
+  assert.is((status.json as VmView).state, 'ready', 'the agent agrees');
 });
 
 test('take two checkpoints of the controller and roll back to the first', async () => {
@@ -103,7 +104,7 @@ test('take two checkpoints of the controller and roll back to the first', async 
   await page.locator('#message', { hasText: `rolled back to ${id}` }).waitFor();
   await page.locator('#checkpoints tr[data-label="first from the browser"][data-current="true"]').waitFor();
   await page.locator('#vms tr[data-vm="controller"][data-state="ready"]').waitFor();
-  const history = mvosVm(run, ['status', 'controller']).json.history as Array<{ event: string; detail?: string }>;
+  const { history } = mvosVm(run, ['status', 'controller']).json as VmView;
   assert.ok(history.some((e) => e.event === 'rollback' && e.detail === `to checkpoint ${id}`), JSON.stringify(history.slice(-6)));
   await page.screenshot({ path: join(ARTIFACTS, 'webui-agent.png'), fullPage: true });
 });

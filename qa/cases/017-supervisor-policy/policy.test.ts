@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { VmView } from '../../../agent/controls.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
-import { ControllerScenario, consoleCommand, hostRoot, type AgentRun } from '../../lib/agent-run.ts';
+import { ControllerScenario, consoleCommand, hostRoot, type AgentRun, type ScenarioConfig, type ScenarioVm } from '../../lib/agent-run.ts';
 
 const BOOT_S = 240;
 let scenario: ControllerScenario;
-const configWith = (change: (controller: Record<string, any>) => void) => scenario.configWith(change);
-const startAgent = (name: string, config: Record<string, any>) => scenario.start(name, config);
+const configWith = (change: (controller: ScenarioVm) => void) => scenario.configWith(change);
+const startAgent = (name: string, config: ScenarioConfig) => scenario.start(name, config);
 const finish = (run: AgentRun) => scenario.finish(run);
 
 // Waits for the controller's next `ready` after `after` events of that kind, and returns it.
