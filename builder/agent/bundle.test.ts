@@ -32,7 +32,7 @@ test('the bundle holds no build-machine paths', () => {
   const text = first.code.toString('utf8');
   assert.not.ok(text.includes(root), `contains ${root}`);
   assert.not.ok(text.includes('/work/'), 'contains /work/');
-  assert.not.ok(text.includes(tmpdir() + '/'), `contains ${tmpdir()}/`);
+  assert.not.ok(text.includes(`${tmpdir()}/`), `contains ${tmpdir()}/`);
 });
 
 test('plain node runs the bundle outside the repository (no node_modules, no flags) and it says it is ready', async () => {

@@ -1,6 +1,6 @@
 // Bundles the agent into one ESM file (agent.mjs) that plain `node` 18 runs without flags or node_modules.
 import { fileURLToPath } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildResult, type Plugin } from 'esbuild';
 import { FailureError } from '../../common/errors.ts';
 import { XTERM_ASSETS_MODULE, xtermAssetsModule } from '../../common/xterm-assets.ts';
 import { REPOSITORY_MODULES } from '../pipeline/module-graph.ts';
@@ -37,7 +37,7 @@ const inlineBrowserAssets: Plugin = {
 // Bundles agent/main.ts (or `entry`, relative to the repository root or absolute): deterministic bytes, no build-machine paths, not minified.
 export async function bundleAgent(options: { entry?: string } = {}): Promise<AgentBundle> {
   const entry = options.entry ?? 'agent/main.ts';
-  let result;
+  let result: BuildResult<{ write: false; metafile: true }>;
   try {
     result = await build({
       ...REPOSITORY_MODULES,
