@@ -16,14 +16,16 @@ export interface AgentArgs {
   stopGraceMs: number;
   // Whether SIGTERM also stops the VMs (host shutdown) instead of leaving them for the next agent.
   stopVmsOnExit: boolean;
-  // A TCP listener that cannot bind: end the agent with the reason (exit), or keep running and keep trying (retry, the host).
+  // A TCP listener that cannot bind: end the agent with the reason (exit), or keep running and keep trying (retry, the
+  // host).
   onListenFailure: 'exit' | 'retry';
   help: boolean;
 }
 
 // Usage text for --help and for wrong arguments.
 export const AGENT_USAGE = [
-  'usage: agent [--config FILE] [--state-dir DIR] [--run-dir DIR] [--accel auto|kvm|tcg] [--kvm-timeout SECONDS] [--root DIR] [--stop-grace SECONDS] [--stop-vms-on-exit] [--on-listen-failure exit|retry]',
+  'usage: agent [--config FILE] [--state-dir DIR] [--run-dir DIR] [--accel auto|kvm|tcg] [--kvm-timeout SECONDS] ' +
+    '[--root DIR] [--stop-grace SECONDS] [--stop-vms-on-exit] [--on-listen-failure exit|retry]',
   '',
   '  --config FILE          host config written by the image build (default ROOT/etc/mvos/host.json)',
   '  --state-dir DIR        persistent state: VM disks, checkpoints, keys (default /var/lib/mvos)',
@@ -33,7 +35,8 @@ export const AGENT_USAGE = [
   '  --root DIR             look up image paths of the host config under DIR first (build machines; default /)',
   '  --stop-grace SECONDS   how long a VM may take to power off before it is quit (default 10)',
   '  --stop-vms-on-exit     SIGTERM stops the VMs too (default: they keep running and the next agent re-attaches)',
-  '  --on-listen-failure exit|retry  a TCP address that cannot be bound ends the agent (default), or is retried while the rest runs (the host)',
+  '  --on-listen-failure exit|retry  a TCP address that cannot be bound ends the agent (default), or is retried ' +
+    'while the rest runs (the host)',
 ].join('\n');
 
 // The flags as parseArgs reads them; its refusals become UserErrors.
@@ -57,7 +60,9 @@ function agentFlags(argv: string[]) {
       },
     }).values;
   } catch (error) {
-    throw new UserError((error as Error).message.replace(/\. To specify.*$/s, ''), { hint: AGENT_USAGE.split('\n')[0] });
+    throw new UserError((error as Error).message.replace(/\. To specify.*$/s, ''), {
+      hint: AGENT_USAGE.split('\n')[0],
+    });
   }
 }
 
@@ -65,13 +70,17 @@ function agentFlags(argv: string[]) {
 export function parseAgentArgs(argv: string[]): AgentArgs {
   const values = agentFlags(argv);
   const accel = values.accel ?? 'auto';
-  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UserError(`--accel must be auto, kvm or tcg (got "${accel}")`);
+  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg')
+    throw new UserError(`--accel must be auto, kvm or tcg (got "${accel}")`);
   const timeout = Number(values['kvm-timeout'] ?? '5');
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new UserError(`--kvm-timeout must be a number of seconds > 0 (got "${values['kvm-timeout']}")`);
+  if (!Number.isFinite(timeout) || timeout <= 0)
+    throw new UserError(`--kvm-timeout must be a number of seconds > 0 (got "${values['kvm-timeout']}")`);
   const onListenFailure = values['on-listen-failure'] ?? 'exit';
-  if (onListenFailure !== 'exit' && onListenFailure !== 'retry') throw new UserError(`--on-listen-failure must be exit or retry (got "${onListenFailure}")`);
+  if (onListenFailure !== 'exit' && onListenFailure !== 'retry')
+    throw new UserError(`--on-listen-failure must be exit or retry (got "${onListenFailure}")`);
   const grace = Number(values['stop-grace'] ?? '10');
-  if (!Number.isFinite(grace) || grace < 0) throw new UserError(`--stop-grace must be a number of seconds ≥ 0 (got "${values['stop-grace']}")`);
+  if (!Number.isFinite(grace) || grace < 0)
+    throw new UserError(`--stop-grace must be a number of seconds ≥ 0 (got "${values['stop-grace']}")`);
   return {
     config: values.config ?? join(values.root ?? '/', 'etc/mvos/host.json'),
     root: values.root ?? '/',

@@ -1,6 +1,7 @@
-// The host config the builder writes to /etc/mvos/host.json: read, checked field by field against common/host-config.ts, returned typed.
+// The host config the builder writes to /etc/mvos/host.json: read, checked field by field against
+// common/host-config.ts, returned typed.
 import { readFile } from 'node:fs/promises';
-import { UserError, type Problem } from '../common/errors.ts';
+import { type Problem, UserError } from '../common/errors.ts';
 import type { AgentListen, AgentUser, ApiTlsConfig, HostConfig, VmConfig, VmFirmware } from '../common/host-config.ts';
 import { isLoopbackListen } from './api/loopback.ts';
 
@@ -32,29 +33,38 @@ class Checker {
 
   object(value: unknown, path: string): Json | undefined {
     if (value === undefined) return this.fail(path, 'missing (an object is required)');
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.fail(path, `must be an object (got ${kind(value)})`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return this.fail(path, `must be an object (got ${kind(value)})`);
     return value as Json;
   }
 
-  string(parent: Json, key: string, path: string, options: { optional?: boolean; empty?: boolean } = {}): string | undefined {
+  string(
+    parent: Json,
+    key: string,
+    path: string,
+    options: { optional?: boolean; empty?: boolean } = {},
+  ): string | undefined {
     const value = parent[key];
     if ((value === undefined || value === null) && options.optional) return undefined;
     if (value === undefined) return this.fail(`${path}/${key}`, 'missing (a string is required)');
-    if (typeof value !== 'string' || (value === '' && !options.empty)) return this.fail(`${path}/${key}`, `must be a non-empty string (got ${kind(value)})`);
+    if (typeof value !== 'string' || (value === '' && !options.empty))
+      return this.fail(`${path}/${key}`, `must be a non-empty string (got ${kind(value)})`);
     return value;
   }
 
   integer(parent: Json, key: string, path: string, min: number): number | undefined {
     const value = parent[key];
     if (value === undefined) return this.fail(`${path}/${key}`, `missing (an integer ≥ ${min} is required)`);
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return this.fail(`${path}/${key}`, `must be an integer ≥ ${min} (got ${kind(value)})`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
+      return this.fail(`${path}/${key}`, `must be an integer ≥ ${min} (got ${kind(value)})`);
     return value;
   }
 
   oneOf<T extends string>(parent: Json, key: string, path: string, allowed: readonly T[]): T | undefined {
     const value = this.string(parent, key, path);
     if (value === undefined) return undefined;
-    if (!(allowed as readonly string[]).includes(value)) return this.fail(`${path}/${key}`, `must be one of ${allowed.join(', ')} (got "${value}")`);
+    if (!(allowed as readonly string[]).includes(value))
+      return this.fail(`${path}/${key}`, `must be one of ${allowed.join(', ')} (got "${value}")`);
     return value as T;
   }
 
@@ -68,14 +78,16 @@ class Checker {
   strings(parent: Json, key: string, path: string): string[] | undefined {
     const value = parent[key];
     if (value === undefined || value === null) return [];
-    if (!Array.isArray(value) || !value.every((s) => typeof s === 'string' && s !== '')) return this.fail(`${path}/${key}`, 'must be a list of non-empty strings');
+    if (!Array.isArray(value) || !value.every((s) => typeof s === 'string' && s !== ''))
+      return this.fail(`${path}/${key}`, 'must be a list of non-empty strings');
     return value as string[];
   }
 
   integers(parent: Json, key: string, path: string): number[] | undefined {
     const value = parent[key];
     if (value === undefined || value === null) return undefined;
-    if (!Array.isArray(value) || !value.every((n) => Number.isInteger(n) && n >= 0)) return this.fail(`${path}/${key}`, 'must be a list of CPU numbers (integers ≥ 0)');
+    if (!Array.isArray(value) || !value.every((n) => Number.isInteger(n) && n >= 0))
+      return this.fail(`${path}/${key}`, 'must be a list of CPU numbers (integers ≥ 0)');
     return value as number[];
   }
 }
@@ -98,15 +110,22 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
 
 // A bare string names the type only (the agent then takes the firmware files of the host's own packages).
 function firmware(c: Checker, value: unknown, path: string): VmFirmware | undefined {
-  if (typeof value === 'string') return (FIRMWARES as readonly string[]).includes(value) ? { type: value as VmFirmware['type'] } : c.fail(path, `must be one of ${FIRMWARES.join(', ')} (got "${value}")`);
+  if (typeof value === 'string')
+    return (FIRMWARES as readonly string[]).includes(value)
+      ? { type: value as VmFirmware['type'] }
+      : c.fail(path, `must be one of ${FIRMWARES.join(', ')} (got "${value}")`);
   const fw = c.object(value, path);
   if (!fw) return undefined;
-  const menuWait = fw.menuWaitMs === undefined || fw.menuWaitMs === null ? undefined : c.integer(fw, 'menuWaitMs', path, 0);
+  const menuWait =
+    fw.menuWaitMs === undefined || fw.menuWaitMs === null ? undefined : c.integer(fw, 'menuWaitMs', path, 0);
   return {
     type: c.oneOf(fw, 'type', path, FIRMWARES)!,
     ...optional('code', c.string(fw, 'code', path, { optional: true })),
     ...optional('vars', c.string(fw, 'vars', path, { optional: true })),
-    ...optional('bootOrder', fw.bootOrder === undefined || fw.bootOrder === null ? undefined : c.strings(fw, 'bootOrder', path)),
+    ...optional(
+      'bootOrder',
+      fw.bootOrder === undefined || fw.bootOrder === null ? undefined : c.strings(fw, 'bootOrder', path),
+    ),
     ...optional('menuWaitMs', menuWait),
   };
 }
@@ -119,7 +138,9 @@ function restart(c: Checker, value: unknown, path: string): VmConfig['restart'] 
   const backoff = r.backoff ?? r.backoffSeconds;
   const backoffSeconds = backoff === undefined ? 5 : c.integer({ backoff }, 'backoff', path, 1);
   const windowSeconds = r.windowSeconds === undefined ? 600 : c.integer(r, 'windowSeconds', path, 1);
-  return attempts === undefined || backoffSeconds === undefined || windowSeconds === undefined ? undefined : { attempts, backoffSeconds, windowSeconds };
+  return attempts === undefined || backoffSeconds === undefined || windowSeconds === undefined
+    ? undefined
+    : { attempts, backoffSeconds, windowSeconds };
 }
 
 function containers(c: Checker, value: unknown): HostConfig['containers'] {
@@ -139,7 +160,10 @@ function checkUser(c: Checker, value: unknown, path: string): AgentUser | undefi
     name: c.string(user, 'name', path)!,
     ...optional('passwordHash', c.string(user, 'passwordHash', path, { optional: true })),
     authorizedKeys: c.strings(user, 'authorizedKeys', path) ?? [],
-    ...optional('otp', otp && { type: c.oneOf(otp, 'type', `${path}/otp`, OTP_TYPES)!, secret: c.string(otp, 'secret', `${path}/otp`)! }),
+    ...optional(
+      'otp',
+      otp && { type: c.oneOf(otp, 'type', `${path}/otp`, OTP_TYPES)!, secret: c.string(otp, 'secret', `${path}/otp`)! },
+    ),
   };
 }
 
@@ -165,7 +189,8 @@ function checkVm(c: Checker, value: unknown, path: string): VmConfig | undefined
       deadlineSeconds: c.integer(health, 'deadlineSeconds', `${path}/health`, 1),
       marker: c.string(health, 'marker', `${path}/health`),
       hangSeconds: health.hangSeconds === undefined ? 15 : c.integer(health, 'hangSeconds', `${path}/health`, 1),
-      heartbeatSeconds: health.heartbeatSeconds === undefined ? 30 : c.integer(health, 'heartbeatSeconds', `${path}/health`, 1),
+      heartbeatSeconds:
+        health.heartbeatSeconds === undefined ? 30 : c.integer(health, 'heartbeatSeconds', `${path}/health`, 1),
     },
     hugepages: vm.hugepages === undefined ? 'auto' : c.oneOf(vm, 'hugepages', path, HUGEPAGES),
     ...optional('fallback', c.string(vm, 'fallback', path, { optional: true })),
@@ -195,14 +220,20 @@ function listen(c: Checker, agent: Json): AgentListen {
   const apiNames = c.strings(agent, 'apiNames', '/agent');
   // Defence in depth behind the recipe rule: a hand-edited host.json cannot open plain HTTP to the network either.
   if (apiListen && agent.apiTls == null && apiInsecure === false && !isLoopbackListen(apiListen)) {
-    c.fail('/agent/apiListen', `plain HTTP on ${apiListen}, off loopback, without apiInsecure (passwords and session cookies would cross the network readable)`);
+    c.fail(
+      '/agent/apiListen',
+      `plain HTTP on ${apiListen}, off loopback, without apiInsecure (passwords and session cookies would cross the network readable)`,
+    );
   }
   const sshListen = c.string(agent, 'sshListen', '/agent', { optional: true });
   const secretKeyFile = c.string(agent, 'secretKeyFile', '/agent', { optional: true });
   let users: AgentUser[] = [];
   if (agent.users !== undefined && agent.users !== null) {
     if (!Array.isArray(agent.users)) c.fail('/agent/users', `must be a list (got ${kind(agent.users)})`);
-    else users = agent.users.map((u, i) => checkUser(c, u, `/agent/users/${i}`)).filter((u): u is AgentUser => u !== undefined);
+    else
+      users = agent.users
+        .map((u, i) => checkUser(c, u, `/agent/users/${i}`))
+        .filter((u): u is AgentUser => u !== undefined);
   }
   return {
     ...(apiListen ? { apiListen } : {}),
@@ -225,19 +256,29 @@ export function checkHostConfig(json: unknown): { value?: HostConfig; problems: 
     name: c.string(root, 'name', ''),
     version: c.string(root, 'version', ''),
     stateLabel: c.string(root, 'stateLabel', ''),
-    housekeeping: root.housekeeping === undefined || root.housekeeping === null ? [0] : c.integers(root, 'housekeeping', ''),
+    housekeeping:
+      root.housekeeping === undefined || root.housekeeping === null ? [0] : c.integers(root, 'housekeeping', ''),
     ...optional('containers', containers(c, root.containers)),
     agent: agent && listen(c, agent),
     vms: [] as VmConfig[],
   };
-  if (!Array.isArray(root.vms)) c.fail('/vms', root.vms === undefined ? 'missing (a list of VMs is required)' : `must be a list (got ${kind(root.vms)})`);
-  else value.vms = root.vms.map((vm, index) => checkVm(c, vm, `/vms/${index}`)).filter((vm): vm is VmConfig => vm !== undefined);
+  if (!Array.isArray(root.vms))
+    c.fail(
+      '/vms',
+      root.vms === undefined ? 'missing (a list of VMs is required)' : `must be a list (got ${kind(root.vms)})`,
+    );
+  else
+    value.vms = root.vms
+      .map((vm, index) => checkVm(c, vm, `/vms/${index}`))
+      .filter((vm): vm is VmConfig => vm !== undefined);
   const names = value.vms.map((vm) => vm.name);
   value.vms.forEach((vm, index) => {
-    if (vm.fallback !== undefined && !names.includes(vm.fallback)) c.fail(`/vms/${index}/fallback`, `names no VM of this host ("${vm.fallback}")`);
+    if (vm.fallback !== undefined && !names.includes(vm.fallback))
+      c.fail(`/vms/${index}/fallback`, `names no VM of this host ("${vm.fallback}")`);
   });
   names.forEach((name, index) => {
-    if (name !== undefined && names.indexOf(name) !== index) c.fail(`/vms/${index}/name`, `"${name}" is used by another VM too`);
+    if (name !== undefined && names.indexOf(name) !== index)
+      c.fail(`/vms/${index}/name`, `"${name}" is used by another VM too`);
   });
   return c.problems.length > 0 ? { problems: c.problems } : { value: value as HostConfig, problems: [] };
 }
@@ -249,15 +290,20 @@ export async function readHostConfig(file: string): Promise<HostConfig> {
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot read the host config ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
-      hint: 'the image build writes /etc/mvos/host.json; name another file with --config FILE',
-    });
+    throw new UserError(
+      `cannot read the host config ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+      {
+        hint: 'the image build writes /etc/mvos/host.json; name another file with --config FILE',
+      },
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new UserError(`the host config ${file} is not valid JSON: ${(error as Error).message}`, { hint: 'rebuild the image with `mvos build`' });
+    throw new UserError(`the host config ${file} is not valid JSON: ${(error as Error).message}`, {
+      hint: 'rebuild the image with `mvos build`',
+    });
   }
   const { value, problems } = checkHostConfig(json);
   if (!value) {

@@ -2,8 +2,19 @@
 import type { CheckpointView, ContainerRequest, HostFacts, RescueState, VmView } from '../common/api-types.ts';
 import type { ConsoleSession, ConsoleViewer } from './console/broker.ts';
 
-// The shapes the controls hand out are the API's contract in common/api-types.ts; the agent's modules take them from here.
-export type { CheckpointView, ContainerRequest, HealthEvent, HostFacts, MemoryPlacement, PinPlan, RescueState, VmState, VmView } from '../common/api-types.ts';
+// The shapes the controls hand out are the API's contract in common/api-types.ts; the agent's modules take them from
+// here.
+export type {
+  CheckpointView,
+  ContainerRequest,
+  HealthEvent,
+  HostFacts,
+  MemoryPlacement,
+  PinPlan,
+  RescueState,
+  VmState,
+  VmView,
+} from '../common/api-types.ts';
 
 // Why a control was refused; the API maps kinds to HTTP codes (404, 409, 400, 429), SSH prints the message.
 export class ControlError extends Error {
@@ -28,9 +39,14 @@ export interface Controls {
   consoleLog(name: string, options?: { tailBytes?: number }): Promise<string>;
   // Calls onData with console output as it arrives; the returned function stops it.
   followConsole(name: string, onData: (chunk: Buffer) => void): () => void;
-  // A session on the VM's one console broker: `back` bytes of scrollback then live output, and the keyboard with `write`
+  // A session on the VM's one console broker: `back` bytes of scrollback then live output, and the keyboard with
+  // `write`
   // (refused while another session holds it, unless `force`).
-  openConsole(name: string, viewer: ConsoleViewer, options?: { write?: boolean; force?: boolean; back?: number }): ConsoleSession;
+  openConsole(
+    name: string,
+    viewer: ConsoleViewer,
+    options?: { write?: boolean; force?: boolean; back?: number },
+  ): ConsoleSession;
   listCheckpoints(name: string): Promise<CheckpointView[]>;
   createCheckpoint(name: string, label?: string): Promise<CheckpointView>;
   rollback(name: string, id: string, options?: { restart?: boolean }): Promise<void>;
@@ -39,6 +55,7 @@ export interface Controls {
   // Switch to the rescue VM (stop the controller, start rescue), recording the reason.
   rescue(reason: string): Promise<RescueState>;
   rescueState(): RescueState;
-  // Unpacks the image and starts it in a microVM; resolves once it runs (its output is the console log, its exit code the result).
+  // Unpacks the image and starts it in a microVM; resolves once it runs (its output is the console log, its exit code
+  // the result).
   runContainer(request: ContainerRequest): Promise<VmView>;
 }

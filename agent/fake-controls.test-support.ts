@@ -2,7 +2,16 @@
 // every call made on it recorded (the calls it makes on itself are not).
 import type { ConsoleSession, ConsoleViewer } from './console/broker.ts';
 import { MemoryConsoles } from './console/memory-consoles.test-support.ts';
-import { ControlError, type CheckpointView, type ContainerRequest, type Controls, type HealthEvent, type HostFacts, type RescueState, type VmView } from './controls.ts';
+import {
+  type CheckpointView,
+  type ContainerRequest,
+  ControlError,
+  type Controls,
+  type HealthEvent,
+  type HostFacts,
+  type RescueState,
+  type VmView,
+} from './controls.ts';
 
 // One call made on the double, in order, with its arguments as given.
 export interface ControlCall {
@@ -20,7 +29,16 @@ export interface FakeVmSeed {
   console?: string;
 }
 
-const READS = new Set<keyof Controls>(['hostFacts', 'listVms', 'getVm', 'consoleLog', 'followConsole', 'openConsole', 'listCheckpoints', 'rescueState']);
+const READS = new Set<keyof Controls>([
+  'hostFacts',
+  'listVms',
+  'getVm',
+  'consoleLog',
+  'followConsole',
+  'openConsole',
+  'listCheckpoints',
+  'rescueState',
+]);
 
 interface FakeVm {
   view: VmView;
@@ -78,10 +96,27 @@ export class FakeControls implements Controls {
       autostart: seed.role === 'controller',
       ...(up ? { pid: 1000 + this.vms.size, startedAt: at, readyAt: at } : {}),
       pinning: { housekeeping: [0], vcpus: [{ vcpu: 0, cpu: 1 + this.vms.size }], emulator: [0] },
-      history: up ? [{ at, event: 'started' }, { at, event: 'ready' }] : [],
+      history: up
+        ? [
+            { at, event: 'started' },
+            { at, event: 'ready' },
+          ]
+        : [],
     };
-    const base: CheckpointView = { id: `${seed.name}-base`, label: 'base', createdAt: at, sizeBytes: 196_608, pinned: true, current: true };
-    this.vms.set(seed.name, { view, console: seed.console ?? (up ? `${seed.name} booted\nMVOS-GUEST-READY\n` : ''), followers: new Set(), checkpoints: [base] });
+    const base: CheckpointView = {
+      id: `${seed.name}-base`,
+      label: 'base',
+      createdAt: at,
+      sizeBytes: 196_608,
+      pinned: true,
+      current: true,
+    };
+    this.vms.set(seed.name, {
+      view,
+      console: seed.console ?? (up ? `${seed.name} booted\nMVOS-GUEST-READY\n` : ''),
+      followers: new Set(),
+      checkpoints: [base],
+    });
   }
 
   private record(method: keyof Controls, ...args: unknown[]): void {
@@ -107,7 +142,8 @@ export class FakeControls implements Controls {
     for (const follower of vm.followers) follower(Buffer.from(text));
   }
 
-  // Makes the next start of a VM end failed with this reason (the supervisor answers failed starts with the VM, not an error).
+  // Makes the next start of a VM end failed with this reason (the supervisor answers failed starts with the VM, not an
+  // error).
   failNextStart(name: string, reason: string): void {
     this.failing.set(name, reason);
   }
@@ -149,7 +185,8 @@ export class FakeControls implements Controls {
 
   private start(name: string): VmView {
     const vm = this.vm(name);
-    if (vm.view.state !== 'stopped' && vm.view.state !== 'failed') throw new ControlError('conflict', `${name} is ${vm.view.state}`);
+    if (vm.view.state !== 'stopped' && vm.view.state !== 'failed')
+      throw new ControlError('conflict', `${name} is ${vm.view.state}`);
     const reason = this.failing.get(name);
     if (reason) {
       this.failing.delete(name);
@@ -192,7 +229,9 @@ export class FakeControls implements Controls {
   async consoleLog(name: string, options?: { tailBytes?: number }): Promise<string> {
     this.record('consoleLog', name, options);
     const text = Buffer.from(this.vm(name).console);
-    return (options?.tailBytes === undefined ? text : text.subarray(Math.max(0, text.length - options.tailBytes))).toString('utf8');
+    return (
+      options?.tailBytes === undefined ? text : text.subarray(Math.max(0, text.length - options.tailBytes))
+    ).toString('utf8');
   }
 
   followConsole(name: string, onData: (chunk: Buffer) => void): () => void {
@@ -202,7 +241,11 @@ export class FakeControls implements Controls {
     return () => vm.followers.delete(onData);
   }
 
-  openConsole(name: string, viewer: ConsoleViewer, options?: { write?: boolean; force?: boolean; back?: number }): ConsoleSession {
+  openConsole(
+    name: string,
+    viewer: ConsoleViewer,
+    options?: { write?: boolean; force?: boolean; back?: number },
+  ): ConsoleSession {
     this.record('openConsole', name, viewer.who, options);
     this.vm(name);
     return this.consoles.open(name, viewer, options);
@@ -242,7 +285,8 @@ export class FakeControls implements Controls {
     const vm = this.vm(name);
     const target = this.checkpoint(vm, id);
     const running = vm.view.state !== 'stopped' && vm.view.state !== 'failed';
-    if (running && !options?.restart) throw new ControlError('conflict', `${name} is ${vm.view.state}: stop it first or roll back with restart`);
+    if (running && !options?.restart)
+      throw new ControlError('conflict', `${name} is ${vm.view.state}: stop it first or roll back with restart`);
     if (running) this.stop(name);
     for (const c of vm.checkpoints) c.current = c === target;
     this.event(vm, 'rollback', id);
@@ -260,7 +304,8 @@ export class FakeControls implements Controls {
     const target = this.checkpoint(vm, id);
     if (target.pinned) throw new ControlError('conflict', `checkpoint ${id} is pinned`);
     if (target.current) throw new ControlError('conflict', `checkpoint ${id} is the one ${name} runs on`);
-    if (vm.checkpoints.some((c) => c.parent === id)) throw new ControlError('conflict', `checkpoint ${id} has children`);
+    if (vm.checkpoints.some((c) => c.parent === id))
+      throw new ControlError('conflict', `checkpoint ${id} has children`);
     vm.checkpoints.splice(vm.checkpoints.indexOf(target), 1);
   }
 
@@ -284,7 +329,15 @@ export class FakeControls implements Controls {
   async runContainer(request: ContainerRequest): Promise<VmView> {
     this.record('runContainer', request.name, request.image);
     if (this.vms.has(request.name)) throw new ControlError('conflict', `${request.name} exists`);
-    const view: VmView = { name: request.name, role: 'application', launch: 'container', state: 'running', ephemeral: true, autostart: false, history: [{ at: this.now(), event: 'starting', detail: `container ${request.image}` }] };
+    const view: VmView = {
+      name: request.name,
+      role: 'application',
+      launch: 'container',
+      state: 'running',
+      ephemeral: true,
+      autostart: false,
+      history: [{ at: this.now(), event: 'starting', detail: `container ${request.image}` }],
+    };
     this.vms.set(request.name, { view, console: '', followers: new Set(), checkpoints: [] });
     return { ...view };
   }

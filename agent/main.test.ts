@@ -1,8 +1,9 @@
-// The agent as init starts it: a real process with temp dirs, its ready line, status.json, the API socket and its exit codes.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The agent as init starts it: a real process with temp dirs, its ready line, status.json, the API socket and its exit
+// codes.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,14 +22,29 @@ const sampleConfig = {
   futureField: { anything: true },
   vms: [
     {
-      name: 'controller', role: 'controller', launch: 'vm', cpus: 1, memoryMiB: 512, pin: [1],
-      kernel: '/usr/lib/mvos/vms/controller/vmlinuz', initrd: '/usr/lib/mvos/vms/controller/initrd', cmdline: 'console=ttyS0',
-      firmware: 'ovmf', health: { deadlineSeconds: 300, marker: 'MVOS-GUEST-READY' },
+      name: 'controller',
+      role: 'controller',
+      launch: 'vm',
+      cpus: 1,
+      memoryMiB: 512,
+      pin: [1],
+      kernel: '/usr/lib/mvos/vms/controller/vmlinuz',
+      initrd: '/usr/lib/mvos/vms/controller/initrd',
+      cmdline: 'console=ttyS0',
+      firmware: 'ovmf',
+      health: { deadlineSeconds: 300, marker: 'MVOS-GUEST-READY' },
     },
     {
-      name: 'rescue', role: 'rescue', launch: 'novm', cpus: 1, memoryMiB: 256,
-      kernel: '/usr/lib/mvos/vms/rescue/vmlinuz', initrd: '/usr/lib/mvos/vms/rescue/initrd', cmdline: '',
-      firmware: 'none', health: { deadlineSeconds: 120, marker: 'MVOS-GUEST-READY' },
+      name: 'rescue',
+      role: 'rescue',
+      launch: 'novm',
+      cpus: 1,
+      memoryMiB: 256,
+      kernel: '/usr/lib/mvos/vms/rescue/vmlinuz',
+      initrd: '/usr/lib/mvos/vms/rescue/initrd',
+      cmdline: '',
+      firmware: 'none',
+      health: { deadlineSeconds: 120, marker: 'MVOS-GUEST-READY' },
     },
   ],
 };
@@ -49,10 +65,25 @@ async function startAgent(config: unknown, extra: string[] = ['--accel', 'tcg'],
   const configFile = join(dir, `${name}.json`);
   await writeFile(configFile, typeof config === 'string' ? config : JSON.stringify(config));
   const run = runDir ?? join(dir, name, 'run');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', '--config', configFile, '--state-dir', join(dir, name, 'state'), '--run-dir', run, ...extra], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'agent/main.ts',
+      '--config',
+      configFile,
+      '--state-dir',
+      join(dir, name, 'state'),
+      '--run-dir',
+      run,
+      ...extra,
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stderr!.on('data', (chunk) => (err += chunk));
@@ -90,7 +121,10 @@ test('ready line, status.json, GET /status on a 0600 socket, and SIGTERM ends it
     assert.is(status.accel, 'tcg');
     assert.is(status.pid, agent.child.pid);
     // The supervisor starts the controller at once (its kernel is not there, so it fails); rescue waits for a fallback.
-    assert.equal(status.vms.map((vm: { name: string }) => vm.name), ['controller', 'rescue']);
+    assert.equal(
+      status.vms.map((vm: { name: string }) => vm.name),
+      ['controller', 'rescue'],
+    );
     assert.ok(['starting', 'running', 'failed'].includes(status.vms[0].state), `controller ${status.vms[0].state}`);
     assert.is(status.vms[1].state, 'stopped');
     const socket = join(agent.runDir, 'agent.sock');
@@ -157,7 +191,9 @@ test('a bad config exits 2 naming the file and every problem, without a stack tr
 });
 
 test('a missing config file, broken JSON and an unknown flag exit 2 with a clear message', async () => {
-  const missing = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', '--config', join(dir, 'absent.json')], { cwd: root });
+  const missing = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', '--config', join(dir, 'absent.json')], {
+    cwd: root,
+  });
   let err = '';
   missing.stderr.on('data', (chunk) => (err += chunk));
   assert.is(await new Promise((resolve) => missing.on('close', resolve)), 2);
@@ -173,10 +209,16 @@ test('a missing config file, broken JSON and an unknown flag exit 2 with a clear
 });
 
 test('a self-signed API certificate: its fingerprint on the console and in status.json', async () => {
-  const agent = await startAgent({ ...sampleConfig, agent: { apiListen: '127.0.0.1:0', apiTls: { source: 'self-signed' } } });
+  const agent = await startAgent({
+    ...sampleConfig,
+    agent: { apiListen: '127.0.0.1:0', apiTls: { source: 'self-signed' } },
+  });
   try {
     await agent.ready;
-    const line = /api: TLS certificate (\S+) \(self-signed, made on this start\) SHA-256 fingerprint ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})/.exec(agent.stderr());
+    const line =
+      /api: TLS certificate (\S+) \(self-signed, made on this start\) SHA-256 fingerprint ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})/.exec(
+        agent.stderr(),
+      );
     assert.ok(line, agent.stderr());
     const status = JSON.parse(await readFile(join(agent.runDir, 'status.json'), 'utf8'));
     assert.match(status.api.url, /^https:\/\/127\.0\.0\.1:\d+$/);
@@ -189,7 +231,13 @@ test('a self-signed API certificate: its fingerprint on the console and in statu
 
 test('plain HTTP off loopback without apiInsecure exits 2 before listening', async () => {
   const agent = await startAgent({ ...sampleConfig, agent: { apiListen: '0.0.0.0:8443' } });
-  const outcome = await Promise.race([agent.exited, agent.ready.then(() => 'ready', () => 'exited')]);
+  const outcome = await Promise.race([
+    agent.exited,
+    agent.ready.then(
+      () => 'ready',
+      () => 'exited',
+    ),
+  ]);
   if (outcome === 'ready') agent.child.kill('SIGTERM');
   assert.is.not(outcome, 'ready', 'the agent served plain HTTP on 0.0.0.0');
   assert.is(await agent.exited, 2);
@@ -211,7 +259,12 @@ test('an API address already taken ends the agent with one line naming the addre
     const agent = await startAgent({ ...sampleConfig, agent: { apiListen: `127.0.0.1:${held.port}` } });
     assert.is(await agent.exited, 1);
     const err = agent.stderr();
-    assert.match(err, new RegExp(`error: api: cannot listen on 127\\.0\\.0\\.1:${held.port}: the address is already in use by pid ${process.pid} \\(node\\)`));
+    assert.match(
+      err,
+      new RegExp(
+        `error: api: cannot listen on 127\\.0\\.0\\.1:${held.port}: the address is already in use by pid ${process.pid} \\(node\\)`,
+      ),
+    );
     assert.match(err, /hint: stop the other program/);
     assert.not.match(err, /^\s+at /m);
     assert.not.match(err, /doListen|internal error/);
@@ -223,15 +276,30 @@ test('an API address already taken ends the agent with one line naming the addre
 
 test('on the host (--on-listen-failure retry) a taken address leaves the agent running, says so in status, and binds once freed', async () => {
   const held = await holdPort();
-  const agent = await startAgent({ ...sampleConfig, agent: { apiListen: `127.0.0.1:${held.port}` } }, ['--accel', 'tcg', '--on-listen-failure', 'retry']);
+  const agent = await startAgent({ ...sampleConfig, agent: { apiListen: `127.0.0.1:${held.port}` } }, [
+    '--accel',
+    'tcg',
+    '--on-listen-failure',
+    'retry',
+  ]);
   try {
     assert.is(await agent.ready, 'MVOS-AGENT-READY test-host 1.2.3 accel=tcg');
     const socket = join(agent.runDir, 'agent.sock');
     const status = JSON.parse((await get(socket, '/status')).body);
-    assert.equal(status.listeners.map((l: { name: string; state: string }) => [l.name, l.state]), [['api', 'failed']]);
+    assert.equal(
+      status.listeners.map((l: { name: string; state: string }) => [l.name, l.state]),
+      [['api', 'failed']],
+    );
     assert.match(status.listeners[0].error, `cannot listen on 127.0.0.1:${held.port}: the address is already in use`);
-    assert.ok(status.warnings.some((w: string) => w.startsWith('api listener down since')), JSON.stringify(status.warnings));
-    assert.equal(status.vms.map((vm: { name: string }) => vm.name), ['controller', 'rescue'], 'the supervisor runs');
+    assert.ok(
+      status.warnings.some((w: string) => w.startsWith('api listener down since')),
+      JSON.stringify(status.warnings),
+    );
+    assert.equal(
+      status.vms.map((vm: { name: string }) => vm.name),
+      ['controller', 'rescue'],
+      'the supervisor runs',
+    );
     assert.is(status.api, undefined);
     await held.close();
     const until = Date.now() + 15_000;

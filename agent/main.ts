@@ -1,14 +1,15 @@
-// The host agent: reads the host config, picks the accelerator, starts the supervisor (controller first), serves its API, says it is ready, and stays up.
+// The host agent: reads the host config, picks the accelerator, starts the supervisor (controller first), serves its
+// API, says it is ready, and stays up.
 import { mkdir } from 'node:fs/promises';
-import { chooseAccel } from '../common/qemu/runner.ts';
 import { formatProblem, MvosError, UserError } from '../common/errors.ts';
-import { startApi, type Api } from './api/server.ts';
+import { chooseAccel } from '../common/qemu/runner.ts';
+import { type Api, startApi } from './api/server.ts';
 import { AGENT_USAGE, parseAgentArgs } from './args.ts';
 import { readHostConfig } from './config.ts';
 import { imagePath } from './launch/vm.ts';
-import { RetryingListener, type ListenerStatus } from './listeners/retry.ts';
-import { startSshServer, type SshServer } from './ssh/server.ts';
-import { initialStatus, READY_MARKER, writeStatus, type AgentStatus } from './status.ts';
+import { type ListenerStatus, RetryingListener } from './listeners/retry.ts';
+import { type SshServer, startSshServer } from './ssh/server.ts';
+import { type AgentStatus, initialStatus, READY_MARKER, writeStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
 
 function log(line: string): void {
@@ -27,7 +28,8 @@ async function start(argv: string[]): Promise<void> {
   let sshListener: RetryingListener<SshServer> | undefined;
   let supervisor: Supervisor | undefined;
   let stopping = false;
-  // Installed before anything else, so a SIGTERM that comes early (right after the ready line, or during the probe) is a clean stop too.
+  // Installed before anything else, so a SIGTERM that comes early (right after the ready line, or during the probe) is
+  // a clean stop too.
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
@@ -36,7 +38,9 @@ async function start(argv: string[]): Promise<void> {
       status = { ...status, state: 'stopping' };
       await writeStatus(args.runDir, status).catch(() => undefined);
     }
-    await (args.stopVmsOnExit ? supervisor?.stopAll() : supervisor?.detachAll())?.catch((error: Error) => log(`stopping VMs: ${error.message}`));
+    await (args.stopVmsOnExit ? supervisor?.stopAll() : supervisor?.detachAll())?.catch((error: Error) =>
+      log(`stopping VMs: ${error.message}`),
+    );
     await (sshListener ? sshListener.close() : ssh?.close());
     await api?.close();
     process.exit(0);
@@ -46,26 +50,69 @@ async function start(argv: string[]): Promise<void> {
 
   const read = await readHostConfig(args.config);
   // The key file is a path inside the image, like the VM images (under --root on a build machine).
-  const keyed = read.agent.secretKeyFile ? { ...read, agent: { ...read.agent, secretKeyFile: await imagePath(args.root, read.agent.secretKeyFile) } } : read;
+  const keyed = read.agent.secretKeyFile
+    ? { ...read, agent: { ...read.agent, secretKeyFile: await imagePath(args.root, read.agent.secretKeyFile) } }
+    : read;
   // The shipped TLS pair is an image path too.
   const tls = keyed.agent.apiTls;
-  const config = tls?.source === 'key-folder' ? { ...keyed, agent: { ...keyed.agent, apiTls: { ...tls, certFile: await imagePath(args.root, tls.certFile), keyFile: await imagePath(args.root, tls.keyFile) } } } : keyed;
+  const config =
+    tls?.source === 'key-folder'
+      ? {
+          ...keyed,
+          agent: {
+            ...keyed.agent,
+            apiTls: {
+              ...tls,
+              certFile: await imagePath(args.root, tls.certFile),
+              keyFile: await imagePath(args.root, tls.keyFile),
+            },
+          },
+        }
+      : keyed;
   const choice = await chooseAccel(args.accel, { timeoutMs: args.kvmTimeoutMs });
   if (choice.warning) log(`warning: ${choice.warning}`);
   await mkdir(args.stateDir, { recursive: true, mode: 0o700 });
   await mkdir(args.runDir, { recursive: true, mode: 0o755 });
-  status = initialStatus(config, { accel: choice.accel, accelReason: choice.reason, stateDir: args.stateDir, startedAt: new Date(), warnings: choice.warning ? [choice.warning] : [] });
+  status = initialStatus(config, {
+    accel: choice.accel,
+    accelReason: choice.reason,
+    stateDir: args.stateDir,
+    startedAt: new Date(),
+    warnings: choice.warning ? [choice.warning] : [],
+  });
   // status.json appears only once the agent is ready: init takes its existence as "this boot reached agent ready".
   let published = false;
   const refresh = (): void => {
     if (!status || !supervisor || stopping) return;
-    const degraded = supervisor.listVms().flatMap((vm) => (vm.pinning?.degraded ? [`${vm.name}: CPU pinning degraded: ${vm.pinning.degraded}`] : []));
-    const listeners = [api?.tcpListener?.status, sshListener?.status].filter((l): l is ListenerStatus => l !== undefined);
-    const down = listeners.flatMap((l) => (l.state === 'failed' ? [`${l.name} listener down since ${l.since}: ${l.error}`] : []));
-    status = { ...status, vms: supervisor.listVms(), rescue: supervisor.rescueState(), warnings: [...(choice.warning ? [choice.warning] : []), ...degraded, ...down], ...(listeners.length > 0 ? { listeners } : {}), ...listenedAt() };
+    const degraded = supervisor
+      .listVms()
+      .flatMap((vm) => (vm.pinning?.degraded ? [`${vm.name}: CPU pinning degraded: ${vm.pinning.degraded}`] : []));
+    const listeners = [api?.tcpListener?.status, sshListener?.status].filter(
+      (l): l is ListenerStatus => l !== undefined,
+    );
+    const down = listeners.flatMap((l) =>
+      l.state === 'failed' ? [`${l.name} listener down since ${l.since}: ${l.error}`] : [],
+    );
+    status = {
+      ...status,
+      vms: supervisor.listVms(),
+      rescue: supervisor.rescueState(),
+      warnings: [...(choice.warning ? [choice.warning] : []), ...degraded, ...down],
+      ...(listeners.length > 0 ? { listeners } : {}),
+      ...listenedAt(),
+    };
     if (published) void writeStatus(args.runDir, api?.status() ?? status).catch(() => undefined);
   };
-  supervisor = new Supervisor(config, { stateDir: args.stateDir, root: args.root, accel: choice.accel, accelReason: choice.reason, agentVersion: config.version, stopGraceMs: args.stopGraceMs, log, onChange: refresh });
+  supervisor = new Supervisor(config, {
+    stateDir: args.stateDir,
+    root: args.root,
+    accel: choice.accel,
+    accelReason: choice.reason,
+    agentVersion: config.version,
+    stopGraceMs: args.stopGraceMs,
+    log,
+    onChange: refresh,
+  });
   // On the host a listener that cannot bind (its port still held by an agent that is stopping) is retried, and the VMs
   // and the other doors keep running; elsewhere the agent ends with the one-line reason.
   const retrying = args.onListenFailure === 'retry';
@@ -75,18 +122,42 @@ async function start(argv: string[]): Promise<void> {
     const cert = tcp?.certificate;
     const server = sshListener ? sshListener.value : ssh;
     return {
-      ...(tcp ? { api: { url: tcp.url, ...(cert ? { tls: { source: cert.source, certificate: cert.file, fingerprint: cert.fingerprint } } : {}) } } : {}),
+      ...(tcp
+        ? {
+            api: {
+              url: tcp.url,
+              ...(cert ? { tls: { source: cert.source, certificate: cert.file, fingerprint: cert.fingerprint } } : {}),
+            },
+          }
+        : {}),
       ...(server ? { ssh: { listen: `${server.host}:${server.port}`, fingerprint: server.fingerprint } } : {}),
     };
   };
-  api = await startApi({ controls: supervisor, status: () => status!, config, stateDir: args.stateDir, runDir: args.runDir, log: (line) => log(`api: ${line}`), ...(retrying ? { retryListen: { onChange: refresh } } : {}) });
+  api = await startApi({
+    controls: supervisor,
+    status: () => status!,
+    config,
+    stateDir: args.stateDir,
+    runDir: args.runDir,
+    log: (line) => log(`api: ${line}`),
+    ...(retrying ? { retryListen: { onChange: refresh } } : {}),
+  });
   // status.json says when the audit log has dropped entries (refreshed at most about once a minute for it).
   api.audit.onSummary(refresh);
   if (api.tcp) log(`api: listening on ${api.tcp.url}`);
   if (config.agent.sshListen) {
     const secretKeyFile = config.agent.secretKeyFile;
     const shared = api.shared;
-    const bindSsh = (): Promise<SshServer> => startSshServer({ listen: config.agent.sshListen!, stateDir: args.stateDir, users: config.agent.users, ...(secretKeyFile ? { secretKeyFile } : {}), controls: supervisor!, log, shared });
+    const bindSsh = (): Promise<SshServer> =>
+      startSshServer({
+        listen: config.agent.sshListen!,
+        stateDir: args.stateDir,
+        users: config.agent.users,
+        ...(secretKeyFile ? { secretKeyFile } : {}),
+        controls: supervisor!,
+        log,
+        shared,
+      });
     if (retrying) {
       sshListener = new RetryingListener('ssh', config.agent.sshListen, bindSsh, { log, onChange: refresh });
       await sshListener.start();

@@ -1,9 +1,9 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeStatus, type AgentStatus } from './status.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type AgentStatus, writeStatus } from './status.ts';
 
 test('status writes made at once all succeed and the last one made is the one on disk', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-status-'));

@@ -1,4 +1,5 @@
-// The contract of the agent's HTTP API: the shapes it answers with, by route, and its bounds; the agent's routes keep to them, `mvos vm` reads them.
+// The contract of the agent's HTTP API: the shapes it answers with, by route, and its bounds; the agent's routes keep
+// to them, `mvos vm` reads them.
 import type { VmConfig } from './host-config.ts';
 
 // Where a VM is in its life; `ready` means it reported its health marker within its deadline.
@@ -101,7 +102,8 @@ export interface ListenerStatus {
   since: string;
 }
 
-// What the audit log has done so far, for status: suppressed events were counted into `repeated` lines, dropped ones are lost.
+// What the audit log has done so far, for status: suppressed events were counted into `repeated` lines, dropped ones
+// are lost.
 export interface AuditStats {
   written: number;
   rotations: number;
@@ -126,11 +128,13 @@ export interface AgentStatus {
   rescue: RescueState;
   // The SSH control server, when the host config names an address: where it listens and its host key fingerprint.
   ssh?: { listen: string; fingerprint: string };
-  // The TCP API, when the host config names an address: its URL and, over TLS, the certificate and its SHA-256 fingerprint (AB:CD:…).
+  // The TCP API, when the host config names an address: its URL and, over TLS, the certificate and its SHA-256
+  // fingerprint (AB:CD:…).
   api?: { url: string; tls?: { source: 'key-folder' | 'self-signed'; certificate: string; fingerprint: string } };
   // Each TCP listener the agent keeps trying to bind (on the host): bound or down, and why.
   listeners?: ListenerStatus[];
-  // The audit log's counts: repeats counted instead of written, entries dropped by its rate limit (also named in warnings).
+  // The audit log's counts: repeats counted instead of written, entries dropped by its rate limit (also named in
+  // warnings).
   audit?: AuditStats;
   vms: VmView[];
 }
@@ -150,7 +154,8 @@ export interface ConsoleSessionEvent {
   holder?: string;
 }
 
-// The most bytes of input one POST …/console/input carries: the agent refuses more, `mvos vm console` cuts what is typed to it.
+// The most bytes of input one POST …/console/input carries: the agent refuses more, `mvos vm console` cuts what is
+// typed to it.
 export const MAX_CONSOLE_INPUT_BYTES = 4096;
 
 // Any refusal: the HTTP status says what kind, `error` what happened.

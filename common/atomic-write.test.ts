@@ -1,7 +1,7 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { replaceFileAtomic, writeFileAtomic } from './atomic-write.ts';
 import { withTempDir } from './temp-dir.ts';
 
@@ -41,15 +41,25 @@ test('replaceFileAtomic: a fill that fails leaves the old file and no temporary 
       await writeFile(temp, 'half');
       throw new Error('tool failed');
     });
-    assert.is(await failed.then(() => 'resolved', (error: Error) => error.message), 'tool failed');
+    assert.is(
+      await failed.then(
+        () => 'resolved',
+        (error: Error) => error.message,
+      ),
+      'tool failed',
+    );
     assert.is(await readFile(file, 'utf8'), 'old');
     assert.equal(await readdir(dir), ['disk']);
     const temp = join(dir, '.creating-disk');
     let used = '';
-    await replaceFileAtomic(file, async (path) => {
-      used = path;
-      await writeFile(path, 'new');
-    }, { temp });
+    await replaceFileAtomic(
+      file,
+      async (path) => {
+        used = path;
+        await writeFile(path, 'new');
+      },
+      { temp },
+    );
     assert.is(used, temp);
     assert.is(await readFile(file, 'utf8'), 'new');
   }));

@@ -1,4 +1,5 @@
-// Files that must survive a crash whole (secrets, records, lockfiles): written under a temporary name beside them, fsync'd, renamed over, folder fsync'd.
+// Files that must survive a crash whole (secrets, records, lockfiles): written under a temporary name beside them,
+// fsync'd, renamed over, folder fsync'd.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -19,8 +20,13 @@ function tempBeside(file: string): string {
   return join(dirname(file), `.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-// Replaces file with what fill writes at the temporary path it is given: a reader sees the old file or the new one, never a mix.
-export async function replaceFileAtomic(file: string, fill: (temp: string) => Promise<void>, options: Omit<AtomicWriteOptions, 'mode'> = {}): Promise<void> {
+// Replaces file with what fill writes at the temporary path it is given: a reader sees the old file or the new one,
+// never a mix.
+export async function replaceFileAtomic(
+  file: string,
+  fill: (temp: string) => Promise<void>,
+  options: Omit<AtomicWriteOptions, 'mode'> = {},
+): Promise<void> {
   const dir = dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = options.temp ?? tempBeside(file);
@@ -37,7 +43,11 @@ export async function replaceFileAtomic(file: string, fill: (temp: string) => Pr
 }
 
 // Replaces file with data atomically and, unless options.durable is false, durably.
-export async function writeFileAtomic(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   await replaceFileAtomic(
     file,
     async (temp) => {

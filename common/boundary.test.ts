@@ -1,5 +1,7 @@
-// The builder and the agent are two programs: neither imports the other; what both need lives in common/, which imports neither.
-// Test support (`*.test-support.ts`) is for tests only: no product file imports it, so the agent bundle never carries it.
+// The builder and the agent are two programs: neither imports the other; what both need lives in common/, which imports
+// neither.
+// Test support (`*.test-support.ts`) is for tests only: no product file imports it, so the agent bundle never carries
+// it.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,7 +56,8 @@ test('a product file importing test support is found, with its file and line; te
 });
 
 test('a deliberate violation is found, with its file and line', () => {
-  const text = "import { x } from '../y.ts';\nexport { hashPassword } from '../../builder/secrets/password.ts';\nconst m = await import('../../agent/main.ts');\n";
+  const text =
+    "import { x } from '../y.ts';\nexport { hashPassword } from '../../builder/secrets/password.ts';\nconst m = await import('../../agent/main.ts');\n";
   assert.equal(crossingImports('agent/auth/password.ts', text), [
     'agent/auth/password.ts:2 imports builder/secrets/password.ts',
   ]);

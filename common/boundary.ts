@@ -1,5 +1,6 @@
 // The import boundaries: builder/ and agent/ may import common/ and themselves, common/ imports neither; product code
-// never reaches test code (suites, and test support named `*.test-support.ts`), so none of it lands in the agent bundle.
+// never reaches test code (suites, and test support named `*.test-support.ts`), so none of it lands in the agent
+// bundle.
 import { dirname, join, normalize } from 'node:path';
 
 const ALLOWED: Record<string, readonly string[]> = {
@@ -25,12 +26,14 @@ function references(file: string, text: string, pattern: RegExp): Reference[] {
   }));
 }
 
-// Whether a file is test code by its name: a suite (`*.test.ts`) or test support (`*.test-support.ts`: fakes, fixtures, helpers, scripts tests spawn).
+// Whether a file is test code by its name: a suite (`*.test.ts`) or test support (`*.test-support.ts`: fakes, fixtures,
+// helpers, scripts tests spawn).
 export function isTestCode(file: string): boolean {
   return /\.test(?:-support)?\.ts$/.test(file);
 }
 
-// Each import in `text` (the source of `file`, a path from the repository root) that leaves its program, as "file:line imports target".
+// Each import in `text` (the source of `file`, a path from the repository root) that leaves its program, as "file:line
+// imports target".
 export function crossingImports(file: string, text: string): string[] {
   const allowed = ALLOWED[file.split('/')[0] ?? ''];
   if (!allowed) return [];
@@ -42,7 +45,8 @@ export function crossingImports(file: string, text: string): string[] {
     .map(({ target, line }) => `${file}:${line} imports ${target}`);
 }
 
-// Each reference of a product file (in builder/, agent/ or common/, not test code) to test code, by import or new URL(), as "file:line imports target".
+// Each reference of a product file (in builder/, agent/ or common/, not test code) to test code, by import or new
+// URL(), as "file:line imports target".
 export function testCodeImports(file: string, text: string): string[] {
   if (!((file.split('/')[0] ?? '') in ALLOWED) || isTestCode(file)) return [];
   return [...references(file, text, SPECIFIER), ...references(file, text, URL_REFERENCE)]

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EscapeScanner, type EscapeAction } from './console-escape.ts';
+import { type EscapeAction, EscapeScanner } from './console-escape.ts';
 
 function show(actions: EscapeAction[]): string[] {
   return actions.map((a) => (a.kind === 'send' ? `send ${JSON.stringify(a.data.toString('latin1'))}` : a.kind));
@@ -18,7 +18,11 @@ test('~~ sends one ~, ~x sends both, and an escape split across chunks still cou
   const t = new EscapeScanner();
   assert.equal(show(t.feed(Buffer.from('echo\r~'))), ['send "echo\\r"']);
   assert.equal(show(t.feed(Buffer.from('.'))), ['leave']);
-  assert.equal(show(new EscapeScanner().feed(Buffer.from('\x03\x1d'))), ['send "\\u0003\\u001d"'], 'Ctrl-C and Ctrl-] go to the guest');
+  assert.equal(
+    show(new EscapeScanner().feed(Buffer.from('\x03\x1d'))),
+    ['send "\\u0003\\u001d"'],
+    'Ctrl-C and Ctrl-] go to the guest',
+  );
 });
 
 test.run();

@@ -1,11 +1,13 @@
 // The escape of an interactive console, as OpenSSH has it: `~` right after Enter (or first of all) starts an escape;
-// `~.` leaves, `~!` takes the keyboard over, `~?` lists them, `~~` sends one `~`. Shared by the SSH jail and `mvos vm console`.
+// `~.` leaves, `~!` takes the keyboard over, `~?` lists them, `~~` sends one `~`. Shared by the SSH jail and `mvos vm
+// console`.
 
 // What typed input turns into: bytes for the guest, or an escape.
 export type EscapeAction = { kind: 'send'; data: Buffer } | { kind: 'leave' } | { kind: 'take' } | { kind: 'help' };
 
 // The help `~?` prints (CRLF: the terminal is raw).
-export const ESCAPE_HELP = 'escapes (after Enter): ~. leave the console  ~! take the keyboard over  ~~ send ~  ~? this help\r\n';
+export const ESCAPE_HELP =
+  'escapes (after Enter): ~. leave the console  ~! take the keyboard over  ~~ send ~  ~? this help\r\n';
 
 const TILDE = 0x7e;
 

@@ -21,15 +21,28 @@ export function uuidFromDigest(material: string | Buffer): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-// The image of `dir` written to `output` and read back. lz4hc keeps it small and the guest kernel reads it (EROFS_FS_ZIP);
+// The image of `dir` written to `output` and read back. lz4hc keeps it small and the guest kernel reads it
+// (EROFS_FS_ZIP);
 // xattrs are left out (-x-1) because the build host's labels are not the image's.
 export async function mkfsErofs(dir: string, output: string, options: ErofsOptions): Promise<Buffer> {
-  const args = ['-zlz4hc', '-x-1', `-T${options.sourceDateEpoch}`, `-U${options.uuid}`, '--quiet', ...(options.allRoot ? ['--all-root'] : []), output, dir];
+  const args = [
+    '-zlz4hc',
+    '-x-1',
+    `-T${options.sourceDateEpoch}`,
+    `-U${options.uuid}`,
+    '--quiet',
+    ...(options.allRoot ? ['--all-root'] : []),
+    output,
+    dir,
+  ];
   const result = await runTool('mkfs.erofs', args, { allowFailure: true });
   if (result.exitCode !== 0) {
-    throw new FailureError(`mkfs.erofs failed on ${dir}: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ')}`, {
-      hint: 'is erofs-utils installed (`./mvos doctor`)?',
-    });
+    throw new FailureError(
+      `mkfs.erofs failed on ${dir}: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ')}`,
+      {
+        hint: 'is erofs-utils installed (`./mvos doctor`)?',
+      },
+    );
   }
   return readFile(output);
 }

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatProblem, UserError, FailureError, must } from './errors.ts';
+import { FailureError, formatProblem, must, UserError } from './errors.ts';
 
 test('formatProblem renders file:line:col, the JSON path and the hint', () => {
   const text = formatProblem({
@@ -9,7 +9,10 @@ test('formatProblem renders file:line:col, the JSON path and the hint', () => {
     message: 'must be integer ≥ 1 (got "two")',
     hint: 'write a whole number',
   });
-  assert.is(text, 'recipes/x.yaml:12:5 /vms/controller/cpus: must be integer ≥ 1 (got "two")\n  hint: write a whole number');
+  assert.is(
+    text,
+    'recipes/x.yaml:12:5 /vms/controller/cpus: must be integer ≥ 1 (got "two")\n  hint: write a whole number',
+  );
 });
 
 test('formatProblem without a location prints the message alone', () => {

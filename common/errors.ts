@@ -48,9 +48,7 @@ export function formatProblem(problem: Problem): string {
   const where = problem.location
     ? `${problem.location.file}:${problem.location.line}:${problem.location.col}`
     : undefined;
-  const head = [where, problem.path !== undefined ? `${problem.path || '/'}:` : undefined]
-    .filter(Boolean)
-    .join(' ');
+  const head = [where, problem.path !== undefined ? `${problem.path || '/'}:` : undefined].filter(Boolean).join(' ');
   const first = head ? `${head} ${problem.message}` : problem.message;
   return problem.hint ? `${first}\n  hint: ${problem.hint}` : first;
 }
@@ -65,7 +63,8 @@ export function sortProblems(problems: readonly Problem[]): Problem[] {
   });
 }
 
-// The value, or a FailureError naming `what` when it is missing: for an index or a regex group that an earlier check guarantees.
+// The value, or a FailureError naming `what` when it is missing: for an index or a regex group that an earlier check
+// guarantees.
 export function must<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new FailureError(`${what} is missing`);
   return value;

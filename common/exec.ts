@@ -13,7 +13,13 @@ export interface ToolResult {
 export async function runTool(
   file: string,
   args: readonly string[],
-  options: { cwd?: string; input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number; allowFailure?: boolean } = {},
+  options: {
+    cwd?: string;
+    input?: string | Buffer;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    allowFailure?: boolean;
+  } = {},
 ): Promise<ToolResult> {
   const result = await execa(file, args, {
     cwd: options.cwd,

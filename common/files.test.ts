@@ -1,12 +1,15 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { pathExists, readJsonOr, readTextIfExists } from './files.ts';
 import { withTempDir } from './temp-dir.ts';
 
 async function rejection(promise: Promise<unknown>): Promise<string> {
-  return promise.then(() => 'resolved', (error: Error) => error.message);
+  return promise.then(
+    () => 'resolved',
+    (error: Error) => error.message,
+  );
 }
 
 test('pathExists: files and folders exist, a missing name and a dangling link do not', () =>

@@ -1,4 +1,5 @@
-// The contract of /etc/mvos/host.json: the shape the builder writes (HostConfigFile) and the checked one the agent runs on (HostConfig).
+// The contract of /etc/mvos/host.json: the shape the builder writes (HostConfigFile) and the checked one the agent runs
+// on (HostConfig).
 
 // How the agent knows a VM is up: a marker line within a deadline.
 export interface VmHealth {
@@ -35,7 +36,8 @@ export interface VmConfig {
   hugepages: 'auto' | 'on' | 'off';
 }
 
-// The firmware a VM starts with: its type, and the files the builder shipped beside the guest image (code and vars template).
+// The firmware a VM starts with: its type, and the files the builder shipped beside the guest image (code and vars
+// template).
 export interface VmFirmware {
   // none: direct kernel boot without firmware (novm, container).
   type: 'ovmf' | 'ovmf-secureboot' | 'seabios' | 'none';
@@ -53,7 +55,8 @@ export interface AgentUser {
   otp?: { type: 'totp' | 'hotp'; secret: string };
 }
 
-// How the TCP API speaks TLS: the image's certificate and key (from the build's key folder), or one the agent makes on first start.
+// How the TCP API speaks TLS: the image's certificate and key (from the build's key folder), or one the agent makes on
+// first start.
 export type ApiTlsConfig = { source: 'key-folder'; certFile: string; keyFile: string } | { source: 'self-signed' };
 
 // Where the agent listens besides its unix socket (off unless named).
@@ -90,7 +93,8 @@ export type Written<T> = T extends string | number | boolean
     ? readonly Written<U>[]
     : { [K in keyof T]: undefined extends T[K] ? Written<Exclude<T[K], undefined>> | null : Written<T[K]> };
 
-// One VM as the builder writes it, with the guest image it was built from (for people reading host.json; the agent does not read it).
+// One VM as the builder writes it, with the guest image it was built from (for people reading host.json; the agent does
+// not read it).
 export type VmConfigFile = Written<VmConfig> & { image: { name: string; version: string } };
 
 // host.json as the builder writes it: what checkHostConfig in the agent accepts and turns into a HostConfig.

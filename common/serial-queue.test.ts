@@ -1,10 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SerialQueue } from './serial-queue.ts';
 
 async function rejection(promise: Promise<unknown>): Promise<string> {
-  return promise.then(() => 'resolved', (error: Error) => error.message);
+  return promise.then(
+    () => 'resolved',
+    (error: Error) => error.message,
+  );
 }
 
 test('jobs run one at a time, in the order given, each seeing the one before finished', async () => {
@@ -59,9 +62,11 @@ test('settled() waits for the jobs given so far, not for later ones, and queues 
 
 test('settled() resolves even when the last job failed', async () => {
   const queue = new SerialQueue();
-  queue.run(async () => {
-    throw new Error('x');
-  }).catch(() => undefined);
+  queue
+    .run(async () => {
+      throw new Error('x');
+    })
+    .catch(() => undefined);
   await queue.settled();
 });
 

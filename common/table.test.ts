@@ -1,7 +1,7 @@
 // The one table renderer both programs print with: aligned columns, two spaces apart, nothing trailing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dashWhenEmpty, renderTable, type Column } from './table.ts';
+import { type Column, dashWhenEmpty, renderTable } from './table.ts';
 
 interface Row {
   name: string;
@@ -12,7 +12,11 @@ const name: Column<Row> = { header: 'NAME', cell: (r) => r.name };
 const note: Column<Row> = { header: 'NOTE', cell: (r) => r.note ?? '' };
 
 test('each column is as wide as its widest cell, two spaces between, and a line ends with its last character', () => {
-  assert.equal(renderTable([name, note], [{ name: 'controller', note: 'ready' }, { name: 'web' }]), ['NAME        NOTE', 'controller  ready', 'web']);
+  assert.equal(renderTable([name, note], [{ name: 'controller', note: 'ready' }, { name: 'web' }]), [
+    'NAME        NOTE',
+    'controller  ready',
+    'web',
+  ]);
 });
 
 test('no rows: the header alone', () => {
@@ -20,7 +24,11 @@ test('no rows: the header alone', () => {
 });
 
 test('dashWhenEmpty puts - in an empty cell and leaves the others', () => {
-  assert.equal(renderTable([dashWhenEmpty(note), name], [{ name: 'a', note: 'x' }, { name: 'b' }]), ['NOTE  NAME', 'x     a', '-     b']);
+  assert.equal(renderTable([dashWhenEmpty(note), name], [{ name: 'a', note: 'x' }, { name: 'b' }]), [
+    'NOTE  NAME',
+    'x     a',
+    '-     b',
+  ]);
 });
 
 test.run();

@@ -15,5 +15,10 @@ export function dashWhenEmpty<Row>(column: Column<Row>): Column<Row> {
 export function renderTable<Row>(columns: readonly Column<Row>[], rows: readonly Row[]): string[] {
   const lines = [columns.map((c) => c.header), ...rows.map((row) => columns.map((c) => c.cell(row)))];
   const widths = columns.map((_, i) => Math.max(...lines.map((cells) => cells[i]!.length)));
-  return lines.map((cells) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  return lines.map((cells) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
 }

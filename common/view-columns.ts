@@ -2,7 +2,8 @@
 import type { CheckpointView, VmView } from './api-types.ts';
 import type { Column } from './table.ts';
 
-// How a VM is now (failed and why, ready since when), else its last event, as the WebUI's health column says it; a failure it came back from is history.
+// How a VM is now (failed and why, ready since when), else its last event, as the WebUI's health column says it; a
+// failure it came back from is history.
 export function healthOf(vm: VmView): string {
   if (vm.state === 'failed') return `failed: ${vm.failure?.reason ?? 'no reason recorded'}`;
   if (vm.state === 'ready' && vm.readyAt) return `ready at ${vm.readyAt}`;
@@ -29,5 +30,8 @@ export const CHECKPOINT_COLUMNS = {
   created: { header: 'CREATED', cell: (c) => c.createdAt },
   sizeKiB: { header: 'SIZE', cell: (c) => `${Math.ceil(c.sizeBytes / 1024)} KiB` },
   sizeBytes: { header: 'SIZE', cell: (c) => String(c.sizeBytes) },
-  flags: { header: 'FLAGS', cell: (c) => [c.current ? 'current' : '', c.pinned ? 'pinned' : ''].filter(Boolean).join(',') },
+  flags: {
+    header: 'FLAGS',
+    cell: (c) => [c.current ? 'current' : '', c.pinned ? 'pinned' : ''].filter(Boolean).join(','),
+  },
 } satisfies Record<string, Column<CheckpointView>>;

@@ -4,7 +4,7 @@ import type { ApiError } from '../../common/api-types.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import { changesState, type Gate } from './gate.ts';
 import { errorReply, readJsonBody, sendJson } from './http.ts';
-import { matchRoute, type Caller, type Route, type RouteContext } from './router.ts';
+import { type Caller, matchRoute, type Route, type RouteContext } from './router.ts';
 
 // What the dispatcher needs besides the table.
 export interface DispatchOptions {
@@ -24,7 +24,12 @@ function target(params: Record<string, string>): string | undefined {
   return parts.length ? parts.join('/') : undefined;
 }
 
-async function serve(routes: readonly Route[], options: DispatchOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(
+  routes: readonly Route[],
+  options: DispatchOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   let route: Route | undefined;
   let ctx: RouteContext | undefined;
@@ -38,7 +43,14 @@ async function serve(routes: readonly Route[], options: DispatchOptions, req: In
     const reply = await route.handle(ctx);
     // Recorded before the answer, so whoever sees the change done can read it in the log.
     if (audited(route, req.method)) {
-      await options.audit.record({ who: caller.user, source: caller.source, action: `${req.method} ${route.path}`, target: target(match.params), detail: ctx.auditDetail, result: 'ok' });
+      await options.audit.record({
+        who: caller.user,
+        source: caller.source,
+        action: `${req.method} ${route.path}`,
+        target: target(match.params),
+        detail: ctx.auditDetail,
+        result: 'ok',
+      });
     }
     if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers);
   } catch (error) {
@@ -46,7 +58,15 @@ async function serve(routes: readonly Route[], options: DispatchOptions, req: In
     if (status === 500) options.log(`${req.method} ${url.pathname}: ${(error as Error)?.stack ?? String(error)}`);
     if (route && caller && audited(route, req.method)) {
       await options.audit
-        .record({ who: caller.user, source: caller.source, action: `${req.method} ${route.path}`, target: ctx && target(ctx.params), detail: ctx?.auditDetail, result: status >= 500 ? 'error' : 'refused', reason: message })
+        .record({
+          who: caller.user,
+          source: caller.source,
+          action: `${req.method} ${route.path}`,
+          target: ctx && target(ctx.params),
+          detail: ctx?.auditDetail,
+          result: status >= 500 ? 'error' : 'refused',
+          reason: message,
+        })
         .catch((e: Error) => options.log(`audit log: ${e.message}`));
     }
     if (res.headersSent) {

@@ -1,7 +1,8 @@
-// Test fixture: the real API (socket + TCP on 127.0.0.1:0) over FakeControls, with users whose password and TOTP secret tests know.
+// Test fixture: the real API (socket + TCP on 127.0.0.1:0) over FakeControls, with users whose password and TOTP secret
+// tests know.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request, type IncomingHttpHeaders } from 'node:http';
+import { type IncomingHttpHeaders, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate, generateSecret } from 'otplib';
@@ -9,9 +10,9 @@ import type { ApiAnswers } from '../../common/api-types.ts';
 import { hashPassword } from '../../common/secrets/password.ts';
 import { encryptSecret } from '../auth/secrets.ts';
 import type { AgentListen, AgentUser, HostConfig } from '../config.ts';
-import { initialStatus, type AgentStatus } from '../status.ts';
-import { startApi, type Api, type ApiOptions } from './server.ts';
 import { FakeControls } from '../fake-controls.test-support.ts';
+import { type AgentStatus, initialStatus } from '../status.ts';
+import { type Api, type ApiOptions, startApi } from './server.ts';
 
 // A user the tests log in as.
 export interface FixtureUser {
@@ -41,8 +42,12 @@ export const FIXTURE_USERS: FixtureUser[] = [
   { name: 'carol', password: 'no code for me' },
 ];
 
-// Starts the API in a fresh temp dir; `options` reaches startApi (short lock-outs, a test clock for codes), `agent` lands in the host config.
-export async function startFixture(options: Partial<ApiOptions> & { agent?: Partial<AgentListen> } = {}, users: FixtureUser[] = FIXTURE_USERS): Promise<Fixture> {
+// Starts the API in a fresh temp dir; `options` reaches startApi (short lock-outs, a test clock for codes), `agent`
+// lands in the host config.
+export async function startFixture(
+  options: Partial<ApiOptions> & { agent?: Partial<AgentListen> } = {},
+  users: FixtureUser[] = FIXTURE_USERS,
+): Promise<Fixture> {
   const { agent: agentFields, ...apiOptions } = options;
   const dir = await mkdtemp(join(tmpdir(), 'mvos-api-'));
   const key = randomBytes(32);
@@ -56,11 +61,31 @@ export async function startFixture(options: Partial<ApiOptions> & { agent?: Part
       ...(u.secret ? { otp: { type: 'totp' as const, secret: encryptSecret(key, u.name, u.secret) } } : {}),
     })),
   );
-  const config: HostConfig = { name: 'test-host', version: '1.2.3', stateLabel: 'MVOS-STATE', housekeeping: [0], vms: [], agent: { apiListen: '127.0.0.1:0', users: agentUsers, secretKeyFile: keyFile, ...agentFields } };
+  const config: HostConfig = {
+    name: 'test-host',
+    version: '1.2.3',
+    stateLabel: 'MVOS-STATE',
+    housekeeping: [0],
+    vms: [],
+    agent: { apiListen: '127.0.0.1:0', users: agentUsers, secretKeyFile: keyFile, ...agentFields },
+  };
   const controls = new FakeControls();
-  const base = initialStatus(config, { accel: 'tcg', accelReason: 'test', stateDir: join(dir, 'state'), startedAt: new Date('2026-01-01T00:00:00Z') });
+  const base = initialStatus(config, {
+    accel: 'tcg',
+    accelReason: 'test',
+    stateDir: join(dir, 'state'),
+    startedAt: new Date('2026-01-01T00:00:00Z'),
+  });
   const status = (): AgentStatus => ({ ...base, vms: controls.listVms() });
-  const api = await startApi({ controls, status, config, stateDir: join(dir, 'state'), runDir: dir, log: () => undefined, ...apiOptions });
+  const api = await startApi({
+    controls,
+    status,
+    config,
+    stateDir: join(dir, 'state'),
+    runDir: dir,
+    log: () => undefined,
+    ...apiOptions,
+  });
   return {
     api,
     controls,
@@ -102,8 +127,17 @@ export interface CallOptions {
 // One HTTP request to a TCP URL or a unix socket path (a target starting with `/`).
 export function call(target: string, method: string, path: string, options: CallOptions = {}): Promise<Answer> {
   const data = options.body === undefined ? undefined : JSON.stringify(options.body);
-  const where = target.startsWith('/') ? { socketPath: target } : { host: new URL(target).hostname, port: Number(new URL(target).port), ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
-  const headers: Record<string, string> = { ...(data ? { 'content-type': 'application/json' } : {}), ...options.headers };
+  const where = target.startsWith('/')
+    ? { socketPath: target }
+    : {
+        host: new URL(target).hostname,
+        port: Number(new URL(target).port),
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      };
+  const headers: Record<string, string> = {
+    ...(data ? { 'content-type': 'application/json' } : {}),
+    ...options.headers,
+  };
   return new Promise((resolve, reject) => {
     const req = request({ ...where, method, path, headers }, (res) => {
       let text = '';
@@ -141,13 +175,16 @@ export interface Client {
 // Logs a user in with a code (default: their code now) and returns a client for the session.
 export async function login(fx: Fixture, user: string, code?: string): Promise<Client> {
   const password = fx.users.find((u) => u.name === user)!.password;
-  const answer = await call(fx.url, 'POST', '/login', { body: { user, password, code: code ?? (await fx.code(user)) } });
+  const answer = await call(fx.url, 'POST', '/login', {
+    body: { user, password, code: code ?? (await fx.code(user)) },
+  });
   if (answer.status !== 200) throw new Error(`login of ${user} failed: ${answer.status} ${answer.text}`);
   const cookie = String(answer.headers['set-cookie']![0]).split(';')[0]!;
   const { csrf } = answer.json as ApiAnswers['POST /login'];
   return {
     cookie,
     csrf,
-    call: (method, path, options = {}) => call(fx.url, method, path, { ...options, headers: { cookie, 'x-csrf-token': csrf, ...options.headers } }),
+    call: (method, path, options = {}) =>
+      call(fx.url, method, path, { ...options, headers: { cookie, 'x-csrf-token': csrf, ...options.headers } }),
   };
 }

@@ -1,9 +1,10 @@
-// The TCP listener under a connection flood: per-source caps close the excess at once, timeouts close slow clients, loopback keeps its slot.
+// The TCP listener under a connection flood: per-source caps close the excess at once, timeouts close slow clients,
+// loopback keeps its slot.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { flood } from '../auth/flood.ts';
 import type { ApiAnswers } from '../../common/api-types.ts';
-import { call, startFixture, type Fixture } from './fixture.test-support.ts';
+import { flood } from '../auth/flood.ts';
+import { call, type Fixture, startFixture } from './fixture.test-support.ts';
 
 const SLOW_HEADERS = 'POST /login HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\n';
 
@@ -13,7 +14,10 @@ function portOf(fx: Fixture): number {
 
 async function loginFrom(fx: Fixture, localAddress?: string): Promise<{ status: number; ms: number }> {
   const started = Date.now();
-  const answer = await call(fx.url, 'POST', '/login', { body: { user: 'alice', password: fx.users[0]!.password, code: await fx.code('alice') }, ...(localAddress ? { localAddress } : {}) });
+  const answer = await call(fx.url, 'POST', '/login', {
+    body: { user: 'alice', password: fx.users[0]!.password, code: await fx.code('alice') },
+    ...(localAddress ? { localAddress } : {}),
+  });
   return { status: answer.status, ms: Date.now() - started };
 }
 
@@ -58,21 +62,36 @@ test('an answer that takes longer than the idle timeout is waited for; the kept-
       await new Promise((resolve) => setTimeout(resolve, 1000));
       return start(name);
     };
-    const login = await call(fx.url, 'POST', '/login', { body: { user: 'alice', password: fx.users[0]!.password, code: await fx.code('alice') } });
+    const login = await call(fx.url, 'POST', '/login', {
+      body: { user: 'alice', password: fx.users[0]!.password, code: await fx.code('alice') },
+    });
     const cookie = String(login.headers['set-cookie']![0]).split(';')[0]!;
     const { Agent, request } = await import('node:http');
     const agent = new Agent({ keepAlive: true });
     const closed = await new Promise<{ status: number; closedAfterMs: number }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: portOf(fx), method: 'POST', path: '/api/vms/rescue/start', agent, headers: { cookie, 'x-csrf-token': (login.json as ApiAnswers['POST /login']).csrf } }, (res) => {
-        res.resume();
-        const answered = Date.now();
-        res.socket.on('close', () => resolve({ status: res.statusCode!, closedAfterMs: Date.now() - answered }));
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: portOf(fx),
+          method: 'POST',
+          path: '/api/vms/rescue/start',
+          agent,
+          headers: { cookie, 'x-csrf-token': (login.json as ApiAnswers['POST /login']).csrf },
+        },
+        (res) => {
+          res.resume();
+          const answered = Date.now();
+          res.socket.on('close', () => resolve({ status: res.statusCode!, closedAfterMs: Date.now() - answered }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
     assert.is(closed.status, 200, 'the slow start was answered');
-    assert.ok(closed.closedAfterMs < 2000, `the idle keep-alive socket lived ${closed.closedAfterMs} ms after the answer`);
+    assert.ok(
+      closed.closedAfterMs < 2000,
+      `the idle keep-alive socket lived ${closed.closedAfterMs} ms after the answer`,
+    );
     agent.destroy();
   } finally {
     await fx.close();
@@ -81,10 +100,17 @@ test('an answer that takes longer than the idle timeout is waited for; the kept-
 
 test('when other sources fill the caps, loopback and the unix socket still get in', async () => {
   const fx = await startFixture({ limits: { perSource: 2, maxConnections: 4 } });
-  const held = [await flood(portOf(fx), '127.0.0.2', 2, SLOW_HEADERS), await flood(portOf(fx), '127.0.0.3', 2, SLOW_HEADERS)];
+  const held = [
+    await flood(portOf(fx), '127.0.0.2', 2, SLOW_HEADERS),
+    await flood(portOf(fx), '127.0.0.3', 2, SLOW_HEADERS),
+  ];
   try {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(held.map((h) => h.closedByServer), [0, 0], 'within their caps');
+    assert.equal(
+      held.map((h) => h.closedByServer),
+      [0, 0],
+      'within their caps',
+    );
     const overSource = await flood(portOf(fx), '127.0.0.2', 1, SLOW_HEADERS);
     const overTotal = await flood(portOf(fx), '127.0.0.4', 1, SLOW_HEADERS);
     await overSource.closed(1, 1000);

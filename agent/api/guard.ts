@@ -1,5 +1,7 @@
-// The TCP listener's defences against connection floods: caps per source and in total, and timeouts for slow or silent clients.
-// Unguarded, 250 sockets that never finished their headers held 250 file descriptors and made the agent's own file reads fail.
+// The TCP listener's defences against connection floods: caps per source and in total, and timeouts for slow or silent
+// clients.
+// Unguarded, 250 sockets that never finished their headers held 250 file descriptors and made the agent's own file
+// reads fail.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ConnectionLimiter, type ConnectionPolicy } from '../auth/connections.ts';
@@ -14,7 +16,8 @@ export interface HttpLimits {
   headersTimeoutMs: number;
   // From connecting to the end of the request body.
   requestTimeoutMs: number;
-  // No byte either way for this long closes the socket, except while a handler works on its answer (a VM start waits for the guest);
+  // No byte either way for this long closes the socket, except while a handler works on its answer (a VM start waits
+  // for the guest);
   // console streams send a heartbeat every 15 s.
   idleTimeoutMs: number;
   // An idle keep-alive connection between requests.
@@ -23,20 +26,40 @@ export interface HttpLimits {
 }
 
 // The defaults: 16 per source, 128 in all, headers in 10 s, a request in 30 s, 60 s idle, 5 s between requests.
-export const DEFAULT_HTTP_LIMITS: HttpLimits = { perSource: 16, maxConnections: 128, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, idleTimeoutMs: 60_000, keepAliveTimeoutMs: 5_000 };
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  perSource: 16,
+  maxConnections: 128,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+};
 
-// Node checks header and request deadlines on a timer (30 s by default), so a deadline is only as sharp as this interval.
+// Node checks header and request deadlines on a timer (30 s by default), so a deadline is only as sharp as this
+// interval.
 const MAX_CHECK_INTERVAL_MS = 1000;
 
-// Applies the limits to an HTTP or HTTPS server before it listens; a refused connection is closed at once (before any TLS handshake).
-export function guardServer(server: Server, limits: Partial<HttpLimits> = {}, onRefused: (address: string) => void = () => undefined): void {
+// Applies the limits to an HTTP or HTTPS server before it listens; a refused connection is closed at once (before any
+// TLS handshake).
+export function guardServer(
+  server: Server,
+  limits: Partial<HttpLimits> = {},
+  onRefused: (address: string) => void = () => undefined,
+): void {
   const l = { ...DEFAULT_HTTP_LIMITS, ...limits };
-  const limiter = new ConnectionLimiter({ perSource: l.perSource, maxConnections: l.maxConnections, ...(l.local ? { local: l.local } : {}) });
+  const limiter = new ConnectionLimiter({
+    perSource: l.perSource,
+    maxConnections: l.maxConnections,
+    ...(l.local ? { local: l.local } : {}),
+  });
   server.headersTimeout = l.headersTimeoutMs;
   server.requestTimeout = Math.max(l.requestTimeoutMs, l.headersTimeoutMs);
   server.keepAliveTimeout = l.keepAliveTimeoutMs;
   server.timeout = l.idleTimeoutMs;
-  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(MAX_CHECK_INTERVAL_MS, l.headersTimeoutMs);
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
+    MAX_CHECK_INTERVAL_MS,
+    l.headersTimeoutMs,
+  );
   server.on('connection', (socket) => {
     const release = limiter.admit(socket.remoteAddress);
     if (!release) {
@@ -46,7 +69,8 @@ export function guardServer(server: Server, limits: Partial<HttpLimits> = {}, on
     }
     socket.once('close', release);
   });
-  // With a listener here Node leaves idle sockets to us: a handler still working is waited for, anything else (a client that
+  // With a listener here Node leaves idle sockets to us: a handler still working is waited for, anything else (a client
+  // that
   // stopped reading, a silent socket) is closed. The socket's timer starts again with its next byte.
   const answering = new WeakMap<Socket, ServerResponse>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => answering.set(req.socket, res));

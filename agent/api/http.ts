@@ -23,19 +23,45 @@ export const SAFE_HEADERS: Record<string, string> = {
 };
 
 // Writes a JSON answer (pretty, newline-terminated: the CLI prints it as it is).
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = `${JSON.stringify(body, null, 2)}\n`;
-  res.writeHead(status, { ...SAFE_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.writeHead(status, {
+    ...SAFE_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
   res.end(text);
 }
 
 // Writes a text answer (HTML, JS, CSS, console logs).
-export function sendText(res: ServerResponse, status: number, type: string, text: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...SAFE_HEADERS, 'content-type': `${type}; charset=utf-8`, 'content-length': String(Buffer.byteLength(text)), ...headers });
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    ...SAFE_HEADERS,
+    'content-type': `${type}; charset=utf-8`,
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
   res.end(text);
 }
 
-const CONTROL_STATUS: Record<ControlError['kind'], number> = { 'not-found': 404, conflict: 409, invalid: 400, limited: 429 };
+const CONTROL_STATUS: Record<ControlError['kind'], number> = {
+  'not-found': 404,
+  conflict: 409,
+  invalid: 400,
+  limited: 429,
+};
 
 // The status and message an error answers with; anything unexpected is a 500 that hides its details.
 export function errorReply(error: unknown): { status: number; message: string; headers: Record<string, string> } {
@@ -64,6 +90,7 @@ export async function readJsonBody(req: IncomingMessage): Promise<Record<string,
   } catch (error) {
     throw new HttpError(400, `the body is not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(400, 'the body must be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new HttpError(400, 'the body must be a JSON object');
   return value as Record<string, unknown>;
 }

@@ -1,4 +1,5 @@
-// The API's TCP listener: `host:port` from host config agent.apiListen, plain HTTP or HTTPS when given a key and certificate.
+// The API's TCP listener: `host:port` from host config agent.apiListen, plain HTTP or HTTPS when given a key and
+// certificate.
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
@@ -16,7 +17,8 @@ export interface ListenAddress {
 export interface ApiTcp {
   url: string;
   secure: boolean;
-  // The certificate served over TLS from host config agent.apiTls (absent: plain HTTP, or a key and certificate handed in by a test).
+  // The certificate served over TLS from host config agent.apiTls (absent: plain HTTP, or a key and certificate handed
+  // in by a test).
   certificate?: { source: 'key-folder' | 'self-signed'; file: string; fingerprint: string };
   close: () => Promise<void>;
 }
@@ -33,18 +35,31 @@ export function parseListenAddress(text: string): ListenAddress {
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
   if (!match || !host || !isIP(host) || port > 65535) {
-    throw new UserError(`agent.apiListen must be IP:PORT, e.g. 127.0.0.1:8443 or [::1]:8443 (got "${text}")`, { hint: 'set agent.apiListen in the host recipe' });
+    throw new UserError(`agent.apiListen must be IP:PORT, e.g. 127.0.0.1:8443 or [::1]:8443 (got "${text}")`, {
+      hint: 'set agent.apiListen in the host recipe',
+    });
   }
   return { host, port };
 }
 
 // Listens on the address; the returned URL carries the bound port (port 0 picks a free one).
-export async function listenTcp(address: ListenAddress, listener: RequestListener, tls?: TlsFiles, prepare?: (server: Server) => void): Promise<ApiTcp> {
-  const server: Server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' }, listener) : createHttpServer(listener);
+export async function listenTcp(
+  address: ListenAddress,
+  listener: RequestListener,
+  tls?: TlsFiles,
+  prepare?: (server: Server) => void,
+): Promise<ApiTcp> {
+  const server: Server = tls
+    ? createHttpsServer({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' }, listener)
+    : createHttpServer(listener);
   // Caps and timeouts go on before the first connection can arrive.
   prepare?.(server);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => void listenFailure('api', address.host, address.port, error, 'agent.api.listen').then(reject));
+    server.once(
+      'error',
+      (error: NodeJS.ErrnoException) =>
+        void listenFailure('api', address.host, address.port, error, 'agent.api.listen').then(reject),
+    );
     server.listen(address.port, address.host, () => resolve());
   });
   const bound = server.address();

@@ -1,10 +1,11 @@
-// Logins under attack: parallel guesses stop at the lock-out count, the hash queue sheds load before hashing, a flood keeps the audit small.
+// Logins under attack: parallel guesses stop at the lock-out count, the hash queue sheds load before hashing, a flood
+// keeps the audit small.
 import { readFile, stat } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AgentStatus, ApiError } from '../../common/api-types.ts';
 import type { AuditEntry } from '../auth/audit.ts';
-import { call, startFixture, type Answer, type Fixture } from './fixture.test-support.ts';
+import { type Answer, call, type Fixture, startFixture } from './fixture.test-support.ts';
 
 // Connection caps out of the way, so these tests see the lock-out and the hash queue alone.
 const OPEN_LIMITS = { perSource: 1000, maxConnections: 1000 };
@@ -13,7 +14,10 @@ type Written = AuditEntry & { repeated?: number };
 
 async function audit(fx: Fixture): Promise<Written[]> {
   await fx.api.audit.close();
-  return (await readFile(fx.api.audit.file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  return (await readFile(fx.api.audit.file, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 // Events of a kind: a line is one event, a `repeated: N` line stands for N more.
@@ -28,18 +32,38 @@ function statuses(answers: Answer[]): Record<number, number> {
 }
 
 test('200 parallel wrong passwords and 60 parallel code guesses are cut at the lock-out count', async () => {
-  const fx = await startFixture({ lockout: { freeFailures: 10, lockAfter: 10, lockMs: 60_000 }, limits: OPEN_LIMITS, hashQueue: { depth: 1000 } });
+  const fx = await startFixture({
+    lockout: { freeFailures: 10, lockAfter: 10, lockMs: 60_000 },
+    limits: OPEN_LIMITS,
+    hashQueue: { depth: 1000 },
+  });
   const post = (count: number, body: Record<string, string>, localAddress?: string) =>
-    Promise.all(Array.from({ length: count }, () => call(fx.url, 'POST', '/login', { body, ...(localAddress ? { localAddress } : {}) })));
+    Promise.all(
+      Array.from({ length: count }, () =>
+        call(fx.url, 'POST', '/login', { body, ...(localAddress ? { localAddress } : {}) }),
+      ),
+    );
   try {
     const passwords = await post(200, { user: 'alice', password: 'guess', code: '123456' });
     assert.equal(statuses(passwords), { 401: 10, 429: 190 });
     const code = await fx.code('bob');
-    const codes = await post(60, { user: 'bob', password: fx.users[1]!.password, code: code === '000000' ? '111111' : '000000' }, '127.0.0.2');
+    const codes = await post(
+      60,
+      { user: 'bob', password: fx.users[1]!.password, code: code === '000000' ? '111111' : '000000' },
+      '127.0.0.2',
+    );
     assert.equal(statuses(codes), { 401: 10, 429: 50 });
     const lines = await audit(fx);
-    assert.is(tally(lines, (l) => l.reason === 'wrong-password'), 10, 'ten passwords were checked');
-    assert.is(tally(lines, (l) => l.reason === 'wrong-code'), 10, 'ten codes were checked');
+    assert.is(
+      tally(lines, (l) => l.reason === 'wrong-password'),
+      10,
+      'ten passwords were checked',
+    );
+    assert.is(
+      tally(lines, (l) => l.reason === 'wrong-code'),
+      10,
+      'ten codes were checked',
+    );
   } finally {
     await fx.close();
   }
@@ -48,7 +72,11 @@ test('200 parallel wrong passwords and 60 parallel code guesses are cut at the l
 test('beyond the hash queue logins get 429 with Retry-After before any hashing, and file reads stay fast', async () => {
   const fx = await startFixture({ lockout: { freeFailures: 1000, lockAfter: 1000 }, limits: OPEN_LIMITS });
   try {
-    const attempts = Promise.all(Array.from({ length: 100 }, () => call(fx.url, 'POST', '/login', { body: { user: 'alice', password: 'guess', code: '123456' } })));
+    const attempts = Promise.all(
+      Array.from({ length: 100 }, () =>
+        call(fx.url, 'POST', '/login', { body: { user: 'alice', password: 'guess', code: '123456' } }),
+      ),
+    );
     let slowest = 0;
     for (let i = 0; i < 6; i++) {
       await new Promise((resolve) => setTimeout(resolve, 80));
@@ -66,8 +94,15 @@ test('beyond the hash queue logins get 429 with Retry-After before any hashing, 
       assert.match((a.json as ApiError).error, /busy/);
     }
     const lines = await audit(fx);
-    assert.is(tally(lines, (l) => l.reason === 'wrong-password'), hashed.length, 'only the 401s were hashed');
-    assert.is(tally(lines, (l) => l.reason === 'busy'), busy.length);
+    assert.is(
+      tally(lines, (l) => l.reason === 'wrong-password'),
+      hashed.length,
+      'only the 401s were hashed',
+    );
+    assert.is(
+      tally(lines, (l) => l.reason === 'busy'),
+      busy.length,
+    );
     assert.ok(slowest < 500, `a file read took ${slowest} ms while logins were hashed`);
   } finally {
     await fx.close();
@@ -78,20 +113,35 @@ test('a flood of failed logins keeps the audit log small, long names cut, and GE
   const fx = await startFixture({ limits: OPEN_LIMITS });
   try {
     for (let round = 0; round < 10; round++) {
-      await Promise.all(Array.from({ length: 50 }, (_, i) => call(fx.url, 'POST', '/login', { body: { user: `u${round}-${i}-${'x'.repeat(1000)}`, password: 'p', code: '1' } })));
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          call(fx.url, 'POST', '/login', {
+            body: { user: `u${round}-${i}-${'x'.repeat(1000)}`, password: 'p', code: '1' },
+          }),
+        ),
+      );
     }
     await fx.api.audit.close();
     const size = (await stat(fx.api.audit.file)).size;
     assert.ok(size < 64 * 1024, `audit.log is ${size} bytes after 500 failed logins`);
     const lines = await audit(fx);
-    assert.ok(lines.every((l) => String(l.who).length < 600), 'long user names are cut');
-    const login = await call(fx.url, 'POST', '/login', { body: { user: 'alice', password: fx.users[0]!.password, code: await fx.code('alice') }, localAddress: '127.0.0.3' });
+    assert.ok(
+      lines.every((l) => String(l.who).length < 600),
+      'long user names are cut',
+    );
+    const login = await call(fx.url, 'POST', '/login', {
+      body: { user: 'alice', password: fx.users[0]!.password, code: await fx.code('alice') },
+      localAddress: '127.0.0.3',
+    });
     assert.is(login.status, 200, login.text);
     const cookie = String(login.headers['set-cookie']![0]).split(';')[0]!;
     const status = await call(fx.url, 'GET', '/status', { headers: { cookie }, localAddress: '127.0.0.3' });
     const { audit: counts, warnings } = status.json as AgentStatus;
     assert.ok((counts?.dropped ?? 0) > 0, JSON.stringify(counts));
-    assert.ok(warnings.some((w) => /audit log: [0-9]+ entries dropped/.test(w)), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => /audit log: [0-9]+ entries dropped/.test(w)),
+      warnings.join('\n'),
+    );
   } finally {
     await fx.close();
   }

@@ -1,4 +1,5 @@
-// Logging in over TCP: rate limit, hash queue, password (scrypt), then one-time code; every attempt audited, the reason never told.
+// Logging in over TCP: rate limit, hash queue, password (scrypt), then one-time code; every attempt audited, the reason
+// never told.
 import { hashPassword, verifyPassword } from '../../common/secrets/password.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import type { HashQueue } from '../auth/hash-queue.ts';
@@ -18,8 +19,11 @@ export interface LoginDeps {
   queue: HashQueue;
 }
 
-// A login's outcome: a new session, or a refusal the client sees only as its status (and how long to wait); `busy`: the hash queue was full.
-export type LoginOutcome = { ok: true; session: Session } | { ok: false; status: 401 | 429; retryAfterMs: number; busy?: boolean };
+// A login's outcome: a new session, or a refusal the client sees only as its status (and how long to wait); `busy`: the
+// hash queue was full.
+export type LoginOutcome =
+  | { ok: true; session: Session }
+  | { ok: false; status: 401 | 429; retryAfterMs: number; busy?: boolean };
 
 // What a client sends to log in.
 export interface Credentials {
@@ -28,7 +32,8 @@ export interface Credentials {
   code: string;
 }
 
-// Checks credentials in an order that leaks nothing: unknown users cost a scrypt too, codes are checked only after the password.
+// Checks credentials in an order that leaks nothing: unknown users cost a scrypt too, codes are checked only after the
+// password.
 export class LoginService {
   private decoy?: Promise<string>;
 
@@ -49,7 +54,8 @@ export class LoginService {
       await audit.record({ ...base, result: 'refused', reason: 'busy' });
       return { ok: false, status: 429, retryAfterMs: queue.retryAfterMs(), busy: true };
     }
-    // Counted as a failure now, in the same turn as the check above, and cleared on success: parallel guesses stop at the lock-out count.
+    // Counted as a failure now, in the same turn as the check above, and cleared on success: parallel guesses stop at
+    // the lock-out count.
     lockout.reserve(keys);
     const reason = await hashing;
     if (reason) {

@@ -1,15 +1,25 @@
-// Keeps the OpenAPI document true: every routed method and path documented, every documented one routed, real answers fit their schemas.
+// Keeps the OpenAPI document true: every routed method and path documented, every documented one routed, real answers
+// fit their schemas.
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiAnswers } from '../../common/api-types.ts';
+import { FakeControls } from '../fake-controls.test-support.ts';
 import { call, login, startFixture } from './fixture.test-support.ts';
 import { OPENAPI } from './openapi.ts';
 import { apiRoutes } from './server.ts';
-import { FakeControls } from '../fake-controls.test-support.ts';
 
 const routes = apiRoutes(new FakeControls(), () => ({}) as never, undefined);
-const paths = OPENAPI.paths as Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }>; parameters?: Array<{ name: string; in: string }> }>>;
+const paths = OPENAPI.paths as Record<
+  string,
+  Record<
+    string,
+    {
+      responses: Record<string, { content?: Record<string, { schema: object }> }>;
+      parameters?: Array<{ name: string; in: string }>;
+    }
+  >
+>;
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 ajv.addSchema({ $id: 'api', components: OPENAPI.components });
@@ -20,19 +30,29 @@ function schemaOf(path: string, method: string, status: number): object {
 }
 
 function check(path: string, method: string, status: number, body: unknown): void {
-  const schema = JSON.parse(JSON.stringify(schemaOf(path, method, status)).replaceAll('"#/components', '"api#/components'));
+  const schema = JSON.parse(
+    JSON.stringify(schemaOf(path, method, status)).replaceAll('"#/components', '"api#/components'),
+  );
   const validate = ajv.compile(schema);
-  assert.ok(validate(body), `${method.toUpperCase()} ${path} ${status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body, null, 2)}`);
+  assert.ok(
+    validate(body),
+    `${method.toUpperCase()} ${path} ${status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body, null, 2)}`,
+  );
 }
 
 test('every route in the table is documented with its method', () => {
-  for (const route of routes) assert.ok(paths[route.path]?.[route.method.toLowerCase()], `${route.method} ${route.path} is not in openapi.ts`);
+  for (const route of routes)
+    assert.ok(paths[route.path]?.[route.method.toLowerCase()], `${route.method} ${route.path} is not in openapi.ts`);
 });
 
 test('every documented method and path is routed', () => {
   const routed = new Set(routes.map((r) => `${r.method} ${r.path}`));
   for (const [path, methods] of Object.entries(paths)) {
-    for (const method of Object.keys(methods)) assert.ok(routed.has(`${method.toUpperCase()} ${path}`), `${method.toUpperCase()} ${path} is documented but not routed`);
+    for (const method of Object.keys(methods))
+      assert.ok(
+        routed.has(`${method.toUpperCase()} ${path}`),
+        `${method.toUpperCase()} ${path} is documented but not routed`,
+      );
   }
 });
 
@@ -40,7 +60,10 @@ test('every path parameter is declared, and every declared one is in the path', 
   for (const [path, methods] of Object.entries(paths)) {
     const inPath = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
     for (const [method, op] of Object.entries(methods)) {
-      const declared = (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name).sort();
+      const declared = (op.parameters ?? [])
+        .filter((p) => p.in === 'path')
+        .map((p) => p.name)
+        .sort();
       assert.equal(declared, inPath, `${method} ${path}`);
     }
   }
@@ -51,7 +74,12 @@ test('every response schema reference resolves', () => {
     for (const [method, op] of Object.entries(methods)) {
       for (const status of Object.keys(op.responses)) {
         const content = op.responses[status]!.content?.['application/json'];
-        if (content) assert.type(ajv.compile(JSON.parse(JSON.stringify(content.schema).replaceAll('"#/components', '"api#/components'))), 'function', `${method} ${path} ${status}`);
+        if (content)
+          assert.type(
+            ajv.compile(JSON.parse(JSON.stringify(content.schema).replaceAll('"#/components', '"api#/components'))),
+            'function',
+            `${method} ${path} ${status}`,
+          );
       }
     }
   }
@@ -84,10 +112,30 @@ test('real answers match their documented shapes', async () => {
     const made = await send('POST', '/api/vms/web/checkpoints', '/api/vms/{name}/checkpoints', { label: 'x' });
     assert.is(made.status, 201);
     const { id } = made.json as ApiAnswers['POST /api/vms/{name}/checkpoints'];
-    assert.is((await send('POST', '/api/vms/web/checkpoints/web-base/rollback', '/api/vms/{name}/checkpoints/{id}/rollback', {})).status, 200);
-    assert.is((await send('POST', `/api/vms/web/checkpoints/${id}/pin`, '/api/vms/{name}/checkpoints/{id}/pin', { pinned: false })).status, 200);
+    assert.is(
+      (
+        await send(
+          'POST',
+          '/api/vms/web/checkpoints/web-base/rollback',
+          '/api/vms/{name}/checkpoints/{id}/rollback',
+          {},
+        )
+      ).status,
+      200,
+    );
+    assert.is(
+      (
+        await send('POST', `/api/vms/web/checkpoints/${id}/pin`, '/api/vms/{name}/checkpoints/{id}/pin', {
+          pinned: false,
+        })
+      ).status,
+      200,
+    );
     assert.is((await send('DELETE', `/api/vms/web/checkpoints/${id}`, '/api/vms/{name}/checkpoints/{id}')).status, 200);
-    assert.is((await send('DELETE', '/api/vms/web/checkpoints/web-base', '/api/vms/{name}/checkpoints/{id}')).status, 409);
+    assert.is(
+      (await send('DELETE', '/api/vms/web/checkpoints/web-base', '/api/vms/{name}/checkpoints/{id}')).status,
+      409,
+    );
     assert.is((await send('POST', '/api/rescue', '/api/rescue', { reason: 'test' })).status, 200);
     assert.is((await send('POST', '/login', '/login', {})).status, 400);
     const denied = await call(fx.url, 'GET', '/api/vms');

@@ -3,7 +3,10 @@ import type { Route } from './router.ts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
-const text = (description: string, type: string) => ({ description, content: { [type]: { schema: { type: 'string' } } } });
+const text = (description: string, type: string) => ({
+  description,
+  content: { [type]: { schema: { type: 'string' } } },
+});
 const error = (description: string) => json(description, ref('Error'));
 const body = (schema: object, required = false) => ({ required, content: { 'application/json': { schema } } });
 const name = { name: 'name', in: 'path', required: true, schema: { type: 'string' }, description: 'VM name' };
@@ -18,7 +21,11 @@ function op(summary: string, responses: object, extra: object = {}) {
 }
 
 const vmAction = (verb: string) => ({
-  post: op(`${verb} a VM; answers once it is done`, { '200': json('The VM afterwards', ref('VmView')), ...CHANGE, ...ON_VM, '409': error('Not possible in its state') }, { parameters: [name] }),
+  post: op(
+    `${verb} a VM; answers once it is done`,
+    { '200': json('The VM afterwards', ref('VmView')), ...CHANGE, ...ON_VM, '409': error('Not possible in its state') },
+    { parameters: [name] },
+  ),
 });
 
 const schemas = {
@@ -29,14 +36,38 @@ const schemas = {
     required: ['housekeeping', 'vcpus', 'emulator'],
     properties: {
       housekeeping: { type: 'array', items: { type: 'integer' } },
-      vcpus: { type: 'array', items: { type: 'object', required: ['vcpu', 'cpu'], properties: { vcpu: { type: 'integer' }, cpu: { type: 'integer' }, tid: { type: 'integer' } } } },
+      vcpus: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['vcpu', 'cpu'],
+          properties: { vcpu: { type: 'integer' }, cpu: { type: 'integer' }, tid: { type: 'integer' } },
+        },
+      },
       emulator: { type: 'array', items: { type: 'integer' } },
       degraded: { type: 'string' },
-      memory: { type: 'object', required: ['policy', 'hugepages', 'note'], properties: { policy: { enum: ['bind', 'default'] }, node: { type: 'integer' }, hugepages: { type: 'boolean' }, note: { type: 'string' } } },
+      memory: {
+        type: 'object',
+        required: ['policy', 'hugepages', 'note'],
+        properties: {
+          policy: { enum: ['bind', 'default'] },
+          node: { type: 'integer' },
+          hugepages: { type: 'boolean' },
+          note: { type: 'string' },
+        },
+      },
     },
   },
-  KeyboardState: { type: 'object', required: ['writer'], properties: { writer: { type: 'boolean' }, holder: { type: 'string' } } },
-  HealthEvent: { type: 'object', required: ['at', 'event'], properties: { at: { type: 'string' }, event: { type: 'string' }, detail: { type: 'string' } } },
+  KeyboardState: {
+    type: 'object',
+    required: ['writer'],
+    properties: { writer: { type: 'boolean' }, holder: { type: 'string' } },
+  },
+  HealthEvent: {
+    type: 'object',
+    required: ['at', 'event'],
+    properties: { at: { type: 'string' }, event: { type: 'string' }, detail: { type: 'string' } },
+  },
   VmView: {
     type: 'object',
     required: ['name', 'role', 'launch', 'state', 'ephemeral', 'autostart', 'history'],
@@ -51,17 +82,37 @@ const schemas = {
       ephemeral: { type: 'boolean' },
       autostart: { type: 'boolean' },
       pinning: ref('PinPlan'),
-      failure: { type: 'object', required: ['reason', 'at'], properties: { reason: { type: 'string' }, at: { type: 'string' } } },
-      result: { type: 'object', required: ['exitCode', 'at'], properties: { exitCode: { type: 'integer' }, at: { type: 'string' } } },
+      failure: {
+        type: 'object',
+        required: ['reason', 'at'],
+        properties: { reason: { type: 'string' }, at: { type: 'string' } },
+      },
+      result: {
+        type: 'object',
+        required: ['exitCode', 'at'],
+        properties: { exitCode: { type: 'integer' }, at: { type: 'string' } },
+      },
       history: { type: 'array', items: ref('HealthEvent') },
     },
   },
   CheckpointView: {
     type: 'object',
     required: ['id', 'createdAt', 'sizeBytes', 'pinned', 'current'],
-    properties: { id: { type: 'string' }, parent: { type: 'string' }, label: { type: 'string' }, createdAt: { type: 'string' }, sizeBytes: { type: 'integer' }, pinned: { type: 'boolean' }, current: { type: 'boolean' } },
+    properties: {
+      id: { type: 'string' },
+      parent: { type: 'string' },
+      label: { type: 'string' },
+      createdAt: { type: 'string' },
+      sizeBytes: { type: 'integer' },
+      pinned: { type: 'boolean' },
+      current: { type: 'boolean' },
+    },
   },
-  RescueState: { type: 'object', required: ['active'], properties: { active: { type: 'boolean' }, reason: { type: 'string' }, since: { type: 'string' } } },
+  RescueState: {
+    type: 'object',
+    required: ['active'],
+    properties: { active: { type: 'boolean' }, reason: { type: 'string' }, since: { type: 'string' } },
+  },
   HostFacts: {
     type: 'object',
     required: ['name', 'version', 'accel', 'accelReason', 'cpus', 'memoryMiB', 'versions', 'rescue'],
@@ -80,7 +131,11 @@ const schemas = {
         },
       },
       memoryMiB: { type: 'integer' },
-      versions: { type: 'object', required: ['agent', 'node', 'qemu'], properties: { agent: { type: 'string' }, node: { type: 'string' }, qemu: { type: 'string' } } },
+      versions: {
+        type: 'object',
+        required: ['agent', 'node', 'qemu'],
+        properties: { agent: { type: 'string' }, node: { type: 'string' }, qemu: { type: 'string' } },
+      },
       rescue: ref('RescueState'),
     },
   },
@@ -88,7 +143,11 @@ const schemas = {
     type: 'object',
     required: ['host', 'state', 'pid', 'node', 'startedAt', 'accel', 'accelReason', 'stateDir', 'vms'],
     properties: {
-      host: { type: 'object', required: ['name', 'version'], properties: { name: { type: 'string' }, version: { type: 'string' } } },
+      host: {
+        type: 'object',
+        required: ['name', 'version'],
+        properties: { name: { type: 'string' }, version: { type: 'string' } },
+      },
       state: { enum: ['ready', 'stopping'] },
       pid: { type: 'integer' },
       node: { type: 'string' },
@@ -103,24 +162,55 @@ const schemas = {
         required: ['url'],
         properties: {
           url: { type: 'string' },
-          tls: { type: 'object', required: ['source', 'certificate', 'fingerprint'], properties: { source: { enum: ['key-folder', 'self-signed'] }, certificate: { type: 'string' }, fingerprint: { type: 'string', description: 'SHA-256 of the certificate DER, AB:CD:…' } } },
+          tls: {
+            type: 'object',
+            required: ['source', 'certificate', 'fingerprint'],
+            properties: {
+              source: { enum: ['key-folder', 'self-signed'] },
+              certificate: { type: 'string' },
+              fingerprint: { type: 'string', description: 'SHA-256 of the certificate DER, AB:CD:…' },
+            },
+          },
         },
       },
       audit: {
         type: 'object',
-        description: 'The audit log: repeats of one refusal counted into `repeated` lines, entries dropped by its rate limit (a warning names them too)',
+        description:
+          'The audit log: repeats of one refusal counted into `repeated` lines, entries dropped by its rate limit ' +
+          '(a warning names them too)',
         required: ['written', 'suppressed', 'dropped', 'rotations'],
-        properties: { written: { type: 'integer' }, suppressed: { type: 'integer' }, dropped: { type: 'integer' }, rotations: { type: 'integer' }, firstDroppedAt: { type: 'string' }, lastDroppedAt: { type: 'string' } },
+        properties: {
+          written: { type: 'integer' },
+          suppressed: { type: 'integer' },
+          dropped: { type: 'integer' },
+          rotations: { type: 'integer' },
+          firstDroppedAt: { type: 'string' },
+          lastDroppedAt: { type: 'string' },
+        },
       },
       listeners: {
         type: 'array',
         description: 'On the host: each TCP listener the agent keeps trying to bind, bound or down and why',
-        items: { type: 'object', required: ['name', 'address', 'state', 'since'], properties: { name: { type: 'string' }, address: { type: 'string' }, state: { enum: ['listening', 'failed'] }, error: { type: 'string' }, since: { type: 'string' } } },
+        items: {
+          type: 'object',
+          required: ['name', 'address', 'state', 'since'],
+          properties: {
+            name: { type: 'string' },
+            address: { type: 'string' },
+            state: { enum: ['listening', 'failed'] },
+            error: { type: 'string' },
+            since: { type: 'string' },
+          },
+        },
       },
       vms: { type: 'array', items: ref('VmView') },
     },
   },
-  Session: { type: 'object', required: ['user', 'csrf'], properties: { user: { type: 'string' }, via: { enum: ['socket', 'tcp'] }, csrf: { type: ['string', 'null'] } } },
+  Session: {
+    type: 'object',
+    required: ['user', 'csrf'],
+    properties: { user: { type: 'string' }, via: { enum: ['socket', 'tcp'] }, csrf: { type: ['string', 'null'] } },
+  },
 };
 
 // The document: every path the agent routes, what it takes and what it answers.
@@ -133,32 +223,77 @@ export const OPENAPI = {
       'Served on the root-only unix socket /run/mvos/agent.sock (no login) and, when host config sets agent.apiListen, over TCP. ' +
       'Over TCP everything but the login page, its assets and POST /login needs the session cookie from POST /login; ' +
       'every POST/DELETE also needs the x-csrf-token header (from the login answer or GET /api/session) and a same-origin Origin if one is sent. ' +
-      'Host (and Origin) must name the listener: its address, localhost on loopback, or a name from agent.api.names; anything else is refused (DNS rebinding).',
+      'Host (and Origin) must name the listener: its address, localhost on loopback, or a name from ' +
+      'agent.api.names; anything else is refused (DNS rebinding).',
   },
   components: {
     schemas,
-    securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'mvos_session' }, csrf: { type: 'apiKey', in: 'header', name: 'x-csrf-token' } },
+    securitySchemes: {
+      session: { type: 'apiKey', in: 'cookie', name: 'mvos_session' },
+      csrf: { type: 'apiKey', in: 'header', name: 'x-csrf-token' },
+    },
   },
   security: [{ session: [] }],
   paths: {
-    '/status': { get: op('The agent status (the same document as status.json)', { '200': json('Status', ref('AgentStatus')), ...COMMON }) },
-    '/api/host': { get: op('Host facts: CPU topology, KVM or TCG, memory, versions, rescue state', { '200': json('Facts', ref('HostFacts')), ...COMMON }) },
-    '/api/vms': { get: op('Every VM with its state and health', { '200': json('VMs', { type: 'array', items: ref('VmView') }), ...COMMON }) },
-    '/api/vms/{name}': { get: op('One VM: state, CPU pinning plan, health history', { '200': json('The VM', ref('VmView')), ...COMMON, ...ON_VM }, { parameters: [name] }) },
+    '/status': {
+      get: op('The agent status (the same document as status.json)', {
+        '200': json('Status', ref('AgentStatus')),
+        ...COMMON,
+      }),
+    },
+    '/api/host': {
+      get: op('Host facts: CPU topology, KVM or TCG, memory, versions, rescue state', {
+        '200': json('Facts', ref('HostFacts')),
+        ...COMMON,
+      }),
+    },
+    '/api/vms': {
+      get: op('Every VM with its state and health', {
+        '200': json('VMs', { type: 'array', items: ref('VmView') }),
+        ...COMMON,
+      }),
+    },
+    '/api/vms/{name}': {
+      get: op(
+        'One VM: state, CPU pinning plan, health history',
+        { '200': json('The VM', ref('VmView')), ...COMMON, ...ON_VM },
+        { parameters: [name] },
+      ),
+    },
     '/api/vms/{name}/start': vmAction('Start'),
     '/api/vms/{name}/stop': vmAction('Stop'),
     '/api/vms/{name}/restart': vmAction('Restart'),
     '/api/vms/{name}/console': {
-      get: op('The serial console log so far', { '200': text('Console text', 'text/plain'), '400': error('Bad tail'), ...COMMON, ...ON_VM }, {
-        parameters: [name, { name: 'tail', in: 'query', required: false, schema: { type: 'integer', minimum: 0 }, description: 'only the last BYTES' }],
-      }),
+      get: op(
+        'The serial console log so far',
+        { '200': text('Console text', 'text/plain'), '400': error('Bad tail'), ...COMMON, ...ON_VM },
+        {
+          parameters: [
+            name,
+            {
+              name: 'tail',
+              in: 'query',
+              required: false,
+              schema: { type: 'integer', minimum: 0 },
+              description: 'only the last BYTES',
+            },
+          ],
+        },
+      ),
     },
     '/api/vms/{name}/console/stream': {
-      get: op('The console live as Server-Sent Events; each data line is a JSON string of console text (the last 64 KiB first)', { '200': text('Event stream', 'text/event-stream'), ...COMMON, ...ON_VM }, { parameters: [name] }),
+      get: op(
+        'The console live as Server-Sent Events; each data line is a JSON string of console text (the last 64 KiB ' +
+          'first)',
+        { '200': text('Event stream', 'text/event-stream'), ...COMMON, ...ON_VM },
+        { parameters: [name] },
+      ),
     },
     '/api/vms/{name}/console/live': {
       get: op(
-        'An interactive console session as Server-Sent Events: first `event: session` ({id, vm, writer, holder}), then data lines of console text as JSON strings (the last 64 KiB first) and `event: keyboard` ({writer, holder, takenBy}) when the keyboard changes hands; the session ends with the stream',
+        'An interactive console session as Server-Sent Events: first `event: session` ({id, vm, writer, holder}), ' +
+          'then data lines of console text as JSON strings (the last 64 KiB first) and `event: keyboard` ({writer, ' +
+          'holder, takenBy}) when the keyboard changes hands; the session ends with the stream',
         { '200': text('Event stream', 'text/event-stream'), ...COMMON, ...ON_VM },
         { parameters: [name] },
       ),
@@ -166,15 +301,36 @@ export const OPENAPI = {
     '/api/vms/{name}/console/keyboard': {
       post: op(
         'Take the keyboard for a live session; while another session holds it only with force (it is told)',
-        { '200': json('Who has the keyboard now', ref('KeyboardState')), '400': error('Bad body'), ...CHANGE, '404': error('No such VM or no such console session of this login on this VM'), '409': error('Another session holds the keyboard (take it over with force)') },
-        { parameters: [name], requestBody: body({ type: 'object', required: ['session'], properties: { session: { type: 'string' }, force: { type: 'boolean' } } }, true) },
+        {
+          '200': json('Who has the keyboard now', ref('KeyboardState')),
+          '400': error('Bad body'),
+          ...CHANGE,
+          '404': error('No such VM or no such console session of this login on this VM'),
+          '409': error('Another session holds the keyboard (take it over with force)'),
+        },
+        {
+          parameters: [name],
+          requestBody: body(
+            {
+              type: 'object',
+              required: ['session'],
+              properties: { session: { type: 'string' }, force: { type: 'boolean' } },
+            },
+            true,
+          ),
+        },
       ),
     },
     '/api/vms/{name}/console/input': {
       post: op(
-        'Type into the console: at most 4096 bytes of UTF-8 per request, only from the session holding the keyboard, within a rate limit',
+        'Type into the console: at most 4096 bytes of UTF-8 per request, only from the session holding the ' +
+          'keyboard, within a rate limit',
         {
-          '200': json('Bytes accepted', { type: 'object', required: ['sent'], properties: { sent: { type: 'integer' } } }),
+          '200': json('Bytes accepted', {
+            type: 'object',
+            required: ['sent'],
+            properties: { sent: { type: 'integer' } },
+          }),
           '400': error('Bad body'),
           ...CHANGE,
           '404': error('No such VM or no such console session of this login on this VM'),
@@ -182,83 +338,217 @@ export const OPENAPI = {
           '413': error('More than 4096 bytes'),
           '429': error('Past the input rate limit, or the guest is not reading'),
         },
-        { parameters: [name], requestBody: body({ type: 'object', required: ['session', 'data'], properties: { session: { type: 'string' }, data: { type: 'string', description: 'what is typed, as text' } } }, true) },
+        {
+          parameters: [name],
+          requestBody: body(
+            {
+              type: 'object',
+              required: ['session', 'data'],
+              properties: {
+                session: { type: 'string' },
+                data: { type: 'string', description: 'what is typed, as text' },
+              },
+            },
+            true,
+          ),
+        },
       ),
     },
     '/api/vms/{name}/checkpoints': {
-      get: op("A VM's disk checkpoints", { '200': json('Checkpoints', { type: 'array', items: ref('CheckpointView') }), ...COMMON, ...ON_VM }, { parameters: [name] }),
-      post: op('Take a checkpoint', { '201': json('The new checkpoint', ref('CheckpointView')), '400': error('Bad label'), ...CHANGE, ...ON_VM, '409': error('Not possible now') }, {
-        parameters: [name],
-        requestBody: body({ type: 'object', properties: { label: { type: 'string', maxLength: 200 } } }),
-      }),
+      get: op(
+        "A VM's disk checkpoints",
+        { '200': json('Checkpoints', { type: 'array', items: ref('CheckpointView') }), ...COMMON, ...ON_VM },
+        { parameters: [name] },
+      ),
+      post: op(
+        'Take a checkpoint',
+        {
+          '201': json('The new checkpoint', ref('CheckpointView')),
+          '400': error('Bad label'),
+          ...CHANGE,
+          ...ON_VM,
+          '409': error('Not possible now'),
+        },
+        {
+          parameters: [name],
+          requestBody: body({ type: 'object', properties: { label: { type: 'string', maxLength: 200 } } }),
+        },
+      ),
     },
     '/api/vms/{name}/checkpoints/{id}': {
-      delete: op('Delete a checkpoint', { '200': json('Deleted', { type: 'object', required: ['deleted'], properties: { deleted: { type: 'string' } } }), ...CHANGE, '404': error('No such VM or checkpoint'), '409': error('Pinned, current or has children') }, { parameters: [name, id] }),
+      delete: op(
+        'Delete a checkpoint',
+        {
+          '200': json('Deleted', {
+            type: 'object',
+            required: ['deleted'],
+            properties: { deleted: { type: 'string' } },
+          }),
+          ...CHANGE,
+          '404': error('No such VM or checkpoint'),
+          '409': error('Pinned, current or has children'),
+        },
+        { parameters: [name, id] },
+      ),
     },
     '/api/vms/{name}/checkpoints/{id}/rollback': {
-      post: op('Roll the disk back to a checkpoint; restart: true stops and starts a running VM around it', {
-        '200': json('Rolled back', { type: 'object', required: ['rolledBackTo', 'vm'], properties: { rolledBackTo: { type: 'string' }, vm: ref('VmView') } }),
-        '400': error('Bad body'),
-        ...CHANGE,
-        '404': error('No such VM or checkpoint'),
-        '409': error('The VM runs and restart was not asked for'),
-      }, { parameters: [name, id], requestBody: body({ type: 'object', properties: { restart: { type: 'boolean' } } }) }),
+      post: op(
+        'Roll the disk back to a checkpoint; restart: true stops and starts a running VM around it',
+        {
+          '200': json('Rolled back', {
+            type: 'object',
+            required: ['rolledBackTo', 'vm'],
+            properties: { rolledBackTo: { type: 'string' }, vm: ref('VmView') },
+          }),
+          '400': error('Bad body'),
+          ...CHANGE,
+          '404': error('No such VM or checkpoint'),
+          '409': error('The VM runs and restart was not asked for'),
+        },
+        { parameters: [name, id], requestBody: body({ type: 'object', properties: { restart: { type: 'boolean' } } }) },
+      ),
     },
     '/api/vms/{name}/checkpoints/{id}/pin': {
-      post: op('Pin or unpin a checkpoint', { '200': json('Done', { type: 'object', required: ['id', 'pinned'], properties: { id: { type: 'string' }, pinned: { type: 'boolean' } } }), '400': error('Bad body'), ...CHANGE, '404': error('No such VM or checkpoint') }, {
-        parameters: [name, id],
-        requestBody: body({ type: 'object', required: ['pinned'], properties: { pinned: { type: 'boolean' } } }, true),
-      }),
+      post: op(
+        'Pin or unpin a checkpoint',
+        {
+          '200': json('Done', {
+            type: 'object',
+            required: ['id', 'pinned'],
+            properties: { id: { type: 'string' }, pinned: { type: 'boolean' } },
+          }),
+          '400': error('Bad body'),
+          ...CHANGE,
+          '404': error('No such VM or checkpoint'),
+        },
+        {
+          parameters: [name, id],
+          requestBody: body(
+            { type: 'object', required: ['pinned'], properties: { pinned: { type: 'boolean' } } },
+            true,
+          ),
+        },
+      ),
     },
     '/api/containers': {
-      post: op('Run an OCI image once in a microVM', { '201': json('The container VM', ref('VmView')), '400': error('Bad body, or an image that cannot run'), ...CHANGE, '409': error('A VM of that name runs') }, {
-        requestBody: body(
-          {
-            type: 'object',
-            required: ['name', 'image'],
-            properties: {
-              name: { type: 'string', maxLength: 31 },
-              image: { type: 'string' },
-              entrypoint: { type: 'array', items: { type: 'string' } },
-              cmd: { type: 'array', items: { type: 'string' } },
-              env: { type: 'array', items: { type: 'string' } },
-              workingDir: { type: 'string' },
-              cpus: { type: 'integer' },
-              memoryMiB: { type: 'integer' },
+      post: op(
+        'Run an OCI image once in a microVM',
+        {
+          '201': json('The container VM', ref('VmView')),
+          '400': error('Bad body, or an image that cannot run'),
+          ...CHANGE,
+          '409': error('A VM of that name runs'),
+        },
+        {
+          requestBody: body(
+            {
+              type: 'object',
+              required: ['name', 'image'],
+              properties: {
+                name: { type: 'string', maxLength: 31 },
+                image: { type: 'string' },
+                entrypoint: { type: 'array', items: { type: 'string' } },
+                cmd: { type: 'array', items: { type: 'string' } },
+                env: { type: 'array', items: { type: 'string' } },
+                workingDir: { type: 'string' },
+                cpus: { type: 'integer' },
+                memoryMiB: { type: 'integer' },
+              },
             },
-          },
-          true,
-        ),
-      }),
+            true,
+          ),
+        },
+      ),
     },
     '/api/rescue': {
-      get: op('Whether the host runs on its rescue VM, and why', { '200': json('Rescue state', ref('RescueState')), ...COMMON }),
-      post: op('Switch to the rescue VM (stops the controller)', { '200': json('Rescue state', ref('RescueState')), '400': error('No reason'), ...CHANGE, '409': error('Already in rescue') }, {
-        requestBody: body({ type: 'object', required: ['reason'], properties: { reason: { type: 'string', maxLength: 500 } } }, true),
+      get: op('Whether the host runs on its rescue VM, and why', {
+        '200': json('Rescue state', ref('RescueState')),
+        ...COMMON,
       }),
+      post: op(
+        'Switch to the rescue VM (stops the controller)',
+        {
+          '200': json('Rescue state', ref('RescueState')),
+          '400': error('No reason'),
+          ...CHANGE,
+          '409': error('Already in rescue'),
+        },
+        {
+          requestBody: body(
+            { type: 'object', required: ['reason'], properties: { reason: { type: 'string', maxLength: 500 } } },
+            true,
+          ),
+        },
+      ),
     },
-    '/api/session': { get: op('Who is logged in and the CSRF token', { '200': json('Session', ref('Session')), ...COMMON }) },
+    '/api/session': {
+      get: op('Who is logged in and the CSRF token', { '200': json('Session', ref('Session')), ...COMMON }),
+    },
     '/login': {
       get: op('The WebUI login page', { '200': text('Login page', 'text/html') }, { security: [] }),
-      post: op('Log in with user, password and one-time code; sets the session cookie', {
-        '200': json('Logged in', { type: 'object', required: ['user', 'csrf'], properties: { user: { type: 'string' }, csrf: { type: 'string' } } }),
-        '400': error('Missing field, or the unix socket (no login there)'),
-        '401': error('Wrong user, password or code (which one is not told)'),
-        '403': error('Cross-origin login'),
-        '429': error('Too many failed logins, or too many logins being checked at once (busy); Retry-After says when to try again'),
-      }, {
-        security: [],
-        requestBody: body({ type: 'object', required: ['user', 'password', 'code'], properties: { user: { type: 'string' }, password: { type: 'string' }, code: { type: 'string' } } }, true),
+      post: op(
+        'Log in with user, password and one-time code; sets the session cookie',
+        {
+          '200': json('Logged in', {
+            type: 'object',
+            required: ['user', 'csrf'],
+            properties: { user: { type: 'string' }, csrf: { type: 'string' } },
+          }),
+          '400': error('Missing field, or the unix socket (no login there)'),
+          '401': error('Wrong user, password or code (which one is not told)'),
+          '403': error('Cross-origin login'),
+          '429': error(
+            'Too many failed logins, or too many logins being checked at once (busy); Retry-After says when to try ' +
+              'again',
+          ),
+        },
+        {
+          security: [],
+          requestBody: body(
+            {
+              type: 'object',
+              required: ['user', 'password', 'code'],
+              properties: { user: { type: 'string' }, password: { type: 'string' }, code: { type: 'string' } },
+            },
+            true,
+          ),
+        },
+      ),
+    },
+    '/logout': {
+      post: op('End the session', {
+        '200': json('Logged out', {
+          type: 'object',
+          required: ['loggedOut'],
+          properties: { loggedOut: { type: 'boolean' } },
+        }),
+        ...CHANGE,
       }),
     },
-    '/logout': { post: op('End the session', { '200': json('Logged out', { type: 'object', required: ['loggedOut'], properties: { loggedOut: { type: 'boolean' } } }), ...CHANGE }) },
-    '/': { get: op('The WebUI (the login page, with 401, without a session)', { '200': text('WebUI', 'text/html'), '401': text('Login page', 'text/html') }) },
-    '/assets/{file}': { get: op('WebUI scripts and styles', { '200': text('Asset', 'text/javascript'), '404': error('No such asset') }, { security: [], parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }] }) },
+    '/': {
+      get: op('The WebUI (the login page, with 401, without a session)', {
+        '200': text('WebUI', 'text/html'),
+        '401': text('Login page', 'text/html'),
+      }),
+    },
+    '/assets/{file}': {
+      get: op(
+        'WebUI scripts and styles',
+        { '200': text('Asset', 'text/javascript'), '404': error('No such asset') },
+        { security: [], parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }] },
+      ),
+    },
     '/openapi.json': { get: op('This document', { '200': json('OpenAPI 3.1', { type: 'object' }), ...COMMON }) },
   },
 };
 
 // GET /openapi.json.
 export function openApiRoute(): Route {
-  return { method: 'GET', path: '/openapi.json', summary: 'This document', access: 'session', handle: () => ({ body: OPENAPI }) };
+  return {
+    method: 'GET',
+    path: '/openapi.json',
+    summary: 'This document',
+    access: 'session',
+    handle: () => ({ body: OPENAPI }),
+  };
 }

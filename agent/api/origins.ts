@@ -1,5 +1,7 @@
-// Which Host and Origin values name this listener: its configured address (on a wildcard, the address a request came in on),
-// localhost on loopback, and the configured names. Never the Host header itself: under DNS rebinding it is the attacker's name.
+// Which Host and Origin values name this listener: its configured address (on a wildcard, the address a request came in
+// on),
+// localhost on loopback, and the configured names. Never the Host header itself: under DNS rebinding it is the
+// attacker's name.
 import type { IncomingMessage } from 'node:http';
 import { isLoopbackHost } from './loopback.ts';
 
@@ -37,7 +39,12 @@ export function listenerHosts(identity: ListenerIdentity, localAddress: string |
   return isLoopbackHost(address.replace(/^::ffff:/i, '')) ? [...hosts, 'localhost'] : hosts;
 }
 
-function allowed(authority: Authority | undefined, req: IncomingMessage, identity: ListenerIdentity, secure: boolean): boolean {
+function allowed(
+  authority: Authority | undefined,
+  req: IncomingMessage,
+  identity: ListenerIdentity,
+  secure: boolean,
+): boolean {
   if (!authority) return false;
   const port = req.socket.localPort;
   const defaultPort = secure ? 443 : 80;
@@ -53,8 +60,14 @@ export function hostAllowed(req: IncomingMessage, identity: ListenerIdentity, se
 }
 
 // Whether an Origin header is this listener's own origin: the right scheme, one of its hosts, its port.
-export function originAllowed(origin: string, req: IncomingMessage, identity: ListenerIdentity, secure: boolean): boolean {
+export function originAllowed(
+  origin: string,
+  req: IncomingMessage,
+  identity: ListenerIdentity,
+  secure: boolean,
+): boolean {
   const parsed = parse(origin);
-  if (!parsed || parsed.origin !== origin.toLowerCase() || parsed.protocol !== (secure ? 'https:' : 'http:')) return false;
+  if (!parsed || parsed.origin !== origin.toLowerCase() || parsed.protocol !== (secure ? 'https:' : 'http:'))
+    return false;
   return allowed(parsed, req, identity, secure);
 }

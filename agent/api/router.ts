@@ -37,15 +37,21 @@ export interface Route {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
   summary: string;
-  // public: answers without a session (login page, its assets, POST /login); page: needs one, else the login page (401).
+  // public: answers without a session (login page, its assets, POST /login); page: needs one, else the login page
+  // (401).
   access: 'public' | 'session' | 'page';
   // Writes its own audit lines (login), so the router does not add one.
   selfAudited?: boolean;
   handle: (ctx: RouteContext) => Promise<Reply | undefined> | Reply | undefined;
 }
 
-// A row whose answer is the shape common/api-types.ts names for its method and path, so a handler that strays does not compile.
-export function jsonRoute<K extends ApiRoute>(key: K, row: Omit<Route, 'method' | 'path' | 'handle'>, handle: (ctx: RouteContext) => Promise<Reply<ApiAnswers[K]>> | Reply<ApiAnswers[K]>): Route {
+// A row whose answer is the shape common/api-types.ts names for its method and path, so a handler that strays does not
+// compile.
+export function jsonRoute<K extends ApiRoute>(
+  key: K,
+  row: Omit<Route, 'method' | 'path' | 'handle'>,
+  handle: (ctx: RouteContext) => Promise<Reply<ApiAnswers[K]>> | Reply<ApiAnswers[K]>,
+): Route {
   const [method, path] = key.split(' ') as [Route['method'], string];
   return { method, path, ...row, handle };
 }
@@ -92,6 +98,7 @@ export function matchRoute(routes: readonly Route[], method: string, path: strin
     if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { route, params };
     allowed.push(route.method);
   }
-  if (allowed.length > 0) throw new HttpError(405, `${method} is not allowed on ${path}`, { allow: allowed.join(', ') });
+  if (allowed.length > 0)
+    throw new HttpError(405, `${method} is not allowed on ${path}`, { allow: allowed.join(', ') });
   throw new HttpError(404, `no such endpoint: ${path} (GET /openapi.json lists them)`);
 }

@@ -8,14 +8,16 @@ import { streamConsole } from './stream.ts';
 function optionalString(body: Record<string, unknown>, key: string, max = 200): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string' || value.length > max) throw new HttpError(400, `"${key}" must be a string of at most ${max} characters`);
+  if (typeof value !== 'string' || value.length > max)
+    throw new HttpError(400, `"${key}" must be a string of at most ${max} characters`);
   return value;
 }
 
 function optionalStrings(body: Record<string, unknown>, key: string): string[] | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || value.length > 256 || !value.every((v) => typeof v === 'string' && v.length <= 4096)) throw new HttpError(400, `"${key}" must be a list of strings`);
+  if (!Array.isArray(value) || value.length > 256 || !value.every((v) => typeof v === 'string' && v.length <= 4096))
+    throw new HttpError(400, `"${key}" must be a list of strings`);
   return value as string[];
 }
 
@@ -62,12 +64,28 @@ export function controlRoutes(controls: Controls, status: () => AgentStatus): Ro
   };
   const session = { access: 'session' } as const;
   const action = (verb: 'start' | 'stop' | 'restart', call: (name: string) => Promise<VmView>): Route =>
-    jsonRoute(`POST /api/vms/{name}/${verb}`, { ...session, summary: `${verb[0]!.toUpperCase()}${verb.slice(1)} a VM; answers once it is done` }, async (ctx) => ({ body: await call(ctx.params.name!) }));
+    jsonRoute(
+      `POST /api/vms/{name}/${verb}`,
+      { ...session, summary: `${verb[0]!.toUpperCase()}${verb.slice(1)} a VM; answers once it is done` },
+      async (ctx) => ({ body: await call(ctx.params.name!) }),
+    );
   return [
-    jsonRoute('GET /status', { ...session, summary: 'The agent status (the same document as status.json)' }, () => ({ body: status() })),
-    jsonRoute('GET /api/host', { ...session, summary: 'Host facts: CPU topology, KVM or TCG, memory, versions, rescue state' }, async () => ({ body: await controls.hostFacts() })),
-    jsonRoute('GET /api/vms', { ...session, summary: 'Every VM with its state and health' }, () => ({ body: controls.listVms() })),
-    jsonRoute('GET /api/vms/{name}', { ...session, summary: 'One VM: state, CPU pinning plan, health history' }, (ctx) => ({ body: vm(ctx) })),
+    jsonRoute('GET /status', { ...session, summary: 'The agent status (the same document as status.json)' }, () => ({
+      body: status(),
+    })),
+    jsonRoute(
+      'GET /api/host',
+      { ...session, summary: 'Host facts: CPU topology, KVM or TCG, memory, versions, rescue state' },
+      async () => ({ body: await controls.hostFacts() }),
+    ),
+    jsonRoute('GET /api/vms', { ...session, summary: 'Every VM with its state and health' }, () => ({
+      body: controls.listVms(),
+    })),
+    jsonRoute(
+      'GET /api/vms/{name}',
+      { ...session, summary: 'One VM: state, CPU pinning plan, health history' },
+      (ctx) => ({ body: vm(ctx) }),
+    ),
     action('start', (name) => controls.startVm(name)),
     action('stop', (name) => controls.stopVm(name)),
     action('restart', (name) => controls.restartVm(name)),
@@ -94,38 +112,72 @@ export function controlRoutes(controls: Controls, status: () => AgentStatus): Ro
         return undefined;
       },
     },
-    jsonRoute('GET /api/vms/{name}/checkpoints', { ...session, summary: "A VM's disk checkpoints" }, async (ctx) => ({ body: await controls.listCheckpoints(ctx.params.name!) })),
-    jsonRoute('POST /api/vms/{name}/checkpoints', { ...session, summary: 'Take a checkpoint of a VM disk (optional label)' }, async (ctx) => {
-      const created = await controls.createCheckpoint(ctx.params.name!, optionalString(ctx.body, 'label'));
-      ctx.auditDetail = created.id;
-      return { status: 201, body: created };
-    }),
-    jsonRoute('POST /api/vms/{name}/checkpoints/{id}/rollback', { ...session, summary: 'Roll the VM disk back to a checkpoint (restart: true stops and starts a running VM around it)' }, async (ctx) => {
-      const restart = ctx.body.restart === undefined ? false : requiredBoolean(ctx.body, 'restart');
-      await controls.rollback(ctx.params.name!, ctx.params.id!, { restart });
-      return { body: { rolledBackTo: ctx.params.id!, vm: vm(ctx) } };
-    }),
-    jsonRoute('POST /api/vms/{name}/checkpoints/{id}/pin', { ...session, summary: 'Pin or unpin a checkpoint (pinned ones are never removed)' }, async (ctx) => {
-      const pinned = requiredBoolean(ctx.body, 'pinned');
-      ctx.auditDetail = `pinned=${pinned}`;
-      await controls.pinCheckpoint(ctx.params.name!, ctx.params.id!, pinned);
-      return { body: { id: ctx.params.id!, pinned } };
-    }),
-    jsonRoute('DELETE /api/vms/{name}/checkpoints/{id}', { ...session, summary: 'Delete a checkpoint' }, async (ctx) => {
-      await controls.deleteCheckpoint(ctx.params.name!, ctx.params.id!);
-      return { body: { deleted: ctx.params.id! } };
-    }),
-    jsonRoute('POST /api/containers', { ...session, summary: 'Run an OCI image (a layout folder or docker-save tarball on the host) once, in a microVM' }, async (ctx) => {
-      const request = containerRequest(ctx.body);
-      ctx.auditDetail = `${request.name} ${request.image}`;
-      return { status: 201, body: await controls.runContainer(request) };
-    }),
-    jsonRoute('GET /api/rescue', { ...session, summary: 'Whether the host runs on its rescue VM, and why' }, () => ({ body: controls.rescueState() })),
-    jsonRoute('POST /api/rescue', { ...session, summary: 'Switch to the rescue VM (stops the controller), recording the reason' }, async (ctx) => {
-      const reason = optionalString(ctx.body, 'reason', 500);
-      if (!reason?.trim()) throw new HttpError(400, '"reason" is required: say why the host goes to rescue');
-      ctx.auditDetail = reason;
-      return { body: await controls.rescue(reason) };
-    }),
+    jsonRoute('GET /api/vms/{name}/checkpoints', { ...session, summary: "A VM's disk checkpoints" }, async (ctx) => ({
+      body: await controls.listCheckpoints(ctx.params.name!),
+    })),
+    jsonRoute(
+      'POST /api/vms/{name}/checkpoints',
+      { ...session, summary: 'Take a checkpoint of a VM disk (optional label)' },
+      async (ctx) => {
+        const created = await controls.createCheckpoint(ctx.params.name!, optionalString(ctx.body, 'label'));
+        ctx.auditDetail = created.id;
+        return { status: 201, body: created };
+      },
+    ),
+    jsonRoute(
+      'POST /api/vms/{name}/checkpoints/{id}/rollback',
+      {
+        ...session,
+        summary: 'Roll the VM disk back to a checkpoint (restart: true stops and starts a running VM around it)',
+      },
+      async (ctx) => {
+        const restart = ctx.body.restart === undefined ? false : requiredBoolean(ctx.body, 'restart');
+        await controls.rollback(ctx.params.name!, ctx.params.id!, { restart });
+        return { body: { rolledBackTo: ctx.params.id!, vm: vm(ctx) } };
+      },
+    ),
+    jsonRoute(
+      'POST /api/vms/{name}/checkpoints/{id}/pin',
+      { ...session, summary: 'Pin or unpin a checkpoint (pinned ones are never removed)' },
+      async (ctx) => {
+        const pinned = requiredBoolean(ctx.body, 'pinned');
+        ctx.auditDetail = `pinned=${pinned}`;
+        await controls.pinCheckpoint(ctx.params.name!, ctx.params.id!, pinned);
+        return { body: { id: ctx.params.id!, pinned } };
+      },
+    ),
+    jsonRoute(
+      'DELETE /api/vms/{name}/checkpoints/{id}',
+      { ...session, summary: 'Delete a checkpoint' },
+      async (ctx) => {
+        await controls.deleteCheckpoint(ctx.params.name!, ctx.params.id!);
+        return { body: { deleted: ctx.params.id! } };
+      },
+    ),
+    jsonRoute(
+      'POST /api/containers',
+      {
+        ...session,
+        summary: 'Run an OCI image (a layout folder or docker-save tarball on the host) once, in a microVM',
+      },
+      async (ctx) => {
+        const request = containerRequest(ctx.body);
+        ctx.auditDetail = `${request.name} ${request.image}`;
+        return { status: 201, body: await controls.runContainer(request) };
+      },
+    ),
+    jsonRoute('GET /api/rescue', { ...session, summary: 'Whether the host runs on its rescue VM, and why' }, () => ({
+      body: controls.rescueState(),
+    })),
+    jsonRoute(
+      'POST /api/rescue',
+      { ...session, summary: 'Switch to the rescue VM (stops the controller), recording the reason' },
+      async (ctx) => {
+        const reason = optionalString(ctx.body, 'reason', 500);
+        if (!reason?.trim()) throw new HttpError(400, '"reason" is required: say why the host goes to rescue');
+        ctx.auditDetail = reason;
+        return { body: await controls.rescue(reason) };
+      },
+    ),
   ];
 }

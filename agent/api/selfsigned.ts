@@ -1,4 +1,5 @@
-// A self-signed X.509 certificate for the API, made with node:crypto and a few lines of DER: the host image has Node but no openssl binary.
+// A self-signed X.509 certificate for the API, made with node:crypto and a few lines of DER: the host image has Node
+// but no openssl binary.
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { isIP } from 'node:net';
 
@@ -70,7 +71,8 @@ export function ipBytes(ip: string): Buffer {
   const [head, tail] = text.split('::') as [string, string | undefined];
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const groups =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   const out = Buffer.alloc(16);
   for (const [i, group] of groups.entries()) out.writeUInt16BE(parseInt(group, 16), i * 2);
   return out;
@@ -78,7 +80,8 @@ export function ipBytes(ip: string): Buffer {
 
 const ECDSA_SHA256 = '1.2.840.10045.4.3.2';
 
-// Makes an ECDSA P-256 key and a v3 certificate it signs: CA:FALSE, digitalSignature, serverAuth, SAN for the names and addresses.
+// Makes an ECDSA P-256 key and a v3 certificate it signs: CA:FALSE, digitalSignature, serverAuth, SAN for the names and
+// addresses.
 export function makeSelfSigned(request: CertificateRequest): SelfSigned {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const now = request.now ?? new Date();
@@ -88,7 +91,10 @@ export function makeSelfSigned(request: CertificateRequest): SelfSigned {
   const name = sequence(tlv(0x31, sequence(oid('2.5.4.3'), tlv(0x0c, Buffer.from(request.commonName.slice(0, 64))))));
   const serial = randomBytes(16);
   serial[0] = (serial[0]! & 0x7f) | 0x01;
-  const san = sequence(...request.names.map((n) => tlv(0x82, Buffer.from(n, 'ascii'))), ...request.ips.map((ip) => tlv(0x87, ipBytes(ip))));
+  const san = sequence(
+    ...request.names.map((n) => tlv(0x82, Buffer.from(n, 'ascii'))),
+    ...request.ips.map((ip) => tlv(0x87, ipBytes(ip))),
+  );
   const tbs = sequence(
     explicit(0, positive(Buffer.from([2]))),
     positive(serial),
@@ -97,16 +103,26 @@ export function makeSelfSigned(request: CertificateRequest): SelfSigned {
     sequence(time(notBefore), time(notAfter)),
     name,
     publicKey.export({ type: 'spki', format: 'der' }),
-    explicit(3, sequence(
-      extension('2.5.29.19', true, sequence()),
-      extension('2.5.29.15', true, tlv(0x03, Buffer.from([0x07, 0x80]))),
-      extension('2.5.29.37', false, sequence(oid('1.3.6.1.5.5.7.3.1'))),
-      extension('2.5.29.17', false, san),
-    )),
+    explicit(
+      3,
+      sequence(
+        extension('2.5.29.19', true, sequence()),
+        extension('2.5.29.15', true, tlv(0x03, Buffer.from([0x07, 0x80]))),
+        extension('2.5.29.37', false, sequence(oid('1.3.6.1.5.5.7.3.1'))),
+        extension('2.5.29.17', false, san),
+      ),
+    ),
   );
   // node:crypto signs EC keys as a DER ECDSA-Sig-Value, exactly the signatureValue X.509 wants.
   const signature = sign('sha256', tbs, privateKey);
   const der = sequence(tbs, sequence(oid(ECDSA_SHA256)), tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
-  const lines = der.toString('base64').match(/.{1,64}/g)!.join('\n');
-  return { keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, certPem: `-----BEGIN CERTIFICATE-----\n${lines}\n-----END CERTIFICATE-----\n`, der };
+  const lines = der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
+  return {
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    certPem: `-----BEGIN CERTIFICATE-----\n${lines}\n-----END CERTIFICATE-----\n`,
+    der,
+  };
 }

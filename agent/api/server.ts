@@ -1,29 +1,30 @@
-// The whole API: the route table served on the root-only unix socket and, when host config names one, on a TCP address behind login.
+// The whole API: the route table served on the root-only unix socket and, when host config names one, on a TCP address
+// behind login.
 import { join } from 'node:path';
 import { AuditLog, type AuditPolicy } from '../auth/audit.ts';
-import { consoleRoutes } from './console-routes.ts';
 import { HashQueue, type HashQueuePolicy } from '../auth/hash-queue.ts';
 import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
-import { OtpVerifier, type OtpOptions } from '../auth/otp.ts';
+import { type OtpOptions, OtpVerifier } from '../auth/otp.ts';
 import { loadSecretKey } from '../auth/secrets.ts';
 import type { HostConfig } from '../config.ts';
 import type { Controls } from '../controls.ts';
-import { withAudit, type AgentStatus } from '../status.ts';
+import { RetryingListener } from '../listeners/retry.ts';
+import { type AgentStatus, withAudit } from '../status.ts';
 import { sendLoginPage, webRoutes } from '../web/routes.ts';
+import { consoleRoutes } from './console-routes.ts';
 import { dispatcher } from './dispatch.ts';
 import { sessionGate, socketGate } from './gate.ts';
 import { guardServer, type HttpLimits } from './guard.ts';
-import { RetryingListener } from '../listeners/retry.ts';
-import { listenTcp, type ApiTcp, type TlsFiles } from './listen.ts';
-import { isLoopbackHost } from './loopback.ts';
+import { type ApiTcp, listenTcp, type TlsFiles } from './listen.ts';
 import { LoginService } from './login.ts';
+import { isLoopbackHost } from './loopback.ts';
 import { openApiRoute } from './openapi.ts';
 import type { Route } from './router.ts';
 import { controlRoutes } from './routes.ts';
 import { sessionRoutes } from './session-routes.ts';
-import { SessionStore, type SessionPolicy } from './sessions.ts';
+import { type SessionPolicy, SessionStore } from './sessions.ts';
+import { type ApiSocket, listenUnixSocket } from './socket.ts';
 import { tcpTransport } from './tls.ts';
-import { listenUnixSocket, type ApiSocket } from './socket.ts';
 
 // What the API serves and where; the tuning fields exist for tests (short lock-outs, a moving clock).
 export interface ApiOptions {
@@ -56,7 +57,8 @@ export interface Api {
   // With retryListen: the TCP listener that keeps trying (its status says whether it is bound).
   tcpListener?: RetryingListener<ApiTcp>;
   audit: AuditLog;
-  // What the SSH server takes over, so one lock-out counts failures at both doors (and one replay record, one audit log).
+  // What the SSH server takes over, so one lock-out counts failures at both doors (and one replay record, one audit
+  // log).
   shared: { lockout: Lockout; audit: AuditLog; otp?: OtpVerifier };
   // The status as served, with the audit log's counts (status.json is written from it too).
   status: () => AgentStatus;
@@ -64,12 +66,23 @@ export interface Api {
 }
 
 // The full table for one listener (the socket's has no login service behind POST /login).
-export function apiRoutes(controls: Controls, status: () => AgentStatus, login?: Parameters<typeof sessionRoutes>[0], audit?: AuditLog): Route[] {
-  const routes: Route[] = [...controlRoutes(controls, status), ...consoleRoutes(controls, audit), ...sessionRoutes(login), ...webRoutes()];
+export function apiRoutes(
+  controls: Controls,
+  status: () => AgentStatus,
+  login?: Parameters<typeof sessionRoutes>[0],
+  audit?: AuditLog,
+): Route[] {
+  const routes: Route[] = [
+    ...controlRoutes(controls, status),
+    ...consoleRoutes(controls, audit),
+    ...sessionRoutes(login),
+    ...webRoutes(),
+  ];
   return [...routes, openApiRoute()];
 }
 
-// Starts the listeners; a TCP listener without users who could log in is refused (it would be a locked door nobody can open).
+// Starts the listeners; a TCP listener without users who could log in is refused (it would be a locked door nobody can
+// open).
 export async function startApi(options: ApiOptions): Promise<Api> {
   const log = options.log ?? ((line: string) => process.stderr.write(`mvos-agent: api: ${line}\n`));
   const audit = new AuditLog(options.stateDir, undefined, options.audit);
@@ -78,9 +91,17 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   let otp: OtpVerifier | undefined;
   const socket = await listenUnixSocket(
     join(options.runDir, 'agent.sock'),
-    dispatcher(apiRoutes(options.controls, status, undefined, audit), { gate: socketGate(), audit, loginPage: sendLoginPage, log }),
+    dispatcher(apiRoutes(options.controls, status, undefined, audit), {
+      gate: socketGate(),
+      audit,
+      loginPage: sendLoginPage,
+      log,
+    }),
   );
-  const refuseConnection = (from: string): void => void audit.record({ who: '', source: from, action: 'connect', result: 'refused', reason: 'too-many-connections' }).catch(() => undefined);
+  const refuseConnection = (from: string): void =>
+    void audit
+      .record({ who: '', source: from, action: 'connect', result: 'refused', reason: 'too-many-connections' })
+      .catch(() => undefined);
   const address = options.listen ?? options.config.agent.apiListen;
   let tcp: ApiTcp | undefined;
   let tcpListener: RetryingListener<ApiTcp> | undefined;
@@ -90,22 +111,58 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       const key = await loadSecretKey(options.config.agent.secretKeyFile, users);
       const sessions = new SessionStore(options.sessions);
       otp = new OtpVerifier(users, key, options.stateDir, options.otp);
-      const service = new LoginService({ users, otp, lockout, audit, sessions, queue: new HashQueue(options.hashQueue) });
-      const transport = await tcpTransport(address, options.config.agent, { stateDir: options.stateDir, hostName: options.config.name, ...(options.tls ? { tls: options.tls } : {}) });
+      const service = new LoginService({
+        users,
+        otp,
+        lockout,
+        audit,
+        sessions,
+        queue: new HashQueue(options.hashQueue),
+      });
+      const transport = await tcpTransport(address, options.config.agent, {
+        stateDir: options.stateDir,
+        hostName: options.config.name,
+        ...(options.tls ? { tls: options.tls } : {}),
+      });
       const secure = transport.secure;
       const routes = apiRoutes(options.controls, status, { service, sessions, secure }, audit);
       const cert = transport.certificate;
       const bind = async (): Promise<ApiTcp> => {
-        const bound = await listenTcp(transport.address, dispatcher(routes, { gate: sessionGate(sessions, { secure, listener: transport.identity }), audit, loginPage: sendLoginPage, log }), transport.tls, (server) => guardServer(server, options.limits, refuseConnection));
-        return cert ? { ...bound, certificate: { source: cert.source, file: cert.file, fingerprint: cert.fingerprint } } : bound;
+        const bound = await listenTcp(
+          transport.address,
+          dispatcher(routes, {
+            gate: sessionGate(sessions, { secure, listener: transport.identity }),
+            audit,
+            loginPage: sendLoginPage,
+            log,
+          }),
+          transport.tls,
+          (server) => guardServer(server, options.limits, refuseConnection),
+        );
+        return cert
+          ? { ...bound, certificate: { source: cert.source, file: cert.file, fingerprint: cert.fingerprint } }
+          : bound;
       };
-      if (cert) log(`TLS certificate ${cert.file} (${cert.source}${cert.made ? ', made on this start' : ''}) SHA-256 fingerprint ${cert.fingerprint}`);
-      const shown = transport.address.host.includes(':') ? `[${transport.address.host}]:${transport.address.port}` : `${transport.address.host}:${transport.address.port}`;
-      if (!secure && !isLoopbackHost(transport.address.host)) log(`warning: ${shown} serves plain HTTP off loopback (agent.api.insecure): passwords and session cookies cross the network readable`);
-      if (!users.some((u) => u.passwordHash && u.otp)) log(`warning: ${shown} is open but no user has both a password and a one-time code: nobody can log in`);
+      if (cert)
+        log(
+          `TLS certificate ${cert.file} (${cert.source}${cert.made ? ', made on this start' : ''}) SHA-256 fingerprint ${cert.fingerprint}`,
+        );
+      const shown = transport.address.host.includes(':')
+        ? `[${transport.address.host}]:${transport.address.port}`
+        : `${transport.address.host}:${transport.address.port}`;
+      if (!secure && !isLoopbackHost(transport.address.host))
+        log(
+          `warning: ${shown} serves plain HTTP off loopback (agent.api.insecure): passwords and session cookies cross the network readable`,
+        );
+      if (!users.some((u) => u.passwordHash && u.otp))
+        log(`warning: ${shown} is open but no user has both a password and a one-time code: nobody can log in`);
       if (options.retryListen) {
         const retry = options.retryListen;
-        tcpListener = new RetryingListener('api', shown, bind, { ...(retry.intervalMs ? { intervalMs: retry.intervalMs } : {}), log, onChange: () => retry.onChange?.() });
+        tcpListener = new RetryingListener('api', shown, bind, {
+          ...(retry.intervalMs ? { intervalMs: retry.intervalMs } : {}),
+          log,
+          onChange: () => retry.onChange?.(),
+        });
         tcp = await tcpListener.start();
       } else tcp = await bind();
     } catch (error) {
@@ -122,7 +179,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     status,
     close: async () => {
       await Promise.all([socket.close(), tcpListener ? tcpListener.close() : tcp?.close()]);
-      // Streams cut by the close end their console sessions a tick later; their audit lines go before the log is flushed.
+      // Streams cut by the close end their console sessions a tick later; their audit lines go before the log is
+      // flushed.
       await new Promise((resolve) => setTimeout(resolve, 20));
       await audit.close();
     },

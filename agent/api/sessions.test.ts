@@ -1,7 +1,7 @@
 // Sessions end when idle, at their absolute age, on logout, and the oldest go first when too many are open.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readCookie, sameSecret, SessionStore, sessionCookie } from './sessions.ts';
+import { readCookie, SessionStore, sameSecret, sessionCookie } from './sessions.ts';
 
 test('a session lives while used, ends after the idle time, and ends at its absolute age however busy', () => {
   let now = 0;

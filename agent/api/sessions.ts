@@ -1,4 +1,5 @@
-// Login sessions over TCP: a random 256-bit id in an HttpOnly cookie, a CSRF token per session, idle and absolute expiry.
+// Login sessions over TCP: a random 256-bit id in an HttpOnly cookie, a CSRF token per session, idle and absolute
+// expiry.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 
 // One logged-in user; the id travels only in the cookie, the CSRF token only in a header.
@@ -36,14 +37,23 @@ export class SessionStore {
   private readonly sessions = new Map<string, Session>();
   private readonly policy: SessionPolicy;
 
-  constructor(policy: Partial<SessionPolicy> = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    policy: Partial<SessionPolicy> = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.policy = { ...DEFAULT_SESSIONS, ...policy };
   }
 
   // Opens a session for a user who has just logged in.
   create(user: string): Session {
     const now = this.now();
-    const session: Session = { id: randomBytes(32).toString('base64url'), user, csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeen: now };
+    const session: Session = {
+      id: randomBytes(32).toString('base64url'),
+      user,
+      csrf: randomBytes(32).toString('base64url'),
+      createdAt: now,
+      lastSeen: now,
+    };
     this.sessions.set(session.id, session);
     while (this.sessions.size > this.policy.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
     return session;
@@ -85,5 +95,12 @@ export function readCookie(header: string | undefined, name: string): string | u
 
 // The Set-Cookie value for a session (or, with an empty id and max-age 0, the one that clears it).
 export function sessionCookie(id: string, maxAgeSeconds: number, secure: boolean): string {
-  return [`${SESSION_COOKIE}=${id}`, 'Path=/', 'HttpOnly', 'SameSite=Strict', `Max-Age=${maxAgeSeconds}`, ...(secure ? ['Secure'] : [])].join('; ');
+  return [
+    `${SESSION_COOKIE}=${id}`,
+    'Path=/',
+    'HttpOnly',
+    'SameSite=Strict',
+    `Max-Age=${maxAgeSeconds}`,
+    ...(secure ? ['Secure'] : []),
+  ].join('; ');
 }

@@ -1,4 +1,5 @@
-// The agent's API on a unix socket (mode 0600: only root talks to it), replacing a stale socket left by an agent that died.
+// The agent's API on a unix socket (mode 0600: only root talks to it), replacing a stale socket left by an agent that
+// died.
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { connect } from 'node:net';
@@ -27,8 +28,10 @@ function answers(path: string): Promise<boolean> {
 async function clearStale(path: string): Promise<void> {
   const stat = await lstat(path).catch(() => undefined);
   if (!stat) return;
-  if (!stat.isSocket()) throw new FailureError(`${path} exists and is not a socket`, { hint: 'remove it, or point --run-dir elsewhere' });
-  if (await answers(path)) throw new FailureError(`another agent already answers on ${path}`, { hint: 'stop it first (one agent per host)' });
+  if (!stat.isSocket())
+    throw new FailureError(`${path} exists and is not a socket`, { hint: 'remove it, or point --run-dir elsewhere' });
+  if (await answers(path))
+    throw new FailureError(`another agent already answers on ${path}`, { hint: 'stop it first (one agent per host)' });
   await unlink(path);
 }
 
@@ -57,4 +60,3 @@ export async function listenUnixSocket(path: string, listener: RequestListener):
   await chmod(path, 0o600);
   return { path, close: () => closeServer(server) };
 }
-

@@ -1,4 +1,5 @@
-// A VM's console as Server-Sent Events: each event's data is one JSON string of console text, so any bytes survive framing.
+// A VM's console as Server-Sent Events: each event's data is one JSON string of console text, so any bytes survive
+// framing.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Controls } from '../controls.ts';
 import { SAFE_HEADERS } from './http.ts';
@@ -10,7 +11,12 @@ export const STREAM_BACKLOG_BYTES = 64 * 1024;
 const HEARTBEAT_MS = 15_000;
 
 // Streams until the client goes away; the follower is let go then (a left-open follower would leak per viewer).
-export async function streamConsole(controls: Controls, name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function streamConsole(
+  controls: Controls,
+  name: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const backlog = await controls.consoleLog(name, { tailBytes: STREAM_BACKLOG_BYTES });
   res.writeHead(200, { ...SAFE_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
   const send = (text: string): void => {

@@ -1,4 +1,5 @@
-// TLS on the TCP API: a certificate from the image (key folder) or one made on first start; curl logs in with --cacert; plain HTTP stays on loopback.
+// TLS on the TCP API: a certificate from the image (key folder) or one made on first start; curl logs in with --cacert;
+// plain HTTP stays on loopback.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmod, readFile, stat } from 'node:fs/promises';
@@ -6,27 +7,52 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UserError } from '../../common/errors.ts';
-import { startFixture, type Fixture } from './fixture.test-support.ts';
+import { type Fixture, startFixture } from './fixture.test-support.ts';
 
 const hasCurl = spawnSync('curl', ['--version']).status === 0;
 
-// One curl call (asynchronous: the API it talks to runs in this process); the HTTP status and the response headers it printed.
+// One curl call (asynchronous: the API it talks to runs in this process); the HTTP status and the response headers it
+// printed.
 function curl(args: string[]): Promise<{ status: number; headers: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('curl', ['-sS', '-D', '-', '-o', '/dev/null', '-w', '%{http_code}', ...args], { encoding: 'utf8', timeout: 20_000 }, (_error, stdout, stderr) => {
-      resolve({ status: Number(stdout.slice(-3)), headers: stdout.slice(0, -3), stderr });
-    });
+    execFile(
+      'curl',
+      ['-sS', '-D', '-', '-o', '/dev/null', '-w', '%{http_code}', ...args],
+      { encoding: 'utf8', timeout: 20_000 },
+      (_error, stdout, stderr) => {
+        resolve({ status: Number(stdout.slice(-3)), headers: stdout.slice(0, -3), stderr });
+      },
+    );
   });
 }
 
-async function curlLogin(fx: Fixture, user: string, cacert: string, extra: string[] = [], url = fx.url): Promise<{ status: number; headers: string; stderr: string }> {
+async function curlLogin(
+  fx: Fixture,
+  user: string,
+  cacert: string,
+  extra: string[] = [],
+  url = fx.url,
+): Promise<{ status: number; headers: string; stderr: string }> {
   const password = fx.users.find((u) => u.name === user)!.password;
   const body = JSON.stringify({ user, password, code: await fx.code(user) });
-  return await curl(['--cacert', cacert, '-X', 'POST', '-H', 'content-type: application/json', '--data', body, ...extra, `${url}/login`]);
+  return await curl([
+    '--cacert',
+    cacert,
+    '-X',
+    'POST',
+    '-H',
+    'content-type: application/json',
+    '--data',
+    body,
+    ...extra,
+    `${url}/login`,
+  ]);
 }
 
 function opensslFingerprint(file: string): string {
-  return execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', file], { encoding: 'utf8' }).trim().split('=')[1]!;
+  return execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', file], { encoding: 'utf8' })
+    .trim()
+    .split('=')[1]!;
 }
 
 test('self-signed: made on first start (key 0600, SAN for the address and the names), curl --cacert logs in, the fingerprint is the DER SHA-256', async () => {
@@ -47,9 +73,19 @@ test('self-signed: made on first start (key 0600, SAN for the address and the na
     assert.is(byAddress.status, 200, byAddress.stderr);
     assert.match(byAddress.headers, /set-cookie: .*; Secure/i);
     const port = new URL(fx.url).port;
-    const byName = await curlLogin(fx, 'bob', cert.file, ['--resolve', `agent.test:${port}:127.0.0.1`, '-H', `origin: https://agent.test:${port}`], `https://agent.test:${port}`);
+    const byName = await curlLogin(
+      fx,
+      'bob',
+      cert.file,
+      ['--resolve', `agent.test:${port}:127.0.0.1`, '-H', `origin: https://agent.test:${port}`],
+      `https://agent.test:${port}`,
+    );
     assert.is(byName.status, 200, byName.stderr);
-    assert.not.equal((await curl([`${fx.url}/login`])).status, 200, 'without --cacert curl refuses the unknown certificate');
+    assert.not.equal(
+      (await curl([`${fx.url}/login`])).status,
+      200,
+      'without --cacert curl refuses the unknown certificate',
+    );
   } finally {
     await fx.close();
   }
@@ -58,7 +94,10 @@ test('self-signed: made on first start (key 0600, SAN for the address and the na
 test('self-signed: the next start keeps the same certificate (the fingerprint people compared stays valid)', async () => {
   const first = await startFixture({ agent: { apiTls: { source: 'self-signed' } } });
   try {
-    const again = await startFixture({ agent: { apiTls: { source: 'self-signed' } }, stateDir: join(first.dir, 'state') });
+    const again = await startFixture({
+      agent: { apiTls: { source: 'self-signed' } },
+      stateDir: join(first.dir, 'state'),
+    });
     try {
       assert.is(again.api.tcp!.certificate!.fingerprint, first.api.tcp!.certificate!.fingerprint);
     } finally {
@@ -69,14 +108,36 @@ test('self-signed: the next start keeps the same certificate (the fingerprint pe
   }
 });
 
-test('key folder: the image\'s certificate and key are served; curl --cacert logs in; a key open to others is refused', async () => {
+test("key folder: the image's certificate and key are served; curl --cacert logs in; a key open to others is refused", async () => {
   if (!hasCurl) return console.log('  skipped: needs curl');
   const probe = await startFixture();
   const dir = probe.dir;
   const keyFile = join(dir, 'api-tls.key');
   const certFile = join(dir, 'api-tls.crt');
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=mvos test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=mvos test',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+      ],
+      { stdio: 'ignore' },
+    );
     await chmod(keyFile, 0o600);
     const fx = await startFixture({ agent: { apiTls: { source: 'key-folder', certFile, keyFile } } });
     try {

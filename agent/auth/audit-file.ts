@@ -1,5 +1,5 @@
 // The audit log on disk: lines appended and fsync'd, the file rotated by size (audit.log.1 … .N), the oldest deleted.
-import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 // How big the log may grow: keepFiles old files of at most maxBytes each, plus the current one.
@@ -33,7 +33,10 @@ export class RotatingFile {
   rotations = 0;
   private size?: number;
 
-  constructor(readonly file: string, private readonly policy: RotationPolicy = DEFAULT_ROTATION) {}
+  constructor(
+    readonly file: string,
+    private readonly policy: RotationPolicy = DEFAULT_ROTATION,
+  ) {}
 
   // Appends the lines (each ending in a newline) and fsyncs; rotates first whenever the next line would pass maxBytes.
   async append(lines: string[]): Promise<void> {

@@ -1,4 +1,5 @@
-// Which refusals reach the audit log: identical ones a few times per window then counted, and a rate budget per source and overall.
+// Which refusals reach the audit log: identical ones a few times per window then counted, and a rate budget per source
+// and overall.
 // Without it one unauthenticated client wrote 450 KiB/s; successes never pass through here and are always written.
 import type { AuditStats } from '../../common/api-types.ts';
 
@@ -17,7 +18,15 @@ export interface AuditLimitPolicy {
 }
 
 // The defaults: 5 identical per minute; 1 line/s per source (30 at once); 10 lines/s overall (200 at once).
-export const DEFAULT_AUDIT_LIMIT: AuditLimitPolicy = { repeatBurst: 5, repeatWindowMs: 60_000, perSourcePerSecond: 1, perSourceBurst: 30, perSecond: 10, burst: 200, maxKeys: 1000 };
+export const DEFAULT_AUDIT_LIMIT: AuditLimitPolicy = {
+  repeatBurst: 5,
+  repeatWindowMs: 60_000,
+  perSourcePerSecond: 1,
+  perSourceBurst: 30,
+  perSecond: 10,
+  burst: 200,
+  maxKeys: 1000,
+};
 
 // What became of one event.
 export type AuditVerdict = 'write' | 'suppressed' | 'dropped';
@@ -32,7 +41,8 @@ interface Repeat {
   line: Record<string, unknown>;
   windowStart: number;
   count: number;
-  // Whether the event itself is in the log; repeats of one that is not are dropped, not summarized (so summaries stay within the budget).
+  // Whether the event itself is in the log; repeats of one that is not are dropped, not summarized (so summaries stay
+  // within the budget).
   written: boolean;
   suppressed: number;
   firstRepeat: number;
@@ -60,7 +70,10 @@ export class AuditLimiter {
   private firstDropped?: number;
   private lastDropped?: number;
 
-  constructor(policy: Partial<AuditLimitPolicy>, private readonly now: () => number) {
+  constructor(
+    policy: Partial<AuditLimitPolicy>,
+    private readonly now: () => number,
+  ) {
     this.policy = { ...DEFAULT_AUDIT_LIMIT, ...policy };
     this.global = { tokens: this.policy.burst, at: now() };
   }
@@ -88,7 +101,8 @@ export class AuditLimiter {
     return 'write';
   }
 
-  // Lines due now: summaries of ended windows and, once per window, a notice of dropped lines; `all` takes everything pending.
+  // Lines due now: summaries of ended windows and, once per window, a notice of dropped lines; `all` takes everything
+  // pending.
   due(all = false): DueLine[] {
     const now = this.now();
     for (const [key, repeat] of this.repeats) {
@@ -97,7 +111,16 @@ export class AuditLimiter {
       else this.retire(key);
     }
     if (this.droppedSinceNotice > 0 && (all || now >= this.noticeDueAt)) {
-      this.pending.push({ who: '', source: '', action: 'audit', result: 'error', reason: 'rate limit: entries not written', dropped: this.droppedSinceNotice, firstDropped: iso(this.firstDropped!), lastDropped: iso(this.lastDropped!) });
+      this.pending.push({
+        who: '',
+        source: '',
+        action: 'audit',
+        result: 'error',
+        reason: 'rate limit: entries not written',
+        dropped: this.droppedSinceNotice,
+        firstDropped: iso(this.firstDropped!),
+        lastDropped: iso(this.lastDropped!),
+      });
       this.droppedSinceNotice = 0;
       this.noticeDueAt = now + this.policy.repeatWindowMs;
     }
@@ -114,13 +137,20 @@ export class AuditLimiter {
     return {
       suppressed: this.suppressedTotal,
       dropped: this.droppedTotal,
-      ...(this.firstDropped !== undefined ? { firstDroppedAt: iso(this.firstDropped), lastDroppedAt: iso(this.lastDropped!) } : {}),
+      ...(this.firstDropped !== undefined
+        ? { firstDroppedAt: iso(this.firstDropped), lastDroppedAt: iso(this.lastDropped!) }
+        : {}),
     };
   }
 
   private summarize(repeat: Repeat): void {
     if (repeat.suppressed === 0) return;
-    this.pending.push({ ...repeat.line, repeated: repeat.suppressed, firstRepeat: iso(repeat.firstRepeat), lastRepeat: iso(repeat.lastRepeat) });
+    this.pending.push({
+      ...repeat.line,
+      repeated: repeat.suppressed,
+      firstRepeat: iso(repeat.firstRepeat),
+      lastRepeat: iso(repeat.lastRepeat),
+    });
     repeat.suppressed = 0;
   }
 

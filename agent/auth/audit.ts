@@ -1,11 +1,13 @@
-// The audit trail: one JSON line per login attempt and command, appended and fsync'd in stateDir/audit.log (rotated by size).
-// Refusals are rate-limited and identical ones counted, fields are cut to length: unauthenticated traffic cannot fill the disk.
+// The audit trail: one JSON line per login attempt and command, appended and fsync'd in stateDir/audit.log (rotated by
+// size).
+// Refusals are rate-limited and identical ones counted, fields are cut to length: unauthenticated traffic cannot fill
+// the disk.
 import { join } from 'node:path';
 import type { AuditStats } from '../../common/api-types.ts';
-import { AuditLimiter, DEFAULT_AUDIT_LIMIT, type AuditLimitPolicy } from './audit-limit.ts';
-import { DEFAULT_ROTATION, RotatingFile, type RotationPolicy } from './audit-file.ts';
-import { sourceOf } from './connections.ts';
 import { SerialQueue } from '../../common/serial-queue.ts';
+import { DEFAULT_ROTATION, RotatingFile, type RotationPolicy } from './audit-file.ts';
+import { AuditLimiter, type AuditLimitPolicy, DEFAULT_AUDIT_LIMIT } from './audit-limit.ts';
+import { sourceOf } from './connections.ts';
 
 // One audited event; extra fields are allowed, but any whose name smells of a credential is dropped before writing.
 export interface AuditEntry {
@@ -29,7 +31,8 @@ export const DEFAULT_AUDIT: AuditPolicy = { ...DEFAULT_AUDIT_LIMIT, ...DEFAULT_R
 // Field names never written, at any depth: a code, password or secret must not reach the log even by mistake.
 const FORBIDDEN = /code|pass|secret|otp|token|response|key$|^key|answer/i;
 
-// Copies a value without credential-named fields; `who`, `action` and the like pass, `code`, `otpCode`, `password` do not.
+// Copies a value without credential-named fields; `who`, `action` and the like pass, `code`, `otpCode`, `password` do
+// not.
 export function scrub(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(scrub);
   if (typeof value !== 'object' || value === null) return value;
@@ -38,15 +41,18 @@ export function scrub(value: unknown): unknown {
   return out;
 }
 
-// Copies a value with every string cut to `max` characters, saying how many were cut (user names and commands come from clients).
+// Copies a value with every string cut to `max` characters, saying how many were cut (user names and commands come from
+// clients).
 export function clip(value: unknown, max: number): unknown {
-  if (typeof value === 'string') return value.length > max ? `${value.slice(0, max)}…[${value.length - max} more]` : value;
+  if (typeof value === 'string')
+    return value.length > max ? `${value.slice(0, max)}…[${value.length - max} more]` : value;
   if (Array.isArray(value)) return value.map((v) => clip(v, max));
   if (typeof value !== 'object' || value === null) return value;
   return Object.fromEntries(Object.entries(value).map(([name, field]) => [name, clip(field, max)]));
 }
 
-// Appends audit lines durably, one write at a time, in the order they were recorded; the file is open only while writing.
+// Appends audit lines durably, one write at a time, in the order they were recorded; the file is open only while
+// writing.
 export class AuditLog {
   readonly file: string;
   private readonly writes = new SerialQueue();
@@ -57,18 +63,24 @@ export class AuditLog {
   private written = 0;
   private timer?: NodeJS.Timeout;
 
-  constructor(stateDir: string, private readonly now: () => Date = () => new Date(), policy: Partial<AuditPolicy> = {}) {
+  constructor(
+    stateDir: string,
+    private readonly now: () => Date = () => new Date(),
+    policy: Partial<AuditPolicy> = {},
+  ) {
     this.policy = { ...DEFAULT_AUDIT, ...policy };
     this.file = join(stateDir, 'audit.log');
     this.out = new RotatingFile(this.file, this.policy);
     this.limiter = new AuditLimiter(this.policy, () => this.now().getTime());
   }
 
-  // Writes one entry with its time; resolves once it is on disk, or at once when the entry was counted or dropped instead.
+  // Writes one entry with its time; resolves once it is on disk, or at once when the entry was counted or dropped
+  // instead.
   record(entry: AuditEntry): Promise<void> {
     const clean = clip(scrub(entry), this.policy.maxFieldChars) as AuditEntry;
     const due = this.limiter.due();
-    const verdict = entry.result === 'ok' ? 'write' : this.limiter.admit(JSON.stringify(clean), sourceOf(clean.source), clean);
+    const verdict =
+      entry.result === 'ok' ? 'write' : this.limiter.admit(JSON.stringify(clean), sourceOf(clean.source), clean);
     const run = this.write(verdict === 'write' ? [...due, clean] : due);
     if (verdict !== 'write') {
       run.catch(() => undefined);
@@ -94,7 +106,8 @@ export class AuditLog {
     return { written: this.written, rotations: this.out.rotations, ...this.limiter.stats() };
   }
 
-  // Calls the listener after a `repeated` or `dropped` line is written (at most about once a window), so status can be refreshed.
+  // Calls the listener after a `repeated` or `dropped` line is written (at most about once a window), so status can be
+  // refreshed.
   onSummary(listener: () => void): void {
     this.listeners.push(listener);
   }
@@ -111,7 +124,8 @@ export class AuditLog {
     });
   }
 
-  // Summaries are written when their window ends even if nothing else is recorded; the timer never keeps the process up.
+  // Summaries are written when their window ends even if nothing else is recorded; the timer never keeps the process
+  // up.
   private schedule(): void {
     if (this.timer) return;
     this.timer = setTimeout(() => {

@@ -1,5 +1,6 @@
 // Which connections a listener takes: a cap per source, a total cap for everyone else, and loopback counted apart.
-// Loopback is the host's own console and tools: counted apart, it still gets in when remote sources have filled the total.
+// Loopback is the host's own console and tools: counted apart, it still gets in when remote sources have filled the
+// total.
 import { isIPv6 } from 'node:net';
 
 // The caps; the HTTP and SSH listeners each have their own limiter.
@@ -8,7 +9,8 @@ export interface ConnectionPolicy {
   perSource: number;
   // Open connections from all non-local sources together.
   maxConnections: number;
-  // Addresses that are the host itself; other 127.x addresses are ordinary sources (tests use them to stand for other hosts).
+  // Addresses that are the host itself; other 127.x addresses are ordinary sources (tests use them to stand for other
+  // hosts).
   local: string[];
 }
 
@@ -25,7 +27,10 @@ export function sourceOf(address: string | undefined, local: readonly string[] =
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
   const groups = plain.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '').toLowerCase()).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, '').toLowerCase())
+    .join(':')}::/64`;
 }
 
 // Counts open connections; admit() hands back the release to call when the connection closes.

@@ -1,6 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFile } from 'node:fs/promises';
 import { hashPassword, verifyPassword } from '../../common/secrets/password.ts';
 import { HashQueue } from './hash-queue.ts';
 
@@ -30,7 +30,10 @@ test('a failing task frees its slot and rejects only its own caller', async () =
   const queue = new HashQueue({ concurrency: 1, depth: 1 });
   const failing = queue.tryRun(() => Promise.reject(new Error('boom')))!;
   const next = queue.tryRun(async () => 'ok')!;
-  await failing.then(() => assert.unreachable(), (error: Error) => assert.is(error.message, 'boom'));
+  await failing.then(
+    () => assert.unreachable(),
+    (error: Error) => assert.is(error.message, 'boom'),
+  );
   assert.is(await next, 'ok');
 });
 

@@ -1,5 +1,7 @@
-// Password hashing (scrypt, ~100 ms and 32 MiB each) one or two at a time, with a bounded wait: a flood of logins is refused, not queued.
-// scrypt runs on libuv's small thread pool (4 threads), which file reads share; unbounded, 100 logins made a file read wait 10 s.
+// Password hashing (scrypt, ~100 ms and 32 MiB each) one or two at a time, with a bounded wait: a flood of logins is
+// refused, not queued.
+// scrypt runs on libuv's small thread pool (4 threads), which file reads share; unbounded, 100 logins made a file read
+// wait 10 s.
 
 // How many hashes run at once and how many may wait.
 export interface HashQueuePolicy {
@@ -8,13 +10,15 @@ export interface HashQueuePolicy {
   depth: number;
 }
 
-// The defaults: one hash at a time (three pool threads stay free for files), eight waiting (under a second at ~100 ms each).
+// The defaults: one hash at a time (three pool threads stay free for files), eight waiting (under a second at ~100 ms
+// each).
 export const DEFAULT_HASH_QUEUE: HashQueuePolicy = { concurrency: 1, depth: 8 };
 
 // What a hash is assumed to take before one has been timed.
 const FIRST_ESTIMATE_MS = 100;
 
-// Runs tasks with bounded concurrency and a bounded waiting line, timing them to say when a refused caller should come back.
+// Runs tasks with bounded concurrency and a bounded waiting line, timing them to say when a refused caller should come
+// back.
 export class HashQueue {
   private readonly policy: HashQueuePolicy;
   private running = 0;
@@ -54,7 +58,7 @@ export class HashQueue {
   // When the line now ahead would be through: whole seconds, at least one (the unit of Retry-After).
   retryAfterMs(): number {
     const ahead = this.running + this.waiting.length;
-    return Math.max(1, Math.ceil((ahead / this.policy.concurrency) * this.averageMs / 1000)) * 1000;
+    return Math.max(1, Math.ceil(((ahead / this.policy.concurrency) * this.averageMs) / 1000)) * 1000;
   }
 
   private release(): void {

@@ -2,7 +2,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Lockout } from './lockout.ts';
 
-const policy = { freeFailures: 2, baseDelayMs: 1000, maxDelayMs: 4000, lockAfter: 6, lockMs: 60_000, forgetMs: 120_000 };
+const policy = {
+  freeFailures: 2,
+  baseDelayMs: 1000,
+  maxDelayMs: 4000,
+  lockAfter: 6,
+  lockMs: 60_000,
+  forgetMs: 120_000,
+};
 
 test('free failures, then doubling back-off, then a lock-out that expires', () => {
   let now = 0;
@@ -56,12 +63,20 @@ test('reserve counts the attempt before it runs: parallel attempts stop at the l
   const lockout = new Lockout({ ...policy, freeFailures: 10, lockAfter: 10 }, () => 0);
   const keys = ['user:alice', 'source:10.0.0.1'];
   const verdicts = Array.from({ length: 200 }, () => lockout.reserve(keys));
-  assert.is(verdicts.filter((v) => v.allowed).length, 10, 'no verification has finished yet, and still only 10 may run');
+  assert.is(
+    verdicts.filter((v) => v.allowed).length,
+    10,
+    'no verification has finished yet, and still only 10 may run',
+  );
   assert.ok(verdicts.slice(10).every((v) => !v.allowed && v.locked));
   const other = ['user:bob', 'source:10.0.0.2'];
   assert.ok(lockout.reserve(other).allowed);
   lockout.succeed(other);
-  assert.equal(lockout.check(other), { allowed: true, retryAfterMs: 0, locked: false }, 'a success refunds the reservation');
+  assert.equal(
+    lockout.check(other),
+    { allowed: true, retryAfterMs: 0, locked: false },
+    'a success refunds the reservation',
+  );
   for (let i = 0; i < 9; i++) assert.ok(lockout.reserve(other).allowed, `attempt ${i + 2} after the success`);
 });
 

@@ -40,12 +40,16 @@ interface Entry {
   lockedUntil?: number;
 }
 
-// Counts failures in memory per key; a restart forgets them (the one-time code, not the counter, is the persisted defence).
+// Counts failures in memory per key; a restart forgets them (the one-time code, not the counter, is the persisted
+// defence).
 export class Lockout {
   private readonly entries = new Map<string, Entry>();
   private readonly policy: LockoutPolicy;
 
-  constructor(policy: Partial<LockoutPolicy> = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    policy: Partial<LockoutPolicy> = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.policy = { ...DEFAULT_LOCKOUT, ...policy };
   }
 
@@ -63,7 +67,8 @@ export class Lockout {
     return { allowed: retryAfterMs <= 0, retryAfterMs: Math.max(0, retryAfterMs), locked };
   }
 
-  // Checks and, when allowed, counts the attempt as a failure at once; succeed() clears it. Checking first and counting after
+  // Checks and, when allowed, counts the attempt as a failure at once; succeed() clears it. Checking first and counting
+  // after
   // the slow verification let parallel attempts all pass the check; counted up front, they stop at the lock-out count.
   reserve(keys: string[]): LockoutVerdict {
     const verdict = this.check(keys);

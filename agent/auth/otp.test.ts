@@ -1,10 +1,10 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AgentUser } from '../config.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { withTempDir } from '../../common/temp-dir.ts';
+import type { AgentUser } from '../config.ts';
 import { OtpVerifier } from './otp.ts';
 import { encryptSecret } from './secrets.ts';
 
@@ -23,7 +23,14 @@ test('TOTP: the RFC 6238 SHA-1 vectors (last six digits) are accepted at their t
   withTempDir('mvos-otp-', async (dir) => {
     let now = 0;
     const otp = new OtpVerifier(users('totp'), key, dir, { now: () => now });
-    const vectors: Array<[number, string]> = [[59, '287082'], [1111111109, '081804'], [1111111111, '050471'], [1234567890, '005924'], [2000000000, '279037'], [20000000000, '353130']];
+    const vectors: Array<[number, string]> = [
+      [59, '287082'],
+      [1111111109, '081804'],
+      [1111111111, '050471'],
+      [1234567890, '005924'],
+      [2000000000, '279037'],
+      [20000000000, '353130'],
+    ];
     for (const [seconds, code] of vectors) {
       now = seconds * 1000;
       assert.equal(await otp.verify('alice', code), { ok: true }, `T=${seconds}`);
@@ -44,7 +51,11 @@ test('TOTP: one step of skew either way is accepted, two steps ago is refused, a
     now = 1234567890_000;
     assert.equal(await otp.verify('alice', '005924'), { ok: false, reason: 'replayed' });
     const restarted = new OtpVerifier(users('totp'), key, dir, { now: () => now });
-    assert.equal(await restarted.verify('alice', '005924'), { ok: false, reason: 'replayed' }, 'still refused after a restart');
+    assert.equal(
+      await restarted.verify('alice', '005924'),
+      { ok: false, reason: 'replayed' },
+      'still refused after a restart',
+    );
     assert.is((await stat(join(dir, 'otp-state.json'))).mode & 0o777, 0o600);
     assert.not.ok((await readFile(join(dir, 'otp-state.json'), 'utf8')).includes(RFC_SECRET));
   }));
@@ -62,12 +73,27 @@ test('two verifiers on one state folder (SSH and HTTP) never both accept a code'
     const http = new OtpVerifier(users('totp'), key, dir, { now: () => 59_000 });
     const results = await Promise.all([ssh.verify('alice', '287082'), http.verify('alice', '287082')]);
     assert.equal(results, [{ ok: true }, { ok: false, reason: 'replayed' }]);
-    assert.equal(await http.verify('alice', '287082'), { ok: false, reason: 'replayed' }, 'the second sees the first one\'s record');
+    assert.equal(
+      await http.verify('alice', '287082'),
+      { ok: false, reason: 'replayed' },
+      "the second sees the first one's record",
+    );
   }));
 
 test('HOTP: the RFC 4226 vectors in order, look-ahead, replay of skipped and used counters, persistence', () =>
   withTempDir('mvos-otp-', async (dir) => {
-    const hotp = ['755224', '287082', '359152', '969429', '338314', '254676', '287922', '162583', '399871', '520489'] as const;
+    const hotp = [
+      '755224',
+      '287082',
+      '359152',
+      '969429',
+      '338314',
+      '254676',
+      '287922',
+      '162583',
+      '399871',
+      '520489',
+    ] as const;
     const otp = new OtpVerifier(users('hotp'), key, dir, { hotpLookAhead: 5 });
     assert.equal(await otp.verify('alice', hotp[0]), { ok: true });
     assert.equal(await otp.verify('alice', hotp[1]), { ok: true });
@@ -87,7 +113,9 @@ test('a re-enrolled secret starts a fresh record', () =>
     const other = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
     const { generate } = await import('otplib');
     const reenrolled = new OtpVerifier(users('hotp', other), key, dir);
-    assert.equal(await reenrolled.verify('alice', await generate({ secret: other, strategy: 'hotp', counter: 0 })), { ok: true });
+    assert.equal(await reenrolled.verify('alice', await generate({ secret: other, strategy: 'hotp', counter: 0 })), {
+      ok: true,
+    });
   }));
 
 test('unknown users, users without a code and malformed codes are refused; a wrong key stops construction', () =>

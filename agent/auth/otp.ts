@@ -1,12 +1,13 @@
-// One-time codes (TOTP, RFC 6238; HOTP, RFC 4226) through otplib, each code accepted at most once, even across restarts.
+// One-time codes (TOTP, RFC 6238; HOTP, RFC 4226) through otplib, each code accepted at most once, even across
+// restarts.
 import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import { verify } from 'otplib';
-import type { AgentUser } from '../config.ts';
-import { openUserSecret } from './secrets.ts';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { readJsonOr } from '../../common/files.ts';
 import { SerialQueue } from '../../common/serial-queue.ts';
+import type { AgentUser } from '../config.ts';
+import { openUserSecret } from './secrets.ts';
 
 // Why a code was refused; `replayed` means it was right once and has been used.
 export type OtpRefusal = 'unknown-user' | 'no-otp' | 'wrong-code' | 'replayed';
@@ -60,7 +61,8 @@ export class OtpVerifier {
     this.lookAhead = options.hotpLookAhead ?? 10;
   }
 
-  // Checks one code; accepted codes are recorded durably before the answer, and checks of one state file run one at a time.
+  // Checks one code; accepted codes are recorded durably before the answer, and checks of one state file run one at a
+  // time.
   verify(user: string, code: string): Promise<OtpResult> {
     const queue = queues.get(this.file) ?? new SerialQueue();
     queues.set(this.file, queue);
@@ -80,7 +82,10 @@ export class OtpVerifier {
     // Read afresh each time: another verifier (or process) on the same folder may have used a code since.
     const saved = await readJsonOr<Record<string, UserState>>(this.file, {});
     const previous = saved[name]?.secretId === entry.id ? saved[name] : { secretId: entry.id };
-    const next = entry.type === 'totp' ? await this.totp(entry.secret, code, previous) : await this.hotp(entry.secret, code, previous);
+    const next =
+      entry.type === 'totp'
+        ? await this.totp(entry.secret, code, previous)
+        : await this.hotp(entry.secret, code, previous);
     if ('reason' in next) return { ok: false, reason: next.reason };
     await writeFileAtomic(this.file, `${JSON.stringify({ ...saved, [name]: next }, null, 2)}\n`);
     return { ok: true };
@@ -88,7 +93,15 @@ export class OtpVerifier {
 
   private async totp(secret: string, token: string, previous: UserState): Promise<UserState | { reason: OtpRefusal }> {
     const epoch = Math.floor(this.now() / 1000);
-    const result = await verify({ secret, token, strategy: 'totp', epoch, period: PERIOD, digits: DIGITS, epochTolerance: PERIOD });
+    const result = await verify({
+      secret,
+      token,
+      strategy: 'totp',
+      epoch,
+      period: PERIOD,
+      digits: DIGITS,
+      epochTolerance: PERIOD,
+    });
     if (!result.valid) return { reason: 'wrong-code' };
     const step = (result as { timeStep: number }).timeStep;
     if (previous.lastStep !== undefined && step <= previous.lastStep) return { reason: 'replayed' };
@@ -97,11 +110,25 @@ export class OtpVerifier {
 
   private async hotp(secret: string, token: string, previous: UserState): Promise<UserState | { reason: OtpRefusal }> {
     const counter = previous.nextCounter ?? 0;
-    const result = await verify({ secret, token, strategy: 'hotp', counter, digits: DIGITS, counterTolerance: [0, this.lookAhead] });
+    const result = await verify({
+      secret,
+      token,
+      strategy: 'hotp',
+      counter,
+      digits: DIGITS,
+      counterTolerance: [0, this.lookAhead],
+    });
     if (result.valid) return { secretId: previous.secretId, nextCounter: counter + result.delta + 1 };
     const past = Math.min(counter, HOTP_PAST);
     if (past > 0) {
-      const used = await verify({ secret, token, strategy: 'hotp', counter: counter - past, digits: DIGITS, counterTolerance: [0, past - 1] });
+      const used = await verify({
+        secret,
+        token,
+        strategy: 'hotp',
+        counter: counter - past,
+        digits: DIGITS,
+        counterTolerance: [0, past - 1],
+      });
       if (used.valid) return { reason: 'replayed' };
     }
     return { reason: 'wrong-code' };

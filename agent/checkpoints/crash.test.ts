@@ -1,13 +1,19 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  type HoldingQemu,
+  qemuIo,
+  qemuIoInside,
+  rawBase,
+  startHoldingQemu,
+} from '../disks/qemu-images.test-support.ts';
 import { backingChain, checkImage } from '../disks/qemu-img.ts';
-import { qemuIo, qemuIoInside, rawBase, startHoldingQemu, type HoldingQemu } from '../disks/qemu-images.test-support.ts';
 import { QmpClient } from '../qmp/client.ts';
 import { imageFileOf } from './live.ts';
 import { readManifest } from './manifest.ts';
@@ -22,7 +28,10 @@ let counter = 0;
 // What each checkpoint's own file must read (through its chain): the data written before it was taken.
 const FROZEN: Record<string, Array<[number, string]>> = {
   '1': [[0x21, '0']],
-  '2': [[0x21, '0'], [0x22, '64k']],
+  '2': [
+    [0x21, '0'],
+    [0x22, '64k'],
+  ],
 };
 
 // 1 ← 2 ← top, with data in every layer; `branch` rolls back to 1 so that 2 becomes a leaf.
@@ -38,9 +47,16 @@ async function setup(branch: boolean): Promise<string> {
   return dir;
 }
 
-function runChild(dir: string, operation: string, killAt = '', socket = ''): Promise<{ code: number | null; signal: string | null; stdout: string }> {
+function runChild(
+  dir: string,
+  operation: string,
+  killAt = '',
+  socket = '',
+): Promise<{ code: number | null; signal: string | null; stdout: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, base, operation, killAt, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, base, operation, killAt, socket], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     proc.once('exit', (code, signal) => resolve({ code, signal, stdout }));
@@ -59,8 +75,13 @@ async function assertSound(dir: string, store: CheckpointStore, where: string): 
   const manifest = (await readManifest(dir))!;
   assert.is(manifest.pending, undefined, `${where}: nothing is left pending`);
   const files = [manifest.top.file, ...manifest.checkpoints.map((c) => c.file)].sort();
-  assert.equal((await readdir(dir)).filter((name) => name !== 'manifest.json').sort(), files, `${where}: the folder holds exactly the manifest's layers`);
-  for (const file of files) assert.is((await checkImage(join(dir, file))).state, 'clean', `${where}: ${file} checks clean`);
+  assert.equal(
+    (await readdir(dir)).filter((name) => name !== 'manifest.json').sort(),
+    files,
+    `${where}: the folder holds exactly the manifest's layers`,
+  );
+  for (const file of files)
+    assert.is((await checkImage(join(dir, file))).state, 'clean', `${where}: ${file} checks clean`);
   const expectedChain = (parent: string | undefined): string[] => {
     const names: string[] = [];
     for (let id = parent; id !== undefined; id = manifest.checkpoints.find((c) => c.id === id)!.parent) {
@@ -69,13 +90,24 @@ async function assertSound(dir: string, store: CheckpointStore, where: string): 
     return [...names, base];
   };
   const chain = await backingChain(store.activeDisk);
-  assert.equal(chain.map((link) => link.filename.startsWith('/') ? link.filename : join(dir, link.filename)), [store.activeDisk, ...expectedChain(manifest.top.parent)], `${where}: the top's chain resolves`);
+  assert.equal(
+    chain.map((link) => (link.filename.startsWith('/') ? link.filename : join(dir, link.filename))),
+    [store.activeDisk, ...expectedChain(manifest.top.parent)],
+    `${where}: the top's chain resolves`,
+  );
   for (const c of manifest.checkpoints) {
     const links = await backingChain(join(dir, c.file));
-    assert.equal(links.map((link) => link.filename.startsWith('/') ? link.filename : join(dir, link.filename)), expectedChain(c.id), `${where}: checkpoint ${c.id}'s chain`);
+    assert.equal(
+      links.map((link) => (link.filename.startsWith('/') ? link.filename : join(dir, link.filename))),
+      expectedChain(c.id),
+      `${where}: checkpoint ${c.id}'s chain`,
+    );
     const view = (await store.list()).find((v) => v.id === c.id)!;
     for (const [pattern, offset] of FROZEN[c.label === 'a' ? '1' : c.label === 'b' ? '2' : ''] ?? []) {
-      assert.ok(await qemuIo(join(dir, c.file), [`read -P ${pattern} ${offset} 64k`], { readOnly: true }), `${where}: checkpoint ${view.id} reads ${pattern} at ${offset}`);
+      assert.ok(
+        await qemuIo(join(dir, c.file), [`read -P ${pattern} ${offset} 64k`], { readOnly: true }),
+        `${where}: checkpoint ${view.id} reads ${pattern} at ${offset}`,
+      );
     }
   }
 }
@@ -90,14 +122,98 @@ interface Case {
   topBefore: Array<[number, string]>;
 }
 
-const all: Array<[number, string]> = [[0x21, '0'], [0x22, '64k'], [0x23, '128k']];
+const all: Array<[number, string]> = [
+  [0x21, '0'],
+  [0x22, '64k'],
+  [0x23, '128k'],
+];
 const cases: Case[] = [
-  { operation: 'create:c', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['1', undefined, false], ['2', '1', false], ['3', '2', true]], topBefore: all, topAfter: all },
-  { operation: 'rollback:1', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['1', undefined, true], ['2', '1', false]], topBefore: all, topAfter: [[0x21, '0'], [0, '64k'], [0, '128k']] },
-  { operation: 'delete:2', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['1', undefined, true]], topBefore: all, topAfter: all },
-  { operation: 'delete:1', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['2', undefined, true]], topBefore: all, topAfter: all },
-  { operation: 'delete:2', branch: true, before: [['1', undefined, true], ['2', '1', false]], after: [['1', undefined, true]], topBefore: [[0x21, '0'], [0x23, '128k']], topAfter: [[0x21, '0'], [0x23, '128k']] },
-  { operation: 'pin:1', branch: false, before: [['1', undefined, false], ['2', '1', true]], after: [['1', undefined, false], ['2', '1', true]], topBefore: all, topAfter: all },
+  {
+    operation: 'create:c',
+    branch: false,
+    before: [
+      ['1', undefined, false],
+      ['2', '1', true],
+    ],
+    after: [
+      ['1', undefined, false],
+      ['2', '1', false],
+      ['3', '2', true],
+    ],
+    topBefore: all,
+    topAfter: all,
+  },
+  {
+    operation: 'rollback:1',
+    branch: false,
+    before: [
+      ['1', undefined, false],
+      ['2', '1', true],
+    ],
+    after: [
+      ['1', undefined, true],
+      ['2', '1', false],
+    ],
+    topBefore: all,
+    topAfter: [
+      [0x21, '0'],
+      [0, '64k'],
+      [0, '128k'],
+    ],
+  },
+  {
+    operation: 'delete:2',
+    branch: false,
+    before: [
+      ['1', undefined, false],
+      ['2', '1', true],
+    ],
+    after: [['1', undefined, true]],
+    topBefore: all,
+    topAfter: all,
+  },
+  {
+    operation: 'delete:1',
+    branch: false,
+    before: [
+      ['1', undefined, false],
+      ['2', '1', true],
+    ],
+    after: [['2', undefined, true]],
+    topBefore: all,
+    topAfter: all,
+  },
+  {
+    operation: 'delete:2',
+    branch: true,
+    before: [
+      ['1', undefined, true],
+      ['2', '1', false],
+    ],
+    after: [['1', undefined, true]],
+    topBefore: [
+      [0x21, '0'],
+      [0x23, '128k'],
+    ],
+    topAfter: [
+      [0x21, '0'],
+      [0x23, '128k'],
+    ],
+  },
+  {
+    operation: 'pin:1',
+    branch: false,
+    before: [
+      ['1', undefined, false],
+      ['2', '1', true],
+    ],
+    after: [
+      ['1', undefined, false],
+      ['2', '1', true],
+    ],
+    topBefore: all,
+    topAfter: all,
+  },
 ];
 
 for (const c of cases) {
@@ -113,13 +229,20 @@ for (const c of cases) {
       assert.is(run.signal, 'SIGKILL', `killed at ${step}`);
       const { store, recovery } = await CheckpointStore.open(dir);
       const now = await shape(store);
-      const done = JSON.stringify(now) === JSON.stringify(c.after) && (c.operation !== 'pin:1' || (await store.list())[0]!.pinned);
+      const done =
+        JSON.stringify(now) === JSON.stringify(c.after) && (c.operation !== 'pin:1' || (await store.list())[0]!.pinned);
       const undone = JSON.stringify(now) === JSON.stringify(c.before);
-      assert.ok(done || undone, `${c.operation} killed at ${step}: ${JSON.stringify(now)} is neither before nor after (recovery ${JSON.stringify(recovery)})`);
+      assert.ok(
+        done || undone,
+        `${c.operation} killed at ${step}: ${JSON.stringify(now)} is neither before nor after (recovery ${JSON.stringify(recovery)})`,
+      );
       outcomes.add(done ? 'done' : 'undone');
       await assertSound(dir, store, `${c.operation} killed at ${step}`);
       for (const [pattern, offset] of done ? c.topAfter : c.topBefore) {
-        assert.ok(await qemuIo(store.activeDisk, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }), `${c.operation} killed at ${step}: the top reads ${pattern} at ${offset}`);
+        assert.ok(
+          await qemuIo(store.activeDisk, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }),
+          `${c.operation} killed at ${step}: the top reads ${pattern} at ${offset}`,
+        );
       }
     }
     // Killed after its last durable step, an operation is always done.
@@ -133,7 +256,11 @@ const liveCases = cases.filter((c) => ['create:c', 'delete:1', 'delete:2'].inclu
 async function withQemu<T>(dir: string, work: (socket: string, qemu: HoldingQemu) => Promise<T>): Promise<T> {
   const manifest = (await readManifest(dir))!;
   const socket = join(dir, '..', 'qmp.sock');
-  const qemu = await startHoldingQemu({ disk: join(dir, manifest.top.file), pidFile: join(dir, '..', 'qemu.pid'), qmpSocket: socket });
+  const qemu = await startHoldingQemu({
+    disk: join(dir, manifest.top.file),
+    pidFile: join(dir, '..', 'qemu.pid'),
+    qmpSocket: socket,
+  });
   try {
     return await work(socket, qemu);
   } finally {
@@ -158,9 +285,16 @@ for (const c of liveCases) {
         try {
           const { store } = await CheckpointStore.open(dir, { live: { qmp } });
           const now = JSON.stringify(await shape(store));
-          assert.ok(now === JSON.stringify(c.after) || now === JSON.stringify(c.before), `${where}: ${now} is neither before nor after`);
+          assert.ok(
+            now === JSON.stringify(c.after) || now === JSON.stringify(c.before),
+            `${where}: ${now} is neither before nor after`,
+          );
           const devices = (await qmp.execute('query-block')) as Array<{ device: string; inserted: { file: string } }>;
-          assert.is(imageFileOf(devices.find((d) => d.device === 'disk0')!.inserted.file), store.activeDisk, `${where}: QEMU writes to the manifest's top`);
+          assert.is(
+            imageFileOf(devices.find((d) => d.device === 'disk0')!.inserted.file),
+            store.activeDisk,
+            `${where}: QEMU writes to the manifest's top`,
+          );
           assert.ok(await qemuIoInside(qmp, qemu, 'write -P 0x77 256k 64k'), `${where}: the VM still writes`);
           return now === JSON.stringify(c.after);
         } finally {
@@ -170,7 +304,10 @@ for (const c of liveCases) {
       const { store } = await CheckpointStore.open(dir);
       await assertSound(dir, store, where);
       for (const [pattern, offset] of [...(done ? c.topAfter : c.topBefore), [0x77, '256k'] as [number, string]]) {
-        assert.ok(await qemuIo(store.activeDisk, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }), `${where}: the top reads ${pattern} at ${offset}`);
+        assert.ok(
+          await qemuIo(store.activeDisk, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }),
+          `${where}: the top reads ${pattern} at ${offset}`,
+        );
       }
     }
   });
@@ -203,7 +340,10 @@ test('a merge killed inside qemu-img rebase (the whole process group, at several
     const top = store.activeDisk;
     const sizeBefore = (await stat(top)).size;
     // The agent and its qemu-img die together once the rebase has copied grownBy bytes into the top.
-    const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, bigBase, 'delete:2', 'never', ''], { stdio: 'ignore', detached: true });
+    const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, bigBase, 'delete:2', 'never', ''], {
+      stdio: 'ignore',
+      detached: true,
+    });
     const exited = new Promise((resolve) => proc.once('exit', (_code, signal) => resolve(signal)));
     let killed = false;
     while (proc.exitCode === null && proc.signalCode === null) {
@@ -221,9 +361,18 @@ test('a merge killed inside qemu-img rebase (the whole process group, at several
     // Mid-rebase: the top grew (clusters copied) but its header still names checkpoint 2.
     if (killed && link!.backingFilename === 'layer-2.qcow2') midway++;
     const { store: reopened } = await CheckpointStore.open(dir);
-    assert.equal((await reopened.list()).map((c) => [c.id, c.parent, c.current]), [['1', undefined, true]], `killed after ${grownBy} bytes: the merge is finished`);
+    assert.equal(
+      (await reopened.list()).map((c) => [c.id, c.parent, c.current]),
+      [['1', undefined, true]],
+      `killed after ${grownBy} bytes: the merge is finished`,
+    );
     assert.is((await checkImage(reopened.activeDisk)).state, 'clean');
-    assert.ok(await qemuIo(reopened.activeDisk, ['read -P 0x22 1M 96M', 'read -P 0x23 200M 64k', 'read -P 0x11 0 64k'], { readOnly: true }), `killed after ${grownBy} bytes: all data reads`);
+    assert.ok(
+      await qemuIo(reopened.activeDisk, ['read -P 0x22 1M 96M', 'read -P 0x23 200M 64k', 'read -P 0x11 0 64k'], {
+        readOnly: true,
+      }),
+      `killed after ${grownBy} bytes: all data reads`,
+    );
     assert.equal((await readdir(dir)).sort(), ['layer-1.qcow2', 'layer-3.qcow2', 'manifest.json']);
   }
   assert.ok(midway >= 2, `kills landed inside the rebase ${midway} times of 4`);

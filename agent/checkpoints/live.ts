@@ -76,7 +76,8 @@ export async function jobExists(qmp: QmpLike, jobId: string): Promise<boolean> {
   return jobs.some((job) => job.id === jobId);
 }
 
-// Polls the job until it concluded, dismisses it and rejects with its error (events need not reach us: polling suffices).
+// Polls the job until it concluded, dismisses it and rejects with its error (events need not reach us: polling
+// suffices).
 export async function waitForJob(qmp: QmpLike, jobId: string): Promise<void> {
   for (;;) {
     const jobs = (await qmp.execute('query-jobs')) as Array<{ id: string; status: string; error?: string }>;
@@ -92,7 +93,11 @@ export async function waitForJob(qmp: QmpLike, jobId: string): Promise<void> {
 }
 
 // The format node (not the protocol node under it) QEMU has open for file; the raw base counts too.
-async function findNode(qmp: QmpLike, file: string, accept: (drv: string) => boolean = (drv) => drv !== 'file'): Promise<string | undefined> {
+async function findNode(
+  qmp: QmpLike,
+  file: string,
+  accept: (drv: string) => boolean = (drv) => drv !== 'file',
+): Promise<string | undefined> {
   const nodes = (await qmp.execute('query-named-block-nodes', { flat: true })) as NamedNode[];
   const wanted = await canonical(file);
   for (const node of nodes) {

@@ -1,7 +1,7 @@
 // A VM disk's checkpoint manifest: the one true record of its layers, replaced atomically, with the pending operation.
 import { join } from 'node:path';
-import { FailureError } from '../../common/errors.ts';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
+import { FailureError } from '../../common/errors.ts';
 import { readTextIfExists } from '../../common/files.ts';
 import type { BaseImage } from '../disks/overlay.ts';
 

@@ -1,11 +1,11 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { ControlError } from '../controls.ts';
-import { backingChain, checkImage } from '../disks/qemu-img.ts';
 import { qemuIo, rawBase } from '../disks/qemu-images.test-support.ts';
+import { backingChain, checkImage } from '../disks/qemu-img.ts';
 import { CheckpointStore, vmDiskDir } from './store.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'mvos-checkpoints-test-'));
@@ -27,7 +27,10 @@ async function reads(store: CheckpointStore, pattern: number, offset = '0'): Pro
 }
 
 async function refusal(promise: Promise<unknown>): Promise<ControlError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(error, ControlError);
   return error as ControlError;
 }
@@ -37,14 +40,20 @@ test('a new disk is one empty top over the base: no checkpoints, reads the base'
   assert.equal(await store.list(), []);
   assert.ok(await reads(store, 0x11));
   const chain = await backingChain(store.activeDisk);
-  assert.equal(chain.map((link) => link.filename), [store.activeDisk, base.path]);
+  assert.equal(
+    chain.map((link) => link.filename),
+    [store.activeDisk, base.path],
+  );
 });
 
 test('checkpoint → write → rollback: the write is gone and the checkpoint’s data reads back; sizes are the real files', async () => {
   const store = await openFresh();
   await write(store, 0x22);
   const first = await store.create('installed');
-  assert.equal({ ...first, createdAt: 'x', sizeBytes: 0 }, { id: '1', parent: undefined, label: 'installed', createdAt: 'x', sizeBytes: 0, pinned: false, current: true });
+  assert.equal(
+    { ...first, createdAt: 'x', sizeBytes: 0 },
+    { id: '1', parent: undefined, label: 'installed', createdAt: 'x', sizeBytes: 0, pinned: false, current: true },
+  );
   assert.ok(first.sizeBytes > 64 * 1024, 'the frozen layer holds the 64 KiB written');
   assert.ok(!Number.isNaN(Date.parse(first.createdAt)));
   assert.ok(await reads(store, 0x22), 'the new top reads through to the checkpoint');
@@ -67,14 +76,20 @@ test('a tree: rollback to an older checkpoint starts a branch; list shows parent
   await write(store, 0x23);
   await store.create('c');
   const list = await store.list();
-  assert.equal(list.map((c) => [c.id, c.parent, c.label, c.current]), [
-    ['1', undefined, 'a', false],
-    ['2', '1', 'b', false],
-    ['3', '1', 'c', true],
-  ]);
+  assert.equal(
+    list.map((c) => [c.id, c.parent, c.label, c.current]),
+    [
+      ['1', undefined, 'a', false],
+      ['2', '1', 'b', false],
+      ['3', '1', 'c', true],
+    ],
+  );
   await store.rollback('2');
   assert.ok(await reads(store, 0x22));
-  assert.equal((await store.list()).filter((c) => c.current).map((c) => c.id), ['2']);
+  assert.equal(
+    (await store.list()).filter((c) => c.current).map((c) => c.id),
+    ['2'],
+  );
 });
 
 test('delete: a leaf is removed; one with a single child is merged into it and the data reads the same', async () => {
@@ -87,7 +102,13 @@ test('delete: a leaf is removed; one with a single child is merged into it and t
   await store.create('c');
   // 2 has one child (3): merged into it; 3 is current (its only child is the top).
   await store.delete('2');
-  assert.equal((await store.list()).map((c) => [c.id, c.parent]), [['1', undefined], ['3', '1']]);
+  assert.equal(
+    (await store.list()).map((c) => [c.id, c.parent]),
+    [
+      ['1', undefined],
+      ['3', '1'],
+    ],
+  );
   assert.ok(await reads(store, 0x21, '0'));
   assert.ok(await reads(store, 0x22, '64k'), 'the merged checkpoint’s data now lives in its child');
   assert.ok(await reads(store, 0x23, '128k'));
@@ -95,9 +116,17 @@ test('delete: a leaf is removed; one with a single child is merged into it and t
   await store.delete('3');
   await store.delete('1');
   assert.equal(await store.list(), []);
-  for (const [pattern, offset] of [[0x21, '0'], [0x22, '64k'], [0x23, '128k']] as const) assert.ok(await reads(store, pattern, offset));
+  for (const [pattern, offset] of [
+    [0x21, '0'],
+    [0x22, '64k'],
+    [0x23, '128k'],
+  ] as const)
+    assert.ok(await reads(store, pattern, offset));
   const chain = await backingChain(store.activeDisk);
-  assert.equal(chain.map((link) => link.filename), [store.activeDisk, base.path]);
+  assert.equal(
+    chain.map((link) => link.filename),
+    [store.activeDisk, base.path],
+  );
   assert.equal((await readdir(store.dir)).sort(), ['layer-4.qcow2', 'manifest.json']);
   assert.is((await checkImage(store.activeDisk)).state, 'clean');
 });
@@ -214,7 +243,10 @@ test('a live checkpoint that QEMU refuses is undone at once: no pending intent, 
       },
     },
   });
-  const error = await store.create('doomed').then(() => undefined, (e: unknown) => e);
+  const error = await store.create('doomed').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.match(String(error), 'No space left');
   store.setLive(undefined);
   const { readManifest } = await import('./manifest.ts');

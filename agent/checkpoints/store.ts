@@ -1,18 +1,20 @@
-// A VM's disk checkpoints as a qcow2 backing tree under <state>/vms/<vm>/disk/: every operation records its intent in the
+// A VM's disk checkpoints as a qcow2 backing tree under <state>/vms/<vm>/disk/: every operation records its intent in
+// the
 // manifest first and changes files in an order where each intermediate state boots; recover() settles a half-done one.
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FailureError } from '../../common/errors.ts';
 import { fsyncPath } from '../../common/fsync.ts';
 import { SerialQueue } from '../../common/serial-queue.ts';
-import { ControlError, type CheckpointView } from '../controls.ts';
+import { type CheckpointView, ControlError } from '../controls.ts';
 import { assertSafeVmName } from '../disks/names.ts';
-import { createOverlay, type BaseImage } from '../disks/overlay.ts';
-import { backingChain, checkImage, createLayer, rebaseLayer, type DiskFormat } from '../disks/qemu-img.ts';
-import { jobExists, snapshotLive, streamLive, waitForJob, findLayerNode, type LiveDisk } from './live.ts';
-import { readManifest, writeManifest, type CheckpointRecord, type Manifest, type PendingOp } from './manifest.ts';
+import { type BaseImage, createOverlay } from '../disks/overlay.ts';
+import { backingChain, checkImage, createLayer, type DiskFormat, rebaseLayer } from '../disks/qemu-img.ts';
+import { findLayerNode, jobExists, type LiveDisk, snapshotLive, streamLive, waitForJob } from './live.ts';
+import { type CheckpointRecord, type Manifest, type PendingOp, readManifest, writeManifest } from './manifest.ts';
 
-// How to open a store: the base image (or a blank size) a new disk grows from, and a hook called after each durable step.
+// How to open a store: the base image (or a blank size) a new disk grows from, and a hook called after each durable
+// step.
 export interface StoreOptions {
   base?: BaseImage;
   sizeBytes?: number;
@@ -49,7 +51,10 @@ export class CheckpointStore {
   ) {}
 
   // Opens the store in dir (making a new disk from base or sizeBytes when there is none) and recovers it.
-  static async open(dir: string, options: StoreOptions = {}): Promise<{ store: CheckpointStore; recovery: RecoveryReport }> {
+  static async open(
+    dir: string,
+    options: StoreOptions = {},
+  ): Promise<{ store: CheckpointStore; recovery: RecoveryReport }> {
     const onStep = options.onStep ?? (() => undefined);
     const manifest = (await readManifest(dir)) ?? (await initialise(dir, options, onStep));
     const store = new CheckpointStore(dir, manifest, onStep);
@@ -77,7 +82,13 @@ export class CheckpointStore {
   async create(label?: string): Promise<CheckpointView> {
     return this.mutate(async () => {
       const m = this.manifest;
-      const op: PendingOp = { op: 'create', id: String(m.nextId), newTop: layerName(m.nextLayer), label: checkLabel(label), createdAt: new Date().toISOString() };
+      const op: PendingOp = {
+        op: 'create',
+        id: String(m.nextId),
+        newTop: layerName(m.nextLayer),
+        label: checkLabel(label),
+        createdAt: new Date().toISOString(),
+      };
       await this.save({ ...m, nextId: m.nextId + 1, nextLayer: m.nextLayer + 1, pending: op });
       this.onStep('create:intent');
       const top = m.top.file;
@@ -98,7 +109,11 @@ export class CheckpointStore {
   // Discards the current top and starts a new empty one over checkpoint id; the VM must be stopped.
   async rollback(id: string): Promise<void> {
     return this.mutate(async () => {
-      if (this.live) throw new ControlError('conflict', 'rollback needs the VM stopped (its disk is open); stop it, or ask for a restart');
+      if (this.live)
+        throw new ControlError(
+          'conflict',
+          'rollback needs the VM stopped (its disk is open); stop it, or ask for a restart',
+        );
       this.checkpoint(id);
       const m = this.manifest;
       const op: PendingOp = { op: 'rollback', to: id, newTop: layerName(m.nextLayer) };
@@ -130,7 +145,10 @@ export class CheckpointStore {
       if (victim.pinned) throw new ControlError('conflict', `checkpoint ${id} is pinned; unpin it first`);
       const children = this.children(id);
       if (children.length > 1) {
-        throw new ControlError('conflict', `checkpoint ${id} has ${children.length} branches growing from it (${children.join(', ')}); delete all but one first`);
+        throw new ControlError(
+          'conflict',
+          `checkpoint ${id} has ${children.length} branches growing from it (${children.join(', ')}); delete all but one first`,
+        );
       }
       const m = this.manifest;
       if (children.length === 0) {
@@ -173,7 +191,8 @@ export class CheckpointStore {
       const check = await checkImage(this.path(record.file), { repair: !this.live });
       if (check.state === 'busy') throw inUse(this.path(record.file));
       if (check.state === 'repaired') report.repaired.push(record.file);
-      else if (check.state !== 'clean') throw new FailureError(`checkpoint ${record.id} (${this.path(record.file)}) is damaged: ${check.detail}`);
+      else if (check.state !== 'clean')
+        throw new FailureError(`checkpoint ${record.id} (${this.path(record.file)}) is damaged: ${check.detail}`);
     }
     if (top.state === 'repaired') report.repaired.push(this.manifest.top.file);
     else if (top.state !== 'clean' && !this.live) {
@@ -215,8 +234,20 @@ export class CheckpointStore {
 
   private async finishCreate(op: Extract<PendingOp, { op: 'create' }>): Promise<void> {
     const m = this.manifest;
-    const frozen: CheckpointRecord = { id: op.id, parent: m.top.parent, file: m.top.file, label: op.label, createdAt: op.createdAt, pinned: false };
-    await this.save({ ...m, checkpoints: [...m.checkpoints, frozen], top: { file: op.newTop, parent: op.id }, pending: undefined });
+    const frozen: CheckpointRecord = {
+      id: op.id,
+      parent: m.top.parent,
+      file: m.top.file,
+      label: op.label,
+      createdAt: op.createdAt,
+      pinned: false,
+    };
+    await this.save({
+      ...m,
+      checkpoints: [...m.checkpoints, frozen],
+      top: { file: op.newTop, parent: op.id },
+      pending: undefined,
+    });
   }
 
   private async finishRollback(op: Extract<PendingOp, { op: 'rollback' }>): Promise<void> {
@@ -235,7 +266,12 @@ export class CheckpointStore {
     const [link] = await backingChain(this.path(childFile), { shared: Boolean(this.live) });
     if (link?.backingFilename !== victim.file) return;
     if (this.live && (await findLayerNode(this.live.qmp, this.path(childFile)))) {
-      await streamLive(this.live.qmp, this.path(childFile), target && { file: this.path(target.file), backingName: target.file }, jobName(op.id));
+      await streamLive(
+        this.live.qmp,
+        this.path(childFile),
+        target && { file: this.path(target.file), backingName: target.file },
+        jobName(op.id),
+      );
       return;
     }
     await rebaseLayer(this.path(childFile), target);
@@ -245,7 +281,9 @@ export class CheckpointStore {
   private async finishMerge(op: Extract<PendingOp, { op: 'merge' }>): Promise<void> {
     const m = this.manifest;
     const victim = this.checkpoint(op.id);
-    const checkpoints = m.checkpoints.filter((c) => c.id !== op.id).map((c) => (c.id === op.child ? { ...c, parent: victim.parent } : c));
+    const checkpoints = m.checkpoints
+      .filter((c) => c.id !== op.id)
+      .map((c) => (c.id === op.child ? { ...c, parent: victim.parent } : c));
     const top = op.child === TOP ? { ...m.top, parent: victim.parent } : m.top;
     await this.save({ ...m, checkpoints, top, pending: undefined });
     this.onStep('delete:commit');
@@ -275,7 +313,11 @@ export class CheckpointStore {
     const m = this.manifest;
     const file = layerName(m.nextLayer);
     await this.save({ ...m, nextLayer: m.nextLayer + 1 });
-    await createLayer(this.path(file), this.backingOf(m.top.parent), m.top.parent === undefined && !m.base ? m.sizeBytes : undefined);
+    await createLayer(
+      this.path(file),
+      this.backingOf(m.top.parent),
+      m.top.parent === undefined && !m.base ? m.sizeBytes : undefined,
+    );
     await fsyncPath(this.path(file));
     await this.save({ ...this.manifest, top: { file, parent: m.top.parent } });
     // Kept aside, not deleted: whatever can still be read from it is the VM's newest data.
@@ -304,7 +346,15 @@ export class CheckpointStore {
     const views: CheckpointView[] = [];
     for (const c of [...m.checkpoints].sort((a, b) => Number(a.id) - Number(b.id))) {
       const { size } = await stat(this.path(c.file));
-      views.push({ id: c.id, parent: c.parent, label: c.label, createdAt: c.createdAt, sizeBytes: size, pinned: c.pinned, current: m.top.parent === c.id });
+      views.push({
+        id: c.id,
+        parent: c.parent,
+        label: c.label,
+        createdAt: c.createdAt,
+        sizeBytes: size,
+        pinned: c.pinned,
+        current: m.top.parent === c.id,
+      });
     }
     return views;
   }
@@ -357,17 +407,20 @@ export class CheckpointStore {
       await this.save({ ...this.manifest, pending: undefined });
       return;
     }
-    if (op.op === 'create' && this.live && (await findLayerNode(this.live.qmp, this.path(op.newTop)))) return this.finishCreate(op);
+    if (op.op === 'create' && this.live && (await findLayerNode(this.live.qmp, this.path(op.newTop))))
+      return this.finishCreate(op);
     await this.undo(op.newTop);
   }
 }
 
-// A new disk: the first top over the base (or blank), then the manifest; a crash between leaves a stray the next open removes.
+// A new disk: the first top over the base (or blank), then the manifest; a crash between leaves a stray the next open
+// removes.
 async function initialise(dir: string, options: StoreOptions, onStep: (step: string) => void): Promise<Manifest> {
   const top = layerName(1);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (/^layer-\d+\.qcow2$/.test(name) || name.startsWith('.')) await rm(join(dir, name), { force: true, recursive: true });
+    if (/^layer-\d+\.qcow2$/.test(name) || name.startsWith('.'))
+      await rm(join(dir, name), { force: true, recursive: true });
   }
   let sizeBytes: number;
   if (options.base) {
@@ -381,7 +434,15 @@ async function initialise(dir: string, options: StoreOptions, onStep: (step: str
   }
   onStep('init:layer');
   const base = options.base && { path: resolve(options.base.path), format: options.base.format };
-  const manifest: Manifest = { version: 1, base, sizeBytes, nextId: 1, nextLayer: 2, checkpoints: [], top: { file: top } };
+  const manifest: Manifest = {
+    version: 1,
+    base,
+    sizeBytes,
+    nextId: 1,
+    nextLayer: 2,
+    checkpoints: [],
+    top: { file: top },
+  };
   await writeManifest(dir, manifest);
   onStep('init:commit');
   return manifest;
@@ -391,14 +452,17 @@ async function initialise(dir: string, options: StoreOptions, onStep: (step: str
 function checkLabel(label: string | undefined): string | undefined {
   if (label === undefined) return undefined;
   if (label.length > 200 || /[\u0000-\u001f\u007f-\u009f]/.test(label)) {
-    throw new ControlError('invalid', 'a checkpoint label is one line of at most 200 characters without control characters');
+    throw new ControlError(
+      'invalid',
+      'a checkpoint label is one line of at most 200 characters without control characters',
+    );
   }
   return label;
 }
 
 function inUse(file: string): FailureError {
   return new FailureError(`the disk layer ${file} is open in a running QEMU the checkpoint store was not told about`, {
-    hint: 'open the store with that VM\'s QMP (live), or stop the VM first; nothing was changed',
+    hint: "open the store with that VM's QMP (live), or stop the VM first; nothing was changed",
   });
 }
 

@@ -1,13 +1,13 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { ControlError } from '../controls.ts';
-import { ConsoleBroker, INPUT_LIMITS, socketInput, type ConsoleViewer } from './broker.ts';
+import { ConsoleBroker, type ConsoleViewer, INPUT_LIMITS, socketInput } from './broker.ts';
+import { type ConsoleSource, MemoryConsoles, shellGuest } from './memory-consoles.test-support.ts';
 import { openConsole } from './reader.ts';
-import { MemoryConsoles, shellGuest, type ConsoleSource } from './memory-consoles.test-support.ts';
 
 type Line = Parameters<ConsoleViewer['audit']>[0];
 
@@ -92,7 +92,16 @@ test('a second writer is refused; with force it takes over and the first is told
   assert.is(consoles.broker('rescue').sessions, 0);
   assert.equal(
     lines.map((l) => `${l.who} ${l.action} ${l.result}`),
-    ['alice console-open ok', 'alice console-keyboard ok', 'bob console-open refused', 'bob console-open ok', 'bob console-keyboard refused', 'bob console-takeover ok', 'bob console-close ok', 'alice console-close ok'],
+    [
+      'alice console-open ok',
+      'alice console-keyboard ok',
+      'bob console-open refused',
+      'bob console-open ok',
+      'bob console-keyboard refused',
+      'bob console-takeover ok',
+      'bob console-close ok',
+      'alice console-close ok',
+    ],
   );
   assert.ok(lines.every((l) => l.target === 'rescue' && l.source === '192.0.2.1'));
   const text = JSON.stringify(lines);
@@ -125,7 +134,10 @@ test('input is bounded: one write, the rate, and a guest that does not read', as
     limited = (error as ControlError).kind;
   }
   assert.is(limited, 'limited');
-  assert.ok(sent <= INPUT_LIMITS.maxPendingBytes && sent <= INPUT_LIMITS.burstBytes + 4096, `a flood stops after ${sent} bytes`);
+  assert.ok(
+    sent <= INPUT_LIMITS.maxPendingBytes && sent <= INPUT_LIMITS.burstBytes + 4096,
+    `a flood stops after ${sent} bytes`,
+  );
 });
 
 test('no keyboard for a VM that is not running; closing the writer frees it and lets the socket go', async () => {
@@ -156,7 +168,11 @@ test('no keyboard for a VM that is not running; closing the writer frees it and 
 
 test('over a real console socket: a fake guest answers like a shell, its output comes back through the reader', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'broker-'));
-  const files = { spool: join(dir, 'serial.log'), log: join(dir, 'console.log'), state: join(dir, 'console.state.json') };
+  const files = {
+    spool: join(dir, 'serial.log'),
+    log: join(dir, 'console.log'),
+    state: join(dir, 'console.state.json'),
+  };
   await writeFile(files.spool, 'rescue login: root\r\n# ');
   const guest = shellGuest();
   const clients: Socket[] = [];

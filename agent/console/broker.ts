@@ -1,15 +1,22 @@
 // One console broker per VM: any number of sessions get the output (scrollback, then live), one at a time holds the
 // keyboard and its input goes to QEMU's console socket. Opens, closes and takeovers are audited; keystrokes never are.
 import { createConnection, type Socket } from 'node:net';
+import { type KeyboardState, MAX_CONSOLE_INPUT_BYTES } from '../../common/api-types.ts';
 import { SerialQueue } from '../../common/serial-queue.ts';
-import { MAX_CONSOLE_INPUT_BYTES, type KeyboardState } from '../../common/api-types.ts';
 import { ControlError } from '../controls.ts';
 
 // Who opens a console session and where their audit lines go (the door's own audit log).
 export interface ConsoleViewer {
   who: string;
   source: string;
-  audit: (entry: { who: string; source: string; action: string; result: 'ok' | 'refused' | 'error'; target?: string; reason?: string }) => void;
+  audit: (entry: {
+    who: string;
+    source: string;
+    action: string;
+    result: 'ok' | 'refused' | 'error';
+    target?: string;
+    reason?: string;
+  }) => void;
 }
 
 // One person's view of a VM's console.
@@ -59,7 +66,12 @@ export interface InputLimits {
 }
 
 // 4 KiB per write, 32 KiB/s with a 64 KiB burst (a paste of a page goes through, a flood does not), 64 KiB unsent.
-export const INPUT_LIMITS: InputLimits = { maxWriteBytes: MAX_CONSOLE_INPUT_BYTES, bytesPerSecond: 32 * 1024, burstBytes: 64 * 1024, maxPendingBytes: 64 * 1024 };
+export const INPUT_LIMITS: InputLimits = {
+  maxWriteBytes: MAX_CONSOLE_INPUT_BYTES,
+  bytesPerSecond: 32 * 1024,
+  burstBytes: 64 * 1024,
+  maxPendingBytes: 64 * 1024,
+};
 
 // The most input one write carries (the API's body bound follows it).
 export const MAX_INPUT_BYTES = INPUT_LIMITS.maxWriteBytes;
@@ -106,18 +118,29 @@ export class ConsoleBroker {
 
   private audit(m: Member, action: string, result: 'ok' | 'refused' | 'error' = 'ok', reason?: string): void {
     try {
-      m.viewer.audit({ who: m.viewer.who, source: m.viewer.source, action, result, target: this.vm, ...(reason ? { reason } : {}) });
+      m.viewer.audit({
+        who: m.viewer.who,
+        source: m.viewer.source,
+        action,
+        result,
+        target: this.vm,
+        ...(reason ? { reason } : {}),
+      });
     } catch {
       // The audit sink's failure must not end a console.
     }
   }
 
-  // Opens a session with `back` bytes of scrollback; with write it takes the keyboard (refused while held, unless force).
+  // Opens a session with `back` bytes of scrollback; with write it takes the keyboard (refused while held, unless
+  // force).
   open(viewer: ConsoleViewer, options: { write?: boolean; force?: boolean; back?: number } = {}): ConsoleSession {
     const m: Member = { id: `c${++sessionCount}-${Date.now().toString(36)}`, viewer, early: [], openedAt: Date.now() };
     if (options.write && this.holder && !options.force) {
       this.audit(m, 'console-open', 'refused', `${this.holder.viewer.who} has the keyboard`);
-      throw new ControlError('conflict', `${this.holder.viewer.who} has the keyboard of ${this.vm}; take it over with force`);
+      throw new ControlError(
+        'conflict',
+        `${this.holder.viewer.who} has the keyboard of ${this.vm}; take it over with force`,
+      );
     }
     this.members.set(m.id, m);
     this.audit(m, 'console-open', 'ok', options.write ? 'with the keyboard' : 'read-only');
@@ -158,7 +181,11 @@ export class ConsoleBroker {
   private announce(takenFrom?: Member): void {
     const holder = this.holder?.viewer.who;
     for (const m of this.members.values()) {
-      this.tell(m, { writer: this.holder === m, ...(holder ? { holder } : {}), ...(m === takenFrom && holder ? { takenBy: holder } : {}) });
+      this.tell(m, {
+        writer: this.holder === m,
+        ...(holder ? { holder } : {}),
+        ...(m === takenFrom && holder ? { takenBy: holder } : {}),
+      });
     }
   }
 
@@ -168,16 +195,27 @@ export class ConsoleBroker {
     const previous = this.holder;
     if (previous && !force) {
       this.audit(m, 'console-keyboard', 'refused', `${previous.viewer.who} has the keyboard`);
-      throw new ControlError('conflict', `${previous.viewer.who} has the keyboard of ${this.vm}; take it over with force`);
+      throw new ControlError(
+        'conflict',
+        `${previous.viewer.who} has the keyboard of ${this.vm}; take it over with force`,
+      );
     }
     this.holder = m;
-    this.audit(m, previous ? 'console-takeover' : 'console-keyboard', 'ok', previous ? `from ${previous.viewer.who} (${previous.id})` : undefined);
+    this.audit(
+      m,
+      previous ? 'console-takeover' : 'console-keyboard',
+      'ok',
+      previous ? `from ${previous.viewer.who} (${previous.id})` : undefined,
+    );
     this.announce(previous);
   }
 
   private refill(): void {
     const now = Date.now();
-    this.tokens = Math.min(this.limits.burstBytes, this.tokens + ((now - this.filledAt) / 1000) * this.limits.bytesPerSecond);
+    this.tokens = Math.min(
+      this.limits.burstBytes,
+      this.tokens + ((now - this.filledAt) / 1000) * this.limits.bytesPerSecond,
+    );
     this.filledAt = now;
   }
 
@@ -202,20 +240,42 @@ export class ConsoleBroker {
   // (what was typed before `~.` still reaches the guest).
   private write(m: Member, data: Buffer): Promise<void> {
     if (!this.members.has(m.id)) return Promise.reject(new ControlError('conflict', 'this console session is closed'));
-    if (this.holder !== m) return Promise.reject(new ControlError('conflict', `this session does not have the keyboard of ${this.vm}${this.holder ? ` (${this.holder.viewer.who} has it)` : ''}`));
-    if (data.length > this.limits.maxWriteBytes) return Promise.reject(new ControlError('invalid', `at most ${this.limits.maxWriteBytes} bytes of input at a time (got ${data.length})`));
+    if (this.holder !== m)
+      return Promise.reject(
+        new ControlError(
+          'conflict',
+          `this session does not have the keyboard of ${this.vm}${this.holder ? ` (${this.holder.viewer.who} has it)` : ''}`,
+        ),
+      );
+    if (data.length > this.limits.maxWriteBytes)
+      return Promise.reject(
+        new ControlError(
+          'invalid',
+          `at most ${this.limits.maxWriteBytes} bytes of input at a time (got ${data.length})`,
+        ),
+      );
     if (data.length === 0) return Promise.resolve();
     this.refill();
-    if (data.length > this.tokens) return Promise.reject(new ControlError('limited', `input to ${this.vm} is limited to ${this.limits.bytesPerSecond} bytes a second; slow down`));
+    if (data.length > this.tokens)
+      return Promise.reject(
+        new ControlError(
+          'limited',
+          `input to ${this.vm} is limited to ${this.limits.bytesPerSecond} bytes a second; slow down`,
+        ),
+      );
     this.tokens -= data.length;
     return this.writing.run(async () => {
       let input: ConsoleInput;
       try {
         input = await this.connect();
       } catch (error) {
-        throw new ControlError('conflict', `${this.vm}'s console takes no input: it is not running (${(error as Error).message})`);
+        throw new ControlError(
+          'conflict',
+          `${this.vm}'s console takes no input: it is not running (${(error as Error).message})`,
+        );
       }
-      if (input.pending() + data.length > this.limits.maxPendingBytes) throw new ControlError('limited', `${this.vm} is not reading its console; input waits unsent`);
+      if (input.pending() + data.length > this.limits.maxPendingBytes)
+        throw new ControlError('limited', `${this.vm} is not reading its console; input waits unsent`);
       input.write(data);
     });
   }
@@ -227,12 +287,16 @@ export class ConsoleBroker {
     if (this.holder !== m) return;
     this.holder = undefined;
     this.announce();
-    // Nobody types: the socket is let go (QEMU keeps logging; a socket nobody reads would stall the guest's serial port).
+    // Nobody types: the socket is let go (QEMU keeps logging; a socket nobody reads would stall the guest's serial
+    // port).
     void this.writing.settled().then(() => {
       if (this.holder) return;
       const input = this.input;
       this.input = undefined;
-      return input?.then((i) => i.close(), () => undefined);
+      return input?.then(
+        (i) => i.close(),
+        () => undefined,
+      );
     });
   }
 }

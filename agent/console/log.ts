@@ -1,4 +1,5 @@
-// The console log the agent keeps for a VM: a current file and one rotated file, each at most a cap, addressed by stream offset.
+// The console log the agent keeps for a VM: a current file and one rotated file, each at most a cap, addressed by
+// stream offset.
 import { open, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 
 // Where the files sit in the VM's console stream (offsets count from the start of the QEMU run).
@@ -12,7 +13,10 @@ export interface LogPlace {
 }
 
 async function size(file: string): Promise<number | undefined> {
-  return stat(file).then((s) => s.size, () => undefined);
+  return stat(file).then(
+    (s) => s.size,
+    () => undefined,
+  );
 }
 
 // Reads [start, start + length) of a file by seeking; a shorter file gives fewer bytes.
@@ -42,7 +46,8 @@ export class CappedLog {
     readonly file: string,
     readonly capBytes: number,
   ) {
-    if (!Number.isInteger(capBytes) || capBytes < 1) throw new Error(`CappedLog: capBytes must be a positive integer (got ${capBytes})`);
+    if (!Number.isInteger(capBytes) || capBytes < 1)
+      throw new Error(`CappedLog: capBytes must be a positive integer (got ${capBytes})`);
   }
 
   get rotated(): string {
@@ -61,7 +66,8 @@ export class CappedLog {
     this.place = { base: 0, base1: null, end: 0 };
   }
 
-  // Takes up a place saved before the agent stopped; bytes written after it go (the spool still has them, they come again).
+  // Takes up a place saved before the agent stopped; bytes written after it go (the spool still has them, they come
+  // again).
   async restore(saved: LogPlace): Promise<void> {
     const place = { base: saved.base, base1: saved.base1, end: saved.end };
     const current = (await size(this.file)) ?? 0;
@@ -82,7 +88,8 @@ export class CappedLog {
     }
   }
 
-  // Appends one chunk, rotating whenever the current file is full; `rotated` runs after each rotation, before more is written.
+  // Appends one chunk, rotating whenever the current file is full; `rotated` runs after each rotation, before more is
+  // written.
   async append(chunk: Buffer, rotated?: () => Promise<void>): Promise<void> {
     let done = 0;
     while (done < chunk.length) {
@@ -117,7 +124,8 @@ export class CappedLog {
     if (stop <= start) return Buffer.alloc(0);
     const parts: Buffer[] = [];
     const { base, base1 } = this.place;
-    if (base1 !== null && start < base) parts.push(await readRange(this.rotated, start - base1, Math.min(stop, base) - start));
+    if (base1 !== null && start < base)
+      parts.push(await readRange(this.rotated, start - base1, Math.min(stop, base) - start));
     if (stop > base) parts.push(await readRange(this.file, Math.max(start, base) - base, stop - Math.max(start, base)));
     return Buffer.concat(parts);
   }

@@ -1,5 +1,12 @@
 // Console brokers for the Controls test double: output from the double's own text and followers, input to a fake guest.
-import { ConsoleBroker, INPUT_LIMITS, type ConsoleInput, type ConsoleSession, type ConsoleViewer, type InputLimits } from './broker.ts';
+import {
+  ConsoleBroker,
+  type ConsoleInput,
+  type ConsoleSession,
+  type ConsoleViewer,
+  INPUT_LIMITS,
+  type InputLimits,
+} from './broker.ts';
 
 // What a double tells its brokers: a VM's console text so far, how to follow it, whether it runs, how to print to it.
 export interface ConsoleSource {
@@ -93,7 +100,11 @@ export class MemoryConsoles {
     return Buffer.concat(this.received.get(vm) ?? []).toString('latin1');
   }
 
-  open(vm: string, viewer: ConsoleViewer, options?: { write?: boolean; force?: boolean; back?: number }): ConsoleSession {
+  open(
+    vm: string,
+    viewer: ConsoleViewer,
+    options?: { write?: boolean; force?: boolean; back?: number },
+  ): ConsoleSession {
     return this.broker(vm).open(viewer, options);
   }
 }

@@ -1,11 +1,11 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { consoleFiles, openConsole, type ConsoleOptions } from './reader.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type ConsoleOptions, consoleFiles, openConsole } from './reader.ts';
 
 const fast: ConsoleOptions = { pollMs: 20, idleMs: 60 };
 
@@ -15,7 +15,12 @@ async function vmDir(): Promise<{ dir: string; spool: string; files: ReturnType<
   return { dir, spool, files: consoleFiles({ dir, serialLog: spool }) };
 }
 
-function collect(): { chunks: Buffer[]; ends: number[]; text: () => string; listener: (chunk: Buffer, end: number) => void } {
+function collect(): {
+  chunks: Buffer[];
+  ends: number[];
+  text: () => string;
+  listener: (chunk: Buffer, end: number) => void;
+} {
   const chunks: Buffer[] = [];
   const ends: number[] = [];
   return {
@@ -92,7 +97,13 @@ test('opened again (a restarted agent), the reader goes on from its saved place:
     await sleep(100);
     await third.release();
     assert.is(await readFile(files.log, 'utf8'), 'before the restart\nwhile no agent ran\nafter the second restart\n');
-    assert.equal(JSON.parse(await readFile(files.state, 'utf8')), { ...JSON.parse(await readFile(files.state, 'utf8')), spool: 63, end: 63, base: 0, base1: null });
+    assert.equal(JSON.parse(await readFile(files.state, 'utf8')), {
+      ...JSON.parse(await readFile(files.state, 'utf8')),
+      spool: 63,
+      end: 63,
+      base: 0,
+      base1: null,
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -135,7 +146,11 @@ test('tails are read by seeking across the rotated file, the log and what the sp
     assert.is((await feed.tail()).toString(), text.slice(100), 'all the log keeps');
     assert.is((await feed.tail(10_000)).length, 170);
     await appendFile(spool, 'not read yet\n');
-    assert.is((await feed.tail(20)).toString(), `${text}not read yet\n`.slice(-20), 'the newest bytes, still in the spool');
+    assert.is(
+      (await feed.tail(20)).toString(),
+      `${text}not read yet\n`.slice(-20),
+      'the newest bytes, still in the spool',
+    );
   } finally {
     await feed.release();
     await rm(dir, { recursive: true, force: true });
@@ -159,13 +174,30 @@ test('the spool is emptied once read: past its soft limit when the guest is quie
     writer.on('exit', () => (exited = true));
     let largest = 0;
     while (!exited) {
-      largest = Math.max(largest, await stat(spool).then((s) => s.size, () => 0));
+      largest = Math.max(
+        largest,
+        await stat(spool).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      );
       await sleep(5);
     }
     await sleep(300);
-    assert.ok(largest < 1024 * 1024, `the spool reached ${largest} bytes (hard limit 16 KiB, the writer goes on meanwhile)`);
-    const numbers = got.text().split('\n').slice(1).filter((line) => /^line \d{8}$/.test(line)).map((line) => Number(line.slice(5)));
-    assert.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]!), 'in order, none twice');
+    assert.ok(
+      largest < 1024 * 1024,
+      `the spool reached ${largest} bytes (hard limit 16 KiB, the writer goes on meanwhile)`,
+    );
+    const numbers = got
+      .text()
+      .split('\n')
+      .slice(1)
+      .filter((line) => /^line \d{8}$/.test(line))
+      .map((line) => Number(line.slice(5)));
+    assert.ok(
+      numbers.every((n, i) => i === 0 || n > numbers[i - 1]!),
+      'in order, none twice',
+    );
     const lost = 140000 - numbers.length;
     console.log(`  lost ${lost} of 140000 lines; spool peak ${largest} bytes`);
     // Emptying while the guest writes can drop (or cut) what lands in the microseconds of the truncation: about a line

@@ -1,4 +1,5 @@
-// One reader per VM console: it moves QEMU's spool into the capped log once and hands each new chunk to every subscriber
+// One reader per VM console: it moves QEMU's spool into the capped log once and hands each new chunk to every
+// subscriber
 // (the health watch, each viewer), so N viewers cost one read of the output; tails are read by seeking.
 import { join } from 'node:path';
 import { SerialQueue } from '../../common/serial-queue.ts';
@@ -32,7 +33,14 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 // 16 MiB of scrollback per VM (far more than a viewer is sent) and 1 MiB of spool: a flooding guest holds about 17 MiB.
-export const CONSOLE_DEFAULTS: Required<ConsoleOptions> = { capBytes: 8 * MiB, softBytes: 256 * KiB, hardBytes: 1 * MiB, idleMs: 250, pollMs: 100, chunkBytes: 4 * MiB };
+export const CONSOLE_DEFAULTS: Required<ConsoleOptions> = {
+  capBytes: 8 * MiB,
+  softBytes: 256 * KiB,
+  hardBytes: 1 * MiB,
+  idleMs: 250,
+  pollMs: 100,
+  chunkBytes: 4 * MiB,
+};
 
 // Called with each new piece of console output, in stream order; `end` is the stream offset just past it.
 export type ConsoleListener = (chunk: Buffer, end: number) => void;
@@ -42,7 +50,8 @@ export interface ConsoleFeed {
   // Output from stream offset `from` (what the log still holds of it, then live), or from `back` bytes before the end,
   // or only what comes next when neither is given; returns the unsubscribe.
   subscribe(listener: ConsoleListener, options?: { from?: number; back?: number }): () => void;
-  // The last `bytes` of the output (at most, and by default, what the log keeps), read by seeking whatever the files' size.
+  // The last `bytes` of the output (at most, and by default, what the log keeps), read by seeking whatever the files'
+  // size.
   tail(bytes?: number): Promise<Buffer>;
   // Lets go of the handle and its subscriptions; resolves once the reader is done with the files (at once while other
   // handles keep it).
@@ -167,7 +176,8 @@ class ConsoleReader {
     if (this.refs > 0) this.schedule(more ? 0 : this.options.pollMs);
   }
 
-  // Stores output in the log and hands it to the subscribers; `spoolAt` is where the chunk began in the spool (undefined:
+  // Stores output in the log and hands it to the subscribers; `spoolAt` is where the chunk began in the spool
+  // (undefined:
   // drained from a spool since emptied), so that a rotation is saved with the spool position that matches it.
   private async take(chunk: Buffer, spoolAt: number | undefined): Promise<void> {
     if (chunk.length === 0) return;
@@ -197,27 +207,29 @@ class ConsoleReader {
   subscribe(listener: ConsoleListener, at: number | undefined, back?: number): Subscriber {
     const s: Subscriber = { listener, pos: -1 };
     this.subscribers.add(s);
-    void this.steps.run(async () => {
-      const now = await this.sync();
-      const end = this.log.place.end;
-      // The spool's unread bytes come with the next tick, so `back` counts them as already there.
-      const from = at ?? (back !== undefined && back > 0 ? Math.max(0, end + this.unread(now) - back) : undefined);
-      if (from === undefined) {
-        s.pos = end + this.unread(now);
-        return;
-      }
-      // An offset past the end (saved a moment before the reader's own state) skips what the spool gives again.
-      s.pos = Math.max(from, this.log.start);
-      while (s.pos < end && this.subscribers.has(s)) {
-        const piece = await this.log.read(s.pos, Math.min(end, s.pos + this.options.chunkBytes));
-        if (piece.length === 0) break;
-        s.pos += piece.length;
-        this.deliver(s, piece, s.pos);
-      }
-      s.pos = Math.max(s.pos, end);
-    }).catch(() => {
-      if (s.pos < 0) s.pos = this.log.place.end;
-    });
+    void this.steps
+      .run(async () => {
+        const now = await this.sync();
+        const end = this.log.place.end;
+        // The spool's unread bytes come with the next tick, so `back` counts them as already there.
+        const from = at ?? (back !== undefined && back > 0 ? Math.max(0, end + this.unread(now) - back) : undefined);
+        if (from === undefined) {
+          s.pos = end + this.unread(now);
+          return;
+        }
+        // An offset past the end (saved a moment before the reader's own state) skips what the spool gives again.
+        s.pos = Math.max(from, this.log.start);
+        while (s.pos < end && this.subscribers.has(s)) {
+          const piece = await this.log.read(s.pos, Math.min(end, s.pos + this.options.chunkBytes));
+          if (piece.length === 0) break;
+          s.pos += piece.length;
+          this.deliver(s, piece, s.pos);
+        }
+        s.pos = Math.max(s.pos, end);
+      })
+      .catch(() => {
+        if (s.pos < 0) s.pos = this.log.place.end;
+      });
     return s;
   }
 

@@ -50,7 +50,8 @@ export class Spool {
       if (identity(s) !== this.id) return Buffer.alloc(0);
       const size = s.size;
       const buffer = Buffer.alloc(Math.max(0, Math.min(max, size - this.pos)));
-      const { bytesRead } = buffer.length > 0 ? await handle.read(buffer, 0, buffer.length, this.pos) : { bytesRead: 0 };
+      const { bytesRead } =
+        buffer.length > 0 ? await handle.read(buffer, 0, buffer.length, this.pos) : { bytesRead: 0 };
       if (bytesRead > 0) this.lastGrowth = Date.now();
       return buffer.subarray(0, bytesRead);
     } finally {
@@ -59,7 +60,8 @@ export class Spool {
   }
 
   // Empties the spool when the limits say so and returns what was still unread in it (undefined: left as it is).
-  // Past `hardBytes` it is emptied even while the guest keeps printing: the rest is read and the file truncated at once.
+  // Past `hardBytes` it is emptied even while the guest keeps printing: the rest is read and the file truncated at
+  // once.
   empty(now = Date.now()): Buffer | undefined {
     if (this.pos < this.limits.softBytes) return undefined;
     let fd: number;
@@ -74,7 +76,8 @@ export class Spool {
       const unread = s.size - this.pos;
       // A backlog (output from while the agent was away) is read on asynchronously first.
       if (unread > this.limits.hardBytes) return undefined;
-      if (this.pos < this.limits.hardBytes && (unread > 0 || now - this.lastGrowth < this.limits.idleMs)) return undefined;
+      if (this.pos < this.limits.hardBytes && (unread > 0 || now - this.lastGrowth < this.limits.idleMs))
+        return undefined;
       // Synchronous from the last read to the truncation: a byte QEMU writes in between has microseconds to slip in.
       const parts: Buffer[] = [];
       const buffer = Buffer.alloc(Math.max(unread, 0) + 64 * 1024);

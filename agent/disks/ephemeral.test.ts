@@ -1,9 +1,9 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { ControlError } from '../controls.ts';
 import { createEphemeralLayer, discardEphemeralLayer, ephemeralRoot, sweepEphemeral } from './ephemeral.ts';
 import { qemuIo, rawBase, startHoldingQemu } from './qemu-images.test-support.ts';
@@ -33,7 +33,10 @@ test('a layer is an overlay in a marked folder; a live QEMU keeps it through a s
   const qemu = await startHoldingQemu({ disk: layer.disk, pidFile: layer.pidFile });
   try {
     assert.equal(await sweepEphemeral(state), { removed: [], kept: [layer.dir] });
-    const busy = await discardEphemeralLayer(layer).then(() => undefined, (e: unknown) => e);
+    const busy = await discardEphemeralLayer(layer).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(busy, ControlError);
     assert.is((busy as ControlError).kind, 'conflict');
   } finally {
@@ -86,14 +89,18 @@ test('an agent killed mid-way leaves layers that the next agent (another process
 
 test('a pid file naming a live process that is not this layer’s QEMU (a reused pid) does not keep the layer', async () => {
   const state = await fresh('reused-pid');
-  const child = spawn(process.execPath, ['--input-type=module', '-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', 'setTimeout(() => {}, 60_000)'], {
+    stdio: 'ignore',
+  });
   try {
     const script = `
       import { createEphemeralLayer } from ${JSON.stringify(new URL('./ephemeral.ts', import.meta.url).href)};
       const layer = await createEphemeralLayer(${JSON.stringify(state)}, 'x', ${JSON.stringify(base)});
       const { writeFileSync } = await import('node:fs');
       writeFileSync(layer.pidFile, '${child.pid}\\n');`;
-    const maker = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'inherit' });
+    const maker = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: 'inherit',
+    });
     assert.is(await new Promise((resolve) => maker.once('exit', resolve)), 0);
     assert.equal((await sweepEphemeral(state)).kept, []);
     assert.equal(await leftovers(state), []);
@@ -113,7 +120,10 @@ test('a sweep never deletes a folder under ephemeral/ that is not marked as a la
 test('a VM name that could climb out of the state folder is refused before anything is written', async () => {
   const state = await fresh('names');
   for (const name of ['../escape', 'a/b', '.hidden', '', 'UPPER', 'x'.repeat(64)]) {
-    const error = await createEphemeralLayer(state, name, base).then(() => undefined, (e: unknown) => e);
+    const error = await createEphemeralLayer(state, name, base).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(error, ControlError, name);
     assert.is((error as ControlError).kind, 'invalid');
   }

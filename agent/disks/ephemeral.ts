@@ -1,11 +1,12 @@
-// Ephemeral writable layers: a VM's overlay that lives only while its QEMU runs, swept away after stop or an agent crash.
+// Ephemeral writable layers: a VM's overlay that lives only while its QEMU runs, swept away after stop or an agent
+// crash.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ControlError } from '../controls.ts';
 import { fsyncPath } from '../../common/fsync.ts';
+import { ControlError } from '../controls.ts';
 import { assertSafeVmName } from './names.ts';
-import { createOverlay, type BaseImage } from './overlay.ts';
+import { type BaseImage, createOverlay } from './overlay.ts';
 
 // One ephemeral layer: its folder, the overlay QEMU opens, and where QEMU writes its pid (`-pidfile`).
 export interface EphemeralLayer {
@@ -15,7 +16,8 @@ export interface EphemeralLayer {
   pidFile: string;
 }
 
-// What sweepEphemeral did: layers removed and layers kept because a live QEMU holds them (or this agent is preparing them).
+// What sweepEphemeral did: layers removed and layers kept because a live QEMU holds them (or this agent is preparing
+// them).
 export interface SweepReport {
   removed: string[];
   kept: string[];
@@ -23,7 +25,8 @@ export interface SweepReport {
 
 const MARKER = '.ephemeral';
 const TRASH_PREFIX = '.trash-';
-// Layers this agent created and has not discarded: a sweep keeps them while their QEMU is not started yet (no pid file);
+// Layers this agent created and has not discarded: a sweep keeps them while their QEMU is not started yet (no pid
+// file);
 // a restarted agent starts with none, so everything a crashed agent left is swept.
 const preparing = new Set<string>();
 
@@ -37,7 +40,8 @@ export function ephemeralRoot(stateDir: string): string {
   return join(stateDir, 'ephemeral');
 }
 
-// Creates a fresh layer for vm under <state>/ephemeral/<vm>-<id>/: the marker first (so a crash leaves only something the
+// Creates a fresh layer for vm under <state>/ephemeral/<vm>-<id>/: the marker first (so a crash leaves only something
+// the
 // sweep recognises), then the overlay over base.
 export async function createEphemeralLayer(stateDir: string, vm: string, base: BaseImage): Promise<EphemeralLayer> {
   const root = ephemeralRoot(stateDir);
@@ -61,7 +65,8 @@ export async function createEphemeralLayer(stateDir: string, vm: string, base: B
 // Destroys a layer after its VM stopped; refuses while a QEMU still has it open.
 export async function discardEphemeralLayer(layer: EphemeralLayer): Promise<void> {
   const user = await liveUser(layer.dir);
-  if (user !== undefined) throw new ControlError('conflict', `the ephemeral disk of ${layer.vm} is still in use by QEMU (pid ${user})`);
+  if (user !== undefined)
+    throw new ControlError('conflict', `the ephemeral disk of ${layer.vm} is still in use by QEMU (pid ${user})`);
   preparing.delete(layer.dir);
   await removeLayerDir(layer.dir);
 }
@@ -79,10 +84,17 @@ export async function sweepEphemeral(stateDir: string): Promise<SweepReport> {
     }
     if (!(await isMarked(dir))) {
       // A folder made but not yet marked, by a crashed agent; anything else here is not ours to delete.
-      if (await rmdir(dir).then(() => true, () => false)) report.removed.push(dir);
+      if (
+        await rmdir(dir).then(
+          () => true,
+          () => false,
+        )
+      )
+        report.removed.push(dir);
       continue;
     }
-    // A pid file means QEMU started: from then on only a live QEMU keeps the layer (QEMU removes the file at a clean exit).
+    // A pid file means QEMU started: from then on only a live QEMU keeps the layer (QEMU removes the file at a clean
+    // exit).
     if (await exists(join(dir, 'qemu.pid'))) preparing.delete(dir);
     if ((await liveUser(dir)) !== undefined || preparing.has(dir)) {
       report.kept.push(dir);
@@ -110,10 +122,14 @@ async function isMarked(dir: string): Promise<boolean> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
-// Renames the folder aside first, so a crash in the middle of deleting leaves a `.trash-` folder the next sweep finishes.
+// Renames the folder aside first, so a crash in the middle of deleting leaves a `.trash-` folder the next sweep
+// finishes.
 async function removeLayerDir(dir: string): Promise<void> {
   const root = join(dir, '..');
   const trash = join(root, `${TRASH_PREFIX}${randomBytes(6).toString('hex')}`);

@@ -5,6 +5,10 @@ const SAFE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 // Refuses (as invalid input) a VM name that is not a plain folder name: no `/`, no `..`, no leading dot, no spaces.
 export function assertSafeVmName(name: string): string {
-  if (!SAFE.test(name)) throw new ControlError('invalid', `"${name}" is not a usable VM name (lowercase letters, digits, - and _, up to 63)`);
+  if (!SAFE.test(name))
+    throw new ControlError(
+      'invalid',
+      `"${name}" is not a usable VM name (lowercase letters, digits, - and _, up to 63)`,
+    );
   return name;
 }

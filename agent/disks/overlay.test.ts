@@ -1,12 +1,12 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { FailureError } from '../../common/errors.ts';
 import { createOverlay, ensureOverlay } from './overlay.ts';
-import { backingChain, checkImage } from './qemu-img.ts';
 import { leakCluster, qemuIo, rawBase } from './qemu-images.test-support.ts';
+import { backingChain, checkImage } from './qemu-img.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mvos-overlay-test-'));
 const base = join(dir, 'base.img');
@@ -53,7 +53,10 @@ test('ensureOverlay refuses an overlay over another base and a damaged overlay, 
   await rawBase(otherBase, 4 << 20, 0x66);
   const overlay = join(dir, 'vm4', 'disk.qcow2');
   await createOverlay(overlay, { path: otherBase, format: 'raw' });
-  const wrongBase = await ensureOverlay(overlay, { path: base, format: 'raw' }).then(() => undefined, (e: unknown) => e);
+  const wrongBase = await ensureOverlay(overlay, { path: base, format: 'raw' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(wrongBase, FailureError);
   assert.match((wrongBase as Error).message, `grows from ${otherBase}`);
   assert.ok((wrongBase as FailureError).hint);
@@ -62,14 +65,20 @@ test('ensureOverlay refuses an overlay over another base and a damaged overlay, 
   const damaged = join(dir, 'vm5', 'disk.qcow2');
   await createOverlay(damaged, { path: base, format: 'raw' });
   await writeFile(damaged, 'not a qcow2 image at all');
-  const broken = await ensureOverlay(damaged, { path: base, format: 'raw' }).then(() => undefined, (e: unknown) => e);
+  const broken = await ensureOverlay(damaged, { path: base, format: 'raw' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(broken, FailureError);
   assert.match((broken as Error).message, 'is damaged');
 });
 
 test('createOverlay over a missing base fails naming it and leaves nothing', async () => {
   const overlay = join(dir, 'vm6', 'disk.qcow2');
-  const error = await createOverlay(overlay, { path: join(dir, 'nope.img'), format: 'raw' }).then(() => undefined, (e: unknown) => e);
+  const error = await createOverlay(overlay, { path: join(dir, 'nope.img'), format: 'raw' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(error, FailureError);
   assert.match((error as Error).message, 'nope.img is missing');
   assert.equal(await readdir(dir).then((names) => names.includes('vm6')), false);

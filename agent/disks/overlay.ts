@@ -1,4 +1,5 @@
-// A VM's writable qcow2 overlay over its immutable base image: created whole or not at all, leftovers found and repaired.
+// A VM's writable qcow2 overlay over its immutable base image: created whole or not at all, leftovers found and
+// repaired.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -22,7 +23,9 @@ const TEMP_PREFIX = '.creating-';
 export async function createOverlay(overlay: string, base: BaseImage): Promise<void> {
   const backing = resolve(base.path);
   await stat(backing).catch((error: NodeJS.ErrnoException) => {
-    throw new FailureError(`the base image ${backing} is missing (${error.code})`, { hint: 'the host image ships it; rebuild or reinstall the host' });
+    throw new FailureError(`the base image ${backing} is missing (${error.code})`, {
+      hint: 'the host image ships it; rebuild or reinstall the host',
+    });
   });
   const dir = dirname(overlay);
   await mkdir(dir, { recursive: true });
@@ -37,7 +40,10 @@ export async function ensureOverlay(overlay: string, base: BaseImage): Promise<O
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     if (name.startsWith(TEMP_PREFIX)) await rm(join(dir, name), { force: true });
   }
-  const exists = await stat(overlay).then(() => true, () => false);
+  const exists = await stat(overlay).then(
+    () => true,
+    () => false,
+  );
   if (!exists) {
     await createOverlay(overlay, base);
     return 'created';
@@ -45,16 +51,23 @@ export async function ensureOverlay(overlay: string, base: BaseImage): Promise<O
   const check = await checkImage(overlay, { repair: true });
   if (check.state !== 'clean' && check.state !== 'repaired') {
     throw new FailureError(`the disk overlay ${overlay} is damaged: ${check.detail}`, {
-      hint: 'its data could not be repaired automatically; inspect it with `qemu-img check`, or delete it to start from the base image',
+      hint:
+        'its data could not be repaired automatically; inspect it with `qemu-img check`, or delete it to start ' +
+        'from the base image',
     });
   }
   const [top] = await backingChain(overlay);
   const expected = resolve(base.path);
   const backing = top?.fullBackingFilename ?? top?.backingFilename;
   if (!backing || !isAbsolute(backing) || resolve(backing) !== expected || top?.backingFormat !== base.format) {
-    throw new FailureError(`the disk overlay ${overlay} grows from ${backing ?? 'nothing'} (${top?.backingFormat ?? '?'}), not from ${expected} (${base.format})`, {
-      hint: 'the base image changed under an overlay that holds data; rebase it with `qemu-img rebase`, or delete it to start fresh',
-    });
+    throw new FailureError(
+      `the disk overlay ${overlay} grows from ${backing ?? 'nothing'} (${top?.backingFormat ?? '?'}), not from ${expected} (${base.format})`,
+      {
+        hint:
+          'the base image changed under an overlay that holds data; rebase it with `qemu-img rebase`, or delete' +
+          ' it to start fresh',
+      },
+    );
   }
   return check.state === 'repaired' ? 'repaired' : 'kept';
 }

@@ -1,5 +1,5 @@
 // Test helpers for disk code: real images written and read with qemu-io, and a real QEMU that holds a disk open.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { open, readFile, truncate, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTool } from '../../common/exec.ts';
@@ -12,7 +12,11 @@ export async function rawBase(path: string, sizeBytes: number, pattern: number):
 }
 
 // Runs qemu-io commands on an image; resolves whether all of them succeeded (a `read -P` that mismatches fails).
-export async function qemuIo(path: string, commands: string[], options: { format?: string; readOnly?: boolean } = {}): Promise<boolean> {
+export async function qemuIo(
+  path: string,
+  commands: string[],
+  options: { format?: string; readOnly?: boolean } = {},
+): Promise<boolean> {
   const args = ['-f', options.format ?? 'qcow2'];
   if (options.readOnly) args.push('-r');
   for (const command of commands) args.push('-c', command);
@@ -31,9 +35,30 @@ export interface HoldingQemu {
 }
 
 // Starts QEMU holding disk open (virtio-blk on q35, -S so no guest runs), writing its pid to pidFile.
-export async function startHoldingQemu(options: { disk: string; pidFile: string; qmpSocket?: string }): Promise<HoldingQemu> {
-  const argv = ['qemu-system-x86_64', '-M', 'q35', '-accel', 'tcg', '-nodefaults', '-display', 'none', '-S', '-m', '64'];
-  argv.push('-drive', `file=${options.disk},if=none,id=disk0,format=qcow2,node-name=root0`, '-device', 'virtio-blk-pci,drive=disk0');
+export async function startHoldingQemu(options: {
+  disk: string;
+  pidFile: string;
+  qmpSocket?: string;
+}): Promise<HoldingQemu> {
+  const argv = [
+    'qemu-system-x86_64',
+    '-M',
+    'q35',
+    '-accel',
+    'tcg',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-S',
+    '-m',
+    '64',
+  ];
+  argv.push(
+    '-drive',
+    `file=${options.disk},if=none,id=disk0,format=qcow2,node-name=root0`,
+    '-device',
+    'virtio-blk-pci,drive=disk0',
+  );
   argv.push('-pidfile', options.pidFile);
   if (options.qmpSocket) argv.push('-qmp', `unix:${options.qmpSocket},server=on,wait=off`);
   const child = spawn('flock', ['/tmp/mvos-qemu.lock', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -99,7 +124,8 @@ export async function qemuIoInside(
   const before = qemu.output().length;
   await qmp.execute('human-monitor-command', { 'command-line': `qemu-io disk0 "${command}"` });
   const deadline = Date.now() + 10_000;
-  while (!/(wrote|read) \d+\/\d+ bytes|failed/.test(qemu.output().slice(before)) && Date.now() < deadline) await sleep(20);
+  while (!/(wrote|read) \d+\/\d+ bytes|failed/.test(qemu.output().slice(before)) && Date.now() < deadline)
+    await sleep(20);
   const out = qemu.output().slice(before);
   return /(wrote|read) 65536\/65536 bytes/.test(out) && !out.includes('failed');
 }

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runTool } from '../../common/exec.ts';
-import { createLayer, rebaseLayer } from './qemu-img.ts';
 import { qemuIo } from './qemu-images.test-support.ts';
+import { createLayer, rebaseLayer } from './qemu-img.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'mvos-rebase-'));
 
@@ -34,7 +34,10 @@ test('a rebase writes its header last, after a flush of everything it copied', a
   const trace = join(root, 'trace.txt');
   await runTool('mkdir', ['-p', bin]);
   const real = (await runTool('sh', ['-c', 'command -v qemu-img'])).stdout.trim();
-  await writeFile(join(bin, 'qemu-img'), `#!/bin/sh\nexec strace -f -y -o ${trace} -e trace=pwrite64,pwritev,pwritev2,fdatasync,fsync ${real} "$@"\n`);
+  await writeFile(
+    join(bin, 'qemu-img'),
+    `#!/bin/sh\nexec strace -f -y -o ${trace} -e trace=pwrite64,pwritev,pwritev2,fdatasync,fsync ${real} "$@"\n`,
+  );
   await chmod(join(bin, 'qemu-img'), 0o755);
   const path = process.env.PATH;
   process.env.PATH = `${bin}:${path}`;
@@ -47,9 +50,16 @@ test('a rebase writes its header last, after a flush of everything it copied', a
   const header = ops.map((op) => op.kind === 'write' && op.offset === 0).lastIndexOf(true);
   assert.ok(ops.filter((op) => op.kind === 'write').length > 4, 'the copy was traced');
   assert.ok(header > 0, 'the header was rewritten');
-  assert.equal(ops.slice(header + 1).filter((op) => op.kind === 'write'), [], 'nothing is written after the header');
+  assert.equal(
+    ops.slice(header + 1).filter((op) => op.kind === 'write'),
+    [],
+    'nothing is written after the header',
+  );
   assert.is(ops[header - 1]?.kind, 'sync', 'what the header points at was flushed before it');
-  assert.ok(await qemuIo(join(root, 'top.qcow2'), ['read -P 0x22 1M 8M', 'read -P 0 9M 1M'], { readOnly: true }), 'the top reads its data');
+  assert.ok(
+    await qemuIo(join(root, 'top.qcow2'), ['read -P 0x22 1M 8M', 'read -P 0 9M 1M'], { readOnly: true }),
+    'the top reads its data',
+  );
 });
 
 test.after(async () => {

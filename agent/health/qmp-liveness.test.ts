@@ -10,11 +10,19 @@ import { watchQmpLiveness } from './qmp-liveness.ts';
 test('a QEMU that answers is left alone; the same QEMU stopped with SIGSTOP is reported hung within its timeout', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-liveness-'));
   const socket = join(dir, 'qmp.sock');
-  const qemu = spawn('qemu-system-x86_64', ['-machine', 'none', '-display', 'none', '-nodefaults', '-qmp', `unix:${socket},server=on,wait=off`], { stdio: 'ignore' });
+  const qemu = spawn(
+    'qemu-system-x86_64',
+    ['-machine', 'none', '-display', 'none', '-nodefaults', '-qmp', `unix:${socket},server=on,wait=off`],
+    { stdio: 'ignore' },
+  );
   try {
     const qmp = await QmpClient.connect(socket, { timeoutMs: 10_000 });
     const hung: Array<{ reason: string; at: number }> = [];
-    const watch = watchQmpLiveness(qmp, { timeoutMs: 1500, intervalMs: 200, onHung: (reason) => hung.push({ reason, at: Date.now() }) });
+    const watch = watchQmpLiveness(qmp, {
+      timeoutMs: 1500,
+      intervalMs: 200,
+      onHung: (reason) => hung.push({ reason, at: Date.now() }),
+    });
     await new Promise((resolve) => setTimeout(resolve, 2000));
     assert.equal(hung, [], 'an answering QEMU is not hung');
     qemu.kill('SIGSTOP');

@@ -12,7 +12,10 @@ export interface LivenessWatch {
 }
 
 // Queries every intervalMs (one query in flight at a time); calls onHung once when one goes unanswered for timeoutMs.
-export function watchQmpLiveness(qmp: StatusQuery, options: { timeoutMs: number; intervalMs?: number; onHung: (reason: string) => void }): LivenessWatch {
+export function watchQmpLiveness(
+  qmp: StatusQuery,
+  options: { timeoutMs: number; intervalMs?: number; onHung: (reason: string) => void },
+): LivenessWatch {
   const intervalMs = options.intervalMs ?? Math.max(500, Math.min(5000, Math.floor(options.timeoutMs / 3)));
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -25,7 +28,9 @@ export function watchQmpLiveness(qmp: StatusQuery, options: { timeoutMs: number;
       // A closed connection is QEMU exiting: the process watch reports that with its own reason.
       if (/no answer within/.test((error as Error).message)) {
         stopped = true;
-        options.onHung(`QEMU stopped answering: no reply to a QMP status query within ${+(options.timeoutMs / 1000).toFixed(1)} s (hung or stopped)`);
+        options.onHung(
+          `QEMU stopped answering: no reply to a QMP status query within ${+(options.timeoutMs / 1000).toFixed(1)} s (hung or stopped)`,
+        );
       }
       return;
     }

@@ -4,7 +4,11 @@ import { StringDecoder } from 'node:string_decoder';
 import type { ConsoleFeed } from '../console/reader.ts';
 
 // What a line from the guest means for its health; `alive` is the heartbeat a ready guest sends on its channel.
-export type HealthSignal = { kind: 'ready'; source: string } | { kind: 'failed'; reason: string } | { kind: 'alive' } | { kind: 'exited'; code: number };
+export type HealthSignal =
+  | { kind: 'ready'; source: string }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'alive' }
+  | { kind: 'exited'; code: number };
 
 const GUEST_FAILED = 'MVOS-GUEST-FAILED';
 const CONTAINER_FAILED = 'MVOS-CONTAINER-FAILED';
@@ -19,11 +23,19 @@ export function classifyLine(line: string, marker: string, source: string): Heal
   const channel = source === 'health channel';
   for (const word of channel ? [GUEST_FAILED, CONTAINER_FAILED] : [GUEST_FAILED]) {
     const failed = text.indexOf(word);
-    if (failed >= 0) return { kind: 'failed', reason: `the guest reported a failure on its ${source}: ${text.slice(failed + word.length).trim() || 'no detail'}` };
+    if (failed >= 0)
+      return {
+        kind: 'failed',
+        reason: `the guest reported a failure on its ${source}: ${text.slice(failed + word.length).trim() || 'no detail'}`,
+      };
   }
   const exit = channel ? CONTAINER_EXIT.exec(text) : null;
   if (exit) return { kind: 'exited', code: Number(exit[1]) };
-  if (/Kernel panic - not syncing/.test(text)) return { kind: 'failed', reason: `guest kernel panic: ${text.replace(/^.*Kernel panic - not syncing:\s*/, '').trim()}` };
+  if (/Kernel panic - not syncing/.test(text))
+    return {
+      kind: 'failed',
+      reason: `guest kernel panic: ${text.replace(/^.*Kernel panic - not syncing:\s*/, '').trim()}`,
+    };
   if (text.includes(marker)) return { kind: 'ready', source };
   if (source === 'health channel' && text.includes(HEARTBEAT)) return { kind: 'alive' };
   return undefined;
@@ -49,24 +61,37 @@ export interface HealthWatch {
   stop(): void;
 }
 
-// Follows the VM's console from stream offset `offset` (a subscriber of its one reader) and the health socket (reconnecting).
-export function watchHealth(options: { console: Pick<ConsoleFeed, 'subscribe'>; healthSocket: string; marker: string; offset?: number; onSignal: (signal: HealthSignal) => void; onOffset?: (offset: number) => void }): HealthWatch {
+// Follows the VM's console from stream offset `offset` (a subscriber of its one reader) and the health socket
+// (reconnecting).
+export function watchHealth(options: {
+  console: Pick<ConsoleFeed, 'subscribe'>;
+  healthSocket: string;
+  marker: string;
+  offset?: number;
+  onSignal: (signal: HealthSignal) => void;
+  onOffset?: (offset: number) => void;
+}): HealthWatch {
   let stopped = false;
   let socket: Socket | undefined;
-  const emit = (source: string) => lines((line) => {
-    const signal = classifyLine(line, options.marker, source);
-    if (signal && !stopped) options.onSignal(signal);
-  });
+  const emit = (source: string) =>
+    lines((line) => {
+      const signal = classifyLine(line, options.marker, source);
+      if (signal && !stopped) options.onSignal(signal);
+    });
   const fromSerial = emit('serial console');
   const fromChannel = emit('health channel');
   // A character split between two chunks stays whole.
   const decoder = new StringDecoder('utf8');
-  const unsubscribe = options.console.subscribe((chunk, end) => {
-    if (stopped) return;
-    const waiting = fromSerial(decoder.write(chunk));
-    // The offset saved for a restarted agent is that of the unfinished line, so a marker split by the restart still counts.
-    options.onOffset?.(end - waiting);
-  }, { from: options.offset ?? 0 });
+  const unsubscribe = options.console.subscribe(
+    (chunk, end) => {
+      if (stopped) return;
+      const waiting = fromSerial(decoder.write(chunk));
+      // The offset saved for a restarted agent is that of the unfinished line, so a marker split by the restart still
+      // counts.
+      options.onOffset?.(end - waiting);
+    },
+    { from: options.offset ?? 0 },
+  );
 
   const attach = (): void => {
     if (stopped) return;

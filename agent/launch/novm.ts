@@ -1,17 +1,28 @@
-// Launch kind `novm`: a microVM with no firmware and no disk of its own — direct kernel boot, the immutable root shared read-only over virtio-blk, writes in a tmpfs.
+// Launch kind `novm`: a microVM with no firmware and no disk of its own — direct kernel boot, the immutable root shared
+// read-only over virtio-blk, writes in a tmpfs.
 import type { QemuSpec } from '../../common/qemu/argv.ts';
 import type { VmConfig } from '../config.ts';
 import { guestBasics, imagePath, type LaunchContext } from './vm.ts';
 
 // microvm without option ROMs; serial, RTC and ACPI stay for console, clock and power-off. The PIT and PIC stay too:
-// without them the small kernel stalls calibrating its clock under TCG. QEMU merges this second -machine into the first.
+// without them the small kernel stalls calibrating its clock under TCG. QEMU merges this second -machine into the
+// first.
 export const MICROVM_OPTIONS = 'x-option-roms=off,isa-serial=on,rtc=on';
 
-// The QEMU spec of a `novm` launch; the root disk is the base image itself, opened read-only, so any number of VMs share one file.
-export async function novmSpec(vm: VmConfig, context: LaunchContext & { rootDisk?: string; extraDrives?: string[]; append?: string }): Promise<QemuSpec> {
+// The QEMU spec of a `novm` launch; the root disk is the base image itself, opened read-only, so any number of VMs
+// share one file.
+export async function novmSpec(
+  vm: VmConfig,
+  context: LaunchContext & { rootDisk?: string; extraDrives?: string[]; append?: string },
+): Promise<QemuSpec> {
   const { paths } = context;
   const root = context.rootDisk ?? (vm.disk ? await imagePath(context.root, vm.disk) : undefined);
-  const drives = [...(root ? [root] : []), ...(context.extraDrives ?? [])].map((file) => ({ file, format: 'raw' as const, interface: 'virtio' as const, readonly: true }));
+  const drives = [...(root ? [root] : []), ...(context.extraDrives ?? [])].map((file) => ({
+    file,
+    format: 'raw' as const,
+    interface: 'virtio' as const,
+    readonly: true,
+  }));
   return {
     machine: 'microvm',
     ...(await guestBasics(vm, context)),

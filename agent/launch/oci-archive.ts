@@ -12,15 +12,24 @@ import { eachEntry, type TarEntry } from './oci-tar.ts';
 
 const HINT = 'the image archive is malformed or hostile; save it again from a trusted source';
 
-// Makes each missing folder of parts under dir; refuses a part that is a symlink or a file, so nothing is created through one.
+// Makes each missing folder of parts under dir; refuses a part that is a symlink or a file, so nothing is created
+// through one.
 async function realFolders(dir: string, parts: readonly string[], name: string): Promise<string> {
   let path = dir;
   for (const [i, part] of parts.entries()) {
     path = join(path, part);
     const info = await lstat(path).catch(() => undefined);
     if (!info) await mkdir(path, { mode: 0o755 });
-    else if (info.isSymbolicLink()) throw new UserError(`refusing archive member ${JSON.stringify(name)}: its folder ${parts.slice(0, i + 1).join('/')} is a symlink, and members are never written through symlinks`, { hint: HINT });
-    else if (!info.isDirectory()) throw new UserError(`refusing archive member ${JSON.stringify(name)}: ${parts.slice(0, i + 1).join('/')} is a file, not a folder`, { hint: HINT });
+    else if (info.isSymbolicLink())
+      throw new UserError(
+        `refusing archive member ${JSON.stringify(name)}: its folder ${parts.slice(0, i + 1).join('/')} is a symlink, and members are never written through symlinks`,
+        { hint: HINT },
+      );
+    else if (!info.isDirectory())
+      throw new UserError(
+        `refusing archive member ${JSON.stringify(name)}: ${parts.slice(0, i + 1).join('/')} is a file, not a folder`,
+        { hint: HINT },
+      );
   }
   return path;
 }
@@ -42,7 +51,11 @@ async function member(dir: string, entry: TarEntry, budget: UnpackBudget): Promi
   const existing = await lstat(path).catch(() => undefined);
   if (type === 'directory') {
     if (!existing) await mkdir(path, { mode: 0o755 });
-    else if (!existing.isDirectory()) throw new UserError(`refusing archive member ${JSON.stringify(name)}: a file or symlink of that name came first`, { hint: HINT });
+    else if (!existing.isDirectory())
+      throw new UserError(
+        `refusing archive member ${JSON.stringify(name)}: a file or symlink of that name came first`,
+        { hint: HINT },
+      );
   } else if (type === 'file') {
     budget.takeBytes(size ?? 0);
     await pipeline(entry, createWriteStream(path, { flags: 'wx', mode: 0o644 }));

@@ -33,7 +33,8 @@ const MAX_TABLE_BYTES = 16 << 20;
 
 function strings(value: unknown, what: string): string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new UserError(`the image config's ${what} must be a list of strings`);
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))
+    throw new UserError(`the image config's ${what} must be a list of strings`);
   return value as string[];
 }
 
@@ -48,17 +49,27 @@ function mergeEnv(base: string[], extra: string[]): string[] {
 }
 
 // The run configuration before the user is resolved (that needs the unpacked tree).
-export function runConfig(config: Record<string, unknown>, overrides: RunOverrides = {}): Omit<ContainerRunConfig, 'uid' | 'gid'> {
+export function runConfig(
+  config: Record<string, unknown>,
+  overrides: RunOverrides = {},
+): Omit<ContainerRunConfig, 'uid' | 'gid'> {
   const c = (config.config ?? {}) as Record<string, unknown>;
   const entrypoint = overrides.entrypoint ?? strings(c.Entrypoint, 'Entrypoint');
   const cmd = overrides.cmd ?? (overrides.entrypoint ? [] : strings(c.Cmd, 'Cmd'));
   const argv = [...entrypoint, ...cmd];
-  if (argv.length === 0) throw new UserError('the image has neither Entrypoint nor Cmd, and the launch gives no command', { hint: 'pass a command for the container' });
+  if (argv.length === 0)
+    throw new UserError('the image has neither Entrypoint nor Cmd, and the launch gives no command', {
+      hint: 'pass a command for the container',
+    });
   let env = mergeEnv(strings(c.Env, 'Env'), overrides.env ?? []);
   if (!env.some((e) => e.startsWith('PATH='))) env = [DEFAULT_PATH, ...env];
-  const workingDir = overrides.workingDir ?? (typeof c.WorkingDir === 'string' && c.WorkingDir !== '' ? c.WorkingDir : '/');
-  if (!workingDir.startsWith('/')) throw new UserError(`working directory ${JSON.stringify(workingDir)} is not absolute`);
-  for (const text of [...argv, ...env, workingDir]) if (text.includes('\0')) throw new UserError('a command, environment entry or working directory contains a NUL byte');
+  const workingDir =
+    overrides.workingDir ?? (typeof c.WorkingDir === 'string' && c.WorkingDir !== '' ? c.WorkingDir : '/');
+  if (!workingDir.startsWith('/'))
+    throw new UserError(`working directory ${JSON.stringify(workingDir)} is not absolute`);
+  for (const text of [...argv, ...env, workingDir])
+    if (text.includes('\0'))
+      throw new UserError('a command, environment entry or working directory contains a NUL byte');
   return { argv, env, workingDir, user: typeof c.User === 'string' ? c.User : '' };
 }
 
@@ -70,7 +81,8 @@ function lookup(table: string, name: string, field: number): number | undefined 
   return undefined;
 }
 
-// `user`, `uid`, `user:group`, `uid:gid` → numbers, names looked up in the unpacked image (as the image's runtime would).
+// `user`, `uid`, `user:group`, `uid:gid` → numbers, names looked up in the unpacked image (as the image's runtime
+// would).
 // The tables are read inside the image only, and only when a name needs them.
 export async function resolveUser(root: string, user: string): Promise<{ uid: number; gid: number }> {
   if (user === '') return { uid: 0, gid: 0 };
@@ -79,19 +91,33 @@ export async function resolveUser(root: string, user: string): Promise<{ uid: nu
   const table = async (name: string) => (await readInside(root, name, `the image's /${name}`, MAX_TABLE_BYTES)) ?? '';
   const passwd = numeric(u) ? '' : await table('etc/passwd');
   const uid = numeric(u) ? Number(u) : lookup(passwd, u, 2);
-  if (uid === undefined) throw new UserError(`the image's user ${JSON.stringify(u)} is not in its /etc/passwd`, { hint: 'use a numeric uid or add the user to the image' });
+  if (uid === undefined)
+    throw new UserError(`the image's user ${JSON.stringify(u)} is not in its /etc/passwd`, {
+      hint: 'use a numeric uid or add the user to the image',
+    });
   const named = g === undefined ? undefined : numeric(g) ? Number(g) : lookup(await table('etc/group'), g, 2);
-  if (g !== undefined && named === undefined) throw new UserError(`the image's group ${JSON.stringify(g)} is not in its /etc/group`);
+  if (g !== undefined && named === undefined)
+    throw new UserError(`the image's group ${JSON.stringify(g)} is not in its /etc/group`);
   const primary = numeric(u) ? undefined : lookup(passwd, u, 3);
   return { uid, gid: named ?? primary ?? (numeric(u) ? Number(u) : 0) };
 }
 
-// The config disk: header, `user UID:GID`, `workdir`, each `env`, each `arg` (base64), `end`, zero-padded to whole sectors.
+// The config disk: header, `user UID:GID`, `workdir`, each `env`, each `arg` (base64), `end`, zero-padded to whole
+// sectors.
 export function configDisk(run: ContainerRunConfig): Buffer {
   const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
-  const lines = [HEADER, `user ${run.uid}:${run.gid}`, `workdir ${b64(run.workingDir)}`, ...run.env.map((e) => `env ${b64(e)}`), ...run.argv.map((a) => `arg ${b64(a)}`), 'end', ''];
+  const lines = [
+    HEADER,
+    `user ${run.uid}:${run.gid}`,
+    `workdir ${b64(run.workingDir)}`,
+    ...run.env.map((e) => `env ${b64(e)}`),
+    ...run.argv.map((a) => `arg ${b64(a)}`),
+    'end',
+    '',
+  ];
   const text = Buffer.from(lines.join('\n'), 'utf8');
-  if (text.length > MAX_BYTES) throw new UserError(`the container's command and environment take ${text.length} bytes; at most ${MAX_BYTES} fit`);
+  if (text.length > MAX_BYTES)
+    throw new UserError(`the container's command and environment take ${text.length} bytes; at most ${MAX_BYTES} fit`);
   const padded = Buffer.alloc(Math.ceil((text.length + 1) / SECTOR) * SECTOR);
   text.copy(padded);
   return padded;

@@ -1,5 +1,3 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -7,12 +5,14 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
-import { resolveUser } from './oci-config.ts';
-import { applyLayer } from './oci-layers.ts';
-import { imageConfig, layerTar, writeLayout, type Member } from './oci-images.test-support.ts';
 import { unpackOciImage } from './oci.ts';
+import { resolveUser } from './oci-config.ts';
+import { imageConfig, layerTar, type Member, writeLayout } from './oci-images.test-support.ts';
+import { applyLayer } from './oci-layers.ts';
 
 const BASE: Member[] = [
   { name: 'bin', type: 'directory' },
@@ -33,13 +33,20 @@ async function refusal(work: Promise<unknown>): Promise<string> {
     assert.instance(error, UserError);
     return (error as Error).message;
   }
-  throw new assert.Assertion({ message: 'expected a refusal, the unpack went through', operator: 'throws', expects: 'UserError', actual: 'success' });
+  throw new assert.Assertion({
+    message: 'expected a refusal, the unpack went through',
+    operator: 'throws',
+    expects: 'UserError',
+    actual: 'success',
+  });
 }
 
 // Rejects when work takes longer than ms: a read that follows a symlink onto /dev/zero never ends by itself.
 async function within<T>(ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms)));
+  const late = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms)),
+  );
   try {
     return await Promise.race([work, late]);
   } finally {
@@ -82,8 +89,16 @@ async function peakBytes(dir: string, work: Promise<unknown>): Promise<number> {
 function savedMembers(layer: Buffer, manifest: boolean): { members: Member[]; configName: string } {
   const config = imageConfig([layer], SETTINGS);
   const configName = `${createHash('sha256').update(config).digest('hex')}.json`;
-  const members: Member[] = [{ name: configName, content: config }, { name: 'layer0', type: 'directory' }, { name: 'layer0/layer.tar', content: layer }];
-  if (manifest) members.push({ name: 'manifest.json', content: JSON.stringify([{ Config: configName, Layers: ['layer0/layer.tar'] }]) });
+  const members: Member[] = [
+    { name: configName, content: config },
+    { name: 'layer0', type: 'directory' },
+    { name: 'layer0/layer.tar', content: layer },
+  ];
+  if (manifest)
+    members.push({
+      name: 'manifest.json',
+      content: JSON.stringify([{ Config: configName, Layers: ['layer0/layer.tar'] }]),
+    });
   return { members, configName };
 }
 
@@ -95,7 +110,8 @@ test('docker save archive: a symlink chain (s -> ., s/s/…/up -> ../..) writes 
     const { members } = savedMembers(await layerTar(BASE), true);
     members.push(
       { name: 's', type: 'symlink', linkname: '.' },
-      // The text check sees s/…/s/up -> ../.. land on the archive root; the link is made at the root, `hops` levels above it.
+      // The text check sees s/…/s/up -> ../.. land on the archive root; the link is made at the root, `hops` levels
+      // above it.
       { name: `${'s/'.repeat(hops)}up`, type: 'symlink', linkname: Array(hops).fill('..').join('/') },
       { name: `up/${relative('/', victim)}/pwned`, content: 'written outside' },
     );
@@ -118,9 +134,14 @@ test('docker save archive: a manifest.json symlinked out of the archive (through
     const secret = join(dir, 'host-secret');
     await writeFile(secret, 'TOPSECRET host bytes that must not be quoted');
     const { members } = savedMembers(await layerTar(BASE), false);
-    // sub/p -> .. is the root, so sub/p/sub/p/… stays at the root while each `..` climbs: 8 of them reach / from any temp dir.
+    // sub/p -> .. is the root, so sub/p/sub/p/… stays at the root while each `..` climbs: 8 of them reach / from any
+    // temp dir.
     const climb = `${'sub/p/'.repeat(4)}${Array(8).fill('..').join('/')}`;
-    members.push({ name: 'sub', type: 'directory' }, { name: 'sub/p', type: 'symlink', linkname: '..' }, { name: 'manifest.json', type: 'symlink', linkname: `${climb}${secret}` });
+    members.push(
+      { name: 'sub', type: 'directory' },
+      { name: 'sub/p', type: 'symlink', linkname: '..' },
+      { name: 'manifest.json', type: 'symlink', linkname: `${climb}${secret}` },
+    );
     await writeFile(join(dir, 'evil.tar'), await layerTar(members));
     const message = await refusal(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out')));
     assert.not.match(message, /TOPSECRET/, 'the refusal quotes nothing of the host file');
@@ -139,11 +160,24 @@ test("the image's /etc/passwd is read inside the image: a symlink reaches neithe
     const tree = async (name: string, passwd: string) => {
       const root = join(dir, name);
       await mkdir(root);
-      await applyLayer(root, Readable.from(await layerTar([{ name: 'etc', type: 'directory' }, { name: 'etc/passwd', type: 'symlink', linkname: passwd }])), { owners: 'keep', dirModes: new Map() });
+      await applyLayer(
+        root,
+        Readable.from(
+          await layerTar([
+            { name: 'etc', type: 'directory' },
+            { name: 'etc/passwd', type: 'symlink', linkname: passwd },
+          ]),
+        ),
+        { owners: 'keep', dirModes: new Map() },
+      );
       return root;
     };
     const absolute = await tree('abs', host);
-    assert.match(await refusal(within(5000, resolveUser(absolute, 'hostonly'))), /not in its \/etc\/passwd/, 'an absolute target means the image\'s own path');
+    assert.match(
+      await refusal(within(5000, resolveUser(absolute, 'hostonly'))),
+      /not in its \/etc\/passwd/,
+      "an absolute target means the image's own path",
+    );
     const climbing = await tree('rel', `../${Array(12).fill('..').join('/')}${host}`);
     assert.match(await refusal(within(5000, resolveUser(climbing, 'hostonly'))), /symlink escape/);
     const zero = await tree('zero', '/dev/zero');
@@ -151,7 +185,11 @@ test("the image's /etc/passwd is read inside the image: a symlink reaches neithe
     const fifo = join(dir, 'fifo');
     await mkdir(join(fifo, 'etc'), { recursive: true });
     await runTool('mkfifo', [join(fifo, 'etc/passwd')]);
-    assert.match(await refusal(within(5000, resolveUser(fifo, 'someone'))), /not a regular file/, 'a fifo is not waited on');
+    assert.match(
+      await refusal(within(5000, resolveUser(fifo, 'someone'))),
+      /not a regular file/,
+      'a fifo is not waited on',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -185,11 +223,18 @@ test('a damaged or truncated gzip layer is a clear refusal, not a crash of the p
     const damaged = Buffer.from(gz);
     damaged[40] = damaged.readUInt8(40) ^ 0xff;
     damaged[41] = damaged.readUInt8(41) ^ 0xff;
-    for (const [name, stored] of [['damaged', damaged], ['truncated', gz.subarray(0, gz.length >> 1)]] as const) {
+    for (const [name, stored] of [
+      ['damaged', damaged],
+      ['truncated', gz.subarray(0, gz.length >> 1)],
+    ] as const) {
       const { members } = savedMembers(layer, true);
       members[2] = { name: 'layer0/layer.tar', content: stored };
       await writeFile(join(dir, `${name}.tar`), await layerTar(members));
-      assert.match(await refusal(unpackOciImage(join(dir, `${name}.tar`), join(dir, name))), /cannot read a layer of the image/, name);
+      assert.match(
+        await refusal(unpackOciImage(join(dir, `${name}.tar`), join(dir, name))),
+        /cannot read a layer of the image/,
+        name,
+      );
       assert.equal(await readdir(join(dir, name)), [], `${name}: the scratch folder is gone`);
     }
   } finally {
@@ -202,11 +247,17 @@ test('an image with more entries than the cap is refused, in its layers and in i
   try {
     const many: Member[] = Array.from({ length: 50 }, (_, i) => ({ name: `f${i}`, content: '' }));
     await writeLayout(join(dir, 'layout'), [await layerTar([...BASE, ...many])], SETTINGS);
-    assert.match(await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'), { maxEntries: 20 })), /more than 20 entries.*maxEntries/);
+    assert.match(
+      await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'), { maxEntries: 20 })),
+      /more than 20 entries.*maxEntries/,
+    );
     assert.equal(await readdir(join(dir, 'out')), []);
     const { members } = savedMembers(await layerTar(BASE), true);
     await writeFile(join(dir, 'saved.tar'), await layerTar([...members, ...many]));
-    assert.match(await refusal(unpackOciImage(join(dir, 'saved.tar'), join(dir, 'out2'), { maxEntries: 20 })), /more than 20 entries.*maxEntries/);
+    assert.match(
+      await refusal(unpackOciImage(join(dir, 'saved.tar'), join(dir, 'out2'), { maxEntries: 20 })),
+      /more than 20 entries.*maxEntries/,
+    );
     assert.equal(await readdir(join(dir, 'out2')), []);
     const fine = await unpackOciImage(join(dir, 'saved.tar'), join(dir, 'out3'), { maxEntries: 60 });
     assert.ok(existsSync(fine.rootfs), 'under the cap it unpacks');
@@ -222,7 +273,8 @@ test('whiteouts .wh.., .wh... and .wh. at any depth remove neither the root, its
     const root = join(parent, 'root');
     await mkdir(root, { recursive: true });
     await writeFile(join(parent, 'sibling'), 'beside the root');
-    const apply = async (members: Member[]) => applyLayer(root, Readable.from(await layerTar(members)), { owners: 'keep', dirModes: new Map() });
+    const apply = async (members: Member[]) =>
+      applyLayer(root, Readable.from(await layerTar(members)), { owners: 'keep', dirModes: new Map() });
     await apply([{ name: 'a/b/keep', content: 'kept' }]);
     for (const name of ['a/b/.wh..', 'a/b/.wh...', 'a/.wh..', '.wh..', '.wh...', 'a/.wh.', 'a/b/./.wh..']) {
       const outcome = apply([{ name }]);

@@ -3,8 +3,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { QemuSpec } from '../../common/qemu/argv.ts';
-import { configDisk } from './oci-config.ts';
 import type { UnpackedImage } from './oci.ts';
+import { configDisk } from './oci-config.ts';
 
 // The console line the container init prints last: the exit code, or why nothing ran.
 export const CONTAINER_END = /^MVOS-CONTAINER-(?:EXIT (\d+)|FAILED (.*))$/m;
@@ -18,7 +18,10 @@ export interface ContainerBoot {
 }
 
 // Writes config.img beside the unpacked root and returns the spec parts that boot it.
-export async function containerSpec(unpacked: UnpackedImage, boot: ContainerBoot): Promise<Pick<QemuSpec, 'kernel' | 'initrd' | 'append' | 'drives'>> {
+export async function containerSpec(
+  unpacked: UnpackedImage,
+  boot: ContainerBoot,
+): Promise<Pick<QemuSpec, 'kernel' | 'initrd' | 'append' | 'drives'>> {
   const config = join(unpacked.rootfs, '..', 'config.img');
   await writeFile(config, configDisk(unpacked.run));
   return {

@@ -1,11 +1,12 @@
-// Applies image layers (tar streams) onto a folder in order, with OCI whiteouts: `.wh.NAME` deletes NAME from the layers
+// Applies image layers (tar streams) onto a folder in order, with OCI whiteouts: `.wh.NAME` deletes NAME from the
+// layers
 // below, `.wh..wh..opq` empties its folder of what the layers below put there. Names are checked and resolved inside
 // the folder, so no member, link or symlink can write outside it; bytes and entries count against the image's caps.
 import { createWriteStream } from 'node:fs';
 import { chmod, lchown, link, lstat, mkdir, readdir, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { UserError } from '../../common/errors.ts';
 import { UnpackBudget, unpackLimits } from './oci-limits.ts';
 import { resolveParent, safeSegments } from './oci-paths.ts';
@@ -22,7 +23,8 @@ export interface LayerReport {
   skipped: string[];
 }
 
-// Owners: 'keep' needs root (lchown); 'ignore' leaves every file to the unpacking user (mkfs.erofs then makes them root's).
+// Owners: 'keep' needs root (lchown); 'ignore' leaves every file to the unpacking user (mkfs.erofs then makes them
+// root's).
 // Folder modes wait in dirModes until every layer is in (setFolderModes): a read-only folder must still take the
 // files of later layers when the unpacking user is not root.
 export interface LayerOptions {
@@ -56,18 +58,28 @@ async function clearFor(path: string, rel: string, type: string, dirModes: Map<s
 
 // Gives every folder that is still a folder the mode its layer asked for ('final', deepest first), or opens them all
 // to their owner again ('open', shallowest first) so an unprivileged user can delete the tree afterwards.
-export async function setFolderModes(root: string, dirModes: Map<string, number>, which: 'final' | 'open' = 'final'): Promise<void> {
+export async function setFolderModes(
+  root: string,
+  dirModes: Map<string, number>,
+  which: 'final' | 'open' = 'final',
+): Promise<void> {
   const depth = (rel: string) => rel.split('/').length;
   const order = [...dirModes.keys()].sort((a, b) => (which === 'final' ? depth(b) - depth(a) : depth(a) - depth(b)));
   for (const rel of order) {
     const path = join(root, rel);
     const mode = dirModes.get(rel)!;
-    if ((await lstat(path).catch(() => undefined))?.isDirectory()) await chmod(path, which === 'final' ? mode : mode | 0o700);
+    if ((await lstat(path).catch(() => undefined))?.isDirectory())
+      await chmod(path, which === 'final' ? mode : mode | 0o700);
   }
 }
 
 // Empties an opaque folder of everything this layer has not itself written, children of written folders included.
-async function makeOpaque(dir: string, rel: string, written: Set<string>, dirModes: Map<string, number>): Promise<number> {
+async function makeOpaque(
+  dir: string,
+  rel: string,
+  written: Set<string>,
+  dirModes: Map<string, number>,
+): Promise<number> {
   let removed = 0;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const childRel = rel ? `${rel}/${name}` : name;
@@ -87,11 +99,20 @@ export async function applyLayer(root: string, layer: Readable, options: LayerOp
   const budget = options.budget ?? new UnpackBudget(unpackLimits(), 'its layers');
   const written = new Set<string>();
   // The meter sits before the tar parser: past the byte cap the stream fails before those bytes reach the disk.
-  await eachEntry(layer, [budget.meter()], 'a layer of the image', (entry) => applyEntry(root, entry, options, budget, written, report));
+  await eachEntry(layer, [budget.meter()], 'a layer of the image', (entry) =>
+    applyEntry(root, entry, options, budget, written, report),
+  );
   return report;
 }
 
-async function applyEntry(root: string, entry: TarEntry, options: LayerOptions, budget: UnpackBudget, written: Set<string>, report: LayerReport): Promise<void> {
+async function applyEntry(
+  root: string,
+  entry: TarEntry,
+  options: LayerOptions,
+  budget: UnpackBudget,
+  written: Set<string>,
+  report: LayerReport,
+): Promise<void> {
   const { header } = entry;
   budget.takeEntry();
   const parts = safeSegments(header.name, 'layer member');
@@ -108,8 +129,12 @@ async function applyEntry(root: string, entry: TarEntry, options: LayerOptions, 
   if (base.startsWith(WHITEOUT)) {
     const name = base.slice(WHITEOUT.length);
     // `.wh..` and `.wh...` would name the whiteout's own folder or its parent (the root, or the folder above it).
-    if (name === '' || name === '.' || name === '..') throw new UserError(`refusing whiteout /${rel}: it names no file, only its folder or the one above`, { hint: 'the image is malformed or hostile; rebuild it from a trusted source' });
-    if (await removeIfPresent(join(parent, name), [...resolved.slice(0, -1), name].join('/'), options.dirModes)) report.removed++;
+    if (name === '' || name === '.' || name === '..')
+      throw new UserError(`refusing whiteout /${rel}: it names no file, only its folder or the one above`, {
+        hint: 'the image is malformed or hostile; rebuild it from a trusted source',
+      });
+    if (await removeIfPresent(join(parent, name), [...resolved.slice(0, -1), name].join('/'), options.dirModes))
+      report.removed++;
     return;
   }
   await mkdir(parent, { recursive: true });
@@ -126,7 +151,10 @@ async function applyEntry(root: string, entry: TarEntry, options: LayerOptions, 
     const target = await resolveParent(root, safeSegments(header.linkname, 'hard link target'));
     const source = join(root, ...target);
     const info = await lstat(source).catch(() => undefined);
-    if (!info || info.isDirectory()) throw new UserError(`hard link /${rel} points to /${target.join('/')}, which is ${info ? 'a folder' : 'not in the image'}`);
+    if (!info || info.isDirectory())
+      throw new UserError(
+        `hard link /${rel} points to /${target.join('/')}, which is ${info ? 'a folder' : 'not in the image'}`,
+      );
     await link(source, path);
   } else if (header.type === 'file' || header.type === 'contiguous-file') {
     await pipeline(entry, createWriteStream(path, { flags: 'wx' }));

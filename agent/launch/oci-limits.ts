@@ -3,7 +3,8 @@
 import { Transform } from 'node:stream';
 import { UserError } from '../../common/errors.ts';
 
-// The caps of one image (UnpackOptions.maxBytes / maxEntries); each phase (its archive, its layers) counts against them.
+// The caps of one image (UnpackOptions.maxBytes / maxEntries); each phase (its archive, its layers) counts against
+// them.
 export interface UnpackLimits {
   maxBytes: number;
   maxEntries: number;
@@ -18,18 +19,25 @@ export function unpackLimits(given: Partial<UnpackLimits> = {}): UnpackLimits {
   for (const key of ['maxBytes', 'maxEntries'] as const) {
     const value = given[key];
     if (value === undefined) continue;
-    if (!Number.isSafeInteger(value) || value <= 0) throw new UserError(`${key} must be a positive whole number (got ${value})`);
+    if (!Number.isSafeInteger(value) || value <= 0)
+      throw new UserError(`${key} must be a positive whole number (got ${value})`);
     limits[key] = value;
   }
   return limits;
 }
 
 function human(bytes: number): string {
-  for (const [unit, size] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  for (const [unit, size] of [
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['KiB', 2 ** 10],
+  ] as const)
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
   return `${bytes} bytes`;
 }
 
-const HINT = 'the image is a decompression bomb or larger than this host accepts; a genuine one needs a higher cap for the unpack';
+const HINT =
+  'the image is a decompression bomb or larger than this host accepts; a genuine one needs a higher cap for the unpack';
 
 // What one phase has used of the caps; `scope` names it in the refusal ('its layers', 'its archive').
 export class UnpackBudget {
@@ -43,13 +51,21 @@ export class UnpackBudget {
   // Counts n more bytes; refuses once the total passes maxBytes.
   takeBytes(n: number): void {
     this.bytes += n;
-    if (this.bytes > this.limits.maxBytes) throw new UserError(`refusing the image: more than ${human(this.limits.maxBytes)} in ${this.scope} (the maxBytes cap)`, { hint: HINT });
+    if (this.bytes > this.limits.maxBytes)
+      throw new UserError(
+        `refusing the image: more than ${human(this.limits.maxBytes)} in ${this.scope} (the maxBytes cap)`,
+        { hint: HINT },
+      );
   }
 
   // Counts one more entry; refuses once the total passes maxEntries.
   takeEntry(): void {
     this.entries += 1;
-    if (this.entries > this.limits.maxEntries) throw new UserError(`refusing the image: more than ${this.limits.maxEntries} entries in ${this.scope} (the maxEntries cap)`, { hint: HINT });
+    if (this.entries > this.limits.maxEntries)
+      throw new UserError(
+        `refusing the image: more than ${this.limits.maxEntries} entries in ${this.scope} (the maxEntries cap)`,
+        { hint: HINT },
+      );
   }
 
   // A pass-through that counts every byte on its way and fails the stream at the cap, before the bytes go further.

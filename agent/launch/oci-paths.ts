@@ -6,7 +6,8 @@ import { UserError } from '../../common/errors.ts';
 // Linux gives up after 40 symlinks in one lookup (ELOOP); so does the resolver.
 const MAX_HOPS = 40;
 
-// An archive member name as relative segments; absolute names, `..` and NUL bytes are refused (`./` and `//` are tidied).
+// An archive member name as relative segments; absolute names, `..` and NUL bytes are refused (`./` and `//` are
+// tidied).
 export function safeSegments(name: string, what: string): string[] {
   if (name.startsWith('/')) throw refused(what, name, 'is an absolute path');
   if (name.includes('\0')) throw refused(what, name, 'contains a NUL byte');
@@ -29,9 +30,12 @@ function linkTarget(parentParts: string[], target: string, link: string): string
     if (part === '' || part === '.') continue;
     if (part === '..') {
       if (start.length === 0) {
-        throw new UserError(`refusing symlink /${link} -> ${target}: following it leaves the image root (symlink escape)`, {
-          hint: 'the image is malformed or hostile; rebuild it from a trusted source',
-        });
+        throw new UserError(
+          `refusing symlink /${link} -> ${target}: following it leaves the image root (symlink escape)`,
+          {
+            hint: 'the image is malformed or hostile; rebuild it from a trusted source',
+          },
+        );
       }
       start.pop();
     } else start.push(part);
@@ -63,14 +67,17 @@ async function resolve(root: string, parts: readonly string[], followLast: boole
     const here = join(root, ...done, part);
     const info = await lstat(here).catch(() => undefined);
     if (info?.isSymbolicLink()) {
-      if (++hops > MAX_HOPS) throw new UserError(`refusing /${[...done, part].join('/')}: more than ${MAX_HOPS} symlinks in one path`);
+      if (++hops > MAX_HOPS)
+        throw new UserError(`refusing /${[...done, part].join('/')}: more than ${MAX_HOPS} symlinks in one path`);
       const target = linkTarget(done, await readlink(here), [...done, part].join('/'));
       done.length = 0;
       pending.unshift(...target);
       continue;
     }
     if (info && !info.isDirectory() && !last) {
-      throw new UserError(`refusing /${parts.join('/')}: /${[...done, part].join('/')} is a file, not a folder`, { hint: 'the image is malformed' });
+      throw new UserError(`refusing /${parts.join('/')}: /${[...done, part].join('/')} is a file, not a folder`, {
+        hint: 'the image is malformed',
+      });
     }
     done.push(part);
   }

@@ -46,7 +46,10 @@ interface ArchiveEntry {
 }
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
-const INDEX_TYPES = new Set<unknown>(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const INDEX_TYPES = new Set<unknown>([
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+]);
 
 // Manifests, indexes and configs are a few KiB; a bigger one is refused rather than read into memory.
 const MAX_JSON_BYTES = 16 << 20;
@@ -73,7 +76,10 @@ async function readJson(file: string, what: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (cause) {
-    throw new UserError(`cannot read ${what} (${file}): ${(cause as Error).message}`, { cause, hint: 'the image is damaged or not an OCI layout / `docker save` archive' });
+    throw new UserError(`cannot read ${what} (${file}): ${(cause as Error).message}`, {
+      cause,
+      hint: 'the image is damaged or not an OCI layout / `docker save` archive',
+    });
   }
 }
 
@@ -85,15 +91,22 @@ async function readTopJson(root: string, name: string): Promise<unknown> {
 }
 
 // A blob of the layout (its real path and size), its digest checked (and its size, when the descriptor gives one).
-async function verifiedBlob(root: string, descriptor: Descriptor, what: string): Promise<{ file: string; size: number }> {
+async function verifiedBlob(
+  root: string,
+  descriptor: Descriptor,
+  what: string,
+): Promise<{ file: string; size: number }> {
   const digest = String(descriptor.digest ?? '');
-  if (!DIGEST.test(digest)) throw bad(`${what} has digest ${JSON.stringify(descriptor.digest)}; only sha256 digests are supported`);
+  if (!DIGEST.test(digest))
+    throw bad(`${what} has digest ${JSON.stringify(descriptor.digest)}; only sha256 digests are supported`);
   const file = await findInside(root, `blobs/sha256/${digest.slice('sha256:'.length)}`, what);
   if (!file) throw bad(`${what} ${digest} is missing from blobs/sha256/`);
   const size = (await stat(file)).size;
-  if (typeof descriptor.size === 'number' && size !== descriptor.size) throw bad(`${what} ${digest} has ${size} bytes, its descriptor says ${descriptor.size}`);
+  if (typeof descriptor.size === 'number' && size !== descriptor.size)
+    throw bad(`${what} ${digest} has ${size} bytes, its descriptor says ${descriptor.size}`);
   const actual = await fileDigest(file, what);
-  if (actual.digest !== digest || actual.size !== size) throw bad(`${what} does not match its digest: expected ${digest}, got ${actual.digest}`);
+  if (actual.digest !== digest || actual.size !== size)
+    throw bad(`${what} does not match its digest: expected ${digest}, got ${actual.digest}`);
   return { file, size };
 }
 
@@ -106,10 +119,19 @@ function diffIds(config: ImageConfig, layers: number): string[] {
 }
 
 // The manifest an index points at: the only one, or the linux/amd64 one; nested indexes are followed.
-async function pickManifest(root: string, index: ManifestJson, depth = 0): Promise<{ manifest: ManifestJson; digest: string }> {
+async function pickManifest(
+  root: string,
+  index: ManifestJson,
+  depth = 0,
+): Promise<{ manifest: ManifestJson; digest: string }> {
   const manifests: Descriptor[] = Array.isArray(index.manifests) ? index.manifests : [];
-  const fitting = manifests.filter((m) => !m.platform || (m.platform.os === 'linux' && m.platform.architecture === 'amd64'));
-  if (fitting.length !== 1) throw bad(`index.json lists ${manifests.length} manifests, ${fitting.length} for linux/amd64; exactly one is needed`);
+  const fitting = manifests.filter(
+    (m) => !m.platform || (m.platform.os === 'linux' && m.platform.architecture === 'amd64'),
+  );
+  if (fitting.length !== 1)
+    throw bad(
+      `index.json lists ${manifests.length} manifests, ${fitting.length} for linux/amd64; exactly one is needed`,
+    );
   const chosen = fitting[0]!;
   const { file } = await verifiedBlob(root, chosen, 'manifest');
   const json = (await readJson(file, 'manifest')) as ManifestJson;
@@ -123,24 +145,36 @@ async function pickManifest(root: string, index: ManifestJson, depth = 0): Promi
 async function openLayout(root: string): Promise<OciImage> {
   const { manifest, digest } = await pickManifest(root, (await readTopJson(root, 'index.json')) as ManifestJson);
   if (!manifest.config || !Array.isArray(manifest.layers)) throw bad(`manifest ${digest} has no config or no layers`);
-  const config = (await readJson((await verifiedBlob(root, manifest.config, 'image config')).file, 'image config')) as ImageConfig;
+  const config = (await readJson(
+    (
+      await verifiedBlob(root, manifest.config, 'image config')
+    ).file,
+    'image config',
+  )) as ImageConfig;
   const ids = diffIds(config, manifest.layers.length);
   const layers: OciLayer[] = [];
-  for (const [i, layer] of (manifest.layers as Descriptor[]).entries()) layers.push({ ...(await verifiedBlob(root, layer, `layer ${i + 1}`)), diffId: ids[i]! });
+  for (const [i, layer] of (manifest.layers as Descriptor[]).entries())
+    layers.push({ ...(await verifiedBlob(root, layer, `layer ${i + 1}`)), diffId: ids[i]! });
   return { digest, config, layers };
 }
 
-// `docker save`: the config is named by its digest (`<hex>.json` or blobs/sha256/<hex>); layers are checked by diff_id when applied.
+// `docker save`: the config is named by its digest (`<hex>.json` or blobs/sha256/<hex>); layers are checked by diff_id
+// when applied.
 async function openDockerArchive(root: string): Promise<OciImage> {
   const entries = await readTopJson(root, 'manifest.json');
-  if (!Array.isArray(entries) || entries.length !== 1) throw bad(`manifest.json describes ${Array.isArray(entries) ? entries.length : 'no'} images; exactly one is needed`);
+  if (!Array.isArray(entries) || entries.length !== 1)
+    throw bad(
+      `manifest.json describes ${Array.isArray(entries) ? entries.length : 'no'} images; exactly one is needed`,
+    );
   const entry: ArchiveEntry = entries[0];
-  if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw bad('manifest.json has no Config or no Layers');
+  if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers))
+    throw bad('manifest.json has no Config or no Layers');
   const configFile = await findInside(root, entry.Config, 'config file');
   if (!configFile) throw bad(`the config ${entry.Config} named in manifest.json is missing`);
   const { digest } = await fileDigest(configFile, 'image config');
   const named = /([0-9a-f]{64})(\.json)?$/.exec(entry.Config)?.[1];
-  if (named !== digest.slice('sha256:'.length)) throw bad(`the config ${entry.Config} does not match its name: its digest is ${digest}`);
+  if (named !== digest.slice('sha256:'.length))
+    throw bad(`the config ${entry.Config} does not match its name: its digest is ${digest}`);
   const config = (await readJson(configFile, 'image config')) as ImageConfig;
   const ids = diffIds(config, entry.Layers.length);
   const layers: OciLayer[] = [];
@@ -155,7 +189,10 @@ async function openDockerArchive(root: string): Promise<OciImage> {
 // Opens a layout folder as it is, or an archive after unpacking it into scratch (within the limits' caps).
 export async function openOciImage(source: string, scratch: string, limits: UnpackLimits): Promise<OciImage> {
   const info = await stat(source).catch(() => undefined);
-  if (!info) throw new UserError(`image ${source} does not exist`, { hint: 'give an OCI image layout folder or a `docker save` tarball' });
+  if (!info)
+    throw new UserError(`image ${source} does not exist`, {
+      hint: 'give an OCI image layout folder or a `docker save` tarball',
+    });
   let root = source;
   if (!info.isDirectory()) {
     root = join(scratch, 'archive');
@@ -166,5 +203,7 @@ export async function openOciImage(source: string, scratch: string, limits: Unpa
   const present = async (name: string) => (await lstat(join(root, name)).catch(() => undefined)) !== undefined;
   if (await present('index.json')) return openLayout(root);
   if (await present('manifest.json')) return openDockerArchive(root);
-  throw new UserError(`${source} holds neither index.json (OCI layout) nor manifest.json (docker save)`, { hint: 'give an OCI image layout folder or a `docker save` tarball' });
+  throw new UserError(`${source} holds neither index.json (OCI layout) nor manifest.json (docker save)`, {
+    hint: 'give an OCI image layout folder or a `docker save` tarball',
+  });
 }

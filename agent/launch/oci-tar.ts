@@ -9,7 +9,12 @@ import { UserError } from '../../common/errors.ts';
 export type TarEntry = Extract extends AsyncIterable<infer T> ? T : never;
 
 // Passes each entry of input (through the transforms) to handle in turn; `what` names the input if the stream fails.
-export async function eachEntry(input: Readable, transforms: Transform[], what: string, handle: (entry: TarEntry) => Promise<void>): Promise<void> {
+export async function eachEntry(
+  input: Readable,
+  transforms: Transform[],
+  what: string,
+  handle: (entry: TarEntry) => Promise<void>,
+): Promise<void> {
   const extract = tar.extract();
   const done = pipeline([input, ...transforms, extract]);
   // Awaited below; marked handled now, as a broken stream can fail it while an entry is still being handled.
@@ -32,6 +37,9 @@ export async function eachEntry(input: Readable, transforms: Transform[], what: 
     // A failing stream ends the entries with whatever error the parser saw; the stream's own error says why.
     if (error instanceof UserError || !(streamError instanceof Error)) throw error;
     if (streamError instanceof UserError) throw streamError;
-    throw new UserError(`cannot read ${what}: ${streamError.message}`, { cause: streamError, hint: 'the image is damaged or not made of (gzipped) tars; save or pull it again' });
+    throw new UserError(`cannot read ${what}: ${streamError.message}`, {
+      cause: streamError,
+      hint: 'the image is damaged or not made of (gzipped) tars; save or pull it again',
+    });
   }
 }

@@ -1,17 +1,17 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
-import { configDisk, runConfig } from './oci-config.ts';
-import { applyLayer } from './oci-layers.ts';
-import { containerEnd } from './oci-launch.ts';
-import { dockerArchive, layerTar, writeLayout, type Member } from './oci-images.test-support.ts';
 import { unpackOciImage } from './oci.ts';
+import { configDisk, runConfig } from './oci-config.ts';
+import { dockerArchive, layerTar, type Member, writeLayout } from './oci-images.test-support.ts';
+import { containerEnd } from './oci-launch.ts';
+import { applyLayer } from './oci-layers.ts';
 
 const BUSYBOX = await readFile('/bin/busybox');
 
@@ -40,7 +40,13 @@ const UPPER: Member[] = [
   { name: 'etc/motd', content: 'hello' },
 ];
 
-const SETTINGS = { Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo "a  b"; exit 3'], Env: ['GREETING=hi there', 'PATH=/bin'], WorkingDir: '/home/app', User: 'app' };
+const SETTINGS = {
+  Entrypoint: ['/bin/sh', '-c'],
+  Cmd: ['echo "a  b"; exit 3'],
+  Env: ['GREETING=hi there', 'PATH=/bin'],
+  WorkingDir: '/home/app',
+  User: 'app',
+};
 
 async function scratch(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'mvos-oci-test-'));
@@ -57,7 +63,12 @@ async function refusal(work: Promise<unknown>): Promise<string> {
     assert.instance(error, UserError);
     return (error as Error).message;
   }
-  throw new assert.Assertion({ message: 'expected a refusal, the unpack went through', operator: 'throws', expects: 'UserError', actual: 'success' });
+  throw new assert.Assertion({
+    message: 'expected a refusal, the unpack went through',
+    operator: 'throws',
+    expects: 'UserError',
+    actual: 'success',
+  });
 }
 
 test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteouts, opaque folders, links, modes, owners', async () => {
@@ -65,7 +76,10 @@ test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteou
   try {
     await writeLayout(join(dir, 'layout'), [await layerTar(LOWER), await layerTar(UPPER)], SETTINGS, [false, true]);
     const unpacked = await unpackOciImage(join(dir, 'layout'), join(dir, 'out'));
-    assert.equal(unpacked.layers.map((l) => l.skipped), [['dev/null'], []]);
+    assert.equal(
+      unpacked.layers.map((l) => l.skipped),
+      [['dev/null'], []],
+    );
     await extractErofs(unpacked.rootfs, join(dir, 'tree'));
     const t = (p: string) => join(dir, 'tree', p);
     assert.ok((await readFile(t('bin/busybox'))).equals(BUSYBOX));
@@ -80,7 +94,14 @@ test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteou
     assert.is(await readFile(t('bin/su'), 'utf8'), 'setuid');
     const dump = (await runTool('dump.erofs', ['--path=/bin/busybox', unpacked.rootfs])).stdout;
     assert.match(dump, /Access: 0755/);
-    assert.equal(unpacked.run, { argv: ['/bin/sh', '-c', 'echo "a  b"; exit 3'], env: ['GREETING=hi there', 'PATH=/bin'], workingDir: '/home/app', user: 'app', uid: 1000, gid: 1001 });
+    assert.equal(unpacked.run, {
+      argv: ['/bin/sh', '-c', 'echo "a  b"; exit 3'],
+      env: ['GREETING=hi there', 'PATH=/bin'],
+      workingDir: '/home/app',
+      user: 'app',
+      uid: 1000,
+      gid: 1001,
+    });
     assert.equal(JSON.parse(await readFile(unpacked.runConfigFile, 'utf8')).argv, unpacked.run.argv);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -113,7 +134,10 @@ test('a blob that does not match its digest, or a layer that does not match its 
     const blob = await readFile(blobs[0]!);
     blob[600] = blob.readUInt8(600) ^ 1;
     await writeFile(blobs[0]!, blob);
-    assert.match(await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'))), /layer 1 does not match its digest/);
+    assert.match(
+      await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'))),
+      /layer 1 does not match its digest/,
+    );
     const other = await layerTar([{ name: 'x', content: 'not the promised layer' }]);
     const archive = await dockerArchive([await layerTar(LOWER)], SETTINGS);
     await writeFile(join(dir, 'saved.tar'), archive);
@@ -132,7 +156,8 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
   try {
     const root = join(dir, 'root');
     await mkdir(root);
-    const apply = async (members: Member[]) => applyLayer(root, Readable.from(await layerTar(members)), { owners: 'keep', dirModes: new Map() });
+    const apply = async (members: Member[]) =>
+      applyLayer(root, Readable.from(await layerTar(members)), { owners: 'keep', dirModes: new Map() });
     assert.match(await refusal(apply([{ name: '../evil', content: 'x' }])), /climbs out with '\.\.'.*path traversal/);
     assert.match(await refusal(apply([{ name: 'a/../../evil', content: 'x' }])), /path traversal/);
     assert.match(await refusal(apply([{ name: '/etc/evil', content: 'x' }])), /absolute path/);
@@ -141,15 +166,27 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
     assert.not.ok(existsSync(join(dir, 'pwned')));
     assert.match(await refusal(apply([{ name: 'hl', type: 'link', linkname: '../outside' }])), /path traversal/);
     // An absolute symlink means the image's own /etc, never the host's.
-    await apply([{ name: 'etc', type: 'directory' }, { name: 'etc2', type: 'symlink', linkname: '/etc' }, { name: 'etc2/inside', content: 'ok' }]);
+    await apply([
+      { name: 'etc', type: 'directory' },
+      { name: 'etc2', type: 'symlink', linkname: '/etc' },
+      { name: 'etc2/inside', content: 'ok' },
+    ]);
     assert.is(await readFile(join(root, 'etc/inside'), 'utf8'), 'ok');
     assert.not.ok(existsSync('/etc/inside'));
     const saved = await dockerArchive([await layerTar(LOWER)], SETTINGS, [{ name: '../../escaped', content: 'x' }]);
     await writeFile(join(dir, 'evil.tar'), saved);
-    assert.match(await refusal(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out'))), /archive member.*path traversal/);
-    const linked = await dockerArchive([await layerTar(LOWER)], SETTINGS, [{ name: 'link', type: 'symlink', linkname: '../../etc/shadow' }]);
+    assert.match(
+      await refusal(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out'))),
+      /archive member.*path traversal/,
+    );
+    const linked = await dockerArchive([await layerTar(LOWER)], SETTINGS, [
+      { name: 'link', type: 'symlink', linkname: '../../etc/shadow' },
+    ]);
     await writeFile(join(dir, 'evil2.tar'), linked);
-    assert.match(await refusal(unpackOciImage(join(dir, 'evil2.tar'), join(dir, 'out'))), /archive symlink target.*path traversal/);
+    assert.match(
+      await refusal(unpackOciImage(join(dir, 'evil2.tar'), join(dir, 'out'))),
+      /archive symlink target.*path traversal/,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -159,18 +196,41 @@ test('an unprivileged unpack fills read-only folders of lower layers and still g
   const dir = await scratch();
   try {
     await chmod(dir, 0o777);
-    const lower = await layerTar([{ name: 'ro', type: 'directory', mode: 0o555 }, { name: 'ro/a', content: 'a' }, { name: 'keep', type: 'directory', mode: 0o700 }, { name: 'keep/x', content: 'x', uid: 1000 }]);
+    const lower = await layerTar([
+      { name: 'ro', type: 'directory', mode: 0o555 },
+      { name: 'ro/a', content: 'a' },
+      { name: 'keep', type: 'directory', mode: 0o700 },
+      { name: 'keep/x', content: 'x', uid: 1000 },
+    ]);
     const upper = await layerTar([{ name: 'ro/b', content: 'b' }, { name: 'ro/.wh.a' }]);
     await writeLayout(join(dir, 'layout'), [lower, upper], { ...SETTINGS, User: '' });
     const code = `const { unpackOciImage } = await import(${JSON.stringify(new URL('./oci.ts', import.meta.url).pathname)}); await unpackOciImage(${JSON.stringify(join(dir, 'layout'))}, ${JSON.stringify(join(dir, 'out'))});`;
-    await runTool('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], { cwd: new URL('../..', import.meta.url).pathname });
+    await runTool(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        code,
+      ],
+      { cwd: new URL('../..', import.meta.url).pathname },
+    );
     const image = join(dir, 'out/rootfs.erofs');
     const show = async (path: string) => (await runTool('dump.erofs', [`--path=${path}`, image])).stdout;
     assert.match(await show('/ro'), /Access: 0555/);
     assert.match(await show('/keep'), /Access: 0700/);
     assert.match(await show('/ro/b'), /Uid: 0\s+Gid: 0/);
-    assert.match(await show('/keep/x'), /Uid: 0\s+Gid: 0/, 'no chown without root: everything is root\'s');
-    assert.not.match((await runTool('dump.erofs', ['--path=/ro/a', image], { allowFailure: true })).stdout, /NID/, 'the whiteout still applied');
+    assert.match(await show('/keep/x'), /Uid: 0\s+Gid: 0/, "no chown without root: everything is root's");
+    assert.not.match(
+      (await runTool('dump.erofs', ['--path=/ro/a', image], { allowFailure: true })).stdout,
+      /NID/,
+      'the whiteout still applied',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -181,24 +241,37 @@ test('run config: overrides as docker run applies them, PATH default, config dis
   assert.equal(runConfig(config).argv, ['/entry', 'default']);
   assert.equal(runConfig(config, { cmd: ['x', 'y'] }).argv, ['/entry', 'x', 'y']);
   assert.equal(runConfig(config, { entrypoint: ['/other'] }).argv, ['/other'], 'a new entrypoint drops the image Cmd');
-  assert.equal(runConfig(config, { env: ['A=2', 'B=3'] }).env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=2', 'B=3']);
+  assert.equal(runConfig(config, { env: ['A=2', 'B=3'] }).env, [
+    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    'A=2',
+    'B=3',
+  ]);
   assert.throws(() => runConfig({ config: {} }), /neither Entrypoint nor Cmd/);
-  const tricky = ["it's \"quoted\"", '  spaces  ', '$(reboot) `x` *', 'line\nbreak\n', ''];
+  const tricky = ['it\'s "quoted"', '  spaces  ', '$(reboot) `x` *', 'line\nbreak\n', ''];
   const disk = configDisk({ argv: tricky, env: ['X=a b'], workingDir: '/w d', user: '', uid: 0, gid: 0 });
   assert.is(disk.length % 512, 0);
   const lines = disk.toString('utf8').replace(/\0+$/, '').split('\n');
   assert.is(lines[0], 'MVOS-CONTAINER 1');
   const args = lines.filter((l) => l.startsWith('arg ')).map((l) => Buffer.from(l.slice(4), 'base64').toString('utf8'));
   assert.equal(args, tricky);
-  assert.ok(lines.every((l) => /^[\x20-\x7e]*$/.test(l)), 'only printable ASCII reaches the shell that reads it');
+  assert.ok(
+    lines.every((l) => /^[\x20-\x7e]*$/.test(l)),
+    'only printable ASCII reaches the shell that reads it',
+  );
 });
 
-test('the container init\'s last line reads back as an exit code or a failure', () => {
-  assert.equal(containerEnd('boot noise\r\nhello\r\nMVOS-CONTAINER-EXIT 42\r\nreboot: Power down\r\n'), { exitCode: 42 });
+test("the container init's last line reads back as an exit code or a failure", () => {
+  assert.equal(containerEnd('boot noise\r\nhello\r\nMVOS-CONTAINER-EXIT 42\r\nreboot: Power down\r\n'), {
+    exitCode: 42,
+  });
   assert.equal(containerEnd('MVOS-CONTAINER-FAILED root image unreadable\n'), { failed: 'root image unreadable' });
   assert.is(containerEnd('echo MVOS-CONTAINER-EXIT 1 from inside a line\n'), undefined, 'only a whole line counts');
   assert.is(containerEnd('still running\n'), undefined);
-  assert.equal(containerEnd('MVOS-CONTAINER-EXIT 0\nMVOS-CONTAINER-EXIT 9\n'), { exitCode: 9 }, 'a container printing the marker itself comes first; the init speaks last');
+  assert.equal(
+    containerEnd('MVOS-CONTAINER-EXIT 0\nMVOS-CONTAINER-EXIT 9\n'),
+    { exitCode: 9 },
+    'a container printing the marker itself comes first; the init speaks last',
+  );
 });
 
 test.run();

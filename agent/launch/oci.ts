@@ -4,15 +4,15 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { UserError } from '../../common/errors.ts';
 import { mkfsErofs, uuidFromDigest } from '../../common/erofs.ts';
-import { resolveUser, runConfig, type ContainerRunConfig, type RunOverrides } from './oci-config.ts';
+import { UserError } from '../../common/errors.ts';
+import { type ContainerRunConfig, type RunOverrides, resolveUser, runConfig } from './oci-config.ts';
 import { openFile } from './oci-files.ts';
-import { applyLayer, setFolderModes, type LayerReport } from './oci-layers.ts';
+import { applyLayer, type LayerReport, setFolderModes } from './oci-layers.ts';
 import { UnpackBudget, unpackLimits } from './oci-limits.ts';
-import { openOciImage, type OciLayer } from './oci-source.ts';
+import { type OciLayer, openOciImage } from './oci-source.ts';
 
 // What unpacking wrote: the root image, the run configuration (also as run.json beside it) and what each layer did.
 export interface UnpackedImage {
@@ -43,9 +43,15 @@ async function layerStream(layer: OciLayer): Promise<{ stream: Readable; digest:
   const head = Buffer.alloc(4);
   try {
     const { size } = await handle.stat();
-    if (size !== layer.size) throw new UserError(`layer ${layer.diffId} has ${size} bytes, its descriptor says ${layer.size}`, { hint: 'the image is damaged; save or pull it again' });
+    if (size !== layer.size)
+      throw new UserError(`layer ${layer.diffId} has ${size} bytes, its descriptor says ${layer.size}`, {
+        hint: 'the image is damaged; save or pull it again',
+      });
     await handle.read(head, 0, 4, 0);
-    if (head.equals(ZSTD)) throw new UserError(`layer ${layer.diffId} is zstd-compressed, which this unpacker does not read`, { hint: 'save the image with gzip or uncompressed layers' });
+    if (head.equals(ZSTD))
+      throw new UserError(`layer ${layer.diffId} is zstd-compressed, which this unpacker does not read`, {
+        hint: 'save the image with gzip or uncompressed layers',
+      });
   } catch (error) {
     await handle.close();
     throw error;
@@ -70,7 +76,11 @@ function createdEpoch(config: Record<string, unknown>): number {
 }
 
 // Unpacks source (an OCI layout folder or a `docker save` tarball) into outDir/rootfs.erofs and outDir/run.json.
-export async function unpackOciImage(source: string, outDir: string, options: UnpackOptions = {}): Promise<UnpackedImage> {
+export async function unpackOciImage(
+  source: string,
+  outDir: string,
+  options: UnpackOptions = {},
+): Promise<UnpackedImage> {
   const owners = options.owners ?? (process.getuid?.() === 0 ? 'keep' : 'ignore');
   const limits = unpackLimits(options);
   await mkdir(outDir, { recursive: true });
@@ -86,13 +96,20 @@ export async function unpackOciImage(source: string, outDir: string, options: Un
       const { stream, digest } = await layerStream(layer);
       layers.push(await applyLayer(root, stream, { owners, dirModes, budget }));
       const actual = digest();
-      if (actual !== layer.diffId) throw new UserError(`a layer does not match its diff_id: expected ${layer.diffId}, got ${actual}`, { hint: 'the image is damaged; save or pull it again' });
+      if (actual !== layer.diffId)
+        throw new UserError(`a layer does not match its diff_id: expected ${layer.diffId}, got ${actual}`, {
+          hint: 'the image is damaged; save or pull it again',
+        });
     }
     await setFolderModes(root, dirModes);
     const base = runConfig(image.config, options.overrides);
     const run: ContainerRunConfig = { ...base, ...(await resolveUser(root, base.user)) };
     const temp = join(scratch, 'rootfs.erofs');
-    await mkfsErofs(root, temp, { sourceDateEpoch: createdEpoch(image.config), uuid: uuidFromDigest(image.digest), allRoot: owners === 'ignore' });
+    await mkfsErofs(root, temp, {
+      sourceDateEpoch: createdEpoch(image.config),
+      uuid: uuidFromDigest(image.digest),
+      allRoot: owners === 'ignore',
+    });
     const rootfs = join(outDir, 'rootfs.erofs');
     const runConfigFile = join(outDir, 'run.json');
     await writeFile(join(scratch, 'run.json'), `${JSON.stringify({ image: image.digest, ...run }, null, 2)}\n`);

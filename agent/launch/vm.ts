@@ -1,10 +1,11 @@
-// Launch kind `vm`: a full q35 machine with its firmware and private NVRAM, its disk as a qcow2 overlay, virtio devices and a health channel.
+// Launch kind `vm`: a full q35 machine with its firmware and private NVRAM, its disk as a qcow2 overlay, virtio devices
+// and a health channel.
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { qemuArgv, type QemuFirmware, type QemuSpec } from '../../common/qemu/argv.ts';
-import { FIRMWARE_FILES } from '../../common/qemu/media.ts';
 import { runTool } from '../../common/exec.ts';
 import { pathExists } from '../../common/files.ts';
+import { type QemuFirmware, type QemuSpec, qemuArgv } from '../../common/qemu/argv.ts';
+import { FIRMWARE_FILES } from '../../common/qemu/media.ts';
 import type { VmConfig } from '../config.ts';
 import type { MemoryPlacement } from '../controls.ts';
 
@@ -40,21 +41,31 @@ export async function imagePath(root: string, path: string): Promise<string> {
   return (await pathExists(inside)) ? inside : path;
 }
 
-const DEFAULT_CODE = { ovmf: FIRMWARE_FILES.ovmfCode, 'ovmf-secureboot': '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd', seabios: '/usr/share/seabios/bios-256k.bin' } as const;
+const DEFAULT_CODE = {
+  ovmf: FIRMWARE_FILES.ovmfCode,
+  'ovmf-secureboot': '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+  seabios: '/usr/share/seabios/bios-256k.bin',
+} as const;
 
-// The VM's firmware; OVMF gets its own NVRAM copy, made once and kept (boot entries and keys persist like on a real machine).
+// The VM's firmware; OVMF gets its own NVRAM copy, made once and kept (boot entries and keys persist like on a real
+// machine).
 export async function vmFirmware(vm: VmConfig, root: string, paths: VmPaths): Promise<QemuFirmware | undefined> {
   const type = vm.firmware.type;
   if (type === 'none') return undefined;
   const code = await imagePath(root, vm.firmware.code ?? DEFAULT_CODE[type]);
   if (type === 'seabios') return { type, code };
-  if (!(await pathExists(paths.vars))) await copyFile(await imagePath(root, vm.firmware.vars ?? FIRMWARE_FILES.ovmfVars), paths.vars);
+  if (!(await pathExists(paths.vars)))
+    await copyFile(await imagePath(root, vm.firmware.vars ?? FIRMWARE_FILES.ovmfVars), paths.vars);
   return { type, code, vars: paths.vars };
 }
 
-// How a disk can be attached: as qcow2 when qemu-img can read it, else as its raw bytes (so a rescue VM can still repair it).
+// How a disk can be attached: as qcow2 when qemu-img can read it, else as its raw bytes (so a rescue VM can still
+// repair it).
 export async function readableFormat(file: string): Promise<'qcow2' | 'raw'> {
-  const info = await runTool('qemu-img', ['info', '-U', '-f', 'qcow2', file], { timeoutMs: 10_000, allowFailure: true });
+  const info = await runTool('qemu-img', ['info', '-U', '-f', 'qcow2', file], {
+    timeoutMs: 10_000,
+    allowFailure: true,
+  });
   return info.exitCode === 0 ? 'qcow2' : 'raw';
 }
 
@@ -65,7 +76,8 @@ export interface LaunchContext {
   paths: VmPaths;
   // The disk file to attach (the checkpoint store's active top, or the plain overlay).
   disk?: string;
-  // Disks of failed VMs handed to a rescue VM to inspect and repair (after its own; /dev/vdb on); raw when the qcow2 is unreadable.
+  // Disks of failed VMs handed to a rescue VM to inspect and repair (after its own; /dev/vdb on); raw when the qcow2 is
+  // unreadable.
   repairDisks?: Array<{ file: string; format: 'qcow2' | 'raw' }>;
   // Where the pinning plan put the VM's memory.
   memory?: MemoryPlacement;
@@ -74,11 +86,20 @@ export interface LaunchContext {
 // The QEMU memory backend for a placement; none when the kernel's default placement and normal pages will do.
 export function memoryBackend(memory: MemoryPlacement | undefined): Pick<QemuSpec, 'memoryBackend'> {
   if (!memory || (memory.policy !== 'bind' && !memory.hugepages)) return {};
-  return { memoryBackend: { ...(memory.policy === 'bind' && memory.node !== undefined ? { hostNode: memory.node } : {}), hugepages: memory.hugepages } };
+  return {
+    memoryBackend: {
+      ...(memory.policy === 'bind' && memory.node !== undefined ? { hostNode: memory.node } : {}),
+      hugepages: memory.hugepages,
+    },
+  };
 }
 
-// What every launch kind gives QEMU the same way: the accelerator, CPUs, memory and its placement, the guest's kernel and initrd.
-export async function guestBasics(vm: VmConfig, context: LaunchContext): Promise<Pick<QemuSpec, 'accel' | 'cpus' | 'memoryMiB' | 'memoryBackend' | 'kernel' | 'initrd'>> {
+// What every launch kind gives QEMU the same way: the accelerator, CPUs, memory and its placement, the guest's kernel
+// and initrd.
+export async function guestBasics(
+  vm: VmConfig,
+  context: LaunchContext,
+): Promise<Pick<QemuSpec, 'accel' | 'cpus' | 'memoryMiB' | 'memoryBackend' | 'kernel' | 'initrd'>> {
   return {
     accel: context.accel,
     cpus: vm.cpus,
@@ -89,7 +110,8 @@ export async function guestBasics(vm: VmConfig, context: LaunchContext): Promise
   };
 }
 
-// The QEMU spec of a `vm` launch: q35, firmware, direct kernel boot of the guest image, disk, serial socket with log, QMP, health channel.
+// The QEMU spec of a `vm` launch: q35, firmware, direct kernel boot of the guest image, disk, serial socket with log,
+// QMP, health channel.
 export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<QemuSpec> {
   const { paths } = context;
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
@@ -103,8 +125,13 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
     append,
     ...(firmware ? { firmware } : {}),
     // SeaBIOS's menu wait from the recipe (OVMF keeps its timeout in the VM's NVRAM instead).
-    ...(vm.firmware.type === 'seabios' && vm.firmware.menuWaitMs !== undefined ? { bootMenuWaitMs: vm.firmware.menuWaitMs } : {}),
-    drives: [...(disk ? [{ file: disk, format: 'qcow2' as const }] : []), ...(context.repairDisks ?? [])].map((d) => ({ ...d, interface: 'virtio' as const })),
+    ...(vm.firmware.type === 'seabios' && vm.firmware.menuWaitMs !== undefined
+      ? { bootMenuWaitMs: vm.firmware.menuWaitMs }
+      : {}),
+    drives: [...(disk ? [{ file: disk, format: 'qcow2' as const }] : []), ...(context.repairDisks ?? [])].map((d) => ({
+      ...d,
+      interface: 'virtio' as const,
+    })),
     serial: { socket: paths.console, logfile: paths.serialLog },
     qmp: paths.qmp,
     healthChannel: paths.health,
@@ -115,14 +142,24 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
 }
 
 // Starts QEMU detached from the agent (-daemonize), so the VM outlives an agent restart; resolves with QEMU's pid.
-export async function startQemu(spec: QemuSpec, paths: VmPaths, options: { qemu?: string; pidfile?: string } = {}): Promise<number> {
+export async function startQemu(
+  spec: QemuSpec,
+  paths: VmPaths,
+  options: { qemu?: string; pidfile?: string } = {},
+): Promise<number> {
   const pidfile = options.pidfile ?? paths.pidfile;
   const argv = [...qemuArgv(spec), '-daemonize', '-pidfile', pidfile];
   const result = await runTool(options.qemu ?? 'qemu-system-x86_64', argv, { timeoutMs: 60_000, allowFailure: true });
-  if (result.exitCode !== 0) throw new Error(`QEMU did not start: ${lastLines(result.stderr) || `exit code ${result.exitCode}`}`);
+  if (result.exitCode !== 0)
+    throw new Error(`QEMU did not start: ${lastLines(result.stderr) || `exit code ${result.exitCode}`}`);
   return Number.parseInt((await readFile(pidfile, 'utf8')).trim(), 10);
 }
 
 function lastLines(text: string): string {
-  return text.trim().split('\n').slice(-3).join(' / ').replace(/^qemu-system-x86_64: /, '');
+  return text
+    .trim()
+    .split('\n')
+    .slice(-3)
+    .join(' / ')
+    .replace(/^qemu-system-x86_64: /, '');
 }

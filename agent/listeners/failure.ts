@@ -30,7 +30,9 @@ async function listeningInodes(port: number, proc: string): Promise<Set<string>>
 export async function findPortHolder(port: number, proc = '/proc'): Promise<PortHolder | undefined> {
   const inodes = await listeningInodes(port, proc);
   if (inodes.size === 0) return undefined;
-  const pids = (await readdir(proc).catch(() => [] as string[])).filter((name) => /^\d+$/.test(name)).slice(0, MAX_PIDS);
+  const pids = (await readdir(proc).catch(() => [] as string[]))
+    .filter((name) => /^\d+$/.test(name))
+    .slice(0, MAX_PIDS);
   for (const pid of pids) {
     const fds = await readdir(`${proc}/${pid}/fd`).catch(() => [] as string[]);
     for (const fd of fds) {
@@ -46,14 +48,35 @@ export async function findPortHolder(port: number, proc = '/proc'): Promise<Port
 }
 
 // Turns a bind failure into a FailureError naming the listener, the address and, for EADDRINUSE, the holder.
-export async function listenFailure(what: string, host: string, port: number, error: NodeJS.ErrnoException, setting: string): Promise<FailureError> {
+export async function listenFailure(
+  what: string,
+  host: string,
+  port: number,
+  error: NodeJS.ErrnoException,
+  setting: string,
+): Promise<FailureError> {
   const shown = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   if (error.code === 'EADDRINUSE') {
     const holder = await findPortHolder(port);
-    const by = holder ? (holder.pid === process.pid ? ' by this agent itself' : ` by pid ${holder.pid} (${holder.command})`) : '';
-    return new FailureError(`${what}: cannot listen on ${shown}: the address is already in use${by}`, { hint: `stop the other program (an earlier agent may still be stopping), or set ${setting} to another port`, cause: error });
+    const by = holder
+      ? holder.pid === process.pid
+        ? ' by this agent itself'
+        : ` by pid ${holder.pid} (${holder.command})`
+      : '';
+    return new FailureError(`${what}: cannot listen on ${shown}: the address is already in use${by}`, {
+      hint: `stop the other program (an earlier agent may still be stopping), or set ${setting} to another port`,
+      cause: error,
+    });
   }
-  if (error.code === 'EADDRNOTAVAIL') return new FailureError(`${what}: cannot listen on ${shown}: no interface of this machine has that address`, { hint: `set ${setting} to one of this machine's addresses (or 0.0.0.0)`, cause: error });
-  if (error.code === 'EACCES') return new FailureError(`${what}: cannot listen on ${shown}: permission denied (ports below 1024 need root)`, { hint: `run as root or set ${setting} to a port ≥ 1024`, cause: error });
+  if (error.code === 'EADDRNOTAVAIL')
+    return new FailureError(`${what}: cannot listen on ${shown}: no interface of this machine has that address`, {
+      hint: `set ${setting} to one of this machine's addresses (or 0.0.0.0)`,
+      cause: error,
+    });
+  if (error.code === 'EACCES')
+    return new FailureError(`${what}: cannot listen on ${shown}: permission denied (ports below 1024 need root)`, {
+      hint: `run as root or set ${setting} to a port ≥ 1024`,
+      cause: error,
+    });
   return new FailureError(`${what}: cannot listen on ${shown}: ${error.message}`, { cause: error });
 }

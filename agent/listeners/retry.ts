@@ -17,7 +17,11 @@ export class RetryingListener<T extends { close: () => Promise<void> }> {
     readonly name: string,
     readonly address: string,
     private readonly bind: () => Promise<T>,
-    private readonly options: { intervalMs?: number; log: (line: string) => void; onChange?: (listener: T | undefined) => void },
+    private readonly options: {
+      intervalMs?: number;
+      log: (line: string) => void;
+      onChange?: (listener: T | undefined) => void;
+    },
   ) {
     this.status = { name, address, state: 'failed', error: 'not started', since: new Date().toISOString() };
     this.intervalMs = options.intervalMs ?? 5000;
@@ -47,8 +51,18 @@ export class RetryingListener<T extends { close: () => Promise<void> }> {
       const message = (error as Error).message;
       // One line and one new `since` per new reason, not per retry.
       const fresh = this.status.error !== message;
-      if (first || fresh) this.options.log(`error: ${message}; the agent keeps running and tries again every ${Math.round(this.intervalMs / 1000)} s`);
-      if (fresh) this.status = { name: this.name, address: this.address, state: 'failed', error: message, since: new Date().toISOString() };
+      if (first || fresh)
+        this.options.log(
+          `error: ${message}; the agent keeps running and tries again every ${Math.round(this.intervalMs / 1000)} s`,
+        );
+      if (fresh)
+        this.status = {
+          name: this.name,
+          address: this.address,
+          state: 'failed',
+          error: message,
+          since: new Date().toISOString(),
+        };
       this.options.onChange?.(undefined);
       this.timer = setTimeout(() => void this.attempt(false), this.intervalMs);
     }

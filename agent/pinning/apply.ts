@@ -1,4 +1,5 @@
-// Applies a pinning plan to a running QEMU: each vCPU thread (from QMP query-cpus-fast) to its CPU, every other thread to the emulator CPUs.
+// Applies a pinning plan to a running QEMU: each vCPU thread (from QMP query-cpus-fast) to its CPU, every other thread
+// to the emulator CPUs.
 import { readdir, readFile } from 'node:fs/promises';
 import { runTool } from '../../common/exec.ts';
 import type { PinPlan } from '../controls.ts';

@@ -1,7 +1,7 @@
 // The CPU pinning plan: housekeeping keeps its CPUs, each pinned VM gets whole cores on one NUMA node where it can.
 import type { PinPlan } from '../controls.ts';
 import { planMemory } from './memory.ts';
-import { formatCpuList, type CpuTopology } from './topology.ts';
+import { type CpuTopology, formatCpuList } from './topology.ts';
 
 // One VM asking for CPUs: its vCPU count and, when the recipe names them, the exact host CPUs.
 export interface PinRequest {
@@ -20,12 +20,17 @@ interface Pool {
 }
 
 function nodeOf(topology: CpuTopology, cpu: number): number {
-  return Math.max(0, topology.nodes.findIndex((node) => node.includes(cpu)));
+  return Math.max(
+    0,
+    topology.nodes.findIndex((node) => node.includes(cpu)),
+  );
 }
 
 // Cores with no housekeeping CPU and nothing taken, per NUMA node.
 function freeCores(pool: Pool, node: number[]): number[][] {
-  return pool.topology.cores.filter((core) => core.every((cpu) => node.includes(cpu) && !pool.housekeeping.has(cpu) && !pool.taken.has(cpu)));
+  return pool.topology.cores.filter((core) =>
+    core.every((cpu) => node.includes(cpu) && !pool.housekeeping.has(cpu) && !pool.taken.has(cpu)),
+  );
 }
 
 interface Choice {
@@ -58,29 +63,45 @@ function takeWhole(cores: number[][], vcpus: number): Choice | undefined {
 
 function anyFree(pool: Pool, vcpus: number): Choice {
   const free = pool.topology.online.filter((cpu) => !pool.housekeeping.has(cpu) && !pool.taken.has(cpu));
-  if (free.length >= vcpus) return { cpus: free.slice(0, vcpus), note: 'shares physical cores with other work: not enough whole free cores' };
+  if (free.length >= vcpus)
+    return { cpus: free.slice(0, vcpus), note: 'shares physical cores with other work: not enough whole free cores' };
   const outside = pool.topology.online.filter((cpu) => !pool.housekeeping.has(cpu));
   const from = outside.length > 0 ? outside : pool.topology.online;
   const cpus = Array.from({ length: vcpus }, (_, i) => from[i % from.length]!);
-  const where = outside.length > 0 ? `CPU ${formatCpuList(outside)}` : `every CPU, housekeeping's included (the host has ${pool.topology.online.length})`;
+  const where =
+    outside.length > 0
+      ? `CPU ${formatCpuList(outside)}`
+      : `every CPU, housekeeping's included (the host has ${pool.topology.online.length})`;
   return { cpus, note: `too few CPUs: ${vcpus} vCPU${vcpus === 1 ? '' : 's'} share ${where}` };
 }
 
 function explicit(pool: Pool, request: PinRequest & { pin: number[] }): Choice {
   const offline = request.pin.filter((cpu) => !pool.topology.online.includes(cpu));
-  if (offline.length > 0) return { ...anyFree(pool, request.vcpus), note: `the recipe pins CPU ${formatCpuList(offline)}, which this host does not have; planned instead` };
+  if (offline.length > 0)
+    return {
+      ...anyFree(pool, request.vcpus),
+      note: `the recipe pins CPU ${formatCpuList(offline)}, which this host does not have; planned instead`,
+    };
   const shared = request.pin.filter((cpu) => pool.housekeeping.has(cpu) || pool.taken.has(cpu));
-  return shared.length > 0 ? { cpus: request.pin, note: `CPU ${formatCpuList(shared)} is also used by housekeeping or another VM` } : { cpus: request.pin };
+  return shared.length > 0
+    ? { cpus: request.pin, note: `CPU ${formatCpuList(shared)} is also used by housekeeping or another VM` }
+    : { cpus: request.pin };
 }
 
 // Plans every request in order (the controller first gets the best cores); emulator threads go to housekeeping.
-export function planPinning(topology: CpuTopology, housekeepingWanted: readonly number[], requests: readonly PinRequest[]): Map<string, PinPlan> {
+export function planPinning(
+  topology: CpuTopology,
+  housekeepingWanted: readonly number[],
+  requests: readonly PinRequest[],
+): Map<string, PinPlan> {
   const housekeeping = housekeepingWanted.filter((cpu) => topology.online.includes(cpu));
   if (housekeeping.length === 0) housekeeping.push(topology.online[0]!);
   const pool: Pool = { topology, housekeeping: new Set(housekeeping), taken: new Set() };
   const plans = new Map<string, PinPlan>();
   for (const request of requests) {
-    const chosen = request.pin ? explicit(pool, request as PinRequest & { pin: number[] }) : (wholeCores(pool, request.vcpus) ?? anyFree(pool, request.vcpus));
+    const chosen = request.pin
+      ? explicit(pool, request as PinRequest & { pin: number[] })
+      : (wholeCores(pool, request.vcpus) ?? anyFree(pool, request.vcpus));
     for (const cpu of [...chosen.cpus, ...(chosen.reserved ?? [])]) pool.taken.add(cpu);
     const nodes = new Set(chosen.cpus.map((cpu) => nodeOf(topology, cpu)));
     const note = chosen.note ?? (nodes.size > 1 ? 'spans NUMA nodes' : undefined);
@@ -89,7 +110,9 @@ export function planPinning(topology: CpuTopology, housekeepingWanted: readonly 
       vcpus: chosen.cpus.map((cpu, vcpu) => ({ vcpu, cpu })),
       emulator: [...housekeeping],
       ...(note ? { degraded: note } : {}),
-      ...(request.memoryMiB ? { memory: planMemory(topology, chosen.cpus, request.memoryMiB, request.hugepages ?? 'auto') } : {}),
+      ...(request.memoryMiB
+        ? { memory: planMemory(topology, chosen.cpus, request.memoryMiB, request.hugepages ?? 'auto') }
+        : {}),
     });
   }
   return plans;

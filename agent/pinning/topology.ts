@@ -56,7 +56,9 @@ export async function readTopology(sysfs = '/sys'): Promise<CpuTopology> {
   }
   const cores = [...coreOf.values()].sort((a, b) => a[0]! - b[0]!);
   const nodeDir = join(sysfs, 'devices/system/node');
-  const nodeNames = (await readdir(nodeDir).catch(() => [] as string[])).filter((n) => /^node\d+$/.test(n)).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+  const nodeNames = (await readdir(nodeDir).catch(() => [] as string[]))
+    .filter((n) => /^node\d+$/.test(n))
+    .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
   const nodes: number[][] = [];
   const nodeIds: number[] = [];
   const hugepagesFree: number[] = [];
@@ -69,7 +71,13 @@ export async function readTopology(sysfs = '/sys'): Promise<CpuTopology> {
     hugepagesFree.push(await readCount(join(nodeDir, name, HUGEPAGES_2M, 'free_hugepages')));
   }
   if (nodes.length > 0) return { online, cores, nodes, nodeIds, hugepagesFree };
-  return { online, cores, nodes: [online], nodeIds: [0], hugepagesFree: [await readCount(join(sysfs, 'kernel/mm', HUGEPAGES_2M, 'free_hugepages'))] };
+  return {
+    online,
+    cores,
+    nodes: [online],
+    nodeIds: [0],
+    hugepagesFree: [await readCount(join(sysfs, 'kernel/mm', HUGEPAGES_2M, 'free_hugepages'))],
+  };
 }
 
 const HUGEPAGES_2M = 'hugepages/hugepages-2048kB';

@@ -1,10 +1,10 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { QmpClient, QmpError, type QmpEvent } from './client.ts';
 
 let dir: string;
@@ -22,11 +22,31 @@ test.after(async () => {
 test('a real QEMU (stopped, no guest): greeting, commands, errors, events and the close when it quits', async () => {
   const socket = join(dir, 'qmp.sock');
   // QEMU creates the socket a moment after it starts: connect() waits for it.
-  qemu = spawn('qemu-system-x86_64', ['-M', 'q35', '-accel', 'tcg', '-nodefaults', '-display', 'none', '-S', '-smp', '2', '-qmp', `unix:${socket},server=on,wait=off`], { stdio: 'ignore' });
+  qemu = spawn(
+    'qemu-system-x86_64',
+    [
+      '-M',
+      'q35',
+      '-accel',
+      'tcg',
+      '-nodefaults',
+      '-display',
+      'none',
+      '-S',
+      '-smp',
+      '2',
+      '-qmp',
+      `unix:${socket},server=on,wait=off`,
+    ],
+    { stdio: 'ignore' },
+  );
   const client = await QmpClient.connect(socket, { timeoutMs: 20_000 });
   assert.match(client.version, /^\d+\.\d+\.\d+$/);
   const cpus = await client.execute<Array<{ 'cpu-index': number; 'thread-id': number }>>('query-cpus-fast');
-  assert.equal(cpus.map((c) => c['cpu-index']), [0, 1]);
+  assert.equal(
+    cpus.map((c) => c['cpu-index']),
+    [0, 1],
+  );
   assert.ok(cpus.every((c) => c['thread-id'] > 0));
   const status = await client.execute<{ status: string; running: boolean }>('query-status');
   assert.is(status.running, false);

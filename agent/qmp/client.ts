@@ -49,7 +49,8 @@ export class QmpClient extends EventEmitter {
     socket.on('error', (error) => this.shutdown(error));
   }
 
-  // Connects to the socket (waiting up to timeoutMs for QEMU to create it), reads the greeting and leaves negotiation mode.
+  // Connects to the socket (waiting up to timeoutMs for QEMU to create it), reads the greeting and leaves negotiation
+  // mode.
   static async connect(path: string, options: { timeoutMs?: number } = {}): Promise<QmpClient> {
     const deadline = Date.now() + (options.timeoutMs ?? 10_000);
     for (;;) {
@@ -70,7 +71,11 @@ export class QmpClient extends EventEmitter {
   }
 
   // Runs one command and resolves with its `return` value; rejects with QmpError, or on timeout or a closed connection.
-  execute<T = unknown>(command: string, args?: Record<string, unknown>, options: { timeoutMs?: number } = {}): Promise<T> {
+  execute<T = unknown>(
+    command: string,
+    args?: Record<string, unknown>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`QMP ${command}: the connection is closed`));
     const id = `mvos-${this.nextId++}`;
     return new Promise<T>((resolve, reject) => {

@@ -1,16 +1,21 @@
-// Code guesses over SSH: parallel connections stop at the lock-out count, and SSH and HTTP count failures into one lock-out.
+// Code guesses over SSH: parallel connections stop at the lock-out count, and SSH and HTTP count failures into one
+// lock-out.
+
+import { readFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFile } from 'node:fs/promises';
 import { call, startFixture as startApiFixture } from '../api/fixture.test-support.ts';
 import type { AuditEntry } from '../auth/audit.ts';
-import { connect, startFixture, type Fixture } from './fixture.test-support.ts';
+import { connect, type Fixture, startFixture } from './fixture.test-support.ts';
 
 type Written = AuditEntry & { repeated?: number };
 
 async function audit(f: Fixture): Promise<Written[]> {
   await f.server.audit.close();
-  return (await readFile(f.server.audit.file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+  return (await readFile(f.server.audit.file, 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 // Events of a kind: a line is one event, a `repeated: N` line stands for N more.
@@ -28,14 +33,24 @@ async function refused(promise: Promise<{ end(): void }>): Promise<string> {
 }
 
 test('60 parallel code guesses are cut at the lock-out count', async () => {
-  const f = await startFixture({ lockout: { freeFailures: 10, lockAfter: 10, lockMs: 60_000 }, maxConnections: 200, maxConnectionsPerSource: 200 });
+  const f = await startFixture({
+    lockout: { freeFailures: 10, lockAfter: 10, lockMs: 60_000 },
+    maxConnections: 200,
+    maxConnectionsPerSource: 200,
+  });
   try {
     const code = await f.code();
     const wrong = code === '000000' ? '111111' : '000000';
-    const results = await Promise.allSettled(Array.from({ length: 60 }, () => connect(f.server.port, { key: f.alice.privateKey, code: wrong })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 60 }, () => connect(f.server.port, { key: f.alice.privateKey, code: wrong })),
+    );
     assert.ok(results.every((r) => r.status === 'rejected'));
     const lines = await audit(f);
-    assert.is(tally(lines, (l) => l.action === 'keyboard-interactive' && l.reason === 'wrong-code'), 10, 'ten codes were checked');
+    assert.is(
+      tally(lines, (l) => l.action === 'keyboard-interactive' && l.reason === 'wrong-code'),
+      10,
+      'ten codes were checked',
+    );
     assert.ok(lines.some((l) => /^locked-out for 60 s$/.test(l.reason ?? '')));
   } finally {
     await f.cleanup();
@@ -46,8 +61,12 @@ test('failures over SSH count toward the HTTP lock-out', async () => {
   const http = await startApiFixture({ lockout: { freeFailures: 2, baseDelayMs: 60_000 } });
   const f = await startFixture({ shared: { lockout: http.api.shared.lockout } });
   try {
-    for (let i = 0; i < 3; i++) await refused(connect(f.server.port, { key: f.alice.privateKey, code: '000000', localAddress: '127.0.0.2' }));
-    const answer = await call(http.url, 'POST', '/login', { body: { user: 'alice', password: http.users[0]!.password, code: await http.code('alice') }, localAddress: '127.0.0.3' });
+    for (let i = 0; i < 3; i++)
+      await refused(connect(f.server.port, { key: f.alice.privateKey, code: '000000', localAddress: '127.0.0.2' }));
+    const answer = await call(http.url, 'POST', '/login', {
+      body: { user: 'alice', password: http.users[0]!.password, code: await http.code('alice') },
+      localAddress: '127.0.0.3',
+    });
     assert.is(answer.status, 429, 'alice is backing off, whichever door she knocks on');
   } finally {
     await f.cleanup();
@@ -60,7 +79,10 @@ test('failures over HTTP count toward the SSH lock-out', async () => {
   const f = await startFixture({ shared: { lockout: http.api.shared.lockout } });
   try {
     for (let i = 0; i < 3; i++) {
-      const answer = await call(http.url, 'POST', '/login', { body: { user: 'alice', password: 'guess', code: '123456' }, localAddress: '127.0.0.2' });
+      const answer = await call(http.url, 'POST', '/login', {
+        body: { user: 'alice', password: 'guess', code: '123456' },
+        localAddress: '127.0.0.2',
+      });
       assert.is(answer.status, 401);
     }
     await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code(), localAddress: '127.0.0.3' }));

@@ -1,10 +1,17 @@
 // One connection's login: a known public key first (partial success), then a one-time code by keyboard-interactive.
-import type { AgentUser } from '../config.ts';
+
 import type { AuditLog } from '../auth/audit.ts';
 import type { Lockout } from '../auth/lockout.ts';
 import type { OtpResult, OtpVerifier } from '../auth/otp.ts';
+import type { AgentUser } from '../config.ts';
 import { fingerprint } from './hostkey.ts';
-import { parseKey, type AuthContext, type KeyboardAuthContext, type ParsedKey, type PublicKeyAuthContext } from './ssh2.ts';
+import {
+  type AuthContext,
+  type KeyboardAuthContext,
+  type ParsedKey,
+  type PublicKeyAuthContext,
+  parseKey,
+} from './ssh2.ts';
 
 // What a connection's login needs: the users, the code checker, the failure counter and the audit trail.
 export interface AuthDeps {
@@ -70,7 +77,8 @@ export class ConnectionAuth {
   // Records a connection that ended without logging in, with the furthest it got (covers clients that offered nothing).
   closed(): void {
     if (this.user !== undefined) return;
-    const reason = this.keyUser !== undefined ? 'no-code-given' : this.offeredKey ? 'left-after-refusal' : 'no-key-offered';
+    const reason =
+      this.keyUser !== undefined ? 'no-code-given' : this.offeredKey ? 'left-after-refusal' : 'no-key-offered';
     void this.audit(this.lastName ?? '', 'disconnect', 'refused', reason);
   }
 
@@ -78,12 +86,18 @@ export class ConnectionAuth {
     return [`user:${name}`, `source:${this.source}`];
   }
 
-  // Refuses when the user or the source is backing off or locked out; `reserve` also counts the attempt as a failure until it succeeds.
+  // Refuses when the user or the source is backing off or locked out; `reserve` also counts the attempt as a failure
+  // until it succeeds.
   private blocked(ctx: AuthContext, action: string, reserve = false): boolean {
     const keys = this.lockKeys(ctx.username);
     const verdict = reserve ? this.deps.lockout.reserve(keys) : this.deps.lockout.check(keys);
     if (verdict.allowed) return false;
-    void this.audit(ctx.username, action, 'refused', `${verdict.locked ? 'locked-out' : 'backing-off'} for ${Math.ceil(verdict.retryAfterMs / 1000)} s`);
+    void this.audit(
+      ctx.username,
+      action,
+      'refused',
+      `${verdict.locked ? 'locked-out' : 'backing-off'} for ${Math.ceil(verdict.retryAfterMs / 1000)} s`,
+    );
     ctx.reject(['publickey']);
     return true;
   }
@@ -95,7 +109,13 @@ export class ConnectionAuth {
     const key = (this.keys.get(ctx.username) ?? []).find((k) => k.getPublicSSH().equals(ctx.key.data));
     if (!key) {
       // Offering keys is not guessing a secret, so it is logged but not counted (an agent may hold several keys).
-      void this.audit(ctx.username, 'publickey', 'refused', this.keys.has(ctx.username) ? 'key-not-authorized' : 'unknown-user', { fingerprint: presented });
+      void this.audit(
+        ctx.username,
+        'publickey',
+        'refused',
+        this.keys.has(ctx.username) ? 'key-not-authorized' : 'unknown-user',
+        { fingerprint: presented },
+      );
       ctx.reject(['publickey']);
       return;
     }
@@ -127,34 +147,51 @@ export class ConnectionAuth {
       return ctx.reject(['publickey']);
     }
     if (this.blocked(ctx, 'keyboard-interactive')) return;
-    const answers = await new Promise<string[]>((resolve) => ctx.prompt([{ prompt: CODE_PROMPT, echo: false }], 'Multiverse', '', resolve));
-    // Counted before the code is checked: connections that all passed the check above while their clients typed stop at the lock-out count.
+    const answers = await new Promise<string[]>((resolve) =>
+      ctx.prompt([{ prompt: CODE_PROMPT, echo: false }], 'Multiverse', '', resolve),
+    );
+    // Counted before the code is checked: connections that all passed the check above while their clients typed stop at
+    // the lock-out count.
     if (this.blocked(ctx, 'keyboard-interactive', true)) return;
     const keys = this.lockKeys(ctx.username);
     const [answer] = answers;
     let result: OtpResult;
     try {
-      result = answers.length === 1 && answer !== undefined ? await this.deps.otp.verify(ctx.username, answer) : ({ ok: false, reason: 'wrong-code' } as const);
+      result =
+        answers.length === 1 && answer !== undefined
+          ? await this.deps.otp.verify(ctx.username, answer)
+          : ({ ok: false, reason: 'wrong-code' } as const);
     } catch (error) {
       await this.audit(ctx.username, 'keyboard-interactive', 'error', (error as Error).message);
       return ctx.reject(['keyboard-interactive']);
     }
     if (!result.ok) {
-      await this.audit(ctx.username, 'keyboard-interactive', 'refused', result.reason, { fingerprint: this.keyFingerprint });
+      await this.audit(ctx.username, 'keyboard-interactive', 'refused', result.reason, {
+        fingerprint: this.keyFingerprint,
+      });
       return ctx.reject(['keyboard-interactive']);
     }
     this.deps.lockout.succeed(keys);
     // No login without its audit line: if the log cannot be written, the door stays shut.
-    if (!(await this.audit(ctx.username, 'login', 'ok', undefined, { fingerprint: this.keyFingerprint }))) return ctx.reject(['keyboard-interactive']);
+    if (!(await this.audit(ctx.username, 'login', 'ok', undefined, { fingerprint: this.keyFingerprint })))
+      return ctx.reject(['keyboard-interactive']);
     this.user = ctx.username;
     ctx.accept();
   }
 
   // True once the line is on disk; a failed write is reported as false, never thrown into ssh2's event handlers.
-  private audit(who: string, action: string, result: 'ok' | 'refused' | 'error', reason?: string, extra: Record<string, unknown> = {}): Promise<boolean> {
-    return this.deps.audit.record({ who, source: this.source, action, result, ...(reason ? { reason } : {}), ...extra }).then(
-      () => true,
-      () => false,
-    );
+  private audit(
+    who: string,
+    action: string,
+    result: 'ok' | 'refused' | 'error',
+    reason?: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<boolean> {
+    return this.deps.audit
+      .record({ who, source: this.source, action, result, ...(reason ? { reason } : {}), ...extra })
+      .then(
+        () => true,
+        () => false,
+      );
   }
 }

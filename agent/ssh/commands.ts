@@ -26,7 +26,7 @@ export const JAIL_HELP = [
   '  checkpoint create VM [LABEL]        take a checkpoint',
   '  checkpoint rollback VM ID           go back to a checkpoint',
   '  rescue                              switch to the rescue VM',
-  '  console VM                          a VM\'s serial console: read-only (Ctrl-C ends it), with ssh -t',
+  "  console VM                          a VM's serial console: read-only (Ctrl-C ends it), with ssh -t",
   '                                      interactive (~. leaves, ~! takes the keyboard over, ~? escapes)',
   '  help                                this text',
 ].join('\n');
@@ -48,12 +48,15 @@ function refuse(message: string): ParseResult {
 function words(raw: string): string[] | ParseResult {
   if (raw.length > MAX_COMMAND_CHARS) return refuse(`the command is longer than ${MAX_COMMAND_CHARS} characters`);
   const special = SHELL_SYNTAX.exec(raw);
-  if (special) return refuse(`${JSON.stringify(special[0])} is shell syntax; this is not a shell, commands take plain words`);
+  if (special)
+    return refuse(`${JSON.stringify(special[0])} is shell syntax; this is not a shell, commands take plain words`);
   const parts = raw.split(' ').filter((w) => w !== '');
   for (const word of parts) {
     if (word.length > MAX_WORD_CHARS) return refuse(`a word is longer than ${MAX_WORD_CHARS} characters`);
-    if (word.includes('..') || word.includes('/')) return refuse(`paths are not accepted (${JSON.stringify(word.slice(0, 20))})`);
-    if (!WORD.test(word)) return refuse(`${JSON.stringify(word)} has characters other than letters, digits and . _ : @ + = -`);
+    if (word.includes('..') || word.includes('/'))
+      return refuse(`paths are not accepted (${JSON.stringify(word.slice(0, 20))})`);
+    if (!WORD.test(word))
+      return refuse(`${JSON.stringify(word)} has characters other than letters, digits and . _ : @ + = -`);
   }
   if (parts.length === 0) return refuse('no command given; run `help`');
   return parts;
@@ -67,7 +70,10 @@ function vmName(name: string | undefined, vms: readonly string[]): string | Pars
 function arity(parts: string[], min: number, max: number): ParseResult | undefined {
   if (parts.length < min) return refuse(`\`${parts.slice(0, 2).join(' ')}\` needs more arguments; run \`help\``);
   const most = max - 1 - (parts[0] === 'vm' || parts[0] === 'checkpoint' ? 1 : 0);
-  if (parts.length > max) return refuse(`\`${parts.slice(0, max - most).join(' ')}\` takes ${most === 0 ? 'no arguments' : `at most ${most} argument${most === 1 ? '' : 's'}`}`);
+  if (parts.length > max)
+    return refuse(
+      `\`${parts.slice(0, max - most).join(' ')}\` takes ${most === 0 ? 'no arguments' : `at most ${most} argument${most === 1 ? '' : 's'}`}`,
+    );
   return undefined;
 }
 
@@ -97,9 +103,15 @@ export function parseCommand(raw: string, vms: readonly string[]): ParseResult {
     case 'checkpoint list':
       return arity(parts, 3, 3) ?? withVm(parts, vms, (vm) => ({ kind: 'checkpoint-list', vm }));
     case 'checkpoint create':
-      return arity(parts, 3, 4) ?? withVm(parts, vms, (vm) => ({ kind: 'checkpoint-create', vm, ...(parts[3] ? { label: parts[3] } : {}) }));
+      return (
+        arity(parts, 3, 4) ??
+        withVm(parts, vms, (vm) => ({ kind: 'checkpoint-create', vm, ...(parts[3] ? { label: parts[3] } : {}) }))
+      );
     case 'checkpoint rollback':
-      return arity(parts, 4, 4) ?? withVm(parts, vms, (vm) => ({ kind: 'checkpoint-rollback', vm, id: must(parts[3], 'the checkpoint id') }));
+      return (
+        arity(parts, 4, 4) ??
+        withVm(parts, vms, (vm) => ({ kind: 'checkpoint-rollback', vm, id: must(parts[3], 'the checkpoint id') }))
+      );
     case 'console':
       return arity(parts, 2, 2) ?? withVm(parts, vms, (vm) => ({ kind: 'console', vm }));
     default:

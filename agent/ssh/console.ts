@@ -1,8 +1,9 @@
 // `console VM` on a channel with a pty: the scrollback, then live output, and the keyboard when nobody else holds it;
 // `~.` leaves, `~!` takes the keyboard over. The bytes go to the guest's serial console, never to a shell on the host.
-import { ControlError, type Controls } from '../controls.ts';
-import type { ConsoleSession, ConsoleViewer } from '../console/broker.ts';
+
 import { ESCAPE_HELP, EscapeScanner } from '../../common/console-escape.ts';
+import type { ConsoleSession, ConsoleViewer } from '../console/broker.ts';
+import { ControlError, type Controls } from '../controls.ts';
 import type { ServerChannel } from './ssh2.ts';
 
 // Console bytes a new interactive session shows before the live output.
@@ -13,7 +14,12 @@ function note(channel: ServerChannel, text: string): void {
 }
 
 // Runs the console until `~.` or the client goes; resolves with the exit status once the channel may be ended.
-export function interactiveConsole(channel: ServerChannel, controls: Controls, vm: string, viewer: ConsoleViewer): Promise<number> {
+export function interactiveConsole(
+  channel: ServerChannel,
+  controls: Controls,
+  vm: string,
+  viewer: ConsoleViewer,
+): Promise<number> {
   let session: ConsoleSession;
   try {
     session = controls.openConsole(vm, viewer, { write: true, back: CONSOLE_BACK_BYTES });
@@ -23,7 +29,9 @@ export function interactiveConsole(channel: ServerChannel, controls: Controls, v
   }
   const s = session;
   const readOnly = (): string => `read-only: ${s.holder ?? 'another session'} has the keyboard; ~! takes it over`;
-  channel.write(`[console ${vm}: ${s.writer ? 'you have the keyboard' : readOnly()}; ~. leaves, ~? lists the escapes]\r\n`);
+  channel.write(
+    `[console ${vm}: ${s.writer ? 'you have the keyboard' : readOnly()}; ~. leaves, ~? lists the escapes]\r\n`,
+  );
   s.onData((chunk) => {
     if (!channel.destroyed) channel.write(chunk);
   });

@@ -1,16 +1,17 @@
-// Test setup for the SSH server: a state folder, users with keys and sealed TOTP secrets, a movable clock, an ssh2 client.
+// Test setup for the SSH server: a state folder, users with keys and sealed TOTP secrets, a movable clock, an ssh2
+// client.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { generate } from 'otplib';
-import type { AgentUser } from '../config.ts';
+import ssh2 from 'ssh2';
 import { encryptSecret } from '../auth/secrets.ts';
-import { opensshPrivateKey } from './hostkey.ts';
-import { parseKey } from './ssh2.ts';
-import { startSshServer, type SshServer, type SshServerOptions } from './server.ts';
+import type { AgentUser } from '../config.ts';
 import { FakeControls, type FakeVmSeed } from '../fake-controls.test-support.ts';
+import { opensshPrivateKey } from './hostkey.ts';
+import { type SshServer, type SshServerOptions, startSshServer } from './server.ts';
+import { parseKey } from './ssh2.ts';
 
 // A client key pair: the private key text (also written 0600 to file) and its authorized_keys line.
 export interface TestKey {
@@ -22,7 +23,11 @@ export interface TestKey {
 // Makes an ed25519 key pair in dir.
 export async function makeKey(dir: string, name: string): Promise<TestKey> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const text = opensshPrivateKey(Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url'), Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'), name);
+  const text = opensshPrivateKey(
+    Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url'),
+    Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'),
+    name,
+  );
   const parsed = parseKey(text);
   if (parsed instanceof Error || Array.isArray(parsed)) throw new Error('test key does not parse');
   const file = join(dir, name);
@@ -30,7 +35,8 @@ export async function makeKey(dir: string, name: string): Promise<TestKey> {
   return { file, privateKey: text, publicKey: `ssh-ed25519 ${parsed.getPublicSSH().toString('base64')} ${name}` };
 }
 
-// The VMs the SSH tests see: all stopped but rescue, which runs so its console takes input; every console starts the same.
+// The VMs the SSH tests see: all stopped but rescue, which runs so its console takes input; every console starts the
+// same.
 const SSH_VMS: FakeVmSeed[] = [
   { name: 'controller', role: 'controller', console: 'booting\nready\n' },
   { name: 'rescue', role: 'rescue', state: 'ready', console: 'booting\nready\n' },
@@ -67,15 +73,41 @@ export async function startFixture(options: Partial<SshServerOptions> = {}): Pro
   const totpSecret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
   const hotpSecret = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
   const users: AgentUser[] = [
-    { name: 'alice', authorizedKeys: [alice.publicKey], otp: { type: 'totp', secret: encryptSecret(key, 'alice', totpSecret) } },
-    { name: 'henry', authorizedKeys: [alice.publicKey], otp: { type: 'hotp', secret: encryptSecret(key, 'henry', hotpSecret) } },
+    {
+      name: 'alice',
+      authorizedKeys: [alice.publicKey],
+      otp: { type: 'totp', secret: encryptSecret(key, 'alice', totpSecret) },
+    },
+    {
+      name: 'henry',
+      authorizedKeys: [alice.publicKey],
+      otp: { type: 'hotp', secret: encryptSecret(key, 'henry', hotpSecret) },
+    },
     { name: 'nocode', authorizedKeys: [alice.publicKey] },
   ];
   const clock = { now: 1_700_000_000_000 };
   const controls = new FakeControls(SSH_VMS);
-  const start = () => startSshServer({ listen: '127.0.0.1:0', stateDir, users, secretKey: key, controls, now: () => clock.now, ...options });
+  const start = () =>
+    startSshServer({
+      listen: '127.0.0.1:0',
+      stateDir,
+      users,
+      secretKey: key,
+      controls,
+      now: () => clock.now,
+      ...options,
+    });
   const fixture: Fixture = {
-    dir, stateDir, key, alice, stranger, totpSecret, hotpSecret, users, controls, clock,
+    dir,
+    stateDir,
+    key,
+    alice,
+    stranger,
+    totpSecret,
+    hotpSecret,
+    users,
+    controls,
+    clock,
     server: await start(),
     code: (stepsAgo = 0) => generate({ secret: totpSecret, epoch: Math.floor(clock.now / 1000) - stepsAgo * 30 }),
     restart: async () => {
@@ -106,12 +138,25 @@ export function connect(port: number, login: Login): Promise<ssh2.Client> {
   const username = login.username ?? 'alice';
   const methods: ssh2.AnyAuthMethod[] = [];
   if (login.key) methods.push({ type: 'publickey', username, key: login.key });
-  methods.push({ type: 'keyboard-interactive', username, prompt: (_n, _i, _l, prompts, finish) => finish(prompts.map(() => login.code ?? '000000')) });
+  methods.push({
+    type: 'keyboard-interactive',
+    username,
+    prompt: (_n, _i, _l, prompts, finish) => finish(prompts.map(() => login.code ?? '000000')),
+  });
   return new Promise((resolve, reject) => {
     client.on('ready', () => resolve(client));
     client.on('error', reject);
     client.on('close', () => reject(new Error('closed before login')));
-    client.connect({ host: '127.0.0.1', port, username, authHandler: methods, readyTimeout: 10_000, ...(login.localAddress ? { localAddress: login.localAddress } : {}), agentForward: login.agentForward, ...(login.agentForward ? { agent: process.env.SSH_AUTH_SOCK ?? '/nonexistent' } : {}) });
+    client.connect({
+      host: '127.0.0.1',
+      port,
+      username,
+      authHandler: methods,
+      readyTimeout: 10_000,
+      ...(login.localAddress ? { localAddress: login.localAddress } : {}),
+      agentForward: login.agentForward,
+      ...(login.agentForward ? { agent: process.env.SSH_AUTH_SOCK ?? '/nonexistent' } : {}),
+    });
   });
 }
 

@@ -2,8 +2,8 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseKey } from './ssh2.ts';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
+import { parseKey } from './ssh2.ts';
 
 // The host key and what a person compares it with.
 export interface HostKey {
@@ -37,13 +37,28 @@ function publicBlob(pub: Buffer): Buffer {
 // Writes an unencrypted openssh-key-v1 file (PROTOCOL.key in OpenSSH), the only ed25519 form ssh2 reads.
 export function opensshPrivateKey(seed: Buffer, pub: Buffer, comment: string): string {
   const check = randomBytes(4);
-  const body = Buffer.concat([check, check, sshString('ssh-ed25519'), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)]);
+  const body = Buffer.concat([
+    check,
+    check,
+    sshString('ssh-ed25519'),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(comment),
+  ]);
   const padding = Buffer.from(Array.from({ length: (8 - (body.length % 8)) % 8 }, (_, i) => i + 1));
   const file = Buffer.concat([
-    Buffer.from('openssh-key-v1\0'), sshString('none'), sshString('none'), sshString(''), uint32(1),
-    sshString(publicBlob(pub)), sshString(Buffer.concat([body, padding])),
+    Buffer.from('openssh-key-v1\0'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    uint32(1),
+    sshString(publicBlob(pub)),
+    sshString(Buffer.concat([body, padding])),
   ]);
-  const lines = file.toString('base64').match(/.{1,70}/g)!.join('\n');
+  const lines = file
+    .toString('base64')
+    .match(/.{1,70}/g)!
+    .join('\n');
   return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines}\n-----END OPENSSH PRIVATE KEY-----\n`;
 }
 
@@ -64,7 +79,10 @@ export async function loadHostKey(stateDir: string, comment = 'mvos-agent'): Pro
   const file = join(stateDir, 'ssh_host_ed25519_key');
   try {
     const mode = (await stat(file)).mode;
-    if ((mode & 0o077) !== 0) throw new Error(`the host key ${file} is open to group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+    if ((mode & 0o077) !== 0)
+      throw new Error(
+        `the host key ${file} is open to group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+      );
     return describe(file, await readFile(file, 'utf8'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;

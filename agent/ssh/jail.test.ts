@@ -1,8 +1,8 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { readFile } from 'node:fs/promises';
 import type ssh2 from 'ssh2';
-import { connect, run, startFixture, type Fixture } from './fixture.test-support.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { connect, type Fixture, run, startFixture } from './fixture.test-support.ts';
 
 let f: Fixture;
 let client: ssh2.Client;
@@ -20,7 +20,10 @@ test.after.each(async () => {
 
 async function auditLines(): Promise<Array<Record<string, string>>> {
   await f.server.audit.close();
-  return (await readFile(f.server.audit.file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+  return (await readFile(f.server.audit.file, 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 function failure(promise: Promise<unknown>): Promise<string> {
@@ -34,8 +37,20 @@ function failure(promise: Promise<unknown>): Promise<string> {
 
 test('escape attempts are refused with a message and exit status 2, and nothing is run', async () => {
   const attempts = [
-    'status; vm start web', 'status && vm start web', 'vm start $(echo web)', 'vm start `echo web`', 'vm logs ../../etc/shadow',
-    `vm start ${'w'.repeat(100)}`, 'reboot', 'bash', 'bash -i', 'sh -c "vm start web"', 'scp -t /', 'vm start db', 'vm start web|cat', 'vm start web > x',
+    'status; vm start web',
+    'status && vm start web',
+    'vm start $(echo web)',
+    'vm start `echo web`',
+    'vm logs ../../etc/shadow',
+    `vm start ${'w'.repeat(100)}`,
+    'reboot',
+    'bash',
+    'bash -i',
+    'sh -c "vm start web"',
+    'scp -t /',
+    'vm start db',
+    'vm start web|cat',
+    'vm start web > x',
   ];
   for (const command of attempts) {
     const out = await run(client, command);
@@ -44,7 +59,10 @@ test('escape attempts are refused with a message and exit status 2, and nothing 
     assert.match(out.stderr, /^refused: /, command);
   }
   assert.equal(f.controls.changes, []);
-  assert.ok(f.controls.calls.every((c) => c.method === 'listVms'), JSON.stringify(f.controls.calls));
+  assert.ok(
+    f.controls.calls.every((c) => c.method === 'listVms'),
+    JSON.stringify(f.controls.calls),
+  );
   const refused = (await auditLines()).filter((e) => e.action === 'exec');
   assert.is(refused.length, attempts.length);
   assert.ok(refused.every((e) => e.result === 'refused' && e.reason?.startsWith('refused: ')));
@@ -64,7 +82,15 @@ test('commands call the controls they name, and only those', async () => {
   assert.match((await run(client, 'help')).stdout, /checkpoint rollback VM ID/);
   assert.equal(
     f.controls.changes.map((c) => [c.method, ...c.args]),
-    [['startVm', 'web'], ['startVm', 'web'], ['createCheckpoint', 'web', 'before'], ['stopVm', 'web'], ['rollback', 'web', 'web-1', undefined], ['rollback', 'web', 'cp9', undefined], ['rescue', 'requested over SSH by alice']],
+    [
+      ['startVm', 'web'],
+      ['startVm', 'web'],
+      ['createCheckpoint', 'web', 'before'],
+      ['stopVm', 'web'],
+      ['rollback', 'web', 'web-1', undefined],
+      ['rollback', 'web', 'cp9', undefined],
+      ['rescue', 'requested over SSH by alice'],
+    ],
   );
 });
 
@@ -133,11 +159,18 @@ test('console with a pty is interactive: a command typed runs in the guest and i
   c.write('ls ~/x\r~.');
   assert.is(await c.closed, 0);
   assert.match(c.text(), /\[console detached\]/);
-  assert.is(f.controls.consoles.sent('rescue'), 'echo hello-rescue\rls ~/x\r', 'a ~ inside a line is typed, the escape is not');
+  assert.is(
+    f.controls.consoles.sent('rescue'),
+    'echo hello-rescue\rls ~/x\r',
+    'a ~ inside a line is typed, the escape is not',
+  );
   assert.is(f.controls.followers('rescue'), 0);
   assert.is(f.controls.consoles.broker('rescue').sessions, 0);
   const log = (await auditLines()).filter((e) => e.action?.startsWith('console'));
-  assert.equal(log.map((e) => `${e.who} ${e.action} ${e.result} ${e.target}`), ['alice console-open ok rescue', 'alice console-keyboard ok rescue', 'alice console-close ok rescue']);
+  assert.equal(
+    log.map((e) => `${e.who} ${e.action} ${e.result} ${e.target}`),
+    ['alice console-open ok rescue', 'alice console-keyboard ok rescue', 'alice console-close ok rescue'],
+  );
   assert.not.ok(JSON.stringify(await auditLines()).includes('hello-rescue'), 'no keystrokes in the audit log');
 });
 
@@ -185,23 +218,48 @@ test('a second console is read-only until it takes the keyboard with ~!; the fir
 });
 
 test('shell, sftp, other subsystems, env, X11, agent and port forwarding are all refused; a pty changes nothing but line ends', async () => {
-  assert.match(await failure(new Promise((resolve, reject) => client.shell((e, s) => (e ? reject(e) : resolve(s))))), /Unable to open shell/);
-  assert.match(await failure(new Promise((resolve, reject) => client.shell(false, (e, s) => (e ? reject(e) : resolve(s))))), /Unable to open shell/);
+  assert.match(
+    await failure(new Promise((resolve, reject) => client.shell((e, s) => (e ? reject(e) : resolve(s))))),
+    /Unable to open shell/,
+  );
+  assert.match(
+    await failure(new Promise((resolve, reject) => client.shell(false, (e, s) => (e ? reject(e) : resolve(s))))),
+    /Unable to open shell/,
+  );
   const withPty = await run(client, 'vm list', { pty: true });
   assert.equal([withPty.code, withPty.stdout.split('\r\n').length], [0, 5], 'with a pty, lines end in CRLF');
   const bash = await run(client, 'bash', { pty: { term: 'xterm' } });
   assert.equal([bash.code, bash.stdout], [2, '']);
   assert.match(bash.stderr, /^refused: unknown command `bash`/);
-  assert.match(await failure(new Promise((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))))), /Unable to start subsystem: sftp/);
+  assert.match(
+    await failure(new Promise((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))))),
+    /Unable to start subsystem: sftp/,
+  );
   const subsys = (client as unknown as { subsys: (name: string, cb: (e?: Error) => void) => void }).subsys.bind(client);
-  assert.match(await failure(new Promise((resolve, reject) => subsys('netconf', (e) => (e ? reject(e) : resolve(undefined))))), /Unable to start subsystem: netconf/);
+  assert.match(
+    await failure(new Promise((resolve, reject) => subsys('netconf', (e) => (e ? reject(e) : resolve(undefined))))),
+    /Unable to start subsystem: netconf/,
+  );
   assert.match(await failure(run(client, 'status', { x11: true })), /Unable to request X11/);
-  assert.match(await failure(new Promise((resolve, reject) => client.forwardOut('127.0.0.1', 1234, '127.0.0.1', 22, (e, s) => (e ? reject(e) : resolve(s))))), /Channel open failure/);
-  assert.match(await failure(new Promise((resolve, reject) => client.forwardIn('127.0.0.1', 0, (e, p) => (e ? reject(e) : resolve(p))))), /Unable to bind/);
+  assert.match(
+    await failure(
+      new Promise((resolve, reject) =>
+        client.forwardOut('127.0.0.1', 1234, '127.0.0.1', 22, (e, s) => (e ? reject(e) : resolve(s))),
+      ),
+    ),
+    /Channel open failure/,
+  );
+  assert.match(
+    await failure(
+      new Promise((resolve, reject) => client.forwardIn('127.0.0.1', 0, (e, p) => (e ? reject(e) : resolve(p)))),
+    ),
+    /Unable to bind/,
+  );
   const envOut = await run(client, 'status', { env: { LD_PRELOAD: '/tmp/x.so' } });
   assert.is(envOut.code, 0, 'the env request is refused, the command still runs without it');
   const actions = (await auditLines()).filter((e) => e.result === 'refused').map((e) => e.action);
-  for (const action of ['shell', 'sftp', 'subsystem', 'x11', 'port-forwarding', 'remote-forwarding', 'env']) assert.ok(actions.includes(action), `${action} in ${actions}`);
+  for (const action of ['shell', 'sftp', 'subsystem', 'x11', 'port-forwarding', 'remote-forwarding', 'env'])
+    assert.ok(actions.includes(action), `${action} in ${actions}`);
   assert.equal(f.controls.changes, []);
 });
 
@@ -209,7 +267,10 @@ test('agent forwarding is refused', async () => {
   client.end();
   client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code(-1), agentForward: true });
   const out = await run(client, 'status').catch((error: Error) => ({ code: -1, stdout: '', stderr: error.message }));
-  assert.ok((await auditLines()).some((e) => e.action === 'agent-forwarding' && e.result === 'refused'), JSON.stringify(out));
+  assert.ok(
+    (await auditLines()).some((e) => e.action === 'agent-forwarding' && e.result === 'refused'),
+    JSON.stringify(out),
+  );
 });
 
 test.run();

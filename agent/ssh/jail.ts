@@ -1,7 +1,7 @@
 // Runs a parsed jail command against the agent's controls and renders its answer as text for an SSH channel.
 import { dashWhenEmpty, renderTable } from '../../common/table.ts';
 import { CHECKPOINT_COLUMNS, VM_COLUMNS } from '../../common/view-columns.ts';
-import { ControlError, type CheckpointView, type Controls, type HostFacts, type VmView } from '../controls.ts';
+import { type CheckpointView, ControlError, type Controls, type HostFacts, type VmView } from '../controls.ts';
 import { JAIL_HELP, type JailCommand } from './commands.ts';
 
 // What one command printed and the exit status the SSH client sees.
@@ -14,25 +14,47 @@ export interface JailOutput {
 // Console log bytes `vm logs` and `console` show before following.
 export const LOG_TAIL_BYTES = 64 * 1024;
 
-const VM_LIST = [VM_COLUMNS.name, VM_COLUMNS.role, VM_COLUMNS.launch, VM_COLUMNS.state, dashWhenEmpty(VM_COLUMNS.pid), dashWhenEmpty(VM_COLUMNS.since)];
-const CHECKPOINT_LIST = [CHECKPOINT_COLUMNS.id, dashWhenEmpty(CHECKPOINT_COLUMNS.parent), CHECKPOINT_COLUMNS.created, CHECKPOINT_COLUMNS.sizeBytes, dashWhenEmpty(CHECKPOINT_COLUMNS.flags), CHECKPOINT_COLUMNS.label];
+const VM_LIST = [
+  VM_COLUMNS.name,
+  VM_COLUMNS.role,
+  VM_COLUMNS.launch,
+  VM_COLUMNS.state,
+  dashWhenEmpty(VM_COLUMNS.pid),
+  dashWhenEmpty(VM_COLUMNS.since),
+];
+const CHECKPOINT_LIST = [
+  CHECKPOINT_COLUMNS.id,
+  dashWhenEmpty(CHECKPOINT_COLUMNS.parent),
+  CHECKPOINT_COLUMNS.created,
+  CHECKPOINT_COLUMNS.sizeBytes,
+  dashWhenEmpty(CHECKPOINT_COLUMNS.flags),
+  CHECKPOINT_COLUMNS.label,
+];
 
 function vmTable(vms: VmView[]): string {
   return vms.length === 0 ? 'no VMs' : renderTable(VM_LIST, vms).join('\n');
 }
 
 function vmDetail(vm: VmView): string {
-  const lines = [`${vm.name}: ${vm.state} (${vm.role}, ${vm.launch}${vm.ephemeral ? ', ephemeral' : ''}${vm.autostart ? ', autostart' : ''})`];
+  const lines = [
+    `${vm.name}: ${vm.state} (${vm.role}, ${vm.launch}${vm.ephemeral ? ', ephemeral' : ''}${vm.autostart ? ', autostart' : ''})`,
+  ];
   if (vm.pid) lines.push(`pid ${vm.pid}`);
   if (vm.readyAt) lines.push(`ready at ${vm.readyAt}`);
   if (vm.failure) lines.push(`failed at ${vm.failure.at}: ${vm.failure.reason}`);
-  if (vm.pinning) lines.push(`vcpus on ${vm.pinning.vcpus.map((p) => p.cpu).join(',')}${vm.pinning.degraded ? ` (${vm.pinning.degraded})` : ''}`);
-  for (const event of vm.history.slice(-5)) lines.push(`  ${event.at} ${event.event}${event.detail ? `: ${event.detail}` : ''}`);
+  if (vm.pinning)
+    lines.push(
+      `vcpus on ${vm.pinning.vcpus.map((p) => p.cpu).join(',')}${vm.pinning.degraded ? ` (${vm.pinning.degraded})` : ''}`,
+    );
+  for (const event of vm.history.slice(-5))
+    lines.push(`  ${event.at} ${event.event}${event.detail ? `: ${event.detail}` : ''}`);
   return lines.join('\n');
 }
 
 function hostStatus(facts: HostFacts, vms: VmView[]): string {
-  const rescue = facts.rescue.active ? `ACTIVE since ${facts.rescue.since ?? '?'} (${facts.rescue.reason ?? 'no reason given'})` : 'not active';
+  const rescue = facts.rescue.active
+    ? `ACTIVE since ${facts.rescue.since ?? '?'} (${facts.rescue.reason ?? 'no reason given'})`
+    : 'not active';
   return [
     `host ${facts.name} ${facts.version}`,
     `accel ${facts.accel} (${facts.accelReason}); ${facts.cpus.online.length} CPUs; ${facts.memoryMiB} MiB`,
@@ -58,7 +80,8 @@ async function answer(command: JailCommand, controls: Controls, who: string): Pr
     case 'vm':
       if (command.action === 'start') return vmDetail(await controls.startVm(command.vm));
       if (command.action === 'stop') return vmDetail(await controls.stopVm(command.vm));
-      if (command.action === 'logs') return (await controls.consoleLog(command.vm, { tailBytes: LOG_TAIL_BYTES })).replace(/\n$/, '');
+      if (command.action === 'logs')
+        return (await controls.consoleLog(command.vm, { tailBytes: LOG_TAIL_BYTES })).replace(/\n$/, '');
       return vmDetail(controls.getVm(command.vm) ?? notFound(command.vm));
     case 'checkpoint-list':
       return checkpointTable(await controls.listCheckpoints(command.vm));

@@ -1,9 +1,9 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startFixture, type Fixture } from './fixture.test-support.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Fixture, startFixture } from './fixture.test-support.ts';
 
 // The real OpenSSH client against the server, the code typed through SSH_ASKPASS (forced, so no terminal is needed).
 const STEP = 30_000;
@@ -23,18 +23,46 @@ async function knownHosts(): Promise<string> {
 }
 
 // Runs `tool` (ssh or sftp) with a fresh code (the server clock moves one step first), or the code given.
-async function ssh(args: string[], options: { code?: string; stepsAgo?: number; key?: string; tool?: string; env?: Record<string, string> } = {}): Promise<SshResult> {
+async function ssh(
+  args: string[],
+  options: { code?: string; stepsAgo?: number; key?: string; tool?: string; env?: Record<string, string> } = {},
+): Promise<SshResult> {
   f.clock.now += STEP;
   const code = options.code ?? (await f.code(options.stepsAgo));
   const port = f.server.port;
   const common = [
-    '-F', '/dev/null', '-i', options.key ?? f.alice.file, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=no',
-    '-o', `UserKnownHostsFile=${await knownHosts()}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'NumberOfPasswordPrompts=1', '-o', 'ConnectTimeout=20', '-o', 'LogLevel=ERROR',
+    '-F',
+    '/dev/null',
+    '-i',
+    options.key ?? f.alice.file,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'BatchMode=no',
+    '-o',
+    `UserKnownHostsFile=${await knownHosts()}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'NumberOfPasswordPrompts=1',
+    '-o',
+    'ConnectTimeout=20',
+    '-o',
+    'LogLevel=ERROR',
   ];
   const tool = options.tool ?? 'ssh';
   const argv = tool === 'sftp' ? ['-P', String(port), ...common, ...args] : ['-p', String(port), ...common, ...args];
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: f.dir, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', MVOS_TEST_CODE: code, ...options.env };
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: f.dir,
+    SSH_ASKPASS: askpass,
+    SSH_ASKPASS_REQUIRE: 'force',
+    DISPLAY: ':0',
+    MVOS_TEST_CODE: code,
+    ...options.env,
+  };
   return new Promise((resolve) => {
     const child = execFile(tool, argv, { env, timeout: 30_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr });
@@ -45,7 +73,10 @@ async function ssh(args: string[], options: { code?: string; stepsAgo?: number; 
 
 async function audit(): Promise<Array<Record<string, string>>> {
   await f.server.audit.close();
-  return (await readFile(f.server.audit.file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+  return (await readFile(f.server.audit.file, 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 test.before.each(async () => {
@@ -62,7 +93,10 @@ test('ssh with the key and the right code runs status; the code is not in the au
   assert.match(out.stdout, /^host test-host 1\.2\.3\n/);
   const code = await f.code();
   const log = await audit();
-  assert.equal(log.map((e) => `${e.action} ${e.result}`).filter((l) => !l.startsWith('env')), ['publickey ok', 'login ok', 'exec ok']);
+  assert.equal(
+    log.map((e) => `${e.action} ${e.result}`).filter((l) => !l.startsWith('env')),
+    ['publickey ok', 'login ok', 'exec ok'],
+  );
   assert.not.ok((await readFile(f.server.audit.file, 'utf8')).includes(code));
 });
 
@@ -77,7 +111,10 @@ test('ssh without a key, with a wrong key, with a wrong code is refused', async 
   }
   assert.equal(f.controls.calls, []);
   const reasons = (await audit()).filter((e) => e.result === 'refused').map((e) => e.reason);
-  assert.ok(reasons.includes('no-key-offered') && reasons.includes('key-not-authorized') && reasons.includes('wrong-code'), reasons.join());
+  assert.ok(
+    reasons.includes('no-key-offered') && reasons.includes('key-not-authorized') && reasons.includes('wrong-code'),
+    reasons.join(),
+  );
 });
 
 test('ssh with a replayed code is refused, also after a server restart; a code from two steps ago too', async () => {
@@ -97,7 +134,15 @@ test('ssh with a replayed code is refused, also after a server restart; a code f
 });
 
 test('jail escapes through ssh are refused with exit status 2 and nothing run', async () => {
-  for (const command of ['status; vm start web', 'status && vm start web', 'vm start $(echo web)', 'vm start `echo web`', 'vm logs ../../../etc/shadow', `vm start ${'x'.repeat(80)}`, 'reboot']) {
+  for (const command of [
+    'status; vm start web',
+    'status && vm start web',
+    'vm start $(echo web)',
+    'vm start `echo web`',
+    'vm logs ../../../etc/shadow',
+    `vm start ${'x'.repeat(80)}`,
+    'reboot',
+  ]) {
     const out = await ssh(['alice@127.0.0.1', command]);
     assert.is(out.code, 2, command);
     assert.match(out.stderr, /refused: /, command);
@@ -106,8 +151,14 @@ test('jail escapes through ssh are refused with exit status 2 and nothing run', 
   assert.match(tty.stdout + tty.stderr, /refused: unknown command `bash`/);
   assert.is(tty.code, 2);
   const log = await audit();
-  assert.ok(log.some((e) => e.action === 'pty' && e.result === 'ok'), 'a pty is granted');
-  assert.ok(log.every((e) => e.action !== 'exec' || e.result === 'refused'), 'bash, with a pty, is refused as well');
+  assert.ok(
+    log.some((e) => e.action === 'pty' && e.result === 'ok'),
+    'a pty is granted',
+  );
+  assert.ok(
+    log.every((e) => e.action !== 'exec' || e.result === 'refused'),
+    'bash, with a pty, is refused as well',
+  );
   assert.equal(f.controls.changes, []);
 });
 
@@ -135,7 +186,8 @@ test('a shell, sftp, -W/-L and -R forwarding and agent forwarding are refused', 
     process.kill(pid);
   }
   const refused = (await audit()).filter((e) => e.result === 'refused').map((e) => e.action);
-  for (const action of ['shell', 'sftp', 'port-forwarding', 'remote-forwarding', 'agent-forwarding']) assert.ok(refused.includes(action), `${action} in ${refused}`);
+  for (const action of ['shell', 'sftp', 'port-forwarding', 'remote-forwarding', 'agent-forwarding'])
+    assert.ok(refused.includes(action), `${action} in ${refused}`);
   assert.equal(f.controls.changes, []);
 });
 
@@ -144,11 +196,37 @@ async function sshConsole(extra: string[], vm: string, steps: Array<[RegExp, str
   f.clock.now += STEP;
   const code = await f.code();
   const argv = [
-    '-p', String(f.server.port), '-F', '/dev/null', '-i', f.alice.file, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=no',
-    '-o', `UserKnownHostsFile=${await knownHosts()}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'LogLevel=ERROR', ...extra, 'alice@127.0.0.1', 'console', vm,
+    '-p',
+    String(f.server.port),
+    '-F',
+    '/dev/null',
+    '-i',
+    f.alice.file,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'BatchMode=no',
+    '-o',
+    `UserKnownHostsFile=${await knownHosts()}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'LogLevel=ERROR',
+    ...extra,
+    'alice@127.0.0.1',
+    'console',
+    vm,
   ];
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: f.dir, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', MVOS_TEST_CODE: code };
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: f.dir,
+    SSH_ASKPASS: askpass,
+    SSH_ASKPASS_REQUIRE: 'force',
+    DISPLAY: ':0',
+    MVOS_TEST_CODE: code,
+  };
   return new Promise((resolve) => {
     const child = spawn('ssh', argv, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -174,7 +252,7 @@ async function sshConsole(extra: string[], vm: string, steps: Array<[RegExp, str
   });
 }
 
-test('ssh -tt console rescue: a command typed runs and its output comes back; the jail\'s ~. ends it; without a pty it stays read-only', async () => {
+test("ssh -tt console rescue: a command typed runs and its output comes back; the jail's ~. ends it; without a pty it stays read-only", async () => {
   const out = await sshConsole(['-tt', '-e', 'none'], 'rescue', [
     [/you have the keyboard/, 'echo hi-from-openssh\r'],
     [/hi-from-openssh\r\n# /, '~.'],
@@ -184,9 +262,13 @@ test('ssh -tt console rescue: a command typed runs and its output comes back; th
   assert.match(out.stdout, /\[console detached\]/);
   assert.is(f.controls.consoles.sent('rescue'), 'echo hi-from-openssh\r');
   // OpenSSH's own ~. (its default escape) ends the session from the client side just as well.
-  const own = await sshConsole(['-tt'], 'rescue', [[/you have the keyboard/, 'echo again\r'], [/again\r\n# /, '\r~.']]);
+  const own = await sshConsole(['-tt'], 'rescue', [
+    [/you have the keyboard/, 'echo again\r'],
+    [/again\r\n# /, '\r~.'],
+  ]);
   assert.match(own.stdout, /again\r\n# /);
-  for (let i = 0; i < 100 && f.controls.consoles.broker('rescue').sessions > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && f.controls.consoles.broker('rescue').sessions > 0; i++)
+    await new Promise((r) => setTimeout(r, 20));
   assert.is(f.controls.consoles.broker('rescue').sessions, 0, 'the session ended with the connection');
   const plain = await sshConsole(['-T'], 'rescue', [[/ready\n/, 'echo nope\r\x03']]);
   assert.is(plain.code, 0, plain.stderr);

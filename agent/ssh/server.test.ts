@@ -1,20 +1,23 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { rejects } from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { generate } from 'otplib';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { flood } from '../auth/flood.ts';
 import { OtpVerifier } from '../auth/otp.ts';
-import { connect, run, startFixture, type Fixture } from './fixture.test-support.ts';
+import { connect, type Fixture, run, startFixture } from './fixture.test-support.ts';
 
 const STEP = 30_000;
 
 async function audit(f: Fixture): Promise<Array<Record<string, string>>> {
   await f.server.audit.close();
-  return (await readFile(f.server.audit.file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+  return (await readFile(f.server.audit.file, 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 async function refused(promise: Promise<unknown>): Promise<string> {
@@ -46,7 +49,10 @@ test('key + right code runs status; the audit log has each step and never the co
     assert.match(out.stdout, /^host test-host 1\.2\.3/);
     assert.match(out.stdout, /controller\s+controller\s+vm\s+stopped/);
     const log = await audit(f);
-    assert.equal(log.map((e) => `${e.action} ${e.result}`), ['publickey ok', 'login ok', 'exec ok']);
+    assert.equal(
+      log.map((e) => `${e.action} ${e.result}`),
+      ['publickey ok', 'login ok', 'exec ok'],
+    );
     assert.is(log[2]?.target, 'status');
     assert.is(log[1]?.who, 'alice');
     assert.is(log[1]?.source, '127.0.0.1');
@@ -61,12 +67,26 @@ test('no key, a wrong key, a wrong code, a user without a code are all refused',
   withFixture(async (f) => {
     const code = await f.code();
     assert.match(await refused(connect(f.server.port, { code })), /authentication methods failed/);
-    assert.match(await refused(connect(f.server.port, { key: f.stranger.privateKey, code })), /authentication methods failed/);
-    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: code === '123456' ? '654321' : '123456' })), /authentication methods failed/);
-    assert.match(await refused(connect(f.server.port, { username: 'nocode', key: f.alice.privateKey, code })), /authentication methods failed/);
-    assert.match(await refused(connect(f.server.port, { username: 'mallory', key: f.alice.privateKey, code })), /authentication methods failed/);
+    assert.match(
+      await refused(connect(f.server.port, { key: f.stranger.privateKey, code })),
+      /authentication methods failed/,
+    );
+    assert.match(
+      await refused(connect(f.server.port, { key: f.alice.privateKey, code: code === '123456' ? '654321' : '123456' })),
+      /authentication methods failed/,
+    );
+    assert.match(
+      await refused(connect(f.server.port, { username: 'nocode', key: f.alice.privateKey, code })),
+      /authentication methods failed/,
+    );
+    assert.match(
+      await refused(connect(f.server.port, { username: 'mallory', key: f.alice.privateKey, code })),
+      /authentication methods failed/,
+    );
     const log = await audit(f);
-    const reasons = log.filter((e) => e.result === 'refused' && e.action !== 'disconnect').map((e) => `${e.who} ${e.action} ${e.reason}`);
+    const reasons = log
+      .filter((e) => e.result === 'refused' && e.action !== 'disconnect')
+      .map((e) => `${e.who} ${e.action} ${e.reason}`);
     assert.equal(reasons, [
       'alice keyboard-interactive publickey-first',
       'alice publickey key-not-authorized',
@@ -77,7 +97,13 @@ test('no key, a wrong key, a wrong code, a user without a code are all refused',
       'mallory publickey unknown-user',
       'mallory keyboard-interactive publickey-first',
     ]);
-    assert.equal(log.filter((e) => e.action === 'disconnect').map((e) => e.reason).slice(0, 3), ['no-key-offered', 'left-after-refusal', 'no-code-given']);
+    assert.equal(
+      log
+        .filter((e) => e.action === 'disconnect')
+        .map((e) => e.reason)
+        .slice(0, 3),
+      ['no-key-offered', 'left-after-refusal', 'no-code-given'],
+    );
     assert.not.ok((await readFile(f.server.audit.file, 'utf8')).includes(code));
     assert.equal(f.controls.calls, []);
   }));
@@ -86,11 +112,20 @@ test('a used code is refused, also after a restart; a code from two steps ago is
   withFixture(async (f) => {
     const code = await f.code();
     (await connect(f.server.port, { key: f.alice.privateKey, code })).end();
-    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code })), /authentication methods failed/);
+    assert.match(
+      await refused(connect(f.server.port, { key: f.alice.privateKey, code })),
+      /authentication methods failed/,
+    );
     await f.restart();
-    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code })), /authentication methods failed/);
+    assert.match(
+      await refused(connect(f.server.port, { key: f.alice.privateKey, code })),
+      /authentication methods failed/,
+    );
     f.clock.now += 10 * STEP;
-    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code(2) })), /authentication methods failed/);
+    assert.match(
+      await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code(2) })),
+      /authentication methods failed/,
+    );
     (await connect(f.server.port, { key: f.alice.privateKey, code: await f.code(1) })).end();
     const reasons = (await audit(f)).filter((e) => e.action === 'keyboard-interactive').map((e) => e.reason);
     assert.equal(reasons, ['replayed', 'replayed', 'wrong-code']);
@@ -100,8 +135,17 @@ test('HOTP users log in with the next counter code and cannot reuse it', () =>
   withFixture(async (f) => {
     const first = await generate({ secret: f.hotpSecret, strategy: 'hotp', counter: 0 });
     (await connect(f.server.port, { username: 'henry', key: f.alice.privateKey, code: first })).end();
-    assert.match(await refused(connect(f.server.port, { username: 'henry', key: f.alice.privateKey, code: first })), /authentication methods failed/);
-    (await connect(f.server.port, { username: 'henry', key: f.alice.privateKey, code: await generate({ secret: f.hotpSecret, strategy: 'hotp', counter: 1 }) })).end();
+    assert.match(
+      await refused(connect(f.server.port, { username: 'henry', key: f.alice.privateKey, code: first })),
+      /authentication methods failed/,
+    );
+    (
+      await connect(f.server.port, {
+        username: 'henry',
+        key: f.alice.privateKey,
+        code: await generate({ secret: f.hotpSecret, strategy: 'hotp', counter: 1 }),
+      })
+    ).end();
   }));
 
 test('failures lock the user out, even with the right code, until the lock-out expires', () =>
@@ -109,13 +153,19 @@ test('failures lock the user out, even with the right code, until the lock-out e
     async (f) => {
       for (let i = 0; i < 3; i++) await refused(connect(f.server.port, { key: f.alice.privateKey, code: '000000' }));
       const code = await f.code();
-      assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code })), /authentication methods failed/);
+      assert.match(
+        await refused(connect(f.server.port, { key: f.alice.privateKey, code })),
+        /authentication methods failed/,
+      );
       f.clock.now += 60_000;
       const client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() });
       assert.is((await run(client, 'help')).code, 0);
       client.end();
       const log = await audit(f);
-      assert.ok(log.some((e) => e.result === 'refused' && e.reason !== undefined && /^locked-out for 60 s$/.test(e.reason)), JSON.stringify(log));
+      assert.ok(
+        log.some((e) => e.result === 'refused' && e.reason !== undefined && /^locked-out for 60 s$/.test(e.reason)),
+        JSON.stringify(log),
+      );
     },
     { lockout: { freeFailures: 5, lockAfter: 3, lockMs: 60_000 } },
   ));
@@ -124,7 +174,10 @@ test('back-off after free failures refuses attempts for a while, then lets them 
   withFixture(
     async (f) => {
       for (let i = 0; i < 2; i++) await refused(connect(f.server.port, { key: f.alice.privateKey, code: '000000' }));
-      assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })), /authentication methods failed/);
+      assert.match(
+        await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })),
+        /authentication methods failed/,
+      );
       f.clock.now += 5_000;
       (await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })).end();
       assert.ok((await audit(f)).some((e) => e.reason === 'backing-off for 5 s'));
@@ -139,7 +192,10 @@ test('the host key is made once, 0600, reused after restart, and its fingerprint
     const before = f.server.fingerprint;
     await f.restart();
     assert.is(f.server.fingerprint, before);
-    assert.match(execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }), new RegExp(`^256 ${before.replace(/[+/]/g, '\\$&')} `));
+    assert.match(
+      execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }),
+      new RegExp(`^256 ${before.replace(/[+/]/g, '\\$&')} `),
+    );
     await chmod(file, 0o644);
     await rejects(f.restart(), /open to group or others/);
   }));
@@ -148,26 +204,45 @@ test('a code used at the HTTP API (a shared verifier) is refused over SSH', asyn
   const first = await startFixture();
   const http = new OtpVerifier(first.users, first.key, first.stateDir, { now: () => first.clock.now });
   await first.cleanup();
-  await withFixture(async (f) => {
-    const code = await f.code();
-    assert.equal(await http.verify('alice', code), { ok: true });
-    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code })), /authentication methods failed/);
-  }, { shared: { otp: http } });
+  await withFixture(
+    async (f) => {
+      const code = await f.code();
+      assert.equal(await http.verify('alice', code), { ok: true });
+      assert.match(
+        await refused(connect(f.server.port, { key: f.alice.privateKey, code })),
+        /authentication methods failed/,
+      );
+    },
+    { shared: { otp: http } },
+  );
   await rm(first.dir, { recursive: true, force: true });
 });
 
 test('no login when its audit line cannot be written', () =>
   withFixture(async (f) => {
     await mkdir(f.server.audit.file, { recursive: true });
-    assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })), /authentication methods failed/);
+    assert.match(
+      await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })),
+      /authentication methods failed/,
+    );
   }));
 
 test('connections beyond the limit are closed at once; slots free up when they go', () =>
   withFixture(
     async (f) => {
-      const idle = await Promise.all([0, 1].map(() => new Promise<Socket>((resolve) => { const s = createConnection(f.server.port, '127.0.0.1', () => resolve(s)); })));
+      const idle = await Promise.all(
+        [0, 1].map(
+          () =>
+            new Promise<Socket>((resolve) => {
+              const s = createConnection(f.server.port, '127.0.0.1', () => resolve(s));
+            }),
+        ),
+      );
       await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.match(await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })), /closed|ECONNRESET|handshake/i);
+      assert.match(
+        await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })),
+        /closed|ECONNRESET|handshake/i,
+      );
       for (const socket of idle) socket.destroy();
       await new Promise((resolve) => setTimeout(resolve, 200));
       f.clock.now += STEP;
@@ -195,7 +270,11 @@ test('100 silent connections from one source: the excess is closed at once, a lo
       assert.equal(attack.errors, [], 'every attacking socket connected: no fd limit stopped the flood, the caps must');
       await attack.closed(90, 1500);
       const started = Date.now();
-      const client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code(), localAddress: '127.0.0.3' });
+      const client = await connect(f.server.port, {
+        key: f.alice.privateKey,
+        code: await f.code(),
+        localAddress: '127.0.0.3',
+      });
       const took = Date.now() - started;
       assert.is((await run(client, 'help')).code, 0);
       client.end();
@@ -213,7 +292,10 @@ test('when other sources fill the caps, a login from loopback still gets in', ()
         const overTotal = await flood(f.server.port, '127.0.0.4', 1);
         await overTotal.closed(1, 1000);
         overTotal.end();
-        assert.equal(held.map((h) => h.closedByServer), [0, 0]);
+        assert.equal(
+          held.map((h) => h.closedByServer),
+          [0, 0],
+        );
         const client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() });
         assert.is((await run(client, 'help')).code, 0);
         client.end();

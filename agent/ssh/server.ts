@@ -1,8 +1,7 @@
 // The agent's SSH control server: host key from the state folder, key + one-time-code login, then the command jail.
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { UserError } from '../../common/errors.ts';
 import { parseListenAddress } from '../api/listen.ts';
-import { listenFailure } from '../listeners/failure.ts';
 import { AuditLog } from '../auth/audit.ts';
 import { ConnectionLimiter } from '../auth/connections.ts';
 import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
@@ -10,10 +9,11 @@ import { OtpVerifier } from '../auth/otp.ts';
 import { loadSecretKey } from '../auth/secrets.ts';
 import type { AgentUser } from '../config.ts';
 import type { Controls } from '../controls.ts';
+import { listenFailure } from '../listeners/failure.ts';
 import { ConnectionAuth, parseAuthorizedKeys } from './auth.ts';
 import { loadHostKey } from './hostkey.ts';
 import { serveConnection } from './session.ts';
-import { Server, type ParsedKey } from './ssh2.ts';
+import { type ParsedKey, Server } from './ssh2.ts';
 
 // What the server needs; main.ts passes host config fields, tests pass port 0 and their own clock and policy.
 export interface SshServerOptions {
@@ -34,7 +34,8 @@ export interface SshServerOptions {
   loginGraceSeconds?: number;
   // Connections from all non-local sources together (default 64); more are closed at once. Loopback is counted apart.
   maxConnections?: number;
-  // Connections from one source, an IPv4 address or IPv6 /64 (default 8): one source's silent connections cannot lock the others out.
+  // Connections from one source, an IPv4 address or IPv6 /64 (default 8): one source's silent connections cannot lock
+  // the others out.
   maxConnectionsPerSource?: number;
   // The HTTP API's code checker, failure counter and audit log, so both doors share one replay record and one lockout.
   shared?: { otp?: OtpVerifier; lockout?: Lockout; audit?: AuditLog };
@@ -54,7 +55,9 @@ function addressOf(listen: string): { host: string; port: number } {
   try {
     return parseListenAddress(listen);
   } catch {
-    throw new UserError(`agent.sshListen must be IP:PORT, e.g. 0.0.0.0:22 or [::1]:2222 (got "${listen}")`, { hint: 'set agent.ssh.listen in the host recipe' });
+    throw new UserError(`agent.sshListen must be IP:PORT, e.g. 0.0.0.0:22 or [::1]:2222 (got "${listen}")`, {
+      hint: 'set agent.ssh.listen in the host recipe',
+    });
   }
 }
 
@@ -63,18 +66,31 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   const address = addressOf(options.listen);
   const log = options.log ?? (() => undefined);
   const hostKey = await loadHostKey(options.stateDir);
-  const otp = options.shared?.otp ?? new OtpVerifier(options.users, options.secretKey ?? (await loadSecretKey(options.secretKeyFile, options.users)), options.stateDir, { now: options.now });
+  const otp =
+    options.shared?.otp ??
+    new OtpVerifier(
+      options.users,
+      options.secretKey ?? (await loadSecretKey(options.secretKeyFile, options.users)),
+      options.stateDir,
+      { now: options.now },
+    );
   const lockout = options.shared?.lockout ?? new Lockout(options.lockout, options.now);
-  const audit = options.shared?.audit ?? new AuditLog(options.stateDir, options.now && (() => new Date(options.now!())));
+  const audit =
+    options.shared?.audit ?? new AuditLog(options.stateDir, options.now && (() => new Date(options.now!())));
   const keys = new Map<string, ParsedKey[]>();
   for (const user of options.users) {
     const parsed = parseAuthorizedKeys(user.authorizedKeys);
-    for (const bad of parsed.bad) log(`ssh: warning: an authorized key of ${user.name} does not parse (${bad}…); skipped`);
+    for (const bad of parsed.bad)
+      log(`ssh: warning: an authorized key of ${user.name} does not parse (${bad}…); skipped`);
     keys.set(user.name, parsed.keys);
   }
-  // Raw sockets are ours (injected into ssh2), so the limits and the login grace also hold for clients that never speak SSH.
+  // Raw sockets are ours (injected into ssh2), so the limits and the login grace also hold for clients that never speak
+  // SSH.
   const sockets = new Map<string, { socket: Socket; grace: NodeJS.Timeout }>();
-  const limiter = new ConnectionLimiter({ maxConnections: options.maxConnections ?? 64, perSource: options.maxConnectionsPerSource ?? 8 });
+  const limiter = new ConnectionLimiter({
+    maxConnections: options.maxConnections ?? 64,
+    perSource: options.maxConnectionsPerSource ?? 8,
+  });
   const ssh = new Server({ hostKeys: [hostKey.privateKey], ident: 'mvos-agent' }, (client, info) => {
     const source = info.ip;
     const slot = sockets.get(`${info.ip}:${info.port}`);
@@ -91,7 +107,15 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
     const release = limiter.admit(socket.remoteAddress);
     if (!release) {
-      void audit.record({ who: '', source: socket.remoteAddress ?? '', action: 'connect', result: 'refused', reason: 'too-many-connections' }).catch(() => undefined);
+      void audit
+        .record({
+          who: '',
+          source: socket.remoteAddress ?? '',
+          action: 'connect',
+          result: 'refused',
+          reason: 'too-many-connections',
+        })
+        .catch(() => undefined);
       socket.destroy();
       return;
     }
@@ -105,7 +129,11 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     ssh.injectSocket(socket);
   });
   await new Promise<void>((resolve, reject) => {
-    tcp.once('error', (error: NodeJS.ErrnoException) => void listenFailure('ssh', address.host, address.port, error, 'agent.ssh.listen').then(reject));
+    tcp.once(
+      'error',
+      (error: NodeJS.ErrnoException) =>
+        void listenFailure('ssh', address.host, address.port, error, 'agent.ssh.listen').then(reject),
+    );
     tcp.listen(address.port, address.host, () => resolve());
   });
   tcp.on('error', (error: Error) => log(`ssh: server error: ${error.message}`));

@@ -1,4 +1,5 @@
-// What an authenticated connection may do: exec of jail commands (with a pty, `console VM` is interactive); every shell,
+// What an authenticated connection may do: exec of jail commands (with a pty, `console VM` is interactive); every
+// shell,
 // subsystem, forwarding and env request is refused.
 import type { AuditLog } from '../auth/audit.ts';
 import type { Controls } from '../controls.ts';
@@ -18,8 +19,23 @@ export interface SessionContext {
 // Ctrl-C and Ctrl-] end a followed console without a pty (the bytes arrive as they are typed).
 const CONSOLE_EXIT = new Set([0x03, 0x1d]);
 
-function record(ctx: SessionContext, action: string, result: 'ok' | 'refused' | 'error', target?: string, reason?: string): Promise<void> {
-  return ctx.audit.record({ who: ctx.user, source: ctx.source, action, result, ...(target ? { target: target.slice(0, 300) } : {}), ...(reason ? { reason } : {}) }).catch(() => undefined);
+function record(
+  ctx: SessionContext,
+  action: string,
+  result: 'ok' | 'refused' | 'error',
+  target?: string,
+  reason?: string,
+): Promise<void> {
+  return ctx.audit
+    .record({
+      who: ctx.user,
+      source: ctx.source,
+      action,
+      result,
+      ...(target ? { target: target.slice(0, 300) } : {}),
+      ...(reason ? { reason } : {}),
+    })
+    .catch(() => undefined);
 }
 
 function finish(channel: ServerChannel, exitCode: number, stdout: string, stderr: string): void {
@@ -60,7 +76,10 @@ function crlf(text: string): string {
 }
 
 async function exec(channel: ServerChannel, ctx: SessionContext, raw: string, pty: boolean): Promise<void> {
-  const parsed = parseCommand(raw, ctx.controls.listVms().map((vm) => vm.name));
+  const parsed = parseCommand(
+    raw,
+    ctx.controls.listVms().map((vm) => vm.name),
+  );
   if (!parsed.ok) {
     await record(ctx, 'exec', 'refused', raw, parsed.message);
     return finish(channel, 2, '', pty ? crlf(`${parsed.message}\n`) : `${parsed.message}\n`);
@@ -68,12 +87,22 @@ async function exec(channel: ServerChannel, ctx: SessionContext, raw: string, pt
   if (parsed.command.kind === 'console') {
     await record(ctx, 'exec', 'ok', raw, pty ? 'interactive' : 'read-only (no pty)');
     if (!pty) return followConsole(channel, ctx, parsed.command.vm);
-    const viewer = { who: ctx.user, source: ctx.source, audit: (entry: Parameters<AuditLog['record']>[0]) => void ctx.audit.record(entry).catch(() => undefined) };
+    const viewer = {
+      who: ctx.user,
+      source: ctx.source,
+      audit: (entry: Parameters<AuditLog['record']>[0]) => void ctx.audit.record(entry).catch(() => undefined),
+    };
     const code = await interactiveConsole(channel, ctx.controls, parsed.command.vm, viewer);
     return finish(channel, code, '', '');
   }
   const out = await runJailCommand(parsed.command, ctx.controls, ctx.user);
-  await record(ctx, 'exec', out.exitCode === 0 ? 'ok' : 'error', raw, out.exitCode === 0 ? undefined : out.stderr.trim());
+  await record(
+    ctx,
+    'exec',
+    out.exitCode === 0 ? 'ok' : 'error',
+    raw,
+    out.exitCode === 0 ? undefined : out.stderr.trim(),
+  );
   finish(channel, out.exitCode, pty ? crlf(out.stdout) : out.stdout, pty ? crlf(out.stderr) : out.stderr);
 }
 
@@ -109,7 +138,9 @@ export function serveConnection(client: Connection, ctx: SessionContext): void {
     session.on('window-change', (acceptChange) => acceptChange?.());
     session.once('exec', (acceptExec, _reject, info) => {
       const channel = acceptExec();
-      exec(channel, ctx, info.command, pty).catch((error: Error) => finish(channel, 70, '', `internal error: ${error.message}\n`));
+      exec(channel, ctx, info.command, pty).catch((error: Error) =>
+        finish(channel, 70, '', `internal error: ${error.message}\n`),
+      );
     });
   });
   client.on('tcpip', (_accept, reject, info) => {
@@ -121,7 +152,10 @@ export function serveConnection(client: Connection, ctx: SessionContext): void {
     reject();
   });
   client.on('request', (_accept, reject, name, info) => {
-    const where = 'bindAddr' in (info ?? {}) ? `${(info as { bindAddr: string }).bindAddr}:${(info as { bindPort: number }).bindPort}` : undefined;
+    const where =
+      'bindAddr' in (info ?? {})
+        ? `${(info as { bindAddr: string }).bindAddr}:${(info as { bindPort: number }).bindPort}`
+        : undefined;
     void record(ctx, 'remote-forwarding', 'refused', where ?? name, 'no forwarding (-R)');
     reject?.();
   });

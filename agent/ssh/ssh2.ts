@@ -2,7 +2,16 @@
 import ssh2 from 'ssh2';
 
 // The ssh2 types the server code names.
-export type { AuthContext, ClientInfo, Connection, KeyboardAuthContext, ParsedKey, PublicKeyAuthContext, ServerChannel, Session } from 'ssh2';
+export type {
+  AuthContext,
+  ClientInfo,
+  Connection,
+  KeyboardAuthContext,
+  ParsedKey,
+  PublicKeyAuthContext,
+  ServerChannel,
+  Session,
+} from 'ssh2';
 
 // The SSH server class.
 export const Server = ssh2.Server;

@@ -1,7 +1,8 @@
-// The checkpoint controls of the host's VMs: changes to a VM's store take their turn in its queue and are told in its history.
+// The checkpoint controls of the host's VMs: changes to a VM's store take their turn in its queue and are told in its
+// history.
 import type { CheckpointStore } from '../checkpoints/store.ts';
-import { ControlError, type CheckpointView } from '../controls.ts';
-import { withEvent, type VmRecord } from './record.ts';
+import { type CheckpointView, ControlError } from '../controls.ts';
+import { type VmRecord, withEvent } from './record.ts';
 import type { Slot } from './slot.ts';
 
 // What the checkpoint controls need of the supervisor.
@@ -16,7 +17,11 @@ export interface CheckpointHost {
 function storeOf(slot: Slot): CheckpointStore {
   if (slot.store) return slot.store;
   const { vm } = slot;
-  const why = vm.ephemeral ? 'it is ephemeral (its disk lives only while it runs)' : vm.launch !== 'vm' ? `launch ${vm.launch} shares a read-only root` : 'it has no disk';
+  const why = vm.ephemeral
+    ? 'it is ephemeral (its disk lives only while it runs)'
+    : vm.launch !== 'vm'
+      ? `launch ${vm.launch} shares a read-only root`
+      : 'it has no disk';
   throw new ControlError('invalid', `${vm.name} has no checkpoints: ${why}`);
 }
 
@@ -32,7 +37,10 @@ export class CheckpointControls {
     const slot = this.host.slot(name);
     const store = storeOf(slot);
     const view = await slot.queue.run(() => store.create(label));
-    await this.host.save(slot, withEvent(slot.record, 'checkpoint', `${view.id}${label ? ` (${label})` : ''}${slot.instance ? ', live' : ''}`));
+    await this.host.save(
+      slot,
+      withEvent(slot.record, 'checkpoint', `${view.id}${label ? ` (${label})` : ''}${slot.instance ? ', live' : ''}`),
+    );
     return view;
   }
 
@@ -41,7 +49,8 @@ export class CheckpointControls {
     const slot = this.host.slot(name);
     const store = storeOf(slot);
     const running = slot.instance !== undefined;
-    if (running && !options.restart) throw new ControlError('conflict', `${name} is running: stop it first, or ask for a restart with the rollback`);
+    if (running && !options.restart)
+      throw new ControlError('conflict', `${name} is running: stop it first, or ask for a restart with the rollback`);
     if (running) await this.host.stopVm(name);
     await slot.queue.run(() => store.rollback(id));
     await this.host.save(slot, withEvent(slot.record, 'rollback', `to checkpoint ${id}`));

@@ -1,13 +1,13 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import type { HostConfig, VmConfig } from '../config.ts';
-import { createServer, type Socket } from 'node:net';
 import { shellGuest } from '../console/memory-consoles.test-support.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -19,7 +19,14 @@ async function setup(): Promise<{ dir: string; vmDir: string; serialLog: string;
   const vmDir = join(dir, 'vms', 'vm1');
   await mkdir(vmDir, { recursive: true });
   const config = { vms: [{ name: 'vm1' } as VmConfig] } as HostConfig;
-  const supervisor = new Supervisor(config, { stateDir: dir, root: '/', accel: 'tcg', accelReason: 'test', agentVersion: 'test', log: () => undefined });
+  const supervisor = new Supervisor(config, {
+    stateDir: dir,
+    root: '/',
+    accel: 'tcg',
+    accelReason: 'test',
+    agentVersion: 'test',
+    log: () => undefined,
+  });
   return { dir, vmDir, serialLog: join(vmDir, 'serial.log'), supervisor };
 }
 
@@ -31,7 +38,14 @@ function bytesRead(): number {
 // The sizes of a VM directory's files: QEMU's serial.log first, then the others.
 async function filesSizes(dir: string): Promise<number[]> {
   const names = (await readdir(dir)).sort((a, b) => Number(b === 'serial.log') - Number(a === 'serial.log'));
-  return Promise.all(names.map((name) => stat(join(dir, name)).then((s) => s.size, () => 0)));
+  return Promise.all(
+    names.map((name) =>
+      stat(join(dir, name)).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ),
+  );
 }
 
 test('the tail of a 256 MiB console log is read by seeking: under 50 ms', async () => {
@@ -42,7 +56,8 @@ test('the tail of a 256 MiB console log is read by seeking: under 50 ms', async 
       await truncate(serialLog, 256 * MiB);
     });
     await appendFile(serialLog, 'the very last line\n');
-    // The best of three: a loaded machine can hold up any single call, a read of the whole log takes a second every time.
+    // The best of three: a loaded machine can hold up any single call, a read of the whole log takes a second every
+    // time.
     let ms = Infinity;
     for (let i = 0; i < 3; i++) {
       const started = performance.now();
@@ -76,7 +91,8 @@ test('four viewers of a growing log: its new bytes are read once, not once per v
     }
     await sleep(800);
     const read = bytesRead() - before;
-    for (const chunks of got) assert.ok(Buffer.concat(chunks).equals(Buffer.concat(sent)), 'a viewer got exactly the new output');
+    for (const chunks of got)
+      assert.ok(Buffer.concat(chunks).equals(Buffer.concat(sent)), 'a viewer got exactly the new output');
     assert.ok(read < 3 * MiB, `reading 1 MiB of new output for 4 viewers read ${(read / MiB).toFixed(1)} MiB`);
   } finally {
     for (const stop of stops) stop();
@@ -106,7 +122,10 @@ test('a guest flooding its console: the VM directory stays under the log cap whi
     void done.then(() => (exited = true));
     const sample = async (): Promise<void> => {
       const sizes = await filesSizes(vmDir);
-      largest = Math.max(largest, sizes.reduce((a, b) => a + b, 0));
+      largest = Math.max(
+        largest,
+        sizes.reduce((a, b) => a + b, 0),
+      );
       largestFile = Math.max(largestFile, ...sizes.slice(1));
     };
     while (!exited) {
@@ -128,7 +147,7 @@ test('a guest flooding its console: the VM directory stays under the log cap whi
   }
 });
 
-test('openConsole: a fake guest on the VM\'s console.sock answers what the keyboard holder types; the output comes back through the reader, the socket is held only while someone types', async () => {
+test("openConsole: a fake guest on the VM's console.sock answers what the keyboard holder types; the output comes back through the reader, the socket is held only while someone types", async () => {
   const { dir, vmDir, serialLog, supervisor } = await setup();
   const guest = shellGuest();
   const connections: Socket[] = [];
@@ -143,7 +162,11 @@ test('openConsole: a fake guest on the VM\'s console.sock answers what the keybo
   });
   await new Promise<void>((resolve) => server.listen(join(vmDir, 'console.sock'), resolve));
   const lines: string[] = [];
-  const viewer = (who: string) => ({ who, source: 'test', audit: (e: { action: string; result: string }) => lines.push(`${who} ${e.action} ${e.result}`) });
+  const viewer = (who: string) => ({
+    who,
+    source: 'test',
+    audit: (e: { action: string; result: string }) => lines.push(`${who} ${e.action} ${e.result}`),
+  });
   try {
     await appendFile(serialLog, 'vm1 login: root\r\n# ');
     const typist = supervisor.openConsole('vm1', viewer('alice'), { write: true, back: 1024 });
@@ -156,13 +179,22 @@ test('openConsole: a fake guest on the VM\'s console.sock answers what the keybo
     for (let i = 0; i < 200 && !watched.includes('over-the-socket\r\n# '); i++) await sleep(10);
     assert.is(watched, 'vm1 login: root\r\n# echo over-the-socket\r\nover-the-socket\r\n# ');
     assert.is(typed, watched);
-    await watcher.write('x').then(() => assert.unreachable('a viewer cannot type'), (e: Error) => assert.match(e.message, /does not have the keyboard/));
+    await watcher.write('x').then(
+      () => assert.unreachable('a viewer cannot type'),
+      (e: Error) => assert.match(e.message, /does not have the keyboard/),
+    );
     assert.throws(() => supervisor.openConsole('nope', viewer('alice')), /no VM named/);
     typist.close();
     for (let i = 0; i < 100 && !connections[0]!.destroyed; i++) await sleep(10);
     assert.ok(connections[0]!.destroyed, 'the console socket is let go when nobody types');
     watcher.close();
-    assert.equal(lines, ['alice console-open ok', 'alice console-keyboard ok', 'bob console-open ok', 'alice console-close ok', 'bob console-close ok']);
+    assert.equal(lines, [
+      'alice console-open ok',
+      'alice console-keyboard ok',
+      'bob console-open ok',
+      'alice console-close ok',
+      'bob console-close ok',
+    ]);
   } finally {
     server.close();
     await rm(dir, { recursive: true, force: true, maxRetries: 5 });

@@ -1,5 +1,6 @@
-// The VMs' serial consoles for the controls: the capped log, live output, and one broker per VM for interactive sessions.
-import { ConsoleBroker, socketInput, type ConsoleSession, type ConsoleViewer } from '../console/broker.ts';
+// The VMs' serial consoles for the controls: the capped log, live output, and one broker per VM for interactive
+// sessions.
+import { ConsoleBroker, type ConsoleSession, type ConsoleViewer, socketInput } from '../console/broker.ts';
 import { consoleFiles, openConsole } from '../console/reader.ts';
 import { consoleText } from '../console/text.ts';
 import type { VmPaths } from '../launch/vm.ts';
@@ -27,7 +28,12 @@ export class VmConsoles {
 
   // One broker per VM, made on first use: output from the VM's one reader, input on QEMU's console socket (connected
   // while someone holds the keyboard).
-  open(name: string, paths: VmPaths, viewer: ConsoleViewer, options: { write?: boolean; force?: boolean; back?: number } = {}): ConsoleSession {
+  open(
+    name: string,
+    paths: VmPaths,
+    viewer: ConsoleViewer,
+    options: { write?: boolean; force?: boolean; back?: number } = {},
+  ): ConsoleSession {
     let broker = this.brokers.get(name);
     if (!broker) {
       broker = new ConsoleBroker(name, {

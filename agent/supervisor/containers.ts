@@ -1,10 +1,11 @@
-// Container workloads for the supervisor: a request checked and turned into a VM config, its image unpacked into a scratch folder the VM's life owns.
+// Container workloads for the supervisor: a request checked and turned into a VM config, its image unpacked into a
+// scratch folder the VM's life owns.
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostConfig, VmConfig } from '../config.ts';
-import { ControlError, type ContainerRequest } from '../controls.ts';
-import { configDisk } from '../launch/oci-config.ts';
+import { type ContainerRequest, ControlError } from '../controls.ts';
 import { unpackOciImage } from '../launch/oci.ts';
+import { configDisk } from '../launch/oci-config.ts';
 
 // What a container VM boots besides its config: the image's root and the disk carrying its command.
 export interface ContainerFiles {
@@ -31,13 +32,24 @@ export async function sweepContainers(stateDir: string, running: (name: string) 
 
 // Checks a request and makes the VM config of its microVM.
 export function containerVm(config: HostConfig, request: ContainerRequest): VmConfig {
-  if (!config.containers) throw new ControlError('invalid', 'this host carries no container init (its image has no small guest kernel)');
-  if (typeof request.name !== 'string' || !NAME.test(request.name)) throw new ControlError('invalid', `container name must be a-z, 0-9 and -, starting with a letter, at most 31 characters (got ${JSON.stringify(request.name)})`);
-  if (typeof request.image !== 'string' || !request.image.startsWith('/')) throw new ControlError('invalid', 'image must be the absolute path of an OCI image layout folder or a `docker save` tarball on the host');
+  if (!config.containers)
+    throw new ControlError('invalid', 'this host carries no container init (its image has no small guest kernel)');
+  if (typeof request.name !== 'string' || !NAME.test(request.name))
+    throw new ControlError(
+      'invalid',
+      `container name must be a-z, 0-9 and -, starting with a letter, at most 31 characters (got ${JSON.stringify(request.name)})`,
+    );
+  if (typeof request.image !== 'string' || !request.image.startsWith('/'))
+    throw new ControlError(
+      'invalid',
+      'image must be the absolute path of an OCI image layout folder or a `docker save` tarball on the host',
+    );
   const cpus = request.cpus ?? 1;
   const memoryMiB = request.memoryMiB ?? 256;
-  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new ControlError('invalid', `cpus must be an integer from 1 to 64 (got ${request.cpus})`);
-  if (!Number.isInteger(memoryMiB) || memoryMiB < 64 || memoryMiB > 65536) throw new ControlError('invalid', `memoryMiB must be an integer from 64 to 65536 (got ${request.memoryMiB})`);
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64)
+    throw new ControlError('invalid', `cpus must be an integer from 1 to 64 (got ${request.cpus})`);
+  if (!Number.isInteger(memoryMiB) || memoryMiB < 64 || memoryMiB > 65536)
+    throw new ControlError('invalid', `memoryMiB must be an integer from 64 to 65536 (got ${request.memoryMiB})`);
   return {
     name: request.name,
     role: 'application',

@@ -16,9 +16,19 @@ async function memoryMiB(): Promise<number> {
 // Collects the facts; QEMU's version is asked once per agent.
 export async function hostFacts(
   config: HostConfig,
-  fields: { accel: 'kvm' | 'tcg'; accelReason: string; agentVersion: string; topology: CpuTopology; rescue: RescueState; qemu?: string },
+  fields: {
+    accel: 'kvm' | 'tcg';
+    accelReason: string;
+    agentVersion: string;
+    topology: CpuTopology;
+    rescue: RescueState;
+    qemu?: string;
+  },
 ): Promise<HostFacts> {
-  qemuVersion ??= await runTool(fields.qemu ?? 'qemu-system-x86_64', ['--version'], { timeoutMs: 5000, allowFailure: true }).then(
+  qemuVersion ??= await runTool(fields.qemu ?? 'qemu-system-x86_64', ['--version'], {
+    timeoutMs: 5000,
+    allowFailure: true,
+  }).then(
     (r) => /version (\S+)/.exec(r.stdout)?.[1] ?? 'unknown',
     () => 'unknown',
   );

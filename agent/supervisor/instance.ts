@@ -1,9 +1,10 @@
-// One running QEMU the agent watches: its QMP session, health watch and process; reports ready, failure or exit once each.
+// One running QEMU the agent watches: its QMP session, health watch and process; reports ready, failure or exit once
+// each.
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { consoleFiles, openConsole, type ConsoleFeed } from '../console/reader.ts';
-import { watchHealth, type HealthWatch } from '../health/watch.ts';
-import { watchQmpLiveness, type LivenessWatch } from '../health/qmp-liveness.ts';
+import { type ConsoleFeed, consoleFiles, openConsole } from '../console/reader.ts';
+import { type LivenessWatch, watchQmpLiveness } from '../health/qmp-liveness.ts';
+import { type HealthWatch, watchHealth } from '../health/watch.ts';
 import type { VmPaths } from '../launch/vm.ts';
 import { QmpClient, type QmpEvent } from '../qmp/client.ts';
 
@@ -75,7 +76,13 @@ export class VmInstance {
   }
 
   // Connects QMP, starts the health watch (from the console offset already read) and the process check.
-  async attach(options: { marker: string; serialOffset: number; timeoutMs?: number; heartbeatTimeoutMs?: number; hangTimeoutMs?: number }): Promise<void> {
+  async attach(options: {
+    marker: string;
+    serialOffset: number;
+    timeoutMs?: number;
+    heartbeatTimeoutMs?: number;
+    hangTimeoutMs?: number;
+  }): Promise<void> {
     this.qmpClient = await QmpClient.connect(this.paths.qmp, { timeoutMs: options.timeoutMs ?? 15_000 });
     this.qmpClient.on('event', (event: QmpEvent) => this.onEvent(event));
     this.qmpClient.on('close', () => void this.onGone());
@@ -99,10 +106,16 @@ export class VmInstance {
     // A guest that sent heartbeats and then stops sending them has hung (the kernel or its init).
     const silence = options.heartbeatTimeoutMs ?? 30_000;
     // A stopped or wedged QEMU answers nothing on QMP while its socket stays open: caught here, not by the guest.
-    this.liveness = watchQmpLiveness(this.qmpClient, { timeoutMs: options.hangTimeoutMs ?? 15_000, onHung: (reason) => this.fail(reason) });
+    this.liveness = watchQmpLiveness(this.qmpClient, {
+      timeoutMs: options.hangTimeoutMs ?? 15_000,
+      onHung: (reason) => this.fail(reason),
+    });
     this.poll = setInterval(() => {
       if (!alive(this.pid)) void this.onGone();
-      else if (this.lastHeartbeat !== undefined && Date.now() - this.lastHeartbeat > silence) this.fail(`the guest stopped answering: no heartbeat on its health channel for ${Math.round(silence / 1000)} s`);
+      else if (this.lastHeartbeat !== undefined && Date.now() - this.lastHeartbeat > silence)
+        this.fail(
+          `the guest stopped answering: no heartbeat on its health channel for ${Math.round(silence / 1000)} s`,
+        );
     }, 1000);
   }
 
@@ -157,7 +170,8 @@ export class VmInstance {
     this.qmpClient?.close();
   }
 
-  // Stops QEMU: ACPI power button, `quit` after the grace period, SIGKILL as the last resort; resolves when the process is gone.
+  // Stops QEMU: ACPI power button, `quit` after the grace period, SIGKILL as the last resort; resolves when the process
+  // is gone.
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     const gone = async (ms: number): Promise<boolean> => {

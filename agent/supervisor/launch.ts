@@ -1,11 +1,12 @@
-// Starting a VM's QEMU by its launch kind: a container's microVM on its unpacked image, a `novm` microVM, or a full VM on
+// Starting a VM's QEMU by its launch kind: a container's microVM on its unpacked image, a `novm` microVM, or a full VM
+// on
 // its checkpointed or ephemeral disk (rescue also gets the disks of the VMs that fall back to it).
 import { rm } from 'node:fs/promises';
 import { pathExists } from '../../common/files.ts';
 import type { VmConfig } from '../config.ts';
-import { novmSpec } from '../launch/novm.ts';
-import { readableFormat, startQemu, vmSpec, type LaunchContext } from '../launch/vm.ts';
 import type { EphemeralLayer } from '../disks/ephemeral.ts';
+import { novmSpec } from '../launch/novm.ts';
+import { type LaunchContext, readableFormat, startQemu, vmSpec } from '../launch/vm.ts';
 import { ephemeralDisk } from './disks.ts';
 import type { Slot } from './slot.ts';
 
@@ -48,7 +49,16 @@ export async function launchQemu(slot: Slot, needs: LaunchNeeds): Promise<number
   if (vm.launch === 'container') {
     const files = slot.record.container;
     if (!files) throw new Error('the container image was not prepared');
-    return startQemu(await novmSpec(vm, { ...base, rootDisk: files.rootfs, extraDrives: [files.configDisk], append: 'mvos.config=/dev/vdb' }), paths, qemu);
+    return startQemu(
+      await novmSpec(vm, {
+        ...base,
+        rootDisk: files.rootfs,
+        extraDrives: [files.configDisk],
+        append: 'mvos.config=/dev/vdb',
+      }),
+      paths,
+      qemu,
+    );
   }
   if (vm.launch === 'novm') return startQemu(await novmSpec(vm, base), paths, qemu);
   const layer = await ephemeralDisk(vm, needs.stateDir, needs.root);

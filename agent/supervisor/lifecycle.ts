@@ -1,17 +1,18 @@
-// A VM's life under the supervisor: launched, watched, and its QEMU's events turned into records, restarts with back-off
+// A VM's life under the supervisor: launched, watched, and its QEMU's events turned into records, restarts with
+// back-off
 // and fallbacks; every step runs in the VM's queue.
 import { rm } from 'node:fs/promises';
+import type { CheckpointStore } from '../checkpoints/store.ts';
 import type { VmConfig } from '../config.ts';
 import type { RescueState } from '../controls.ts';
-import type { CheckpointStore } from '../checkpoints/store.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan } from '../pinning/plan.ts';
 import { dropEphemeral, openStore } from './disks.ts';
 import { VmInstance } from './instance.ts';
-import { launchQemu, type LaunchNeeds } from './launch.ts';
-import { withEvent, writeRecord, type VmRecord } from './record.ts';
+import { type LaunchNeeds, launchQemu } from './launch.ts';
+import { type VmRecord, withEvent, writeRecord } from './record.ts';
 import { describeRestart, judgeFailure, type RestartVerdict } from './restart-policy.ts';
-import { slotNamed, type Slot } from './slot.ts';
+import { type Slot, slotNamed } from './slot.ts';
 
 // What the lifecycle needs of the supervisor: its settings, and where the rescue state is kept.
 export interface LifecycleOptions {
@@ -49,7 +50,8 @@ export class VmLifecycle {
     const opened = await openStore(slot.vm, this.options.stateDir, this.options.root, live);
     slot.store = opened?.store;
     const r = opened?.recovery;
-    if (r && (r.finished || r.undone || r.removed.length > 0 || r.repaired.length > 0)) this.options.log(`${slot.vm.name}: disk recovered: ${JSON.stringify(r)}`);
+    if (r && (r.finished || r.undone || r.removed.length > 0 || r.repaired.length > 0))
+      this.options.log(`${slot.vm.name}: disk recovered: ${JSON.stringify(r)}`);
     return slot.store;
   }
 
@@ -58,7 +60,14 @@ export class VmLifecycle {
     clearTimeout(slot.restartTimer);
     const now = new Date();
     const deadlineAt = new Date(now.getTime() + slot.vm.health.deadlineSeconds * 1000);
-    const record: VmRecord = { ...withEvent(slot.record, 'starting', why, now), state: 'starting', startedAt: now.toISOString(), readyAt: undefined, deadlineAt: deadlineAt.toISOString(), pid: undefined };
+    const record: VmRecord = {
+      ...withEvent(slot.record, 'starting', why, now),
+      state: 'starting',
+      startedAt: now.toISOString(),
+      readyAt: undefined,
+      deadlineAt: deadlineAt.toISOString(),
+      pid: undefined,
+    };
     await this.save(slot, record);
     let pid: number;
     try {
@@ -70,7 +79,8 @@ export class VmLifecycle {
     await this.onStarted(slot, pid);
   }
 
-  // Watches a running QEMU: its events take their turn in the VM's queue, and those of a QEMU since replaced are dropped.
+  // Watches a running QEMU: its events take their turn in the VM's queue, and those of a QEMU since replaced are
+  // dropped.
   async attach(slot: Slot, pid: number, event: string | undefined): Promise<void> {
     const current = (): boolean => slot.instance === instance;
     const instance = new VmInstance(pid, slot.paths, {
@@ -84,11 +94,19 @@ export class VmLifecycle {
     });
     slot.instance = instance;
     try {
-      await instance.attach({ marker: slot.vm.health.marker, serialOffset: slot.record.serialOffset, heartbeatTimeoutMs: slot.vm.health.heartbeatSeconds * 1000, hangTimeoutMs: slot.vm.health.hangSeconds * 1000 });
+      await instance.attach({
+        marker: slot.vm.health.marker,
+        serialOffset: slot.record.serialOffset,
+        heartbeatTimeoutMs: slot.vm.health.heartbeatSeconds * 1000,
+        hangTimeoutMs: slot.vm.health.hangSeconds * 1000,
+      });
       slot.store?.setLive({ qmp: instance.qmp });
       if (slot.record.pinning) {
         const applied = await applyPinning(pid, slot.record.pinning, instance.qmp);
-        await this.save(slot, withEvent({ ...slot.record, pinning: applied }, 'pinned', describePlan(slot.vm.name, applied)));
+        await this.save(
+          slot,
+          withEvent({ ...slot.record, pinning: applied }, 'pinned', describePlan(slot.vm.name, applied)),
+        );
       }
     } catch (error) {
       await this.onFailed(slot, `could not attach to QEMU: ${(error as Error).message}`);
@@ -98,7 +116,8 @@ export class VmLifecycle {
     this.armDeadline(slot);
   }
 
-  // Stops the VM's QEMU (graceMs on the ACPI button first) and removes what lived only as long as it: a container's files, an ephemeral disk.
+  // Stops the VM's QEMU (graceMs on the ACPI button first) and removes what lived only as long as it: a container's
+  // files, an ephemeral disk.
   async stopInstance(slot: Slot, graceMs: number): Promise<void> {
     clearTimeout(slot.deadline);
     const instance = slot.instance;
@@ -111,7 +130,9 @@ export class VmLifecycle {
     }
     const layer = slot.record.ephemeral;
     if (layer) {
-      await dropEphemeral(layer).catch((error: Error) => this.options.log(`${slot.vm.name}: ephemeral disk: ${error.message}`));
+      await dropEphemeral(layer).catch((error: Error) =>
+        this.options.log(`${slot.vm.name}: ephemeral disk: ${error.message}`),
+      );
       slot.record = { ...slot.record, ephemeral: undefined };
     }
   }
@@ -146,27 +167,44 @@ export class VmLifecycle {
 
   private async onDeadline(slot: Slot, instance: VmInstance | undefined): Promise<void> {
     if (slot.instance !== instance || slot.record.state === 'ready') return;
-    await this.onFailed(slot, `no ready report within its deadline of ${slot.vm.health.deadlineSeconds} s (marker "${slot.vm.health.marker}")`);
+    await this.onFailed(
+      slot,
+      `no ready report within its deadline of ${slot.vm.health.deadlineSeconds} s (marker "${slot.vm.health.marker}")`,
+    );
   }
 
   private async onReady(slot: Slot, instance: VmInstance, source: string): Promise<void> {
     if (slot.instance !== instance || slot.record.state === 'ready') return;
     clearTimeout(slot.deadline);
     const now = new Date();
-    const took = slot.record.startedAt ? ` after ${((now.getTime() - Date.parse(slot.record.startedAt)) / 1000).toFixed(1)} s` : '';
+    const took = slot.record.startedAt
+      ? ` after ${((now.getTime() - Date.parse(slot.record.startedAt)) / 1000).toFixed(1)} s`
+      : '';
     this.options.log(`${slot.vm.name}: ready (${source})${took}`);
     // The failure count stays: a VM that comes up and then keeps failing must still fall back (restart.window).
-    await this.save(slot, { ...withEvent(slot.record, 'ready', `${source}${took}`, now), state: 'ready', readyAt: now.toISOString() });
+    await this.save(slot, {
+      ...withEvent(slot.record, 'ready', `${source}${took}`, now),
+      state: 'ready',
+      readyAt: now.toISOString(),
+    });
   }
 
   private async onExited(slot: Slot, code: number): Promise<void> {
-    await this.save(slot, { ...withEvent(slot.record, 'exited', `exit code ${code}`), result: { exitCode: code, at: new Date().toISOString() } });
+    await this.save(slot, {
+      ...withEvent(slot.record, 'exited', `exit code ${code}`),
+      result: { exitCode: code, at: new Date().toISOString() },
+    });
   }
 
   private async onPoweredOff(slot: Slot): Promise<void> {
-    if (slot.vm.role === 'controller' || slot.vm.role === 'rescue') return this.onFailed(slot, 'the guest powered itself off');
+    if (slot.vm.role === 'controller' || slot.vm.role === 'rescue')
+      return this.onFailed(slot, 'the guest powered itself off');
     await this.stopInstance(slot, 0);
-    await this.save(slot, { ...withEvent(slot.record, 'stopped', 'the guest powered off'), state: 'stopped', pid: undefined });
+    await this.save(slot, {
+      ...withEvent(slot.record, 'stopped', 'the guest powered off'),
+      state: 'stopped',
+      pid: undefined,
+    });
   }
 
   // Records why a VM failed, stops what is left of it, then restarts it with back-off or, past its restart window's
@@ -178,7 +216,14 @@ export class VmLifecycle {
     this.options.log(`${vm.name}: failed: ${reason}`);
     await this.stopInstance(slot, 0);
     const verdict = judgeFailure(vm.restart, slot.record.failureTimes ?? [], now, vm.role === 'rescue');
-    await this.save(slot, { ...withEvent(slot.record, 'failed', reason, now), state: 'failed', pid: undefined, failure: { reason, at: now.toISOString() }, failures: verdict.failures, failureTimes: verdict.recent });
+    await this.save(slot, {
+      ...withEvent(slot.record, 'failed', reason, now),
+      state: 'failed',
+      pid: undefined,
+      failure: { reason, at: now.toISOString() },
+      failures: verdict.failures,
+      failureTimes: verdict.recent,
+    });
     if (this.closing) return;
     if (verdict.restart) return this.scheduleRestart(slot, verdict);
     this.options.log(`${vm.name}: not restarted again: ${verdict.rule}`);
@@ -187,15 +232,25 @@ export class VmLifecycle {
   }
 
   private async scheduleRestart(slot: Slot, verdict: Extract<RestartVerdict, { restart: true }>): Promise<void> {
-    await this.save(slot, withEvent(slot.record, 'restart scheduled', describeRestart(slot.vm.restart, verdict, slot.vm.role === 'rescue')));
-    const restart = (): Promise<void> => (slot.record.state === 'failed' ? this.launch(slot, `restart after failure ${verdict.failures}`) : Promise.resolve());
+    await this.save(
+      slot,
+      withEvent(slot.record, 'restart scheduled', describeRestart(slot.vm.restart, verdict, slot.vm.role === 'rescue')),
+    );
+    const restart = (): Promise<void> =>
+      slot.record.state === 'failed'
+        ? this.launch(slot, `restart after failure ${verdict.failures}`)
+        : Promise.resolve();
     slot.restartTimer = setTimeout(() => void slot.queue.run(restart), verdict.delaySeconds * 1000);
   }
 
   private async fallBack(vm: VmConfig, reason: string): Promise<void> {
     const target = slotNamed(this.slots, vm.fallback!);
     this.options.log(`${vm.name}: falling back to ${target.vm.name}: ${reason}`);
-    await this.options.saveRescue({ active: true, reason: `${vm.name} failed: ${reason}`, since: new Date().toISOString() });
+    await this.options.saveRescue({
+      active: true,
+      reason: `${vm.name} failed: ${reason}`,
+      since: new Date().toISOString(),
+    });
     const slot = slotNamed(this.slots, vm.name);
     await this.save(slot, withEvent(slot.record, 'fallback', `${target.vm.name} started instead`));
     if (!target.instance) void target.queue.run(() => this.launch(target, `fallback for ${vm.name}`));

@@ -1,10 +1,11 @@
-// A VM's record on disk (vm.json in its directory): what a restarted agent needs to re-attach and to tell the VM's story.
+// A VM's record on disk (vm.json in its directory): what a restarted agent needs to re-attach and to tell the VM's
+// story.
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { readJsonOr } from '../../common/files.ts';
+import type { VmConfig } from '../config.ts';
 import type { HealthEvent, PinPlan, VmState } from '../controls.ts';
 import type { EphemeralLayer } from '../disks/ephemeral.ts';
-import type { VmConfig } from '../config.ts';
 import type { ContainerFiles } from './containers.ts';
 
 // Everything the agent knows about one VM that must survive the agent.

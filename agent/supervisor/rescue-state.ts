@@ -1,4 +1,5 @@
-// Whether the host runs on its rescue VM, kept in stateDir/supervisor.json: an agent restarted on rescue stays on rescue.
+// Whether the host runs on its rescue VM, kept in stateDir/supervisor.json: an agent restarted on rescue stays on
+// rescue.
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { readJsonOr } from '../../common/files.ts';

@@ -9,7 +9,9 @@ export interface RestartRule {
 }
 
 // What to do after a failure: restart after a delay, or give up (fall back) because the rule fired.
-export type RestartVerdict = { restart: true; delaySeconds: number; failures: number; recent: string[] } | { restart: false; failures: number; recent: string[]; rule: string };
+export type RestartVerdict =
+  | { restart: true; delaySeconds: number; failures: number; recent: string[] }
+  | { restart: false; failures: number; recent: string[]; rule: string };
 
 // The longest back-off between two restarts.
 export const RESTART_DELAY_CAP_S = 60;
@@ -21,7 +23,8 @@ export function describeWindow(seconds: number): string {
   return `${seconds} s`;
 }
 
-// Adds a failure at `now` to the earlier ones, forgets those older than the window, and decides. `always` (the rescue VM)
+// Adds a failure at `now` to the earlier ones, forgets those older than the window, and decides. `always` (the rescue
+// VM)
 // restarts whatever the count: it is the last resort.
 export function judgeFailure(rule: RestartRule, earlier: readonly string[], now: Date, always = false): RestartVerdict {
   const windowMs = rule.windowSeconds * 1000;
@@ -31,16 +34,26 @@ export function judgeFailure(rule: RestartRule, earlier: readonly string[], now:
     const delaySeconds = Math.min(RESTART_DELAY_CAP_S, rule.backoffSeconds * 2 ** (failures - 1));
     return { restart: true, delaySeconds, failures, recent };
   }
-  return { restart: false, failures, recent, rule: `${failures} failures in ${describeWindow(rule.windowSeconds)} (restart.attempts ${rule.attempts})` };
+  return {
+    restart: false,
+    failures,
+    recent,
+    rule: `${failures} failures in ${describeWindow(rule.windowSeconds)} (restart.attempts ${rule.attempts})`,
+  };
 }
 
 // The 'restart scheduled' detail: when, and which failure of how many the window allows (rescue has no limit).
-export function describeRestart(rule: RestartRule, verdict: { delaySeconds: number; failures: number }, always = false): string {
+export function describeRestart(
+  rule: RestartRule,
+  verdict: { delaySeconds: number; failures: number },
+  always = false,
+): string {
   const of = always ? '' : ` of ${rule.attempts + 1} in ${describeWindow(rule.windowSeconds)}`;
   return `in ${verdict.delaySeconds} s (failure ${verdict.failures}${of})`;
 }
 
-// Whether the agent starts a VM not running when it starts: the controller unless on rescue, autostart VMs, rescue while on it.
+// Whether the agent starts a VM not running when it starts: the controller unless on rescue, autostart VMs, rescue
+// while on it.
 export function startsWithAgent(vm: { role: string; autostart: boolean }, onRescue: boolean): boolean {
   return vm.role === 'controller' ? !onRescue : vm.autostart || (vm.role === 'rescue' && onRescue);
 }

@@ -5,7 +5,7 @@ import { SerialQueue } from '../../common/serial-queue.ts';
 import type { CheckpointStore } from '../checkpoints/store.ts';
 import type { VmConfig } from '../config.ts';
 import { ControlError, type VmView } from '../controls.ts';
-import { vmPaths, type VmPaths } from '../launch/vm.ts';
+import { type VmPaths, vmPaths } from '../launch/vm.ts';
 import type { VmInstance } from './instance.ts';
 import { emptyRecord, readRecord, type VmRecord } from './record.ts';
 
@@ -28,7 +28,8 @@ export function newSlot(vm: VmConfig, paths: VmPaths, record: VmRecord = emptyRe
   return { vm, paths, record, queue: new SerialQueue() };
 }
 
-// Slots, by folder name, for VMs launched on request (containers): known only from the records they left in stateDir/vms.
+// Slots, by folder name, for VMs launched on request (containers): known only from the records they left in
+// stateDir/vms.
 export async function recordedSlots(stateDir: string, known: (name: string) => boolean): Promise<Map<string, Slot>> {
   const slots = new Map<string, Slot>();
   for (const name of await readdir(join(stateDir, 'vms')).catch(() => [] as string[])) {
@@ -43,7 +44,8 @@ export async function recordedSlots(stateDir: string, known: (name: string) => b
 // The slot of the VM named so; a name the host does not have is a not-found control error.
 export function slotNamed(slots: ReadonlyMap<string, Slot>, name: string): Slot {
   const slot = slots.get(name);
-  if (!slot) throw new ControlError('not-found', `no VM named "${name}" (this host has ${[...slots.keys()].join(', ')})`);
+  if (!slot)
+    throw new ControlError('not-found', `no VM named "${name}" (this host has ${[...slots.keys()].join(', ')})`);
   return slot;
 }
 

@@ -1,12 +1,21 @@
-// The VM supervisor: starts the controller pinned to its cores, watches every VM, restarts with back-off, falls back to rescue, re-attaches after an agent restart.
+// The VM supervisor: starts the controller pinned to its cores, watches every VM, restarts with back-off, falls back to
+// rescue, re-attaches after an agent restart.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostConfig } from '../config.ts';
-import { ControlError, type CheckpointView, type ContainerRequest, type Controls, type HostFacts, type RescueState, type VmView } from '../controls.ts';
 import type { ConsoleSession, ConsoleViewer } from '../console/broker.ts';
+import {
+  type CheckpointView,
+  type ContainerRequest,
+  ControlError,
+  type Controls,
+  type HostFacts,
+  type RescueState,
+  type VmView,
+} from '../controls.ts';
 import { sweepEphemeral } from '../disks/ephemeral.ts';
 import { vmPaths } from '../launch/vm.ts';
-import { readTopology, type CpuTopology } from '../pinning/topology.ts';
+import { type CpuTopology, readTopology } from '../pinning/topology.ts';
 import { CheckpointControls } from './checkpoints.ts';
 import { VmConsoles } from './console.ts';
 import { containerVm, prepareContainer, sweepContainers } from './containers.ts';
@@ -14,10 +23,10 @@ import { hostFacts } from './facts.ts';
 import { isOurQemu, readPidfile } from './instance.ts';
 import { VmLifecycle } from './lifecycle.ts';
 import { planSlots } from './pinning.ts';
-import { emptyRecord, readRecord, withEvent, writeRecord, type VmRecord } from './record.ts';
+import { emptyRecord, readRecord, type VmRecord, withEvent, writeRecord } from './record.ts';
 import { readRescueState, writeRescueState } from './rescue-state.ts';
 import { startsWithAgent } from './restart-policy.ts';
-import { newSlot, recordedSlots, slotNamed, vmView, type Slot } from './slot.ts';
+import { newSlot, recordedSlots, type Slot, slotNamed, vmView } from './slot.ts';
 
 // How the supervisor runs: where state lives, the accelerator, and the knobs tests turn down.
 export interface SupervisorOptions {
@@ -58,7 +67,8 @@ export class Supervisor implements Controls {
     this.lifecycle = new VmLifecycle(this.slots, { ...options, saveRescue: (state) => this.saveRescue(state) });
   }
 
-  // Re-attaches to VMs that still run, plans pinning, then starts the controller and autostart VMs that are not running.
+  // Re-attaches to VMs that still run, plans pinning, then starts the controller and autostart VMs that are not
+  // running.
   async start(): Promise<void> {
     const { stateDir, log } = this.options;
     await mkdir(join(stateDir, 'vms'), { recursive: true, mode: 0o700 });
@@ -68,13 +78,16 @@ export class Supervisor implements Controls {
       await mkdir(slot.paths.dir, { recursive: true, mode: 0o700 });
       slot.record = await readRecord(slot.paths.dir, slot.vm.name);
     }
-    for (const [name, slot] of await recordedSlots(stateDir, (name) => this.slots.has(name))) this.slots.set(name, slot);
+    for (const [name, slot] of await recordedSlots(stateDir, (name) => this.slots.has(name)))
+      this.slots.set(name, slot);
     planSlots(this.config, this.topology, this.slots, log);
     // Re-attach first: a store opened under a running VM must know its QMP (QEMU owns the open layers).
     for (const slot of this.slots.values()) await this.reattach(slot);
     for (const slot of this.slots.values()) {
       // A disk that cannot be opened fails its VM when it starts (and the controller falls back); the agent stays up.
-      await this.lifecycle.ensureStore(slot).catch((error: Error) => log(`${slot.vm.name}: its disk could not be opened: ${error.message}`));
+      await this.lifecycle
+        .ensureStore(slot)
+        .catch((error: Error) => log(`${slot.vm.name}: its disk could not be opened: ${error.message}`));
     }
     // After re-attaching: what a live QEMU holds stays, everything a crashed agent left behind goes.
     await sweepContainers(stateDir, (name) => this.slots.get(name)?.instance !== undefined);
@@ -86,7 +99,9 @@ export class Supervisor implements Controls {
     for (const slot of this.slots.values()) {
       if (slot.instance || !startsWithAgent(slot.vm, onRescue)) continue;
       // Not startVm: an agent restart is no fresh start for a VM that keeps failing (its window's count stays).
-      void slot.queue.run(() => (slot.instance ? Promise.resolve() : this.lifecycle.launch(slot, 'agent start'))).catch((error) => log(`${slot.vm.name}: ${(error as Error).message}`));
+      void slot.queue
+        .run(() => (slot.instance ? Promise.resolve() : this.lifecycle.launch(slot, 'agent start')))
+        .catch((error) => log(`${slot.vm.name}: ${(error as Error).message}`));
     }
   }
 
@@ -98,7 +113,13 @@ export class Supervisor implements Controls {
       await this.lifecycle.attach(slot, pid, 're-attached');
       return;
     }
-    if (running) await this.save(slot, { ...withEvent(slot.record, 'lost', 'not running when the agent started'), state: 'stopped', pid: undefined, ephemeral: undefined });
+    if (running)
+      await this.save(slot, {
+        ...withEvent(slot.record, 'lost', 'not running when the agent started'),
+        state: 'stopped',
+        pid: undefined,
+        ephemeral: undefined,
+      });
   }
 
   private save(slot: Slot, record: VmRecord): Promise<void> {
@@ -130,12 +151,20 @@ export class Supervisor implements Controls {
   // Stops every VM (host shutdown).
   async stopAll(): Promise<void> {
     this.lifecycle.closing = true;
-    await Promise.all([...this.slots.values()].map((slot) => slot.queue.run(async () => {
-      clearTimeout(slot.restartTimer);
-      if (!slot.instance) return;
-      await this.lifecycle.stopInstance(slot, this.options.stopGraceMs ?? 10_000);
-      await this.save(slot, { ...withEvent(slot.record, 'stopped', 'host shutdown'), state: 'stopped', pid: undefined });
-    })));
+    await Promise.all(
+      [...this.slots.values()].map((slot) =>
+        slot.queue.run(async () => {
+          clearTimeout(slot.restartTimer);
+          if (!slot.instance) return;
+          await this.lifecycle.stopInstance(slot, this.options.stopGraceMs ?? 10_000);
+          await this.save(slot, {
+            ...withEvent(slot.record, 'stopped', 'host shutdown'),
+            state: 'stopped',
+            pid: undefined,
+          });
+        }),
+      ),
+    );
   }
 
   listVms(): VmView[] {
@@ -163,12 +192,17 @@ export class Supervisor implements Controls {
     await slot.queue.run(async () => {
       clearTimeout(slot.restartTimer);
       if (!slot.instance) {
-        if (slot.record.state === 'failed') await this.save(slot, withEvent({ ...slot.record, state: 'stopped' }, 'stopped', 'stop requested'));
+        if (slot.record.state === 'failed')
+          await this.save(slot, withEvent({ ...slot.record, state: 'stopped' }, 'stopped', 'stop requested'));
         return;
       }
       await this.save(slot, { ...slot.record, state: 'stopping' });
       await this.lifecycle.stopInstance(slot, this.options.stopGraceMs ?? 10_000);
-      await this.save(slot, { ...withEvent(slot.record, 'stopped', 'stop requested'), state: 'stopped', pid: undefined });
+      await this.save(slot, {
+        ...withEvent(slot.record, 'stopped', 'stop requested'),
+        state: 'stopped',
+        pid: undefined,
+      });
     });
     return vmView(slot);
   }
@@ -186,7 +220,11 @@ export class Supervisor implements Controls {
     return this.consoles.follow(this.slot(name).paths, onData);
   }
 
-  openConsole(name: string, viewer: ConsoleViewer, options: { write?: boolean; force?: boolean; back?: number } = {}): ConsoleSession {
+  openConsole(
+    name: string,
+    viewer: ConsoleViewer,
+    options: { write?: boolean; force?: boolean; back?: number } = {},
+  ): ConsoleSession {
     return this.consoles.open(name, this.slot(name).paths, viewer, options);
   }
 
@@ -224,14 +262,16 @@ export class Supervisor implements Controls {
   async runContainer(request: ContainerRequest): Promise<VmView> {
     const vm = containerVm(this.config, request);
     const existing = this.slots.get(vm.name);
-    if (this.config.vms.some((own) => own.name === vm.name)) throw new ControlError('conflict', `${vm.name} is one of the host's own VMs; name the container otherwise`);
+    if (this.config.vms.some((own) => own.name === vm.name))
+      throw new ControlError('conflict', `${vm.name} is one of the host's own VMs; name the container otherwise`);
     // The slot is taken before anything awaits, so two launches of one name meet in its queue, where the second sees
     // the first (checked outside it, the second deleted the first's files and orphaned its QEMU).
     const paths = vmPaths(this.options.stateDir, vm.name);
     const slot: Slot = existing ?? newSlot(vm, paths);
     this.slots.set(vm.name, slot);
     await slot.queue.run(async () => {
-      if (slot.instance || slot.record.container) throw new ControlError('conflict', `${vm.name} is already ${slot.record.state}`);
+      if (slot.instance || slot.record.container)
+        throw new ControlError('conflict', `${vm.name} is already ${slot.record.state}`);
       slot.vm = vm;
       await mkdir(paths.dir, { recursive: true, mode: 0o700 });
       const container = await prepareContainer(this.options.stateDir, request).catch((error: unknown) => {
@@ -250,6 +290,13 @@ export class Supervisor implements Controls {
   }
 
   async hostFacts(): Promise<HostFacts> {
-    return hostFacts(this.config, { accel: this.options.accel, accelReason: this.options.accelReason, agentVersion: this.options.agentVersion, topology: this.topology ?? (await readTopology(this.options.sysfs)), rescue: this.rescueInfo, qemu: this.options.qemu });
+    return hostFacts(this.config, {
+      accel: this.options.accel,
+      accelReason: this.options.accelReason,
+      agentVersion: this.options.agentVersion,
+      topology: this.topology ?? (await readTopology(this.options.sysfs)),
+      rescue: this.rescueInfo,
+      qemu: this.options.qemu,
+    });
   }
 }

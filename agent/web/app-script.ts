@@ -1,4 +1,5 @@
-// The WebUI's script: polls the API, renders VMs, pinning, health and checkpoints; the console is an xterm.js terminal on a
+// The WebUI's script: polls the API, renders VMs, pinning, health and checkpoints; the console is an xterm.js terminal
+// on a
 // live console session (output by Server-Sent Events, input and the keyboard by POST).
 
 // Served as /assets/app.js; every text goes in through textContent, never HTML (no template literals: this is one).
@@ -185,7 +186,8 @@ export const APP_JS = `'use strict';
     });
   }
 
-  // Typing while nobody has the keyboard takes it; while someone else has it, typing goes nowhere until it is taken over.
+  // Typing while nobody has the keyboard takes it; while someone else has it, typing goes nowhere until it is taken
+  // over.
   function type(data) {
     if (!live) return;
     if (!live.writer) {

@@ -1,4 +1,5 @@
-// The WebUI's routes: its two pages and its assets (xterm.js from its pinned package among them), all compiled into the agent bundle (nothing read from disk).
+// The WebUI's routes: its two pages and its assets (xterm.js from its pinned package among them), all compiled into the
+// agent bundle (nothing read from disk).
 import type { ServerResponse } from 'node:http';
 import { HttpError, sendText } from '../api/http.ts';
 import type { Route } from '../api/router.ts';
@@ -9,7 +10,8 @@ import { ICON_SVG, STYLE_CSS } from './style.ts';
 import { XTERM_CSS, XTERM_JS } from './xterm-assets.ts';
 
 // Only our own scripts, styles and API calls; no inline code, no framing, forms post only here.
-export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+export const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const ASSETS: Record<string, { type: string; text: string }> = {
   'app.js': { type: 'text/javascript', text: APP_JS },
@@ -27,10 +29,12 @@ export function sendLoginPage(res: ServerResponse, status = 401): void {
 
 // The page and asset rows of the table.
 export function webRoutes(): Route[] {
-  const page = (html: string): Route['handle'] => (ctx) => {
-    sendText(ctx.res, 200, 'text/html', html, { 'content-security-policy': CSP });
-    return undefined;
-  };
+  const page =
+    (html: string): Route['handle'] =>
+    (ctx) => {
+      sendText(ctx.res, 200, 'text/html', html, { 'content-security-policy': CSP });
+      return undefined;
+    };
   return [
     { method: 'GET', path: '/', summary: 'The WebUI', access: 'page', handle: page(MAIN_PAGE) },
     {

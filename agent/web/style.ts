@@ -1,7 +1,10 @@
 // The WebUI's stylesheet: plain, readable, no web fonts or images.
 
 // Served as /assets/icon.svg: three nested circles, the multiverse.
-export const ICON_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><g fill="none" stroke="#0969da" stroke-width="3"><circle cx="16" cy="16" r="14"/><circle cx="16" cy="16" r="8"/><circle cx="16" cy="16" r="2"/></g></svg>';
+export const ICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><g fill="none" stroke="#0969da" ' +
+  'stroke-width="3"><circle cx="16" cy="16" r="14"/><circle cx="16" cy="16" r="8"/><circle cx="16" cy="16" ' +
+  'r="2"/></g></svg>';
 
 // Served as /assets/style.css.
 export const STYLE_CSS = `

@@ -1,19 +1,30 @@
-// The WebUI in Debian's Chromium (playwright-core, no browser download): log in with password + TOTP, see the controller,
-// stop and start a VM, take and roll back a checkpoint, watch the console live, the rescue banner; `mvos vm list --json` agrees.
+// The WebUI in Debian's Chromium (playwright-core, no browser download): log in with password + TOTP, see the
+// controller,
+// stop and start a VM, take and roll back a checkpoint, watch the console live, the rescue banner; `mvos vm list
+// --json` agrees.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startFixture } from '../api/fixture.test-support.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const TIMEOUT = 60_000;
 
 if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
@@ -27,7 +38,12 @@ let page: Page;
 const consoleErrors: string[] = [];
 
 test.before(async () => {
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+  });
   context.setDefaultTimeout(TIMEOUT);
   page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
@@ -45,7 +61,7 @@ test('without a session the page is the login form; a wrong code is refused on t
   await page.fill('#code', (await fx.code('alice')) === '000000' ? '111111' : '000000');
   await page.click('button[type=submit]');
   await page.locator('#login-error').waitFor({ state: 'visible' });
-  assert.match(await page.textContent('#login-error') ?? '', /wrong user, password or code/);
+  assert.match((await page.textContent('#login-error')) ?? '', /wrong user, password or code/);
 });
 
 test('log in with password and code, and see the controller VM ready', async () => {
@@ -80,7 +96,9 @@ test('stop and start an application VM', async () => {
   assert.ok(await row('web').locator('button[data-action="stop"]').isDisabled());
   await row('web').locator('button[data-action="start"]').click();
   await page.locator('#vms tr[data-vm="web"][data-state="ready"]').waitFor();
-  const calls = fx.controls.calls.filter((c) => c.method === 'stopVm' || c.method === 'startVm').map((c) => `${c.method} ${c.args[0]}`);
+  const calls = fx.controls.calls
+    .filter((c) => c.method === 'stopVm' || c.method === 'startVm')
+    .map((c) => `${c.method} ${c.args[0]}`);
   assert.equal(calls, ['stopVm web', 'startVm web']);
   await page.locator('#history li', { hasText: 'stopped' }).first().waitFor();
 });
@@ -105,7 +123,9 @@ test('a start that ends failed shows the reason as an error and in the health co
   fx.controls.failNextStart('web', 'missed its health deadline');
   await row('web').locator('button[data-action="start"]').click();
   await page.locator('#message.error', { hasText: 'web failed: missed its health deadline' }).waitFor();
-  await page.locator('#vms tr[data-vm="web"][data-state="failed"] td.health', { hasText: 'failed: missed its health deadline' }).waitFor();
+  await page
+    .locator('#vms tr[data-vm="web"][data-state="failed"] td.health', { hasText: 'failed: missed its health deadline' })
+    .waitFor();
 });
 
 test('`mvos vm list --json` returns what the WebUI shows', async () => {
@@ -114,17 +134,41 @@ test('`mvos vm list --json` returns what the WebUI shows', async () => {
   cli.stdout.on('data', (c) => (out += c));
   const code = await new Promise((resolve) => cli.on('close', resolve));
   assert.is(code, 0);
-  const vms = JSON.parse(out) as Array<{ name: string; role: string; launch: string; state: string; readyAt?: string; failure?: { reason: string }; history: Array<{ at: string; event: string; detail?: string }> }>;
+  const vms = JSON.parse(out) as Array<{
+    name: string;
+    role: string;
+    launch: string;
+    state: string;
+    readyAt?: string;
+    failure?: { reason: string };
+    history: Array<{ at: string; event: string; detail?: string }>;
+  }>;
   // Read the rows just after a refresh so both look at the same moment (nothing changes the fake in between).
   await page.waitForResponse((r) => r.url().endsWith('/api/vms'));
-  const shown = await page.$$eval('#vms tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).slice(0, 5).map((td) => td.textContent)));
+  const shown = await page.$$eval('#vms tbody tr', (rows) =>
+    rows.map((r) =>
+      Array.from(r.querySelectorAll('td'))
+        .slice(0, 5)
+        .map((td) => td.textContent),
+    ),
+  );
   const expected = vms.map((vm) => {
     const last = vm.history[vm.history.length - 1];
-    const health = vm.state === 'failed' ? `failed: ${vm.failure!.reason}` : vm.state === 'ready' && vm.readyAt ? `ready at ${vm.readyAt}` : last ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}` : 'no events yet';
+    const health =
+      vm.state === 'failed'
+        ? `failed: ${vm.failure!.reason}`
+        : vm.state === 'ready' && vm.readyAt
+          ? `ready at ${vm.readyAt}`
+          : last
+            ? `${last.event}${last.detail ? ` (${last.detail})` : ''} at ${last.at}`
+            : 'no events yet';
     return [vm.name, vm.role, vm.launch, vm.state, health];
   });
   assert.equal(shown, expected);
-  assert.ok(shown.some((r) => r[3] === 'failed'), 'a failed VM is among the rows compared');
+  assert.ok(
+    shown.some((r) => r[3] === 'failed'),
+    'a failed VM is among the rows compared',
+  );
   await row('web').locator('button[data-action="start"]').click();
   await page.locator('#vms tr[data-vm="web"][data-state="ready"]').waitFor();
   // Ready again after the failure: the health column shows now; the failure is in the history.
@@ -140,7 +184,10 @@ test('when the host falls back to the rescue VM, a banner says so and why', asyn
   assert.equal(consoleErrors, [], 'no script errors in the page');
 });
 
-const rows = (on: Page) => on.$$eval('#console .xterm-rows > div', (divs) => divs.map((d) => (d.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd()));
+const rows = (on: Page) =>
+  on.$$eval('#console .xterm-rows > div', (divs) =>
+    divs.map((d) => (d.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd()),
+  );
 
 async function rowShows(on: Page, want: string | RegExp): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -164,19 +211,31 @@ test('the banner links to the rescue console; it is a terminal: typing takes the
   assert.is(fx.controls.consoles.sent('rescue'), 'echo hi-from-the-browser\r');
   fx.controls.emitConsole('rescue', '\x1b[1;31mRED-ALERT\x1b[0m plain\r\n');
   await rowShows(page, /RED-ALERT plain$/);
-  assert.not.ok((await rows(page)).some((r) => r.includes('[1;31m') || r.includes('\x1b')), 'no escape codes printed as text');
+  assert.not.ok(
+    (await rows(page)).some((r) => r.includes('[1;31m') || r.includes('\x1b')),
+    'no escape codes printed as text',
+  );
   const colours = await page.$$eval('#console .xterm-rows span', (spans) => {
     const red = spans.find((s) => s.textContent === 'RED-ALERT');
     const plain = spans.find((s) => (s.textContent ?? '').includes('plain'));
-    return [red && getComputedStyle(red).color, plain && getComputedStyle(plain).color, red && getComputedStyle(red).fontWeight];
+    return [
+      red && getComputedStyle(red).color,
+      plain && getComputedStyle(plain).color,
+      red && getComputedStyle(red).fontWeight,
+    ];
   });
-  assert.ok(colours[0] && colours[0] !== colours[1], `the red text is drawn in another colour (${colours.join(', ')}): xterm's theme reached the page under the CSP`);
+  assert.ok(
+    colours[0] && colours[0] !== colours[1],
+    `the red text is drawn in another colour (${colours.join(', ')}): xterm's theme reached the page under the CSP`,
+  );
   await page.screenshot({ path: join(artifacts, 'webui-console.png'), fullPage: true });
   // A paste goes to the guest as typed text (xterm reads the clipboard event).
   await page.evaluate(() => {
     const data = new DataTransfer();
     data.setData('text/plain', 'echo pasted-text');
-    document.querySelector('#console textarea')!.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    document
+      .querySelector('#console textarea')!
+      .dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
   });
   await page.keyboard.press('Enter');
   await rowShows(page, 'pasted-text');
@@ -215,7 +274,9 @@ test('a second session sees the output and cannot type until it takes over; the 
     assert.not.ok(fx.controls.consoles.sent('rescue').includes('reboot'), 'the read-only session typed nothing');
     await bob.click('#take-keyboard');
     await bob.locator('#keyboard[data-writer="true"]').waitFor();
-    await page.locator('#keyboard[data-writer="false"] #keyboard-state', { hasText: 'read-only: bob has the keyboard' }).waitFor();
+    await page
+      .locator('#keyboard[data-writer="false"] #keyboard-state', { hasText: 'read-only: bob has the keyboard' })
+      .waitFor();
     await page.locator('#message', { hasText: 'bob took the keyboard of rescue' }).waitFor();
     await bob.click('#console');
     await bob.keyboard.type('echo from-bob');

@@ -1,10 +1,10 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { isTestCode } from '../../common/boundary.ts';
 import { FailureError } from '../../common/errors.ts';
 import { AGENT_BUNDLE_NAME, bundleAgent } from './bundle.ts';
@@ -23,8 +23,14 @@ test('inputs are repo-relative sources: the agent, the builder modules it may us
   assert.ok(first.inputs.includes('agent/main.ts'));
   assert.ok(first.inputs.includes('common/qemu/kvm.ts'));
   assert.ok(first.inputs.some((f) => f.startsWith('node_modules/execa/')));
-  assert.equal(first.inputs.filter((f) => f.startsWith('/') || f.includes('..')), []);
-  assert.equal(first.inputs.filter((f) => f.startsWith('builder/pipeline/') || f.startsWith('builder/cli/')), []);
+  assert.equal(
+    first.inputs.filter((f) => f.startsWith('/') || f.includes('..')),
+    [],
+  );
+  assert.equal(
+    first.inputs.filter((f) => f.startsWith('builder/pipeline/') || f.startsWith('builder/cli/')),
+    [],
+  );
   assert.equal(first.inputs.filter(isTestCode), [], 'no test or test support in the bundle');
 });
 
@@ -40,10 +46,14 @@ test('plain node runs the bundle outside the repository (no node_modules, no fla
   await writeFile(bundle, first.code);
   const config = join(dir, 'host.json');
   await writeFile(config, JSON.stringify({ name: 'bundled', version: '9.9.9', stateLabel: 'MVOS-STATE', vms: [] }));
-  const child = spawn(process.execPath, [bundle, '--config', config, '--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--accel', 'tcg'], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [bundle, '--config', config, '--state-dir', join(dir, 'state'), '--run-dir', join(dir, 'run'), '--accel', 'tcg'],
+    {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stderr.on('data', (chunk) => (err += chunk));
@@ -63,9 +73,15 @@ test('plain node runs the bundle outside the repository (no node_modules, no fla
 test('an entry that does not build is a FailureError with the file and position', async () => {
   const broken = join(dir, 'broken.ts');
   await writeFile(broken, 'import { nope } from "./does-not-exist.ts";\nnope();\n');
-  const error = await bundleAgent({ entry: broken }).then(() => undefined, (e: unknown) => e);
+  const error = await bundleAgent({ entry: broken }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(error, FailureError);
-  assert.match((error as Error).message, /bundling the agent from .*broken\.ts failed:\n.*broken\.ts:1:\d+ Could not resolve "\.\/does-not-exist\.ts"/);
+  assert.match(
+    (error as Error).message,
+    /bundling the agent from .*broken\.ts failed:\n.*broken\.ts:1:\d+ Could not resolve "\.\/does-not-exist\.ts"/,
+  );
 });
 
 test.after(async () => {

@@ -1,6 +1,6 @@
 // Bundles the agent into one ESM file (agent.mjs) that plain `node` 18 runs without flags or node_modules.
 import { fileURLToPath } from 'node:url';
-import { build, type BuildResult, type Plugin } from 'esbuild';
+import { type BuildResult, build, type Plugin } from 'esbuild';
 import { FailureError } from '../../common/errors.ts';
 import { XTERM_ASSETS_MODULE, xtermAssetsModule } from '../../common/xterm-assets.ts';
 import { REPOSITORY_MODULES } from '../pipeline/module-graph.ts';
@@ -16,7 +16,8 @@ export const AGENT_BUNDLE_NAME = 'agent.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-// esbuild turns require() of CommonJS dependencies (execa's cross-spawn) into a shim that needs a real `require` in ESM output;
+// esbuild turns require() of CommonJS dependencies (execa's cross-spawn) into a shim that needs a real `require` in ESM
+// output;
 // ssh2 also reads __dirname and __filename when it loads, which ESM does not define.
 const banner = [
   "import { createRequire as __mvosCreateRequire } from 'node:module';",
@@ -34,7 +35,8 @@ const inlineBrowserAssets: Plugin = {
   },
 };
 
-// Bundles agent/main.ts (or `entry`, relative to the repository root or absolute): deterministic bytes, no build-machine paths, not minified.
+// Bundles agent/main.ts (or `entry`, relative to the repository root or absolute): deterministic bytes, no
+// build-machine paths, not minified.
 export async function bundleAgent(options: { entry?: string } = {}): Promise<AgentBundle> {
   const entry = options.entry ?? 'agent/main.ts';
   let result: BuildResult<{ write: false; metafile: true }>;
@@ -50,14 +52,22 @@ export async function bundleAgent(options: { entry?: string } = {}): Promise<Age
       legalComments: 'none',
       minify: false,
       charset: 'utf8',
-      // Native addons (ssh2's optional sshcrypto, cpu-features) stay out: their require fails on the host and ssh2 falls back to JS crypto.
+      // Native addons (ssh2's optional sshcrypto, cpu-features) stay out: their require fails on the host and ssh2
+      // falls back to JS crypto.
       external: ['*.node'],
       plugins: [inlineBrowserAssets],
     });
   } catch (error) {
-    const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors ?? [];
-    const lines = errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1} ${e.text}` : e.text));
-    throw new FailureError(`bundling the agent from ${entry} failed${lines.length ? `:\n${lines.join('\n')}` : `: ${(error as Error).message}`}`, { cause: error });
+    const errors =
+      (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> })
+        .errors ?? [];
+    const lines = errors.map((e) =>
+      e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1} ${e.text}` : e.text,
+    );
+    throw new FailureError(
+      `bundling the agent from ${entry} failed${lines.length ? `:\n${lines.join('\n')}` : `: ${(error as Error).message}`}`,
+      { cause: error },
+    );
   }
   const output = result.outputFiles[0];
   if (!output) throw new FailureError(`esbuild wrote no output for ${entry}`);

@@ -1,9 +1,9 @@
+import { createHash } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createHash } from 'node:crypto';
-import { compress, decompress, type Compression } from './compress.ts';
 import { FailureError, must, UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
+import { type Compression, compress, decompress } from './compress.ts';
 
 // Compressible but not trivial, with every byte value, so any UTF-8 decoding on the way would corrupt it.
 function sample(size: number): Buffer {
@@ -17,7 +17,8 @@ function sample(size: number): Buffer {
   return out;
 }
 
-// The window a zstd frame asks its decompressor to hold (RFC 8878 §3.1.1.1): the kernel's initramfs unpacker allocates it at boot.
+// The window a zstd frame asks its decompressor to hold (RFC 8878 §3.1.1.1): the kernel's initramfs unpacker allocates
+// it at boot.
 function zstdWindow(frame: Buffer): number {
   assert.is(frame.readUInt32LE(0), 0xfd2fb528, 'zstd magic');
   const descriptor = frame.readUInt8(4);
@@ -26,7 +27,14 @@ function zstdWindow(frame: Buffer): number {
     const sizeBytes = must([1, 2, 4, 8][descriptor >> 6], 'the content size field width');
     const dictBytes = must([0, 1, 2, 4][descriptor & 3], 'the dictionary id width');
     const at = 5 + dictBytes;
-    const size = sizeBytes === 1 ? frame.readUInt8(at) : sizeBytes === 2 ? frame.readUInt16LE(at) + 256 : sizeBytes === 4 ? frame.readUInt32LE(at) : Number(frame.readBigUInt64LE(at));
+    const size =
+      sizeBytes === 1
+        ? frame.readUInt8(at)
+        : sizeBytes === 2
+          ? frame.readUInt16LE(at) + 256
+          : sizeBytes === 4
+            ? frame.readUInt32LE(at)
+            : Number(frame.readBigUInt64LE(at));
     return size;
   }
   const window = frame.readUInt8(5);
@@ -56,7 +64,11 @@ test('the same input gives the same bytes', async () => {
 
 test('gzip: fixed header (no mtime, no name, OS Unix), accepted by gzip -t', async () => {
   const packed = await compress(data, 'gzip');
-  assert.equal([...packed.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3], 'magic, deflate, no flags, mtime 0, XFL max, OS Unix');
+  assert.equal(
+    [...packed.subarray(0, 10)],
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3],
+    'magic, deflate, no flags, mtime 0, XFL max, OS Unix',
+  );
   assert.is((await compress(data, 'gzip', 1))[8], 4, 'XFL says fastest at level 1');
   await runTool('gzip', ['-t'], { input: packed });
   const { stdout } = await runTool('sh', ['-c', 'gzip -dc | sha256sum'], { input: packed });
@@ -68,7 +80,11 @@ test('zstd: accepted by zstd -t, the same bytes as the zstd tool, a window the k
   await runTool('zstd', ['-t', '-q'], { input: packed });
   for (const threads of [1, 2]) {
     const { stdout } = await runTool('sh', ['-c', `zstd -q -c -T${threads} -12 | sha256sum`], { input: data });
-    assert.is(stdout.split(' ')[0], createHash('sha256').update(packed).digest('hex'), `default is level 12; the same bytes with ${threads} worker(s)`);
+    assert.is(
+      stdout.split(' ')[0],
+      createHash('sha256').update(packed).digest('hex'),
+      `default is level 12; the same bytes with ${threads} worker(s)`,
+    );
   }
   assert.ok(zstdWindow(packed) <= 8 * 1024 * 1024, `window ${zstdWindow(packed)} is at most 8 MiB (no --long)`);
   const ultra = await compress(data, 'zstd', 20);
@@ -78,12 +94,23 @@ test('zstd: accepted by zstd -t, the same bytes as the zstd tool, a window the k
 });
 
 test('out-of-range levels are a user error; broken input a failure', async () => {
-  for (const [method, level] of [['zstd', 0], ['zstd', 23], ['gzip', 10], ['gzip', 2.5]] as const) {
-    const refused = await compress(data, method, level).then(() => undefined, (error: unknown) => error);
+  for (const [method, level] of [
+    ['zstd', 0],
+    ['zstd', 23],
+    ['gzip', 10],
+    ['gzip', 2.5],
+  ] as const) {
+    const refused = await compress(data, method, level).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     assert.instance(refused, UserError, `${method} level ${level}`);
   }
   for (const method of ['zstd', 'gzip'] as Compression[]) {
-    const refused = await decompress(Buffer.from('not compressed at all'), method).then(() => undefined, (error: unknown) => error);
+    const refused = await decompress(Buffer.from('not compressed at all'), method).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     assert.instance(refused, FailureError, `${method} refuses garbage`);
   }
   assert.ok((await compress(data, 'none', 99)) === data, "'none' ignores the level and copies nothing");

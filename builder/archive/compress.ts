@@ -11,11 +11,13 @@ const ZSTD = '/usr/bin/zstd';
 // RFC 1952 byte 9: the OS that wrote the stream; zlib writes a platform-dependent value, so it is pinned to Unix.
 const GZIP_OS_OFFSET = 9;
 const GZIP_OS_UNIX = 3;
-// zstd 12 is within about 11% of level 19's size at a tenth of its time (measured on the host initramfs); recipes may ask for 19.
+// zstd 12 is within about 11% of level 19's size at a tenth of its time (measured on the host initramfs); recipes may
+// ask for 19.
 const DEFAULT_LEVEL: Record<Exclude<Compression, 'none'>, number> = { gzip: 9, zstd: 12 };
 const MAX_LEVEL: Record<Exclude<Compression, 'none'>, number> = { gzip: 9, zstd: 22 };
 
-// Compresses a buffer; the same input, method and level give the same bytes (gzip: mtime 0, no name, OS Unix; zstd: no --long,
+// Compresses a buffer; the same input, method and level give the same bytes (gzip: mtime 0, no name, OS Unix; zstd: no
+// --long,
 // worker threads in zstd's multithreaded mode, whose output does not depend on how many workers run).
 export async function compress(buf: Buffer, method: Compression, level?: number): Promise<Buffer> {
   if (method === 'none') return buf;
@@ -25,7 +27,8 @@ export async function compress(buf: Buffer, method: Compression, level?: number)
     out[GZIP_OS_OFFSET] = GZIP_OS_UNIX;
     return out;
   }
-  // --long would raise the window past what fits early-boot memory; levels up to 19 keep it at 8 MiB or less, 20-22 (--ultra) at most 128 MiB, the kernel's limit.
+  // --long would raise the window past what fits early-boot memory; levels up to 19 keep it at 8 MiB or less, 20-22
+  // (--ultra) at most 128 MiB, the kernel's limit.
   const args = ['-q', '-c', `-T${Math.min(4, availableParallelism())}`, '--no-progress', `-${chosen}`];
   if (chosen > 19) args.unshift('--ultra');
   return await runZstd(args, buf);
@@ -47,7 +50,9 @@ export async function decompress(buf: Buffer, method: Compression): Promise<Buff
 function checkedLevel(method: Exclude<Compression, 'none'>, level: number | undefined): number {
   const chosen = level ?? DEFAULT_LEVEL[method];
   if (!Number.isInteger(chosen) || chosen < 1 || chosen > MAX_LEVEL[method]) {
-    throw new UserError(`${method} level ${level} is out of range`, { hint: `use a whole number from 1 to ${MAX_LEVEL[method]} (default ${DEFAULT_LEVEL[method]})` });
+    throw new UserError(`${method} level ${level} is out of range`, {
+      hint: `use a whole number from 1 to ${MAX_LEVEL[method]} (default ${DEFAULT_LEVEL[method]})`,
+    });
   }
   return chosen;
 }
@@ -64,10 +69,13 @@ async function runZstd(args: string[], input: Buffer): Promise<Buffer> {
   } catch (error) {
     const e = error as { code?: string; exitCode?: number };
     const stderr = Buffer.concat(err).toString('utf8').trim();
-    throw new FailureError(`${ZSTD} ${args.join(' ')}: ${e.exitCode !== undefined ? `exited with ${e.exitCode}` : 'could not start'}\n${stderr}`.trim(), {
-      cause: error,
-      hint: e.code === 'ENOENT' ? 'zstd is not installed: run `apt-get install zstd`' : undefined,
-    });
+    throw new FailureError(
+      `${ZSTD} ${args.join(' ')}: ${e.exitCode !== undefined ? `exited with ${e.exitCode}` : 'could not start'}\n${stderr}`.trim(),
+      {
+        cause: error,
+        hint: e.code === 'ENOENT' ? 'zstd is not installed: run `apt-get install zstd`' : undefined,
+      },
+    );
   }
   return Buffer.concat(out);
 }

@@ -1,20 +1,19 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { existsSync, readdirSync } from 'node:fs';
 import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeCpioNewc } from './cpio.ts';
-import { addDebToTree, FileTree } from '../rootfs/tree.ts';
-import { dropFilter } from '../rootfs/drop.ts';
-import { entry, lsMode } from '../rootfs/tree-entries.test-support.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { FailureError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
+import { dropFilter } from '../rootfs/drop.ts';
+import { addDebToTree, FileTree } from '../rootfs/tree.ts';
+import { entry, lsMode } from '../rootfs/tree-entries.test-support.ts';
+import { writeCpioNewc } from './cpio.ts';
 
 const MTIME = 1700000000;
 const UNICODE = 'etc/grüße — ✓.txt';
 const LONG = `usr/lib/${'x'.repeat(200)}/${'y'.repeat(200)}`;
-
 
 // What an initramfs holds: an /init, setuid and sticky bits, symlinks, a hard link, devices, every data length mod 4.
 function sampleTree(options: { devices?: boolean } = {}): FileTree {
@@ -75,9 +74,20 @@ function parseNewc(buf: Buffer): { headers: Header[]; end: number } {
     const dataStart = align(offset + 110 + namesize);
     const filesize = field(6);
     const header: Header = {
-      ino: field(0), mode: field(1), uid: field(2), gid: field(3), nlink: field(4), mtime: field(5), filesize,
-      devmajor: field(7), devminor: field(8), rdevmajor: field(9), rdevminor: field(10), check: field(12),
-      name, data: buf.subarray(dataStart, dataStart + filesize),
+      ino: field(0),
+      mode: field(1),
+      uid: field(2),
+      gid: field(3),
+      nlink: field(4),
+      mtime: field(5),
+      filesize,
+      devmajor: field(7),
+      devminor: field(8),
+      rdevmajor: field(9),
+      rdevminor: field(10),
+      check: field(12),
+      name,
+      data: buf.subarray(dataStart, dataStart + filesize),
     };
     offset = align(dataStart + filesize);
     if (name === 'TRAILER!!!') return { headers, end: offset };
@@ -86,7 +96,14 @@ function parseNewc(buf: Buffer): { headers: Header[]; end: number } {
 }
 
 function cpioMode(mode: number): string {
-  const letters = new Map([[0o100000, '-'], [0o040000, 'd'], [0o120000, 'l'], [0o020000, 'c'], [0o060000, 'b'], [0o010000, 'p']]);
+  const letters = new Map([
+    [0o100000, '-'],
+    [0o040000, 'd'],
+    [0o120000, 'l'],
+    [0o020000, 'c'],
+    [0o060000, 'b'],
+    [0o010000, 'p'],
+  ]);
   return lsMode(letters.get(mode & 0o170000) ?? '?', mode);
 }
 
@@ -101,15 +118,26 @@ interface Listed {
 
 // GNU cpio's `-tv` lines: perm, links, owner, group, size (or "major, minor"), date, name [-> target].
 function parseListing(stdout: string): Listed[] {
-  return stdout.split('\n').filter(Boolean).map((line) => {
-    const match = /^(\S{10})\s+(\d+)\s+(\S+)\s+(\S+)\s+(\d+(?:,\s+\d+)?)\s+\w{3}\s+\d+\s+(?:\d{4}|\d\d:\d\d)\s(.*)$/.exec(line);
-    assert.ok(match, `unexpected cpio line: ${line}`);
-    const [, perm, nlink, user, group, size, rest] = match;
-    assert.ok(perm && nlink && user && group && size && rest !== undefined, `unexpected cpio line: ${line}`);
-    const [name, target] = perm.startsWith('l') ? rest.split(' -> ') : [rest];
-    assert.ok(name !== undefined, `unexpected cpio line: ${line}`);
-    return { perm, nlink, owner: `${user}/${group}`, size: size.replace(/,\s+/, ','), name, ...(target !== undefined ? { target } : {}) };
-  });
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const match =
+        /^(\S{10})\s+(\d+)\s+(\S+)\s+(\S+)\s+(\d+(?:,\s+\d+)?)\s+\w{3}\s+\d+\s+(?:\d{4}|\d\d:\d\d)\s(.*)$/.exec(line);
+      assert.ok(match, `unexpected cpio line: ${line}`);
+      const [, perm, nlink, user, group, size, rest] = match;
+      assert.ok(perm && nlink && user && group && size && rest !== undefined, `unexpected cpio line: ${line}`);
+      const [name, target] = perm.startsWith('l') ? rest.split(' -> ') : [rest];
+      assert.ok(name !== undefined, `unexpected cpio line: ${line}`);
+      return {
+        perm,
+        nlink,
+        owner: `${user}/${group}`,
+        size: size.replace(/,\s+/, ','),
+        name,
+        ...(target !== undefined ? { target } : {}),
+      };
+    });
 }
 
 // What GNU cpio must list for a tree; a hard link is listed as the copy of its target that the archive holds.
@@ -117,11 +145,25 @@ function expectedListing(tree: FileTree, numeric: boolean): Listed[] {
   const who = (id: number) => (numeric || id !== 0 ? String(id) : 'root');
   return tree.entries().map((e) => {
     const holder = e.type === 'hardlink' ? tree.get(e.linkname!)! : e;
-    const typeBits = { file: 0o100000, hardlink: 0o100000, directory: 0o040000, symlink: 0o120000, char: 0o020000, block: 0o060000, fifo: 0o010000 }[holder.type];
+    const typeBits = {
+      file: 0o100000,
+      hardlink: 0o100000,
+      directory: 0o040000,
+      symlink: 0o120000,
+      char: 0o020000,
+      block: 0o060000,
+      fifo: 0o010000,
+    }[holder.type];
     const size =
       holder.type === 'char' || holder.type === 'block'
         ? `${holder.devmajor},${holder.devminor}`
-        : String(holder.type === 'file' ? holder.content!.length : holder.type === 'symlink' ? Buffer.byteLength(holder.linkname!) : 0);
+        : String(
+            holder.type === 'file'
+              ? holder.content!.length
+              : holder.type === 'symlink'
+                ? Buffer.byteLength(holder.linkname!)
+                : 0,
+          );
     return {
       perm: cpioMode(typeBits | holder.mode),
       nlink: holder.type === 'directory' ? '2' : '1',
@@ -136,7 +178,10 @@ function expectedListing(tree: FileTree, numeric: boolean): Listed[] {
 test('GNU cpio lists every entry with its mode, owner, size and symlink target', async () => {
   const tree = sampleTree();
   const archive = await writeCpioNewc(tree, { mtime: MTIME });
-  const numeric = await runTool('cpio', ['-itv', '--numeric-uid-gid', '--quiet'], { input: archive, env: { TZ: 'UTC' } });
+  const numeric = await runTool('cpio', ['-itv', '--numeric-uid-gid', '--quiet'], {
+    input: archive,
+    env: { TZ: 'UTC' },
+  });
   assert.equal(parseListing(numeric.stdout), expectedListing(tree, true));
   const named = await runTool('cpio', ['-itv', '--quiet'], { input: archive, env: { TZ: 'UTC' } });
   const listed = parseListing(named.stdout);
@@ -160,8 +205,15 @@ test('the newc fields: sequential inodes, nlink 1, no device, fixed mtime, check
   const archive = await writeCpioNewc(tree, { mtime: MTIME });
   const { headers, end } = parseNewc(archive);
   assert.is(archive.length % 512, 0);
-  assert.ok(archive.subarray(end).every((byte) => byte === 0), 'only zeros after the trailer');
-  assert.equal(headers.map((h) => h.name), tree.entries().map((e) => e.path), 'tree order, no root entry');
+  assert.ok(
+    archive.subarray(end).every((byte) => byte === 0),
+    'only zeros after the trailer',
+  );
+  assert.equal(
+    headers.map((h) => h.name),
+    tree.entries().map((e) => e.path),
+    'tree order, no root entry',
+  );
   headers.forEach((h, index) => {
     assert.is(h.ino, index + 1);
     assert.is(h.mtime, MTIME);
@@ -196,8 +248,10 @@ test('cpio -id reproduces every file, mode, owner, link and device', async () =>
         assert.ok((await readFile(at)).equals(holder.content!), `${e.path} content is byte-equal`);
       }
       if (e.type === 'symlink') assert.is(await readlink(at), e.linkname, `${e.path} target`);
-      if (e.type === 'char') assert.ok(stat.isCharacterDevice() && stat.rdev === ((e.devmajor! << 8) | e.devminor!), `${e.path} device`);
-      if (e.type === 'block') assert.ok(stat.isBlockDevice() && stat.rdev === ((e.devmajor! << 8) | e.devminor!), `${e.path} device`);
+      if (e.type === 'char')
+        assert.ok(stat.isCharacterDevice() && stat.rdev === ((e.devmajor! << 8) | e.devminor!), `${e.path} device`);
+      if (e.type === 'block')
+        assert.ok(stat.isBlockDevice() && stat.rdev === ((e.devmajor! << 8) | e.devminor!), `${e.path} device`);
       if (e.type === 'fifo') assert.ok(stat.isFIFO());
       if (e.type === 'directory') assert.ok(stat.isDirectory());
     }
@@ -212,25 +266,41 @@ test('writes are deterministic; the mtime and the tree are what change the bytes
   assert.ok(once.equals(await writeCpioNewc(sampleTree().clone(), { mtime: MTIME })));
   assert.not.ok(once.equals(await writeCpioNewc(sampleTree(), { mtime: 0 })));
   const zero = parseNewc(await writeCpioNewc(sampleTree(), { mtime: 0 })).headers;
-  assert.ok(zero.every((h) => h.mtime === 0), 'an mtime of 0 stays 0');
+  assert.ok(
+    zero.every((h) => h.mtime === 0),
+    'an mtime of 0 stays 0',
+  );
   const empty = await writeCpioNewc(new FileTree(), { mtime: 0 });
   assert.is(empty.length, 512);
   assert.equal(parseNewc(empty).headers, []);
   for (const mtime of [-1, 0.5, 2 ** 32]) {
-    const refused = await writeCpioNewc(new FileTree(), { mtime }).then(() => undefined, (error: unknown) => error);
+    const refused = await writeCpioNewc(new FileTree(), { mtime }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     assert.instance(refused, FailureError, `mtime ${mtime} is refused`);
   }
 });
 
 test('busybox-static as an initramfs: GNU cpio lists what the tree holds', async () => {
   const archives = '/var/cache/apt/archives';
-  const name = existsSync(archives) ? readdirSync(archives).find((n) => n.startsWith('busybox-static_') && n.endsWith('.deb')) : undefined;
-  if (!name) throw new Error(`no busybox-static .deb in ${archives}: run \`apt-get install --download-only busybox-static\``);
+  const name = existsSync(archives)
+    ? readdirSync(archives).find((n) => n.startsWith('busybox-static_') && n.endsWith('.deb'))
+    : undefined;
+  if (!name)
+    throw new Error(`no busybox-static .deb in ${archives}: run \`apt-get install --download-only busybox-static\``);
   const tree = new FileTree();
-  await addDebToTree(tree, await readFile(join(archives, name)), { origin: 'pkg:busybox-static', keep: dropFilter([]).keep });
-  tree.add(entry('init', 'file', { mode: 0o755, content: Buffer.from('#!/bin/busybox sh\n/bin/busybox poweroff -f\n') }));
+  await addDebToTree(tree, await readFile(join(archives, name)), {
+    origin: 'pkg:busybox-static',
+    keep: dropFilter([]).keep,
+  });
+  tree.add(
+    entry('init', 'file', { mode: 0o755, content: Buffer.from('#!/bin/busybox sh\n/bin/busybox poweroff -f\n') }),
+  );
   const archive = await writeCpioNewc(tree, { mtime: 0 });
-  const listed = parseListing((await runTool('cpio', ['-itv', '--numeric-uid-gid', '--quiet'], { input: archive, env: { TZ: 'UTC' } })).stdout);
+  const listed = parseListing(
+    (await runTool('cpio', ['-itv', '--numeric-uid-gid', '--quiet'], { input: archive, env: { TZ: 'UTC' } })).stdout,
+  );
   assert.equal(listed, expectedListing(tree, true));
   assert.ok(listed.some((l) => l.name === 'bin/busybox' && l.perm === '-rwxr-xr-x'));
 });

@@ -2,14 +2,14 @@
 // Not cpio-stream (tried first): it truncates non-ASCII names, turns mode 0 into 0644 and mtime 0 into "now",
 // and writes devminor 0x3FFFF; newc is small, and the tests check every archive with GNU cpio.
 import { FailureError } from '../../common/errors.ts';
-import { fileTypeBits, type FileTree, type TreeEntry } from '../rootfs/tree.ts';
+import { type FileTree, fileTypeBits, type TreeEntry } from '../rootfs/tree.ts';
 
 const MAGIC = '070701';
 const HEADER_SIZE = 110;
 const TRAILER = 'TRAILER!!!';
-// GNU cpio pads archives to 512-byte blocks; doing the same keeps archives concatenable and byte-comparable with its output.
+// GNU cpio pads archives to 512-byte blocks; doing the same keeps archives concatenable and byte-comparable with its
+// output.
 const BLOCK = 512;
-
 
 interface NewcHeader {
   ino: number;
@@ -24,7 +24,8 @@ interface NewcHeader {
   name: Buffer;
 }
 
-// Writes the tree as a newc archive in tree order (directories before their contents); hard links become full copies of their target.
+// Writes the tree as a newc archive in tree order (directories before their contents); hard links become full copies of
+// their target.
 export async function writeCpioNewc(tree: FileTree, options: { mtime: number }): Promise<Buffer> {
   const mtime = options.mtime;
   if (!Number.isInteger(mtime) || mtime < 0 || mtime > 0xffffffff) {
@@ -38,10 +39,15 @@ export async function writeCpioNewc(tree: FileTree, options: { mtime: number }):
   };
   let ino = 0;
   for (const entry of tree.entries()) {
-    // The kernel joins entries with nlink > 1 and equal inode numbers into hard links; copies with nlink 1 need no bookkeeping, cost only bytes in the compressed image, and unpack the same everywhere.
+    // The kernel joins entries with nlink > 1 and equal inode numbers into hard links; copies with nlink 1 need no
+    // bookkeeping, cost only bytes in the compressed image, and unpack the same everywhere.
     const holder: Readonly<TreeEntry> = entry.type === 'hardlink' ? tree.get(entry.linkname!)! : entry;
     const data =
-      holder.type === 'file' ? holder.content! : holder.type === 'symlink' ? Buffer.from(holder.linkname!, 'utf8') : Buffer.alloc(0);
+      holder.type === 'file'
+        ? holder.content!
+        : holder.type === 'symlink'
+          ? Buffer.from(holder.linkname!, 'utf8')
+          : Buffer.alloc(0);
     push(
       encodeHeader(
         {
@@ -62,7 +68,23 @@ export async function writeCpioNewc(tree: FileTree, options: { mtime: number }):
     push(data);
     push(padding(offset, 4));
   }
-  push(encodeHeader({ ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, filesize: 0, rdevmajor: 0, rdevminor: 0, name: Buffer.from(TRAILER) }, offset));
+  push(
+    encodeHeader(
+      {
+        ino: 0,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        nlink: 1,
+        mtime: 0,
+        filesize: 0,
+        rdevmajor: 0,
+        rdevminor: 0,
+        name: Buffer.from(TRAILER),
+      },
+      offset,
+    ),
+  );
   push(padding(offset, BLOCK));
   return Buffer.concat(parts, offset);
 }
@@ -91,13 +113,33 @@ function encodeHeader(header: NewcHeader, offset: number): Buffer {
   return Buffer.concat([head, nameBlock, padding(offset + size, 4)], size + padding(offset + size, 4).length);
 }
 
-const FIELD_NAMES = ['ino', 'mode', 'uid', 'gid', 'nlink', 'mtime', 'filesize', 'devmajor', 'devminor', 'rdevmajor', 'rdevminor', 'namesize', 'check'];
+const FIELD_NAMES = [
+  'ino',
+  'mode',
+  'uid',
+  'gid',
+  'nlink',
+  'mtime',
+  'filesize',
+  'devmajor',
+  'devminor',
+  'rdevmajor',
+  'rdevminor',
+  'namesize',
+  'check',
+];
 
 function hex(value: number, name: string, index: number): string {
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new FailureError(`cannot write ${name} into a cpio newc archive: its ${FIELD_NAMES[index]} (${value}) does not fit 32 bits`, {
-      hint: FIELD_NAMES[index] === 'filesize' ? 'newc holds files up to 4 GiB; keep bigger files out of the initramfs' : undefined,
-    });
+    throw new FailureError(
+      `cannot write ${name} into a cpio newc archive: its ${FIELD_NAMES[index]} (${value}) does not fit 32 bits`,
+      {
+        hint:
+          FIELD_NAMES[index] === 'filesize'
+            ? 'newc holds files up to 4 GiB; keep bigger files out of the initramfs'
+            : undefined,
+      },
+    );
   }
   return value.toString(16).toUpperCase().padStart(8, '0');
 }

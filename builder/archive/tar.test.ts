@@ -1,15 +1,15 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { existsSync, readdirSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readTar, writeTar } from './tar.ts';
-import { addDebToTree, FileTree } from '../rootfs/tree.ts';
-import { dropFilter } from '../rootfs/drop.ts';
-import { entry, lsMode } from '../rootfs/tree-entries.test-support.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { FailureError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
+import { dropFilter } from '../rootfs/drop.ts';
+import { addDebToTree, FileTree } from '../rootfs/tree.ts';
+import { entry, lsMode } from '../rootfs/tree-entries.test-support.ts';
+import { readTar, writeTar } from './tar.ts';
 
 // GNU tar prints mtimes in local time; pin the zone so listings compare.
 const UTC = { TZ: 'UTC' };
@@ -17,7 +17,6 @@ const MTIME = 1700000000; // 2023-11-14 22:13 UTC
 const LONG_DIR = `usr/lib/${'very-long-directory-name-'.repeat(5)}`;
 const LONG_NAME = `${LONG_DIR}/${'f'.repeat(120)}.bin`;
 const UNICODE = 'usr/share/zoneinfo/América/São_Paulo — ünïcødé ✓';
-
 
 // Every kind of entry, names that need pax records, odd modes and owners, and a hard link that sorts before its target.
 function sampleTree(options: { devices?: boolean } = {}): FileTree {
@@ -48,10 +47,14 @@ function sampleTree(options: { devices?: boolean } = {}): FileTree {
 }
 
 function tarMode(type: string, mode: number): string {
-  return lsMode({ file: '-', directory: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' }[type]!, mode);
+  return lsMode(
+    { file: '-', directory: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' }[type]!,
+    mode,
+  );
 }
 
-// What `tar --numeric-owner -tvf` must print for a tree: the first path of a hard-link group holds the content, the rest link to it.
+// What `tar --numeric-owner -tvf` must print for a tree: the first path of a hard-link group holds the content, the
+// rest link to it.
 function expectedListing(tree: FileTree): string[] {
   const first = new Map<string, string>();
   return tree.entries().map((e) => {
@@ -76,7 +79,11 @@ function expectedListing(tree: FileTree): string[] {
 }
 
 // GNU tar pads columns with spaces; collapse them so the rows compare field by field.
-const rows = (stdout: string) => stdout.split('\n').filter(Boolean).map((line) => line.replace(/ +/g, ' ').replace(/(\d+), (\d+)/, '$1,$2'));
+const rows = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.replace(/ +/g, ' ').replace(/(\d+), (\d+)/, '$1,$2'));
 
 test('GNU tar lists every entry: types, modes, numeric owners, sizes, mtime, link targets, long and non-ASCII names', async () => {
   const tree = sampleTree();
@@ -95,7 +102,9 @@ test('GNU tar extracts the archive: contents, modes, owners, links and devices a
   const tree = sampleTree({ devices: root });
   const work = await mkdtemp(join(tmpdir(), 'mvos-tar-test-'));
   try {
-    await runTool('tar', ['--numeric-owner', '-xpf', '-', '-C', work], { input: await writeTar(tree, { mtime: MTIME }) });
+    await runTool('tar', ['--numeric-owner', '-xpf', '-', '-C', work], {
+      input: await writeTar(tree, { mtime: MTIME }),
+    });
     for (const e of tree.entries()) {
       const at = join(work, e.path);
       const stat = await lstat(at);
@@ -104,9 +113,11 @@ test('GNU tar extracts the archive: contents, modes, owners, links and devices a
       if (root) assert.equal([stat.uid, stat.gid], [holder.uid, holder.gid], `${e.path} owner`);
       assert.is(stat.mtimeMs, MTIME * 1000, `${e.path} mtime`);
       if (holder.type === 'file') assert.ok((await readFile(at)).equals(holder.content!), `${e.path} content`);
-      if (e.type === 'hardlink') assert.is(stat.ino, (await lstat(join(work, e.linkname!))).ino, `${e.path} is a hard link`);
+      if (e.type === 'hardlink')
+        assert.is(stat.ino, (await lstat(join(work, e.linkname!))).ino, `${e.path} is a hard link`);
       if (e.type === 'symlink') assert.is(await readlink(at), e.linkname);
-      if (e.type === 'char') assert.ok(stat.isCharacterDevice() && stat.rdev === ((e.devmajor! << 8) | e.devminor!), `${e.path} device`);
+      if (e.type === 'char')
+        assert.ok(stat.isCharacterDevice() && stat.rdev === ((e.devmajor! << 8) | e.devminor!), `${e.path} device`);
       if (e.type === 'block') assert.ok(stat.isBlockDevice());
       if (e.type === 'fifo') assert.ok(stat.isFIFO());
     }
@@ -122,11 +133,17 @@ test('writes are deterministic and readTar round-trips byte-identically', async 
   assert.not.ok(once.equals(await writeTar(tree, { mtime: MTIME + 1 })), 'the mtime is in the bytes');
   const back = await readTar(once, { origin: 'tar:test' });
   assert.ok(back.entries().every((e) => e.origin === 'tar:test'));
-  assert.equal(back.entries().map((e) => e.path), tree.entries().map((e) => e.path));
+  assert.equal(
+    back.entries().map((e) => e.path),
+    tree.entries().map((e) => e.path),
+  );
   assert.ok((await writeTar(back, { mtime: MTIME })).equals(once), 'writeTar(readTar(x)) is x');
   assert.ok(back.get(LONG_NAME)!.content!.equals(Buffer.from('long')));
   assert.is(back.get(UNICODE)!.type, 'file');
-  assert.equal({ ...back.get('dev/vda') }, { ...entry('dev/vda', 'block', { mode: 0o660, gid: 6, devmajor: 254, devminor: 0 }), origin: 'tar:test' });
+  assert.equal(
+    { ...back.get('dev/vda') },
+    { ...entry('dev/vda', 'block', { mode: 0o660, gid: 6, devmajor: 254, devminor: 0 }), origin: 'tar:test' },
+  );
   assert.is(back.get('tmp')!.mode, 0o1777);
   assert.is(back.get('etc/shadow')!.mode, 0, 'a mode of 0 stays 0');
 });
@@ -136,9 +153,17 @@ test('readTar reads archives written by GNU tar', async () => {
   try {
     await mkdir(join(work, 'src/etc'), { recursive: true });
     await writeFile(join(work, 'src/etc/hostname'), 'host\n', { mode: 0o640 });
-    const { stdout } = await runTool('sh', ['-c', 'tar --numeric-owner --owner=0 --group=0 -cf - -C "$1" . | base64 -w0', 'sh', join(work, 'src')]);
+    const { stdout } = await runTool('sh', [
+      '-c',
+      'tar --numeric-owner --owner=0 --group=0 -cf - -C "$1" . | base64 -w0',
+      'sh',
+      join(work, 'src'),
+    ]);
     const tree = await readTar(Buffer.from(stdout, 'base64'), { origin: 'tar:gnu' });
-    assert.equal(tree.entries().map((e) => e.path), ['etc', 'etc/hostname']);
+    assert.equal(
+      tree.entries().map((e) => e.path),
+      ['etc', 'etc/hostname'],
+    );
     assert.is(tree.get('etc/hostname')!.content!.toString(), 'host\n');
     assert.is(tree.get('etc/hostname')!.mode, 0o640);
   } finally {
@@ -148,19 +173,31 @@ test('readTar reads archives written by GNU tar', async () => {
 
 test('a package tree survives a tar round trip', async () => {
   const archives = '/var/cache/apt/archives';
-  const name = existsSync(archives) ? readdirSync(archives).find((n) => n.startsWith('busybox-static_') && n.endsWith('.deb')) : undefined;
-  if (!name) throw new Error(`no busybox-static .deb in ${archives}: run \`apt-get install --download-only busybox-static\``);
+  const name = existsSync(archives)
+    ? readdirSync(archives).find((n) => n.startsWith('busybox-static_') && n.endsWith('.deb'))
+    : undefined;
+  if (!name)
+    throw new Error(`no busybox-static .deb in ${archives}: run \`apt-get install --download-only busybox-static\``);
   const tree = new FileTree();
-  await addDebToTree(tree, await readFile(join(archives, name)), { origin: 'pkg:busybox-static', keep: dropFilter([]).keep });
+  await addDebToTree(tree, await readFile(join(archives, name)), {
+    origin: 'pkg:busybox-static',
+    keep: dropFilter([]).keep,
+  });
   const tarball = await writeTar(tree, { mtime: 0 });
   const listed = rows((await runTool('tar', ['--numeric-owner', '-tvf', '-'], { input: tarball, env: UTC })).stdout);
-  assert.equal(listed, expectedListing(tree).map((line) => line.replace('2023-11-14 22:13', '1970-01-01 00:00')));
+  assert.equal(
+    listed,
+    expectedListing(tree).map((line) => line.replace('2023-11-14 22:13', '1970-01-01 00:00')),
+  );
   assert.ok((await writeTar(await readTar(tarball, { origin: 'x' }), { mtime: 0 })).equals(tarball));
 });
 
 test('bad input is refused with a FailureError', async () => {
   for (const mtime of [-1, 1.5, 2 ** 40]) {
-    const refused = await writeTar(new FileTree(), { mtime }).then(() => undefined, (error: unknown) => error);
+    const refused = await writeTar(new FileTree(), { mtime }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     assert.instance(refused, FailureError, `mtime ${mtime} is refused`);
   }
   try {
@@ -170,7 +207,11 @@ test('bad input is refused with a FailureError', async () => {
     assert.instance(error, FailureError);
     assert.match((error as Error).message, /garbage\.tar/);
   }
-  assert.equal((await readTar(await writeTar(new FileTree(), { mtime: 0 }), { origin: 'x' })).size, 0, 'an empty tree is an empty archive');
+  assert.equal(
+    (await readTar(await writeTar(new FileTree(), { mtime: 0 }), { origin: 'x' })).size,
+    0,
+    'an empty tree is an empty archive',
+  );
 });
 
 test.run();

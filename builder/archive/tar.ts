@@ -1,7 +1,8 @@
-// Deterministic tar archives of a FileTree (the one wrapper around tar-stream): fixed mtime, numeric owners, tree order.
+// Deterministic tar archives of a FileTree (the one wrapper around tar-stream): fixed mtime, numeric owners, tree
+// order.
 import * as tarStream from 'tar-stream';
 import { FailureError } from '../../common/errors.ts';
-import { FileTree, fileTypeBits, normaliseTreePath, type EntryType, type TreeEntry } from '../rootfs/tree.ts';
+import { type EntryType, FileTree, fileTypeBits, normaliseTreePath, type TreeEntry } from '../rootfs/tree.ts';
 
 type TarHeader = Partial<tarStream.Header> & Pick<tarStream.Header, 'name'>;
 
@@ -15,7 +16,8 @@ const TAR_TYPES: Record<EntryType, tarStream.Header['type']> = {
   fifo: 'fifo',
 };
 
-// Writes the tree as a ustar archive (pax records only for long or non-ASCII names); the same tree and mtime give the same bytes.
+// Writes the tree as a ustar archive (pax records only for long or non-ASCII names); the same tree and mtime give the
+// same bytes.
 export async function writeTar(tree: FileTree, options: { mtime: number }): Promise<Buffer> {
   const mtime = checkedMtime(options.mtime);
   const pack = tarStream.pack();
@@ -27,7 +29,8 @@ export async function writeTar(tree: FileTree, options: { mtime: number }): Prom
     pack.on('end', resolve);
     pack.on('error', reject);
   });
-  // GNU tar extracts a hard link by linking to a member it has already written, so the first path of each link group in tree order carries the content.
+  // GNU tar extracts a hard link by linking to a member it has already written, so the first path of each link group in
+  // tree order carries the content.
   const firstOfGroup = new Map<string, string>();
   for (const entry of tree.entries()) {
     let header: TarHeader;
@@ -70,7 +73,14 @@ export async function readTar(buf: Buffer, options: { origin: string }): Promise
       const path = normaliseTreePath(raw.name);
       if (path === '') continue;
       const type = treeType(raw.type, raw.name);
-      const added: TreeEntry = { path, type, mode: (raw.mode ?? 0) & 0o7777, uid: raw.uid ?? 0, gid: raw.gid ?? 0, origin: options.origin };
+      const added: TreeEntry = {
+        path,
+        type,
+        mode: (raw.mode ?? 0) & 0o7777,
+        uid: raw.uid ?? 0,
+        gid: raw.gid ?? 0,
+        origin: options.origin,
+      };
       if (type === 'file') added.content = Buffer.concat(chunks);
       if (type === 'symlink') added.linkname = raw.linkname ?? '';
       if (type === 'hardlink') added.linkname = normaliseTreePath(raw.linkname ?? '');
@@ -82,7 +92,9 @@ export async function readTar(buf: Buffer, options: { origin: string }): Promise
     }
   } catch (error) {
     if (error instanceof FailureError) throw error;
-    throw new FailureError(`${options.origin} is not a readable tar archive: ${(error as Error).message}`, { cause: error });
+    throw new FailureError(`${options.origin} is not a readable tar archive: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return tree;
 }
@@ -91,7 +103,8 @@ function baseHeader(entry: Readonly<TreeEntry>, mtime: Date): TarHeader {
   const header: TarHeader = {
     name: entry.type === 'directory' ? `${entry.path}/` : entry.path,
     type: TAR_TYPES[entry.type],
-    // tar-stream replaces a mode of 0 with its default; the file-type bits keep it non-zero and are masked off when encoded.
+    // tar-stream replaces a mode of 0 with its default; the file-type bits keep it non-zero and are masked off when
+    // encoded.
     mode: entry.mode | fileTypeBits[entry.type],
     uid: entry.uid,
     gid: entry.gid,

@@ -1,8 +1,8 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { FileTree } from '../rootfs/tree.ts';
 import { compress } from './compress.ts';
 import { writeCpioNewc } from './cpio.ts';
@@ -11,10 +11,35 @@ import { unpackInitramfs } from './unpack.ts';
 async function initrd(text: string): Promise<Buffer> {
   const tree = new FileTree();
   tree.mkdirp('etc/mvos', { origin: 'test' });
-  tree.add({ path: 'etc/mvos/host.json', type: 'file', mode: 0o644, uid: 0, gid: 0, content: Buffer.from(text), origin: 'test' });
-  tree.add({ path: 'bin/tool', type: 'file', mode: 0o755, uid: 0, gid: 0, content: Buffer.from('#!/bin/sh\n'), origin: 'test' });
+  tree.add({
+    path: 'etc/mvos/host.json',
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    content: Buffer.from(text),
+    origin: 'test',
+  });
+  tree.add({
+    path: 'bin/tool',
+    type: 'file',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    content: Buffer.from('#!/bin/sh\n'),
+    origin: 'test',
+  });
   tree.add({ path: 'bin/alias', type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: 'tool', origin: 'test' });
-  tree.add({ path: 'dev/console', type: 'char', mode: 0o600, uid: 0, gid: 0, devmajor: 5, devminor: 1, origin: 'test' });
+  tree.add({
+    path: 'dev/console',
+    type: 'char',
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+    devmajor: 5,
+    devminor: 1,
+    origin: 'test',
+  });
   return writeCpioNewc(tree, { mtime: 0 });
 }
 
@@ -27,7 +52,11 @@ test('a zstd initramfs unpacks once per content, keeps modes and links, skips de
     assert.is(await readFile(join(root, 'etc/mvos/host.json'), 'utf8'), '{"v":1}');
     assert.is((await stat(join(root, 'bin/tool'))).mode & 0o777, 0o755);
     assert.is(await readlink(join(root, 'bin/alias')), 'tool');
-    assert.is(await stat(join(root, 'dev/console')).catch(() => undefined), undefined, 'no device nodes in a plain folder');
+    assert.is(
+      await stat(join(root, 'dev/console')).catch(() => undefined),
+      undefined,
+      'no device nodes in a plain folder',
+    );
     assert.is(await unpackInitramfs(first, join(dir, 'cache')), root, 'the same content is not unpacked again');
     const second = join(dir, 'b.initrd');
     await writeFile(second, await compress(await initrd('{"v":2}'), 'gzip'));

@@ -8,7 +8,12 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const broken = 'builder/recipe/fixtures/broken/01-cpus-wrong-type.yaml';
 
 function mvos(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync('./mvos', args, { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, timeout: 60_000 });
+  const result = spawnSync('./mvos', args, {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    timeout: 60_000,
+  });
   if (result.error) throw result.error;
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -73,7 +78,14 @@ test('an unknown flag exits 2 and names the flag', () => {
 test('validate --json of a broken recipe prints ok:false and problems with line and col', () => {
   const { code, stdout } = mvos('validate', broken, '--json');
   assert.is(code, 2);
-  const report = JSON.parse(stdout) as { ok: boolean; recipes: Array<{ file: string; ok: boolean; problems: Array<{ path: string; message: string; location: { file: string; line: number; col: number } }> }> };
+  const report = JSON.parse(stdout) as {
+    ok: boolean;
+    recipes: Array<{
+      file: string;
+      ok: boolean;
+      problems: Array<{ path: string; message: string; location: { file: string; line: number; col: number } }>;
+    }>;
+  };
   assert.is(report.ok, false);
   assert.is(report.recipes.length, 1);
   assert.is(report.recipes[0]!.ok, false);

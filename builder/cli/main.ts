@@ -49,7 +49,7 @@ export function mainHelp(): string {
     'options for every verb:',
     ...flagLines(globalFlags, globalHelp),
     '',
-    'Run `mvos <verb> --help` for a verb\'s options. Exit codes: 0 ok, 1 failure, 2 wrong input.',
+    "Run `mvos <verb> --help` for a verb's options. Exit codes: 0 ok, 1 failure, 2 wrong input.",
   ].join('\n');
 }
 
@@ -70,15 +70,23 @@ export function commandHelp(command: Command, path: string[]): string {
 function findCommand(list: readonly Command[], name: string, path: string[]): Command {
   const found = list.find((c) => c.name === name);
   if (found) return found;
-  const guess = closest(name, list.map((c) => c.name));
+  const guess = closest(
+    name,
+    list.map((c) => c.name),
+  );
   const where = path.length ? `mvos ${path.join(' ')}` : 'mvos';
   throw new UserError(`unknown ${path.length ? 'subcommand' : 'verb'} "${name}"`, {
-    hint: guess ? `did you mean \`${where} ${guess}\`? (\`${where} --help\` lists them)` : `run \`${where} --help\` to list them`,
+    hint: guess
+      ? `did you mean \`${where} ${guess}\`? (\`${where} --help\` lists them)`
+      : `run \`${where} --help\` to list them`,
   });
 }
 
 // Runs the CLI with the given arguments and returns the exit code; never throws.
-export async function main(argv: string[], io = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) }): Promise<number> {
+export async function main(
+  argv: string[],
+  io = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) },
+): Promise<number> {
   const debug = argv.includes('--debug');
   const json = argv.includes('--json');
   const color = !argv.includes('--no-color') && !process.env.NO_COLOR && process.stderr.isTTY === true;
@@ -107,13 +115,22 @@ export async function main(argv: string[], io = { out: (l: string) => console.lo
         io.out(mainHelp());
         return 0;
       }
-      throw new UserError(rest.length ? `unknown option ${rest[0]}` : 'no verb given', { hint: 'run `mvos --help` to list the verbs' });
+      throw new UserError(rest.length ? `unknown option ${rest[0]}` : 'no verb given', {
+        hint: 'run `mvos --help` to list the verbs',
+      });
     }
     let parsed: { values: CommandContext['flags']; positionals: string[] };
     try {
-      parsed = parseArgs({ args: rest, options: { ...globalFlags, ...command.flags }, allowPositionals: true, strict: true });
+      parsed = parseArgs({
+        args: rest,
+        options: { ...globalFlags, ...command.flags },
+        allowPositionals: true,
+        strict: true,
+      });
     } catch (error) {
-      throw new UserError((error as Error).message.replace(/\. To specify.*$/s, ''), { hint: `run \`mvos ${path.join(' ')} --help\` for its options` });
+      throw new UserError((error as Error).message.replace(/\. To specify.*$/s, ''), {
+        hint: `run \`mvos ${path.join(' ')} --help\` for its options`,
+      });
     }
     if (parsed.values.help || !command.run) {
       io.out(commandHelp(command, path));

@@ -1,5 +1,7 @@
-// Reproducible Authenticode signatures: sbsign stamps the PKCS#7 signingTime with the clock; we set it to SOURCE_DATE_EPOCH and
-// sign the authenticated attributes again (RSA PKCS#1 v1.5 is deterministic), so the same image and key give the same bytes.
+// Reproducible Authenticode signatures: sbsign stamps the PKCS#7 signingTime with the clock; we set it to
+// SOURCE_DATE_EPOCH and
+// sign the authenticated attributes again (RSA PKCS#1 v1.5 is deterministic), so the same image and key give the same
+// bytes.
 import { createPrivateKey, sign } from 'node:crypto';
 
 interface Tlv {
@@ -36,7 +38,10 @@ function children(buf: Buffer, parent: Tlv): Tlv[] {
 }
 
 function expect(t: Tlv | undefined, tag: number, what: string): Tlv {
-  if (!t || t.tag !== tag) throw new Error(`Authenticode: expected ${what} (tag 0x${tag.toString(16)}), found 0x${t?.tag.toString(16) ?? 'nothing'}`);
+  if (!t || t.tag !== tag)
+    throw new Error(
+      `Authenticode: expected ${what} (tag 0x${tag.toString(16)}), found 0x${t?.tag.toString(16) ?? 'nothing'}`,
+    );
   return t;
 }
 
@@ -54,7 +59,8 @@ export function certificateTable(pe: Buffer): { offset: number; size: number; en
   return { offset: pe.readUInt32LE(entryAt), size: pe.readUInt32LE(entryAt + 4), entryAt };
 }
 
-// The PE checksum (over the whole file, its own field counted as zero), written in place; Authenticode leaves this field out of its hash.
+// The PE checksum (over the whole file, its own field counted as zero), written in place; Authenticode leaves this
+// field out of its hash.
 export function setPeChecksum(pe: Buffer): Buffer {
   const checksumAt = pe.readUInt32LE(0x3c) + 24 + 64;
   pe.writeUInt32LE(0, checksumAt);
@@ -92,7 +98,11 @@ function signerInfo(pe: Buffer): { attributes: Tlv; signature: Tlv } {
   const signedData = expect(children(pe, explicit)[0], 0x30, 'SignedData');
   const signerInfos = expect(children(pe, signedData).at(-1), 0x31, 'SignerInfos');
   const info = children(pe, expect(children(pe, signerInfos)[0], 0x30, 'SignerInfo'));
-  const attributes = expect(info.find((t) => t.tag === 0xa0), 0xa0, 'authenticated attributes');
+  const attributes = expect(
+    info.find((t) => t.tag === 0xa0),
+    0xa0,
+    'authenticated attributes',
+  );
   const signature = expect(info[info.indexOf(attributes) + 2], 0x04, 'encryptedDigest');
   return { attributes, signature };
 }
@@ -117,19 +127,24 @@ function findSigningTime(pe: Buffer, attributes: Tlv): Tlv | undefined {
   return undefined;
 }
 
-// Sets a signed PE's signingTime to `epoch` and signs its authenticated attributes again with the same RSA key, in place (same length).
+// Sets a signed PE's signingTime to `epoch` and signs its authenticated attributes again with the same RSA key, in
+// place (same length).
 export function pinSigningTime(pe: Buffer, keyPem: string | Buffer, epoch: number): Buffer {
   const { attributes, signature } = signerInfo(pe);
   const time = findSigningTime(pe, attributes);
   if (!time) return setPeChecksum(pe);
   derTime(time.tag, epoch).copy(pe, time.start);
   const key = createPrivateKey(keyPem);
-  if (key.asymmetricKeyType !== 'rsa') throw new Error(`the signing key is ${key.asymmetricKeyType}; reproducible signatures need RSA (PKCS#1 v1.5 is deterministic)`);
+  if (key.asymmetricKeyType !== 'rsa')
+    throw new Error(
+      `the signing key is ${key.asymmetricKeyType}; reproducible signatures need RSA (PKCS#1 v1.5 is deterministic)`,
+    );
   // The signature covers the attributes encoded as a SET (tag 0x31), not with their implicit [0] tag.
   const signed = Buffer.from(pe.subarray(attributes.at, attributes.end));
   signed[0] = 0x31;
   const value = sign('sha256', signed, key);
-  if (value.length !== signature.end - signature.start) throw new Error(`the new signature is ${value.length} bytes, the old one ${signature.end - signature.start}`);
+  if (value.length !== signature.end - signature.start)
+    throw new Error(`the new signature is ${value.length} bytes, the old one ${signature.end - signature.start}`);
   value.copy(pe, signature.start);
   return setPeChecksum(pe);
 }

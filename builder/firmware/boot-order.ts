@@ -1,4 +1,5 @@
-// A recipe's boot order (device kinds) as QEMU bootindex values, which QEMU hands SeaBIOS and OVMF as fw_cfg `bootorder`.
+// A recipe's boot order (device kinds) as QEMU bootindex values, which QEMU hands SeaBIOS and OVMF as fw_cfg
+// `bootorder`.
 import type { QemuDrive } from '../../common/qemu/argv.ts';
 
 // The device kinds a recipe's firmware.bootOrder names.

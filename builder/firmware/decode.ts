@@ -1,4 +1,5 @@
-// Human-readable summaries of the variables a boot setup cares about: boot order, boot options, timeout, Secure Boot state and keys.
+// Human-readable summaries of the variables a boot setup cares about: boot order, boot options, timeout, Secure Boot
+// state and keys.
 import { devicePathText } from './devicepath.ts';
 import { GUIDS } from './guid.ts';
 import { parseSignatureLists, type SignatureEntry } from './siglist.ts';
@@ -43,16 +44,23 @@ export function decodeVariable(v: EfiVariable): Decoded | undefined {
   if (v.guid === GUIDS.globalVariable) {
     if (v.name === 'BootOrder' || v.name === 'DriverOrder') {
       const order: string[] = [];
-      for (let i = 0; i + 1 < v.data.length; i += 2) order.push(v.data.readUInt16LE(i).toString(16).toUpperCase().padStart(4, '0'));
+      for (let i = 0; i + 1 < v.data.length; i += 2)
+        order.push(v.data.readUInt16LE(i).toString(16).toUpperCase().padStart(4, '0'));
       return { kind: 'boot-order', order };
     }
-    if (/^(Boot|Driver|SysPrep)[0-9A-F]{4}$/.test(v.name)) return { kind: 'load-option', option: parseLoadOption(v.data) };
+    if (/^(Boot|Driver|SysPrep)[0-9A-F]{4}$/.test(v.name))
+      return { kind: 'load-option', option: parseLoadOption(v.data) };
     if (v.name === 'Timeout' && v.data.length === 2) return { kind: 'timeout', seconds: v.data.readUInt16LE(0) };
     if (v.name === 'PK' || v.name === 'KEK') return { kind: 'signatures', entries: parseSignatureLists(v.data) };
-    if (['SecureBoot', 'SetupMode', 'AuditMode', 'DeployedMode'].includes(v.name) && v.data.length === 1) return { kind: 'flag', value: v.data.readUInt8(0) };
+    if (['SecureBoot', 'SetupMode', 'AuditMode', 'DeployedMode'].includes(v.name) && v.data.length === 1)
+      return { kind: 'flag', value: v.data.readUInt8(0) };
   }
-  if (v.guid === GUIDS.imageSecurityDatabase && ['db', 'dbx', 'dbt', 'dbr'].includes(v.name)) return { kind: 'signatures', entries: parseSignatureLists(v.data) };
-  if ((v.guid === GUIDS.secureBootEnableDisable && v.name === 'SecureBootEnable') || (v.guid === GUIDS.customMode && v.name === 'CustomMode')) {
+  if (v.guid === GUIDS.imageSecurityDatabase && ['db', 'dbx', 'dbt', 'dbr'].includes(v.name))
+    return { kind: 'signatures', entries: parseSignatureLists(v.data) };
+  if (
+    (v.guid === GUIDS.secureBootEnableDisable && v.name === 'SecureBootEnable') ||
+    (v.guid === GUIDS.customMode && v.name === 'CustomMode')
+  ) {
     return v.data.length === 1 ? { kind: 'flag', value: v.data.readUInt8(0) } : undefined;
   }
   return undefined;
@@ -70,7 +78,9 @@ export function describeDecoded(d: Decoded): string[] {
     case 'boot-order':
       return [`order: ${d.order.join(', ') || '(empty)'}`];
     case 'load-option':
-      return [`${d.option.active ? 'active' : 'inactive'} "${d.option.description}" ${d.option.devicePath}${d.option.optionalData.length ? ` (+${d.option.optionalData.length} bytes optional data)` : ''}`];
+      return [
+        `${d.option.active ? 'active' : 'inactive'} "${d.option.description}" ${d.option.devicePath}${d.option.optionalData.length ? ` (+${d.option.optionalData.length} bytes optional data)` : ''}`,
+      ];
     case 'timeout':
       return [`${d.seconds} s`];
     case 'flag':

@@ -31,9 +31,17 @@ function children(buf: Buffer, parent: Tlv): Tlv[] {
   return out;
 }
 
-const NAMES: Record<string, string> = { '550403': 'CN', '55040a': 'O', '55040b': 'OU', '550406': 'C', '550408': 'ST', '550407': 'L' };
+const NAMES: Record<string, string> = {
+  '550403': 'CN',
+  '55040a': 'O',
+  '55040b': 'OU',
+  '550406': 'C',
+  '550408': 'ST',
+  '550407': 'L',
+};
 
-// The subject of a DER X.509 certificate as attribute pairs in order, e.g. [['C','US'], ['CN','Microsoft Corporation KEK CA 2011']].
+// The subject of a DER X.509 certificate as attribute pairs in order, e.g. [['C','US'], ['CN','Microsoft Corporation
+// KEK CA 2011']].
 export function certificateSubject(der: Buffer): [string, string][] {
   const cert = tlv(der, 0);
   const tbs = children(der, cert)[0]!;
@@ -46,7 +54,10 @@ export function certificateSubject(der: Buffer): [string, string][] {
     for (const pair of children(der, set)) {
       const [oid, value] = children(der, pair);
       const key = der.subarray(oid!.start, oid!.end).toString('hex');
-      const text = value!.tag === 0x1e ? der.subarray(value!.start, value!.end).swap16().toString('utf16le') : der.toString('utf8', value!.start, value!.end);
+      const text =
+        value!.tag === 0x1e
+          ? der.subarray(value!.start, value!.end).swap16().toString('utf16le')
+          : der.toString('utf8', value!.start, value!.end);
       out.push([NAMES[key] ?? key, text]);
     }
   }

@@ -1,4 +1,5 @@
-// UEFI device paths as text, for the node types boot options commonly hold; other nodes print as Path(type,subtype,hex).
+// UEFI device paths as text, for the node types boot options commonly hold; other nodes print as
+// Path(type,subtype,hex).
 import { readGuid } from './guid.ts';
 
 function node(type: number, sub: number, d: Buffer): string {
@@ -9,7 +10,9 @@ function node(type: number, sub: number, d: Buffer): string {
     case '2/1': {
       const hid = d.readUInt32LE(0);
       const uid = d.readUInt32LE(4);
-      return hid === 0x0a0341d0 ? `PciRoot(0x${uid.toString(16)})` : `Acpi(0x${hid.toString(16)},0x${uid.toString(16)})`;
+      return hid === 0x0a0341d0
+        ? `PciRoot(0x${uid.toString(16)})`
+        : `Acpi(0x${hid.toString(16)},0x${uid.toString(16)})`;
     }
     case '3/1':
       return `Ata(${d[0] ? 'Secondary' : 'Primary'},${d[1] ? 'Slave' : 'Master'},0x${d.readUInt16LE(2).toString(16)})`;

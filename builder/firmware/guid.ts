@@ -4,8 +4,14 @@
 export function readGuid(buf: Buffer, offset: number): string {
   const hex = (start: number, end: number) => buf.subarray(offset + start, offset + end).toString('hex');
   const d1 = buf.readUInt32LE(offset).toString(16).padStart(8, '0');
-  const d2 = buf.readUInt16LE(offset + 4).toString(16).padStart(4, '0');
-  const d3 = buf.readUInt16LE(offset + 6).toString(16).padStart(4, '0');
+  const d2 = buf
+    .readUInt16LE(offset + 4)
+    .toString(16)
+    .padStart(4, '0');
+  const d3 = buf
+    .readUInt16LE(offset + 6)
+    .toString(16)
+    .padStart(4, '0');
   return `${d1}-${d2}-${d3}-${hex(8, 10)}-${hex(10, 16)}`;
 }
 

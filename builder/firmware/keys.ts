@@ -1,6 +1,7 @@
-// The project's Secure Boot key set (PK, KEK, db): created with openssl and efitools, kept outside the repository, 0600.
+// The project's Secure Boot key set (PK, KEK, db): created with openssl and efitools, kept outside the repository,
+// 0600.
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runTool } from '../../common/exec.ts';
@@ -42,7 +43,10 @@ function signer(role: KeyRole): KeyRole {
 // Refuses a key folder inside a git checkout: private keys must never be committed or copied into images.
 async function refuseRepo(dir: string): Promise<void> {
   const inside = await runTool('git', ['-C', dir, 'rev-parse', '--show-toplevel'], { allowFailure: true });
-  if (inside.exitCode === 0) throw new Error(`${dir} is inside the git checkout ${inside.stdout.trim()}; keep Secure Boot keys outside any repository`);
+  if (inside.exitCode === 0)
+    throw new Error(
+      `${dir} is inside the git checkout ${inside.stdout.trim()}; keep Secure Boot keys outside any repository`,
+    );
 }
 
 // Makes the exports (.cer, .esl, .auth) for keys whose .key/.crt exist; a fixed timestamp keeps the .auth files stable.
@@ -55,25 +59,53 @@ export async function exportKeys(dir: string, timestamp = '2026-01-01 00:00:00')
   for (const role of KEY_ROLES) {
     const f = keyFiles(dir, role);
     const s = keyFiles(dir, signer(role));
-    await runTool('sign-efi-sig-list', ['-g', MVOS_OWNER_GUID, '-t', timestamp, '-k', s.key, '-c', s.crt, role, f.esl, f.auth]);
+    await runTool('sign-efi-sig-list', [
+      '-g',
+      MVOS_OWNER_GUID,
+      '-t',
+      timestamp,
+      '-k',
+      s.key,
+      '-c',
+      s.crt,
+      role,
+      f.esl,
+      f.auth,
+    ]);
   }
   for (const name of await readdir(dir)) await chmod(join(dir, name), 0o600);
 }
 
 // Creates PK, KEK and db (RSA 3072, self-signed, "Multiverse PK" etc.) in dir, refusing to overwrite an existing set.
-export async function initKeys(dirArg: string, options: { commonNamePrefix?: string; days?: number } = {}): Promise<string[]> {
+export async function initKeys(
+  dirArg: string,
+  options: { commonNamePrefix?: string; days?: number } = {},
+): Promise<string[]> {
   const dir = resolve(dirArg);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   await refuseRepo(dir);
   const existing = KEY_ROLES.filter((role) => existsSync(keyFiles(dir, role).key));
-  if (existing.length > 0) throw new Error(`${dir} already holds ${existing.join(', ')}; remove them or choose another --dir`);
+  if (existing.length > 0)
+    throw new Error(`${dir} already holds ${existing.join(', ')}; remove them or choose another --dir`);
   const prefix = options.commonNamePrefix ?? 'Multiverse';
   for (const role of KEY_ROLES) {
     const f = keyFiles(dir, role);
     await runTool('openssl', [
-      'req', '-x509', '-newkey', 'rsa:3072', '-nodes', '-sha256', '-days', String(options.days ?? 3650),
-      '-subj', `/CN=${prefix} ${role}/O=${prefix}/`, '-keyout', f.key, '-out', f.crt,
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:3072',
+      '-nodes',
+      '-sha256',
+      '-days',
+      String(options.days ?? 3650),
+      '-subj',
+      `/CN=${prefix} ${role}/O=${prefix}/`,
+      '-keyout',
+      f.key,
+      '-out',
+      f.crt,
     ]);
     await chmod(f.key, 0o600);
   }
@@ -94,7 +126,10 @@ export async function loadKeySet(dirArg: string): Promise<Record<KeyRole, Buffer
   const out = {} as Record<KeyRole, Buffer>;
   for (const role of KEY_ROLES) {
     const f = keyFiles(dir, role);
-    if (!existsSync(f.crt)) throw new Error(`${f.crt} is missing: run \`mvos keys init --dir ${dirArg}\` or put your ${role} certificate (PEM) there`);
+    if (!existsSync(f.crt))
+      throw new Error(
+        `${f.crt} is missing: run \`mvos keys init --dir ${dirArg}\` or put your ${role} certificate (PEM) there`,
+      );
     out[role] = pemToDer(await readFile(f.crt, 'utf8'));
   }
   return out;

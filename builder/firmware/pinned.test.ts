@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FailureError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 import { ContentCache } from '../inputs/cache.ts';
 import { pinOf, readLockfile } from '../inputs/lockfile.ts';
 import { repoRoot } from '../pipeline/sources.ts';
-import { runTool } from '../../common/exec.ts';
 import { extractFirmware, FIRMWARE_FILES } from './pinned.ts';
 import { parseSignatureLists } from './siglist.ts';
 import { readVarstore } from './varstore.ts';
@@ -20,7 +20,10 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 async function makeDeb(dir: string, name: string, files: Record<string, Buffer | { link: string }>): Promise<Buffer> {
   const root = join(dir, name);
   await mkdir(join(root, 'DEBIAN'), { recursive: true });
-  await writeFile(join(root, 'DEBIAN/control'), `Package: ${name}\nVersion: 1.0\nArchitecture: all\nMaintainer: QA <qa@example.org>\nDescription: test\n`);
+  await writeFile(
+    join(root, 'DEBIAN/control'),
+    `Package: ${name}\nVersion: 1.0\nArchitecture: all\nMaintainer: QA <qa@example.org>\nDescription: test\n`,
+  );
   for (const [path, content] of Object.entries(files)) {
     await mkdir(join(root, path, '..'), { recursive: true });
     if (Buffer.isBuffer(content)) await writeFile(join(root, path), content);
@@ -34,13 +37,18 @@ test('every firmware file comes out of its package; symlinks inside the package 
   const dir = await mkdtemp(join(tmpdir(), 'mvos-pinned-'));
   try {
     const ovmfFiles: Record<string, Buffer | { link: string }> = {};
-    for (const [name, f] of Object.entries(FIRMWARE_FILES)) if (f.package === 'ovmf') ovmfFiles[f.path] = Buffer.from(`bytes of ${name}`);
-    // Debian ships the ms code as a link to the secboot one; make the secboot file itself a link to prove links resolve.
+    for (const [name, f] of Object.entries(FIRMWARE_FILES))
+      if (f.package === 'ovmf') ovmfFiles[f.path] = Buffer.from(`bytes of ${name}`);
+    // Debian ships the ms code as a link to the secboot one; make the secboot file itself a link to prove links
+    // resolve.
     ovmfFiles['usr/share/OVMF/real-secboot.fd'] = Buffer.from('secboot code');
     ovmfFiles[FIRMWARE_FILES['ovmf-code-secboot'].path] = { link: 'real-secboot.fd' };
     const ovmf = await makeDeb(dir, 'ovmf', ovmfFiles);
     const seabios = await makeDeb(dir, 'seabios', { [FIRMWARE_FILES.seabios.path]: Buffer.from('bios') });
-    const out = await extractFirmware({ ovmf: { deb: ovmf, label: 'ovmf 1.0' }, seabios: { deb: seabios, label: 'seabios 1.0' } });
+    const out = await extractFirmware({
+      ovmf: { deb: ovmf, label: 'ovmf 1.0' },
+      seabios: { deb: seabios, label: 'seabios 1.0' },
+    });
     assert.equal(Object.keys(out).sort(), Object.keys(FIRMWARE_FILES).sort());
     assert.is(out['ovmf-code'].toString(), 'bytes of ovmf-code');
     assert.is(out['ovmf-code-secboot'].toString(), 'secboot code');
@@ -56,7 +64,10 @@ test('a package without one of the files is refused by name', async () => {
     const ovmf = await makeDeb(dir, 'ovmf', { 'usr/share/OVMF/OVMF_CODE_4M.fd': Buffer.from('x') });
     const seabios = await makeDeb(dir, 'seabios', { [FIRMWARE_FILES.seabios.path]: Buffer.from('bios') });
     try {
-      await extractFirmware({ ovmf: { deb: ovmf, label: 'ovmf 9.9' }, seabios: { deb: seabios, label: 'seabios 1.0' } });
+      await extractFirmware({
+        ovmf: { deb: ovmf, label: 'ovmf 9.9' },
+        seabios: { deb: seabios, label: 'seabios 1.0' },
+      });
       assert.unreachable('a missing firmware file must fail');
     } catch (error) {
       assert.instance(error, FailureError);
@@ -71,7 +82,8 @@ test("the pinned Debian packages give the same bytes as the installed ones of th
   const lock = readLockfile(join(repoRoot, 'recipes/host.lock.json'))!;
   const cache = ContentCache.fromEnvironment();
   const pins = { ovmf: pinOf(lock, 'ovmf'), seabios: pinOf(lock, 'seabios') };
-  if (!cache.has(pins.ovmf.sha256) || !cache.has(pins.seabios.sha256)) return console.log('  skipped: the pinned ovmf/seabios are not in the cache (run `mvos fetch recipes/host.yaml`)');
+  if (!cache.has(pins.ovmf.sha256) || !cache.has(pins.seabios.sha256))
+    return console.log('  skipped: the pinned ovmf/seabios are not in the cache (run `mvos fetch recipes/host.yaml`)');
   const out = await extractFirmware({
     ovmf: { deb: await cache.read(pins.ovmf.sha256, 'ovmf'), label: 'ovmf' },
     seabios: { deb: await cache.read(pins.seabios.sha256, 'seabios'), label: 'seabios' },

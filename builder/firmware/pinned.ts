@@ -1,7 +1,8 @@
-// The firmware files a build uses, taken from the pinned ovmf and seabios packages (never from the build machine's /usr/share).
+// The firmware files a build uses, taken from the pinned ovmf and seabios packages (never from the build machine's
+// /usr/share).
 import { posix } from 'node:path';
 import { FailureError } from '../../common/errors.ts';
-import { debDataEntries, type DebEntry } from '../inputs/deb.ts';
+import { type DebEntry, debDataEntries } from '../inputs/deb.ts';
 
 // Which package carries a firmware file and where (relative to /), by the name the builder uses for it.
 export const FIRMWARE_FILES = {
@@ -35,17 +36,24 @@ function resolveEntry(entries: Map<string, DebEntry>, path: string, label: strin
     const link = entry.header.linkname;
     current = link.startsWith('/') ? link.slice(1) : posix.normalize(posix.join(posix.dirname(current), link));
   }
-  throw new FailureError(`${label} has no file /${path}`, { hint: 'the pinned package no longer ships this firmware file; pin a version that does (`mvos lock --update`)' });
+  throw new FailureError(`${label} has no file /${path}`, {
+    hint: 'the pinned package no longer ships this firmware file; pin a version that does (`mvos lock --update`)',
+  });
 }
 
 // Extracts every firmware file from the two package files (their bytes, already checked against the lock by the cache).
-export async function extractFirmware(debs: Record<(typeof FIRMWARE_PACKAGES)[number], { deb: Buffer; label: string }>): Promise<Record<FirmwareFile, Buffer>> {
+export async function extractFirmware(
+  debs: Record<(typeof FIRMWARE_PACKAGES)[number], { deb: Buffer; label: string }>,
+): Promise<Record<FirmwareFile, Buffer>> {
   const out = {} as Record<FirmwareFile, Buffer>;
   for (const pkg of FIRMWARE_PACKAGES) {
     const { deb, label } = debs[pkg];
     const entries = new Map<string, DebEntry>();
     for await (const entry of debDataEntries(deb, label)) entries.set(entry.header.name, entry);
-    for (const [name, file] of Object.entries(FIRMWARE_FILES) as [FirmwareFile, (typeof FIRMWARE_FILES)[FirmwareFile]][]) {
+    for (const [name, file] of Object.entries(FIRMWARE_FILES) as [
+      FirmwareFile,
+      (typeof FIRMWARE_FILES)[FirmwareFile],
+    ][]) {
       if (file.package === pkg) out[name] = resolveEntry(entries, file.path, label);
     }
   }

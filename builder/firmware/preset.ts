@@ -1,10 +1,11 @@
-// NVRAM presets (firmware/presets/<name>.json) and the variables they stand for: timeout, boot entries, custom variables, Secure Boot keys.
+// NVRAM presets (firmware/presets/<name>.json) and the variables they stand for: timeout, boot entries, custom
+// variables, Secure Boot keys.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { devicePathFromText } from './devicepath-text.ts';
 import { GUIDS } from './guid.ts';
-import { KEY_ROLES, MVOS_OWNER_GUID, type KeyRole } from './keys.ts';
+import { KEY_ROLES, type KeyRole, MVOS_OWNER_GUID } from './keys.ts';
 import { x509SignatureList } from './siglist.ts';
 import { ATTR, type EfiTime, type EfiVariable } from './varstore.ts';
 
@@ -38,7 +39,17 @@ export interface Preset {
 export const PRESET_DIR = fileURLToPath(new URL('../../firmware/presets/', import.meta.url));
 
 // The enrollment timestamp of key variables: fixed, so the same keys give the same varstore.
-const ENROLLED_AT: EfiTime = { year: 2026, month: 1, day: 1, hour: 0, minute: 0, second: 0, nanosecond: 0, timeZone: 0, daylight: 0 };
+const ENROLLED_AT: EfiTime = {
+  year: 2026,
+  month: 1,
+  day: 1,
+  hour: 0,
+  minute: 0,
+  second: 0,
+  nanosecond: 0,
+  timeZone: 0,
+  daylight: 0,
+};
 
 const NV_BS_RT = ATTR.NV | ATTR.BS | ATTR.RT;
 
@@ -68,7 +79,8 @@ function loadOption(entry: PresetBootEntry): Buffer {
   return Buffer.concat([head, Buffer.from(`${entry.description}\0`, 'utf16le'), path]);
 }
 
-// The variables Secure Boot needs, as OVMF's own enrollment leaves them: PK, KEK, db as time-authenticated lists, the enable switch on.
+// The variables Secure Boot needs, as OVMF's own enrollment leaves them: PK, KEK, db as time-authenticated lists, the
+// enable switch on.
 export function secureBootVariables(certs: Record<KeyRole, Buffer>): EfiVariable[] {
   const timeAuth = NV_BS_RT | ATTR.AT;
   const out: EfiVariable[] = KEY_ROLES.map((role) => ({
@@ -78,7 +90,12 @@ export function secureBootVariables(certs: Record<KeyRole, Buffer>): EfiVariable
     data: x509SignatureList(certs[role], MVOS_OWNER_GUID),
     timestamp: ENROLLED_AT,
   }));
-  out.push({ name: 'SecureBootEnable', guid: GUIDS.secureBootEnableDisable, attributes: ATTR.NV | ATTR.BS, data: Buffer.from([1]) });
+  out.push({
+    name: 'SecureBootEnable',
+    guid: GUIDS.secureBootEnableDisable,
+    attributes: ATTR.NV | ATTR.BS,
+    data: Buffer.from([1]),
+  });
   out.push({ name: 'CustomMode', guid: GUIDS.customMode, attributes: ATTR.NV | ATTR.BS, data: Buffer.from([0]) });
   return out;
 }
@@ -96,7 +113,12 @@ export function presetVariables(preset: Preset, certs?: Record<KeyRole, Buffer>)
     const order = Buffer.alloc(entries.length * 2);
     entries.forEach((entry, i) => {
       order.writeUInt16LE(i, i * 2);
-      out.push({ name: `Boot${i.toString(16).toUpperCase().padStart(4, '0')}`, guid: GUIDS.globalVariable, attributes: NV_BS_RT, data: loadOption(entry) });
+      out.push({
+        name: `Boot${i.toString(16).toUpperCase().padStart(4, '0')}`,
+        guid: GUIDS.globalVariable,
+        attributes: NV_BS_RT,
+        data: loadOption(entry),
+      });
     });
     out.push({ name: 'BootOrder', guid: GUIDS.globalVariable, attributes: NV_BS_RT, data: order });
   }
@@ -105,7 +127,8 @@ export function presetVariables(preset: Preset, certs?: Record<KeyRole, Buffer>)
     out.push({ name: v.name, guid: v.guid.toLowerCase(), attributes: parseAttributes(v.attributes), data });
   }
   if (preset.secureBoot) {
-    if (!certs) throw new Error('this preset enrolls Secure Boot keys: give a key folder (--keys DIR, made by `mvos keys init`)');
+    if (!certs)
+      throw new Error('this preset enrolls Secure Boot keys: give a key folder (--keys DIR, made by `mvos keys init`)');
     out.push(...secureBootVariables(certs));
   }
   return out;

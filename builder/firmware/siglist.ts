@@ -1,4 +1,5 @@
-// EFI_SIGNATURE_LIST: the data of PK, KEK, db and dbx — lists of X.509 certificates or SHA-256 hashes, each with an owner GUID.
+// EFI_SIGNATURE_LIST: the data of PK, KEK, db and dbx — lists of X.509 certificates or SHA-256 hashes, each with an
+// owner GUID.
 import { certificateName } from './der.ts';
 import { GUIDS, guidBytes, readGuid } from './guid.ts';
 
@@ -20,7 +21,8 @@ export function parseSignatureLists(buf: Buffer): SignatureEntry[] {
     const listSize = buf.readUInt32LE(o + 16);
     const headerSize = buf.readUInt32LE(o + 20);
     const sigSize = buf.readUInt32LE(o + 24);
-    if (listSize < 28 || o + listSize > buf.length || sigSize < 16) throw new Error(`signature list at ${o} is malformed`);
+    if (listSize < 28 || o + listSize > buf.length || sigSize < 16)
+      throw new Error(`signature list at ${o} is malformed`);
     const type = typeGuid === GUIDS.certX509 ? 'x509' : typeGuid === GUIDS.certSha256 ? 'sha256' : typeGuid;
     for (let s = o + 28 + headerSize; s + sigSize <= o + listSize; s += sigSize) {
       const data = Buffer.from(buf.subarray(s + 16, s + sigSize));

@@ -13,7 +13,10 @@ test('sections go after the stub, on 64 KiB boundaries, without overlapping', ()
     { name: '.linux', file: 'b', size: 0x10001 },
     { name: '.initrd', file: 'c', size: 5 },
   ]);
-  assert.equal(s.map((x) => x.vma), [0x20000, 0x30000, 0x50000]);
+  assert.equal(
+    s.map((x) => x.vma),
+    [0x20000, 0x30000, 0x50000],
+  );
 });
 
 test('a UKI is reproducible unsigned, verifies signed with db, and a changed byte or another key fails', async () => {

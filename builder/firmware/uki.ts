@@ -1,8 +1,10 @@
-// Unified kernel images: systemd's EFI stub with .osrel, .cmdline, .linux and .initrd sections (objcopy), signed with sbsign.
+// Unified kernel images: systemd's EFI stub with .osrel, .cmdline, .linux and .initrd sections (objcopy), signed with
+// sbsign.
+
+import { statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { statSync } from 'node:fs';
 import { runTool } from '../../common/exec.ts';
 import { pinSigningTime, setPeChecksum } from './authenticode.ts';
 
@@ -26,7 +28,9 @@ export interface UkiSection {
 }
 
 // The section table of a PE file as `objdump -h` prints it.
-export async function peSections(file: string): Promise<{ name: string; size: number; vma: number; fileOffset: number }[]> {
+export async function peSections(
+  file: string,
+): Promise<{ name: string; size: number; vma: number; fileOffset: number }[]> {
   const { stdout } = await runTool('objdump', ['-h', file]);
   const out: { name: string; size: number; vma: number; fileOffset: number }[] = [];
   for (const m of stdout.matchAll(/^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s/gm)) {
@@ -35,7 +39,8 @@ export async function peSections(file: string): Promise<{ name: string; size: nu
   return out;
 }
 
-// Places the added sections one after another past the stub's last section, each on a 64 KiB boundary (≥ the 4 KiB PE section alignment).
+// Places the added sections one after another past the stub's last section, each on a 64 KiB boundary (≥ the 4 KiB PE
+// section alignment).
 export function layoutSections(stubEnd: number, parts: { name: string; file: string; size: number }[]): UkiSection[] {
   const align = (n: number) => Math.ceil(n / 0x10000) * 0x10000;
   let next = align(stubEnd);
@@ -46,7 +51,8 @@ export function layoutSections(stubEnd: number, parts: { name: string; file: str
   });
 }
 
-// Zeroes the PE TimeDateStamp objcopy sets to the current time and recomputes the PE checksum, so a UKI depends only on its parts.
+// Zeroes the PE TimeDateStamp objcopy sets to the current time and recomputes the PE checksum, so a UKI depends only on
+// its parts.
 export function normalizePe(pe: Buffer): Buffer {
   const header = pe.readUInt32LE(0x3c);
   if (pe.toString('latin1', header, header + 4) !== 'PE\0\0') throw new Error('not a PE file');
@@ -72,7 +78,8 @@ export async function buildUki(parts: UkiParts, out: string): Promise<UkiSection
     const stubEnd = Math.max(...(await peSections(stub)).map((s) => s.vma + s.size));
     const sections = layoutSections(stubEnd, files);
     const args: string[] = [];
-    for (const s of sections) args.push('--add-section', `${s.name}=${s.file}`, '--change-section-vma', `${s.name}=0x${s.vma.toString(16)}`);
+    for (const s of sections)
+      args.push('--add-section', `${s.name}=${s.file}`, '--change-section-vma', `${s.name}=0x${s.vma.toString(16)}`);
     await runTool('objcopy', [...args, stub, out]);
     await writeFile(out, normalizePe(await readFile(out)));
     return sections;
@@ -81,8 +88,15 @@ export async function buildUki(parts: UkiParts, out: string): Promise<UkiSection
   }
 }
 
-// Signs a PE image with sbsign (key and certificate in PEM); with signingTime the signature claims that time, so it repeats byte for byte.
-export async function signImage(input: string, out: string, key: string, cert: string, options: { signingTime?: number } = {}): Promise<void> {
+// Signs a PE image with sbsign (key and certificate in PEM); with signingTime the signature claims that time, so it
+// repeats byte for byte.
+export async function signImage(
+  input: string,
+  out: string,
+  key: string,
+  cert: string,
+  options: { signingTime?: number } = {},
+): Promise<void> {
   await runTool('sbsign', ['--key', key, '--cert', cert, '--output', out, input]);
   if (options.signingTime === undefined) return;
   await writeFile(out, pinSigningTime(await readFile(out), await readFile(key), options.signingTime));

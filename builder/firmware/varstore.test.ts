@@ -3,12 +3,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeVariable } from './decode.ts';
 import { GUIDS } from './guid.ts';
-import { ATTR, emptyVarstore4M, readVarstore, writeVarstore, type EfiVariable } from './varstore.ts';
+import { ATTR, type EfiVariable, emptyVarstore4M, readVarstore, writeVarstore } from './varstore.ts';
 
 const OVMF = '/usr/share/OVMF';
 const haveOvmf = existsSync(`${OVMF}/OVMF_VARS_4M.ms.fd`);
 
-test('an empty store we synthesize is byte-identical to Debian\'s OVMF_VARS_4M.fd', () => {
+test("an empty store we synthesize is byte-identical to Debian's OVMF_VARS_4M.fd", () => {
   if (!haveOvmf) return console.log('  skipped: ovmf is not installed');
   assert.ok(emptyVarstore4M().equals(readFileSync(`${OVMF}/OVMF_VARS_4M.fd`)));
   assert.equal(readVarstore(emptyVarstore4M()).variables, []);
@@ -24,7 +24,8 @@ test('OVMF_VARS_4M.ms.fd: PK, KEK, db and dbx with the Microsoft certificates, u
   assert.is(find('KEK').guid, GUIDS.globalVariable);
   assert.is(find('db').guid, GUIDS.imageSecurityDatabase);
   assert.is(find('dbx').guid, GUIDS.imageSecurityDatabase);
-  for (const name of ['PK', 'KEK', 'db', 'dbx']) assert.is(find(name).attributes, ATTR.NV | ATTR.BS | ATTR.RT | ATTR.AT, name);
+  for (const name of ['PK', 'KEK', 'db', 'dbx'])
+    assert.is(find(name).attributes, ATTR.NV | ATTR.BS | ATTR.RT | ATTR.AT, name);
   const names = (name: string) => {
     const d = decodeVariable(find(name));
     return d?.kind === 'signatures' ? d.entries.map((e) => e.name) : [];
@@ -44,7 +45,10 @@ test('write(read(x)) reads back the same variables, and the file keeps its size 
     const first = readVarstore(original);
     const written = writeVarstore(first.variables, original);
     assert.is(written.length, original.length);
-    assert.ok(written.subarray(0x40000).equals(original.subarray(0x40000)), 'everything after the variable store is kept');
+    assert.ok(
+      written.subarray(0x40000).equals(original.subarray(0x40000)),
+      'everything after the variable store is kept',
+    );
     const again = readVarstore(written);
     assert.equal(again.variables, first.variables, file);
     assert.is(again.layout.skipped, 0, 'deleted variables are compacted away');
@@ -54,15 +58,37 @@ test('write(read(x)) reads back the same variables, and the file keeps its size 
 test('a store written from scratch reads back identically', () => {
   const variables: EfiVariable[] = [
     { name: 'Timeout', guid: GUIDS.globalVariable, attributes: ATTR.NV | ATTR.BS | ATTR.RT, data: Buffer.from([3, 0]) },
-    { name: 'BootOrder', guid: GUIDS.globalVariable, attributes: ATTR.NV | ATTR.BS | ATTR.RT, data: Buffer.from([1, 0, 0, 0]) },
+    {
+      name: 'BootOrder',
+      guid: GUIDS.globalVariable,
+      attributes: ATTR.NV | ATTR.BS | ATTR.RT,
+      data: Buffer.from([1, 0, 0, 0]),
+    },
     {
       name: 'PK',
       guid: GUIDS.globalVariable,
       attributes: ATTR.NV | ATTR.BS | ATTR.RT | ATTR.AT,
       data: Buffer.from('abc'),
-      timestamp: { year: 2026, month: 1, day: 2, hour: 3, minute: 4, second: 5, nanosecond: 0, timeZone: 0, daylight: 0 },
+      timestamp: {
+        year: 2026,
+        month: 1,
+        day: 2,
+        hour: 3,
+        minute: 4,
+        second: 5,
+        nanosecond: 0,
+        timeZone: 0,
+        daylight: 0,
+      },
     },
-    { name: 'Odd', guid: '12345678-1234-1234-1234-123456789abc', attributes: ATTR.BS, data: Buffer.alloc(0), monotonicCount: 7, pubKeyIndex: 2 },
+    {
+      name: 'Odd',
+      guid: '12345678-1234-1234-1234-123456789abc',
+      attributes: ATTR.BS,
+      data: Buffer.alloc(0),
+      monotonicCount: 7,
+      pubKeyIndex: 2,
+    },
   ];
   const buf = writeVarstore(variables);
   assert.is(buf.length, 540672);

@@ -1,4 +1,5 @@
-// The edk2 variable store as OVMF's VARS file holds it: firmware volume header, authenticated variable store, FTW areas.
+// The edk2 variable store as OVMF's VARS file holds it: firmware volume header, authenticated variable store, FTW
+// areas.
 import { GUIDS, guidBytes, readGuid } from './guid.ts';
 
 // EFI_TIME as an authenticated variable's TimeStamp holds it.
@@ -107,8 +108,10 @@ function headerSum(buf: Buffer, length: number): number {
 }
 
 function parseLayout(buf: Buffer): VarstoreLayout {
-  if (buf.length < 0x48 + STORE_HEADER) throw new Error(`varstore: ${buf.length} bytes is too small for a firmware volume`);
-  if (buf.toString('latin1', 0x28, 0x2c) !== '_FVH') throw new Error('varstore: no firmware volume header (_FVH signature missing at 0x28)');
+  if (buf.length < 0x48 + STORE_HEADER)
+    throw new Error(`varstore: ${buf.length} bytes is too small for a firmware volume`);
+  if (buf.toString('latin1', 0x28, 0x2c) !== '_FVH')
+    throw new Error('varstore: no firmware volume header (_FVH signature missing at 0x28)');
   const fvGuid = readGuid(buf, 0x10);
   if (fvGuid !== GUIDS.systemNvDataFv) throw new Error(`varstore: firmware volume ${fvGuid} is not an NV data volume`);
   const fvLength = Number(buf.readBigUInt64LE(0x20));
@@ -118,12 +121,24 @@ function parseLayout(buf: Buffer): VarstoreLayout {
   const storeOffset = fvHeaderLength;
   const storeGuid = readGuid(buf, storeOffset);
   if (storeGuid !== GUIDS.authenticatedVariableStore) {
-    throw new Error(`varstore: variable store ${storeGuid} is not the authenticated format (${GUIDS.authenticatedVariableStore})`);
+    throw new Error(
+      `varstore: variable store ${storeGuid} is not the authenticated format (${GUIDS.authenticatedVariableStore})`,
+    );
   }
   const storeSize = buf.readUInt32LE(storeOffset + 16);
-  if (buf[storeOffset + 20] !== FORMATTED || buf[storeOffset + 21] !== HEALTHY) throw new Error('varstore: variable store is not formatted and healthy');
+  if (buf[storeOffset + 20] !== FORMATTED || buf[storeOffset + 21] !== HEALTHY)
+    throw new Error('varstore: variable store is not formatted and healthy');
   if (storeOffset + storeSize > buf.length) throw new Error('varstore: variable store runs past the end of the file');
-  return { fileSize: buf.length, fvLength, fvHeaderLength, blockSize, storeOffset, storeSize, usedEnd: storeOffset + STORE_HEADER, skipped: 0 };
+  return {
+    fileSize: buf.length,
+    fvLength,
+    fvHeaderLength,
+    blockSize,
+    storeOffset,
+    storeSize,
+    usedEnd: storeOffset + STORE_HEADER,
+    skipped: 0,
+  };
 }
 
 // Parses a VARS file; only VAR_ADDED variables are returned, in the order the store holds them.
@@ -172,7 +187,8 @@ function ftwHeader(): Buffer {
   return h;
 }
 
-// An empty 4M OVMF VARS file (540672 bytes): NV variable store 0x40000, event log 0x1000, FTW working 0x1000, spare 0x42000.
+// An empty 4M OVMF VARS file (540672 bytes): NV variable store 0x40000, event log 0x1000, FTW working 0x1000, spare
+// 0x42000.
 export function emptyVarstore4M(): Buffer {
   const size = 0x84000;
   const buf = Buffer.alloc(size, 0xff);
@@ -213,7 +229,8 @@ function encodeVariable(v: EfiVariable): Buffer {
   return out;
 }
 
-// Writes the variables into a copy of the template (default: an empty 4M store), same size; the variable area is rewritten whole.
+// Writes the variables into a copy of the template (default: an empty 4M store), same size; the variable area is
+// rewritten whole.
 export function writeVarstore(variables: readonly EfiVariable[], template: Buffer = emptyVarstore4M()): Buffer {
   const layout = parseLayout(template);
   const out = Buffer.from(template);
@@ -227,7 +244,8 @@ export function writeVarstore(variables: readonly EfiVariable[], template: Buffe
     if (seen.has(key)) throw new Error(`varstore: variable ${v.name} (${v.guid}) given twice`);
     seen.add(key);
     const bytes = encodeVariable(v);
-    if (o + bytes.length > end) throw new Error(`varstore: variables need more than the store's ${layout.storeSize} bytes`);
+    if (o + bytes.length > end)
+      throw new Error(`varstore: variables need more than the store's ${layout.storeSize} bytes`);
     bytes.copy(out, o);
     o += bytes.length;
   }

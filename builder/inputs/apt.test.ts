@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FailureError, UserError } from '../../common/errors.ts';
-import { createAptContext, fetchPackage, resolvePackages, type AptContext } from './apt.ts';
+import { type AptContext, createAptContext, fetchPackage, resolvePackages } from './apt.ts';
 
 let workDir = '';
 let ctx: AptContext;
@@ -19,7 +19,7 @@ test.after(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
-test('a context with default sources reuses this machine\'s indexes and stays private', () => {
+test("a context with default sources reuses this machine's indexes and stays private", () => {
   assert.ok(ctx.usesSystemLists);
   assert.is(ctx.sources, undefined);
   assert.ok(ctx.statusFile.startsWith(workDir));
@@ -63,19 +63,27 @@ test('resolution ignores what this machine has installed', async () => {
 
 test('linux-image-amd64 resolves to the metapackage, and with dependencies to a versioned kernel', async () => {
   const alone = await resolvePackages(ctx, ['linux-image-amd64'], { withDependencies: false });
-  assert.equal(alone.map((p) => p.name), ['linux-image-amd64']);
+  assert.equal(
+    alone.map((p) => p.name),
+    ['linux-image-amd64'],
+  );
   const closure = await resolvePackages(ctx, ['linux-image-amd64'], { withDependencies: true });
   assert.ok(closure.some((p) => /^linux-image-6\..*-amd64$/.test(p.name)));
 });
 
 test('a virtual package with one provider resolves to that provider', async () => {
   const pins = await resolvePackages(ctx, ['aalib1'], { withDependencies: false });
-  assert.equal(pins.map((p) => p.name), ['libaa1']);
+  assert.equal(
+    pins.map((p) => p.name),
+    ['libaa1'],
+  );
 });
 
 test('unknown packages are a UserError naming each one', async () => {
   try {
-    await resolvePackages(ctx, ['busybox-static', 'no-such-package-mvos', 'nor-this-one-mvos'], { withDependencies: true });
+    await resolvePackages(ctx, ['busybox-static', 'no-such-package-mvos', 'nor-this-one-mvos'], {
+      withDependencies: true,
+    });
     assert.unreachable('should have thrown');
   } catch (error) {
     assert.instance(error, UserError);

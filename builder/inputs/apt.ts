@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { FailureError, UserError, type Problem } from '../../common/errors.ts';
+import { FailureError, type Problem, UserError } from '../../common/errors.ts';
 import { runTool, type ToolResult } from '../../common/exec.ts';
 
 // One Debian package fixed to the exact file that goes into an image.
@@ -42,10 +42,12 @@ const CLEARED_HOOKS = [
   'DPkg::Pre-Install-Pkgs',
 ];
 
-// Debian package names, an optional :arch and an optional =version; anything else apt would read as a glob, regex or option.
+// Debian package names, an optional :arch and an optional =version; anything else apt would read as a glob, regex or
+// option.
 const REQUEST = /^([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9-]+))?(?:=([A-Za-z0-9.+~:-]+))?$/;
 
-// Sets up the private apt directory under workDir and, when no usable indexes exist yet, downloads them with apt-get update.
+// Sets up the private apt directory under workDir and, when no usable indexes exist yet, downloads them with apt-get
+// update.
 export async function createAptContext(options: {
   workDir: string;
   aptSources?: string;
@@ -63,7 +65,12 @@ export async function createAptContext(options: {
   const statusFile = join(root, 'state', 'status');
   const privateLists = join(root, 'lists');
   const emptyParts = join(root, 'sources.list.d');
-  for (const dir of [join(root, 'state'), join(privateLists, 'partial'), join(root, 'cache', 'archives', 'partial'), emptyParts]) {
+  for (const dir of [
+    join(root, 'state'),
+    join(privateLists, 'partial'),
+    join(root, 'cache', 'archives', 'partial'),
+    emptyParts,
+  ]) {
     await mkdir(dir, { recursive: true });
   }
   // An empty status file: resolution answers "what would an empty system need", whatever this machine has installed.
@@ -80,21 +87,35 @@ export async function createAptContext(options: {
   const listsDir = systemListsUsable ? system.lists : privateLists;
 
   const aptArgs = [
-    '-c', confFile,
-    '-o', `Dir::State=${join(root, 'state')}`,
-    '-o', `Dir::State::status=${statusFile}`,
-    '-o', `Dir::State::lists=${listsDir}`,
-    '-o', `Dir::Cache=${join(root, 'cache')}`,
+    '-c',
+    confFile,
+    '-o',
+    `Dir::State=${join(root, 'state')}`,
+    '-o',
+    `Dir::State::status=${statusFile}`,
+    '-o',
+    `Dir::State::lists=${listsDir}`,
+    '-o',
+    `Dir::Cache=${join(root, 'cache')}`,
     // The machine may disable the binary cache (docker images do); a private one saves re-parsing every index per call.
-    '-o', 'Dir::Cache::pkgcache=pkgcache.bin',
-    '-o', 'Dir::Cache::srcpkgcache=srcpkgcache.bin',
-    '-o', `APT::Architecture=${ARCH}`,
-    '-o', `APT::Architectures=${ARCH}`,
-    '-o', 'APT::Install-Recommends=false',
-    '-o', 'APT::Install-Suggests=false',
-    '-o', 'APT::Sandbox::User=root',
-    '-o', 'Debug::NoLocking=1',
-    '-o', `Dir::Etc::preferencesparts=${preferencesDir}`,
+    '-o',
+    'Dir::Cache::pkgcache=pkgcache.bin',
+    '-o',
+    'Dir::Cache::srcpkgcache=srcpkgcache.bin',
+    '-o',
+    `APT::Architecture=${ARCH}`,
+    '-o',
+    `APT::Architectures=${ARCH}`,
+    '-o',
+    'APT::Install-Recommends=false',
+    '-o',
+    'APT::Install-Suggests=false',
+    '-o',
+    'APT::Sandbox::User=root',
+    '-o',
+    'Debug::NoLocking=1',
+    '-o',
+    `Dir::Etc::preferencesparts=${preferencesDir}`,
     ...(sources === undefined
       ? []
       : ['-o', `Dir::Etc::sourcelist=${sources}`, '-o', `Dir::Etc::sourceparts=${emptyParts}`]),
@@ -123,14 +144,15 @@ export async function createAptContext(options: {
     await apt(ctx, 'apt-get', ['-q', 'update'], { timeoutMs: NETWORK_TIMEOUT_MS }).catch((cause: unknown) => {
       throw new FailureError('apt-get update failed for the private apt context', {
         cause,
-        hint: `check the apt sources (${sources ?? 'this machine\'s /etc/apt/sources.list*'}) and the network; details: ${messageOf(cause)}`,
+        hint: `check the apt sources (${sources ?? "this machine's /etc/apt/sources.list*"}) and the network; details: ${messageOf(cause)}`,
       });
     });
   }
   return ctx;
 }
 
-// Resolves names (optionally `name=version`) to pins: with dependencies, the closure apt would install on an empty system.
+// Resolves names (optionally `name=version`) to pins: with dependencies, the closure apt would install on an empty
+// system.
 export async function resolvePackages(
   ctx: AptContext,
   names: string[],
@@ -138,14 +160,13 @@ export async function resolvePackages(
 ): Promise<PackagePin[]> {
   const requests = parseRequests(names);
   if (requests.length === 0) return [];
-  const located = options.withDependencies
-    ? await closureUris(ctx, requests)
-    : await candidateUris(ctx, requests);
+  const located = options.withDependencies ? await closureUris(ctx, requests) : await candidateUris(ctx, requests);
   const pins = await pinsFor(ctx, located);
   return pins.sort((a, b) => compare(a.name, b.name) || compare(a.arch, b.arch) || compare(a.version, b.version));
 }
 
-// Hands a read stream of exactly the pinned .deb to sink: from the machine's apt cache when there, else downloaded by apt.
+// Hands a read stream of exactly the pinned .deb to sink: from the machine's apt cache when there, else downloaded by
+// apt.
 export async function fetchPackage(
   ctx: AptContext,
   pin: PackagePin,
@@ -189,7 +210,8 @@ export async function fetchPackage(
   }
 }
 
-// Keeps locked versions where apt can still choose them: a pin per package at priority 1001, beside the machine's own preferences.
+// Keeps locked versions where apt can still choose them: a pin per package at priority 1001, beside the machine's own
+// preferences.
 async function writePreferences(dir: string, keep: readonly PackagePin[]): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
@@ -224,7 +246,10 @@ function parseRequests(names: string[]): Request[] {
   for (const spec of names) {
     const match = REQUEST.exec(spec);
     if (!match) {
-      problems.push({ message: `not a Debian package name: ${JSON.stringify(spec)}`, hint: 'use `name` or `name=version`' });
+      problems.push({
+        message: `not a Debian package name: ${JSON.stringify(spec)}`,
+        hint: 'use `name` or `name=version`',
+      });
       continue;
     }
     requests.push({ spec, name: match[1]!, version: match[3] });
@@ -279,7 +304,9 @@ async function throwResolveError(ctx: AptContext, result: ToolResult, requests: 
   for (const line of result.stderr.split('\n')) {
     const unknown = /^E: Unable to locate package (.+)$/.exec(line);
     const noVersion = /^E: Version '(.+)' for '(.+)' was not found$/.exec(line);
-    const noCandidate = /^E: Package '(.+)' has no installation candidate$/.exec(line) ?? /^E: Can't select candidate version from package (.+) as it has no candidate$/.exec(line);
+    const noCandidate =
+      /^E: Package '(.+)' has no installation candidate$/.exec(line) ??
+      /^E: Can't select candidate version from package (.+) as it has no candidate$/.exec(line);
     if (unknown) {
       problems.push(unknownProblem(unknown[1]!));
     } else if (noVersion) {
@@ -292,7 +319,10 @@ async function throwResolveError(ctx: AptContext, result: ToolResult, requests: 
     }
   }
   if (problems.length > 0) {
-    const message = problems.length === 1 ? problems[0]!.message : `${problems.length} packages cannot be resolved: ${problems.map((p) => p.message).join('; ')}`;
+    const message =
+      problems.length === 1
+        ? problems[0]!.message
+        : `${problems.length} packages cannot be resolved: ${problems.map((p) => p.message).join('; ')}`;
     throw new UserError(message, { problems, hint: problems[0]?.hint });
   }
   const unmet = /^The following packages have unmet dependencies:\n([\s\S]*)$/m.exec(result.stdout)?.[1]?.trimEnd();
@@ -325,7 +355,9 @@ async function noCandidateProblem(ctx: AptContext, name: string): Promise<Proble
 }
 
 function noCandidateNames(stderr: string): string[] {
-  return [...stderr.matchAll(/^E: Can't select candidate version from package (\S+) as it has no candidate$/gm)].map((m) => m[1]!);
+  return [...stderr.matchAll(/^E: Can't select candidate version from package (\S+) as it has no candidate$/gm)].map(
+    (m) => m[1]!,
+  );
 }
 
 async function providersOf(ctx: AptContext, name: string): Promise<string[]> {
@@ -338,7 +370,8 @@ async function providersOf(ctx: AptContext, name: string): Promise<string[]> {
   return [...new Set(names)].sort(compare);
 }
 
-// Lines of `--print-uris`: 'URI' name_version_arch.deb size [hash] (the hash is whichever apt prefers, not always SHA256).
+// Lines of `--print-uris`: 'URI' name_version_arch.deb size [hash] (the hash is whichever apt prefers, not always
+// SHA256).
 function parseUriLines(stdout: string): Located[] {
   const located: Located[] = [];
   for (const line of stdout.split('\n')) {
@@ -374,7 +407,9 @@ async function pinsFor(ctx: AptContext, located: Located[]): Promise<PackagePin[
     const sha256 = record?.get('SHA256') ?? '';
     if (!record || !/^[0-9a-f]{64}$/.test(sha256)) {
       throw new FailureError(`no index record with a SHA256 for ${l.name} ${l.version} (${l.uri})`, {
-        hint: 'the repository must publish SHA256 sums in its Packages index; refresh the indexes with `apt-get update`',
+        hint:
+          'the repository must publish SHA256 sums in its Packages index; refresh the indexes with `apt-get ' +
+          'update`',
       });
     }
     return { name: l.name, version: l.version, arch: l.arch, sha256, size: l.size, filename: record.get('Filename')! };
@@ -411,7 +446,10 @@ function unquote(text: string): string {
   return text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
-async function streamTo(file: string, sink: (stream: NodeJS.ReadableStream | Readable) => Promise<void>): Promise<void> {
+async function streamTo(
+  file: string,
+  sink: (stream: NodeJS.ReadableStream | Readable) => Promise<void>,
+): Promise<void> {
   const stream = createReadStream(file);
   try {
     await sink(stream);
@@ -436,10 +474,14 @@ async function apt(
 
 // Where this machine's apt keeps its indexes and downloaded .debs, as its own configuration says.
 async function systemAptDirs(env: Record<string, string>): Promise<{ lists: string; archives: string }> {
-  const result = await runTool('apt-config', ['shell', 'LISTS', 'Dir::State::lists/d', 'ARCHIVES', 'Dir::Cache::archives/d'], {
-    env,
-    timeoutMs: RESOLVE_TIMEOUT_MS,
-  });
+  const result = await runTool(
+    'apt-config',
+    ['shell', 'LISTS', 'Dir::State::lists/d', 'ARCHIVES', 'Dir::Cache::archives/d'],
+    {
+      env,
+      timeoutMs: RESOLVE_TIMEOUT_MS,
+    },
+  );
   const value = (key: string, fallback: string): string =>
     new RegExp(`^${key}='([^']*)'`, 'm').exec(result.stdout)?.[1] || fallback;
   return {

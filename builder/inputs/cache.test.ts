@@ -1,15 +1,15 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { ContentCache } from './cache.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { FailureError, must } from '../../common/errors.ts';
 import { spawnTool } from '../../common/exec.ts';
+import { ContentCache } from './cache.ts';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -73,7 +73,9 @@ test('putStream hashes while writing, and openRead streams the verified content'
 test('a blob that does not match its expected hash is refused by name and leaves nothing behind', async () => {
   await withCache(async (cache, root) => {
     const wrong = sha('what the lock pinned');
-    const error = await rejects(cache.putBuffer(Buffer.from('what the mirror served'), { expectedSha256: wrong, label: 'busybox-static' }));
+    const error = await rejects(
+      cache.putBuffer(Buffer.from('what the mirror served'), { expectedSha256: wrong, label: 'busybox-static' }),
+    );
     assert.instance(error, FailureError);
     assert.match(error.message, 'busybox-static');
     assert.match(error.message, wrong);
@@ -94,7 +96,10 @@ test('a blob altered by one byte on disk is refused on read with both hashes, an
 
     const error = await rejects(cache.read(good.sha256, 'busybox-static'));
     assert.instance(error, FailureError);
-    assert.match(error.message, `cache entry for busybox-static is corrupt: expected sha256 ${good.sha256}, got ${sha(tampered)}`);
+    assert.match(
+      error.message,
+      `cache entry for busybox-static is corrupt: expected sha256 ${good.sha256}, got ${sha(tampered)}`,
+    );
     assert.match((error as FailureError).hint ?? '', 'mvos cache verify');
 
     const streamed = await rejects(drain(cache.openRead(good.sha256, 'busybox-static')));
@@ -140,7 +145,9 @@ test('a write killed mid-stream leaves no blob, and gc clears its temp file', as
       }
       await new ContentCache(${JSON.stringify(root)}).putStream(slow());
     `;
-    const child = spawnTool(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdin: 'ignore' });
+    const child = spawnTool(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdin: 'ignore',
+    });
     const outcome = child.then(
       () => 'exited',
       () => 'killed',

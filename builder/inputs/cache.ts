@@ -27,7 +27,8 @@ export interface PutResult {
 const SHA256 = /^[0-9a-f]{64}$/;
 // Past this age a temp file is stale even if a process with its writer's pid runs: pids get reused.
 const TEMP_GRACE_MS = 24 * 60 * 60 * 1000;
-const VERIFY_HINT = 'run `mvos cache verify` to find every damaged entry, then `mvos cache gc` or delete the file so it is fetched again';
+const VERIFY_HINT =
+  'run `mvos cache verify` to find every damaged entry, then `mvos cache gc` or delete the file so it is fetched again';
 
 // A cache directory holding blobs under blobs/sha256/, in-flight writes under tmp/ and stage keys under keys/.
 export class ContentCache {
@@ -56,7 +57,10 @@ export class ContentCache {
   }
 
   // Stores a stream, hashing as it is written; the blob appears under its name only once complete and verified.
-  async putStream(source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+  async putStream(
+    source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options: PutOptions = {},
+  ): Promise<PutResult> {
     if (options.expectedSha256 !== undefined) checkSha256(options.expectedSha256);
     const temp = await this.tempFile();
     const hash = createHash('sha256');
@@ -78,7 +82,11 @@ export class ContentCache {
       if (options.expectedSha256 !== undefined && sha256 !== options.expectedSha256) {
         throw new FailureError(
           `${options.label ?? 'input'} does not match its pinned hash: expected sha256 ${options.expectedSha256}, got ${sha256}`,
-          { hint: 'the source served different bytes than the lockfile pins; if the change is intended, update the lock' },
+          {
+            hint:
+              'the source served different bytes than the lockfile pins; if the change is intended, update the ' +
+              'lock',
+          },
         );
       }
       const final = this.path(sha256);
@@ -111,7 +119,8 @@ export class ContentCache {
     return content;
   }
 
-  // Streams a blob, verifying as it flows: the stream errors at its end if the hash differs, so a consumer must not commit anything it derived until the stream has ended without error.
+  // Streams a blob, verifying as it flows: the stream errors at its end if the hash differs, so a consumer must not
+  // commit anything it derived until the stream has ended without error.
   openRead(sha256: string, label: string): Readable {
     const path = this.path(sha256);
     if (!existsSync(path)) throw missingError(undefined, sha256, label);
@@ -144,7 +153,8 @@ export class ContentCache {
     return { checked, corrupt: corrupt.sort() };
   }
 
-  // Removes every blob not in keep, key entries that pointed at removed blobs, and temp files left by dead writers; removed counts blobs and temp files.
+  // Removes every blob not in keep, key entries that pointed at removed blobs, and temp files left by dead writers;
+  // removed counts blobs and temp files.
   async gc(keep: Set<string>): Promise<{ removed: number; freedBytes: number }> {
     let removed = 0;
     let freedBytes = 0;
@@ -220,13 +230,18 @@ function checkSha256(sha256: string): void {
 }
 
 function corruptError(label: string, expected: string, actual: string): FailureError {
-  return new FailureError(`cache entry for ${label} is corrupt: expected sha256 ${expected}, got ${actual}`, { hint: VERIFY_HINT });
+  return new FailureError(`cache entry for ${label} is corrupt: expected sha256 ${expected}, got ${actual}`, {
+    hint: VERIFY_HINT,
+  });
 }
 
 function missingError(cause: unknown, sha256: string, label: string): FailureError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
   if (code !== undefined && code !== 'ENOENT') {
-    return new FailureError(`cannot read the cache entry for ${label} (sha256 ${sha256}): ${(cause as Error).message}`, { cause });
+    return new FailureError(
+      `cannot read the cache entry for ${label} (sha256 ${sha256}): ${(cause as Error).message}`,
+      { cause },
+    );
   }
   return new FailureError(`cache has no entry for ${label} (sha256 ${sha256})`, {
     cause,

@@ -1,14 +1,27 @@
-import { lsMode } from '../rootfs/tree-entries.test-support.ts';
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { chmod, chown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { debDataEntries, debToTarStream, parseAr, parseControl, readDeb, type DebEntry } from './deb.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { FailureError, must } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
+import { lsMode } from '../rootfs/tree-entries.test-support.ts';
+import { type DebEntry, debDataEntries, debToTarStream, parseAr, parseControl, readDeb } from './deb.ts';
 
 const ARCHIVES = '/var/cache/apt/archives';
 // GNU tar prints mtimes in local time; pin the zone so both listings agree.
@@ -16,7 +29,11 @@ const UTC = { TZ: 'UTC' };
 
 // busybox-static if it is in apt's cache, else the first cached .deb that holds a symlink.
 async function findRealDeb(): Promise<string> {
-  const debs = existsSync(ARCHIVES) ? readdirSync(ARCHIVES).filter((name) => name.endsWith('.deb')).sort() : [];
+  const debs = existsSync(ARCHIVES)
+    ? readdirSync(ARCHIVES)
+        .filter((name) => name.endsWith('.deb'))
+        .sort()
+    : [];
   const busybox = debs.find((name) => name.startsWith('busybox-static_'));
   if (busybox) return join(ARCHIVES, busybox);
   for (const name of debs) {
@@ -76,15 +93,28 @@ function parseListing(text: string): Listed[] {
 // The ls-style permission string GNU tar prints for an entry.
 function debMode(entry: DebEntry): string {
   const { type, mode } = entry.header;
-  return lsMode({ file: '-', directory: 'd', symlink: 'l', link: 'h', 'character-device': 'c', 'block-device': 'b', fifo: 'p' }[type], mode);
+  return lsMode(
+    { file: '-', directory: 'd', symlink: 'l', link: 'h', 'character-device': 'c', 'block-device': 'b', fifo: 'p' }[
+      type
+    ],
+    mode,
+  );
 }
 
 function asListed(entry: DebEntry, numeric = false): Listed {
   const h = entry.header;
   const owner = numeric ? `${h.uid}/${h.gid}` : `${h.uname || h.uid}/${h.gname || h.gid}`;
-  const size = h.type === 'character-device' || h.type === 'block-device' ? `${h.devmajor},${h.devminor}` : String(h.size);
+  const size =
+    h.type === 'character-device' || h.type === 'block-device' ? `${h.devmajor},${h.devminor}` : String(h.size);
   const mtime = h.mtime.toISOString().slice(0, 16).replace('T', ' ');
-  return { perm: debMode(entry), owner, size, mtime, name: h.name, ...(h.linkname !== undefined ? { target: h.linkname } : {}) };
+  return {
+    perm: debMode(entry),
+    owner,
+    size,
+    mtime,
+    name: h.name,
+    ...(h.linkname !== undefined ? { target: h.linkname } : {}),
+  };
 }
 
 async function allEntries(buf: Buffer): Promise<DebEntry[]> {
@@ -113,31 +143,54 @@ async function compareWithDpkg(debPath: string): Promise<void> {
     assert.ok(entries.length > 0, `${debPath} has entries`);
     for (const entry of entries) {
       assert.not.match(entry.header.name, /^\.?\//, `names have no leading ./: ${entry.header.name}`);
-      assert.is(entry.content.length, entry.header.type === 'file' ? entry.header.size : 0, `${entry.header.name} content length`);
+      assert.is(
+        entry.content.length,
+        entry.header.type === 'file' ? entry.header.size : 0,
+        `${entry.header.name} content length`,
+      );
     }
 
     // The listing: names, types, modes, owners, sizes, mtimes, link targets, in archive order.
     const dpkgList = parseListing((await runTool('dpkg-deb', ['-c', debPath], { env: UTC })).stdout);
-    assert.equal(entries.map((e) => asListed(e)), dpkgList, `${debPath}: listing matches dpkg-deb -c`);
+    assert.equal(
+      entries.map((e) => asListed(e)),
+      dpkgList,
+      `${debPath}: listing matches dpkg-deb -c`,
+    );
 
     // The contents: every file byte-equal to what dpkg-deb -x writes, every symlink pointing the same way.
     const dpkgRoot = join(work, 'dpkg');
     await runTool('dpkg-deb', ['-x', debPath, dpkgRoot]);
-    assert.equal(entries.map((e) => e.header.name).sort(), await filesUnder(dpkgRoot), `${debPath}: same paths as dpkg-deb -x`);
+    assert.equal(
+      entries.map((e) => e.header.name).sort(),
+      await filesUnder(dpkgRoot),
+      `${debPath}: same paths as dpkg-deb -x`,
+    );
     const byName = new Map(entries.map((e) => [e.header.name, e]));
     for (const { header, content } of entries) {
       const onDisk = join(dpkgRoot, header.name);
-      if (header.type === 'file') assert.ok((await readFile(onDisk)).equals(content), `${header.name} content is byte-equal`);
-      if (header.type === 'symlink') assert.is(await readlink(onDisk), header.linkname, `${header.name} symlink target`);
+      if (header.type === 'file')
+        assert.ok((await readFile(onDisk)).equals(content), `${header.name} content is byte-equal`);
+      if (header.type === 'symlink')
+        assert.is(await readlink(onDisk), header.linkname, `${header.name} symlink target`);
       if (header.type === 'link') {
-        assert.ok((await readFile(onDisk)).equals(byName.get(header.linkname!)!.content), `${header.name} hard link content`);
-        assert.is((await lstat(onDisk)).ino, (await lstat(join(dpkgRoot, header.linkname!))).ino, `${header.name} is a hard link`);
+        assert.ok(
+          (await readFile(onDisk)).equals(byName.get(header.linkname!)!.content),
+          `${header.name} hard link content`,
+        );
+        assert.is(
+          (await lstat(onDisk)).ino,
+          (await lstat(join(dpkgRoot, header.linkname!))).ino,
+          `${header.name} is a hard link`,
+        );
       }
     }
 
     // The control archive: every field as `dpkg-deb -f` prints it, every member as `dpkg-deb -e` writes it.
     const info = await readDeb(buf, debPath);
-    const fieldNames = [...(await runTool('dpkg-deb', ['-f', debPath])).stdout.matchAll(/^([^\s:]+):/gm)].map((m) => must(m[1], 'a control field name'));
+    const fieldNames = [...(await runTool('dpkg-deb', ['-f', debPath])).stdout.matchAll(/^([^\s:]+):/gm)].map((m) =>
+      must(m[1], 'a control field name'),
+    );
     assert.equal(Object.keys(info.control), fieldNames, `${debPath}: control field names`);
     for (const field of fieldNames) {
       const expected = (await runTool('dpkg-deb', ['-f', debPath, field])).stdout.replace(/\n$/, '');
@@ -150,11 +203,20 @@ async function compareWithDpkg(debPath: string): Promise<void> {
       assert.ok((await readFile(join(controlRoot, name))).equals(content), `control member ${name} is byte-equal`);
     }
     const dataMember = parseAr(buf).find((m) => m.name.startsWith('data.tar'))!.name;
-    assert.is(info.dataCompression, ({ 'data.tar': 'none', 'data.tar.xz': 'xz', 'data.tar.zst': 'zst', 'data.tar.gz': 'gz' } as const)[dataMember as 'data.tar']);
+    assert.is(
+      info.dataCompression,
+      ({ 'data.tar': 'none', 'data.tar.xz': 'xz', 'data.tar.zst': 'zst', 'data.tar.gz': 'gz' } as const)[
+        dataMember as 'data.tar'
+      ],
+    );
 
     // Our tar stream, read back by GNU tar: the same listing (names, numeric owners too) and the same bytes.
     const tarball = await collect(debToTarStream(buf));
-    assert.equal(parseListing((await runTool('tar', ['-tvf', '-'], { input: tarball, env: UTC })).stdout), dpkgList, `${debPath}: tar -tvf lists what dpkg-deb -c lists`);
+    assert.equal(
+      parseListing((await runTool('tar', ['-tvf', '-'], { input: tarball, env: UTC })).stdout),
+      dpkgList,
+      `${debPath}: tar -tvf lists what dpkg-deb -c lists`,
+    );
     assert.equal(
       parseListing((await runTool('tar', ['--numeric-owner', '-tvf', '-'], { input: tarball, env: UTC })).stdout),
       entries.map((e) => asListed(e, true)),
@@ -165,7 +227,8 @@ async function compareWithDpkg(debPath: string): Promise<void> {
     await runTool('tar', ['-xf', '-', '-C', tarRoot], { input: tarball });
     assert.equal(await filesUnder(tarRoot), await filesUnder(dpkgRoot));
     for (const { header, content } of entries) {
-      if (header.type === 'file') assert.ok((await readFile(join(tarRoot, header.name))).equals(content), `${header.name} extracted by tar`);
+      if (header.type === 'file')
+        assert.ok((await readFile(join(tarRoot, header.name))).equals(content), `${header.name} extracted by tar`);
       if (header.type === 'symlink') assert.is(await readlink(join(tarRoot, header.name)), header.linkname);
     }
   } finally {
@@ -232,7 +295,9 @@ test('the real .deb in apt cache reads exactly as dpkg-deb and GNU tar read it',
 test('a real .deb with hard links and symlinks reads exactly as dpkg-deb reads it', async () => {
   const deb = findDebWithLinks();
   if (!deb) {
-    console.log('  (no unzip/perl .deb in apt cache: hard links are checked on the packages dpkg-deb builds below only)');
+    console.log(
+      '  (no unzip/perl .deb in apt cache: hard links are checked on the packages dpkg-deb builds below only)',
+    );
     return;
   }
   await compareWithDpkg(deb);
@@ -247,14 +312,21 @@ for (const compression of ['xz', 'zstd', 'gzip', 'none'] as const) {
       const info = await readDeb(await readFile(deb));
       assert.is(info.dataCompression, ({ xz: 'xz', zstd: 'zst', gzip: 'gz', none: 'none' } as const)[compression]);
       assert.is(info.control.Depends, 'libc6 (>= 2.36), zlib1g');
-      assert.is(info.control.Description, 'a package for testing\n First line of the long description.\n .\n Third line, after a blank one.');
+      assert.is(
+        info.control.Description,
+        'a package for testing\n First line of the long description.\n .\n Third line, after a blank one.',
+      );
       assert.is(info.controlFiles.get('conffiles')?.toString(), '/etc/mvos-test.conf\n');
       const entries = await allEntries(await readFile(deb));
       const find = (name: string) => entries.find((e) => e.header.name === name)!.header;
       assert.is(find('etc/no-access').mode, 0);
       assert.is(find('usr/sbin/setuid-helper').mode, 0o4755);
-      assert.equal({ ...find('usr/bin/tool-again'), mtime: undefined }, { ...find('usr/bin/tool-again'), type: 'link', linkname: 'usr/bin/tool', mtime: undefined });
-      if (process.getuid?.() === 0) assert.equal([find('usr/sbin/setuid-helper').uid, find('usr/sbin/setuid-helper').gid], [1234, 5678]);
+      assert.equal(
+        { ...find('usr/bin/tool-again'), mtime: undefined },
+        { ...find('usr/bin/tool-again'), type: 'link', linkname: 'usr/bin/tool', mtime: undefined },
+      );
+      if (process.getuid?.() === 0)
+        assert.equal([find('usr/sbin/setuid-helper').uid, find('usr/sbin/setuid-helper').gid], [1234, 5678]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -264,12 +336,18 @@ for (const compression of ['xz', 'zstd', 'gzip', 'none'] as const) {
 test('the filter drops paths from the tar stream, and mtime overrides every entry', async () => {
   const buf = await readFile(await findRealDeb());
   const tarball = await collect(
-    debToTarStream(buf, { filter: (path) => !path.startsWith('usr/share/doc'), mtime: new Date('2024-01-02T03:04:05Z') }),
+    debToTarStream(buf, {
+      filter: (path) => !path.startsWith('usr/share/doc'),
+      mtime: new Date('2024-01-02T03:04:05Z'),
+    }),
   );
   const listed = parseListing((await runTool('tar', ['-tvf', '-'], { input: tarball, env: UTC })).stdout);
   const expected = (await allEntries(buf)).filter((e) => !e.header.name.startsWith('usr/share/doc'));
   assert.ok(expected.length > 0);
-  assert.equal(listed.map((row) => row.name), expected.map((e) => e.header.name));
+  assert.equal(
+    listed.map((row) => row.name),
+    expected.map((e) => e.header.name),
+  );
   assert.ok(listed.every((row) => row.mtime === '2024-01-02 03:04'));
 });
 
@@ -278,7 +356,8 @@ test('a filter that drops a hard link target but keeps the link fails by name', 
   try {
     const buf = await readFile(await buildTestDeb(dir, 'xz'));
     const names = (await allEntries(buf)).map((e) => e.header.name);
-    const target = names.indexOf('usr/bin/tool') < names.indexOf('usr/bin/tool-again') ? 'usr/bin/tool' : 'usr/bin/tool-again';
+    const target =
+      names.indexOf('usr/bin/tool') < names.indexOf('usr/bin/tool-again') ? 'usr/bin/tool' : 'usr/bin/tool-again';
     const error = await collect(debToTarStream(buf, { filter: (path) => path !== target, label: 'mvos-test' })).then(
       () => undefined,
       (e: Error) => e,
@@ -344,10 +423,17 @@ test('parseAr reads GNU-style names with a trailing slash and odd-sized members'
     const header = `${name.padEnd(16)}${'0'.padEnd(12)}${'0'.padEnd(6)}${'0'.padEnd(6)}${'100644'.padEnd(8)}${String(data.length).padEnd(10)}\`\n`;
     return header + data + (data.length % 2 ? '\n' : '');
   };
-  const archive = Buffer.from(`!<arch>\n${member('debian-binary/', '2.0\n')}${member('odd/', 'abc')}${member('last', 'xy')}`, 'latin1');
+  const archive = Buffer.from(
+    `!<arch>\n${member('debian-binary/', '2.0\n')}${member('odd/', 'abc')}${member('last', 'xy')}`,
+    'latin1',
+  );
   assert.equal(
     parseAr(archive).map((m) => [m.name, m.data.toString()]),
-    [['debian-binary', '2.0\n'], ['odd', 'abc'], ['last', 'xy']],
+    [
+      ['debian-binary', '2.0\n'],
+      ['odd', 'abc'],
+      ['last', 'xy'],
+    ],
   );
 });
 

@@ -74,19 +74,25 @@ export function parseAr(buf: Buffer, label = 'archive'): ArMember[] {
   let offset = AR_MAGIC.length;
   while (offset < buf.length) {
     if (buf.length === offset + 1 && buf[offset] === 0x0a) break;
-    if (offset + AR_HEADER > buf.length) throw new FailureError(`${label} is truncated: partial ar member header at byte ${offset}`);
+    if (offset + AR_HEADER > buf.length)
+      throw new FailureError(`${label} is truncated: partial ar member header at byte ${offset}`);
     const header = buf.subarray(offset, offset + AR_HEADER).toString('latin1');
-    if (header.slice(58, 60) !== '`\n') throw new FailureError(`${label} is corrupt: bad ar member header at byte ${offset}`);
+    if (header.slice(58, 60) !== '`\n')
+      throw new FailureError(`${label} is corrupt: bad ar member header at byte ${offset}`);
     let name = header.slice(0, 16).trimEnd();
     const size = Number(header.slice(48, 58).trim());
-    if (!Number.isSafeInteger(size) || size < 0) throw new FailureError(`${label} is corrupt: bad ar member size at byte ${offset}`);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new FailureError(`${label} is corrupt: bad ar member size at byte ${offset}`);
     let start = offset + AR_HEADER;
     const end = start + size;
     if (end > buf.length) throw new FailureError(`${label} is truncated: ar member ${name} needs ${size} bytes`);
     const bsd = /^#1\/(\d+)$/.exec(name);
     if (bsd) {
       const length = Number(bsd[1]);
-      name = buf.subarray(start, start + length).toString('utf8').replace(/\0+$/, '');
+      name = buf
+        .subarray(start, start + length)
+        .toString('utf8')
+        .replace(/\0+$/, '');
       start += length;
     } else if (name.endsWith('/') && name !== '/' && name !== '//') {
       name = name.slice(0, -1);
@@ -97,7 +103,8 @@ export function parseAr(buf: Buffer, label = 'archive'): ArMember[] {
   return members;
 }
 
-// Reads a package's control archive: the parsed `control` fields and every control member (md5sums, conffiles, scripts).
+// Reads a package's control archive: the parsed `control` fields and every control member (md5sums, conffiles,
+// scripts).
 export async function readDeb(buf: Buffer, label = 'package'): Promise<DebInfo> {
   const { control, data } = debMembers(buf, label);
   const controlFiles = new Map<string, Buffer>();
@@ -107,13 +114,29 @@ export async function readDeb(buf: Buffer, label = 'package'): Promise<DebInfo> 
   }
   const controlText = controlFiles.get('control');
   if (!controlText) throw new FailureError(`${label} has no control file in its control archive`);
-  return { control: parseControl(controlText.toString('utf8'), label), controlFiles, dataCompression: data.compression };
+  return {
+    control: parseControl(controlText.toString('utf8'), label),
+    controlFiles,
+    dataCompression: data.compression,
+  };
 }
 
-// dpkg reads relationship fields as one folded line; every other continued field (Description, Built-Using, ...) keeps its lines.
-const FOLDED_FIELDS = new Set(['depends', 'pre-depends', 'recommends', 'suggests', 'breaks', 'conflicts', 'enhances', 'provides', 'replaces']);
+// dpkg reads relationship fields as one folded line; every other continued field (Description, Built-Using, ...) keeps
+// its lines.
+const FOLDED_FIELDS = new Set([
+  'depends',
+  'pre-depends',
+  'recommends',
+  'suggests',
+  'breaks',
+  'conflicts',
+  'enhances',
+  'provides',
+  'replaces',
+]);
 
-// Parses RFC822-style control fields the way `dpkg-deb -f` prints them: continuation lines kept verbatim after a newline, relationship fields folded onto one line.
+// Parses RFC822-style control fields the way `dpkg-deb -f` prints them: continuation lines kept verbatim after a
+// newline, relationship fields folded onto one line.
 export function parseControl(text: string, label = 'control'): Record<string, string> {
   const fields: Record<string, string> = {};
   let current: string | undefined;
@@ -131,14 +154,16 @@ export function parseControl(text: string, label = 'control'): Record<string, st
       continue;
     }
     const colon = line.indexOf(':');
-    if (colon <= 0) throw new FailureError(`${label}: control line ${index + 1} is not a field: ${JSON.stringify(line)}`);
+    if (colon <= 0)
+      throw new FailureError(`${label}: control line ${index + 1} is not a field: ${JSON.stringify(line)}`);
     current = line.slice(0, colon);
     fields[current] = line.slice(colon + 1).trim();
   }
   return fields;
 }
 
-// Every entry of a package's data archive with its content, in archive order; the archive's own root (`./`) is left out.
+// Every entry of a package's data archive with its content, in archive order; the archive's own root (`./`) is left
+// out.
 export async function* debDataEntries(buf: Buffer, label = 'package'): AsyncGenerator<DebEntry> {
   const { data } = debMembers(buf, label);
   for await (const { header, stream } of tarEntries(data.data, data.compression, `${label} data.tar`)) {
@@ -161,7 +186,9 @@ export function debToTarStream(buf: Buffer, options: DebTarOptions = {}): tar.Pa
         continue;
       }
       if (header.type === 'link' && !kept.has(header.linkname ?? '')) {
-        const why = dropped.has(header.linkname ?? '') ? 'the filter drops its target' : 'its target is not in the archive before it';
+        const why = dropped.has(header.linkname ?? '')
+          ? 'the filter drops its target'
+          : 'its target is not in the archive before it';
         throw new FailureError(`${label}: hard link ${header.name} -> ${header.linkname} cannot be kept: ${why}`, {
           hint: 'keep both paths of a hard link or neither',
         });
@@ -177,17 +204,26 @@ export function debToTarStream(buf: Buffer, options: DebTarOptions = {}): tar.Pa
   return pack;
 }
 
-function debMembers(buf: Buffer, label: string): Record<'control' | 'data', { data: Buffer; compression: DebCompression }> {
+function debMembers(
+  buf: Buffer,
+  label: string,
+): Record<'control' | 'data', { data: Buffer; compression: DebCompression }> {
   const members = parseAr(buf, label);
   if (members[0]?.name !== 'debian-binary' || !/^2\.\d+\n/.test(members[0].data.toString('latin1'))) {
-    throw new FailureError(`${label} is not a Debian binary package version 2.x (first member: ${members[0]?.name ?? 'none'})`);
+    throw new FailureError(
+      `${label} is not a Debian binary package version 2.x (first member: ${members[0]?.name ?? 'none'})`,
+    );
   }
   const find = (kind: 'control' | 'data') => {
     const member = members.find((m) => m.name === `${kind}.tar` || m.name.startsWith(`${kind}.tar.`));
-    if (!member) throw new FailureError(`${label} has no ${kind}.tar member (members: ${members.map((m) => m.name).join(', ')})`);
+    if (!member)
+      throw new FailureError(`${label} has no ${kind}.tar member (members: ${members.map((m) => m.name).join(', ')})`);
     const suffix = member.name.slice(`${kind}.tar`.length);
-    const compression = ({ '': 'none', '.xz': 'xz', '.zst': 'zst', '.gz': 'gz' } as Record<string, DebCompression>)[suffix];
-    if (!compression) throw new FailureError(`${label}: ${member.name} uses a compression mvos does not read (xz, zst, gz or none)`);
+    const compression = ({ '': 'none', '.xz': 'xz', '.zst': 'zst', '.gz': 'gz' } as Record<string, DebCompression>)[
+      suffix
+    ];
+    if (!compression)
+      throw new FailureError(`${label}: ${member.name} uses a compression mvos does not read (xz, zst, gz or none)`);
     return { data: member.data, compression };
   };
   return { control: find('control'), data: find('data') };
@@ -228,7 +264,10 @@ function externalDecompress(tool: 'xz' | 'zstd', data: Buffer, label: string): R
     },
     (error: { code?: string; exitCode?: number; isTerminated?: boolean }) => {
       if (out.destroyed) return;
-      const hint = error.code === 'ENOENT' ? `${tool} is not installed: run \`apt-get install ${tool === 'xz' ? 'xz-utils' : 'zstd'}\`` : undefined;
+      const hint =
+        error.code === 'ENOENT'
+          ? `${tool} is not installed: run \`apt-get install ${tool === 'xz' ? 'xz-utils' : 'zstd'}\``
+          : undefined;
       const why = error.exitCode !== undefined ? `exited with ${error.exitCode}` : 'could not run';
       out.destroy(new FailureError(`${label}: ${tool} -dc ${why}: ${stderr.trim()}`.trim(), { hint, cause: error }));
     },
@@ -241,9 +280,11 @@ function externalDecompress(tool: 'xz' | 'zstd', data: Buffer, label: string): R
 
 async function* tarEntries(data: Buffer, compression: DebCompression, label: string): AsyncGenerator<RawEntry> {
   const extract = tar.extract();
-  const feeding = pipeline(decompress(data, compression, label), extract as unknown as NodeJS.WritableStream).catch((error: unknown) => {
-    extract.destroy(error as Error);
-  });
+  const feeding = pipeline(decompress(data, compression, label), extract as unknown as NodeJS.WritableStream).catch(
+    (error: unknown) => {
+      extract.destroy(error as Error);
+    },
+  );
   try {
     for await (const entry of extract) {
       const header = normaliseHeader(entry.header, label);
@@ -264,8 +305,13 @@ function normaliseHeader(raw: tar.Header, label: string): DebEntryHeader | undef
   if (name === '') return undefined;
   const type = raw.type === 'contiguous-file' ? 'file' : raw.type;
   if (
-    type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link' &&
-    type !== 'character-device' && type !== 'block-device' && type !== 'fifo'
+    type !== 'file' &&
+    type !== 'directory' &&
+    type !== 'symlink' &&
+    type !== 'link' &&
+    type !== 'character-device' &&
+    type !== 'block-device' &&
+    type !== 'fifo'
   ) {
     throw new FailureError(`${label}: entry ${raw.name} has a type mvos does not understand (${type})`);
   }
@@ -311,7 +357,8 @@ function tarHeader(header: DebEntryHeader, mtime: Date | undefined): Partial<tar
   return {
     name: header.type === 'directory' ? `${header.name}/` : header.name,
     type: header.type,
-    // tar-stream replaces a mode of 0 with its default; the file-type bits keep it non-zero and are masked off when encoded.
+    // tar-stream replaces a mode of 0 with its default; the file-type bits keep it non-zero and are masked off when
+    // encoded.
     mode: header.mode | TYPE_BITS[header.type],
     uid: header.uid,
     gid: header.gid,

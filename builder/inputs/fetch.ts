@@ -1,8 +1,9 @@
-// Puts every pinned package into the content-addressed cache: from the cache itself, the machine's apt cache, or a download.
+// Puts every pinned package into the content-addressed cache: from the cache itself, the machine's apt cache, or a
+// download.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Progress } from '../pipeline/progress.ts';
-import { createAptContext, fetchPackage, type AptContext, type PackagePin } from './apt.ts';
+import { type AptContext, createAptContext, fetchPackage, type PackagePin } from './apt.ts';
 import type { ContentCache } from './cache.ts';
 
 // How fetching went: how many pins were already cached and how many were brought in.
@@ -49,6 +50,8 @@ export async function fetchPins(
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
-  task.done(`fetched ${report.fetched} package${report.fetched === 1 ? '' : 's'} (${(report.bytes / (1 << 20)).toFixed(1)} MiB)`);
+  task.done(
+    `fetched ${report.fetched} package${report.fetched === 1 ? '' : 's'} (${(report.bytes / (1 << 20)).toFixed(1)} MiB)`,
+  );
   return report;
 }

@@ -1,6 +1,7 @@
 // A recipe that extends another starts its lock from the base's pins: what it inherits gets the same versions.
-import { lockfilePath, pinOf, readLockfile, type Lockfile } from './lockfile.ts';
+
 import type { PackagePin } from './apt.ts';
+import { type Lockfile, lockfilePath, pinOf, readLockfile } from './lockfile.ts';
 
 // The nearest base recipe that has a lockfile, with that lockfile.
 export interface InheritedLock {
@@ -28,7 +29,11 @@ export function inheritedLock(bases: readonly string[]): InheritedLock | undefin
 
 // The pins apt is told to keep: the recipe's own earlier ones, then the base's over them (the base decides what it
 // shares), less the ones named with --update.
-export function pinsToKeep(previous: Lockfile | undefined, base: Lockfile | undefined, update: ReadonlySet<string>): PackagePin[] {
+export function pinsToKeep(
+  previous: Lockfile | undefined,
+  base: Lockfile | undefined,
+  update: ReadonlySet<string>,
+): PackagePin[] {
   const kept = new Map<string, PackagePin>();
   for (const lock of [previous, base]) {
     if (!lock) continue;
@@ -43,7 +48,8 @@ export function driftFromBase(lock: Lockfile, base: Lockfile): Drift[] {
   for (const name of Object.keys(lock.packages).sort()) {
     const own = lock.packages[name];
     const theirs = base.packages[name];
-    if (own && theirs && (own.version !== theirs.version || own.sha256 !== theirs.sha256)) drift.push({ name, version: own.version, baseVersion: theirs.version });
+    if (own && theirs && (own.version !== theirs.version || own.sha256 !== theirs.sha256))
+      drift.push({ name, version: own.version, baseVersion: theirs.version });
   }
   return drift;
 }

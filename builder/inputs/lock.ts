@@ -1,9 +1,9 @@
 // Resolving a recipe's inputs into a lockfile: each image's package closure, kernel, firmware and Node runtime.
-import { relative, dirname } from 'node:path';
+import { dirname, relative } from 'node:path';
 import { FailureError, UserError } from '../../common/errors.ts';
 import type { Recipe } from '../recipe/types.ts';
-import { resolvePackages, type AptContext, type PackagePin } from './apt.ts';
-import { lockfileVersion, pinOf, type LockedImage, type Lockfile } from './lockfile.ts';
+import { type AptContext, type PackagePin, resolvePackages } from './apt.ts';
+import { type LockedImage, type Lockfile, lockfileVersion, pinOf } from './lockfile.ts';
 
 // The Debian package that carries the Node runtime bundled with the agent.
 export const nodeRuntimePackage = 'nodejs';
@@ -41,28 +41,45 @@ async function pickFromClosure(ctx: AptContext, request: string, pattern: RegExp
   const closure = await resolvePackages(ctx, [request], { withDependencies: true });
   const found = closure.find((pin) => pattern.test(pin.name));
   if (!found) {
-    throw new UserError(`${request} does not lead to a ${what} package`, { hint: `name a ${what} package directly, e.g. one listed by \`apt-cache search ${what}\`` });
+    throw new UserError(`${request} does not lead to a ${what} package`, {
+      hint: `name a ${what} package directly, e.g. one listed by \`apt-cache search ${what}\``,
+    });
   }
   return found;
 }
 
 // The kernel (or kernel source) package a metapackage request led to before, when it is still pinned and not being
 // updated: it is resolved by name, because the unpinned metapackage may by now depend on a newer version.
-function lockedChoice(previous: Lockfile | undefined, update: ReadonlySet<string>, request: string, pick: (image: LockedImage) => { request: string; package: string } | undefined): string | undefined {
+function lockedChoice(
+  previous: Lockfile | undefined,
+  update: ReadonlySet<string>,
+  request: string,
+  pick: (image: LockedImage) => { request: string; package: string } | undefined,
+): string | undefined {
   for (const image of Object.values(previous?.images ?? {})) {
     const choice = pick(image);
-    if (choice?.request === request && previous?.packages[choice.package] && !update.has(choice.package)) return choice.package;
+    if (choice?.request === request && previous?.packages[choice.package] && !update.has(choice.package))
+      return choice.package;
   }
   return undefined;
 }
 
 // Resolves every input of a recipe against an apt context (whose preferences keep the old pins) into a new lockfile.
-export async function resolveLock(recipe: Recipe, ctx: AptContext, previous: Lockfile | undefined, now: Date, update: ReadonlySet<string> = new Set()): Promise<Lockfile> {
+export async function resolveLock(
+  recipe: Recipe,
+  ctx: AptContext,
+  previous: Lockfile | undefined,
+  now: Date,
+  update: ReadonlySet<string> = new Set(),
+): Promise<Lockfile> {
   const pins = new Map<string, PackagePin>();
   const add = (pin: PackagePin): void => {
     const known = pins.get(pin.name);
     if (known && known.version !== pin.version) {
-      throw new FailureError(`${pin.name} resolved to two versions (${known.version} and ${pin.version}) for different images`, { hint: 'the apt sources changed during locking; run `mvos lock` again' });
+      throw new FailureError(
+        `${pin.name} resolved to two versions (${known.version} and ${pin.version}) for different images`,
+        { hint: 'the apt sources changed during locking; run `mvos lock` again' },
+      );
     }
     pins.set(pin.name, pin);
   };
@@ -82,7 +99,9 @@ export async function resolveLock(recipe: Recipe, ctx: AptContext, previous: Loc
       firmware: firmware.map((p) => p.name),
     };
     if (image.kernel.package) {
-      const named = /^linux-image-\d/.test(image.kernel.package) ? image.kernel.package : lockedChoice(previous, update, image.kernel.package, (i) => i.kernel);
+      const named = /^linux-image-\d/.test(image.kernel.package)
+        ? image.kernel.package
+        : lockedChoice(previous, update, image.kernel.package, (i) => i.kernel);
       const kernel = named
         ? (await resolvePackages(ctx, [named], { withDependencies: false }))[0]!
         : await pickFromClosure(ctx, image.kernel.package, /^linux-image-\d.*-amd64(-unsigned)?$/, 'linux-image');
@@ -91,7 +110,9 @@ export async function resolveLock(recipe: Recipe, ctx: AptContext, previous: Loc
     }
     if (image.kernel.source) {
       const named = lockedChoice(previous, update, kernelSourceRequest, (i) => i.kernelSource);
-      const source = named ? (await resolvePackages(ctx, [named], { withDependencies: false }))[0]! : await pickFromClosure(ctx, kernelSourceRequest, /^linux-source-\d/, 'linux-source');
+      const source = named
+        ? (await resolvePackages(ctx, [named], { withDependencies: false }))[0]!
+        : await pickFromClosure(ctx, kernelSourceRequest, /^linux-source-\d/, 'linux-source');
       add(source);
       locked.kernelSource = { request: kernelSourceRequest, package: source.name };
     }
@@ -120,7 +141,8 @@ export function diffLocks(before: Lockfile, after: Lockfile): LockChanges {
     const b = after.packages[name];
     if (!a) changes.added.push(pinOf(after, name));
     else if (!b) changes.removed.push(pinOf(before, name));
-    else if (a.version !== b.version || a.sha256 !== b.sha256) changes.moved.push({ name, from: a.version, to: b.version });
+    else if (a.version !== b.version || a.sha256 !== b.sha256)
+      changes.moved.push({ name, from: a.version, to: b.version });
   }
   return changes;
 }
@@ -131,7 +153,9 @@ export function assertOnlyRequestedMoves(changes: LockChanges, allowed: Readonly
   if (unasked.length === 0) return;
   throw new UserError(
     `${unasked.length} pinned package${unasked.length === 1 ? '' : 's'} would move without being asked: ${unasked.map((m) => `${m.name} ${m.from} → ${m.to}`).join(', ')}`,
-    { hint: `the locked versions are no longer offered by the apt sources; move them on purpose with ${unasked.map((m) => `--update ${m.name}`).join(' ')}` },
+    {
+      hint: `the locked versions are no longer offered by the apt sources; move them on purpose with ${unasked.map((m) => `--update ${m.name}`).join(' ')}`,
+    },
   );
 }
 
@@ -149,17 +173,23 @@ export function assertLockMatchesRecipe(recipe: Recipe, lock: Lockfile, shown: s
     const extra = locked.requested.filter((name) => !requested.includes(name));
     if (missing.length) stale.push(`${image.name} asks for ${missing.join(', ')}`);
     if (extra.length) stale.push(`${image.name} no longer asks for ${extra.join(', ')}`);
-    if ((image.kernel.package ?? undefined) !== locked.kernel?.request) stale.push(`${image.name}'s kernel is now ${image.kernel.package ?? 'not a package'}`);
+    if ((image.kernel.package ?? undefined) !== locked.kernel?.request)
+      stale.push(`${image.name}'s kernel is now ${image.kernel.package ?? 'not a package'}`);
     if (!!image.kernel.source !== !!locked.kernelSource) stale.push(`${image.name}'s kernel source changed`);
     const firmware = firmwareRequests(image);
-    if (firmware.join() !== [...locked.firmware].sort().join()) stale.push(`${image.name} now boots ${firmware.join(', ')}`);
+    if (firmware.join() !== [...locked.firmware].sort().join())
+      stale.push(`${image.name} now boots ${firmware.join(', ')}`);
   }
   if (stale.length > 0) {
-    throw new UserError(`${shown} is out of date: ${stale.join('; ')}`, { hint: `run \`mvos lock ${relative(process.cwd(), recipe.file)}\`, then build again` });
+    throw new UserError(`${shown} is out of date: ${stale.join('; ')}`, {
+      hint: `run \`mvos lock ${relative(process.cwd(), recipe.file)}\`, then build again`,
+    });
   }
 }
 
 // Every pin the lockfile holds, sorted by name.
 export function allPins(lock: Lockfile): PackagePin[] {
-  return Object.keys(lock.packages).sort().map((name) => pinOf(lock, name));
+  return Object.keys(lock.packages)
+    .sort()
+    .map((name) => pinOf(lock, name));
 }

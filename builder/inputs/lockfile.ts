@@ -65,7 +65,10 @@ export function serializeLockfile(lock: Lockfile): string {
     ),
     packages: sortKeys(
       Object.fromEntries(
-        Object.entries(lock.packages).map(([name, p]) => [name, { version: p.version, arch: p.arch, size: p.size, sha256: p.sha256, filename: p.filename }]),
+        Object.entries(lock.packages).map(([name, p]) => [
+          name,
+          { version: p.version, arch: p.arch, size: p.size, sha256: p.sha256, filename: p.filename },
+        ]),
       ),
     ),
   };
@@ -79,14 +82,24 @@ export function readLockfile(path: string): Lockfile | undefined {
   try {
     lock = JSON.parse(readFileSync(path, 'utf8')) as Lockfile;
   } catch (error) {
-    throw new UserError(`${path} is not valid JSON: ${(error as Error).message}`, { hint: 'restore it from git, or delete it and run `mvos lock` again' });
+    throw new UserError(`${path} is not valid JSON: ${(error as Error).message}`, {
+      hint: 'restore it from git, or delete it and run `mvos lock` again',
+    });
   }
-  if (lock.lockfileVersion !== lockfileVersion || typeof lock.packages !== 'object' || typeof lock.images !== 'object') {
-    throw new UserError(`${path} is not a lockfile of version ${lockfileVersion}`, { hint: 'delete it and run `mvos lock` again' });
+  if (
+    lock.lockfileVersion !== lockfileVersion ||
+    typeof lock.packages !== 'object' ||
+    typeof lock.images !== 'object'
+  ) {
+    throw new UserError(`${path} is not a lockfile of version ${lockfileVersion}`, {
+      hint: 'delete it and run `mvos lock` again',
+    });
   }
   for (const [name, pin] of Object.entries(lock.packages)) {
     if (!/^[0-9a-f]{64}$/.test(pin.sha256) || !Number.isInteger(pin.size)) {
-      throw new UserError(`${path}: the pin of ${name} has no valid sha256 or size`, { hint: `restore the file from git, or run \`mvos lock --update ${name}\`` });
+      throw new UserError(`${path}: the pin of ${name} has no valid sha256 or size`, {
+        hint: `restore the file from git, or run \`mvos lock --update ${name}\``,
+      });
     }
   }
   return lock;
@@ -104,6 +117,7 @@ export async function writeLockfile(path: string, lock: Lockfile): Promise<void>
 // The full pin of a package named in the lockfile.
 export function pinOf(lock: Lockfile, name: string): PackagePin {
   const pin = lock.packages[name];
-  if (!pin) throw new UserError(`the lockfile names no package ${name}`, { hint: 'run `mvos lock` to bring it up to date' });
+  if (!pin)
+    throw new UserError(`the lockfile names no package ${name}`, { hint: 'run `mvos lock` to bring it up to date' });
   return { name, ...pin };
 }

@@ -33,5 +33,9 @@ export async function readStamps(cache: ContentCache): Promise<Map<string, strin
 // Saves the stamps atomically.
 export async function writeStamps(cache: ContentCache, stamps: Map<string, string>): Promise<void> {
   await mkdir(cache.root, { recursive: true });
-  await writeFileAtomic(stampsPath(cache), JSON.stringify(Object.fromEntries([...stamps].sort(([a], [b]) => (a < b ? -1 : 1)))), { mode: 0o666 });
+  await writeFileAtomic(
+    stampsPath(cache),
+    JSON.stringify(Object.fromEntries([...stamps].sort(([a], [b]) => (a < b ? -1 : 1)))),
+    { mode: 0o666 },
+  );
 }

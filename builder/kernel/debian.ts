@@ -12,7 +12,8 @@ export interface DebianKernel {
 // Debian 12 installs modules under /lib; later releases moved them to /usr/lib with usrmerge.
 const MODULE_ROOTS = ['lib/modules/', 'usr/lib/modules/'];
 
-// Reads boot/vmlinuz-<version> and every regular file under lib/modules/<version>/ (modules kept as shipped: .ko, .ko.xz or .ko.zst).
+// Reads boot/vmlinuz-<version> and every regular file under lib/modules/<version>/ (modules kept as shipped: .ko,
+// .ko.xz or .ko.zst).
 export async function extractDebianKernel(deb: Buffer, label: string): Promise<DebianKernel> {
   const images = new Map<string, Buffer>();
   const files = new Map<string, Map<string, Buffer>>();
@@ -54,11 +55,17 @@ export async function extractDebianKernel(deb: Buffer, label: string): Promise<D
   for (const link of links.filter((l) => l.version === version)) {
     const target = modulePath(link.target.replace(/^\.?\//, ''), version);
     if (target === undefined || !modules.has(target)) {
-      throw new FailureError(`${label}: hard link lib/modules/${version}/${link.path} points at ${link.target}, which it does not hold`);
+      throw new FailureError(
+        `${label}: hard link lib/modules/${version}/${link.path} points at ${link.target}, which it does not hold`,
+      );
     }
     modules.set(link.path, modules.get(target)!);
   }
-  return { version, vmlinuz, modules: new Map([...modules.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+  return {
+    version,
+    vmlinuz,
+    modules: new Map([...modules.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+  };
 }
 
 function modulePath(name: string, version: string): string | undefined {

@@ -1,15 +1,14 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { runTool } from '../../common/exec.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { UserError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 import { findKernelDeb } from '../../qa/lib/kernel-deb.ts';
-import { extractDebianKernel, type DebianKernel } from './debian.ts';
+import { type DebianKernel, extractDebianKernel } from './debian.ts';
 import { moduleInfo, runDepmod, selectModules } from './modules.ts';
-
 
 let kernel: DebianKernel;
 const WANTED = ['virtio_blk', 'virtio_net', 'vhost_net', 'kvm_intel'];
@@ -19,29 +18,45 @@ test.before(async () => {
   kernel = await extractDebianKernel(await readFile(path), path);
 });
 
-const pathOf = (name: string) => [...kernel.modules.keys()].find((p) => new RegExp(`/${name.replace(/_/g, '[-_]')}\\.ko`).test(p))!;
+const pathOf = (name: string) =>
+  [...kernel.modules.keys()].find((p) => new RegExp(`/${name.replace(/_/g, '[-_]')}\\.ko`).test(p))!;
 
 test('moduleInfo reads name and depends from the real modules, with - normalised to _', () => {
   const kvmIntel = moduleInfo(kernel.modules.get(pathOf('kvm_intel'))!);
   assert.is(kvmIntel.name, 'kvm_intel');
   assert.ok(kvmIntel.depends.includes('kvm'), kvmIntel.depends.join(','));
   const vhostNet = moduleInfo(kernel.modules.get(pathOf('vhost_net'))!);
-  for (const dep of ['vhost', 'tun', 'tap']) assert.ok(vhostNet.depends.includes(dep), `vhost_net depends on ${vhostNet.depends}`);
+  for (const dep of ['vhost', 'tun', 'tap'])
+    assert.ok(vhostNet.depends.includes(dep), `vhost_net depends on ${vhostNet.depends}`);
   const libcrc32c = moduleInfo(kernel.modules.get(pathOf('libcrc32c'))!);
   assert.equal(libcrc32c.softdepPre, ['crc32c']);
 });
 
 test('the closure of virtio_blk, virtio_net, vhost_net and kvm_intel holds every dependency, each loaded before its users', async () => {
   const selection = await selectModules(kernel, WANTED);
-  for (const name of [...WANTED, 'kvm', 'tun', 'tap', 'vhost', 'vhost_iotlb']) assert.ok(selection.loadOrder.includes(name), name);
+  for (const name of [...WANTED, 'kvm', 'tun', 'tap', 'vhost', 'vhost_iotlb'])
+    assert.ok(selection.loadOrder.includes(name), name);
   for (const [index, name] of selection.loadOrder.entries()) {
     const info = moduleInfo(selection.files.get(pathOf(name))!);
-    for (const dep of info.depends) assert.ok(selection.loadOrder.indexOf(dep) < index && selection.loadOrder.includes(dep), `${dep} before ${name}`);
+    for (const dep of info.depends)
+      assert.ok(selection.loadOrder.indexOf(dep) < index && selection.loadOrder.includes(dep), `${dep} before ${name}`);
   }
   assert.equal(selection.builtin, []);
   const modules = [...selection.files.keys()].filter((p) => p.endsWith('.ko'));
   assert.is(modules.length, selection.loadOrder.length);
-  for (const index of ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.symbols', 'modules.symbols.bin', 'modules.softdep', 'modules.devname', 'modules.builtin', 'modules.builtin.bin', 'modules.order']) {
+  for (const index of [
+    'modules.dep',
+    'modules.dep.bin',
+    'modules.alias',
+    'modules.alias.bin',
+    'modules.symbols',
+    'modules.symbols.bin',
+    'modules.softdep',
+    'modules.devname',
+    'modules.builtin',
+    'modules.builtin.bin',
+    'modules.order',
+  ]) {
     assert.ok(selection.files.has(index), index);
   }
   const dep = selection.files.get('modules.dep')!.toString('utf8');
@@ -55,9 +70,17 @@ test('the closure of virtio_blk, virtio_net, vhost_net and kvm_intel holds every
 
 test('the indexes work with the real modprobe, and depmod gives the same bytes twice', async () => {
   const selection = await selectModules(kernel, WANTED);
-  const again = await runDepmod(kernel.version, new Map([...selection.files].filter(([p]) => p.endsWith('.ko') || ['modules.builtin', 'modules.builtin.modinfo', 'modules.order'].includes(p))));
+  const again = await runDepmod(
+    kernel.version,
+    new Map(
+      [...selection.files].filter(
+        ([p]) => p.endsWith('.ko') || ['modules.builtin', 'modules.builtin.modinfo', 'modules.order'].includes(p),
+      ),
+    ),
+  );
   assert.equal([...again.keys()], [...selection.files.keys()]);
-  for (const [path, content] of selection.files) assert.ok(content.equals(again.get(path)!), `${path} differs between two depmod runs`);
+  for (const [path, content] of selection.files)
+    assert.ok(content.equals(again.get(path)!), `${path} differs between two depmod runs`);
   const root = await mkdtemp(join(tmpdir(), 'mvos-modprobe-'));
   try {
     for (const [path, content] of selection.files) {
@@ -65,8 +88,20 @@ test('the indexes work with the real modprobe, and depmod gives the same bytes t
       await writeFile(join(root, 'lib/modules', kernel.version, path), content);
     }
     const modprobe = ['/usr/sbin/modprobe', '/sbin/modprobe'].find((p) => existsSync(p)) ?? 'modprobe';
-    const { stdout } = await runTool(modprobe, ['-d', root, '-S', kernel.version, '-C', join(root, 'none'), '--show-depends', 'vhost-net']);
-    const inserted = stdout.trim().split('\n').map((l) => l.replace(/^insmod \S*\/lib\/modules\/[^/]+\//, '').trim());
+    const { stdout } = await runTool(modprobe, [
+      '-d',
+      root,
+      '-S',
+      kernel.version,
+      '-C',
+      join(root, 'none'),
+      '--show-depends',
+      'vhost-net',
+    ]);
+    const inserted = stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/^insmod \S*\/lib\/modules\/[^/]+\//, '').trim());
     assert.is(inserted.at(-1), pathOf('vhost_net'));
     for (const name of ['tun', 'tap', 'vhost']) assert.ok(inserted.includes(pathOf(name)), `${name} in ${stdout}`);
   } finally {
@@ -76,7 +111,10 @@ test('the indexes work with the real modprobe, and depmod gives the same bytes t
 
 test('built-in modules are reported, not failed; aliases resolve to their module', async () => {
   const firstBuiltin = kernel.modules.get('modules.builtin')!.toString('utf8').split('\n')[0]!;
-  const name = firstBuiltin.slice(firstBuiltin.lastIndexOf('/') + 1).replace(/\.ko$/, '').replace(/-/g, '_');
+  const name = firstBuiltin
+    .slice(firstBuiltin.lastIndexOf('/') + 1)
+    .replace(/\.ko$/, '')
+    .replace(/-/g, '_');
   const selection = await selectModules(kernel, [name, 'fs-xfs']);
   assert.equal(selection.builtin, [name]);
   assert.ok(selection.loadOrder.includes('xfs'), selection.loadOrder.join(','));

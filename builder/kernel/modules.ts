@@ -1,4 +1,5 @@
-// A kernel's module subset: what each module declares in its .modinfo, the closure of a wanted list, and the index files depmod writes for it.
+// A kernel's module subset: what each module declares in its .modinfo, the closure of a wanted list, and the index
+// files depmod writes for it.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,12 +42,18 @@ export function moduleInfo(ko: Buffer): ModuleInfo {
   const fields = modinfoFields(ko);
   const name = fields.get('name')?.[0];
   if (!name) throw new FailureError('kernel module has no name= in its .modinfo section');
-  const depends = (fields.get('depends') ?? []).flatMap((d) => d.split(',')).filter(Boolean).map(normaliseModuleName);
+  const depends = (fields.get('depends') ?? [])
+    .flatMap((d) => d.split(','))
+    .filter(Boolean)
+    .map(normaliseModuleName);
   const pre = (fields.get('softdep') ?? []).flatMap(softdepPre);
-  return pre.length > 0 ? { name: normaliseModuleName(name), depends, softdepPre: pre } : { name: normaliseModuleName(name), depends };
+  return pre.length > 0
+    ? { name: normaliseModuleName(name), depends, softdepPre: pre }
+    : { name: normaliseModuleName(name), depends };
 }
 
-// The wanted modules (names or aliases) and their dependency closure, load order dependencies first, with depmod's indexes regenerated for exactly that set.
+// The wanted modules (names or aliases) and their dependency closure, load order dependencies first, with depmod's
+// indexes regenerated for exactly that set.
 export async function selectModules(kernel: KernelModules, wanted: string[]): Promise<ModuleSelection> {
   const byName = new Map<string, string>();
   for (const path of kernel.modules.keys()) {
@@ -59,7 +66,8 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
       .map((line) => normaliseModuleName(basename(line).replace(MODULE_FILE, ''))),
   );
   let aliases: Map<string, string[]> | undefined;
-  // A name is a module, a built-in, or an alias (modprobe's softdeps name aliases such as crypto-crc32c); builtin providers win, as in modprobe.
+  // A name is a module, a built-in, or an alias (modprobe's softdeps name aliases such as crypto-crc32c); builtin
+  // providers win, as in modprobe.
   const resolve = async (name: string): Promise<string[] | 'builtin' | undefined> => {
     if (builtins.has(name)) return 'builtin';
     if (byName.has(name)) return [name];
@@ -76,7 +84,9 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
   if (unknown.length > 0) {
     const known = [...byName.keys(), ...builtins];
     throw new UserError(`kernel ${kernel.version} has no module named ${unknown.join(', ')}`, {
-      hint: unknown.map((n) => `${n}: did you mean ${closestNames(n, known).join(', ') || '(nothing close)'}?`).join('; '),
+      hint: unknown
+        .map((n) => `${n}: did you mean ${closestNames(n, known).join(', ') || '(nothing close)'}?`)
+        .join('; '),
     });
   }
 
@@ -94,7 +104,10 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
     }
     for (const dep of info.depends) {
       const providers = await resolve(dep);
-      if (providers === undefined) throw new FailureError(`kernel ${kernel.version}: module ${name} depends on ${dep}, which the package does not hold`);
+      if (providers === undefined)
+        throw new FailureError(
+          `kernel ${kernel.version}: module ${name} depends on ${dep}, which the package does not hold`,
+        );
       if (Array.isArray(providers)) for (const p of providers) await visit(p);
     }
     visiting.delete(name);
@@ -124,7 +137,8 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
   };
 }
 
-// Stages the files under <tmp>/lib/modules/<version>/, runs the real depmod over them and returns the tree it leaves (inputs plus indexes).
+// Stages the files under <tmp>/lib/modules/<version>/, runs the real depmod over them and returns the tree it leaves
+// (inputs plus indexes).
 export async function runDepmod(version: string, files: Map<string, Buffer>): Promise<Map<string, Buffer>> {
   const base = await mkdtemp(join(tmpdir(), 'mvos-depmod-'));
   try {
@@ -159,7 +173,8 @@ async function listFiles(dir: string): Promise<string[]> {
   return found;
 }
 
-// Every alias a module or built-in declares, normalised like a name; built only when a name is neither a module nor a built-in.
+// Every alias a module or built-in declares, normalised like a name; built only when a name is neither a module nor a
+// built-in.
 async function aliasIndex(kernel: KernelModules, byName: Map<string, string>): Promise<Map<string, string[]>> {
   const index = new Map<string, string[]>();
   const add = (alias: string, module: string) => {
@@ -167,7 +182,8 @@ async function aliasIndex(kernel: KernelModules, byName: Map<string, string>): P
     if (!index.get(key)?.includes(module)) index.set(key, [...(index.get(key) ?? []), module].sort());
   };
   for (const [name, path] of byName) {
-    for (const alias of modinfoFields(await moduleElf(path, kernel.modules.get(path)!)).get('alias') ?? []) add(alias, name);
+    for (const alias of modinfoFields(await moduleElf(path, kernel.modules.get(path)!)).get('alias') ?? [])
+      add(alias, name);
   }
   // modules.builtin.modinfo holds `<module>.<key>=<value>` records, NUL-separated.
   for (const record of (kernel.modules.get('modules.builtin.modinfo')?.toString('utf8') ?? '').split('\0')) {
@@ -201,7 +217,10 @@ async function moduleElf(path: string, content: Buffer): Promise<Buffer> {
   try {
     await child;
   } catch (error) {
-    throw new FailureError(`${tool} could not decompress the kernel module ${path}`, { cause: error, hint: 'run `./mvos doctor`' });
+    throw new FailureError(`${tool} could not decompress the kernel module ${path}`, {
+      cause: error,
+      hint: 'run `./mvos doctor`',
+    });
   }
   return Buffer.concat(chunks);
 }
@@ -218,7 +237,8 @@ function modinfoFields(ko: Buffer): Map<string, string[]> {
 }
 
 function modinfoSection(elf: Buffer): Buffer {
-  if (elf.length < 0x34 || elf.readUInt32BE(0) !== 0x7f454c46) throw new FailureError('kernel module is not an ELF file');
+  if (elf.length < 0x34 || elf.readUInt32BE(0) !== 0x7f454c46)
+    throw new FailureError('kernel module is not an ELF file');
   const is64 = elf[4] === 2;
   const le = elf[5] === 1;
   const u16 = (o: number) => (le ? elf.readUInt16LE(o) : elf.readUInt16BE(o));
@@ -257,7 +277,8 @@ function distance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     row = next;
   }
   return row[b.length]!;

@@ -1,12 +1,19 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { FailureError, UserError } from '../../common/errors.ts';
 import { ContentCache } from '../inputs/cache.ts';
-import { cachedKernelFromSource, fragmentOptions, kernelSourceKey, parseKconfig, readConfigFragments, verifyFragments } from './source.ts';
+import {
+  cachedKernelFromSource,
+  fragmentOptions,
+  kernelSourceKey,
+  parseKconfig,
+  readConfigFragments,
+  verifyFragments,
+} from './source.ts';
 
 const SHA = 'a'.repeat(64);
 const guestTiny = fileURLToPath(new URL('../../kernel-config/guest-tiny', import.meta.url));
@@ -48,7 +55,15 @@ test('the key changes with a fragment, its name, the source, the timestamp or th
 
 test('parseKconfig reads assignments and "is not set" lines, ignoring other comments', () => {
   const parsed = parseKconfig('# comment\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="text = x"\nCONFIG_D=-1\n\n');
-  assert.equal([...parsed], [['CONFIG_A', 'y'], ['CONFIG_B', 'n'], ['CONFIG_C', '"text = x"'], ['CONFIG_D', '-1']]);
+  assert.equal(
+    [...parsed],
+    [
+      ['CONFIG_A', 'y'],
+      ['CONFIG_B', 'n'],
+      ['CONFIG_C', '"text = x"'],
+      ['CONFIG_D', '-1'],
+    ],
+  );
 });
 
 test('fragments that agree pass; an option two fragments set differently is a UserError naming both', () => {
@@ -64,7 +79,8 @@ test('fragments that agree pass; an option two fragments set differently is a Us
 });
 
 test('a final .config that keeps every fragment option passes verification', () => {
-  const final = '#\n# Linux/x86 6.1 Kernel Configuration\nCONFIG_64BIT=y\nCONFIG_X86_64=y\nCONFIG_PRINTK=y\nCONFIG_PANIC_TIMEOUT=-1\n';
+  const final =
+    '#\n# Linux/x86 6.1 Kernel Configuration\nCONFIG_64BIT=y\nCONFIG_X86_64=y\nCONFIG_PRINTK=y\nCONFIG_PANIC_TIMEOUT=-1\n';
   verifyFragments(fragments(), final);
   verifyFragments(fragments(), `${final}# CONFIG_VT is not set\n`);
 });
@@ -94,7 +110,31 @@ test('an option Kconfig dropped, or one still selected, is a FailureError naming
 
 test('the guest-tiny fragments parse, agree with each other and ask for what a QEMU guest needs', async () => {
   const options = fragmentOptions(await readConfigFragments(guestTiny));
-  for (const option of ['64BIT', 'PRINTK', 'BLK_DEV_INITRD', 'RD_GZIP', 'RD_ZSTD', 'BINFMT_ELF', 'BINFMT_SCRIPT', 'SERIAL_8250_CONSOLE', 'DEVTMPFS', 'TMPFS', 'PROC_FS', 'SYSFS', 'PCI', 'VIRTIO_PCI', 'VIRTIO_MMIO', 'VIRTIO_BLK', 'VIRTIO_NET', 'VIRTIO_CONSOLE', 'UNIX', 'EROFS_FS', 'SQUASHFS', 'OVERLAY_FS', 'ACPI']) {
+  for (const option of [
+    '64BIT',
+    'PRINTK',
+    'BLK_DEV_INITRD',
+    'RD_GZIP',
+    'RD_ZSTD',
+    'BINFMT_ELF',
+    'BINFMT_SCRIPT',
+    'SERIAL_8250_CONSOLE',
+    'DEVTMPFS',
+    'TMPFS',
+    'PROC_FS',
+    'SYSFS',
+    'PCI',
+    'VIRTIO_PCI',
+    'VIRTIO_MMIO',
+    'VIRTIO_BLK',
+    'VIRTIO_NET',
+    'VIRTIO_CONSOLE',
+    'UNIX',
+    'EROFS_FS',
+    'SQUASHFS',
+    'OVERLAY_FS',
+    'ACPI',
+  ]) {
     assert.is(options.get(`CONFIG_${option}`)?.value, 'y', option);
   }
 });
@@ -128,7 +168,10 @@ test('cachedKernelFromSource builds once, then returns the stored bzImage and co
     const second = await cachedKernelFromSource(cache, key, build);
     assert.ok(Date.now() - started < 200, `${Date.now() - started} ms`);
     assert.is(builds, 1);
-    assert.equal({ ...second, bzImage: second.bzImage.toString() }, { bzImage: 'fake bzImage', config: 'CONFIG_64BIT=y\n', version: '6.1.0', seconds: 420, cached: true });
+    assert.equal(
+      { ...second, bzImage: second.bzImage.toString() },
+      { bzImage: 'fake bzImage', config: 'CONFIG_64BIT=y\n', version: '6.1.0', seconds: 420, cached: true },
+    );
     await cachedKernelFromSource(cache, kernelSourceKey(SHA, fragments(), 'tinyconfig', { sourceDateEpoch: 5 }), build);
     assert.is(builds, 2);
   });

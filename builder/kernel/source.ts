@@ -1,14 +1,15 @@
-// Small guest kernels built from Debian's linux-source package: tinyconfig plus the fragments of kernel-config/<name>/, reproducibly, cached by key.
+// Small guest kernels built from Debian's linux-source package: tinyconfig plus the fragments of kernel-config/<name>/,
+// reproducibly, cached by key.
 import { createHash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { FailureError, UserError } from '../../common/errors.ts';
+import { runTool, spawnTool } from '../../common/exec.ts';
 import type { ContentCache } from '../inputs/cache.ts';
 import { debDataEntries } from '../inputs/deb.ts';
-import { runTool, spawnTool } from '../../common/exec.ts';
 
 // A kernel built from source: the boot image, the final .config, the release string and how long the build took.
 export interface SourceKernel {
@@ -30,7 +31,8 @@ export interface SourceBuildOptions {
   onLine?: (line: string) => void;
 }
 
-// One option a fragment sets: its value as .config spells it ('n' for `# CONFIG_X is not set`) and the fragment that set it.
+// One option a fragment sets: its value as .config spells it ('n' for `# CONFIG_X is not set`) and the fragment that
+// set it.
 export interface FragmentOption {
   value: string;
   fragment: string;
@@ -41,7 +43,8 @@ const FORMAT = 'mvos-kernel-source/1';
 const NOT_SET = /^# (CONFIG_[A-Za-z0-9_]+) is not set$/;
 const ASSIGNMENT = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/;
 
-// The cache key of a source-built kernel: the source package, the base config, every fragment by name and content, and what else lands in the bytes.
+// The cache key of a source-built kernel: the source package, the base config, every fragment by name and content, and
+// what else lands in the bytes.
 export function kernelSourceKey(
   sourceDebSha256: string,
   fragments: Map<string, string>,
@@ -49,14 +52,24 @@ export function kernelSourceKey(
   extra: { sourceDateEpoch?: number; toolchain?: string } = {},
 ): string {
   const sorted = [...fragments.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const material = { format: FORMAT, source: sourceDebSha256, base, fragments: sorted, sourceDateEpoch: extra.sourceDateEpoch ?? 0, toolchain: extra.toolchain ?? '' };
+  const material = {
+    format: FORMAT,
+    source: sourceDebSha256,
+    base,
+    fragments: sorted,
+    sourceDateEpoch: extra.sourceDateEpoch ?? 0,
+    toolchain: extra.toolchain ?? '',
+  };
   return createHash('sha256').update(JSON.stringify(material)).digest('hex');
 }
 
 // Reads every *.config fragment of a kernel-config/<name>/ folder, by file name.
 export async function readConfigFragments(configDir: string): Promise<Map<string, string>> {
   const names = existsSync(configDir) ? (await readdir(configDir)).filter((n) => n.endsWith('.config')).sort() : [];
-  if (names.length === 0) throw new UserError(`${configDir} holds no *.config fragments`, { hint: 'a guest kernel folder needs at least one fragment such as base.config' });
+  if (names.length === 0)
+    throw new UserError(`${configDir} holds no *.config fragments`, {
+      hint: 'a guest kernel folder needs at least one fragment such as base.config',
+    });
   const fragments = new Map<string, string>();
   for (const name of names) fragments.set(name, await readFile(join(configDir, name), 'utf8'));
   return fragments;
@@ -75,9 +88,12 @@ export function fragmentOptions(fragments: Map<string, string>): Map<string, Fra
     for (const [option, value] of parseKconfig(text)) {
       const earlier = options.get(option);
       if (earlier && earlier.value !== value) {
-        throw new UserError(`kernel config fragments disagree on ${option}: ${earlier.fragment} sets ${earlier.value}, ${fragment} sets ${value}`, {
-          hint: 'set each option in one fragment only',
-        });
+        throw new UserError(
+          `kernel config fragments disagree on ${option}: ${earlier.fragment} sets ${earlier.value}, ${fragment} sets ${value}`,
+          {
+            hint: 'set each option in one fragment only',
+          },
+        );
       }
       options.set(option, { value, fragment });
     }
@@ -97,20 +113,30 @@ export function parseKconfig(text: string): Map<string, string> {
   return options;
 }
 
-// Fails naming every fragment option the final .config does not carry: Kconfig drops an option silently when its dependencies are off.
+// Fails naming every fragment option the final .config does not carry: Kconfig drops an option silently when its
+// dependencies are off.
 export function verifyFragments(fragments: Map<string, string>, finalConfig: string): void {
   const final = parseKconfig(finalConfig);
   const lost = [...fragmentOptions(fragments)]
     .filter(([option, { value }]) => (final.get(option) ?? 'n') !== value)
-    .map(([option, { value, fragment }]) => `${fragment}: ${option}=${value} became ${final.has(option) ? final.get(option) : 'absent'}`);
+    .map(
+      ([option, { value, fragment }]) =>
+        `${fragment}: ${option}=${value} became ${final.has(option) ? final.get(option) : 'absent'}`,
+    );
   if (lost.length > 0) {
-    throw new FailureError(`the kernel configuration lost ${lost.length} fragment option${lost.length === 1 ? '' : 's'}:\n  ${lost.join('\n  ')}`, {
-      hint: 'an option set to y needs its dependencies on too (look it up with `make menuconfig`, `/` search); one set to n is still selected by another option',
-    });
+    throw new FailureError(
+      `the kernel configuration lost ${lost.length} fragment option${lost.length === 1 ? '' : 's'}:\n  ${lost.join('\n  ')}`,
+      {
+        hint:
+          'an option set to y needs its dependencies on too (look it up with `make menuconfig`, `/` search); ' +
+          'one set to n is still selected by another option',
+      },
+    );
   }
 }
 
-// Extracts the source tarball, configures tinyconfig + fragments, checks them and builds bzImage in <workDir>/linux-source-<series>.
+// Extracts the source tarball, configures tinyconfig + fragments, checks them and builds bzImage in
+// <workDir>/linux-source-<series>.
 export async function buildKernelFromSource(options: SourceBuildOptions): Promise<SourceKernel> {
   const started = Date.now();
   const fragments = await readConfigFragments(options.configDir);
@@ -122,7 +148,8 @@ export async function buildKernelFromSource(options: SourceBuildOptions): Promis
   await writeFile(tarPath, tarball.content);
   await runTool('tar', ['-xf', tarball.name], { cwd: options.workDir });
   await rm(tarPath);
-  if (!existsSync(join(tree, 'Makefile'))) throw new FailureError(`${options.sourceLabel}: ${tarball.name} does not unpack to ${tarball.dir}/`);
+  if (!existsSync(join(tree, 'Makefile')))
+    throw new FailureError(`${options.sourceLabel}: ${tarball.name} does not unpack to ${tarball.dir}/`);
 
   const fragmentDir = join(options.workDir, 'fragments');
   await rm(fragmentDir, { recursive: true, force: true });
@@ -132,17 +159,31 @@ export async function buildKernelFromSource(options: SourceBuildOptions): Promis
   const env = buildEnvironment(options.sourceDateEpoch ?? 0, tree);
   const run = (file: string, args: string[]) => streamTool(file, args, tree, env, options.onLine);
   await run('make', ['tinyconfig']);
-  await run('sh', ['scripts/kconfig/merge_config.sh', '-m', '.config', ...[...fragments.keys()].map((n) => join('..', 'fragments', n))]);
+  await run('sh', [
+    'scripts/kconfig/merge_config.sh',
+    '-m',
+    '.config',
+    ...[...fragments.keys()].map((n) => join('..', 'fragments', n)),
+  ]);
   await run('make', ['olddefconfig']);
   const config = await readFile(join(tree, '.config'), 'utf8');
   verifyFragments(fragments, config);
   await run('make', [`-j${options.jobs ?? availableParallelism()}`, 'bzImage']);
   const version = (await readFile(join(tree, 'include', 'config', 'kernel.release'), 'utf8')).trim();
-  return { bzImage: await readFile(join(tree, 'arch', 'x86', 'boot', 'bzImage')), config, version, seconds: (Date.now() - started) / 1000 };
+  return {
+    bzImage: await readFile(join(tree, 'arch', 'x86', 'boot', 'bzImage')),
+    config,
+    version,
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 // Returns the kernel stored under key, or builds it once and stores bzImage and config in the cache under that key.
-export async function cachedKernelFromSource(cache: ContentCache, key: string, build: () => Promise<SourceKernel>): Promise<SourceKernel & { cached: boolean }> {
+export async function cachedKernelFromSource(
+  cache: ContentCache,
+  key: string,
+  build: () => Promise<SourceKernel>,
+): Promise<SourceKernel & { cached: boolean }> {
   const index = await cache.getKey(key);
   if (index !== undefined) {
     const stored = JSON.parse((await cache.read(index, 'source kernel index')).toString('utf8')) as StoredKernel;
@@ -187,7 +228,8 @@ async function sourceTarball(deb: Buffer, label: string): Promise<{ name: string
   });
 }
 
-// Only what the build needs from the host goes in: anything else in the environment (ARCH, KCFLAGS, O, LANG...) could change the bytes.
+// Only what the build needs from the host goes in: anything else in the environment (ARCH, KCFLAGS, O, LANG...) could
+// change the bytes.
 function buildEnvironment(sourceDateEpoch: number, tree: string): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -218,7 +260,13 @@ function buildTimestamp(epoch: number): string {
   return `${days[d.getUTCDay()]} ${months[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${time} UTC ${d.getUTCFullYear()}`;
 }
 
-async function streamTool(file: string, args: string[], cwd: string, env: Record<string, string>, onLine?: (line: string) => void): Promise<void> {
+async function streamTool(
+  file: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+  onLine?: (line: string) => void,
+): Promise<void> {
   const child = spawnTool(file, args, { cwd, env, extendEnv: false, all: true, reject: false });
   const tail: string[] = [];
   for await (const line of createInterface({ input: child.all! })) {
@@ -229,10 +277,17 @@ async function streamTool(file: string, args: string[], cwd: string, env: Record
   const result = await child;
   if (result.failed) {
     const why =
-      result.exitCode !== undefined ? `exited with ${result.exitCode}` : result.signal ? `was killed by ${result.signal}` : (result.originalMessage ?? 'could not start');
+      result.exitCode !== undefined
+        ? `exited with ${result.exitCode}`
+        : result.signal
+          ? `was killed by ${result.signal}`
+          : (result.originalMessage ?? 'could not start');
     throw new FailureError(`${file} ${args.join(' ')} (in ${cwd}): ${why}\n${tail.join('\n')}`.trim(), {
       cause: result,
-      hint: result.code === 'ENOENT' ? `${file} is not installed: run \`./mvos doctor\`` : 'the kernel build tools may be missing: run `./mvos doctor`',
+      hint:
+        result.code === 'ENOENT'
+          ? `${file} is not installed: run \`./mvos doctor\``
+          : 'the kernel build tools may be missing: run `./mvos doctor`',
     });
   }
 }

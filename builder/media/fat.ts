@@ -23,13 +23,16 @@ export interface FatSpec {
 // Builds the image and returns its bytes; folders are made parent-first and files copied in sorted order.
 export async function makeFat(spec: FatSpec): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-fat-'));
-  // mtools takes every timestamp from SOURCE_DATE_EPOCH (checked with mtools 4.0.32), and skips its sanity check of the new image.
+  // mtools takes every timestamp from SOURCE_DATE_EPOCH (checked with mtools 4.0.32), and skips its sanity check of the
+  // new image.
   const env = { SOURCE_DATE_EPOCH: String(spec.sourceDateEpoch), MTOOLS_SKIP_CHECK: '1' };
   try {
     const image = join(dir, 'fat.img');
     await writeFile(image, Buffer.alloc(0));
     await runTool('truncate', ['-s', `${spec.sizeMiB}M`, image]);
-    await runTool('mformat', ['-i', image, ...(spec.fat32 ? ['-F'] : []), '-N', spec.serial, '-v', spec.label, '::'], { env });
+    await runTool('mformat', ['-i', image, ...(spec.fat32 ? ['-F'] : []), '-N', spec.serial, '-v', spec.label, '::'], {
+      env,
+    });
     const paths = Object.keys(spec.files).sort();
     const dirs = new Set<string>();
     for (const path of paths) {

@@ -1,14 +1,34 @@
 // flash against loop devices this test attaches itself (root only); it never writes to any other device.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkTarget, flashImage, inspectTarget, mountedNumbers, rootDiskNumbers, swapNumbers, type BlockNode } from './flash.ts';
 import { refused } from '../../qa/lib/refused.ts';
+import {
+  type BlockNode,
+  checkTarget,
+  flashImage,
+  inspectTarget,
+  mountedNumbers,
+  rootDiskNumbers,
+  swapNumbers,
+} from './flash.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1 << 20;
@@ -48,7 +68,13 @@ function sha256Of(path: string, bytes?: number): string {
     const hash = createHash('sha256');
     const buffer = Buffer.alloc(4 * MiB);
     for (let offset = 0; bytes === undefined || offset < bytes; ) {
-      const got = readSync(fd, buffer, 0, bytes === undefined ? buffer.length : Math.min(buffer.length, bytes - offset), offset);
+      const got = readSync(
+        fd,
+        buffer,
+        0,
+        bytes === undefined ? buffer.length : Math.min(buffer.length, bytes - offset),
+        offset,
+      );
       if (got === 0) break;
       hash.update(buffer.subarray(0, got));
       offset += got;
@@ -59,14 +85,21 @@ function sha256Of(path: string, bytes?: number): string {
   }
 }
 
-
 function mvos(args: string[]) {
-  const run = spawnSync(join(root, 'mvos'), args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
+  const run = spawnSync(join(root, 'mvos'), args, {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 120_000,
+  });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
 test('mountinfo and /proc/swaps parse to major:minor numbers', () => {
-  const numbers = mountedNumbers('27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n30 27 7:3 / /mnt rw - ext2 /dev/loop3 rw\n');
+  const numbers = mountedNumbers(
+    '27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n30 27 7:3 / /mnt rw - ext2 /dev/loop3 rw\n',
+  );
   assert.ok(numbers.has('254:0') && numbers.has('7:3'));
   assert.is(swapNumbers('Filename\tType\tSize\tUsed\tPriority\n/nonexistent/swapfile\tfile\t1\t0\t-2\n').size, 0);
 });
@@ -128,14 +161,19 @@ test('a mounted loop device is refused and its content unchanged', async () => {
 });
 
 test('a partition is refused (the image brings its own partition table); its disk names it', async () => {
-  if (!canLoop || spawnSync('sfdisk', ['--version']).status !== 0) return console.log('  skipped: needs root, losetup and sfdisk');
-  await withLoop(32 * MiB, async (dev) => {
-    spawnSync('sfdisk', ['-q', dev], { input: 'label: gpt\nsize=20MiB\n' });
-    sh('partx', ['-u', dev]);
-    const part = `${dev}p1`;
-    if (!existsSync(part)) return console.log('  skipped: no partition node appeared');
-    await refused(checkTarget(await inspectTarget(part), MiB, image), /is a partition, not a whole disk/);
-  }, true);
+  if (!canLoop || spawnSync('sfdisk', ['--version']).status !== 0)
+    return console.log('  skipped: needs root, losetup and sfdisk');
+  await withLoop(
+    32 * MiB,
+    async (dev) => {
+      spawnSync('sfdisk', ['-q', dev], { input: 'label: gpt\nsize=20MiB\n' });
+      sh('partx', ['-u', dev]);
+      const part = `${dev}p1`;
+      if (!existsSync(part)) return console.log('  skipped: no partition node appeared');
+      await refused(checkTarget(await inspectTarget(part), MiB, image), /is a partition, not a whole disk/);
+    },
+    true,
+  );
 });
 
 test('a loop device in use as swap is refused', async () => {
@@ -153,7 +191,11 @@ test('a loop device in use as swap is refused', async () => {
 
 test('the disk holding / is refused (checked only; never written)', async () => {
   const numbers = await rootDiskNumbers();
-  const disks = JSON.parse(sh('lsblk', ['--json', '--list', '--output', 'PATH,MAJ:MIN,TYPE'])).blockdevices as { path: string; 'maj:min': string; type: string }[];
+  const disks = JSON.parse(sh('lsblk', ['--json', '--list', '--output', 'PATH,MAJ:MIN,TYPE'])).blockdevices as {
+    path: string;
+    'maj:min': string;
+    type: string;
+  }[];
   const disk = disks.find((d) => numbers.has(d['maj:min']) && d.type === 'disk');
   if (!disk) return console.log('  skipped: / is not on a block device here');
   await refused(checkTarget(await inspectTarget(disk.path), MiB, image), /holds the running system's root filesystem/);
@@ -169,7 +211,8 @@ test('a device path swapped for another loop device after the checks is refused;
         const target = await inspectTarget(link);
         await checkTarget(target, imageBytes.length, image);
         const before = [sha256Of(checked), sha256Of(other)];
-        // The path now names another disk, as a udev rename or a hostile script could make it between the checks (and prompt) and the open.
+        // The path now names another disk, as a udev rename or a hostile script could make it between the checks (and
+        // prompt) and the open.
         unlinkSync(link);
         symlinkSync(other, link);
         await refused(flashImage(image, target), /no longer the disk that was checked/);
@@ -187,7 +230,17 @@ test('a device path that turned into a plain file after the checks is refused an
   const link = join(work, 'swapped-disk');
   symlinkSync(victim, link);
   // What inspectTarget reported for the disk the checks passed: loop7, 16 MiB, nothing mounted.
-  const device: BlockNode = { name: 'loop7', path: '/dev/loop7', model: null, size: 16 * MiB, type: 'loop', majMin: '7:7', pkname: null, mountpoints: [], children: [] };
+  const device: BlockNode = {
+    name: 'loop7',
+    path: '/dev/loop7',
+    model: null,
+    size: 16 * MiB,
+    type: 'loop',
+    majMin: '7:7',
+    pkname: null,
+    mountpoints: [],
+    children: [],
+  };
   try {
     await refused(flashImage(image, { kind: 'device', path: link, device }), /no longer the disk that was checked/);
     assert.is(readFileSync(victim, 'utf8'), 'precious');
@@ -223,7 +276,10 @@ test('a regular file is refused without --to-file and written atomically with it
   await checkTarget(target, imageBytes.length, image, { toFile: true });
   await flashImage(image, target);
   assert.ok(readFileSync(file).equals(imageBytes));
-  await refused(checkTarget(await inspectTarget(image, { toFile: true }), imageBytes.length, image, { toFile: true }), /the image itself/);
+  await refused(
+    checkTarget(await inspectTarget(image, { toFile: true }), imageBytes.length, image, { toFile: true }),
+    /the image itself/,
+  );
 });
 
 test('a missing path, and an image that is not a file, are refused', async () => {

@@ -1,10 +1,26 @@
 // Writes a built image to a whole disk (or, on request, a file) and reads it back; refuses every target it could wreck.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync, type BigIntStats } from 'node:fs';
+import {
+  type BigIntStats,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FailureError, UserError } from '../../common/errors.ts';
-import type { Progress } from '../pipeline/progress.ts';
 import { runTool } from '../../common/exec.ts';
+import type { Progress } from '../pipeline/progress.ts';
 
 const BLOCK = 4 << 20;
 
@@ -22,7 +38,9 @@ export interface BlockNode {
 }
 
 // What `mvos flash` was pointed at: a block device (with lsblk's view of it) or a plain file.
-export type FlashTarget = { kind: 'device'; path: string; device: BlockNode } | { kind: 'file'; path: string; exists: boolean };
+export type FlashTarget =
+  | { kind: 'device'; path: string; device: BlockNode }
+  | { kind: 'file'; path: string; exists: boolean };
 
 // What a finished flash reports.
 export interface FlashResult {
@@ -62,7 +80,13 @@ function toNode(raw: RawNode): BlockNode {
 
 // MAJ:MIN on top of the documented columns: mountinfo and the root-disk lookup match devices by number, not by name.
 async function lsblk(args: string[]): Promise<BlockNode[]> {
-  const { stdout } = await runTool('lsblk', ['--json', '--bytes', '--output', 'NAME,PATH,MODEL,SIZE,TYPE,MOUNTPOINTS,PKNAME,MAJ:MIN', ...args]);
+  const { stdout } = await runTool('lsblk', [
+    '--json',
+    '--bytes',
+    '--output',
+    'NAME,PATH,MODEL,SIZE,TYPE,MOUNTPOINTS,PKNAME,MAJ:MIN',
+    ...args,
+  ]);
   return (JSON.parse(stdout) as { blockdevices: RawNode[] }).blockdevices.map(toNode);
 }
 
@@ -85,17 +109,26 @@ export function formatSize(bytes: number): string {
 
 // The image's size; anything but a regular file is refused.
 export function imageSize(image: string): number {
-  if (!existsSync(image)) throw new UserError(`image ${image} does not exist`, { hint: 'build it with `./mvos build`; the raw disk is images/<name>/<name>.raw' });
+  if (!existsSync(image))
+    throw new UserError(`image ${image} does not exist`, {
+      hint: 'build it with `./mvos build`; the raw disk is images/<name>/<name>.raw',
+    });
   const stat = statSync(image);
-  if (!stat.isFile()) throw new UserError(`image ${image} is not a file`, { hint: 'pass the .raw (or .iso) file itself, not its folder' });
+  if (!stat.isFile())
+    throw new UserError(`image ${image} is not a file`, {
+      hint: 'pass the .raw (or .iso) file itself, not its folder',
+    });
   return stat.size;
 }
 
 // Finds out what `path` is; a missing path is only allowed as a new file with --to-file.
 export async function inspectTarget(path: string, options: { toFile?: boolean } = {}): Promise<FlashTarget> {
   if (!existsSync(path)) {
-    if (options.toFile && existsSync(dirname(path)) && statSync(dirname(path)).isDirectory()) return { kind: 'file', path, exists: false };
-    throw new UserError(`${path} does not exist`, { hint: 'name a whole disk such as /dev/sdb (`lsblk` lists them), or a file with --to-file' });
+    if (options.toFile && existsSync(dirname(path)) && statSync(dirname(path)).isDirectory())
+      return { kind: 'file', path, exists: false };
+    throw new UserError(`${path} does not exist`, {
+      hint: 'name a whole disk such as /dev/sdb (`lsblk` lists them), or a file with --to-file',
+    });
   }
   const stat = statSync(path);
   if (stat.isFile()) return { kind: 'file', path, exists: true };
@@ -103,14 +136,24 @@ export async function inspectTarget(path: string, options: { toFile?: boolean } 
   const number = majMinOf(path);
   const [device] = await lsblk([realpathSync(path)]);
   if (!device) throw new FailureError(`lsblk did not describe ${path}`);
-  // The checks judge lsblk's device, and the write later proves it opened that same number: stat and lsblk must agree first.
-  if (device.majMin !== number) throw new UserError(`${path} changed while it was inspected (device ${number ?? 'gone'}, lsblk described ${device.majMin})`, { hint: 'run mvos flash again once nothing renames disks (udev, a script)' });
+  // The checks judge lsblk's device, and the write later proves it opened that same number: stat and lsblk must agree
+  // first.
+  if (device.majMin !== number)
+    throw new UserError(
+      `${path} changed while it was inspected (device ${number ?? 'gone'}, lsblk described ${device.majMin})`,
+      { hint: 'run mvos flash again once nothing renames disks (udev, a script)' },
+    );
   return { kind: 'device', path, device };
 }
 
 // major:minor of every mounted filesystem in this mount namespace.
 export function mountedNumbers(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): Set<string> {
-  return new Set(mountinfo.split('\n').filter(Boolean).map((line) => line.split(' ')[2]!));
+  return new Set(
+    mountinfo
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(' ')[2]!),
+  );
 }
 
 // glibc's major()/minor() on st_rdev, as lsblk and mountinfo print them.
@@ -149,7 +192,10 @@ export async function rootDiskNumbers(): Promise<Set<string>> {
   const fields = root.split(' ');
   const source = fields[fields.indexOf('-') + 2];
   // btrfs and friends mount with an anonymous 0:N number: the source device names the disk then.
-  const wanted = new Set([fields[2]!, ...(source?.startsWith('/dev/') ? [majMinOf(source)].filter((n): n is string => !!n) : [])]);
+  const wanted = new Set([
+    fields[2]!,
+    ...(source?.startsWith('/dev/') ? [majMinOf(source)].filter((n): n is string => !!n) : []),
+  ]);
   const all = (await lsblk(['--list'])).flatMap(flatten);
   let current = all.filter((node) => wanted.has(node.majMin));
   while (current.length > 0) {
@@ -165,80 +211,126 @@ export async function rootDiskNumbers(): Promise<Set<string>> {
 }
 
 // Throws a UserError (nothing written) for a target that must not be flashed; order matters only for the message.
-export async function checkTarget(target: FlashTarget, size: number, image: string, options: { toFile?: boolean } = {}): Promise<void> {
+export async function checkTarget(
+  target: FlashTarget,
+  size: number,
+  image: string,
+  options: { toFile?: boolean } = {},
+): Promise<void> {
   if (target.kind === 'file') {
-    if (!options.toFile) throw new UserError(`${target.path} is a regular file, not a disk`, { hint: 'pass --to-file to write the image into a file, or name a whole disk such as /dev/sdb' });
-    if (target.exists && realpathSync(target.path) === realpathSync(image)) throw new UserError(`${target.path} is the image itself`);
+    if (!options.toFile)
+      throw new UserError(`${target.path} is a regular file, not a disk`, {
+        hint: 'pass --to-file to write the image into a file, or name a whole disk such as /dev/sdb',
+      });
+    if (target.exists && realpathSync(target.path) === realpathSync(image))
+      throw new UserError(`${target.path} is the image itself`);
     return;
   }
   const device = target.device;
   const nodes = flatten(device);
   const root = await rootDiskNumbers();
-  if (nodes.some((node) => root.has(node.majMin))) throw new UserError(`${target.path} holds the running system's root filesystem`, { hint: 'flash a removable or spare disk; `lsblk` shows which disk is mounted on /' });
-  // A partition is refused, not just warned about: a raw image carries its own partition table and would not boot from inside another disk's partition.
-  if (device.type === 'part') throw new UserError(`${target.path} is a partition, not a whole disk`, { hint: device.pkname ? `the image carries its own partition table: write it to /dev/${device.pkname}` : 'name the whole disk' });
-  if (device.type !== 'disk' && device.type !== 'loop') throw new UserError(`${target.path} is a ${device.type} device, not a whole disk`, { hint: 'name a whole disk such as /dev/sdb (`lsblk` lists them)' });
+  if (nodes.some((node) => root.has(node.majMin)))
+    throw new UserError(`${target.path} holds the running system's root filesystem`, {
+      hint: 'flash a removable or spare disk; `lsblk` shows which disk is mounted on /',
+    });
+  // A partition is refused, not just warned about: a raw image carries its own partition table and would not boot from
+  // inside another disk's partition.
+  if (device.type === 'part')
+    throw new UserError(`${target.path} is a partition, not a whole disk`, {
+      hint: device.pkname
+        ? `the image carries its own partition table: write it to /dev/${device.pkname}`
+        : 'name the whole disk',
+    });
+  if (device.type !== 'disk' && device.type !== 'loop')
+    throw new UserError(`${target.path} is a ${device.type} device, not a whole disk`, {
+      hint: 'name a whole disk such as /dev/sdb (`lsblk` lists them)',
+    });
   const mounted = mountedNumbers();
   const swaps = swapNumbers();
   for (const node of nodes) {
     const where = node === device ? target.path : `its partition ${node.path}`;
     // lsblk lists active swap as the mount point "[SWAP]".
-    if (swaps.has(node.majMin) || node.mountpoints.includes('[SWAP]')) throw new UserError(`${where} is in use as swap`, { hint: `\`swapoff ${node.path}\` first, and check it is the disk you mean` });
+    if (swaps.has(node.majMin) || node.mountpoints.includes('[SWAP]'))
+      throw new UserError(`${where} is in use as swap`, {
+        hint: `\`swapoff ${node.path}\` first, and check it is the disk you mean`,
+      });
     if (node.mountpoints.length > 0 || mounted.has(node.majMin)) {
-      throw new UserError(`${where} is mounted${node.mountpoints.length ? ` on ${node.mountpoints.join(', ')}` : ''}`, { hint: `unmount it first (\`umount ${node.mountpoints[0] ?? node.path}\`), and check it is the disk you mean` });
+      throw new UserError(`${where} is mounted${node.mountpoints.length ? ` on ${node.mountpoints.join(', ')}` : ''}`, {
+        hint: `unmount it first (\`umount ${node.mountpoints[0] ?? node.path}\`), and check it is the disk you mean`,
+      });
     }
   }
-  if (device.size < size) throw new UserError(`${target.path} (${formatSize(device.size)}) is smaller than the image (${formatSize(size)})`);
+  if (device.size < size)
+    throw new UserError(`${target.path} (${formatSize(device.size)}) is smaller than the image (${formatSize(size)})`);
 }
 
 // One line per device and partition, printed before anything is written.
 export function describeTarget(target: FlashTarget): string[] {
-  if (target.kind === 'file') return [`target: file ${target.path}${target.exists ? ` (${formatSize(statSync(target.path).size)}, replaced)` : ' (new)'}`];
+  if (target.kind === 'file')
+    return [
+      `target: file ${target.path}${target.exists ? ` (${formatSize(statSync(target.path).size)}, replaced)` : ' (new)'}`,
+    ];
   const { device } = target;
   const lines = [`target: ${target.path} ${device.model ?? '(no model)'} ${formatSize(device.size)} ${device.type}`];
-  for (const node of flatten(device).slice(1)) lines.push(`  ${node.path} ${formatSize(node.size)} ${node.type}${node.mountpoints.length ? ` mounted on ${node.mountpoints.join(', ')}` : ''}`);
+  for (const node of flatten(device).slice(1))
+    lines.push(
+      `  ${node.path} ${formatSize(node.size)} ${node.type}${node.mountpoints.length ? ` mounted on ${node.mountpoints.join(', ')}` : ''}`,
+    );
   if (lines.length === 1) lines.push('  no partitions');
   return lines;
 }
 
 // The question asked before writing without --yes.
 export function confirmQuestion(image: string, size: number, target: FlashTarget): string {
-  const what = target.kind === 'device' ? `${target.path} ${target.device.model ?? '(no model)'} ${formatSize(target.device.size)}` : target.path;
+  const what =
+    target.kind === 'device'
+      ? `${target.path} ${target.device.model ?? '(no model)'} ${formatSize(target.device.size)}`
+      : target.path;
   return `Write ${image} (${formatSize(size)}) to ${what}? All data on it is lost. Type yes: `;
 }
 
 function openDevice(path: string, flags: number): number {
   try {
-    // O_EXCL on a block device fails with EBUSY while anything (a mount, md, dm) holds it, closing the gap after the checks.
+    // O_EXCL on a block device fails with EBUSY while anything (a mount, md, dm) holds it, closing the gap after the
+    // checks.
     return openSync(path, flags | constants.O_EXCL);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EBUSY') throw new UserError(`${path} is in use (mounted or held by another device)`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code === 'EBUSY')
+      throw new UserError(`${path} is in use (mounted or held by another device)`, { cause: error });
     throw error;
   }
 }
 
-// A target opened for writing: the descriptor the whole flash goes through, and where its bytes land (the disk, or the temporary file).
+// A target opened for writing: the descriptor the whole flash goes through, and where its bytes land (the disk, or the
+// temporary file).
 export interface OpenedTarget {
   fd: number;
   destination: string;
 }
 
-// The temporary file a --to-file flash writes before the rename: beside the target, so the rename stays on one file system.
+// The temporary file a --to-file flash writes before the rename: beside the target, so the rename stays on one file
+// system.
 function temporaryPath(target: string): string {
   return join(dirname(target), `.${basename(target)}.mvos-flash-${process.pid}.tmp`);
 }
 
 function createTemporary(path: string): number {
   try {
-    // O_EXCL with O_CREAT never follows a link nor reuses a file: whatever sits at the name already is refused, not written through.
+    // O_EXCL with O_CREAT never follows a link nor reuses a file: whatever sits at the name already is refused, not
+    // written through.
     return openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError(`${path} is in the way (a file or link this flash did not make)`, { cause: error, hint: `look at it and remove it (\`ls -l ${path}\`), then run mvos flash again` });
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new UserError(`${path} is in the way (a file or link this flash did not make)`, {
+        cause: error,
+        hint: `look at it and remove it (\`ls -l ${path}\`), then run mvos flash again`,
+      });
     throw error;
   }
 }
 
-// Opens the target once for the write and the read-back; a disk whose number is not the checked one is refused, nothing written.
+// Opens the target once for the write and the read-back; a disk whose number is not the checked one is refused, nothing
+// written.
 export function openTarget(target: FlashTarget): OpenedTarget {
   if (target.kind === 'file') {
     const destination = temporaryPath(target.path);
@@ -248,9 +340,12 @@ export function openTarget(target: FlashTarget): OpenedTarget {
   const opened = majMinOfStat(fstatSync(fd, { bigint: true }));
   if (opened !== target.device.majMin) {
     closeSync(fd);
-    throw new UserError(`${target.path} is no longer the disk that was checked (checked ${target.device.majMin}, opened ${opened ?? 'something that is not a block device'}): nothing was written`, {
-      hint: 'run mvos flash again, and check nothing renames disks meanwhile (udev, a script)',
-    });
+    throw new UserError(
+      `${target.path} is no longer the disk that was checked (checked ${target.device.majMin}, opened ${opened ?? 'something that is not a block device'}): nothing was written`,
+      {
+        hint: 'run mvos flash again, and check nothing renames disks meanwhile (udev, a script)',
+      },
+    );
   }
   return { fd, destination: target.path };
 }
@@ -275,7 +370,12 @@ function hashRange(fd: number, size: number): string {
 
 // Writes the image in 4 MiB blocks, syncs, reads back image-size bytes and compares their sha256 with the image's.
 // `opened` is the target openTarget gave (the CLI opens it before asking); without it the target is opened here.
-export async function flashImage(image: string, target: FlashTarget, progress?: Progress, opened?: OpenedTarget): Promise<FlashResult> {
+export async function flashImage(
+  image: string,
+  target: FlashTarget,
+  progress?: Progress,
+  opened?: OpenedTarget,
+): Promise<FlashResult> {
   const size = imageSize(image);
   const started = Date.now();
   const input = openSync(image, 'r');
@@ -305,15 +405,20 @@ export async function flashImage(image: string, target: FlashTarget, progress?: 
     } finally {
       closeSync(input);
     }
-    // Drops the kernel's cached blocks so the read-back comes from the disk; through our own descriptor, so it is the disk just written.
+    // Drops the kernel's cached blocks so the read-back comes from the disk; through our own descriptor, so it is the
+    // disk just written.
     // A missing blockdev only weakens the check.
-    if (target.kind === 'device') await runTool('blockdev', ['--flushbufs', `/proc/${process.pid}/fd/${fd}`], { allowFailure: true });
+    if (target.kind === 'device')
+      await runTool('blockdev', ['--flushbufs', `/proc/${process.pid}/fd/${fd}`], { allowFailure: true });
     actual = hashRange(fd, size);
     if (target.kind === 'file') {
       // The rename moves a name: it must still be the file written through fd, not something put there since.
       const now = lstatSync(destination, { bigint: true });
       const written = fstatSync(fd, { bigint: true });
-      if (now.ino !== written.ino || now.dev !== written.dev) throw new FailureError(`${destination} was replaced while the image was written`, { hint: 'check who else writes into that folder' });
+      if (now.ino !== written.ino || now.dev !== written.dev)
+        throw new FailureError(`${destination} was replaced while the image was written`, {
+          hint: 'check who else writes into that folder',
+        });
     }
   } catch (error) {
     closeSync(fd);
@@ -324,7 +429,10 @@ export async function flashImage(image: string, target: FlashTarget, progress?: 
   const expected = imageHash.digest('hex');
   if (actual !== expected) {
     if (target.kind === 'file') rmSync(destination, { force: true });
-    throw new FailureError(`read-back of ${target.path} does not match the image: image sha256 ${expected}, ${target.path} sha256 ${actual}`, { hint: 'the medium may be failing or fake-capacity; try another one' });
+    throw new FailureError(
+      `read-back of ${target.path} does not match the image: image sha256 ${expected}, ${target.path} sha256 ${actual}`,
+      { hint: 'the medium may be failing or fake-capacity; try another one' },
+    );
   }
   if (target.kind === 'file') {
     renameSync(destination, target.path);

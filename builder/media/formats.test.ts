@@ -1,24 +1,33 @@
+import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
 import type { OutputFormat } from '../recipe/types.ts';
 import { missingPackages } from '../tools/doctor.ts';
 import { REQUIREMENTS } from '../tools/requirements.ts';
 import { isMedium, MEDIA } from './formats.ts';
 import { fakeMediaInput } from './media-input.test-support.ts';
 
-const schema = JSON.parse(readFileSync(new URL('../../recipes/recipe.schema.json', import.meta.url), 'utf8')) as { properties: { outputs: { items: { enum: string[] } } } };
+const schema = JSON.parse(readFileSync(new URL('../../recipes/recipe.schema.json', import.meta.url), 'utf8')) as {
+  properties: { outputs: { items: { enum: string[] } } };
+};
 
 test('kernel+initrd is the first medium, and every output the schema knows is a medium with a writer or erofs (the root disk, no medium)', () => {
   assert.equal(Object.keys(MEDIA), ['kernel+initrd', 'iso', 'raw', 'qcow2']);
   assert.equal(schema.properties.outputs.items.enum, ['kernel+initrd', 'iso', 'raw', 'qcow2', 'erofs']);
-  assert.equal(schema.properties.outputs.items.enum.filter((o) => !isMedium(o as OutputFormat)), ['erofs']);
+  assert.equal(
+    schema.properties.outputs.items.enum.filter((o) => !isMedium(o as OutputFormat)),
+    ['erofs'],
+  );
   for (const medium of Object.values(MEDIA)) assert.type(medium.write, 'function');
 });
 
 test('every package a medium needs is a known requirement (doctor installs it)', () => {
   for (const [name, medium] of Object.entries(MEDIA)) {
-    for (const pkg of medium.packages) assert.ok(REQUIREMENTS.some((r) => r.package === pkg), `${name} needs ${pkg}, not in requirements.ts`);
+    for (const pkg of medium.packages)
+      assert.ok(
+        REQUIREMENTS.some((r) => r.package === pkg),
+        `${name} needs ${pkg}, not in requirements.ts`,
+      );
   }
 });
 

@@ -6,7 +6,8 @@ import type { Medium } from './medium.ts';
 import { qcow2Medium } from './qcow2.ts';
 import { rawMedium } from './raw.ts';
 
-// The outputs written from an image's kernel and initrd: all but erofs, the root tree as a disk, which the image's erofs stage makes.
+// The outputs written from an image's kernel and initrd: all but erofs, the root tree as a disk, which the image's
+// erofs stage makes.
 export type MediumName = Exclude<OutputFormat, 'erofs'>;
 
 // The table; kernel+initrd stays first (the default output, and the files `mvos run` boots directly).

@@ -1,10 +1,10 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { runTool } from '../../common/exec.ts';
-import { GPT_TYPES, guidBytes, guidFrom, SECTOR, usableSectors, writeGpt, type GptDisk } from './gpt.ts';
+import { GPT_TYPES, type GptDisk, guidBytes, guidFrom, SECTOR, usableSectors, writeGpt } from './gpt.ts';
 
 const disk: GptDisk = {
   sectors: 8192,
@@ -26,7 +26,10 @@ test('usable sectors leave room for both entry arrays', () => {
 });
 
 test('partitions outside the usable range are refused', () => {
-  assert.throws(() => writeGpt({ ...disk, partitions: [{ ...disk.partitions[0]!, last: 8190 }] }, Buffer.alloc(8192 * SECTOR)), /outside/);
+  assert.throws(
+    () => writeGpt({ ...disk, partitions: [{ ...disk.partitions[0]!, last: 8190 }] }, Buffer.alloc(8192 * SECTOR)),
+    /outside/,
+  );
 });
 
 test('sgdisk verifies the table and sfdisk reads the partitions back', async () => {
@@ -41,7 +44,12 @@ test('sgdisk verifies the table and sfdisk reads the partitions back', async () 
     const dump = (await runTool('sfdisk', ['-d', file])).stdout;
     assert.match(dump, /label: gpt/);
     assert.match(dump, new RegExp(`label-id: ${disk.guid.toUpperCase()}`));
-    assert.match(dump, new RegExp(`start=\\s*2048, size=\\s*2048, type=${GPT_TYPES.biosBoot.toUpperCase()}, uuid=${disk.partitions[0]!.guid.toUpperCase()}, name="BIOS boot"`));
+    assert.match(
+      dump,
+      new RegExp(
+        `start=\\s*2048, size=\\s*2048, type=${GPT_TYPES.biosBoot.toUpperCase()}, uuid=${disk.partitions[0]!.guid.toUpperCase()}, name="BIOS boot"`,
+      ),
+    );
     assert.match(dump, new RegExp(`start=\\s*4096, size=\\s*4063, type=${GPT_TYPES.esp.toUpperCase()}`));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -35,7 +35,8 @@ export interface GptDisk {
   bootCode?: Buffer;
 }
 
-// A GUID derived from a seed: sha256, then the RFC 4122 version-4 and variant bits, so tools accept it as random-looking.
+// A GUID derived from a seed: sha256, then the RFC 4122 version-4 and variant bits, so tools accept it as
+// random-looking.
 export function guidFrom(seed: string): string {
   const h = createHash('sha256').update(seed).digest();
   h[6] = (h[6]! & 0x0f) | 0x40;
@@ -49,7 +50,12 @@ export function guidBytes(guid: string): Buffer {
   const hex = guid.replaceAll('-', '');
   if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`not a GUID: ${guid}`);
   const b = Buffer.from(hex, 'hex');
-  return Buffer.concat([Buffer.from(b.subarray(0, 4)).reverse(), Buffer.from(b.subarray(4, 6)).reverse(), Buffer.from(b.subarray(6, 8)).reverse(), b.subarray(8)]);
+  return Buffer.concat([
+    Buffer.from(b.subarray(0, 4)).reverse(),
+    Buffer.from(b.subarray(4, 6)).reverse(),
+    Buffer.from(b.subarray(6, 8)).reverse(),
+    b.subarray(8),
+  ]);
 }
 
 function entries(disk: GptDisk): Buffer {
@@ -108,10 +114,14 @@ export function usableSectors(sectors: number): { first: number; last: number } 
 
 // Writes the table into a zero-filled disk buffer: MBR + primary at the start, backup entries + header at the end.
 export function writeGpt(disk: GptDisk, image: Buffer): void {
-  if (image.length !== disk.sectors * SECTOR) throw new Error(`writeGpt: the image has ${image.length} bytes, the table says ${disk.sectors} sectors`);
+  if (image.length !== disk.sectors * SECTOR)
+    throw new Error(`writeGpt: the image has ${image.length} bytes, the table says ${disk.sectors} sectors`);
   const usable = usableSectors(disk.sectors);
   for (const p of disk.partitions) {
-    if (p.first < usable.first || p.last > usable.last || p.first > p.last) throw new Error(`writeGpt: partition ${p.name} (${p.first}..${p.last}) is outside ${usable.first}..${usable.last}`);
+    if (p.first < usable.first || p.last > usable.last || p.first > p.last)
+      throw new Error(
+        `writeGpt: partition ${p.name} (${p.first}..${p.last}) is outside ${usable.first}..${usable.last}`,
+      );
   }
   const table = entries(disk);
   protectiveMbr(disk).copy(image, 0);

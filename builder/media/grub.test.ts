@@ -1,7 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { grubImage } from './grub.ts';
-import { earlyConfig, grubConfig, grubEnv, placeCore, mbrBootCode, RESCUE_ARGS } from './grub.ts';
+import { earlyConfig, grubConfig, grubEnv, grubImage, mbrBootCode, placeCore, RESCUE_ARGS } from './grub.ts';
 
 const menu = { name: 'h', version: '1.0.0', cmdline: 'console=ttyS0', menuTimeout: 3, attempts: 2, counting: true };
 

@@ -1,11 +1,12 @@
-// GRUB pieces for the boot media: core images with an embedded early config, the patched MBR code, grub.cfg and grubenv.
+// GRUB pieces for the boot media: core images with an embedded early config, the patched MBR code, grub.cfg and
+// grubenv.
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderTemplate } from '../recipe/templates.ts';
-import { repoRoot } from '../pipeline/sources.ts';
 import { runTool } from '../../common/exec.ts';
+import { repoRoot } from '../pipeline/sources.ts';
+import { renderTemplate } from '../recipe/templates.ts';
 
 // Where Debian's grub-pc-bin keeps the i386-pc images and modules.
 export const GRUB_PC_DIR = '/usr/lib/grub/i386-pc';
@@ -16,8 +17,28 @@ export const GRUB_PACKAGES = ['grub-common', 'grub-pc-bin', 'grub-efi-amd64-bin'
 // The menu template (repo-relative), rendered per medium.
 export const GRUB_CFG_SOURCE = 'rootfs/boot/grub.cfg.hbs';
 
-// Everything grub.cfg does, built in: the media carry no module folder, so a module missing here fails at boot, not build.
-const MODULES = ['normal', 'configfile', 'linux', 'echo', 'test', 'search', 'search_fs_file', 'part_gpt', 'part_msdos', 'fat', 'iso9660', 'loadenv', 'serial', 'terminal', 'sleep', 'true', 'reboot', 'halt'];
+// Everything grub.cfg does, built in: the media carry no module folder, so a module missing here fails at boot, not
+// build.
+const MODULES = [
+  'normal',
+  'configfile',
+  'linux',
+  'echo',
+  'test',
+  'search',
+  'search_fs_file',
+  'part_gpt',
+  'part_msdos',
+  'fat',
+  'iso9660',
+  'loadenv',
+  'serial',
+  'terminal',
+  'sleep',
+  'true',
+  'reboot',
+  'halt',
+];
 
 // The three GRUB image kinds mvos writes.
 export type GrubTarget = 'x86_64-efi' | 'i386-pc' | 'i386-pc-eltorito';
@@ -33,24 +54,40 @@ export async function grubImage(target: GrubTarget, tag: string): Promise<Buffer
   try {
     await writeFile(join(dir, 'early.cfg'), earlyConfig(tag));
     const extra = target === 'x86_64-efi' ? ['efi_gop'] : ['biosdisk'];
-    await runTool('grub-mkimage', ['-O', target, '-o', join(dir, 'out'), '-p', '/boot/grub', '-c', join(dir, 'early.cfg'), ...MODULES, ...extra]);
+    await runTool('grub-mkimage', [
+      '-O',
+      target,
+      '-o',
+      join(dir, 'out'),
+      '-p',
+      '/boot/grub',
+      '-c',
+      join(dir, 'early.cfg'),
+      ...MODULES,
+      ...extra,
+    ]);
     return await readFile(join(dir, 'out'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-// Patches a core.img for a disk where it starts at `lba`: its first sector's blocklist points at the rest (as grub-bios-setup does).
+// Patches a core.img for a disk where it starts at `lba`: its first sector's blocklist points at the rest (as
+// grub-bios-setup does).
 export function placeCore(core: Buffer, lba: number): Buffer {
   const out = Buffer.from(core);
   const block = 512 - 12;
   const len = out.readUInt16LE(block + 8);
-  if (len !== Math.ceil(core.length / 512) - 1) throw new Error(`core.img blocklist says ${len} sectors, the image has ${Math.ceil(core.length / 512) - 1} after the first`);
+  if (len !== Math.ceil(core.length / 512) - 1)
+    throw new Error(
+      `core.img blocklist says ${len} sectors, the image has ${Math.ceil(core.length / 512) - 1} after the first`,
+    );
   out.writeBigUInt64LE(BigInt(lba + 1), block);
   return out;
 }
 
-// boot.img with the core's sector filled in and the drive check disabled (BIOSes that pass a wrong drive number), as grub-bios-setup does for hard disks.
+// boot.img with the core's sector filled in and the drive check disabled (BIOSes that pass a wrong drive number), as
+// grub-bios-setup does for hard disks.
 export function mbrBootCode(coreLba: number): Buffer {
   const boot = Buffer.from(readFileSync(join(GRUB_PC_DIR, 'boot.img')));
   boot.writeBigUInt64LE(BigInt(coreLba), 0x5c);
@@ -76,12 +113,18 @@ export const RESCUE_ARGS = 'mvos.agent=off mvos.shell=1';
 // Renders grub.cfg from rootfs/boot/grub.cfg.hbs.
 export function grubConfig(values: MenuValues): string {
   const tries = Array.from({ length: values.attempts }, (_, n) => ({ n, next: n + 1 }));
-  return renderTemplate(readFileSync(join(repoRoot, GRUB_CFG_SOURCE), 'utf8'), { ...values, rescueArgs: RESCUE_ARGS, tries });
+  return renderTemplate(readFileSync(join(repoRoot, GRUB_CFG_SOURCE), 'utf8'), {
+    ...values,
+    rescueArgs: RESCUE_ARGS,
+    tries,
+  });
 }
 
 // A 1024-byte GRUB environment block; GRUB's save_env rewrites it in place, so its size never changes.
 export function grubEnv(vars: Record<string, string>): Buffer {
-  const text = `# GRUB Environment Block\n${Object.entries(vars).map(([k, v]) => `${k}=${v}\n`).join('')}`;
+  const text = `# GRUB Environment Block\n${Object.entries(vars)
+    .map(([k, v]) => `${k}=${v}\n`)
+    .join('')}`;
   if (text.length > 1024) throw new Error('grubenv: more than 1024 bytes');
   return Buffer.from(text.padEnd(1024, '#'), 'latin1');
 }

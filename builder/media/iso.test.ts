@@ -1,8 +1,8 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { runTool } from '../../common/exec.ts';
 import { GPT_TYPES } from './gpt.ts';
 import { isoDate, volumeId, writeIso } from './iso.ts';
@@ -20,7 +20,14 @@ test('the ISO has BIOS and UEFI El Torito entries, an MBR and a GPT with the ESP
   try {
     const file = join(dir, 'x.iso');
     writeFileSync(file, await writeIso(input));
-    const run = await runTool('xorriso', ['-indev', file, '-report_el_torito', 'plain', '-report_system_area', 'plain']);
+    const run = await runTool('xorriso', [
+      '-indev',
+      file,
+      '-report_el_torito',
+      'plain',
+      '-report_system_area',
+      'plain',
+    ]);
     // xorriso writes its info lines (the volume id among them) to stderr.
     const report = run.stdout + run.stderr;
     assert.match(report, /El Torito boot img :\s+1\s+BIOS/);
@@ -42,9 +49,13 @@ test('Secure Boot: the UEFI El Torito image holds the signed UKI, sized to fit o
     const file = join(dir, 'x.iso');
     writeFileSync(file, await writeIso({ ...input, uki }));
     const dump = (await runTool('sfdisk', ['-d', file])).stdout;
-    const start = Number(new RegExp(`start=\\s*(\\d+), size=\\s*\\d+, type=${GPT_TYPES.esp.toUpperCase()}`).exec(dump)![1]);
+    const start = Number(
+      new RegExp(`start=\\s*(\\d+), size=\\s*\\d+, type=${GPT_TYPES.esp.toUpperCase()}`).exec(dump)![1],
+    );
     const copied = join(dir, 'BOOTX64.EFI');
-    await runTool('mcopy', ['-n', '-i', `${file}@@${start * 512}`, '::/EFI/BOOT/BOOTX64.EFI', copied], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    await runTool('mcopy', ['-n', '-i', `${file}@@${start * 512}`, '::/EFI/BOOT/BOOTX64.EFI', copied], {
+      env: { MTOOLS_SKIP_CHECK: '1' },
+    });
     assert.ok(readFileSync(copied).equals(uki));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -4,10 +4,10 @@ import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
-import { fatSerial, mediaTag, type MediaInput } from './input.ts';
 import { FAT_PACKAGES, makeFat } from './fat.ts';
 import { guidFrom } from './gpt.ts';
 import { GRUB_CFG_SOURCE, GRUB_PACKAGES, GRUB_PC_DIR, grubConfig, grubImage } from './grub.ts';
+import { fatSerial, type MediaInput, mediaTag } from './input.ts';
 import type { Medium } from './medium.ts';
 
 // ISO 9660 dates as xorriso takes them: YYYYMMDDhhmmsscc in UTC.
@@ -17,10 +17,14 @@ export function isoDate(epoch: number): string {
 
 // The volume id: at most 32 characters of A-Z, 0-9 and _.
 export function volumeId(input: MediaInput): string {
-  return `${input.name.toUpperCase().replace(/[^A-Z0-9]/g, '_').slice(0, 23)}_${input.id.slice(0, 8).toUpperCase()}`;
+  return `${input.name
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, '_')
+    .slice(0, 23)}_${input.id.slice(0, 8).toUpperCase()}`;
 }
 
-// Writes the ISO: its ESP image holds GRUB (which finds the ISO 9660 file system by the tag) or for Secure Boot the signed UKI.
+// Writes the ISO: its ESP image holds GRUB (which finds the ISO 9660 file system by the tag) or for Secure Boot the
+// signed UKI.
 export async function writeIso(input: MediaInput): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-iso-'));
   try {
@@ -29,7 +33,14 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
       'boot/vmlinuz': input.vmlinuz,
       'boot/initrd': input.initrd,
       'boot/grub/grub.cfg': Buffer.from(
-        grubConfig({ name: input.name, version: input.version, cmdline: input.cmdline, menuTimeout: input.boot.menuTimeout, attempts: input.boot.attempts, counting: false }),
+        grubConfig({
+          name: input.name,
+          version: input.version,
+          cmdline: input.cmdline,
+          menuTimeout: input.boot.menuTimeout,
+          attempts: input.boot.attempts,
+          counting: false,
+        }),
       ),
       'boot/grub/eltorito.img': await grubImage('i386-pc-eltorito', mediaTag(input)),
       [mediaTag(input)]: Buffer.from(`${input.name} ${input.version}\n`),
@@ -53,28 +64,50 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
     await writeFile(join(dir, 'efi.img'), efi);
     const out = join(dir, 'out.iso');
     const date = isoDate(input.sourceDateEpoch);
-    // xorriso derives its GPT partition GUIDs from the disk GUID and takes every other date from these options and SOURCE_DATE_EPOCH.
+    // xorriso derives its GPT partition GUIDs from the disk GUID and takes every other date from these options and
+    // SOURCE_DATE_EPOCH.
     await runTool(
       'xorriso',
       [
-        '-as', 'mkisofs',
-        '-o', out,
-        '-iso-level', '3',
+        '-as',
+        'mkisofs',
+        '-o',
+        out,
+        '-iso-level',
+        '3',
         '-R',
-        '-V', volumeId(input),
+        '-V',
+        volumeId(input),
         `--modification-date=${date}`,
-        '--set_all_file_dates', date,
-        '--gpt_disk_guid', guidFrom(`${input.id}:iso-disk`),
-        '--grub2-mbr', join(GRUB_PC_DIR, 'boot_hybrid.img'),
-        '-partition_offset', '16',
+        '--set_all_file_dates',
+        date,
+        '--gpt_disk_guid',
+        guidFrom(`${input.id}:iso-disk`),
+        '--grub2-mbr',
+        join(GRUB_PC_DIR, 'boot_hybrid.img'),
+        '-partition_offset',
+        '16',
         '--mbr-force-bootable',
-        '-append_partition', '2', '0xef', join(dir, 'efi.img'),
+        '-append_partition',
+        '2',
+        '0xef',
+        join(dir, 'efi.img'),
         '-appended_part_as_gpt',
-        '-iso_mbr_part_type', 'a2a0d0ebe5b9334487c068b6b72699c7',
-        '-c', 'boot/boot.cat',
-        '-b', 'boot/grub/eltorito.img', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '--grub2-boot-info',
+        '-iso_mbr_part_type',
+        'a2a0d0ebe5b9334487c068b6b72699c7',
+        '-c',
+        'boot/boot.cat',
+        '-b',
+        'boot/grub/eltorito.img',
+        '-no-emul-boot',
+        '-boot-load-size',
+        '4',
+        '-boot-info-table',
+        '--grub2-boot-info',
         '-eltorito-alt-boot',
-        '-e', '--interval:appended_partition_2:all::', '-no-emul-boot',
+        '-e',
+        '--interval:appended_partition_2:all::',
+        '-no-emul-boot',
         tree,
       ],
       { env: { SOURCE_DATE_EPOCH: String(input.sourceDateEpoch) } },

@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
-import type { MediaInput } from './input.ts';
 import { GRUB_CFG_SOURCE } from './grub.ts';
+import type { MediaInput } from './input.ts';
 import type { Medium } from './medium.ts';
 import { rawMedium, writeRaw } from './raw.ts';
 

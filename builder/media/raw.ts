@@ -1,8 +1,10 @@
-// The raw GPT disk: protective MBR with GRUB's boot code, a BIOS boot partition holding core.img, and an ESP with everything else.
-import { fatSerial, mediaTag, type MediaInput } from './input.ts';
+// The raw GPT disk: protective MBR with GRUB's boot code, a BIOS boot partition holding core.img, and an ESP with
+// everything else.
+
 import { FAT_PACKAGES, makeFat } from './fat.ts';
 import { GPT_TYPES, guidFrom, SECTOR, writeGpt } from './gpt.ts';
 import { GRUB_CFG_SOURCE, GRUB_PACKAGES, grubConfig, grubEnv, grubImage, mbrBootCode, placeCore } from './grub.ts';
+import { fatSerial, type MediaInput, mediaTag } from './input.ts';
 import type { Medium } from './medium.ts';
 
 const MiB = 1024 * 1024;
@@ -24,7 +26,14 @@ export async function espFiles(input: MediaInput, counting: boolean): Promise<Re
     'boot/vmlinuz': input.vmlinuz,
     'boot/initrd': input.initrd,
     'boot/grub/grub.cfg': Buffer.from(
-      grubConfig({ name: input.name, version: input.version, cmdline: input.cmdline, menuTimeout: input.boot.menuTimeout, attempts: input.boot.attempts, counting }),
+      grubConfig({
+        name: input.name,
+        version: input.version,
+        cmdline: input.cmdline,
+        menuTimeout: input.boot.menuTimeout,
+        attempts: input.boot.attempts,
+        counting,
+      }),
     ),
     [mediaTag(input)]: Buffer.from(`${input.name} ${input.version}\n`),
   };
@@ -32,13 +41,22 @@ export async function espFiles(input: MediaInput, counting: boolean): Promise<Re
   return files;
 }
 
-// Writes the disk; no state partition (it goes into the rest of the disk the image is flashed to, see README "Boot media").
+// Writes the disk; no state partition (it goes into the rest of the disk the image is flashed to, see README "Boot
+// media").
 export async function writeRaw(input: MediaInput): Promise<Buffer> {
   const files = await espFiles(input, true);
   const espMiB = espSizeMiB(Object.values(files).reduce((n, b) => n + b.length, 0));
-  const esp = await makeFat({ sizeMiB: espMiB, label: ESP_LABEL, serial: fatSerial(input, 'esp'), fat32: true, sourceDateEpoch: input.sourceDateEpoch, files });
+  const esp = await makeFat({
+    sizeMiB: espMiB,
+    label: ESP_LABEL,
+    serial: fatSerial(input, 'esp'),
+    fat32: true,
+    sourceDateEpoch: input.sourceDateEpoch,
+    files,
+  });
   const core = placeCore(await grubImage('i386-pc', mediaTag(input)), BIOS_BOOT_LBA);
-  if (core.length > (ESP_LBA - BIOS_BOOT_LBA) * SECTOR) throw new Error(`core.img (${core.length} bytes) does not fit the 1 MiB BIOS boot partition`);
+  if (core.length > (ESP_LBA - BIOS_BOOT_LBA) * SECTOR)
+    throw new Error(`core.img (${core.length} bytes) does not fit the 1 MiB BIOS boot partition`);
   // 2 MiB before the ESP (MBR, GPT, BIOS boot partition), 1 MiB after it for the backup GPT.
   const sectors = ESP_LBA + (espMiB + 1) * (MiB / SECTOR);
   const image = Buffer.alloc(sectors * SECTOR);
@@ -48,8 +66,20 @@ export async function writeRaw(input: MediaInput): Promise<Buffer> {
       guid: guidFrom(`${input.id}:disk`),
       bootCode: mbrBootCode(BIOS_BOOT_LBA),
       partitions: [
-        { name: 'BIOS boot', type: GPT_TYPES.biosBoot, guid: guidFrom(`${input.id}:bios-boot`), first: BIOS_BOOT_LBA, last: ESP_LBA - 1 },
-        { name: ESP_LABEL, type: GPT_TYPES.esp, guid: guidFrom(`${input.id}:esp`), first: ESP_LBA, last: ESP_LBA + espMiB * (MiB / SECTOR) - 1 },
+        {
+          name: 'BIOS boot',
+          type: GPT_TYPES.biosBoot,
+          guid: guidFrom(`${input.id}:bios-boot`),
+          first: BIOS_BOOT_LBA,
+          last: ESP_LBA - 1,
+        },
+        {
+          name: ESP_LABEL,
+          type: GPT_TYPES.esp,
+          guid: guidFrom(`${input.id}:esp`),
+          first: ESP_LBA,
+          last: ESP_LBA + espMiB * (MiB / SECTOR) - 1,
+        },
       ],
     },
     image,

@@ -1,14 +1,14 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isTestCode } from '../../common/boundary.ts';
 import { bundleAgent } from '../agent/bundle.ts';
 import { ContentCache } from '../inputs/cache.ts';
 import { agentStageInputs, bundleAgentStage, LAST_INPUTS_KEY } from './agent.ts';
-import { isTestCode } from '../../common/boundary.ts';
 import { repoRoot } from './sources.ts';
-import { stageKey, type StageRecord } from './stage.ts';
+import { type StageRecord, stageKey } from './stage.ts';
 
 const bundle = await bundleAgent();
 const dir = mkdtempSync(join(tmpdir(), 'mvos-agent-stage-'));
@@ -16,7 +16,12 @@ const dir = mkdtempSync(join(tmpdir(), 'mvos-agent-stage-'));
 // The bundle's files, a test and a test double beside them, and the npm lockfile, copied into a folder of their own.
 function copyOfInputs(): string {
   const root = mkdtempSync(join(dir, 'root-'));
-  for (const file of [...bundle.inputs, 'agent/api/api.test.ts', 'agent/fake-controls.test-support.ts', 'package-lock.json']) {
+  for (const file of [
+    ...bundle.inputs,
+    'agent/api/api.test.ts',
+    'agent/fake-controls.test-support.ts',
+    'package-lock.json',
+  ]) {
     mkdirSync(dirname(join(root, file)), { recursive: true });
     copyFileSync(join(repoRoot, file), join(root, file));
   }
@@ -24,7 +29,10 @@ function copyOfInputs(): string {
 }
 
 test('the bundle reads no test and no test double', () => {
-  assert.equal(bundle.inputs.filter((f) => isTestCode(f) && !f.startsWith('node_modules/')), []);
+  assert.equal(
+    bundle.inputs.filter((f) => isTestCode(f) && !f.startsWith('node_modules/')),
+    [],
+  );
 });
 
 test('the key comes from the bundled files alone: a changed test or test double keeps it, a changed bundled file changes it', async () => {
@@ -55,7 +63,10 @@ test('the next build finds the bundle by the files the last one read, without bu
   await cache.setKey(LAST_INPUTS_KEY, stale.sha256);
   assert.equal([await bundleAgentStage(runner, counting), bundled], [blob, 2]);
   assert.equal([await bundleAgentStage(runner, counting), bundled], [blob, 2]);
-  assert.equal(runner.stages.map((s) => s.ran), [true, false, false, false]);
+  assert.equal(
+    runner.stages.map((s) => s.ran),
+    [true, false, false, false],
+  );
   assert.equal(new Set(runner.stages.map((s) => s.key)).size, 1);
 });
 

@@ -34,7 +34,10 @@ writeFileSync(
   ].join('\n'),
 );
 
-async function mvos(env: Record<string, string>, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function mvos(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
   const saved = { ...process.env };
   Object.assign(process.env, env);
   const out: string[] = [];
@@ -104,15 +107,25 @@ test('a recipe that changed after locking is refused by build and by lock --chec
 test('build writes vmlinuz, initrd, manifest and SBOM; a second build does nothing', async () => {
   const cold = await mvos(shared, 'build', recipe, '--output', images, '--json');
   assert.is(cold.code, 0, cold.err);
-  for (const file of ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json']) assert.ok(existsSync(join(images, 'tiny', file)), file);
+  for (const file of ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json'])
+    assert.ok(existsSync(join(images, 'tiny', file)), file);
   const manifest = JSON.parse(readFileSync(join(images, 'tiny', 'manifest.json'), 'utf8'));
   assert.is(manifest.image.recipe, 'tiny.yaml');
-  assert.ok(manifest.image.inputs.some((i: { name: string; role: string }) => i.name === 'busybox-static' && i.role === 'rootfs'));
-  assert.equal(manifest.outputs.map((o: { file: string }) => o.file), ['initrd', 'sbom.spdx.json', 'vmlinuz']);
+  assert.ok(
+    manifest.image.inputs.some(
+      (i: { name: string; role: string }) => i.name === 'busybox-static' && i.role === 'rootfs',
+    ),
+  );
+  assert.equal(
+    manifest.outputs.map((o: { file: string }) => o.file),
+    ['initrd', 'sbom.spdx.json', 'vmlinuz'],
+  );
   const sbom = JSON.parse(readFileSync(join(images, 'tiny', 'sbom.spdx.json'), 'utf8'));
   assert.is(sbom.spdxVersion, 'SPDX-2.3');
   assert.ok(sbom.packages.some((p: { name: string }) => p.name === 'busybox-static'));
-  const listing = spawnSync('sh', ['-c', `zstd -dc ${join(images, 'tiny', 'initrd')} | cpio -it`], { encoding: 'utf8' });
+  const listing = spawnSync('sh', ['-c', `zstd -dc ${join(images, 'tiny', 'initrd')} | cpio -it`], {
+    encoding: 'utf8',
+  });
   assert.ok(listing.stdout.split('\n').includes('init'), 'the initramfs has /init');
   assert.ok(listing.stdout.split('\n').includes('bin/busybox'), 'and busybox');
   const warm = JSON.parse((await mvos(shared, 'build', recipe, '--output', images, '--json', '--offline')).out);
@@ -133,17 +146,30 @@ test('the same recipe built from another folder with an empty stage cache gives 
   cpSync(recipe, join(other, 'tiny.yaml'));
   cpSync(lockPath, join(other, 'tiny.lock.json'));
   const cache = seededCache(join(other, 'cache')).root;
-  const build = await mvos({ MVOS_CACHE: cache }, 'build', join(other, 'tiny.yaml'), '--output', join(other, 'images'), '--offline');
+  const build = await mvos(
+    { MVOS_CACHE: cache },
+    'build',
+    join(other, 'tiny.yaml'),
+    '--output',
+    join(other, 'images'),
+    '--offline',
+  );
   assert.is(build.code, 0, build.err);
   for (const file of ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json']) {
-    assert.ok(readFileSync(join(images, 'tiny', file)).equals(readFileSync(join(other, 'images', 'tiny', file))), `${file} differs`);
+    assert.ok(
+      readFileSync(join(images, 'tiny', file)).equals(readFileSync(join(other, 'images', 'tiny', file))),
+      `${file} differs`,
+    );
   }
 });
 
 test('with a warm cache the build succeeds where no network can be reached', () => {
   const probe = spawnSync('unshare', ['--net', 'true']);
   assert.is(probe.status, 0, `unshare --net must work here (root or user namespaces): ${probe.stderr}`);
-  const run = spawnSync('unshare', ['--net', join(repo, 'mvos'), 'build', recipe, '--output', images], { env: { ...process.env, ...shared, NO_COLOR: '1' }, encoding: 'utf8' });
+  const run = spawnSync('unshare', ['--net', join(repo, 'mvos'), 'build', recipe, '--output', images], {
+    env: { ...process.env, ...shared, NO_COLOR: '1' },
+    encoding: 'utf8',
+  });
   assert.is(run.status, 0, run.stderr);
   assert.match(run.stdout, /up to date/);
 });

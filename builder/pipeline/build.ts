@@ -1,4 +1,5 @@
-// The build of one recipe, read top-down as verb-named steps passing values: load, check the host's tools, fetch and verify
+// The build of one recipe, read top-down as verb-named steps passing values: load, check the host's tools, fetch and
+// verify
 // the inputs, build the images, make the media, write the outputs.
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -6,10 +7,10 @@ import { UserError } from '../../common/errors.ts';
 import type { ContentCache } from '../inputs/cache.ts';
 import type { FetchReport } from '../inputs/fetch.ts';
 import { assertLockMatchesRecipe } from '../inputs/lock.ts';
-import { lockfilePath, readLockfile, type Lockfile } from '../inputs/lockfile.ts';
+import { type Lockfile, lockfilePath, readLockfile } from '../inputs/lockfile.ts';
 import { requireRecipe } from '../recipe/load.ts';
 import type { Recipe } from '../recipe/types.ts';
-import { buildImage, type BuiltImage } from './image.ts';
+import { type BuiltImage, buildImage } from './image.ts';
 import { makeMedia } from './media.ts';
 import { checkOutputTools } from './output-tools.ts';
 import { fetchInputs, verifyInputs } from './pinned-inputs.ts';
@@ -28,7 +29,8 @@ export interface BuildOptions {
   log?: (line: string) => void;
 }
 
-// What every step of one build reads: the recipe and its lockfile, where inputs and outputs live, where records and log lines go.
+// What every step of one build reads: the recipe and its lockfile, where inputs and outputs live, where records and log
+// lines go.
 export interface BuildContext {
   recipe: Recipe;
   lock: Lockfile;
@@ -63,7 +65,10 @@ function loadRecipeAndLock(file: string, options: BuildOptions): BuildContext {
   const lockPath = lockfilePath(recipe.file);
   const shown = relative(options.cwd, lockPath);
   const lock = readLockfile(lockPath);
-  if (!lock) throw new UserError(`${shown} does not exist: the build takes its inputs only from a lockfile`, { hint: `run \`mvos lock ${file}\` first` });
+  if (!lock)
+    throw new UserError(`${shown} does not exist: the build takes its inputs only from a lockfile`, {
+      hint: `run \`mvos lock ${file}\` first`,
+    });
   assertLockMatchesRecipe(recipe, lock, shown);
   return {
     recipe,
@@ -81,7 +86,18 @@ function loadRecipeAndLock(file: string, options: BuildOptions): BuildContext {
 }
 
 function buildImages(ctx: BuildContext): Promise<BuiltImage> {
-  return buildImage({ cache: ctx.cache, lock: ctx.lock, progress: ctx.progress, sourceDateEpoch: ctx.lock.sourceDateEpoch, stages: ctx.stages, built: new Map(), log: ctx.log }, ctx.recipe);
+  return buildImage(
+    {
+      cache: ctx.cache,
+      lock: ctx.lock,
+      progress: ctx.progress,
+      sourceDateEpoch: ctx.lock.sourceDateEpoch,
+      stages: ctx.stages,
+      built: new Map(),
+      log: ctx.log,
+    },
+    ctx.recipe,
+  );
 }
 
 // Runs the build of one recipe.
@@ -93,5 +109,12 @@ export async function buildRecipe(file: string, options: BuildOptions): Promise<
   const image = await buildImages(ctx);
   const media = await makeMedia(ctx, image);
   const written = await writeOutputs(ctx, image, media);
-  return { recipe: ctx.recipe, stages: ctx.stages, fetched, verifiedBytes, outputDir: written.dir, upToDate: written.upToDate };
+  return {
+    recipe: ctx.recipe,
+    stages: ctx.stages,
+    fetched,
+    verifiedBytes,
+    outputDir: written.dir,
+    upToDate: written.upToDate,
+  };
 }

@@ -19,7 +19,23 @@ export function containerInitScript(): Buffer {
 export async function containerInitramfs(busybox: Buffer, mtime: number): Promise<Buffer> {
   const tree = new FileTree();
   tree.mkdirp('bin', { origin: 'container-init' });
-  tree.add({ path: 'bin/busybox', type: 'file', mode: 0o755, uid: 0, gid: 0, content: busybox, origin: 'busybox-static' });
-  tree.add({ path: 'init', type: 'file', mode: 0o755, uid: 0, gid: 0, content: containerInitScript(), origin: CONTAINER_INIT_SOURCE });
+  tree.add({
+    path: 'bin/busybox',
+    type: 'file',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    content: busybox,
+    origin: 'busybox-static',
+  });
+  tree.add({
+    path: 'init',
+    type: 'file',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    content: containerInitScript(),
+    origin: CONTAINER_INIT_SOURCE,
+  });
   return compress(await writeCpioNewc(tree, { mtime }), 'gzip');
 }

@@ -51,12 +51,27 @@ async function withKeyHome(fn: (config: string) => Promise<void>): Promise<void>
 
 test('host.json: each full VM names its firmware code in the host image and its own vars; novm VMs have none', () => {
   const [controller, rescue] = host.vms;
-  const config = hostConfig({ ...host, vms: [withFirmware(controller!, { bootOrder: ['disk', 'cd'] }), withFirmware(rescue!, { timeout: 4 }), withFirmware(rescue!, {}, 'novm')] });
-  assert.equal(config.vms.map((v) => v.firmware), [
-    { type: 'ovmf', code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/mvos/vms/controller/vars.fd', bootOrder: ['disk', 'cd'] },
-    { type: 'seabios', code: '/usr/share/seabios/bios.bin', vars: null, menuWaitMs: 4000 },
-    { type: 'none' },
-  ]);
+  const config = hostConfig({
+    ...host,
+    vms: [
+      withFirmware(controller!, { bootOrder: ['disk', 'cd'] }),
+      withFirmware(rescue!, { timeout: 4 }),
+      withFirmware(rescue!, {}, 'novm'),
+    ],
+  });
+  assert.equal(
+    config.vms.map((v) => v.firmware),
+    [
+      {
+        type: 'ovmf',
+        code: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+        vars: '/usr/share/mvos/vms/controller/vars.fd',
+        bootOrder: ['disk', 'cd'],
+      },
+      { type: 'seabios', code: '/usr/share/seabios/bios.bin', vars: null, menuWaitMs: 4000 },
+      { type: 'none' },
+    ],
+  );
   const secure = hostConfig({ ...host, vms: [withFirmware(controller!, { type: 'ovmf-secureboot' })] });
   assert.is(secure.vms[0]!.firmware.code, '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd');
 });
@@ -71,7 +86,10 @@ test("vm-vars: an OVMF VM's store carries the recipe's timeout; SeaBIOS VMs get 
   const store = readVarstore(await r.cache.read(out.controller!, 'vars'));
   assert.equal(decodeVariable(store.variables.find((v) => v.name === 'Timeout')!), { kind: 'timeout', seconds: 7 });
   assert.equal(await makeVmVars(r, 'h', vms, firmware), out);
-  assert.equal(r.stages.map((s) => s.ran), [true, false]);
+  assert.equal(
+    r.stages.map((s) => s.ran),
+    [true, false],
+  );
 });
 
 test('vm-vars: ovmf-secureboot enrolls the key set from the key folder; without one the build stops with the `mvos keys init` hint', async () => {
@@ -91,7 +109,10 @@ test('vm-vars: ovmf-secureboot enrolls the key set from the key folder; without 
     const store = readVarstore(await r.cache.read(out.controller!, 'vars'));
     for (const name of ['PK', 'KEK', 'db']) {
       const entries = parseSignatureLists(store.variables.find((v) => v.name === name)!.data);
-      assert.equal(entries.map((e) => [e.owner, e.name]), [[MVOS_OWNER_GUID, `Multiverse ${name}`]]);
+      assert.equal(
+        entries.map((e) => [e.owner, e.name]),
+        [[MVOS_OWNER_GUID, `Multiverse ${name}`]],
+      );
     }
   });
 });
@@ -114,7 +135,13 @@ test('uki: two builds in two empty caches sign the same bytes (signing time from
       const r = runner();
       const vmlinuz = (await r.cache.putBuffer(Buffer.alloc(70000, 1))).sha256;
       const initrd = (await r.cache.putBuffer(Buffer.alloc(5000, 2))).sha256;
-      const blob = await makeSignedUki(r, { recipe: host, vmlinuz, initrd, cmdline: 'console=ttyS0', sourceDateEpoch: 1795651200 });
+      const blob = await makeSignedUki(r, {
+        recipe: host,
+        vmlinuz,
+        initrd,
+        cmdline: 'console=ttyS0',
+        sourceDateEpoch: 1795651200,
+      });
       return { blob, r };
     };
     try {

@@ -1,11 +1,12 @@
-// Files the builder writes into an image from the recipe: the agent's host config, module list, state label, os-release.
+// Files the builder writes into an image from the recipe: the agent's host config, module list, state label,
+// os-release.
 import type { ApiTlsConfig, HostConfigFile, VmConfigFile } from '../../common/host-config.ts';
 import { FIRMWARE_FILES, ovmfCodeFile } from '../firmware/pinned.ts';
 import { hasVarstore, menuWaitMs } from '../firmware/vm.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
-import { CONTAINER_INITRD } from './container-init.ts';
 import { IMAGE_API_CERT, IMAGE_API_KEY } from '../secrets/api-tls.ts';
-import { IMAGE_SECRET_KEY, type HostUsers } from '../secrets/host-users.ts';
+import { type HostUsers, IMAGE_SECRET_KEY } from '../secrets/host-users.ts';
+import { CONTAINER_INITRD } from './container-init.ts';
 
 // Where a guest's kernel and initramfs live inside the host image.
 export function guestImagePaths(vm: VmSpec): { kernel: string; initrd: string } {
@@ -17,12 +18,14 @@ export function guestDiskPath(vm: VmSpec): string | undefined {
   return vm.recipe.outputs.includes('erofs') ? `/usr/share/mvos/vms/${vm.name}/disk.erofs` : undefined;
 }
 
-// Where a VM's own NVRAM store lives inside the host image, beside its kernel (the agent copies it per VM before the first start).
+// Where a VM's own NVRAM store lives inside the host image, beside its kernel (the agent copies it per VM before the
+// first start).
 export function guestVarsPath(vm: VmSpec): string {
   return `/usr/share/mvos/vms/${vm.name}/vars.fd`;
 }
 
-// A VM's firmware in host.json: the code file the host's pinned ovmf/seabios packages ship, its vars, boot order and menu wait.
+// A VM's firmware in host.json: the code file the host's pinned ovmf/seabios packages ship, its vars, boot order and
+// menu wait.
 export function vmFirmware(vm: VmSpec): VmConfigFile['firmware'] {
   if (vm.launch !== 'vm') return { type: 'none' };
   const fw = vm.recipe.firmware;
@@ -37,7 +40,8 @@ export function vmFirmware(vm: VmSpec): VmConfigFile['firmware'] {
   };
 }
 
-// The kernel container microVMs boot: the first guest built from kernel-config/ (the small kernel), as the host image carries it.
+// The kernel container microVMs boot: the first guest built from kernel-config/ (the small kernel), as the host image
+// carries it.
 export function containerKernel(recipe: Recipe): string | undefined {
   const vm = recipe.vms.find((v) => v.recipe.kernel.source !== undefined);
   return vm && guestImagePaths(vm).kernel;
@@ -45,11 +49,13 @@ export function containerKernel(recipe: Recipe): string | undefined {
 
 // host.json's agent.apiTls: the image's pair (from the key folder), the agent's own certificate, or none.
 export function apiTlsConfig(recipe: Recipe): ApiTlsConfig | null {
-  if (recipe.agent.apiTls === 'key-folder') return { source: 'key-folder', certFile: IMAGE_API_CERT, keyFile: IMAGE_API_KEY };
+  if (recipe.agent.apiTls === 'key-folder')
+    return { source: 'key-folder', certFile: IMAGE_API_CERT, keyFile: IMAGE_API_KEY };
   return recipe.agent.apiTls === 'self-signed' ? { source: 'self-signed' } : null;
 }
 
-// /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their secrets resolved.
+// /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their
+// secrets resolved.
 export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): HostConfigFile {
   const containersKernel = recipe.agent.enabled ? containerKernel(recipe) : undefined;
   return {
@@ -109,9 +115,15 @@ export function templateValues(recipe: Recipe): Record<string, unknown> {
   return {
     ...recipe.variables,
     recipe: { name: recipe.name, version: recipe.version, kind: recipe.kind, description: recipe.description ?? '' },
-    vms: Object.fromEntries(recipe.vms.map((vm) => [vm.name, { role: vm.role, launch: vm.launch, cpus: vm.cpus, memoryMiB: vm.memoryMiB }])),
+    vms: Object.fromEntries(
+      recipe.vms.map((vm) => [vm.name, { role: vm.role, launch: vm.launch, cpus: vm.cpus, memoryMiB: vm.memoryMiB }]),
+    ),
     kernel: { cmdline: recipe.kernel.cmdline.join(' '), modules: recipe.kernel.modules },
-    agent: { enabled: recipe.agent.enabled, apiListen: recipe.agent.apiListen ?? '', sshListen: recipe.agent.sshListen ?? '' },
+    agent: {
+      enabled: recipe.agent.enabled,
+      apiListen: recipe.agent.apiListen ?? '',
+      sshListen: recipe.agent.sshListen ?? '',
+    },
     host: { stateLabel: recipe.host.stateLabel, housekeeping: recipe.host.housekeeping },
     boot: { attempts: recipe.boot.attempts, menuTimeout: recipe.boot.menuTimeout },
   };

@@ -1,9 +1,10 @@
-// One image's build as verb-named steps: build the guests, install the packages, make the kernel, bundle the agent, write the
+// One image's build as verb-named steps: build the guests, install the packages, make the kernel, bundle the agent,
+// write the
 // VMs' NVRAM stores, assemble the rootfs, pack the initramfs, and make the root disk when the recipe asks for it.
 import { FailureError } from '../../common/errors.ts';
 import type { PackagePin } from '../inputs/apt.ts';
 import type { ContentCache } from '../inputs/cache.ts';
-import { pinOf, type LockedImage, type Lockfile } from '../inputs/lockfile.ts';
+import { type LockedImage, type Lockfile, pinOf } from '../inputs/lockfile.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { bundleAgentStage } from './agent.ts';
 import { makeVmVars, pinFirmware } from './firmware.ts';
@@ -59,7 +60,9 @@ async function bundleAgentIfEnabled(ctx: ImageContext, recipe: Recipe): Promise<
 }
 
 async function makeHostVmVars(ctx: ImageContext, recipe: Recipe): Promise<Record<string, string>> {
-  return recipe.kind === 'host' && recipe.vms.length > 0 ? makeVmVars(ctx, recipe.name, recipe.vms, await pinFirmware(ctx, ctx.lock)) : {};
+  return recipe.kind === 'host' && recipe.vms.length > 0
+    ? makeVmVars(ctx, recipe.name, recipe.vms, await pinFirmware(ctx, ctx.lock))
+    : {};
 }
 
 // Builds one image and, for a host, every guest image it carries; each image is built once per build.
@@ -80,7 +83,13 @@ async function buildImageOnce(ctx: ImageContext, recipe: Recipe): Promise<BuiltI
   const kernel = await makeKernel(ctx, recipe, locked);
   const agent = await bundleAgentIfEnabled(ctx, recipe);
   const vmVars = await makeHostVmVars(ctx, recipe);
-  const rootfs = await assembleRootfs(ctx, recipe, { packages: packages.tar, modules: kernel.modules, agent, guests, vmVars });
+  const rootfs = await assembleRootfs(ctx, recipe, {
+    packages: packages.tar,
+    modules: kernel.modules,
+    agent,
+    guests,
+    vmVars,
+  });
   const initrd = await packInitramfs(ctx, recipe, rootfs.tar);
   const disk = wantsRootDisk(recipe) ? await makeRootDisk(ctx, recipe, rootfs.tar) : undefined;
   const firmware = locked.firmware.map((name) => ({ ...pinOf(ctx.lock, name), role: 'firmware' }));

@@ -1,10 +1,10 @@
 // The kernel stages: a Debian kernel package's vmlinuz and the modules the recipe names, or a kernel built from source.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeTar } from '../archive/tar.ts';
 import { FailureError } from '../../common/errors.ts';
+import { writeTar } from '../archive/tar.ts';
 import type { PackagePin } from '../inputs/apt.ts';
-import { pinOf, type LockedImage } from '../inputs/lockfile.ts';
+import { type LockedImage, pinOf } from '../inputs/lockfile.ts';
 import { extractDebianKernel } from '../kernel/debian.ts';
 import { selectModules } from '../kernel/modules.ts';
 import { buildKernelFromSource, kernelSourceKey, kernelToolchain, readConfigFragments } from '../kernel/source.ts';
@@ -37,13 +37,27 @@ async function kernelVersion(ctx: ImageContext, record: StageRecord): Promise<st
 async function extractPackagedKernel(ctx: ImageContext, recipe: Recipe, packageName: string): Promise<BuiltKernel> {
   const pin = pinOf(ctx.lock, packageName);
   const code = await hashCode(['builder/pipeline/kernel.ts']);
-  const inputs = { kernel: pin.sha256, modules: recipe.kernel.modules.join(','), sde: String(ctx.sourceDateEpoch), code, depmod: await toolVersion('depmod') };
+  const inputs = {
+    kernel: pin.sha256,
+    modules: recipe.kernel.modules.join(','),
+    sde: String(ctx.sourceDateEpoch),
+    code,
+    depmod: await toolVersion('depmod'),
+  };
   const record = await runLoggedStage(ctx, `kernel(${recipe.name})`, inputs, async () => {
     const kernel = await extractDebianKernel(await ctx.cache.read(pin.sha256, pin.name), pin.name);
     const selected = await selectModules(kernel, [...recipe.kernel.modules]);
     const tree = new FileTree();
     for (const [path, content] of [...selected.files].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      tree.add({ path: `lib/modules/${kernel.version}/${path}`, type: 'file', mode: 0o644, uid: 0, gid: 0, content, origin: `pkg:${pin.name}` });
+      tree.add({
+        path: `lib/modules/${kernel.version}/${path}`,
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        content,
+        origin: `pkg:${pin.name}`,
+      });
     }
     return {
       vmlinuz: kernel.vmlinuz,
@@ -52,10 +66,16 @@ async function extractPackagedKernel(ctx: ImageContext, recipe: Recipe, packageN
       version: Buffer.from(kernel.version),
     };
   });
-  return { vmlinuz: record.outputs.vmlinuz!, modules: { tar: record.outputs['modules.tar']!, load: record.outputs['modules.load']! }, version: await kernelVersion(ctx, record), pins: [{ ...pin, role: 'kernel' }] };
+  return {
+    vmlinuz: record.outputs.vmlinuz!,
+    modules: { tar: record.outputs['modules.tar']!, load: record.outputs['modules.load']! },
+    version: await kernelVersion(ctx, record),
+    pins: [{ ...pin, role: 'kernel' }],
+  };
 }
 
-// The built kernel is a function of the pinned source, the fragments, the toolchain and the make run in source.ts alone;
+// The built kernel is a function of the pinned source, the fragments, the toolchain and the make run in source.ts
+// alone;
 // the modules source.ts imports (errors, exec, the .deb reader) cannot change its bytes, and a rebuild costs minutes.
 const KERNEL_BUILD_CODE = hashFiles(['builder/kernel/source.ts']);
 
@@ -63,24 +83,39 @@ async function buildSourceKernel(ctx: ImageContext, source: string, packageName:
   const pin = pinOf(ctx.lock, packageName);
   const configDir = `${kernelConfigDir}/${source}`;
   const fragments = await readConfigFragments(configDir);
-  const key = kernelSourceKey(pin.sha256, fragments, 'tinyconfig', { sourceDateEpoch: ctx.sourceDateEpoch, toolchain: await kernelToolchain() });
+  const key = kernelSourceKey(pin.sha256, fragments, 'tinyconfig', {
+    sourceDateEpoch: ctx.sourceDateEpoch,
+    toolchain: await kernelToolchain(),
+  });
   const record = await runLoggedStage(ctx, `kernel-source(${source})`, { key, code: KERNEL_BUILD_CODE }, async () => {
     const sourceDeb = await ctx.cache.read(pin.sha256, pin.name);
     ctx.log(`building kernel ${source} from ${pin.name} ${pin.version} (several minutes; cached afterwards)`);
     // A private work folder per build: two builds sharing one would corrupt each other's trees.
     await mkdir(join(ctx.cache.root, 'kernel-build'), { recursive: true });
     const workDir = await mkdtemp(join(ctx.cache.root, 'kernel-build', 'build-'));
-    const built = await buildKernelFromSource({ sourceDeb, sourceLabel: pin.name, configDir, workDir, sourceDateEpoch: ctx.sourceDateEpoch, onLine: () => undefined }).finally(() =>
-      rm(workDir, { recursive: true, force: true }),
-    );
+    const built = await buildKernelFromSource({
+      sourceDeb,
+      sourceLabel: pin.name,
+      configDir,
+      workDir,
+      sourceDateEpoch: ctx.sourceDateEpoch,
+      onLine: () => undefined,
+    }).finally(() => rm(workDir, { recursive: true, force: true }));
     return { vmlinuz: built.bzImage, config: Buffer.from(built.config), version: Buffer.from(built.version) };
   });
-  return { vmlinuz: record.outputs.vmlinuz!, version: await kernelVersion(ctx, record), pins: [{ ...pin, role: 'kernel-source' }] };
+  return {
+    vmlinuz: record.outputs.vmlinuz!,
+    version: await kernelVersion(ctx, record),
+    pins: [{ ...pin, role: 'kernel-source' }],
+  };
 }
 
 // The image's kernel: from its locked kernel package, else built from its locked kernel source.
 export async function makeKernel(ctx: ImageContext, recipe: Recipe, locked: LockedImage): Promise<BuiltKernel> {
   if (locked.kernel) return extractPackagedKernel(ctx, recipe, locked.kernel.package);
-  if (locked.kernelSource && recipe.kernel.source) return buildSourceKernel(ctx, recipe.kernel.source, locked.kernelSource.package);
-  throw new FailureError(`${recipe.name} has no kernel to build`, { hint: 'set kernel.package or kernel.source in the recipe' });
+  if (locked.kernelSource && recipe.kernel.source)
+    return buildSourceKernel(ctx, recipe.kernel.source, locked.kernelSource.package);
+  throw new FailureError(`${recipe.name} has no kernel to build`, {
+    hint: 'set kernel.package or kernel.source in the recipe',
+  });
 }

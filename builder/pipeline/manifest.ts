@@ -24,7 +24,8 @@ function imageSummary(image: BuiltImage, base: string): Record<string, unknown> 
   };
 }
 
-// The manifest object; it holds no times but SOURCE_DATE_EPOCH and no absolute paths, so it is the same on every machine.
+// The manifest object; it holds no times but SOURCE_DATE_EPOCH and no absolute paths, so it is the same on every
+// machine.
 export function buildManifest(options: {
   image: BuiltImage;
   lock: Lockfile;
@@ -43,8 +44,14 @@ export function buildManifest(options: {
       builder: options.builder,
       sourceDateEpoch: options.lock.sourceDateEpoch,
       lockfile: { path: relative(base, options.lockPath), sha256: options.lockSha256 },
-      settings: { outputs: image.recipe.outputs, compression: image.recipe.initramfs.compression, arch: image.recipe.arch },
-      stages: Object.fromEntries([...options.stages].map((s) => [s.stage, s.key]).sort(([a], [b]) => (a! < b! ? -1 : 1))),
+      settings: {
+        outputs: image.recipe.outputs,
+        compression: image.recipe.initramfs.compression,
+        arch: image.recipe.arch,
+      },
+      stages: Object.fromEntries(
+        [...options.stages].map((s) => [s.stage, s.key]).sort(([a], [b]) => (a! < b! ? -1 : 1)),
+      ),
     },
     boot: { cmdline: image.cmdline },
     vms: image.recipe.vms.map((vm) => {

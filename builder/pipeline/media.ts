@@ -1,6 +1,7 @@
-// The media stages: each boot medium the recipe asks for, written from the image's kernel and initrd (signed for Secure Boot).
+// The media stages: each boot medium the recipe asks for, written from the image's kernel and initrd (signed for Secure
+// Boot).
 import { isMedium, MEDIA, type MediumName } from '../media/formats.ts';
-import { mediaId, type MediaInput } from '../media/input.ts';
+import { type MediaInput, mediaId } from '../media/input.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { packageVersions } from '../tools/versions.ts';
 import type { BuildContext } from './build.ts';
@@ -29,29 +30,55 @@ export function signsBootMedia(recipe: Recipe): boolean {
 
 async function mediaSource(ctx: BuildContext, image: BuiltImage): Promise<MediaSource> {
   const { recipe } = image;
-  const settings = { name: recipe.name, version: recipe.version, cmdline: image.cmdline, boot: recipe.boot, stateLabel: recipe.host.stateLabel, sourceDateEpoch: ctx.lock.sourceDateEpoch };
-  const uki = signsBootMedia(recipe) ? await makeSignedUki(ctx, { recipe, vmlinuz: image.vmlinuz, initrd: image.initrd, cmdline: image.cmdline, sourceDateEpoch: ctx.lock.sourceDateEpoch }) : undefined;
+  const settings = {
+    name: recipe.name,
+    version: recipe.version,
+    cmdline: image.cmdline,
+    boot: recipe.boot,
+    stateLabel: recipe.host.stateLabel,
+    sourceDateEpoch: ctx.lock.sourceDateEpoch,
+  };
+  const uki = signsBootMedia(recipe)
+    ? await makeSignedUki(ctx, {
+        recipe,
+        vmlinuz: image.vmlinuz,
+        initrd: image.initrd,
+        cmdline: image.cmdline,
+        sourceDateEpoch: ctx.lock.sourceDateEpoch,
+      })
+    : undefined;
   return { settings, uki, id: mediaId({ ...settings, vmlinuz: image.vmlinuz, initrd: image.initrd, uki }) };
 }
 
 // A medium's stage, keyed by the kernel, initrd, boot settings (all in the media id), the writer's code and its tools.
-async function writeMedium(ctx: BuildContext, image: BuiltImage, name: MediumName, source: MediaSource): Promise<OutputBlob[]> {
+async function writeMedium(
+  ctx: BuildContext,
+  image: BuiltImage,
+  name: MediumName,
+  source: MediaSource,
+): Promise<OutputBlob[]> {
   const medium = MEDIA[name];
   const { recipe } = image;
-  const record = await runLoggedStage(ctx, `media-${name}(${recipe.name})`, { id: source.id, code: await hashCode(medium.code), tools: await packageVersions(medium.packages) }, async () => {
-    const input: MediaInput = {
-      ...source.settings,
-      vmlinuz: await ctx.cache.read(image.vmlinuz, `${recipe.name} kernel`),
-      initrd: await ctx.cache.read(image.initrd, `${recipe.name} initrd`),
-      ...(source.uki ? { uki: await ctx.cache.read(source.uki, `${recipe.name} signed UKI`) } : {}),
-      id: source.id,
-    };
-    return medium.write(input);
-  });
+  const record = await runLoggedStage(
+    ctx,
+    `media-${name}(${recipe.name})`,
+    { id: source.id, code: await hashCode(medium.code), tools: await packageVersions(medium.packages) },
+    async () => {
+      const input: MediaInput = {
+        ...source.settings,
+        vmlinuz: await ctx.cache.read(image.vmlinuz, `${recipe.name} kernel`),
+        initrd: await ctx.cache.read(image.initrd, `${recipe.name} initrd`),
+        ...(source.uki ? { uki: await ctx.cache.read(source.uki, `${recipe.name} signed UKI`) } : {}),
+        id: source.id,
+      };
+      return medium.write(input);
+    },
+  );
   return Object.entries(record.outputs).map(([file, blob]) => ({ file, blob }));
 }
 
-// The files of every staged medium the recipe lists, in its order (kernel+initrd are the image's own files, written anyway).
+// The files of every staged medium the recipe lists, in its order (kernel+initrd are the image's own files, written
+// anyway).
 export async function makeMedia(ctx: BuildContext, image: BuiltImage): Promise<OutputBlob[]> {
   const source = await mediaSource(ctx, image);
   const files: OutputBlob[] = [];

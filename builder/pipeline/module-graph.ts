@@ -1,7 +1,8 @@
 // The repository modules a module runs, found by esbuild as a bundler would, so a stage's key never misses an import.
-import { build, type BuildOptions } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
 
-// How esbuild reads the repository's modules, the same for the agent bundle and for module graphs: in memory, for node, as ESM.
+// How esbuild reads the repository's modules, the same for the agent bundle and for module graphs: in memory, for node,
+// as ESM.
 export const REPOSITORY_MODULES = {
   bundle: true,
   write: false,
@@ -27,7 +28,8 @@ async function resolveGraph(root: string, entry: string): Promise<string[]> {
   return Object.keys(result.metafile.inputs).sort();
 }
 
-// The module (relative to root) and every module under root it imports, directly or not, sorted; type-only imports run nothing and are left out.
+// The module (relative to root) and every module under root it imports, directly or not, sorted; type-only imports run
+// nothing and are left out.
 export function moduleGraph(root: string, entry: string): Promise<string[]> {
   let graph = known.get(`${root}\0${entry}`);
   if (!graph) {

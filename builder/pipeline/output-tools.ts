@@ -7,7 +7,8 @@ import { SECURE_BOOT_PACKAGES, signingKey } from './firmware.ts';
 import { signsBootMedia } from './media.ts';
 import { ROOT_DISK_PACKAGES } from './root-disk.ts';
 
-// The Debian packages the recipe's outputs need: each medium's, the root disk's, and the signing tools for Secure Boot media.
+// The Debian packages the recipe's outputs need: each medium's, the root disk's, and the signing tools for Secure Boot
+// media.
 export function outputPackages(recipe: Recipe): string[] {
   const outputs = recipe.outputs.flatMap((output) => (isMedium(output) ? MEDIA[output].packages : ROOT_DISK_PACKAGES));
   return [...outputs, ...(signsBootMedia(recipe) ? SECURE_BOOT_PACKAGES : [])];

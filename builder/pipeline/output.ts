@@ -21,7 +21,8 @@ export async function recoverImageDirs(imagesDir: string): Promise<void> {
   }
 }
 
-// Replaces images/<name>/ with exactly these files: written and synced under a temporary name, then swapped in by renames.
+// Replaces images/<name>/ with exactly these files: written and synced under a temporary name, then swapped in by
+// renames.
 export async function writeImageDir(imagesDir: string, name: string, files: Record<string, Buffer>): Promise<string> {
   await mkdir(imagesDir, { recursive: true });
   await recoverImageDirs(imagesDir);

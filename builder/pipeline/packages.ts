@@ -19,22 +19,36 @@ function pinsKey(pins: readonly PackagePin[]): string {
 }
 
 // Unpacks the pins in their locked order, keyed by the pins, the drop rules and SOURCE_DATE_EPOCH.
-export async function installPackages(ctx: ImageContext, recipe: Recipe, pins: readonly PackagePin[]): Promise<InstalledPackages> {
+export async function installPackages(
+  ctx: ImageContext,
+  recipe: Recipe,
+  pins: readonly PackagePin[],
+): Promise<InstalledPackages> {
   const drop = dropFilter(recipe.drop);
   const code = await hashCode(['builder/pipeline/packages.ts']);
-  const record = await runLoggedStage(ctx, `packages(${recipe.name})`, { pins: pinsKey(pins), drop: sha256(drop.rules.join('\n')), sde: String(ctx.sourceDateEpoch), code }, async () => {
-    const tree = new FileTree();
-    const dropped: string[] = [];
-    const task = ctx.progress.start(`extracting ${pins.length} packages for ${recipe.name}`, pins.length);
-    for (const pin of pins) {
-      const deb = await ctx.cache.read(pin.sha256, `${pin.name} ${pin.version}`);
-      const result = await addDebToTree(tree, deb, { origin: `pkg:${pin.name}`, keep: drop.keep, label: pin.name });
-      dropped.push(...result.dropped);
-      task.advance(1);
-    }
-    task.done();
-    return { 'packages.tar': await writeTar(tree, { mtime: ctx.sourceDateEpoch }), 'dropped.json': Buffer.from(JSON.stringify(dropped.sort())) };
-  });
-  const dropped = JSON.parse((await ctx.cache.read(record.outputs['dropped.json']!, 'dropped files')).toString()) as string[];
+  const record = await runLoggedStage(
+    ctx,
+    `packages(${recipe.name})`,
+    { pins: pinsKey(pins), drop: sha256(drop.rules.join('\n')), sde: String(ctx.sourceDateEpoch), code },
+    async () => {
+      const tree = new FileTree();
+      const dropped: string[] = [];
+      const task = ctx.progress.start(`extracting ${pins.length} packages for ${recipe.name}`, pins.length);
+      for (const pin of pins) {
+        const deb = await ctx.cache.read(pin.sha256, `${pin.name} ${pin.version}`);
+        const result = await addDebToTree(tree, deb, { origin: `pkg:${pin.name}`, keep: drop.keep, label: pin.name });
+        dropped.push(...result.dropped);
+        task.advance(1);
+      }
+      task.done();
+      return {
+        'packages.tar': await writeTar(tree, { mtime: ctx.sourceDateEpoch }),
+        'dropped.json': Buffer.from(JSON.stringify(dropped.sort())),
+      };
+    },
+  );
+  const dropped = JSON.parse(
+    (await ctx.cache.read(record.outputs['dropped.json']!, 'dropped files')).toString(),
+  ) as string[];
   return { tar: record.outputs['packages.tar']!, dropped: { rules: drop.rules, files: dropped.length } };
 }

@@ -20,7 +20,10 @@ function formatAmount(n: number, unit: 'bytes' | 'items'): string {
 }
 
 // Progress on a stream: bars when it is a terminal (and not silenced), lines otherwise.
-export function createProgress(stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number } = process.stderr, quiet = false): Progress {
+export function createProgress(
+  stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number } = process.stderr,
+  quiet = false,
+): Progress {
   const tty = stream.isTTY === true && !quiet;
   return {
     line(text) {
@@ -34,7 +37,9 @@ export function createProgress(stream: NodeJS.WritableStream & { isTTY?: boolean
         const width = 24;
         const filled = total > 0 ? Math.min(width, Math.round((current / total) * width)) : width;
         const percent = total > 0 ? Math.min(100, Math.floor((current / total) * 100)) : 100;
-        stream.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${String(percent).padStart(3)}% ${label} ${formatAmount(current, unit)}/${formatAmount(total, unit)}\x1b[K`);
+        stream.write(
+          `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${String(percent).padStart(3)}% ${label} ${formatAmount(current, unit)}/${formatAmount(total, unit)}\x1b[K`,
+        );
       };
       return {
         advance(amount) {

@@ -1,4 +1,5 @@
-// The erofs stage: the same tree the initramfs holds, as a read-only EROFS disk (the recipe output erofs, rootfs.erofs).
+// The erofs stage: the same tree the initramfs holds, as a read-only EROFS disk (the recipe output erofs,
+// rootfs.erofs).
 import { readTar } from '../archive/tar.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { writeErofs } from '../rootfs/erofs.ts';

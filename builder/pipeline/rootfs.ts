@@ -1,22 +1,32 @@
-// The rootfs stage: an image's whole root tree from the packages, the kernel modules, the recipe's overlays, templates and
+// The rootfs stage: an image's whole root tree from the packages, the kernel modules, the recipe's overlays, templates
+// and
 // generated config, the agent and its secrets, the guest images and NVRAM stores, and the container init.
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { readTar, writeTar } from '../archive/tar.ts';
 import { FailureError } from '../../common/errors.ts';
+import { readTar, writeTar } from '../archive/tar.ts';
 import { defaultKeyDir } from '../firmware/keys.ts';
 import { renderTemplate } from '../recipe/templates.ts';
 import type { Recipe, TemplateSpec } from '../recipe/types.ts';
 import type { FileTree } from '../rootfs/tree.ts';
-import { IMAGE_API_CERT, IMAGE_API_KEY, readApiTls, type ApiTlsPair } from '../secrets/api-tls.ts';
-import { IMAGE_SECRET_KEY, resolveHostUsers, type HostUsers } from '../secrets/host-users.ts';
-import { containerInitramfs, containerInitScript, CONTAINER_INITRD } from './container-init.ts';
-import { containerKernel, guestDiskPath, guestImagePaths, guestVarsPath, hostConfig, osRelease, templateValues, vmFirmware } from './generated.ts';
+import { type ApiTlsPair, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../secrets/api-tls.ts';
+import { type HostUsers, IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
+import { CONTAINER_INITRD, containerInitramfs, containerInitScript } from './container-init.ts';
+import {
+  containerKernel,
+  guestDiskPath,
+  guestImagePaths,
+  guestVarsPath,
+  hostConfig,
+  osRelease,
+  templateValues,
+  vmFirmware,
+} from './generated.ts';
 import type { BuiltImage, ImageContext } from './image.ts';
 import type { KernelModules } from './kernel.ts';
-import { hashOverlay, readOverlay, type OverlayEntry } from './overlay.ts';
+import { hashOverlay, type OverlayEntry, readOverlay } from './overlay.ts';
 import { hashCode, repoRoot } from './sources.ts';
-import { runLoggedStage, sha256, type StageInputs } from './stage.ts';
+import { runLoggedStage, type StageInputs, sha256 } from './stage.ts';
 
 // What the earlier stages made that the root tree takes in (cache blobs).
 export interface RootfsParts {
@@ -48,7 +58,15 @@ function carriesContainers(recipe: Recipe): boolean {
 }
 
 function fileEntry(path: string, content: Buffer | string, mode = 0o644, origin = 'generated') {
-  return { path, type: 'file' as const, mode, uid: 0, gid: 0, content: Buffer.isBuffer(content) ? content : Buffer.from(content), origin };
+  return {
+    path,
+    type: 'file' as const,
+    mode,
+    uid: 0,
+    gid: 0,
+    content: Buffer.isBuffer(content) ? content : Buffer.from(content),
+    origin,
+  };
 }
 
 function renderTemplates(recipe: Recipe): RecipeFiles['templates'] {
@@ -57,7 +75,9 @@ function renderTemplates(recipe: Recipe): RecipeFiles['templates'] {
     try {
       return { target: t.target, mode: t.mode, text: renderTemplate(readFileSync(t.source, 'utf8'), values) };
     } catch (cause) {
-      throw new FailureError(`template ${relative(repoRoot, t.source)} failed to render: ${(cause as Error).message}`, { cause });
+      throw new FailureError(`template ${relative(repoRoot, t.source)} failed to render: ${(cause as Error).message}`, {
+        cause,
+      });
     }
   });
 }
@@ -76,12 +96,21 @@ async function readRecipeFiles(recipe: Recipe): Promise<RecipeFiles> {
   const templates = renderTemplates(recipe);
   // Agent users' sealed secrets and hashes come from the key folder (outside the repository); the key ships root-only.
   const users = recipe.kind === 'host' ? await resolveHostUsers(recipe.agent.users, defaultKeyDir()) : { users: [] };
-  // The TCP API's certificate and key, when the recipe takes them from the key folder; the key ships root-only like the secret key.
-  const apiTls = recipe.kind === 'host' && recipe.agent.apiTls === 'key-folder' ? await readApiTls(defaultKeyDir(), recipe.agent) : undefined;
+  // The TCP API's certificate and key, when the recipe takes them from the key folder; the key ships root-only like the
+  // secret key.
+  const apiTls =
+    recipe.kind === 'host' && recipe.agent.apiTls === 'key-folder'
+      ? await readApiTls(defaultKeyDir(), recipe.agent)
+      : undefined;
   return { overlays, templates, generated: generatedFiles(recipe, users), secretKey: users.secretKey, apiTls };
 }
 
-async function rootfsInputs(ctx: ImageContext, recipe: Recipe, parts: RootfsParts, files: RecipeFiles): Promise<StageInputs> {
+async function rootfsInputs(
+  ctx: ImageContext,
+  recipe: Recipe,
+  parts: RootfsParts,
+  files: RecipeFiles,
+): Promise<StageInputs> {
   return {
     packages: parts.packages,
     overlays: sha256(JSON.stringify(files.overlays.map((o) => [relative(repoRoot, o.dir), hashOverlay(o.entries)]))),
@@ -100,10 +129,16 @@ async function rootfsInputs(ctx: ImageContext, recipe: Recipe, parts: RootfsPart
 }
 
 // The packages' tree with the kernel modules in it, and the modules' load order for /etc/mvos/modules.
-async function packagesWithModules(ctx: ImageContext, recipe: Recipe, parts: RootfsParts): Promise<{ tree: FileTree; moduleLoadOrder?: string }> {
+async function packagesWithModules(
+  ctx: ImageContext,
+  recipe: Recipe,
+  parts: RootfsParts,
+): Promise<{ tree: FileTree; moduleLoadOrder?: string }> {
   const tree = await readTar(await ctx.cache.read(parts.packages, `${recipe.name} packages`), { origin: 'packages' });
   if (!parts.modules) return { tree };
-  const modules = await readTar(await ctx.cache.read(parts.modules.tar, `${recipe.name} modules`), { origin: 'kernel' });
+  const modules = await readTar(await ctx.cache.read(parts.modules.tar, `${recipe.name} modules`), {
+    origin: 'kernel',
+  });
   for (const entry of modules.entries()) tree.add(entry);
   return { tree, moduleLoadOrder: (await ctx.cache.read(parts.modules.load, 'module load order')).toString('utf8') };
 }
@@ -113,7 +148,8 @@ function addOverlays(tree: FileTree, overlays: RecipeFiles['overlays']): void {
     const origin = `overlay:${relative(repoRoot, dir)}`;
     for (const e of entries) {
       if (e.type === 'directory') tree.mkdirp(e.path, { mode: e.mode, origin });
-      else if (e.type === 'symlink') tree.add({ path: e.path, type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: e.linkname, origin });
+      else if (e.type === 'symlink')
+        tree.add({ path: e.path, type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: e.linkname, origin });
       else tree.add(fileEntry(e.path, e.content!, e.mode, origin));
     }
   }
@@ -127,47 +163,126 @@ function addSecrets(tree: FileTree, files: RecipeFiles): void {
   }
 }
 
-async function addGuestImages(ctx: ImageContext, tree: FileTree, recipe: Recipe, guests: readonly BuiltImage[]): Promise<void> {
+async function addGuestImages(
+  ctx: ImageContext,
+  tree: FileTree,
+  recipe: Recipe,
+  guests: readonly BuiltImage[],
+): Promise<void> {
   for (const guest of guests) {
     const vm = recipe.vms.find((v) => v.recipe === guest.recipe)!;
     const paths = guestImagePaths(vm);
-    tree.add(fileEntry(paths.kernel.slice(1), await ctx.cache.read(guest.vmlinuz, `${guest.recipe.name} kernel`), 0o644, `image:${guest.recipe.name}`));
-    tree.add(fileEntry(paths.initrd.slice(1), await ctx.cache.read(guest.initrd, `${guest.recipe.name} initrd`), 0o644, `image:${guest.recipe.name}`));
+    tree.add(
+      fileEntry(
+        paths.kernel.slice(1),
+        await ctx.cache.read(guest.vmlinuz, `${guest.recipe.name} kernel`),
+        0o644,
+        `image:${guest.recipe.name}`,
+      ),
+    );
+    tree.add(
+      fileEntry(
+        paths.initrd.slice(1),
+        await ctx.cache.read(guest.initrd, `${guest.recipe.name} initrd`),
+        0o644,
+        `image:${guest.recipe.name}`,
+      ),
+    );
     const disk = guestDiskPath(vm);
-    if (disk && guest.disk) tree.add(fileEntry(disk.slice(1), await ctx.cache.read(guest.disk, `${guest.recipe.name} root disk`), 0o444, `image:${guest.recipe.name}`));
+    if (disk && guest.disk)
+      tree.add(
+        fileEntry(
+          disk.slice(1),
+          await ctx.cache.read(guest.disk, `${guest.recipe.name} root disk`),
+          0o444,
+          `image:${guest.recipe.name}`,
+        ),
+      );
   }
 }
 
 // Each VM's NVRAM store, and the firmware code it boots, which must come from the host's own packages.
-async function addVmFirmware(ctx: ImageContext, tree: FileTree, recipe: Recipe, vmVars: Record<string, string>): Promise<void> {
+async function addVmFirmware(
+  ctx: ImageContext,
+  tree: FileTree,
+  recipe: Recipe,
+  vmVars: Record<string, string>,
+): Promise<void> {
   for (const vm of recipe.vms) {
     const vars = vmVars[vm.name];
-    if (vars) tree.add(fileEntry(guestVarsPath(vm).slice(1), await ctx.cache.read(vars, `${vm.name} NVRAM store`), 0o644, `firmware:${vm.name}`));
+    if (vars)
+      tree.add(
+        fileEntry(
+          guestVarsPath(vm).slice(1),
+          await ctx.cache.read(vars, `${vm.name} NVRAM store`),
+          0o644,
+          `firmware:${vm.name}`,
+        ),
+      );
     const code = (vmFirmware(vm) as { code?: string }).code;
-    if (code && !tree.has(code.slice(1))) throw new FailureError(`VM ${vm.name} boots ${code}, which the host image does not carry`, { hint: 'keep ovmf and seabios in the host recipe\'s packages and out of its drop rules' });
+    if (code && !tree.has(code.slice(1)))
+      throw new FailureError(`VM ${vm.name} boots ${code}, which the host image does not carry`, {
+        hint: "keep ovmf and seabios in the host recipe's packages and out of its drop rules",
+      });
   }
 }
 
 async function addContainerInit(ctx: ImageContext, tree: FileTree): Promise<void> {
   const busybox = tree.get('bin/busybox');
-  if (!busybox?.content) throw new FailureError('the host runs container workloads with its busybox, and the image has no /bin/busybox', { hint: 'keep busybox-static in the host recipe\'s packages' });
-  tree.add(fileEntry(CONTAINER_INITRD.slice(1), await containerInitramfs(busybox.content, ctx.sourceDateEpoch), 0o644, 'container-init'));
+  if (!busybox?.content)
+    throw new FailureError('the host runs container workloads with its busybox, and the image has no /bin/busybox', {
+      hint: "keep busybox-static in the host recipe's packages",
+    });
+  tree.add(
+    fileEntry(
+      CONTAINER_INITRD.slice(1),
+      await containerInitramfs(busybox.content, ctx.sourceDateEpoch),
+      0o644,
+      'container-init',
+    ),
+  );
 }
 
 function addSystemFolders(tree: FileTree): void {
   // The kernel opens /dev/console for init before devtmpfs is mounted, so the archive carries the two nodes it needs.
   tree.mkdirp('dev', { mode: 0o755, origin: 'generated' });
-  tree.add({ path: 'dev/console', type: 'char', mode: 0o600, uid: 0, gid: 0, devmajor: 5, devminor: 1, origin: 'generated' });
-  tree.add({ path: 'dev/null', type: 'char', mode: 0o666, uid: 0, gid: 0, devmajor: 1, devminor: 3, origin: 'generated' });
-  for (const dir of ['proc', 'sys', 'run', 'tmp', 'var/lib/mvos', 'mnt']) tree.mkdirp(dir, { mode: dir === 'tmp' ? 0o1777 : 0o755, origin: 'generated' });
+  tree.add({
+    path: 'dev/console',
+    type: 'char',
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+    devmajor: 5,
+    devminor: 1,
+    origin: 'generated',
+  });
+  tree.add({
+    path: 'dev/null',
+    type: 'char',
+    mode: 0o666,
+    uid: 0,
+    gid: 0,
+    devmajor: 1,
+    devminor: 3,
+    origin: 'generated',
+  });
+  for (const dir of ['proc', 'sys', 'run', 'tmp', 'var/lib/mvos', 'mnt'])
+    tree.mkdirp(dir, { mode: dir === 'tmp' ? 0o1777 : 0o755, origin: 'generated' });
 }
 
-// Layers the tree in a fixed order (later layers replace earlier files): packages, modules, overlays, templates, generated files, secrets, agent, guests, firmware, container init.
-async function buildRootTree(ctx: ImageContext, recipe: Recipe, parts: RootfsParts, files: RecipeFiles): Promise<Record<string, Buffer>> {
+// Layers the tree in a fixed order (later layers replace earlier files): packages, modules, overlays, templates,
+// generated files, secrets, agent, guests, firmware, container init.
+async function buildRootTree(
+  ctx: ImageContext,
+  recipe: Recipe,
+  parts: RootfsParts,
+  files: RecipeFiles,
+): Promise<Record<string, Buffer>> {
   const { tree, moduleLoadOrder } = await packagesWithModules(ctx, recipe, parts);
   addOverlays(tree, files.overlays);
   for (const t of files.templates) tree.add(fileEntry(t.target.slice(1), t.text, t.mode, `template:${t.target}`));
-  const generated = moduleLoadOrder === undefined ? files.generated : { ...files.generated, 'etc/mvos/modules': moduleLoadOrder };
+  const generated =
+    moduleLoadOrder === undefined ? files.generated : { ...files.generated, 'etc/mvos/modules': moduleLoadOrder };
   for (const [path, text] of Object.entries(generated)) tree.add(fileEntry(path, text));
   addSecrets(tree, files);
   if (parts.agent) tree.add(fileEntry('usr/lib/mvos/agent.mjs', await ctx.cache.read(parts.agent, 'agent bundle')));
@@ -175,14 +290,27 @@ async function buildRootTree(ctx: ImageContext, recipe: Recipe, parts: RootfsPar
   await addVmFirmware(ctx, tree, recipe, parts.vmVars);
   if (carriesContainers(recipe)) await addContainerInit(ctx, tree);
   addSystemFolders(tree);
-  if (!tree.has('init')) throw new FailureError(`${recipe.name} has no /init`, { hint: 'an overlay must provide the init program (see rootfs/host/overlay/init)' });
-  return { 'rootfs.tar': await writeTar(tree, { mtime: ctx.sourceDateEpoch }), stats: Buffer.from(JSON.stringify({ entries: tree.size, bytes: tree.contentBytes })) };
+  if (!tree.has('init'))
+    throw new FailureError(`${recipe.name} has no /init`, {
+      hint: 'an overlay must provide the init program (see rootfs/host/overlay/init)',
+    });
+  return {
+    'rootfs.tar': await writeTar(tree, { mtime: ctx.sourceDateEpoch }),
+    stats: Buffer.from(JSON.stringify({ entries: tree.size, bytes: tree.contentBytes })),
+  };
 }
 
 // The root tree of one image, keyed by everything layered into it.
 export async function assembleRootfs(ctx: ImageContext, recipe: Recipe, parts: RootfsParts): Promise<BuiltRootfs> {
   const files = await readRecipeFiles(recipe);
-  const record = await runLoggedStage(ctx, `rootfs(${recipe.name})`, await rootfsInputs(ctx, recipe, parts, files), () => buildRootTree(ctx, recipe, parts, files));
-  const stats = JSON.parse((await ctx.cache.read(record.outputs.stats!, 'rootfs stats')).toString()) as BuiltRootfs['stats'];
+  const record = await runLoggedStage(
+    ctx,
+    `rootfs(${recipe.name})`,
+    await rootfsInputs(ctx, recipe, parts, files),
+    () => buildRootTree(ctx, recipe, parts, files),
+  );
+  const stats = JSON.parse(
+    (await ctx.cache.read(record.outputs.stats!, 'rootfs stats')).toString(),
+  ) as BuiltRootfs['stats'];
   return { tar: record.outputs['rootfs.tar']!, stats };
 }

@@ -57,13 +57,23 @@ export function buildSbom(image: SbomImage): Record<string, unknown> {
         licenseDeclared: 'NOASSERTION',
         copyrightText: 'NOASSERTION',
         checksums: [{ algorithm: 'SHA256', checksumValue: p.sha256 }],
-        externalRefs: [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: `pkg:deb/debian/${p.name}@${encodeURIComponent(p.version)}?arch=${p.arch}` }],
+        externalRefs: [
+          {
+            referenceCategory: 'PACKAGE-MANAGER',
+            referenceType: 'purl',
+            referenceLocator: `pkg:deb/debian/${p.name}@${encodeURIComponent(p.version)}?arch=${p.arch}`,
+          },
+        ],
         comment: `${p.role}; Debian pool file ${p.filename}`,
       })),
     ],
     relationships: [
       { spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: rootId },
-      ...packages.map((p) => ({ spdxElementId: rootId, relationshipType: 'CONTAINS', relatedSpdxElement: spdxId('Package', p.name) })),
+      ...packages.map((p) => ({
+        spdxElementId: rootId,
+        relationshipType: 'CONTAINS',
+        relatedSpdxElement: spdxId('Package', p.name),
+      })),
     ],
   };
 }

@@ -13,7 +13,8 @@ export function hashFiles(files: readonly string[], root = repoRoot): string {
   return sha256(JSON.stringify(files.map((f) => [f, sha256(readFileSync(join(root, f)))])));
 }
 
-// sha256 over the named repo files, each module with every repository module it imports: no hand-kept list can miss an import.
+// sha256 over the named repo files, each module with every repository module it imports: no hand-kept list can miss an
+// import.
 export async function hashCode(files: readonly string[]): Promise<string> {
   const graphs = await Promise.all(files.map((f) => (f.endsWith('.ts') ? moduleGraph(repoRoot, f) : [f])));
   return hashFiles([...new Set(graphs.flat())].sort());

@@ -1,4 +1,5 @@
-// Stages with content keys: a stage's key is the hash of everything it reads; its outputs are cache blobs found by that key.
+// Stages with content keys: a stage's key is the hash of everything it reads; its outputs are cache blobs found by that
+// key.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -29,7 +30,9 @@ export function sha256(data: Buffer | string): string {
 
 // The key of a stage: its name, the format version and its inputs in sorted order.
 export function stageKey(stage: string, inputs: StageInputs): string {
-  const sorted = Object.keys(inputs).sort().map((k) => [k, inputs[k]]);
+  const sorted = Object.keys(inputs)
+    .sort()
+    .map((k) => [k, inputs[k]]);
   return sha256(JSON.stringify({ stage, v: stageFormatVersion, inputs: sorted }));
 }
 
@@ -59,12 +62,19 @@ async function rememberInputs(cache: ContentCache, stage: string, inputs: StageI
 }
 
 // The record of a stage whose outputs are all in the cache under the key of these inputs, or undefined.
-export async function cachedStage(cache: ContentCache, stage: string, inputs: StageInputs): Promise<StageRecord | undefined> {
+export async function cachedStage(
+  cache: ContentCache,
+  stage: string,
+  inputs: StageInputs,
+): Promise<StageRecord | undefined> {
   const key = stageKey(stage, inputs);
   const started = Date.now();
   const index = await cache.getKey(key);
   if (!index || !cache.has(index)) return undefined;
-  const outputs = JSON.parse((await cache.read(index, `stage ${stage} index`)).toString('utf8')) as Record<string, string>;
+  const outputs = JSON.parse((await cache.read(index, `stage ${stage} index`)).toString('utf8')) as Record<
+    string,
+    string
+  >;
   if (!Object.values(outputs).every((h) => cache.has(h))) return undefined;
   return { stage, key, outputs, ran: false, reason: 'cached', seconds: (Date.now() - started) / 1000 };
 }

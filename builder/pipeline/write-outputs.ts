@@ -1,4 +1,5 @@
-// The last step: images/<name>/ gets the image's files and media, the SBOM and the manifest, unless all are there already.
+// The last step: images/<name>/ gets the image's files and media, the SBOM and the manifest, unless all are there
+// already.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,19 +42,37 @@ function jsonFile(value: unknown): Buffer {
 function sbomFile(ctx: BuildContext, image: BuiltImage, described: readonly DescribedOutput[]): Buffer {
   const { recipe } = image;
   return jsonFile(
-    buildSbom({ name: recipe.name, version: recipe.version, sourceDateEpoch: ctx.lock.sourceDateEpoch, builder: ctx.builder, packages: image.inputs, files: described.map((d) => ({ name: d.file, sha256: d.sha256 })) }),
+    buildSbom({
+      name: recipe.name,
+      version: recipe.version,
+      sourceDateEpoch: ctx.lock.sourceDateEpoch,
+      builder: ctx.builder,
+      packages: image.inputs,
+      files: described.map((d) => ({ name: d.file, sha256: d.sha256 })),
+    }),
   );
 }
 
 function manifestFile(ctx: BuildContext, image: BuiltImage, outputs: readonly DescribedOutput[]): Buffer {
-  return jsonFile(buildManifest({ image, lock: ctx.lock, lockSha256: sha256(readFileSync(ctx.lockPath)), lockPath: ctx.lockPath, builder: ctx.builder, stages: ctx.stages, outputs }));
+  return jsonFile(
+    buildManifest({
+      image,
+      lock: ctx.lock,
+      lockSha256: sha256(readFileSync(ctx.lockPath)),
+      lockPath: ctx.lockPath,
+      builder: ctx.builder,
+      stages: ctx.stages,
+      outputs,
+    }),
+  );
 }
 
 function outputStamp(path: string, sha: string): string {
   return `${sha}@${fileStamp(path)}`;
 }
 
-// Whether an output file holds these bytes: re-hashed only when its file state changed since it was last found right, so a
+// Whether an output file holds these bytes: re-hashed only when its file state changed since it was last found right,
+// so a
 // no-op rebuild does not re-read hundreds of megabytes of ISO and disk images, yet any write to an output is noticed.
 function sameOutput(path: string, expected: string, stamps: Map<string, string>): boolean {
   if (!existsSync(path)) return false;
@@ -64,7 +83,11 @@ function sameOutput(path: string, expected: string, stamps: Map<string, string>)
 }
 
 // Writes the image's folder atomically when any file in it would differ.
-export async function writeOutputs(ctx: BuildContext, image: BuiltImage, media: readonly OutputBlob[]): Promise<WrittenOutputs> {
+export async function writeOutputs(
+  ctx: BuildContext,
+  image: BuiltImage,
+  media: readonly OutputBlob[],
+): Promise<WrittenOutputs> {
   const blobs = [...imageFiles(image), ...media];
   const described = blobs.map(({ file, blob }) => ({ file, sha256: blob, size: statSync(ctx.cache.path(blob)).size }));
   const sbom = sbomFile(ctx, image, described);

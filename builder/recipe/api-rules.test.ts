@@ -10,7 +10,10 @@ const dir = mkdtempSync(join(tmpdir(), 'mvos-api-rules-'));
 
 function load(api: string) {
   const file = join(dir, `host-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(file, `kind: host\nname: test-host\nversion: 0.1.0\nkernel:\n  package: linux-image-amd64\nagent:\n  api:\n${api}`);
+  writeFileSync(
+    file,
+    `kind: host\nname: test-host\nversion: 0.1.0\nkernel:\n  package: linux-image-amd64\nagent:\n  api:\n${api}`,
+  );
   return loadRecipe(file, dir);
 }
 
@@ -39,7 +42,9 @@ test('plain HTTP on loopback needs nothing more', () => {
 });
 
 test('tls (self-signed or from the key folder) or insecure: true allow any address; names are kept', () => {
-  const selfSigned = load('    listen: 0.0.0.0:8443\n    tls: self-signed\n    names: [mvos.example.net, host-1.lan]\n');
+  const selfSigned = load(
+    '    listen: 0.0.0.0:8443\n    tls: self-signed\n    names: [mvos.example.net, host-1.lan]\n',
+  );
   assert.equal(selfSigned.problems, []);
   assert.is(selfSigned.recipe!.agent.apiTls, 'self-signed');
   assert.equal(selfSigned.recipe!.agent.apiNames, ['mvos.example.net', 'host-1.lan']);

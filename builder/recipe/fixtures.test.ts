@@ -1,4 +1,5 @@
-// The broken-recipe corpus: every fixture in fixtures/broken/ states, in `# expect:` lines, each problem `mvos validate`
+// The broken-recipe corpus: every fixture in fixtures/broken/ states, in `# expect:` lines, each problem `mvos
+// validate`
 // must report (file:line:col, JSON path, message substring); no more, no fewer, and never a stack trace.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -48,7 +49,10 @@ function parseExpectations(fixture: string): Expectation[] {
   return expectations;
 }
 
-async function validate(fixture: string, extra: string[] = []): Promise<{ code: number; out: string[]; err: string[] }> {
+async function validate(
+  fixture: string,
+  extra: string[] = [],
+): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
   const code = await main(['validate', fixture, '--no-color', ...extra], {
@@ -73,15 +77,27 @@ for (const fixture of fixtures) {
     const { code, err } = await validate(fixture);
     const output = err.join('\n');
     const show = `\n--- output of mvos validate ${fixture}:\n${output}\n---`;
-    assert.not.ok(err.some((l) => /^\s+at /.test(l)), `stack trace in the output${show}`);
+    assert.not.ok(
+      err.some((l) => /^\s+at /.test(l)),
+      `stack trace in the output${show}`,
+    );
     assert.is(code, 2, `exit code${show}`);
     const problems = err.filter((l) => problemLine.test(l));
     for (const e of expectations) {
       const head = `${e.file}:${e.line}:${e.col} ${e.pointer !== undefined ? `${e.pointer}: ` : ''}`;
-      const found = problems.some((p) => p.startsWith(head) && (e.pointer !== undefined || !/^\/\S*: /.test(p.slice(head.length))) && p.slice(head.length).includes(e.message));
+      const found = problems.some(
+        (p) =>
+          p.startsWith(head) &&
+          (e.pointer !== undefined || !/^\/\S*: /.test(p.slice(head.length))) &&
+          p.slice(head.length).includes(e.message),
+      );
       assert.ok(found, `expected a problem line starting with "${head}" containing "${e.message}"${show}`);
     }
-    assert.is(problems.length, expectations.length, `number of problem lines (expected exactly the # expect: lines, no extra or duplicate problems)${show}`);
+    assert.is(
+      problems.length,
+      expectations.length,
+      `number of problem lines (expected exactly the # expect: lines, no extra or duplicate problems)${show}`,
+    );
     // Problems are listed as an editor would: by file, then line, then column.
     const sorted = [...problems].sort((a, b) => {
       const [fa, la, ca] = a.split(' ')[0]!.split(':');
@@ -103,7 +119,10 @@ for (const [name, hint] of hints) {
     const fixture = fixtures.find((f) => f.endsWith(`/${name}`));
     assert.ok(fixture, `no fixture ${name}`);
     const { err } = await validate(fixture);
-    assert.ok(err.some((l) => /^\s+hint: /.test(l) && l.includes(hint)), `no hint "${hint}" in:\n${err.join('\n')}`);
+    assert.ok(
+      err.some((l) => /^\s+hint: /.test(l) && l.includes(hint)),
+      `no hint "${hint}" in:\n${err.join('\n')}`,
+    );
   });
 }
 
@@ -111,7 +130,10 @@ test('--json reports the same problems with their locations', async () => {
   const fixture = fixtures.find((f) => f.endsWith('/47-several-problems.yaml'))!;
   const { code, out } = await validate(fixture, ['--json']);
   assert.is(code, 2);
-  const report = JSON.parse(out.join('\n')) as { ok: boolean; recipes: Array<{ problems: Array<{ path?: string; location?: { file: string; line: number; col: number } }> }> };
+  const report = JSON.parse(out.join('\n')) as {
+    ok: boolean;
+    recipes: Array<{ problems: Array<{ path?: string; location?: { file: string; line: number; col: number } }> }>;
+  };
   assert.is(report.ok, false);
   const got = report.recipes[0]!.problems.map((p) => `${p.location?.line}:${p.location?.col} ${p.path}`);
   const want = parseExpectations(fixture).map((e) => `${e.line}:${e.col} ${e.pointer}`);

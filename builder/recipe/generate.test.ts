@@ -14,7 +14,14 @@ test('the README recipe reference matches the schema (run `npm run gen` after ed
 
 test('the reference names every VM field, nested ones included', () => {
   const readme = readFileSync(readmePath, 'utf8');
-  for (const key of ['vms.controller.cpus', 'vms.controller.fallback', 'vms.rescue.memory', 'vms.<name>.role', 'vms.<name>.launch', 'kernel.cmdline']) {
+  for (const key of [
+    'vms.controller.cpus',
+    'vms.controller.fallback',
+    'vms.rescue.memory',
+    'vms.<name>.role',
+    'vms.<name>.launch',
+    'kernel.cmdline',
+  ]) {
     assert.ok(readme.includes(`| \`${key}\` |`), key);
   }
 });

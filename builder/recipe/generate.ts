@@ -60,11 +60,16 @@ function rows(node: Node, path: string, out: string[], required: string[] = []):
   for (const [key, raw] of Object.entries(props)) {
     const child = resolve(raw);
     const p = `${path}${path ? '.' : ''}${key}`;
-    const bits = [child.description as string | undefined, child['x-expected'] ? `e.g. ${child['x-expected']}` : undefined]
+    const bits = [
+      child.description as string | undefined,
+      child['x-expected'] ? `e.g. ${child['x-expected']}` : undefined,
+    ]
       .filter(Boolean)
       .join(' — ');
     const def = child.default !== undefined ? `\`${JSON.stringify(child.default)}\`` : '';
-    out.push(`| \`${p}\` | ${typeText(child)} | ${requiredHere.includes(key) ? 'yes' : ''} | ${def} | ${bits.replace(/\|/g, '\\|')} |`);
+    out.push(
+      `| \`${p}\` | ${typeText(child)} | ${requiredHere.includes(key) ? 'yes' : ''} | ${def} | ${bits.replace(/\|/g, '\\|')} |`,
+    );
     if (child.type === 'object' || child.properties) rows(child, p, out);
     if (child.additionalProperties && typeof child.additionalProperties === 'object' && key === 'vms') {
       rows(resolve(child.additionalProperties as Node), `${p}.<name>`, out);

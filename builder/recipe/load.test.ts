@@ -12,10 +12,13 @@ test('the default host loads: two VMs in start order, sizes in MiB, guests loade
   assert.equal(problems, []);
   assert.ok(recipe);
   assert.is(recipe.kind, 'host');
-  assert.equal(recipe.vms.map((v) => [v.name, v.role, v.memoryMiB, v.launch]), [
-    ['controller', 'controller', 512, 'vm'],
-    ['rescue', 'rescue', 256, 'vm'],
-  ]);
+  assert.equal(
+    recipe.vms.map((v) => [v.name, v.role, v.memoryMiB, v.launch]),
+    [
+      ['controller', 'controller', 512, 'vm'],
+      ['rescue', 'rescue', 256, 'vm'],
+    ],
+  );
   const controller = recipe.vms[0]!;
   assert.is(controller.fallback, 'rescue');
   assert.is(controller.autostart, true);
@@ -30,7 +33,10 @@ test('the default host loads: two VMs in start order, sizes in MiB, guests loade
 test('extends: the example host keeps the default VMs and adds an application VM', () => {
   const { recipe, problems } = loadRecipe('recipes/examples/host-with-app.yaml', root);
   assert.equal(problems, []);
-  assert.equal(recipe!.vms.map((v) => v.name), ['controller', 'rescue', 'app']);
+  assert.equal(
+    recipe!.vms.map((v) => v.name),
+    ['controller', 'rescue', 'app'],
+  );
   const app = recipe!.vms[2]!;
   assert.equal([app.role, app.launch, app.ephemeral, app.autostart], ['application', 'novm', true, true]);
   assert.is(recipe!.kernel.package, 'linux-image-amd64');
@@ -40,11 +46,18 @@ test('extends: the example host keeps the default VMs and adds an application VM
 test('extends from another folder: the base keeps its own relative paths, the child its own', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mvos-extends-'));
   writeFileSync(join(dir, 'issue.hbs'), 'child {{recipe.name}}\n');
-  writeFileSync(join(dir, 'child.yaml'), `extends: ${join(root, 'recipes/host.yaml')}\nname: child\ntemplates:\n  - source: issue.hbs\n    target: /etc/issue\n`);
+  writeFileSync(
+    join(dir, 'child.yaml'),
+    `extends: ${join(root, 'recipes/host.yaml')}\nname: child\ntemplates:\n  - source: issue.hbs\n    target: /etc/issue\n`,
+  );
   const { recipe, problems } = loadRecipe(join(dir, 'child.yaml'), root);
   assert.equal(problems, []);
   assert.equal(recipe!.overlays, [join(root, 'rootfs/host/overlay')], "the base's overlay, from the base's folder");
-  assert.equal(recipe!.templates.map((t) => t.source), [join(dir, 'issue.hbs')], "the child's template, from the child's folder");
+  assert.equal(
+    recipe!.templates.map((t) => t.source),
+    [join(dir, 'issue.hbs')],
+    "the child's template, from the child's folder",
+  );
 });
 
 test('guest recipes are loaded once per loader', () => {

@@ -1,15 +1,16 @@
-// Loads a recipe: YAML → extends → JSON Schema → semantic rules → guest recipes → frozen Recipe, collecting every problem.
+// Loads a recipe: YAML → extends → JSON Schema → semantic rules → guest recipes → frozen Recipe, collecting every
+// problem.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import { formatProblem, sortProblems, UserError, type Problem } from '../../common/errors.ts';
+import { formatProblem, type Problem, sortProblems, UserError } from '../../common/errors.ts';
+import { checkApiRules } from './api-rules.ts';
 import { mergeLocations, mergeRecipeData } from './merge.ts';
 import { normalizeRecipe } from './normalize.ts';
-import { checkApiRules } from './api-rules.ts';
-import { checkRecipeRules, checkVmRules, resolveFrom, schemaVerdicts, type RuleContext } from './rules.ts';
+import { checkRecipeRules, checkVmRules, type RuleContext, resolveFrom, schemaVerdicts } from './rules.ts';
 import { validateAgainstSchema } from './schema.ts';
 import type { MultiverseRecipe } from './schema.types.ts';
 import type { Recipe } from './types.ts';
-import { locate, parseYaml, type LocationMap } from './yaml-source.ts';
+import { type LocationMap, locate, parseYaml } from './yaml-source.ts';
 
 // The outcome of loading: a recipe when there were no problems, else every problem found.
 export interface LoadResult {
@@ -76,48 +77,107 @@ export class RecipeLoader {
       const path = `/vms/${name}/recipe`;
       const guestFile = resolveFrom(ctx, path, vm.recipe);
       if (!existsSync(guestFile)) {
-        problems.push({ location: locate(raw.locations, path), path, message: `VM recipe ${this.display(guestFile)} does not exist`, hint: 'create it (kind: guest) or fix the path, which is relative to this recipe' });
+        problems.push({
+          location: locate(raw.locations, path),
+          path,
+          message: `VM recipe ${this.display(guestFile)} does not exist`,
+          hint: 'create it (kind: guest) or fix the path, which is relative to this recipe',
+        });
         continue;
       }
       const guest = this.load(guestFile);
       problems.push(...guest.problems);
       if (!guest.recipe) continue;
       if (guest.recipe.kind !== 'guest') {
-        problems.push({ location: locate(raw.locations, path), path, message: `${this.display(guestFile)} is a ${guest.recipe.kind} recipe, a VM needs a guest recipe`, hint: 'set `kind: guest` in it' });
+        problems.push({
+          location: locate(raw.locations, path),
+          path,
+          message: `${this.display(guestFile)} is a ${guest.recipe.kind} recipe, a VM needs a guest recipe`,
+          hint: 'set `kind: guest` in it',
+        });
         continue;
       }
       if (vm.launch === 'container' && !guest.recipe.container) {
         const launchPath = `/vms/${name}/launch`;
-        problems.push({ location: locate(raw.locations, launchPath), path: launchPath, message: `launch: container needs a \`container:\` section in ${this.display(guestFile)}`, hint: 'name the OCI image there: `container: { image: ./app.tar }`' });
+        problems.push({
+          location: locate(raw.locations, launchPath),
+          path: launchPath,
+          message: `launch: container needs a \`container:\` section in ${this.display(guestFile)}`,
+          hint: 'name the OCI image there: `container: { image: ./app.tar }`',
+        });
       }
       guests.set(name, guest.recipe);
     }
     if (problems.length > 0) return { problems };
-    // Paths are relative to the file that wrote them: a base recipe in another folder keeps its own overlays and templates.
-    return { recipe: normalizeRecipe(file, recipeData, guests, (pointer, value) => resolveFrom(ctx, pointer, value), raw.bases), problems: [] };
+    // Paths are relative to the file that wrote them: a base recipe in another folder keeps its own overlays and
+    // templates.
+    return {
+      recipe: normalizeRecipe(
+        file,
+        recipeData,
+        guests,
+        (pointer, value) => resolveFrom(ctx, pointer, value),
+        raw.bases,
+      ),
+      problems: [],
+    };
   }
 
   // Reads a file and the chain of recipes it extends, merged base-first.
   private readWithBases(file: string, chain: string[]): RawRecipe {
     const shown = this.display(file);
     if (!existsSync(file)) {
-      return { locations: new Map(), problems: [{ message: `${shown}: no such recipe file`, hint: 'list the recipes with `ls recipes/*.yaml`' }] };
+      return {
+        locations: new Map(),
+        problems: [{ message: `${shown}: no such recipe file`, hint: 'list the recipes with `ls recipes/*.yaml`' }],
+      };
     }
     const parsed = parseYaml(readFileSync(file, 'utf8'), shown);
     if (parsed.problems.length > 0) return { locations: parsed.locations, problems: parsed.problems };
     if (typeof parsed.data !== 'object' || parsed.data === null || Array.isArray(parsed.data)) {
-      return { locations: parsed.locations, problems: [{ location: parsed.locations.get('')?.value ?? { file: shown, line: 1, col: 1 }, path: '', message: 'a recipe must be a YAML mapping (key: value lines)', hint: 'start with `kind: host` or `kind: guest`' }] };
+      return {
+        locations: parsed.locations,
+        problems: [
+          {
+            location: parsed.locations.get('')?.value ?? { file: shown, line: 1, col: 1 },
+            path: '',
+            message: 'a recipe must be a YAML mapping (key: value lines)',
+            hint: 'start with `kind: host` or `kind: guest`',
+          },
+        ],
+      };
     }
     const data = parsed.data as Record<string, unknown>;
     if (typeof data.extends !== 'string') return { data, locations: parsed.locations, problems: [] };
     const baseFile = resolve(dirname(file), data.extends);
     const where = locate(parsed.locations, '/extends');
     if (chain.includes(baseFile) || baseFile === file) {
-      const cycle = baseFile === file ? 'extends itself' : `extends ${this.display(baseFile)}, which extends this recipe again`;
-      return { locations: parsed.locations, problems: [{ location: where, path: '/extends', message: `${cycle} (a cycle)`, hint: 'break the chain: a recipe may not extend itself, directly or through others' }] };
+      const cycle =
+        baseFile === file ? 'extends itself' : `extends ${this.display(baseFile)}, which extends this recipe again`;
+      return {
+        locations: parsed.locations,
+        problems: [
+          {
+            location: where,
+            path: '/extends',
+            message: `${cycle} (a cycle)`,
+            hint: 'break the chain: a recipe may not extend itself, directly or through others',
+          },
+        ],
+      };
     }
     if (!existsSync(baseFile)) {
-      return { locations: parsed.locations, problems: [{ location: where, path: '/extends', message: `extends ${this.display(baseFile)}, which does not exist`, hint: 'the path is relative to this recipe' }] };
+      return {
+        locations: parsed.locations,
+        problems: [
+          {
+            location: where,
+            path: '/extends',
+            message: `extends ${this.display(baseFile)}, which does not exist`,
+            hint: 'the path is relative to this recipe',
+          },
+        ],
+      };
     }
     const base = this.readWithBases(baseFile, [...chain, file]);
     if (!base.data || base.problems.length > 0) return base;
@@ -140,5 +200,8 @@ export function requireRecipe(file: string, cwd: string = process.cwd()): Recipe
   const result = loadRecipe(file, cwd);
   if (result.recipe) return result.recipe;
   const n = result.problems.length;
-  throw new UserError(`${file} has ${n} problem${n === 1 ? '' : 's'}`, { problems: result.problems, hint: `fix them (\`mvos validate ${file}\` lists them), then try again` });
+  throw new UserError(`${file} has ${n} problem${n === 1 ? '' : 's'}`, {
+    problems: result.problems,
+    hint: `fix them (\`mvos validate ${file}\` lists them), then try again`,
+  });
 }

@@ -1,5 +1,5 @@
 // `extends:` merging: objects merge key by key, arrays and scalars are replaced, null removes a key.
-import { pointerSegment, type LocationMap } from './yaml-source.ts';
+import { type LocationMap, pointerSegment } from './yaml-source.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

@@ -1,7 +1,7 @@
 // Turns ajv's errors into problems a person can act on: what was expected, what was found, a hint.
 import type { ErrorObject } from 'ajv';
 import type { Problem } from '../../common/errors.ts';
-import { locate, pointerSegment, type LocationMap } from './yaml-source.ts';
+import { type LocationMap, locate, pointerSegment } from './yaml-source.ts';
 
 type SchemaNode = Record<string, unknown> | boolean;
 
@@ -77,7 +77,11 @@ function propertySchema(parent: SchemaNode | undefined, key: string): SchemaNode
 }
 
 // Converts one ajv error (ajv run with verbose: true) into a problem located in the source.
-export function problemFromAjvError(error: ErrorObject, locations: LocationMap, resolve: (schema: SchemaNode | undefined) => SchemaNode | undefined): Problem | undefined {
+export function problemFromAjvError(
+  error: ErrorObject,
+  locations: LocationMap,
+  resolve: (schema: SchemaNode | undefined) => SchemaNode | undefined,
+): Problem | undefined {
   const parent = resolve(error.parentSchema as SchemaNode | undefined);
   const at = (pointer: string) => locate(locations, pointer);
   const base = error.instancePath;
@@ -104,7 +108,11 @@ export function problemFromAjvError(error: ErrorObject, locations: LocationMap, 
         location: at(path),
         path,
         message: `unknown property ${JSON.stringify(extra)}`,
-        hint: guess ? `did you mean ${JSON.stringify(guess)}?` : known.length ? `allowed here: ${known.join(', ')}` : undefined,
+        hint: guess
+          ? `did you mean ${JSON.stringify(guess)}?`
+          : known.length
+            ? `allowed here: ${known.join(', ')}`
+            : undefined,
       };
     }
     case 'propertyNames': {

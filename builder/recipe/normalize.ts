@@ -47,11 +47,16 @@ export function normalizeVm(name: string, raw: AnyVm, guest: Recipe): VmSpec {
     }),
     hugepages: raw.hugepages ?? 'auto',
     fallback: raw.fallback,
-    restart: Object.freeze({ attempts: raw.restart?.attempts ?? 2, backoffSeconds: raw.restart?.backoff ?? 5, windowSeconds: raw.restart?.window ?? 600 }),
+    restart: Object.freeze({
+      attempts: raw.restart?.attempts ?? 2,
+      backoffSeconds: raw.restart?.backoff ?? 5,
+      windowSeconds: raw.restart?.window ?? 600,
+    }),
   });
 }
 
-// Builds the frozen Recipe from schema-valid data; `guests` maps VM name → its loaded guest recipe; `resolvePath` makes a path absolute from the recipe file that wrote it.
+// Builds the frozen Recipe from schema-valid data; `guests` maps VM name → its loaded guest recipe; `resolvePath` makes
+// a path absolute from the recipe file that wrote it.
 export function normalizeRecipe(
   file: string,
   raw: MultiverseRecipe,
@@ -88,7 +93,13 @@ export function normalizeRecipe(
     drop: Object.freeze([...(raw.drop ?? [])]),
     overlays: Object.freeze((raw.overlays ?? []).map((o, i) => resolvePath(`/overlays/${i}`, o))),
     templates: Object.freeze(
-      (raw.templates ?? []).map((t, i) => Object.freeze({ source: resolvePath(`/templates/${i}/source`, t.source), target: t.target, mode: parseInt(t.mode ?? '0644', 8) })),
+      (raw.templates ?? []).map((t, i) =>
+        Object.freeze({
+          source: resolvePath(`/templates/${i}/source`, t.source),
+          target: t.target,
+          mode: parseInt(t.mode ?? '0644', 8),
+        }),
+      ),
     ),
     variables: Object.freeze({ ...(raw.variables as Record<string, string | number | boolean> | undefined) }),
     agent: Object.freeze({
@@ -99,11 +110,21 @@ export function normalizeRecipe(
       apiNames: Object.freeze([...(raw.agent?.api?.names ?? [])]),
       sshListen: raw.agent?.ssh?.listen,
       users: Object.freeze(
-        (raw.agent?.users ?? []).map((u) => Object.freeze({ name: u.name, authorizedKeys: Object.freeze([...(u.authorizedKeys ?? [])]), otp: u.otp ?? 'totp', password: u.password ?? false })),
+        (raw.agent?.users ?? []).map((u) =>
+          Object.freeze({
+            name: u.name,
+            authorizedKeys: Object.freeze([...(u.authorizedKeys ?? [])]),
+            otp: u.otp ?? 'totp',
+            password: u.password ?? false,
+          }),
+        ),
       ),
     }),
     boot: Object.freeze({ attempts: raw.boot?.attempts ?? 3, menuTimeout: raw.boot?.menuTimeout ?? 3 }),
-    host: Object.freeze({ housekeeping: Object.freeze([...(raw.host?.housekeeping ?? [0])]), stateLabel: raw.host?.stateLabel ?? 'MVOS-STATE' }),
+    host: Object.freeze({
+      housekeeping: Object.freeze([...(raw.host?.housekeeping ?? [0])]),
+      stateLabel: raw.host?.stateLabel ?? 'MVOS-STATE',
+    }),
     outputs: Object.freeze([...(raw.outputs ?? ['kernel+initrd'])]),
     container: raw.container ? Object.freeze({ ...raw.container }) : undefined,
     vms: Object.freeze(vms),

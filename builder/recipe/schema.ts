@@ -21,7 +21,14 @@ export function recipeSchema(): Record<string, unknown> {
 function compiledSchema(): { validate: ValidateFunction; schema: Record<string, unknown> } {
   if (!compiled) {
     const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, allowUnionTypes: true, useDefaults: true });
+    const ajv = new Ajv({
+      allErrors: true,
+      verbose: true,
+      strict: true,
+      strictTypes: false,
+      allowUnionTypes: true,
+      useDefaults: true,
+    });
     ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
     ajv.addKeyword({ keyword: 'tsType', schemaType: 'string' });
     compiled = { validate: ajv.compile(schema), schema };
@@ -34,7 +41,9 @@ function resolveRef(schema: SchemaNode | undefined): SchemaNode | undefined {
   const target = schema.$ref
     .replace(/^#\//, '')
     .split('/')
-    .reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], compiledSchema().schema) as SchemaNode | undefined;
+    .reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], compiledSchema().schema) as
+    | SchemaNode
+    | undefined;
   return resolveRef(target);
 }
 

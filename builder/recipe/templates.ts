@@ -34,13 +34,16 @@ export function templateReferences(source: string): TemplateReference[] {
     const path = node.path as HbsNode;
     const params = (node.params as HbsNode[]) ?? [];
     const hashPairs = ((node.hash as HbsNode | undefined)?.pairs as HbsNode[]) ?? [];
-    const isHelper = params.length > 0 || hashPairs.length > 0 || (path.type === 'PathExpression' && knownHelpers.has((path.parts as string[])[0] ?? ''));
+    const isHelper =
+      params.length > 0 ||
+      hashPairs.length > 0 ||
+      (path.type === 'PathExpression' && knownHelpers.has((path.parts as string[])[0] ?? ''));
     if (!isHelper) visitExpression(path);
     for (const param of params) visitExpression(param);
     for (const pair of hashPairs) visitExpression(pair.value as HbsNode);
   };
   const visitProgram = (program: HbsNode | undefined): void => {
-    for (const statement of ((program?.body as HbsNode[]) ?? [])) {
+    for (const statement of (program?.body as HbsNode[]) ?? []) {
       if (statement.type === 'MustacheStatement') visitCall(statement);
       else if (statement.type === 'BlockStatement') {
         visitCall(statement);
@@ -55,21 +58,36 @@ export function templateReferences(source: string): TemplateReference[] {
 }
 
 // A template parse error as a located problem: handlebars gives the line and an excerpt ending where parsing stopped.
-export function templateSyntaxError(error: unknown, file: string, source: string): { location: SourceLocation; message: string; hint: string } {
+export function templateSyntaxError(
+  error: unknown,
+  file: string,
+  source: string,
+): { location: SourceLocation; message: string; hint: string } {
   const hint = 'check that every {{ has its }} and every {{#block}} its {{/block}}';
   const e = error as { message?: string; lineNumber?: number; column?: number };
   const text = e.message ?? String(error);
   if (typeof e.lineNumber === 'number') {
-    return { location: { file, line: e.lineNumber, col: (e.column ?? 0) + 1 }, message: `template syntax error: ${text.replace(/ - \d+:\d+$/, '')}`, hint };
+    return {
+      location: { file, line: e.lineNumber, col: (e.column ?? 0) + 1 },
+      message: `template syntax error: ${text.replace(/ - \d+:\d+$/, '')}`,
+      hint,
+    };
   }
   const [head = '', excerpt = '', caret = '', expecting = ''] = text.split('\n');
   const line = Number(/on line (\d+)/.exec(head)?.[1] ?? 1);
-  const consumed = excerpt.replace(/^\.\.\./, '').slice(0, Math.max(0, caret.indexOf('^') - (excerpt.startsWith('...') ? 3 : 0)));
+  const consumed = excerpt
+    .replace(/^\.\.\./, '')
+    .slice(0, Math.max(0, caret.indexOf('^') - (excerpt.startsWith('...') ? 3 : 0)));
   const lineText = source.split('\n')[line - 1] ?? '';
   let end = lineText.indexOf(consumed) >= 0 ? lineText.indexOf(consumed) + consumed.length : 0;
   for (let n = consumed.length; end === 0 && n > 0; n--) if (lineText.startsWith(consumed.slice(-n))) end = n;
   const got = /got '([^']+)'/.exec(expecting)?.[1];
-  const what = got === 'EOF' ? 'the template ends inside a {{…}} or a block' : got ? `unexpected ${got === 'INVALID' ? 'character' : got.toLowerCase()}` : 'cannot parse';
+  const what =
+    got === 'EOF'
+      ? 'the template ends inside a {{…}} or a block'
+      : got
+        ? `unexpected ${got === 'INVALID' ? 'character' : got.toLowerCase()}`
+        : 'cannot parse';
   return { location: { file, line, col: end + 1 }, message: `template syntax error: ${what}`, hint };
 }
 

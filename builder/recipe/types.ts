@@ -21,7 +21,12 @@ export interface VmSpec {
   readonly launch: LaunchKind;
   readonly autostart: boolean;
   readonly ephemeral: boolean;
-  readonly health: { readonly deadlineSeconds: number; readonly marker: string; readonly hangSeconds: number; readonly heartbeatSeconds: number };
+  readonly health: {
+    readonly deadlineSeconds: number;
+    readonly marker: string;
+    readonly hangSeconds: number;
+    readonly heartbeatSeconds: number;
+  };
   readonly hugepages: 'auto' | 'on' | 'off';
   readonly fallback?: string;
   readonly restart: { readonly attempts: number; readonly backoffSeconds: number; readonly windowSeconds: number };

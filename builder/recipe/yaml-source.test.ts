@@ -3,11 +3,18 @@ import * as assert from 'uvu/assert';
 import { locate, parseYaml, pointerSegment, YAML_LIMITS } from './yaml-source.ts';
 
 test('every value gets a place: keys for members, values for list items', () => {
-  const parsed = parseYaml('kind: host\nvms:\n  controller:\n    cpus: two\n    pin:\n      - 1\n      - 2\n', 'x.yaml');
+  const parsed = parseYaml(
+    'kind: host\nvms:\n  controller:\n    cpus: two\n    pin:\n      - 1\n      - 2\n',
+    'x.yaml',
+  );
   assert.equal(parsed.problems, []);
   assert.equal(locate(parsed.locations, '/vms/controller/cpus'), { file: 'x.yaml', line: 4, col: 5 });
   assert.equal(locate(parsed.locations, '/vms/controller/pin/1'), { file: 'x.yaml', line: 7, col: 9 });
-  assert.equal(locate(parsed.locations, '/vms/controller/memory'), { file: 'x.yaml', line: 3, col: 3 }, 'a missing key falls back to its parent');
+  assert.equal(
+    locate(parsed.locations, '/vms/controller/memory'),
+    { file: 'x.yaml', line: 3, col: 3 },
+    'a missing key falls back to its parent',
+  );
 });
 
 test('syntax errors come back as problems with positions, and no data', () => {
@@ -26,13 +33,38 @@ test('pointer segments escape ~ and /', () => {
 // Resource-exhaustion shapes: each is refused as a positioned problem (never a throw), quickly.
 const header = 'kind: host\nname: h\nversion: 0.1.0\n';
 const bombs: Array<[string, string, RegExp, number]> = [
-  ['an alias bomb', `${header}a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n`, /aliases/, 5],
-  ['100,000 nested flow brackets', `${header}x: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`, /nested more than 64/, 4],
-  ['deep block nesting', `${header}${Array.from({ length: 500 }, (_, i) => `${' '.repeat(i)}k:\n`).join('')}`, /nested more than 64/, 68],
+  [
+    'an alias bomb',
+    `${header}a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n`,
+    /aliases/,
+    5,
+  ],
+  [
+    '100,000 nested flow brackets',
+    `${header}x: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`,
+    /nested more than 64/,
+    4,
+  ],
+  [
+    'deep block nesting',
+    `${header}${Array.from({ length: 500 }, (_, i) => `${' '.repeat(i)}k:\n`).join('')}`,
+    /nested more than 64/,
+    68,
+  ],
   ['a 200 KiB scalar', `${header}description: ${'a'.repeat(200 * 1024)}\n`, /value is 200 KiB/, 4],
   ['a 1 MiB file', `${header}description: ${'a'.repeat(1024 * 1024)}\n`, /at most 256 KiB/, 1],
-  ['25,000 keys', `${header}${Array.from({ length: 25_000 }, (_, i) => `k${i}: 1\n`).join('')}`, /more than 10000 values/, 20_001],
-  ['15,000 keys', `${header}${Array.from({ length: 15_000 }, (_, i) => `k${i}: 1\n`).join('')}`, /more than 10000 values/, 10_000],
+  [
+    '25,000 keys',
+    `${header}${Array.from({ length: 25_000 }, (_, i) => `k${i}: 1\n`).join('')}`,
+    /more than 10000 values/,
+    20_001,
+  ],
+  [
+    '15,000 keys',
+    `${header}${Array.from({ length: 15_000 }, (_, i) => `k${i}: 1\n`).join('')}`,
+    /more than 10000 values/,
+    10_000,
+  ],
 ];
 for (const [name, text, message, line] of bombs) {
   test(`${name} is a positioned problem within a second`, () => {

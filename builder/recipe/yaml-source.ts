@@ -1,5 +1,6 @@
-// YAML text → plain data plus a map from JSON pointer to source position, so every later problem can name file:line:col.
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node } from 'yaml';
+// YAML text → plain data plus a map from JSON pointer to source position, so every later problem can name
+// file:line:col.
+import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { Problem, SourceLocation } from '../../common/errors.ts';
 
 // Where one value (and, for object members, its key) sits in a file.
@@ -25,10 +26,12 @@ export function pointerSegment(key: string | number): string {
   return String(key).replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-// What a recipe file may hold: recipes are small, so anything past these is a mistake or an attack, refused with a place.
+// What a recipe file may hold: recipes are small, so anything past these is a mistake or an attack, refused with a
+// place.
 export const YAML_LIMITS = { bytes: 256 * 1024, scalarBytes: 64 * 1024, depth: 64, nodes: 10_000, aliases: 100 };
 
-// Parses YAML text; syntax errors (including duplicate keys) and oversized shapes come back as problems with their position.
+// Parses YAML text; syntax errors (including duplicate keys) and oversized shapes come back as problems with their
+// position.
 export function parseYaml(source: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
   const at = (offset: number): SourceLocation => {
@@ -38,29 +41,52 @@ export function parseYaml(source: string, file: string): ParsedYaml {
   const locations: LocationMap = new Map();
   const refuse = (problem: Problem): ParsedYaml => ({ data: undefined, locations, problems: [problem] });
   if (source.length > YAML_LIMITS.bytes) {
-    return refuse({ location: { file, line: 1, col: 1 }, message: `this file is ${kib(source.length)} KiB; a recipe may be at most ${kib(YAML_LIMITS.bytes)} KiB`, hint: 'a recipe names its inputs; put large content in overlay or template files and refer to them' });
+    return refuse({
+      location: { file, line: 1, col: 1 },
+      message: `this file is ${kib(source.length)} KiB; a recipe may be at most ${kib(YAML_LIMITS.bytes)} KiB`,
+      hint: 'a recipe names its inputs; put large content in overlay or template files and refer to them',
+    });
   }
   const shape = scanShape(source, YAML_LIMITS.depth, YAML_LIMITS.nodes);
   if (shape) {
     lineCounter.addNewLine(0);
-    for (let i = source.indexOf('\n'); i >= 0 && i < shape.at; i = source.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1);
+    for (let i = source.indexOf('\n'); i >= 0 && i < shape.at; i = source.indexOf('\n', i + 1))
+      lineCounter.addNewLine(i + 1);
     const deep = shape.kind === 'deep';
-    return refuse({ location: at(shape.at), message: deep ? `brackets nested more than ${YAML_LIMITS.depth} deep` : `more than ${YAML_LIMITS.nodes} values in one recipe`, hint: deep ? 'a recipe needs a few levels; flatten this value' : 'a recipe names its inputs; split it, or put data in overlay files' });
+    return refuse({
+      location: at(shape.at),
+      message: deep
+        ? `brackets nested more than ${YAML_LIMITS.depth} deep`
+        : `more than ${YAML_LIMITS.nodes} values in one recipe`,
+      hint: deep
+        ? 'a recipe needs a few levels; flatten this value'
+        : 'a recipe names its inputs; split it, or put data in overlay files',
+    });
   }
   let doc: ReturnType<typeof parseDocument>;
   try {
-    // Duplicate keys are found below with a set: the parser's own check compares each key with all earlier ones (quadratic).
+    // Duplicate keys are found below with a set: the parser's own check compares each key with all earlier ones
+    // (quadratic).
     doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: true });
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
-    return refuse({ location: { file, line: deepestLine(source), col: 1 }, message: `values nested more than ${YAML_LIMITS.depth} deep`, hint: 'a recipe needs a few levels; flatten this value' });
+    return refuse({
+      location: { file, line: deepestLine(source), col: 1 },
+      message: `values nested more than ${YAML_LIMITS.depth} deep`,
+      hint: 'a recipe needs a few levels; flatten this value',
+    });
   }
   const problems: Problem[] = doc.errors.map((e) => {
-    const opener = /^Flow (sequence|mapping).*end with an? [\]}]/.test(e.message) ? unclosedBracket(source, e.pos[0]) : undefined;
+    const opener = /^Flow (sequence|mapping).*end with an? [\]}]/.test(e.message)
+      ? unclosedBracket(source, e.pos[0])
+      : undefined;
     return {
       location: at(opener ?? skipIndentation(source, e.pos[0])),
       message: `YAML syntax error: ${opener !== undefined ? `this ${source[opener]} is never closed` : firstLine(e.message)}`,
-      hint: opener !== undefined ? `close it with ${source[opener] === '[' ? ']' : '}'} on the same line, or write the items as a block list` : yamlHint(e.code),
+      hint:
+        opener !== undefined
+          ? `close it with ${source[opener] === '[' ? ']' : '}'} on the same line, or write the items as a block list`
+          : yamlHint(e.code),
     };
   });
   let nodes = 0;
@@ -73,12 +99,24 @@ export function parseYaml(source: string, file: string): ParsedYaml {
     if (++nodes > YAML_LIMITS.nodes || depth > YAML_LIMITS.depth) {
       excess = true;
       const tooMany = nodes > YAML_LIMITS.nodes;
-      problems.push({ location: key ?? value, message: tooMany ? `more than ${YAML_LIMITS.nodes} values in one recipe` : `values nested more than ${YAML_LIMITS.depth} deep`, hint: tooMany ? 'a recipe names its inputs; split it, or put data in overlay files' : 'a recipe needs a few levels; flatten this value' });
+      problems.push({
+        location: key ?? value,
+        message: tooMany
+          ? `more than ${YAML_LIMITS.nodes} values in one recipe`
+          : `values nested more than ${YAML_LIMITS.depth} deep`,
+        hint: tooMany
+          ? 'a recipe names its inputs; split it, or put data in overlay files'
+          : 'a recipe needs a few levels; flatten this value',
+      });
       return;
     }
     const text = isScalar(node) && node.range ? source.slice(node.range[0], node.range[1]) : undefined;
     if (text !== undefined && text.length > YAML_LIMITS.scalarBytes) {
-      problems.push({ location: value, message: `this value is ${kib(text.length)} KiB; one value may be at most ${kib(YAML_LIMITS.scalarBytes)} KiB`, hint: 'put large content in an overlay or template file and refer to it' });
+      problems.push({
+        location: value,
+        message: `this value is ${kib(text.length)} KiB; one value may be at most ${kib(YAML_LIMITS.scalarBytes)} KiB`,
+        hint: 'put large content in an overlay or template file and refer to it',
+      });
     }
     locations.set(pointer, { key, value, text });
     if (isMap(node)) {
@@ -87,7 +125,12 @@ export function parseYaml(source: string, file: string): ParsedYaml {
         const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
         const keyStart = (pair.key as Node | null)?.range?.[0];
         const keyPlace = keyStart !== undefined ? at(keyStart) : undefined;
-        if (seen.has(k)) problems.push({ location: keyPlace ?? value, message: 'YAML syntax error: Map keys must be unique', hint: yamlHint('DUPLICATE_KEY') });
+        if (seen.has(k))
+          problems.push({
+            location: keyPlace ?? value,
+            message: 'YAML syntax error: Map keys must be unique',
+            hint: yamlHint('DUPLICATE_KEY'),
+          });
         seen.add(k);
         walk(pair.value as Node | null, `${pointer}/${pointerSegment(k)}`, depth + 1, keyPlace);
       }
@@ -101,7 +144,17 @@ export function parseYaml(source: string, file: string): ParsedYaml {
     return { data: doc.toJS({ maxAliasCount: YAML_LIMITS.aliases }), locations, problems };
   } catch (error) {
     if (!(error instanceof ReferenceError || /alias/i.test((error as Error).message))) throw error;
-    return { data: undefined, locations, problems: [{ location: at(firstAlias(doc) ?? 0), message: `YAML aliases (*name) expand to too many values (more than ${YAML_LIMITS.aliases} copies)`, hint: 'write the repeated values out, or use fewer nested aliases' }] };
+    return {
+      data: undefined,
+      locations,
+      problems: [
+        {
+          location: at(firstAlias(doc) ?? 0),
+          message: `YAML aliases (*name) expand to too many values (more than ${YAML_LIMITS.aliases} copies)`,
+          hint: 'write the repeated values out, or use fewer nested aliases',
+        },
+      ],
+    };
   }
 }
 
@@ -111,7 +164,11 @@ function kib(bytes: number): string {
 
 // One pass before the parser (whose cost grows with both): where flow brackets nest too deep, or where the lines and
 // commas, each at most one value, pass the value limit. Quotes and comments are skipped.
-function scanShape(text: string, depthLimit: number, valueLimit: number): { kind: 'deep' | 'many'; at: number } | undefined {
+function scanShape(
+  text: string,
+  depthLimit: number,
+  valueLimit: number,
+): { kind: 'deep' | 'many'; at: number } | undefined {
   let depth = 0;
   let separators = 0;
   for (let i = 0; i < text.length; i++) {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compileGlobs, defaultDropRules, dropFilter } from './drop.ts';
 import { UserError } from '../../common/errors.ts';
+import { compileGlobs, defaultDropRules, dropFilter } from './drop.ts';
 
 function check(glob: string, matching: string[], notMatching: string[]): void {
   const match = compileGlobs([glob]);
@@ -10,13 +10,25 @@ function check(glob: string, matching: string[], notMatching: string[]): void {
 }
 
 test('* and ? stay within one segment; the whole path must match', () => {
-  check('usr/lib/*.so', ['usr/lib/libz.so', 'usr/lib/.so'], ['usr/lib/x/libz.so', 'usr/lib/libz.so.1', 'a/usr/lib/libz.so', 'usr/lib']);
+  check(
+    'usr/lib/*.so',
+    ['usr/lib/libz.so', 'usr/lib/.so'],
+    ['usr/lib/x/libz.so', 'usr/lib/libz.so.1', 'a/usr/lib/libz.so', 'usr/lib'],
+  );
   check('etc/rc?.d', ['etc/rc1.d', 'etc/rcS.d'], ['etc/rc.d', 'etc/rc10.d', 'etc/rc/.d']);
-  check('usr/bin/busybox', ['usr/bin/busybox', '/usr/bin/busybox', 'usr/bin/busybox/'], ['usr/bin/busybox2', 'usr/bin/busy']);
+  check(
+    'usr/bin/busybox',
+    ['usr/bin/busybox', '/usr/bin/busybox', 'usr/bin/busybox/'],
+    ['usr/bin/busybox2', 'usr/bin/busy'],
+  );
 });
 
 test('** spans zero or more segments wherever it stands', () => {
-  check('usr/share/doc/**', ['usr/share/doc', 'usr/share/doc/x', 'usr/share/doc/x/y/copyright'], ['usr/share/docs', 'usr/share', 'usr/share/doc-base/x']);
+  check(
+    'usr/share/doc/**',
+    ['usr/share/doc', 'usr/share/doc/x', 'usr/share/doc/x/y/copyright'],
+    ['usr/share/docs', 'usr/share', 'usr/share/doc-base/x'],
+  );
   check('**/*.pyc', ['a.pyc', 'usr/lib/python3/x.pyc'], ['usr/lib/x.pyc/y', 'x.py']);
   check('usr/**/locale', ['usr/locale', 'usr/share/locale', 'usr/a/b/locale'], ['usr/share/locale/de', 'usrlocale']);
   check('**', ['a', 'a/b/c'], []);
@@ -27,7 +39,10 @@ test('a leading / is ignored and regex characters are literal', () => {
   check('/usr/share/man/**', ['usr/share/man/man1/ls.1.gz'], []);
   check('etc/(x)+[y].{z}$', ['etc/(x)+[y].{z}$'], ['etc/xx[y].{z}', 'etc/(x)+y.z']);
   assert.not.ok(compileGlobs([])('anything'), 'no globs match nothing');
-  assert.throws(() => compileGlobs(['usr', '/']), (e: unknown) => e instanceof UserError && /empty/.test(e.message));
+  assert.throws(
+    () => compileGlobs(['usr', '/']),
+    (e: unknown) => e instanceof UserError && /empty/.test(e.message),
+  );
 });
 
 test('the default rules drop docs, manuals, translations and packaging data, nothing else', () => {
@@ -48,7 +63,14 @@ test('the default rules drop docs, manuals, translations and packaging data, not
   ]) {
     assert.not.ok(keep(path), `drops ${path}`);
   }
-  for (const path of ['usr/bin/busybox', 'usr/share', 'usr/share/zoneinfo/UTC', 'usr/lib/locale/C.utf8/LC_CTYPE', 'usr/share/initramfs-tools/hooks/zz-busybox', 'etc/doc']) {
+  for (const path of [
+    'usr/bin/busybox',
+    'usr/share',
+    'usr/share/zoneinfo/UTC',
+    'usr/lib/locale/C.utf8/LC_CTYPE',
+    'usr/share/initramfs-tools/hooks/zz-busybox',
+    'etc/doc',
+  ]) {
     assert.ok(keep(path), `keeps ${path}`);
   }
   assert.ok(Object.isFrozen(defaultDropRules));

@@ -1,7 +1,8 @@
 // Which package paths never reach an image: documentation, manuals, translations and packaging metadata.
 import { UserError } from '../../common/errors.ts';
 
-// Dropped from every package. Copyright files go with the rest of usr/share/doc: the image ships no documents, and the SBOM reads each licence from the pinned .deb itself.
+// Dropped from every package. Copyright files go with the rest of usr/share/doc: the image ships no documents, and the
+// SBOM reads each licence from the pinned .deb itself.
 export const defaultDropRules: readonly string[] = Object.freeze([
   'usr/share/doc/**',
   'usr/share/doc-base/**',
@@ -14,7 +15,8 @@ export const defaultDropRules: readonly string[] = Object.freeze([
   'usr/share/help/**',
 ]);
 
-// Compiles globs into one matcher of whole relative paths: `*` and `?` stay within a segment, `**` spans segments (zero or more, so 'a/**' matches 'a' too); a leading '/' is ignored.
+// Compiles globs into one matcher of whole relative paths: `*` and `?` stay within a segment, `**` spans segments (zero
+// or more, so 'a/**' matches 'a' too); a leading '/' is ignored.
 export function compileGlobs(globs: readonly string[]): (path: string) => boolean {
   if (globs.length === 0) return () => false;
   const regex = new RegExp(`^(?:${globs.map(globToRegex).join('|')})$`, 'u');
@@ -31,7 +33,9 @@ export function dropFilter(extra: readonly string[]): { keep: (path: string) => 
 function globToRegex(glob: string): string {
   const pattern = glob.replace(/^\/+/, '').replace(/\/+$/, '');
   if (pattern === '') {
-    throw new UserError(`drop rule ${JSON.stringify(glob)} is empty`, { hint: "write a path glob such as 'usr/share/doc/**'" });
+    throw new UserError(`drop rule ${JSON.stringify(glob)} is empty`, {
+      hint: "write a path glob such as 'usr/share/doc/**'",
+    });
   }
   const segments = pattern.split('/');
   let out = '';

@@ -1,10 +1,10 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { lstat, mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FailureError } from '../../common/errors.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { mkfsErofs, uuidFromDigest } from '../../common/erofs.ts';
+import { FailureError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
 import { treeDigest, writeErofs } from './erofs.ts';
 import { FileTree, type TreeEntry } from './tree.ts';
@@ -38,7 +38,8 @@ async function extract(image: Buffer): Promise<string> {
   return dir;
 }
 
-// dump.erofs and fsck.erofs print and extract only the 0777 bits; the inode itself (i_mode at +4, inodes at meta_blkaddr) has all of them.
+// dump.erofs and fsck.erofs print and extract only the 0777 bits; the inode itself (i_mode at +4, inodes at
+// meta_blkaddr) has all of them.
 async function nidOf(file: string, path: string): Promise<number> {
   return Number(/NID: (\d+)/.exec((await runTool('dump.erofs', [`--path=${path}`, file])).stdout)![1]);
 }
@@ -51,11 +52,16 @@ async function rawMode(image: Buffer, file: string, path: string): Promise<numbe
 
 test('the same tree, added in any order, gives the same image bytes and UUID', async () => {
   const a = await writeErofs(treeOf(ENTRIES), { sourceDateEpoch: SDE });
-  const reordered = [...ENTRIES.filter((e) => e.type !== 'hardlink').reverse(), ...ENTRIES.filter((e) => e.type === 'hardlink')];
+  const reordered = [
+    ...ENTRIES.filter((e) => e.type !== 'hardlink').reverse(),
+    ...ENTRIES.filter((e) => e.type === 'hardlink'),
+  ];
   const b = await writeErofs(treeOf(reordered), { sourceDateEpoch: SDE });
   assert.ok(a.image.equals(b.image), 'byte-identical images');
   assert.is(a.uuid, b.uuid);
-  const changed = await writeErofs(treeOf([...ENTRIES, entry('etc/new', 'file', { content: Buffer.from('1') })]), { sourceDateEpoch: SDE });
+  const changed = await writeErofs(treeOf([...ENTRIES, entry('etc/new', 'file', { content: Buffer.from('1') })]), {
+    sourceDateEpoch: SDE,
+  });
   assert.is.not(changed.uuid, a.uuid, 'other content, other UUID');
 });
 
@@ -70,13 +76,21 @@ test('the image holds the tree: contents, modes, symlinks, hard links, root owne
     assert.is((await stat(join(out, 'bin/busybox'))).mode & 0o7777, 0o755);
     assert.is(await rawMode(built.image, join(dir, 'image'), '/bin/su'), 0o104755, 'setuid bit kept');
     assert.is(await readlink(join(out, 'bin/sh')), 'busybox');
-    assert.is(await nidOf(join(dir, 'image'), '/bin/su'), await nidOf(join(dir, 'image'), '/bin/su-again'), 'hard link shares the inode');
+    assert.is(
+      await nidOf(join(dir, 'image'), '/bin/su'),
+      await nidOf(join(dir, 'image'), '/bin/su-again'),
+      'hard link shares the inode',
+    );
     assert.is((await stat(join(out, 'root'))).mode & 0o7777, 0o700);
     assert.is((await stat(join(out, 'etc/ro'))).mode & 0o7777, 0o555);
     assert.is((await readFile(join(out, 'root/.profile'), 'utf8')).length, 20_000);
     const info = (await runTool('dump.erofs', ['--path=/root/.profile', join(dir, 'image')])).stdout;
     assert.match(info, /Uid: 0\s+Gid: 0/, 'owners all root');
-    assert.match(info, new RegExp(`Timestamp: ${new Date(SDE * 1000).toISOString().slice(0, 10)}|${SDE}`), 'timestamp is SOURCE_DATE_EPOCH');
+    assert.match(
+      info,
+      new RegExp(`Timestamp: ${new Date(SDE * 1000).toISOString().slice(0, 10)}|${SDE}`),
+      'timestamp is SOURCE_DATE_EPOCH',
+    );
     assert.is((await lstat(join(out, 'dev'))).isDirectory(), true, 'the parent of a skipped node is still there');
     const sb = (await runTool('dump.erofs', ['-s', join(dir, 'image')])).stdout;
     assert.ok(sb.includes(built.uuid), `superblock carries the content UUID ${built.uuid}`);
@@ -92,7 +106,11 @@ test('treeDigest sees a mode change', () => {
 });
 
 test('mkfs.erofs failing is a FailureError that says what it was packing', async () => {
-  const err = await mkfsErofs('/nonexistent/mvos-erofs-source', join(tmpdir(), 'mvos-erofs-never.img'), { sourceDateEpoch: SDE, uuid: uuidFromDigest('x'), allRoot: true }).catch((e: unknown) => e);
+  const err = await mkfsErofs('/nonexistent/mvos-erofs-source', join(tmpdir(), 'mvos-erofs-never.img'), {
+    sourceDateEpoch: SDE,
+    uuid: uuidFromDigest('x'),
+    allRoot: true,
+  }).catch((e: unknown) => e);
   assert.instance(err, FailureError);
   assert.match((err as Error).message, /mkfs\.erofs failed on \/nonexistent\/mvos-erofs-source/);
 });

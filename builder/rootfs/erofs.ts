@@ -47,7 +47,8 @@ async function writeEntry(root: string, e: Readonly<TreeEntry>): Promise<boolean
   }
 }
 
-// Writes the tree out and packs it. Folder modes are set last, children first, so a read-only folder does not stop its own filling.
+// Writes the tree out and packs it. Folder modes are set last, children first, so a read-only folder does not stop its
+// own filling.
 export async function writeErofs(tree: FileTree, options: { sourceDateEpoch: number }): Promise<ErofsImage> {
   const scratch = await mkdtemp(join(tmpdir(), 'mvos-erofs-'));
   try {
@@ -59,7 +60,11 @@ export async function writeErofs(tree: FileTree, options: { sourceDateEpoch: num
     for (const d of [...dirs].reverse()) await chmod(join(root, d.path), d.mode);
     await chmod(root, 0o755);
     const uuid = uuidFromDigest(treeDigest(tree));
-    const image = await mkfsErofs(root, join(scratch, 'root.erofs'), { sourceDateEpoch: options.sourceDateEpoch, uuid, allRoot: true });
+    const image = await mkfsErofs(root, join(scratch, 'root.erofs'), {
+      sourceDateEpoch: options.sourceDateEpoch,
+      uuid,
+      allRoot: true,
+    });
     return { image, uuid, skipped };
   } finally {
     await rm(scratch, { recursive: true, force: true });

@@ -1,26 +1,29 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addDebToTree, FileTree, normaliseTreePath, resolveInTree, type TreeEntry } from './tree.ts';
-import { dropFilter } from './drop.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { FailureError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
+import { dropFilter } from './drop.ts';
+import { addDebToTree, FileTree, normaliseTreePath, resolveInTree, type TreeEntry } from './tree.ts';
 
 const ARCHIVES = '/var/cache/apt/archives';
 
 function cachedDeb(prefix: string): string | undefined {
   if (!existsSync(ARCHIVES)) return undefined;
-  const found = readdirSync(ARCHIVES).sort().find((name) => name.startsWith(prefix) && name.endsWith('.deb'));
+  const found = readdirSync(ARCHIVES)
+    .sort()
+    .find((name) => name.startsWith(prefix) && name.endsWith('.deb'));
   return found ? join(ARCHIVES, found) : undefined;
 }
 
 // busybox-static is what every image starts from; the tests need it in apt's cache.
 function busyboxDeb(): string {
   const deb = cachedDeb('busybox-static_');
-  if (!deb) throw new Error(`no busybox-static .deb in ${ARCHIVES}: run \`apt-get install --download-only busybox-static\``);
+  if (!deb)
+    throw new Error(`no busybox-static .deb in ${ARCHIVES}: run \`apt-get install --download-only busybox-static\``);
   return deb;
 }
 
@@ -33,16 +36,42 @@ const file = (path: string, content = '', mode = 0o644, origin = 'test'): TreeEn
   content: Buffer.from(content),
   origin,
 });
-const dir = (path: string, mode = 0o755, origin = 'test'): TreeEntry => ({ path, type: 'directory', mode, uid: 0, gid: 0, origin });
-const symlink = (path: string, linkname: string): TreeEntry => ({ path, type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname, origin: 'test' });
-const hardlink = (path: string, linkname: string): TreeEntry => ({ path, type: 'hardlink', mode: 0o644, uid: 0, gid: 0, linkname, origin: 'test' });
+const dir = (path: string, mode = 0o755, origin = 'test'): TreeEntry => ({
+  path,
+  type: 'directory',
+  mode,
+  uid: 0,
+  gid: 0,
+  origin,
+});
+const symlink = (path: string, linkname: string): TreeEntry => ({
+  path,
+  type: 'symlink',
+  mode: 0o777,
+  uid: 0,
+  gid: 0,
+  linkname,
+  origin: 'test',
+});
+const hardlink = (path: string, linkname: string): TreeEntry => ({
+  path,
+  type: 'hardlink',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  linkname,
+  origin: 'test',
+});
 const paths = (tree: FileTree) => tree.entries().map((e) => e.path);
 
 test('paths are normalised and may not leave the tree', () => {
   assert.is(normaliseTreePath('/./usr//bin/'), 'usr/bin');
   assert.is(normaliseTreePath('./etc/issue'), 'etc/issue');
   assert.is(normaliseTreePath('/'), '');
-  assert.throws(() => normaliseTreePath('usr/../../etc'), (e: unknown) => e instanceof FailureError && /leaves the tree/.test(e.message));
+  assert.throws(
+    () => normaliseTreePath('usr/../../etc'),
+    (e: unknown) => e instanceof FailureError && /leaves the tree/.test(e.message),
+  );
   const tree = new FileTree();
   tree.add(file('/etc//hostname/', 'h'));
   assert.ok(tree.has('etc/hostname'));
@@ -74,7 +103,10 @@ test('add creates missing parents as root-owned 0755 directories of origin "impl
   }
   // A real directory added later takes over mode, owner and origin, and keeps its children.
   tree.add({ ...dir('usr/lib', 0o700, 'pkg:libc6'), uid: 1, gid: 2 });
-  assert.equal({ ...tree.get('usr/lib') }, { path: 'usr/lib', type: 'directory', mode: 0o700, uid: 1, gid: 2, origin: 'pkg:libc6' });
+  assert.equal(
+    { ...tree.get('usr/lib') },
+    { path: 'usr/lib', type: 'directory', mode: 0o700, uid: 1, gid: 2, origin: 'pkg:libc6' },
+  );
   assert.ok(tree.has('usr/lib/x/y.so'));
 });
 
@@ -176,7 +208,10 @@ test('mkdirp creates missing parents; the mode applies to the last one', () => {
   tree.mkdirp('var/lib', { origin: 'again' });
   assert.is(tree.get('var/lib')!.origin, 'generated');
   tree.add(symlink('run', 'var/run'));
-  assert.throws(() => tree.mkdirp('run/x', { origin: 'generated' }), (e: unknown) => e instanceof FailureError && /resolveInTree/.test(e.hint ?? ''));
+  assert.throws(
+    () => tree.mkdirp('run/x', { origin: 'generated' }),
+    (e: unknown) => e instanceof FailureError && /resolveInTree/.test(e.hint ?? ''),
+  );
 });
 
 test('resolveInTree follows relative, absolute and chained symlinks and stops loops', () => {
@@ -202,7 +237,10 @@ test('resolveInTree follows relative, absolute and chained symlinks and stops lo
   assert.is(resolveInTree(tree, 'up/bin'), 'usr/bin', "'..' stops at the root");
   assert.is(resolveInTree(tree, 'nothing/here'), 'nothing/here');
   assert.is(resolveInTree(tree, '/'), '');
-  assert.throws(() => resolveInTree(tree, 'loop/a/x'), (e: unknown) => e instanceof FailureError && /more than 40 symlinks/.test(e.message));
+  assert.throws(
+    () => resolveInTree(tree, 'loop/a/x'),
+    (e: unknown) => e instanceof FailureError && /more than 40 symlinks/.test(e.message),
+  );
 });
 
 interface Listed {
@@ -216,7 +254,12 @@ interface Listed {
 
 // GNU tar's numeric listing of a package's data, the reference for what addDebToTree must hold.
 async function dpkgListing(deb: string): Promise<Listed[]> {
-  const { stdout } = await runTool('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar --numeric-owner -tvf -', 'sh', deb]);
+  const { stdout } = await runTool('sh', [
+    '-c',
+    'dpkg-deb --fsys-tarfile "$1" | tar --numeric-owner -tvf -',
+    'sh',
+    deb,
+  ]);
   const rows: Listed[] = [];
   for (const line of stdout.split('\n').filter(Boolean)) {
     const match = /^(\S)(\S{9}) (\S+)\s+(\S+) \d{4}-\d\d-\d\d \d\d:\d\d (.*)$/.exec(line);
@@ -230,26 +273,59 @@ async function dpkgListing(deb: string): Promise<Listed[]> {
     assert.ok(name !== undefined, `unexpected listing line: ${line}`);
     const strip = (path: string) => path.replace(/^\.\//, '').replace(/\/$/, '');
     if (strip(name) === '' || strip(name) === '.') continue;
-    rows.push({ type, perm, owner, size, name: strip(name), ...(target !== undefined ? { target: type === 'h' ? strip(target) : target } : {}) });
+    rows.push({
+      type,
+      perm,
+      owner,
+      size,
+      name: strip(name),
+      ...(target !== undefined ? { target: type === 'h' ? strip(target) : target } : {}),
+    });
   }
   return rows;
 }
 
 function lsPerm(mode: number): string {
   const bit = (mask: number, char: string) => (mode & mask ? char : '-');
-  const exec = (x: number, special: number, on: string, off: string) => (mode & special ? (mode & x ? on : off) : bit(x, 'x'));
+  const exec = (x: number, special: number, on: string, off: string) =>
+    mode & special ? (mode & x ? on : off) : bit(x, 'x');
   return (
-    bit(0o400, 'r') + bit(0o200, 'w') + exec(0o100, 0o4000, 's', 'S') +
-    bit(0o040, 'r') + bit(0o020, 'w') + exec(0o010, 0o2000, 's', 'S') +
-    bit(0o004, 'r') + bit(0o002, 'w') + exec(0o001, 0o1000, 't', 'T')
+    bit(0o400, 'r') +
+    bit(0o200, 'w') +
+    exec(0o100, 0o4000, 's', 'S') +
+    bit(0o040, 'r') +
+    bit(0o020, 'w') +
+    exec(0o010, 0o2000, 's', 'S') +
+    bit(0o004, 'r') +
+    bit(0o002, 'w') +
+    exec(0o001, 0o1000, 't', 'T')
   );
 }
 
-const TYPE_CHAR: Record<TreeEntry['type'], string> = { file: '-', directory: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' };
+const TYPE_CHAR: Record<TreeEntry['type'], string> = {
+  file: '-',
+  directory: 'd',
+  symlink: 'l',
+  hardlink: 'h',
+  char: 'c',
+  block: 'b',
+  fifo: 'p',
+};
 
 function asListed(entry: Readonly<TreeEntry>): Listed {
-  const size = entry.type === 'file' ? String(entry.content!.length) : entry.type === 'char' || entry.type === 'block' ? `${entry.devmajor},${entry.devminor}` : '0';
-  const listed: Listed = { type: TYPE_CHAR[entry.type], perm: lsPerm(entry.mode), owner: `${entry.uid}/${entry.gid}`, size, name: entry.path };
+  const size =
+    entry.type === 'file'
+      ? String(entry.content!.length)
+      : entry.type === 'char' || entry.type === 'block'
+        ? `${entry.devmajor},${entry.devminor}`
+        : '0';
+  const listed: Listed = {
+    type: TYPE_CHAR[entry.type],
+    perm: lsPerm(entry.mode),
+    owner: `${entry.uid}/${entry.gid}`,
+    size,
+    name: entry.path,
+  };
   if (entry.linkname !== undefined) listed.target = entry.linkname;
   return listed;
 }
@@ -261,14 +337,17 @@ test('addDebToTree holds what dpkg-deb lists for busybox-static, byte for byte',
   const listing = await dpkgListing(deb);
   assert.is(result.added, listing.length);
   assert.equal(result.dropped, []);
-  const sortedListing = [...listing].sort((a, b) => Buffer.compare(Buffer.from(a.name.replaceAll('/', '\0')), Buffer.from(b.name.replaceAll('/', '\0'))));
+  const sortedListing = [...listing].sort((a, b) =>
+    Buffer.compare(Buffer.from(a.name.replaceAll('/', '\0')), Buffer.from(b.name.replaceAll('/', '\0'))),
+  );
   assert.equal(tree.entries().map(asListed), sortedListing);
   assert.ok(tree.entries().every((e) => e.origin === 'pkg:busybox-static'));
   const work = await mkdtemp(join(tmpdir(), 'mvos-tree-test-'));
   try {
     await runTool('dpkg-deb', ['-x', deb, work]);
     for (const entry of tree.entries()) {
-      if (entry.type === 'file') assert.ok((await readFile(join(work, entry.path))).equals(entry.content!), `${entry.path} is byte-equal`);
+      if (entry.type === 'file')
+        assert.ok((await readFile(join(work, entry.path))).equals(entry.content!), `${entry.path} is byte-equal`);
       if (entry.type === 'symlink') assert.is(await readlink(join(work, entry.path)), entry.linkname);
     }
   } finally {
@@ -287,16 +366,25 @@ test('addDebToTree with the drop rules: docs and man pages go, hard links stay w
   assert.ok(expectedDropped.length > 5, 'unzip ships docs and man pages');
   assert.equal(result.dropped, expectedDropped);
   assert.is(result.added + result.dropped.length, listing.length);
-  assert.ok(paths(tree).every((path) => !/^usr\/share\/(doc|man)/.test(path)), 'nothing of doc or man is left');
+  assert.ok(
+    paths(tree).every((path) => !/^usr\/share\/(doc|man)/.test(path)),
+    'nothing of doc or man is left',
+  );
   assert.ok(tree.has('usr/share'), 'usr/share itself stays');
   const link = listing.find((l) => l.type === 'h')!;
-  assert.equal({ ...tree.get(link.name) }, { path: link.name, type: 'hardlink', mode: 0o755, uid: 0, gid: 0, linkname: link.target, origin: 'pkg:unzip' });
+  assert.equal(
+    { ...tree.get(link.name) },
+    { path: link.name, type: 'hardlink', mode: 0o755, uid: 0, gid: 0, linkname: link.target, origin: 'pkg:unzip' },
+  );
 
   // Dropping a hard link's target turns the first link into a copy of the content.
   const partial = new FileTree();
   const all = new FileTree();
   await addDebToTree(all, await readFile(deb), { origin: 'pkg:unzip' });
-  const dropped = await addDebToTree(partial, await readFile(deb), { origin: 'pkg:unzip', keep: (path) => path !== link.target });
+  const dropped = await addDebToTree(partial, await readFile(deb), {
+    origin: 'pkg:unzip',
+    keep: (path) => path !== link.target,
+  });
   assert.equal(dropped.dropped, [link.target!]);
   const copy = partial.get(link.name)!;
   assert.is(copy.type, 'file');
@@ -309,8 +397,14 @@ test('the drop rules take translations out of a package that ships them', async 
   if (!deb) return console.log('  (skipped: no cpio .deb in apt cache)');
   const tree = new FileTree();
   const { dropped } = await addDebToTree(tree, await readFile(deb), { origin: 'pkg:cpio', keep: dropFilter([]).keep });
-  assert.ok(dropped.some((path) => path.startsWith('usr/share/locale/')), 'cpio ships translations');
-  assert.ok(dropped.some((path) => path.startsWith('usr/share/info/')) || dropped.some((path) => path.startsWith('usr/share/man/')));
+  assert.ok(
+    dropped.some((path) => path.startsWith('usr/share/locale/')),
+    'cpio ships translations',
+  );
+  assert.ok(
+    dropped.some((path) => path.startsWith('usr/share/info/')) ||
+      dropped.some((path) => path.startsWith('usr/share/man/')),
+  );
   assert.ok(paths(tree).every((path) => !path.startsWith('usr/share/locale')));
   assert.ok(tree.has('usr/bin/cpio') || tree.has('bin/cpio'));
 });
@@ -319,19 +413,28 @@ test('addDebToTree writes through a merged-/usr symlink the way dpkg does', asyn
   const tree = new FileTree();
   tree.mkdirp('usr/bin', { origin: 'generated' });
   tree.add(symlink('bin', 'usr/bin'));
-  const result = await addDebToTree(tree, await readFile(busyboxDeb()), { origin: 'pkg:busybox-static', keep: dropFilter([]).keep });
+  const result = await addDebToTree(tree, await readFile(busyboxDeb()), {
+    origin: 'pkg:busybox-static',
+    keep: dropFilter([]).keep,
+  });
   assert.is(tree.get('bin')!.type, 'symlink', 'the package’s bin/ directory does not replace the symlink');
   assert.is(tree.get('usr/bin/busybox')!.type, 'file');
   assert.is(tree.get('usr/bin/busybox')!.mode, 0o755);
   assert.not.ok(result.dropped.includes('bin/busybox'));
-  assert.ok(result.dropped.includes('usr/share/doc/busybox-static/copyright'), 'copyright files are dropped with the docs');
+  assert.ok(
+    result.dropped.includes('usr/share/doc/busybox-static/copyright'),
+    'copyright files are dropped with the docs',
+  );
 });
 
 test('addDebToTree names the package when an entry cannot be added', async () => {
   const tree = new FileTree();
   tree.mkdirp('bin/busybox', { origin: 'generated' });
   try {
-    await addDebToTree(tree, await readFile(busyboxDeb()), { origin: 'pkg:busybox-static', label: 'busybox-static_1.35' });
+    await addDebToTree(tree, await readFile(busyboxDeb()), {
+      origin: 'pkg:busybox-static',
+      label: 'busybox-static_1.35',
+    });
     assert.unreachable('a file where the package needs a directory is refused');
   } catch (error) {
     assert.instance(error, FailureError);

@@ -1,10 +1,9 @@
 // The in-memory root file system every image is assembled in: paths, types, modes and owners, no timestamps.
 import { FailureError } from '../../common/errors.ts';
-import { debDataEntries, type DebEntryType } from '../inputs/deb.ts';
+import { type DebEntryType, debDataEntries } from '../inputs/deb.ts';
 
 // The kinds of entry a tree holds ('hardlink' names another file of the same tree).
 export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
-
 
 // The S_IFMT bits of each entry type, as stat(2), tar and cpio encode them (a hard link is a regular file).
 export const fileTypeBits: Record<EntryType, number> = {
@@ -36,11 +35,14 @@ const EMPTY = Buffer.alloc(0);
 // Linux gives up after 40 symlinks in one lookup (ELOOP); a tree that needs more is broken the same way.
 const MAX_SYMLINK_HOPS = 40;
 
-// Normalises a path to the tree's form: no leading '/' or './', no trailing '/', no empty or '.' segments; '..' is refused.
+// Normalises a path to the tree's form: no leading '/' or './', no trailing '/', no empty or '.' segments; '..' is
+// refused.
 export function normaliseTreePath(path: string): string {
   const parts = path.split('/').filter((part) => part !== '' && part !== '.');
-  if (parts.includes('..')) throw new FailureError(`path ${JSON.stringify(path)} leaves the tree: '..' is not allowed in an entry path`);
-  if (parts.some((part) => part.includes('\0'))) throw new FailureError(`path ${JSON.stringify(path)} contains a NUL byte`);
+  if (parts.includes('..'))
+    throw new FailureError(`path ${JSON.stringify(path)} leaves the tree: '..' is not allowed in an entry path`);
+  if (parts.some((part) => part.includes('\0')))
+    throw new FailureError(`path ${JSON.stringify(path)} contains a NUL byte`);
   return parts.join('/');
 }
 
@@ -61,32 +63,42 @@ export class FileTree {
   readonly #links = new Map<string, Set<string>>();
   #sorted: Readonly<TreeEntry>[] | undefined;
 
-  // Adds an entry, creating missing parent directories; a directory over a directory merges (the new mode and owner win).
+  // Adds an entry, creating missing parent directories; a directory over a directory merges (the new mode and owner
+  // win).
   add(entry: TreeEntry, options: { replace?: boolean } = {}): void {
     const replace = options.replace ?? true;
     const next = this.#validate(entry);
     const existing = this.#entries.get(next.path);
     if (existing) {
       if (existing.type === 'directory' && next.type !== 'directory') {
-        throw new FailureError(`cannot add ${next.type} ${next.path} (${next.origin}): a directory is already there (${existing.origin})`, {
-          hint: 'remove the directory first, or put the entry somewhere else',
-        });
+        throw new FailureError(
+          `cannot add ${next.type} ${next.path} (${next.origin}): a directory is already there (${existing.origin})`,
+          {
+            hint: 'remove the directory first, or put the entry somewhere else',
+          },
+        );
       }
       if (!(existing.type === 'directory' && next.type === 'directory') && !replace) {
-        throw new FailureError(`cannot add ${next.type} ${next.path} (${next.origin}): ${existing.type} from ${existing.origin} is already there`);
+        throw new FailureError(
+          `cannot add ${next.type} ${next.path} (${next.origin}): ${existing.type} from ${existing.origin} is already there`,
+        );
       }
     }
     this.#ensureParents(next.path);
     if (next.type === 'hardlink') {
       const target = this.#entries.get(next.linkname!);
       if (!target || (target.type !== 'file' && target.type !== 'hardlink')) {
-        throw new FailureError(`hard link ${next.path} (${next.origin}) points to ${next.linkname}, which is ${target ? `a ${target.type}` : 'not in the tree'}`, {
-          hint: 'add the regular file a hard link points to before the link',
-        });
+        throw new FailureError(
+          `hard link ${next.path} (${next.origin}) points to ${next.linkname}, which is ${target ? `a ${target.type}` : 'not in the tree'}`,
+          {
+            hint: 'add the regular file a hard link points to before the link',
+          },
+        );
       }
       // Links always name the file that holds the content, so no chain of links can form.
       if (target.type === 'hardlink') next.linkname = target.linkname;
-      if (next.linkname === next.path) throw new FailureError(`hard link ${next.path} (${next.origin}) points to itself`);
+      if (next.linkname === next.path)
+        throw new FailureError(`hard link ${next.path} (${next.origin}) points to itself`);
     }
     if (existing) this.#detach(existing);
     this.#entries.set(next.path, Object.freeze(next));
@@ -122,7 +134,8 @@ export class FileTree {
     return doomed.length;
   }
 
-  // Creates a directory and its missing parents like `mkdir -p -m`: the mode applies to the last one, parents get 0o755.
+  // Creates a directory and its missing parents like `mkdir -p -m`: the mode applies to the last one, parents get
+  // 0o755.
   mkdirp(path: string, options: { mode?: number; origin: string }): void {
     const normal = normaliseTreePath(path);
     if (normal === '') return;
@@ -132,9 +145,12 @@ export class FileTree {
       const existing = this.#entries.get(sub);
       if (existing?.type === 'directory') continue;
       if (existing) {
-        throw new FailureError(`cannot create directory ${normal} (${options.origin}): ${sub} is a ${existing.type} from ${existing.origin}`, {
-          hint: existing.type === 'symlink' ? 'resolve the path through the tree first (resolveInTree)' : undefined,
-        });
+        throw new FailureError(
+          `cannot create directory ${normal} (${options.origin}): ${sub} is a ${existing.type} from ${existing.origin}`,
+          {
+            hint: existing.type === 'symlink' ? 'resolve the path through the tree first (resolveInTree)' : undefined,
+          },
+        );
       }
       const mode = i === parts.length ? (options.mode ?? 0o755) : 0o755;
       this.add({ path: sub, type: 'directory', mode, uid: 0, gid: 0, origin: options.origin });
@@ -180,12 +196,21 @@ export class FileTree {
       throw new FailureError(`cannot add ${what}: mode ${entry.mode} is not a permission mask (0 to 0o7777)`);
     }
     for (const id of ['uid', 'gid'] as const) {
-      if (!Number.isInteger(entry[id]) || entry[id] < 0 || entry[id] > 0xffffffff) throw new FailureError(`cannot add ${what}: bad ${id} ${entry[id]}`);
+      if (!Number.isInteger(entry[id]) || entry[id] < 0 || entry[id] > 0xffffffff)
+        throw new FailureError(`cannot add ${what}: bad ${id} ${entry[id]}`);
     }
     if (!entry.origin) throw new FailureError(`cannot add ${what}: every entry needs an origin`);
-    const next: TreeEntry = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, origin: entry.origin };
+    const next: TreeEntry = {
+      path,
+      type: entry.type,
+      mode: entry.mode,
+      uid: entry.uid,
+      gid: entry.gid,
+      origin: entry.origin,
+    };
     if (entry.type === 'file') next.content = entry.content ?? EMPTY;
-    else if (entry.content !== undefined && entry.content.length > 0) throw new FailureError(`cannot add ${what}: only regular files have content`);
+    else if (entry.content !== undefined && entry.content.length > 0)
+      throw new FailureError(`cannot add ${what}: only regular files have content`);
     if (entry.type === 'symlink') {
       if (!entry.linkname) throw new FailureError(`cannot add ${what}: a symlink needs a target`);
       next.linkname = entry.linkname;
@@ -209,11 +234,17 @@ export class FileTree {
       const existing = this.#entries.get(sub);
       if (existing?.type === 'directory') continue;
       if (existing) {
-        throw new FailureError(`cannot add ${path}: its parent ${sub} is a ${existing.type} (${existing.origin}), not a directory`, {
-          hint: existing.type === 'symlink' ? 'resolve the path through the tree first (resolveInTree)' : undefined,
-        });
+        throw new FailureError(
+          `cannot add ${path}: its parent ${sub} is a ${existing.type} (${existing.origin}), not a directory`,
+          {
+            hint: existing.type === 'symlink' ? 'resolve the path through the tree first (resolveInTree)' : undefined,
+          },
+        );
       }
-      this.#entries.set(sub, Object.freeze({ path: sub, type: 'directory', mode: 0o755, uid: 0, gid: 0, origin: 'implied' }));
+      this.#entries.set(
+        sub,
+        Object.freeze({ path: sub, type: 'directory', mode: 0o755, uid: 0, gid: 0, origin: 'implied' }),
+      );
     }
   }
 
@@ -226,14 +257,17 @@ export class FileTree {
     return links;
   }
 
-  // An entry is leaving: a link stops counting on its target, and links to a leaving file keep its old content, as on disk.
+  // An entry is leaving: a link stops counting on its target, and links to a leaving file keep its old content, as on
+  // disk.
   #detach(entry: Readonly<TreeEntry>): void {
     if (entry.type === 'hardlink') {
       this.#links.get(entry.linkname!)?.delete(entry.path);
       return;
     }
     if (entry.type !== 'file') return;
-    const links = [...(this.#links.get(entry.path) ?? [])].filter((link) => this.#entries.get(link)?.type === 'hardlink');
+    const links = [...(this.#links.get(entry.path) ?? [])].filter(
+      (link) => this.#entries.get(link)?.type === 'hardlink',
+    );
     this.#links.delete(entry.path);
     links.sort((a, b) => Buffer.compare(sortKey(a), sortKey(b)));
     const [heir, ...rest] = links;
@@ -247,7 +281,8 @@ export class FileTree {
   }
 }
 
-// Resolves a path through the tree's symlinks (absolute targets start at the tree's root), like realpath -m; followLast=false leaves a final symlink as it is.
+// Resolves a path through the tree's symlinks (absolute targets start at the tree's root), like realpath -m;
+// followLast=false leaves a final symlink as it is.
 export function resolveInTree(tree: FileTree, path: string, options: { followLast?: boolean } = {}): string {
   const followLast = options.followLast ?? true;
   let pending = path.split('/').filter((part) => part !== '' && part !== '.');
@@ -263,7 +298,9 @@ export function resolveInTree(tree: FileTree, path: string, options: { followLas
     const entry = tree.get(candidate);
     if (entry?.type === 'symlink' && (pending.length > 0 || followLast)) {
       if (++hops > MAX_SYMLINK_HOPS) {
-        throw new FailureError(`cannot resolve ${path} in the tree: more than ${MAX_SYMLINK_HOPS} symlinks (a loop at ${candidate} -> ${entry.linkname}?)`);
+        throw new FailureError(
+          `cannot resolve ${path} in the tree: more than ${MAX_SYMLINK_HOPS} symlinks (a loop at ${candidate} -> ${entry.linkname}?)`,
+        );
       }
       const target = entry.linkname!;
       if (target.startsWith('/')) resolved = [];
@@ -285,7 +322,8 @@ const DEB_TYPES: Record<DebEntryType, EntryType> = {
   fifo: 'fifo',
 };
 
-// Unpacks a package's data into the tree the way dpkg does: through symlinked directories already there (bin -> usr/bin), later files replacing earlier ones.
+// Unpacks a package's data into the tree the way dpkg does: through symlinked directories already there (bin ->
+// usr/bin), later files replacing earlier ones.
 export async function addDebToTree(
   tree: FileTree,
   debBuffer: Buffer,
@@ -304,7 +342,8 @@ export async function addDebToTree(
     if (options.keep && !options.keep(header.name)) {
       dropped.push(header.name);
       if (type === 'file') droppedFiles.set(header.name, { ...base, path: header.name, content });
-      if (type === 'hardlink' && droppedFiles.has(header.linkname!)) droppedFiles.set(header.name, droppedFiles.get(header.linkname!)!);
+      if (type === 'hardlink' && droppedFiles.has(header.linkname!))
+        droppedFiles.set(header.name, droppedFiles.get(header.linkname!)!);
       continue;
     }
     const path = landingPath(tree, header.name);
@@ -327,10 +366,18 @@ export async function addDebToTree(
           tree.add({ ...base, path, linkname: placed.get(header.linkname!) ?? landingPath(tree, header.linkname!) });
         }
       } else {
-        tree.add({ ...base, path, content: type === 'file' ? content : undefined, linkname: header.linkname, devmajor: header.devmajor, devminor: header.devminor });
+        tree.add({
+          ...base,
+          path,
+          content: type === 'file' ? content : undefined,
+          linkname: header.linkname,
+          devmajor: header.devmajor,
+          devminor: header.devminor,
+        });
       }
     } catch (error) {
-      if (error instanceof FailureError) throw new FailureError(`${label}: ${error.message}`, { hint: error.hint, cause: error });
+      if (error instanceof FailureError)
+        throw new FailureError(`${label}: ${error.message}`, { hint: error.hint, cause: error });
       throw error;
     }
     placed.set(header.name, path);

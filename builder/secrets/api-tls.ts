@@ -1,4 +1,5 @@
-// The TCP API's certificate and key a host image ships (recipe agent.api.tls: key-folder): read from the key folder and checked before they go in.
+// The TCP API's certificate and key a host image ships (recipe agent.api.tls: key-folder): read from the key folder and
+// checked before they go in.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -33,16 +34,26 @@ async function readPem(file: string, what: string, secret: boolean): Promise<Buf
   const makeIt = `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 -subj /CN=mvos -addext subjectAltName=DNS:<name>,IP:<address> -keyout ${apiTlsFiles('<keys>').key} -out ${apiTlsFiles('<keys>').cert}`;
   try {
     const mode = (await stat(file)).mode;
-    if (secret && (mode & 0o077) !== 0) throw new UserError(`${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, { hint: `chmod 600 ${file}` });
+    if (secret && (mode & 0o077) !== 0)
+      throw new UserError(`${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, {
+        hint: `chmod 600 ${file}`,
+      });
     return await readFile(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    throw new UserError(`agent.api.tls is key-folder, but the key folder has no ${what} (${file})`, { hint: `put your certificate and key there (e.g. \`${makeIt}\` with <keys> the key folder), or use \`tls: self-signed\`` });
+    throw new UserError(`agent.api.tls is key-folder, but the key folder has no ${what} (${file})`, {
+      hint: `put your certificate and key there (e.g. \`${makeIt}\` with <keys> the key folder), or use \`tls: self-signed\``,
+    });
   }
 }
 
-// Reads and checks the pair: both PEM, the key the certificate's, not expired, and covering the listen address and every name.
-export async function readApiTls(keyDir: string, agent: { apiListen?: string; apiNames: readonly string[] }, now = new Date()): Promise<ApiTlsPair> {
+// Reads and checks the pair: both PEM, the key the certificate's, not expired, and covering the listen address and
+// every name.
+export async function readApiTls(
+  keyDir: string,
+  agent: { apiListen?: string; apiNames: readonly string[] },
+  now = new Date(),
+): Promise<ApiTlsPair> {
   const files = apiTlsFiles(keyDir);
   const [cert, key] = [await readPem(files.cert, 'TLS certificate', false), await readPem(files.key, 'TLS key', true)];
   let x509: X509Certificate;
@@ -55,14 +66,31 @@ export async function readApiTls(keyDir: string, agent: { apiListen?: string; ap
   try {
     matches = x509.checkPrivateKey(createPrivateKey(key));
   } catch (error) {
-    throw new UserError(`${files.key} is not a PEM private key: ${(error as Error).message}`, { cause: error, hint: 'an encrypted key cannot be shipped: the agent starts unattended' });
+    throw new UserError(`${files.key} is not a PEM private key: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'an encrypted key cannot be shipped: the agent starts unattended',
+    });
   }
-  if (!matches) throw new UserError(`${files.key} is not the key of ${files.cert}`, { hint: 'put the certificate and the key made with it side by side' });
-  if (new Date(x509.validTo) <= now) throw new UserError(`${files.cert} expired on ${x509.validTo}`, { hint: 'renew it, or use `tls: self-signed`' });
+  if (!matches)
+    throw new UserError(`${files.key} is not the key of ${files.cert}`, {
+      hint: 'put the certificate and the key made with it side by side',
+    });
+  if (new Date(x509.validTo) <= now)
+    throw new UserError(`${files.cert} expired on ${x509.validTo}`, { hint: 'renew it, or use `tls: self-signed`' });
   const host = specificHost(agent.apiListen);
-  const missing = [...(host && !x509.checkIP(host) ? [host] : []), ...agent.apiNames.filter((name) => !x509.checkHost(name))];
+  const missing = [
+    ...(host && !x509.checkIP(host) ? [host] : []),
+    ...agent.apiNames.filter((name) => !x509.checkHost(name)),
+  ];
   if (missing.length > 0) {
-    throw new UserError(`${files.cert} does not cover ${missing.join(', ')} (its names: ${x509.subjectAltName ?? 'none'})`, { hint: 'browsers and curl check the subjectAltName: make the certificate for the listen address and agent.api.names' });
+    throw new UserError(
+      `${files.cert} does not cover ${missing.join(', ')} (its names: ${x509.subjectAltName ?? 'none'})`,
+      {
+        hint:
+          'browsers and curl check the subjectAltName: make the certificate for the listen address and ' +
+          'agent.api.names',
+      },
+    );
   }
   return { cert, key, fingerprint: x509.fingerprint256 };
 }

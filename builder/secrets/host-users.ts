@@ -1,8 +1,9 @@
-// The agent users a host image carries: the recipe's users joined with their sealed secrets and hashes from the key folder.
+// The agent users a host image carries: the recipe's users joined with their sealed secrets and hashes from the key
+// folder.
 import { UserError } from '../../common/errors.ts';
 import type { AgentUser } from '../../common/host-config.ts';
-import type { AgentUserSpec } from '../recipe/types.ts';
 import { readSecretKey } from '../../common/secrets/otp-secret.ts';
+import type { AgentUserSpec } from '../recipe/types.ts';
 import { readUserStore, storeFiles } from './store.ts';
 
 // Where the image keeps the key that opens the users' one-time-code secrets (root-only, 0400).
@@ -34,7 +35,9 @@ export async function resolveHostUsers(specs: readonly AgentUserSpec[], keyDir: 
         problems.push(`agent user ${spec.name} needs a ${spec.otp} one-time code, but none is enrolled in ${keyDir}`);
         hints.push(`mvos otp enroll ${spec.name} --type ${spec.otp}`);
       } else if (stored.otp.type !== spec.otp) {
-        problems.push(`agent user ${spec.name} is enrolled for ${stored.otp.type}, but the recipe asks for ${spec.otp}`);
+        problems.push(
+          `agent user ${spec.name} is enrolled for ${stored.otp.type}, but the recipe asks for ${spec.otp}`,
+        );
         hints.push(`mvos otp enroll ${spec.name} --type ${spec.otp} --force`);
       } else user.otp = { ...stored.otp };
     }
@@ -48,7 +51,9 @@ export async function resolveHostUsers(specs: readonly AgentUserSpec[], keyDir: 
     return user;
   });
   if (problems.length > 0) {
-    throw new UserError(problems.join('; '), { hint: `run ${hints.map((h) => `\`${h}\``).join(', ')}, then build again` });
+    throw new UserError(problems.join('; '), {
+      hint: `run ${hints.map((h) => `\`${h}\``).join(', ')}, then build again`,
+    });
   }
   const secretKey = users.some((u) => u.otp) ? await readSecretKey(storeFiles(keyDir).key) : undefined;
   return { users, ...(secretKey ? { secretKey } : {}) };

@@ -1,14 +1,14 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { rejects } from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { decryptSecret, readSecretKey } from '../../common/secrets/otp-secret.ts';
 import { verifyPassword } from '../../common/secrets/password.ts';
-import { enrollOtp, readUserStore, setPassword, storeFiles } from './store.ts';
 import { IMAGE_SECRET_KEY, resolveHostUsers } from './host-users.ts';
+import { enrollOtp, readUserStore, setPassword, storeFiles } from './store.ts';
 
 async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-store-'));
@@ -61,23 +61,35 @@ test('host users: recipe users joined with the store; missing enrollments and pa
     await setPassword(dir, 'alice', 'correct horse');
     const alice = (await readUserStore(dir)).users.alice;
     assert.ok(alice, 'alice is in the store');
-    const resolved = await resolveHostUsers([
-      { name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'], otp: 'totp', password: true },
-      { name: 'web', authorizedKeys: [], otp: 'none', password: false },
-    ], dir);
+    const resolved = await resolveHostUsers(
+      [
+        { name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'], otp: 'totp', password: true },
+        { name: 'web', authorizedKeys: [], otp: 'none', password: false },
+      ],
+      dir,
+    );
     assert.equal(resolved.users, [
       { name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'], otp: alice.otp, passwordHash: alice.passwordHash },
       { name: 'web', authorizedKeys: [] },
     ]);
     assert.ok(resolved.secretKey!.equals(await readSecretKey(storeFiles(dir).key)));
     assert.is(IMAGE_SECRET_KEY, '/etc/mvos/secret.key');
-    await rejects(resolveHostUsers([{ name: 'bob', authorizedKeys: [], otp: 'hotp', password: false }], dir), (error: Error & { hint?: string }) => {
-      assert.match(error.message, /bob needs a hotp one-time code, but none is enrolled/);
-      assert.match(error.hint!, /`mvos otp enroll bob --type hotp`/);
-      return error.name === 'UserError';
-    });
-    await rejects(resolveHostUsers([{ name: 'alice', authorizedKeys: [], otp: 'hotp', password: false }], dir), /enrolled for totp, but the recipe asks for hotp/);
-    await rejects(resolveHostUsers([{ name: 'web', authorizedKeys: [], otp: 'none', password: true }], dir), (error: Error & { hint?: string }) => /mvos user passwd web/.test(error.hint!));
+    await rejects(
+      resolveHostUsers([{ name: 'bob', authorizedKeys: [], otp: 'hotp', password: false }], dir),
+      (error: Error & { hint?: string }) => {
+        assert.match(error.message, /bob needs a hotp one-time code, but none is enrolled/);
+        assert.match(error.hint!, /`mvos otp enroll bob --type hotp`/);
+        return error.name === 'UserError';
+      },
+    );
+    await rejects(
+      resolveHostUsers([{ name: 'alice', authorizedKeys: [], otp: 'hotp', password: false }], dir),
+      /enrolled for totp, but the recipe asks for hotp/,
+    );
+    await rejects(
+      resolveHostUsers([{ name: 'web', authorizedKeys: [], otp: 'none', password: true }], dir),
+      (error: Error & { hint?: string }) => /mvos user passwd web/.test(error.hint!),
+    );
   }));
 
 test.run();

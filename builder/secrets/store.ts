@@ -1,10 +1,11 @@
-// The build machine's record of agent users (sealed one-time-code secrets, password hashes), kept in the key folder, 0600.
+// The build machine's record of agent users (sealed one-time-code secrets, password hashes), kept in the key folder,
+// 0600.
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { generateSecret, generateURI } from 'otplib';
-import { UserError } from '../../common/errors.ts';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
+import { UserError } from '../../common/errors.ts';
 import { encryptSecret, readOrCreateSecretKey } from '../../common/secrets/otp-secret.ts';
 import { hashPassword } from '../../common/secrets/password.ts';
 
@@ -32,13 +33,17 @@ export function storeFiles(keyDir: string): { key: string; users: string } {
 export const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
 
 function checkName(user: string): void {
-  if (!USER_NAME.test(user)) throw new UserError(`"${user}" is not a user name (lower-case letters, digits, _ . -; up to 32)`);
+  if (!USER_NAME.test(user))
+    throw new UserError(`"${user}" is not a user name (lower-case letters, digits, _ . -; up to 32)`);
 }
 
 // Refuses a key folder inside a git checkout: secrets must never be committed.
 function refuseRepo(dir: string): void {
   for (let at = resolve(dir); ; at = dirname(at)) {
-    if (existsSync(join(at, '.git'))) throw new UserError(`${dir} is inside the git checkout ${at}`, { hint: 'keep keys outside any repository (the default is $XDG_CONFIG_HOME/mvos/keys)' });
+    if (existsSync(join(at, '.git')))
+      throw new UserError(`${dir} is inside the git checkout ${at}`, {
+        hint: 'keep keys outside any repository (the default is $XDG_CONFIG_HOME/mvos/keys)',
+      });
     if (dirname(at) === at) return;
   }
 }
@@ -49,7 +54,10 @@ export async function readUserStore(keyDir: string): Promise<UserStore> {
   let text: string;
   try {
     const mode = (await stat(file)).mode;
-    if ((mode & 0o077) !== 0) throw new UserError(`${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, { hint: `chmod 600 ${file}` });
+    if ((mode & 0o077) !== 0)
+      throw new UserError(`${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, {
+        hint: `chmod 600 ${file}`,
+      });
     text = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { users: {} };
@@ -60,7 +68,9 @@ export async function readUserStore(keyDir: string): Promise<UserStore> {
     if (typeof store.users !== 'object' || store.users === null) throw new Error('no users object');
     return store;
   } catch (error) {
-    throw new UserError(`${file} is not a user store: ${(error as Error).message}`, { hint: 'move it away and enroll the users again' });
+    throw new UserError(`${file} is not a user store: ${(error as Error).message}`, {
+      hint: 'move it away and enroll the users again',
+    });
   }
 }
 
@@ -83,16 +93,29 @@ export interface Enrollment {
 }
 
 // Creates a user's one-time-code secret and stores it sealed; an existing one is replaced only when `replace` is set.
-export async function enrollOtp(keyDir: string, user: string, type: OtpType, options: { replace?: boolean; issuer?: string } = {}): Promise<Enrollment> {
+export async function enrollOtp(
+  keyDir: string,
+  user: string,
+  type: OtpType,
+  options: { replace?: boolean; issuer?: string } = {},
+): Promise<Enrollment> {
   checkName(user);
   refuseRepo(keyDir);
   if (!options.replace && (await readUserStore(keyDir)).users[user]?.otp) {
-    throw new UserError(`${user} already has a one-time code`, { hint: `pass --force to replace it (the old code stops working after the next build)` });
+    throw new UserError(`${user} already has a one-time code`, {
+      hint: `pass --force to replace it (the old code stops working after the next build)`,
+    });
   }
   const files = storeFiles(keyDir);
   const key = await readOrCreateSecretKey(files.key);
   const secret = generateSecret({ length: 20 });
-  const uri = generateURI({ strategy: type, issuer: options.issuer ?? 'Multiverse', label: user, secret, ...(type === 'hotp' ? { counter: 0 } : {}) });
+  const uri = generateURI({
+    strategy: type,
+    issuer: options.issuer ?? 'Multiverse',
+    label: user,
+    secret,
+    ...(type === 'hotp' ? { counter: 0 } : {}),
+  });
   await update(keyDir, user, (entry) => ({ ...entry, otp: { type, secret: encryptSecret(key, user, secret) } }));
   return { user, type, secret, uri, keyFile: files.key };
 }

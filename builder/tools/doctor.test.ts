@@ -1,8 +1,8 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { checkHost, fixCommand, installLine, missingPackages } from './doctor.ts';
 import { REQUIREMENTS } from './requirements.ts';
 
@@ -60,12 +60,21 @@ test('commands count only as executable files on PATH (or sbin) below the root; 
     await put(root, '/usr/share/OVMF/OVMF_CODE_4M.fd', 0o644);
     const result = await checkHost({ pathDirs: ['/usr/bin'], root, isRoot: true, probe: noKvm });
     const byName = new Map(result.tools.map((t) => [t.package, t]));
-    assert.equal(byName.get('xorriso'), { package: 'xorriso', purpose: byName.get('xorriso')!.purpose, group: 'build', found: true, detail: 'xorriso' });
+    assert.equal(byName.get('xorriso'), {
+      package: 'xorriso',
+      purpose: byName.get('xorriso')!.purpose,
+      group: 'build',
+      found: true,
+      detail: 'xorriso',
+    });
     assert.is(byName.get('zstd')!.found, false);
     assert.is(byName.get('dosfstools')!.found, true);
     assert.is(byName.get('busybox-static')!.found, true);
     assert.equal([byName.get('mtools')!.found, byName.get('mtools')!.detail], [false, 'mcopy']);
-    assert.equal([byName.get('ovmf')!.found, byName.get('ovmf')!.detail, byName.get('ovmf')!.group], [false, '/usr/share/OVMF/OVMF_VARS_4M.fd', 'qa']);
+    assert.equal(
+      [byName.get('ovmf')!.found, byName.get('ovmf')!.detail, byName.get('ovmf')!.group],
+      [false, '/usr/share/OVMF/OVMF_VARS_4M.fd', 'qa'],
+    );
     assert.not.ok(result.missingPackages.includes('xorriso'));
     assert.ok(result.missingPackages.includes('mtools'));
   });
@@ -76,15 +85,27 @@ test('missingPackages detects as checkHost does (sorted, each once) and refuses 
     await put(root, '/usr/bin/xorriso', 0o755);
     await put(root, '/usr/bin/mformat', 0o755);
     await put(root, '/bin/busybox', 0o755);
-    assert.equal(await missingPackages(['xorriso', 'mtools', 'zstd', 'busybox-static', 'mtools'], ['/usr/bin'], root), ['mtools', 'zstd']);
-    const refused = await missingPackages(['no-such-package'], ['/usr/bin'], root).then(() => undefined, (error: unknown) => error);
-    assert.match((refused as Error).message, /^no-such-package is needed, but builder\/tools\/requirements\.ts does not list it$/);
+    assert.equal(await missingPackages(['xorriso', 'mtools', 'zstd', 'busybox-static', 'mtools'], ['/usr/bin'], root), [
+      'mtools',
+      'zstd',
+    ]);
+    const refused = await missingPackages(['no-such-package'], ['/usr/bin'], root).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    assert.match(
+      (refused as Error).message,
+      /^no-such-package is needed, but builder\/tools\/requirements\.ts does not list it$/,
+    );
   });
 });
 
 test('on this machine (real PATH, root /) nothing is missing', async () => {
   const result = await checkHost({ probe: noKvm });
-  assert.equal(result.tools.filter((t) => !t.found).map((t) => `${t.package} (${t.detail})`), []);
+  assert.equal(
+    result.tools.filter((t) => !t.found).map((t) => `${t.package} (${t.detail})`),
+    [],
+  );
   assert.equal(result.missingPackages, []);
   assert.is(result.installCommand, undefined);
 });

@@ -2,8 +2,14 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { probeKvm, type KvmProbe } from '../../common/qemu/kvm.ts';
-import { describeDetection, REQUIREMENTS, type Detection, type ToolGroup, type ToolRequirement } from './requirements.ts';
+import { type KvmProbe, probeKvm } from '../../common/qemu/kvm.ts';
+import {
+  type Detection,
+  describeDetection,
+  REQUIREMENTS,
+  type ToolGroup,
+  type ToolRequirement,
+} from './requirements.ts';
 
 // One package as found (or not) on this host.
 export interface ToolStatus {
@@ -62,7 +68,11 @@ async function locate(detection: Detection, root: string, pathDirs: readonly str
 }
 
 // Full path of a command found in pathDirs or sbin (below root), or undefined.
-export async function whichCommand(command: string, pathDirs: readonly string[] = envPathDirs(), root = '/'): Promise<string | undefined> {
+export async function whichCommand(
+  command: string,
+  pathDirs: readonly string[] = envPathDirs(),
+  root = '/',
+): Promise<string | undefined> {
   return locate({ command }, root, pathDirs);
 }
 
@@ -79,8 +89,13 @@ async function checkTool(requirement: ToolRequirement, root: string, pathDirs: r
   };
 }
 
-// Which of the named packages (from requirements.ts) this host lacks, detected as `mvos doctor` does; sorted, each once.
-export async function missingPackages(names: readonly string[], pathDirs: readonly string[] = envPathDirs(), root = '/'): Promise<string[]> {
+// Which of the named packages (from requirements.ts) this host lacks, detected as `mvos doctor` does; sorted, each
+// once.
+export async function missingPackages(
+  names: readonly string[],
+  pathDirs: readonly string[] = envPathDirs(),
+  root = '/',
+): Promise<string[]> {
   const missing: string[] = [];
   for (const name of new Set(names)) {
     const requirement = REQUIREMENTS.find((r) => r.package === name);

@@ -1,9 +1,11 @@
-// The host packages mvos needs, what each is for and how its presence is detected (paths checked with `dpkg -L` on Debian 12).
+// The host packages mvos needs, what each is for and how its presence is detected (paths checked with `dpkg -L` on
+// Debian 12).
 
 // How one piece of a package is found: an executable command on PATH, or a file at an absolute path.
 export type Detection = { command: string } | { file: string };
 
-// What needs a package: building images, building the small guest kernel from source, or only the QEMU boot checks of qa/.
+// What needs a package: building images, building the small guest kernel from source, or only the QEMU boot checks of
+// qa/.
 export type ToolGroup = 'build' | 'kernel' | 'qa';
 
 // One Debian package mvos relies on; it counts as present when every detection succeeds.
@@ -16,52 +18,189 @@ export interface ToolRequirement {
 
 // Every host package the builder and the boot checks use, build tools first.
 export const REQUIREMENTS: readonly ToolRequirement[] = [
-  { package: 'dpkg', purpose: 'unpack .deb packages into the rootfs', group: 'build', detect: [{ command: 'dpkg-deb' }] },
+  {
+    package: 'dpkg',
+    purpose: 'unpack .deb packages into the rootfs',
+    group: 'build',
+    detect: [{ command: 'dpkg-deb' }],
+  },
   { package: 'apt', purpose: 'resolve and download pinned packages', group: 'build', detect: [{ command: 'apt-get' }] },
   { package: 'gpgv', purpose: 'verify signed apt repository metadata', group: 'build', detect: [{ command: 'gpgv' }] },
   // busybox-static ships /bin/busybox only; some systems never put a `busybox` on PATH.
-  { package: 'busybox-static', purpose: 'init and shell of initramfs and rescue images', group: 'build', detect: [{ file: '/bin/busybox' }] },
+  {
+    package: 'busybox-static',
+    purpose: 'init and shell of initramfs and rescue images',
+    group: 'build',
+    detect: [{ file: '/bin/busybox' }],
+  },
   { package: 'cpio', purpose: 'inspect initramfs archives', group: 'build', detect: [{ command: 'cpio' }] },
   { package: 'zstd', purpose: 'compress initramfs and images', group: 'build', detect: [{ command: 'zstd' }] },
-  { package: 'xz-utils', purpose: 'unpack xz-compressed packages and kernel modules', group: 'build', detect: [{ command: 'xz' }] },
-  { package: 'erofs-utils', purpose: 'build read-only EROFS root filesystems', group: 'build', detect: [{ command: 'mkfs.erofs' }] },
-  { package: 'squashfs-tools', purpose: 'build read-only squashfs root filesystems', group: 'build', detect: [{ command: 'mksquashfs' }] },
-  { package: 'dosfstools', purpose: 'format EFI system partitions', group: 'build', detect: [{ command: 'mkfs.vfat' }] },
-  { package: 'mtools', purpose: 'fill FAT images without mounting them', group: 'build', detect: [{ command: 'mformat' }, { command: 'mcopy' }] },
+  {
+    package: 'xz-utils',
+    purpose: 'unpack xz-compressed packages and kernel modules',
+    group: 'build',
+    detect: [{ command: 'xz' }],
+  },
+  {
+    package: 'erofs-utils',
+    purpose: 'build read-only EROFS root filesystems',
+    group: 'build',
+    detect: [{ command: 'mkfs.erofs' }],
+  },
+  {
+    package: 'squashfs-tools',
+    purpose: 'build read-only squashfs root filesystems',
+    group: 'build',
+    detect: [{ command: 'mksquashfs' }],
+  },
+  {
+    package: 'dosfstools',
+    purpose: 'format EFI system partitions',
+    group: 'build',
+    detect: [{ command: 'mkfs.vfat' }],
+  },
+  {
+    package: 'mtools',
+    purpose: 'fill FAT images without mounting them',
+    group: 'build',
+    detect: [{ command: 'mformat' }, { command: 'mcopy' }],
+  },
   { package: 'xorriso', purpose: 'write hybrid ISO images', group: 'build', detect: [{ command: 'xorriso' }] },
-  { package: 'grub-common', purpose: 'assemble GRUB core images', group: 'build', detect: [{ command: 'grub-mkimage' }] },
-  { package: 'grub-pc-bin', purpose: 'GRUB modules for BIOS boot', group: 'build', detect: [{ file: '/usr/lib/grub/i386-pc/boot.img' }] },
-  { package: 'grub-efi-amd64-bin', purpose: 'GRUB modules for UEFI boot', group: 'build', detect: [{ file: '/usr/lib/grub/x86_64-efi/kernel.img' }] },
-  { package: 'systemd-boot-efi', purpose: 'EFI stub for unified kernel images', group: 'build', detect: [{ file: '/usr/lib/systemd/boot/efi/linuxx64.efi.stub' }] },
-  { package: 'sbsigntool', purpose: 'sign EFI binaries for Secure Boot', group: 'build', detect: [{ command: 'sbsign' }] },
-  { package: 'efitools', purpose: 'build Secure Boot key lists for NVRAM presets', group: 'build', detect: [{ command: 'cert-to-efi-sig-list' }] },
+  {
+    package: 'grub-common',
+    purpose: 'assemble GRUB core images',
+    group: 'build',
+    detect: [{ command: 'grub-mkimage' }],
+  },
+  {
+    package: 'grub-pc-bin',
+    purpose: 'GRUB modules for BIOS boot',
+    group: 'build',
+    detect: [{ file: '/usr/lib/grub/i386-pc/boot.img' }],
+  },
+  {
+    package: 'grub-efi-amd64-bin',
+    purpose: 'GRUB modules for UEFI boot',
+    group: 'build',
+    detect: [{ file: '/usr/lib/grub/x86_64-efi/kernel.img' }],
+  },
+  {
+    package: 'systemd-boot-efi',
+    purpose: 'EFI stub for unified kernel images',
+    group: 'build',
+    detect: [{ file: '/usr/lib/systemd/boot/efi/linuxx64.efi.stub' }],
+  },
+  {
+    package: 'sbsigntool',
+    purpose: 'sign EFI binaries for Secure Boot',
+    group: 'build',
+    detect: [{ command: 'sbsign' }],
+  },
+  {
+    package: 'efitools',
+    purpose: 'build Secure Boot key lists for NVRAM presets',
+    group: 'build',
+    detect: [{ command: 'cert-to-efi-sig-list' }],
+  },
   { package: 'qemu-utils', purpose: 'write qcow2 images', group: 'build', detect: [{ command: 'qemu-img' }] },
-  { package: 'kmod', purpose: 'index the kernel modules an image carries (depmod)', group: 'build', detect: [{ command: 'depmod' }] },
-  // The set `make tinyconfig && make bzImage` of linux-source-6.1 needs on Debian 12 (perl comes with the essential perl-base).
+  {
+    package: 'kmod',
+    purpose: 'index the kernel modules an image carries (depmod)',
+    group: 'build',
+    detect: [{ command: 'depmod' }],
+  },
+  // The set `make tinyconfig && make bzImage` of linux-source-6.1 needs on Debian 12 (perl comes with the essential
+  // perl-base).
   { package: 'make', purpose: 'build the guest kernel from source', group: 'kernel', detect: [{ command: 'make' }] },
   { package: 'gcc', purpose: 'compile the guest kernel', group: 'kernel', detect: [{ command: 'gcc' }] },
-  // gcc only recommends the C library headers, and doctor installs without recommends; Kbuild's host programs need them.
-  { package: 'libc6-dev', purpose: 'C headers for the kernel build\'s host programs', group: 'kernel', detect: [{ file: '/usr/include/stdio.h' }] },
+  // gcc only recommends the C library headers, and doctor installs without recommends; Kbuild's host programs need
+  // them.
+  {
+    package: 'libc6-dev',
+    purpose: "C headers for the kernel build's host programs",
+    group: 'kernel',
+    detect: [{ file: '/usr/include/stdio.h' }],
+  },
   { package: 'flex', purpose: 'generate the Kconfig lexer', group: 'kernel', detect: [{ command: 'flex' }] },
   { package: 'bison', purpose: 'generate the Kconfig parser', group: 'kernel', detect: [{ command: 'bison' }] },
-  { package: 'bc', purpose: 'compute kernel time constants during the build', group: 'kernel', detect: [{ command: 'bc' }] },
-  { package: 'libelf-dev', purpose: 'build objtool, which every x86-64 kernel build runs', group: 'kernel', detect: [{ file: '/usr/include/gelf.h' }] },
-  { package: 'qemu-system-x86', purpose: 'run the boot checks', group: 'qa', detect: [{ command: 'qemu-system-x86_64' }] },
+  {
+    package: 'bc',
+    purpose: 'compute kernel time constants during the build',
+    group: 'kernel',
+    detect: [{ command: 'bc' }],
+  },
+  {
+    package: 'libelf-dev',
+    purpose: 'build objtool, which every x86-64 kernel build runs',
+    group: 'kernel',
+    detect: [{ file: '/usr/include/gelf.h' }],
+  },
+  {
+    package: 'qemu-system-x86',
+    purpose: 'run the boot checks',
+    group: 'qa',
+    detect: [{ command: 'qemu-system-x86_64' }],
+  },
   {
     package: 'ovmf',
     purpose: 'UEFI firmware for the boot checks',
     group: 'qa',
     detect: [{ file: '/usr/share/OVMF/OVMF_CODE_4M.fd' }, { file: '/usr/share/OVMF/OVMF_VARS_4M.fd' }],
   },
-  { package: 'seabios', purpose: 'BIOS firmware for the boot checks and the KVM probe', group: 'qa', detect: [{ file: '/usr/share/seabios/bios.bin' }] },
-  { package: 'gdisk', purpose: 'verify the GPT of raw disk images (sgdisk -v)', group: 'qa', detect: [{ command: 'sgdisk' }] },
-  { package: 'fdisk', purpose: 'list the partitions of raw disk images (sfdisk -d)', group: 'qa', detect: [{ command: 'sfdisk' }] },
-  { package: 'openssh-client', purpose: 'log in to booted images in the boot checks', group: 'qa', detect: [{ command: 'ssh' }] },
-  { package: 'chromium', purpose: 'drive the WebUI in its browser test (playwright-core, no browser download)', group: 'qa', detect: [{ file: '/usr/bin/chromium' }] },
-  { package: 'openssl', purpose: 'make a throwaway TLS certificate for the API test', group: 'qa', detect: [{ command: 'openssl' }] },
-  { package: 'curl', purpose: 'log in to the API over TLS with --cacert, as a user would', group: 'qa', detect: [{ command: 'curl' }] },
-  { package: 'tmux', purpose: 'a real terminal for the `mvos vm console` test (raw mode, the terminal restored)', group: 'qa', detect: [{ command: 'tmux' }] },
-  { package: 'strace', purpose: 'read the order of the writes of qemu-img (a rebase must write its header last)', group: 'qa', detect: [{ command: 'strace' }] },
+  {
+    package: 'seabios',
+    purpose: 'BIOS firmware for the boot checks and the KVM probe',
+    group: 'qa',
+    detect: [{ file: '/usr/share/seabios/bios.bin' }],
+  },
+  {
+    package: 'gdisk',
+    purpose: 'verify the GPT of raw disk images (sgdisk -v)',
+    group: 'qa',
+    detect: [{ command: 'sgdisk' }],
+  },
+  {
+    package: 'fdisk',
+    purpose: 'list the partitions of raw disk images (sfdisk -d)',
+    group: 'qa',
+    detect: [{ command: 'sfdisk' }],
+  },
+  {
+    package: 'openssh-client',
+    purpose: 'log in to booted images in the boot checks',
+    group: 'qa',
+    detect: [{ command: 'ssh' }],
+  },
+  {
+    package: 'chromium',
+    purpose: 'drive the WebUI in its browser test (playwright-core, no browser download)',
+    group: 'qa',
+    detect: [{ file: '/usr/bin/chromium' }],
+  },
+  {
+    package: 'openssl',
+    purpose: 'make a throwaway TLS certificate for the API test',
+    group: 'qa',
+    detect: [{ command: 'openssl' }],
+  },
+  {
+    package: 'curl',
+    purpose: 'log in to the API over TLS with --cacert, as a user would',
+    group: 'qa',
+    detect: [{ command: 'curl' }],
+  },
+  {
+    package: 'tmux',
+    purpose: 'a real terminal for the `mvos vm console` test (raw mode, the terminal restored)',
+    group: 'qa',
+    detect: [{ command: 'tmux' }],
+  },
+  {
+    package: 'strace',
+    purpose: 'read the order of the writes of qemu-img (a rebase must write its header last)',
+    group: 'qa',
+    detect: [{ command: 'strace' }],
+  },
 ];
 
 // The text doctor shows for a detection: the command name or the file path.

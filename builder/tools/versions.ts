@@ -7,7 +7,9 @@ const known = new Map<string, Promise<string>>();
 export function toolVersion(tool: string, flag = '--version'): Promise<string> {
   let version = known.get(tool);
   if (!version) {
-    version = runTool(tool, [flag], { allowFailure: true }).then((r) => `${tool}: ${(r.stdout || r.stderr).split('\n')[0]!.trim()}`);
+    version = runTool(tool, [flag], { allowFailure: true }).then(
+      (r) => `${tool}: ${(r.stdout || r.stderr).split('\n')[0]!.trim()}`,
+    );
     known.set(tool, version);
   }
   return version;
@@ -17,6 +19,8 @@ export function toolVersion(tool: string, flag = '--version'): Promise<string> {
 export async function packageVersions(packages: readonly string[]): Promise<string> {
   if (packages.length === 0) return '';
   // biome-ignore lint/suspicious/noTemplateCurlyInString: ${Package} and ${Version} are dpkg-query's format fields, not a template
-  const { stdout } = await runTool('dpkg-query', ['-W', '-f', '${Package}=${Version}\n', ...[...packages].sort()], { allowFailure: true });
+  const { stdout } = await runTool('dpkg-query', ['-W', '-f', '${Package}=${Version}\n', ...[...packages].sort()], {
+    allowFailure: true,
+  });
   return stdout.trim();
 }

@@ -17,7 +17,8 @@ export interface QemuDrive {
   bootIndex?: number;
 }
 
-// Where the first serial port goes: QEMU's stdin/stdout, a file, or a unix socket QEMU listens on (with an optional log of all output).
+// Where the first serial port goes: QEMU's stdin/stdout, a file, or a unix socket QEMU listens on (with an optional log
+// of all output).
 export type QemuSerial = 'stdio' | { file: string } | { socket: string; logfile?: string };
 
 // Everything that shapes one QEMU invocation.
@@ -26,7 +27,8 @@ export interface QemuSpec {
   accel: 'kvm' | 'tcg';
   cpus: number;
   memoryMiB: number;
-  // Guest RAM from an explicit backend: bound to a host NUMA node and/or on 2 MiB hugepages (absent: QEMU's default RAM).
+  // Guest RAM from an explicit backend: bound to a host NUMA node and/or on 2 MiB hugepages (absent: QEMU's default
+  // RAM).
   memoryBackend?: { hostNode?: number; hugepages?: boolean };
   // Absent: `host` under KVM, QEMU's default model under TCG.
   cpu?: string;
@@ -58,20 +60,28 @@ function value(text: string): string {
 }
 
 function check(spec: QemuSpec): void {
-  if (!Number.isInteger(spec.cpus) || spec.cpus < 1) throw new Error(`qemuArgv: cpus must be a positive integer (got ${spec.cpus})`);
-  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 16) throw new Error(`qemuArgv: memoryMiB must be an integer ≥ 16 (got ${spec.memoryMiB})`);
+  if (!Number.isInteger(spec.cpus) || spec.cpus < 1)
+    throw new Error(`qemuArgv: cpus must be a positive integer (got ${spec.cpus})`);
+  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 16)
+    throw new Error(`qemuArgv: memoryMiB must be an integer ≥ 16 (got ${spec.memoryMiB})`);
   if (spec.initrd && !spec.kernel) throw new Error('qemuArgv: an initrd needs a kernel');
   if (spec.append && !spec.kernel) throw new Error('qemuArgv: a kernel command line needs a kernel');
   const readonlyDisk = (spec.drives ?? []).find((d) => d.interface === 'ide' && d.readonly);
-  if (readonlyDisk) throw new Error(`qemuArgv: QEMU's IDE disks cannot be read-only (${readonlyDisk.file}); use snapshot, a cdrom or virtio`);
+  if (readonlyDisk)
+    throw new Error(
+      `qemuArgv: QEMU's IDE disks cannot be read-only (${readonlyDisk.file}); use snapshot, a cdrom or virtio`,
+    );
   if (spec.machine === 'microvm') {
     const bad = (spec.drives ?? []).find((d) => d.interface !== 'virtio');
     if (bad) throw new Error(`qemuArgv: microvm has only virtio-mmio devices, not ${bad.interface} (${bad.file})`);
-    if (spec.firmware && spec.firmware.type !== 'seabios') throw new Error('qemuArgv: microvm has no flash for OVMF; use seabios or direct kernel boot');
+    if (spec.firmware && spec.firmware.type !== 'seabios')
+      throw new Error('qemuArgv: microvm has no flash for OVMF; use seabios or direct kernel boot');
   }
   const wait = spec.bootMenuWaitMs;
-  if (wait !== undefined && (!Number.isInteger(wait) || wait < 0 || wait > 0xffff)) throw new Error(`qemuArgv: bootMenuWaitMs must be an integer from 0 to 65535 (got ${wait})`);
-  if (spec.firmware?.type === 'ovmf-secureboot' && spec.machine !== 'q35') throw new Error('qemuArgv: Secure Boot OVMF needs SMM, which needs machine q35');
+  if (wait !== undefined && (!Number.isInteger(wait) || wait < 0 || wait > 0xffff))
+    throw new Error(`qemuArgv: bootMenuWaitMs must be an integer from 0 to 65535 (got ${wait})`);
+  if (spec.firmware?.type === 'ovmf-secureboot' && spec.machine !== 'q35')
+    throw new Error('qemuArgv: Secure Boot OVMF needs SMM, which needs machine q35');
 }
 
 function machineArgs(spec: QemuSpec): string[] {
@@ -80,20 +90,26 @@ function machineArgs(spec: QemuSpec): string[] {
   return [
     '-nodefaults',
     '-no-user-config',
-    '-machine', `${spec.machine}${smm}${spec.memoryBackend ? `,memory-backend=${MEMORY_BACKEND_ID}` : ''}`,
-    '-accel', spec.accel,
+    '-machine',
+    `${spec.machine}${smm}${spec.memoryBackend ? `,memory-backend=${MEMORY_BACKEND_ID}` : ''}`,
+    '-accel',
+    spec.accel,
     ...(cpu ? ['-cpu', cpu] : []),
-    '-smp', String(spec.cpus),
-    '-m', String(spec.memoryMiB),
+    '-smp',
+    String(spec.cpus),
+    '-m',
+    String(spec.memoryMiB),
     ...memoryArgs(spec),
-    '-display', 'none',
+    '-display',
+    'none',
     ...(spec.noReboot ? ['-no-reboot'] : []),
   ];
 }
 
 const MEMORY_BACKEND_ID = 'mvos-ram';
 
-// memfd with hugetlb for hugepages (no hugetlbfs mount needed), plain RAM otherwise; host-nodes + bind keeps it on the node.
+// memfd with hugetlb for hugepages (no hugetlbfs mount needed), plain RAM otherwise; host-nodes + bind keeps it on the
+// node.
 function memoryArgs(spec: QemuSpec): string[] {
   const backend = spec.memoryBackend;
   if (!backend) return [];
@@ -139,7 +155,8 @@ function driveArgs(spec: QemuSpec): string[] {
   const drives = spec.drives ?? [];
   const args: string[] = [];
   const usb = spec.usb ?? 'xhci';
-  if (drives.some((d) => d.interface === 'usb')) args.push('-device', usb === 'xhci' ? 'qemu-xhci,id=xhci' : 'usb-ehci,id=ehci');
+  if (drives.some((d) => d.interface === 'usb'))
+    args.push('-device', usb === 'xhci' ? 'qemu-xhci,id=xhci' : 'usb-ehci,id=ehci');
   let ide = 0;
   drives.forEach((drive, index) => {
     const id = `drive${index}`;
@@ -163,9 +180,15 @@ function driveArgs(spec: QemuSpec): string[] {
 function serialArgs(serial: QemuSerial): string[] {
   if (serial === 'stdio') return ['-serial', 'stdio'];
   if ('file' in serial) return ['-serial', `file:${serial.file}`];
-  // logappend=on opens the log O_APPEND: once the agent truncates it, QEMU's next byte lands at its start, not past a hole.
+  // logappend=on opens the log O_APPEND: once the agent truncates it, QEMU's next byte lands at its start, not past a
+  // hole.
   const log = serial.logfile ? `,logfile=${value(serial.logfile)},logappend=on` : '';
-  return ['-chardev', `socket,id=serial0,path=${value(serial.socket)},server=on,wait=off${log}`, '-serial', 'chardev:serial0'];
+  return [
+    '-chardev',
+    `socket,id=serial0,path=${value(serial.socket)},server=on,wait=off${log}`,
+    '-serial',
+    'chardev:serial0',
+  ];
 }
 
 function channelArgs(spec: QemuSpec): string[] {
@@ -173,9 +196,12 @@ function channelArgs(spec: QemuSpec): string[] {
   if (spec.qmp) args.push('-qmp', `unix:${value(spec.qmp)},server=on,wait=off`);
   if (spec.healthChannel) {
     args.push(
-      '-device', `${spec.machine === 'microvm' ? 'virtio-serial-device' : 'virtio-serial-pci'},id=vser0`,
-      '-chardev', `socket,id=health,path=${value(spec.healthChannel)},server=on,wait=off`,
-      '-device', `virtserialport,bus=vser0.0,chardev=health,name=${HEALTH_PORT_NAME}`,
+      '-device',
+      `${spec.machine === 'microvm' ? 'virtio-serial-device' : 'virtio-serial-pci'},id=vser0`,
+      '-chardev',
+      `socket,id=health,path=${value(spec.healthChannel)},server=on,wait=off`,
+      '-device',
+      `virtserialport,bus=vser0.0,chardev=health,name=${HEALTH_PORT_NAME}`,
     );
   }
   return args;

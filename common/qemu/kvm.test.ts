@@ -1,9 +1,9 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { emulatedCpuModel, probeBootSector, probeKvm, PROBE_EXIT_CODE, runProbeGuest } from './kvm.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { emulatedCpuModel, PROBE_EXIT_CODE, probeBootSector, probeKvm, runProbeGuest } from './kvm.ts';
 
 test('the probe boot sector is 512 bytes with the 0x55AA signature', () => {
   const sector = probeBootSector();

@@ -1,4 +1,5 @@
-// Firmware and drives for booting a built medium the way a machine would: BIOS or UEFI, from a CD, a USB stick or a disk.
+// Firmware and drives for booting a built medium the way a machine would: BIOS or UEFI, from a CD, a USB stick or a
+// disk.
 import { copyFileSync } from 'node:fs';
 import type { QemuDrive, QemuFirmware } from './argv.ts';
 
@@ -25,5 +26,11 @@ export function bootFirmware(firmware: BootFirmware, varsCopy: string): QemuFirm
 // The medium as the first boot device; writable media are snapshots unless `writable` (boot counting writes to them).
 export function mediaDrive(file: string, media: BootMedia, writable = false): QemuDrive {
   const iface = media === 'cd' ? 'cdrom' : media === 'usb' ? 'usb' : 'ide';
-  return { file, format: 'raw', interface: iface, bootIndex: 0, ...(media === 'cd' || writable ? {} : { snapshot: true }) };
+  return {
+    file,
+    format: 'raw',
+    interface: iface,
+    bootIndex: 0,
+    ...(media === 'cd' || writable ? {} : { snapshot: true }),
+  };
 }

@@ -1,11 +1,11 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { stubKernel } from '../../qa/lib/stub-kernel.ts';
 import { FailureError, UserError } from '../errors.ts';
-import { qemuArgv, type QemuSpec } from './argv.ts';
+import { type QemuSpec, qemuArgv } from './argv.ts';
 import { chooseAccel, QemuRun } from './runner.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mvos-runner-test-'));
@@ -27,7 +27,10 @@ test('waitFor resolves with the ms to the marker; the log file and memory hold t
   try {
     const ms = await run.waitFor('STUB-READY', 30_000);
     assert.ok(ms > 0 && ms < 30_000, `ms ${ms}`);
-    assert.ok((await run.waitFor(/^cmdline: .* hello from the test$/, 1000)) <= ms, 'an earlier line reports its own time');
+    assert.ok(
+      (await run.waitFor(/^cmdline: .* hello from the test$/, 1000)) <= ms,
+      'an earlier line reports its own time',
+    );
     assert.is(run.exitStatus, undefined, 'a halted guest keeps QEMU running');
   } finally {
     const exit = await run.stop();
@@ -45,7 +48,10 @@ test('a marker that never comes rejects at the timeout with the console tail and
   const log = join(dir, 'timeout.log');
   const run = await QemuRun.start({ argv: qemuArgv(spec(silent, 'quiet')), log });
   try {
-    const error = await run.waitFor('NEVER-PRINTED', 1500).then(() => undefined, (e: unknown) => e);
+    const error = await run.waitFor('NEVER-PRINTED', 1500).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(error, FailureError);
     const message = (error as Error).message;
     assert.match(message, 'did not see "NEVER-PRINTED" on the console within 1.5 s');
@@ -59,7 +65,10 @@ test('a marker that never comes rejects at the timeout with the console tail and
 test('a guest that powers off before the marker rejects at once, not at the timeout', async () => {
   const run = await QemuRun.start({ argv: qemuArgv(spec(poweroff)), log: join(dir, 'early.log') });
   const started = performance.now();
-  const error = await run.waitFor('NEVER-PRINTED', 60_000).then(() => undefined, (e: unknown) => e);
+  const error = await run.waitFor('NEVER-PRINTED', 60_000).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(performance.now() - started < 30_000);
   assert.instance(error, FailureError);
   assert.match((error as Error).message, 'QEMU exited with code 0 before "NEVER-PRINTED" appeared on the console');
@@ -67,8 +76,14 @@ test('a guest that powers off before the marker rejects at once, not at the time
 });
 
 test('QEMU refusing its arguments shows what QEMU said', async () => {
-  const run = await QemuRun.start({ argv: qemuArgv({ ...spec('/nonexistent/vmlinuz') }), log: join(dir, 'refused.log') });
-  const error = await run.waitFor('X', 30_000).then(() => undefined, (e: unknown) => e);
+  const run = await QemuRun.start({
+    argv: qemuArgv({ ...spec('/nonexistent/vmlinuz') }),
+    log: join(dir, 'refused.log'),
+  });
+  const error = await run.waitFor('X', 30_000).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(error, FailureError);
   assert.match((error as Error).message, /QEMU said:\n.*\/nonexistent\/vmlinuz/);
   assert.is((await run.exited).code, 1);
@@ -76,7 +91,10 @@ test('QEMU refusing its arguments shows what QEMU said', async () => {
 
 test('a QEMU that cannot be started is reported, not hung on', async () => {
   const run = await QemuRun.start({ argv: [], qemu: '/nonexistent/qemu', log: join(dir, 'missing.log') });
-  const error = await run.waitFor('X', 30_000).then(() => undefined, (e: unknown) => e);
+  const error = await run.waitFor('X', 30_000).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(error, FailureError);
   assert.match((error as Error).message, /ENOENT|not found|could not start/);
 });
@@ -104,10 +122,24 @@ test('QEMU accepts the argv of firmware, drive and channel specs', async () => {
     {
       ...spec(halting),
       machine: 'pc',
-      drives: [0, 1, 2, 3].map((n) => ({ file: disk, format: 'raw', interface: n === 2 ? 'cdrom' : 'ide', snapshot: true }) as const),
+      drives: [0, 1, 2, 3].map(
+        (n) => ({ file: disk, format: 'raw', interface: n === 2 ? 'cdrom' : 'ide', snapshot: true }) as const,
+      ),
     },
-    { ...spec(halting), machine: 'pc', firmware: { type: 'seabios', code: '/usr/share/seabios/bios.bin' }, serial: { socket: join(dir, 'serial.sock') } },
-    { ...spec(halting), machine: 'microvm', kernel: undefined, append: undefined, drives: [{ file: disk, format: 'raw', interface: 'virtio', snapshot: true }], healthChannel: join(dir, 'mhealth.sock') },
+    {
+      ...spec(halting),
+      machine: 'pc',
+      firmware: { type: 'seabios', code: '/usr/share/seabios/bios.bin' },
+      serial: { socket: join(dir, 'serial.sock') },
+    },
+    {
+      ...spec(halting),
+      machine: 'microvm',
+      kernel: undefined,
+      append: undefined,
+      drives: [{ file: disk, format: 'raw', interface: 'virtio', snapshot: true }],
+      healthChannel: join(dir, 'mhealth.sock'),
+    },
   ];
   for (const [index, s] of specs.entries()) {
     // -S: QEMU sets everything up and waits paused; still running after a moment means it took every argument.
@@ -135,7 +167,10 @@ test('chooseAccel: tcg skips the probe, auto falls back with a warning, kvm insi
   assert.is(fallback.accel, 'tcg');
   assert.match(fallback.warning ?? '', 'KVM is not usable (KVM_RUN hangs); using TCG');
   assert.equal(await chooseAccel('auto', { probe: working }), { accel: 'kvm', reason: 'fine' });
-  const error = await chooseAccel('kvm', { probe: broken }).then(() => undefined, (e: unknown) => e);
+  const error = await chooseAccel('kvm', { probe: broken }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(error, UserError);
   assert.match((error as Error).message, 'KVM was asked for but is not usable: KVM_RUN hangs');
 });

@@ -1,11 +1,12 @@
-// Runs one QEMU process: serial console captured to a log file and to memory, markers awaited, the process group stopped.
+// Runs one QEMU process: serial console captured to a log file and to memory, markers awaited, the process group
+// stopped.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { FailureError, UserError } from '../errors.ts';
 import { spawnTool } from '../exec.ts';
-import { probeKvm, type KvmProbe } from './kvm.ts';
+import { type KvmProbe, probeKvm } from './kvm.ts';
 
 // What starting a run needs: QEMU's arguments and where the serial log goes.
 export interface QemuRunOptions {
@@ -48,7 +49,8 @@ interface Line {
   ms: number;
 }
 
-// Detached QEMUs do not get the terminal's signals and execa does not clean them up: the last exit of this process ends them.
+// Detached QEMUs do not get the terminal's signals and execa does not clean them up: the last exit of this process ends
+// them.
 const live = new Set<() => void>();
 process.once('exit', () => {
   for (const kill of live) kill();
@@ -109,7 +111,8 @@ export class QemuRun {
       await new Promise<void>((resolve) => sink.end(resolve));
       const code = typeof result.exitCode === 'number' ? result.exitCode : null;
       this.exit = { code, signal: result.signal ?? null };
-      if (result.failed && code === null && !result.signal) this.stderrText ||= result.originalMessage ?? result.shortMessage ?? 'could not start';
+      if (result.failed && code === null && !result.signal)
+        this.stderrText ||= result.originalMessage ?? result.shortMessage ?? 'could not start';
       return this.exit;
     })();
   }
@@ -157,14 +160,21 @@ export class QemuRun {
 
   // Resolves with the ms from start to the first console line that holds the marker (a RegExp is tested line by line).
   waitFor(marker: string | RegExp, timeoutMs: number): Promise<number> {
-    const pattern = typeof marker === 'string' ? undefined : new RegExp(marker.source, marker.flags.replace(/[gy]/g, ''));
+    const pattern =
+      typeof marker === 'string' ? undefined : new RegExp(marker.source, marker.flags.replace(/[gy]/g, ''));
     const matches = (line: string): boolean => (pattern ? pattern.test(line) : line.includes(marker as string));
     const seen = this.lines.find((line) => matches(line.text));
     if (seen) return Promise.resolve(seen.ms);
     if (this.partial && matches(this.partial)) return Promise.resolve(this.elapsedMs);
     return new Promise<number>((resolve, reject) => {
       const waiter: Waiter = { matches, resolve: (ms) => finish(() => resolve(ms)) };
-      const timer = setTimeout(() => finish(() => reject(this.failure(`did not see ${describe(marker)} on the console within ${timeoutMs / 1000} s`))), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          finish(() =>
+            reject(this.failure(`did not see ${describe(marker)} on the console within ${timeoutMs / 1000} s`)),
+          ),
+        timeoutMs,
+      );
       const finish = (settle: () => void): void => {
         clearTimeout(timer);
         this.waiters.delete(waiter);
@@ -172,7 +182,10 @@ export class QemuRun {
       };
       this.waiters.add(waiter);
       void this.exited.then((exit) => {
-        if (this.waiters.has(waiter)) finish(() => reject(this.failure(`QEMU ${exitText(exit)} before ${describe(marker)} appeared on the console`)));
+        if (this.waiters.has(waiter))
+          finish(() =>
+            reject(this.failure(`QEMU ${exitText(exit)} before ${describe(marker)} appeared on the console`)),
+          );
       });
     });
   }
@@ -187,7 +200,9 @@ export class QemuRun {
       ...(stderr ? ['QEMU said:', ...stderr.split('\n').map((l) => `  | ${l}`)] : []),
       `full serial log: ${this.log}`,
     ];
-    return new FailureError(lines.join('\n'), { hint: `read ${this.log}; rerun with --debug for the QEMU command line` });
+    return new FailureError(lines.join('\n'), {
+      hint: `read ${this.log}; rerun with --debug for the QEMU command line`,
+    });
   }
 
   // The exit once QEMU is gone, undefined while it runs.
@@ -224,7 +239,8 @@ function exitText(exit: QemuExit): string {
   return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
 
-// Picks KVM or TCG: `auto` probes KVM (with a timeout) and falls back to TCG with a warning; `kvm` insists and fails when it is not usable.
+// Picks KVM or TCG: `auto` probes KVM (with a timeout) and falls back to TCG with a warning; `kvm` insists and fails
+// when it is not usable.
 export async function chooseAccel(
   preferred: 'auto' | 'kvm' | 'tcg',
   options: { timeoutMs?: number; probe?: (options: { timeoutMs?: number }) => Promise<KvmProbe> } = {},
@@ -233,7 +249,13 @@ export async function chooseAccel(
   const probe = await (options.probe ?? probeKvm)({ timeoutMs: options.timeoutMs });
   if (probe.usable) return { accel: 'kvm', reason: probe.reason };
   if (preferred === 'kvm') {
-    throw new UserError(`KVM was asked for but is not usable: ${probe.reason}`, { hint: 'use --accel auto (falls back to TCG) or --accel tcg; `mvos doctor` checks KVM' });
+    throw new UserError(`KVM was asked for but is not usable: ${probe.reason}`, {
+      hint: 'use --accel auto (falls back to TCG) or --accel tcg; `mvos doctor` checks KVM',
+    });
   }
-  return { accel: 'tcg', reason: probe.reason, warning: `KVM is not usable (${probe.reason}); using TCG, which is much slower` };
+  return {
+    accel: 'tcg',
+    reason: probe.reason,
+    warning: `KVM is not usable (${probe.reason}); using TCG, which is much slower`,
+  };
 }

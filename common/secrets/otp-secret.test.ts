@@ -1,10 +1,10 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { rejects } from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { decryptSecret, encryptSecret, readOrCreateSecretKey, readSecretKey } from './otp-secret.ts';
 
 const secret = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
@@ -27,7 +27,10 @@ test('a wrong key, another user, a tampered or malformed string are refused', ()
   assert.ok(parts[3], sealed);
   const body = Buffer.from(parts[3], 'base64url');
   body[0] = body.readUInt8(0) ^ 1;
-  assert.throws(() => decryptSecret(key, 'alice', [...parts.slice(0, 3), body.toString('base64url')].join(':')), /does not open/);
+  assert.throws(
+    () => decryptSecret(key, 'alice', [...parts.slice(0, 3), body.toString('base64url')].join(':')),
+    /does not open/,
+  );
   assert.throws(() => decryptSecret(key, 'alice', `v2:${parts.slice(1).join(':')}`), /not a v1/);
   assert.throws(() => decryptSecret(key, 'alice', 'v1:AA:BB:CC'), /bad IV/);
   assert.throws(() => encryptSecret(randomBytes(16), 'alice', secret), /32 bytes/);

@@ -1,4 +1,5 @@
-// One-time-code secrets at rest: AES-256-GCM under a 32-byte key file, bound to the user name; shared by the builder and the agent.
+// One-time-code secrets at rest: AES-256-GCM under a 32-byte key file, bound to the user name; shared by the builder
+// and the agent.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -23,7 +24,9 @@ export function encryptSecret(key: Buffer, user: string, plaintext: string): str
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(context(user));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return [VERSION, iv, cipher.getAuthTag(), body].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join(':');
+  return [VERSION, iv, cipher.getAuthTag(), body]
+    .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+    .join(':');
 }
 
 // Opens a sealed secret; a wrong key, another user's secret, a tampered or malformed string all throw.
@@ -31,7 +34,14 @@ export function decryptSecret(key: Buffer, user: string, sealed: string): string
   checkKey(key);
   const parts = sealed.split(':');
   const [version, ivText, tagText, bodyText] = parts;
-  if (parts.length !== 4 || version !== VERSION || ivText === undefined || tagText === undefined || bodyText === undefined) throw new Error(`not a ${VERSION} sealed secret`);
+  if (
+    parts.length !== 4 ||
+    version !== VERSION ||
+    ivText === undefined ||
+    tagText === undefined ||
+    bodyText === undefined
+  )
+    throw new Error(`not a ${VERSION} sealed secret`);
   const iv = Buffer.from(ivText, 'base64url');
   const tag = Buffer.from(tagText, 'base64url');
   const body = Buffer.from(bodyText, 'base64url');
@@ -56,15 +66,21 @@ export async function readSecretKey(file: string): Promise<Buffer> {
   try {
     mode = (await stat(file)).mode;
   } catch (error) {
-    throw new UserError(`cannot read the secret key ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
-      hint: 'enroll a user with `mvos otp enroll USER` to create it',
-    });
+    throw new UserError(
+      `cannot read the secret key ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      {
+        hint: 'enroll a user with `mvos otp enroll USER` to create it',
+      },
+    );
   }
   if ((mode & 0o077) !== 0) {
-    throw new UserError(`the secret key ${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, { hint: `chmod 600 ${file}` });
+    throw new UserError(`the secret key ${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, {
+      hint: `chmod 600 ${file}`,
+    });
   }
   const key = await readFile(file);
-  if (key.length !== SECRET_KEY_BYTES) throw new UserError(`the secret key ${file} holds ${key.length} bytes, not ${SECRET_KEY_BYTES}`);
+  if (key.length !== SECRET_KEY_BYTES)
+    throw new UserError(`the secret key ${file} holds ${key.length} bytes, not ${SECRET_KEY_BYTES}`);
   return key;
 }
 

@@ -15,7 +15,12 @@ test('malformed or unreasonably costly hashes are false, never an error', async 
   const hash = await hashPassword('pw');
   const parts = hash.split('$');
   const bad = [
-    '', 'pw', 'scrypt', hash.replace('scrypt', 'bcrypt'), parts.slice(0, 5).join('$'), `${hash}$x`,
+    '',
+    'pw',
+    'scrypt',
+    hash.replace('scrypt', 'bcrypt'),
+    parts.slice(0, 5).join('$'),
+    `${hash}$x`,
     [parts[0], '1000', ...parts.slice(2)].join('$'),
     [parts[0], String(1 << 24), ...parts.slice(2)].join('$'),
     [parts[0], parts[1], '0', ...parts.slice(3)].join('$'),

@@ -1,5 +1,6 @@
-// Password hashes for the HTTP login: scrypt with a random salt, stored as `scrypt$N$r$p$<salt>$<hash>` (base64); `mvos user passwd` writes them, the agent checks them.
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+// Password hashes for the HTTP login: scrypt with a random salt, stored as `scrypt$N$r$p$<salt>$<hash>` (base64); `mvos
+// user passwd` writes them, the agent checks them.
+import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 
 const N = 1 << 15;
 const R = 8;
@@ -36,7 +37,16 @@ function parse(stored: string): { n: number; r: number; p: number; salt: Buffer;
   const salt = Buffer.from(saltText, 'base64');
   const hash = Buffer.from(hashText, 'base64');
   const powerOfTwo = Number.isInteger(n) && n > 1 && (n & (n - 1)) === 0;
-  if (!powerOfTwo || n > MAX_N || !(r >= 1 && r <= 32) || !(p >= 1 && p <= 16) || salt.length < 8 || hash.length < 16 || hash.length > 64) return undefined;
+  if (
+    !powerOfTwo ||
+    n > MAX_N ||
+    !(r >= 1 && r <= 32) ||
+    !(p >= 1 && p <= 16) ||
+    salt.length < 8 ||
+    hash.length < 16 ||
+    hash.length > 64
+  )
+    return undefined;
   return { n, r, p, salt, hash };
 }
 
@@ -44,6 +54,8 @@ function parse(stored: string): { n: number; r: number; p: number; salt: Buffer;
 export async function verifyPassword(stored: string, password: string): Promise<boolean> {
   const parsed = parse(stored);
   if (!parsed) return false;
-  const candidate = await derive(password, parsed.salt, parsed.n, parsed.r, parsed.p, parsed.hash.length).catch(() => undefined);
+  const candidate = await derive(password, parsed.salt, parsed.n, parsed.r, parsed.p, parsed.hash.length).catch(
+    () => undefined,
+  );
   return candidate !== undefined && timingSafeEqual(candidate, parsed.hash);
 }

@@ -1,13 +1,14 @@
-// Bench rows for the agent: controller-ready time from agent start, beside a raw QEMU launch of the same guest image in the same run.
+// Bench rows for the agent: controller-ready time from agent start, beside a raw QEMU launch of the same guest image in
+// the same run.
 import { spawn } from 'node:child_process';
 import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bootToMarker, ARTIFACTS } from '../lib/boot.ts';
-import { AgentRun, apiCall, hostRoot, killVms } from '../lib/agent-run.ts';
+import { unpackOciImage } from '../../agent/launch/oci.ts';
 import { configDisk } from '../../agent/launch/oci-config.ts';
 import { layerTar, writeLayout } from '../../agent/launch/oci-images.test-support.ts';
-import { unpackOciImage } from '../../agent/launch/oci.ts';
+import { AgentRun, apiCall, hostRoot, killVms } from '../lib/agent-run.ts';
+import { ARTIFACTS, bootToMarker } from '../lib/boot.ts';
 
 // One row of the bench table (the shape qa/bench/run.ts prints).
 export interface BenchRow {
@@ -32,7 +33,8 @@ function rootPath(root: string, path: string): string {
   return join(root, path);
 }
 
-// Agent start → controller ready (agent process start, config, KVM choice, planning, launch, pinning, health) vs QEMU start → the same marker.
+// Agent start → controller ready (agent process start, config, KVM choice, planning, launch, pinning, health) vs QEMU
+// start → the same marker.
 export async function controllerReadyRows(runs: number): Promise<BenchRow[]> {
   const host = await hostRoot();
   const controller = host.config.vms.find((vm) => vm.role === 'controller')!;
@@ -61,7 +63,11 @@ export async function controllerReadyRows(runs: number): Promise<BenchRow[]> {
       timeoutS: 600,
       memoryMiB: controller.memoryMiB,
       cpus: controller.cpus,
-      firmware: { type: 'ovmf', code: controller.firmware?.code ? rootPath(host.root, controller.firmware.code) : OVMF_CODE, vars },
+      firmware: {
+        type: 'ovmf',
+        code: controller.firmware?.code ? rootPath(host.root, controller.firmware.code) : OVMF_CODE,
+        vars,
+      },
     });
     raw.push(boot.ms / 1000);
   }
@@ -74,15 +80,22 @@ export async function controllerReadyRows(runs: number): Promise<BenchRow[]> {
       unit: 's',
       baseline: b,
       ratio: a / b,
-      note: 'baseline: plain qemu-system-x86_64 with the same kernel, initrd, firmware and cmdline, to the same marker on serial',
+      note:
+        'baseline: plain qemu-system-x86_64 with the same kernel, initrd, firmware and cmdline, to the same ' +
+        'marker on serial',
     },
   ];
 }
 
 let rawStalls = 0;
 
-// A raw QEMU boot to a marker; a microvm that stalls calibrating its TSC under TCG (about 1 boot in 10 here) is tried again, and counted.
-async function rawBoot(argv: string[], marker: string, timeoutMs: number): Promise<{ seconds: number; rssKiB: number }> {
+// A raw QEMU boot to a marker; a microvm that stalls calibrating its TSC under TCG (about 1 boot in 10 here) is tried
+// again, and counted.
+async function rawBoot(
+  argv: string[],
+  marker: string,
+  timeoutMs: number,
+): Promise<{ seconds: number; rssKiB: number }> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await rawBootOnce(argv, marker, timeoutMs);
@@ -93,14 +106,22 @@ async function rawBoot(argv: string[], marker: string, timeoutMs: number): Promi
   }
 }
 
-// A raw QEMU run to a console marker, with its resident memory read at that moment (what the agent's launch is compared with).
-async function rawBootOnce(argv: string[], marker: string, timeoutMs: number): Promise<{ seconds: number; rssKiB: number }> {
+// A raw QEMU run to a console marker, with its resident memory read at that moment (what the agent's launch is compared
+// with).
+async function rawBootOnce(
+  argv: string[],
+  marker: string,
+  timeoutMs: number,
+): Promise<{ seconds: number; rssKiB: number }> {
   const started = performance.now();
   const child = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'pipe', 'ignore'] });
   let output = '';
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`raw QEMU: no ${marker} within ${timeoutMs} ms:\n${output.slice(-2000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`raw QEMU: no ${marker} within ${timeoutMs} ms:\n${output.slice(-2000)}`)),
+        timeoutMs,
+      );
       child.stdout!.on('data', (chunk: Buffer) => {
         output += chunk.toString();
         if (output.includes(marker)) {
@@ -121,11 +142,27 @@ async function rss(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
 }
 
-// novm and container launch-to-ready through the agent's API vs raw QEMU booting the same kernel and root, plus QEMU's memory each way.
+// novm and container launch-to-ready through the agent's API vs raw QEMU booting the same kernel and root, plus QEMU's
+// memory each way.
 export async function workloadRows(runs: number): Promise<BenchRow[]> {
   const host = await hostRoot();
   const controller = host.config.vms.find((vm) => vm.role === 'controller')!;
-  const app = { name: 'app', role: 'application', launch: 'novm', cpus: 1, memoryMiB: 256, autostart: false, ephemeral: false, kernel: controller.kernel, initrd: controller.initrd, disk: controller.disk, cmdline: controller.cmdline, firmware: { type: 'none' }, health: { ...controller.health, deadlineSeconds: 45 }, restart: { attempts: 3, backoffSeconds: 1 } };
+  const app = {
+    name: 'app',
+    role: 'application',
+    launch: 'novm',
+    cpus: 1,
+    memoryMiB: 256,
+    autostart: false,
+    ephemeral: false,
+    kernel: controller.kernel,
+    initrd: controller.initrd,
+    disk: controller.disk,
+    cmdline: controller.cmdline,
+    firmware: { type: 'none' },
+    health: { ...controller.health, deadlineSeconds: 45 },
+    restart: { attempts: 3, backoffSeconds: 1 },
+  };
   // Only the workload: no controller competing for the CPUs while it is timed.
   const config = { ...structuredClone(host.config), vms: [app] };
   const image = join(ARTIFACTS, 'bench-oci');
@@ -137,8 +174,33 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
   ]);
   await writeLayout(image, [layer], { Entrypoint: ['sh', '-c', 'sleep 30'] });
   const root = (path: string) => join(host.root, path);
-  const novmArgv = (extra: string[]) => ['-nodefaults', '-no-user-config', '-machine', 'microvm', '-accel', 'tcg', '-smp', '1', '-m', '256', '-display', 'none', '-no-reboot', '-serial', 'stdio', ...extra];
-  const m = { agentNovm: [] as number[], rawNovm: [] as number[], agentCtr: [] as number[], rawCtr: [] as number[], rssAgent: [] as number[], rssRaw: [] as number[], agentRss: [] as number[] };
+  const novmArgv = (extra: string[]) => [
+    '-nodefaults',
+    '-no-user-config',
+    '-machine',
+    'microvm',
+    '-accel',
+    'tcg',
+    '-smp',
+    '1',
+    '-m',
+    '256',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-serial',
+    'stdio',
+    ...extra,
+  ];
+  const m = {
+    agentNovm: [] as number[],
+    rawNovm: [] as number[],
+    agentCtr: [] as number[],
+    rawCtr: [] as number[],
+    rssAgent: [] as number[],
+    rssRaw: [] as number[],
+    agentRss: [] as number[],
+  };
   for (let i = 0; i < runs; i++) {
     const dir = join(ARTIFACTS, 'bench-workloads');
     rmSync(dir, { recursive: true, force: true });
@@ -160,23 +222,93 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
       await run.kill('SIGKILL');
       await killVms(run.stateDir, ['app', 'job']);
     }
-    const raw = await rawBoot(novmArgv(['-kernel', root(app.kernel), '-initrd', root(app.initrd), '-append', `mvos.root=/dev/vda ${app.cmdline}`, '-drive', `file=${root(app.disk!)},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0']), 'MVOS-GUEST-READY', 90_000);
+    const raw = await rawBoot(
+      novmArgv([
+        '-kernel',
+        root(app.kernel),
+        '-initrd',
+        root(app.initrd),
+        '-append',
+        `mvos.root=/dev/vda ${app.cmdline}`,
+        '-drive',
+        `file=${root(app.disk!)},format=raw,if=none,id=d0,readonly=on`,
+        '-device',
+        'virtio-blk-device,drive=d0',
+      ]),
+      'MVOS-GUEST-READY',
+      90_000,
+    );
     m.rawNovm.push(raw.seconds);
     m.rssRaw.push(raw.rssKiB);
-    // The container baseline boots the image the agent unpacked, with its config disk: the unpack itself is the agent's cost.
+    // The container baseline boots the image the agent unpacked, with its config disk: the unpack itself is the agent's
+    // cost.
     const unpacked = join(ARTIFACTS, 'bench-oci-unpacked');
     rmSync(unpacked, { recursive: true, force: true });
     const image0 = await unpackOciImage(image, unpacked);
     writeFileSync(join(unpacked, 'config.img'), configDisk(image0.run));
-    const ctr = await rawBoot(novmArgv(['-kernel', root(host.config.containers!.kernel), '-initrd', root(host.config.containers!.initrd), '-append', 'mvos.root=/dev/vda mvos.config=/dev/vdb console=ttyS0 quiet panic=-1', '-drive', `file=${image0.rootfs},format=raw,if=none,id=d0,readonly=on`, '-device', 'virtio-blk-device,drive=d0', '-drive', `file=${join(unpacked, 'config.img')},format=raw,if=none,id=d1,readonly=on`, '-device', 'virtio-blk-device,drive=d1']), 'MVOS-CONTAINER-STARTED', 90_000);
+    const ctr = await rawBoot(
+      novmArgv([
+        '-kernel',
+        root(host.config.containers!.kernel),
+        '-initrd',
+        root(host.config.containers!.initrd),
+        '-append',
+        'mvos.root=/dev/vda mvos.config=/dev/vdb console=ttyS0 quiet panic=-1',
+        '-drive',
+        `file=${image0.rootfs},format=raw,if=none,id=d0,readonly=on`,
+        '-device',
+        'virtio-blk-device,drive=d0',
+        '-drive',
+        `file=${join(unpacked, 'config.img')},format=raw,if=none,id=d1,readonly=on`,
+        '-device',
+        'virtio-blk-device,drive=d1',
+      ]),
+      'MVOS-CONTAINER-STARTED',
+      90_000,
+    );
     m.rawCtr.push(ctr.seconds);
   }
-  const row = (metric: string, value: number[], baseline: number[], note: string): BenchRow => ({ metric, value: median(value), unit: 's', baseline: median(baseline), ratio: median(value) / median(baseline), note });
+  const row = (metric: string, value: number[], baseline: number[], note: string): BenchRow => ({
+    metric,
+    value: median(value),
+    unit: 's',
+    baseline: median(baseline),
+    ratio: median(value) / median(baseline),
+    note,
+  });
   return [
-    row(`novm launch to ready via the agent API (TCG, median of ${runs})`, m.agentNovm, m.rawNovm, 'baseline: qemu -M microvm, same kernel, initrd and read-only EROFS root, to the same marker'),
-    row(`container launch to started via the agent API (TCG, median of ${runs})`, m.agentCtr, m.rawCtr, 'includes unpacking the OCI image to EROFS; baseline: qemu -M microvm on the already unpacked root and config disk'),
-    { metric: 'QEMU memory per novm VM, agent launch (RSS at ready)', value: median(m.rssAgent) / 1024, unit: 'MiB', baseline: median(m.rssRaw) / 1024, ratio: median(m.rssAgent) / median(m.rssRaw), note: 'agent adds QMP, health channel, serial socket with log; baseline: raw QEMU with serial on stdio' },
-    { metric: 'agent process memory (RSS, one novm VM running)', value: median(m.agentRss) / 1024, unit: 'MiB', note: 'shared by all VMs' },
-    { metric: 'raw microvm boots that stalled and were tried again', value: rawStalls, unit: 'n', note: 'the TCG TSC-calibration stall; the agent covers it with its deadline and restart' },
+    row(
+      `novm launch to ready via the agent API (TCG, median of ${runs})`,
+      m.agentNovm,
+      m.rawNovm,
+      'baseline: qemu -M microvm, same kernel, initrd and read-only EROFS root, to the same marker',
+    ),
+    row(
+      `container launch to started via the agent API (TCG, median of ${runs})`,
+      m.agentCtr,
+      m.rawCtr,
+      'includes unpacking the OCI image to EROFS; baseline: qemu -M microvm on the already unpacked root and config' +
+        ' disk',
+    ),
+    {
+      metric: 'QEMU memory per novm VM, agent launch (RSS at ready)',
+      value: median(m.rssAgent) / 1024,
+      unit: 'MiB',
+      baseline: median(m.rssRaw) / 1024,
+      ratio: median(m.rssAgent) / median(m.rssRaw),
+      note: 'agent adds QMP, health channel, serial socket with log; baseline: raw QEMU with serial on stdio',
+    },
+    {
+      metric: 'agent process memory (RSS, one novm VM running)',
+      value: median(m.agentRss) / 1024,
+      unit: 'MiB',
+      note: 'shared by all VMs',
+    },
+    {
+      metric: 'raw microvm boots that stalled and were tried again',
+      value: rawStalls,
+      unit: 'n',
+      note: 'the TCG TSC-calibration stall; the agent covers it with its deadline and restart',
+    },
   ];
 }

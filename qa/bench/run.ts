@@ -9,7 +9,7 @@ import { ARTIFACTS, bootToMarker } from '../lib/boot.ts';
 import { makeBusyboxInitramfs } from '../lib/busybox-initramfs.ts';
 import { copyCheckout, seedCache } from '../lib/checkout.ts';
 import { buildHostImage, repoRoot } from '../lib/host-image.ts';
-import { controllerReadyRows, median, workloadRows, type BenchRow } from './agent.ts';
+import { type BenchRow, controllerReadyRows, median, workloadRows } from './agent.ts';
 
 type Row = BenchRow;
 
@@ -25,12 +25,16 @@ interface BuildJson {
 
 function timed(cwd: string, env: Record<string, string>, args: string[]): { seconds: number; json: BuildJson } {
   const started = performance.now();
-  const run = spawnSync(join(cwd, 'mvos'), [...args, '--json'], { cwd, env: { ...process.env, ...env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 45 * 60_000 });
+  const run = spawnSync(join(cwd, 'mvos'), [...args, '--json'], {
+    cwd,
+    env: { ...process.env, ...env, NO_COLOR: '1' },
+    encoding: 'utf8',
+    timeout: 45 * 60_000,
+  });
   const seconds = (performance.now() - started) / 1000;
   if (run.status !== 0) throw new Error(`mvos ${args.join(' ')} failed:\n${run.stdout}\n${run.stderr}`);
   return { seconds, json: JSON.parse(run.stdout) };
 }
-
 
 async function main(): Promise<void> {
   console.log('warming up: building recipes/host.yaml in this checkout (compiles the guest kernel once)');
@@ -45,34 +49,65 @@ async function main(): Promise<void> {
     }
     const checkout = copyCheckout(join(work, 'checkout'));
     const lock = JSON.parse(readFileSync(join(checkout, 'recipes/host.lock.json'), 'utf8'));
-    const kernelStages = Object.entries(image.manifest.build.stages as Record<string, string>).filter(([n]) => n.startsWith('kernel-source(')).map(([, k]) => k);
+    const kernelStages = Object.entries(image.manifest.build.stages as Record<string, string>)
+      .filter(([n]) => n.startsWith('kernel-source('))
+      .map(([, k]) => k);
     const cache = await seedCache(join(work, 'cache'), lock, kernelStages);
     const env = { MVOS_CACHE: cache.root };
 
     const cold = timed(checkout, env, ['build', 'recipes/host.yaml']);
-    const stageTimes = (cold.json.stages as Array<{ stage: string; ran: boolean; seconds: number }>).filter((s) => s.ran).map((s) => `${s.stage} ${s.seconds.toFixed(1)} s`);
-    rows.push({ metric: 'cold build (packages and guest kernel cached)', value: cold.seconds, unit: 's', note: stageTimes.join('; ') });
-    const same = ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json'].every((f) => readFileSync(join(image.dir, f)).equals(readFileSync(join(checkout, 'images/multiverse-host', f))));
+    const stageTimes = (cold.json.stages as Array<{ stage: string; ran: boolean; seconds: number }>)
+      .filter((s) => s.ran)
+      .map((s) => `${s.stage} ${s.seconds.toFixed(1)} s`);
+    rows.push({
+      metric: 'cold build (packages and guest kernel cached)',
+      value: cold.seconds,
+      unit: 's',
+      note: stageTimes.join('; '),
+    });
+    const same = ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json'].every((f) =>
+      readFileSync(join(image.dir, f)).equals(readFileSync(join(checkout, 'images/multiverse-host', f))),
+    );
     rows.push({ metric: 'same bytes as the build in the main checkout', value: same ? 1 : 0, unit: 'bool' });
 
     const noop = [1, 2, 3].map(() => timed(checkout, env, ['build', 'recipes/host.yaml']));
-    rows.push({ metric: 'no-op rebuild (median of 3, whole process)', value: median(noop.map((n) => n.seconds)), unit: 's', note: `stages ran: ${noop.map((n) => n.json.stages.filter((s: { ran: boolean }) => s.ran).length).join(', ')}` });
+    rows.push({
+      metric: 'no-op rebuild (median of 3, whole process)',
+      value: median(noop.map((n) => n.seconds)),
+      unit: 's',
+      note: `stages ran: ${noop.map((n) => n.json.stages.filter((s: { ran: boolean }) => s.ran).length).join(', ')}`,
+    });
     const validate = [1, 2, 3].map(() => {
       const started = performance.now();
       spawnSync(join(checkout, 'mvos'), ['validate', 'recipes/host.yaml'], { cwd: checkout, encoding: 'utf8' });
       return (performance.now() - started) / 1000;
     });
-    rows.push({ metric: '  baseline: mvos validate (process start + recipe load)', value: median(validate), unit: 's' });
+    rows.push({
+      metric: '  baseline: mvos validate (process start + recipe load)',
+      value: median(validate),
+      unit: 's',
+    });
 
     appendFileSync(join(checkout, 'rootfs/host/overlay/etc/mvos/README'), '\nbench edit\n');
     const oneFile = timed(checkout, env, ['build', 'recipes/host.yaml']);
-    const ran = oneFile.json.stages.filter((s: { ran: boolean }) => s.ran).map((s: { stage: string; reason: string }) => `${s.stage} (${s.reason})`);
-    rows.push({ metric: 'one overlay file changed: rebuild', value: oneFile.seconds, unit: 's', note: `ran: ${ran.join('; ')}` });
+    const ran = oneFile.json.stages
+      .filter((s: { ran: boolean }) => s.ran)
+      .map((s: { stage: string; reason: string }) => `${s.stage} (${s.reason})`);
+    rows.push({
+      metric: 'one overlay file changed: rebuild',
+      value: oneFile.seconds,
+      unit: 's',
+      note: `ran: ${ran.join('; ')}`,
+    });
 
     const initrd = readFileSync(image.initrd);
     const compression = image.manifest.image.initramfs.compression as 'zstd' | 'gzip' | 'none';
     rows.push({ metric: `initrd compressed (${compression})`, value: initrd.length / 2 ** 20, unit: 'MiB' });
-    rows.push({ metric: 'initrd uncompressed (cpio)', value: (await decompress(initrd, compression)).length / 2 ** 20, unit: 'MiB' });
+    rows.push({
+      metric: 'initrd uncompressed (cpio)',
+      value: (await decompress(initrd, compression)).length / 2 ** 20,
+      unit: 'MiB',
+    });
     rows.push({ metric: 'vmlinuz', value: statSync(image.kernel).size / 2 ** 20, unit: 'MiB' });
 
     const baselineInitrd = join(work, 'baseline.gz');
@@ -80,14 +115,39 @@ async function main(): Promise<void> {
     const host: number[] = [];
     const base: number[] = [];
     for (let i = 0; i < runs; i++) {
-      const b = await bootToMarker({ name: 'bench-baseline', kernel: image.kernel, initrd: baselineInitrd, append: `${image.cmdline}`, marker: 'MVOS-BASELINE-READY', timeoutS: 300, memoryMiB: 2048, cpus: 2 });
+      const b = await bootToMarker({
+        name: 'bench-baseline',
+        kernel: image.kernel,
+        initrd: baselineInitrd,
+        append: `${image.cmdline}`,
+        marker: 'MVOS-BASELINE-READY',
+        timeoutS: 300,
+        memoryMiB: 2048,
+        cpus: 2,
+      });
       base.push(b.ms / 1000);
-      const h = await bootToMarker({ name: 'bench-host', kernel: image.kernel, initrd: image.initrd, append: `${image.cmdline} mvos.state.wait=0`, marker: 'MVOS-AGENT-READY', timeoutS: 300, memoryMiB: 2048, cpus: 2 });
+      const h = await bootToMarker({
+        name: 'bench-host',
+        kernel: image.kernel,
+        initrd: image.initrd,
+        append: `${image.cmdline} mvos.state.wait=0`,
+        marker: 'MVOS-AGENT-READY',
+        timeoutS: 300,
+        memoryMiB: 2048,
+        cpus: 2,
+      });
       host.push(h.ms / 1000);
     }
     const h = median(host);
     const b = median(base);
-    rows.push({ metric: `boot to agent ready (TCG, median of ${runs})`, value: h, unit: 's', baseline: b, ratio: h / b, note: 'baseline: same kernel, busybox-only initramfs printing a marker' });
+    rows.push({
+      metric: `boot to agent ready (TCG, median of ${runs})`,
+      value: h,
+      unit: 's',
+      baseline: b,
+      ratio: h / b,
+      note: 'baseline: same kernel, busybox-only initramfs printing a marker',
+    });
     rows.push(...(await controllerReadyRows(runs)));
     rows.push(...(await workloadRows(runs)));
   } finally {
@@ -98,9 +158,13 @@ async function main(): Promise<void> {
 
 function report(): void {
   const width = Math.max(...rows.map((r) => r.metric.length));
-  console.log(`\n${'metric'.padEnd(width)}  ${'value'.padStart(9)}  unit  ${'baseline'.padStart(8)}  ${'ratio'.padStart(6)}  note`);
+  console.log(
+    `\n${'metric'.padEnd(width)}  ${'value'.padStart(9)}  unit  ${'baseline'.padStart(8)}  ${'ratio'.padStart(6)}  note`,
+  );
   for (const r of rows) {
-    console.log(`${r.metric.padEnd(width)}  ${r.value.toFixed(r.unit === 'bool' ? 0 : 2).padStart(9)}  ${r.unit.padEnd(4)}  ${(r.baseline?.toFixed(2) ?? '').padStart(8)}  ${(r.ratio?.toFixed(2) ?? '').padStart(6)}  ${r.note ?? ''}`);
+    console.log(
+      `${r.metric.padEnd(width)}  ${r.value.toFixed(r.unit === 'bool' ? 0 : 2).padStart(9)}  ${r.unit.padEnd(4)}  ${(r.baseline?.toFixed(2) ?? '').padStart(8)}  ${(r.ratio?.toFixed(2) ?? '').padStart(6)}  ${r.note ?? ''}`,
+    );
   }
   mkdirSync(ARTIFACTS, { recursive: true });
   const out = join(ARTIFACTS, 'bench.json');

@@ -1,4 +1,5 @@
-// agent.api.tls: key-folder from the key folder to host.json; self-signed, insecure and names as host.json carries them to the agent.
+// agent.api.tls: key-folder from the key folder to host.json; self-signed, insecure and names as host.json carries them
+// to the agent.
 import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,10 @@ const dir = await mkdtemp(join(tmpdir(), 'mvos-api-tls-'));
 
 async function recipeWith(api: string[]) {
   const file = join(dir, `host-${Math.random().toString(36).slice(2)}.yaml`);
-  await writeFile(file, [`extends: ${resolve('recipes/host.yaml')}`, 'agent:', '  api:', ...api.map((l) => `    ${l}`), ''].join('\n'));
+  await writeFile(
+    file,
+    [`extends: ${resolve('recipes/host.yaml')}`, 'agent:', '  api:', ...api.map((l) => `    ${l}`), ''].join('\n'),
+  );
   const { recipe, problems } = loadRecipe(file);
   assert.equal(problems, []);
   return recipe!;
@@ -24,12 +28,33 @@ async function recipeWith(api: string[]) {
 async function makePair(keyDir: string, san: string): Promise<void> {
   const files = apiTlsFiles(keyDir);
   await mkdir(join(keyDir, 'agent'), { recursive: true });
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=mvos test', '-addext', `subjectAltName=${san}`, '-keyout', files.key, '-out', files.cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=mvos test',
+      '-addext',
+      `subjectAltName=${san}`,
+      '-keyout',
+      files.key,
+      '-out',
+      files.cert,
+    ],
+    { stdio: 'ignore' },
+  );
   await chmod(files.key, 0o600);
 }
 
-
-test('key-folder: the pair is read and checked, and host.json names the image\'s copies', async () => {
+test("key-folder: the pair is read and checked, and host.json names the image's copies", async () => {
   const keyDir = join(dir, 'keys-good');
   await makePair(keyDir, 'DNS:mvos.example.net,IP:192.0.2.10');
   const recipe = await recipeWith(['listen: 192.0.2.10:8443', 'tls: key-folder', 'names: [mvos.example.net]']);
@@ -55,10 +80,19 @@ test('key-folder: missing files, a key open to others, a certificate for other n
 });
 
 test('self-signed and insecure reach host.json as the agent reads them', async () => {
-  const selfSigned = checkHostConfig(JSON.parse(JSON.stringify(hostConfig(await recipeWith(['listen: 0.0.0.0:8443', 'tls: self-signed', 'names: [h.lan]'])))));
+  const selfSigned = checkHostConfig(
+    JSON.parse(
+      JSON.stringify(hostConfig(await recipeWith(['listen: 0.0.0.0:8443', 'tls: self-signed', 'names: [h.lan]']))),
+    ),
+  );
   assert.equal(selfSigned.problems, []);
-  assert.equal([selfSigned.value!.agent.apiTls, selfSigned.value!.agent.apiNames], [{ source: 'self-signed' }, ['h.lan']]);
-  const insecure = checkHostConfig(JSON.parse(JSON.stringify(hostConfig(await recipeWith(['listen: 0.0.0.0:8080', 'insecure: true'])))));
+  assert.equal(
+    [selfSigned.value!.agent.apiTls, selfSigned.value!.agent.apiNames],
+    [{ source: 'self-signed' }, ['h.lan']],
+  );
+  const insecure = checkHostConfig(
+    JSON.parse(JSON.stringify(hostConfig(await recipeWith(['listen: 0.0.0.0:8080', 'insecure: true'])))),
+  );
   assert.equal(insecure.problems, []);
   assert.is(insecure.value!.agent.apiInsecure, true);
   assert.is(insecure.value!.agent.apiTls, undefined);

@@ -1,18 +1,20 @@
-// Runs the real agent on this build machine against an unpacked host image, the way `mvos agent` does, and watches its status.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// Runs the real agent on this build machine against an unpacked host image, the way `mvos agent` does, and watches its
+// status.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { unpackInitramfs } from '../../builder/archive/unpack.ts';
-import type { AgentStatus } from '../../agent/status.ts';
 import type { VmView } from '../../agent/controls.ts';
+import type { AgentStatus } from '../../agent/status.ts';
+import { unpackInitramfs } from '../../builder/archive/unpack.ts';
 import type { VmHealth } from '../../common/host-config.ts';
 import { ARTIFACTS } from './boot.ts';
 import { buildHostImage, repoRoot } from './host-image.ts';
 
-// One VM of host.json as scenarios read and edit it: the fields they use by name, the rest passed to the agent as it was.
+// One VM of host.json as scenarios read and edit it: the fields they use by name, the rest passed to the agent as it
+// was.
 export interface ScenarioVm {
   name: string;
   role: string;
@@ -65,11 +67,33 @@ export class AgentRun {
   }
 
   // Starts the agent on `config` (written to dir/host.json) and waits for its ready line.
-  static async start(options: { root: string; config: ScenarioConfig; dir: string; extra?: string[] }): Promise<AgentRun> {
+  static async start(options: {
+    root: string;
+    config: ScenarioConfig;
+    dir: string;
+    extra?: string[];
+  }): Promise<AgentRun> {
     await mkdir(options.dir, { recursive: true });
     const configFile = join(options.dir, 'host.json');
     await writeFile(configFile, JSON.stringify(options.config, null, 2));
-    const args = ['--import', 'tsx', join(repoRoot, 'agent/main.ts'), '--root', options.root, '--config', configFile, '--state-dir', join(options.dir, 'state'), '--run-dir', join(options.dir, 'run'), '--accel', 'tcg', '--stop-grace', '1', ...(options.extra ?? [])];
+    const args = [
+      '--import',
+      'tsx',
+      join(repoRoot, 'agent/main.ts'),
+      '--root',
+      options.root,
+      '--config',
+      configFile,
+      '--state-dir',
+      join(options.dir, 'state'),
+      '--run-dir',
+      join(options.dir, 'run'),
+      '--accel',
+      'tcg',
+      '--stop-grace',
+      '1',
+      ...(options.extra ?? []),
+    ];
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     const run = new AgentRun(child, options.dir);
     await run.waitForLog(/MVOS-AGENT-READY/, 60_000);
@@ -79,7 +103,8 @@ export class AgentRun {
   async waitForLog(pattern: RegExp, timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (!pattern.test(this.output)) {
-      if (this.child.exitCode !== null) throw new Error(`agent exited (${this.child.exitCode}) before ${pattern}:\n${this.output}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`agent exited (${this.child.exitCode}) before ${pattern}:\n${this.output}`);
       if (Date.now() > until) throw new Error(`no ${pattern} from the agent within ${timeoutMs} ms:\n${this.output}`);
       await sleep(100);
     }
@@ -102,7 +127,10 @@ export class AgentRun {
     for (;;) {
       last = await this.vm(name).catch(() => last);
       if (last && check(last)) return last;
-      if (Date.now() > until) throw new Error(`${name} never ${what} within ${timeoutMs / 1000} s; last: ${JSON.stringify(last, null, 1)}\nagent log:\n${this.output}`);
+      if (Date.now() > until)
+        throw new Error(
+          `${name} never ${what} within ${timeoutMs / 1000} s; last: ${JSON.stringify(last, null, 1)}\nagent log:\n${this.output}`,
+        );
       await sleep(250);
     }
   }
@@ -114,7 +142,8 @@ export class AgentRun {
   }
 }
 
-// A scenario's agents on the image's own controller and rescue: each on a copy of the image's config with the controller
+// A scenario's agents on the image's own controller and rescue: each on a copy of the image's config with the
+// controller
 // changed, each in its own folder under the case's artifacts, all killed with their VMs at the end.
 export class ControllerScenario {
   private readonly runs: AgentRun[] = [];
@@ -170,7 +199,13 @@ export async function killVms(stateDir: string, names: readonly string[]): Promi
 }
 
 // Types a command on a VM's serial console (its console socket) and returns what came back once `expect` matched.
-export function consoleCommand(stateDir: string, vm: string, command: string, expect: RegExp, timeoutMs = 60_000): Promise<string> {
+export function consoleCommand(
+  stateDir: string,
+  vm: string,
+  command: string,
+  expect: RegExp,
+  timeoutMs = 60_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(join(stateDir, 'vms', vm, 'console.sock'));
     let output = '';
@@ -196,7 +231,11 @@ export function consoleCommand(stateDir: string, vm: string, command: string, ex
 
 // Runs `mvos vm …` against an agent's socket; --json output parsed.
 export function mvosVm(run: AgentRun, args: string[]): { status: number; json: unknown; stderr: string } {
-  const result = spawnSync(join(repoRoot, 'mvos'), ['vm', ...args, '--socket', join(run.dir, 'run', 'agent.sock'), '--json'], { encoding: 'utf8', timeout: 600_000 });
+  const result = spawnSync(
+    join(repoRoot, 'mvos'),
+    ['vm', ...args, '--socket', join(run.dir, 'run', 'agent.sock'), '--json'],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
   let json: unknown;
   try {
     json = JSON.parse(result.stdout);
@@ -207,22 +246,35 @@ export function mvosVm(run: AgentRun, args: string[]): { status: number; json: u
 }
 
 // One JSON request to an agent's API on its unix socket (root, no login).
-export function apiCall(run: AgentRun, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+export function apiCall(
+  run: AgentRun,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ socketPath: join(run.dir, 'run', 'agent.sock'), path, method, headers: text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {} }, (res) => {
-      let data = '';
-      res.on('data', (chunk) => (data += chunk));
-      res.on('end', () => {
-        let json: unknown;
-        try {
-          json = JSON.parse(data);
-        } catch {
-          json = data;
-        }
-        resolve({ status: res.statusCode ?? 0, json });
-      });
-    });
+    const req = request(
+      {
+        socketPath: join(run.dir, 'run', 'agent.sock'),
+        path,
+        method,
+        headers: text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {},
+      },
+      (res) => {
+        let data = '';
+        res.on('data', (chunk) => (data += chunk));
+        res.on('end', () => {
+          let json: unknown;
+          try {
+            json = JSON.parse(data);
+          } catch {
+            json = data;
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });

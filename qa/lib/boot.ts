@@ -1,4 +1,5 @@
-// Helpers for boot scenarios: boot a kernel in QEMU until a console marker, keep the serial log when it fails, find a Debian kernel.
+// Helpers for boot scenarios: boot a kernel in QEMU until a console marker, keep the serial log when it fails, find a
+// Debian kernel.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -6,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { debDataEntries } from '../../builder/inputs/deb.ts';
-import { findKernelDeb } from './kernel-deb.ts';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
-import { qemuArgv, type QemuDrive, type QemuFirmware, type QemuSpec } from '../../common/qemu/argv.ts';
-import { chooseAccel, QemuRun, type QemuExit } from '../../common/qemu/runner.ts';
+import { type QemuDrive, type QemuFirmware, type QemuSpec, qemuArgv } from '../../common/qemu/argv.ts';
+import { chooseAccel, type QemuExit, QemuRun } from '../../common/qemu/runner.ts';
+import { findKernelDeb } from './kernel-deb.ts';
 
 // Where failed boots leave their serial logs (git-ignored).
 export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
@@ -29,7 +30,8 @@ export interface BootOptions {
   cpus?: number;
   // Default tcg: these machines have a KVM that hangs, and auto would spend its probe on every boot.
   accel?: 'auto' | 'kvm' | 'tcg';
-  // marker: stop QEMU once the marker is seen; exit: then wait (within the same timeout) for the guest to end QEMU itself.
+  // marker: stop QEMU once the marker is seen; exit: then wait (within the same timeout) for the guest to end QEMU
+  // itself.
   until?: 'marker' | 'exit';
   firmware?: QemuFirmware;
   drives?: QemuDrive[];
@@ -78,7 +80,10 @@ export async function bootToMarker(options: BootOptions): Promise<BootResult> {
       const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), left)));
       const ended = await Promise.race([run.exited, late]);
       clearTimeout(timer);
-      if (!ended) throw run.failure(`the guest printed the marker after ${(ms / 1000).toFixed(1)} s but did not end QEMU within ${options.timeoutS} s`);
+      if (!ended)
+        throw run.failure(
+          `the guest printed the marker after ${(ms / 1000).toFixed(1)} s but did not end QEMU within ${options.timeoutS} s`,
+        );
       exit = ended;
     } else {
       exit = await run.stop();
@@ -92,7 +97,6 @@ export async function bootToMarker(options: BootOptions): Promise<BootResult> {
     throw error;
   }
 }
-
 
 // A Debian kernel image unpacked from a cached linux-image .deb (cloud flavour first: it boots fastest under TCG).
 export interface DebianKernel {

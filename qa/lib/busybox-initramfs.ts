@@ -9,7 +9,8 @@ import { runTool } from '../../common/exec.ts';
 // What the initramfs's /init does.
 export interface BusyboxInitramfsOptions {
   marker: string;
-  // true: `poweroff -f` after the marker, so QEMU ends by itself; false: a shell on the console (it waits forever without input).
+  // true: `poweroff -f` after the marker, so QEMU ends by itself; false: a shell on the console (it waits forever
+  // without input).
   poweroff?: boolean;
   // Busybox binary to put at /bin/busybox; must be static (default: /bin/busybox from busybox-static).
   busybox?: string;
@@ -18,9 +19,11 @@ export interface BusyboxInitramfsOptions {
 // A marker goes into a shell script: only characters that need no quoting thought.
 const SAFE_MARKER = /^[A-Za-z0-9 ._:=+@/-]+$/;
 
-// The /init script (without the kernel's help: an initramfs has no /dev/console node unless we make one, and we cannot without root).
+// The /init script (without the kernel's help: an initramfs has no /dev/console node unless we make one, and we cannot
+// without root).
 export function busyboxInitScript(options: Pick<BusyboxInitramfsOptions, 'marker' | 'poweroff'>): string {
-  if (!SAFE_MARKER.test(options.marker)) throw new Error(`marker ${JSON.stringify(options.marker)} has characters a boot check should not print`);
+  if (!SAFE_MARKER.test(options.marker))
+    throw new Error(`marker ${JSON.stringify(options.marker)} has characters a boot check should not print`);
   return [
     '#!/bin/busybox sh',
     '/bin/busybox mkdir -p /dev /proc /sys',
@@ -34,7 +37,8 @@ export function busyboxInitScript(options: Pick<BusyboxInitramfsOptions, 'marker
   ].join('\n');
 }
 
-// The gzip-compressed newc archive; the same options give the same bytes (mtimes 0, owners 0:0, sorted, inode numbers renumbered).
+// The gzip-compressed newc archive; the same options give the same bytes (mtimes 0, owners 0:0, sorted, inode numbers
+// renumbered).
 export async function makeBusyboxInitramfs(options: BusyboxInitramfsOptions): Promise<Buffer> {
   const stage = await mkdtemp(join(tmpdir(), 'mvos-busybox-initramfs-'));
   try {
@@ -46,10 +50,14 @@ export async function makeBusyboxInitramfs(options: BusyboxInitramfsOptions): Pr
     for (const file of ['bin/busybox', 'init']) await chmod(join(tree, file), 0o755);
     for (const entry of [...entries].reverse()) await utimes(join(tree, entry), 0, 0);
     const archive = join(stage, 'initramfs.cpio');
-    await runTool('cpio', ['--create', '--format=newc', '--reproducible', '--owner=0:0', '--force-local', `--file=${archive}`], {
-      cwd: tree,
-      input: `${entries.join('\n')}\n`,
-    });
+    await runTool(
+      'cpio',
+      ['--create', '--format=newc', '--reproducible', '--owner=0:0', '--force-local', `--file=${archive}`],
+      {
+        cwd: tree,
+        input: `${entries.join('\n')}\n`,
+      },
+    );
     return gzipSync(await readFile(archive), { level: 9 });
   } finally {
     await rm(stage, { recursive: true, force: true });

@@ -7,7 +7,12 @@ import { repoRoot } from './host-image.ts';
 
 // Copies the files git tracks (plus uncommitted edits to them) into dest; node_modules is linked, not copied.
 export function copyCheckout(dest: string): string {
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8' }).split('\0').filter(Boolean);
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  })
+    .split('\0')
+    .filter(Boolean);
   for (const file of files) {
     mkdirSync(dirname(join(dest, file)), { recursive: true });
     try {
@@ -20,8 +25,13 @@ export function copyCheckout(dest: string): string {
   return dest;
 }
 
-// A new cache with the locked package files and, optionally, some stages' outputs (by stage key) copied from the user's cache.
-export async function seedCache(root: string, lock: { packages: Record<string, { sha256: string }> }, stageKeys: string[] = []): Promise<ContentCache> {
+// A new cache with the locked package files and, optionally, some stages' outputs (by stage key) copied from the user's
+// cache.
+export async function seedCache(
+  root: string,
+  lock: { packages: Record<string, { sha256: string }> },
+  stageKeys: string[] = [],
+): Promise<ContentCache> {
   const from = ContentCache.fromEnvironment();
   const to = new ContentCache(root);
   const copy = (sha: string): void => {
@@ -33,7 +43,10 @@ export async function seedCache(root: string, lock: { packages: Record<string, {
     const index = await from.getKey(key);
     if (!index) throw new Error(`stage ${key} is not in ${from.root}: build once first`);
     copy(index);
-    for (const sha of Object.values(JSON.parse((await from.read(index, 'stage index')).toString()) as Record<string, string>)) copy(sha);
+    for (const sha of Object.values(
+      JSON.parse((await from.read(index, 'stage index')).toString()) as Record<string, string>,
+    ))
+      copy(sha);
     await to.setKey(key, index);
   }
   return to;

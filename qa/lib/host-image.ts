@@ -24,11 +24,20 @@ interface ImageManifest {
 }
 
 // Runs `./mvos build` on a recipe (a cold build compiles the guest kernel: minutes) and returns the image.
-export function buildHostImage(recipe = 'recipes/host.yaml', options: { cwd?: string; env?: Record<string, string>; output?: string } = {}): HostImage {
+export function buildHostImage(
+  recipe = 'recipes/host.yaml',
+  options: { cwd?: string; env?: Record<string, string>; output?: string } = {},
+): HostImage {
   const cwd = options.cwd ?? repoRoot;
   const args = ['build', recipe, ...(options.output ? ['--output', options.output] : [])];
-  const run = spawnSync(join(cwd, 'mvos'), args, { cwd, env: { ...process.env, NO_COLOR: '1', ...options.env }, encoding: 'utf8', timeout: 45 * 60_000 });
-  if (run.status !== 0) throw new Error(`mvos ${args.join(' ')} failed (${run.status ?? run.signal}):\n${run.stdout}\n${run.stderr}`);
+  const run = spawnSync(join(cwd, 'mvos'), args, {
+    cwd,
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    encoding: 'utf8',
+    timeout: 45 * 60_000,
+  });
+  if (run.status !== 0)
+    throw new Error(`mvos ${args.join(' ')} failed (${run.status ?? run.signal}):\n${run.stdout}\n${run.stderr}`);
   const recipeName = /^name: (\S+)/m.exec(readFileSync(join(cwd, recipe), 'utf8'))![1]!;
   const dir = join(options.output ?? join(cwd, 'images'), recipeName);
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ImageManifest;

@@ -8,12 +8,18 @@ import { runTool } from '../../common/exec.ts';
 export const APT_ARCHIVES = '/var/cache/apt/archives';
 
 // What to run when no kernel package is around.
-export const KERNEL_DEB_HINT = 'get one with `apt-get install --download-only linux-image-cloud-amd64` (.ci/setup does this)';
+export const KERNEL_DEB_HINT =
+  'get one with `apt-get install --download-only linux-image-cloud-amd64` (.ci/setup does this)';
 
-// The path of a linux-image-*.deb (the cloud flavour first: it boots fastest under TCG); throws with a hint when there is none.
+// The path of a linux-image-*.deb (the cloud flavour first: it boots fastest under TCG); throws with a hint when there
+// is none.
 export async function findKernelDeb(options: { archives?: string; cacheRoot?: string } = {}): Promise<string> {
   const archives = options.archives ?? APT_ARCHIVES;
-  const local = existsSync(archives) ? readdirSync(archives).filter((n) => /^linux-image-\d.*-amd64_.*\.deb$/.test(n) && !n.includes('-dbg')).sort() : [];
+  const local = existsSync(archives)
+    ? readdirSync(archives)
+        .filter((n) => /^linux-image-\d.*-amd64_.*\.deb$/.test(n) && !n.includes('-dbg'))
+        .sort()
+    : [];
   const preferred = local.find((n) => n.includes('-cloud-amd64_')) ?? local[0];
   if (preferred) return join(archives, preferred);
   const blobs = join(options.cacheRoot ?? ContentCache.fromEnvironment().root, 'blobs', 'sha256');

@@ -2,8 +2,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootFirmware, mediaDrive, type BootFirmware, type BootMedia } from '../../common/qemu/media.ts';
-import { bootToMarker, type BootResult } from './boot.ts';
+import { type BootFirmware, type BootMedia, bootFirmware, mediaDrive } from '../../common/qemu/media.ts';
+import { type BootResult, bootToMarker } from './boot.ts';
 
 // The marker the host's agent prints when the host is up.
 export const AGENT_READY = /MVOS-AGENT-READY multiverse-host \S+ accel=(kvm|tcg)/;
@@ -12,7 +12,15 @@ export const AGENT_READY = /MVOS-AGENT-READY multiverse-host \S+ accel=(kvm|tcg)
 export const RESCUE_SHELL = 'console shell (mvos.agent=off)';
 
 // Boots `file` as `media` under `firmware`; `writable` keeps what the guest writes (boot counting), else a snapshot.
-export function bootMedium(options: { name: string; file: string; firmware: BootFirmware; media: BootMedia; marker: string | RegExp; timeoutS?: number; writable?: boolean }): Promise<BootResult> {
+export function bootMedium(options: {
+  name: string;
+  file: string;
+  firmware: BootFirmware;
+  media: BootMedia;
+  marker: string | RegExp;
+  timeoutS?: number;
+  writable?: boolean;
+}): Promise<BootResult> {
   const vars = join(mkdtempSync(join(tmpdir(), 'mvos-qa-vars-')), 'OVMF_VARS.fd');
   return bootToMarker({
     name: options.name,

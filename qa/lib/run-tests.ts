@@ -2,9 +2,9 @@
 // `--slow` runs only the scenarios whose folder holds a SLOW file, which the default run leaves out.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { availableParallelism } from 'node:os';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const searched = ['common', 'builder', 'agent', 'qa'];
@@ -37,15 +37,29 @@ function parseUvuSummary(output: string): { total: number; passed: number } | un
   return { total: Number(total[1]), passed: Number(passed[1]) };
 }
 
-// The type check counts as one test, so a type error shows in the same summary line.
-function runTypecheck(): Promise<FileResult> {
+// The type check and the lint/format check each count as one test, so a finding shows in the same summary line.
+const CHECKS: Record<string, { label: string; argv: string[] }> = {
+  typecheck: {
+    label: 'typecheck (tsc -p tsconfig.json)',
+    argv: [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--pretty', 'false'],
+  },
+  lint: {
+    label: 'lint and format (biome ci)',
+    argv: [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'ci', '--colors=off', '.'],
+  },
+};
+
+function runCheck(name: string): Promise<FileResult> {
+  const check = CHECKS[name];
+  if (!check) throw new Error(`no check named ${name}`);
   return new Promise((resolve) => {
-    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const child = spawn(process.execPath, [tsc, '-p', 'tsconfig.json', '--pretty', 'false'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, check.argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('close', (code) => resolve({ file: 'typecheck (tsc -p tsconfig.json)', passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, output, code }));
+    child.on('close', (code) =>
+      resolve({ file: check.label, passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, output, code }),
+    );
   });
 }
 
@@ -80,7 +94,10 @@ async function main(): Promise<void> {
     .filter((f) => (slowOnly ? isSlow(f) : !isSlow(f)));
   // Boot scenarios (qa/cases/) each keep a core busy with TCG: they run one at a time, after the parallel unit tests.
   const isScenario = (f: string): boolean => relative(root, f).startsWith(join('qa', 'cases'));
-  const queue: string[] = filters.length === 0 && !slowOnly ? ['typecheck', ...files.filter((f) => !isScenario(f))] : files.filter((f) => !isScenario(f));
+  const queue: string[] =
+    filters.length === 0 && !slowOnly
+      ? [...Object.keys(CHECKS), ...files.filter((f) => !isScenario(f))]
+      : files.filter((f) => !isScenario(f));
   const results: FileResult[] = [];
   const report = (result: FileResult): void => {
     results.push(result);
@@ -91,7 +108,8 @@ async function main(): Promise<void> {
   const workers = Math.max(1, Math.min(Number(process.env.MVOS_TEST_JOBS) || availableParallelism(), 4));
   await Promise.all(
     Array.from({ length: workers }, async () => {
-      for (let file = queue.shift(); file; file = queue.shift()) report(file === 'typecheck' ? await runTypecheck() : await runFile(file));
+      for (let file = queue.shift(); file; file = queue.shift())
+        report(file in CHECKS ? await runCheck(file) : await runFile(file));
     }),
   );
   for (const file of files.filter(isScenario)) report(await runFile(file));

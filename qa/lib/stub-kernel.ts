@@ -1,10 +1,13 @@
-// A tiny multiboot "kernel" for tests of the QEMU plumbing: it prints its command line and a marker on COM1 in well under a second of TCG.
-// QEMU's -kernel loads multiboot images itself (through SeaBIOS's option ROM), so it stands in for vmlinuz where no real kernel is needed.
+// A tiny multiboot "kernel" for tests of the QEMU plumbing: it prints its command line and a marker on COM1 in well
+// under a second of TCG.
+// QEMU's -kernel loads multiboot images itself (through SeaBIOS's option ROM), so it stands in for vmlinuz where no
+// real kernel is needed.
 
 // What the stub does: the marker it prints (none: prints only its command line) and what it does afterwards.
 export interface StubKernelOptions {
   marker?: string;
-  // halt: spin with interrupts off until stopped; poweroff: ACPI S5 through the PM block firmware puts at 0x600 (q35 and pc).
+  // halt: spin with interrupts off until stopped; poweroff: ACPI S5 through the PM block firmware puts at 0x600 (q35
+  // and pc).
   after: 'halt' | 'poweroff';
 }
 
@@ -61,6 +64,6 @@ export function stubKernel(options: StubKernelOptions): Buffer {
     code.splice(at, 4, ...u32(LOAD + HEADER + code.length + data.length));
     data.push(...Buffer.from(`${text}\0`, 'latin1'));
   }
-  const header = [MAGIC, FLAGS, (-(MAGIC + FLAGS)) >>> 0, LOAD, LOAD, 0, 0, LOAD + HEADER].flatMap(u32);
+  const header = [MAGIC, FLAGS, -(MAGIC + FLAGS) >>> 0, LOAD, LOAD, 0, 0, LOAD + HEADER].flatMap(u32);
   return Buffer.from([...header, ...code, ...data]);
 }

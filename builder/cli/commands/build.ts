@@ -8,7 +8,8 @@ import type { Command, CommandContext } from '../command.ts';
 
 async function run(ctx: CommandContext): Promise<number> {
   const file = ctx.positionals[0] ?? 'recipes/host.yaml';
-  if (ctx.positionals.length > 1) throw new UserError('build takes one recipe', { hint: 'run `mvos build` once per recipe' });
+  if (ctx.positionals.length > 1)
+    throw new UserError('build takes one recipe', { hint: 'run `mvos build` once per recipe' });
   const started = Date.now();
   const log = ctx.json ? () => undefined : (line: string) => ctx.err(line);
   const build = await buildRecipe(file, {
@@ -43,7 +44,10 @@ async function run(ctx: CommandContext): Promise<number> {
     return 0;
   }
   if (ran.length === 0 && build.upToDate) ctx.out(`${out} is up to date: nothing to do (${seconds.toFixed(2)} s)`);
-  else ctx.out(`built ${out} in ${seconds.toFixed(1)} s: ${ran.length} of ${build.stages.length} stages ran${ran.length ? ` (${ran.map((s) => s.stage).join(', ')})` : ''}`);
+  else
+    ctx.out(
+      `built ${out} in ${seconds.toFixed(1)} s: ${ran.length} of ${build.stages.length} stages ran${ran.length ? ` (${ran.map((s) => s.stage).join(', ')})` : ''}`,
+    );
   return 0;
 }
 
@@ -51,11 +55,19 @@ async function run(ctx: CommandContext): Promise<number> {
 export const buildCommand: Command = {
   name: 'build',
   summary: 'build the images a recipe describes from its lockfile',
-  usage: 'mvos build [recipe] [--output DIR] [--offline] [--apt-sources FILE] [--json]  (default recipe: recipes/host.yaml)',
+  usage:
+    'mvos build [recipe] [--output DIR] [--offline] [--apt-sources FILE] [--json]  (default recipe: recipes/host.yaml)',
   description:
-    'Validates the recipe, checks that its lockfile matches it, puts every pinned package into the content-addressed cache (verifying each sha256), runs the stages whose inputs changed (packages, kernel, agent, guest images, rootfs, initramfs) and writes vmlinuz, initrd, manifest.json and sbom.spdx.json to images/<name>/ atomically. With a warm cache it needs no network; --offline makes any download an error.',
+    'Validates the recipe, checks that its lockfile matches it, puts every pinned package into the ' +
+    'content-addressed cache (verifying each sha256), runs the stages whose inputs changed (packages, kernel, ' +
+    'agent, guest images, rootfs, initramfs) and writes vmlinuz, initrd, manifest.json and sbom.spdx.json to ' +
+    'images/<name>/ atomically. With a warm cache it needs no network; --offline makes any download an error.',
   flags: { offline: { type: 'boolean' }, 'apt-sources': { type: 'string' }, output: { type: 'string' } },
-  flagHelp: { offline: 'fail instead of downloading anything', 'apt-sources': 'download from this sources.list or .sources file', output: 'write images/<name>/ under this folder instead of ./images' },
+  flagHelp: {
+    offline: 'fail instead of downloading anything',
+    'apt-sources': 'download from this sources.list or .sources file',
+    output: 'write images/<name>/ under this folder instead of ./images',
+  },
   json: true,
   run,
 };

@@ -13,9 +13,12 @@ async function verify(ctx: CommandContext): Promise<number> {
   if (ctx.json) ctx.out(JSON.stringify({ root: cache.root, checked, corrupt }, null, 2));
   else ctx.out(`checked ${checked} blob${checked === 1 ? '' : 's'} in ${cache.root}`);
   if (corrupt.length > 0) {
-    throw new FailureError(`${corrupt.length} damaged cache entr${corrupt.length === 1 ? 'y' : 'ies'}: ${corrupt.join(', ')}`, {
-      hint: 'run `mvos cache gc --all` or delete those files; the next build fetches them again',
-    });
+    throw new FailureError(
+      `${corrupt.length} damaged cache entr${corrupt.length === 1 ? 'y' : 'ies'}: ${corrupt.join(', ')}`,
+      {
+        hint: 'run `mvos cache gc --all` or delete those files; the next build fetches them again',
+      },
+    );
   }
   return 0;
 }
@@ -35,7 +38,10 @@ async function gc(ctx: CommandContext): Promise<number> {
   const keep = ctx.flags.all ? new Set<string>() : pinnedHashes(ctx.cwd);
   const { removed, freedBytes } = await cache.gc(keep);
   if (ctx.json) ctx.out(JSON.stringify({ root: cache.root, kept: keep.size, removed, freedBytes }, null, 2));
-  else ctx.out(`removed ${removed} entr${removed === 1 ? 'y' : 'ies'} (${(freedBytes / (1 << 20)).toFixed(1)} MiB); kept ${keep.size} pinned by the lockfiles in recipes/`);
+  else
+    ctx.out(
+      `removed ${removed} entr${removed === 1 ? 'y' : 'ies'} (${(freedBytes / (1 << 20)).toFixed(1)} MiB); kept ${keep.size} pinned by the lockfiles in recipes/`,
+    );
   return 0;
 }
 
@@ -49,11 +55,21 @@ export const cacheCommand: Command = {
   name: 'cache',
   summary: 'verify or clean the content-addressed cache',
   usage: 'mvos cache <verify|gc|path>',
-  description: 'The cache lives in $MVOS_CACHE, else $XDG_CACHE_HOME/mvos, else ~/.cache/mvos. Every entry is named by its sha256 and checked on every read.',
+  description:
+    'The cache lives in $MVOS_CACHE, else $XDG_CACHE_HOME/mvos, else ~/.cache/mvos. Every entry is named by its ' +
+    'sha256 and checked on every read.',
   flags: {},
   flagHelp: {},
   subcommands: [
-    { name: 'verify', summary: 're-hash every entry and name the damaged ones (exit 1 if any)', usage: 'mvos cache verify [--json]', flags: {}, flagHelp: {}, json: true, run: verify },
+    {
+      name: 'verify',
+      summary: 're-hash every entry and name the damaged ones (exit 1 if any)',
+      usage: 'mvos cache verify [--json]',
+      flags: {},
+      flagHelp: {},
+      json: true,
+      run: verify,
+    },
     {
       name: 'gc',
       summary: 'remove entries no lockfile in recipes/ pins, and stale temporary files',

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { UserError } from '../../../common/errors.ts';
 import type { HostCheck } from '../../tools/doctor.ts';
 import type { CommandContext } from '../command.ts';
-import { doctorCommand, makeDoctorCommand, type DoctorDeps } from './doctor.ts';
+import { type DoctorDeps, doctorCommand, makeDoctorCommand } from './doctor.ts';
 
 const healthy: HostCheck = {
   tools: [{ package: 'xorriso', purpose: 'write hybrid ISO images', group: 'build', found: true, detail: 'xorriso' }],
@@ -13,8 +13,20 @@ const healthy: HostCheck = {
 
 const broken: HostCheck = {
   tools: [
-    { package: 'qemu-system-x86', purpose: 'run the boot checks', group: 'qa', found: true, detail: 'qemu-system-x86_64' },
-    { package: 'ovmf', purpose: 'UEFI firmware for the boot checks', group: 'qa', found: false, detail: '/usr/share/OVMF/OVMF_CODE_4M.fd' },
+    {
+      package: 'qemu-system-x86',
+      purpose: 'run the boot checks',
+      group: 'qa',
+      found: true,
+      detail: 'qemu-system-x86_64',
+    },
+    {
+      package: 'ovmf',
+      purpose: 'UEFI firmware for the boot checks',
+      group: 'qa',
+      found: false,
+      detail: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+    },
     { package: 'cpio', purpose: 'inspect initramfs archives', group: 'build', found: false, detail: 'cpio' },
   ],
   missingPackages: ['cpio', 'ovmf'],
@@ -24,10 +36,23 @@ const broken: HostCheck = {
 
 function context(flags: CommandContext['flags'] = {}, json = false): CommandContext & { lines: string[] } {
   const lines: string[] = [];
-  return { flags, positionals: [], json, debug: false, color: false, out: (l) => lines.push(l), err: (l) => lines.push(`err: ${l}`), cwd: '/', lines };
+  return {
+    flags,
+    positionals: [],
+    json,
+    debug: false,
+    color: false,
+    out: (l) => lines.push(l),
+    err: (l) => lines.push(`err: ${l}`),
+    cwd: '/',
+    lines,
+  };
 }
 
-function deps(results: HostCheck[], overrides: Partial<DoctorDeps> = {}): DoctorDeps & { ran: string[][]; roots: string[] } {
+function deps(
+  results: HostCheck[],
+  overrides: Partial<DoctorDeps> = {},
+): DoctorDeps & { ran: string[][]; roots: string[] } {
   const ran: string[][] = [];
   const roots: string[] = [];
   return {
@@ -50,7 +75,10 @@ test('a healthy host prints a line per tool and the KVM line, exit 0', async () 
   const ctx = context();
   const code = await makeDoctorCommand(deps([healthy])).run!(ctx);
   assert.is(code, 0);
-  assert.equal(ctx.lines, ['ok      xorriso (xorriso)', 'kvm: not usable — KVM_RUN did not finish within 5 s (KVM hangs here); QEMU will use TCG']);
+  assert.equal(ctx.lines, [
+    'ok      xorriso (xorriso)',
+    'kvm: not usable — KVM_RUN did not finish within 5 s (KVM hangs here); QEMU will use TCG',
+  ]);
 });
 
 test('missing packages are listed with the install line, exit 1', async () => {

@@ -1,7 +1,14 @@
 // `mvos doctor [--fix] [--root DIR]`: which host packages are missing, how to install them, and whether KVM works.
 import { FailureError, UserError } from '../../../common/errors.ts';
-import { checkHost, fixCommand, runningAsRoot, whichCommand, type CheckOptions, type HostCheck } from '../../tools/doctor.ts';
 import { runTool } from '../../../common/exec.ts';
+import {
+  type CheckOptions,
+  checkHost,
+  fixCommand,
+  type HostCheck,
+  runningAsRoot,
+  whichCommand,
+} from '../../tools/doctor.ts';
 import type { Command, CommandContext } from '../command.ts';
 
 // What the doctor verb needs from the outside world; tests replace it.
@@ -22,7 +29,10 @@ const realDeps: DoctorDeps = {
       await runTool(file!, args, { timeoutMs: APT_TIMEOUT_MS, env: { DEBIAN_FRONTEND: 'noninteractive' } });
     } catch (error) {
       if (file !== 'sudo' || !(error instanceof FailureError)) throw error;
-      throw new FailureError(error.message, { cause: error, hint: 'sudo could not run without a password prompt: run `sudo ./mvos doctor --fix`' });
+      throw new FailureError(error.message, {
+        cause: error,
+        hint: 'sudo could not run without a password prompt: run `sudo ./mvos doctor --fix`',
+      });
     }
   },
   isRoot: runningAsRoot,
@@ -40,9 +50,18 @@ export function renderReport(result: HostCheck, color: boolean): string[] {
       ? `${paint('ok', 32, color)}      ${t.package} (${t.detail})`
       : `${paint('MISSING', 31, color)} ${t.package} (${t.detail}): ${t.purpose}; needed ${t.group === 'qa' ? 'for boot checks' : 'to build'}`,
   );
-  lines.push(result.kvm.usable ? `kvm: usable (${result.kvm.reason})` : `kvm: not usable — ${result.kvm.reason}; QEMU will use TCG`);
+  lines.push(
+    result.kvm.usable
+      ? `kvm: usable (${result.kvm.reason})`
+      : `kvm: not usable — ${result.kvm.reason}; QEMU will use TCG`,
+  );
   if (result.missingPackages.length > 0) {
-    lines.push(`missing: ${result.missingPackages.join(' ')}`, 'install them with:', `  ${result.installCommand}`, 'or run `mvos doctor --fix`');
+    lines.push(
+      `missing: ${result.missingPackages.join(' ')}`,
+      'install them with:',
+      `  ${result.installCommand}`,
+      'or run `mvos doctor --fix`',
+    );
   }
   return lines;
 }
@@ -53,11 +72,19 @@ export function makeDoctorCommand(deps: DoctorDeps = realDeps): Command {
     const root = typeof ctx.flags.root === 'string' ? ctx.flags.root : '/';
     let result = await deps.check({ root });
     if (ctx.flags.fix === true && result.missingPackages.length > 0) {
-      if (root !== '/') throw new UserError('--fix installs into this host and cannot be combined with --root', { hint: 'drop --root, or install into that tree with its own apt-get' });
+      if (root !== '/')
+        throw new UserError('--fix installs into this host and cannot be combined with --root', {
+          hint: 'drop --root, or install into that tree with its own apt-get',
+        });
       const isRoot = deps.isRoot();
       if (!isRoot && !(await deps.hasSudo())) {
         throw new UserError('--fix needs root to run apt-get, and sudo is not installed', {
-          hint: `run \`mvos doctor --fix\` as root, or install by hand as root: ${fixCommand(result.missingPackages, true).map((a) => a.join(' ')).join(' && ')}`,
+          hint: `run \`mvos doctor --fix\` as root, or install by hand as root: ${fixCommand(
+            result.missingPackages,
+            true,
+          )
+            .map((a) => a.join(' '))
+            .join(' && ')}`,
         });
       }
       for (const argv of fixCommand(result.missingPackages, isRoot)) {
@@ -75,7 +102,9 @@ export function makeDoctorCommand(deps: DoctorDeps = realDeps): Command {
     summary: 'check that the host has the tools mvos needs and whether KVM works',
     usage: 'mvos doctor [--fix] [--root DIR] [--json]',
     description:
-      'Checks every Debian package the builder (build) and the QEMU boot checks (qa) need, and probes KVM by booting a tiny guest with a 5 s limit (QEMU falls back to TCG when it does not finish). Exit code 0 when nothing is missing, 1 when a package is missing.',
+      'Checks every Debian package the builder (build) and the QEMU boot checks (qa) need, and probes KVM by ' +
+      'booting a tiny guest with a 5 s limit (QEMU falls back to TCG when it does not finish). Exit code 0 when ' +
+      'nothing is missing, 1 when a package is missing.',
     flags: {
       fix: { type: 'boolean' },
       root: { type: 'string' },

@@ -11,11 +11,16 @@ const root = fileURLToPath(new URL('../../..', import.meta.url));
 const MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 
 function mvos(env: Record<string, string>, ...args: string[]) {
-  const result = spawnSync('./mvos', args, { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 60_000 });
+  const result = spawnSync('./mvos', args, {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    timeout: 60_000,
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-test('vars show on Debian\'s OVMF_VARS_4M.ms.fd names the Microsoft keys', () => {
+test("vars show on Debian's OVMF_VARS_4M.ms.fd names the Microsoft keys", () => {
   if (!existsSync(MS)) return console.log('  skipped: ovmf is not installed');
   const { code, stdout, stderr } = mvos({}, 'firmware', 'vars', 'show', MS);
   assert.is(code, 0, stderr);
@@ -38,7 +43,16 @@ test('keys init then vars build --preset secureboot: our keys are enrolled', () 
     assert.is(built.code, 0, built.stderr);
     const shown = mvos(env, 'firmware', 'vars', 'show', out).stdout;
     for (const name of ['Multiverse PK', 'Multiverse KEK', 'Multiverse db']) assert.ok(shown.includes(name), name);
-    const missing = mvos({ XDG_CONFIG_HOME: join(home, 'nothing') }, 'firmware', 'vars', 'build', '--preset', 'secureboot', '--out', out);
+    const missing = mvos(
+      { XDG_CONFIG_HOME: join(home, 'nothing') },
+      'firmware',
+      'vars',
+      'build',
+      '--preset',
+      'secureboot',
+      '--out',
+      out,
+    );
     assert.is.not(missing.code, 0);
     assert.match(missing.stderr, /mvos keys init/);
   } finally {

@@ -1,4 +1,5 @@
-// `mvos flash` through the real launcher, with files as targets (the loop-device cases are in builder/media/flash.test.ts).
+// `mvos flash` through the real launcher, with files as targets (the loop-device cases are in
+// builder/media/flash.test.ts).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,13 @@ const bytes = randomBytes((5 << 20) + 123);
 writeFileSync(image, bytes);
 
 function mvos(...args: string[]) {
-  const result = spawnSync('./mvos', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 });
+  const result = spawnSync('./mvos', args, {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 60_000,
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

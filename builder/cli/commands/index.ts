@@ -15,4 +15,18 @@ import { validateCommand } from './validate.ts';
 import { vmCommand } from './vm.ts';
 
 // Every verb, in the order `mvos --help` lists them.
-export const commands: readonly Command[] = [validateCommand, doctorCommand, lockCommand, buildCommand, runCommand, flashCommand, cacheCommand, firmwareCommand, keysCommand, otpCommand, userCommand, agentCommand, vmCommand];
+export const commands: readonly Command[] = [
+  validateCommand,
+  doctorCommand,
+  lockCommand,
+  buildCommand,
+  runCommand,
+  flashCommand,
+  cacheCommand,
+  firmwareCommand,
+  keysCommand,
+  otpCommand,
+  userCommand,
+  agentCommand,
+  vmCommand,
+];

@@ -32,7 +32,9 @@ export const keysCommand: Command = {
   name: 'keys',
   summary: 'create or export the Secure Boot keys (PK, KEK, db)',
   usage: 'mvos keys <init|export> [--dir DIR]',
-  description: 'Keys live in $XDG_CONFIG_HOME/mvos/keys (else ~/.config/mvos/keys), never in the repository or an image. Bring your own by putting PK/KEK/db .key and .crt (PEM) in a folder and passing --dir.',
+  description:
+    'Keys live in $XDG_CONFIG_HOME/mvos/keys (else ~/.config/mvos/keys), never in the repository or an image. Bring' +
+    ' your own by putting PK/KEK/db .key and .crt (PEM) in a folder and passing --dir.',
   flags: {},
   flagHelp: {},
   subcommands: [

@@ -1,4 +1,5 @@
-// `mvos otp enroll` and `mvos user passwd` as a person runs them: the real launcher, a key folder outside the repository.
+// `mvos otp enroll` and `mvos user passwd` as a person runs them: the real launcher, a key folder outside the
+// repository.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,13 @@ const root = fileURLToPath(new URL('../../..', import.meta.url));
 const home = mkdtempSync(join(tmpdir(), 'mvos-otp-cli-'));
 
 function mvos(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync('./mvos', args, { cwd: root, input, encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: home, NO_COLOR: '1' }, timeout: 60_000 });
+  const result = spawnSync('./mvos', args, {
+    cwd: root,
+    input,
+    encoding: 'utf8',
+    env: { ...process.env, XDG_CONFIG_HOME: home, NO_COLOR: '1' },
+    timeout: 60_000,
+  });
   if (result.error) throw result.error;
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -41,7 +48,10 @@ test('otp enroll refuses a second enrollment, a bad type and a key folder in the
   assert.match(inRepo.stderr, /inside the git checkout/);
   const hotp = mvos(['otp', 'enroll', 'bob', '--type', 'hotp', '--json']);
   assert.is(hotp.code, 0, hotp.stderr);
-  assert.match(JSON.parse(hotp.stdout).uri, /^otpauth:\/\/hotp\/Multiverse:bob\?secret=[A-Z2-7]{32}&issuer=Multiverse&counter=0$/);
+  assert.match(
+    JSON.parse(hotp.stdout).uri,
+    /^otpauth:\/\/hotp\/Multiverse:bob\?secret=[A-Z2-7]{32}&issuer=Multiverse&counter=0$/,
+  );
 });
 
 test('user passwd reads the password from stdin and stores only its scrypt hash', async () => {

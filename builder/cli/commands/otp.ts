@@ -1,4 +1,5 @@
-// `mvos otp enroll USER`: a new one-time-code secret for an agent user, shown as an otpauth:// URI and a terminal QR code.
+// `mvos otp enroll USER`: a new one-time-code secret for an agent user, shown as an otpauth:// URI and a terminal QR
+// code.
 import { resolve } from 'node:path';
 import QRCode from 'qrcode';
 import { UserError } from '../../../common/errors.ts';
@@ -13,7 +14,8 @@ export function keyDirOf(ctx: CommandContext): string {
 
 // The one user name a user command takes.
 export function userOf(ctx: CommandContext, usage: string): string {
-  if (ctx.positionals.length !== 1) throw new UserError(`give one user name (got ${ctx.positionals.length})`, { hint: `usage: ${usage}` });
+  if (ctx.positionals.length !== 1)
+    throw new UserError(`give one user name (got ${ctx.positionals.length})`, { hint: `usage: ${usage}` });
   return ctx.positionals[0]!;
 }
 
@@ -32,8 +34,12 @@ async function enroll(ctx: CommandContext): Promise<number> {
   ctx.out(await QRCode.toString(enrollment.uri, { type: 'utf8', errorCorrectionLevel: 'M' }));
   ctx.out(enrollment.uri);
   ctx.out('');
-  ctx.out(`enrolled ${user} for ${type.toUpperCase()}: scan the code (or type the secret ${enrollment.secret}) into an authenticator app.`);
-  ctx.out(`the secret is stored sealed in ${keyDir} (0600); the next \`mvos build\` puts it into host.json and the key into /etc/mvos/secret.key (0400).`);
+  ctx.out(
+    `enrolled ${user} for ${type.toUpperCase()}: scan the code (or type the secret ${enrollment.secret}) into an authenticator app.`,
+  );
+  ctx.out(
+    `the secret is stored sealed in ${keyDir} (0600); the next \`mvos build\` puts it into host.json and the key into /etc/mvos/secret.key (0400).`,
+  );
   return 0;
 }
 
@@ -42,7 +48,8 @@ export const otpCommand: Command = {
   name: 'otp',
   summary: 'enroll an agent user for one-time codes (SSH login)',
   usage: 'mvos otp enroll USER [--type totp|hotp] [--key-dir DIR]',
-  description: 'Secrets are sealed with AES-256-GCM under the key folder\'s agent/secret.key and never written in clear; the folder defaults to $XDG_CONFIG_HOME/mvos/keys and must be outside any repository.',
+  description:
+    "Secrets are sealed with AES-256-GCM under the key folder's agent/secret.key and never written in clear; the folder defaults to $XDG_CONFIG_HOME/mvos/keys and must be outside any repository.",
   flags: {},
   flagHelp: {},
   subcommands: [
@@ -51,7 +58,11 @@ export const otpCommand: Command = {
       summary: 'create a secret, print its otpauth:// URI and QR code, store it sealed',
       usage: ENROLL_USAGE,
       flags: { type: { type: 'string' }, 'key-dir': { type: 'string' }, force: { type: 'boolean' } },
-      flagHelp: { type: 'totp (time-based, default) or hotp (counter-based)', 'key-dir': 'the key folder (default $XDG_CONFIG_HOME/mvos/keys)', force: 'replace an existing secret' },
+      flagHelp: {
+        type: 'totp (time-based, default) or hotp (counter-based)',
+        'key-dir': 'the key folder (default $XDG_CONFIG_HOME/mvos/keys)',
+        force: 'replace an existing secret',
+      },
       json: true,
       run: enroll,
     },

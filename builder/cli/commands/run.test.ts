@@ -1,4 +1,5 @@
-// `mvos run` as a person runs it, against a stub image (a tiny multiboot kernel that prints its command line and a marker).
+// `mvos run` as a person runs it, against a stub image (a tiny multiboot kernel that prints its command line and a
+// marker).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,27 +7,36 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { stubKernel } from '../../../qa/lib/stub-kernel.ts';
 import { UserError } from '../../../common/errors.ts';
+import { stubKernel } from '../../../qa/lib/stub-kernel.ts';
 import type { CommandContext } from '../command.ts';
 import { mediaSpec, mediumFile, parseRunOptions, readImageBoot, runSpec } from './run.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'mvos-run-test-'));
 
-async function image(name: string, after: 'halt' | 'poweroff', manifest: unknown = { boot: { cmdline: 'console=ttyS0 from-manifest' } }): Promise<string> {
+async function image(
+  name: string,
+  after: 'halt' | 'poweroff',
+  manifest: unknown = { boot: { cmdline: 'console=ttyS0 from-manifest' } },
+): Promise<string> {
   // null: no manifest.json at all.
   const path = join(dir, name);
   await mkdir(path, { recursive: true });
   await writeFile(join(path, 'vmlinuz'), stubKernel({ marker: 'STUB-READY', after }));
   await writeFile(join(path, 'initrd'), 'not read by the stub');
-  if (manifest !== null) await writeFile(join(path, 'manifest.json'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
+  if (manifest !== null)
+    await writeFile(join(path, 'manifest.json'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
   return path;
 }
 
 function mvos(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn('./mvos', args, { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('./mvos', args, {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -39,10 +49,22 @@ function ctx(positionals: string[], flags: CommandContext['flags'] = {}): Comman
   return { flags, positionals, json: false, debug: false, color: false, out: () => {}, err: () => {}, cwd: '/work' };
 }
 
-test('--expect: exit 0 at the marker, --json gives marker, ms, accel and log; the command line is the manifest\'s plus --append', async () => {
+test("--expect: exit 0 at the marker, --json gives marker, ms, accel and log; the command line is the manifest's plus --append", async () => {
   const halting = await image('halting', 'halt');
   const log = join(dir, 'expect.log');
-  const { code, stdout, stderr } = await mvos('run', halting, '--accel', 'tcg', '--expect', 'STUB-READY', '--append', 'extra=1', '--log', log, '--json');
+  const { code, stdout, stderr } = await mvos(
+    'run',
+    halting,
+    '--accel',
+    'tcg',
+    '--expect',
+    'STUB-READY',
+    '--append',
+    'extra=1',
+    '--log',
+    log,
+    '--json',
+  );
   assert.is(code, 0, stderr);
   const result = JSON.parse(stdout);
   assert.equal(Object.keys(result), ['marker', 'ms', 'accel', 'log']);
@@ -87,7 +109,10 @@ test('an image without manifest or boot.cmdline is a user error that says to bui
 test('readImageBoot names a missing kernel', async () => {
   const noKernel = await image('nokernel', 'halt');
   await rm(join(noKernel, 'vmlinuz'));
-  const error = await readImageBoot(noKernel).then(() => undefined, (e: unknown) => e);
+  const error = await readImageBoot(noKernel).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(error, UserError);
   assert.match((error as Error).message, `${join(noKernel, 'vmlinuz')} is missing`);
 });
@@ -102,10 +127,21 @@ test('options and spec: defaults, checks, and a q35 direct kernel boot on stdio'
   assert.throws(() => parseRunOptions(ctx([])), /no image folder given/);
   assert.throws(() => parseRunOptions(ctx(['x'], { memory: '1.5' })), /--memory must be an integer ≥ 64/);
   assert.throws(() => parseRunOptions(ctx(['x'], { timeout: '-1' })), /--timeout must be a number of seconds > 0/);
-  const spec = runSpec({ dir: '/i', kernel: '/i/vmlinuz', initrd: '/i/initrd', cmdline: 'console=ttyS0' }, options, 'tcg');
+  const spec = runSpec(
+    { dir: '/i', kernel: '/i/vmlinuz', initrd: '/i/initrd', cmdline: 'console=ttyS0' },
+    options,
+    'tcg',
+  );
   assert.equal(spec, {
-    machine: 'q35', accel: 'tcg', cpus: 2, memoryMiB: 2048, kernel: '/i/vmlinuz', initrd: '/i/initrd',
-    append: 'console=ttyS0 mvos.shell=1', serial: 'stdio', noReboot: true,
+    machine: 'q35',
+    accel: 'tcg',
+    cpus: 2,
+    memoryMiB: 2048,
+    kernel: '/i/vmlinuz',
+    initrd: '/i/initrd',
+    append: 'console=ttyS0 mvos.shell=1',
+    serial: 'stdio',
+    noReboot: true,
   });
 });
 
@@ -118,9 +154,15 @@ test('--firmware, --media and --entry: checks, defaults, the medium file and the
   assert.throws(() => parseRunOptions(ctx(['x'], { firmware: 'efi' })), /--firmware must be bios or uefi/);
   assert.throws(() => parseRunOptions(ctx(['x'], { media: 'floppy' })), /--media must be cd, usb or disk/);
   assert.throws(() => parseRunOptions(ctx(['x'], { entry: 'other' })), /--entry must be host or rescue/);
-  assert.throws(() => parseRunOptions(ctx(['x'], { media: 'cd', append: 'a' })), /--append works only for a direct kernel boot/);
+  assert.throws(
+    () => parseRunOptions(ctx(['x'], { media: 'cd', append: 'a' })),
+    /--append works only for a direct kernel boot/,
+  );
   const rescue = parseRunOptions(ctx(['x'], { entry: 'rescue' }));
-  assert.is(runSpec({ dir: '/i', kernel: '/i/k', initrd: '/i/i', cmdline: 'console=ttyS0' }, rescue, 'tcg').append, 'console=ttyS0 mvos.agent=off mvos.shell=1');
+  assert.is(
+    runSpec({ dir: '/i', kernel: '/i/k', initrd: '/i/i', cmdline: 'console=ttyS0' }, rescue, 'tcg').append,
+    'console=ttyS0 mvos.agent=off mvos.shell=1',
+  );
   const media = join(dir, 'media-host');
   await mkdir(media, { recursive: true });
   assert.throws(() => mediumFile(media, 'cd'), /media-host\.iso is missing/);
@@ -131,7 +173,9 @@ test('--firmware, --media and --entry: checks, defaults, the medium file and the
   const spec = mediaSpec(media, { ...uefi, log: join(dir, 'run.log') }, 'tcg');
   assert.is(spec.firmware!.type, 'ovmf');
   assert.is(spec.firmware!.vars, join(dir, 'run.log.OVMF_VARS.fd'));
-  assert.equal(spec.drives, [{ file: join(media, 'media-host.raw'), format: 'raw', interface: 'usb', bootIndex: 0, snapshot: true }]);
+  assert.equal(spec.drives, [
+    { file: join(media, 'media-host.raw'), format: 'raw', interface: 'usb', bootIndex: 0, snapshot: true },
+  ]);
   assert.is(spec.kernel, undefined);
 });
 

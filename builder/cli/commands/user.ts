@@ -1,6 +1,7 @@
 // `mvos user passwd USER`: sets an agent user's password (its scrypt hash) in the key folder, for the HTTP login.
-import { setPassword } from '../../secrets/store.ts';
+
 import { UserError } from '../../../common/errors.ts';
+import { setPassword } from '../../secrets/store.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { keyDirOf, userOf } from './otp.ts';
 
@@ -55,18 +56,21 @@ async function passwd(ctx: CommandContext): Promise<number> {
   let password: string;
   if (process.stdin.isTTY) {
     password = await promptHidden(`new password for ${user}: `);
-    if ((await promptHidden('again: ')) !== password) throw new UserError('the two passwords differ; nothing was changed');
+    if ((await promptHidden('again: ')) !== password)
+      throw new UserError('the two passwords differ; nothing was changed');
   } else password = await readStdinLine();
   const keyDir = keyDirOf(ctx);
   await setPassword(keyDir, user, password);
-  ctx.out(`stored the password hash of ${user} in ${keyDir}; the next \`mvos build\` puts it into host.json (recipe: agent.users[].password: true).`);
+  ctx.out(
+    `stored the password hash of ${user} in ${keyDir}; the next \`mvos build\` puts it into host.json (recipe: agent.users[].password: true).`,
+  );
   return 0;
 }
 
 // The user verb.
 export const userCommand: Command = {
   name: 'user',
-  summary: 'set an agent user\'s password (HTTP API and WebUI login)',
+  summary: "set an agent user's password (HTTP API and WebUI login)",
   usage: 'mvos user passwd USER [--key-dir DIR]',
   flags: {},
   flagHelp: {},

@@ -1,5 +1,7 @@
-// The `mvos vm` client of the agent's HTTP API: plain HTTP over the root-only unix socket, or a URL with login (password + code).
-// The builder never imports the agent: the routes and the shapes of their answers are the contract in common/api-types.ts.
+// The `mvos vm` client of the agent's HTTP API: plain HTTP over the root-only unix socket, or a URL with login
+// (password + code).
+// The builder never imports the agent: the routes and the shapes of their answers are the contract in
+// common/api-types.ts.
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ApiAnswers, ApiError, ApiRoute } from '../../../common/api-types.ts';
@@ -25,7 +27,9 @@ export interface AgentAnswer {
 }
 
 // The parameters a route's path names (`{name}`, `{id}`), each a string.
-export type PathParams<Path extends string> = Path extends `${string}{${infer Name}}${infer Rest}` ? { [K in Name | keyof PathParams<Rest>]: string } : Record<never, string>;
+export type PathParams<Path extends string> = Path extends `${string}{${infer Name}}${infer Rest}`
+  ? { [K in Name | keyof PathParams<Rest>]: string }
+  : Record<never, string>;
 
 // The refusal message of an answer, when the agent sent one.
 export function refusalMessage(answer: Pick<AgentAnswer, 'json'>): string | undefined {
@@ -53,26 +57,42 @@ function transport(target: AgentTarget): Transport {
   } catch {
     throw new UserError(`--host must be a URL like http://192.0.2.10:8443 (got "${target.host}")`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UserError(`--host must be an http:// or https:// URL (got "${target.host}")`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UserError(`--host must be an http:// or https:// URL (got "${target.host}")`);
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return { options: { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(port) }, request: url.protocol === 'https:' ? httpsRequest : httpRequest, label: url.origin };
+  return {
+    options: { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(port) },
+    request: url.protocol === 'https:' ? httpsRequest : httpRequest,
+    label: url.origin,
+  };
 }
 
 function unreachable(error: NodeJS.ErrnoException, t: Transport, viaSocket: boolean): Error {
   if (viaSocket && (error.code === 'ENOENT' || error.code === 'ECONNREFUSED')) {
     return new FailureError(`the agent is not running: nothing answers on ${t.label}`, {
-      hint: 'on a host the agent starts at boot (see /run/mvos/status.json); elsewhere name its socket with --socket PATH or a remote agent with --host URL',
+      hint:
+        'on a host the agent starts at boot (see /run/mvos/status.json); elsewhere name its socket with ' +
+        '--socket PATH or a remote agent with --host URL',
     });
   }
-  if (viaSocket && error.code === 'EACCES') return new FailureError(`no permission to talk to ${t.label} (the socket is root-only)`, { hint: 'run mvos vm as root' });
-  return new FailureError(`cannot reach the agent at ${t.label}: ${error.message}`, { hint: 'check the URL and that agent.apiListen is set in the host recipe' });
+  if (viaSocket && error.code === 'EACCES')
+    return new FailureError(`no permission to talk to ${t.label} (the socket is root-only)`, {
+      hint: 'run mvos vm as root',
+    });
+  return new FailureError(`cannot reach the agent at ${t.label}: ${error.message}`, {
+    hint: 'check the URL and that agent.apiListen is set in the host recipe',
+  });
 }
 
 function refusal(status: number, json: unknown, text: string): Error {
   const message = refusalMessage({ json }) ?? (text.trim() || `HTTP ${status}`);
   if (status === 400 || status === 404) return new UserError(message);
-  if (status === 401) return new UserError(`the agent refused the login: ${message}`, { hint: 'check --user, MVOS_PASSWORD and the current MVOS_OTP code (each code works once)' });
-  if (status === 429) return new FailureError(message, { hint: 'too many failed logins from here or for this user; wait and try again' });
+  if (status === 401)
+    return new UserError(`the agent refused the login: ${message}`, {
+      hint: 'check --user, MVOS_PASSWORD and the current MVOS_OTP code (each code works once)',
+    });
+  if (status === 429)
+    return new FailureError(message, { hint: 'too many failed logins from here or for this user; wait and try again' });
   return new FailureError(`the agent answered ${status}: ${message}`);
 }
 
@@ -85,7 +105,12 @@ function collect(res: IncomingMessage): Promise<AgentAnswer> {
     res.on('end', () => {
       let json: unknown;
       if ((res.headers['content-type'] ?? '').startsWith('application/json')) json = JSON.parse(text);
-      resolve({ status: res.statusCode ?? 0, text, json, ...(res.headers['set-cookie'] ? { cookie: res.headers['set-cookie'][0] } : {}) });
+      resolve({
+        status: res.statusCode ?? 0,
+        text,
+        json,
+        ...(res.headers['set-cookie'] ? { cookie: res.headers['set-cookie'][0] } : {}),
+      });
     });
   });
 }
@@ -102,7 +127,15 @@ export class AgentClient {
   private send(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<IncomingMessage> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = this.t.request({ ...this.t.options, method, path, headers: { ...headers, ...(data ? { 'content-type': 'application/json' } : {}) } }, resolve);
+      const req = this.t.request(
+        {
+          ...this.t.options,
+          method,
+          path,
+          headers: { ...headers, ...(data ? { 'content-type': 'application/json' } : {}) },
+        },
+        resolve,
+      );
       req.on('error', (error) => reject(unreachable(error as NodeJS.ErrnoException, this.t, !this.target.host)));
       req.end(data);
     });
@@ -111,7 +144,10 @@ export class AgentClient {
   private async headers(): Promise<Record<string, string>> {
     if (!this.target.host) return {};
     if (!this.session) {
-      if (!this.target.login) throw new UserError('--host needs a login', { hint: 'give --user, and MVOS_PASSWORD and MVOS_OTP (or answer the prompts)' });
+      if (!this.target.login)
+        throw new UserError('--host needs a login', {
+          hint: 'give --user, and MVOS_PASSWORD and MVOS_OTP (or answer the prompts)',
+        });
       const answer = await collect(await this.send('POST', '/login', await this.target.login(), {}));
       if (answer.status !== 200) throw refusal(answer.status, answer.json, answer.text);
       const cookie = (answer.cookie ?? '').split(';')[0]!;
@@ -138,11 +174,16 @@ export class AgentClient {
     return (await this.call(method, fillPath(pattern, params), body)).json as ApiAnswers[R];
   }
 
-  // Follows a Server-Sent Events stream, handing each event's data (a JSON string) to onText; resolves when the agent ends it.
+  // Follows a Server-Sent Events stream, handing each event's data (a JSON string) to onText; resolves when the agent
+  // ends it.
   async follow(path: string, onText: (text: string) => void, signal?: AbortSignal): Promise<void> {
-    return this.events(path, (type, data) => {
-      if (type === 'message') onText(data as string);
-    }, signal);
+    return this.events(
+      path,
+      (type, data) => {
+        if (type === 'message') onText(data as string);
+      },
+      signal,
+    );
   }
 
   // Follows a Server-Sent Events stream, handing each event's type (`message` when unnamed) and parsed data to onEvent;

@@ -1,27 +1,38 @@
-// `mvos vm console` in a real terminal (tmux): type, read, escape, and the terminal as it was, also when the agent goes.
+// `mvos vm console` in a real terminal (tmux): type, read, escape, and the terminal as it was, also when the agent
+// goes.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { generate } from 'otplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PassThrough, Writable } from 'node:stream';
-import { generate } from 'otplib';
 import { main } from '../main.ts';
 import { AgentClient } from './vm-client.ts';
 import { runConsole } from './vm-console.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.test-support.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.test-support.ts'], {
+  cwd: root,
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
 const replies = createInterface({ input: server.stdout });
-const info = JSON.parse(await new Promise<string>((resolve) => replies.once('line', resolve))) as { socket: string; url: string; users: Array<{ name: string; password: string; secret?: string }> };
+const info = JSON.parse(await new Promise<string>((resolve) => replies.once('line', resolve))) as {
+  socket: string;
+  url: string;
+  users: Array<{ name: string; password: string; secret?: string }>;
+};
 const dir = await mkdtemp(join(tmpdir(), 'mvos-console-'));
 const tmuxSocket = `mvos-console-test-${process.pid}`;
 
 function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', tmuxSocket, ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm' } });
+  return execFileSync('tmux', ['-L', tmuxSocket, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, TERM: 'xterm' },
+  });
 }
 
 const screen = (pane: string): string => tmux('capture-pane', '-p', '-J', '-t', pane);
@@ -56,7 +67,10 @@ async function terminal(name: string, vm: string, extra = ''): Promise<string> {
 }
 
 test('type a command, read its output, leave with ~.: exit 0 and the terminal as it was', async () => {
-  assert.is(await main(['vm', 'start', 'rescue', '--socket', info.socket], { out: () => undefined, err: () => undefined }), 0);
+  assert.is(
+    await main(['vm', 'start', 'rescue', '--socket', info.socket], { out: () => undefined, err: () => undefined }),
+    0,
+  );
   const pane = await terminal('one', 'rescue');
   await until(pane, /you have the keyboard/);
   tmux('send-keys', '-t', pane, '-l', 'echo typed-in-tmux');
@@ -73,7 +87,10 @@ test('type a command, read its output, leave with ~.: exit 0 and the terminal as
 
 test('--host: logs in first, then (no terminal here, so no raw mode) types, reads and leaves with ~.', async () => {
   const alice = info.users.find((u) => u.name === 'alice')!;
-  const agent = new AgentClient({ host: info.url, login: async () => ({ user: 'alice', password: alice.password, code: await generate({ secret: alice.secret! }) }) });
+  const agent = new AgentClient({
+    host: info.url,
+    login: async () => ({ user: 'alice', password: alice.password, code: await generate({ secret: alice.secret! }) }),
+  });
   const stdin = new PassThrough();
   let out = '';
   const stdout = new Writable({
@@ -111,7 +128,11 @@ test('a second console is read-only until --force; the agent going away ends it 
   server.stdin.end();
   await until(second, /connection to the agent was lost/);
   assert.is(await file(join(dir, 'three.code')), 'exit=1\n');
-  assert.is(await file(join(dir, 'three.after')), await file(join(dir, 'three.before')), 'stty -a before = after a dropped connection');
+  assert.is(
+    await file(join(dir, 'three.after')),
+    await file(join(dir, 'three.before')),
+    'stty -a before = after a dropped connection',
+  );
   assert.is(await file(join(dir, 'two.after')), await file(join(dir, 'two.before')));
 });
 

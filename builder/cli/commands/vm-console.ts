@@ -1,9 +1,10 @@
-// `mvos vm console NAME`: a VM's serial console, interactive, over the agent's live console session (SSE out, POSTs in).
+// `mvos vm console NAME`: a VM's serial console, interactive, over the agent's live console session (SSE out, POSTs
+// in).
 // The terminal is raw while it runs and put back however it ends: `~.`, the agent going away, a signal.
-import { MAX_CONSOLE_INPUT_BYTES, type ConsoleSessionEvent, type KeyboardState } from '../../../common/api-types.ts';
+import { type ConsoleSessionEvent, type KeyboardState, MAX_CONSOLE_INPUT_BYTES } from '../../../common/api-types.ts';
 import { ESCAPE_HELP, EscapeScanner } from '../../../common/console-escape.ts';
 import { FailureError } from '../../../common/errors.ts';
-import { refusalMessage, type AgentClient } from './vm-client.ts';
+import { type AgentClient, refusalMessage } from './vm-client.ts';
 
 // Where the console reads and writes: the process's terminal, or a test's streams.
 export interface ConsoleIo {
@@ -20,7 +21,11 @@ function utf8Cut(bytes: Buffer, max: number): number {
 }
 
 // Runs the console until `~.` (exit 0) or until the agent ends the stream (exit 1); `force` takes the keyboard over.
-export async function runConsole(agent: AgentClient, vm: string, options: { force: boolean; io?: ConsoleIo }): Promise<number> {
+export async function runConsole(
+  agent: AgentClient,
+  vm: string,
+  options: { force: boolean; io?: ConsoleIo },
+): Promise<number> {
   const io: ConsoleIo = options.io ?? { stdin: process.stdin, stdout: process.stdout };
   const path = `/api/vms/${encodeURIComponent(vm)}/console`;
   const note = (text: string): void => void io.stdout.write(`\r\n[${text}]\r\n`);
@@ -45,13 +50,20 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
     const drained = sending ?? Promise.resolve();
     void Promise.race([drained, new Promise((r) => setTimeout(r, 2000))]).then(() => stop.abort());
   };
-  const signals: Array<[NodeJS.Signals, () => void]> = (['SIGTERM', 'SIGHUP', 'SIGINT'] as const).map((s) => [s, leave]);
+  const signals: Array<[NodeJS.Signals, () => void]> = (['SIGTERM', 'SIGHUP', 'SIGINT'] as const).map((s) => [
+    s,
+    leave,
+  ]);
 
   const take = async (force: boolean): Promise<void> => {
     const answer = await agent.attempt('POST', `${path}/keyboard`, { session, force });
     if (answer.status === 200) return;
     const message = refusalMessage(answer) ?? `HTTP ${answer.status}`;
-    note(answer.status === 409 ? `read-only: ${message.replace(/; take it over with force$/, '')}; ~! takes it over` : message);
+    note(
+      answer.status === 409
+        ? `read-only: ${message.replace(/; take it over with force$/, '')}; ~! takes it over`
+        : message,
+    );
   };
 
   // One input request at a time, in order; what is typed meanwhile waits and goes with the next.
@@ -61,7 +73,10 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
       try {
         while (pending.length > 0 && !stop.signal.aborted) {
           const cut = utf8Cut(pending, MAX_CONSOLE_INPUT_BYTES);
-          const answer = await agent.attempt('POST', `${path}/input`, { session, data: pending.subarray(0, cut).toString('utf8') });
+          const answer = await agent.attempt('POST', `${path}/input`, {
+            session,
+            data: pending.subarray(0, cut).toString('utf8'),
+          });
           if (answer.status === 429) {
             await new Promise((r) => setTimeout(r, 250));
             continue;
@@ -90,7 +105,8 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
       }
       if (action.kind === 'help') io.stdout.write(`\r\n${ESCAPE_HELP}`);
       else if (action.kind === 'take') void take(true).catch((error: Error) => note(error.message));
-      else if (!writer) note(holder ? `read-only: ${holder} has the keyboard; ~! takes it over` : 'read-only: ~! takes the keyboard');
+      else if (!writer)
+        note(holder ? `read-only: ${holder} has the keyboard; ~! takes it over` : 'read-only: ~! takes the keyboard');
       else {
         pending = Buffer.concat([pending, action.data]);
         pump();
@@ -99,31 +115,35 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
   };
 
   try {
-    const streaming = agent.events(`${path}/live`, (type, data) => {
-      if (type === 'session') {
-        const s = data as ConsoleSessionEvent;
-        session = s.id;
-        holder = s.holder;
-        // The login prompts (with --host) are over once the stream is open: only now is the terminal made raw.
-        if (io.stdin.isTTY && io.stdin.setRawMode) {
-          io.stdin.setRawMode(true);
-          raw = true;
-        }
-        for (const [signal, handler] of signals) process.on(signal, handler);
-        io.stdin.on('data', onInput);
-        io.stdin.resume();
-        io.stdout.write(`[console ${vm}: ~. leaves, ~! takes the keyboard over, ~? lists the escapes]\r\n`);
-        void take(options.force).catch((error: Error) => note(error.message));
-      } else if (type === 'keyboard') {
-        const k = data as KeyboardState;
-        const had = writer;
-        writer = k.writer;
-        holder = k.holder;
-        if (k.takenBy) note(`${k.takenBy} took the keyboard; read-only now, ~! takes it back`);
-        else if (writer && !had) note('you have the keyboard');
-        else if (!holder) note('the keyboard is free; ~! takes it');
-      } else if (type === 'message') io.stdout.write(data as string);
-    }, stop.signal);
+    const streaming = agent.events(
+      `${path}/live`,
+      (type, data) => {
+        if (type === 'session') {
+          const s = data as ConsoleSessionEvent;
+          session = s.id;
+          holder = s.holder;
+          // The login prompts (with --host) are over once the stream is open: only now is the terminal made raw.
+          if (io.stdin.isTTY && io.stdin.setRawMode) {
+            io.stdin.setRawMode(true);
+            raw = true;
+          }
+          for (const [signal, handler] of signals) process.on(signal, handler);
+          io.stdin.on('data', onInput);
+          io.stdin.resume();
+          io.stdout.write(`[console ${vm}: ~. leaves, ~! takes the keyboard over, ~? lists the escapes]\r\n`);
+          void take(options.force).catch((error: Error) => note(error.message));
+        } else if (type === 'keyboard') {
+          const k = data as KeyboardState;
+          const had = writer;
+          writer = k.writer;
+          holder = k.holder;
+          if (k.takenBy) note(`${k.takenBy} took the keyboard; read-only now, ~! takes it back`);
+          else if (writer && !had) note('you have the keyboard');
+          else if (!holder) note('the keyboard is free; ~! takes it');
+        } else if (type === 'message') io.stdout.write(data as string);
+      },
+      stop.signal,
+    );
     await streaming;
   } finally {
     io.stdin.off('data', onInput);
@@ -136,5 +156,7 @@ export async function runConsole(agent: AgentClient, vm: string, options: { forc
     return 0;
   }
   io.stdout.write('\r\n');
-  throw new FailureError(`the console of ${vm} ended: the connection to the agent was lost`, { hint: 'the terminal is restored; run it again once the agent answers' });
+  throw new FailureError(`the console of ${vm} ended: the connection to the agent was lost`, {
+    hint: 'the terminal is restored; run it again once the agent answers',
+  });
 }

@@ -1,4 +1,5 @@
-// `mvos vm` against a real agent API (the agent's test fixture in its own process): socket and --host login, output and exit codes.
+// `mvos vm` against a real agent API (the agent's test fixture in its own process): socket and --host login, output and
+// exit codes.
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { createInterface } from 'node:readline';
@@ -9,10 +10,17 @@ import * as assert from 'uvu/assert';
 import { main } from '../main.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.test-support.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, ['--import', 'tsx', 'agent/api/serve-fixture.test-support.ts'], {
+  cwd: root,
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
 const replies = createInterface({ input: server.stdout });
 const nextLine = () => new Promise<string>((resolve) => replies.once('line', resolve));
-const info = JSON.parse(await nextLine()) as { url: string; socket: string; users: Array<{ name: string; password: string; secret?: string }> };
+const info = JSON.parse(await nextLine()) as {
+  url: string;
+  socket: string;
+  users: Array<{ name: string; password: string; secret?: string }>;
+};
 
 // Tells the fixture process to do something to its fake VMs, once it has.
 async function fixture(command: string): Promise<void> {
@@ -82,9 +90,12 @@ test('a start that ends with the VM failed is exit 1 with the reason and a hint'
   assert.match((await onSocket('list')).out, /^web\s+application\s+vm\s+failed\s+failed: missed its health deadline$/m);
   assert.equal(await onSocket('start', 'web'), { code: 0, out: 'web: ready', err: '' });
   // Ready again: the health column says now, the failure stays in the history (and `status` shows it there).
-  const web = ((await raw('/api/vms/web')) as { readyAt: string; failure?: unknown });
+  const web = (await raw('/api/vms/web')) as { readyAt: string; failure?: unknown };
   assert.ok(web.failure, 'the agent keeps the last failure');
-  assert.match((await onSocket('list')).out, new RegExp(`^web\\s+application\\s+vm\\s+ready\\s+ready at ${web.readyAt}$`, 'm'));
+  assert.match(
+    (await onSocket('list')).out,
+    new RegExp(`^web\\s+application\\s+vm\\s+ready\\s+ready at ${web.readyAt}$`, 'm'),
+  );
   assert.match((await onSocket('status', 'web')).out, /failed: missed its health deadline/);
 });
 
@@ -153,7 +164,10 @@ test('no agent: exit 1 with a hint naming --socket and --host', async () => {
 
 test('vm logs --follow prints console lines as they come, until the agent goes away', async () => {
   const lines: string[] = [];
-  const following = main(['vm', 'logs', 'web', '--follow', '--socket', info.socket], { out: (l) => lines.push(l), err: (l) => lines.push(`err: ${l}`) });
+  const following = main(['vm', 'logs', 'web', '--follow', '--socket', info.socket], {
+    out: (l) => lines.push(l),
+    err: (l) => lines.push(`err: ${l}`),
+  });
   while (!lines.some((l) => l.includes('MVOS-GUEST-READY'))) await new Promise((r) => setTimeout(r, 20));
   await fixture('console web live line one');
   while (!lines.includes('live line one')) await new Promise((r) => setTimeout(r, 20));

@@ -1,4 +1,5 @@
-// `mvos vm list|status|start|stop|logs|console|checkpoint|rollback`: the agent's controls from a shell; --json prints the API's own answer.
+// `mvos vm list|status|start|stop|logs|console|checkpoint|rollback`: the agent's controls from a shell; --json prints
+// the API's own answer.
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { VmView } from '../../../common/api-types.ts';
@@ -17,12 +18,17 @@ const connection: Flags = {
 
 const connectionHelp: Record<string, string> = {
   socket: `the agent's unix socket (default ${DEFAULT_SOCKET}; root only)`,
-  host: 'a remote agent URL (agent.apiListen), e.g. http://192.0.2.10:8443; logs in with --user, MVOS_PASSWORD, MVOS_OTP',
+  host:
+    'a remote agent URL (agent.apiListen), e.g. http://192.0.2.10:8443; logs in with --user, MVOS_PASSWORD, ' +
+    'MVOS_OTP',
   user: 'the user to log in as with --host (default $MVOS_USER)',
 };
 
 async function ask(question: string, hidden: boolean): Promise<string> {
-  if (!process.stdin.isTTY) throw new UserError(`--host needs ${hidden ? 'a password' : 'a one-time code'} and stdin is not a terminal`, { hint: 'set MVOS_PASSWORD and MVOS_OTP' });
+  if (!process.stdin.isTTY)
+    throw new UserError(`--host needs ${hidden ? 'a password' : 'a one-time code'} and stdin is not a terminal`, {
+      hint: 'set MVOS_PASSWORD and MVOS_OTP',
+    });
   let muted = false;
   const output = new Writable({
     write(chunk, _encoding, done) {
@@ -69,7 +75,13 @@ function vmPath(name: string): string {
 }
 
 const VM_LIST = [VM_COLUMNS.name, VM_COLUMNS.role, VM_COLUMNS.launch, VM_COLUMNS.state, VM_COLUMNS.health];
-const CHECKPOINT_LIST = [CHECKPOINT_COLUMNS.id, CHECKPOINT_COLUMNS.label, CHECKPOINT_COLUMNS.created, CHECKPOINT_COLUMNS.sizeKiB, CHECKPOINT_COLUMNS.flags];
+const CHECKPOINT_LIST = [
+  CHECKPOINT_COLUMNS.id,
+  CHECKPOINT_COLUMNS.label,
+  CHECKPOINT_COLUMNS.created,
+  CHECKPOINT_COLUMNS.sizeKiB,
+  CHECKPOINT_COLUMNS.flags,
+];
 
 function print(ctx: CommandContext, json: unknown, human: () => string[]): number {
   if (ctx.json) ctx.out(JSON.stringify(json, null, 2));
@@ -85,13 +97,19 @@ async function list(ctx: CommandContext): Promise<number> {
 function describe(vm: VmView): string[] {
   const lines = [`${vm.name}: ${vm.state} (${vm.role}, ${vm.launch})`];
   if (vm.pid) lines.push(`  pid ${vm.pid}, started ${vm.startedAt ?? '?'}${vm.readyAt ? `, ready ${vm.readyAt}` : ''}`);
-  if (vm.failure) lines.push(`  ${vm.state === 'failed' ? 'failed' : 'last failed'} at ${vm.failure.at}: ${vm.failure.reason}`);
+  if (vm.failure)
+    lines.push(`  ${vm.state === 'failed' ? 'failed' : 'last failed'} at ${vm.failure.at}: ${vm.failure.reason}`);
   if (vm.pinning) {
     const p = vm.pinning;
-    lines.push(`  pinning: ${p.vcpus.map((v) => `vCPU ${v.vcpu}→CPU ${v.cpu}`).join(', ') || 'none'}; emulator ${p.emulator.join(',') || '-'}; housekeeping ${p.housekeeping.join(',') || '-'}`);
+    lines.push(
+      `  pinning: ${p.vcpus.map((v) => `vCPU ${v.vcpu}→CPU ${v.cpu}`).join(', ') || 'none'}; emulator ${p.emulator.join(',') || '-'}; housekeeping ${p.housekeeping.join(',') || '-'}`,
+    );
     if (p.degraded) lines.push(`  pinning degraded: ${p.degraded}`);
   }
-  lines.push('  history:', ...vm.history.slice(-10).map((h) => `    ${h.at} ${h.event}${h.detail ? `: ${h.detail}` : ''}`));
+  lines.push(
+    '  history:',
+    ...vm.history.slice(-10).map((h) => `    ${h.at} ${h.event}${h.detail ? `: ${h.detail}` : ''}`),
+  );
   return lines;
 }
 
@@ -105,7 +123,9 @@ function action(verb: 'start' | 'stop') {
     const vm = await client(ctx).answer(`POST /api/vms/{name}/${verb}`, { name: vmName(ctx) });
     // The agent answers once the start is over; one that ended in failure is a failure here too.
     if (verb === 'start' && vm.state === 'failed') {
-      throw new FailureError(`${vm.name} failed to start${vm.failure ? `: ${vm.failure.reason}` : ''}`, { hint: `\`mvos vm logs ${vm.name}\` shows its console, \`mvos vm status ${vm.name}\` its history` });
+      throw new FailureError(`${vm.name} failed to start${vm.failure ? `: ${vm.failure.reason}` : ''}`, {
+        hint: `\`mvos vm logs ${vm.name}\` shows its console, \`mvos vm status ${vm.name}\` its history`,
+      });
     }
     return print(ctx, vm, () => [`${vm.name}: ${vm.state}`]);
   };
@@ -131,11 +151,15 @@ async function logs(ctx: CommandContext): Promise<number> {
   let partial = '';
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
-  await agent.follow(`${vmPath(name)}/console/stream`, (text) => {
-    const lines = (partial + text).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) ctx.out(line);
-  }, stop.signal);
+  await agent.follow(
+    `${vmPath(name)}/console/stream`,
+    (text) => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) ctx.out(line);
+    },
+    stop.signal,
+  );
   if (partial) ctx.out(partial);
   return 0;
 }
@@ -159,14 +183,31 @@ async function checkpoint(ctx: CommandContext): Promise<number> {
 async function rollback(ctx: CommandContext): Promise<number> {
   const name = vmName(ctx);
   const id = ctx.positionals[1];
-  if (!id) throw new UserError('give a checkpoint id after the VM name', { hint: `\`mvos vm checkpoint ${name} --list\` lists them` });
+  if (!id)
+    throw new UserError('give a checkpoint id after the VM name', {
+      hint: `\`mvos vm checkpoint ${name} --list\` lists them`,
+    });
   const body = ctx.flags.restart ? { restart: true } : {};
   const answer = await client(ctx).answer('POST /api/vms/{name}/checkpoints/{id}/rollback', { name, id }, body);
   return print(ctx, answer, () => [`${name}: rolled back to ${answer.rolledBackTo} (${answer.vm.state})`]);
 }
 
-function sub(name: string, summary: string, usage: string, run: Command['run'], extra: { flags?: Flags; help?: Record<string, string>; json?: boolean } = {}): Command {
-  return { name, summary, usage: `mvos vm ${usage}`, flags: { ...connection, ...extra.flags }, flagHelp: { ...connectionHelp, ...extra.help }, json: extra.json ?? true, run };
+function sub(
+  name: string,
+  summary: string,
+  usage: string,
+  run: Command['run'],
+  extra: { flags?: Flags; help?: Record<string, string>; json?: boolean } = {},
+): Command {
+  return {
+    name,
+    summary,
+    usage: `mvos vm ${usage}`,
+    flags: { ...connection, ...extra.flags },
+    flagHelp: { ...connectionHelp, ...extra.help },
+    json: extra.json ?? true,
+    run,
+  };
 }
 
 // The vm verb and its subcommands.
@@ -179,23 +220,38 @@ export const vmCommand: Command = {
   flagHelp: {},
   subcommands: [
     sub('list', 'every VM with its state and health', 'list [--json]', list),
-    sub('status', "one VM: state, CPU pinning, health history", 'status NAME [--json]', status),
+    sub('status', 'one VM: state, CPU pinning, health history', 'status NAME [--json]', status),
     sub('start', 'start a VM (answers once it is up)', 'start NAME [--json]', action('start')),
     sub('stop', 'stop a VM', 'stop NAME [--json]', action('stop')),
     sub('logs', "a VM's serial console (--follow for live output)", 'logs NAME [--tail BYTES] [--follow]', logs, {
       flags: { tail: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
-      help: { tail: 'only the last BYTES of the log', follow: 'keep printing console output as it comes (Ctrl-C ends)' },
+      help: {
+        tail: 'only the last BYTES of the log',
+        follow: 'keep printing console output as it comes (Ctrl-C ends)',
+      },
       json: false,
     }),
-    sub('console', "a VM's serial console, interactive (~. leaves, ~! takes the keyboard over)", 'console NAME [--force]', consoleCommand, {
-      flags: { force: { type: 'boolean' } },
-      help: { force: 'take the keyboard even while another session has it (that one is told)' },
-      json: false,
-    }),
-    sub('checkpoint', "take a checkpoint of a VM's disk, or --list them", 'checkpoint NAME [--label TEXT | --list] [--json]', checkpoint, {
-      flags: { label: { type: 'string' }, list: { type: 'boolean' } },
-      help: { label: 'a label to remember it by', list: "list the VM's checkpoints instead" },
-    }),
+    sub(
+      'console',
+      "a VM's serial console, interactive (~. leaves, ~! takes the keyboard over)",
+      'console NAME [--force]',
+      consoleCommand,
+      {
+        flags: { force: { type: 'boolean' } },
+        help: { force: 'take the keyboard even while another session has it (that one is told)' },
+        json: false,
+      },
+    ),
+    sub(
+      'checkpoint',
+      "take a checkpoint of a VM's disk, or --list them",
+      'checkpoint NAME [--label TEXT | --list] [--json]',
+      checkpoint,
+      {
+        flags: { label: { type: 'string' }, list: { type: 'boolean' } },
+        help: { label: 'a label to remember it by', list: "list the VM's checkpoints instead" },
+      },
+    ),
     sub('rollback', "roll a VM's disk back to a checkpoint", 'rollback NAME ID [--restart] [--json]', rollback, {
       flags: { restart: { type: 'boolean' } },
       help: { restart: 'stop a running VM, roll back, start it again (without it a running VM is refused)' },

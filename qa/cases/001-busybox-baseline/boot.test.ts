@@ -1,4 +1,5 @@
-// Baseline boot: Debian's kernel and a busybox initramfs under TCG reach userspace, print the marker and power off by themselves.
+// Baseline boot: Debian's kernel and a busybox initramfs under TCG reach userspace, print the marker and power off by
+// themselves.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +26,14 @@ test('Debian kernel + busybox initramfs: marker on the serial console, then QEMU
       accel: 'tcg',
       until: 'exit',
     });
-    assert.ok(result.log.includes(`Linux version ${kernel.version.replace(/-(cloud-)?amd64$/, '')}`), 'the console shows the kernel it booted');
+    assert.ok(
+      result.log.includes(`Linux version ${kernel.version.replace(/-(cloud-)?amd64$/, '')}`),
+      'the console shows the kernel it booted',
+    );
     assert.equal(result.exit, { code: 0, signal: null }, 'poweroff -f ends QEMU with exit code 0');
-    console.log(`  ${kernel.deb.split('/').pop()}: marker after ${(result.ms / 1000).toFixed(1)} s, QEMU gone after ${(result.totalMs / 1000).toFixed(1)} s (${result.accel})`);
+    console.log(
+      `  ${kernel.deb.split('/').pop()}: marker after ${(result.ms / 1000).toFixed(1)} s, QEMU gone after ${(result.totalMs / 1000).toFixed(1)} s (${result.accel})`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,8 +1,9 @@
 // Every medium boots the host to agent ready through real firmware, the way a machine would: the hybrid ISO as a CD
 // (SeaBIOS and OVMF) and as a USB stick (OVMF), the raw GPT disk as a disk and as a USB stick (SeaBIOS and OVMF).
+
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
 import type { BootFirmware, BootMedia } from '../../../common/qemu/media.ts';
 import { buildHostImage } from '../../lib/host-image.ts';
 import { AGENT_READY, bootMedium } from '../../lib/media-boot.ts';
@@ -23,7 +24,13 @@ for (const [file, firmware, media] of cases) {
   if (only && !only.includes(name)) continue;
   test(`${file} via ${firmware === 'bios' ? 'SeaBIOS' : 'OVMF'} as a ${media === 'usb' ? 'USB stick' : media}: boot to MVOS-AGENT-READY`, async () => {
     const image = buildHostImage();
-    const result = await bootMedium({ name: `005-${name}`, file: join(image.dir, `multiverse-host.${file}`), firmware, media, marker: AGENT_READY });
+    const result = await bootMedium({
+      name: `005-${name}`,
+      file: join(image.dir, `multiverse-host.${file}`),
+      firmware,
+      media,
+      marker: AGENT_READY,
+    });
     assert.match(result.log, /mvos: booting multiverse-host/, 'GRUB booted the host entry');
     console.log(`  ${name}: agent ready ${(result.ms / 1000).toFixed(1)} s after QEMU started (${result.accel})`);
   });

@@ -11,12 +11,30 @@ test('mvos run --firmware bios --media cd --entry rescue: the menu entry boots t
   const image = buildHostImage();
   const run = spawnSync(
     join(repoRoot, 'mvos'),
-    ['run', image.dir, '--firmware', 'bios', '--media', 'cd', '--entry', 'rescue', '--accel', 'tcg', '--expect', RESCUE_SHELL, '--timeout', '240', '--json'],
+    [
+      'run',
+      image.dir,
+      '--firmware',
+      'bios',
+      '--media',
+      'cd',
+      '--entry',
+      'rescue',
+      '--accel',
+      'tcg',
+      '--expect',
+      RESCUE_SHELL,
+      '--timeout',
+      '240',
+      '--json',
+    ],
     { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 300_000 },
   );
   assert.is(run.status, 0, run.stderr);
   const result = JSON.parse(run.stdout) as { ms: number; accel: string };
-  console.log(`  rescue entry from the ISO (SeaBIOS, CD): console shell ${(result.ms / 1000).toFixed(1)} s after QEMU started (${result.accel})`);
+  console.log(
+    `  rescue entry from the ISO (SeaBIOS, CD): console shell ${(result.ms / 1000).toFixed(1)} s after QEMU started (${result.accel})`,
+  );
 });
 
 test.run();

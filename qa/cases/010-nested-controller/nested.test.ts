@@ -1,8 +1,9 @@
 // End to end, nested: the host image boots in QEMU (TCG), its agent starts the controller VM inside it (TCG in TCG) and
 // reports it ready; a host whose controller image cannot start brings up the rescue VM instead. Slow: minutes each.
+
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
 import { ARTIFACTS, bootToMarker } from '../../lib/boot.ts';
 import { buildHostImage } from '../../lib/host-image.ts';
 
@@ -32,7 +33,9 @@ test('recipes/host.yaml in QEMU: the agent starts the controller and it reports 
 });
 
 test('a host whose controller cannot start: the agent falls back and the rescue VM comes up', async () => {
-  const image = buildHostImage('qa/cases/010-nested-controller/host-broken.yaml', { output: join(ARTIFACTS, '010-nested-images') });
+  const image = buildHostImage('qa/cases/010-nested-controller/host-broken.yaml', {
+    output: join(ARTIFACTS, '010-nested-images'),
+  });
   const result = await boot('010-nested-rescue', image, /mvos-agent: rescue: ready \(.*\) after [\d.]+ s/);
   assert.match(result.log, /mvos-agent: controller: failed: .*panic/);
   assert.match(result.log, /mvos-agent: controller: falling back to rescue/);

@@ -1,25 +1,35 @@
 // The WebUI against the real agent on this machine (its VMs under TCG), in Debian's Chromium: log in with password and
 // TOTP, see the controller ready, stop and start an application VM, take a checkpoint of the controller and roll back.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { generate, generateSecret } from 'otplib';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { hashPassword } from '../../../common/secrets/password.ts';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { encryptSecret } from '../../../agent/auth/secrets.ts';
-import { ARTIFACTS } from '../../lib/boot.ts';
 import type { VmView } from '../../../common/api-types.ts';
+import { hashPassword } from '../../../common/secrets/password.ts';
 import { AgentRun, apiCall, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
+import { ARTIFACTS } from '../../lib/boot.ts';
 import { repoRoot } from '../../lib/host-image.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const BOOT_MS = 240_000;
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 const SECRET = generateSecret();
@@ -50,13 +60,39 @@ test.before(async () => {
   await writeFile(keyFile, key, { mode: 0o600 });
   const config = structuredClone(host.config);
   const controller = config.vms.find((vm) => vm.role === 'controller')!;
-  config.vms.push({ ...controller, name: 'app', role: 'application', launch: 'novm', autostart: false, fallback: null, firmware: { type: 'none' }, health: { ...controller.health, deadlineSeconds: 45 }, restart: { attempts: 3, backoffSeconds: 1 } });
+  config.vms.push({
+    ...controller,
+    name: 'app',
+    role: 'application',
+    launch: 'novm',
+    autostart: false,
+    fallback: null,
+    firmware: { type: 'none' },
+    health: { ...controller.health, deadlineSeconds: 45 },
+    restart: { attempts: 3, backoffSeconds: 1 },
+  });
   const port = await freePort();
-  config.agent = { apiListen: `127.0.0.1:${port}`, users: [{ name: 'admin', passwordHash: await hashPassword(PASSWORD), authorizedKeys: [], otp: { type: 'totp', secret: encryptSecret(key, 'admin', SECRET) } }], secretKeyFile: keyFile };
+  config.agent = {
+    apiListen: `127.0.0.1:${port}`,
+    users: [
+      {
+        name: 'admin',
+        passwordHash: await hashPassword(PASSWORD),
+        authorizedKeys: [],
+        otp: { type: 'totp', secret: encryptSecret(key, 'admin', SECRET) },
+      },
+    ],
+    secretKeyFile: keyFile,
+  };
   run = await AgentRun.start({ root: host.root, config, dir });
   url = `http://127.0.0.1:${port}`;
   profile = await mkdtemp(join(tmpdir(), 'mvos-chromium-'));
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+  });
   context.setDefaultTimeout(BOOT_MS);
   page = context.pages()[0] ?? (await context.newPage());
   page.on('dialog', (d) => void d.accept());
@@ -105,14 +141,20 @@ test('take two checkpoints of the controller and roll back to the first', async 
   await page.locator('#checkpoints tr[data-label="first from the browser"][data-current="true"]').waitFor();
   await page.locator('#vms tr[data-vm="controller"][data-state="ready"]').waitFor();
   const { history } = mvosVm(run, ['status', 'controller']).json as VmView;
-  assert.ok(history.some((e) => e.event === 'rollback' && e.detail === `to checkpoint ${id}`), JSON.stringify(history.slice(-6)));
+  assert.ok(
+    history.some((e) => e.event === 'rollback' && e.detail === `to checkpoint ${id}`),
+    JSON.stringify(history.slice(-6)),
+  );
   await page.screenshot({ path: join(ARTIFACTS, 'webui-agent.png'), fullPage: true });
 });
 
 // What the terminal shows, row by row (xterm draws into divs; non-breaking spaces are its blanks).
-const terminalText = () => page.$$eval('#console .xterm-rows > div', (divs) => divs.map((d) => (d.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd()).join('\n'));
+const terminalText = () =>
+  page.$$eval('#console .xterm-rows > div', (divs) =>
+    divs.map((d) => (d.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd()).join('\n'),
+  );
 
-test('switch to rescue; the banner opens the real rescue VM\'s console, a command typed there runs and its answer comes back', async () => {
+test("switch to rescue; the banner opens the real rescue VM's console, a command typed there runs and its answer comes back", async () => {
   const switched = await apiCall(run, 'POST', '/api/rescue', { reason: 'console test from the browser' });
   assert.is(switched.status, 200, JSON.stringify(switched.json));
   await page.locator('#vms tr[data-vm="rescue"][data-state="ready"]').waitFor();
@@ -138,7 +180,8 @@ test('switch to rescue; the banner opens the real rescue VM\'s console, a comman
 test('mvos vm console rescue in a real terminal (tmux): takes the keyboard over, a command runs, ~. leaves, the terminal is as it was', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mvos-qa-012-tmux-'));
   const tmuxSocket = `mvos-qa-012-${process.pid}`;
-  const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', tmuxSocket, ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm' } });
+  const tmux = (...args: string[]): string =>
+    execFileSync('tmux', ['-L', tmuxSocket, ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm' } });
   const screen = (): string => tmux('capture-pane', '-p', '-J', '-t', 'cli:0.0');
   const until = async (pattern: RegExp, ms = 60_000): Promise<void> => {
     for (const end = Date.now() + ms; Date.now() < end; ) {
@@ -150,7 +193,10 @@ test('mvos vm console rescue in a real terminal (tmux): takes the keyboard over,
   try {
     const script = join(dir, 'console.sh');
     // The browser still holds the keyboard: --force takes it over (the page is told).
-    await writeFile(script, `stty -a > ${dir}/before\n${join(repoRoot, 'mvos')} vm console rescue --force --socket ${join(run.dir, 'run', 'agent.sock')}\necho "exit=$?" > ${dir}/code\nstty -a > ${dir}/after\nsleep 60\n`);
+    await writeFile(
+      script,
+      `stty -a > ${dir}/before\n${join(repoRoot, 'mvos')} vm console rescue --force --socket ${join(run.dir, 'run', 'agent.sock')}\necho "exit=$?" > ${dir}/code\nstty -a > ${dir}/after\nsleep 60\n`,
+    );
     tmux('new-session', '-d', '-s', 'cli', '-x', '120', '-y', '40', `sh ${script}`);
     await until(/you have the keyboard/);
     await page.locator('#keyboard[data-writer="false"]').waitFor();
@@ -162,8 +208,10 @@ test('mvos vm console rescue in a real terminal (tmux): takes the keyboard over,
     await until(/\[console detached\]/);
     // The script writes the exit code, then the second stty: wait until that one is complete.
     const before = await readFile(join(dir, 'before'), 'utf8');
-    const after = async (): Promise<string> => (existsSync(join(dir, 'after')) ? readFile(join(dir, 'after'), 'utf8') : '');
-    for (let i = 0; i < 100 && (await after()).length < before.length; i++) await new Promise((r) => setTimeout(r, 100));
+    const after = async (): Promise<string> =>
+      existsSync(join(dir, 'after')) ? readFile(join(dir, 'after'), 'utf8') : '';
+    for (let i = 0; i < 100 && (await after()).length < before.length; i++)
+      await new Promise((r) => setTimeout(r, 100));
     assert.is(await readFile(join(dir, 'code'), 'utf8'), 'exit=0\n');
     assert.is(await after(), before, 'stty -a before = after');
   } finally {

@@ -1,41 +1,70 @@
 // Container launches end to end: an OCI image (static busybox, two layers, a whiteout) is unpacked to an EROFS root,
 // its run config goes on a config disk, and a small VM with the small guest kernel and the container init runs it:
 // the output arrives on the console with every argument byte intact, and the exit code comes back in the marker.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeCpioNewc } from '../../../builder/archive/cpio.ts';
-import { compress } from '../../../builder/archive/compress.ts';
-import { FileTree } from '../../../builder/rootfs/tree.ts';
-import type { RunOverrides } from '../../../agent/launch/oci-config.ts';
-import { CONTAINER_END, containerEnd, containerSpec } from '../../../agent/launch/oci-launch.ts';
-import { layerTar, writeLayout } from '../../../agent/launch/oci-images.test-support.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { unpackOciImage } from '../../../agent/launch/oci.ts';
+import type { RunOverrides } from '../../../agent/launch/oci-config.ts';
+import { layerTar, writeLayout } from '../../../agent/launch/oci-images.test-support.ts';
+import { CONTAINER_END, containerEnd, containerSpec } from '../../../agent/launch/oci-launch.ts';
+import { compress } from '../../../builder/archive/compress.ts';
+import { writeCpioNewc } from '../../../builder/archive/cpio.ts';
 import { repoRoot } from '../../../builder/pipeline/sources.ts';
+import { FileTree } from '../../../builder/rootfs/tree.ts';
 import { bootToMarker } from '../../lib/boot.ts';
 import { buildGuestImage } from '../../lib/guest-image.ts';
 
-const SCRIPT = 'echo hello; for a in "$@"; do echo "[$a]"; done; echo "cwd=$(pwd) uid=$(id -u) greet=$GREETING"; [ -e /etc/secret ] && echo LEAK; ls /dev/vd* /dev/vport* 2>/dev/null && echo LEAK; echo x > /dev/null || echo LEAK; exit 3';
+const SCRIPT =
+  'echo hello; for a in "$@"; do echo "[$a]"; done; echo "cwd=$(pwd) uid=$(id -u) greet=$GREETING"; [ -e ' +
+  '/etc/secret ] && echo LEAK; ls /dev/vd* /dev/vport* 2>/dev/null && echo LEAK; echo x > /dev/null || echo LEAK; ' +
+  'exit 3';
 const ARGS = ['a  b', `it's "quoted"`, '$(reboot) * `x`'];
 
 // The container init's initramfs: static busybox and rootfs/container/overlay/init, nothing else.
 async function containerInitramfs(): Promise<Buffer> {
   const tree = new FileTree();
   tree.mkdirp('bin', { origin: 'test' });
-  tree.add({ path: 'bin/busybox', type: 'file', mode: 0o755, uid: 0, gid: 0, content: await readFile('/bin/busybox'), origin: 'busybox-static' });
-  tree.add({ path: 'init', type: 'file', mode: 0o755, uid: 0, gid: 0, content: await readFile(join(repoRoot, 'rootfs/container/overlay/init')), origin: 'overlay' });
+  tree.add({
+    path: 'bin/busybox',
+    type: 'file',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    content: await readFile('/bin/busybox'),
+    origin: 'busybox-static',
+  });
+  tree.add({
+    path: 'init',
+    type: 'file',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    content: await readFile(join(repoRoot, 'rootfs/container/overlay/init')),
+    origin: 'overlay',
+  });
   return compress(await writeCpioNewc(tree, { mtime: 0 }), 'gzip');
 }
 
 // Unpacks the image with these overrides, writes its config disk and boots it until the container init's last word.
-async function launch(dir: string, name: string, overrides: RunOverrides = {}, damage?: (rootfs: string) => Promise<void>) {
+async function launch(
+  dir: string,
+  name: string,
+  overrides: RunOverrides = {},
+  damage?: (rootfs: string) => Promise<void>,
+) {
   const guest = await buildGuestImage('recipes/controller.yaml');
   const unpacked = await unpackOciImage(join(dir, 'image'), join(dir, name), { overrides });
   if (damage) await damage(unpacked.rootfs);
   await writeFile(join(dir, 'initrd.gz'), await containerInitramfs());
-  const spec = await containerSpec(unpacked, { kernel: guest.kernel, initrd: join(dir, 'initrd.gz'), cmdline: 'console=ttyS0 quiet panic=-1' });
+  const spec = await containerSpec(unpacked, {
+    kernel: guest.kernel,
+    initrd: join(dir, 'initrd.gz'),
+    cmdline: 'console=ttyS0 quiet panic=-1',
+  });
   const run = await bootToMarker({
     name: `016-${name}`,
     // q35, not microvm: under TCG on a loaded host about 1 microvm boot in 8 hangs after the TSC fails to calibrate
@@ -59,8 +88,22 @@ async function writeImage(dir: string): Promise<void> {
     { name: 'etc/passwd', content: 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n' },
     { name: 'etc/secret', content: 'deleted by the upper layer' },
   ]);
-  const upper = await layerTar([{ name: 'etc/.wh.secret' }, { name: 'home/app', type: 'directory', uid: 1000, gid: 1000 }]);
-  await writeLayout(join(dir, 'image'), [lower, upper], { Entrypoint: ['sh', '-c', SCRIPT, 'argv0'], Cmd: ARGS, Env: ['GREETING=hi  there', 'PATH=/bin'], WorkingDir: '/home/app', User: 'app' }, [false, true]);
+  const upper = await layerTar([
+    { name: 'etc/.wh.secret' },
+    { name: 'home/app', type: 'directory', uid: 1000, gid: 1000 },
+  ]);
+  await writeLayout(
+    join(dir, 'image'),
+    [lower, upper],
+    {
+      Entrypoint: ['sh', '-c', SCRIPT, 'argv0'],
+      Cmd: ARGS,
+      Env: ['GREETING=hi  there', 'PATH=/bin'],
+      WorkingDir: '/home/app',
+      User: 'app',
+    },
+    [false, true],
+  );
 }
 
 test('an OCI image runs in a small VM: output on the console, arguments exact, env, working folder, user, exit code', async () => {
@@ -70,10 +113,21 @@ test('an OCI image runs in a small VM: output on the console, arguments exact, e
     const { run, end, lines } = await launch(dir, 'run');
     const from = lines.indexOf('hello');
     assert.ok(from >= 0, 'the container printed hello');
-    assert.equal(lines.slice(from, from + 5), ['hello', '[a  b]', `[it's "quoted"]`, '[$(reboot) * `x`]', 'cwd=/home/app uid=1000 greet=hi  there']);
-    assert.not.ok(lines.includes('LEAK'), 'the whiteout removed /etc/secret; /dev has null but not the disks or the health port');
+    assert.equal(lines.slice(from, from + 5), [
+      'hello',
+      '[a  b]',
+      `[it's "quoted"]`,
+      '[$(reboot) * `x`]',
+      'cwd=/home/app uid=1000 greet=hi  there',
+    ]);
+    assert.not.ok(
+      lines.includes('LEAK'),
+      'the whiteout removed /etc/secret; /dev has null but not the disks or the health port',
+    );
     assert.equal(end, { exitCode: 3 });
-    console.log(`  exit code 3 back ${(run.ms / 1000).toFixed(1)} s after QEMU started, QEMU gone after ${(run.totalMs / 1000).toFixed(1)} s`);
+    console.log(
+      `  exit code 3 back ${(run.ms / 1000).toFixed(1)} s after QEMU started, QEMU gone after ${(run.totalMs / 1000).toFixed(1)} s`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

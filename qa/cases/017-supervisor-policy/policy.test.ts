@@ -2,13 +2,21 @@
 // a controller that comes up and then keeps dying still ends in rescue (failures counted in a window, ready or not);
 // one killed once and left alone past the window is only restarted; a QEMU stopped with SIGSTOP is failed as hung by
 // QMP liveness within its timeout; a guest frozen while QEMU answers is still caught by its heartbeat.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import type { VmView } from '../../../agent/controls.ts';
+import {
+  type AgentRun,
+  ControllerScenario,
+  consoleCommand,
+  hostRoot,
+  type ScenarioConfig,
+  type ScenarioVm,
+} from '../../lib/agent-run.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
-import { ControllerScenario, consoleCommand, hostRoot, type AgentRun, type ScenarioConfig, type ScenarioVm } from '../../lib/agent-run.ts';
 
 const BOOT_S = 240;
 let scenario: ControllerScenario;
@@ -18,7 +26,12 @@ const finish = (run: AgentRun) => scenario.finish(run);
 
 // Waits for the controller's next `ready` after `after` events of that kind, and returns it.
 async function nextReady(run: AgentRun, readiesBefore: number): Promise<VmView> {
-  return run.waitForVm('controller', (vm) => vm.state === 'ready' && vm.history.filter((e) => e.event === 'ready').length > readiesBefore, BOOT_S * 1000, `ready for the ${readiesBefore + 1}. time`);
+  return run.waitForVm(
+    'controller',
+    (vm) => vm.state === 'ready' && vm.history.filter((e) => e.event === 'ready').length > readiesBefore,
+    BOOT_S * 1000,
+    `ready for the ${readiesBefore + 1}. time`,
+  );
 }
 
 test.before(async () => {
@@ -28,7 +41,10 @@ test.before(async () => {
 test.after(() => scenario.finishAll());
 
 test('a controller killed each time it reaches ready falls back to rescue after its count, with the window rule as the reason', async () => {
-  const run = await startAgent('crash-loop', configWith((c) => (c.restart = { attempts: 2, backoffSeconds: 1, windowSeconds: 600 })));
+  const run = await startAgent(
+    'crash-loop',
+    configWith((c) => (c.restart = { attempts: 2, backoffSeconds: 1, windowSeconds: 600 })),
+  );
   for (let kill = 0; kill < 3; kill++) {
     const vm = await nextReady(run, kill);
     process.kill(vm.pid!, 'SIGKILL');
@@ -36,7 +52,11 @@ test('a controller killed each time it reaches ready falls back to rescue after 
   const rescue = await run.waitForVm('rescue', (vm) => vm.state === 'ready', BOOT_S * 1000, 'rescue ready');
   const controller = await run.vm('controller');
   assert.is(controller.state, 'failed');
-  assert.is(controller.history.filter((e) => e.event === 'ready').length, 3, 'it came up three times before the fallback');
+  assert.is(
+    controller.history.filter((e) => e.event === 'ready').length,
+    3,
+    'it came up three times before the fallback',
+  );
   const status = await run.status();
   assert.ok(status.rescue.active);
   assert.match(status.rescue.reason ?? '', /3 failures in 10 min \(restart\.attempts 2\); last: .*exited unexpectedly/);
@@ -46,7 +66,10 @@ test('a controller killed each time it reaches ready falls back to rescue after 
 });
 
 test('a controller killed once and then left alone past its window is only restarted', async () => {
-  const run = await startAgent('window-passes', configWith((c) => (c.restart = { attempts: 1, backoffSeconds: 1, windowSeconds: 20 })));
+  const run = await startAgent(
+    'window-passes',
+    configWith((c) => (c.restart = { attempts: 1, backoffSeconds: 1, windowSeconds: 20 })),
+  );
   process.kill((await nextReady(run, 0)).pid!, 'SIGKILL');
   const second = await nextReady(run, 1);
   // Up longer than the window since the first failure: that one no longer counts.
@@ -55,17 +78,23 @@ test('a controller killed once and then left alone past its window is only resta
   process.kill(second.pid!, 'SIGKILL');
   const third = await nextReady(run, 2);
   assert.is(third.history.filter((e) => e.event === 'fallback').length, 0, 'no fallback');
-  assert.match(third.history.filter((e) => e.event === 'restart scheduled').at(-1)?.detail ?? '', /failure 1 of 2 in 20 s/);
+  assert.match(
+    third.history.filter((e) => e.event === 'restart scheduled').at(-1)?.detail ?? '',
+    /failure 1 of 2 in 20 s/,
+  );
   assert.not.ok((await run.status()).rescue.active, 'the host is not on rescue');
   assert.not.ok((await run.vm('rescue')).pid, 'rescue never started');
   await finish(run);
 });
 
 test('a QEMU stopped with SIGSTOP (guest and QMP both silent) is failed as hung within its configured timeout', async () => {
-  const run = await startAgent('qemu-stopped', configWith((c) => {
-    c.restart = { attempts: 0, backoffSeconds: 1, windowSeconds: 600 };
-    c.health = { ...c.health, hangSeconds: 5, heartbeatSeconds: 60 };
-  }));
+  const run = await startAgent(
+    'qemu-stopped',
+    configWith((c) => {
+      c.restart = { attempts: 0, backoffSeconds: 1, windowSeconds: 600 };
+      c.health = { ...c.health, hangSeconds: 5, heartbeatSeconds: 60 };
+    }),
+  );
   const vm = await nextReady(run, 0);
   const stoppedAt = Date.now();
   process.kill(vm.pid!, 'SIGSTOP');
@@ -80,10 +109,13 @@ test('a QEMU stopped with SIGSTOP (guest and QMP both silent) is failed as hung 
 });
 
 test('a guest frozen while QEMU answers is still caught by its missing heartbeat', async () => {
-  const run = await startAgent('guest-frozen', configWith((c) => {
-    c.restart = { attempts: 0, backoffSeconds: 1, windowSeconds: 600 };
-    c.health = { ...c.health, hangSeconds: 5, heartbeatSeconds: 12 };
-  }));
+  const run = await startAgent(
+    'guest-frozen',
+    configWith((c) => {
+      c.restart = { attempts: 0, backoffSeconds: 1, windowSeconds: 600 };
+      c.health = { ...c.health, hangSeconds: 5, heartbeatSeconds: 12 };
+    }),
+  );
   await nextReady(run, 0);
   // Let the heartbeat begin, then stop every guest process but init's shell (the heartbeat loop among them).
   await sleep(7000);

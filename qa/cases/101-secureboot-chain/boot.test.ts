@@ -1,6 +1,9 @@
-// Secure Boot with our own keys, through the real build: recipes/examples/host-secureboot.yaml's raw disk carries a db-signed
-// UKI as EFI/BOOT/BOOTX64.EFI. OVMF's secure-boot code (from the pinned ovmf package) with a varstore our writer made (PK, KEK,
-// db from `mvos keys init`) boots it to agent ready, and refuses the same disk with one byte of the UKI's initramfs changed,
+// Secure Boot with our own keys, through the real build: recipes/examples/host-secureboot.yaml's raw disk carries a
+// db-signed
+// UKI as EFI/BOOT/BOOTX64.EFI. OVMF's secure-boot code (from the pinned ovmf package) with a varstore our writer made
+// (PK, KEK,
+// db from `mvos keys init`) boots it to agent ready, and refuses the same disk with one byte of the UKI's initramfs
+// changed,
 // the disk built with another key set, and an unsigned UKI.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,7 +23,8 @@ import { firmwareBoot, pinnedFirmware } from './firmware-boot.ts';
 const RECIPE = 'recipes/examples/host-secureboot.yaml';
 const READY = /MVOS-AGENT-READY multiverse-host-secureboot/;
 const REFUSED = /Access Denied|Security Violation/;
-// Kept between runs (outside the repository), so a second run finds the signed image in the cache instead of re-signing.
+// Kept between runs (outside the repository), so a second run finds the signed image in the cache instead of
+// re-signing.
 const KEY_HOMES = { ours: join(tmpdir(), 'mvos-qa-101-keys'), other: join(tmpdir(), 'mvos-qa-101-other-keys') };
 // The raw disk's ESP starts at LBA 4096 (builder/media/raw.ts).
 const ESP_OFFSET = 4096 * 512;
@@ -40,7 +44,11 @@ async function keyHome(home: string, prefix: string): Promise<string> {
 function build(home: string, output: string): { image: HostImage; raw: string; seconds: number } {
   const started = Date.now();
   const built = buildHostImage(RECIPE, { env: { XDG_CONFIG_HOME: home }, output });
-  return { image: built, raw: join(built.dir, 'multiverse-host-secureboot.raw'), seconds: (Date.now() - started) / 1000 };
+  return {
+    image: built,
+    raw: join(built.dir, 'multiverse-host-secureboot.raw'),
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 test.before(async () => {
@@ -64,7 +72,14 @@ test.after(async () => {
 });
 
 async function bootDisk(name: string, disk: string) {
-  return firmwareBoot({ name, work, firmware: { type: 'ovmf-secureboot', code, vars }, disks: [{ file: disk, addr: 5 }], markers: [READY, REFUSED], timeoutS: 400 });
+  return firmwareBoot({
+    name,
+    work,
+    firmware: { type: 'ovmf-secureboot', code, vars },
+    disks: [{ file: disk, addr: 5 }],
+    markers: [READY, REFUSED],
+    timeoutS: 400,
+  });
 }
 
 function assertRefused(result: { matched: string; log: string }, what: string) {
@@ -75,13 +90,18 @@ function assertRefused(result: { matched: string; log: string }, what: string) {
 // The UKI on a raw disk's ESP, copied out with mtools.
 async function ukiOf(disk: string, name: string): Promise<Buffer> {
   const out = join(work, `${name}.efi`);
-  await runTool('mcopy', ['-n', '-i', `${disk}@@${ESP_OFFSET}`, '::/EFI/BOOT/BOOTX64.EFI', out], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  await runTool('mcopy', ['-n', '-i', `${disk}@@${ESP_OFFSET}`, '::/EFI/BOOT/BOOTX64.EFI', out], {
+    env: { MTOOLS_SKIP_CHECK: '1' },
+  });
   return readFileSync(out);
 }
 
 test('the raw disk of a Secure Boot recipe boots its db-signed UKI to agent ready with Secure Boot on', async () => {
   const uki = await ukiOf(raw, 'built');
-  assert.ok((await peSections(join(work, 'built.efi'))).some((s) => s.name === '.initrd'), 'BOOTX64.EFI is the UKI, not GRUB');
+  assert.ok(
+    (await peSections(join(work, 'built.efi'))).some((s) => s.name === '.initrd'),
+    'BOOTX64.EFI is the UKI, not GRUB',
+  );
   assert.ok(uki.includes(readFileSync(image.initrd).subarray(0, 4096)), 'it carries the built initramfs');
   const result = await bootDisk('101-secureboot-raw', raw);
   assert.is(result.matched, READY.source, 'agent ready');
@@ -93,7 +113,8 @@ test("the same disk with one byte of the UKI's initramfs changed: refused", asyn
   const uki = await ukiOf(raw, 'original');
   const initrd = (await peSections(join(work, 'original.efi'))).find((s) => s.name === '.initrd')!;
   const disk = readFileSync(raw);
-  // mtools writes a fresh FAT front to back, so the file lies in one piece; the read-back below proves the flip landed in it.
+  // mtools writes a fresh FAT front to back, so the file lies in one piece; the read-back below proves the flip landed
+  // in it.
   const at = disk.indexOf(uki.subarray(0, 65536), ESP_OFFSET);
   assert.ok(at > 0, 'the UKI lies contiguously on the ESP');
   const flip = at + initrd.fileOffset + Math.floor(initrd.size / 2);
@@ -102,7 +123,11 @@ test("the same disk with one byte of the UKI's initramfs changed: refused", asyn
   writeFileSync(tampered, disk);
   const changed = await ukiOf(tampered, 'tampered');
   const differing = [...changed.keys()].filter((i) => changed[i] !== uki[i]);
-  assert.equal(differing, [initrd.fileOffset + Math.floor(initrd.size / 2)], 'exactly one byte of the initramfs section differs');
+  assert.equal(
+    differing,
+    [initrd.fileOffset + Math.floor(initrd.size / 2)],
+    'exactly one byte of the initramfs section differs',
+  );
   assertRefused(await bootDisk('101-secureboot-tampered', tampered), 'tampered initramfs');
 });
 

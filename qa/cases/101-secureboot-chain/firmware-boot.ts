@@ -8,15 +8,20 @@ import { pinOf, readLockfile } from '../../../builder/inputs/lockfile.ts';
 import { pinnedFirmwarePaths } from '../../../builder/pipeline/firmware.ts';
 import { createProgress } from '../../../builder/pipeline/progress.ts';
 import { repoRoot } from '../../../builder/pipeline/sources.ts';
-import { qemuArgv, type QemuFirmware } from '../../../common/qemu/argv.ts';
+import { type QemuFirmware, qemuArgv } from '../../../common/qemu/argv.ts';
 import { QemuRun } from '../../../common/qemu/runner.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 
-// The firmware files of the ovmf and seabios packages recipes/host.lock.json pins (fetched into the cache when missing), not the machine's.
+// The firmware files of the ovmf and seabios packages recipes/host.lock.json pins (fetched into the cache when
+// missing), not the machine's.
 export async function pinnedFirmware(): Promise<Record<FirmwareFile, string>> {
   const lock = readLockfile(join(repoRoot, 'recipes/host.lock.json'))!;
   const cache = ContentCache.fromEnvironment();
-  await fetchPins([pinOf(lock, 'ovmf'), pinOf(lock, 'seabios')], { cache, offline: false, progress: createProgress(process.stderr, true) });
+  await fetchPins([pinOf(lock, 'ovmf'), pinOf(lock, 'seabios')], {
+    cache,
+    offline: false,
+    progress: createProgress(process.stderr, true),
+  });
   return pinnedFirmwarePaths(cache, lock);
 }
 
@@ -27,7 +32,8 @@ export interface FirmwareBoot {
   log: string;
 }
 
-// Boots with a copy of `vars` (OVMF writes to it) and the disks as `extra` QEMU args; stops at the first of the markers.
+// Boots with a copy of `vars` (OVMF writes to it) and the disks as `extra` QEMU args; stops at the first of the
+// markers.
 export async function firmwareBoot(options: {
   name: string;
   firmware: QemuFirmware;
@@ -40,7 +46,12 @@ export async function firmwareBoot(options: {
   copyFileSync(options.firmware.vars!, vars);
   const extra: string[] = [];
   options.disks.forEach((d, i) => {
-    extra.push('-drive', `file=${d.file},format=raw,if=none,id=esp${i},snapshot=on`, '-device', `virtio-blk-pci,drive=esp${i},addr=0x${d.addr.toString(16)}`);
+    extra.push(
+      '-drive',
+      `file=${d.file},format=raw,if=none,id=esp${i},snapshot=on`,
+      '-device',
+      `virtio-blk-pci,drive=esp${i},addr=0x${d.addr.toString(16)}`,
+    );
   });
   const argv = qemuArgv({
     machine: 'q35',

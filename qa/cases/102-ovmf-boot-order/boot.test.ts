@@ -42,7 +42,10 @@ test.after(async () => {
 async function bootInOrder(first: 'A' | 'B', second: 'A' | 'B') {
   // The short form (the disk, no file): OVMF expands it to the disk's \EFI\BOOT\BOOTX64.EFI. A full path with the file
   // node was tried and OVMF answers "Not Found" for a FAT volume without a partition table.
-  const entry = (disk: 'A' | 'B') => ({ description: `mvos disk ${disk}`, devicePath: `PciRoot(0x0)/Pci(0x${SLOT[disk].toString(16)},0x0)` });
+  const entry = (disk: 'A' | 'B') => ({
+    description: `mvos disk ${disk}`,
+    devicePath: `PciRoot(0x0)/Pci(0x${SLOT[disk].toString(16)},0x0)`,
+  });
   const variables = presetVariables({ timeout: 0, bootEntries: [entry(first), entry(second)] });
   const vars = join(work, `order-${first}${second}.vars.fd`);
   await writeFile(vars, writeVarstore(variables));
@@ -51,7 +54,10 @@ async function bootInOrder(first: 'A' | 'B', second: 'A' | 'B') {
     name: `102-boot-order-${first}${second}`,
     work,
     firmware: { type: 'ovmf', code: CODE, vars },
-    disks: [{ file: esp.A, addr: SLOT.A }, { file: esp.B, addr: SLOT.B }],
+    disks: [
+      { file: esp.A, addr: SLOT.A },
+      { file: esp.B, addr: SLOT.B },
+    ],
     markers: [MARKER.A, MARKER.B],
     timeoutS: 180,
   });

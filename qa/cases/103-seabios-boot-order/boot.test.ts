@@ -1,19 +1,22 @@
-// SeaBIOS follows the recipe: a CD and a disk that both boot (each a boot sector that prints its own marker on the serial
-// port), attached disk first; the recipe's bootOrder (through bootindex → fw_cfg bootorder) decides which one starts, and
-// its timeout becomes the boot menu wait (fw_cfg etc/boot-menu-wait). The pinned SeaBIOS from the lock does the booting.
+// SeaBIOS follows the recipe: a CD and a disk that both boot (each a boot sector that prints its own marker on the
+// serial
+// port), attached disk first; the recipe's bootOrder (through bootindex → fw_cfg bootorder) decides which one starts,
+// and
+// its timeout becomes the boot menu wait (fw_cfg etc/boot-menu-wait). The pinned SeaBIOS from the lock does the
+// booting.
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { menuWaitMs } from '../../../builder/firmware/vm.ts';
-import { qemuArgv, type QemuDrive } from '../../../common/qemu/argv.ts';
 import { applyBootOrder } from '../../../builder/firmware/boot-order.ts';
-import { QemuRun } from '../../../common/qemu/runner.ts';
+import { menuWaitMs } from '../../../builder/firmware/vm.ts';
 import { requireRecipe } from '../../../builder/recipe/load.ts';
 import type { Recipe } from '../../../builder/recipe/types.ts';
 import { runTool } from '../../../common/exec.ts';
+import { type QemuDrive, qemuArgv } from '../../../common/qemu/argv.ts';
+import { QemuRun } from '../../../common/qemu/runner.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 import { pinnedFirmware } from '../101-secureboot-chain/firmware-boot.ts';
 
@@ -24,9 +27,13 @@ let work = '';
 let bios = '';
 const media: QemuDrive[] = [];
 
-// 16-bit code loaded at 0:7C00 (MBR and El Torito no-emulation alike): DS=0, print the NUL-ended text at 0x7C16 to COM1, halt.
+// 16-bit code loaded at 0:7C00 (MBR and El Torito no-emulation alike): DS=0, print the NUL-ended text at 0x7C16 to
+// COM1, halt.
 function bootSector(text: string): Buffer {
-  const code = Buffer.concat([Buffer.from('FA31C08ED8BE167CBAF803AC84C07403EEEBF8F4EBFD', 'hex'), Buffer.from(`${text}\r\n\0`, 'latin1')]);
+  const code = Buffer.concat([
+    Buffer.from('FA31C08ED8BE167CBAF803AC84C07403EEEBF8F4EBFD', 'hex'),
+    Buffer.from(`${text}\r\n\0`, 'latin1'),
+  ]);
   const sector = Buffer.alloc(512);
   code.copy(sector);
   sector.writeUInt16LE(0xaa55, 510);
@@ -42,16 +49,31 @@ test.before(async () => {
   await mkdir(tree);
   await writeFile(join(tree, 'boot.bin'), Buffer.concat([bootSector('MVOS-BOOT-CD'), Buffer.alloc(1536)]));
   const cd = join(work, 'cd.iso');
-  await runTool('xorriso', ['-as', 'mkisofs', '-o', cd, '-b', 'boot.bin', '-no-emul-boot', '-boot-load-size', '4', tree]);
+  await runTool('xorriso', [
+    '-as',
+    'mkisofs',
+    '-o',
+    cd,
+    '-b',
+    'boot.bin',
+    '-no-emul-boot',
+    '-boot-load-size',
+    '4',
+    tree,
+  ]);
   // The disk comes first on the bus: without a boot order SeaBIOS would start it.
-  media.push({ file: disk, format: 'raw', interface: 'ide', snapshot: true }, { file: cd, format: 'raw', interface: 'cdrom' });
+  media.push(
+    { file: disk, format: 'raw', interface: 'ide', snapshot: true },
+    { file: cd, format: 'raw', interface: 'cdrom' },
+  );
 });
 
 test.after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-// Boots the two media under the recipe's firmware settings until either marker; SeaBIOS's own log goes to its debug port.
+// Boots the two media under the recipe's firmware settings until either marker; SeaBIOS's own log goes to its debug
+// port.
 async function boot(name: string, firmware: Recipe['firmware']) {
   const debug = join(work, `${name}.debug.log`);
   const argv = qemuArgv({
@@ -80,14 +102,19 @@ test("the recipe's order cd, disk: SeaBIOS starts the CD although the disk sits 
   const slow = await boot('103-order-cd-disk', recipe.firmware);
   assert.match(slow.log, MARKER.cd);
   assert.not.match(slow.log, MARKER.disk);
-  assert.match(slow.debug, /boot order:\n1: \/pci@i0cf8\/ide@1,1\/drive@0\/disk@1\n2: \/pci@i0cf8\/ide@1,1\/drive@0\/disk@0/);
+  assert.match(
+    slow.debug,
+    /boot order:\n1: \/pci@i0cf8\/ide@1,1\/drive@0\/disk@1\n2: \/pci@i0cf8\/ide@1,1\/drive@0\/disk@0/,
+  );
   assert.match(slow.debug, 'Press ESC for boot menu.');
   const fast = await boot('103-order-cd-disk-nowait', { ...recipe.firmware, timeout: 0 });
   assert.match(fast.log, MARKER.cd);
   assert.not.match(fast.debug, 'Press ESC for boot menu.', 'timeout 0: no menu');
   const waited = slow.ms - fast.ms;
   assert.ok(waited >= 2500 && waited < 8000, `the menu waited ${waited} ms, the recipe asks for 3000`);
-  console.log(`  cd first: ${(fast.ms / 1000).toFixed(1)} s without a menu, ${(slow.ms / 1000).toFixed(1)} s with the 3 s menu wait`);
+  console.log(
+    `  cd first: ${(fast.ms / 1000).toFixed(1)} s without a menu, ${(slow.ms / 1000).toFixed(1)} s with the 3 s menu wait`,
+  );
 });
 
 test('the order reversed (disk, cd): SeaBIOS starts the disk (with no order it does too: the disk is first on the bus)', async () => {
