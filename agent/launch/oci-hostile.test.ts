@@ -7,8 +7,8 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
+import { refused } from '../../common/refused.test-support.ts';
 import { unpackOciImage } from './oci.ts';
 import { resolveUser } from './oci-config.ts';
 import { imageConfig, layerTar, type Member, writeLayout } from './oci-images.test-support.ts';
@@ -24,21 +24,6 @@ const SETTINGS = { Entrypoint: ['/bin/true'] };
 
 async function scratch(prefix = 'mvos-oci-hostile-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
-}
-
-async function refusal(work: Promise<unknown>): Promise<string> {
-  try {
-    await work;
-  } catch (error) {
-    assert.instance(error, UserError);
-    return (error as Error).message;
-  }
-  throw new assert.Assertion({
-    message: 'expected a refusal, the unpack went through',
-    operator: 'throws',
-    expects: 'UserError',
-    actual: 'success',
-  });
 }
 
 // Rejects when work takes longer than ms: a read that follows a symlink onto /dev/zero never ends by itself.
@@ -120,7 +105,7 @@ test('docker save archive: a symlink chain (s -> ., s/s/…/up -> ../..) writes 
     await outcome.catch(() => undefined);
     assert.equal(await readdir(victim), [], 'nothing appeared in the sibling temp dir the chain aimed at');
     assert.not.ok(existsSync('/pwned'));
-    assert.match(await refusal(outcome), /symlink/);
+    assert.match(await refused(outcome), /symlink/);
     assert.equal(await readdir(join(dir, 'out')), [], 'the scratch folder is gone');
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -143,7 +128,7 @@ test('docker save archive: a manifest.json symlinked out of the archive (through
       { name: 'manifest.json', type: 'symlink', linkname: `${climb}${secret}` },
     );
     await writeFile(join(dir, 'evil.tar'), await layerTar(members));
-    const message = await refusal(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out')));
+    const message = await refused(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out')));
     assert.not.match(message, /TOPSECRET/, 'the refusal quotes nothing of the host file');
     assert.match(message, /manifest\.json/);
     assert.equal(await readdir(join(dir, 'out')), [], 'the scratch folder is gone');
@@ -174,19 +159,19 @@ test("the image's /etc/passwd is read inside the image: a symlink reaches neithe
     };
     const absolute = await tree('abs', host);
     assert.match(
-      await refusal(within(5000, resolveUser(absolute, 'hostonly'))),
+      await refused(within(5000, resolveUser(absolute, 'hostonly'))),
       /not in its \/etc\/passwd/,
       "an absolute target means the image's own path",
     );
     const climbing = await tree('rel', `../${Array(12).fill('..').join('/')}${host}`);
-    assert.match(await refusal(within(5000, resolveUser(climbing, 'hostonly'))), /symlink escape/);
+    assert.match(await refused(within(5000, resolveUser(climbing, 'hostonly'))), /symlink escape/);
     const zero = await tree('zero', '/dev/zero');
-    assert.match(await refusal(within(5000, resolveUser(zero, 'someone'))), /not in its \/etc\/passwd/);
+    assert.match(await refused(within(5000, resolveUser(zero, 'someone'))), /not in its \/etc\/passwd/);
     const fifo = join(dir, 'fifo');
     await mkdir(join(fifo, 'etc'), { recursive: true });
     await runTool('mkfifo', [join(fifo, 'etc/passwd')]);
     assert.match(
-      await refusal(within(5000, resolveUser(fifo, 'someone'))),
+      await refused(within(5000, resolveUser(fifo, 'someone'))),
       /not a regular file/,
       'a fifo is not waited on',
     );
@@ -207,7 +192,7 @@ test('a gzip bomb is refused at the byte cap, quickly and with little written; t
     const peak = await peakBytes(out, work);
     const took = Date.now() - started;
     assert.ok(peak < cap + (1 << 20), `${peak} bytes were on disk at the most, the cap is ${cap}`);
-    assert.match(await refusal(work), /more than 4 MiB.*maxBytes/);
+    assert.match(await refused(work), /more than 4 MiB.*maxBytes/);
     assert.ok(took < 5000, `refused in ${took} ms`);
     assert.equal(await readdir(out), [], 'the scratch folder is gone');
   } finally {
@@ -231,7 +216,7 @@ test('a damaged or truncated gzip layer is a clear refusal, not a crash of the p
       members[2] = { name: 'layer0/layer.tar', content: stored };
       await writeFile(join(dir, `${name}.tar`), await layerTar(members));
       assert.match(
-        await refusal(unpackOciImage(join(dir, `${name}.tar`), join(dir, name))),
+        await refused(unpackOciImage(join(dir, `${name}.tar`), join(dir, name))),
         /cannot read a layer of the image/,
         name,
       );
@@ -248,14 +233,14 @@ test('an image with more entries than the cap is refused, in its layers and in i
     const many: Member[] = Array.from({ length: 50 }, (_, i) => ({ name: `f${i}`, content: '' }));
     await writeLayout(join(dir, 'layout'), [await layerTar([...BASE, ...many])], SETTINGS);
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'), { maxEntries: 20 })),
+      await refused(unpackOciImage(join(dir, 'layout'), join(dir, 'out'), { maxEntries: 20 })),
       /more than 20 entries.*maxEntries/,
     );
     assert.equal(await readdir(join(dir, 'out')), []);
     const { members } = savedMembers(await layerTar(BASE), true);
     await writeFile(join(dir, 'saved.tar'), await layerTar([...members, ...many]));
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'saved.tar'), join(dir, 'out2'), { maxEntries: 20 })),
+      await refused(unpackOciImage(join(dir, 'saved.tar'), join(dir, 'out2'), { maxEntries: 20 })),
       /more than 20 entries.*maxEntries/,
     );
     assert.equal(await readdir(join(dir, 'out2')), []);
@@ -281,7 +266,7 @@ test('whiteouts .wh.., .wh... and .wh. at any depth remove neither the root, its
       await outcome.catch(() => undefined);
       assert.ok(existsSync(join(root, 'a/b/keep')), `${name} left the tree alone`);
       assert.ok(existsSync(join(parent, 'sibling')), `${name} left the root's parent alone`);
-      assert.match(await refusal(outcome), /whiteout/, name);
+      assert.match(await refused(outcome), /whiteout/, name);
     }
     await apply([{ name: 'a/b/.wh.keep' }]);
     assert.not.ok(existsSync(join(root, 'a/b/keep')), 'an ordinary whiteout still works');

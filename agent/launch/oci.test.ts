@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
+import { refused } from '../../common/refused.test-support.ts';
 import { unpackOciImage } from './oci.ts';
 import { configDisk, runConfig } from './oci-config.ts';
 import { dockerArchive, layerTar, type Member, writeLayout } from './oci-images.test-support.ts';
@@ -54,21 +54,6 @@ async function scratch(): Promise<string> {
 
 async function extractErofs(image: string, out: string): Promise<void> {
   await runTool('fsck.erofs', [`--extract=${out}`, '--preserve', image]);
-}
-
-async function refusal(work: Promise<unknown>): Promise<string> {
-  try {
-    await work;
-  } catch (error) {
-    assert.instance(error, UserError);
-    return (error as Error).message;
-  }
-  throw new assert.Assertion({
-    message: 'expected a refusal, the unpack went through',
-    operator: 'throws',
-    expects: 'UserError',
-    actual: 'success',
-  });
 }
 
 test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteouts, opaque folders, links, modes, owners', async () => {
@@ -135,7 +120,7 @@ test('a blob that does not match its digest, or a layer that does not match its 
     blob[600] = blob.readUInt8(600) ^ 1;
     await writeFile(blobs[0]!, blob);
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'))),
+      await refused(unpackOciImage(join(dir, 'layout'), join(dir, 'out'))),
       /layer 1 does not match its digest/,
     );
     const other = await layerTar([{ name: 'x', content: 'not the promised layer' }]);
@@ -144,7 +129,7 @@ test('a blob that does not match its digest, or a layer that does not match its 
     await mkdir(join(dir, 'unpacked'));
     await runTool('tar', ['-xf', join(dir, 'saved.tar'), '-C', join(dir, 'unpacked')]);
     await writeFile(join(dir, 'unpacked/layer0/layer.tar'), other);
-    assert.match(await refusal(unpackOciImage(join(dir, 'unpacked'), join(dir, 'out2'))), /does not match its diff_id/);
+    assert.match(await refused(unpackOciImage(join(dir, 'unpacked'), join(dir, 'out2'))), /does not match its diff_id/);
     assert.not.ok(existsSync(join(dir, 'out2/rootfs.erofs')), 'nothing is left behind');
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -158,13 +143,13 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
     await mkdir(root);
     const apply = async (members: Member[]) =>
       applyLayer(root, Readable.from(await layerTar(members)), { owners: 'keep', dirModes: new Map() });
-    assert.match(await refusal(apply([{ name: '../evil', content: 'x' }])), /climbs out with '\.\.'.*path traversal/);
-    assert.match(await refusal(apply([{ name: 'a/../../evil', content: 'x' }])), /path traversal/);
-    assert.match(await refusal(apply([{ name: '/etc/evil', content: 'x' }])), /absolute path/);
+    assert.match(await refused(apply([{ name: '../evil', content: 'x' }])), /climbs out with '\.\.'.*path traversal/);
+    assert.match(await refused(apply([{ name: 'a/../../evil', content: 'x' }])), /path traversal/);
+    assert.match(await refused(apply([{ name: '/etc/evil', content: 'x' }])), /absolute path/);
     await apply([{ name: 'up', type: 'symlink', linkname: `../../../../..${dir}` }]);
-    assert.match(await refusal(apply([{ name: 'up/pwned', content: 'x' }])), /symlink escape/);
+    assert.match(await refused(apply([{ name: 'up/pwned', content: 'x' }])), /symlink escape/);
     assert.not.ok(existsSync(join(dir, 'pwned')));
-    assert.match(await refusal(apply([{ name: 'hl', type: 'link', linkname: '../outside' }])), /path traversal/);
+    assert.match(await refused(apply([{ name: 'hl', type: 'link', linkname: '../outside' }])), /path traversal/);
     // An absolute symlink means the image's own /etc, never the host's.
     await apply([
       { name: 'etc', type: 'directory' },
@@ -176,7 +161,7 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
     const saved = await dockerArchive([await layerTar(LOWER)], SETTINGS, [{ name: '../../escaped', content: 'x' }]);
     await writeFile(join(dir, 'evil.tar'), saved);
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out'))),
+      await refused(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out'))),
       /archive member.*path traversal/,
     );
     const linked = await dockerArchive([await layerTar(LOWER)], SETTINGS, [
@@ -184,7 +169,7 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
     ]);
     await writeFile(join(dir, 'evil2.tar'), linked);
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'evil2.tar'), join(dir, 'out'))),
+      await refused(unpackOciImage(join(dir, 'evil2.tar'), join(dir, 'out'))),
       /archive symlink target.*path traversal/,
     );
   } finally {

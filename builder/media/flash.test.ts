@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { refused } from '../../qa/lib/refused.ts';
+import { refused } from '../../common/refused.test-support.ts';
 import {
   type BlockNode,
   checkTarget,

@@ -10,7 +10,7 @@ import { checkHostConfig } from '../../agent/config.ts';
 import { hostConfig } from '../../builder/pipeline/generated.ts';
 import { loadRecipe } from '../../builder/recipe/load.ts';
 import { apiTlsFiles, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../../builder/secrets/api-tls.ts';
-import { refused } from '../lib/refused.ts';
+import { refused } from '../../common/refused.test-support.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mvos-api-tls-'));
 
