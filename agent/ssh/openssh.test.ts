@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { writtenLines } from '../auth/audit.test-support.ts';
 import { type Fixture, startFixture } from './fixture.test-support.ts';
 
 // The real OpenSSH client against the server, the code typed through SSH_ASKPASS (forced, so no terminal is needed).
@@ -71,14 +72,6 @@ async function ssh(
   });
 }
 
-async function audit(): Promise<Array<Record<string, string>>> {
-  await f.server.audit.close();
-  return (await readFile(f.server.audit.file, 'utf8'))
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-}
-
 test.before.each(async () => {
   f = await startFixture();
   askpass = join(f.dir, 'askpass');
@@ -92,7 +85,7 @@ test('ssh with the key and the right code runs status; the code is not in the au
   assert.is(out.code, 0, out.stderr);
   assert.match(out.stdout, /^host test-host 1\.2\.3\n/);
   const code = await f.code();
-  const log = await audit();
+  const log = await writtenLines(f.server.audit);
   assert.equal(
     log.map((e) => `${e.action} ${e.result}`).filter((l) => !l.startsWith('env')),
     ['publickey ok', 'login ok', 'exec ok'],
@@ -110,7 +103,7 @@ test('ssh without a key, with a wrong key, with a wrong code is refused', async 
     assert.is(out.stdout, '');
   }
   assert.equal(f.controls.calls, []);
-  const reasons = (await audit()).filter((e) => e.result === 'refused').map((e) => e.reason);
+  const reasons = (await writtenLines(f.server.audit)).filter((e) => e.result === 'refused').map((e) => e.reason);
   assert.ok(
     reasons.includes('no-key-offered') && reasons.includes('key-not-authorized') && reasons.includes('wrong-code'),
     reasons.join(),
@@ -129,7 +122,9 @@ test('ssh with a replayed code is refused, also after a server restart; a code f
   const afterRestart = await ssh(['alice@127.0.0.1', 'help'], { code });
   assert.is(afterRestart.code, 255);
   assert.is((await ssh(['alice@127.0.0.1', 'help'], { stepsAgo: 2 })).code, 255, 'two steps ago');
-  const reasons = (await audit()).filter((e) => e.action === 'keyboard-interactive').map((e) => e.reason);
+  const reasons = (await writtenLines(f.server.audit))
+    .filter((e) => e.action === 'keyboard-interactive')
+    .map((e) => e.reason);
   assert.equal(reasons, ['replayed', 'replayed', 'wrong-code']);
 });
 
@@ -150,7 +145,7 @@ test('jail escapes through ssh are refused with exit status 2 and nothing run', 
   const tty = await ssh(['-tt', 'alice@127.0.0.1', 'bash']);
   assert.match(tty.stdout + tty.stderr, /refused: unknown command `bash`/);
   assert.is(tty.code, 2);
-  const log = await audit();
+  const log = await writtenLines(f.server.audit);
   assert.ok(
     log.some((e) => e.action === 'pty' && e.result === 'ok'),
     'a pty is granted',
@@ -185,7 +180,7 @@ test('a shell, sftp, -W/-L and -R forwarding and agent forwarding are refused', 
   } finally {
     process.kill(pid);
   }
-  const refused = (await audit()).filter((e) => e.result === 'refused').map((e) => e.action);
+  const refused = (await writtenLines(f.server.audit)).filter((e) => e.result === 'refused').map((e) => e.action);
   for (const action of ['shell', 'sftp', 'port-forwarding', 'remote-forwarding', 'agent-forwarding'])
     assert.ok(refused.includes(action), `${action} in ${refused}`);
   assert.equal(f.controls.changes, []);
@@ -273,7 +268,7 @@ test("ssh -tt console rescue: a command typed runs and its output comes back; th
   const plain = await sshConsole(['-T'], 'rescue', [[/ready\n/, 'echo nope\r\x03']]);
   assert.is(plain.code, 0, plain.stderr);
   assert.not.ok(f.controls.consoles.sent('rescue').includes('nope'), 'no pty: read-only');
-  const log = await audit();
+  const log = await writtenLines(f.server.audit);
   assert.ok(log.some((e) => e.action === 'exec' && e.target === 'console rescue' && e.reason === 'interactive'));
   assert.ok(log.some((e) => e.action === 'exec' && e.target === 'console rescue' && e.reason === 'read-only (no pty)'));
 });
