@@ -23,19 +23,13 @@ async function knownHosts(): Promise<string> {
   return file;
 }
 
-// Runs `tool` (ssh or sftp) with a fresh code (the server clock moves one step first), or the code given.
-async function ssh(
-  args: string[],
-  options: { code?: string; stepsAgo?: number; key?: string; tool?: string; env?: Record<string, string> } = {},
-): Promise<SshResult> {
-  f.clock.now += STEP;
-  const code = options.code ?? (await f.code(options.stepsAgo));
-  const port = f.server.port;
-  const common = [
+// What every client run passes: this key alone, no config files, and the server's key pinned in a known_hosts file.
+async function clientOptions(key: string): Promise<string[]> {
+  return [
     '-F',
     '/dev/null',
     '-i',
-    options.key ?? f.alice.file,
+    key,
     '-o',
     'IdentitiesOnly=yes',
     '-o',
@@ -46,6 +40,31 @@ async function ssh(
     'GlobalKnownHostsFile=/dev/null',
     '-o',
     'StrictHostKeyChecking=yes',
+  ];
+}
+
+// A clean environment in which the client asks SSH_ASKPASS for the code, even without a terminal, and gets `code`.
+function askpassEnv(code: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: f.dir,
+    SSH_ASKPASS: askpass,
+    SSH_ASKPASS_REQUIRE: 'force',
+    DISPLAY: ':0',
+    MVOS_TEST_CODE: code,
+  };
+}
+
+// Runs `tool` (ssh or sftp) with a fresh code (the server clock moves one step first), or the code given.
+async function ssh(
+  args: string[],
+  options: { code?: string; stepsAgo?: number; key?: string; tool?: string; env?: Record<string, string> } = {},
+): Promise<SshResult> {
+  f.clock.now += STEP;
+  const code = options.code ?? (await f.code(options.stepsAgo));
+  const port = f.server.port;
+  const common = [
+    ...(await clientOptions(options.key ?? f.alice.file)),
     '-o',
     'NumberOfPasswordPrompts=1',
     '-o',
@@ -55,15 +74,7 @@ async function ssh(
   ];
   const tool = options.tool ?? 'ssh';
   const argv = tool === 'sftp' ? ['-P', String(port), ...common, ...args] : ['-p', String(port), ...common, ...args];
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: f.dir,
-    SSH_ASKPASS: askpass,
-    SSH_ASKPASS_REQUIRE: 'force',
-    DISPLAY: ':0',
-    MVOS_TEST_CODE: code,
-    ...options.env,
-  };
+  const env = { ...askpassEnv(code), ...options.env };
   return new Promise((resolve) => {
     const child = execFile(tool, argv, { env, timeout: 30_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr });
@@ -193,20 +204,7 @@ async function sshConsole(extra: string[], vm: string, steps: Array<[RegExp, str
   const argv = [
     '-p',
     String(f.server.port),
-    '-F',
-    '/dev/null',
-    '-i',
-    f.alice.file,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'BatchMode=no',
-    '-o',
-    `UserKnownHostsFile=${await knownHosts()}`,
-    '-o',
-    'GlobalKnownHostsFile=/dev/null',
-    '-o',
-    'StrictHostKeyChecking=yes',
+    ...(await clientOptions(f.alice.file)),
     '-o',
     'LogLevel=ERROR',
     ...extra,
@@ -214,14 +212,7 @@ async function sshConsole(extra: string[], vm: string, steps: Array<[RegExp, str
     'console',
     vm,
   ];
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: f.dir,
-    SSH_ASKPASS: askpass,
-    SSH_ASKPASS_REQUIRE: 'force',
-    DISPLAY: ':0',
-    MVOS_TEST_CODE: code,
-  };
+  const env = askpassEnv(code);
   return new Promise((resolve) => {
     const child = spawn('ssh', argv, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
