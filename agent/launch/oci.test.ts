@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runTool } from '../../common/exec.ts';
 import { refused } from '../../common/refused.test-support.ts';
+import { withTempDir } from '../../common/temp-dir.ts';
 import { unpackOciImage } from './oci.ts';
 import { configDisk, runConfig } from './oci-config.ts';
 import { dockerArchive, layerTar, type Member, writeLayout } from './oci-images.test-support.ts';
@@ -48,17 +48,12 @@ const SETTINGS = {
   User: 'app',
 };
 
-async function scratch(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'mvos-oci-test-'));
-}
-
 async function extractErofs(image: string, out: string): Promise<void> {
   await runTool('fsck.erofs', [`--extract=${out}`, '--preserve', image]);
 }
 
-test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteouts, opaque folders, links, modes, owners', async () => {
-  const dir = await scratch();
-  try {
+test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteouts, opaque folders, links, modes, owners', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     await writeLayout(join(dir, 'layout'), [await layerTar(LOWER), await layerTar(UPPER)], SETTINGS, [false, true]);
     const unpacked = await unpackOciImage(join(dir, 'layout'), join(dir, 'out'));
     assert.equal(
@@ -88,14 +83,10 @@ test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteou
       gid: 1001,
     });
     assert.equal(JSON.parse(await readFile(unpacked.runConfigFile, 'utf8')).argv, unpacked.run.argv);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('the same image unpacks to the same bytes; a docker save archive of it gives the same tree', async () => {
-  const dir = await scratch();
-  try {
+test('the same image unpacks to the same bytes; a docker save archive of it gives the same tree', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     const layers = [await layerTar(LOWER), await layerTar(UPPER)];
     await writeLayout(join(dir, 'layout'), layers, SETTINGS);
     const a = await unpackOciImage(join(dir, 'layout'), join(dir, 'a'));
@@ -107,14 +98,10 @@ test('the same image unpacks to the same bytes; a docker save archive of it give
     assert.is(await readFile(join(dir, 'tree/opq/new'), 'utf8'), 'from layer 2');
     assert.not.ok(existsSync(join(dir, 'tree/etc/removed')));
     assert.equal(saved.run.argv, a.run.argv);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a blob that does not match its digest, or a layer that does not match its diff_id, is refused', async () => {
-  const dir = await scratch();
-  try {
+test('a blob that does not match its digest, or a layer that does not match its diff_id, is refused', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     const { blobs } = await writeLayout(join(dir, 'layout'), [await layerTar(LOWER)], SETTINGS);
     const blob = await readFile(blobs[0]!);
     blob[600] = blob.readUInt8(600) ^ 1;
@@ -131,14 +118,10 @@ test('a blob that does not match its digest, or a layer that does not match its 
     await writeFile(join(dir, 'unpacked/layer0/layer.tar'), other);
     assert.match(await refused(unpackOciImage(join(dir, 'unpacked'), join(dir, 'out2'))), /does not match its diff_id/);
     assert.not.ok(existsSync(join(dir, 'out2/rootfs.erofs')), 'nothing is left behind');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('path traversal is refused: ../ members, absolute members, symlink escapes, hard links out, archive members out', async () => {
-  const dir = await scratch();
-  try {
+test('path traversal is refused: ../ members, absolute members, symlink escapes, hard links out, archive members out', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     const root = join(dir, 'root');
     await mkdir(root);
     const apply = async (members: Member[]) =>
@@ -172,14 +155,10 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
       await refused(unpackOciImage(join(dir, 'evil2.tar'), join(dir, 'out'))),
       /archive symlink target.*path traversal/,
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('an unprivileged unpack fills read-only folders of lower layers and still gives them their modes; owners become root', async () => {
-  const dir = await scratch();
-  try {
+test('an unprivileged unpack fills read-only folders of lower layers and still gives them their modes; owners become root', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     await chmod(dir, 0o777);
     const lower = await layerTar([
       { name: 'ro', type: 'directory', mode: 0o555 },
@@ -216,10 +195,7 @@ test('an unprivileged unpack fills read-only folders of lower layers and still g
       /NID/,
       'the whiteout still applied',
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('run config: overrides as docker run applies them, PATH default, config disk keeps every byte of every argument', () => {
   const config = { config: { Entrypoint: ['/entry'], Cmd: ['default'], Env: ['A=1'] } };
