@@ -1,12 +1,13 @@
 // The API over TCP and the unix socket: every route with and without a session, login abuse, CSRF, rate limits, audit,
 // streams.
-import { execFileSync } from 'node:child_process';
+
 import { readFile, stat } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiAnswers, ApiError } from '../../common/api-types.ts';
+import { writeSelfSigned } from '../../common/self-signed.test-support.ts';
 import { FakeControls } from '../fake-controls.test-support.ts';
 import { type Client, call, login, startFixture } from './fixture.test-support.ts';
 import { apiRoutes } from './server.ts';
@@ -354,29 +355,7 @@ test('pages carry a strict CSP and no caching; unknown paths and assets are JSON
 
 test('over TLS the session cookie is Secure and the expected origin is https', async () => {
   const dir = fx.dir;
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'tls.key'),
-      '-out',
-      join(dir, 'tls.crt'),
-    ],
-    { stdio: 'ignore' },
-  );
+  writeSelfSigned({ key: join(dir, 'tls.key'), cert: join(dir, 'tls.crt') }, '/CN=127.0.0.1', 'IP:127.0.0.1');
   const [key, cert] = await Promise.all([readFile(join(dir, 'tls.key')), readFile(join(dir, 'tls.crt'))]);
   const tlsFx = await startFixture({ tls: { key, cert } });
   try {

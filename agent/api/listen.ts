@@ -4,7 +4,7 @@ import { createServer as createHttpServer, type RequestListener, type Server } f
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import { UserError } from '../../common/errors.ts';
-import { listenFailure } from '../listeners/failure.ts';
+import { listenOn } from '../listeners/failure.ts';
 import { closeServer } from './socket.ts';
 
 // A TCP address to listen on.
@@ -54,14 +54,7 @@ export async function listenTcp(
     : createHttpServer(listener);
   // Caps and timeouts go on before the first connection can arrive.
   prepare?.(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once(
-      'error',
-      (error: NodeJS.ErrnoException) =>
-        void listenFailure('api', address.host, address.port, error, 'agent.api.listen').then(reject),
-    );
-    server.listen(address.port, address.host, () => resolve());
-  });
+  await listenOn(server, address, 'api', 'agent.api.listen');
   const bound = server.address();
   const port = typeof bound === 'object' && bound ? bound.port : address.port;
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;

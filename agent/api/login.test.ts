@@ -4,26 +4,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AgentStatus, ApiError } from '../../common/api-types.ts';
-import type { AuditEntry } from '../auth/audit.ts';
-import { type Answer, call, type Fixture, startFixture } from './fixture.test-support.ts';
+import { tally, writtenLines } from '../auth/audit.test-support.ts';
+import { type Answer, call, startFixture } from './fixture.test-support.ts';
 
 // Connection caps out of the way, so these tests see the lock-out and the hash queue alone.
 const OPEN_LIMITS = { perSource: 1000, maxConnections: 1000 };
-
-type Written = AuditEntry & { repeated?: number };
-
-async function audit(fx: Fixture): Promise<Written[]> {
-  await fx.api.audit.close();
-  return (await readFile(fx.api.audit.file, 'utf8'))
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-}
-
-// Events of a kind: a line is one event, a `repeated: N` line stands for N more.
-function tally(lines: Written[], match: (line: Written) => boolean): number {
-  return lines.filter(match).reduce((sum, line) => sum + (line.repeated ?? 1), 0);
-}
 
 function statuses(answers: Answer[]): Record<number, number> {
   const counts: Record<number, number> = {};
@@ -53,7 +38,7 @@ test('200 parallel wrong passwords and 60 parallel code guesses are cut at the l
       '127.0.0.2',
     );
     assert.equal(statuses(codes), { 401: 10, 429: 50 });
-    const lines = await audit(fx);
+    const lines = await writtenLines(fx.api.audit);
     assert.is(
       tally(lines, (l) => l.reason === 'wrong-password'),
       10,
@@ -93,7 +78,7 @@ test('beyond the hash queue logins get 429 with Retry-After before any hashing, 
       assert.ok(Number(a.headers['retry-after']) >= 1, `Retry-After ${a.headers['retry-after']}`);
       assert.match((a.json as ApiError).error, /busy/);
     }
-    const lines = await audit(fx);
+    const lines = await writtenLines(fx.api.audit);
     assert.is(
       tally(lines, (l) => l.reason === 'wrong-password'),
       hashed.length,
@@ -124,7 +109,7 @@ test('a flood of failed logins keeps the audit log small, long names cut, and GE
     await fx.api.audit.close();
     const size = (await stat(fx.api.audit.file)).size;
     assert.ok(size < 64 * 1024, `audit.log is ${size} bytes after 500 failed logins`);
-    const lines = await audit(fx);
+    const lines = await writtenLines(fx.api.audit);
     assert.ok(
       lines.every((l) => String(l.who).length < 600),
       'long user names are cut',

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UserError } from '../../common/errors.ts';
+import { refused } from '../../common/refused.test-support.ts';
+import { writeSelfSigned } from '../../common/self-signed.test-support.ts';
 import { type Fixture, startFixture } from './fixture.test-support.ts';
 
 const hasCurl = spawnSync('curl', ['--version']).status === 0;
@@ -115,30 +117,7 @@ test("key folder: the image's certificate and key are served; curl --cacert logs
   const keyFile = join(dir, 'api-tls.key');
   const certFile = join(dir, 'api-tls.crt');
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=mvos test',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-      ],
-      { stdio: 'ignore' },
-    );
-    await chmod(keyFile, 0o600);
+    writeSelfSigned({ key: keyFile, cert: certFile }, '/CN=mvos test', 'IP:127.0.0.1');
     const fx = await startFixture({ agent: { apiTls: { source: 'key-folder', certFile, keyFile } } });
     try {
       assert.is(fx.api.tcp!.certificate!.source, 'key-folder');
@@ -149,13 +128,10 @@ test("key folder: the image's certificate and key are served; curl --cacert logs
       await fx.close();
     }
     await chmod(keyFile, 0o644);
-    try {
-      await startFixture({ agent: { apiTls: { source: 'key-folder', certFile, keyFile } } });
-      assert.unreachable('a key readable by others was served');
-    } catch (error) {
-      assert.instance(error, UserError);
-      assert.match((error as Error).message, /open to group or others/);
-    }
+    await refused(
+      startFixture({ agent: { apiTls: { source: 'key-folder', certFile, keyFile } } }),
+      /open to group or others/,
+    );
   } finally {
     await probe.close();
   }

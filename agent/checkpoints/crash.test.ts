@@ -69,6 +69,16 @@ async function shape(store: CheckpointStore): Promise<Shape> {
   return (await store.list()).map((c) => [c.id, c.parent, c.current]);
 }
 
+// Asserts that the image reads each 64 KiB pattern at its offset.
+async function assertReads(image: string, reads: Array<[number, string]>, what: string): Promise<void> {
+  for (const [pattern, offset] of reads) {
+    assert.ok(
+      await qemuIo(image, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }),
+      `${what} reads ${pattern} at ${offset}`,
+    );
+  }
+}
+
 // Everything a crash must never break: every image checks clean, every chain resolves to the base through the
 // manifest's parents, the folder holds exactly the manifest's files, and frozen data reads back.
 async function assertSound(dir: string, store: CheckpointStore, where: string): Promise<void> {
@@ -89,26 +99,21 @@ async function assertSound(dir: string, store: CheckpointStore, where: string): 
     }
     return [...names, base];
   };
-  const chain = await backingChain(store.activeDisk);
+  // Each image of a chain by its full path (qemu-img names layers relative to the folder).
+  const chainOf = async (image: string): Promise<string[]> =>
+    (await backingChain(image)).map((link) =>
+      link.filename.startsWith('/') ? link.filename : join(dir, link.filename),
+    );
   assert.equal(
-    chain.map((link) => (link.filename.startsWith('/') ? link.filename : join(dir, link.filename))),
+    await chainOf(store.activeDisk),
     [store.activeDisk, ...expectedChain(manifest.top.parent)],
     `${where}: the top's chain resolves`,
   );
   for (const c of manifest.checkpoints) {
-    const links = await backingChain(join(dir, c.file));
-    assert.equal(
-      links.map((link) => (link.filename.startsWith('/') ? link.filename : join(dir, link.filename))),
-      expectedChain(c.id),
-      `${where}: checkpoint ${c.id}'s chain`,
-    );
+    assert.equal(await chainOf(join(dir, c.file)), expectedChain(c.id), `${where}: checkpoint ${c.id}'s chain`);
     const view = (await store.list()).find((v) => v.id === c.id)!;
-    for (const [pattern, offset] of FROZEN[c.label === 'a' ? '1' : c.label === 'b' ? '2' : ''] ?? []) {
-      assert.ok(
-        await qemuIo(join(dir, c.file), [`read -P ${pattern} ${offset} 64k`], { readOnly: true }),
-        `${where}: checkpoint ${view.id} reads ${pattern} at ${offset}`,
-      );
-    }
+    const frozen = FROZEN[c.label === 'a' ? '1' : c.label === 'b' ? '2' : ''] ?? [];
+    await assertReads(join(dir, c.file), frozen, `${where}: checkpoint ${view.id}`);
   }
 }
 
@@ -127,14 +132,16 @@ const all: Array<[number, string]> = [
   [0x22, '64k'],
   [0x23, '128k'],
 ];
+// Two checkpoints in a line, the top on 2: what every case but the leaf starts from.
+const LINEAR: Shape = [
+  ['1', undefined, false],
+  ['2', '1', true],
+];
 const cases: Case[] = [
   {
     operation: 'create:c',
     branch: false,
-    before: [
-      ['1', undefined, false],
-      ['2', '1', true],
-    ],
+    before: LINEAR,
     after: [
       ['1', undefined, false],
       ['2', '1', false],
@@ -146,10 +153,7 @@ const cases: Case[] = [
   {
     operation: 'rollback:1',
     branch: false,
-    before: [
-      ['1', undefined, false],
-      ['2', '1', true],
-    ],
+    before: LINEAR,
     after: [
       ['1', undefined, true],
       ['2', '1', false],
@@ -164,10 +168,7 @@ const cases: Case[] = [
   {
     operation: 'delete:2',
     branch: false,
-    before: [
-      ['1', undefined, false],
-      ['2', '1', true],
-    ],
+    before: LINEAR,
     after: [['1', undefined, true]],
     topBefore: all,
     topAfter: all,
@@ -175,10 +176,7 @@ const cases: Case[] = [
   {
     operation: 'delete:1',
     branch: false,
-    before: [
-      ['1', undefined, false],
-      ['2', '1', true],
-    ],
+    before: LINEAR,
     after: [['2', undefined, true]],
     topBefore: all,
     topAfter: all,
@@ -203,14 +201,8 @@ const cases: Case[] = [
   {
     operation: 'pin:1',
     branch: false,
-    before: [
-      ['1', undefined, false],
-      ['2', '1', true],
-    ],
-    after: [
-      ['1', undefined, false],
-      ['2', '1', true],
-    ],
+    before: LINEAR,
+    after: LINEAR,
     topBefore: all,
     topAfter: all,
   },
@@ -238,12 +230,7 @@ for (const c of cases) {
       );
       outcomes.add(done ? 'done' : 'undone');
       await assertSound(dir, store, `${c.operation} killed at ${step}`);
-      for (const [pattern, offset] of done ? c.topAfter : c.topBefore) {
-        assert.ok(
-          await qemuIo(store.activeDisk, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }),
-          `${c.operation} killed at ${step}: the top reads ${pattern} at ${offset}`,
-        );
-      }
+      await assertReads(store.activeDisk, done ? c.topAfter : c.topBefore, `${c.operation} killed at ${step}: the top`);
     }
     // Killed after its last durable step, an operation is always done.
     assert.ok(outcomes.has('done'));
@@ -303,12 +290,7 @@ for (const c of liveCases) {
       });
       const { store } = await CheckpointStore.open(dir);
       await assertSound(dir, store, where);
-      for (const [pattern, offset] of [...(done ? c.topAfter : c.topBefore), [0x77, '256k'] as [number, string]]) {
-        assert.ok(
-          await qemuIo(store.activeDisk, [`read -P ${pattern} ${offset} 64k`], { readOnly: true }),
-          `${where}: the top reads ${pattern} at ${offset}`,
-        );
-      }
+      await assertReads(store.activeDisk, [...(done ? c.topAfter : c.topBefore), [0x77, '256k']], `${where}: the top`);
     }
   });
 }

@@ -1,12 +1,11 @@
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Socket } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ControlError } from '../controls.ts';
 import { ConsoleBroker, type ConsoleViewer, INPUT_LIMITS, socketInput } from './broker.ts';
-import { type ConsoleSource, MemoryConsoles, shellGuest } from './memory-consoles.test-support.ts';
+import { type ConsoleSource, MemoryConsoles, serveShellConsole } from './memory-consoles.test-support.ts';
 import { openConsole } from './reader.ts';
 
 type Line = Parameters<ConsoleViewer['audit']>[0];
@@ -174,19 +173,8 @@ test('over a real console socket: a fake guest answers like a shell, its output 
     state: join(dir, 'console.state.json'),
   };
   await writeFile(files.spool, 'rescue login: root\r\n# ');
-  const guest = shellGuest();
-  const clients: Socket[] = [];
-  // QEMU writes the serial output to the socket and to its logfile; the stand-in does the same.
-  const server = createServer((socket) => {
-    clients.push(socket);
-    socket.on('data', (data) => {
-      const out = guest('rescue', data) ?? '';
-      socket.write(out);
-      void appendFile(files.spool, out);
-    });
-  });
   const sock = join(dir, 'console.sock');
-  await new Promise<void>((resolve) => server.listen(sock, resolve));
+  const { server, clients } = await serveShellConsole(sock, 'rescue', files.spool);
   try {
     const broker = new ConsoleBroker('rescue', {
       follow: (listener, back) => {

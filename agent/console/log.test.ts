@@ -1,16 +1,15 @@
-import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { withTempDir } from '../../common/temp-dir.ts';
 import { CappedLog } from './log.ts';
 import { consoleText } from './text.ts';
 
 const bytes = (n: number, from = 0): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => 97 + ((from + i) % 26)));
 
-test('appending rotates: neither file passes the cap, and reads by stream offset span both', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'mvos-log-'));
-  try {
+test('appending rotates: neither file passes the cap, and reads by stream offset span both', () =>
+  withTempDir('mvos-log-', async (dir) => {
     const log = new CappedLog(join(dir, 'console.log'), 100);
     await log.reset();
     for (let sent = 0; sent < 1000; sent += 70) await log.append(bytes(70, sent));
@@ -20,14 +19,10 @@ test('appending rotates: neither file passes the cap, and reads by stream offset
     assert.ok((await log.read(0, 2000)).equals(bytes(150, 900)), 'from the oldest byte kept on');
     assert.ok((await log.read(940, 960)).equals(bytes(20, 940)), 'across the two files');
     assert.ok((await log.read(1000, 1050)).equals(bytes(50, 1000)));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('restore after a crash: bytes past the saved place go (the spool gives them again), also inside a rotation', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'mvos-log-'));
-  try {
+test('restore after a crash: bytes past the saved place go (the spool gives them again), also inside a rotation', () =>
+  withTempDir('mvos-log-', async (dir) => {
     const file = join(dir, 'console.log');
     const log = new CappedLog(file, 100);
     await log.reset();
@@ -49,10 +44,7 @@ test('restore after a crash: bytes past the saved place go (the spool gives them
     assert.equal(rotated.place, { base: 60, base1: 0, end: 60 });
     assert.ok((await rotated.read(0, 100)).equals(bytes(60)), 'the saved bytes, from the rotated file');
     assert.is((await stat(file)).size, 0);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('text of a tail cut inside a UTF-8 character starts at the next whole character', () => {
   const text = Buffer.from('àé ok');

@@ -1,4 +1,7 @@
-// Console brokers for the Controls test double: output from the double's own text and followers, input to a fake guest.
+// Console brokers for the Controls test double (output from the double's own text and followers, input to a fake
+// guest), and a fake guest behind a real console socket.
+import { appendFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
 import {
   ConsoleBroker,
   type ConsoleInput,
@@ -42,6 +45,26 @@ export function shellGuest(prompt = '# '): FakeGuest {
     }
     return out;
   };
+}
+
+// QEMU's console socket at path with a shell guest behind it, which like QEMU writes its output to the serial log too.
+export async function serveShellConsole(
+  path: string,
+  vm: string,
+  serialLog: string,
+): Promise<{ server: Server; clients: Socket[] }> {
+  const guest = shellGuest();
+  const clients: Socket[] = [];
+  const server = createServer((socket) => {
+    clients.push(socket);
+    socket.on('data', (data) => {
+      const out = guest(vm, data) ?? '';
+      socket.write(out);
+      void appendFile(serialLog, out);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return { server, clients };
 }
 
 // One broker per VM over a double's console; `received` keeps the input each VM got.

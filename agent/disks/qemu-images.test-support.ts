@@ -24,6 +24,9 @@ export async function qemuIo(
   return exitCode === 0 && !stdout.includes('verification failed');
 }
 
+// QEMU arguments for a machine that never runs a guest: q35 under TCG, no default devices, no display, stopped (-S).
+export const PAUSED_QEMU = ['-M', 'q35', '-accel', 'tcg', '-nodefaults', '-display', 'none', '-S'];
+
 // A QEMU (paused, no guest) with a disk attached as drive `disk0`, run under the shared boot lock.
 export interface HoldingQemu {
   child: ChildProcess;
@@ -40,19 +43,7 @@ export async function startHoldingQemu(options: {
   pidFile: string;
   qmpSocket?: string;
 }): Promise<HoldingQemu> {
-  const argv = [
-    'qemu-system-x86_64',
-    '-M',
-    'q35',
-    '-accel',
-    'tcg',
-    '-nodefaults',
-    '-display',
-    'none',
-    '-S',
-    '-m',
-    '64',
-  ];
+  const argv = ['qemu-system-x86_64', ...PAUSED_QEMU, '-m', '64'];
   argv.push(
     '-drive',
     `file=${options.disk},if=none,id=disk0,format=qcow2,node-name=root0`,

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
+import { refused } from '../../common/refused.test-support.ts';
+import { withTempDir } from '../../common/temp-dir.ts';
 import { unpackOciImage } from './oci.ts';
 import { resolveUser } from './oci-config.ts';
 import { imageConfig, layerTar, type Member, writeLayout } from './oci-images.test-support.ts';
@@ -21,25 +21,6 @@ const BASE: Member[] = [
   { name: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\n' },
 ];
 const SETTINGS = { Entrypoint: ['/bin/true'] };
-
-async function scratch(prefix = 'mvos-oci-hostile-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
-}
-
-async function refusal(work: Promise<unknown>): Promise<string> {
-  try {
-    await work;
-  } catch (error) {
-    assert.instance(error, UserError);
-    return (error as Error).message;
-  }
-  throw new assert.Assertion({
-    message: 'expected a refusal, the unpack went through',
-    operator: 'throws',
-    expects: 'UserError',
-    actual: 'success',
-  });
-}
 
 // Rejects when work takes longer than ms: a read that follows a symlink onto /dev/zero never ends by itself.
 async function within<T>(ms: number, work: Promise<T>): Promise<T> {
@@ -102,35 +83,30 @@ function savedMembers(layer: Buffer, manifest: boolean): { members: Member[]; co
   return { members, configName };
 }
 
-test('docker save archive: a symlink chain (s -> ., s/s/…/up -> ../..) writes nothing outside the scratch folder', async () => {
-  const dir = await scratch();
-  const victim = await scratch('mvos-oci-victim-');
-  try {
-    const hops = 12;
-    const { members } = savedMembers(await layerTar(BASE), true);
-    members.push(
-      { name: 's', type: 'symlink', linkname: '.' },
-      // The text check sees s/…/s/up -> ../.. land on the archive root; the link is made at the root, `hops` levels
-      // above it.
-      { name: `${'s/'.repeat(hops)}up`, type: 'symlink', linkname: Array(hops).fill('..').join('/') },
-      { name: `up/${relative('/', victim)}/pwned`, content: 'written outside' },
-    );
-    await writeFile(join(dir, 'evil.tar'), await layerTar(members));
-    const outcome = unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out'));
-    await outcome.catch(() => undefined);
-    assert.equal(await readdir(victim), [], 'nothing appeared in the sibling temp dir the chain aimed at');
-    assert.not.ok(existsSync('/pwned'));
-    assert.match(await refusal(outcome), /symlink/);
-    assert.equal(await readdir(join(dir, 'out')), [], 'the scratch folder is gone');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-    await rm(victim, { recursive: true, force: true });
-  }
-});
+test('docker save archive: a symlink chain (s -> ., s/s/…/up -> ../..) writes nothing outside the scratch folder', () =>
+  withTempDir('mvos-oci-hostile-', (dir) =>
+    withTempDir('mvos-oci-victim-', async (victim) => {
+      const hops = 12;
+      const { members } = savedMembers(await layerTar(BASE), true);
+      members.push(
+        { name: 's', type: 'symlink', linkname: '.' },
+        // The text check sees s/…/s/up -> ../.. land on the archive root; the link is made at the root, `hops` levels
+        // above it.
+        { name: `${'s/'.repeat(hops)}up`, type: 'symlink', linkname: Array(hops).fill('..').join('/') },
+        { name: `up/${relative('/', victim)}/pwned`, content: 'written outside' },
+      );
+      await writeFile(join(dir, 'evil.tar'), await layerTar(members));
+      const outcome = unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out'));
+      await outcome.catch(() => undefined);
+      assert.equal(await readdir(victim), [], 'nothing appeared in the sibling temp dir the chain aimed at');
+      assert.not.ok(existsSync('/pwned'));
+      assert.match(await refused(outcome), /symlink/);
+      assert.equal(await readdir(join(dir, 'out')), [], 'the scratch folder is gone');
+    }),
+  ));
 
-test('docker save archive: a manifest.json symlinked out of the archive (through sub/p -> ..) reveals nothing of the host file', async () => {
-  const dir = await scratch();
-  try {
+test('docker save archive: a manifest.json symlinked out of the archive (through sub/p -> ..) reveals nothing of the host file', () =>
+  withTempDir('mvos-oci-hostile-', async (dir) => {
     const secret = join(dir, 'host-secret');
     await writeFile(secret, 'TOPSECRET host bytes that must not be quoted');
     const { members } = savedMembers(await layerTar(BASE), false);
@@ -143,18 +119,14 @@ test('docker save archive: a manifest.json symlinked out of the archive (through
       { name: 'manifest.json', type: 'symlink', linkname: `${climb}${secret}` },
     );
     await writeFile(join(dir, 'evil.tar'), await layerTar(members));
-    const message = await refusal(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out')));
+    const message = await refused(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out')));
     assert.not.match(message, /TOPSECRET/, 'the refusal quotes nothing of the host file');
     assert.match(message, /manifest\.json/);
     assert.equal(await readdir(join(dir, 'out')), [], 'the scratch folder is gone');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test("the image's /etc/passwd is read inside the image: a symlink reaches neither a host file nor /dev/zero", async () => {
-  const dir = await scratch();
-  try {
+test("the image's /etc/passwd is read inside the image: a symlink reaches neither a host file nor /dev/zero", () =>
+  withTempDir('mvos-oci-hostile-', async (dir) => {
     const host = join(dir, 'host-passwd');
     await writeFile(host, 'hostonly:x:4242:4242::/:/bin/sh\n');
     const tree = async (name: string, passwd: string) => {
@@ -174,30 +146,26 @@ test("the image's /etc/passwd is read inside the image: a symlink reaches neithe
     };
     const absolute = await tree('abs', host);
     assert.match(
-      await refusal(within(5000, resolveUser(absolute, 'hostonly'))),
+      await refused(within(5000, resolveUser(absolute, 'hostonly'))),
       /not in its \/etc\/passwd/,
       "an absolute target means the image's own path",
     );
     const climbing = await tree('rel', `../${Array(12).fill('..').join('/')}${host}`);
-    assert.match(await refusal(within(5000, resolveUser(climbing, 'hostonly'))), /symlink escape/);
+    assert.match(await refused(within(5000, resolveUser(climbing, 'hostonly'))), /symlink escape/);
     const zero = await tree('zero', '/dev/zero');
-    assert.match(await refusal(within(5000, resolveUser(zero, 'someone'))), /not in its \/etc\/passwd/);
+    assert.match(await refused(within(5000, resolveUser(zero, 'someone'))), /not in its \/etc\/passwd/);
     const fifo = join(dir, 'fifo');
     await mkdir(join(fifo, 'etc'), { recursive: true });
     await runTool('mkfifo', [join(fifo, 'etc/passwd')]);
     assert.match(
-      await refusal(within(5000, resolveUser(fifo, 'someone'))),
+      await refused(within(5000, resolveUser(fifo, 'someone'))),
       /not a regular file/,
       'a fifo is not waited on',
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a gzip bomb is refused at the byte cap, quickly and with little written; the scratch folder is removed', async () => {
-  const dir = await scratch();
-  try {
+test('a gzip bomb is refused at the byte cap, quickly and with little written; the scratch folder is removed', () =>
+  withTempDir('mvos-oci-hostile-', async (dir) => {
     const cap = 4 << 20;
     const bomb = await layerTar([{ name: 'big', content: Buffer.alloc(64 << 20) }]);
     await writeLayout(join(dir, 'layout'), [bomb], SETTINGS, [true]);
@@ -207,17 +175,13 @@ test('a gzip bomb is refused at the byte cap, quickly and with little written; t
     const peak = await peakBytes(out, work);
     const took = Date.now() - started;
     assert.ok(peak < cap + (1 << 20), `${peak} bytes were on disk at the most, the cap is ${cap}`);
-    assert.match(await refusal(work), /more than 4 MiB.*maxBytes/);
+    assert.match(await refused(work), /more than 4 MiB.*maxBytes/);
     assert.ok(took < 5000, `refused in ${took} ms`);
     assert.equal(await readdir(out), [], 'the scratch folder is gone');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a damaged or truncated gzip layer is a clear refusal, not a crash of the process', async () => {
-  const dir = await scratch();
-  try {
+test('a damaged or truncated gzip layer is a clear refusal, not a crash of the process', () =>
+  withTempDir('mvos-oci-hostile-', async (dir) => {
     const layer = await layerTar([...BASE, { name: 'etc/motd', content: 'some text to compress '.repeat(4000) }]);
     const gz = gzipSync(layer);
     const damaged = Buffer.from(gz);
@@ -231,44 +195,36 @@ test('a damaged or truncated gzip layer is a clear refusal, not a crash of the p
       members[2] = { name: 'layer0/layer.tar', content: stored };
       await writeFile(join(dir, `${name}.tar`), await layerTar(members));
       assert.match(
-        await refusal(unpackOciImage(join(dir, `${name}.tar`), join(dir, name))),
+        await refused(unpackOciImage(join(dir, `${name}.tar`), join(dir, name))),
         /cannot read a layer of the image/,
         name,
       );
       assert.equal(await readdir(join(dir, name)), [], `${name}: the scratch folder is gone`);
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('an image with more entries than the cap is refused, in its layers and in its archive', async () => {
-  const dir = await scratch();
-  try {
+test('an image with more entries than the cap is refused, in its layers and in its archive', () =>
+  withTempDir('mvos-oci-hostile-', async (dir) => {
     const many: Member[] = Array.from({ length: 50 }, (_, i) => ({ name: `f${i}`, content: '' }));
     await writeLayout(join(dir, 'layout'), [await layerTar([...BASE, ...many])], SETTINGS);
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'), { maxEntries: 20 })),
+      await refused(unpackOciImage(join(dir, 'layout'), join(dir, 'out'), { maxEntries: 20 })),
       /more than 20 entries.*maxEntries/,
     );
     assert.equal(await readdir(join(dir, 'out')), []);
     const { members } = savedMembers(await layerTar(BASE), true);
     await writeFile(join(dir, 'saved.tar'), await layerTar([...members, ...many]));
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'saved.tar'), join(dir, 'out2'), { maxEntries: 20 })),
+      await refused(unpackOciImage(join(dir, 'saved.tar'), join(dir, 'out2'), { maxEntries: 20 })),
       /more than 20 entries.*maxEntries/,
     );
     assert.equal(await readdir(join(dir, 'out2')), []);
     const fine = await unpackOciImage(join(dir, 'saved.tar'), join(dir, 'out3'), { maxEntries: 60 });
     assert.ok(existsSync(fine.rootfs), 'under the cap it unpacks');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('whiteouts .wh.., .wh... and .wh. at any depth remove neither the root, its parent nor the folder they sit in', async () => {
-  const dir = await scratch();
-  try {
+test('whiteouts .wh.., .wh... and .wh. at any depth remove neither the root, its parent nor the folder they sit in', () =>
+  withTempDir('mvos-oci-hostile-', async (dir) => {
     const parent = join(dir, 'parent');
     const root = join(parent, 'root');
     await mkdir(root, { recursive: true });
@@ -281,13 +237,10 @@ test('whiteouts .wh.., .wh... and .wh. at any depth remove neither the root, its
       await outcome.catch(() => undefined);
       assert.ok(existsSync(join(root, 'a/b/keep')), `${name} left the tree alone`);
       assert.ok(existsSync(join(parent, 'sibling')), `${name} left the root's parent alone`);
-      assert.match(await refusal(outcome), /whiteout/, name);
+      assert.match(await refused(outcome), /whiteout/, name);
     }
     await apply([{ name: 'a/b/.wh.keep' }]);
     assert.not.ok(existsSync(join(root, 'a/b/keep')), 'an ordinary whiteout still works');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test.run();

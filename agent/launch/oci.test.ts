@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
+import { refused } from '../../common/refused.test-support.ts';
+import { withTempDir } from '../../common/temp-dir.ts';
 import { unpackOciImage } from './oci.ts';
 import { configDisk, runConfig } from './oci-config.ts';
 import { dockerArchive, layerTar, type Member, writeLayout } from './oci-images.test-support.ts';
@@ -48,32 +48,12 @@ const SETTINGS = {
   User: 'app',
 };
 
-async function scratch(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'mvos-oci-test-'));
-}
-
 async function extractErofs(image: string, out: string): Promise<void> {
   await runTool('fsck.erofs', [`--extract=${out}`, '--preserve', image]);
 }
 
-async function refusal(work: Promise<unknown>): Promise<string> {
-  try {
-    await work;
-  } catch (error) {
-    assert.instance(error, UserError);
-    return (error as Error).message;
-  }
-  throw new assert.Assertion({
-    message: 'expected a refusal, the unpack went through',
-    operator: 'throws',
-    expects: 'UserError',
-    actual: 'success',
-  });
-}
-
-test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteouts, opaque folders, links, modes, owners', async () => {
-  const dir = await scratch();
-  try {
+test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteouts, opaque folders, links, modes, owners', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     await writeLayout(join(dir, 'layout'), [await layerTar(LOWER), await layerTar(UPPER)], SETTINGS, [false, true]);
     const unpacked = await unpackOciImage(join(dir, 'layout'), join(dir, 'out'));
     assert.equal(
@@ -103,14 +83,10 @@ test('an OCI layout with two layers (one gzip) unpacks to an EROFS root: whiteou
       gid: 1001,
     });
     assert.equal(JSON.parse(await readFile(unpacked.runConfigFile, 'utf8')).argv, unpacked.run.argv);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('the same image unpacks to the same bytes; a docker save archive of it gives the same tree', async () => {
-  const dir = await scratch();
-  try {
+test('the same image unpacks to the same bytes; a docker save archive of it gives the same tree', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     const layers = [await layerTar(LOWER), await layerTar(UPPER)];
     await writeLayout(join(dir, 'layout'), layers, SETTINGS);
     const a = await unpackOciImage(join(dir, 'layout'), join(dir, 'a'));
@@ -122,20 +98,16 @@ test('the same image unpacks to the same bytes; a docker save archive of it give
     assert.is(await readFile(join(dir, 'tree/opq/new'), 'utf8'), 'from layer 2');
     assert.not.ok(existsSync(join(dir, 'tree/etc/removed')));
     assert.equal(saved.run.argv, a.run.argv);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a blob that does not match its digest, or a layer that does not match its diff_id, is refused', async () => {
-  const dir = await scratch();
-  try {
+test('a blob that does not match its digest, or a layer that does not match its diff_id, is refused', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     const { blobs } = await writeLayout(join(dir, 'layout'), [await layerTar(LOWER)], SETTINGS);
     const blob = await readFile(blobs[0]!);
     blob[600] = blob.readUInt8(600) ^ 1;
     await writeFile(blobs[0]!, blob);
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'layout'), join(dir, 'out'))),
+      await refused(unpackOciImage(join(dir, 'layout'), join(dir, 'out'))),
       /layer 1 does not match its digest/,
     );
     const other = await layerTar([{ name: 'x', content: 'not the promised layer' }]);
@@ -144,27 +116,23 @@ test('a blob that does not match its digest, or a layer that does not match its 
     await mkdir(join(dir, 'unpacked'));
     await runTool('tar', ['-xf', join(dir, 'saved.tar'), '-C', join(dir, 'unpacked')]);
     await writeFile(join(dir, 'unpacked/layer0/layer.tar'), other);
-    assert.match(await refusal(unpackOciImage(join(dir, 'unpacked'), join(dir, 'out2'))), /does not match its diff_id/);
+    assert.match(await refused(unpackOciImage(join(dir, 'unpacked'), join(dir, 'out2'))), /does not match its diff_id/);
     assert.not.ok(existsSync(join(dir, 'out2/rootfs.erofs')), 'nothing is left behind');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('path traversal is refused: ../ members, absolute members, symlink escapes, hard links out, archive members out', async () => {
-  const dir = await scratch();
-  try {
+test('path traversal is refused: ../ members, absolute members, symlink escapes, hard links out, archive members out', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     const root = join(dir, 'root');
     await mkdir(root);
     const apply = async (members: Member[]) =>
       applyLayer(root, Readable.from(await layerTar(members)), { owners: 'keep', dirModes: new Map() });
-    assert.match(await refusal(apply([{ name: '../evil', content: 'x' }])), /climbs out with '\.\.'.*path traversal/);
-    assert.match(await refusal(apply([{ name: 'a/../../evil', content: 'x' }])), /path traversal/);
-    assert.match(await refusal(apply([{ name: '/etc/evil', content: 'x' }])), /absolute path/);
+    assert.match(await refused(apply([{ name: '../evil', content: 'x' }])), /climbs out with '\.\.'.*path traversal/);
+    assert.match(await refused(apply([{ name: 'a/../../evil', content: 'x' }])), /path traversal/);
+    assert.match(await refused(apply([{ name: '/etc/evil', content: 'x' }])), /absolute path/);
     await apply([{ name: 'up', type: 'symlink', linkname: `../../../../..${dir}` }]);
-    assert.match(await refusal(apply([{ name: 'up/pwned', content: 'x' }])), /symlink escape/);
+    assert.match(await refused(apply([{ name: 'up/pwned', content: 'x' }])), /symlink escape/);
     assert.not.ok(existsSync(join(dir, 'pwned')));
-    assert.match(await refusal(apply([{ name: 'hl', type: 'link', linkname: '../outside' }])), /path traversal/);
+    assert.match(await refused(apply([{ name: 'hl', type: 'link', linkname: '../outside' }])), /path traversal/);
     // An absolute symlink means the image's own /etc, never the host's.
     await apply([
       { name: 'etc', type: 'directory' },
@@ -176,7 +144,7 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
     const saved = await dockerArchive([await layerTar(LOWER)], SETTINGS, [{ name: '../../escaped', content: 'x' }]);
     await writeFile(join(dir, 'evil.tar'), saved);
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out'))),
+      await refused(unpackOciImage(join(dir, 'evil.tar'), join(dir, 'out'))),
       /archive member.*path traversal/,
     );
     const linked = await dockerArchive([await layerTar(LOWER)], SETTINGS, [
@@ -184,17 +152,13 @@ test('path traversal is refused: ../ members, absolute members, symlink escapes,
     ]);
     await writeFile(join(dir, 'evil2.tar'), linked);
     assert.match(
-      await refusal(unpackOciImage(join(dir, 'evil2.tar'), join(dir, 'out'))),
+      await refused(unpackOciImage(join(dir, 'evil2.tar'), join(dir, 'out'))),
       /archive symlink target.*path traversal/,
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('an unprivileged unpack fills read-only folders of lower layers and still gives them their modes; owners become root', async () => {
-  const dir = await scratch();
-  try {
+test('an unprivileged unpack fills read-only folders of lower layers and still gives them their modes; owners become root', () =>
+  withTempDir('mvos-oci-test-', async (dir) => {
     await chmod(dir, 0o777);
     const lower = await layerTar([
       { name: 'ro', type: 'directory', mode: 0o555 },
@@ -231,10 +195,7 @@ test('an unprivileged unpack fills read-only folders of lower layers and still g
       /NID/,
       'the whiteout still applied',
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('run config: overrides as docker run applies them, PATH default, config disk keeps every byte of every argument', () => {
   const config = { config: { Entrypoint: ['/entry'], Cmd: ['default'], Env: ['A=1'] } };

@@ -1,5 +1,6 @@
 // A listener that could not bind becomes one clear line: which address, why, and (from /proc) which process holds it.
 import { readdir, readFile, readlink } from 'node:fs/promises';
+import type { Server } from 'node:net';
 import { FailureError } from '../../common/errors.ts';
 
 // The process that holds a listening TCP socket, as far as /proc shows it.
@@ -79,4 +80,21 @@ export async function listenFailure(
       cause: error,
     });
   return new FailureError(`${what}: cannot listen on ${shown}: ${error.message}`, { cause: error });
+}
+
+// Listens on the address; a bind failure rejects with listenFailure's error for `what`, naming `setting` in the hint.
+export function listenOn(
+  server: Server,
+  address: { host: string; port: number },
+  what: string,
+  setting: string,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once(
+      'error',
+      (error: NodeJS.ErrnoException) =>
+        void listenFailure(what, address.host, address.port, error, setting).then(reject),
+    );
+    server.listen(address.port, address.host, () => resolve());
+  });
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { PAUSED_QEMU } from '../disks/qemu-images.test-support.ts';
 import { QmpClient, QmpError, type QmpEvent } from './client.ts';
 
 let dir: string;
@@ -22,24 +23,9 @@ test.after(async () => {
 test('a real QEMU (stopped, no guest): greeting, commands, errors, events and the close when it quits', async () => {
   const socket = join(dir, 'qmp.sock');
   // QEMU creates the socket a moment after it starts: connect() waits for it.
-  qemu = spawn(
-    'qemu-system-x86_64',
-    [
-      '-M',
-      'q35',
-      '-accel',
-      'tcg',
-      '-nodefaults',
-      '-display',
-      'none',
-      '-S',
-      '-smp',
-      '2',
-      '-qmp',
-      `unix:${socket},server=on,wait=off`,
-    ],
-    { stdio: 'ignore' },
-  );
+  qemu = spawn('qemu-system-x86_64', [...PAUSED_QEMU, '-smp', '2', '-qmp', `unix:${socket},server=on,wait=off`], {
+    stdio: 'ignore',
+  });
   const client = await QmpClient.connect(socket, { timeoutMs: 20_000 });
   assert.match(client.version, /^\d+\.\d+\.\d+$/);
   const cpus = await client.execute<Array<{ 'cpu-index': number; 'thread-id': number }>>('query-cpus-fast');

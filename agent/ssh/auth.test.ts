@@ -1,27 +1,11 @@
 // Code guesses over SSH: parallel connections stop at the lock-out count, and SSH and HTTP count failures into one
 // lock-out.
 
-import { readFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { call, startFixture as startApiFixture } from '../api/fixture.test-support.ts';
-import type { AuditEntry } from '../auth/audit.ts';
-import { connect, type Fixture, startFixture } from './fixture.test-support.ts';
-
-type Written = AuditEntry & { repeated?: number };
-
-async function audit(f: Fixture): Promise<Written[]> {
-  await f.server.audit.close();
-  return (await readFile(f.server.audit.file, 'utf8'))
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-}
-
-// Events of a kind: a line is one event, a `repeated: N` line stands for N more.
-function tally(lines: Written[], match: (line: Written) => boolean): number {
-  return lines.filter(match).reduce((sum, line) => sum + (line.repeated ?? 1), 0);
-}
+import { tally, writtenLines } from '../auth/audit.test-support.ts';
+import { connect, startFixture } from './fixture.test-support.ts';
 
 async function refused(promise: Promise<{ end(): void }>): Promise<string> {
   try {
@@ -45,7 +29,7 @@ test('60 parallel code guesses are cut at the lock-out count', async () => {
       Array.from({ length: 60 }, () => connect(f.server.port, { key: f.alice.privateKey, code: wrong })),
     );
     assert.ok(results.every((r) => r.status === 'rejected'));
-    const lines = await audit(f);
+    const lines = await writtenLines(f.server.audit);
     assert.is(
       tally(lines, (l) => l.action === 'keyboard-interactive' && l.reason === 'wrong-code'),
       10,
@@ -86,7 +70,11 @@ test('failures over HTTP count toward the SSH lock-out', async () => {
       assert.is(answer.status, 401);
     }
     await refused(connect(f.server.port, { key: f.alice.privateKey, code: await f.code(), localAddress: '127.0.0.3' }));
-    assert.ok((await audit(f)).some((l) => l.who === 'alice' && /^backing-off for [0-9]+ s$/.test(l.reason ?? '')));
+    assert.ok(
+      (await writtenLines(f.server.audit)).some(
+        (l) => l.who === 'alice' && /^backing-off for [0-9]+ s$/.test(l.reason ?? ''),
+      ),
+    );
   } finally {
     await f.cleanup();
     await http.close();

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import type ssh2 from 'ssh2';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { writtenLines } from '../auth/audit.test-support.ts';
 import { connect, type Fixture, run, startFixture } from './fixture.test-support.ts';
 
 let f: Fixture;
@@ -17,14 +17,6 @@ test.after.each(async () => {
   client.end();
   await f.cleanup();
 });
-
-async function auditLines(): Promise<Array<Record<string, string>>> {
-  await f.server.audit.close();
-  return (await readFile(f.server.audit.file, 'utf8'))
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-}
 
 function failure(promise: Promise<unknown>): Promise<string> {
   return promise.then(
@@ -63,7 +55,7 @@ test('escape attempts are refused with a message and exit status 2, and nothing 
     f.controls.calls.every((c) => c.method === 'listVms'),
     JSON.stringify(f.controls.calls),
   );
-  const refused = (await auditLines()).filter((e) => e.action === 'exec');
+  const refused = (await writtenLines(f.server.audit)).filter((e) => e.action === 'exec');
   assert.is(refused.length, attempts.length);
   assert.ok(refused.every((e) => e.result === 'refused' && e.reason?.startsWith('refused: ')));
 });
@@ -166,12 +158,15 @@ test('console with a pty is interactive: a command typed runs in the guest and i
   );
   assert.is(f.controls.followers('rescue'), 0);
   assert.is(f.controls.consoles.broker('rescue').sessions, 0);
-  const log = (await auditLines()).filter((e) => e.action?.startsWith('console'));
+  const log = (await writtenLines(f.server.audit)).filter((e) => e.action?.startsWith('console'));
   assert.equal(
     log.map((e) => `${e.who} ${e.action} ${e.result} ${e.target}`),
     ['alice console-open ok rescue', 'alice console-keyboard ok rescue', 'alice console-close ok rescue'],
   );
-  assert.not.ok(JSON.stringify(await auditLines()).includes('hello-rescue'), 'no keystrokes in the audit log');
+  assert.not.ok(
+    JSON.stringify(await writtenLines(f.server.audit)).includes('hello-rescue'),
+    'no keystrokes in the audit log',
+  );
 });
 
 test('a second console is read-only until it takes the keyboard with ~!; the first is told; without a pty nothing is typed', async () => {
@@ -257,7 +252,7 @@ test('shell, sftp, other subsystems, env, X11, agent and port forwarding are all
   );
   const envOut = await run(client, 'status', { env: { LD_PRELOAD: '/tmp/x.so' } });
   assert.is(envOut.code, 0, 'the env request is refused, the command still runs without it');
-  const actions = (await auditLines()).filter((e) => e.result === 'refused').map((e) => e.action);
+  const actions = (await writtenLines(f.server.audit)).filter((e) => e.result === 'refused').map((e) => e.action);
   for (const action of ['shell', 'sftp', 'subsystem', 'x11', 'port-forwarding', 'remote-forwarding', 'env'])
     assert.ok(actions.includes(action), `${action} in ${actions}`);
   assert.equal(f.controls.changes, []);
@@ -268,7 +263,7 @@ test('agent forwarding is refused', async () => {
   client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code(-1), agentForward: true });
   const out = await run(client, 'status').catch((error: Error) => ({ code: -1, stdout: '', stderr: error.message }));
   assert.ok(
-    (await auditLines()).some((e) => e.action === 'agent-forwarding' && e.result === 'refused'),
+    (await writtenLines(f.server.audit)).some((e) => e.action === 'agent-forwarding' && e.result === 'refused'),
     JSON.stringify(out),
   );
 });

@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { writtenLines } from '../auth/audit.test-support.ts';
 import { type Fixture, startFixture } from './fixture.test-support.ts';
 
 // The real OpenSSH client against the server, the code typed through SSH_ASKPASS (forced, so no terminal is needed).
@@ -22,19 +23,13 @@ async function knownHosts(): Promise<string> {
   return file;
 }
 
-// Runs `tool` (ssh or sftp) with a fresh code (the server clock moves one step first), or the code given.
-async function ssh(
-  args: string[],
-  options: { code?: string; stepsAgo?: number; key?: string; tool?: string; env?: Record<string, string> } = {},
-): Promise<SshResult> {
-  f.clock.now += STEP;
-  const code = options.code ?? (await f.code(options.stepsAgo));
-  const port = f.server.port;
-  const common = [
+// What every client run passes: this key alone, no config files, and the server's key pinned in a known_hosts file.
+async function clientOptions(key: string): Promise<string[]> {
+  return [
     '-F',
     '/dev/null',
     '-i',
-    options.key ?? f.alice.file,
+    key,
     '-o',
     'IdentitiesOnly=yes',
     '-o',
@@ -45,6 +40,31 @@ async function ssh(
     'GlobalKnownHostsFile=/dev/null',
     '-o',
     'StrictHostKeyChecking=yes',
+  ];
+}
+
+// A clean environment in which the client asks SSH_ASKPASS for the code, even without a terminal, and gets `code`.
+function askpassEnv(code: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: f.dir,
+    SSH_ASKPASS: askpass,
+    SSH_ASKPASS_REQUIRE: 'force',
+    DISPLAY: ':0',
+    MVOS_TEST_CODE: code,
+  };
+}
+
+// Runs `tool` (ssh or sftp) with a fresh code (the server clock moves one step first), or the code given.
+async function ssh(
+  args: string[],
+  options: { code?: string; stepsAgo?: number; key?: string; tool?: string; env?: Record<string, string> } = {},
+): Promise<SshResult> {
+  f.clock.now += STEP;
+  const code = options.code ?? (await f.code(options.stepsAgo));
+  const port = f.server.port;
+  const common = [
+    ...(await clientOptions(options.key ?? f.alice.file)),
     '-o',
     'NumberOfPasswordPrompts=1',
     '-o',
@@ -54,29 +74,13 @@ async function ssh(
   ];
   const tool = options.tool ?? 'ssh';
   const argv = tool === 'sftp' ? ['-P', String(port), ...common, ...args] : ['-p', String(port), ...common, ...args];
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: f.dir,
-    SSH_ASKPASS: askpass,
-    SSH_ASKPASS_REQUIRE: 'force',
-    DISPLAY: ':0',
-    MVOS_TEST_CODE: code,
-    ...options.env,
-  };
+  const env = { ...askpassEnv(code), ...options.env };
   return new Promise((resolve) => {
     const child = execFile(tool, argv, { env, timeout: 30_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr });
     });
     child.stdin?.end();
   });
-}
-
-async function audit(): Promise<Array<Record<string, string>>> {
-  await f.server.audit.close();
-  return (await readFile(f.server.audit.file, 'utf8'))
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l));
 }
 
 test.before.each(async () => {
@@ -92,7 +96,7 @@ test('ssh with the key and the right code runs status; the code is not in the au
   assert.is(out.code, 0, out.stderr);
   assert.match(out.stdout, /^host test-host 1\.2\.3\n/);
   const code = await f.code();
-  const log = await audit();
+  const log = await writtenLines(f.server.audit);
   assert.equal(
     log.map((e) => `${e.action} ${e.result}`).filter((l) => !l.startsWith('env')),
     ['publickey ok', 'login ok', 'exec ok'],
@@ -110,7 +114,7 @@ test('ssh without a key, with a wrong key, with a wrong code is refused', async 
     assert.is(out.stdout, '');
   }
   assert.equal(f.controls.calls, []);
-  const reasons = (await audit()).filter((e) => e.result === 'refused').map((e) => e.reason);
+  const reasons = (await writtenLines(f.server.audit)).filter((e) => e.result === 'refused').map((e) => e.reason);
   assert.ok(
     reasons.includes('no-key-offered') && reasons.includes('key-not-authorized') && reasons.includes('wrong-code'),
     reasons.join(),
@@ -129,7 +133,9 @@ test('ssh with a replayed code is refused, also after a server restart; a code f
   const afterRestart = await ssh(['alice@127.0.0.1', 'help'], { code });
   assert.is(afterRestart.code, 255);
   assert.is((await ssh(['alice@127.0.0.1', 'help'], { stepsAgo: 2 })).code, 255, 'two steps ago');
-  const reasons = (await audit()).filter((e) => e.action === 'keyboard-interactive').map((e) => e.reason);
+  const reasons = (await writtenLines(f.server.audit))
+    .filter((e) => e.action === 'keyboard-interactive')
+    .map((e) => e.reason);
   assert.equal(reasons, ['replayed', 'replayed', 'wrong-code']);
 });
 
@@ -150,7 +156,7 @@ test('jail escapes through ssh are refused with exit status 2 and nothing run', 
   const tty = await ssh(['-tt', 'alice@127.0.0.1', 'bash']);
   assert.match(tty.stdout + tty.stderr, /refused: unknown command `bash`/);
   assert.is(tty.code, 2);
-  const log = await audit();
+  const log = await writtenLines(f.server.audit);
   assert.ok(
     log.some((e) => e.action === 'pty' && e.result === 'ok'),
     'a pty is granted',
@@ -185,7 +191,7 @@ test('a shell, sftp, -W/-L and -R forwarding and agent forwarding are refused', 
   } finally {
     process.kill(pid);
   }
-  const refused = (await audit()).filter((e) => e.result === 'refused').map((e) => e.action);
+  const refused = (await writtenLines(f.server.audit)).filter((e) => e.result === 'refused').map((e) => e.action);
   for (const action of ['shell', 'sftp', 'port-forwarding', 'remote-forwarding', 'agent-forwarding'])
     assert.ok(refused.includes(action), `${action} in ${refused}`);
   assert.equal(f.controls.changes, []);
@@ -198,20 +204,7 @@ async function sshConsole(extra: string[], vm: string, steps: Array<[RegExp, str
   const argv = [
     '-p',
     String(f.server.port),
-    '-F',
-    '/dev/null',
-    '-i',
-    f.alice.file,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'BatchMode=no',
-    '-o',
-    `UserKnownHostsFile=${await knownHosts()}`,
-    '-o',
-    'GlobalKnownHostsFile=/dev/null',
-    '-o',
-    'StrictHostKeyChecking=yes',
+    ...(await clientOptions(f.alice.file)),
     '-o',
     'LogLevel=ERROR',
     ...extra,
@@ -219,14 +212,7 @@ async function sshConsole(extra: string[], vm: string, steps: Array<[RegExp, str
     'console',
     vm,
   ];
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: f.dir,
-    SSH_ASKPASS: askpass,
-    SSH_ASKPASS_REQUIRE: 'force',
-    DISPLAY: ':0',
-    MVOS_TEST_CODE: code,
-  };
+  const env = askpassEnv(code);
   return new Promise((resolve) => {
     const child = spawn('ssh', argv, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -273,7 +259,7 @@ test("ssh -tt console rescue: a command typed runs and its output comes back; th
   const plain = await sshConsole(['-T'], 'rescue', [[/ready\n/, 'echo nope\r\x03']]);
   assert.is(plain.code, 0, plain.stderr);
   assert.not.ok(f.controls.consoles.sent('rescue').includes('nope'), 'no pty: read-only');
-  const log = await audit();
+  const log = await writtenLines(f.server.audit);
   assert.ok(log.some((e) => e.action === 'exec' && e.target === 'console rescue' && e.reason === 'interactive'));
   assert.ok(log.some((e) => e.action === 'exec' && e.target === 'console rescue' && e.reason === 'read-only (no pty)'));
 });

@@ -6,19 +6,12 @@ import { join } from 'node:path';
 import { generate } from 'otplib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { writtenLines } from '../auth/audit.test-support.ts';
 import { flood } from '../auth/flood.ts';
 import { OtpVerifier } from '../auth/otp.ts';
 import { connect, type Fixture, run, startFixture } from './fixture.test-support.ts';
 
 const STEP = 30_000;
-
-async function audit(f: Fixture): Promise<Array<Record<string, string>>> {
-  await f.server.audit.close();
-  return (await readFile(f.server.audit.file, 'utf8'))
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-}
 
 async function refused(promise: Promise<unknown>): Promise<string> {
   try {
@@ -48,7 +41,7 @@ test('key + right code runs status; the audit log has each step and never the co
     assert.is(out.code, 0, out.stderr);
     assert.match(out.stdout, /^host test-host 1\.2\.3/);
     assert.match(out.stdout, /controller\s+controller\s+vm\s+stopped/);
-    const log = await audit(f);
+    const log = await writtenLines(f.server.audit);
     assert.equal(
       log.map((e) => `${e.action} ${e.result}`),
       ['publickey ok', 'login ok', 'exec ok'],
@@ -83,7 +76,7 @@ test('no key, a wrong key, a wrong code, a user without a code are all refused',
       await refused(connect(f.server.port, { username: 'mallory', key: f.alice.privateKey, code })),
       /authentication methods failed/,
     );
-    const log = await audit(f);
+    const log = await writtenLines(f.server.audit);
     const reasons = log
       .filter((e) => e.result === 'refused' && e.action !== 'disconnect')
       .map((e) => `${e.who} ${e.action} ${e.reason}`);
@@ -127,7 +120,9 @@ test('a used code is refused, also after a restart; a code from two steps ago is
       /authentication methods failed/,
     );
     (await connect(f.server.port, { key: f.alice.privateKey, code: await f.code(1) })).end();
-    const reasons = (await audit(f)).filter((e) => e.action === 'keyboard-interactive').map((e) => e.reason);
+    const reasons = (await writtenLines(f.server.audit))
+      .filter((e) => e.action === 'keyboard-interactive')
+      .map((e) => e.reason);
     assert.equal(reasons, ['replayed', 'replayed', 'wrong-code']);
   }));
 
@@ -161,7 +156,7 @@ test('failures lock the user out, even with the right code, until the lock-out e
       const client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() });
       assert.is((await run(client, 'help')).code, 0);
       client.end();
-      const log = await audit(f);
+      const log = await writtenLines(f.server.audit);
       assert.ok(
         log.some((e) => e.result === 'refused' && e.reason !== undefined && /^locked-out for 60 s$/.test(e.reason)),
         JSON.stringify(log),
@@ -180,7 +175,7 @@ test('back-off after free failures refuses attempts for a while, then lets them 
       );
       f.clock.now += 5_000;
       (await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })).end();
-      assert.ok((await audit(f)).some((e) => e.reason === 'backing-off for 5 s'));
+      assert.ok((await writtenLines(f.server.audit)).some((e) => e.reason === 'backing-off for 5 s'));
     },
     { lockout: { freeFailures: 1, baseDelayMs: 5_000, lockAfter: 10 } },
   ));
@@ -247,7 +242,7 @@ test('connections beyond the limit are closed at once; slots free up when they g
       await new Promise((resolve) => setTimeout(resolve, 200));
       f.clock.now += STEP;
       (await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() })).end();
-      assert.ok((await audit(f)).some((e) => e.reason === 'too-many-connections'));
+      assert.ok((await writtenLines(f.server.audit)).some((e) => e.reason === 'too-many-connections'));
     },
     { maxConnections: 2 },
   ));

@@ -9,7 +9,7 @@ import { OtpVerifier } from '../auth/otp.ts';
 import { loadSecretKey } from '../auth/secrets.ts';
 import type { AgentUser } from '../config.ts';
 import type { Controls } from '../controls.ts';
-import { listenFailure } from '../listeners/failure.ts';
+import { listenOn } from '../listeners/failure.ts';
 import { ConnectionAuth, parseAuthorizedKeys } from './auth.ts';
 import { loadHostKey } from './hostkey.ts';
 import { serveConnection } from './session.ts';
@@ -128,14 +128,7 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     });
     ssh.injectSocket(socket);
   });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once(
-      'error',
-      (error: NodeJS.ErrnoException) =>
-        void listenFailure('ssh', address.host, address.port, error, 'agent.ssh.listen').then(reject),
-    );
-    tcp.listen(address.port, address.host, () => resolve());
-  });
+  await listenOn(tcp, address, 'ssh', 'agent.ssh.listen');
   tcp.on('error', (error: Error) => log(`ssh: server error: ${error.message}`));
   const port = (tcp.address() as AddressInfo).port;
   log(`ssh: listening on ${address.host}:${port}; host key ${hostKey.fingerprint} (ED25519)`);

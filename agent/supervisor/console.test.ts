@@ -1,14 +1,13 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
-import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { HostConfig, VmConfig } from '../config.ts';
-import { shellGuest } from '../console/memory-consoles.test-support.ts';
+import { serveShellConsole } from '../console/memory-consoles.test-support.ts';
 import { Supervisor } from './supervisor.ts';
 
 const MiB = 1024 * 1024;
@@ -149,18 +148,7 @@ test('a guest flooding its console: the VM directory stays under the log cap whi
 
 test("openConsole: a fake guest on the VM's console.sock answers what the keyboard holder types; the output comes back through the reader, the socket is held only while someone types", async () => {
   const { dir, vmDir, serialLog, supervisor } = await setup();
-  const guest = shellGuest();
-  const connections: Socket[] = [];
-  // QEMU sends the serial output to the socket client and to its logfile alike; the stand-in does the same.
-  const server = createServer((socket) => {
-    connections.push(socket);
-    socket.on('data', (data) => {
-      const out = guest('vm1', data) ?? '';
-      socket.write(out);
-      void appendFile(serialLog, out);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(join(vmDir, 'console.sock'), resolve));
+  const { server, clients: connections } = await serveShellConsole(join(vmDir, 'console.sock'), 'vm1', serialLog);
   const lines: string[] = [];
   const viewer = (who: string) => ({
     who,

@@ -12,19 +12,9 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startFixture } from '../api/fixture.test-support.ts';
+import { CHROMIUM, CHROMIUM_ARGS, openChromium } from './chromium.test-support.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const TIMEOUT = 60_000;
 
 if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
@@ -38,17 +28,9 @@ let page: Page;
 const consoleErrors: string[] = [];
 
 test.before(async () => {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ARGS,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  page = context.pages()[0] ?? (await context.newPage());
+  ({ context, page } = await openChromium(profile, TIMEOUT));
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(e.message));
-  page.on('dialog', (d) => void d.accept());
 });
 
 const row = (vm: string) => page.locator(`#vms tr[data-vm="${vm}"]`);
@@ -251,7 +233,7 @@ test('the banner links to the rescue console; it is a terminal: typing takes the
 });
 
 test('a second session sees the output and cannot type until it takes over; the first is told', async () => {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   other.setDefaultTimeout(TIMEOUT);
   const bob = await other.newPage();

@@ -1,14 +1,12 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FailureError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
-import { dropFilter } from '../rootfs/drop.ts';
-import { addDebToTree, FileTree } from '../rootfs/tree.ts';
-import { entry, lsMode } from '../rootfs/tree-entries.test-support.ts';
+import { FileTree } from '../rootfs/tree.ts';
+import { assertExtracted, busyboxTree, entry, lsMode } from '../rootfs/tree-entries.test-support.ts';
 import { writeCpioNewc } from './cpio.ts';
 
 const MTIME = 1700000000;
@@ -236,25 +234,7 @@ test('cpio -id reproduces every file, mode, owner, link and device', async () =>
     await runTool('cpio', ['-id', '--no-absolute-filenames', '--quiet', '--preserve-modification-time', '-D', work], {
       input: await writeCpioNewc(tree, { mtime: MTIME }),
     });
-    for (const e of tree.entries()) {
-      const at = join(work, e.path);
-      const stat = await lstat(at);
-      const holder = e.type === 'hardlink' ? tree.get(e.linkname!)! : e;
-      if (e.type !== 'symlink') assert.is(stat.mode & 0o7777, holder.mode, `${e.path} mode`);
-      if (root) assert.equal([stat.uid, stat.gid], [holder.uid, holder.gid], `${e.path} owner`);
-      if (e.type !== 'symlink' && e.type !== 'directory') assert.is(stat.mtimeMs, MTIME * 1000, `${e.path} mtime`);
-      if (holder.type === 'file') {
-        assert.ok(stat.isFile(), `${e.path} is a regular file`);
-        assert.ok((await readFile(at)).equals(holder.content!), `${e.path} content is byte-equal`);
-      }
-      if (e.type === 'symlink') assert.is(await readlink(at), e.linkname, `${e.path} target`);
-      if (e.type === 'char')
-        assert.ok(stat.isCharacterDevice() && stat.rdev === ((e.devmajor! << 8) | e.devminor!), `${e.path} device`);
-      if (e.type === 'block')
-        assert.ok(stat.isBlockDevice() && stat.rdev === ((e.devmajor! << 8) | e.devminor!), `${e.path} device`);
-      if (e.type === 'fifo') assert.ok(stat.isFIFO());
-      if (e.type === 'directory') assert.ok(stat.isDirectory());
-    }
+    await assertExtracted(work, tree, { mtime: MTIME, owners: root, hardlinks: 'copies', linkAndFolderTimes: false });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -283,17 +263,7 @@ test('writes are deterministic; the mtime and the tree are what change the bytes
 });
 
 test('busybox-static as an initramfs: GNU cpio lists what the tree holds', async () => {
-  const archives = '/var/cache/apt/archives';
-  const name = existsSync(archives)
-    ? readdirSync(archives).find((n) => n.startsWith('busybox-static_') && n.endsWith('.deb'))
-    : undefined;
-  if (!name)
-    throw new Error(`no busybox-static .deb in ${archives}: run \`apt-get install --download-only busybox-static\``);
-  const tree = new FileTree();
-  await addDebToTree(tree, await readFile(join(archives, name)), {
-    origin: 'pkg:busybox-static',
-    keep: dropFilter([]).keep,
-  });
+  const tree = await busyboxTree();
   tree.add(
     entry('init', 'file', { mode: 0o755, content: Buffer.from('#!/bin/busybox sh\n/bin/busybox poweroff -f\n') }),
   );

@@ -1,14 +1,12 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FailureError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
-import { dropFilter } from '../rootfs/drop.ts';
-import { addDebToTree, FileTree } from '../rootfs/tree.ts';
-import { entry, lsMode } from '../rootfs/tree-entries.test-support.ts';
+import { FileTree } from '../rootfs/tree.ts';
+import { assertExtracted, busyboxTree, entry, lsMode } from '../rootfs/tree-entries.test-support.ts';
 import { readTar, writeTar } from './tar.ts';
 
 // GNU tar prints mtimes in local time; pin the zone so listings compare.
@@ -105,22 +103,7 @@ test('GNU tar extracts the archive: contents, modes, owners, links and devices a
     await runTool('tar', ['--numeric-owner', '-xpf', '-', '-C', work], {
       input: await writeTar(tree, { mtime: MTIME }),
     });
-    for (const e of tree.entries()) {
-      const at = join(work, e.path);
-      const stat = await lstat(at);
-      const holder = e.type === 'hardlink' ? tree.get(e.linkname!)! : e;
-      if (e.type !== 'symlink') assert.is(stat.mode & 0o7777, holder.mode, `${e.path} mode`);
-      if (root) assert.equal([stat.uid, stat.gid], [holder.uid, holder.gid], `${e.path} owner`);
-      assert.is(stat.mtimeMs, MTIME * 1000, `${e.path} mtime`);
-      if (holder.type === 'file') assert.ok((await readFile(at)).equals(holder.content!), `${e.path} content`);
-      if (e.type === 'hardlink')
-        assert.is(stat.ino, (await lstat(join(work, e.linkname!))).ino, `${e.path} is a hard link`);
-      if (e.type === 'symlink') assert.is(await readlink(at), e.linkname);
-      if (e.type === 'char')
-        assert.ok(stat.isCharacterDevice() && stat.rdev === ((e.devmajor! << 8) | e.devminor!), `${e.path} device`);
-      if (e.type === 'block') assert.ok(stat.isBlockDevice());
-      if (e.type === 'fifo') assert.ok(stat.isFIFO());
-    }
+    await assertExtracted(work, tree, { mtime: MTIME, owners: root, hardlinks: 'linked', linkAndFolderTimes: true });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -172,17 +155,7 @@ test('readTar reads archives written by GNU tar', async () => {
 });
 
 test('a package tree survives a tar round trip', async () => {
-  const archives = '/var/cache/apt/archives';
-  const name = existsSync(archives)
-    ? readdirSync(archives).find((n) => n.startsWith('busybox-static_') && n.endsWith('.deb'))
-    : undefined;
-  if (!name)
-    throw new Error(`no busybox-static .deb in ${archives}: run \`apt-get install --download-only busybox-static\``);
-  const tree = new FileTree();
-  await addDebToTree(tree, await readFile(join(archives, name)), {
-    origin: 'pkg:busybox-static',
-    keep: dropFilter([]).keep,
-  });
+  const tree = await busyboxTree();
   const tarball = await writeTar(tree, { mtime: 0 });
   const listed = rows((await runTool('tar', ['--numeric-owner', '-tvf', '-'], { input: tarball, env: UTC })).stdout);
   assert.equal(

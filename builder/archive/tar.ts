@@ -3,6 +3,7 @@
 import * as tarStream from 'tar-stream';
 import { FailureError } from '../../common/errors.ts';
 import { type EntryType, FileTree, fileTypeBits, normaliseTreePath, type TreeEntry } from '../rootfs/tree.ts';
+import { headerFields } from './tar-header.ts';
 
 type TarHeader = Partial<tarStream.Header> & Pick<tarStream.Header, 'name'>;
 
@@ -73,21 +74,8 @@ export async function readTar(buf: Buffer, options: { origin: string }): Promise
       const path = normaliseTreePath(raw.name);
       if (path === '') continue;
       const type = treeType(raw.type, raw.name);
-      const added: TreeEntry = {
-        path,
-        type,
-        mode: (raw.mode ?? 0) & 0o7777,
-        uid: raw.uid ?? 0,
-        gid: raw.gid ?? 0,
-        origin: options.origin,
-      };
+      const added: TreeEntry = { path, type, ...headerFields(raw, normaliseTreePath), origin: options.origin };
       if (type === 'file') added.content = Buffer.concat(chunks);
-      if (type === 'symlink') added.linkname = raw.linkname ?? '';
-      if (type === 'hardlink') added.linkname = normaliseTreePath(raw.linkname ?? '');
-      if (type === 'char' || type === 'block') {
-        added.devmajor = raw.devmajor ?? 0;
-        added.devminor = raw.devminor ?? 0;
-      }
       tree.add(added);
     }
   } catch (error) {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileTree } from '../rootfs/tree.ts';
+import { entry } from '../rootfs/tree-entries.test-support.ts';
 import { compress } from './compress.ts';
 import { writeCpioNewc } from './cpio.ts';
 import { unpackInitramfs } from './unpack.ts';
@@ -11,35 +12,10 @@ import { unpackInitramfs } from './unpack.ts';
 async function initrd(text: string): Promise<Buffer> {
   const tree = new FileTree();
   tree.mkdirp('etc/mvos', { origin: 'test' });
-  tree.add({
-    path: 'etc/mvos/host.json',
-    type: 'file',
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    content: Buffer.from(text),
-    origin: 'test',
-  });
-  tree.add({
-    path: 'bin/tool',
-    type: 'file',
-    mode: 0o755,
-    uid: 0,
-    gid: 0,
-    content: Buffer.from('#!/bin/sh\n'),
-    origin: 'test',
-  });
-  tree.add({ path: 'bin/alias', type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: 'tool', origin: 'test' });
-  tree.add({
-    path: 'dev/console',
-    type: 'char',
-    mode: 0o600,
-    uid: 0,
-    gid: 0,
-    devmajor: 5,
-    devminor: 1,
-    origin: 'test',
-  });
+  tree.add(entry('etc/mvos/host.json', 'file', { content: Buffer.from(text) }));
+  tree.add(entry('bin/tool', 'file', { mode: 0o755, content: Buffer.from('#!/bin/sh\n') }));
+  tree.add(entry('bin/alias', 'symlink', { linkname: 'tool' }));
+  tree.add(entry('dev/console', 'char', { mode: 0o600, devmajor: 5, devminor: 1 }));
   return writeCpioNewc(tree, { mtime: 0 });
 }
 

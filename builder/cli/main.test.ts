@@ -1,22 +1,12 @@
 // The `mvos` command as a person runs it: the real launcher in a child process, exit codes, stderr, help and --json.
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runMvos } from './mvos.test-support.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const broken = 'builder/recipe/fixtures/broken/01-cpus-wrong-type.yaml';
 
-function mvos(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync('./mvos', args, {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-    timeout: 60_000,
-  });
-  if (result.error) throw result.error;
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const mvos = (...args: string[]) => runMvos(args, { env: { FORCE_COLOR: '0' } });
 
 const stackLine = /^\s+at /m;
 

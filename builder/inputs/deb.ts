@@ -5,6 +5,7 @@ import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { FailureError } from '../../common/errors.ts';
 import { spawnTool } from '../../common/exec.ts';
+import { headerFields } from '../archive/tar-header.ts';
 
 // How a member of a .deb is compressed (from its name: data.tar.xz, data.tar.zst, data.tar.gz, data.tar).
 export type DebCompression = 'xz' | 'zst' | 'gz' | 'none';
@@ -318,21 +319,12 @@ function normaliseHeader(raw: tar.Header, label: string): DebEntryHeader | undef
   const header: DebEntryHeader = {
     name,
     type,
-    mode: (raw.mode ?? 0) & 0o7777,
-    uid: raw.uid ?? 0,
-    gid: raw.gid ?? 0,
+    ...headerFields(raw, normalisePath),
     size: type === 'file' ? (raw.size ?? 0) : 0,
     mtime: raw.mtime ?? new Date(0),
   };
   if (raw.uname) header.uname = raw.uname;
   if (raw.gname) header.gname = raw.gname;
-  // A symlink target is kept as written; a hard link names another archive member, so it is normalised like a name.
-  if (type === 'symlink') header.linkname = raw.linkname ?? '';
-  if (type === 'link') header.linkname = normalisePath(raw.linkname ?? '');
-  if (type === 'character-device' || type === 'block-device') {
-    header.devmajor = raw.devmajor ?? 0;
-    header.devminor = raw.devminor ?? 0;
-  }
   return header;
 }
 

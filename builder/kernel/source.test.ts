@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FailureError, UserError } from '../../common/errors.ts';
+import { withTempDir } from '../../common/temp-dir.ts';
 import { ContentCache } from '../inputs/cache.ts';
 import {
   cachedKernelFromSource,
@@ -22,15 +22,6 @@ const fragments = () =>
     ['base.config', '# base\nCONFIG_64BIT=y\nCONFIG_PRINTK=y\n'],
     ['trim.config', '# CONFIG_VT is not set\nCONFIG_PANIC_TIMEOUT=-1\n'],
   ]);
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'mvos-source-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 test('the key is stable for the same inputs, whatever order the fragments come in', () => {
   const key = kernelSourceKey(SHA, fragments(), 'tinyconfig');
@@ -140,7 +131,7 @@ test('the guest-tiny fragments parse, agree with each other and ask for what a Q
 });
 
 test('readConfigFragments refuses a folder without fragments', async () => {
-  await withDir(async (dir) => {
+  await withTempDir('mvos-source-', async (dir) => {
     await writeFile(join(dir, 'README'), 'not a fragment');
     try {
       await readConfigFragments(dir);
@@ -153,7 +144,7 @@ test('readConfigFragments refuses a folder without fragments', async () => {
 });
 
 test('cachedKernelFromSource builds once, then returns the stored bzImage and config without building', async () => {
-  await withDir(async (dir) => {
+  await withTempDir('mvos-source-', async (dir) => {
     const cache = new ContentCache(join(dir, 'cache'));
     await mkdir(cache.root);
     let builds = 0;

@@ -16,10 +16,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { refused } from '../../qa/lib/refused.ts';
+import { refused } from '../../common/refused.test-support.ts';
+import { runMvos } from '../cli/mvos.test-support.ts';
 import {
   type BlockNode,
   checkTarget,
@@ -30,7 +30,6 @@ import {
   swapNumbers,
 } from './flash.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1 << 20;
 const work = mkdtempSync(join(tmpdir(), 'mvos-flash-'));
 const image = join(work, 'image.raw');
@@ -85,16 +84,7 @@ function sha256Of(path: string, bytes?: number): string {
   }
 }
 
-function mvos(args: string[]) {
-  const run = spawnSync(join(root, 'mvos'), args, {
-    cwd: root,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-    timeout: 120_000,
-  });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const mvos = (args: string[]) => runMvos(args, { timeoutMs: 120_000 });
 
 test('mountinfo and /proc/swaps parse to major:minor numbers', () => {
   const numbers = mountedNumbers(

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { repoRoot } from '../pipeline/sources.ts';
 import { renderTemplate } from '../recipe/templates.ts';
+import { type MediaInput, mediaTag } from './input.ts';
 
 // Where Debian's grub-pc-bin keeps the i386-pc images and modules.
 export const GRUB_PC_DIR = '/usr/lib/grub/i386-pc';
@@ -118,6 +119,25 @@ export function grubConfig(values: MenuValues): string {
     rescueArgs: RESCUE_ARGS,
     tries,
   });
+}
+
+// What GRUB boots on every medium: the kernel, the initrd, grub.cfg and the tag file its early config searches for.
+export function bootFiles(input: MediaInput, counting: boolean): Record<string, Buffer> {
+  return {
+    'boot/vmlinuz': input.vmlinuz,
+    'boot/initrd': input.initrd,
+    'boot/grub/grub.cfg': Buffer.from(
+      grubConfig({
+        name: input.name,
+        version: input.version,
+        cmdline: input.cmdline,
+        menuTimeout: input.boot.menuTimeout,
+        attempts: input.boot.attempts,
+        counting,
+      }),
+    ),
+    [mediaTag(input)]: Buffer.from(`${input.name} ${input.version}\n`),
+  };
 }
 
 // A 1024-byte GRUB environment block; GRUB's save_env rewrites it in place, so its size never changes.

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { FAT_PACKAGES, makeFat } from './fat.ts';
 import { guidFrom } from './gpt.ts';
-import { GRUB_CFG_SOURCE, GRUB_PACKAGES, GRUB_PC_DIR, grubConfig, grubImage } from './grub.ts';
+import { bootFiles, GRUB_CFG_SOURCE, GRUB_PACKAGES, GRUB_PC_DIR, grubImage } from './grub.ts';
 import { fatSerial, type MediaInput, mediaTag } from './input.ts';
 import type { Medium } from './medium.ts';
 
@@ -30,20 +30,8 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
   try {
     const tree = join(dir, 'tree');
     const files: Record<string, Buffer> = {
-      'boot/vmlinuz': input.vmlinuz,
-      'boot/initrd': input.initrd,
-      'boot/grub/grub.cfg': Buffer.from(
-        grubConfig({
-          name: input.name,
-          version: input.version,
-          cmdline: input.cmdline,
-          menuTimeout: input.boot.menuTimeout,
-          attempts: input.boot.attempts,
-          counting: false,
-        }),
-      ),
+      ...bootFiles(input, false),
       'boot/grub/eltorito.img': await grubImage('i386-pc-eltorito', mediaTag(input)),
-      [mediaTag(input)]: Buffer.from(`${input.name} ${input.version}\n`),
     };
     for (const [path, content] of Object.entries(files)) {
       await mkdir(dirname(join(tree, path)), { recursive: true });

@@ -3,7 +3,7 @@
 
 import { FAT_PACKAGES, makeFat } from './fat.ts';
 import { GPT_TYPES, guidFrom, SECTOR, writeGpt } from './gpt.ts';
-import { GRUB_CFG_SOURCE, GRUB_PACKAGES, grubConfig, grubEnv, grubImage, mbrBootCode, placeCore } from './grub.ts';
+import { bootFiles, GRUB_CFG_SOURCE, GRUB_PACKAGES, grubEnv, grubImage, mbrBootCode, placeCore } from './grub.ts';
 import { fatSerial, type MediaInput, mediaTag } from './input.ts';
 import type { Medium } from './medium.ts';
 
@@ -19,23 +19,11 @@ export function espSizeMiB(payloadBytes: number): number {
   return Math.max(64, Math.ceil((payloadBytes * 1.25) / MiB) + 8);
 }
 
-// The ESP's files, shared with the ISO's view of the same boot payload.
+// The ESP's files: the UEFI loader (GRUB or the signed UKI), what GRUB boots, and grubenv when boots are counted.
 export async function espFiles(input: MediaInput, counting: boolean): Promise<Record<string, Buffer>> {
   const files: Record<string, Buffer> = {
     'EFI/BOOT/BOOTX64.EFI': input.uki ?? (await grubImage('x86_64-efi', mediaTag(input))),
-    'boot/vmlinuz': input.vmlinuz,
-    'boot/initrd': input.initrd,
-    'boot/grub/grub.cfg': Buffer.from(
-      grubConfig({
-        name: input.name,
-        version: input.version,
-        cmdline: input.cmdline,
-        menuTimeout: input.boot.menuTimeout,
-        attempts: input.boot.attempts,
-        counting,
-      }),
-    ),
-    [mediaTag(input)]: Buffer.from(`${input.name} ${input.version}\n`),
+    ...bootFiles(input, counting),
   };
   if (counting) files['boot/grub/grubenv'] = grubEnv({ boot_tries: '0' });
   return files;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compress } from '../archive/compress.ts';
 import { writeCpioNewc } from '../archive/cpio.ts';
-import { FileTree } from '../rootfs/tree.ts';
+import { FileTree, rootFile } from '../rootfs/tree.ts';
 import { repoRoot } from './sources.ts';
 
 // Where the host image carries it, and the init it is made from (relative to the repository).
@@ -19,23 +19,7 @@ export function containerInitScript(): Buffer {
 export async function containerInitramfs(busybox: Buffer, mtime: number): Promise<Buffer> {
   const tree = new FileTree();
   tree.mkdirp('bin', { origin: 'container-init' });
-  tree.add({
-    path: 'bin/busybox',
-    type: 'file',
-    mode: 0o755,
-    uid: 0,
-    gid: 0,
-    content: busybox,
-    origin: 'busybox-static',
-  });
-  tree.add({
-    path: 'init',
-    type: 'file',
-    mode: 0o755,
-    uid: 0,
-    gid: 0,
-    content: containerInitScript(),
-    origin: CONTAINER_INIT_SOURCE,
-  });
+  tree.add(rootFile('bin/busybox', busybox, 'busybox-static', 0o755));
+  tree.add(rootFile('init', containerInitScript(), CONTAINER_INIT_SOURCE, 0o755));
   return compress(await writeCpioNewc(tree, { mtime }), 'gzip');
 }

@@ -8,7 +8,7 @@ import { readTar, writeTar } from '../archive/tar.ts';
 import { defaultKeyDir } from '../firmware/keys.ts';
 import { renderTemplate } from '../recipe/templates.ts';
 import type { Recipe, TemplateSpec } from '../recipe/types.ts';
-import type { FileTree } from '../rootfs/tree.ts';
+import { type FileTree, rootFile } from '../rootfs/tree.ts';
 import { type ApiTlsPair, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../secrets/api-tls.ts';
 import { type HostUsers, IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
 import { CONTAINER_INITRD, containerInitramfs, containerInitScript } from './container-init.ts';
@@ -55,18 +55,6 @@ interface RecipeFiles {
 // A host with an agent and a small guest kernel can run container workloads: it carries the container init.
 function carriesContainers(recipe: Recipe): boolean {
   return recipe.kind === 'host' && recipe.agent.enabled && containerKernel(recipe) !== undefined;
-}
-
-function fileEntry(path: string, content: Buffer | string, mode = 0o644, origin = 'generated') {
-  return {
-    path,
-    type: 'file' as const,
-    mode,
-    uid: 0,
-    gid: 0,
-    content: Buffer.isBuffer(content) ? content : Buffer.from(content),
-    origin,
-  };
 }
 
 function renderTemplates(recipe: Recipe): RecipeFiles['templates'] {
@@ -150,16 +138,16 @@ function addOverlays(tree: FileTree, overlays: RecipeFiles['overlays']): void {
       if (e.type === 'directory') tree.mkdirp(e.path, { mode: e.mode, origin });
       else if (e.type === 'symlink')
         tree.add({ path: e.path, type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: e.linkname, origin });
-      else tree.add(fileEntry(e.path, e.content!, e.mode, origin));
+      else tree.add(rootFile(e.path, e.content!, origin, e.mode));
     }
   }
 }
 
 function addSecrets(tree: FileTree, files: RecipeFiles): void {
-  if (files.secretKey) tree.add(fileEntry(IMAGE_SECRET_KEY.slice(1), files.secretKey, 0o400, 'agent-users'));
+  if (files.secretKey) tree.add(rootFile(IMAGE_SECRET_KEY.slice(1), files.secretKey, 'agent-users', 0o400));
   if (files.apiTls) {
-    tree.add(fileEntry(IMAGE_API_CERT.slice(1), files.apiTls.cert, 0o444, 'agent-tls'));
-    tree.add(fileEntry(IMAGE_API_KEY.slice(1), files.apiTls.key, 0o400, 'agent-tls'));
+    tree.add(rootFile(IMAGE_API_CERT.slice(1), files.apiTls.cert, 'agent-tls', 0o444));
+    tree.add(rootFile(IMAGE_API_KEY.slice(1), files.apiTls.key, 'agent-tls', 0o400));
   }
 }
 
@@ -172,32 +160,19 @@ async function addGuestImages(
   for (const guest of guests) {
     const vm = recipe.vms.find((v) => v.recipe === guest.recipe)!;
     const paths = guestImagePaths(vm);
-    tree.add(
-      fileEntry(
-        paths.kernel.slice(1),
-        await ctx.cache.read(guest.vmlinuz, `${guest.recipe.name} kernel`),
-        0o644,
-        `image:${guest.recipe.name}`,
-      ),
-    );
-    tree.add(
-      fileEntry(
-        paths.initrd.slice(1),
-        await ctx.cache.read(guest.initrd, `${guest.recipe.name} initrd`),
-        0o644,
-        `image:${guest.recipe.name}`,
-      ),
-    );
-    const disk = guestDiskPath(vm);
-    if (disk && guest.disk)
+    const add = async (path: string, blob: string, what: string, mode: number) =>
       tree.add(
-        fileEntry(
-          disk.slice(1),
-          await ctx.cache.read(guest.disk, `${guest.recipe.name} root disk`),
-          0o444,
+        rootFile(
+          path.slice(1),
+          await ctx.cache.read(blob, `${guest.recipe.name} ${what}`),
           `image:${guest.recipe.name}`,
+          mode,
         ),
       );
+    await add(paths.kernel, guest.vmlinuz, 'kernel', 0o644);
+    await add(paths.initrd, guest.initrd, 'initrd', 0o644);
+    const disk = guestDiskPath(vm);
+    if (disk && guest.disk) await add(disk, guest.disk, 'root disk', 0o444);
   }
 }
 
@@ -212,10 +187,9 @@ async function addVmFirmware(
     const vars = vmVars[vm.name];
     if (vars)
       tree.add(
-        fileEntry(
+        rootFile(
           guestVarsPath(vm).slice(1),
           await ctx.cache.read(vars, `${vm.name} NVRAM store`),
-          0o644,
           `firmware:${vm.name}`,
         ),
       );
@@ -234,10 +208,9 @@ async function addContainerInit(ctx: ImageContext, tree: FileTree): Promise<void
       hint: "keep busybox-static in the host recipe's packages",
     });
   tree.add(
-    fileEntry(
+    rootFile(
       CONTAINER_INITRD.slice(1),
       await containerInitramfs(busybox.content, ctx.sourceDateEpoch),
-      0o644,
       'container-init',
     ),
   );
@@ -246,26 +219,12 @@ async function addContainerInit(ctx: ImageContext, tree: FileTree): Promise<void
 function addSystemFolders(tree: FileTree): void {
   // The kernel opens /dev/console for init before devtmpfs is mounted, so the archive carries the two nodes it needs.
   tree.mkdirp('dev', { mode: 0o755, origin: 'generated' });
-  tree.add({
-    path: 'dev/console',
-    type: 'char',
-    mode: 0o600,
-    uid: 0,
-    gid: 0,
-    devmajor: 5,
-    devminor: 1,
-    origin: 'generated',
-  });
-  tree.add({
-    path: 'dev/null',
-    type: 'char',
-    mode: 0o666,
-    uid: 0,
-    gid: 0,
-    devmajor: 1,
-    devminor: 3,
-    origin: 'generated',
-  });
+  const nodes = [
+    ['dev/console', 0o600, 5, 1],
+    ['dev/null', 0o666, 1, 3],
+  ] as const;
+  for (const [path, mode, devmajor, devminor] of nodes)
+    tree.add({ path, type: 'char', mode, uid: 0, gid: 0, devmajor, devminor, origin: 'generated' });
   for (const dir of ['proc', 'sys', 'run', 'tmp', 'var/lib/mvos', 'mnt'])
     tree.mkdirp(dir, { mode: dir === 'tmp' ? 0o1777 : 0o755, origin: 'generated' });
 }
@@ -280,12 +239,13 @@ async function buildRootTree(
 ): Promise<Record<string, Buffer>> {
   const { tree, moduleLoadOrder } = await packagesWithModules(ctx, recipe, parts);
   addOverlays(tree, files.overlays);
-  for (const t of files.templates) tree.add(fileEntry(t.target.slice(1), t.text, t.mode, `template:${t.target}`));
+  for (const t of files.templates) tree.add(rootFile(t.target.slice(1), t.text, `template:${t.target}`, t.mode));
   const generated =
     moduleLoadOrder === undefined ? files.generated : { ...files.generated, 'etc/mvos/modules': moduleLoadOrder };
-  for (const [path, text] of Object.entries(generated)) tree.add(fileEntry(path, text));
+  for (const [path, text] of Object.entries(generated)) tree.add(rootFile(path, text, 'generated'));
   addSecrets(tree, files);
-  if (parts.agent) tree.add(fileEntry('usr/lib/mvos/agent.mjs', await ctx.cache.read(parts.agent, 'agent bundle')));
+  if (parts.agent)
+    tree.add(rootFile('usr/lib/mvos/agent.mjs', await ctx.cache.read(parts.agent, 'agent bundle'), 'generated'));
   await addGuestImages(ctx, tree, recipe, parts.guests);
   await addVmFirmware(ctx, tree, recipe, parts.vmVars);
   if (carriesContainers(recipe)) await addContainerInit(ctx, tree);

@@ -1,4 +1,3 @@
-import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,24 +7,7 @@ import { FailureError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
 import { dropFilter } from './drop.ts';
 import { addDebToTree, FileTree, normaliseTreePath, resolveInTree, type TreeEntry } from './tree.ts';
-
-const ARCHIVES = '/var/cache/apt/archives';
-
-function cachedDeb(prefix: string): string | undefined {
-  if (!existsSync(ARCHIVES)) return undefined;
-  const found = readdirSync(ARCHIVES)
-    .sort()
-    .find((name) => name.startsWith(prefix) && name.endsWith('.deb'));
-  return found ? join(ARCHIVES, found) : undefined;
-}
-
-// busybox-static is what every image starts from; the tests need it in apt's cache.
-function busyboxDeb(): string {
-  const deb = cachedDeb('busybox-static_');
-  if (!deb)
-    throw new Error(`no busybox-static .deb in ${ARCHIVES}: run \`apt-get install --download-only busybox-static\``);
-  return deb;
-}
+import { busyboxDeb, cachedDeb, lsMode } from './tree-entries.test-support.ts';
 
 const file = (path: string, content = '', mode = 0o644, origin = 'test'): TreeEntry => ({
   path,
@@ -285,23 +267,6 @@ async function dpkgListing(deb: string): Promise<Listed[]> {
   return rows;
 }
 
-function lsPerm(mode: number): string {
-  const bit = (mask: number, char: string) => (mode & mask ? char : '-');
-  const exec = (x: number, special: number, on: string, off: string) =>
-    mode & special ? (mode & x ? on : off) : bit(x, 'x');
-  return (
-    bit(0o400, 'r') +
-    bit(0o200, 'w') +
-    exec(0o100, 0o4000, 's', 'S') +
-    bit(0o040, 'r') +
-    bit(0o020, 'w') +
-    exec(0o010, 0o2000, 's', 'S') +
-    bit(0o004, 'r') +
-    bit(0o002, 'w') +
-    exec(0o001, 0o1000, 't', 'T')
-  );
-}
-
 const TYPE_CHAR: Record<TreeEntry['type'], string> = {
   file: '-',
   directory: 'd',
@@ -321,7 +286,7 @@ function asListed(entry: Readonly<TreeEntry>): Listed {
         : '0';
   const listed: Listed = {
     type: TYPE_CHAR[entry.type],
-    perm: lsPerm(entry.mode),
+    perm: lsMode('', entry.mode),
     owner: `${entry.uid}/${entry.gid}`,
     size,
     name: entry.path,

@@ -30,6 +30,19 @@ export interface TreeEntry {
   origin: string;
 }
 
+// A root-owned regular file.
+export function rootFile(path: string, content: Buffer | string, origin: string, mode = 0o644): TreeEntry {
+  return {
+    path,
+    type: 'file',
+    mode,
+    uid: 0,
+    gid: 0,
+    content: Buffer.isBuffer(content) ? content : Buffer.from(content),
+    origin,
+  };
+}
+
 const ENTRY_TYPES: readonly EntryType[] = ['file', 'directory', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 const EMPTY = Buffer.alloc(0);
 // Linux gives up after 40 symlinks in one lookup (ELOOP); a tree that needs more is broken the same way.

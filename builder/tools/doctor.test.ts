@@ -1,22 +1,13 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { withTempDir } from '../../common/temp-dir.ts';
 import { checkHost, fixCommand, installLine, missingPackages } from './doctor.ts';
 import { REQUIREMENTS } from './requirements.ts';
 
 const noKvm = async () => ({ usable: false, reason: 'not probed in this test' });
 const allPackages = REQUIREMENTS.map((r) => r.package).sort();
-
-async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await mkdtemp(join(tmpdir(), 'mvos-doctor-'));
-  try {
-    await fn(root);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
-}
 
 async function put(root: string, path: string, mode: number): Promise<void> {
   await mkdir(dirname(join(root, path)), { recursive: true });
@@ -33,7 +24,7 @@ test('the requirements table names each package once, with absolute file paths',
 });
 
 test('with an empty PATH and an empty root every package is missing and the install line names them all', async () => {
-  await withRoot(async (root) => {
+  await withTempDir('mvos-doctor-', async (root) => {
     const result = await checkHost({ pathDirs: [], root, isRoot: true, probe: noKvm });
     assert.is(result.tools.length, REQUIREMENTS.length);
     assert.ok(result.tools.every((t) => !t.found));
@@ -44,14 +35,14 @@ test('with an empty PATH and an empty root every package is missing and the inst
 });
 
 test('the install line gets sudo when not running as root', async () => {
-  await withRoot(async (root) => {
+  await withTempDir('mvos-doctor-', async (root) => {
     const result = await checkHost({ pathDirs: [], root, isRoot: false, probe: noKvm });
     assert.is(result.installCommand, `sudo apt-get install -y --no-install-recommends ${allPackages.join(' ')}`);
   });
 });
 
 test('commands count only as executable files on PATH (or sbin) below the root; files anywhere count', async () => {
-  await withRoot(async (root) => {
+  await withTempDir('mvos-doctor-', async (root) => {
     await put(root, '/usr/bin/xorriso', 0o755);
     await put(root, '/usr/bin/zstd', 0o644);
     await put(root, '/sbin/mkfs.vfat', 0o755);
@@ -81,7 +72,7 @@ test('commands count only as executable files on PATH (or sbin) below the root; 
 });
 
 test('missingPackages detects as checkHost does (sorted, each once) and refuses a package requirements.ts does not list', async () => {
-  await withRoot(async (root) => {
+  await withTempDir('mvos-doctor-', async (root) => {
     await put(root, '/usr/bin/xorriso', 0o755);
     await put(root, '/usr/bin/mformat', 0o755);
     await put(root, '/bin/busybox', 0o755);

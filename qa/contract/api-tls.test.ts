@@ -1,6 +1,6 @@
 // agent.api.tls: key-folder from the key folder to host.json; self-signed, insecure and names as host.json carries them
 // to the agent.
-import { execFileSync } from 'node:child_process';
+
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,7 +10,8 @@ import { checkHostConfig } from '../../agent/config.ts';
 import { hostConfig } from '../../builder/pipeline/generated.ts';
 import { loadRecipe } from '../../builder/recipe/load.ts';
 import { apiTlsFiles, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../../builder/secrets/api-tls.ts';
-import { refused } from '../lib/refused.ts';
+import { refused } from '../../common/refused.test-support.ts';
+import { writeSelfSigned } from '../../common/self-signed.test-support.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'mvos-api-tls-'));
 
@@ -28,30 +29,7 @@ async function recipeWith(api: string[]) {
 async function makePair(keyDir: string, san: string): Promise<void> {
   const files = apiTlsFiles(keyDir);
   await mkdir(join(keyDir, 'agent'), { recursive: true });
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=mvos test',
-      '-addext',
-      `subjectAltName=${san}`,
-      '-keyout',
-      files.key,
-      '-out',
-      files.cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  await chmod(files.key, 0o600);
+  writeSelfSigned(files, '/CN=mvos test', san, 2);
 }
 
 test("key-folder: the pair is read and checked, and host.json names the image's copies", async () => {

@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { generate } from 'otplib';
 import { test } from 'uvu';
@@ -11,12 +10,12 @@ import { loadRecipe } from '../../builder/recipe/load.ts';
 import { resolveHostUsers } from '../../builder/secrets/host-users.ts';
 import { enrollOtp, setPassword } from '../../builder/secrets/store.ts';
 import { verifyPassword } from '../../common/secrets/password.ts';
+import { withTempDir } from '../../common/temp-dir.ts';
 
 // From `mvos otp enroll` to a login: what the builder writes into host.json is what the agent reads and verifies
 // against.
-test('a recipe with agent users builds a host.json whose sealed secrets and hashes the agent accepts', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'mvos-enroll-'));
-  try {
+test('a recipe with agent users builds a host.json whose sealed secrets and hashes the agent accepts', () =>
+  withTempDir('mvos-enroll-', async (dir) => {
     const keyDir = join(dir, 'keys');
     const enrollment = await enrollOtp(keyDir, 'alice', 'totp');
     await setPassword(keyDir, 'alice', 'correct horse');
@@ -62,14 +61,10 @@ test('a recipe with agent users builds a host.json whose sealed secrets and hash
     assert.equal(await otp.verify('alice', code), { ok: true });
     assert.equal(await otp.verify('ops', code), { ok: false, reason: 'no-otp' });
     assert.not.ok(JSON.stringify(json).includes(enrollment.secret), 'host.json holds the secret sealed only');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a recipe user with a bad name or key line is refused by the schema', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'mvos-enroll-'));
-  try {
+test('a recipe user with a bad name or key line is refused by the schema', () =>
+  withTempDir('mvos-enroll-', async (dir) => {
     const recipeFile = join(dir, 'host.yaml');
     await writeFile(
       recipeFile,
@@ -85,9 +80,6 @@ test('a recipe user with a bad name or key line is refused by the schema', async
     const { recipe, problems } = loadRecipe(recipeFile);
     assert.is(recipe, undefined);
     assert.equal(problems.map((p) => p.path).sort(), ['/agent/users/0/authorizedKeys/0', '/agent/users/0/name']);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test.run();

@@ -1,24 +1,15 @@
 // `mvos firmware vars show|build` and `mvos keys init` through the real launcher.
-import { spawnSync } from 'node:child_process';
+
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runMvos } from '../mvos.test-support.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
 const MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 
-function mvos(env: Record<string, string>, ...args: string[]) {
-  const result = spawnSync('./mvos', args, {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', ...env },
-    timeout: 60_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const mvos = (env: Record<string, string>, ...args: string[]) => runMvos(args, { env });
 
 test("vars show on Debian's OVMF_VARS_4M.ms.fd names the Microsoft keys", () => {
   if (!existsSync(MS)) return console.log('  skipped: ovmf is not installed');

@@ -1,30 +1,20 @@
 // `mvos flash` through the real launcher, with files as targets (the loop-device cases are in
 // builder/media/flash.test.ts).
-import { spawnSync } from 'node:child_process';
+
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runMvos } from '../mvos.test-support.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'mvos-cli-flash-'));
 const image = join(work, 'image.raw');
 const bytes = randomBytes((5 << 20) + 123);
 writeFileSync(image, bytes);
 
-function mvos(...args: string[]) {
-  const result = spawnSync('./mvos', args, {
-    cwd: root,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-    timeout: 60_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const mvos = (...args: string[]) => runMvos(args);
 
 test('flash is listed in --help and explains its refusals', () => {
   assert.match(mvos('--help').stdout, /flash\s+write a built image/);

@@ -1,28 +1,17 @@
 // `mvos otp enroll` and `mvos user passwd` as a person runs them: the real launcher, a key folder outside the
 // repository.
-import { spawnSync } from 'node:child_process';
+
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { verifyPassword } from '../../../common/secrets/password.ts';
+import { runMvos } from '../mvos.test-support.ts';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
 const home = mkdtempSync(join(tmpdir(), 'mvos-otp-cli-'));
 
-function mvos(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync('./mvos', args, {
-    cwd: root,
-    input,
-    encoding: 'utf8',
-    env: { ...process.env, XDG_CONFIG_HOME: home, NO_COLOR: '1' },
-    timeout: 60_000,
-  });
-  if (result.error) throw result.error;
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const mvos = (args: string[], input?: string) => runMvos(args, { input, env: { XDG_CONFIG_HOME: home } });
 
 const store = join(home, 'mvos', 'keys', 'agent');
 

@@ -23,6 +23,11 @@ async function bootTries(disk: string): Promise<string> {
   return /^boot_tries=(\d+)$/m.exec(env)?.[1] ?? 'unset';
 }
 
+// Boots the disk through SeaBIOS until marker, writable so that what GRUB and init write to grubenv stays.
+function bootDisk(disk: string, name: string, marker: string | RegExp, timeoutS?: number) {
+  return bootMedium({ name, file: disk, firmware: 'bios', media: 'disk', writable: true, marker, timeoutS });
+}
+
 test('a host entry that never gets ready is tried N times, then rescue boots by itself', async () => {
   const image = buildHostImage();
   const attempts = Number(/^\s+attempts: (\d+)$/m.exec(readFileSync(join(repoRoot, 'recipes/host.yaml'), 'utf8'))![1]);
@@ -33,26 +38,11 @@ test('a host entry that never gets ready is tried N times, then rescue boots by 
     assert.is(await bootTries(disk), '0');
     // A failed boot: GRUB picked the host entry (and counted it), then the machine died before the agent was ready.
     for (let i = 1; i <= attempts; i++) {
-      const tried = await bootMedium({
-        name: `006-try-${i}`,
-        file: disk,
-        firmware: 'bios',
-        media: 'disk',
-        writable: true,
-        marker: 'mvos: booting multiverse-host',
-        timeoutS: 120,
-      });
+      const tried = await bootDisk(disk, `006-try-${i}`, 'mvos: booting multiverse-host', 120);
       assert.not.match(tried.log, /booting rescue/);
       assert.is(await bootTries(disk), String(i));
     }
-    const rescue = await bootMedium({
-      name: '006-rescue',
-      file: disk,
-      firmware: 'bios',
-      media: 'disk',
-      writable: true,
-      marker: RESCUE_SHELL,
-    });
+    const rescue = await bootDisk(disk, '006-rescue', RESCUE_SHELL);
     assert.match(rescue.log, new RegExp(`tried ${attempts} times without reaching ready`));
     assert.match(rescue.log, /mvos: booting rescue/);
     assert.not.match(rescue.log, /MVOS-AGENT-READY/);
@@ -70,24 +60,13 @@ test('a boot that reaches agent ready resets the counter (init rewrites grubenv 
   try {
     const disk = join(dir, 'disk.raw');
     copyFileSync(join(image.dir, 'multiverse-host.raw'), disk);
-    await bootMedium({
-      name: '006-reset-try',
-      file: disk,
-      firmware: 'bios',
-      media: 'disk',
-      writable: true,
-      marker: 'mvos: booting multiverse-host',
-      timeoutS: 120,
-    });
+    await bootDisk(disk, '006-reset-try', 'mvos: booting multiverse-host', 120);
     assert.is(await bootTries(disk), '1', 'a failed boot left the counter raised');
-    const good = await bootMedium({
-      name: '006-reset-good',
-      file: disk,
-      firmware: 'bios',
-      media: 'disk',
-      writable: true,
-      marker: /boot counter: this boot reached agent ready; boot_tries reset to 0/,
-    });
+    const good = await bootDisk(
+      disk,
+      '006-reset-good',
+      /boot counter: this boot reached agent ready; boot_tries reset to 0/,
+    );
     assert.match(good.log, AGENT_READY);
     assert.is(await bootTries(disk), '0', 'the good boot reset it');
     assert.is(statSync(disk).size, statSync(join(image.dir, 'multiverse-host.raw')).size);

@@ -9,27 +9,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate, generateSecret } from 'otplib';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encryptSecret } from '../../../agent/auth/secrets.ts';
+import { openChromium } from '../../../agent/web/chromium.test-support.ts';
 import type { VmView } from '../../../common/api-types.ts';
 import { hashPassword } from '../../../common/secrets/password.ts';
 import { AgentRun, apiCall, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 import { repoRoot } from '../../lib/host-image.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const BOOT_MS = 240_000;
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 const SECRET = generateSecret();
@@ -87,15 +77,7 @@ test.before(async () => {
   run = await AgentRun.start({ root: host.root, config, dir });
   url = `http://127.0.0.1:${port}`;
   profile = await mkdtemp(join(tmpdir(), 'mvos-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ARGS,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-  });
-  context.setDefaultTimeout(BOOT_MS);
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('dialog', (d) => void d.accept());
+  ({ context, page } = await openChromium(profile, BOOT_MS));
 });
 
 test.after(async () => {

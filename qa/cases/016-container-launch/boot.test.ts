@@ -11,10 +11,7 @@ import { unpackOciImage } from '../../../agent/launch/oci.ts';
 import type { RunOverrides } from '../../../agent/launch/oci-config.ts';
 import { layerTar, writeLayout } from '../../../agent/launch/oci-images.test-support.ts';
 import { CONTAINER_END, containerEnd, containerSpec } from '../../../agent/launch/oci-launch.ts';
-import { compress } from '../../../builder/archive/compress.ts';
-import { writeCpioNewc } from '../../../builder/archive/cpio.ts';
-import { repoRoot } from '../../../builder/pipeline/sources.ts';
-import { FileTree } from '../../../builder/rootfs/tree.ts';
+import { containerInitramfs } from '../../../builder/pipeline/container-init.ts';
 import { bootToMarker } from '../../lib/boot.ts';
 import { buildGuestImage } from '../../lib/guest-image.ts';
 
@@ -23,31 +20,6 @@ const SCRIPT =
   '/etc/secret ] && echo LEAK; ls /dev/vd* /dev/vport* 2>/dev/null && echo LEAK; echo x > /dev/null || echo LEAK; ' +
   'exit 3';
 const ARGS = ['a  b', `it's "quoted"`, '$(reboot) * `x`'];
-
-// The container init's initramfs: static busybox and rootfs/container/overlay/init, nothing else.
-async function containerInitramfs(): Promise<Buffer> {
-  const tree = new FileTree();
-  tree.mkdirp('bin', { origin: 'test' });
-  tree.add({
-    path: 'bin/busybox',
-    type: 'file',
-    mode: 0o755,
-    uid: 0,
-    gid: 0,
-    content: await readFile('/bin/busybox'),
-    origin: 'busybox-static',
-  });
-  tree.add({
-    path: 'init',
-    type: 'file',
-    mode: 0o755,
-    uid: 0,
-    gid: 0,
-    content: await readFile(join(repoRoot, 'rootfs/container/overlay/init')),
-    origin: 'overlay',
-  });
-  return compress(await writeCpioNewc(tree, { mtime: 0 }), 'gzip');
-}
 
 // Unpacks the image with these overrides, writes its config disk and boots it until the container init's last word.
 async function launch(
@@ -59,7 +31,7 @@ async function launch(
   const guest = await buildGuestImage('recipes/controller.yaml');
   const unpacked = await unpackOciImage(join(dir, 'image'), join(dir, name), { overrides });
   if (damage) await damage(unpacked.rootfs);
-  await writeFile(join(dir, 'initrd.gz'), await containerInitramfs());
+  await writeFile(join(dir, 'initrd.gz'), await containerInitramfs(await readFile('/bin/busybox'), 0));
   const spec = await containerSpec(unpacked, {
     kernel: guest.kernel,
     initrd: join(dir, 'initrd.gz'),
