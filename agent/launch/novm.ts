@@ -1,12 +1,12 @@
 // Launch kind `novm`: a microVM with no firmware and no disk of its own — direct kernel boot, the immutable root shared
 // read-only over virtio-blk, writes in a tmpfs.
 import type { QemuSpec } from '../../common/qemu/argv.ts';
+import { microvmClockArgs } from '../../common/qemu/tsc.ts';
 import type { VmConfig } from '../config.ts';
 import { guestBasics, imagePath, type LaunchContext } from './vm.ts';
 
-// microvm without option ROMs; serial, RTC and ACPI stay for console, clock and power-off. The PIT and PIC stay too:
-// without them the small kernel stalls calibrating its clock under TCG. QEMU merges this second -machine into the
-// first.
+// microvm without option ROMs; serial, RTC and ACPI stay for console, clock and power-off. The PIT stays: where the
+// kernel is not told the TSC rate (tsc_early_khz, see common/qemu/tsc.ts), its one chance to measure it is the PIT.
 export const MICROVM_OPTIONS = 'x-option-roms=off,isa-serial=on,rtc=on';
 
 // The QEMU spec of a `novm` launch; the root disk is the base image itself, opened read-only, so any number of VMs
@@ -27,7 +27,14 @@ export async function novmSpec(
     machine: 'microvm',
     ...(await guestBasics(vm, context)),
     // Ours first: whatever follows `--` in the recipe's command line belongs to init.
-    append: [root ? 'mvos.root=/dev/vda' : '', context.append ?? '', vm.cmdline].filter(Boolean).join(' '),
+    append: [
+      root ? 'mvos.root=/dev/vda' : '',
+      microvmClockArgs(context.accel, context.tscKhz),
+      context.append ?? '',
+      vm.cmdline,
+    ]
+      .filter(Boolean)
+      .join(' '),
     drives,
     serial: { socket: paths.console, logfile: paths.serialLog },
     qmp: paths.qmp,

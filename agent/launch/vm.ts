@@ -73,6 +73,8 @@ export async function readableFormat(file: string): Promise<'qcow2' | 'raw'> {
 export interface LaunchContext {
   root: string;
   accel: 'kvm' | 'tcg';
+  // The host's TSC rate in kHz, told to microvm guests under TCG (see common/qemu/tsc.ts).
+  tscKhz?: number;
   paths: VmPaths;
   // The disk file to attach (the checkpoint store's active top, or the plain overlay).
   disk?: string;

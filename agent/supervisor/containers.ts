@@ -62,7 +62,7 @@ export function containerVm(config: HostConfig, request: ContainerRequest): VmCo
     initrd: config.containers.initrd,
     cmdline: 'console=ttyS0 quiet panic=-1',
     firmware: { type: 'none' },
-    health: { deadlineSeconds: 300, marker: CONTAINER_STARTED, hangSeconds: 15, heartbeatSeconds: 30 },
+    health: { deadlineSeconds: 60, marker: CONTAINER_STARTED, hangSeconds: 15, heartbeatSeconds: 30 },
     hugepages: 'off',
     restart: { attempts: 0, backoffSeconds: 5, windowSeconds: 600 },
   };

@@ -3,6 +3,7 @@
 // its checkpointed or ephemeral disk (rescue also gets the disks of the VMs that fall back to it).
 import { rm } from 'node:fs/promises';
 import { pathExists } from '../../common/files.ts';
+import { hostTscKhz } from '../../common/qemu/tsc.ts';
 import type { VmConfig } from '../config.ts';
 import type { EphemeralLayer } from '../disks/ephemeral.ts';
 import { novmSpec } from '../launch/novm.ts';
@@ -45,7 +46,8 @@ export async function launchQemu(slot: Slot, needs: LaunchNeeds): Promise<number
   await rm(paths.serialLog, { force: true });
   const qemu = needs.qemu ? { qemu: needs.qemu } : {};
   const memory = slot.record.pinning?.memory;
-  const base = { root: needs.root, accel: needs.accel, paths, ...(memory ? { memory } : {}) };
+  const tscKhz = needs.accel === 'tcg' ? hostTscKhz() : undefined;
+  const base = { root: needs.root, accel: needs.accel, paths, tscKhz, ...(memory ? { memory } : {}) };
   if (vm.launch === 'container') {
     const files = slot.record.container;
     if (!files) throw new Error('the container image was not prepared');
