@@ -10,6 +10,7 @@ import { makeBusyboxInitramfs } from '../lib/busybox-initramfs.ts';
 import { copyCheckout, seedCache } from '../lib/checkout.ts';
 import { buildHostImage, repoRoot } from '../lib/host-image.ts';
 import { type BenchRow, controllerReadyRows, median, workloadRows } from './agent.ts';
+import { launchSweepRows } from './launch-sweep.ts';
 
 type Row = BenchRow;
 
@@ -17,6 +18,10 @@ const rows: Row[] = [];
 const runs = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? 3);
 // --only=agent: just the agent's launches (controller, novm, container), beside their raw QEMU baselines.
 const onlyAgent = process.argv.includes('--only=agent');
+// --only=sweep: --novm=N then --containers=N launches in a row through one agent, none restarted (every stall counts).
+const onlySweep = process.argv.includes('--only=sweep');
+const count = (flag: string, fallback: number): number =>
+  Number(process.argv.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3) ?? fallback);
 
 // What `mvos build --json` prints that the bench reads.
 interface BuildJson {
@@ -42,6 +47,10 @@ async function main(): Promise<void> {
 
   const work = mkdtempSync(join(tmpdir(), 'mvos-bench-'));
   try {
+    if (onlySweep) {
+      rows.push(...(await launchSweepRows(count('novm', 100), count('containers', 20))));
+      return report();
+    }
     if (onlyAgent) {
       rows.push(...(await controllerReadyRows(runs)));
       rows.push(...(await workloadRows(runs)));
