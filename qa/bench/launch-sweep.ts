@@ -26,7 +26,10 @@ export async function launchSweepRows(novm: number, containers: number): Promise
   const controller = host.config.vms.find((vm) => vm.role === 'controller');
   if (!controller) throw new Error('the host has no controller to borrow a guest image from');
   const app = {
-    ...controller,
+    kernel: controller.kernel,
+    initrd: controller.initrd,
+    disk: controller.disk,
+    hugepages: controller.hugepages,
     name: 'app',
     role: 'application',
     launch: 'novm',
@@ -37,7 +40,7 @@ export async function launchSweepRows(novm: number, containers: number): Promise
     firmware: { type: 'none' },
     cmdline: controller.cmdline.replace(/\bquiet\b/, ''),
     health: { ...controller.health, deadlineSeconds: 30 },
-    restart: { attempts: 0, backoffSeconds: 1 },
+    restart: { attempts: 0, backoffSeconds: 1, windowSeconds: 600 },
   };
   const config = { ...structuredClone(host.config), vms: [app] };
   const image = join(ARTIFACTS, 'sweep-oci');
