@@ -8,7 +8,7 @@ import { unpackOciImage } from '../../agent/launch/oci.ts';
 import { configDisk } from '../../agent/launch/oci-config.ts';
 import { layerTar, writeLayout } from '../../agent/launch/oci-images.test-support.ts';
 import { hostTscKhz, microvmClockArgs } from '../../common/qemu/tsc.ts';
-import { AgentRun, apiCall, hostRoot, killVms } from '../lib/agent-run.ts';
+import { AgentRun, apiCall, hostRoot, killVms, type ScenarioVm } from '../lib/agent-run.ts';
 import { ARTIFACTS, bootToMarker } from '../lib/boot.ts';
 
 // One row of the bench table (the shape qa/bench/run.ts prints).
@@ -143,12 +143,12 @@ async function rss(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
 }
 
-// novm and container launch-to-ready through the agent's API vs raw QEMU booting the same kernel and root, plus QEMU's
-// memory each way.
-export async function workloadRows(runs: number): Promise<BenchRow[]> {
-  const host = await hostRoot();
-  const controller = host.config.vms.find((vm) => vm.role === 'controller')!;
-  const app = {
+// A novm VM on the controller's guest image (kernel, initrd, root disk), with its own deadline and restart count.
+export function novmApp(
+  controller: ScenarioVm,
+  limits: { deadlineSeconds: number; attempts: number; cmdline?: string },
+) {
+  return {
     name: 'app',
     role: 'application',
     launch: 'novm',
@@ -159,21 +159,35 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
     kernel: controller.kernel,
     initrd: controller.initrd,
     disk: controller.disk,
-    cmdline: controller.cmdline,
+    hugepages: controller.hugepages,
+    cmdline: limits.cmdline ?? controller.cmdline,
     firmware: { type: 'none' },
-    health: { ...controller.health, deadlineSeconds: 45 },
-    restart: { attempts: 3, backoffSeconds: 1 },
+    health: { ...controller.health, deadlineSeconds: limits.deadlineSeconds },
+    restart: { attempts: limits.attempts, backoffSeconds: 1, windowSeconds: 600 },
   };
-  // Only the workload: no controller competing for the CPUs while it is timed.
-  const config = { ...structuredClone(host.config), vms: [app] };
-  const image = join(ARTIFACTS, 'bench-oci');
-  rmSync(image, { recursive: true, force: true });
+}
+
+// An OCI layout at `dir` holding static busybox, whose entrypoint runs `command` in sh.
+export async function busyboxImage(dir: string, command: string): Promise<string> {
+  rmSync(dir, { recursive: true, force: true });
   const layer = await layerTar([
     { name: 'bin', type: 'directory' },
     { name: 'bin/busybox', content: await readFile('/bin/busybox'), mode: 0o755 },
     { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
   ]);
-  await writeLayout(image, [layer], { Entrypoint: ['sh', '-c', 'sleep 30'] });
+  await writeLayout(dir, [layer], { Entrypoint: ['sh', '-c', command] });
+  return dir;
+}
+
+// novm and container launch-to-ready through the agent's API vs raw QEMU booting the same kernel and root, plus QEMU's
+// memory each way.
+export async function workloadRows(runs: number): Promise<BenchRow[]> {
+  const host = await hostRoot();
+  const controller = host.config.vms.find((vm) => vm.role === 'controller')!;
+  const app = novmApp(controller, { deadlineSeconds: 45, attempts: 3 });
+  // Only the workload: no controller competing for the CPUs while it is timed.
+  const config = { ...structuredClone(host.config), vms: [app] };
+  const image = await busyboxImage(join(ARTIFACTS, 'bench-oci'), 'sleep 30');
   const root = (path: string) => join(host.root, path);
   // The same clock arguments the agent gives a microvm under TCG, so the baseline boots the same way.
   const clock = microvmClockArgs('tcg', hostTscKhz());

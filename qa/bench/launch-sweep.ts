@@ -1,13 +1,11 @@
 // Many launches in a row through the agent (novm VMs, then containers), none restarted: every stall shows as a
 // failure, and every launch is listed with its time to ready (qa/artifacts/launch-sweep.json).
 import { rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { layerTar, writeLayout } from '../../agent/launch/oci-images.test-support.ts';
 import type { VmView } from '../../common/api-types.ts';
 import { AgentRun, apiCall, hostRoot, killVms } from '../lib/agent-run.ts';
 import { ARTIFACTS } from '../lib/boot.ts';
-import { type BenchRow, median } from './agent.ts';
+import { type BenchRow, busyboxImage, median, novmApp } from './agent.ts';
 
 // One launch: how long to ready, or why it never got there.
 interface Launch {
@@ -27,32 +25,13 @@ export async function launchSweepRows(novm: number, containers: number): Promise
   const host = await hostRoot();
   const controller = host.config.vms.find((vm) => vm.role === 'controller');
   if (!controller) throw new Error('the host has no controller to borrow a guest image from');
-  const app = {
-    kernel: controller.kernel,
-    initrd: controller.initrd,
-    disk: controller.disk,
-    hugepages: controller.hugepages,
-    name: 'app',
-    role: 'application',
-    launch: 'novm',
-    cpus: 1,
-    memoryMiB: 256,
-    autostart: false,
-    ephemeral: false,
-    firmware: { type: 'none' },
+  const app = novmApp(controller, {
+    deadlineSeconds: 30,
+    attempts: 0,
     cmdline: controller.cmdline.replace(/\bquiet\b/, ''),
-    health: { ...controller.health, deadlineSeconds: 30 },
-    restart: { attempts: 0, backoffSeconds: 1, windowSeconds: 600 },
-  };
+  });
   const config = { ...structuredClone(host.config), vms: [app] };
-  const image = join(ARTIFACTS, 'sweep-oci');
-  rmSync(image, { recursive: true, force: true });
-  const layer = await layerTar([
-    { name: 'bin', type: 'directory' },
-    { name: 'bin/busybox', content: await readFile('/bin/busybox'), mode: 0o755 },
-    { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
-  ]);
-  await writeLayout(image, [layer], { Entrypoint: ['sh', '-c', 'echo swept'] });
+  const image = await busyboxImage(join(ARTIFACTS, 'sweep-oci'), 'echo swept');
   const dir = join(ARTIFACTS, 'bench-sweep');
   rmSync(dir, { recursive: true, force: true });
   const launches: Launch[] = [];
