@@ -1,9 +1,7 @@
 // A VM's life under the supervisor: launched, watched, and its QEMU's events turned into records, restarts with
-// back-off
-// and fallbacks; every step runs in the VM's queue.
+// back-off and fallbacks; every step runs in the VM's queue.
 import { rm } from 'node:fs/promises';
 import type { CheckpointStore } from '../checkpoints/store.ts';
-import type { VmConfig } from '../config.ts';
 import type { RescueState } from '../controls.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan } from '../pinning/plan.ts';
@@ -208,7 +206,8 @@ export class VmLifecycle {
   }
 
   // Records why a VM failed, stops what is left of it, then restarts it with back-off or, past its restart window's
-  // count, falls back.
+  // count, falls back. The failure and what follows it (restart scheduled, or gave up and fell back) are saved as one
+  // record: a reader that sees the state `failed` also sees its outcome, never a moment in between.
   private async onFailed(slot: Slot, reason: string): Promise<void> {
     const { vm } = slot;
     // When it failed, not when what was left of it was cleaned up (a hung QEMU takes seconds to kill).
@@ -216,25 +215,30 @@ export class VmLifecycle {
     this.options.log(`${vm.name}: failed: ${reason}`);
     await this.stopInstance(slot, 0);
     const verdict = judgeFailure(vm.restart, slot.record.failureTimes ?? [], now, vm.role === 'rescue');
-    await this.save(slot, {
+    const failed: VmRecord = {
       ...withEvent(slot.record, 'failed', reason, now),
       state: 'failed',
       pid: undefined,
       failure: { reason, at: now.toISOString() },
       failures: verdict.failures,
       failureTimes: verdict.recent,
-    });
-    if (this.closing) return;
-    if (verdict.restart) return this.scheduleRestart(slot, verdict);
+    };
+    if (this.closing) return this.save(slot, failed);
+    if (verdict.restart) return this.scheduleRestart(slot, failed, verdict);
     this.options.log(`${vm.name}: not restarted again: ${verdict.rule}`);
-    await this.save(slot, withEvent(slot.record, 'gave up', verdict.rule));
-    if (vm.fallback) await this.fallBack(vm, `${verdict.rule}; last: ${reason}`);
+    const gaveUp = withEvent(failed, 'gave up', verdict.rule);
+    if (!vm.fallback) return this.save(slot, gaveUp);
+    await this.fallBack(slot, gaveUp, vm.fallback, `${verdict.rule}; last: ${reason}`);
   }
 
-  private async scheduleRestart(slot: Slot, verdict: Extract<RestartVerdict, { restart: true }>): Promise<void> {
+  private async scheduleRestart(
+    slot: Slot,
+    failed: VmRecord,
+    verdict: Extract<RestartVerdict, { restart: true }>,
+  ): Promise<void> {
     await this.save(
       slot,
-      withEvent(slot.record, 'restart scheduled', describeRestart(slot.vm.restart, verdict, slot.vm.role === 'rescue')),
+      withEvent(failed, 'restart scheduled', describeRestart(slot.vm.restart, verdict, slot.vm.role === 'rescue')),
     );
     const restart = (): Promise<void> =>
       slot.record.state === 'failed'
@@ -243,16 +247,16 @@ export class VmLifecycle {
     slot.restartTimer = setTimeout(() => void slot.queue.run(restart), verdict.delaySeconds * 1000);
   }
 
-  private async fallBack(vm: VmConfig, reason: string): Promise<void> {
-    const target = slotNamed(this.slots, vm.fallback!);
-    this.options.log(`${vm.name}: falling back to ${target.vm.name}: ${reason}`);
+  // The host's rescue state is saved first, so whoever sees the fallback in the VM's history also sees it in status.
+  private async fallBack(slot: Slot, gaveUp: VmRecord, fallback: string, reason: string): Promise<void> {
+    const target = slotNamed(this.slots, fallback);
+    this.options.log(`${slot.vm.name}: falling back to ${target.vm.name}: ${reason}`);
     await this.options.saveRescue({
       active: true,
-      reason: `${vm.name} failed: ${reason}`,
+      reason: `${slot.vm.name} failed: ${reason}`,
       since: new Date().toISOString(),
     });
-    const slot = slotNamed(this.slots, vm.name);
-    await this.save(slot, withEvent(slot.record, 'fallback', `${target.vm.name} started instead`));
-    if (!target.instance) void target.queue.run(() => this.launch(target, `fallback for ${vm.name}`));
+    await this.save(slot, withEvent(gaveUp, 'fallback', `${target.vm.name} started instead`));
+    if (!target.instance) void target.queue.run(() => this.launch(target, `fallback for ${slot.vm.name}`));
   }
 }

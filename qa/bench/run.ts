@@ -10,6 +10,7 @@ import { makeBusyboxInitramfs } from '../lib/busybox-initramfs.ts';
 import { copyCheckout, seedCache } from '../lib/checkout.ts';
 import { buildHostImage, repoRoot } from '../lib/host-image.ts';
 import { type BenchRow, controllerReadyRows, median, workloadRows } from './agent.ts';
+import { cliStartRows } from './cli.ts';
 import { launchSweepRows } from './launch-sweep.ts';
 
 type Row = BenchRow;
@@ -20,6 +21,8 @@ const runs = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) 
 const onlyAgent = process.argv.includes('--only=agent');
 // --only=sweep: --novm=N then --containers=N launches in a row through one agent, none restarted (every stall counts).
 const onlySweep = process.argv.includes('--only=sweep');
+// --only=cli: `mvos --help` and a no-op build in this checkout, beside `node -e 0`.
+const onlyCli = process.argv.includes('--only=cli');
 const count = (flag: string, fallback: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3) ?? fallback);
 
@@ -49,6 +52,10 @@ async function main(): Promise<void> {
   try {
     if (onlySweep) {
       rows.push(...(await launchSweepRows(count('novm', 100), count('containers', 20))));
+      return report();
+    }
+    if (onlyCli) {
+      rows.push(...cliStartRows(repoRoot));
       return report();
     }
     if (onlyAgent) {
@@ -86,16 +93,7 @@ async function main(): Promise<void> {
       unit: 's',
       note: `stages ran: ${noop.map((n) => n.json.stages.filter((s: { ran: boolean }) => s.ran).length).join(', ')}`,
     });
-    const validate = [1, 2, 3].map(() => {
-      const started = performance.now();
-      spawnSync(join(checkout, 'mvos'), ['validate', 'recipes/host.yaml'], { cwd: checkout, encoding: 'utf8' });
-      return (performance.now() - started) / 1000;
-    });
-    rows.push({
-      metric: '  baseline: mvos validate (process start + recipe load)',
-      value: median(validate),
-      unit: 's',
-    });
+    rows.push(...cliStartRows(checkout, env));
 
     appendFileSync(join(checkout, 'rootfs/host/overlay/etc/mvos/README'), '\nbench edit\n');
     const oneFile = timed(checkout, env, ['build', 'recipes/host.yaml']);
