@@ -36,7 +36,7 @@ export interface BuiltImage {
   kernelVersion: string;
   cmdline: string;
   inputs: Array<PackagePin & { role: string }>;
-  dropped: { rules: string[]; files: number };
+  dropped: { rules: string[]; files: number; libraries: string[] };
   rootfsStats: { entries: number; bytes: number; initrdBytes: number };
   guests: BuiltImage[];
   // The root tree as an EROFS disk (rootfs.erofs), when the recipe asks for the erofs output.

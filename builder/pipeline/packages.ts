@@ -2,23 +2,28 @@
 import { writeTar } from '../archive/tar.ts';
 import type { PackagePin } from '../inputs/apt.ts';
 import type { Recipe } from '../recipe/types.ts';
-import { dropFilter } from '../rootfs/drop.ts';
+import { compileGlobs, dropFilter } from '../rootfs/drop.ts';
+import { pruneUnreferencedLibraries } from '../rootfs/libraries.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import type { ImageContext } from './image.ts';
 import { hashCode } from './sources.ts';
 import { runLoggedStage, sha256 } from './stage.ts';
 
-// The unpacked packages as a tar blob, and what the drop rules removed.
+// The unpacked packages as a tar blob, and what the drop rules and the library pruning removed.
 export interface InstalledPackages {
   tar: string;
-  dropped: { rules: string[]; files: number };
+  dropped: { rules: string[]; files: number; libraries: string[] };
 }
+
+// The rule named in the manifest for what the pruning removed.
+const PRUNE_RULE = 'shared libraries nothing needs (libraries.prune)';
 
 function pinsKey(pins: readonly PackagePin[]): string {
   return sha256(pins.map((p) => `${p.name}=${p.version}:${p.sha256}`).join('\n'));
 }
 
-// Unpacks the pins in their locked order, keyed by the pins, the drop rules and SOURCE_DATE_EPOCH.
+// Unpacks the pins in their locked order, less the drop rules' files and, with libraries.prune, the libraries nothing
+// needs; keyed by the pins, the rules and SOURCE_DATE_EPOCH.
 export async function installPackages(
   ctx: ImageContext,
   recipe: Recipe,
@@ -29,7 +34,13 @@ export async function installPackages(
   const record = await runLoggedStage(
     ctx,
     `packages(${recipe.name})`,
-    { pins: pinsKey(pins), drop: sha256(drop.rules.join('\n')), sde: String(ctx.sourceDateEpoch), code },
+    {
+      pins: pinsKey(pins),
+      drop: sha256(drop.rules.join('\n')),
+      libraries: JSON.stringify(recipe.libraries),
+      sde: String(ctx.sourceDateEpoch),
+      code,
+    },
     async () => {
       const tree = new FileTree();
       const dropped: string[] = [];
@@ -41,14 +52,23 @@ export async function installPackages(
         task.advance(1);
       }
       task.done();
+      const pruned = recipe.libraries.prune
+        ? pruneUnreferencedLibraries(tree, compileGlobs(recipe.libraries.keep))
+        : { removed: [], unresolved: [] };
+      for (const missing of pruned.unresolved) ctx.log(`warning: ${recipe.name}: no library provides ${missing}`);
       return {
         'packages.tar': await writeTar(tree, { mtime: ctx.sourceDateEpoch }),
-        'dropped.json': Buffer.from(JSON.stringify(dropped.sort())),
+        'dropped.json': Buffer.from(JSON.stringify({ files: dropped.sort(), libraries: pruned.removed })),
       };
     },
   );
-  const dropped = JSON.parse(
-    (await ctx.cache.read(record.outputs['dropped.json']!, 'dropped files')).toString(),
-  ) as string[];
-  return { tar: record.outputs['packages.tar']!, dropped: { rules: drop.rules, files: dropped.length } };
+  const dropped = JSON.parse((await ctx.cache.read(record.outputs['dropped.json']!, 'dropped files')).toString()) as {
+    files: string[];
+    libraries: string[];
+  };
+  const rules = recipe.libraries.prune ? [...drop.rules, PRUNE_RULE] : drop.rules;
+  return {
+    tar: record.outputs['packages.tar']!,
+    dropped: { rules, files: dropped.files.length + dropped.libraries.length, libraries: dropped.libraries },
+  };
 }

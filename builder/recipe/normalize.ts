@@ -91,6 +91,10 @@ export function normalizeRecipe(
     }),
     packages: Object.freeze([...(raw.packages ?? [])]),
     drop: Object.freeze([...(raw.drop ?? [])]),
+    libraries: Object.freeze({
+      prune: raw.libraries?.prune ?? false,
+      keep: Object.freeze([...(raw.libraries?.keep ?? [])]),
+    }),
     overlays: Object.freeze((raw.overlays ?? []).map((o, i) => resolvePath(`/overlays/${i}`, o))),
     templates: Object.freeze(
       (raw.templates ?? []).map((t, i) =>

@@ -118,6 +118,19 @@ export interface MultiverseRecipe {
    */
   drop?: string[];
   /**
+   * Shared libraries the image carries: with prune, those that no kept program or library needs (ELF DT_NEEDED, from every executable in the image) are left out, with their links.
+   */
+  libraries?: {
+    /**
+     * Leave out the shared libraries below lib/ and usr/lib/ that nothing needs (listed in the manifest).
+     */
+    prune?: boolean;
+    /**
+     * Glob patterns of libraries kept although nothing names them in DT_NEEDED: what a program loads with dlopen (QEMU's accelerator modules, NSS modules).
+     */
+    keep?: string[];
+  };
+  /**
    * Directories copied over the root file system in order (later ones win).
    */
   overlays?: string[];
