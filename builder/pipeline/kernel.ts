@@ -13,6 +13,7 @@ import type { Recipe } from '../recipe/types.ts';
 import { FileTree } from '../rootfs/tree.ts';
 import { toolVersion } from '../tools/versions.ts';
 import type { ImageContext } from './image.ts';
+import { withKernelBuildProgress } from './kernel-progress.ts';
 import { hashCode, hashFiles } from './sources.ts';
 import { runLoggedStage, type StageRecord } from './stage.ts';
 
@@ -93,14 +94,16 @@ async function buildSourceKernel(ctx: ImageContext, source: string, packageName:
     // A private work folder per build: two builds sharing one would corrupt each other's trees.
     await mkdir(join(ctx.cache.root, 'kernel-build'), { recursive: true });
     const workDir = await mkdtemp(join(ctx.cache.root, 'kernel-build', 'build-'));
-    const built = await buildKernelFromSource({
-      sourceDeb,
-      sourceLabel: pin.name,
-      configDir,
-      workDir,
-      sourceDateEpoch: ctx.sourceDateEpoch,
-      onLine: () => undefined,
-    }).finally(() => rm(workDir, { recursive: true, force: true }));
+    const built = await withKernelBuildProgress(ctx, source, (onLine) =>
+      buildKernelFromSource({
+        sourceDeb,
+        sourceLabel: pin.name,
+        configDir,
+        workDir,
+        sourceDateEpoch: ctx.sourceDateEpoch,
+        onLine,
+      }),
+    ).finally(() => rm(workDir, { recursive: true, force: true }));
     return { vmlinuz: built.bzImage, config: Buffer.from(built.config), version: Buffer.from(built.version) };
   });
   return {
