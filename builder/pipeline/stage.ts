@@ -6,6 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import type { ContentCache } from '../inputs/cache.ts';
+import type { Progress, ProgressTask } from './progress.ts';
+import { readStepHistory, writeStepHistory } from './step-history.ts';
 
 // Bumped when a stage's output format changes, so old cache entries are not reused.
 export const stageFormatVersion = 1;
@@ -102,25 +104,40 @@ export async function runStage(
   return { stage, key, outputs, ran: true, reason, seconds: (Date.now() - started) / 1000 };
 }
 
-// Where a build keeps its stage records and log lines.
+// Where a build keeps its stage records and log lines, and shows a running stage's progress.
 export interface StageRunner {
   cache: ContentCache;
   stages: StageRecord[];
   log: (line: string) => void;
+  progress?: Progress;
 }
 
-// runStage, with the record kept in the build and the log saying what ran and why (cached stages stay quiet).
+// runStage, with the record kept in the build and the log saying what ran and why (cached stages stay quiet); while one
+// runs, its elapsed time and, from its last run, the time left show under the log.
 export async function runLoggedStage(
   runner: StageRunner,
   name: string,
   inputs: StageInputs,
   produce: () => Promise<Record<string, Buffer>>,
 ): Promise<StageRecord> {
-  const record = await runStage(runner.cache, name, inputs, async () => {
-    runner.log(`stage ${name}: running`);
-    return produce();
-  });
+  let task: ProgressTask | undefined;
+  let record: StageRecord;
+  try {
+    record = await runStage(runner.cache, name, inputs, async () => {
+      runner.log(`stage ${name}: running`);
+      if (runner.progress) {
+        const last = await readStepHistory(runner.cache, `stage ${name}`);
+        task = runner.progress.start(`stage ${name}`, undefined, { expectedSeconds: last?.seconds, transient: true });
+      }
+      return produce();
+    });
+  } finally {
+    task?.abort();
+  }
   runner.stages.push(record);
-  if (record.ran) runner.log(`stage ${name}: ran in ${record.seconds.toFixed(1)} s (${record.reason})`);
+  if (record.ran) {
+    if (runner.progress) await writeStepHistory(runner.cache, `stage ${name}`, { count: 0, seconds: record.seconds });
+    runner.log(`stage ${name}: ran in ${record.seconds.toFixed(1)} s (${record.reason})`);
+  }
   return record;
 }

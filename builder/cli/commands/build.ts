@@ -11,11 +11,13 @@ async function run(ctx: CommandContext): Promise<number> {
   if (ctx.positionals.length > 1)
     throw new UserError('build takes one recipe', { hint: 'run `mvos build` once per recipe' });
   const started = Date.now();
-  const log = ctx.json ? () => undefined : (line: string) => ctx.err(line);
+  const progress = createProgress(process.stderr, ctx.json, { color: ctx.color });
+  // Through the progress, so a log line lands above a running bar instead of after it.
+  const log = ctx.json ? () => undefined : (line: string) => progress.line(line, ctx.err);
   const build = await buildRecipe(file, {
     cwd: ctx.cwd,
     cache: ContentCache.fromEnvironment(),
-    progress: createProgress(process.stderr, ctx.json),
+    progress,
     offline: ctx.flags.offline === true,
     aptSources: ctx.flags['apt-sources'] as string | undefined,
     imagesDir: ctx.flags.output as string | undefined,
