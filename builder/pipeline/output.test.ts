@@ -14,6 +14,17 @@ test('writes a folder, then replaces it whole', async () => {
   assert.equal(readdirSync(images), ['host']);
 });
 
+test('big files are written in 4 MiB blocks, each one told, and come out whole', async () => {
+  const images = mkdtempSync(join(tmpdir(), 'mvos-out-'));
+  const big = Buffer.alloc((9 << 20) + 5);
+  for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
+  const blocks: number[] = [];
+  await writeImageDir(images, 'host', { 'host.iso': big, empty: Buffer.alloc(0) }, (bytes) => blocks.push(bytes));
+  assert.equal(blocks, [4 << 20, 4 << 20, (1 << 20) + 5]);
+  assert.ok(readFileSync(join(images, 'host', 'host.iso')).equals(big));
+  assert.is(readFileSync(join(images, 'host', 'empty')).length, 0);
+});
+
 test('what a killed build left is cleaned: a half-written folder goes, a swapped-out previous output comes back', async () => {
   const images = mkdtempSync(join(tmpdir(), 'mvos-out-'));
   mkdirSync(join(images, '.tmp-host-123'));

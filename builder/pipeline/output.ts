@@ -1,11 +1,12 @@
 // Writes images/<name>/ atomically: a build killed at any moment leaves the previous good output or nothing.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncPath } from '../../common/fsync.ts';
 
 const tmpPrefix = '.tmp-';
 const oldPrefix = '.old-';
+const BLOCK = 4 << 20;
 
 // Clears what an interrupted write left: half-written folders go, and a previous output caught mid-swap is put back.
 export async function recoverImageDirs(imagesDir: string): Promise<void> {
@@ -21,16 +22,36 @@ export async function recoverImageDirs(imagesDir: string): Promise<void> {
   }
 }
 
+// Writes a file in blocks, telling onBytes of each: an ISO or disk image is hundreds of megabytes.
+async function writeInBlocks(path: string, content: Buffer, onBytes?: (bytes: number) => void): Promise<void> {
+  const file = await open(path, 'w');
+  try {
+    for (let offset = 0; offset < content.length; offset += BLOCK) {
+      const block = content.subarray(offset, offset + BLOCK);
+      for (let done = 0; done < block.length; )
+        done += (await file.write(block, done, block.length - done)).bytesWritten;
+      onBytes?.(block.length);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
 // Replaces images/<name>/ with exactly these files: written and synced under a temporary name, then swapped in by
-// renames.
-export async function writeImageDir(imagesDir: string, name: string, files: Record<string, Buffer>): Promise<string> {
+// renames; onBytes hears of every block written, for progress.
+export async function writeImageDir(
+  imagesDir: string,
+  name: string,
+  files: Record<string, Buffer>,
+  onBytes?: (bytes: number) => void,
+): Promise<string> {
   await mkdir(imagesDir, { recursive: true });
   await recoverImageDirs(imagesDir);
   const final = join(imagesDir, name);
   const temp = join(imagesDir, `${tmpPrefix}${name}-${process.pid}`);
   await mkdir(temp);
   for (const file of Object.keys(files).sort()) {
-    await writeFile(join(temp, file), files[file]!);
+    await writeInBlocks(join(temp, file), files[file]!, onBytes);
     await fsyncPath(join(temp, file));
   }
   await fsyncPath(temp);

@@ -2,7 +2,7 @@
 // already.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileStamp, readStamps, writeStamps } from '../inputs/stamps.ts';
 import type { BuildContext } from './build.ts';
 import type { BuiltImage } from './image.ts';
@@ -99,9 +99,18 @@ export async function writeOutputs(
   const expected = [...outputs, { file: 'manifest.json', sha256: sha256(manifest) }];
   const upToDate = expected.every((o) => sameOutput(join(dir, o.file), o.sha256, stamps));
   if (!upToDate) {
-    const files: Record<string, Buffer> = { 'sbom.spdx.json': sbom, 'manifest.json': manifest };
-    for (const { file, blob } of blobs) files[file] = await ctx.cache.read(blob, `${image.recipe.name} ${file}`);
-    await writeImageDir(ctx.imagesDir, image.recipe.name, files);
+    const size = outputs.reduce((n, o) => n + o.size, manifest.length);
+    const shown = relative(process.cwd(), dir);
+    const task = ctx.progress.start(`writing ${shown.startsWith('..') ? dir : shown}`, size, 'bytes');
+    try {
+      const files: Record<string, Buffer> = { 'sbom.spdx.json': sbom, 'manifest.json': manifest };
+      for (const { file, blob } of blobs) files[file] = await ctx.cache.read(blob, `${image.recipe.name} ${file}`);
+      await writeImageDir(ctx.imagesDir, image.recipe.name, files, (bytes) => task.advance(bytes));
+    } catch (error) {
+      task.abort();
+      throw error;
+    }
+    task.done();
     for (const o of expected) stamps.set(`out:${join(dir, o.file)}`, outputStamp(join(dir, o.file), o.sha256));
   }
   // A no-op build writes nothing, not even the stamps.
