@@ -20,6 +20,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { refused } from '../../common/refused.test-support.ts';
 import { runMvos } from '../cli/mvos.test-support.ts';
+import { createProgress } from '../pipeline/progress.ts';
 import {
   type BlockNode,
   checkTarget,
@@ -264,8 +265,21 @@ test('a regular file is refused without --to-file and written atomically with it
   assert.is(readFileSync(file, 'utf8'), 'old');
   const target = await inspectTarget(file, { toFile: true });
   await checkTarget(target, imageBytes.length, image, { toFile: true });
-  await flashImage(image, target);
+  const shown: string[] = [];
+  const stream = { isTTY: false, write: (chunk: string) => shown.push(chunk) > 0 };
+  await flashImage(image, target, createProgress(stream as unknown as NodeJS.WritableStream, false, { tickMs: 0 }));
   assert.ok(readFileSync(file).equals(imageBytes));
+  const lines = shown
+    .join('')
+    .replace(/done in \d+s/g, 'done in Ns')
+    .split('\n');
+  assert.equal(lines, [
+    `writing image.raw to ${file} (9.0 MiB)`,
+    `writing image.raw to ${file}: 9.0 MiB, done in Ns`,
+    `reading back ${file} (9.0 MiB)`,
+    `reading back ${file}: 9.0 MiB, done in Ns`,
+    '',
+  ]);
   await refused(
     checkTarget(await inspectTarget(image, { toFile: true }), imageBytes.length, image, { toFile: true }),
     /the image itself/,

@@ -20,7 +20,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { FailureError, UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
-import type { Progress } from '../pipeline/progress.ts';
+import type { Progress, ProgressTask } from '../pipeline/progress.ts';
 
 const BLOCK = 4 << 20;
 
@@ -356,7 +356,7 @@ export function discardTarget(target: FlashTarget, opened: OpenedTarget): void {
   if (target.kind === 'file') rmSync(opened.destination, { force: true });
 }
 
-function hashRange(fd: number, size: number): string {
+function hashRange(fd: number, size: number, task?: ProgressTask): string {
   const hash = createHash('sha256');
   const buffer = Buffer.alloc(BLOCK);
   for (let offset = 0; offset < size; ) {
@@ -364,6 +364,7 @@ function hashRange(fd: number, size: number): string {
     if (got === 0) break;
     hash.update(buffer.subarray(0, got));
     offset += got;
+    task?.advance(got);
   }
   return hash.digest('hex');
 }
@@ -387,7 +388,7 @@ export async function flashImage(
     throw error;
   }
   const { fd, destination } = output;
-  const task = progress?.start(`writing ${basename(image)} to ${target.path}`, size, 'bytes');
+  let task = progress?.start(`writing ${basename(image)} to ${target.path}`, size, 'bytes');
   const imageHash = createHash('sha256');
   let actual: string;
   try {
@@ -405,12 +406,16 @@ export async function flashImage(
     } finally {
       closeSync(input);
     }
+    task?.done();
+    // Reading back takes as long as writing on a slow stick: it gets its own bar.
+    task = progress?.start(`reading back ${target.path}`, size, 'bytes');
     // Drops the kernel's cached blocks so the read-back comes from the disk; through our own descriptor, so it is the
     // disk just written.
     // A missing blockdev only weakens the check.
     if (target.kind === 'device')
       await runTool('blockdev', ['--flushbufs', `/proc/${process.pid}/fd/${fd}`], { allowFailure: true });
-    actual = hashRange(fd, size);
+    actual = hashRange(fd, size, task);
+    task?.done();
     if (target.kind === 'file') {
       // The rename moves a name: it must still be the file written through fd, not something put there since.
       const now = lstatSync(destination, { bigint: true });
@@ -421,6 +426,7 @@ export async function flashImage(
         });
     }
   } catch (error) {
+    task?.abort();
     closeSync(fd);
     if (target.kind === 'file') rmSync(destination, { force: true });
     throw error;
@@ -445,6 +451,5 @@ export async function flashImage(
   }
   const seconds = (Date.now() - started) / 1000;
   const mibPerSecond = seconds > 0 ? size / (1 << 20) / seconds : 0;
-  task?.done();
   return { image, target: target.path, bytes: size, seconds, mibPerSecond, sha256: expected };
 }
