@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { UserError } from '../../../common/errors.ts';
 import { stubKernel } from '../../../qa/lib/stub-kernel.ts';
 import type { CommandContext } from '../command.ts';
-import { mediaSpec, mediumFile, parseRunOptions, readImageBoot, runSpec } from './run.ts';
+import { mediaSpec, mediumFile, parseRunOptions, readImageBoot, runSpec, showsBootStatus } from './run.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'mvos-run-test-'));
@@ -82,6 +82,15 @@ test('--expect a marker that never comes: exit 1 at the timeout with the end of 
   assert.match(stderr, 'error: did not see "NEVER" on the console within 2 s');
   assert.match(stderr, '| STUB-READY');
   assert.match(stderr, /full serial log: \S+\.log/);
+});
+
+test('a status line while waiting only on a terminal that is not the console, and never with --json', () => {
+  const tty = { isTTY: true };
+  const pipe = { isTTY: false };
+  assert.ok(showsBootStatus(false, pipe, tty), 'console to a file or pipe, stderr on the terminal');
+  assert.not.ok(showsBootStatus(false, tty, tty), 'the console is on the terminal: nothing extra there');
+  assert.not.ok(showsBootStatus(false, pipe, pipe), 'no terminal at all');
+  assert.not.ok(showsBootStatus(true, pipe, tty), '--json keeps stderr quiet');
 });
 
 test('without --expect the console goes to stdout and a guest that powers off ends with 0', async () => {

@@ -8,6 +8,7 @@ import { type QemuSpec, qemuArgv } from '../../../common/qemu/argv.ts';
 import { type BootFirmware, type BootMedia, bootFirmware, mediaDrive } from '../../../common/qemu/media.ts';
 import { chooseAccel, type QemuExit, QemuRun } from '../../../common/qemu/runner.ts';
 import { RESCUE_ARGS } from '../../media/grub.ts';
+import { createProgress } from '../../pipeline/progress.ts';
 import type { Command, CommandContext } from '../command.ts';
 
 // What an image folder gives a direct kernel boot: kernel, initrd and the command line its manifest records.
@@ -179,6 +180,12 @@ export function runSpec(boot: ImageBoot, options: RunOptions, accel: 'kvm' | 'tc
   };
 }
 
+// Whether `mvos run --expect` shows a status line while it waits: on a terminal, and only when that terminal is not
+// where the console itself goes (stdout, unless --json, which keeps stderr quiet).
+export function showsBootStatus(json: boolean, stdout: { isTTY?: boolean }, stderr: { isTTY?: boolean }): boolean {
+  return !json && stdout.isTTY !== true && stderr.isTTY === true;
+}
+
 function exitText(exit: QemuExit): string {
   return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
@@ -220,11 +227,21 @@ async function run(ctx: CommandContext): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     if (options.expect !== undefined) {
-      const ms = await qemu.waitFor(options.expect, options.timeoutS! * 1000).catch((error: unknown) => {
-        if (interrupted)
-          throw new FailureError(`interrupted by ${interrupted} before ${JSON.stringify(options.expect)} appeared`);
-        throw error;
-      });
+      const status = showsBootStatus(options.json, process.stdout, process.stderr)
+        ? createProgress(process.stderr, false, { color: ctx.color }).start(
+            `waiting for ${JSON.stringify(options.expect)} (${choice.accel}, gives up after ${options.timeoutS} s)`,
+            undefined,
+            { transient: true },
+          )
+        : undefined;
+      const ms = await qemu
+        .waitFor(options.expect, options.timeoutS! * 1000)
+        .catch((error: unknown) => {
+          if (interrupted)
+            throw new FailureError(`interrupted by ${interrupted} before ${JSON.stringify(options.expect)} appeared`);
+          throw error;
+        })
+        .finally(() => status?.abort());
       await qemu.stop();
       if (options.json)
         ctx.out(JSON.stringify({ marker: options.expect, ms, accel: choice.accel, log: options.log }, null, 2));
