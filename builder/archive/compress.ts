@@ -13,7 +13,7 @@ const GZIP_OS_OFFSET = 9;
 const GZIP_OS_UNIX = 3;
 // zstd 12 is within about 11% of level 19's size at a tenth of its time (measured on the host initramfs); recipes may
 // ask for 19.
-const DEFAULT_LEVEL: Record<Exclude<Compression, 'none'>, number> = { gzip: 9, zstd: 12 };
+export const DEFAULT_LEVEL: Record<Exclude<Compression, 'none'>, number> = { gzip: 9, zstd: 12 };
 const MAX_LEVEL: Record<Exclude<Compression, 'none'>, number> = { gzip: 9, zstd: 22 };
 
 // Compresses a buffer; the same input, method and level give the same bytes (gzip: mtime 0, no name, OS Unix; zstd: no

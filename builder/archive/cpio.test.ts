@@ -240,6 +240,34 @@ test('cpio -id reproduces every file, mode, owner, link and device', async () =>
   }
 });
 
+test('with links, hard links stay links: one inode, nlink per name, the bytes once, wherever the names sort', async () => {
+  const root = process.getuid?.() === 0;
+  const tree = sampleTree({ devices: root });
+  // A name that sorts before the file it links to: its entry comes first and carries the bytes.
+  tree.add(entry('aaa-first-link', 'hardlink', { linkname: 'usr/bin/busybox' }));
+  const copies = await writeCpioNewc(tree, { mtime: MTIME });
+  const linked = await writeCpioNewc(tree, { mtime: MTIME, links: true });
+  const busybox = tree.get('usr/bin/busybox')!.content!.length;
+  assert.ok(copies.length - linked.length >= 2 * busybox - 1024, `${copies.length} → ${linked.length}`);
+  const headers = parseNewc(linked).headers;
+  const names = headers.filter((h) => h.nlink === 3);
+  assert.is(names.length, 3);
+  assert.is(new Set(names.map((h) => h.ino)).size, 1);
+  assert.equal(
+    names.map((h) => h.filesize),
+    [busybox, 0, 0],
+  );
+  const work = await mkdtemp(join(tmpdir(), 'mvos-cpio-test-'));
+  try {
+    await runTool('cpio', ['-id', '--no-absolute-filenames', '--quiet', '--preserve-modification-time', '-D', work], {
+      input: linked,
+    });
+    await assertExtracted(work, tree, { mtime: MTIME, owners: root, hardlinks: 'linked', linkAndFolderTimes: false });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
 test('writes are deterministic; the mtime and the tree are what change the bytes', async () => {
   const once = await writeCpioNewc(sampleTree(), { mtime: MTIME });
   assert.ok(once.equals(await writeCpioNewc(sampleTree(), { mtime: MTIME })));

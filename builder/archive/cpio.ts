@@ -24,9 +24,10 @@ interface NewcHeader {
   name: Buffer;
 }
 
-// Writes the tree as a newc archive in tree order (directories before their contents); hard links become full copies of
-// their target.
-export async function writeCpioNewc(tree: FileTree, options: { mtime: number }): Promise<Buffer> {
+// Writes the tree as a newc archive in tree order (directories before their contents). Hard links become full copies
+// of their target, or with `links` real hard links: one inode number and nlink for all names, the bytes once (on the
+// first name in tree order; the kernel and GNU cpio both join the names by inode number and take the data where it is).
+export async function writeCpioNewc(tree: FileTree, options: { mtime: number; links?: boolean }): Promise<Buffer> {
   const mtime = options.mtime;
   if (!Number.isInteger(mtime) || mtime < 0 || mtime > 0xffffffff) {
     throw new FailureError(`archive mtime ${mtime} does not fit a cpio newc header (0 to 2^32-1 seconds)`);
@@ -37,25 +38,33 @@ export async function writeCpioNewc(tree: FileTree, options: { mtime: number }):
     parts.push(buf);
     offset += buf.length;
   };
+  const names = options.links ? linkCounts(tree) : new Map<string, number>();
+  const linked = new Map<string, number>();
   let ino = 0;
   for (const entry of tree.entries()) {
     // The kernel joins entries with nlink > 1 and equal inode numbers into hard links; copies with nlink 1 need no
     // bookkeeping, cost only bytes in the compressed image, and unpack the same everywhere.
     const holder: Readonly<TreeEntry> = entry.type === 'hardlink' ? tree.get(entry.linkname!)! : entry;
+    const nlink = names.get(holder.path) ?? (holder.type === 'directory' ? 2 : 1);
+    const seen = nlink > 1 && holder.type === 'file' ? linked.get(holder.path) : undefined;
     const data =
-      holder.type === 'file'
-        ? holder.content!
-        : holder.type === 'symlink'
-          ? Buffer.from(holder.linkname!, 'utf8')
-          : Buffer.alloc(0);
+      seen !== undefined
+        ? Buffer.alloc(0)
+        : holder.type === 'file'
+          ? holder.content!
+          : holder.type === 'symlink'
+            ? Buffer.from(holder.linkname!, 'utf8')
+            : Buffer.alloc(0);
+    const number = seen ?? ++ino;
+    if (nlink > 1 && holder.type === 'file') linked.set(holder.path, number);
     push(
       encodeHeader(
         {
-          ino: ++ino,
+          ino: number,
           mode: fileTypeBits[holder.type] | holder.mode,
           uid: holder.uid,
           gid: holder.gid,
-          nlink: holder.type === 'directory' ? 2 : 1,
+          nlink,
           mtime,
           filesize: data.length,
           rdevmajor: holder.devmajor ?? 0,
@@ -87,6 +96,15 @@ export async function writeCpioNewc(tree: FileTree, options: { mtime: number }):
   );
   push(padding(offset, BLOCK));
   return Buffer.concat(parts, offset);
+}
+
+// How many names each hard-linked regular file has (itself and its links); files without links are not listed.
+function linkCounts(tree: FileTree): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const entry of tree.entries()) {
+    if (entry.type === 'hardlink') counts.set(entry.linkname!, (counts.get(entry.linkname!) ?? 1) + 1);
+  }
+  return counts;
 }
 
 // A header plus its NUL-terminated name, padded so the data that follows starts on a 4-byte boundary of the archive.
@@ -146,4 +164,33 @@ function hex(value: number, name: string, index: number): string {
 
 function padding(offset: number, to: number): Buffer {
   return Buffer.alloc((to - (offset % to)) % to);
+}
+
+// Splits concatenated newc archives (an initramfs made of segments) at their trailers, each archive with its block
+// padding; what follows the last trailer that is not another archive is left out. Bounds are checked on every header.
+export function splitNewcArchives(buf: Buffer): Buffer[] {
+  const archives: Buffer[] = [];
+  let start = 0;
+  let at = 0;
+  while (at + HEADER_SIZE <= buf.length && buf.toString('latin1', at, at + 6) === MAGIC) {
+    const field = (index: number) =>
+      Number.parseInt(buf.toString('latin1', at + 6 + index * 8, at + 14 + index * 8), 16);
+    const nameSize = field(11);
+    const fileSize = field(6);
+    const name = buf.toString('latin1', at + HEADER_SIZE, at + HEADER_SIZE + Math.max(0, nameSize - 1));
+    const dataAt = alignUp(at + HEADER_SIZE + nameSize, 4);
+    at = alignUp(dataAt + fileSize, 4);
+    if (!Number.isFinite(at) || at > buf.length) throw new FailureError(`newc archive is cut short at byte ${dataAt}`);
+    if (name !== TRAILER) continue;
+    while (at < buf.length && buf[at] === 0) at++;
+    archives.push(buf.subarray(start, at));
+    start = at;
+  }
+  if (buf.toString('latin1', start, start + 6) === MAGIC)
+    throw new FailureError(`newc archive at byte ${start} is cut short: it has no trailer`);
+  return archives;
+}
+
+function alignUp(value: number, to: number): number {
+  return Math.ceil(value / to) * to;
 }

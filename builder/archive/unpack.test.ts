@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { FileTree } from '../rootfs/tree.ts';
 import { entry } from '../rootfs/tree-entries.test-support.ts';
 import { compress } from './compress.ts';
-import { writeCpioNewc } from './cpio.ts';
+import { splitNewcArchives, writeCpioNewc } from './cpio.ts';
 import { unpackInitramfs } from './unpack.ts';
 
 async function initrd(text: string): Promise<Buffer> {
@@ -39,6 +39,28 @@ test('a zstd initramfs unpacks once per content, keeps modes and links, skips de
     const other = await unpackInitramfs(second, join(dir, 'cache'));
     assert.is(await readFile(join(other, 'etc/mvos/host.json'), 'utf8'), '{"v":2}');
     assert.is((await readdir(join(dir, 'cache'))).length, 1, 'the older unpack is gone');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an initramfs of segments (each compressed on its own) unpacks whole; the archives split at their trailers', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mvos-unpack-'));
+  try {
+    const second = new FileTree();
+    second.mkdirp('usr/lib/mvos', { origin: 'test' });
+    second.add(entry('usr/lib/mvos/agent.mjs', 'file', { content: Buffer.alloc(5000, 0x61) }));
+    const archives = [await initrd('{"v":3}'), await writeCpioNewc(second, { mtime: 0 })];
+    assert.equal(splitNewcArchives(Buffer.concat(archives)), archives);
+    assert.throws(() => splitNewcArchives(archives[1]!.subarray(0, 300)), /cut short/);
+    const file = join(dir, 'segments.initrd');
+    await writeFile(
+      file,
+      Buffer.concat([await compress(archives[0]!, 'zstd', 19), await compress(archives[1]!, 'zstd')]),
+    );
+    const root = await unpackInitramfs(file, join(dir, 'cache'));
+    assert.is(await readFile(join(root, 'etc/mvos/host.json'), 'utf8'), '{"v":3}');
+    assert.is((await readFile(join(root, 'usr/lib/mvos/agent.mjs'))).length, 5000);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,11 +1,13 @@
-// Unpacks a built initramfs (zstd, gzip or plain newc cpio) into a folder, once per content: a host image's root for
+// Unpacks a built initramfs (zstd, gzip or plain newc cpio, one archive or several) into a folder, once per content: a host image's root for
 // running its agent on a build machine.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { pathExists } from '../../common/files.ts';
+import { type Compression, decompress } from './compress.ts';
+import { splitNewcArchives } from './cpio.ts';
 
 async function sha256(file: string): Promise<string> {
   const hash = createHash('sha256');
@@ -13,14 +15,11 @@ async function sha256(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function decompressor(file: string): Promise<string[]> {
-  const handle = await open(file, 'r');
-  const magic = Buffer.alloc(4);
-  await handle.read(magic, 0, 4, 0);
-  await handle.close();
-  if (magic.readUInt32LE(0) === 0xfd2fb528) return ['zstd', '-dc'];
-  if (magic[0] === 0x1f && magic[1] === 0x8b) return ['gzip', '-dc'];
-  return ['cat'];
+// The compression of an initrd by its first bytes; segments of one initrd share it.
+function compressionOf(head: Buffer): Compression {
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  return 'none';
 }
 
 // Unpacks `initrd` under `cacheDir/<sha256>/` (done once; a half unpack is never reused) and returns that folder; older
@@ -32,17 +31,16 @@ export async function unpackInitramfs(initrd: string, cacheDir: string): Promise
   const temporary = `${dir}.tmp-${process.pid}`;
   await rm(temporary, { recursive: true, force: true });
   await mkdir(join(temporary, 'root'), { recursive: true });
-  const [tool, ...args] = await decompressor(initrd);
-  // cpio as root would try to make device nodes; --no-absolute-filenames keeps every path inside the folder.
-  await runTool(
-    'sh',
-    ['-c', `"$0" "$@" < "$INITRD" | cpio -idm --quiet --no-absolute-filenames --nonmatching 'dev/*'`, tool!, ...args],
-    {
+  const packed = await readFile(initrd);
+  // An initramfs of several segments is several archives: GNU cpio stops at the first trailer, so each gets its run.
+  for (const archive of splitNewcArchives(await decompress(packed, compressionOf(packed)))) {
+    // cpio as root would try to make device nodes; --no-absolute-filenames keeps every path inside the folder.
+    await runTool('cpio', ['-idm', '--quiet', '--no-absolute-filenames', '--nonmatching', 'dev/*'], {
       cwd: join(temporary, 'root'),
-      env: { INITRD: initrd, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      input: archive,
       timeoutMs: 300_000,
-    },
-  );
+    });
+  }
   await writeFile(join(temporary, '.unpacked'), `${initrd}\n`);
   await rm(dir, { recursive: true, force: true });
   await rename(temporary, dir);

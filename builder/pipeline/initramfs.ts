@@ -1,18 +1,99 @@
-// The initramfs stage: the root tree as a newc cpio archive, compressed as the recipe says.
-import { compress } from '../archive/compress.ts';
+// The initramfs stage: the root tree as concatenated compressed newc cpio segments (the kernel unpacks one after the
+// other): the packages' files, the kernel modules, the guest images, then what the image itself adds (overlays,
+// templates, generated config, the agent). Each segment's compressed bytes are cached by its cpio's hash, so a change
+// to one overlay file compresses only the small last segment again, and the large packages segment can afford a high
+// compression level because it is compressed once.
+import { type Compression, compress, DEFAULT_LEVEL } from '../archive/compress.ts';
 import { writeCpioNewc } from '../archive/cpio.ts';
 import { readTar } from '../archive/tar.ts';
 import type { Recipe } from '../recipe/types.ts';
+import { FileTree, type TreeEntry } from '../rootfs/tree.ts';
 import { toolVersion } from '../tools/versions.ts';
 import type { ImageContext } from './image.ts';
 import { hashCode } from './sources.ts';
-import { runLoggedStage } from './stage.ts';
+import { runLoggedStage, sha256 } from './stage.ts';
 
-// The initrd blob of the root tree blob `rootfs`.
-export async function packInitramfs(ctx: ImageContext, recipe: Recipe, rootfs: string): Promise<string> {
+// The segments in unpack order; a path is in exactly one, so order only matters for parent folders.
+export const SEGMENTS = ['packages', 'kernel', 'guests', 'image'] as const;
+type Segment = (typeof SEGMENTS)[number];
+
+// zstd 19 for the packages: measured on the host, 51.4 MB against 59.1 MB at level 12, unpacked by the kernel in about
+// the same time (8.2 s against 7.0–7.8 s to power-off under TCG, xz -9 took 16–17 s), and paid once per package set.
+const PACKAGES_ZSTD_LEVEL = 19;
+
+function entriesEqual(a: Readonly<TreeEntry>, b: Readonly<TreeEntry>): boolean {
+  return (
+    a.type === b.type &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.linkname === b.linkname &&
+    a.devmajor === b.devmajor &&
+    a.devminor === b.devminor &&
+    (a.content === b.content || (a.content !== undefined && b.content !== undefined && a.content.equals(b.content)))
+  );
+}
+
+// Which segment each entry of the root tree goes to: a package's file that the image left as the package had it goes
+// with the packages; hard links go with the file they name, so each segment's links stay within it.
+export function segmentOf(root: FileTree, packages: FileTree): (entry: Readonly<TreeEntry>) => Segment {
+  const place = (entry: Readonly<TreeEntry>): Segment => {
+    const path = entry.path;
+    if (path === 'lib/modules' || path.startsWith('lib/modules/')) return 'kernel';
+    if (path.startsWith('usr/share/mvos/vms/') || path.startsWith('usr/share/mvos/container/')) return 'guests';
+    const packaged = packages.get(path);
+    return packaged && entriesEqual(packaged, entry) ? 'packages' : 'image';
+  };
+  return (entry) => (entry.type === 'hardlink' ? place(root.get(entry.linkname!)!) : place(entry));
+}
+
+// Splits the root tree into one tree per segment; each holds the parent folders of its entries as the root has them.
+export function splitTree(root: FileTree, segmentFor: (entry: Readonly<TreeEntry>) => Segment): Map<Segment, FileTree> {
+  const trees = new Map<Segment, FileTree>(SEGMENTS.map((s) => [s, new FileTree()]));
+  for (const entry of root.entries()) {
+    const tree = trees.get(segmentFor(entry))!;
+    const parts = entry.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join('/');
+      if (!tree.has(parent)) tree.add({ ...root.get(parent)! });
+    }
+    if (!tree.has(entry.path) || entry.type !== 'directory') tree.add({ ...entry });
+  }
+  return trees;
+}
+
+function levelFor(recipe: Recipe, segment: Segment): number | undefined {
+  const { compression, level } = recipe.initramfs;
+  if (level !== undefined || compression !== 'zstd') return level;
+  return segment === 'packages' ? PACKAGES_ZSTD_LEVEL : DEFAULT_LEVEL.zstd;
+}
+
+// A segment's compressed bytes, from the cache when the same cpio was compressed the same way before.
+async function compressedSegment(
+  ctx: ImageContext,
+  cpio: Buffer,
+  method: Compression,
+  level?: number,
+): Promise<Buffer> {
+  const key = `initramfs-segment:${method}:${level ?? ''}:${sha256(cpio)}`;
+  const cached = await ctx.cache.getKey(key);
+  if (cached) return ctx.cache.read(cached, 'initramfs segment');
+  const compressed = await compress(cpio, method, level);
+  await ctx.cache.setKey(key, (await ctx.cache.putBuffer(compressed)).sha256);
+  return compressed;
+}
+
+// The initrd blob of the root tree blob `rootfs`, whose package layer is the tree blob `packages`.
+export async function packInitramfs(
+  ctx: ImageContext,
+  recipe: Recipe,
+  rootfs: string,
+  packages: string,
+): Promise<string> {
   const { compression, level } = recipe.initramfs;
   const inputs = {
     rootfs,
+    packages,
     compression,
     level: String(level ?? ''),
     sde: String(ctx.sourceDateEpoch),
@@ -20,9 +101,25 @@ export async function packInitramfs(ctx: ImageContext, recipe: Recipe, rootfs: s
     compressor: compression === 'zstd' ? await toolVersion('zstd', '-V') : `node ${process.versions.zlib}`,
   };
   const record = await runLoggedStage(ctx, `initramfs(${recipe.name})`, inputs, async () => {
-    const tree = await readTar(await ctx.cache.read(rootfs, `${recipe.name} rootfs`), { origin: 'rootfs' });
-    const cpio = await writeCpioNewc(tree, { mtime: ctx.sourceDateEpoch });
-    return { initrd: await compress(cpio, compression, level), 'cpio-size': Buffer.from(String(cpio.length)) };
+    const root = await readTar(await ctx.cache.read(rootfs, `${recipe.name} rootfs`), { origin: 'rootfs' });
+    const layer = await readTar(await ctx.cache.read(packages, `${recipe.name} packages`), { origin: 'packages' });
+    const segments = splitTree(root, segmentOf(root, layer));
+    const parts: Buffer[] = [];
+    const sizes: Record<string, number> = {};
+    for (const name of SEGMENTS) {
+      const tree = segments.get(name)!;
+      if (tree.size === 0) continue;
+      // Real hard links: a file shipped under several names (the guest images two VMs share) is in a segment once.
+      const cpio = await writeCpioNewc(tree, { mtime: ctx.sourceDateEpoch, links: true });
+      sizes[name] = cpio.length;
+      parts.push(await compressedSegment(ctx, cpio, compression, levelFor(recipe, name)));
+    }
+    const total = Object.values(sizes).reduce((a, b) => a + b, 0);
+    return {
+      initrd: Buffer.concat(parts),
+      'cpio-size': Buffer.from(String(total)),
+      'segments.json': Buffer.from(JSON.stringify(sizes)),
+    };
   });
   return record.outputs.initrd!;
 }

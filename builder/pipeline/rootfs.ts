@@ -157,18 +157,20 @@ async function addGuestImages(
   recipe: Recipe,
   guests: readonly BuiltImage[],
 ): Promise<void> {
+  // Where each blob went first: VMs built from the same image (controller and rescue often are) share its files as
+  // hard links, which the initramfs holds once.
+  const placed = new Map<string, string>();
   for (const guest of guests) {
     const vm = recipe.vms.find((v) => v.recipe === guest.recipe)!;
     const paths = guestImagePaths(vm);
-    const add = async (path: string, blob: string, what: string, mode: number) =>
-      tree.add(
-        rootFile(
-          path.slice(1),
-          await ctx.cache.read(blob, `${guest.recipe.name} ${what}`),
-          `image:${guest.recipe.name}`,
-          mode,
-        ),
-      );
+    const add = async (path: string, blob: string, what: string, mode: number) => {
+      const origin = `image:${guest.recipe.name}`;
+      const first = placed.get(`${blob}:${mode}`);
+      if (first)
+        return tree.add({ path: path.slice(1), type: 'hardlink', linkname: first, mode, uid: 0, gid: 0, origin });
+      placed.set(`${blob}:${mode}`, path.slice(1));
+      tree.add(rootFile(path.slice(1), await ctx.cache.read(blob, `${guest.recipe.name} ${what}`), origin, mode));
+    };
     await add(paths.kernel, guest.vmlinuz, 'kernel', 0o644);
     await add(paths.initrd, guest.initrd, 'initrd', 0o644);
     const disk = guestDiskPath(vm);
