@@ -2,7 +2,7 @@
 import { writeTar } from '../archive/tar.ts';
 import type { PackagePin } from '../inputs/apt.ts';
 import type { Recipe } from '../recipe/types.ts';
-import { compileGlobs, dropFilter } from '../rootfs/drop.ts';
+import { compileGlobs, dropFilter, dropLinksToDropped } from '../rootfs/drop.ts';
 import { pruneUnreferencedLibraries } from '../rootfs/libraries.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import type { ImageContext } from './image.ts';
@@ -52,6 +52,7 @@ export async function installPackages(
         task.advance(1);
       }
       task.done();
+      dropped.push(...dropLinksToDropped(tree, drop.keep));
       const pruned = recipe.libraries.prune
         ? pruneUnreferencedLibraries(tree, compileGlobs(recipe.libraries.keep))
         : { removed: [], unresolved: [] };

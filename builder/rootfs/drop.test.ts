@@ -1,7 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UserError } from '../../common/errors.ts';
-import { compileGlobs, defaultDropRules, dropFilter } from './drop.ts';
+import { compileGlobs, defaultDropRules, dropFilter, dropLinksToDropped } from './drop.ts';
+import { FileTree } from './tree.ts';
+import { entry } from './tree-entries.test-support.ts';
 
 function check(glob: string, matching: string[], notMatching: string[]): void {
   const match = compileGlobs([glob]);
@@ -83,6 +85,19 @@ test('a recipe adds its own rules to the defaults', () => {
   assert.not.ok(keep('etc/cron.daily/apt'));
   assert.not.ok(keep('usr/share/doc/x'));
   assert.ok(keep('etc/crontab'));
+});
+
+test('links to what a rule dropped go too; links to kept files and to what was never there stay', () => {
+  const tree = new FileTree();
+  tree.mkdirp('usr/lib/ipxe/qemu', { origin: 'test' });
+  tree.add(entry('usr/lib/ipxe/qemu/efi-virtio.rom', 'file', { content: Buffer.from('rom') }));
+  tree.add(entry('usr/lib/ipxe/1af41000.rom', 'symlink', { linkname: 'qemu/efi-virtio.rom' }));
+  tree.add(entry('usr/lib/ipxe/82540em.rom', 'symlink', { linkname: 'qemu/pxe-e1000.rom' }));
+  tree.add(entry('etc/mtab', 'symlink', { linkname: '/proc/self/mounts' }));
+  const { keep } = dropFilter(['/usr/lib/ipxe/qemu/*-e1000*.rom']);
+  assert.equal(dropLinksToDropped(tree, keep), ['usr/lib/ipxe/82540em.rom']);
+  assert.ok(tree.has('usr/lib/ipxe/1af41000.rom'));
+  assert.ok(tree.has('etc/mtab'), "a link to a run-time path is the package's business");
 });
 
 test.run();

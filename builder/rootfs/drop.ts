@@ -1,5 +1,6 @@
 // Which package paths never reach an image: documentation, manuals, translations and packaging metadata.
 import { UserError } from '../../common/errors.ts';
+import { type FileTree, resolveInTree } from './tree.ts';
 
 // Dropped from every package. Copyright files go with the rest of usr/share/doc: the image ships no documents, and the
 // SBOM reads each licence from the pinned .deb itself.
@@ -71,4 +72,17 @@ function segmentToRegex(segment: string): string {
     else out += char.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
   }
   return out;
+}
+
+// Removes the symlinks whose target a drop rule left out (they would dangle in the image: iPXE's NIC-named links to the
+// ROMs dropped) and returns their paths; links to what was never there are left as the package made them.
+export function dropLinksToDropped(tree: FileTree, keep: (path: string) => boolean): string[] {
+  const removed: string[] = [];
+  for (const entry of tree.entries().filter((e) => e.type === 'symlink')) {
+    const target = resolveInTree(tree, entry.path);
+    if (tree.has(target) || keep(target)) continue;
+    tree.remove(entry.path);
+    removed.push(entry.path);
+  }
+  return removed;
 }

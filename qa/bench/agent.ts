@@ -316,10 +316,10 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
       note: 'agent adds QMP, health channel, serial socket with log; baseline: raw QEMU with serial on stdio',
     },
     {
-      metric: 'agent process memory (RSS, one novm VM running)',
+      metric: 'agent process memory through tsx (RSS, one novm VM running)',
       value: median(m.agentRss) / 1024,
       unit: 'MiB',
-      note: 'shared by all VMs',
+      note: 'the sources compiled by tsx in the process; the host runs the bundle: see the agent RSS row',
     },
     {
       metric: 'raw microvm boots that stalled and were tried again',

@@ -12,6 +12,7 @@ import { buildHostImage, repoRoot } from '../lib/host-image.ts';
 import { type BenchRow, controllerReadyRows, median, workloadRows } from './agent.ts';
 import { cliStartRows } from './cli.ts';
 import { launchSweepRows } from './launch-sweep.ts';
+import { agentRssRows } from './rss.ts';
 
 type Row = BenchRow;
 
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
     if (onlyAgent) {
       rows.push(...(await controllerReadyRows(runs)));
       rows.push(...(await workloadRows(runs)));
+      rows.push(...(await agentRssRows()));
       return report();
     }
     const checkout = copyCheckout(join(work, 'checkout'));
@@ -157,6 +159,7 @@ async function main(): Promise<void> {
     });
     rows.push(...(await controllerReadyRows(runs)));
     rows.push(...(await workloadRows(runs)));
+    rows.push(...(await agentRssRows()));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

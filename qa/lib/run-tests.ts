@@ -12,7 +12,8 @@ const searched = ['common', 'builder', 'agent', 'qa'];
 function findTests(dir: string, found: string[] = []): string[] {
   if (!existsSync(dir)) return found;
   for (const name of readdirSync(dir).sort()) {
-    if (name === 'node_modules' || name === 'fixtures' || name.startsWith('.')) continue;
+    // qa/artifacts holds unpacked images (hundreds of MiB, links that only resolve inside them): never tests.
+    if (name === 'node_modules' || name === 'fixtures' || name === 'artifacts' || name.startsWith('.')) continue;
     const path = join(dir, name);
     if (statSync(path).isDirectory()) findTests(path, found);
     else if (name.endsWith('.test.ts')) found.push(path);
