@@ -11,6 +11,7 @@ import { Script } from 'node:vm';
 // Without a trailing slash: the stamp and the bundle's folder name compare it as a string.
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const ENTRY = 'builder/cli/main.ts';
+const LAUNCHER = 'builder/cli/launcher.mjs';
 // Written by npm on every install, so a changed dependency makes the bundle stale too.
 const NPM_STAMP = 'node_modules/.package-lock.json';
 
@@ -28,7 +29,7 @@ function pruneBundles(base) {
     const dir = join(bundlesDir(base), name);
     try {
       const { root: owner } = JSON.parse(readFileSync(join(dir, 'stamp.json'), 'utf8'));
-      if (typeof owner === 'string' && statSync(join(owner, 'mvos')).isFile()) continue;
+      if (typeof owner === 'string' && dir === bundleDir(owner) && statSync(join(owner, 'mvos')).isFile()) continue;
     } catch {}
     if (dir !== bundleDir(base)) rmSync(dir, { recursive: true, force: true });
   }
@@ -58,21 +59,22 @@ export function isFresh(base = root) {
     return false;
   }
   if (stamp.root !== resolve(base) || !Array.isArray(stamp.files)) return false;
+  // How the launcher bundles is part of what the bundle is: a changed launcher makes it stale too.
+  if (JSON.stringify(stamp.launcher) !== JSON.stringify(fingerprint(base, LAUNCHER))) return false;
   return stamp.files.every(([file, mtime, size]) => {
     const now = fingerprint(base, file);
     return now !== null && now[0] === mtime && now[1] === size;
   });
 }
 
-// A module that finds its own files through import.meta.url keeps finding them from inside the bundle.
+// A module that finds its own files through import.meta.url keeps finding them from inside the bundle: `define` turns
+// the expression (never a string that spells it) into a name each module declares as its own file's URL.
+const META_URL = '__mvosModuleUrl';
 const sourceLocations = {
   name: 'mvos-source-locations',
   setup(build) {
     build.onLoad({ filter: /\.ts$/ }, (args) => ({
-      contents: readFileSync(args.path, 'utf8').replaceAll(
-        'import.meta.url',
-        JSON.stringify(pathToFileURL(args.path).href),
-      ),
+      contents: `const ${META_URL} = ${JSON.stringify(pathToFileURL(args.path).href)};\n${readFileSync(args.path, 'utf8')}`,
       loader: 'ts',
     }));
   },
@@ -95,15 +97,20 @@ export async function buildBundle(base = root) {
     target: 'node18',
     external: ['esbuild', '*.node'],
     logLevel: 'silent',
+    define: { 'import.meta.url': META_URL },
     plugins: [sourceLocations],
   });
   mkdirSync(dir, { recursive: true });
   for (const output of result.outputFiles) writeAtomically(output.path, output.contents);
   const inputs = Object.keys(result.metafile.inputs).filter((file) => !file.startsWith('node_modules/'));
-  const files = [...inputs, NPM_STAMP].sort().map((file) => [file, ...(fingerprint(base, file) ?? [0, -1])]);
+  // The launcher itself is an input: how it bundles is part of what the bundle is.
+  const files = [...inputs, NPM_STAMP, 'builder/cli/launcher.mjs']
+    .sort()
+    .map((file) => [file, ...(fingerprint(base, file) ?? [0, -1])]);
   // Caches of the old bundle's code: V8 would reject them anyway, after reading them.
   for (const name of readdirSync(dir)) if (name.endsWith('.v8')) rmSync(join(dir, name), { force: true });
-  writeAtomically(join(dir, 'stamp.json'), JSON.stringify({ root: resolve(base), files }));
+  const launcher = fingerprint(base, LAUNCHER);
+  writeAtomically(join(dir, 'stamp.json'), JSON.stringify({ root: resolve(base), launcher, files }));
   pruneBundles(base);
 }
 

@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
@@ -20,6 +29,9 @@ test('./mvos runs from a bundle that is fresh afterwards, with a code cache for 
   const validate = runMvos(['validate', 'recipes/host.yaml']);
   assert.is(validate.code, 0, validate.stderr);
   assert.ok(readdirSync(bundleDir(root)).includes('validate.v8'), 'a code cache of its own for validate');
+  // Modules keep their own import.meta.url; a string that spells it (the agent bundle's banner) stays as written.
+  const bundle = readFileSync(join(bundleDir(root), 'cli.cjs'), 'utf8');
+  assert.ok(bundle.includes('"const require = __mvosCreateRequire(import.meta.url);"'), 'the banner text is intact');
 });
 
 test('a bundle is stale when a file it was made from changed or is gone, or the stamp is for another checkout', async () => {
@@ -29,7 +41,7 @@ test('a bundle is stale when a file it was made from changed or is gone, or the 
       const { mtimeMs, size } = statSync(source);
       writeFileSync(
         join(bundleDir(base), 'stamp.json'),
-        JSON.stringify({ root: owner, files: [['a.ts', mtimeMs, size]] }),
+        JSON.stringify({ root: owner, launcher: null, files: [['a.ts', mtimeMs, size]] }),
       );
     };
     writeFileSync(source, 'export const a = 1;\n');

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { decompress } from '../../builder/archive/compress.ts';
 import { ARTIFACTS, bootToMarker } from '../lib/boot.ts';
 import { makeBusyboxInitramfs } from '../lib/busybox-initramfs.ts';
@@ -118,6 +118,8 @@ async function main(): Promise<void> {
       unit: 'MiB',
     });
     rows.push({ metric: 'vmlinuz', value: statSync(image.kernel).size / 2 ** 20, unit: 'MiB' });
+    const iso = join(image.dir, `${basename(image.dir)}.iso`);
+    rows.push({ metric: 'host ISO (hybrid, BIOS and UEFI)', value: statSync(iso).size / 1e6, unit: 'MB' });
 
     const baselineInitrd = join(work, 'baseline.gz');
     writeFileSync(baselineInitrd, await makeBusyboxInitramfs({ marker: 'MVOS-BASELINE-READY', poweroff: true }));
