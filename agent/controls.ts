@@ -40,8 +40,7 @@ export interface Controls {
   // Calls onData with console output as it arrives; the returned function stops it.
   followConsole(name: string, onData: (chunk: Buffer) => void): () => void;
   // A session on the VM's one console broker: `back` bytes of scrollback then live output, and the keyboard with
-  // `write`
-  // (refused while another session holds it, unless `force`).
+  // `write` (refused while another session holds it, unless `force`).
   openConsole(
     name: string,
     viewer: ConsoleViewer,

@@ -1,7 +1,6 @@
 // The builder and the agent are two programs: neither imports the other; what both need lives in common/, which imports
-// neither.
-// Test support (`*.test-support.ts`) is for tests only: no product file imports it, so the agent bundle never carries
-// it.
+// neither. Test support (`*.test-support.ts`) is for tests only: no product file imports it, so the agent bundle never
+// carries it.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -22,8 +22,7 @@ export function uuidFromDigest(material: string | Buffer): string {
 }
 
 // The image of `dir` written to `output` and read back. lz4hc keeps it small and the guest kernel reads it
-// (EROFS_FS_ZIP);
-// xattrs are left out (-x-1) because the build host's labels are not the image's.
+// (EROFS_FS_ZIP); xattrs are left out (-x-1) because the build host's labels are not the image's.
 export async function mkfsErofs(dir: string, output: string, options: ErofsOptions): Promise<Buffer> {
   const args = [
     '-zlz4hc',

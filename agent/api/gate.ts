@@ -27,8 +27,8 @@ function source(req: IncomingMessage): string {
 }
 
 // DNS rebinding: a page on the attacker's name that now resolves here sends Host and Origin with that name, equal to
-// each other.
-// Both are compared with the configured listener instead, and a Host that is not ours is refused for reads too.
+// each other. Both are compared with the configured listener instead, and a Host that is not ours is refused for reads
+// too.
 function checkHost(req: IncomingMessage, listener: ListenerIdentity, secure: boolean): void {
   if (!hostAllowed(req, listener, secure)) {
     throw new HttpError(

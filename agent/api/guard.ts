@@ -1,7 +1,6 @@
 // The TCP listener's defences against connection floods: caps per source and in total, and timeouts for slow or silent
-// clients.
-// Unguarded, 250 sockets that never finished their headers held 250 file descriptors and made the agent's own file
-// reads fail.
+// clients. Unguarded, 250 sockets that never finished their headers held 250 file descriptors and made the agent's own
+// file reads fail.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ConnectionLimiter, type ConnectionPolicy } from '../auth/connections.ts';
@@ -17,8 +16,7 @@ export interface HttpLimits {
   // From connecting to the end of the request body.
   requestTimeoutMs: number;
   // No byte either way for this long closes the socket, except while a handler works on its answer (a VM start waits
-  // for the guest);
-  // console streams send a heartbeat every 15 s.
+  // for the guest); console streams send a heartbeat every 15 s.
   idleTimeoutMs: number;
   // An idle keep-alive connection between requests.
   keepAliveTimeoutMs: number;
@@ -70,8 +68,7 @@ export function guardServer(
     socket.once('close', release);
   });
   // With a listener here Node leaves idle sockets to us: a handler still working is waited for, anything else (a client
-  // that
-  // stopped reading, a silent socket) is closed. The socket's timer starts again with its next byte.
+  // that stopped reading, a silent socket) is closed. The socket's timer starts again with its next byte.
   const answering = new WeakMap<Socket, ServerResponse>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => answering.set(req.socket, res));
   server.on('timeout', (socket: Socket) => {

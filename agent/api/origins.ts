@@ -1,6 +1,5 @@
 // Which Host and Origin values name this listener: its configured address (on a wildcard, the address a request came in
-// on),
-// localhost on loopback, and the configured names. Never the Host header itself: under DNS rebinding it is the
+// on), localhost on loopback, and the configured names. Never the Host header itself: under DNS rebinding it is the
 // attacker's name.
 import type { IncomingMessage } from 'node:http';
 import { isLoopbackHost } from './loopback.ts';

@@ -1,6 +1,5 @@
 // Runs the API fixture as its own process for tests outside the agent (the builder's `mvos vm` tests import no agent
-// code).
-// Prints one JSON line (url, socket, users with their secrets) and serves until stdin closes; a stdin line
+// code). Prints one JSON line (url, socket, users with their secrets) and serves until stdin closes; a stdin line
 // `console NAME TEXT` appends TEXT and a newline to that VM's console, `fail NAME REASON` fails its next start; each
 // line is answered `done`.
 import { createInterface } from 'node:readline';

@@ -1,6 +1,6 @@
 // Which refusals reach the audit log: identical ones a few times per window then counted, and a rate budget per source
-// and overall.
-// Without it one unauthenticated client wrote 450 KiB/s; successes never pass through here and are always written.
+// and overall. Without it one unauthenticated client wrote 450 KiB/s; successes never pass through here and are always
+// written.
 import type { AuditStats } from '../../common/api-types.ts';
 
 // The knobs; times in milliseconds.

@@ -1,7 +1,6 @@
 // The audit trail: one JSON line per login attempt and command, appended and fsync'd in stateDir/audit.log (rotated by
-// size).
-// Refusals are rate-limited and identical ones counted, fields are cut to length: unauthenticated traffic cannot fill
-// the disk.
+// size). Refusals are rate-limited and identical ones counted, fields are cut to length: unauthenticated traffic cannot
+// fill the disk.
 import { join } from 'node:path';
 import type { AuditStats } from '../../common/api-types.ts';
 import { SerialQueue } from '../../common/serial-queue.ts';

@@ -1,7 +1,6 @@
 // Password hashing (scrypt, ~100 ms and 32 MiB each) one or two at a time, with a bounded wait: a flood of logins is
-// refused, not queued.
-// scrypt runs on libuv's small thread pool (4 threads), which file reads share; unbounded, 100 logins made a file read
-// wait 10 s.
+// refused, not queued. scrypt runs on libuv's small thread pool (4 threads), which file reads share; unbounded, 100
+// logins made a file read wait 10 s.
 
 // How many hashes run at once and how many may wait.
 export interface HashQueuePolicy {

@@ -68,8 +68,8 @@ export class Lockout {
   }
 
   // Checks and, when allowed, counts the attempt as a failure at once; succeed() clears it. Checking first and counting
-  // after
-  // the slow verification let parallel attempts all pass the check; counted up front, they stop at the lock-out count.
+  // after the slow verification let parallel attempts all pass the check; counted up front, they stop at the lock-out
+  // count.
   reserve(keys: string[]): LockoutVerdict {
     const verdict = this.check(keys);
     if (verdict.allowed) this.fail(keys);

@@ -1,6 +1,6 @@
 // A VM's disk checkpoints as a qcow2 backing tree under <state>/vms/<vm>/disk/: every operation records its intent in
-// the
-// manifest first and changes files in an order where each intermediate state boots; recover() settles a half-done one.
+// the manifest first and changes files in an order where each intermediate state boots; recover() settles a half-done
+// one.
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FailureError } from '../../common/errors.ts';

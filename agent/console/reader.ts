@@ -1,6 +1,5 @@
 // One reader per VM console: it moves QEMU's spool into the capped log once and hands each new chunk to every
-// subscriber
-// (the health watch, each viewer), so N viewers cost one read of the output; tails are read by seeking.
+// subscriber (the health watch, each viewer), so N viewers cost one read of the output; tails are read by seeking.
 import { join } from 'node:path';
 import { SerialQueue } from '../../common/serial-queue.ts';
 import { CappedLog, readRange } from './log.ts';
@@ -177,8 +176,8 @@ class ConsoleReader {
   }
 
   // Stores output in the log and hands it to the subscribers; `spoolAt` is where the chunk began in the spool
-  // (undefined:
-  // drained from a spool since emptied), so that a rotation is saved with the spool position that matches it.
+  // (undefined: drained from a spool since emptied), so that a rotation is saved with the spool position that matches
+  // it.
   private async take(chunk: Buffer, spoolAt: number | undefined): Promise<void> {
     if (chunk.length === 0) return;
     const start = this.log.place.end;

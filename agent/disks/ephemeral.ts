@@ -26,8 +26,7 @@ export interface SweepReport {
 const MARKER = '.ephemeral';
 const TRASH_PREFIX = '.trash-';
 // Layers this agent created and has not discarded: a sweep keeps them while their QEMU is not started yet (no pid
-// file);
-// a restarted agent starts with none, so everything a crashed agent left is swept.
+// file); a restarted agent starts with none, so everything a crashed agent left is swept.
 const preparing = new Set<string>();
 
 interface Marker {
@@ -41,8 +40,7 @@ export function ephemeralRoot(stateDir: string): string {
 }
 
 // Creates a fresh layer for vm under <state>/ephemeral/<vm>-<id>/: the marker first (so a crash leaves only something
-// the
-// sweep recognises), then the overlay over base.
+// the sweep recognises), then the overlay over base.
 export async function createEphemeralLayer(stateDir: string, vm: string, base: BaseImage): Promise<EphemeralLayer> {
   const root = ephemeralRoot(stateDir);
   const dir = join(root, `${assertSafeVmName(vm)}-${randomBytes(6).toString('hex')}`);

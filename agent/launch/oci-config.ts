@@ -82,8 +82,7 @@ function lookup(table: string, name: string, field: number): number | undefined 
 }
 
 // `user`, `uid`, `user:group`, `uid:gid` → numbers, names looked up in the unpacked image (as the image's runtime
-// would).
-// The tables are read inside the image only, and only when a name needs them.
+// would). The tables are read inside the image only, and only when a name needs them.
 export async function resolveUser(root: string, user: string): Promise<{ uid: number; gid: number }> {
   if (user === '') return { uid: 0, gid: 0 };
   const [u, g] = user.split(':', 2) as [string, string | undefined];

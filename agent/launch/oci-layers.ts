@@ -1,7 +1,7 @@
 // Applies image layers (tar streams) onto a folder in order, with OCI whiteouts: `.wh.NAME` deletes NAME from the
-// layers
-// below, `.wh..wh..opq` empties its folder of what the layers below put there. Names are checked and resolved inside
-// the folder, so no member, link or symlink can write outside it; bytes and entries count against the image's caps.
+// layers below, `.wh..wh..opq` empties its folder of what the layers below put there. Names are checked and resolved
+// inside the folder, so no member, link or symlink can write outside it; bytes and entries count against the image's
+// caps.
 import { createWriteStream } from 'node:fs';
 import { chmod, lchown, link, lstat, mkdir, readdir, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,9 +24,8 @@ export interface LayerReport {
 }
 
 // Owners: 'keep' needs root (lchown); 'ignore' leaves every file to the unpacking user (mkfs.erofs then makes them
-// root's).
-// Folder modes wait in dirModes until every layer is in (setFolderModes): a read-only folder must still take the
-// files of later layers when the unpacking user is not root.
+// root's). Folder modes wait in dirModes until every layer is in (setFolderModes): a read-only folder must still take
+// the files of later layers when the unpacking user is not root.
 export interface LayerOptions {
   owners: 'keep' | 'ignore';
   dirModes: Map<string, number>;

@@ -1,6 +1,5 @@
 // What an authenticated connection may do: exec of jail commands (with a pty, `console VM` is interactive); every
-// shell,
-// subsystem, forwarding and env request is refused.
+// shell, subsystem, forwarding and env request is refused.
 import type { AuditLog } from '../auth/audit.ts';
 import type { Controls } from '../controls.ts';
 import { parseCommand } from './commands.ts';

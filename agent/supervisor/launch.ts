@@ -1,6 +1,5 @@
 // Starting a VM's QEMU by its launch kind: a container's microVM on its unpacked image, a `novm` microVM, or a full VM
-// on
-// its checkpointed or ephemeral disk (rescue also gets the disks of the VMs that fall back to it).
+// on its checkpointed or ephemeral disk (rescue also gets the disks of the VMs that fall back to it).
 import { rm } from 'node:fs/promises';
 import { pathExists } from '../../common/files.ts';
 import { hostTscKhz } from '../../common/qemu/tsc.ts';

@@ -24,8 +24,7 @@ export function describeWindow(seconds: number): string {
 }
 
 // Adds a failure at `now` to the earlier ones, forgets those older than the window, and decides. `always` (the rescue
-// VM)
-// restarts whatever the count: it is the last resort.
+// VM) restarts whatever the count: it is the last resort.
 export function judgeFailure(rule: RestartRule, earlier: readonly string[], now: Date, always = false): RestartVerdict {
   const windowMs = rule.windowSeconds * 1000;
   const recent = [...earlier, now.toISOString()].filter((at) => now.getTime() - Date.parse(at) <= windowMs);

@@ -1,6 +1,5 @@
 // The WebUI's script: polls the API, renders VMs, pinning, health and checkpoints; the console is an xterm.js terminal
-// on a
-// live console session (output by Server-Sent Events, input and the keyboard by POST).
+// on a live console session (output by Server-Sent Events, input and the keyboard by POST).
 
 // Served as /assets/app.js; every text goes in through textContent, never HTML (no template literals: this is one).
 export const APP_JS = `'use strict';

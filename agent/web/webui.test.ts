@@ -1,6 +1,6 @@
 // The WebUI in Debian's Chromium (playwright-core, no browser download): log in with password + TOTP, see the
-// controller,
-// stop and start a VM, take and roll back a checkpoint, watch the console live, the rescue banner; `mvos vm list
+// controller, stop and start a VM, take and roll back a checkpoint, watch the console live, the rescue banner; `mvos vm
+// list
 // --json` agrees.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -17,8 +17,7 @@ export const AGENT_BUNDLE_NAME = 'agent.mjs';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 // esbuild turns require() of CommonJS dependencies (execa's cross-spawn) into a shim that needs a real `require` in ESM
-// output;
-// ssh2 also reads __dirname and __filename when it loads, which ESM does not define.
+// output; ssh2 also reads __dirname and __filename when it loads, which ESM does not define.
 const banner = [
   "import { createRequire as __mvosCreateRequire } from 'node:module';",
   "import { fileURLToPath as __mvosFileURLToPath } from 'node:url';",

@@ -1,7 +1,6 @@
 // Reproducible Authenticode signatures: sbsign stamps the PKCS#7 signingTime with the clock; we set it to
-// SOURCE_DATE_EPOCH and
-// sign the authenticated attributes again (RSA PKCS#1 v1.5 is deterministic), so the same image and key give the same
-// bytes.
+// SOURCE_DATE_EPOCH and sign the authenticated attributes again (RSA PKCS#1 v1.5 is deterministic), so the same image
+// and key give the same bytes.
 import { createPrivateKey, sign } from 'node:crypto';
 
 interface Tlv {

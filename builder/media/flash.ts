@@ -410,8 +410,7 @@ export async function flashImage(
     // Reading back takes as long as writing on a slow stick: it gets its own bar.
     task = progress?.start(`reading back ${target.path}`, size, 'bytes');
     // Drops the kernel's cached blocks so the read-back comes from the disk; through our own descriptor, so it is the
-    // disk just written.
-    // A missing blockdev only weakens the check.
+    // disk just written. A missing blockdev only weakens the check.
     if (target.kind === 'device')
       await runTool('blockdev', ['--flushbufs', `/proc/${process.pid}/fd/${fd}`], { allowFailure: true });
     actual = hashRange(fd, size, task);

@@ -1,7 +1,6 @@
 // The agent stage: agent/main.ts and what it imports bundled into the one file the host runs, keyed by the files
-// esbuild
-// really read for the bundle (its metafile), so tests, test doubles and builder code outside the bundle never change
-// the key.
+// esbuild really read for the bundle (its metafile), so tests, test doubles and builder code outside the bundle never
+// change the key.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { version as esbuildVersion } from 'esbuild';
@@ -39,8 +38,7 @@ export async function bundleAgentStage(
   bundle: () => Promise<AgentBundle> = bundleAgent,
 ): Promise<string> {
   // The last bundle's files give the key without bundling: whatever could change the bundle edits one of them (a new
-  // import
-  // is an edit of the file that imports it), and a stale list only costs one bundling, never a wrong key.
+  // import is an edit of the file that imports it), and a stale list only costs one bundling, never a wrong key.
   const last = await lastBundleInputs(runner);
   const lastInputs = last && (await agentStageInputs(last));
   const cached = lastInputs && (await cachedStage(runner.cache, 'agent', lastInputs));

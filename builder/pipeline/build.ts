@@ -1,6 +1,5 @@
 // The build of one recipe, read top-down as verb-named steps passing values: load, check the host's tools, fetch and
-// verify
-// the inputs, build the images, make the media, write the outputs.
+// verify the inputs, build the images, make the media, write the outputs.
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { UserError } from '../../common/errors.ts';

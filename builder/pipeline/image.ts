@@ -1,6 +1,6 @@
 // One image's build as verb-named steps: build the guests, install the packages, make the kernel, bundle the agent,
-// write the
-// VMs' NVRAM stores, assemble the rootfs, pack the initramfs, and make the root disk when the recipe asks for it.
+// write the VMs' NVRAM stores, assemble the rootfs, pack the initramfs, and make the root disk when the recipe asks for
+// it.
 import { FailureError } from '../../common/errors.ts';
 import type { PackagePin } from '../inputs/apt.ts';
 import type { ContentCache } from '../inputs/cache.ts';

@@ -76,8 +76,8 @@ async function extractPackagedKernel(ctx: ImageContext, recipe: Recipe, packageN
 }
 
 // The built kernel is a function of the pinned source, the fragments, the toolchain and the make run in source.ts
-// alone;
-// the modules source.ts imports (errors, exec, the .deb reader) cannot change its bytes, and a rebuild costs minutes.
+// alone; the modules source.ts imports (errors, exec, the .deb reader) cannot change its bytes, and a rebuild costs
+// minutes.
 const KERNEL_BUILD_CODE = hashFiles(['builder/kernel/source.ts']);
 
 async function buildSourceKernel(ctx: ImageContext, source: string, packageName: string): Promise<BuiltKernel> {

@@ -1,6 +1,5 @@
 // The rootfs stage: an image's whole root tree from the packages, the kernel modules, the recipe's overlays, templates
-// and
-// generated config, the agent and its secrets, the guest images and NVRAM stores, and the container init.
+// and generated config, the agent and its secrets, the guest images and NVRAM stores, and the container init.
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { FailureError } from '../../common/errors.ts';

@@ -72,8 +72,8 @@ function outputStamp(path: string, sha: string): string {
 }
 
 // Whether an output file holds these bytes: re-hashed only when its file state changed since it was last found right,
-// so a
-// no-op rebuild does not re-read hundreds of megabytes of ISO and disk images, yet any write to an output is noticed.
+// so a no-op rebuild does not re-read hundreds of megabytes of ISO and disk images, yet any write to an output is
+// noticed.
 function sameOutput(path: string, expected: string, stamps: Map<string, string>): boolean {
   if (!existsSync(path)) return false;
   if (stamps.get(`out:${path}`) === outputStamp(path, expected)) return true;

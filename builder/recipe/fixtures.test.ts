@@ -1,6 +1,5 @@
 // The broken-recipe corpus: every fixture in fixtures/broken/ states, in `# expect:` lines, each problem `mvos
-// validate`
-// must report (file:line:col, JSON path, message substring); no more, no fewer, and never a stack trace.
+// validate` must report (file:line:col, JSON path, message substring); no more, no fewer, and never a stack trace.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';

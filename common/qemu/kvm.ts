@@ -217,8 +217,7 @@ export async function probeKvm(
   const emulated = emulatedCpuModel(options.cpuinfo ?? '/proc/cpuinfo');
   if (emulated) {
     // Seen here: a host image booted under TCG gets kvm_amd on the emulated SVM, and tearing down the probe VM
-    // soft-locked its
-    // kernel for minutes. Nested KVM on a CPU model QEMU emulates is never worth that risk.
+    // soft-locked its kernel for minutes. Nested KVM on a CPU model QEMU emulates is never worth that risk.
     return {
       usable: false,
       reason: `this machine is a QEMU guest on an emulated CPU model (${emulated}): nested KVM is not used`,

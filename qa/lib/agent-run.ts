@@ -143,8 +143,7 @@ export class AgentRun {
 }
 
 // A scenario's agents on the image's own controller and rescue: each on a copy of the image's config with the
-// controller
-// changed, each in its own folder under the case's artifacts, all killed with their VMs at the end.
+// controller changed, each in its own folder under the case's artifacts, all killed with their VMs at the end.
 export class ControllerScenario {
   private readonly runs: AgentRun[] = [];
 

@@ -1,7 +1,6 @@
 // A tiny multiboot "kernel" for tests of the QEMU plumbing: it prints its command line and a marker on COM1 in well
-// under a second of TCG.
-// QEMU's -kernel loads multiboot images itself (through SeaBIOS's option ROM), so it stands in for vmlinuz where no
-// real kernel is needed.
+// under a second of TCG. QEMU's -kernel loads multiboot images itself (through SeaBIOS's option ROM), so it stands in
+// for vmlinuz where no real kernel is needed.
 
 // What the stub does: the marker it prints (none: prints only its command line) and what it does afterwards.
 export interface StubKernelOptions {

@@ -1,6 +1,5 @@
 // `mvos lock` on a recipe that extends the default host: it takes the base's pins (this machine's apt sources offer
-// newer
-// versions of some of them by now), and `--check` names a derived lock that drifted from its base.
+// newer versions of some of them by now), and `--check` names a derived lock that drifted from its base.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,7 +1,6 @@
 // The `mvos vm` client of the agent's HTTP API: plain HTTP over the root-only unix socket, or a URL with login
-// (password + code).
-// The builder never imports the agent: the routes and the shapes of their answers are the contract in
-// common/api-types.ts.
+// (password + code). The builder never imports the agent: the routes and the shapes of their answers are the contract
+// in common/api-types.ts.
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ApiAnswers, ApiError, ApiRoute } from '../../../common/api-types.ts';

@@ -1,6 +1,5 @@
 // `mvos vm console NAME`: a VM's serial console, interactive, over the agent's live console session (SSE out, POSTs
-// in).
-// The terminal is raw while it runs and put back however it ends: `~.`, the agent going away, a signal.
+// in). The terminal is raw while it runs and put back however it ends: `~.`, the agent going away, a signal.
 import { type ConsoleSessionEvent, type KeyboardState, MAX_CONSOLE_INPUT_BYTES } from '../../../common/api-types.ts';
 import { ESCAPE_HELP, EscapeScanner } from '../../../common/console-escape.ts';
 import { FailureError } from '../../../common/errors.ts';

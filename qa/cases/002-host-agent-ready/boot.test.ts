@@ -1,6 +1,5 @@
 // The default host image boots in QEMU (TCG): init mounts, loads modules, finds no state disk and says so, starts the
-// agent,
-// and the agent prints its ready marker on the serial console.
+// agent, and the agent prints its ready marker on the serial console.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bootToMarker } from '../../lib/boot.ts';

@@ -1,8 +1,7 @@
 // Reproducibility: the default host built in a second checkout at another path, with an empty stage cache, gives the
-// same
-// initrd, vmlinuz, manifest.json, sbom.spdx.json, ISO and raw disk bytes. (Only the guest kernel compile is carried
-// over, to keep CI short;
-// its own reproducibility across build folders is checked where it is built: builder/kernel/source.ts.)
+// same initrd, vmlinuz, manifest.json, sbom.spdx.json, ISO and raw disk bytes. (Only the guest kernel compile is
+// carried over, to keep CI short; its own reproducibility across build folders is checked where it is built:
+// builder/kernel/source.ts.)
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

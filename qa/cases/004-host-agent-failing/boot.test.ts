@@ -1,6 +1,5 @@
 // The host's init supervises the agent: an agent that keeps failing is restarted with back-off, and after the fifth
-// quick
-// failure init drops to a rescue shell on the console (here the agent is made to fail with an unknown argument).
+// quick failure init drops to a rescue shell on the console (here the agent is made to fail with an unknown argument).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bootToMarker } from '../../lib/boot.ts';

@@ -1,7 +1,6 @@
 // Boot counting on the raw disk: each host boot that never reaches ready leaves boot_tries raised in the ESP's grubenv;
 // after recipe.boot.attempts of them GRUB boots the rescue entry by itself (the host without its agent, a console
-// shell);
-// a boot that reaches agent ready sets the counter back to 0.
+// shell); a boot that reaches agent ready sets the counter back to 0.
 
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';

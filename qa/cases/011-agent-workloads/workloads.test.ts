@@ -1,7 +1,6 @@
 // The agent's other launches and disks, driven through `mvos vm` on its socket: a `novm` microVM on the shared
-// read-only
-// root, a live checkpoint → a write inside the guest → rollback with restart → the write is gone, and an ephemeral VM
-// whose writable layer is gone after stop and after an agent kill + restart.
+// read-only root, a live checkpoint → a write inside the guest → rollback with restart → the write is gone, and an
+// ephemeral VM whose writable layer is gone after stop and after an agent kill + restart.
 
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';

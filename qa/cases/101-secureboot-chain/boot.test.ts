@@ -1,10 +1,7 @@
 // Secure Boot with our own keys, through the real build: recipes/examples/host-secureboot.yaml's raw disk carries a
-// db-signed
-// UKI as EFI/BOOT/BOOTX64.EFI. OVMF's secure-boot code (from the pinned ovmf package) with a varstore our writer made
-// (PK, KEK,
-// db from `mvos keys init`) boots it to agent ready, and refuses the same disk with one byte of the UKI's initramfs
-// changed,
-// the disk built with another key set, and an unsigned UKI.
+// db-signed UKI as EFI/BOOT/BOOTX64.EFI. OVMF's secure-boot code (from the pinned ovmf package) with a varstore our
+// writer made (PK, KEK, db from `mvos keys init`) boots it to agent ready, and refuses the same disk with one byte of
+// the UKI's initramfs changed, the disk built with another key set, and an unsigned UKI.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

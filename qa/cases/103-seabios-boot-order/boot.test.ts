@@ -1,9 +1,7 @@
 // SeaBIOS follows the recipe: a CD and a disk that both boot (each a boot sector that prints its own marker on the
-// serial
-// port), attached disk first; the recipe's bootOrder (through bootindex → fw_cfg bootorder) decides which one starts,
-// and
-// its timeout becomes the boot menu wait (fw_cfg etc/boot-menu-wait). The pinned SeaBIOS from the lock does the
-// booting.
+// serial port), attached disk first; the recipe's bootOrder (through bootindex → fw_cfg bootorder) decides which one
+// starts, and its timeout becomes the boot menu wait (fw_cfg etc/boot-menu-wait). The pinned SeaBIOS from the lock does
+// the booting.
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
