@@ -185,10 +185,16 @@ export const APP_JS = `'use strict';
     });
   }
 
+  // What the terminal answers by itself to a guest's query (cursor position, device attributes, status): busybox's
+  // shell asks for the cursor position at every prompt, and the query comes again with the backlog of every new session.
+  // (No backslashes: this script is a template literal.)
+  var REPORT = new RegExp('^' + String.fromCharCode(27) + '[[][?>]?[0-9;]*[Rcn]$');
+
   // Typing while nobody has the keyboard takes it; while someone else has it, typing goes nowhere until it is taken
-  // over.
+  // over. The terminal's own answers reach the guest only from the session that has the keyboard, and never take it.
   function type(data) {
     if (!live) return;
+    if (!live.writer && REPORT.test(data)) return;
     if (!live.writer) {
       if (live.holder) { say('read-only: ' + live.holder + ' has the keyboard; take it over to type', true); return; }
       typed += data;
