@@ -6,6 +6,7 @@ import type { PackagePin } from '../inputs/apt.ts';
 import type { ContentCache } from '../inputs/cache.ts';
 import { type LockedImage, type Lockfile, pinOf } from '../inputs/lockfile.ts';
 import type { Recipe } from '../recipe/types.ts';
+import type { TrimmedIcu } from '../rootfs/icu.ts';
 import { bundleAgentStage } from './agent.ts';
 import { makeVmVars, pinFirmware } from './firmware.ts';
 import { packInitramfs } from './initramfs.ts';
@@ -36,7 +37,7 @@ export interface BuiltImage {
   kernelVersion: string;
   cmdline: string;
   inputs: Array<PackagePin & { role: string }>;
-  dropped: { rules: string[]; files: number; libraries: string[] };
+  dropped: { rules: string[]; files: number; libraries: string[]; icu?: TrimmedIcu };
   rootfsStats: { entries: number; bytes: number; initrdBytes: number };
   guests: BuiltImage[];
   // The root tree as an EROFS disk (rootfs.erofs), when the recipe asks for the erofs output.

@@ -3,8 +3,10 @@ import { writeTar } from '../archive/tar.ts';
 import type { PackagePin } from '../inputs/apt.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { compileGlobs, dropFilter, dropLinksToDropped } from '../rootfs/drop.ts';
+import { type TrimmedIcu, trimIcuData } from '../rootfs/icu.ts';
 import { pruneUnreferencedLibraries } from '../rootfs/libraries.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
+import { packageVersions } from '../tools/versions.ts';
 import type { ImageContext } from './image.ts';
 import { hashCode } from './sources.ts';
 import { runLoggedStage, sha256 } from './stage.ts';
@@ -12,7 +14,7 @@ import { runLoggedStage, sha256 } from './stage.ts';
 // The unpacked packages as a tar blob, and what the drop rules and the library pruning removed.
 export interface InstalledPackages {
   tar: string;
-  dropped: { rules: string[]; files: number; libraries: string[] };
+  dropped: { rules: string[]; files: number; libraries: string[]; icu?: TrimmedIcu };
 }
 
 // The rule named in the manifest for what the pruning removed.
@@ -38,6 +40,7 @@ export async function installPackages(
       pins: pinsKey(pins),
       drop: sha256(drop.rules.join('\n')),
       libraries: JSON.stringify(recipe.libraries),
+      icuTools: recipe.libraries.icuLocales.length ? await packageVersions(['icu-devtools', 'binutils']) : '',
       sde: String(ctx.sourceDateEpoch),
       code,
     },
@@ -57,19 +60,30 @@ export async function installPackages(
         ? pruneUnreferencedLibraries(tree, compileGlobs(recipe.libraries.keep))
         : { removed: [], unresolved: [] };
       for (const missing of pruned.unresolved) ctx.log(`warning: ${recipe.name}: no library provides ${missing}`);
+      const icu = recipe.libraries.icuLocales.length ? await trimIcuData(tree, recipe.libraries.icuLocales) : undefined;
+      if (icu)
+        ctx.log(
+          `${recipe.name}: ICU data for ${recipe.libraries.icuLocales.join(', ')}: ${icu.before} → ${icu.after} bytes`,
+        );
       return {
         'packages.tar': await writeTar(tree, { mtime: ctx.sourceDateEpoch }),
-        'dropped.json': Buffer.from(JSON.stringify({ files: dropped.sort(), libraries: pruned.removed })),
+        'dropped.json': Buffer.from(JSON.stringify({ files: dropped.sort(), libraries: pruned.removed, icu })),
       };
     },
   );
   const dropped = JSON.parse((await ctx.cache.read(record.outputs['dropped.json']!, 'dropped files')).toString()) as {
     files: string[];
     libraries: string[];
+    icu?: TrimmedIcu;
   };
   const rules = recipe.libraries.prune ? [...drop.rules, PRUNE_RULE] : drop.rules;
   return {
     tar: record.outputs['packages.tar']!,
-    dropped: { rules, files: dropped.files.length + dropped.libraries.length, libraries: dropped.libraries },
+    dropped: {
+      rules,
+      files: dropped.files.length + dropped.libraries.length,
+      libraries: dropped.libraries,
+      ...(dropped.icu ? { icu: dropped.icu } : {}),
+    },
   };
 }

@@ -94,6 +94,7 @@ export function normalizeRecipe(
     libraries: Object.freeze({
       prune: raw.libraries?.prune ?? false,
       keep: Object.freeze([...(raw.libraries?.keep ?? [])]),
+      icuLocales: Object.freeze([...(raw.libraries?.icuLocales ?? [])]),
     }),
     overlays: Object.freeze((raw.overlays ?? []).map((o, i) => resolvePath(`/overlays/${i}`, o))),
     templates: Object.freeze(

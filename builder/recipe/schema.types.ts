@@ -129,6 +129,10 @@ export interface MultiverseRecipe {
      * Glob patterns of libraries kept although nothing names them in DT_NEEDED: what a program loads with dlopen (QEMU's accelerator modules, NSS modules).
      */
     keep?: string[];
+    /**
+     * Keep ICU's data (libicudata) only for these languages and their regional variants, with the data every locale needs (time zones, plural and unit rules, normalization, root collation); converters, transliterators, break dictionaries and every other locale are left out. Node's Intl then formats these languages and falls back to root for the others.
+     */
+    icuLocales?: string[];
   };
   /**
    * Directories copied over the root file system in order (later ones win).

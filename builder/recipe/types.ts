@@ -73,7 +73,11 @@ export interface Recipe {
   readonly packages: readonly string[];
   readonly drop: readonly string[];
   // Shared libraries nothing needs are left out when prune is on; keep names those loaded with dlopen.
-  readonly libraries: { readonly prune: boolean; readonly keep: readonly string[] };
+  readonly libraries: {
+    readonly prune: boolean;
+    readonly keep: readonly string[];
+    readonly icuLocales: readonly string[];
+  };
   readonly overlays: readonly string[];
   readonly templates: readonly TemplateSpec[];
   readonly variables: Readonly<Record<string, string | number | boolean>>;

@@ -42,6 +42,13 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     detect: [{ command: 'xz' }],
   },
   {
+    package: 'icu-devtools',
+    purpose: "trim ICU's locale data in images (libraries.icuLocales)",
+    group: 'build',
+    detect: [{ command: 'icupkg' }, { command: 'genccode' }],
+  },
+  { package: 'binutils', purpose: 'link the trimmed ICU data library', group: 'build', detect: [{ command: 'ld' }] },
+  {
     package: 'erofs-utils',
     purpose: 'build read-only EROFS root filesystems',
     group: 'build',
