@@ -1,5 +1,5 @@
-// Unpacks a built initramfs (zstd, gzip or plain newc cpio, one archive or several) into a folder, once per content: a host image's root for
-// running its agent on a build machine.
+// Unpacks a built initramfs (zstd, gzip or plain newc cpio, one archive or several) into a folder, once per content: a
+// host image's root for running its agent on a build machine.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';

@@ -59,8 +59,6 @@ export function isFresh(base = root) {
     return false;
   }
   if (stamp.root !== resolve(base) || !Array.isArray(stamp.files)) return false;
-  // How the launcher bundles is part of what the bundle is: a changed launcher makes it stale too.
-  if (JSON.stringify(stamp.launcher) !== JSON.stringify(fingerprint(base, LAUNCHER))) return false;
   return stamp.files.every(([file, mtime, size]) => {
     const now = fingerprint(base, file);
     return now !== null && now[0] === mtime && now[1] === size;
@@ -104,13 +102,10 @@ export async function buildBundle(base = root) {
   for (const output of result.outputFiles) writeAtomically(output.path, output.contents);
   const inputs = Object.keys(result.metafile.inputs).filter((file) => !file.startsWith('node_modules/'));
   // The launcher itself is an input: how it bundles is part of what the bundle is.
-  const files = [...inputs, NPM_STAMP, 'builder/cli/launcher.mjs']
-    .sort()
-    .map((file) => [file, ...(fingerprint(base, file) ?? [0, -1])]);
+  const files = [...inputs, NPM_STAMP, LAUNCHER].sort().map((file) => [file, ...(fingerprint(base, file) ?? [0, -1])]);
   // Caches of the old bundle's code: V8 would reject them anyway, after reading them.
   for (const name of readdirSync(dir)) if (name.endsWith('.v8')) rmSync(join(dir, name), { force: true });
-  const launcher = fingerprint(base, LAUNCHER);
-  writeAtomically(join(dir, 'stamp.json'), JSON.stringify({ root: resolve(base), launcher, files }));
+  writeAtomically(join(dir, 'stamp.json'), JSON.stringify({ root: resolve(base), files }));
   pruneBundles(base);
 }
 

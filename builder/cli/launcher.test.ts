@@ -41,7 +41,7 @@ test('a bundle is stale when a file it was made from changed or is gone, or the 
       const { mtimeMs, size } = statSync(source);
       writeFileSync(
         join(bundleDir(base), 'stamp.json'),
-        JSON.stringify({ root: owner, launcher: null, files: [['a.ts', mtimeMs, size]] }),
+        JSON.stringify({ root: owner, files: [['a.ts', mtimeMs, size]] }),
       );
     };
     writeFileSync(source, 'export const a = 1;\n');

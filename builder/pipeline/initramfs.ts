@@ -105,21 +105,16 @@ export async function packInitramfs(
     const layer = await readTar(await ctx.cache.read(packages, `${recipe.name} packages`), { origin: 'packages' });
     const segments = splitTree(root, segmentOf(root, layer));
     const parts: Buffer[] = [];
-    const sizes: Record<string, number> = {};
+    let cpioBytes = 0;
     for (const name of SEGMENTS) {
       const tree = segments.get(name)!;
       if (tree.size === 0) continue;
       // Real hard links: a file shipped under several names (the guest images two VMs share) is in a segment once.
       const cpio = await writeCpioNewc(tree, { mtime: ctx.sourceDateEpoch, links: true });
-      sizes[name] = cpio.length;
+      cpioBytes += cpio.length;
       parts.push(await compressedSegment(ctx, cpio, compression, levelFor(recipe, name)));
     }
-    const total = Object.values(sizes).reduce((a, b) => a + b, 0);
-    return {
-      initrd: Buffer.concat(parts),
-      'cpio-size': Buffer.from(String(total)),
-      'segments.json': Buffer.from(JSON.stringify(sizes)),
-    };
+    return { initrd: Buffer.concat(parts), 'cpio-size': Buffer.from(String(cpioBytes)) };
   });
   return record.outputs.initrd!;
 }

@@ -35,5 +35,5 @@ export async function readStepHistory(cache: ContentCache, step: string): Promis
 export async function writeStepHistory(cache: ContentCache, step: string, history: StepHistory): Promise<void> {
   await mkdir(join(cache.root, 'history'), { recursive: true });
   const record = { step, count: history.count, seconds: Math.round(history.seconds * 10) / 10 };
-  await writeFileAtomic(historyPath(cache, step), `${JSON.stringify(record)}\n`, { mode: 0o666, durable: false });
+  await writeFileAtomic(historyPath(cache, step), `${JSON.stringify(record)}\n`, { mode: 0o644, durable: false });
 }
