@@ -7,11 +7,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isTestCode } from '../../common/boundary.ts';
 import { FailureError } from '../../common/errors.ts';
-import { AGENT_BUNDLE_NAME, bundleAgent } from './bundle.ts';
+import { AGENT_BUNDLE_NAME, bundleAgent, esbuildNodeTarget } from './bundle.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'mvos-bundle-test-'));
 const first = await bundleAgent();
+
+test('the target comes from the Debian nodejs version, epoch and revision left out', () => {
+  assert.is(esbuildNodeTarget('20.19.2+dfsg-1+deb13u3'), 'node20.19');
+  assert.is(esbuildNodeTarget('18.19.0+dfsg-6~deb12u2'), 'node18.19');
+  assert.is(esbuildNodeTarget('1:22.1.0-1'), 'node22.1');
+  assert.throws(() => esbuildNodeTarget('latest'), /not a Node version/);
+});
 
 test('bundling twice gives the same bytes', async () => {
   const second = await bundleAgent();

@@ -1,4 +1,4 @@
-// Bundles the agent into one ESM file (agent.mjs) that plain `node` 18 runs without flags or node_modules.
+// Bundles the agent into one ESM file (agent.mjs) that the image's plain `node` runs without flags or node_modules.
 import { fileURLToPath } from 'node:url';
 import { type BuildResult, build, type Plugin } from 'esbuild';
 import { FailureError } from '../../common/errors.ts';
@@ -34,9 +34,20 @@ const inlineBrowserAssets: Plugin = {
   },
 };
 
-// Bundles agent/main.ts (or `entry`, relative to the repository root or absolute): deterministic bytes, no
-// build-machine paths, not minified.
-export async function bundleAgent(options: { entry?: string } = {}): Promise<AgentBundle> {
+// The esbuild target for a Debian nodejs version ("20.19.2+dfsg-1+deb13u3" → "node20.19"): the syntax that runtime
+// has.
+export function esbuildNodeTarget(debianVersion: string): string {
+  const match = /^(?:\d+:)?(\d+)\.(\d+)/.exec(debianVersion);
+  if (!match) throw new FailureError(`not a Node version: ${debianVersion}`);
+  return `node${match[1]}.${match[2]}`;
+}
+
+// The runtime the bundle targets when no lock names one: the oldest Node a supported image carries (Debian 12's).
+export const DEFAULT_NODE_TARGET = 'node18';
+
+// Bundles agent/main.ts (or `entry`, relative to the repository root or absolute) for `target` (the image's Node):
+// deterministic bytes, no build-machine paths, not minified.
+export async function bundleAgent(options: { entry?: string; target?: string } = {}): Promise<AgentBundle> {
   const entry = options.entry ?? 'agent/main.ts';
   let result: BuildResult<{ write: false; metafile: true }>;
   try {
@@ -45,7 +56,7 @@ export async function bundleAgent(options: { entry?: string } = {}): Promise<Age
       absWorkingDir: root,
       entryPoints: [entry],
       outfile: AGENT_BUNDLE_NAME,
-      target: 'node18',
+      target: options.target ?? DEFAULT_NODE_TARGET,
       banner: { js: banner },
       sourcemap: false,
       legalComments: 'none',

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Progress } from '../pipeline/progress.ts';
 import { type AptContext, createAptContext, fetchPackage, type PackagePin } from './apt.ts';
 import type { ContentCache } from './cache.ts';
+import { type LockedDebian, sourcesForLock } from './debian-sources.ts';
 
 // How fetching went: how many pins were already cached and how many were brought in.
 export interface FetchReport {
@@ -16,7 +17,14 @@ export interface FetchReport {
 // Makes sure each pin's .deb is in the cache under its sha256; a file with another hash is refused by name.
 export async function fetchPins(
   pins: readonly PackagePin[],
-  options: { cache: ContentCache; offline: boolean; progress: Progress; aptSources?: string },
+  options: {
+    cache: ContentCache;
+    offline: boolean;
+    progress: Progress;
+    debian: LockedDebian;
+    lockShown: string;
+    aptSources?: string;
+  },
 ): Promise<FetchReport> {
   const { cache, progress } = options;
   const missing = pins.filter((pin) => !cache.has(pin.sha256));
@@ -29,7 +37,11 @@ export async function fetchPins(
   try {
     let apt: AptContext | undefined;
     for (const pin of missing) {
-      apt ??= await createAptContext({ workDir, aptSources: options.aptSources, offline: options.offline });
+      apt ??= await createAptContext({
+        workDir,
+        aptSources: await sourcesForLock(workDir, options.debian, options.aptSources, options.lockShown),
+        offline: options.offline,
+      });
       await fetchPackage(
         apt,
         pin,

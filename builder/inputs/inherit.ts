@@ -1,5 +1,6 @@
 // A recipe that extends another starts its lock from the base's pins: what it inherits gets the same versions.
 
+import type { DebianSuite } from '../recipe/types.ts';
 import type { PackagePin } from './apt.ts';
 import { type Lockfile, lockfilePath, pinOf, readLockfile } from './lockfile.ts';
 
@@ -17,12 +18,13 @@ export interface Drift {
   baseVersion: string;
 }
 
-// Finds the lockfile a derived recipe inherits from: its nearest base that has been locked.
-export function inheritedLock(bases: readonly string[]): InheritedLock | undefined {
+// Finds the lockfile a derived recipe inherits from: its nearest base that has been locked from the same Debian suite
+// (a base on another release shares no versions with it).
+export function inheritedLock(bases: readonly string[], suite: DebianSuite): InheritedLock | undefined {
   for (const recipe of bases) {
     const file = lockfilePath(recipe);
     const lock = readLockfile(file);
-    if (lock) return { recipe, file, lock };
+    if (lock && lock.debian.suite === suite) return { recipe, file, lock };
   }
   return undefined;
 }

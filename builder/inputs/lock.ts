@@ -3,6 +3,7 @@ import { dirname, relative } from 'node:path';
 import { FailureError, UserError } from '../../common/errors.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { type AptContext, type PackagePin, resolvePackages } from './apt.ts';
+import type { LockedDebian } from './debian-sources.ts';
 import { type LockedImage, type Lockfile, lockfileVersion, pinOf } from './lockfile.ts';
 
 // The Debian package that carries the Node runtime bundled with the agent.
@@ -70,6 +71,7 @@ export async function resolveLock(
   ctx: AptContext,
   previous: Lockfile | undefined,
   now: Date,
+  debian: LockedDebian,
   update: ReadonlySet<string> = new Set(),
 ): Promise<Lockfile> {
   const pins = new Map<string, PackagePin>();
@@ -120,12 +122,15 @@ export async function resolveLock(
     images[image.name] = locked;
   }
   const packages = Object.fromEntries([...pins.values()].map(({ name, ...rest }) => [name, rest]));
-  const changed = previous ? diffLocks(previous, { packages } as Lockfile).moved.length > 0 : false;
+  const changed = previous
+    ? previous.debian?.suite !== debian.suite || diffLocks(previous, { packages } as Lockfile).moved.length > 0
+    : false;
   const today = Math.floor(now.getTime() / 86_400_000) * 86_400;
   return {
     lockfileVersion,
     recipe: relative(base, recipe.file),
     arch: recipe.arch,
+    debian,
     sourceDateEpoch: previous && !changed ? previous.sourceDateEpoch : today,
     images,
     packages,
@@ -162,6 +167,8 @@ export function assertOnlyRequestedMoves(changes: LockChanges, allowed: Readonly
 // Refuses a lockfile that no longer matches its recipe (a package, kernel or image added since it was written).
 export function assertLockMatchesRecipe(recipe: Recipe, lock: Lockfile, shown: string): void {
   const stale: string[] = [];
+  if (lock.debian.suite !== recipe.debian.suite)
+    stale.push(`it pins Debian ${lock.debian.suite}, the recipe asks for ${recipe.debian.suite}`);
   for (const image of imagesOf(recipe)) {
     const locked = lock.images[image.name];
     if (!locked) {

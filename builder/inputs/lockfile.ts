@@ -4,9 +4,10 @@ import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { FailureError, UserError } from '../../common/errors.ts';
 import type { PackagePin } from './apt.ts';
+import type { LockedDebian } from './debian-sources.ts';
 
 // Format version of the lockfile; bumped when its shape changes.
-export const lockfileVersion = 1;
+export const lockfileVersion = 2;
 
 // What one image (the host or a guest) takes from the pinned packages.
 export interface LockedImage {
@@ -25,6 +26,8 @@ export interface Lockfile {
   lockfileVersion: number;
   recipe: string;
   arch: string;
+  // The Debian release, archives and keys the pins were resolved against.
+  debian: LockedDebian;
   sourceDateEpoch: number;
   images: Record<string, LockedImage>;
   packages: Record<string, Omit<PackagePin, 'name'>>;
@@ -45,6 +48,12 @@ export function serializeLockfile(lock: Lockfile): string {
     lockfileVersion: lock.lockfileVersion,
     recipe: lock.recipe,
     arch: lock.arch,
+    debian: {
+      suite: lock.debian.suite,
+      archives: lock.debian.archives.map((a) => ({ archive: a.archive, suites: [...a.suites] })),
+      components: [...lock.debian.components],
+      keyrings: sortKeys(lock.debian.keyrings),
+    },
     sourceDateEpoch: lock.sourceDateEpoch,
     images: sortKeys(
       Object.fromEntries(
@@ -76,7 +85,8 @@ export function serializeLockfile(lock: Lockfile): string {
 }
 
 // Reads a lockfile if there is one; a damaged one is a user error naming the file.
-export function readLockfile(path: string): Lockfile | undefined {
+// `mvos lock` reads an older format's lockfile as absent: it is rewritten from the recipe.
+export function readLockfile(path: string, options: { olderAsAbsent?: boolean } = {}): Lockfile | undefined {
   if (!existsSync(path)) return undefined;
   let lock: Lockfile;
   try {
@@ -86,8 +96,22 @@ export function readLockfile(path: string): Lockfile | undefined {
       hint: 'restore it from git, or delete it and run `mvos lock` again',
     });
   }
+  if (typeof lock.lockfileVersion === 'number' && lock.lockfileVersion < lockfileVersion) {
+    if (options.olderAsAbsent) return undefined;
+    throw new UserError(
+      `${path} is a lockfile of version ${lock.lockfileVersion}, from before locks named their Debian suite`,
+      {
+        hint: 'run `mvos lock` on its recipe again (it keeps the recipe, and pins the suite the recipe names)',
+      },
+    );
+  }
   if (
     lock.lockfileVersion !== lockfileVersion ||
+    typeof lock.debian !== 'object' ||
+    lock.debian === null ||
+    typeof lock.debian.suite !== 'string' ||
+    !Array.isArray(lock.debian.archives) ||
+    typeof lock.debian.keyrings !== 'object' ||
     typeof lock.packages !== 'object' ||
     typeof lock.images !== 'object'
   ) {

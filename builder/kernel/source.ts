@@ -224,7 +224,7 @@ async function sourceTarball(deb: Buffer, label: string): Promise<{ name: string
     if (match && header.type === 'file') return { name: match[1]!, dir: match[2]!, content };
   }
   throw new FailureError(`${label} has no usr/src/linux-source-<version>.tar.*: it is not a linux-source package`, {
-    hint: 'pin linux-source-6.1 (Debian 12) as the kernel source',
+    hint: "request linux-source (the suite's current kernel source) or a linux-source-<version> package",
   });
 }
 

@@ -37,7 +37,7 @@ test('the bundle reads no test and no test double', () => {
 
 test('the key comes from the bundled files alone: a changed test or test double keeps it, a changed bundled file changes it', async () => {
   const root = copyOfInputs();
-  const key = async () => stageKey('agent', (await agentStageInputs(bundle.inputs, root))!);
+  const key = async () => stageKey('agent', (await agentStageInputs(bundle.inputs, 'node20.19', root))!);
   const before = await key();
   writeFileSync(join(root, 'agent/api/api.test.ts'), 'a changed test\n');
   writeFileSync(join(root, 'agent/fake-controls.test-support.ts'), 'a changed test double\n');
@@ -45,7 +45,7 @@ test('the key comes from the bundled files alone: a changed test or test double 
   writeFileSync(join(root, 'agent/main.ts'), `${readFileSync(join(root, 'agent/main.ts'), 'utf8')}\n`);
   assert.is.not(await key(), before);
   rmSync(join(root, 'agent/main.ts'));
-  assert.is(await agentStageInputs(bundle.inputs, root), undefined);
+  assert.is(await agentStageInputs(bundle.inputs, 'node20.19', root), undefined);
 });
 
 test('the next build finds the bundle by the files the last one read, without bundling; a stale list costs one bundling, not a wrong key', async () => {
@@ -56,18 +56,23 @@ test('the next build finds the bundle by the files the last one read, without bu
     bundled++;
     return bundle;
   };
-  const blob = await bundleAgentStage(runner, counting);
+  const blob = await bundleAgentStage(runner, 'node20.19', counting);
   assert.ok((await cache.read(blob, 'agent')).equals(bundle.code));
-  assert.equal([await bundleAgentStage(runner, counting), bundled], [blob, 1]);
+  assert.equal([await bundleAgentStage(runner, 'node20.19', counting), bundled], [blob, 1]);
   const stale = await cache.putBuffer(Buffer.from(JSON.stringify(['agent/no-longer-there.ts'])));
   await cache.setKey(LAST_INPUTS_KEY, stale.sha256);
-  assert.equal([await bundleAgentStage(runner, counting), bundled], [blob, 2]);
-  assert.equal([await bundleAgentStage(runner, counting), bundled], [blob, 2]);
+  assert.equal([await bundleAgentStage(runner, 'node20.19', counting), bundled], [blob, 2]);
+  assert.equal([await bundleAgentStage(runner, 'node20.19', counting), bundled], [blob, 2]);
   assert.equal(
     runner.stages.map((s) => s.ran),
     [true, false, false, false],
   );
   assert.equal(new Set(runner.stages.map((s) => s.key)).size, 1);
+});
+
+test('the Node version of the image is part of the key: another runtime gets its own bundle', async () => {
+  const key = async (target: string) => stageKey('agent', (await agentStageInputs(bundle.inputs, target))!);
+  assert.is.not(await key('node18'), await key('node20.19'));
 });
 
 test.after(() => {

@@ -13,10 +13,15 @@ export const LAST_INPUTS_KEY = 'agent: the files the last bundle read';
 
 // The agent stage's inputs for a bundle made from `files` (paths relative to root), or undefined when one of them is
 // gone.
-export async function agentStageInputs(files: readonly string[], root = repoRoot): Promise<StageInputs | undefined> {
+export async function agentStageInputs(
+  files: readonly string[],
+  target: string,
+  root = repoRoot,
+): Promise<StageInputs | undefined> {
   if (!files.every((f) => existsSync(join(root, f)))) return undefined;
   return {
     files: hashFiles(files, root),
+    target,
     // Pins the npm packages the bundle inlines without esbuild reading them as modules (xterm's assets) and esbuild
     // itself.
     lock: sha256(readFileSync(join(root, 'package-lock.json'))),
@@ -32,22 +37,24 @@ async function lastBundleInputs(runner: StageRunner): Promise<string[] | undefin
     : undefined;
 }
 
-// The bundle (agent.mjs) as a cache blob; `bundle` makes it (tests count the calls).
+// The bundle (agent.mjs) for the image's Node (`target`, an esbuild target) as a cache blob; `bundle` makes it (tests
+// count the calls).
 export async function bundleAgentStage(
   runner: StageRunner,
-  bundle: () => Promise<AgentBundle> = bundleAgent,
+  target: string,
+  bundle: (target: string) => Promise<AgentBundle> = (t) => bundleAgent({ target: t }),
 ): Promise<string> {
   // The last bundle's files give the key without bundling: whatever could change the bundle edits one of them (a new
   // import is an edit of the file that imports it), and a stale list only costs one bundling, never a wrong key.
   const last = await lastBundleInputs(runner);
-  const lastInputs = last && (await agentStageInputs(last));
+  const lastInputs = last && (await agentStageInputs(last, target));
   const cached = lastInputs && (await cachedStage(runner.cache, 'agent', lastInputs));
   if (cached) {
     runner.stages.push(cached);
     return cached.outputs['agent.mjs']!;
   }
-  const made = await bundle();
-  const inputs = await agentStageInputs(made.inputs);
+  const made = await bundle(target);
+  const inputs = await agentStageInputs(made.inputs, target);
   if (!inputs)
     throw new Error(
       `the agent bundle names inputs that do not exist: ${made.inputs.filter((f) => !existsSync(join(repoRoot, f))).join(', ')}`,

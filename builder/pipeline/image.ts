@@ -2,8 +2,10 @@
 // write the VMs' NVRAM stores, assemble the rootfs, pack the initramfs, and make the root disk when the recipe asks for
 // it.
 import { FailureError } from '../../common/errors.ts';
+import { esbuildNodeTarget } from '../agent/bundle.ts';
 import type { PackagePin } from '../inputs/apt.ts';
 import type { ContentCache } from '../inputs/cache.ts';
+import { nodeRuntimePackage } from '../inputs/lock.ts';
 import { type LockedImage, type Lockfile, pinOf } from '../inputs/lockfile.ts';
 import type { Recipe } from '../recipe/types.ts';
 import type { TrimmedIcu } from '../rootfs/icu.ts';
@@ -57,7 +59,9 @@ async function buildGuests(ctx: ImageContext, recipe: Recipe): Promise<BuiltImag
 }
 
 async function bundleAgentIfEnabled(ctx: ImageContext, recipe: Recipe): Promise<string | undefined> {
-  return recipe.kind === 'host' && recipe.agent.enabled ? bundleAgentStage(ctx) : undefined;
+  if (recipe.kind !== 'host' || !recipe.agent.enabled) return undefined;
+  const runtime = lockedImage(ctx, recipe).runtime?.node ?? nodeRuntimePackage;
+  return bundleAgentStage(ctx, esbuildNodeTarget(pinOf(ctx.lock, runtime).version));
 }
 
 async function makeHostVmVars(ctx: ImageContext, recipe: Recipe): Promise<Record<string, string>> {

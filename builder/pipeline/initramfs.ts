@@ -39,7 +39,7 @@ function entriesEqual(a: Readonly<TreeEntry>, b: Readonly<TreeEntry>): boolean {
 export function segmentOf(root: FileTree, packages: FileTree): (entry: Readonly<TreeEntry>) => Segment {
   const place = (entry: Readonly<TreeEntry>): Segment => {
     const path = entry.path;
-    if (path === 'lib/modules' || path.startsWith('lib/modules/')) return 'kernel';
+    if (/^(usr\/)?lib\/modules(\/|$)/.test(path)) return 'kernel';
     if (path.startsWith('usr/share/mvos/vms/') || path.startsWith('usr/share/mvos/container/')) return 'guests';
     const packaged = packages.get(path);
     return packaged && entriesEqual(packaged, entry) ? 'packages' : 'image';

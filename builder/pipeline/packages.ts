@@ -5,6 +5,7 @@ import type { Recipe } from '../recipe/types.ts';
 import { compileGlobs, dropFilter, dropLinksToDropped } from '../rootfs/drop.ts';
 import { type TrimmedIcu, trimIcuData } from '../rootfs/icu.ts';
 import { pruneUnreferencedLibraries } from '../rootfs/libraries.ts';
+import { addMergedUsrLinks, isMergedUsr } from '../rootfs/merged-usr.ts';
 import { addDebToTree, FileTree } from '../rootfs/tree.ts';
 import { packageVersions } from '../tools/versions.ts';
 import type { ImageContext } from './image.ts';
@@ -32,7 +33,7 @@ export async function installPackages(
   pins: readonly PackagePin[],
 ): Promise<InstalledPackages> {
   const drop = dropFilter(recipe.drop);
-  const code = await hashCode(['builder/pipeline/packages.ts']);
+  const code = await hashCode(['builder/pipeline/packages.ts', 'builder/rootfs/merged-usr.ts']);
   const record = await runLoggedStage(
     ctx,
     `packages(${recipe.name})`,
@@ -42,10 +43,12 @@ export async function installPackages(
       libraries: JSON.stringify(recipe.libraries),
       icuTools: recipe.libraries.icuLocales.length ? await packageVersions(['icu-devtools', 'binutils']) : '',
       sde: String(ctx.sourceDateEpoch),
+      mergedUsr: String(isMergedUsr(recipe.debian.suite)),
       code,
     },
     async () => {
       const tree = new FileTree();
+      if (isMergedUsr(recipe.debian.suite)) addMergedUsrLinks(tree, `debian:${recipe.debian.suite}`);
       const dropped: string[] = [];
       const task = ctx.progress.start(`extracting ${pins.length} packages for ${recipe.name}`, pins.length);
       for (const pin of pins) {

@@ -1,5 +1,6 @@
 // The inputs steps: every file the lockfile pins into the cache, then re-verified where its file changed since last
 // time.
+import { relative } from 'node:path';
 import { type FetchReport, fetchPins } from '../inputs/fetch.ts';
 import { allPins } from '../inputs/lock.ts';
 import { readStamps, stampOf, writeStamps } from '../inputs/stamps.ts';
@@ -12,6 +13,8 @@ export function fetchInputs(ctx: BuildContext): Promise<FetchReport> {
     offline: ctx.offline,
     progress: ctx.progress,
     aptSources: ctx.aptSources,
+    debian: ctx.lock.debian,
+    lockShown: relative(process.cwd(), ctx.lockPath),
   });
 }
 

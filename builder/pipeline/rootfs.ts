@@ -7,7 +7,7 @@ import { readTar, writeTar } from '../archive/tar.ts';
 import { defaultKeyDir } from '../firmware/keys.ts';
 import { renderTemplate } from '../recipe/templates.ts';
 import type { Recipe, TemplateSpec } from '../recipe/types.ts';
-import { type FileTree, rootFile } from '../rootfs/tree.ts';
+import { type FileTree, placeEntry, resolveInTree, rootFile } from '../rootfs/tree.ts';
 import { type ApiTlsPair, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../secrets/api-tls.ts';
 import { type HostUsers, IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
 import { CONTAINER_INITRD, containerInitramfs, containerInitScript } from './container-init.ts';
@@ -126,7 +126,8 @@ async function packagesWithModules(
   const modules = await readTar(await ctx.cache.read(parts.modules.tar, `${recipe.name} modules`), {
     origin: 'kernel',
   });
-  for (const entry of modules.entries()) tree.add(entry);
+  // Through the tree's links: on merged /usr, lib/modules/ lands in usr/lib/modules/.
+  for (const entry of modules.entries()) placeEntry(tree, { ...entry });
   return { tree, moduleLoadOrder: (await ctx.cache.read(parts.modules.load, 'module load order')).toString('utf8') };
 }
 
@@ -203,7 +204,7 @@ async function addVmFirmware(
 }
 
 async function addContainerInit(ctx: ImageContext, tree: FileTree): Promise<void> {
-  const busybox = tree.get('bin/busybox');
+  const busybox = tree.get(resolveInTree(tree, 'bin/busybox'));
   if (!busybox?.content)
     throw new FailureError('the host runs container workloads with its busybox, and the image has no /bin/busybox', {
       hint: "keep busybox-static in the host recipe's packages",

@@ -76,6 +76,31 @@ test('defaults come from the schema and the normaliser', () => {
   assert.equal(recipe!.outputs, ['kernel+initrd']);
   assert.equal(recipe!.host.housekeeping, [0]);
   assert.is(recipe!.boot.attempts, 3);
+  assert.is(recipe!.debian.suite, 'trixie', 'current stable');
+});
+
+test("a VM built from another Debian suite than its host is refused at the VM's recipe line", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvos-suite-'));
+  writeFileSync(join(dir, 'old.yaml'), 'kind: guest\nname: old\nversion: "1.0.0"\ndebian:\n  suite: bookworm\n');
+  writeFileSync(
+    join(dir, 'host.yaml'),
+    'kind: host\nname: h\nversion: "1.0.0"\nkernel:\n  package: linux-image-amd64\nvms:\n  app:\n    role: application\n    recipe: old.yaml\n',
+  );
+  const { recipe, problems } = loadRecipe(join(dir, 'host.yaml'), root);
+  assert.is(recipe, undefined);
+  assert.is(problems.length, 1);
+  assert.match(problems[0]!.message, /old\.yaml is built from Debian bookworm, this host from trixie/);
+  assert.equal([problems[0]!.location?.line, problems[0]!.path], [9, '/vms/app/recipe']);
+  assert.match(problems[0]!.hint ?? '', /debian: \{ suite: trixie \}/);
+});
+
+test('an unknown suite is a schema error that names the choices', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvos-suite-'));
+  writeFileSync(join(dir, 'g.yaml'), 'kind: guest\nname: g\nversion: "1.0.0"\ndebian:\n  suite: buster\n');
+  const { problems } = loadRecipe(join(dir, 'g.yaml'), root);
+  assert.is(problems.length, 1);
+  assert.equal([problems[0]!.location?.line, problems[0]!.path], [5, '/debian/suite']);
+  assert.match(`${problems[0]!.message} ${problems[0]!.hint ?? ''}`, /trixie/);
 });
 
 test('a missing file is one problem, not a crash', () => {

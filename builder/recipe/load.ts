@@ -9,7 +9,7 @@ import { normalizeRecipe } from './normalize.ts';
 import { checkRecipeRules, checkVmRules, type RuleContext, resolveFrom, schemaVerdicts } from './rules.ts';
 import { validateAgainstSchema } from './schema.ts';
 import type { MultiverseRecipe } from './schema.types.ts';
-import type { Recipe } from './types.ts';
+import { defaultDebianSuite, type Recipe } from './types.ts';
 import { type LocationMap, locate, parseYaml } from './yaml-source.ts';
 
 // The outcome of loading: a recipe when there were no problems, else every problem found.
@@ -94,6 +94,17 @@ export class RecipeLoader {
           path,
           message: `${this.display(guestFile)} is a ${guest.recipe.kind} recipe, a VM needs a guest recipe`,
           hint: 'set `kind: guest` in it',
+        });
+        continue;
+      }
+      const hostSuite = ctx.sound('/debian') ? (recipeData.debian?.suite ?? defaultDebianSuite) : undefined;
+      if (hostSuite !== undefined && guest.recipe.debian.suite !== hostSuite) {
+        // One lockfile pins the host and its VMs by package name: two releases would pin one name twice.
+        problems.push({
+          location: locate(raw.locations, path),
+          path,
+          message: `${this.display(guestFile)} is built from Debian ${guest.recipe.debian.suite}, this host from ${hostSuite}`,
+          hint: `a host's VMs come from the host's suite: set \`debian: { suite: ${hostSuite} }\` in the guest recipe, or give this host its own guest recipe`,
         });
         continue;
       }

@@ -1,7 +1,7 @@
 // Raw (schema-valid) recipe data → the frozen, typed Recipe: sizes in MiB, absolute paths, defaults filled.
 import { dirname, resolve } from 'node:path';
 import type { ControllerVm, MultiverseRecipe, RescueVm, WorkloadVm } from './schema.types.ts';
-import type { Recipe, VmRole, VmSpec } from './types.ts';
+import { defaultDebianSuite, type Recipe, type VmRole, type VmSpec } from './types.ts';
 
 // Parses "512M", "2G" or a number of MiB into MiB.
 export function memoryToMiB(memory: number | string | undefined, fallback: number): number {
@@ -76,6 +76,7 @@ export function normalizeRecipe(
     version: raw.version,
     description: raw.description,
     arch: raw.arch ?? 'amd64',
+    debian: Object.freeze({ suite: raw.debian?.suite ?? defaultDebianSuite }),
     kernel: Object.freeze({
       package: raw.kernel?.package,
       source: raw.kernel?.source,

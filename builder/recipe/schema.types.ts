@@ -106,6 +106,15 @@ export interface MultiverseRecipe {
    * Target architecture.
    */
   arch?: 'amd64';
+  /**
+   * The Debian release the image's packages come from. The builder resolves and fetches against it with apt state of its own (the build machine's apt configuration is only read for its mirror), and the lockfile records the suite, its archives and the keyrings that verify them.
+   */
+  debian?: {
+    /**
+     * The release by code name: trixie (Debian 13, current stable) or bookworm (Debian 12). Its -updates and -security suites come with it. A host's VMs are built from the host's suite.
+     */
+    suite?: 'bookworm' | 'trixie';
+  };
   kernel?: Kernel;
   initramfs?: Initramfs;
   firmware?: Firmware;

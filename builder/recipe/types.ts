@@ -47,6 +47,12 @@ export interface TemplateSpec {
   readonly mode: number;
 }
 
+// A Debian release a recipe can be built from, by code name.
+export type DebianSuite = 'bookworm' | 'trixie';
+
+// The suite a recipe that names none is built from: current stable.
+export const defaultDebianSuite: DebianSuite = 'trixie';
+
 // A loaded, validated, frozen recipe; paths are absolute.
 export interface Recipe {
   readonly file: string;
@@ -57,6 +63,8 @@ export interface Recipe {
   readonly version: string;
   readonly description?: string;
   readonly arch: 'amd64';
+  // The Debian release its packages are resolved and fetched from.
+  readonly debian: { readonly suite: DebianSuite };
   readonly kernel: {
     readonly package?: string;
     readonly source?: string;

@@ -399,6 +399,20 @@ export async function addDebToTree(
   return { added, dropped };
 }
 
+// Adds an entry the way dpkg unpacks one: its parent (and a hard link's target) resolved through the tree's symlinks, and
+// a directory where a symlink to a directory already stands left as that symlink (merged /usr: lib -> usr/lib). Returns
+// the path it landed at.
+export function placeEntry(tree: FileTree, entry: TreeEntry): string {
+  const path = landingPath(tree, entry.path);
+  if (entry.type === 'directory' && tree.get(path)?.type === 'symlink') {
+    const target = resolveInTree(tree, path);
+    if (tree.get(target)?.type === 'directory') return target;
+  }
+  const linkname = entry.type === 'hardlink' ? landingPath(tree, entry.linkname!) : entry.linkname;
+  tree.add({ ...entry, path, linkname });
+  return path;
+}
+
 // The path an archive member lands at: its parent resolved through the tree's symlinks, its own name kept.
 function landingPath(tree: FileTree, name: string): string {
   const parent = parentOf(name);

@@ -26,6 +26,16 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
   },
   { package: 'apt', purpose: 'resolve and download pinned packages', group: 'build', detect: [{ command: 'apt-get' }] },
   { package: 'gpgv', purpose: 'verify signed apt repository metadata', group: 'build', detect: [{ command: 'gpgv' }] },
+  // Debian 12's package carries the keys of Debian 13 too; the builder verifies each suite with that release's keys.
+  {
+    package: 'debian-archive-keyring',
+    purpose: "verify the recipe's Debian suite (the builder's own apt sources name only that release's keys)",
+    group: 'build',
+    detect: [
+      { file: '/usr/share/keyrings/debian-archive-trixie-stable.gpg' },
+      { file: '/usr/share/keyrings/debian-archive-bookworm-stable.gpg' },
+    ],
+  },
   // busybox-static ships /bin/busybox only; some systems never put a `busybox` on PATH.
   {
     package: 'busybox-static',

@@ -1,6 +1,8 @@
 // `mvos doctor [--fix] [--root DIR]`: which host packages are missing, how to install them, and whether KVM works.
+import { join, relative } from 'node:path';
 import { FailureError, UserError } from '../../../common/errors.ts';
 import { runTool } from '../../../common/exec.ts';
+import { readLockfile } from '../../inputs/lockfile.ts';
 import {
   type CheckOptions,
   checkHost,
@@ -9,6 +11,7 @@ import {
   runningAsRoot,
   whichCommand,
 } from '../../tools/doctor.ts';
+import { suiteReport } from '../../tools/suite-report.ts';
 import type { Command, CommandContext } from '../command.ts';
 
 // What the doctor verb needs from the outside world; tests replace it.
@@ -41,6 +44,17 @@ const realDeps: DoctorDeps = {
 
 function paint(text: string, code: number, color: boolean): string {
   return color ? `\x1b[${code}m${text}\x1b[0m` : text;
+}
+
+// The suite lines for the default recipe's lockfile, when this is a checkout that has one.
+function defaultSuiteReport(cwd: string): string[] {
+  const path = join(cwd, 'recipes', 'host.lock.json');
+  try {
+    const lock = readLockfile(path);
+    return lock ? suiteReport(lock, relative(cwd, path)) : [];
+  } catch {
+    return [];
+  }
 }
 
 // The human-readable report: a line per package, the KVM line, and what to install.
@@ -94,7 +108,10 @@ export function makeDoctorCommand(deps: DoctorDeps = realDeps): Command {
       result = await deps.check({ root });
     }
     if (ctx.json) ctx.out(JSON.stringify(result, null, 2));
-    else for (const line of renderReport(result, ctx.color)) ctx.out(line);
+    else {
+      for (const line of renderReport(result, ctx.color)) ctx.out(line);
+      for (const line of defaultSuiteReport(ctx.cwd)) ctx.out(line);
+    }
     return result.missingPackages.length > 0 ? 1 : 0;
   }
   return {
@@ -103,7 +120,8 @@ export function makeDoctorCommand(deps: DoctorDeps = realDeps): Command {
     usage: 'mvos doctor [--fix] [--root DIR] [--json]',
     description:
       'Checks every Debian package the builder (build) and the QEMU boot checks (qa) need, and probes KVM by ' +
-      'booting a tiny guest with a 5 s limit (QEMU falls back to TCG when it does not finish). Exit code 0 when ' +
+      'booting a tiny guest with a 5 s limit (QEMU falls back to TCG when it does not finish), then names what the ' +
+      'default image takes from its Debian suite instead of this machine. Exit code 0 when ' +
       'nothing is missing, 1 when a package is missing.',
     flags: {
       fix: { type: 'boolean' },

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { UserError } from '../../../common/errors.ts';
 import { createAptContext } from '../../inputs/apt.ts';
 import { ContentCache } from '../../inputs/cache.ts';
+import { sourcesForSuite } from '../../inputs/debian-sources.ts';
 import { type Drift, driftFromBase, inheritedLock, pinsToKeep } from '../../inputs/inherit.ts';
 import { assertOnlyRequestedMoves, diffLocks, resolveLock } from '../../inputs/lock.ts';
 import { type Lockfile, lockfilePath, readLockfile, serializeLockfile, writeLockfile } from '../../inputs/lockfile.ts';
@@ -21,9 +22,11 @@ async function run(ctx: CommandContext): Promise<number> {
   const recipe = requireRecipe(file, ctx.cwd);
   const path = lockfilePath(recipe.file);
   const shown = relative(ctx.cwd, path);
-  const previous = readLockfile(path);
+  const found = readLockfile(path, { olderAsAbsent: true });
+  // A lock of another release is rewritten whole: none of its pins can be kept.
+  const previous = found?.debian.suite === recipe.debian.suite ? found : undefined;
   const update = new Set((ctx.flags.update as string[] | undefined) ?? []);
-  const inherited = inheritedLock(recipe.bases);
+  const inherited = inheritedLock(recipe.bases, recipe.debian.suite);
   const baseShown = inherited && relative(ctx.cwd, inherited.file);
   for (const name of update) {
     if (!previous?.packages[name] && !inherited?.lock.packages[name])
@@ -38,14 +41,15 @@ async function run(ctx: CommandContext): Promise<number> {
   const workDir = await mkdtemp(join(cache.root, 'apt-work', 'lock-'));
   let lock: Lockfile;
   try {
+    const sources = await sourcesForSuite(workDir, recipe.debian.suite, ctx.flags['apt-sources'] as string | undefined);
     const apt = await createAptContext({
       workDir,
-      aptSources: ctx.flags['apt-sources'] as string | undefined,
+      aptSources: sources.file,
       keep: pinsToKeep(previous, inherited?.lock, update),
       offline: ctx.flags.offline === true,
     });
     // A new derived lock takes its base's SOURCE_DATE_EPOCH too, so the stages it shares with the base keep their keys.
-    lock = await resolveLock(recipe, apt, previous ?? inherited?.lock, new Date(), update);
+    lock = await resolveLock(recipe, apt, previous ?? inherited?.lock, new Date(), sources.locked, update);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -112,7 +116,8 @@ export const lockCommand: Command = {
   },
   flagHelp: {
     update: 'move this package to the version apt offers now (repeatable)',
-    'apt-sources': "resolve against this sources.list or .sources file instead of the machine's",
+    'apt-sources':
+      "resolve against this sources.list or .sources file instead of the recipe's Debian suite on the machine's mirror",
     check: 'write nothing; exit 2 when the lockfile is out of date',
     offline: 'fail instead of downloading package indexes',
   },

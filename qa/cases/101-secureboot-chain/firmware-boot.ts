@@ -21,6 +21,8 @@ export async function pinnedFirmware(): Promise<Record<FirmwareFile, string>> {
     cache,
     offline: false,
     progress: createProgress(process.stderr, true),
+    debian: lock.debian,
+    lockShown: 'recipes/host.lock.json',
   });
   return pinnedFirmwarePaths(cache, lock);
 }
