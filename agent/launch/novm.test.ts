@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { VmConfig } from '../config.ts';
-import { novmSpec } from './novm.ts';
+import { MICROVM_FIRMWARE, novmSpec } from './novm.ts';
 import { vmPaths } from './vm.ts';
 
 const vm: VmConfig = {
@@ -39,6 +39,13 @@ test('under KVM, or with the rate unknown, nothing is added', async () => {
     (await novmSpec(vm, { root: '/', accel: 'tcg', paths })).append,
     'mvos.root=/dev/vda console=ttyS0 -- init-arg',
   );
+});
+
+test("the firmware is named, qboot, not left to QEMU's default (which Debian 13 no longer links to qboot)", async () => {
+  const spec = await novmSpec(vm, { root: '/', accel: 'tcg', paths });
+  const extra = spec.extra ?? [];
+  assert.is(extra[extra.indexOf('-bios') + 1], MICROVM_FIRMWARE);
+  assert.is(MICROVM_FIRMWARE, '/usr/share/qemu/qboot.rom');
 });
 
 test.run();

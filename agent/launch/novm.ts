@@ -9,6 +9,11 @@ import { guestBasics, imagePath, type LaunchContext } from './vm.ts';
 // kernel is not told the TSC rate (tsc_early_khz, see common/qemu/tsc.ts), its one chance to measure it is the PIT.
 export const MICROVM_OPTIONS = 'x-option-roms=off,isa-serial=on,rtc=on';
 
+// qboot, the minimal firmware microvm was made with, named rather than left to QEMU: its default, bios-microvm.bin, is a
+// link to qboot in Debian 12, but Debian 13 ships no such link and QEMU 10 then finds SeaBIOS's microvm build on its
+// firmware path, which never reaches the kernel here.
+export const MICROVM_FIRMWARE = '/usr/share/qemu/qboot.rom';
+
 // The QEMU spec of a `novm` launch; the root disk is the base image itself, opened read-only, so any number of VMs
 // share one file.
 export async function novmSpec(
@@ -40,6 +45,13 @@ export async function novmSpec(
     qmp: paths.qmp,
     healthChannel: paths.health,
     noReboot: true,
-    extra: ['-machine', MICROVM_OPTIONS, '-name', `guest=${vm.name},debug-threads=on`],
+    extra: [
+      '-bios',
+      await imagePath(context.root, MICROVM_FIRMWARE),
+      '-machine',
+      MICROVM_OPTIONS,
+      '-name',
+      `guest=${vm.name},debug-threads=on`,
+    ],
   };
 }

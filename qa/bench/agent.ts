@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MICROVM_FIRMWARE } from '../../agent/launch/novm.ts';
 import { unpackOciImage } from '../../agent/launch/oci.ts';
 import { configDisk } from '../../agent/launch/oci-config.ts';
 import { layerTar, writeLayout } from '../../agent/launch/oci-images.test-support.ts';
@@ -207,6 +208,9 @@ export async function workloadRows(runs: number): Promise<BenchRow[]> {
     '-no-reboot',
     '-serial',
     'stdio',
+    // The firmware the agent names for novm (qboot), from the image.
+    '-bios',
+    root(MICROVM_FIRMWARE),
     ...extra,
   ];
   const m = {

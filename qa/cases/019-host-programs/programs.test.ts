@@ -38,7 +38,9 @@ function inImage(argv: string[]): ChildProcess {
     'exec chroot "$R" "$@"',
   ].join('\n');
   return spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'in-image', ...argv], {
-    env: { ...process.env, R: host.root, W: work },
+    // The host's init starts the agent with a bare environment; this machine's variables (NODE_EXTRA_CA_CERTS naming a
+    // file the image lacks) would change what the image's Node does.
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', R: host.root, W: work },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
