@@ -11,7 +11,9 @@ export const FIRMWARE_FILES = {
   'ovmf-vars': { package: 'ovmf', path: 'usr/share/OVMF/OVMF_VARS_4M.fd' },
   'ovmf-vars-ms': { package: 'ovmf', path: 'usr/share/OVMF/OVMF_VARS_4M.ms.fd' },
   'ovmf-vars-snakeoil': { package: 'ovmf', path: 'usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd' },
-  seabios: { package: 'seabios', path: 'usr/share/seabios/bios.bin' },
+  // The 256 KiB build: QEMU's default for pc and q35, and the one with the debug port (Debian 13 turned it off in the
+  // 128 KiB bios.bin to make room).
+  seabios: { package: 'seabios', path: 'usr/share/seabios/bios-256k.bin' },
 } as const;
 
 // One of the firmware file names above.

@@ -71,7 +71,9 @@ test('mvos lock writes a lockfile with the closure, kernel and firmware pins; lo
   const lock = JSON.parse(text);
   assert.ok(lock.packages['busybox-static'], 'the requested package is pinned');
   assert.ok(lock.packages.seabios, 'the firmware package is pinned');
-  assert.match(lock.images.tiny.kernel.package, /^linux-image-6\.\d+\.\d+-\d+-cloud-amd64$/);
+  // Debian 12 names its kernels 6.1.0-N-cloud-amd64, Debian 13 6.12.N+deb13-cloud-amd64.
+  assert.match(lock.images.tiny.kernel.package, /^linux-image-6\.\d+\.\d+(-\d+|\+deb\d+)-cloud-amd64$/);
+  assert.is(lock.debian.suite, 'trixie', 'the default suite');
   assert.match(lock.packages['busybox-static'].sha256, /^[0-9a-f]{64}$/);
   assert.equal(lock.images.tiny.requested, ['busybox-static']);
   const second = await mvos(shared, 'lock', recipe);
@@ -132,7 +134,9 @@ test('build writes vmlinuz, initrd, manifest and SBOM; a second build does nothi
     spawnSync('cpio', ['-it'], { input, encoding: 'utf8' }).stdout.split('\n'),
   );
   assert.ok(listed.includes('init'), 'the initramfs has /init');
-  assert.ok(listed.includes('bin/busybox'), 'and busybox');
+  // Debian 13 ships busybox below /usr only; /bin is the merged-/usr link to it.
+  assert.ok(listed.includes('usr/bin/busybox'), 'and busybox');
+  assert.ok(listed.includes('bin'), 'with the /bin link');
   const warm = JSON.parse((await mvos(shared, 'build', recipe, '--output', images, '--json', '--offline')).out);
   assert.is(warm.upToDate, true);
   assert.is(warm.stages.filter((s: { ran: boolean }) => s.ran).length, 0);

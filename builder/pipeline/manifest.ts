@@ -44,6 +44,8 @@ export function buildManifest(options: {
       builder: options.builder,
       sourceDateEpoch: options.lock.sourceDateEpoch,
       lockfile: { path: relative(base, options.lockPath), sha256: options.lockSha256 },
+      // The release the packages came from (the lockfile holds its archives and keys).
+      debian: { suite: options.lock.debian.suite },
       settings: {
         outputs: image.recipe.outputs,
         compression: image.recipe.initramfs.compression,

@@ -11,7 +11,7 @@ export interface QemuFirmware {
 export interface QemuDrive {
   file: string;
   format: 'raw' | 'qcow2';
-  interface: 'virtio' | 'ide' | 'usb' | 'cdrom';
+  interface: 'virtio' | 'ide' | 'usb' | 'cdrom' | 'nvme';
   readonly?: boolean;
   snapshot?: boolean;
   bootIndex?: number;
@@ -170,6 +170,8 @@ function driveArgs(spec: QemuSpec): string[] {
       ide: `ide-hd,${ideSlot(spec.machine, ide)}`,
       cdrom: `ide-cd,${ideSlot(spec.machine, ide)}`,
       usb: `usb-storage,bus=${usb}.0`,
+      // An NVMe controller of its own per drive; the serial number is required, the drive's index keeps it stable.
+      nvme: `nvme,serial=mvos-nvme${index}`,
     }[drive.interface];
     if (drive.interface === 'ide' || drive.interface === 'cdrom') ide++;
     args.push('-drive', props.join(','), '-device', `${device},drive=${id}${boot}`);

@@ -3,7 +3,7 @@
 import { copyFileSync } from 'node:fs';
 import type { QemuDrive, QemuFirmware } from './argv.ts';
 
-// Debian's firmware files (packages ovmf and seabios); the 4M OVMF is the one Debian 12 ships for q35.
+// Debian's firmware files (packages ovmf and seabios); the 4M OVMF is the one Debian 12 and 13 ship for q35.
 export const FIRMWARE_FILES = {
   seabios: '/usr/share/seabios/bios.bin',
   ovmfCode: '/usr/share/OVMF/OVMF_CODE_4M.fd',
@@ -13,8 +13,11 @@ export const FIRMWARE_FILES = {
 // How the machine starts: SeaBIOS or OVMF.
 export type BootFirmware = 'bios' | 'uefi';
 
-// What the medium is plugged in as.
-export type BootMedia = 'cd' | 'usb' | 'disk';
+// What the medium is plugged in as: a CD, a USB stick, or a disk on SATA (AHCI; `disk`), virtio-blk or NVMe.
+export type BootMedia = 'cd' | 'usb' | 'disk' | 'virtio' | 'nvme';
+
+// Every medium kind, in the order the CLI lists them.
+export const BOOT_MEDIA: readonly BootMedia[] = ['cd', 'usb', 'disk', 'virtio', 'nvme'];
 
 // The firmware; UEFI gets a fresh copy of the NVRAM store at `varsCopy` (OVMF writes its boot entries there).
 export function bootFirmware(firmware: BootFirmware, varsCopy: string): QemuFirmware {
@@ -25,7 +28,7 @@ export function bootFirmware(firmware: BootFirmware, varsCopy: string): QemuFirm
 
 // The medium as the first boot device; writable media are snapshots unless `writable` (boot counting writes to them).
 export function mediaDrive(file: string, media: BootMedia, writable = false): QemuDrive {
-  const iface = media === 'cd' ? 'cdrom' : media === 'usb' ? 'usb' : 'ide';
+  const iface = ({ cd: 'cdrom', usb: 'usb', disk: 'ide', virtio: 'virtio', nvme: 'nvme' } as const)[media];
   return {
     file,
     format: 'raw',

@@ -161,7 +161,7 @@ test('--firmware, --media and --entry: checks, defaults, the medium file and the
   assert.is(uefi.firmware, 'uefi');
   assert.is(parseRunOptions(ctx(['x'], { firmware: 'bios' })).media, 'cd');
   assert.throws(() => parseRunOptions(ctx(['x'], { firmware: 'efi' })), /--firmware must be bios or uefi/);
-  assert.throws(() => parseRunOptions(ctx(['x'], { media: 'floppy' })), /--media must be cd, usb or disk/);
+  assert.throws(() => parseRunOptions(ctx(['x'], { media: 'floppy' })), /--media must be cd, usb, disk, virtio, nvme/);
   assert.throws(() => parseRunOptions(ctx(['x'], { entry: 'other' })), /--entry must be host or rescue/);
   assert.throws(
     () => parseRunOptions(ctx(['x'], { media: 'cd', append: 'a' })),
@@ -186,6 +186,18 @@ test('--firmware, --media and --entry: checks, defaults, the medium file and the
     { file: join(media, 'media-host.raw'), format: 'raw', interface: 'usb', bootIndex: 0, snapshot: true },
   ]);
   assert.is(spec.kernel, undefined);
+  // A disk of any bus is the raw disk: SATA (AHCI on q35), virtio-blk or NVMe.
+  for (const [kind, iface] of [
+    ['disk', 'ide'],
+    ['virtio', 'virtio'],
+    ['nvme', 'nvme'],
+  ] as const) {
+    const disk = mediaSpec(media, { ...uefi, media: kind, log: join(dir, 'run.log') }, 'tcg');
+    assert.equal(
+      disk.drives!.map((d) => [d.file, d.interface]),
+      [[join(media, 'media-host.raw'), iface]],
+    );
+  }
 });
 
 test.after(async () => {

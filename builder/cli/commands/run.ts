@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { FailureError, UserError } from '../../../common/errors.ts';
 import { type QemuSpec, qemuArgv } from '../../../common/qemu/argv.ts';
-import { type BootFirmware, type BootMedia, bootFirmware, mediaDrive } from '../../../common/qemu/media.ts';
+import { BOOT_MEDIA, type BootFirmware, type BootMedia, bootFirmware, mediaDrive } from '../../../common/qemu/media.ts';
 import { chooseAccel, type QemuExit, QemuRun } from '../../../common/qemu/runner.ts';
 import { RESCUE_ARGS } from '../../media/grub.ts';
 import { createProgress } from '../../pipeline/progress.ts';
@@ -79,8 +79,10 @@ export function parseRunOptions(ctx: CommandContext): RunOptions {
   if (firmware !== undefined && firmware !== 'bios' && firmware !== 'uefi')
     throw new UserError(`--firmware must be bios or uefi (got "${firmware}")`);
   const media = ctx.flags.media as string | undefined;
-  if (media !== undefined && media !== 'cd' && media !== 'usb' && media !== 'disk')
-    throw new UserError(`--media must be cd, usb or disk (got "${media}")`);
+  if (media !== undefined && !(BOOT_MEDIA as readonly string[]).includes(media))
+    throw new UserError(`--media must be ${BOOT_MEDIA.join(', ')} (got "${media}")`, {
+      hint: 'disk is a SATA disk; virtio and nvme plug the raw disk in as a virtio-blk or NVMe drive',
+    });
   const entry = (ctx.flags.entry as string | undefined) ?? 'host';
   if (entry !== 'host' && entry !== 'rescue') throw new UserError(`--entry must be host or rescue (got "${entry}")`);
   const mediaBoot = firmware !== undefined || media !== undefined;
@@ -138,7 +140,7 @@ export function mediumFile(dir: string, media: BootMedia): string {
   const name = basename(dir);
   const iso = join(dir, `${name}.iso`);
   const raw = join(dir, `${name}.raw`);
-  const file = media === 'cd' ? iso : media === 'disk' ? raw : existsSync(raw) ? raw : iso;
+  const file = media === 'cd' ? iso : media === 'usb' ? (existsSync(raw) ? raw : iso) : raw;
   if (!existsSync(file))
     throw new UserError(`${file} is missing`, {
       hint: `add \`${file.endsWith('.iso') ? 'iso' : 'raw'}\` to the recipe's outputs and build again`,
@@ -286,7 +288,7 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'boot a built image in QEMU (on this terminal, or until a console marker)',
   usage:
-    'mvos run <image-dir> [--firmware bios|uefi] [--media cd|usb|disk] [--entry host|rescue] [--expect MARKER] ' +
+    'mvos run <image-dir> [--firmware bios|uefi] [--media cd|usb|disk|virtio|nvme] [--entry host|rescue] [--expect MARKER] ' +
     '[--timeout SECONDS] [--accel auto|kvm|tcg] [--memory MiB] [--cpus N] [--append ARGS] [--log FILE] [--json]',
   description: [
     'Boots <image-dir>/vmlinuz and <image-dir>/initrd on a q35 machine with the kernel command line from ' +
@@ -323,7 +325,7 @@ export const runCommand: Command = {
     append: "more kernel command line after the manifest's",
     log: 'where the serial log goes (default: a file in the temp folder)',
     firmware: 'boot a built medium through bios (SeaBIOS) or uefi (OVMF, default)',
-    media: 'the medium: cd (the ISO, default), usb or disk (the raw disk)',
+    media: 'the medium: cd (the ISO, default), usb, or the raw disk as disk (SATA), virtio (virtio-blk) or nvme (NVMe)',
     entry: 'host (default) or rescue (no agent, a console shell)',
   },
   json: true,

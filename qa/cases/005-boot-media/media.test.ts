@@ -1,5 +1,6 @@
 // Every medium boots the host to agent ready through real firmware, the way a machine would: the hybrid ISO as a CD
-// (SeaBIOS and OVMF) and as a USB stick (OVMF), the raw GPT disk as a disk and as a USB stick (SeaBIOS and OVMF).
+// (SeaBIOS and OVMF) and as a USB stick (OVMF), the raw GPT disk as a SATA, virtio-blk and NVMe disk and as a USB stick
+// (SeaBIOS and OVMF each).
 
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -14,6 +15,10 @@ const cases: Array<[file: 'iso' | 'raw', firmware: BootFirmware, media: BootMedi
   ['iso', 'uefi', 'usb'],
   ['raw', 'bios', 'disk'],
   ['raw', 'uefi', 'disk'],
+  ['raw', 'bios', 'virtio'],
+  ['raw', 'uefi', 'virtio'],
+  ['raw', 'bios', 'nvme'],
+  ['raw', 'uefi', 'nvme'],
   ['raw', 'bios', 'usb'],
   ['raw', 'uefi', 'usb'],
 ];
@@ -22,7 +27,7 @@ const only = process.env.MVOS_MEDIA_CASES?.split(',');
 for (const [file, firmware, media] of cases) {
   const name = `${file}-${firmware}-${media}`;
   if (only && !only.includes(name)) continue;
-  test(`${file} via ${firmware === 'bios' ? 'SeaBIOS' : 'OVMF'} as a ${media === 'usb' ? 'USB stick' : media}: boot to MVOS-AGENT-READY`, async () => {
+  test(`${file} via ${firmware === 'bios' ? 'SeaBIOS' : 'OVMF'} as ${{ cd: 'a CD', usb: 'a USB stick', disk: 'a SATA disk', virtio: 'a virtio disk', nvme: 'an NVMe disk' }[media]}: boot to MVOS-AGENT-READY`, async () => {
     const image = buildHostImage();
     const result = await bootMedium({
       name: `005-${name}`,
