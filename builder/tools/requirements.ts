@@ -168,7 +168,7 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     package: 'seabios',
     purpose: 'BIOS firmware for the boot checks and the KVM probe',
     group: 'qa',
-    detect: [{ file: '/usr/share/seabios/bios.bin' }],
+    detect: [{ file: '/usr/share/seabios/bios-256k.bin' }],
   },
   {
     package: 'gdisk',

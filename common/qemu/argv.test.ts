@@ -9,7 +9,7 @@ const head = [
   '-machine',
   'q35',
   '-accel',
-  'tcg',
+  'tcg,thread=single',
   '-smp',
   '2',
   '-m',
@@ -17,6 +17,12 @@ const head = [
   '-display',
   'none',
 ];
+
+test('TCG runs several vCPUs in one thread (cross-modified code), one vCPU and KVM as they are', () => {
+  assert.equal(qemuArgv(base).slice(4, 6), ['-accel', 'tcg,thread=single']);
+  assert.equal(qemuArgv({ ...base, cpus: 1 }).slice(4, 6), ['-accel', 'tcg']);
+  assert.equal(qemuArgv({ ...base, accel: 'kvm' }).slice(4, 6), ['-accel', 'kvm']);
+});
 
 test('direct kernel boot under TCG on q35', () => {
   const argv = qemuArgv({
@@ -42,7 +48,7 @@ test('direct kernel boot under TCG on q35', () => {
 
 test('KVM gets the host CPU model; an explicit cpu wins', () => {
   assert.equal(qemuArgv({ ...base, accel: 'kvm' }).slice(4, 8), ['-accel', 'kvm', '-cpu', 'host']);
-  assert.equal(qemuArgv({ ...base, cpu: 'max' }).slice(4, 8), ['-accel', 'tcg', '-cpu', 'max']);
+  assert.equal(qemuArgv({ ...base, cpu: 'max' }).slice(4, 8), ['-accel', 'tcg,thread=single', '-cpu', 'max']);
 });
 
 test('OVMF with a varstore, disks of every interface, QMP, a health channel and extra args, in a fixed order', () => {

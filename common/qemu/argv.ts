@@ -93,7 +93,7 @@ function machineArgs(spec: QemuSpec): string[] {
     '-machine',
     `${spec.machine}${smm}${spec.memoryBackend ? `,memory-backend=${MEMORY_BACKEND_ID}` : ''}`,
     '-accel',
-    spec.accel,
+    accelArg(spec),
     ...(cpu ? ['-cpu', cpu] : []),
     '-smp',
     String(spec.cpus),
@@ -107,6 +107,13 @@ function machineArgs(spec: QemuSpec): string[] {
 }
 
 const MEMORY_BACKEND_ID = 'mvos-ram';
+
+// TCG runs a guest of several vCPUs in one thread. With a thread per vCPU, a vCPU can still run code that another just
+// rewrote: Linux patches static branches through a temporary int3 (text_poke_bp), and Debian 13's kernel died of an
+// `Oops: int3` at "sched_clock: Marking stable" in about one boot in ten under QEMU 7.2's multi-threaded TCG.
+function accelArg(spec: QemuSpec): string {
+  return spec.accel === 'tcg' && spec.cpus > 1 ? 'tcg,thread=single' : spec.accel;
+}
 
 // memfd with hugetlb for hugepages (no hugetlbfs mount needed), plain RAM otherwise; host-nodes + bind keeps it on the
 // node.

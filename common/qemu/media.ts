@@ -5,7 +5,8 @@ import type { QemuDrive, QemuFirmware } from './argv.ts';
 
 // Debian's firmware files (packages ovmf and seabios); the 4M OVMF is the one Debian 12 and 13 ship for q35.
 export const FIRMWARE_FILES = {
-  seabios: '/usr/share/seabios/bios.bin',
+  // The 256 KiB build, QEMU's own default for pc and q35: Debian's 128 KiB bios.bin leaves out NVMe and more.
+  seabios: '/usr/share/seabios/bios-256k.bin',
   ovmfCode: '/usr/share/OVMF/OVMF_CODE_4M.fd',
   ovmfVars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
 } as const;
