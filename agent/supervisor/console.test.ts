@@ -109,10 +109,11 @@ test('a guest flooding its console: the VM directory stays under the log cap whi
   });
   try {
     await sleep(300);
-    // A separate process appends like QEMU does (O_APPEND), about 20 MiB/s (a 16550 manages a few): 64 MiB of lines,
-    // far more than the log keeps, then after a pause a last line.
+    // A separate process appends like QEMU does (O_APPEND), about 5 MiB/s (a 16550 manages about 11 KiB/s): 64 MiB of
+    // lines, far more than the log keeps, then after a pause a last line. At 20 MiB/s one second in which a loaded
+    // machine did not schedule the reader put 20 MiB more in the spool (a CI run saw 40 MiB).
     const line = `${'flood '.repeat(20)}\n`;
-    const script = `const fs=require('fs');const fd=fs.openSync(process.argv[1],'a');const b=Buffer.alloc(4096,${JSON.stringify(line)});let n=0;const t=setInterval(()=>{for(let i=0;i<64;i++){fs.writeSync(fd,b);n+=b.length}if(n>=64*1048576){clearInterval(t);setTimeout(()=>{fs.writeSync(fd,'FLOOD-END\\n');process.exit(0)},400)}},12)`;
+    const script = `const fs=require('fs');const fd=fs.openSync(process.argv[1],'a');const b=Buffer.alloc(4096,${JSON.stringify(line)});let n=0;const t=setInterval(()=>{for(let i=0;i<16;i++){fs.writeSync(fd,b);n+=b.length}if(n>=64*1048576){clearInterval(t);setTimeout(()=>{fs.writeSync(fd,'FLOOD-END\\n');process.exit(0)},400)}},12)`;
     const writer = spawn(process.execPath, ['-e', script, serialLog], { stdio: 'inherit' });
     const done = new Promise((resolve) => writer.on('exit', resolve));
     let largest = 0;

@@ -68,7 +68,7 @@ test('host.json: each full VM names its firmware code in the host image and its 
         vars: '/usr/share/mvos/vms/controller/vars.fd',
         bootOrder: ['disk', 'cd'],
       },
-      { type: 'seabios', code: '/usr/share/seabios/bios.bin', vars: null, menuWaitMs: 4000 },
+      { type: 'seabios', code: '/usr/share/seabios/bios-256k.bin', vars: null, menuWaitMs: 4000 },
       { type: 'none' },
     ],
   );
