@@ -22,12 +22,21 @@ export const APP_JS = `'use strict';
     return node;
   }
 
+  // One navigation to the login page: after a logout the status poll's 401 would start a second one, which aborts the
+  // first.
+  var leaving = false;
+  function toLogin() {
+    if (leaving) return;
+    leaving = true;
+    location.assign('/login');
+  }
+
   async function api(method, path, body) {
     var headers = {};
     if (method !== 'GET') headers['x-csrf-token'] = csrf;
     if (body !== undefined) headers['content-type'] = 'application/json';
     var res = await fetch(path, { method: method, headers: headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
-    if (res.status === 401) { location.assign('/login'); throw new Error('the session ended'); }
+    if (res.status === 401) { toLogin(); throw new Error('the session ended'); }
     var data = await res.json().catch(function () { return {}; });
     if (!res.ok) throw new Error(data.error || ('HTTP ' + res.status));
     return data;
@@ -361,7 +370,7 @@ export const APP_JS = `'use strict';
   });
 
   $('logout').addEventListener('click', function () {
-    api('POST', '/logout').finally(function () { location.assign('/login'); });
+    api('POST', '/logout').finally(toLogin);
   });
 
   async function start() {
