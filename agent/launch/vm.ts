@@ -44,7 +44,7 @@ export async function imagePath(root: string, path: string): Promise<string> {
 const DEFAULT_CODE = {
   ovmf: FIRMWARE_FILES.ovmfCode,
   'ovmf-secureboot': '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
-  seabios: '/usr/share/seabios/bios-256k.bin',
+  seabios: FIRMWARE_FILES.seabios,
 } as const;
 
 // The VM's firmware; OVMF gets its own NVRAM copy, made once and kept (boot entries and keys persist like on a real
