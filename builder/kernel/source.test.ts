@@ -130,6 +130,46 @@ test('the guest-tiny fragments parse, agree with each other and ask for what a Q
   }
 });
 
+test('guest-router extends guest-tiny: its fragments first (named guest-tiny.<file>), then netfilter and fw_cfg', async () => {
+  const fragments = await readConfigFragments(join(guestTiny, '..', 'guest-router'));
+  const names = [...fragments.keys()];
+  assert.ok(names.includes('guest-tiny.virtio.config') && names.includes('netfilter.config'), names.join(' '));
+  assert.ok(names.indexOf('guest-tiny.virtio.config') < names.indexOf('netfilter.config'));
+  const options = fragmentOptions(fragments);
+  for (const option of [
+    'NF_TABLES',
+    'NF_TABLES_IPV4',
+    'NF_TABLES_ARP',
+    'NFT_NAT',
+    'NFT_MASQ',
+    'NFT_CT',
+    'FW_CFG_SYSFS',
+    'PACKET',
+  ])
+    assert.is(options.get(`CONFIG_${option}`)?.value, 'y', option);
+  assert.is(options.get('CONFIG_IPV6')?.value, 'n', 'no IPv6 stack in the router: nothing IPv6 can be forwarded');
+});
+
+test('an extends cycle or a bad folder name is refused', async () => {
+  await withTempDir('mvos-source-', async (dir) => {
+    for (const [name, parent] of [
+      ['a', 'b'],
+      ['b', 'a'],
+    ] as const) {
+      await mkdir(join(dir, name));
+      await writeFile(join(dir, name, 'x.config'), 'CONFIG_X=y\n');
+      await writeFile(join(dir, name, 'extends'), `${parent}\n`);
+    }
+    try {
+      await readConfigFragments(join(dir, 'a'));
+      assert.unreachable('should have thrown');
+    } catch (error) {
+      assert.instance(error, UserError);
+      assert.match((error as Error).message, /is not a kernel-config folder this one can extend/);
+    }
+  });
+});
+
 test('readConfigFragments refuses a folder without fragments', async () => {
   await withTempDir('mvos-source-', async (dir) => {
     await writeFile(join(dir, 'README'), 'not a fragment');

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { FailureError, UserError } from '../../common/errors.ts';
 import { runTool, spawnTool } from '../../common/exec.ts';
@@ -63,14 +63,29 @@ export function kernelSourceKey(
   return createHash('sha256').update(JSON.stringify(material)).digest('hex');
 }
 
-// Reads every *.config fragment of a kernel-config/<name>/ folder, by file name.
-export async function readConfigFragments(configDir: string): Promise<Map<string, string>> {
+// Reads every *.config fragment of a kernel-config/<name>/ folder, by file name; a folder with an `extends` file (one
+// line: a sibling folder's name) starts from that folder's fragments, named `<sibling>.<file>`, and adds its own.
+export async function readConfigFragments(
+  configDir: string,
+  seen: readonly string[] = [],
+): Promise<Map<string, string>> {
   const names = existsSync(configDir) ? (await readdir(configDir)).filter((n) => n.endsWith('.config')).sort() : [];
   if (names.length === 0)
     throw new UserError(`${configDir} holds no *.config fragments`, {
       hint: 'a guest kernel folder needs at least one fragment such as base.config',
     });
   const fragments = new Map<string, string>();
+  const extendsFile = join(configDir, 'extends');
+  if (existsSync(extendsFile)) {
+    const parent = (await readFile(extendsFile, 'utf8')).trim();
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(parent) || seen.includes(parent))
+      throw new UserError(`${extendsFile}: "${parent}" is not a kernel-config folder this one can extend`, {
+        hint: 'write the name of a sibling folder, like guest-tiny, and no cycle',
+      });
+    const parentDir = join(dirname(configDir), parent);
+    for (const [name, text] of await readConfigFragments(parentDir, [...seen, basename(configDir)]))
+      fragments.set(`${parent}.${name}`, text);
+  }
   for (const name of names) fragments.set(name, await readFile(join(configDir, name), 'utf8'));
   return fragments;
 }
