@@ -84,6 +84,72 @@ export interface HostConfig {
   housekeeping: number[];
   // The kernel and init container workloads boot (absent: this host cannot run containers).
   containers?: { kernel: string; initrd: string };
+  // The host's networks (absent: no VM has a network).
+  networks?: NetworksConfig;
+}
+
+// One rule of a VM's outgoing traffic through its router; the first rule that matches decides.
+export interface NetRule {
+  action: 'allow' | 'deny';
+  proto: 'tcp' | 'udp' | 'icmp' | 'any';
+  // Where to: an IPv4 address or CIDR, a DNS name (the addresses the router's DNS answered for it), or a VM of the host.
+  to?: { cidr: string } | { name: string } | { vm: string };
+  // An inclusive port range (tcp and udp only).
+  ports?: [number, number];
+}
+
+// A port of the router's uplink forwarded to a VM.
+export interface NetForward {
+  proto: 'tcp' | 'udp';
+  port: number;
+  to: number;
+}
+
+// One VM's point-to-point link to its router on one network: addresses, MACs and the VM's rules.
+export interface NetLink {
+  vm: string;
+  network: string;
+  // The link's interface name inside the router.
+  ifname: string;
+  address: string;
+  mac: string;
+  routerMac: string;
+  rules: NetRule[];
+  forwards: NetForward[];
+}
+
+// A network: its router, subnet (the router is the first address), DHCP and DNS, and what a VM may do by default.
+export interface NetworkConfig {
+  name: string;
+  router: string;
+  subnet: string;
+  gateway: string;
+  prefix: number;
+  dhcp: boolean;
+  dns: boolean;
+  outbound: 'allow' | 'deny';
+}
+
+// How a router reaches the outside: a tap (development and tests; in a named network namespace when given) or PCI NICs
+// passed through with VFIO; its address from DHCP or static.
+export interface RouterUplink {
+  tap?: { name: string; netns?: string };
+  pci?: string[];
+  mac: string;
+  ipv4: 'dhcp' | { address: string; gateway: string; dns: string[] };
+}
+
+// A router VM and its uplink.
+export interface RouterConfig {
+  vm: string;
+  uplink: RouterUplink;
+}
+
+// The host's networks: routers, networks and every link (absent: the VMs have no network).
+export interface NetworksConfig {
+  routers: RouterConfig[];
+  networks: NetworkConfig[];
+  links: NetLink[];
 }
 
 // A value as host.json may spell it: null stands for an absent field, and a writer may hand over read-only lists.

@@ -7,6 +7,7 @@ import type { Recipe, VmSpec } from '../recipe/types.ts';
 import { IMAGE_API_CERT, IMAGE_API_KEY } from '../secrets/api-tls.ts';
 import { type HostUsers, IMAGE_SECRET_KEY } from '../secrets/host-users.ts';
 import { CONTAINER_INITRD } from './container-init.ts';
+import { networksConfig } from './network-plan.ts';
 
 // Where a guest's kernel and initramfs live inside the host image.
 export function guestImagePaths(vm: VmSpec): { kernel: string; initrd: string } {
@@ -65,6 +66,7 @@ export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Ho
     housekeeping: recipe.host.housekeeping,
     // What container workloads boot (absent: this host cannot run them).
     containers: containersKernel ? { kernel: containersKernel, initrd: CONTAINER_INITRD } : null,
+    networks: networksConfig(recipe),
     agent: {
       apiListen: recipe.agent.apiListen ?? null,
       apiTls: apiTlsConfig(recipe),

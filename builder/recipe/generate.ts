@@ -71,7 +71,11 @@ function rows(node: Node, path: string, out: string[], required: string[] = []):
       `| \`${p}\` | ${typeText(child)} | ${requiredHere.includes(key) ? 'yes' : ''} | ${def} | ${bits.replace(/\|/g, '\\|')} |`,
     );
     if (child.type === 'object' || child.properties) rows(child, p, out);
-    if (child.additionalProperties && typeof child.additionalProperties === 'object' && key === 'vms') {
+    if (
+      child.additionalProperties &&
+      typeof child.additionalProperties === 'object' &&
+      (key === 'vms' || key === 'networks')
+    ) {
       rows(resolve(child.additionalProperties as Node), `${p}.<name>`, out);
     }
   }

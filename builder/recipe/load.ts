@@ -5,6 +5,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { formatProblem, type Problem, sortProblems, UserError } from '../../common/errors.ts';
 import { checkApiRules } from './api-rules.ts';
 import { mergeLocations, mergeRecipeData } from './merge.ts';
+import { checkNetworkRules } from './network-rules.ts';
 import { normalizeRecipe } from './normalize.ts';
 import { checkRecipeRules, checkVmRules, type RuleContext, resolveFrom, schemaVerdicts } from './rules.ts';
 import { validateAgainstSchema } from './schema.ts';
@@ -69,7 +70,13 @@ export class RecipeLoader {
     const recipeData = data as unknown as MultiverseRecipe;
     const verdicts = schemaVerdicts(schemaProblems.map((p) => p.path ?? ''));
     const ctx: RuleContext = { file, raw: recipeData, locations: raw.locations, display: this.display, ...verdicts };
-    const problems = [...schemaProblems, ...checkRecipeRules(ctx), ...checkVmRules(ctx), ...checkApiRules(ctx)];
+    const problems = [
+      ...schemaProblems,
+      ...checkRecipeRules(ctx),
+      ...checkVmRules(ctx),
+      ...checkApiRules(ctx),
+      ...checkNetworkRules(ctx),
+    ];
     const guests = new Map<string, Recipe>();
     const vmsUsable = ctx.usable('/vms') && ctx.sound('/kind') && recipeData.kind === 'host';
     for (const [name, vm] of Object.entries(vmsUsable ? (recipeData.vms ?? {}) : {})) {

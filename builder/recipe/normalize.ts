@@ -1,7 +1,15 @@
 // Raw (schema-valid) recipe data → the frozen, typed Recipe: sizes in MiB, absolute paths, defaults filled.
 import { dirname, resolve } from 'node:path';
-import type { ControllerVm, MultiverseRecipe, RescueVm, WorkloadVm } from './schema.types.ts';
-import { defaultDebianSuite, type Recipe, type VmRole, type VmSpec } from './types.ts';
+import type { NetRule } from '../../common/host-config.ts';
+import type { ControllerVm, MultiverseRecipe, NetRule as RawRule, RescueVm, WorkloadVm } from './schema.types.ts';
+import {
+  defaultDebianSuite,
+  type NetworkSpec,
+  type Recipe,
+  type UplinkSpec,
+  type VmRole,
+  type VmSpec,
+} from './types.ts';
 
 // Parses "512M", "2G" or a number of MiB into MiB.
 export function memoryToMiB(memory: number | string | undefined, fallback: number): number {
@@ -24,6 +32,57 @@ export function vmOrder(name: string): string {
 }
 
 type AnyVm = ControllerVm & RescueVm & Partial<WorkloadVm>;
+
+const IPV4_OR_CIDR = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/;
+
+// A recipe rule in the host.json shape: `to` an address/CIDR or a DNS name, `vm` another VM, `port` a range.
+export function normalizeRule(raw: RawRule): NetRule {
+  const to =
+    raw.vm !== undefined
+      ? { vm: raw.vm }
+      : raw.to === undefined
+        ? undefined
+        : IPV4_OR_CIDR.test(raw.to)
+          ? { cidr: raw.to }
+          : { name: raw.to.toLowerCase() };
+  const port = raw.port;
+  const ports: [number, number] | undefined =
+    port === undefined
+      ? undefined
+      : typeof port === 'number'
+        ? [port, port]
+        : (port.split('-').map(Number) as [number, number]);
+  return { action: raw.action, proto: raw.proto ?? 'any', ...(to ? { to } : {}), ...(ports ? { ports } : {}) };
+}
+
+function normalizeUplink(raw: WorkloadVm['uplink']): UplinkSpec | undefined {
+  if (!raw) return undefined;
+  return Object.freeze({
+    pci: raw.pci ? Object.freeze([...raw.pci]) : undefined,
+    tap: raw.tap,
+    netns: raw.netns,
+    address: raw.address,
+    gateway: raw.gateway,
+    dns: Object.freeze([...(raw.dns ?? [])]),
+  });
+}
+
+// The host's networks with their defaults filled, by name.
+export function normalizeNetworks(raw: MultiverseRecipe['networks']): NetworkSpec[] {
+  return Object.entries(raw ?? {})
+    .filter((entry): entry is [string, NonNullable<(typeof entry)[1]>] => entry[1] !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, n]) =>
+      Object.freeze({
+        name,
+        router: n.router,
+        subnet: n.subnet,
+        dhcp: n.dhcp ?? true,
+        dns: n.dns ?? true,
+        outbound: n.outbound ?? 'allow',
+      }),
+    );
+}
 
 // Builds one VmSpec; `guest` is the VM's own loaded recipe.
 export function normalizeVm(name: string, raw: AnyVm, guest: Recipe): VmSpec {
@@ -52,6 +111,12 @@ export function normalizeVm(name: string, raw: AnyVm, guest: Recipe): VmSpec {
       backoffSeconds: raw.restart?.backoff ?? 5,
       windowSeconds: raw.restart?.window ?? 600,
     }),
+    networks: Object.freeze([...(raw.networks ?? [])]),
+    rules: Object.freeze((raw.rules ?? []).map(normalizeRule)),
+    forwards: Object.freeze(
+      (raw.forwards ?? []).map((f) => Object.freeze({ proto: f.proto ?? 'tcp', port: f.port, to: f.to ?? f.port })),
+    ),
+    uplink: normalizeUplink(raw.uplink),
   });
 }
 
@@ -134,6 +199,7 @@ export function normalizeRecipe(
     outputs: Object.freeze([...(raw.outputs ?? ['kernel+initrd'])]),
     container: raw.container ? Object.freeze({ ...raw.container }) : undefined,
     vms: Object.freeze(vms),
+    networks: Object.freeze(normalizeNetworks(raw.networks)),
   };
   return Object.freeze(recipe);
 }

@@ -77,6 +77,37 @@ export type VmAutostart = boolean;
  * via the `definition` "vmEphemeral".
  */
 export type VmEphemeral = boolean;
+/**
+ * The networks the VM joins: one link to each network's router.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmNetworks".
+ */
+export type VmNetworks = string[];
+/**
+ * The VM's firewall rules for its outgoing traffic, first match wins; then VMs stay apart and the network's `outbound` decides.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmRules".
+ */
+export type VmRules = NetRule[];
+/**
+ * Ports of the router's uplink forwarded to this VM (inbound services).
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmForwards".
+ */
+export type VmForwards = {
+  proto?: 'tcp' | 'udp';
+  /**
+   * The port on the uplink.
+   */
+  port: number;
+  /**
+   * The VM's port (default: the same).
+   */
+  to?: number;
+}[];
 
 /**
  * A Multiverse recipe: a host image (kind: host) or a guest VM image (kind: guest). Paths are relative to the recipe file.
@@ -171,6 +202,7 @@ export interface MultiverseRecipe {
   ];
   container?: Container;
   vms?: Vms;
+  networks?: Networks;
 }
 /**
  * The kernel: a pinned Debian package, or a build from linux-source with a config from kernel-config/.
@@ -363,6 +395,43 @@ export interface Container {
   workdir?: string;
 }
 /**
+ * The host's networks by name, each served by a router VM; a VM joins with `networks: [name]`.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "networks".
+ */
+export interface Networks {
+  [k: string]: Network | undefined;
+}
+/**
+ * One network: its router VM, IPv4 subnet, DHCP and DNS, and the default for traffic to the uplink.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "network".
+ */
+export interface Network {
+  /**
+   * The VM that routes this network (it needs an `uplink`).
+   */
+  router: string;
+  /**
+   * IPv4 subnet; the router is its first address, the VMs get the next ones.
+   */
+  subnet: string;
+  /**
+   * The router hands each VM its address over DHCP (otherwise the VM configures itself).
+   */
+  dhcp?: boolean;
+  /**
+   * The router answers DNS for the network's VMs (forwarding to the uplink's servers).
+   */
+  dns?: boolean;
+  /**
+   * What a VM may do towards the uplink when none of its rules matched.
+   */
+  outbound?: 'allow' | 'deny';
+}
+/**
  * How the agent knows the VM is up.
  *
  * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
@@ -420,6 +489,32 @@ export interface ControllerVm {
      */
     window?: number;
   };
+  networks?: VmNetworks;
+  rules?: VmRules;
+  forwards?: VmForwards;
+}
+/**
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "netRule".
+ */
+export interface NetRule {
+  /**
+   * allow: let it through; deny: refuse it (TCP reset or ICMP unreachable).
+   */
+  action: 'allow' | 'deny';
+  proto?: 'tcp' | 'udp' | 'icmp' | 'any';
+  /**
+   * Destination: an IPv4 address or CIDR, or a DNS name (the addresses the router's DNS answered for it).
+   */
+  to?: string;
+  /**
+   * Destination: another VM of the host (VMs reach each other only where a rule says).
+   */
+  vm?: string;
+  /**
+   * Destination port or range (tcp and udp).
+   */
+  port?: number | string;
 }
 /**
  * The rescue VM: the always-working simple machine.
@@ -437,6 +532,9 @@ export interface RescueVm {
   ephemeral?: VmEphemeral;
   hugepages?: VmHugepages;
   health?: Health;
+  networks?: VmNetworks;
+  rules?: VmRules;
+  forwards?: VmForwards;
 }
 /**
  * An application or utility VM.
@@ -458,4 +556,34 @@ export interface WorkloadVm {
    * application: a workload; utility: a service VM (network, storage).
    */
   role: 'application' | 'utility';
+  networks?: VmNetworks;
+  rules?: VmRules;
+  forwards?: VmForwards;
+  uplink?: VmUplink;
+}
+/**
+ * A router VM's way out: PCI NICs handed over whole (bare metal) or a tap (development and tests); DHCP unless an address is given.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "vmUplink".
+ */
+export interface VmUplink {
+  /**
+   * @minItems 1
+   */
+  pci?: [string, ...string[]];
+  tap?: string;
+  /**
+   * The network namespace the tap lives in (tests: an "internet" the test made).
+   */
+  netns?: string;
+  /**
+   * A static address instead of DHCP.
+   */
+  address?: string;
+  gateway?: string;
+  /**
+   * Upstream DNS servers with a static address.
+   */
+  dns?: string[];
 }

@@ -1,4 +1,5 @@
 // The typed, normalised recipe the rest of mvos works with (raw YAML shapes are in schema.types.ts).
+import type { NetForward, NetRule } from '../../common/host-config.ts';
 import type { Container, MultiverseRecipe } from './schema.types.ts';
 
 // An output format name as the recipe writes it.
@@ -30,6 +31,32 @@ export interface VmSpec {
   readonly hugepages: 'auto' | 'on' | 'off';
   readonly fallback?: string;
   readonly restart: { readonly attempts: number; readonly backoffSeconds: number; readonly windowSeconds: number };
+  // The networks it joins (one link to each network's router), its rules and the uplink ports forwarded to it.
+  readonly networks: readonly string[];
+  readonly rules: readonly NetRule[];
+  readonly forwards: readonly NetForward[];
+  // Set on a router VM: how it reaches the outside.
+  readonly uplink?: UplinkSpec;
+}
+
+// A router VM's uplink as the recipe gives it.
+export interface UplinkSpec {
+  readonly pci?: readonly string[];
+  readonly tap?: string;
+  readonly netns?: string;
+  readonly address?: string;
+  readonly gateway?: string;
+  readonly dns: readonly string[];
+}
+
+// A network of the host, served by a router VM.
+export interface NetworkSpec {
+  readonly name: string;
+  readonly router: string;
+  readonly subnet: string;
+  readonly dhcp: boolean;
+  readonly dns: boolean;
+  readonly outbound: 'allow' | 'deny';
 }
 
 // One agent user as the recipe names them; their secrets come from the key folder at build time.
@@ -106,4 +133,5 @@ export interface Recipe {
   readonly outputs: readonly OutputFormat[];
   readonly container?: Readonly<Container>;
   readonly vms: readonly VmSpec[];
+  readonly networks: readonly NetworkSpec[];
 }
