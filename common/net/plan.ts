@@ -1,0 +1,37 @@
+// One router's share of the host's networks: the networks it serves and their links, with the names the ruleset and
+// the router's init use for its interfaces.
+import type { NetLink, NetworkConfig, NetworksConfig, RouterConfig } from '../host-config.ts';
+
+// The uplink's interface name inside every router.
+export const UPLINK_IFNAME = 'uplink';
+
+// What one router serves.
+export interface RouterPlan {
+  router: RouterConfig;
+  networks: NetworkConfig[];
+  links: NetLink[];
+}
+
+// The plan of router `vm`; undefined when it routes no network.
+export function routerPlan(config: NetworksConfig | undefined, vm: string): RouterPlan | undefined {
+  const router = config?.routers.find((r) => r.vm === vm);
+  if (!config || !router) return undefined;
+  const networks = config.networks.filter((n) => n.router === vm);
+  const served = new Set(networks.map((n) => n.name));
+  return { router, networks, links: config.links.filter((l) => served.has(l.network)) };
+}
+
+// The links of VM `vm` (one per network it joined), in the order of its NICs.
+export function vmLinks(config: NetworksConfig | undefined, vm: string): NetLink[] {
+  return config?.links.filter((l) => l.vm === vm) ?? [];
+}
+
+// IPv4 dotted quad → 32-bit number.
+export function ipv4ToNumber(address: string): number {
+  return address.split('.').reduce((n, part) => n * 256 + Number(part), 0);
+}
+
+// 32-bit number → IPv4 dotted quad.
+export function numberToIpv4(n: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
+}

@@ -1,0 +1,71 @@
+// What the agent hands a router VM as fw_cfg files (opt/org.mvos/<name>), read by its init before any interface comes
+// up: its links, the compiled ruleset and its rule count, and dnsmasq's configuration.
+import { compileRuleset } from './nftables.ts';
+import { type RouterPlan, UPLINK_IFNAME } from './plan.ts';
+
+// The fw_cfg name prefix of the router's files.
+export const ROUTER_FW_CFG_PREFIX = 'opt/org.mvos/';
+
+// `links`: one line per interface — `link IFNAME ROUTER-MAC GATEWAY/PREFIX VM-ADDRESS VM-MAC`, and
+// `uplink uplink MAC dhcp` or `uplink uplink MAC ADDRESS/PREFIX GATEWAY`.
+export function linksFile(plan: RouterPlan): string {
+  const { uplink } = plan.router;
+  const lines = [
+    uplink.ipv4 === 'dhcp'
+      ? `uplink ${UPLINK_IFNAME} ${uplink.mac} dhcp`
+      : `uplink ${UPLINK_IFNAME} ${uplink.mac} ${uplink.ipv4.address} ${uplink.ipv4.gateway}`,
+  ];
+  for (const link of plan.links) {
+    const network = plan.networks.find((n) => n.name === link.network)!;
+    lines.push(
+      `link ${link.ifname} ${link.routerMac} ${network.gateway}/${network.prefix} ${link.address} ${link.mac}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function netmask(prefix: number): string {
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return [24, 16, 8, 0].map((shift) => (mask >>> shift) & 0xff).join('.');
+}
+
+// dnsmasq's configuration: DHCP only for the VMs of the plan (each its fixed address, by MAC), DNS for the links of
+// networks that have it, upstream servers from the uplink, and the DNS-name sets of the ruleset filled from answers.
+export function dnsmasqConf(plan: RouterPlan, nameSets: Array<{ set: string; name: string }>): string {
+  const lines = [
+    'user=nobody',
+    'group=nogroup',
+    'no-hosts',
+    'bogus-priv',
+    'domain-needed',
+    'dhcp-authoritative',
+    'dhcp-leasefile=/run/dnsmasq.leases',
+    'log-facility=/run/dnsmasq.log',
+    `except-interface=${UPLINK_IFNAME}`,
+  ];
+  const { ipv4 } = plan.router.uplink;
+  if (ipv4 === 'dhcp') lines.push('resolv-file=/run/upstream.resolv');
+  else lines.push('no-resolv', ...ipv4.dns.map((server) => `server=${server}`));
+  for (const link of plan.links) lines.push(`interface=${link.ifname}`);
+  for (const network of plan.networks) {
+    if (!network.dhcp) continue;
+    const base = network.subnet.split('/')[0];
+    lines.push(`dhcp-range=set:${network.name},${base},static,${netmask(network.prefix)},1h`);
+    lines.push(`dhcp-option=tag:${network.name},option:router,${network.gateway}`);
+    lines.push(`dhcp-option=tag:${network.name},option:dns-server${network.dns ? `,${network.gateway}` : ''}`);
+  }
+  for (const link of plan.links) lines.push(`dhcp-host=${link.mac},${link.address},${link.vm}`);
+  for (const { set, name } of nameSets) lines.push(`nftset=/${name}/4#ip#mvos#${set}`);
+  return `${lines.join('\n')}\n`;
+}
+
+// Every file of one router, by fw_cfg name (without the prefix).
+export function routerFiles(plan: RouterPlan): Record<string, string> {
+  const compiled = compileRuleset(plan);
+  return {
+    links: linksFile(plan),
+    'ruleset.json': `${JSON.stringify(compiled.json)}\n`,
+    rules: `${compiled.rules}\n`,
+    'dnsmasq.conf': dnsmasqConf(plan, compiled.nameSets),
+  };
+}
