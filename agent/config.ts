@@ -4,9 +4,18 @@ import { readFile } from 'node:fs/promises';
 import { type Problem, UserError } from '../common/errors.ts';
 import type { AgentListen, AgentUser, ApiTlsConfig, HostConfig, VmConfig, VmFirmware } from '../common/host-config.ts';
 import { isLoopbackListen } from './api/loopback.ts';
+import { checkNetworks } from './net/check.ts';
 
 // The host config's types are the contract in common/host-config.ts; the agent's modules take them from here.
-export type { AgentListen, AgentUser, ApiTlsConfig, HostConfig, VmConfig, VmFirmware } from '../common/host-config.ts';
+export type {
+  AgentListen,
+  AgentUser,
+  ApiTlsConfig,
+  HostConfig,
+  NetworksConfig,
+  VmConfig,
+  VmFirmware,
+} from '../common/host-config.ts';
 
 // Every value of a union of the contract, in order: one the contract adds and the checker misses is a compile error.
 function allOf<T extends string>(values: { [K in T]: true }): readonly T[] {
@@ -280,6 +289,9 @@ export function checkHostConfig(json: unknown): { value?: HostConfig; problems: 
     if (name !== undefined && names.indexOf(name) !== index)
       c.fail(`/vms/${index}/name`, `"${name}" is used by another VM too`);
   });
+  const networks = checkNetworks(root.networks, names);
+  c.problems.push(...networks.problems);
+  if (networks.value) Object.assign(value, { networks: networks.value });
   return c.problems.length > 0 ? { problems: c.problems } : { value: value as HostConfig, problems: [] };
 }
 

@@ -83,6 +83,8 @@ export interface LaunchContext {
   repairDisks?: Array<{ file: string; format: 'qcow2' | 'raw' }>;
   // Where the pinning plan put the VM's memory.
   memory?: MemoryPlacement;
+  // Its NICs, VFIO devices and fw_cfg files (agent/net/links.ts).
+  net?: Pick<QemuSpec, 'nics' | 'vfio' | 'fwCfg'>;
 }
 
 // The QEMU memory backend for a placement; none when the kernel's default placement and normal pages will do.
@@ -101,8 +103,11 @@ export function memoryBackend(memory: MemoryPlacement | undefined): Pick<QemuSpe
 export async function guestBasics(
   vm: VmConfig,
   context: LaunchContext,
-): Promise<Pick<QemuSpec, 'accel' | 'cpus' | 'memoryMiB' | 'memoryBackend' | 'kernel' | 'initrd'>> {
+): Promise<
+  Pick<QemuSpec, 'accel' | 'cpus' | 'memoryMiB' | 'memoryBackend' | 'kernel' | 'initrd' | 'nics' | 'vfio' | 'fwCfg'>
+> {
   return {
+    ...context.net,
     accel: context.accel,
     cpus: vm.cpus,
     memoryMiB: vm.memoryMiB,
@@ -143,15 +148,20 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
   };
 }
 
-// Starts QEMU detached from the agent (-daemonize), so the VM outlives an agent restart; resolves with QEMU's pid.
+// Starts QEMU detached from the agent (-daemonize), so the VM outlives an agent restart; resolves with QEMU's pid. With
+// `netns`, QEMU runs in that network namespace (a router whose tap uplink lives there); the agent never does.
 export async function startQemu(
   spec: QemuSpec,
   paths: VmPaths,
-  options: { qemu?: string; pidfile?: string } = {},
+  options: { qemu?: string; pidfile?: string; netns?: string } = {},
 ): Promise<number> {
   const pidfile = options.pidfile ?? paths.pidfile;
+  const qemu = options.qemu ?? 'qemu-system-x86_64';
   const argv = [...qemuArgv(spec), '-daemonize', '-pidfile', pidfile];
-  const result = await runTool(options.qemu ?? 'qemu-system-x86_64', argv, { timeoutMs: 60_000, allowFailure: true });
+  const [file, args] = options.netns
+    ? ['nsenter', [`--net=/run/netns/${options.netns}`, '--', qemu, ...argv]]
+    : [qemu, argv];
+  const result = await runTool(file, args, { timeoutMs: 60_000, allowFailure: true });
   if (result.exitCode !== 0)
     throw new Error(`QEMU did not start: ${lastLines(result.stderr) || `exit code ${result.exitCode}`}`);
   return Number.parseInt((await readFile(pidfile, 'utf8')).trim(), 10);

@@ -3,10 +3,11 @@
 import { rm } from 'node:fs/promises';
 import { pathExists } from '../../common/files.ts';
 import { hostTscKhz } from '../../common/qemu/tsc.ts';
-import type { VmConfig } from '../config.ts';
+import type { NetworksConfig, VmConfig } from '../config.ts';
 import type { EphemeralLayer } from '../disks/ephemeral.ts';
 import { novmSpec } from '../launch/novm.ts';
 import { type LaunchContext, readableFormat, startQemu, vmSpec } from '../launch/vm.ts';
+import { networkLaunch } from '../net/links.ts';
 import { ephemeralDisk } from './disks.ts';
 import type { Slot } from './slot.ts';
 
@@ -26,6 +27,8 @@ export interface LaunchNeeds {
   storeDisk: () => Promise<string | undefined>;
   // Every VM of the host (a rescue VM gets the disks of those that fall back to it).
   slots: Iterable<Slot>;
+  // The host's networks: a VM's links, a router's uplink and files.
+  networks?: NetworksConfig;
 }
 
 // The disks of the stopped VMs that fall back to this rescue VM: rescue gets them to inspect and repair.
@@ -43,10 +46,11 @@ async function repairDisks(rescue: VmConfig, slots: Iterable<Slot>): Promise<Rep
 export async function launchQemu(slot: Slot, needs: LaunchNeeds): Promise<number> {
   const { vm, paths } = slot;
   await rm(paths.serialLog, { force: true });
-  const qemu = needs.qemu ? { qemu: needs.qemu } : {};
+  const { netns, ...net } = await networkLaunch(needs.networks, vm.name, needs.stateDir);
+  const qemu = { ...(needs.qemu ? { qemu: needs.qemu } : {}), ...(netns ? { netns } : {}) };
   const memory = slot.record.pinning?.memory;
   const tscKhz = needs.accel === 'tcg' ? hostTscKhz() : undefined;
-  const base = { root: needs.root, accel: needs.accel, paths, tscKhz, ...(memory ? { memory } : {}) };
+  const base = { root: needs.root, accel: needs.accel, paths, tscKhz, ...(memory ? { memory } : {}), net };
   if (vm.launch === 'container') {
     const files = slot.record.container;
     if (!files) throw new Error('the container image was not prepared');

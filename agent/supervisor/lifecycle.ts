@@ -2,6 +2,7 @@
 // back-off and fallbacks; every step runs in the VM's queue.
 import { rm } from 'node:fs/promises';
 import type { CheckpointStore } from '../checkpoints/store.ts';
+import type { NetworksConfig } from '../config.ts';
 import type { RescueState } from '../controls.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan } from '../pinning/plan.ts';
@@ -22,6 +23,8 @@ export interface LifecycleOptions {
   onChange?: () => void;
   // Called when a VM falls back: the host is on rescue from then on.
   saveRescue: (state: RescueState) => Promise<void>;
+  // The host's networks (links and routers).
+  networks?: NetworksConfig;
 }
 
 // Launches the host's VMs and reacts to what their QEMUs report.
@@ -136,8 +139,9 @@ export class VmLifecycle {
   }
 
   private launchNeeds(slot: Slot): LaunchNeeds {
-    const { root, stateDir, accel, qemu, log } = this.options;
+    const { root, stateDir, accel, qemu, log, networks } = this.options;
     return {
+      networks,
       root,
       stateDir,
       accel,

@@ -64,7 +64,11 @@ export class Supervisor implements Controls {
     private readonly options: SupervisorOptions,
   ) {
     for (const vm of config.vms) this.slots.set(vm.name, newSlot(vm, vmPaths(options.stateDir, vm.name)));
-    this.lifecycle = new VmLifecycle(this.slots, { ...options, saveRescue: (state) => this.saveRescue(state) });
+    this.lifecycle = new VmLifecycle(this.slots, {
+      ...options,
+      networks: config.networks,
+      saveRescue: (state) => this.saveRescue(state),
+    });
   }
 
   // Re-attaches to VMs that still run, plans pinning, then starts the controller and autostart VMs that are not

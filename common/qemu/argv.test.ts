@@ -283,4 +283,37 @@ test('usb drives can sit on an EHCI controller', () => {
   );
 });
 
+test('NICs: unix datagram links and a tap, virtio-net-pci without option ROM on q35, -device on microvm; VFIO; fw_cfg', () => {
+  const nics: QemuSpec['nics'] = [
+    { id: 'net0', mac: '02:00:00:00:00:01', backend: { dgram: { local: '/s/a,b.sock', remote: '/s/r.sock' } } },
+    { id: 'uplink', mac: '02:00:00:00:00:02', backend: { tap: 'mvup0' } },
+  ];
+  const argv = qemuArgv({
+    ...base,
+    nics,
+    vfio: ['0000:03:00.0'],
+    fwCfg: [{ name: 'opt/org.mvos/links', file: '/s/links' }],
+  });
+  const tail = argv.slice(argv.indexOf('-netdev'));
+  assert.equal(tail, [
+    '-netdev',
+    'dgram,id=net0,local.type=unix,local.path=/s/a,,b.sock,remote.type=unix,remote.path=/s/r.sock',
+    '-device',
+    'virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01,romfile=',
+    '-netdev',
+    'tap,id=uplink,ifname=mvup0,script=no,downscript=no',
+    '-device',
+    'virtio-net-pci,netdev=uplink,mac=02:00:00:00:00:02,romfile=',
+    '-device',
+    'vfio-pci,host=0000:03:00.0',
+    '-fw_cfg',
+    'name=opt/org.mvos/links,file=/s/links',
+  ]);
+  const micro = qemuArgv({ ...base, machine: 'microvm', nics: [nics[0]!] });
+  assert.ok(micro.includes('virtio-net-device,netdev=net0,mac=02:00:00:00:00:01'));
+  assert.throws(() => qemuArgv({ ...base, machine: 'microvm', vfio: ['0000:03:00.0'] }), /no PCI bus/);
+  assert.throws(() => qemuArgv({ ...base, nics: [{ ...nics[0]!, mac: '02:00:00:00:00:01,romfile=/x' }] }), /not a MAC/);
+  assert.throws(() => qemuArgv({ ...base, nics: [{ ...nics[0]!, id: 'a,b' }] }), /not a QEMU id/);
+});
+
 test.run();

@@ -17,6 +17,14 @@ export interface QemuDrive {
   bootIndex?: number;
 }
 
+// A NIC and its backend: a point-to-point link over unix datagram sockets (each end binds its own path and sends to the
+// other's, so either end can restart without the other noticing), or a tap device.
+export interface QemuNic {
+  id: string;
+  mac: string;
+  backend: { dgram: { local: string; remote: string } } | { tap: string };
+}
+
 // Where the first serial port goes: QEMU's stdin/stdout, a file, or a unix socket QEMU listens on (with an optional log
 // of all output).
 export type QemuSerial = 'stdio' | { file: string } | { socket: string; logfile?: string };
@@ -47,6 +55,12 @@ export interface QemuSpec {
   noReboot?: boolean;
   // The USB controller for `usb` drives (default xhci; ehci is the USB 2 stick of older machines).
   usb?: 'xhci' | 'ehci';
+  // Network cards, in the guest's order (eth0 first).
+  nics?: QemuNic[];
+  // PCI devices of the host handed to the guest whole (VFIO), by address.
+  vfio?: string[];
+  // Files the guest reads from fw_cfg (/sys/firmware/qemu_fw_cfg/by_name/<name>/raw).
+  fwCfg?: Array<{ name: string; file: string }>;
   // Raw arguments appended last, for what the spec does not cover yet.
   extra?: string[];
 }
@@ -77,6 +91,12 @@ function check(spec: QemuSpec): void {
     if (spec.firmware && spec.firmware.type !== 'seabios')
       throw new Error('qemuArgv: microvm has no flash for OVMF; use seabios or direct kernel boot');
   }
+  for (const nic of spec.nics ?? []) {
+    if (!/^[a-z][a-z0-9-]*$/.test(nic.id)) throw new Error(`qemuArgv: NIC id ${nic.id} is not a QEMU id`);
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(nic.mac)) throw new Error(`qemuArgv: ${nic.mac} is not a MAC`);
+  }
+  if (spec.machine === 'microvm' && (spec.vfio?.length ?? 0) > 0)
+    throw new Error('qemuArgv: microvm has no PCI bus for VFIO devices');
   const wait = spec.bootMenuWaitMs;
   if (wait !== undefined && (!Number.isInteger(wait) || wait < 0 || wait > 0xffff))
     throw new Error(`qemuArgv: bootMenuWaitMs must be an integer from 0 to 65535 (got ${wait})`);
@@ -216,6 +236,25 @@ function channelArgs(spec: QemuSpec): string[] {
   return args;
 }
 
+function nicArgs(spec: QemuSpec): string[] {
+  const args: string[] = [];
+  for (const nic of spec.nics ?? []) {
+    const backend =
+      'tap' in nic.backend
+        ? `tap,id=${nic.id},ifname=${value(nic.backend.tap)},script=no,downscript=no`
+        : `dgram,id=${nic.id},local.type=unix,local.path=${value(nic.backend.dgram.local)},remote.type=unix,remote.path=${value(nic.backend.dgram.remote)}`;
+    // No option ROM: the guests boot from their kernel, never from the network.
+    const device =
+      spec.machine === 'microvm'
+        ? `virtio-net-device,netdev=${nic.id},mac=${nic.mac}`
+        : `virtio-net-pci,netdev=${nic.id},mac=${nic.mac},romfile=`;
+    args.push('-netdev', backend, '-device', device);
+  }
+  for (const host of spec.vfio ?? []) args.push('-device', `vfio-pci,host=${host}`);
+  for (const file of spec.fwCfg ?? []) args.push('-fw_cfg', `name=${value(file.name)},file=${value(file.file)}`);
+  return args;
+}
+
 // The full argument list (without the program name) for qemu-system-x86_64; throws on a spec QEMU would refuse.
 export function qemuArgv(spec: QemuSpec): string[] {
   check(spec);
@@ -226,6 +265,7 @@ export function qemuArgv(spec: QemuSpec): string[] {
     ...driveArgs(spec),
     ...serialArgs(spec.serial),
     ...channelArgs(spec),
+    ...nicArgs(spec),
     ...(spec.extra ?? []),
   ];
 }

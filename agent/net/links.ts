@@ -1,0 +1,64 @@
+// What a VM's QEMU needs for its networks: a VM's NICs (one link per network), a router's uplink and links, and the
+// files a router reads over fw_cfg. A link is a pair of unix datagram sockets, one in each VM's run folder: no bridge,
+// no tap, no address on the host.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NetLink, NetworksConfig } from '../../common/host-config.ts';
+import { routerPlan, vmLinks } from '../../common/net/plan.ts';
+import { ROUTER_FW_CFG_PREFIX, routerFiles } from '../../common/net/router-files.ts';
+import type { QemuNic, QemuSpec } from '../../common/qemu/argv.ts';
+import { vmPaths } from '../launch/vm.ts';
+
+// The two ends of a link: the VM's socket and the router's.
+export function linkSockets(stateDir: string, link: NetLink, router: string): { vm: string; router: string } {
+  return {
+    vm: join(vmPaths(stateDir, link.vm).dir, `net-${link.network}.sock`),
+    router: join(vmPaths(stateDir, router).dir, `${link.ifname}.sock`),
+  };
+}
+
+function routerOf(config: NetworksConfig, link: NetLink): string {
+  return config.networks.find((n) => n.name === link.network)!.router;
+}
+
+// What QEMU gets for VM `name`: its NICs, and for a router also its uplink, fw_cfg files and the namespace its tap is
+// in. Writes the router's files and removes socket files a killed QEMU left (its own ends only).
+export async function networkLaunch(
+  config: NetworksConfig | undefined,
+  name: string,
+  stateDir: string,
+): Promise<Pick<QemuSpec, 'nics' | 'vfio' | 'fwCfg'> & { netns?: string }> {
+  if (!config) return {};
+  const nics: QemuNic[] = [];
+  for (const [index, link] of vmLinks(config, name).entries()) {
+    const sockets = linkSockets(stateDir, link, routerOf(config, link));
+    await rm(sockets.vm, { force: true });
+    nics.push({ id: `net${index}`, mac: link.mac, backend: { dgram: { local: sockets.vm, remote: sockets.router } } });
+  }
+  const plan = routerPlan(config, name);
+  if (!plan) return nics.length > 0 ? { nics } : {};
+  const { uplink } = plan.router;
+  if (uplink.tap) nics.push({ id: 'uplink', mac: uplink.mac, backend: { tap: uplink.tap.name } });
+  for (const link of plan.links) {
+    const sockets = linkSockets(stateDir, link, name);
+    await rm(sockets.router, { force: true });
+    nics.push({
+      id: link.ifname,
+      mac: link.routerMac,
+      backend: { dgram: { local: sockets.router, remote: sockets.vm } },
+    });
+  }
+  const dir = join(vmPaths(stateDir, name).dir, 'router');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const fwCfg: QemuSpec['fwCfg'] = [];
+  for (const [file, text] of Object.entries(routerFiles(plan))) {
+    await writeFile(join(dir, file), text, { mode: 0o600 });
+    fwCfg.push({ name: `${ROUTER_FW_CFG_PREFIX}${file}`, file: join(dir, file) });
+  }
+  return {
+    nics,
+    fwCfg,
+    ...(uplink.pci ? { vfio: [...uplink.pci] } : {}),
+    ...(uplink.tap?.netns ? { netns: uplink.tap.netns } : {}),
+  };
+}

@@ -1,0 +1,51 @@
+// host.json's networks from the builder to the agent: what the builder writes the agent takes as it is, and the agent
+// refuses values that would smuggle text into QEMU's arguments, the router's links file or dnsmasq's configuration.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { checkNetworks } from '../../agent/net/check.ts';
+import { hostConfig } from '../../builder/pipeline/generated.ts';
+import { loadRecipe } from '../../builder/recipe/load.ts';
+
+const recipe = loadRecipe('recipes/examples/host-net.yaml', process.cwd()).recipe;
+
+test("the agent accepts the builder's networks as they are, and a host without networks has none", () => {
+  const json = JSON.parse(JSON.stringify(hostConfig(recipe!)));
+  const checked = checkNetworks(json.networks, ['router', 'web', 'worker']);
+  assert.equal(checked.problems, []);
+  assert.equal(checked.value, json.networks);
+  const plain = loadRecipe('recipes/host.yaml', process.cwd()).recipe!;
+  assert.is(hostConfig(plain).networks, null);
+  assert.equal(checkNetworks(null, []), { problems: [] });
+});
+
+test('the agent refuses values that would smuggle text into QEMU, the links file or dnsmasq', () => {
+  const json = JSON.parse(JSON.stringify(hostConfig(recipe!))).networks;
+  json.links[0].mac = '02:00:00:00:00:01\nuplink x';
+  json.links[0].ifname = 'vl0;reboot';
+  json.links[1].rules[0].to = { name: 'example.test,dhcp-script=/bin/sh' };
+  json.links[1].forwards = [{ proto: 'tcp', port: 70000, to: 80 }];
+  json.routers[0].uplink.tap.name = 'mvup0,script=/x';
+  json.networks[0].gateway = '198.51.100.1 server=1.2.3.4';
+  const { value, problems } = checkNetworks(json, ['router', 'web', 'worker']);
+  assert.is(value, undefined);
+  assert.equal(problems.map((p) => p.path).sort(), [
+    '/networks/links/0/ifname',
+    '/networks/links/0/mac',
+    '/networks/links/1/forwards/0/port',
+    '/networks/links/1/rules/0/to/name',
+    '/networks/networks/0/gateway',
+    '/networks/routers/0/uplink/tap/name',
+  ]);
+});
+
+test('the agent refuses names of VMs and networks the host does not have', () => {
+  const json = JSON.parse(JSON.stringify(hostConfig(recipe!))).networks;
+  json.links[0].network = 'wan';
+  const { problems } = checkNetworks(json, ['router', 'worker']);
+  assert.equal(
+    problems.map((p) => p.message),
+    ['names no VM of this host ("web")', 'names no network ("wan")'],
+  );
+});
+
+test.run();
