@@ -1,5 +1,13 @@
 // What the agent can be asked to do: one interface behind the HTTP API, the WebUI, the SSH command jail and `mvos vm`.
-import type { CheckpointView, ContainerRequest, HostFacts, RescueState, VmView } from '../common/api-types.ts';
+import type {
+  CheckpointView,
+  ContainerRequest,
+  HostFacts,
+  NetworksView,
+  RescueState,
+  VmNetView,
+  VmView,
+} from '../common/api-types.ts';
 import type { ConsoleSession, ConsoleViewer } from './console/broker.ts';
 
 // The shapes the controls hand out are the API's contract in common/api-types.ts; the agent's modules take them from
@@ -10,8 +18,10 @@ export type {
   HealthEvent,
   HostFacts,
   MemoryPlacement,
+  NetworksView,
   PinPlan,
   RescueState,
+  VmNetView,
   VmState,
   VmView,
 } from '../common/api-types.ts';
@@ -57,4 +67,10 @@ export interface Controls {
   // Unpacks the image and starts it in a microVM; resolves once it runs (its output is the console log, its exit code
   // the result).
   runContainer(request: ContainerRequest): Promise<VmView>;
+  // The host's networks and routers.
+  networks(): NetworksView;
+  // A VM's links: addresses, rules, forwards, counters.
+  vmNet(name: string): VmNetView[];
+  // Replaces a VM's rules (checked, loaded by its running router in one transaction, kept across restarts).
+  setRules(name: string, rules: unknown): Promise<VmNetView[]>;
 }

@@ -9,9 +9,12 @@ import {
   type Controls,
   type HealthEvent,
   type HostFacts,
+  type NetworksView,
   type RescueState,
+  type VmNetView,
   type VmView,
 } from './controls.ts';
+import { checkRules } from './net/check.ts';
 
 // One call made on the double, in order, with its arguments as given.
 export interface ControlCall {
@@ -38,6 +41,8 @@ const READS = new Set<keyof Controls>([
   'openConsole',
   'listCheckpoints',
   'rescueState',
+  'networks',
+  'vmNet',
 ]);
 
 interface FakeVm {
@@ -61,6 +66,24 @@ export class FakeControls implements Controls {
   private readonly failing = new Map<string, string>();
   private clock = Date.parse('2026-01-01T00:00:00Z');
   private checkpointSerial = 0;
+  // web's one link, on network lan (routed by a router VM the double does not run).
+  private webLink: VmNetView = {
+    network: 'lan',
+    router: 'router',
+    address: '198.51.100.2',
+    prefix: 24,
+    gateway: '198.51.100.1',
+    mac: '02:00:00:00:02:01',
+    rules: [{ action: 'deny', proto: 'tcp', ports: [25, 25] }],
+    forwards: [{ proto: 'tcp', port: 8080, to: 80 }],
+    counters: {
+      sentBytes: 2048,
+      sentPackets: 20,
+      receivedBytes: 4096,
+      receivedPackets: 30,
+      at: '2026-01-01T00:00:00Z',
+    },
+  };
   // The console brokers: sessions, the keyboard and a fake shell guest behind each running VM.
   readonly consoles = new MemoryConsoles({
     text: (vm) => this.vm(vm).console,
@@ -340,5 +363,42 @@ export class FakeControls implements Controls {
     };
     this.vms.set(request.name, { view, console: '', followers: new Set(), checkpoints: [] });
     return { ...view };
+  }
+
+  networks(): NetworksView {
+    this.record('networks');
+    return {
+      networks: [
+        {
+          name: 'lan',
+          router: 'router',
+          subnet: '198.51.100.0/24',
+          gateway: '198.51.100.1',
+          prefix: 24,
+          dhcp: true,
+          dns: true,
+          outbound: 'allow',
+          vms: this.vms.has('web') ? ['web'] : [],
+        },
+      ],
+      routers: [{ vm: 'router', uplink: 'tap mvup0', ipv4: 'dhcp', state: 'stopped' }],
+    };
+  }
+
+  vmNet(name: string): VmNetView[] {
+    this.record('vmNet', name);
+    this.vm(name);
+    return name === 'web' ? [structuredClone(this.webLink)] : [];
+  }
+
+  async setRules(name: string, rules: unknown): Promise<VmNetView[]> {
+    this.record('setRules', name, rules);
+    this.vm(name);
+    if (name !== 'web') throw new ControlError('invalid', `${name} is on no network`);
+    const checked = checkRules(rules, 256);
+    if (!checked.value)
+      throw new ControlError('invalid', checked.problems.map((p) => `${p.path} ${p.message}`).join('; '));
+    this.webLink = { ...this.webLink, rules: checked.value };
+    return [structuredClone(this.webLink)];
   }
 }

@@ -1,6 +1,6 @@
 // The contract of the agent's HTTP API: the shapes it answers with, by route, and its bounds; the agent's routes keep
 // to them, `mvos vm` reads them.
-import type { VmConfig } from './host-config.ts';
+import type { NetForward, NetRule, NetworkConfig, VmConfig } from './host-config.ts';
 
 // Where a VM is in its life; `ready` means it reported its health marker within its deadline.
 export type VmState = 'stopped' | 'starting' | 'running' | 'ready' | 'failed' | 'stopping';
@@ -49,6 +49,29 @@ export interface VmView {
   result?: { exitCode: number; at: string };
   history: HealthEvent[];
 }
+
+// One of a VM's links as the agent reports it: network, router, addresses, rules, forwards and the link's traffic as
+// its router counted it (absent while the router has not reported).
+export interface VmNetView {
+  network: string;
+  router: string;
+  address: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+  rules: NetRule[];
+  forwards: NetForward[];
+  counters?: { sentBytes: number; sentPackets: number; receivedBytes: number; receivedPackets: number; at: string };
+}
+
+// The host's networks: each with its router and VMs, and each router's uplink.
+export interface NetworksView {
+  networks: Array<NetworkConfig & { vms: string[] }>;
+  routers: Array<{ vm: string; uplink: string; ipv4: string; state?: VmState }>;
+}
+
+// The most rules one VM may have (each becomes nftables rules in its router).
+export const MAX_VM_RULES = 256;
 
 // A container workload to run once: an OCI image on the host (layout folder or `docker save` tarball), in a microVM.
 export interface ContainerRequest {
@@ -183,6 +206,9 @@ export interface ApiAnswers {
   'POST /api/vms/{name}/checkpoints/{id}/pin': { id: string; pinned: boolean };
   'DELETE /api/vms/{name}/checkpoints/{id}': { deleted: string };
   'POST /api/containers': VmView;
+  'GET /api/networks': NetworksView;
+  'GET /api/vms/{name}/net': VmNetView[];
+  'POST /api/vms/{name}/rules': VmNetView[];
   'GET /api/rescue': RescueState;
   'POST /api/rescue': RescueState;
 }

@@ -1,5 +1,6 @@
 // The columns of VM and checkpoint tables, each defined once; `mvos vm` and the SSH jail each pick the ones they show.
-import type { CheckpointView, VmView } from './api-types.ts';
+import type { CheckpointView, NetworksView, VmNetView, VmView } from './api-types.ts';
+import type { NetRule } from './host-config.ts';
 import type { Column } from './table.ts';
 
 // How a VM is now (failed and why, ready since when), else its last event, as the WebUI's health column says it; a
@@ -35,3 +36,50 @@ export const CHECKPOINT_COLUMNS = {
     cell: (c) => [c.current ? 'current' : '', c.pinned ? 'pinned' : ''].filter(Boolean).join(','),
   },
 } satisfies Record<string, Column<CheckpointView>>;
+
+// A rule as one line of text: `allow tcp to www.example.com port 443`.
+export function ruleText(rule: NetRule): string {
+  const to = rule.to
+    ? 'cidr' in rule.to
+      ? rule.to.cidr
+      : 'name' in rule.to
+        ? rule.to.name
+        : `vm ${rule.to.vm}`
+    : 'any';
+  const [from, through] = rule.ports ?? [];
+  const ports = from === undefined ? '' : ` port ${from}${through !== from ? `-${through}` : ''}`;
+  return `${rule.action} ${rule.proto} to ${to}${ports}`;
+}
+
+function bytes(n: number): string {
+  return n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+}
+
+// Every column a table of a VM's links can show.
+export const LINK_COLUMNS = {
+  network: { header: 'NETWORK', cell: (l) => l.network },
+  router: { header: 'ROUTER', cell: (l) => l.router },
+  address: { header: 'ADDRESS', cell: (l) => `${l.address}/${l.prefix}` },
+  gateway: { header: 'GATEWAY', cell: (l) => l.gateway },
+  mac: { header: 'MAC', cell: (l) => l.mac },
+  sent: {
+    header: 'SENT',
+    cell: (l) => (l.counters ? `${bytes(l.counters.sentBytes)} (${l.counters.sentPackets} pk)` : ''),
+  },
+  received: {
+    header: 'RECEIVED',
+    cell: (l) => (l.counters ? `${bytes(l.counters.receivedBytes)} (${l.counters.receivedPackets} pk)` : ''),
+  },
+  rules: { header: 'RULES', cell: (l) => String(l.rules.length) },
+  forwards: { header: 'FORWARDS', cell: (l) => l.forwards.map((f) => `${f.proto} ${f.port}→${f.to}`).join(', ') },
+} satisfies Record<string, Column<VmNetView>>;
+
+// Every column a table of networks can show.
+export const NETWORK_COLUMNS = {
+  name: { header: 'NETWORK', cell: (n) => n.name },
+  router: { header: 'ROUTER', cell: (n) => n.router },
+  subnet: { header: 'SUBNET', cell: (n) => n.subnet },
+  services: { header: 'DHCP/DNS', cell: (n) => `${n.dhcp ? 'dhcp' : '-'}/${n.dns ? 'dns' : '-'}` },
+  outbound: { header: 'OUTBOUND', cell: (n) => n.outbound },
+  vms: { header: 'VMS', cell: (n) => n.vms.join(', ') },
+} satisfies Record<string, Column<NetworksView['networks'][number]>>;

@@ -101,6 +101,9 @@ test('real answers match their documented shapes', async () => {
     await get('/api/vms/nope', '/api/vms/{name}');
     await get('/api/vms/web/checkpoints', '/api/vms/{name}/checkpoints');
     await get('/api/rescue', '/api/rescue');
+    await get('/api/networks', '/api/networks');
+    await get('/api/vms/web/net', '/api/vms/{name}/net');
+    await get('/api/vms/controller/net', '/api/vms/{name}/net');
     await get('/api/session', '/api/session');
     const send = async (method: string, path: string, doc: string, body?: unknown) => {
       const answer = await client.call(method, path, { body });
@@ -135,6 +138,12 @@ test('real answers match their documented shapes', async () => {
     assert.is(
       (await send('DELETE', '/api/vms/web/checkpoints/web-base', '/api/vms/{name}/checkpoints/{id}')).status,
       409,
+    );
+    const rules = [{ action: 'allow', proto: 'tcp', to: { name: 'www.example.test' }, ports: [443, 443] }];
+    assert.is((await send('POST', '/api/vms/web/rules', '/api/vms/{name}/rules', { rules })).status, 200);
+    assert.is(
+      (await send('POST', '/api/vms/web/rules', '/api/vms/{name}/rules', { rules: [{ action: 'x' }] })).status,
+      400,
     );
     assert.is((await send('POST', '/api/rescue', '/api/rescue', { reason: 'test' })).status, 200);
     assert.is((await send('POST', '/login', '/login', {})).status, 400);

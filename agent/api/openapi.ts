@@ -28,7 +28,94 @@ const vmAction = (verb: string) => ({
   ),
 });
 
+const netRule = {
+  type: 'object',
+  required: ['action', 'proto'],
+  properties: {
+    action: { enum: ['allow', 'deny'] },
+    proto: { enum: ['tcp', 'udp', 'icmp', 'any'] },
+    to: {
+      oneOf: [
+        { type: 'object', required: ['cidr'], properties: { cidr: { type: 'string' } } },
+        { type: 'object', required: ['name'], properties: { name: { type: 'string' } } },
+        { type: 'object', required: ['vm'], properties: { vm: { type: 'string' } } },
+      ],
+    },
+    ports: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 }, minItems: 2, maxItems: 2 },
+  },
+};
+
 const schemas = {
+  NetRule: netRule,
+  VmNetView: {
+    type: 'object',
+    required: ['network', 'router', 'address', 'prefix', 'gateway', 'mac', 'rules', 'forwards'],
+    properties: {
+      network: { type: 'string' },
+      router: { type: 'string' },
+      address: { type: 'string' },
+      prefix: { type: 'integer' },
+      gateway: { type: 'string' },
+      mac: { type: 'string' },
+      rules: { type: 'array', items: { $ref: '#/components/schemas/NetRule' } },
+      forwards: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['proto', 'port', 'to'],
+          properties: { proto: { enum: ['tcp', 'udp'] }, port: { type: 'integer' }, to: { type: 'integer' } },
+        },
+      },
+      counters: {
+        type: 'object',
+        required: ['sentBytes', 'sentPackets', 'receivedBytes', 'receivedPackets', 'at'],
+        properties: {
+          sentBytes: { type: 'integer' },
+          sentPackets: { type: 'integer' },
+          receivedBytes: { type: 'integer' },
+          receivedPackets: { type: 'integer' },
+          at: { type: 'string' },
+        },
+      },
+    },
+  },
+  NetworksView: {
+    type: 'object',
+    required: ['networks', 'routers'],
+    properties: {
+      networks: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'router', 'subnet', 'gateway', 'prefix', 'dhcp', 'dns', 'outbound', 'vms'],
+          properties: {
+            name: { type: 'string' },
+            router: { type: 'string' },
+            subnet: { type: 'string' },
+            gateway: { type: 'string' },
+            prefix: { type: 'integer' },
+            dhcp: { type: 'boolean' },
+            dns: { type: 'boolean' },
+            outbound: { enum: ['allow', 'deny'] },
+            vms: { type: 'array', items: { type: 'string' } },
+          },
+        },
+      },
+      routers: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['vm', 'uplink', 'ipv4'],
+          properties: {
+            vm: { type: 'string' },
+            uplink: { type: 'string' },
+            ipv4: { type: 'string' },
+            state: { $ref: '#/components/schemas/VmState' },
+          },
+        },
+      },
+    },
+  },
   Error: { type: 'object', required: ['error'], properties: { error: { type: 'string' } } },
   VmState: { enum: ['stopped', 'starting', 'running', 'ready', 'failed', 'stopping'] },
   PinPlan: {
@@ -455,6 +542,42 @@ export const OPENAPI = {
                 memoryMiB: { type: 'integer' },
               },
             },
+            true,
+          ),
+        },
+      ),
+    },
+    '/api/networks': {
+      get: op("The host's networks, their routers and VMs", {
+        '200': json('Networks', ref('NetworksView')),
+        ...COMMON,
+      }),
+    },
+    '/api/vms/{name}/net': {
+      get: op(
+        "A VM's links: network, address, MAC, rules, forwards, counters",
+        {
+          '200': json('Links (none for a VM on no network)', { type: 'array', items: ref('VmNetView') }),
+          ...COMMON,
+          ...ON_VM,
+        },
+        { parameters: [name] },
+      ),
+    },
+    '/api/vms/{name}/rules': {
+      post: op(
+        "Replace a VM's firewall rules (its router loads them in one transaction and reads them back)",
+        {
+          '200': json('Its links with the new rules', { type: 'array', items: ref('VmNetView') }),
+          '400': error('Rules that are not rules, or a VM on no network'),
+          ...CHANGE,
+          ...ON_VM,
+          '409': error('The router refused them (the rules in force stay)'),
+        },
+        {
+          parameters: [name],
+          requestBody: body(
+            { type: 'object', required: ['rules'], properties: { rules: { type: 'array', items: ref('NetRule') } } },
             true,
           ),
         },

@@ -166,6 +166,26 @@ export function controlRoutes(controls: Controls, status: () => AgentStatus): Ro
         return { status: 201, body: await controls.runContainer(request) };
       },
     ),
+    jsonRoute('GET /api/networks', { ...session, summary: "The host's networks, their routers and VMs" }, () => ({
+      body: controls.networks(),
+    })),
+    jsonRoute(
+      'GET /api/vms/{name}/net',
+      { ...session, summary: "A VM's links: network, address, MAC, rules, forwards, counters" },
+      (ctx) => ({ body: controls.vmNet(ctx.params.name!) }),
+    ),
+    jsonRoute(
+      'POST /api/vms/{name}/rules',
+      {
+        ...session,
+        summary: "Replace a VM's firewall rules: its router loads them in one transaction and reads them back",
+      },
+      async (ctx) => {
+        const rules = ctx.body.rules;
+        ctx.auditDetail = `${Array.isArray(rules) ? rules.length : 'no'} rules: ${JSON.stringify(rules).slice(0, 300)}`;
+        return { body: await controls.setRules(ctx.params.name!, rules) };
+      },
+    ),
     jsonRoute('GET /api/rescue', { ...session, summary: 'Whether the host runs on its rescue VM, and why' }, () => ({
       body: controls.rescueState(),
     })),

@@ -56,9 +56,10 @@ function lines(onLine: (line: string) => void): (chunk: string) => number {
   };
 }
 
-// A running watch; stop() ends it.
+// A running watch; stop() ends it; send() writes a line to the guest over its health channel (false: not connected).
 export interface HealthWatch {
   stop(): void;
+  send(line: string): boolean;
 }
 
 // Follows the VM's console from stream offset `offset` (a subscriber of its one reader) and the health socket
@@ -70,11 +71,14 @@ export function watchHealth(options: {
   offset?: number;
   onSignal: (signal: HealthSignal) => void;
   onOffset?: (offset: number) => void;
+  // Every line from the health channel, for what a guest says besides its health (a router's counters and replies).
+  onChannelLine?: (line: string) => void;
 }): HealthWatch {
   let stopped = false;
   let socket: Socket | undefined;
   const emit = (source: string) =>
     lines((line) => {
+      if (source === 'health channel' && !stopped) options.onChannelLine?.(line.replace(/\r$/, ''));
       const signal = classifyLine(line, options.marker, source);
       if (signal && !stopped) options.onSignal(signal);
     });
@@ -109,6 +113,11 @@ export function watchHealth(options: {
       stopped = true;
       unsubscribe();
       socket?.destroy();
+    },
+    send(line) {
+      if (stopped || !socket || socket.connecting || socket.destroyed) return false;
+      socket.write(`${line}\n`);
+      return true;
     },
   };
 }

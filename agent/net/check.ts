@@ -227,3 +227,12 @@ export function checkNetworks(value: unknown, vms: readonly string[]): { value?:
     problems: [],
   };
 }
+
+// Checks a list of rules as a person sends them to the API (the host.json shape), at most `max` of them.
+export function checkRules(value: unknown, max: number): { value?: NetRule[]; problems: Problem[] } {
+  const c = new Check();
+  if (!Array.isArray(value)) return { problems: [{ path: '/rules', message: 'must be a list of rules' }] };
+  if (value.length > max) return { problems: [{ path: '/rules', message: `at most ${max} rules` }] };
+  const rules = value.map((r, i) => rule(c, r, `/rules/${i}`));
+  return c.problems.length > 0 ? { problems: c.problems } : { value: rules as NetRule[], problems: [] };
+}

@@ -62,6 +62,11 @@ export class VmInstance {
   private poweringOff = false;
   // When the guest last sent its heartbeat (undefined: it never has, so silence means nothing).
   private lastHeartbeat: number | undefined;
+  // Who waits for the guest's next line on the health channel that a pattern matches (one request at a time).
+  private waiting: { pattern: RegExp; resolve: (line: string) => void } | undefined;
+  private channelQueue: Promise<unknown> = Promise.resolve();
+  // The last line of each kind the guest reported on its channel (a router's link counters), by its first word.
+  readonly reports = new Map<string, string>();
   stopping = false;
 
   constructor(
@@ -101,6 +106,7 @@ export class VmInstance {
         else this.fail(signal.reason);
       },
       onOffset: (offset) => this.events.onSerialOffset(offset),
+      onChannelLine: (line) => this.onChannelLine(line),
     });
     // QMP closing is the fast signal; this catches a QEMU that is gone while its socket lingers.
     // A guest that sent heartbeats and then stops sending them has hung (the kernel or its init).
@@ -117,6 +123,43 @@ export class VmInstance {
           `the guest stopped answering: no heartbeat on its health channel for ${Math.round(silence / 1000)} s`,
         );
     }, 1000);
+  }
+
+  private onChannelLine(line: string): void {
+    const word = /^MVOS-[A-Z-]+/.exec(line)?.[0];
+    if (word === 'MVOS-NET-COUNTERS') this.reports.set(word, line);
+    if (this.waiting?.pattern.test(line)) {
+      this.waiting.resolve(line);
+      this.waiting = undefined;
+    }
+  }
+
+  // Sends the guest one line over its health channel and resolves with its reply (the next line `reply` matches); one
+  // request at a time, each bounded by `timeoutMs`.
+  request(line: string, reply: RegExp, timeoutMs: number): Promise<string> {
+    const ask = async (): Promise<string> => {
+      if (this.ended) throw new Error('the VM is not running');
+      const answer = new Promise<string>((resolve) => {
+        this.waiting = { pattern: reply, resolve };
+      });
+      if (!this.watch?.send(line)) {
+        this.waiting = undefined;
+        throw new Error('its health channel is not connected');
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+      });
+      try {
+        return await Promise.race([answer, timeout]);
+      } finally {
+        clearTimeout(timer);
+        this.waiting = undefined;
+      }
+    };
+    const result = this.channelQueue.then(ask, ask);
+    this.channelQueue = result.catch(() => undefined);
+    return result;
   }
 
   private onEvent(event: QmpEvent): void {

@@ -23,8 +23,8 @@ export interface LifecycleOptions {
   onChange?: () => void;
   // Called when a VM falls back: the host is on rescue from then on.
   saveRescue: (state: RescueState) => Promise<void>;
-  // The host's networks (links and routers).
-  networks?: NetworksConfig;
+  // The host's networks as they are now (links and routers, with the rule changes made since the build).
+  networks?: () => NetworksConfig | undefined;
 }
 
 // Launches the host's VMs and reacts to what their QEMUs report.
@@ -141,7 +141,7 @@ export class VmLifecycle {
   private launchNeeds(slot: Slot): LaunchNeeds {
     const { root, stateDir, accel, qemu, log, networks } = this.options;
     return {
-      networks,
+      networks: networks?.(),
       root,
       stateDir,
       accel,

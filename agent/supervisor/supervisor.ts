@@ -10,11 +10,14 @@ import {
   ControlError,
   type Controls,
   type HostFacts,
+  type NetworksView,
   type RescueState,
+  type VmNetView,
   type VmView,
 } from '../controls.ts';
 import { sweepEphemeral } from '../disks/ephemeral.ts';
 import { vmPaths } from '../launch/vm.ts';
+import { NetControls } from '../net/controls.ts';
 import { type CpuTopology, readTopology } from '../pinning/topology.ts';
 import { CheckpointControls } from './checkpoints.ts';
 import { VmConsoles } from './console.ts';
@@ -57,6 +60,7 @@ export class Supervisor implements Controls {
     startVm: (name) => this.startVm(name),
   });
   private rescueInfo: RescueState = { active: false };
+  private net: NetControls | undefined;
   private topology: CpuTopology | undefined;
 
   constructor(
@@ -66,7 +70,7 @@ export class Supervisor implements Controls {
     for (const vm of config.vms) this.slots.set(vm.name, newSlot(vm, vmPaths(options.stateDir, vm.name)));
     this.lifecycle = new VmLifecycle(this.slots, {
       ...options,
-      networks: config.networks,
+      networks: () => this.net?.config ?? config.networks,
       saveRescue: (state) => this.saveRescue(state),
     });
   }
@@ -77,6 +81,13 @@ export class Supervisor implements Controls {
     const { stateDir, log } = this.options;
     await mkdir(join(stateDir, 'vms'), { recursive: true, mode: 0o700 });
     this.topology = await readTopology(this.options.sysfs);
+    this.net = await NetControls.open(this.config.networks, {
+      stateDir,
+      vms: this.config.vms.map((vm) => vm.name),
+      instance: (name) => this.slots.get(name)?.instance,
+      state: (name) => this.slots.get(name)?.record.state,
+      log,
+    });
     this.rescueInfo = await readRescueState(stateDir);
     for (const slot of this.slots.values()) {
       await mkdir(slot.paths.dir, { recursive: true, mode: 0o700 });
@@ -287,6 +298,25 @@ export class Supervisor implements Controls {
       await this.lifecycle.launch(slot, `container ${request.image}`);
     });
     return vmView(slot);
+  }
+
+  networks(): NetworksView {
+    return this.netControls().view();
+  }
+
+  vmNet(name: string): VmNetView[] {
+    this.slot(name);
+    return this.netControls().vmNet(name);
+  }
+
+  async setRules(name: string, rules: unknown): Promise<VmNetView[]> {
+    this.slot(name);
+    return this.netControls().setRules(name, rules);
+  }
+
+  private netControls(): NetControls {
+    if (!this.net) throw new ControlError('conflict', 'the agent is still starting');
+    return this.net;
   }
 
   rescueState(): RescueState {

@@ -8,6 +8,7 @@ import { firmwareCommand } from './firmware.ts';
 import { flashCommand } from './flash.ts';
 import { keysCommand } from './keys.ts';
 import { lockCommand } from './lock.ts';
+import { netCommand } from './net.ts';
 import { otpCommand } from './otp.ts';
 import { runCommand } from './run.ts';
 import { userCommand } from './user.ts';
@@ -29,4 +30,5 @@ export const commands: readonly Command[] = [
   userCommand,
   agentCommand,
   vmCommand,
+  netCommand,
 ];

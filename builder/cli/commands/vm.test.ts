@@ -1,7 +1,10 @@
 // `mvos vm` against a real agent API (the agent's test fixture in its own process): socket and --host login, output and
 // exit codes.
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { generate } from 'otplib';
@@ -114,6 +117,39 @@ test('vm checkpoint takes and lists checkpoints; rollback of a running VM needs 
   const after = JSON.parse((await onSocket('checkpoint', 'web', '--list', '--json')).out);
   assert.ok(after.find((c: { id: string }) => c.id === 'web-base').current);
   assert.is((await onSocket('rollback', 'web')).code, 2, 'no id');
+});
+
+test('vm net shows the links with counters; vm rules shows and --set replaces the rules; net list and net rules', async () => {
+  const net = await onSocket('net', 'web');
+  assert.is(net.code, 0, net.err);
+  assert.match(net.out, /^NETWORK\s+ADDRESS\s+GATEWAY\s+MAC\s+ROUTER\s+SENT\s+RECEIVED\s+FORWARDS$/m);
+  assert.match(
+    net.out,
+    /^lan\s+198\.51\.100\.2\/24\s+198\.51\.100\.1\s+02:00:00:00:02:01\s+router\s+2\.0 KiB \(20 pk\)\s+4\.0 KiB \(30 pk\)\s+tcp 8080→80$/m,
+  );
+  assert.equal(JSON.parse((await onSocket('net', 'web', '--json')).out), await raw('/api/vms/web/net'));
+  assert.is((await onSocket('net', 'controller')).out, 'controller is on no network');
+  assert.match((await onSocket('rules', 'web')).out, /^web:\n {2}1\. deny tcp to any port 25$/m);
+  const file = join(tmpdir(), `mvos-rules-${process.pid}.yaml`);
+  writeFileSync(
+    file,
+    '- { action: allow, proto: tcp, to: www.example.test, port: 443 }\n- { action: deny, proto: udp, port: 5000-5999 }\n',
+  );
+  const set = await onSocket('rules', 'web', '--set', file);
+  assert.is(set.code, 0, set.err);
+  assert.match(set.out, / {2}1\. allow tcp to www\.example\.test port 443\n {2}2\. deny udp to any port 5000-5999/);
+  writeFileSync(file, '- { action: allow, proto: tcp, port: 99999 }\n');
+  const bad = await onSocket('rules', 'web', '--set', file);
+  assert.is(bad.code, 2, "a rule the agent refuses is the user's error");
+  assert.match(bad.err, /must be a port/);
+  const listed = await mvos('net', 'list', '--socket', info.socket);
+  assert.match(listed.out, /^lan\s+router\s+198\.51\.100\.0\/24\s+dhcp\/dns\s+allow\s+web$/m);
+  assert.match(listed.out, /^router router: stopped, uplink tap mvup0, dhcp$/m);
+  assert.match(
+    (await mvos('net', 'rules', '--socket', info.socket)).out,
+    /^web:\n {2}1\. allow tcp to www\.example\.test port 443/m,
+  );
+  assert.is((await mvos('net', 'rules', 'controller', '--socket', info.socket)).code, 2);
 });
 
 test('vm logs prints the console; --tail cuts it; --json is refused for logs', async () => {

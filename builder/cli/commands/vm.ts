@@ -1,78 +1,14 @@
 // `mvos vm list|status|start|stop|logs|console|checkpoint|rollback`: the agent's controls from a shell; --json prints
 // the API's own answer.
-import { createInterface } from 'node:readline/promises';
-import { Writable } from 'node:stream';
 import type { VmView } from '../../../common/api-types.ts';
 import { FailureError, UserError } from '../../../common/errors.ts';
 import { renderTable } from '../../../common/table.ts';
 import { CHECKPOINT_COLUMNS, VM_COLUMNS } from '../../../common/view-columns.ts';
 import type { Command, CommandContext, Flags } from '../command.ts';
-import { AgentClient, DEFAULT_SOCKET } from './vm-client.ts';
+import { client, connection, connectionHelp, print, vmName, vmPath } from './agent-connection.ts';
+import { vmNet, vmRules } from './net.ts';
+import { DEFAULT_SOCKET } from './vm-client.ts';
 import { runConsole } from './vm-console.ts';
-
-const connection: Flags = {
-  socket: { type: 'string' },
-  host: { type: 'string' },
-  user: { type: 'string' },
-};
-
-const connectionHelp: Record<string, string> = {
-  socket: `the agent's unix socket (default ${DEFAULT_SOCKET}; root only)`,
-  host:
-    'a remote agent URL (agent.apiListen), e.g. http://192.0.2.10:8443; logs in with --user, MVOS_PASSWORD, ' +
-    'MVOS_OTP',
-  user: 'the user to log in as with --host (default $MVOS_USER)',
-};
-
-async function ask(question: string, hidden: boolean): Promise<string> {
-  if (!process.stdin.isTTY)
-    throw new UserError(`--host needs ${hidden ? 'a password' : 'a one-time code'} and stdin is not a terminal`, {
-      hint: 'set MVOS_PASSWORD and MVOS_OTP',
-    });
-  let muted = false;
-  const output = new Writable({
-    write(chunk, _encoding, done) {
-      if (!muted) process.stderr.write(chunk);
-      done();
-    },
-  });
-  const rl = createInterface({ input: process.stdin, output, terminal: true });
-  const answer = rl.question(question);
-  muted = hidden;
-  try {
-    return await answer;
-  } finally {
-    rl.close();
-    if (hidden) process.stderr.write('\n');
-  }
-}
-
-function client(ctx: CommandContext): AgentClient {
-  const host = ctx.flags.host as string | undefined;
-  const socket = ctx.flags.socket as string | undefined;
-  if (host && socket) throw new UserError('give --socket or --host, not both');
-  return new AgentClient({
-    ...(socket ? { socket } : {}),
-    ...(host ? { host } : {}),
-    login: async () => {
-      const user = (ctx.flags.user as string | undefined) ?? process.env.MVOS_USER;
-      if (!user) throw new UserError('--host needs --user NAME (or MVOS_USER)');
-      const password = process.env.MVOS_PASSWORD ?? (await ask(`password for ${user}: `, true));
-      const code = process.env.MVOS_OTP ?? (await ask('one-time code: ', false));
-      return { user, password, code };
-    },
-  });
-}
-
-function vmName(ctx: CommandContext, what = 'a VM name'): string {
-  const name = ctx.positionals[0];
-  if (!name) throw new UserError(`give ${what}`, { hint: '`mvos vm list` names them' });
-  return name;
-}
-
-function vmPath(name: string): string {
-  return `/api/vms/${encodeURIComponent(name)}`;
-}
 
 const VM_LIST = [VM_COLUMNS.name, VM_COLUMNS.role, VM_COLUMNS.launch, VM_COLUMNS.state, VM_COLUMNS.health];
 const CHECKPOINT_LIST = [
@@ -82,12 +18,6 @@ const CHECKPOINT_LIST = [
   CHECKPOINT_COLUMNS.sizeKiB,
   CHECKPOINT_COLUMNS.flags,
 ];
-
-function print(ctx: CommandContext, json: unknown, human: () => string[]): number {
-  if (ctx.json) ctx.out(JSON.stringify(json, null, 2));
-  else for (const line of human()) ctx.out(line);
-  return 0;
-}
 
 async function list(ctx: CommandContext): Promise<number> {
   const vms = await client(ctx).answer('GET /api/vms', {});
@@ -214,7 +144,7 @@ function sub(
 export const vmCommand: Command = {
   name: 'vm',
   summary: "control a running host's VMs through its agent",
-  usage: 'mvos vm <list|status|start|stop|logs|console|checkpoint|rollback>',
+  usage: 'mvos vm <list|status|start|stop|logs|console|checkpoint|net|rules|rollback>',
   description: `Talks to the agent's HTTP API: on the host over its root-only socket (${DEFAULT_SOCKET}), from elsewhere with --host URL and a login (--user, MVOS_PASSWORD, MVOS_OTP). --json prints what the API answers.`,
   flags: {},
   flagHelp: {},
@@ -252,6 +182,13 @@ export const vmCommand: Command = {
         help: { label: 'a label to remember it by', list: "list the VM's checkpoints instead" },
       },
     ),
+    sub('net', "a VM's links: network, address, MAC, router, traffic", 'net NAME [--json]', vmNet),
+    sub('rules', "a VM's firewall rules, or --set them from a file", 'rules NAME [--set FILE] [--json]', vmRules, {
+      flags: { set: { type: 'string' } },
+      help: {
+        set: "a YAML or JSON list of rules as in the recipe; the VM's router loads them at once and keeps them",
+      },
+    }),
     sub('rollback', "roll a VM's disk back to a checkpoint", 'rollback NAME ID [--restart] [--json]', rollback, {
       flags: { restart: { type: 'boolean' } },
       help: { restart: 'stop a running VM, roll back, start it again (without it a running VM is refused)' },

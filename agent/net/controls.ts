@@ -1,0 +1,177 @@
+// The host's networks at run time: what `mvos net`, `mvos vm net`, the API, the WebUI and SSH show, and rule changes,
+// applied to the running router in one transaction and read back, kept across restarts of the agent and the router.
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MAX_VM_RULES, type NetworksView, type VmNetView, type VmState } from '../../common/api-types.ts';
+import { writeFileAtomic } from '../../common/atomic-write.ts';
+import type { NetRule, NetworksConfig } from '../../common/host-config.ts';
+import { routerPlan } from '../../common/net/plan.ts';
+import { routerFiles } from '../../common/net/router-files.ts';
+import { ControlError } from '../controls.ts';
+import type { VmInstance } from '../supervisor/instance.ts';
+import { checkNetworks, checkRules } from './check.ts';
+
+// What the network controls need of the supervisor.
+export interface NetControlsNeeds {
+  stateDir: string;
+  vms: readonly string[];
+  instance: (vm: string) => VmInstance | undefined;
+  state: (vm: string) => VmState | undefined;
+  log: (line: string) => void;
+}
+
+// How long a router may take to load a ruleset and answer.
+const APPLY_TIMEOUT_MS = 30_000;
+
+function rulesFile(stateDir: string): string {
+  return join(stateDir, 'net', 'rules.json');
+}
+
+function withRules(config: NetworksConfig, rules: Record<string, NetRule[]>): NetworksConfig {
+  return { ...config, links: config.links.map((l) => (rules[l.vm] ? { ...l, rules: rules[l.vm]! } : l)) };
+}
+
+// The router's counters line (`MVOS-NET-COUNTERS vl0:rxb:rxp:txb:txp …`) for one interface, from the VM's side.
+function countersOf(line: string | undefined, ifname: string, at: string): VmNetView['counters'] {
+  const field = line?.split(' ').find((f) => f.startsWith(`${ifname}:`));
+  const numbers = field?.split(':').slice(1).map(Number);
+  if (numbers?.length !== 4 || numbers.some((n) => !Number.isSafeInteger(n))) return undefined;
+  const [rxBytes, rxPackets, txBytes, txPackets] = numbers as [number, number, number, number];
+  return { sentBytes: rxBytes, sentPackets: rxPackets, receivedBytes: txBytes, receivedPackets: txPackets, at };
+}
+
+// The networks of a running agent.
+export class NetControls {
+  private changing: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private current: NetworksConfig | undefined,
+    private readonly overrides: Record<string, NetRule[]>,
+    private readonly needs: NetControlsNeeds,
+  ) {}
+
+  // The host's networks with the rule changes made through the API since the image was built.
+  static async open(config: NetworksConfig | undefined, needs: NetControlsNeeds): Promise<NetControls> {
+    if (!config) return new NetControls(undefined, {}, needs);
+    const text = await readFile(rulesFile(needs.stateDir), 'utf8').catch(() => '{}');
+    let overrides: Record<string, NetRule[]> = {};
+    try {
+      const parsed = JSON.parse(text) as Record<string, unknown>;
+      for (const [vm, rules] of Object.entries(parsed)) {
+        const checked = checkRules(rules, MAX_VM_RULES);
+        if (checked.value && config.links.some((l) => l.vm === vm)) overrides[vm] = checked.value;
+      }
+      const merged = checkNetworks(withRules(config, overrides), needs.vms);
+      if (!merged.value) throw new Error(merged.problems.map((p) => `${p.path} ${p.message}`).join('; '));
+    } catch (error) {
+      needs.log(
+        `networks: the saved rule changes are not usable, the image's rules apply (${(error as Error).message})`,
+      );
+      overrides = {};
+    }
+    return new NetControls(withRules(config, overrides), overrides, needs);
+  }
+
+  // The networks as they are now (what a router starting now is given).
+  get config(): NetworksConfig | undefined {
+    return this.current;
+  }
+
+  view(): NetworksView {
+    const config = this.current;
+    if (!config) return { networks: [], routers: [] };
+    return {
+      networks: config.networks.map((n) => ({
+        ...n,
+        vms: config.links.filter((l) => l.network === n.name).map((l) => l.vm),
+      })),
+      routers: config.routers.map((r) => ({
+        vm: r.vm,
+        uplink: r.uplink.tap
+          ? `tap ${r.uplink.tap.name}${r.uplink.tap.netns ? ` (netns ${r.uplink.tap.netns})` : ''}`
+          : `pci ${(r.uplink.pci ?? []).join(', ')}`,
+        ipv4: r.uplink.ipv4 === 'dhcp' ? 'dhcp' : `${r.uplink.ipv4.address} via ${r.uplink.ipv4.gateway}`,
+        ...(this.needs.state(r.vm) ? { state: this.needs.state(r.vm) } : {}),
+      })),
+    };
+  }
+
+  vmNet(name: string): VmNetView[] {
+    const config = this.current;
+    return (config?.links ?? [])
+      .filter((l) => l.vm === name)
+      .map((link) => {
+        const network = config!.networks.find((n) => n.name === link.network)!;
+        const router = this.needs.instance(network.router);
+        const at = new Date().toISOString();
+        const counters = countersOf(router?.reports.get('MVOS-NET-COUNTERS'), link.ifname, at);
+        return {
+          network: link.network,
+          router: network.router,
+          address: link.address,
+          prefix: network.prefix,
+          gateway: network.gateway,
+          mac: link.mac,
+          rules: link.rules,
+          forwards: link.forwards,
+          ...(counters ? { counters } : {}),
+        };
+      });
+  }
+
+  // Replaces VM `name`'s rules: checked, compiled, loaded by each running router in one transaction and read back;
+  // kept only once every running router took them. A router that refuses keeps the rules it had.
+  setRules(name: string, value: unknown): Promise<VmNetView[]> {
+    const change = async (): Promise<VmNetView[]> => {
+      const config = this.current;
+      if (!config?.links.some((l) => l.vm === name)) throw new ControlError('invalid', `${name} is on no network`);
+      const checked = checkRules(value, MAX_VM_RULES);
+      if (!checked.value)
+        throw new ControlError('invalid', checked.problems.map((p) => `${p.path} ${p.message}`).join('; '));
+      const overrides = { ...this.overrides, [name]: checked.value };
+      const next = withRules(config, overrides);
+      const merged = checkNetworks(next, this.needs.vms);
+      if (!merged.value)
+        throw new ControlError('invalid', merged.problems.map((p) => `${p.path} ${p.message}`).join('; '));
+      const routers = new Set(next.links.filter((l) => l.vm === name).map((l) => routerPlanName(next, l.network)));
+      for (const rule of checked.value) {
+        const target = rule.to && 'vm' in rule.to ? rule.to.vm : undefined;
+        const reachable = next.links.some((l) => l.vm === target && routers.has(routerPlanName(next, l.network)));
+        if (target !== undefined && (target === name || !reachable))
+          throw new ControlError('invalid', `VM "${target}" is not reachable from ${name} through its router`);
+      }
+      for (const router of routers) await this.applyTo(next, router);
+      await mkdir(join(this.needs.stateDir, 'net'), { recursive: true, mode: 0o700 });
+      await writeFileAtomic(rulesFile(this.needs.stateDir), `${JSON.stringify(overrides, null, 2)}\n`);
+      Object.assign(this.overrides, overrides);
+      this.current = next;
+      return this.vmNet(name);
+    };
+    const result = this.changing.then(change, change);
+    this.changing = result.catch(() => undefined);
+    return result;
+  }
+
+  private async applyTo(config: NetworksConfig, router: string): Promise<void> {
+    const instance = this.needs.instance(router);
+    const plan = routerPlan(config, router);
+    if (!plan || !instance || this.needs.state(router) !== 'ready') return;
+    const files = routerFiles(plan);
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const line = `MVOS-NET-APPLY ${b64(files['ruleset.json']!)} ${files.rules!.trim()} ${b64(files['dnsmasq.conf']!)}`;
+    const reply = await instance
+      .request(line, /^MVOS-NET-(APPLIED|REFUSED)/, APPLY_TIMEOUT_MS)
+      .catch((error: Error) => {
+        throw new ControlError('conflict', `router ${router} did not take the rules: ${error.message}`);
+      });
+    if (!reply.startsWith('MVOS-NET-APPLIED'))
+      throw new ControlError(
+        'conflict',
+        `router ${router} refused the rules: ${reply.replace(/^MVOS-NET-REFUSED\s*/, '')}`,
+      );
+  }
+}
+
+function routerPlanName(config: NetworksConfig, network: string): string {
+  return config.networks.find((n) => n.name === network)!.router;
+}
