@@ -160,8 +160,9 @@ async function addGuestImages(
   // Where each blob went first: VMs built from the same image (controller and rescue often are) share its files as
   // hard links, which the initramfs holds once.
   const placed = new Map<string, string>();
-  for (const guest of guests) {
-    const vm = recipe.vms.find((v) => v.recipe === guest.recipe)!;
+  // One built image per VM, in the recipe's VM order: two VMs of one guest recipe are two entries.
+  for (const [index, guest] of guests.entries()) {
+    const vm = recipe.vms[index]!;
     const paths = guestImagePaths(vm);
     const add = async (path: string, blob: string, what: string, mode: number) => {
       const origin = `image:${guest.recipe.name}`;
