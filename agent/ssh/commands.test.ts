@@ -20,6 +20,8 @@ test('the command set parses, with VM names matched against the host', () => {
     ['checkpoint rollback web cp1', { kind: 'checkpoint-rollback', vm: 'web', id: 'cp1' }],
     ['rescue', { kind: 'rescue' }],
     ['console web', { kind: 'console', vm: 'web' }],
+    ['net list', { kind: 'net-list' }],
+    ['net web', { kind: 'net-vm', vm: 'web' }],
   ];
   for (const [raw, command] of cases) assert.equal(parseCommand(raw, vms), { ok: true, command }, raw);
 });

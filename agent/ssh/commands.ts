@@ -10,6 +10,8 @@ export type JailCommand =
   | { kind: 'checkpoint-list'; vm: string }
   | { kind: 'checkpoint-create'; vm: string; label?: string }
   | { kind: 'checkpoint-rollback'; vm: string; id: string }
+  | { kind: 'net-list' }
+  | { kind: 'net-vm'; vm: string }
   | { kind: 'rescue' }
   | { kind: 'console'; vm: string };
 
@@ -25,6 +27,8 @@ export const JAIL_HELP = [
   '  checkpoint list VM                  the disk checkpoints of a VM',
   '  checkpoint create VM [LABEL]        take a checkpoint',
   '  checkpoint rollback VM ID           go back to a checkpoint',
+  '  net list                            the networks, their routers and VMs',
+  "  net VM                              a VM's links (address, MAC, traffic) and firewall rules",
   '  rescue                              switch to the rescue VM',
   "  console VM                          a VM's serial console: read-only (Ctrl-C ends it), with ssh -t",
   '                                      interactive (~. leaves, ~! takes the keyboard over, ~? escapes)',
@@ -78,7 +82,7 @@ function arity(parts: string[], min: number, max: number): ParseResult | undefin
 }
 
 function withVm(parts: string[], vms: readonly string[], build: (vm: string) => JailCommand): ParseResult {
-  const vm = vmName(parts[parts[0] === 'console' ? 1 : 2], vms);
+  const vm = vmName(parts[parts[0] === 'console' || parts[0] === 'net' ? 1 : 2], vms);
   return typeof vm === 'string' ? { ok: true, command: build(vm) } : vm;
 }
 
@@ -114,6 +118,9 @@ export function parseCommand(raw: string, vms: readonly string[]): ParseResult {
       );
     case 'console':
       return arity(parts, 2, 2) ?? withVm(parts, vms, (vm) => ({ kind: 'console', vm }));
+    case 'net':
+      if (sub === 'list') return arity(parts, 2, 2) ?? { ok: true, command: { kind: 'net-list' } };
+      return arity(parts, 2, 2) ?? withVm(parts, vms, (vm) => ({ kind: 'net-vm', vm }));
     default:
       return refuse(`unknown command \`${parts.slice(0, 2).join(' ')}\`; run \`help\``);
   }

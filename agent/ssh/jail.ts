@@ -1,6 +1,6 @@
 // Runs a parsed jail command against the agent's controls and renders its answer as text for an SSH channel.
 import { dashWhenEmpty, renderTable } from '../../common/table.ts';
-import { CHECKPOINT_COLUMNS, VM_COLUMNS } from '../../common/view-columns.ts';
+import { CHECKPOINT_COLUMNS, LINK_COLUMNS, NETWORK_COLUMNS, ruleText, VM_COLUMNS } from '../../common/view-columns.ts';
 import { type CheckpointView, ControlError, type Controls, type HostFacts, type VmView } from '../controls.ts';
 import { JAIL_HELP, type JailCommand } from './commands.ts';
 
@@ -93,6 +93,24 @@ async function answer(command: JailCommand, controls: Controls, who: string): Pr
     case 'rescue': {
       const state = await controls.rescue(`requested over SSH by ${who}`);
       return `rescue ${state.active ? 'active' : 'not active'}${state.reason ? `: ${state.reason}` : ''}`;
+    }
+    case 'net-list': {
+      const view = controls.networks();
+      if (view.networks.length === 0) return 'no networks';
+      return [
+        ...renderTable(Object.values(NETWORK_COLUMNS), view.networks),
+        ...view.routers.map((r) => `router ${r.vm}: ${r.state ?? 'unknown'}, uplink ${r.uplink}, ${r.ipv4}`),
+      ].join('\n');
+    }
+    case 'net-vm': {
+      const links = controls.vmNet(command.vm);
+      if (links.length === 0) return `${command.vm} is on no network`;
+      const rules = links[0]!.rules.map((rule, i) => `  ${i + 1}. ${ruleText(rule)}`);
+      return [
+        ...renderTable(Object.values(LINK_COLUMNS), links),
+        'rules:',
+        ...(rules.length > 0 ? rules : ['  (none)']),
+      ].join('\n');
     }
     case 'console':
       throw new Error('console streams; the server runs it');

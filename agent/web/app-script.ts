@@ -125,6 +125,29 @@ export const APP_JS = `'use strict';
     }));
   }
 
+  function ruleText(r) {
+    var to = !r.to ? 'any' : r.to.cidr || r.to.name || 'vm ' + r.to.vm;
+    var ports = r.ports ? ' port ' + r.ports[0] + (r.ports[1] !== r.ports[0] ? '-' + r.ports[1] : '') : '';
+    return r.action + ' ' + r.proto + ' to ' + to + ports;
+  }
+
+  function renderNet(links) {
+    $('net-none').hidden = links.length > 0;
+    $('net').hidden = links.length === 0;
+    var body = $('net').tBodies[0];
+    body.replaceChildren.apply(body, links.map(function (l) {
+      var c = l.counters;
+      return el('tr', { data: { network: l.network } }, [
+        el('td', { text: l.network }), el('td', { text: l.address + '/' + l.prefix }), el('td', { text: l.mac }),
+        el('td', { text: l.router }), el('td', { text: c ? size(c.sentBytes) + ' (' + c.sentPackets + ')' : '' }),
+        el('td', { text: c ? size(c.receivedBytes) + ' (' + c.receivedPackets + ')' : '' }),
+        el('td', { text: l.forwards.map(function (f) { return f.proto + ' ' + f.port + '→' + f.to; }).join(', ') }),
+      ]);
+    }));
+    var rules = links.length ? links[0].rules : [];
+    $('rules').replaceChildren.apply($('rules'), rules.map(function (r) { return el('li', { text: ruleText(r) }); }));
+  }
+
   // xterm.js writes its styles as <style> elements and, for 24-bit colours, style attributes, both of which the CSP
   // refuses. They go through the CSSOM instead, which it allows: a style element is made an inert <mvos-style> whose
   // text is mirrored into one constructed stylesheet, and a style attribute is set as style.cssText.
@@ -283,12 +306,15 @@ export const APP_JS = `'use strict';
 
   async function refreshDetail() {
     if (!selected) return;
-    var results = await Promise.all([api('GET', path(selected)), api('GET', path(selected) + '/checkpoints')]);
+    var results = await Promise.all([
+      api('GET', path(selected)), api('GET', path(selected) + '/checkpoints'), api('GET', path(selected) + '/net'),
+    ]);
     $('detail').hidden = false;
     $('detail-name').textContent = selected;
     renderPinning(results[0].pinning);
     renderHistory(results[0]);
     renderCheckpoints(results[1]);
+    renderNet(results[2]);
   }
 
   async function refresh() {

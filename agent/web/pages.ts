@@ -63,6 +63,10 @@ export const MAIN_PAGE = `<!doctype html>
 <table id="pinning"><tbody></tbody></table>
 <h3>Health history</h3>
 <ol id="history"></ol>
+<h3>Network</h3>
+<p id="net-none" class="muted">on no network</p>
+<table id="net"><thead><tr><th>Network</th><th>Address</th><th>MAC</th><th>Router</th><th>Sent</th><th>Received</th><th>Forwards</th></tr></thead><tbody></tbody></table>
+<ol id="rules"></ol>
 </div>
 <div>
 <h3>Checkpoints</h3>

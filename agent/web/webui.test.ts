@@ -96,6 +96,8 @@ test('take a checkpoint, then roll back to the base one', async () => {
   assert.is(await taken.getAttribute('data-current'), 'false');
   assert.ok(fx.controls.calls.some((c) => c.method === 'rollback' && c.args[0] === 'web' && c.args[1] === 'web-base'));
   await page.locator('#message', { hasText: 'rolled back to web-base' }).waitFor();
+  await page.locator('#net tr[data-network="lan"]', { hasText: '198.51.100.2/24' }).waitFor();
+  await page.locator('#rules li', { hasText: 'deny tcp to any port 25' }).waitFor();
   await page.screenshot({ path: join(artifacts, 'webui.png'), fullPage: true });
 });
 
