@@ -8,6 +8,7 @@ import { routerPlan, vmLinks } from '../../common/net/plan.ts';
 import { ROUTER_FW_CFG_PREFIX, routerFiles } from '../../common/net/router-files.ts';
 import type { QemuNic, QemuSpec } from '../../common/qemu/argv.ts';
 import { vmPaths } from '../launch/vm.ts';
+import { bindVfio } from './vfio.ts';
 
 // The two ends of a link: the VM's socket and the router's.
 export function linkSockets(stateDir: string, link: NetLink, router: string): { vm: string; router: string } {
@@ -27,6 +28,7 @@ export async function networkLaunch(
   config: NetworksConfig | undefined,
   name: string,
   stateDir: string,
+  sysfs = '/sys',
 ): Promise<Pick<QemuSpec, 'nics' | 'vfio' | 'fwCfg'> & { netns?: string }> {
   if (!config) return {};
   const nics: QemuNic[] = [];
@@ -38,6 +40,7 @@ export async function networkLaunch(
   const plan = routerPlan(config, name);
   if (!plan) return nics.length > 0 ? { nics } : {};
   const { uplink } = plan.router;
+  if (uplink.pci) await bindVfio(uplink.pci, sysfs);
   if (uplink.tap) nics.push({ id: 'uplink', mac: uplink.mac, backend: { tap: uplink.tap.name } });
   for (const link of plan.links) {
     const sockets = linkSockets(stateDir, link, name);

@@ -12,6 +12,7 @@ import { buildHostImage, repoRoot } from '../lib/host-image.ts';
 import { type BenchRow, controllerReadyRows, median, workloadRows } from './agent.ts';
 import { cliStartRows } from './cli.ts';
 import { launchSweepRows } from './launch-sweep.ts';
+import { networkRows } from './network.ts';
 import { agentRssRows } from './rss.ts';
 
 type Row = BenchRow;
@@ -24,6 +25,8 @@ const onlyAgent = process.argv.includes('--only=agent');
 const onlySweep = process.argv.includes('--only=sweep');
 // --only=cli: `mvos --help` and a no-op build in this checkout, beside `node -e 0`.
 const onlyCli = process.argv.includes('--only=cli');
+// --only=net: throughput and round trip through the router VM beside a direct tap, and the router's memory.
+const onlyNet = process.argv.includes('--only=net');
 const count = (flag: string, fallback: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3) ?? fallback);
 
@@ -57,6 +60,10 @@ async function main(): Promise<void> {
     }
     if (onlyCli) {
       rows.push(...cliStartRows(repoRoot));
+      return report();
+    }
+    if (onlyNet) {
+      rows.push(...(await networkRows(runs)));
       return report();
     }
     if (onlyAgent) {
@@ -162,6 +169,7 @@ async function main(): Promise<void> {
     rows.push(...(await controllerReadyRows(runs)));
     rows.push(...(await workloadRows(runs)));
     rows.push(...(await agentRssRows()));
+    rows.push(...(await networkRows(runs)));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

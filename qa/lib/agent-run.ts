@@ -228,6 +228,19 @@ export function consoleCommand(
   });
 }
 
+// Runs a shell command on a VM's console and returns its output and exit code (the end marker is made by the guest's
+// shell, so the echoed command line never matches it).
+export async function consoleShell(
+  stateDir: string,
+  vm: string,
+  command: string,
+  timeoutMs = 60_000,
+): Promise<{ out: string; rc: number }> {
+  const end = /MVOS42END rc=(\d+)/;
+  const text = await consoleCommand(stateDir, vm, `${command}; echo "MVOS$((6*7))END rc=$?"`, end, timeoutMs);
+  return { out: text, rc: Number(end.exec(text)![1]) };
+}
+
 // Runs `mvos vm …` against an agent's socket; --json output parsed.
 export function mvosVm(run: AgentRun, args: string[]): { status: number; json: unknown; stderr: string } {
   const result = spawnSync(
