@@ -207,6 +207,24 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     detect: [{ command: 'curl' }],
   },
   {
+    package: 'nftables',
+    purpose: 'check the compiled firewall rulesets (nft --check) in a network namespace of the test',
+    group: 'qa',
+    detect: [{ command: 'nft' }],
+  },
+  {
+    package: 'dnsmasq-base',
+    purpose: 'serve DHCP and DNS on the network test\'s "internet" (a namespace with a tap)',
+    group: 'qa',
+    detect: [{ command: 'dnsmasq' }],
+  },
+  {
+    package: 'tcpdump',
+    purpose: "capture on the network test's uplink: proof of what crossed it and what did not",
+    group: 'qa',
+    detect: [{ command: 'tcpdump' }],
+  },
+  {
     package: 'tmux',
     purpose: 'a real terminal for the `mvos vm console` test (raw mode, the terminal restored)',
     group: 'qa',
