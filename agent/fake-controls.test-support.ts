@@ -1,5 +1,7 @@
 // The one test double of Controls, for the API, WebUI, CLI and SSH tests: VM states, console and checkpoints in memory,
 // every call made on it recorded (the calls it makes on itself are not).
+
+import { TEST_NETWORKS } from '../common/net/fixture.test-support.ts';
 import type { ConsoleSession, ConsoleViewer } from './console/broker.ts';
 import { MemoryConsoles } from './console/memory-consoles.test-support.ts';
 import {
@@ -368,19 +370,9 @@ export class FakeControls implements Controls {
   networks(): NetworksView {
     this.record('networks');
     return {
-      networks: [
-        {
-          name: 'lan',
-          router: 'router',
-          subnet: '198.51.100.0/24',
-          gateway: '198.51.100.1',
-          prefix: 24,
-          dhcp: true,
-          dns: true,
-          outbound: 'allow',
-          vms: this.vms.has('web') ? ['web'] : [],
-        },
-      ],
+      networks: TEST_NETWORKS.networks
+        .filter((n) => n.name === 'lan')
+        .map((n) => ({ ...n, vms: this.vms.has('web') ? ['web'] : [] })),
       routers: [{ vm: 'router', uplink: 'tap mvup0', ipv4: 'dhcp', state: 'stopped' }],
     };
   }

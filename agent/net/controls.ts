@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { MAX_VM_RULES, type NetworksView, type VmNetView, type VmState } from '../../common/api-types.ts';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import type { NetRule, NetworksConfig } from '../../common/host-config.ts';
-import { routerPlan } from '../../common/net/plan.ts';
+import { routerOfNetwork, routerPlan } from '../../common/net/plan.ts';
 import { routerFiles } from '../../common/net/router-files.ts';
 import { ControlError } from '../controls.ts';
 import type { VmInstance } from '../supervisor/instance.ts';
@@ -133,10 +133,10 @@ export class NetControls {
       const merged = checkNetworks(next, this.needs.vms);
       if (!merged.value)
         throw new ControlError('invalid', merged.problems.map((p) => `${p.path} ${p.message}`).join('; '));
-      const routers = new Set(next.links.filter((l) => l.vm === name).map((l) => routerPlanName(next, l.network)));
+      const routers = new Set(next.links.filter((l) => l.vm === name).map((l) => routerOfNetwork(next, l.network)));
       for (const rule of checked.value) {
         const target = rule.to && 'vm' in rule.to ? rule.to.vm : undefined;
-        const reachable = next.links.some((l) => l.vm === target && routers.has(routerPlanName(next, l.network)));
+        const reachable = next.links.some((l) => l.vm === target && routers.has(routerOfNetwork(next, l.network)));
         if (target !== undefined && (target === name || !reachable))
           throw new ControlError('invalid', `VM "${target}" is not reachable from ${name} through its router`);
       }
@@ -170,8 +170,4 @@ export class NetControls {
         `router ${router} refused the rules: ${reply.replace(/^MVOS-NET-REFUSED\s*/, '')}`,
       );
   }
-}
-
-function routerPlanName(config: NetworksConfig, network: string): string {
-  return config.networks.find((n) => n.name === network)!.router;
 }

@@ -4,7 +4,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetLink, NetworksConfig } from '../../common/host-config.ts';
-import { routerPlan, vmLinks } from '../../common/net/plan.ts';
+import { routerOfNetwork, routerPlan, vmLinks } from '../../common/net/plan.ts';
 import { ROUTER_FW_CFG_PREFIX, routerFiles } from '../../common/net/router-files.ts';
 import type { QemuNic, QemuSpec } from '../../common/qemu/argv.ts';
 import { vmPaths } from '../launch/vm.ts';
@@ -18,10 +18,6 @@ export function linkSockets(stateDir: string, link: NetLink, router: string): { 
   };
 }
 
-function routerOf(config: NetworksConfig, link: NetLink): string {
-  return config.networks.find((n) => n.name === link.network)!.router;
-}
-
 // What QEMU gets for VM `name`: its NICs, and for a router also its uplink, fw_cfg files and the namespace its tap is
 // in. Writes the router's files and removes socket files a killed QEMU left (its own ends only).
 export async function networkLaunch(
@@ -33,7 +29,7 @@ export async function networkLaunch(
   if (!config) return {};
   const nics: QemuNic[] = [];
   for (const [index, link] of vmLinks(config, name).entries()) {
-    const sockets = linkSockets(stateDir, link, routerOf(config, link));
+    const sockets = linkSockets(stateDir, link, routerOfNetwork(config, link.network));
     await rm(sockets.vm, { force: true });
     nics.push({ id: `net${index}`, mac: link.mac, backend: { dgram: { local: sockets.vm, remote: sockets.router } } });
   }

@@ -72,7 +72,10 @@ test('commands call the controls they name, and only those', async () => {
   assert.is((await run(client, 'checkpoint rollback web cp9')).code, 1);
   assert.match((await run(client, 'rescue')).stdout, /rescue active: requested over SSH by alice/);
   assert.match((await run(client, 'help')).stdout, /checkpoint rollback VM ID/);
-  assert.match((await run(client, 'net list')).stdout, /^lan\s+router\s+198\.51\.100\.0\/24\s+dhcp\/dns\s+allow\s+web$/m);
+  assert.match(
+    (await run(client, 'net list')).stdout,
+    /^lan\s+router\s+198\.51\.100\.0\/24\s+dhcp\/dns\s+allow\s+web$/m,
+  );
   const net = (await run(client, 'net web')).stdout;
   assert.match(net, /^lan\s+router\s+198\.51\.100\.2\/24\s+198\.51\.100\.1\s+02:00:00:00:02:01\s+2\.0 KiB/m);
   assert.match(net, /rules:\n {2}1\. deny tcp to any port 25\n$/);

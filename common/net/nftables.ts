@@ -2,6 +2,7 @@
 // (`ip mvos`, `arp mvos`) in one transaction. Nothing passes unless a rule here says so: forward and input drop by
 // policy; every link is pinned to its VM's address and MAC; VMs reach each other only where a rule of theirs says.
 import type { NetLink, NetRule } from '../host-config.ts';
+import { ruleText } from '../view-columns.ts';
 import { type RouterPlan, UPLINK_IFNAME } from './plan.ts';
 
 type Expr = Record<string, unknown>;
@@ -88,18 +89,6 @@ function ruleMatch(rule: NetRule, plan: RouterPlan, sets: Map<string, string>): 
   return expr;
 }
 
-function describe(rule: NetRule): string {
-  const to = rule.to
-    ? 'cidr' in rule.to
-      ? rule.to.cidr
-      : 'name' in rule.to
-        ? rule.to.name
-        : `vm ${rule.to.vm}`
-    : 'any';
-  const ports = rule.ports ? ` port ${rule.ports[0]}${rule.ports[1] !== rule.ports[0] ? `-${rule.ports[1]}` : ''}` : '';
-  return `${rule.action} ${rule.proto} to ${to}${ports}`;
-}
-
 function linkChain(ip: Builder, plan: RouterPlan, link: NetLink, sets: Map<string, string>): void {
   const chain = `from_${link.ifname}`;
   ip.chain(chain);
@@ -107,7 +96,7 @@ function linkChain(ip: Builder, plan: RouterPlan, link: NetLink, sets: Map<strin
   for (const rule of link.rules) {
     const expr = ruleMatch(rule, plan, sets);
     if (!expr) continue;
-    ip.rule(chain, [...expr, rule.action === 'allow' ? accept : refuse(rule.proto)], `${link.vm}: ${describe(rule)}`);
+    ip.rule(chain, [...expr, rule.action === 'allow' ? accept : refuse(rule.proto)], `${link.vm}: ${ruleText(rule)}`);
   }
   // VMs do not see each other: anything else to a served subnet is dropped silently.
   for (const served of plan.networks)

@@ -26,6 +26,13 @@ export function vmLinks(config: NetworksConfig | undefined, vm: string): NetLink
   return config?.links.filter((l) => l.vm === vm) ?? [];
 }
 
+// The router of a network (the plan names one for each).
+export function routerOfNetwork(config: NetworksConfig, network: string): string {
+  const found = config.networks.find((n) => n.name === network);
+  if (!found) throw new Error(`no network ${network} in the plan`);
+  return found.router;
+}
+
 // IPv4 dotted quad → 32-bit number.
 export function ipv4ToNumber(address: string): number {
   return address.split('.').reduce((n, part) => n * 256 + Number(part), 0);

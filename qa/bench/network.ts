@@ -2,7 +2,9 @@
 // the same guest image on a direct tap into the same namespace, in the same run; and the router's memory.
 import { mkdirSync, rmSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { novmSpec } from '../../agent/launch/novm.ts';
 import { startQemu, vmPaths } from '../../agent/launch/vm.ts';
 import { unpackInitramfs } from '../../builder/archive/unpack.ts';
@@ -16,6 +18,22 @@ import { type BenchRow, median } from './agent.ts';
 
 const NETNS = 'mvb-inet';
 const BOOT_MS = 300_000;
+
+// Reads (and drops) what a guest says on its health channel, once QEMU listens there.
+async function listenHealth(path: string): Promise<Socket> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const socket = connect(path, () => resolve(socket));
+        socket.on('data', () => undefined);
+        socket.once('error', reject);
+      });
+    } catch (error) {
+      if (attempt > 50) throw error;
+      await sleep(100);
+    }
+  }
+}
 
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -60,8 +78,12 @@ export async function networkRows(runs: number): Promise<BenchRow[]> {
   const root = await unpackInitramfs(image.initrd, join(ARTIFACTS, 'host-roots'));
   const config = JSON.parse(await readFile(join(root, 'etc/mvos/host.json'), 'utf8')) as ScenarioConfig;
   config.vms = config.vms.filter((vm) => vm.name === 'router' || vm.name === 'web');
-  const networks = config.networks as { routers: Array<{ uplink: { tap: { netns?: string }; mac: string } }> };
+  const networks = config.networks as {
+    routers: Array<{ uplink: { tap: { netns?: string }; mac: string } }>;
+    links: Array<{ vm: string }>;
+  };
   networks.routers[0]!.uplink.tap.netns = NETNS;
+  networks.links = networks.links.filter((l) => l.vm === 'web');
   const internet = await Internet.start({
     netns: NETNS,
     dir,
@@ -77,6 +99,7 @@ export async function networkRows(runs: number): Promise<BenchRow[]> {
   });
   let run: AgentRun | undefined;
   let directPid: number | undefined;
+  let health: Socket | undefined;
   const rawState = join(dir, 'raw');
   try {
     run = await AgentRun.start({ root, config, dir: join(dir, 'agent') });
@@ -97,6 +120,14 @@ export async function networkRows(runs: number): Promise<BenchRow[]> {
       net: { nics: [{ id: 'net0', mac: '02:00:00:00:99:01', backend: { tap: 'mvdirect0' } }] },
     });
     directPid = await startQemu(spec, paths, { netns: NETNS });
+    // The guest's init writes its ready line to the health channel too, and waits there until someone listens.
+    health = await listenHealth(paths.health);
+    // What is typed before the guest's shell runs is lost: wait for its ready line first.
+    const until = Date.now() + BOOT_MS;
+    while (!(await readFile(paths.serialLog, 'utf8').catch(() => '')).includes(web.health.marker)) {
+      if (Date.now() > until) throw new Error(`the direct VM never reported ready; see ${paths.serialLog}`);
+      await sleep(250);
+    }
     const direct = await measure(rawState, 'direct', '192.0.2.1', internet, runs);
     return [
       {
@@ -122,6 +153,7 @@ export async function networkRows(runs: number): Promise<BenchRow[]> {
       },
     ];
   } finally {
+    health?.destroy();
     if (directPid) process.kill(directPid, 'SIGKILL');
     await run?.kill('SIGKILL');
     if (run) await killVms(run.stateDir, ['router', 'web']);

@@ -26,6 +26,7 @@ const dir = join(ARTIFACTS, '021-networks');
 let internet: Internet;
 let run: AgentRun;
 let config: ScenarioConfig;
+let hostRoot: string;
 let hostNet: { links: string; addrs: string };
 
 // The root namespace's interfaces and addresses, without counters and timers (what must not change).
@@ -66,6 +67,7 @@ async function setUp(): Promise<void> {
   await mkdir(dir, { recursive: true });
   const image = buildHostImage('recipes/examples/host-net.yaml');
   const root = await unpackInitramfs(image.initrd, join(ARTIFACTS, 'host-roots'));
+  hostRoot = root;
   config = JSON.parse(await readFile(join(root, 'etc/mvos/host.json'), 'utf8'));
   // Only the network's VMs (the controller and rescue are other scenarios' business), and the router's tap in the
   // test's "internet".
@@ -210,6 +212,30 @@ test('a rule change through the API reaches the running router at once, by DNS n
     ['ok', 'refused', 'ok'],
   );
   assert.match(changes[1]!.reason ?? '', 'not reachable');
+});
+
+test('a VM started after its router is up gets its link at once; the router is not restarted', async () => {
+  const router = await run.vm('router');
+  assert.is((await apiCall(run, 'POST', '/api/vms/worker/stop')).status, 200);
+  assert.is((await apiCall(run, 'POST', '/api/vms/worker/start')).status, 200);
+  await run.waitForVm('worker', (vm) => vm.state === 'ready', BOOT_MS, 'came back');
+  await leaseOf('worker', '198.51.100.3');
+  assert.match((await sh('worker', 'wget -q -T 10 -O - http://www.example.test/')).out, INTERNET_PAGE);
+  assert.is((await run.vm('router')).pid, router.pid, 'the router kept running');
+});
+
+test("the links do not pass through the agent: killed, the VMs' traffic goes on; restarted, it takes the router back", async () => {
+  const router = await run.vm('router');
+  await run.kill('SIGKILL');
+  assert.match((await sh('web', 'wget -q -T 10 -O - http://www.example.test/')).out, INTERNET_PAGE);
+  run = await AgentRun.start({ root: hostRoot, config, dir });
+  const back = await run.waitForVm('router', (vm) => vm.state === 'ready', 60_000, 're-attached');
+  assert.is(back.pid, router.pid, 'the same router QEMU');
+  // The new agent reaches the router's health channel again: a rule change still goes through.
+  const set = await apiCall(run, 'POST', '/api/vms/web/rules', {
+    rules: [{ action: 'deny', proto: 'tcp', ports: [25, 25] }],
+  });
+  assert.is(set.status, 200, JSON.stringify(set.json));
 });
 
 test('killing the router stops the traffic; it resumes when the router is back, the VMs still running', async () => {
