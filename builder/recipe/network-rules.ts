@@ -7,6 +7,9 @@ import type { RuleContext } from './rules.ts';
 import type { NetRule, Network, VmUplink } from './schema.types.ts';
 import { locate } from './yaml-source.ts';
 
+// The most links (VM NICs on its PCI root bus) one router VM serves.
+export const MAX_ROUTER_LINKS = 24;
+
 interface NetVm {
   launch?: string;
   networks?: string[];
@@ -208,6 +211,17 @@ export function checkNetworkRules(ctx: RuleContext): Problem[] {
       checkRule(report, `${base}/rules/${i}`, rule, name, reachable, vmNames);
   }
 
+  // Each link is a PCI NIC on the router's root bus, which has room for about thirty devices.
+  for (const router of routers) {
+    const served = networks.filter(([, n]) => n.router === router).map(([name]) => name);
+    const links = served.reduce((sum, name) => sum + (members.get(name) ?? 0), 0);
+    if (links > MAX_ROUTER_LINKS)
+      report.add(
+        `/networks/${served[served.length - 1]}/router`,
+        `router "${router}" would serve ${links} VM links; one router serves at most ${MAX_ROUTER_LINKS}`,
+        'give some networks a router VM of their own',
+      );
+  }
   const forwarded = new Map<string, string>();
   for (const [name, vm] of vms) {
     const router = routerOf.get(vm.networks?.[0] ?? '');
