@@ -8,7 +8,7 @@ import { withTempDir } from '../temp-dir.ts';
 import { TEST_NETWORKS } from './fixture.test-support.ts';
 import { compileRuleset } from './nftables.ts';
 import { routerPlan } from './plan.ts';
-import { routerFiles } from './router-files.ts';
+import { linksFile, routerFiles } from './router-files.ts';
 
 const golden = fileURLToPath(new URL('./golden/', import.meta.url));
 const dropAll = fileURLToPath(new URL('../../rootfs/router/overlay/etc/mvos/drop-all.json', import.meta.url));
@@ -86,6 +86,20 @@ test('fail closed: a ruleset the kernel refuses changes nothing, and the drop-al
     assert.match(run.out, 'chain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}');
     assert.match(run.out, 'chain output {\n\t\ttype filter hook output priority filter; policy drop;\n\t}');
   }));
+
+test('a NIC passed through keeps its own MAC: the links file says pci, and the router takes the first NIC that is no link', () => {
+  const uplink = { ...plan.router.uplink, tap: undefined, pci: ['0000:03:00.0'] };
+  const pci = linksFile({ ...plan, router: { ...plan.router, uplink } });
+  assert.is(pci.split('\n')[0], 'uplink uplink pci dhcp');
+  const fixed = linksFile({
+    ...plan,
+    router: {
+      ...plan.router,
+      uplink: { ...uplink, ipv4: { address: '203.0.113.2/24', gateway: '203.0.113.1', dns: [] } },
+    },
+  });
+  assert.is(fixed.split('\n')[0], 'uplink uplink pci 203.0.113.2/24 203.0.113.1');
+});
 
 test('a network without DNS gets no DNS rule; outbound deny refuses what no rule allowed', () => {
   const text = JSON.stringify(compileRuleset(plan).json);

@@ -7,13 +7,15 @@ import { type RouterPlan, UPLINK_IFNAME } from './plan.ts';
 export const ROUTER_FW_CFG_PREFIX = 'opt/org.mvos/';
 
 // `links`: one line per interface — `link IFNAME ROUTER-MAC GATEWAY/PREFIX VM-ADDRESS VM-MAC`, and
-// `uplink uplink MAC dhcp` or `uplink uplink MAC ADDRESS/PREFIX GATEWAY`.
+// `uplink uplink MAC dhcp` or `uplink uplink MAC ADDRESS/PREFIX GATEWAY`, the MAC `pci` for a NIC passed through whole
+// (it keeps its own: the router takes the first NIC that is no link).
 export function linksFile(plan: RouterPlan): string {
   const { uplink } = plan.router;
+  const mac = uplink.pci ? 'pci' : uplink.mac;
   const lines = [
     uplink.ipv4 === 'dhcp'
-      ? `uplink ${UPLINK_IFNAME} ${uplink.mac} dhcp`
-      : `uplink ${UPLINK_IFNAME} ${uplink.mac} ${uplink.ipv4.address} ${uplink.ipv4.gateway}`,
+      ? `uplink ${UPLINK_IFNAME} ${mac} dhcp`
+      : `uplink ${UPLINK_IFNAME} ${mac} ${uplink.ipv4.address} ${uplink.ipv4.gateway}`,
   ];
   for (const link of plan.links) {
     const network = plan.networks.find((n) => n.name === link.network)!;

@@ -108,7 +108,9 @@ test('the host passes its NIC to the router through VFIO, and an application VM 
     'const s=require("net").connect("/var/lib/mvos/vms/web/console.sock",()=>s.write(' +
     `"for i in $(seq 90); do wget -q -T 10 -O - http://${INTERNET_NAME}/ && break; sleep 2; done\\n"));` +
     's.on("data",(d)=>process.stdout.write(d));setTimeout(()=>process.exit(0),240000)';
-  qemu.stdin!.write(`\nnode -e '${script}'\n`);
+  // The router's own console first, kept in this test's serial log for when something below fails.
+  qemu.stdin!.write('\ncat /var/lib/mvos/vms/router/serial.log\n');
+  qemu.stdin!.write(`node -e '${script}'\n`);
   await waitFor(new RegExp(INTERNET_PAGE), 300_000, 'the page from web');
   // The host loads no e1000e driver: frames from the NIC's MAC are the router's own driver at work.
   assert.ok(internet.captured(`ether src ${NIC_MAC} and udp dst port 67`) > 0, "the router's DHCP went out the NIC");
