@@ -26,12 +26,12 @@ function waitFor(pattern: RegExp, timeoutMs: number, what: string): Promise<RegE
     const started = Date.now();
     const check = (): void => {
       const found = pattern.exec(output);
-      if (found) return resolve(found);
       const failed = /mvos-agent: (router|web): failed: .*/.exec(output);
-      if (failed) return reject(new Error(`${failed[0]}\n(serial log: ${dir}/serial.log)`));
-      if (Date.now() - started > timeoutMs || qemu?.exitCode !== null)
-        return reject(new Error(`no ${what} within ${timeoutMs / 1000} s (serial log: ${dir}/serial.log)`));
-      setTimeout(check, 500);
+      if (found) resolve(found);
+      else if (failed) reject(new Error(`${failed[0]}\n(serial log: ${dir}/serial.log)`));
+      else if (Date.now() - started > timeoutMs || qemu?.exitCode !== null)
+        reject(new Error(`no ${what} within ${timeoutMs / 1000} s (serial log: ${dir}/serial.log)`));
+      else setTimeout(check, 500);
     };
     check();
   });
