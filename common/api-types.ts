@@ -67,7 +67,8 @@ export interface VmNetView {
 // The host's networks: each with its router and VMs, and each router's uplink.
 export interface NetworksView {
   networks: Array<NetworkConfig & { vms: string[] }>;
-  routers: Array<{ vm: string; uplink: string; ipv4: string; state?: VmState }>;
+  // problems: what stops a bare-metal uplink from being passed to its router (no IOMMU, a shared group…).
+  routers: Array<{ vm: string; uplink: string; ipv4: string; state?: VmState; problems?: string[] }>;
 }
 
 // The most rules one VM may have (each becomes nftables rules in its router).

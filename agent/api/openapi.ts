@@ -111,6 +111,7 @@ const schemas = {
             uplink: { type: 'string' },
             ipv4: { type: 'string' },
             state: { $ref: '#/components/schemas/VmState' },
+            problems: { type: 'array', items: { type: 'string' } },
           },
         },
       },

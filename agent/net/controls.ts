@@ -10,6 +10,7 @@ import { routerFiles } from '../../common/net/router-files.ts';
 import { ControlError } from '../controls.ts';
 import type { VmInstance } from '../supervisor/instance.ts';
 import { checkNetworks, checkRules } from './check.ts';
+import { vfioProblems } from './vfio.ts';
 
 // What the network controls need of the supervisor.
 export interface NetControlsNeeds {
@@ -18,6 +19,8 @@ export interface NetControlsNeeds {
   instance: (vm: string) => VmInstance | undefined;
   state: (vm: string) => VmState | undefined;
   log: (line: string) => void;
+  // Where sysfs is (tests give a fake one).
+  sysfs?: string;
 }
 
 // How long a router may take to load a ruleset and answer.
@@ -44,6 +47,9 @@ function countersOf(line: string | undefined, ifname: string, at: string): VmNet
 export class NetControls {
   private changing: Promise<unknown> = Promise.resolve();
 
+  // What stops each bare-metal router's uplink from being passed to it (checked once at start), by router.
+  private readonly uplinkProblems = new Map<string, string[]>();
+
   private constructor(
     private current: NetworksConfig | undefined,
     private readonly overrides: Record<string, NetRule[]>,
@@ -69,7 +75,15 @@ export class NetControls {
       );
       overrides = {};
     }
-    return new NetControls(withRules(config, overrides), overrides, needs);
+    const controls = new NetControls(withRules(config, overrides), overrides, needs);
+    for (const router of config.routers) {
+      if (!router.uplink.pci) continue;
+      const problems = await vfioProblems(router.uplink.pci, needs.sysfs);
+      if (problems.length === 0) continue;
+      controls.uplinkProblems.set(router.vm, problems);
+      for (const problem of problems) needs.log(`${router.vm}: uplink: ${problem}`);
+    }
+    return controls;
   }
 
   // The networks as they are now (what a router starting now is given).
@@ -92,6 +106,7 @@ export class NetControls {
           : `pci ${(r.uplink.pci ?? []).join(', ')}`,
         ipv4: r.uplink.ipv4 === 'dhcp' ? 'dhcp' : `${r.uplink.ipv4.address} via ${r.uplink.ipv4.gateway}`,
         ...(this.needs.state(r.vm) ? { state: this.needs.state(r.vm) } : {}),
+        ...(this.uplinkProblems.has(r.vm) ? { problems: this.uplinkProblems.get(r.vm) } : {}),
       })),
     };
   }

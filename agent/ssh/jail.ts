@@ -99,7 +99,10 @@ async function answer(command: JailCommand, controls: Controls, who: string): Pr
       if (view.networks.length === 0) return 'no networks';
       return [
         ...renderTable(Object.values(NETWORK_COLUMNS), view.networks),
-        ...view.routers.map((r) => `router ${r.vm}: ${r.state ?? 'unknown'}, uplink ${r.uplink}, ${r.ipv4}`),
+        ...view.routers.flatMap((r) => [
+          `router ${r.vm}: ${r.state ?? 'unknown'}, uplink ${r.uplink}, ${r.ipv4}`,
+          ...(r.problems ?? []).map((p) => `  uplink problem: ${p}`),
+        ]),
       ].join('\n');
     }
     case 'net-vm': {

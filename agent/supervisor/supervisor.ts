@@ -87,6 +87,7 @@ export class Supervisor implements Controls {
       instance: (name) => this.slots.get(name)?.instance,
       state: (name) => this.slots.get(name)?.record.state,
       log,
+      ...(this.options.sysfs ? { sysfs: this.options.sysfs } : {}),
     });
     this.rescueInfo = await readRescueState(stateDir);
     for (const slot of this.slots.values()) {

@@ -73,7 +73,10 @@ async function list(ctx: CommandContext): Promise<number> {
   const view = await client(ctx).answer('GET /api/networks', {});
   return print(ctx, view, () => [
     ...renderTable(Object.values(NETWORK_COLUMNS), view.networks),
-    ...view.routers.map((r) => `router ${r.vm}: ${r.state ?? 'unknown'}, uplink ${r.uplink}, ${r.ipv4}`),
+    ...view.routers.flatMap((r) => [
+      `router ${r.vm}: ${r.state ?? 'unknown'}, uplink ${r.uplink}, ${r.ipv4}`,
+      ...(r.problems ?? []).map((p) => `  uplink problem: ${p}`),
+    ]),
   ]);
 }
 
