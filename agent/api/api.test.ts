@@ -85,6 +85,13 @@ const SAMPLES: Record<string, { path: string; body?: unknown; status: number; ty
     body: { name: 'job', image: '/srv/images/job.tar', cmd: ['echo', 'hi'] },
     status: 201,
   },
+  'GET /api/networks': { path: '/api/networks', status: 200 },
+  'GET /api/vms/{name}/net': { path: '/api/vms/web/net', status: 200 },
+  'POST /api/vms/{name}/rules': {
+    path: '/api/vms/web/rules',
+    body: { rules: [{ action: 'deny', proto: 'tcp', ports: [25, 25] }] },
+    status: 200,
+  },
   'GET /api/rescue': { path: '/api/rescue', status: 200 },
   'POST /api/rescue': { path: '/api/rescue', body: { reason: 'controller disk broken' }, status: 200 },
   'POST /login': { path: '/login', body: {}, status: 400 },
