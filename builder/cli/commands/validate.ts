@@ -55,7 +55,10 @@ async function run(ctx: CommandContext): Promise<number> {
       const vms = recipe.vms.length
         ? `, VMs: ${recipe.vms.map((v) => `${v.name} (${v.role}, ${v.launch})`).join(', ')}`
         : '';
-      ctx.out(`ok  ${file}: ${recipe.kind} ${recipe.name} ${recipe.version}${vms}`);
+      const networks = recipe.networks.length
+        ? `, networks: ${recipe.networks.map((n) => `${n.name} (${n.subnet} via ${n.router})`).join(', ')}`
+        : '';
+      ctx.out(`ok  ${file}: ${recipe.kind} ${recipe.name} ${recipe.version}${vms}${networks}`);
     }
   }
   if (ctx.json) {
