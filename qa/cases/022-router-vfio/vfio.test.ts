@@ -8,6 +8,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { qemuArgv } from '../../../common/qemu/argv.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 import { buildHostImage } from '../../lib/host-image.ts';
 import { INTERNET_NAME, INTERNET_PAGE, Internet } from '../../lib/internet.ts';
@@ -61,42 +62,26 @@ test('the host passes its NIC to the router through VFIO, and an application VM 
     capture: true,
   });
   // The host's QEMU runs in the test's namespace (its tap is there); inside, the router's QEMU gets the NIC by VFIO.
-  qemu = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      NETNS,
-      'qemu-system-x86_64',
-      '-nodefaults',
-      '-no-user-config',
-      '-machine',
-      'q35',
-      '-accel',
-      'tcg,thread=single',
-      '-smp',
-      '2',
-      '-m',
-      '2048',
-      '-display',
-      'none',
+  const argv = qemuArgv({
+    machine: 'q35',
+    accel: 'tcg',
+    cpus: 2,
+    memoryMiB: 2048,
+    kernel: image.kernel,
+    initrd: image.initrd,
+    append: `${image.cmdline} mvos.state.wait=0 mvos.shell=1`,
+    serial: 'stdio',
+    // The IOMMU before any PCI device; the NIC at a fixed address, the one the recipe's uplink names.
+    extra: [
       '-device',
       'intel-iommu,intremap=on,caching-mode=on',
-      '-kernel',
-      image.kernel,
-      '-initrd',
-      image.initrd,
-      '-append',
-      `${image.cmdline} mvos.state.wait=0 mvos.shell=1`,
       '-netdev',
       'tap,id=up,ifname=mvnest0,script=no,downscript=no',
       '-device',
       `e1000e,netdev=up,mac=${NIC_MAC},bus=pcie.0,addr=0x5`,
-      '-serial',
-      'stdio',
     ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
+  });
+  qemu = spawn('ip', ['netns', 'exec', NETNS, 'qemu-system-x86_64', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
   qemu.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   qemu.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const started = Date.now();
