@@ -1,6 +1,7 @@
 // The one test double of Controls, for the API, WebUI, CLI and SSH tests: VM states, console and checkpoints in memory,
 // every call made on it recorded (the calls it makes on itself are not).
 
+import { MAX_VM_RULES } from '../common/api-types.ts';
 import { TEST_NETWORKS } from '../common/net/fixture.test-support.ts';
 import type { ConsoleSession, ConsoleViewer } from './console/broker.ts';
 import { MemoryConsoles } from './console/memory-consoles.test-support.ts';
@@ -387,7 +388,7 @@ export class FakeControls implements Controls {
     this.record('setRules', name, rules);
     this.vm(name);
     if (name !== 'web') throw new ControlError('invalid', `${name} is on no network`);
-    const checked = checkRules(rules, 256);
+    const checked = checkRules(rules, MAX_VM_RULES);
     if (!checked.value)
       throw new ControlError('invalid', checked.problems.map((p) => `${p.path} ${p.message}`).join('; '));
     this.webLink = { ...this.webLink, rules: checked.value };

@@ -99,15 +99,18 @@ export class NetControls {
         ...n,
         vms: config.links.filter((l) => l.network === n.name).map((l) => l.vm),
       })),
-      routers: config.routers.map((r) => ({
-        vm: r.vm,
-        uplink: r.uplink.tap
-          ? `tap ${r.uplink.tap.name}${r.uplink.tap.netns ? ` (netns ${r.uplink.tap.netns})` : ''}`
-          : `pci ${(r.uplink.pci ?? []).join(', ')}`,
-        ipv4: r.uplink.ipv4 === 'dhcp' ? 'dhcp' : `${r.uplink.ipv4.address} via ${r.uplink.ipv4.gateway}`,
-        ...(this.needs.state(r.vm) ? { state: this.needs.state(r.vm) } : {}),
-        ...(this.uplinkProblems.has(r.vm) ? { problems: this.uplinkProblems.get(r.vm) } : {}),
-      })),
+      routers: config.routers.map((r) => {
+        const state = this.needs.state(r.vm);
+        return {
+          vm: r.vm,
+          uplink: r.uplink.tap
+            ? `tap ${r.uplink.tap.name}${r.uplink.tap.netns ? ` (netns ${r.uplink.tap.netns})` : ''}`
+            : `pci ${(r.uplink.pci ?? []).join(', ')}`,
+          ipv4: r.uplink.ipv4 === 'dhcp' ? 'dhcp' : `${r.uplink.ipv4.address} via ${r.uplink.ipv4.gateway}`,
+          ...(state ? { state } : {}),
+          ...(this.uplinkProblems.has(r.vm) ? { problems: this.uplinkProblems.get(r.vm) } : {}),
+        };
+      }),
     };
   }
 
