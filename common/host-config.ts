@@ -128,6 +128,35 @@ export interface NetworkConfig {
   dhcp: boolean;
   dns: boolean;
   outbound: 'allow' | 'deny';
+  // The tunnel that is this network's only way out (absent: the uplink, through the router's NAT).
+  vpn?: NetVpn;
+}
+
+// Where a tunnel's own packets go: an IPv4 address, or a DNS name the router resolves once at boot and pins.
+export interface VpnEndpoint {
+  host: string;
+  port: number;
+  proto: 'udp' | 'tcp';
+  // The WireGuard peer (public key) this endpoint is for.
+  peer?: string;
+}
+
+// A VPN network's tunnel: what the router's firewall and init need in the clear, and the provider's file sealed with
+// the host's secret key (bound to the network's name).
+export interface NetVpn {
+  provider: 'wireguard' | 'openvpn';
+  // The tunnel's interface inside the router, and the routing table its network's links use.
+  ifname: string;
+  table: number;
+  endpoints: VpnEndpoint[];
+  // The tunnel's own addresses (WireGuard; OpenVPN's come from its server).
+  addresses: string[];
+  // DNS servers inside the tunnel, handed to the network's VMs.
+  dns: string[];
+  mtu?: number;
+  // A URL the router fetches through the tunnel: its page is the exit address.
+  check?: string;
+  sealed: string;
 }
 
 // How a router reaches the outside: a tap (development and tests; in a named network namespace when given) or PCI NICs

@@ -6,6 +6,7 @@ import { hasVarstore, menuWaitMs } from '../firmware/vm.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
 import { IMAGE_API_CERT, IMAGE_API_KEY } from '../secrets/api-tls.ts';
 import { type HostUsers, IMAGE_SECRET_KEY } from '../secrets/host-users.ts';
+import type { VpnSecrets } from '../secrets/vpn-configs.ts';
 import { CONTAINER_INITRD } from './container-init.ts';
 import { networksConfig } from './network-plan.ts';
 
@@ -57,7 +58,11 @@ export function apiTlsConfig(recipe: Recipe): ApiTlsConfig | null {
 
 // /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their
 // secrets resolved.
-export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): HostConfigFile {
+export function hostConfig(
+  recipe: Recipe,
+  users: HostUsers = { users: [] },
+  vpn: VpnSecrets = { byNetwork: new Map() },
+): HostConfigFile {
   const containersKernel = recipe.agent.enabled ? containerKernel(recipe) : undefined;
   return {
     name: recipe.name,
@@ -66,7 +71,7 @@ export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Ho
     housekeeping: recipe.host.housekeeping,
     // What container workloads boot (absent: this host cannot run them).
     containers: containersKernel ? { kernel: containersKernel, initrd: CONTAINER_INITRD } : null,
-    networks: networksConfig(recipe),
+    networks: networksConfig(recipe, vpn.byNetwork),
     agent: {
       apiListen: recipe.agent.apiListen ?? null,
       apiTls: apiTlsConfig(recipe),
@@ -74,7 +79,7 @@ export function hostConfig(recipe: Recipe, users: HostUsers = { users: [] }): Ho
       apiNames: [...recipe.agent.apiNames],
       sshListen: recipe.agent.sshListen ?? null,
       users: users.users,
-      secretKeyFile: users.secretKey ? IMAGE_SECRET_KEY : null,
+      secretKeyFile: users.secretKey || vpn.secretKey ? IMAGE_SECRET_KEY : null,
     },
     vms: recipe.vms.map((vm) => ({
       name: vm.name,

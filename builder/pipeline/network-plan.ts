@@ -1,9 +1,10 @@
 // The recipe's networks → host.json's `networks`: each VM's address (the subnet's addresses in VM order, after the
 // router's), MACs derived from names (stable across builds and hosts), and the links' interface names in each router.
 import { createHash } from 'node:crypto';
-import type { NetLink, NetworksConfig, RouterConfig } from '../../common/host-config.ts';
+import type { NetLink, NetVpn, NetworkConfig, NetworksConfig, RouterConfig } from '../../common/host-config.ts';
 import { ipv4ToNumber, numberToIpv4 } from '../../common/net/plan.ts';
-import type { Recipe } from '../recipe/types.ts';
+import type { NetworkSpec, Recipe } from '../recipe/types.ts';
+import type { ResolvedVpn } from '../secrets/vpn-configs.ts';
 
 // A locally administered unicast MAC (02:…) from a name: the same name gives the same MAC on every build.
 export function derivedMac(name: string): string {
@@ -11,8 +12,28 @@ export function derivedMac(name: string): string {
   return ['02', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
-// host.json's networks; null when the recipe declares none.
-export function networksConfig(recipe: Recipe): NetworksConfig | null {
+// A VPN network's tunnel for host.json: its interface and routing table are numbered per router, in network order.
+function tunnelConfig(network: NetworkSpec, index: number, resolved: ResolvedVpn | undefined): NetVpn {
+  if (!resolved) throw new Error(`VPN network ${network.name} has no resolved provider file`);
+  const { parsed } = resolved;
+  return {
+    provider: parsed.provider,
+    ifname: `vpn${index}`,
+    table: 100 + index,
+    endpoints: parsed.endpoints.map((e) => ({ ...e, host: e.host.toLowerCase() })),
+    addresses: [...parsed.addresses],
+    dns: [...parsed.dns],
+    ...(parsed.mtu ? { mtu: parsed.mtu } : {}),
+    ...(network.vpn?.check ? { check: network.vpn.check } : {}),
+    sealed: resolved.sealed,
+  };
+}
+
+// host.json's networks; null when the recipe declares none. `vpn` holds each VPN network's resolved provider file.
+export function networksConfig(
+  recipe: Recipe,
+  vpn: ReadonlyMap<string, ResolvedVpn> = new Map(),
+): NetworksConfig | null {
   if (recipe.networks.length === 0) return null;
   const links: NetLink[] = [];
   const ifnames = new Map<string, number>();
@@ -53,9 +74,16 @@ export function networksConfig(recipe: Recipe): NetworksConfig | null {
     });
   return {
     routers,
-    networks: recipe.networks.map((n) => {
+    networks: recipe.networks.map((n): NetworkConfig => {
       const [base, prefix] = n.subnet.split('/') as [string, string];
-      return { ...n, gateway: numberToIpv4(ipv4ToNumber(base) + 1), prefix: Number(prefix) };
+      const { vpn: tunnel, ...plain } = n;
+      const index = recipe.networks.filter((o) => o.router === n.router && o.vpn).indexOf(n);
+      return {
+        ...plain,
+        gateway: numberToIpv4(ipv4ToNumber(base) + 1),
+        prefix: Number(prefix),
+        ...(tunnel ? { vpn: tunnelConfig(n, index, vpn.get(n.name)) } : {}),
+      };
     }),
     links,
   };

@@ -10,6 +10,7 @@ import type { Recipe, TemplateSpec } from '../recipe/types.ts';
 import { type FileTree, placeEntry, resolveInTree, rootFile } from '../rootfs/tree.ts';
 import { type ApiTlsPair, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../secrets/api-tls.ts';
 import { type HostUsers, IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
+import { resolveVpnSecrets, type VpnSecrets } from '../secrets/vpn-configs.ts';
 import { CONTAINER_INITRD, containerInitramfs, containerInitScript } from './container-init.ts';
 import {
   containerKernel,
@@ -69,10 +70,10 @@ function renderTemplates(recipe: Recipe): RecipeFiles['templates'] {
   });
 }
 
-function generatedFiles(recipe: Recipe, users: HostUsers): Record<string, string> {
+function generatedFiles(recipe: Recipe, users: HostUsers, vpn: VpnSecrets): Record<string, string> {
   const generated: Record<string, string> = { 'etc/os-release': osRelease(recipe) };
   if (recipe.kind === 'host') {
-    generated['etc/mvos/host.json'] = `${JSON.stringify(hostConfig(recipe, users), null, 2)}\n`;
+    generated['etc/mvos/host.json'] = `${JSON.stringify(hostConfig(recipe, users, vpn), null, 2)}\n`;
     generated['etc/mvos/state-label'] = `${recipe.host.stateLabel}\n`;
   }
   return generated;
@@ -89,7 +90,11 @@ async function readRecipeFiles(recipe: Recipe): Promise<RecipeFiles> {
     recipe.kind === 'host' && recipe.agent.apiTls === 'key-folder'
       ? await readApiTls(defaultKeyDir(), recipe.agent)
       : undefined;
-  return { overlays, templates, generated: generatedFiles(recipe, users), secretKey: users.secretKey, apiTls };
+  // VPN networks' provider files, sealed with the same key.
+  const vpn: VpnSecrets =
+    recipe.kind === 'host' ? await resolveVpnSecrets(recipe.networks, defaultKeyDir()) : { byNetwork: new Map() };
+  const secretKey = users.secretKey ?? vpn.secretKey;
+  return { overlays, templates, generated: generatedFiles(recipe, users, vpn), secretKey, apiTls };
 }
 
 async function rootfsInputs(

@@ -10,6 +10,9 @@ import { locate } from './yaml-source.ts';
 // The most links (VM NICs on its PCI root bus) one router VM serves.
 export const MAX_ROUTER_LINKS = 24;
 
+// The most VPN tunnels one router VM holds (each has its own routing table).
+export const MAX_ROUTER_TUNNELS = 4;
+
 interface NetVm {
   launch?: string;
   networks?: string[];
@@ -131,6 +134,26 @@ function checkRule(
   }
 }
 
+// What a VM on a VPN network cannot have: a port forward from the uplink (its traffic leaves and returns only
+// through the tunnel), or a rule by DNS name (the router's DNS, which fills those sets, does not serve VPN networks:
+// their VMs resolve through the tunnel).
+function checkVpnMember(report: Report, base: string, vm: NetVm, network: string): void {
+  if ((vm.forwards?.length ?? 0) > 0)
+    report.add(
+      `${base}/forwards`,
+      `a VM on VPN network "${network}" takes no port forwards from the uplink: its traffic stays in the tunnel`,
+      'drop the forwards, or put the VM on a network without `via`',
+    );
+  (vm.rules ?? []).forEach((rule, i) => {
+    if (rule.to !== undefined && !/^[\d./]+$/.test(rule.to))
+      report.add(
+        `${base}/rules/${i}/to`,
+        `a rule by DNS name needs the router's DNS, and VPN network "${network}" resolves through its tunnel`,
+        'write the address or CIDR',
+      );
+  });
+}
+
 // The network rules of a host recipe (a guest recipe may not declare networks at all).
 export function checkNetworkRules(ctx: RuleContext): Problem[] {
   const report = new Report(ctx);
@@ -209,6 +232,18 @@ export function checkNetworkRules(ctx: RuleContext): Problem[] {
     );
     for (const [i, rule] of (vm.rules ?? []).entries())
       checkRule(report, `${base}/rules/${i}`, rule, name, reachable, vmNames);
+    const vpn = joined.find((n) => networks.some(([other, o]) => other === n && o.via));
+    if (vpn) checkVpnMember(report, base, vm, vpn);
+  }
+
+  for (const router of routers) {
+    const tunnels = networks.filter(([, n]) => n.router === router && n.via);
+    if (tunnels.length > MAX_ROUTER_TUNNELS)
+      report.add(
+        `/networks/${tunnels[MAX_ROUTER_TUNNELS]![0]}/via`,
+        `router "${router}" would hold ${tunnels.length} VPN tunnels; one router holds at most ${MAX_ROUTER_TUNNELS}`,
+        'give some VPN networks a router VM of their own',
+      );
   }
 
   // Each link is a PCI NIC on the router's root bus, which has room for about thirty devices.

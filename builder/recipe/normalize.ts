@@ -80,6 +80,16 @@ export function normalizeNetworks(raw: MultiverseRecipe['networks']): NetworkSpe
         dhcp: n.dhcp ?? true,
         dns: n.dns ?? true,
         outbound: n.outbound ?? 'allow',
+        ...(n.via
+          ? {
+              vpn: Object.freeze({
+                config: n.via.vpn.config,
+                ...(n.via.vpn.provider ? { provider: n.via.vpn.provider } : {}),
+                dns: Object.freeze([...(n.via.vpn.dns ?? [])]),
+                ...(n.via.vpn.check ? { check: n.via.vpn.check } : {}),
+              }),
+            }
+          : {}),
       }),
     );
 }

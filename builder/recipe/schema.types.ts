@@ -430,6 +430,34 @@ export interface Network {
    * What a VM may do towards the uplink when none of its rules matched.
    */
   outbound?: 'allow' | 'deny';
+  /**
+   * The network reaches the outside only through a tunnel its router holds: a kill switch in the router's static firewall, from its first packet on.
+   */
+  via?: {
+    /**
+     * A VPN tunnel from your provider's file.
+     */
+    vpn: {
+      /**
+       * The provider's file (a WireGuard .conf or an OpenVPN .ovpn), by name in the key folder's vpn/ folder (0600); the image carries it sealed.
+       */
+      config: string;
+      /**
+       * Which tunnel the file is for (default: read from the file).
+       */
+      provider?: 'wireguard' | 'openvpn';
+      /**
+       * DNS servers inside the tunnel for the network's VMs (default: the file's DNS).
+       *
+       * @maxItems 4
+       */
+      dns?: [] | [string] | [string, string] | [string, string, string] | [string, string, string, string];
+      /**
+       * A URL the router fetches through the tunnel to see the exit address (the page is the address, as ifconfig.me answers).
+       */
+      check?: string;
+    };
+  };
 }
 /**
  * How the agent knows the VM is up.

@@ -57,6 +57,16 @@ export interface NetworkSpec {
   readonly dhcp: boolean;
   readonly dns: boolean;
   readonly outbound: 'allow' | 'deny';
+  // The tunnel the network's traffic leaves through, and only through.
+  readonly vpn?: VpnSpec;
+}
+
+// A VPN network's tunnel: the provider's file in the key folder, and what the file does not say.
+export interface VpnSpec {
+  readonly config: string;
+  readonly provider?: 'wireguard' | 'openvpn';
+  readonly dns: readonly string[];
+  readonly check?: string;
 }
 
 // One agent user as the recipe names them; their secrets come from the key folder at build time.

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decryptSecret, encryptSecret, readOrCreateSecretKey, readSecretKey } from './otp-secret.ts';
+import { decryptSecret, encryptSecret, readOrCreateSecretKey, readSecretKey, sealDeterministic } from './otp-secret.ts';
 
 const secret = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 
@@ -16,6 +16,17 @@ test('a sealed secret opens with the same key and user, and never shows the plai
   assert.not.ok(sealed.includes(secret));
   assert.is(decryptSecret(key, 'alice', sealed), secret);
   assert.is.not(encryptSecret(key, 'alice', secret), sealed, 'a fresh IV each time');
+});
+
+test('a deterministic seal is the same for the same key, binding and text, opens only for its binding', () => {
+  const key = randomBytes(32);
+  const sealed = sealDeterministic(key, 'vpn/private', secret);
+  assert.is(sealDeterministic(key, 'vpn/private', secret), sealed, 'an image that carries it builds to the same bytes');
+  assert.is.not(sealDeterministic(key, 'vpn/private', `${secret}x`), sealed);
+  assert.is.not(sealDeterministic(randomBytes(32), 'vpn/private', secret), sealed);
+  assert.not.ok(sealed.includes(secret));
+  assert.is(decryptSecret(key, 'vpn/private', sealed), secret);
+  assert.throws(() => decryptSecret(key, 'vpn/other', sealed), /does not open/);
 });
 
 test('a wrong key, another user, a tampered or malformed string are refused', () => {

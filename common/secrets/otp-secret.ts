@@ -1,6 +1,6 @@
 // One-time-code secrets at rest: AES-256-GCM under a 32-byte key file, bound to the user name; shared by the builder
 // and the agent.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.ts';
@@ -23,6 +23,19 @@ export function encryptSecret(key: Buffer, user: string, plaintext: string): str
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(context(user));
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return [VERSION, iv, cipher.getAuthTag(), body]
+    .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+    .join(':');
+}
+
+// Seals like encryptSecret, but with the IV derived from the key, the binding and the text: the same file seals to the
+// same string, so an image that carries it builds to the same bytes (it shows only whether two sealed texts are equal).
+export function sealDeterministic(key: Buffer, binding: string, plaintext: string): string {
+  checkKey(key);
+  const iv = createHmac('sha256', key).update(`mvos-seal-iv\0${binding}\0${plaintext}`).digest().subarray(0, IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(context(binding));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return [VERSION, iv, cipher.getAuthTag(), body]
     .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
