@@ -145,6 +145,9 @@ test('guest-router extends guest-tiny: its fragments first (named guest-tiny.<fi
     'NFT_CT',
     'FW_CFG_SYSFS',
     'PACKET',
+    'WIREGUARD',
+    'TUN',
+    'IP_MULTIPLE_TABLES',
   ])
     assert.is(options.get(`CONFIG_${option}`)?.value, 'y', option);
   assert.is(options.get('CONFIG_IPV6')?.value, 'n', 'no IPv6 stack in the router: nothing IPv6 can be forwarded');

@@ -79,3 +79,122 @@ export const TEST_NETWORKS: NetworksConfig = {
     },
   ],
 };
+
+const KEY_A = Buffer.alloc(32, 1).toString('base64');
+const KEY_B = Buffer.alloc(32, 2).toString('base64');
+
+// A router that holds a WireGuard tunnel for `private` (two peers, one endpoint by name) beside the plain `lan`.
+export const TEST_WIREGUARD: NetworksConfig = {
+  routers: [{ vm: 'gw', uplink: { tap: { name: 'mvvpn0' }, mac: '02:00:00:00:00:11', ipv4: 'dhcp' } }],
+  networks: [
+    {
+      name: 'lan',
+      router: 'gw',
+      subnet: '198.51.100.0/26',
+      gateway: '198.51.100.1',
+      prefix: 26,
+      dhcp: true,
+      dns: true,
+      outbound: 'allow',
+    },
+    {
+      name: 'private',
+      router: 'gw',
+      subnet: '203.0.113.0/26',
+      gateway: '203.0.113.1',
+      prefix: 26,
+      dhcp: true,
+      dns: true,
+      outbound: 'allow',
+      vpn: {
+        provider: 'wireguard',
+        ifname: 'vpn0',
+        table: 100,
+        endpoints: [
+          { host: '198.51.100.200', port: 51820, proto: 'udp', peer: KEY_A },
+          { host: 'vpn.example.test', port: 51820, proto: 'udp', peer: KEY_B },
+        ],
+        addresses: ['198.51.100.130/32'],
+        dns: ['198.51.100.53'],
+        mtu: 1420,
+        check: 'http://203.0.113.80/ip',
+        sealed: 'v1:AAAA:AAAA:AAAA',
+      },
+    },
+  ],
+  links: [
+    {
+      vm: 'outside',
+      network: 'lan',
+      ifname: 'vl0',
+      address: '198.51.100.2',
+      mac: '02:00:00:00:05:01',
+      routerMac: '02:00:00:00:05:02',
+      rules: [],
+      forwards: [{ proto: 'tcp', port: 8080, to: 80 }],
+    },
+    {
+      vm: 'inside',
+      network: 'private',
+      ifname: 'vl1',
+      address: '203.0.113.2',
+      mac: '02:00:00:00:06:01',
+      routerMac: '02:00:00:00:06:02',
+      rules: [
+        { action: 'deny', proto: 'tcp', ports: [25, 25] },
+        { action: 'allow', proto: 'tcp', to: { vm: 'outside' }, ports: [80, 80] },
+      ],
+      forwards: [],
+    },
+  ],
+};
+
+// A router that holds only an OpenVPN tunnel (two endpoints, udp and tcp), for a network without DHCP or DNS.
+export const TEST_OPENVPN: NetworksConfig = {
+  routers: [
+    {
+      vm: 'gw',
+      uplink: {
+        pci: ['0000:03:00.0'],
+        mac: '02:00:00:00:00:21',
+        ipv4: { address: '192.0.2.2/24', gateway: '192.0.2.1', dns: ['192.0.2.1'] },
+      },
+    },
+  ],
+  networks: [
+    {
+      name: 'hidden',
+      router: 'gw',
+      subnet: '203.0.113.64/26',
+      gateway: '203.0.113.65',
+      prefix: 26,
+      dhcp: false,
+      dns: false,
+      outbound: 'allow',
+      vpn: {
+        provider: 'openvpn',
+        ifname: 'vpn0',
+        table: 100,
+        endpoints: [
+          { host: '198.51.100.2', port: 1194, proto: 'udp' },
+          { host: '198.51.100.3', port: 443, proto: 'tcp' },
+        ],
+        addresses: [],
+        dns: [],
+        sealed: 'v1:AAAA:AAAA:AAAA',
+      },
+    },
+  ],
+  links: [
+    {
+      vm: 'vault',
+      network: 'hidden',
+      ifname: 'vl0',
+      address: '203.0.113.66',
+      mac: '02:00:00:00:07:01',
+      routerMac: '02:00:00:00:07:02',
+      rules: [],
+      forwards: [],
+    },
+  ],
+};

@@ -1,7 +1,9 @@
 // A router's firewall as data: its plan → one nftables JSON document (`nft -j -f`) that replaces the project's tables
 // (`ip mvos`, `arp mvos`) in one transaction. Nothing passes unless a rule here says so: forward and input drop by
-// policy; every link is pinned to its VM's address and MAC; VMs reach each other only where a rule of theirs says.
-import type { NetLink, NetRule } from '../host-config.ts';
+// policy; every link is pinned to its VM's address and MAC; VMs reach each other only where a rule of theirs says. A
+// VPN network's links lead only to its tunnel, and a router that holds tunnels drops its own packets too unless they
+// are the tunnels' (the kill switch: static, never changed when a tunnel comes or goes).
+import type { NetLink, NetRule, NetVpn } from '../host-config.ts';
 import { ruleText } from '../view-columns.ts';
 import { type RouterPlan, UPLINK_IFNAME } from './plan.ts';
 
@@ -63,8 +65,16 @@ class Builder {
     this.commands.push({ add: { rule } });
   }
 
-  set(name: string, comment: string): void {
-    this.commands.push({ add: { set: { family: this.family, table: TABLE, name, type: 'ipv4_addr', comment } } });
+  set(name: string, comment: string, type: string | string[] = 'ipv4_addr', elem?: unknown[]): void {
+    const set = {
+      family: this.family,
+      table: TABLE,
+      name,
+      type,
+      comment,
+      ...(elem && elem.length > 0 ? { elem } : {}),
+    };
+    this.commands.push({ add: { set } });
   }
 }
 
@@ -102,7 +112,49 @@ function linkChain(ip: Builder, plan: RouterPlan, link: NetLink, sets: Map<strin
   for (const served of plan.networks)
     ip.rule(chain, [match(payload('ip', 'daddr'), prefix(served.subnet)), drop], `${link.vm}: no other VM`);
   const out = network.outbound === 'allow' ? accept : { reject: { type: 'icmp', expr: 'admin-prohibited' } };
-  ip.rule(chain, [match(meta('oifname'), UPLINK_IFNAME), out], `${link.vm}: outbound ${network.outbound}`);
+  // A VPN network's only way out is its tunnel; there is no rule for the uplink, so the chain's policy drops it.
+  const way = network.vpn?.ifname ?? UPLINK_IFNAME;
+  const via = network.vpn ? ` through ${way} only` : '';
+  ip.rule(chain, [match(meta('oifname'), way), out], `${link.vm}: outbound ${network.outbound}${via}`);
+}
+
+// The router's own packets, for a router that holds tunnels: they may go to its links and tunnels; to the uplink only
+// the tunnels' own packets to their pinned endpoints, its DHCP, and DNS where a plain network needs the uplink's servers
+// (or once, to resolve an endpoint's name before any link is up).
+function outputChain(ip: Builder, plan: RouterPlan): void {
+  ip.chain('output', { type: 'filter', hook: 'output', prio: 0, policy: 'drop' });
+  const inside = ['lo', ...plan.links.map((l) => l.ifname), ...tunnels(plan).map((t) => t.ifname)];
+  ip.rule('output', [match(meta('oifname'), { set: inside }), accept], 'links, tunnels and loopback');
+  const up = match(meta('oifname'), UPLINK_IFNAME);
+  ip.rule('output', [up, match(payload('udp', 'sport'), 68), match(payload('udp', 'dport'), 67), accept], 'DHCP');
+  const peer = { concat: [payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport')] };
+  ip.rule('output', [up, match(peer, '@tunnel_peers'), accept], 'tunnels to their endpoints');
+  for (const proto of ['udp', 'tcp']) {
+    const dns = [up, match(payload(proto, 'dport'), 53)];
+    ip.rule('output', [...dns, match(payload('ip', 'daddr'), '@resolvers'), accept], 'resolving an endpoint, once');
+    if (plan.networks.some((n) => n.dns && !n.vpn))
+      ip.rule('output', [...dns, accept], 'DNS for the networks without a tunnel');
+  }
+}
+
+// The tunnels of a router's plan, in network order.
+export function tunnels(plan: RouterPlan): NetVpn[] {
+  return plan.networks.flatMap((n) => (n.vpn ? [n.vpn] : []));
+}
+
+// The tunnels' endpoints given as addresses, as set elements (named ones are added by the router once it resolved them).
+function peerElements(plan: RouterPlan): unknown[] {
+  const ipv4 = /^\d+\.\d+\.\d+\.\d+$/;
+  const seen = new Set<string>();
+  const elements: unknown[] = [];
+  for (const tunnel of tunnels(plan))
+    for (const e of tunnel.endpoints) {
+      const key = `${e.host}/${e.proto}/${e.port}`;
+      if (!ipv4.test(e.host) || seen.has(key)) continue;
+      seen.add(key);
+      elements.push({ concat: [e.host, e.proto, e.port] });
+    }
+  return elements;
 }
 
 // Compiles one router's plan into its ruleset.
@@ -114,8 +166,13 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
     for (const rule of link.rules)
       if (rule.to && 'name' in rule.to && !sets.has(rule.to.name)) sets.set(rule.to.name, `dns_${sets.size}`);
 
+  const vpn = tunnels(plan);
   ip.table();
   for (const [name, set] of sets) ip.set(set, name);
+  if (vpn.length > 0) {
+    ip.set('tunnel_peers', 'tunnel endpoints', ['ipv4_addr', 'inet_proto', 'inet_service'], peerElements(plan));
+    ip.set('resolvers', 'DNS servers the router asks while it resolves an endpoint');
+  }
 
   ip.chain('spoof', { type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' });
   for (const link of plan.links) {
@@ -140,7 +197,14 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
       [iif(UPLINK_IFNAME), match(payload('ip', 'saddr'), prefix(network.subnet)), drop],
       `uplink: no packet from inside ${network.name}`,
     );
-  const known = ['lo', UPLINK_IFNAME, ...plan.links.map((l) => l.ifname)];
+  for (const tunnel of vpn)
+    for (const network of plan.networks)
+      ip.rule(
+        'spoof',
+        [iif(tunnel.ifname), match(payload('ip', 'saddr'), prefix(network.subnet)), drop],
+        `${tunnel.ifname}: no packet from inside ${network.name}`,
+      );
+  const known = ['lo', UPLINK_IFNAME, ...plan.links.map((l) => l.ifname), ...vpn.map((t) => t.ifname)];
   ip.rule('spoof', [match(meta('iifname'), { set: known }, '!='), drop], 'no interface the plan does not name');
 
   ip.chain('input', { type: 'filter', hook: 'input', prio: 0, policy: 'drop' });
@@ -150,7 +214,8 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
     const network = plan.networks.find((n) => n.name === link.network)!;
     const on = iif(link.ifname);
     if (network.dhcp) ip.rule('input', [on, match(payload('udp', 'dport'), 67), accept], `${link.vm}: DHCP`);
-    if (network.dns) {
+    // A VPN network's VMs resolve through the tunnel: the router's DNS does not answer them.
+    if (network.dns && !network.vpn) {
       ip.rule('input', [on, match(payload('udp', 'dport'), 53), accept], `${link.vm}: DNS`);
       ip.rule('input', [on, match(payload('tcp', 'dport'), 53), accept], `${link.vm}: DNS`);
     }
@@ -158,6 +223,14 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
   }
 
   ip.chain('forward', { type: 'filter', hook: 'forward', prio: 0, policy: 'drop' });
+  // The kill switch comes before connection tracking: not even a flow that was established through a tunnel may go on
+  // through the uplink, whatever the routes say while a tunnel is down.
+  const tunnelled = plan.links.filter((l) => plan.networks.find((n) => n.name === l.network)?.vpn);
+  if (tunnelled.length > 0) {
+    const links = { set: tunnelled.map((l) => l.ifname) };
+    ip.rule('forward', [match(meta('iifname'), links), match(meta('oifname'), UPLINK_IFNAME), drop], 'kill switch');
+    ip.rule('forward', [iif(UPLINK_IFNAME), match(meta('oifname'), links), drop], 'kill switch');
+  }
   ip.rule('forward', [match({ ct: { key: 'state' } }, 'invalid', 'in'), drop]);
   ip.rule('forward', [match({ ct: { key: 'state' } }, ['established', 'related'], 'in'), accept]);
   ip.rule('forward', [iif(UPLINK_IFNAME), match({ ct: { key: 'status' } }, 'dnat', 'in'), accept], 'port forwards');
@@ -178,6 +251,8 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
       );
   ip.chain('postrouting_nat', { type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' });
   ip.rule('postrouting_nat', [match(meta('oifname'), UPLINK_IFNAME), { masquerade: null }]);
+  for (const tunnel of vpn) ip.rule('postrouting_nat', [match(meta('oifname'), tunnel.ifname), { masquerade: null }]);
+  if (vpn.length > 0) outputChain(ip, plan);
 
   arp.table();
   arp.chain('input', { type: 'filter', hook: 'input', prio: 0, policy: 'accept' });

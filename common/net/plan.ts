@@ -42,3 +42,8 @@ export function ipv4ToNumber(address: string): number {
 export function numberToIpv4(n: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
 }
+
+// What a VPN network's sealed provider file is bound to: another network's seal does not open as this one's.
+export function tunnelSealBinding(network: string): string {
+  return `vpn/${network}`;
+}

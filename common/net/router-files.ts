@@ -54,18 +54,43 @@ export function dnsmasqConf(plan: RouterPlan, nameSets: Array<{ set: string; nam
     const base = network.subnet.split('/')[0];
     lines.push(`dhcp-range=set:${network.name},${base},static,${netmask(network.prefix)},1h`);
     lines.push(`dhcp-option=tag:${network.name},option:router,${network.gateway}`);
-    lines.push(`dhcp-option=tag:${network.name},option:dns-server${network.dns ? `,${network.gateway}` : ''}`);
+    // A VPN network's VMs ask the DNS servers inside the tunnel; the router's own DNS does not answer them.
+    const servers = !network.dns ? [] : network.vpn ? network.vpn.dns : [network.gateway];
+    lines.push(`dhcp-option=tag:${network.name},option:dns-server${servers.map((a) => `,${a}`).join('')}`);
   }
   for (const link of plan.links) lines.push(`dhcp-host=${link.mac},${link.address},${link.vm}`);
   for (const { set, name } of nameSets) lines.push(`nftset=/${name}/4#ip#mvos#${set}`);
   return `${lines.join('\n')}\n`;
 }
 
-// Every file of one router, by fw_cfg name (without the prefix).
+// `tunnels`: one block per VPN network — `tunnel IFNAME PROVIDER TABLE ADDRESSES MTU CHECK` (comma lists, `-` for none),
+// `endpoint IFNAME HOST PORT PROTO PEER` for each endpoint, and `via LINK IFNAME` for each of its links.
+export function tunnelsFile(plan: RouterPlan): string {
+  const lines: string[] = [];
+  for (const network of plan.networks) {
+    const t = network.vpn;
+    if (!t) continue;
+    const addresses = t.addresses.length > 0 ? t.addresses.join(',') : '-';
+    lines.push(`tunnel ${t.ifname} ${t.provider} ${t.table} ${addresses} ${t.mtu ?? '-'} ${t.check ?? '-'}`);
+    for (const e of t.endpoints) lines.push(`endpoint ${t.ifname} ${e.host} ${e.port} ${e.proto} ${e.peer ?? '-'}`);
+    for (const link of plan.links.filter((l) => l.network === network.name))
+      lines.push(`via ${link.ifname} ${t.ifname}`);
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
+
+// The fw_cfg name (without the prefix) of a tunnel's provider file, opened by the agent just before the router starts.
+export function tunnelConfigName(ifname: string): string {
+  return `${ifname}.conf`;
+}
+
+// Every file of one router, by fw_cfg name (without the prefix); the tunnels' sealed provider files are not among
+// them (the agent opens those itself).
 export function routerFiles(plan: RouterPlan): Record<string, string> {
   const compiled = compileRuleset(plan);
   return {
     links: linksFile(plan),
+    tunnels: tunnelsFile(plan),
     'ruleset.json': `${JSON.stringify(compiled.json)}\n`,
     rules: `${compiled.rules}\n`,
     'dnsmasq.conf': dnsmasqConf(plan, compiled.nameSets),
