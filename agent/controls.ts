@@ -4,6 +4,7 @@ import type {
   ContainerRequest,
   HostFacts,
   NetworksView,
+  NetworkView,
   RescueState,
   VmNetView,
   VmView,
@@ -19,6 +20,7 @@ export type {
   HostFacts,
   MemoryPlacement,
   NetworksView,
+  NetworkView,
   PinPlan,
   RescueState,
   VmNetView,
@@ -67,8 +69,10 @@ export interface Controls {
   // Unpacks the image and starts it in a microVM; resolves once it runs (its output is the console log, its exit code
   // the result).
   runContainer(request: ContainerRequest): Promise<VmView>;
-  // The host's networks and routers.
+  // The host's networks and routers (a VPN network with its tunnel's state).
   networks(): NetworksView;
+  // Takes a VPN network's tunnel down and up again in its router (the kill switch holds throughout).
+  restartTunnel(network: string): Promise<NetworkView>;
   // A VM's links: addresses, rules, forwards, counters.
   vmNet(name: string): VmNetView[];
   // Replaces a VM's rules (checked, loaded by its running router in one transaction, kept across restarts).

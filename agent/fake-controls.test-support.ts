@@ -2,7 +2,7 @@
 // every call made on it recorded (the calls it makes on itself are not).
 
 import { MAX_VM_RULES } from '../common/api-types.ts';
-import { TEST_NETWORKS } from '../common/net/fixture.test-support.ts';
+import { TEST_NETWORKS, TEST_WIREGUARD } from '../common/net/fixture.test-support.ts';
 import type { ConsoleSession, ConsoleViewer } from './console/broker.ts';
 import { MemoryConsoles } from './console/memory-consoles.test-support.ts';
 import {
@@ -13,11 +13,13 @@ import {
   type HealthEvent,
   type HostFacts,
   type NetworksView,
+  type NetworkView,
   type RescueState,
   type VmNetView,
   type VmView,
 } from './controls.ts';
 import { checkRules } from './net/check.ts';
+import { tunnelStatus } from './net/controls.ts';
 
 // One call made on the double, in order, with its arguments as given.
 export interface ControlCall {
@@ -371,11 +373,31 @@ export class FakeControls implements Controls {
   networks(): NetworksView {
     this.record('networks');
     return {
-      networks: TEST_NETWORKS.networks
-        .filter((n) => n.name === 'lan')
-        .map((n) => ({ ...n, vms: this.vms.has('web') ? ['web'] : [] })),
+      networks: [
+        ...TEST_NETWORKS.networks
+          .filter((n) => n.name === 'lan')
+          .map((n) => ({ ...n, vms: this.vms.has('web') ? ['web'] : [] })),
+        this.privateNetwork(),
+      ],
       routers: [{ vm: 'router', uplink: 'tap mvup0', ipv4: 'dhcp', state: 'stopped' }],
     };
+  }
+
+  // A VPN network whose router reported its WireGuard tunnel up, with an exit address.
+  private privateNetwork(): NetworkView {
+    const { vpn, ...network } = TEST_WIREGUARD.networks.find((n) => n.name === 'private')!;
+    const line = `MVOS-VPN vpn0 wireguard ${this.tunnelState} 198.51.100.200:51820 12 4096 2048 198.51.100.2 20`;
+    return { ...network, vms: [], tunnel: tunnelStatus(vpn!, line, this.now()) };
+  }
+
+  private tunnelState = 'up';
+
+  async restartTunnel(network: string): Promise<NetworkView> {
+    this.record('restartTunnel', network);
+    if (network === 'lan') throw new ControlError('invalid', 'network lan has no tunnel');
+    if (network !== 'private') throw new ControlError('not-found', `no network ${network}`);
+    this.tunnelState = 'restarting';
+    return this.privateNetwork();
   }
 
   vmNet(name: string): VmNetView[] {

@@ -62,11 +62,38 @@ export interface VmNetView {
   rules: NetRule[];
   forwards: NetForward[];
   counters?: { sentBytes: number; sentPackets: number; receivedBytes: number; receivedPackets: number; at: string };
+  // The tunnel of a VPN network: the VM's only way out, and the exit address the outside sees.
+  tunnel?: TunnelStatus;
 }
+
+// A VPN network's tunnel as its router last reported it (every few seconds on its health channel).
+export interface TunnelStatus {
+  provider: 'wireguard' | 'openvpn';
+  interface: string;
+  // up: WireGuard's last handshake is under 180 s old, or OpenVPN is connected; connecting: not yet; down: the tunnel
+  // is gone (nothing of its network gets out); unknown: the router has not reported (it is not running).
+  state: 'up' | 'connecting' | 'down' | 'restarting' | 'unknown';
+  // The endpoints as configured (`host:port/proto`), and the one in use.
+  endpoints: string[];
+  endpoint?: string;
+  // Seconds since WireGuard's last handshake, or since OpenVPN connected.
+  handshakeAgeS?: number;
+  rxBytes: number;
+  txBytes: number;
+  // The exit address the check URL saw, and how many seconds ago.
+  check?: string;
+  exitAddress?: string;
+  exitAgeS?: number;
+  // When the router reported this.
+  at?: string;
+}
+
+// A network as the API shows it: its VMs, and for a VPN network its tunnel (never its sealed provider file).
+export type NetworkView = Omit<NetworkConfig, 'vpn'> & { vms: string[]; tunnel?: TunnelStatus };
 
 // The host's networks: each with its router and VMs, and each router's uplink.
 export interface NetworksView {
-  networks: Array<NetworkConfig & { vms: string[] }>;
+  networks: NetworkView[];
   // problems: what stops a bare-metal uplink from being passed to its router (no IOMMU, a shared group…).
   routers: Array<{ vm: string; uplink: string; ipv4: string; state?: VmState; problems?: string[] }>;
 }
@@ -208,6 +235,7 @@ export interface ApiAnswers {
   'DELETE /api/vms/{name}/checkpoints/{id}': { deleted: string };
   'POST /api/containers': VmView;
   'GET /api/networks': NetworksView;
+  'POST /api/networks/{name}/restart': NetworkView;
   'GET /api/vms/{name}/net': VmNetView[];
   'POST /api/vms/{name}/rules': VmNetView[];
   'GET /api/rescue': RescueState;

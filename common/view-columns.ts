@@ -1,7 +1,7 @@
 // The columns of VM and checkpoint tables, each defined once; `mvos vm` and the SSH jail each pick the ones they show.
-import type { CheckpointView, NetworksView, VmNetView, VmView } from './api-types.ts';
+import type { CheckpointView, NetworksView, NetworkView, TunnelStatus, VmNetView, VmView } from './api-types.ts';
 import type { NetRule } from './host-config.ts';
-import type { Column } from './table.ts';
+import { type Column, renderTable } from './table.ts';
 
 // How a VM is now (failed and why, ready since when), else its last event, as the WebUI's health column says it; a
 // failure it came back from is history.
@@ -71,8 +71,47 @@ export const LINK_COLUMNS = {
     cell: (l) => (l.counters ? `${bytes(l.counters.receivedBytes)} (${l.counters.receivedPackets} pk)` : ''),
   },
   rules: { header: 'RULES', cell: (l) => String(l.rules.length) },
+  way: { header: 'WAY OUT', cell: (l) => (l.tunnel ? tunnelSummary(l.tunnel) : 'uplink') },
   forwards: { header: 'FORWARDS', cell: (l) => l.forwards.map((f) => `${f.proto} ${f.port}→${f.to}`).join(', ') },
 } satisfies Record<string, Column<VmNetView>>;
+
+// A tunnel in a few words: provider, state, and the exit address when one was seen.
+export function tunnelSummary(t: TunnelStatus): string {
+  return `${t.provider} ${t.state}${t.exitAddress ? `, exit ${t.exitAddress}` : ''}`;
+}
+
+function ago(seconds: number | undefined): string {
+  return seconds === undefined ? '' : seconds < 120 ? `${seconds}s ago` : `${Math.round(seconds / 60)}m ago`;
+}
+
+// Every column a table of VPN networks' tunnels can show.
+export const TUNNEL_COLUMNS = {
+  network: { header: 'NETWORK', cell: (n) => n.name },
+  provider: { header: 'PROVIDER', cell: (n) => n.tunnel.provider },
+  state: { header: 'STATE', cell: (n) => n.tunnel.state },
+  endpoint: { header: 'ENDPOINT', cell: (n) => n.tunnel.endpoint ?? n.tunnel.endpoints.join(', ') },
+  handshake: {
+    header: 'HANDSHAKE',
+    cell: (n) => ago(n.tunnel.handshakeAgeS),
+  },
+  received: { header: 'RECEIVED', cell: (n) => bytes(n.tunnel.rxBytes) },
+  sent: { header: 'SENT', cell: (n) => bytes(n.tunnel.txBytes) },
+  exit: {
+    header: 'EXIT ADDRESS',
+    cell: (n) =>
+      n.tunnel.exitAddress
+        ? `${n.tunnel.exitAddress} (${ago(n.tunnel.exitAgeS)})`
+        : n.tunnel.check
+          ? 'not seen yet'
+          : '',
+  },
+} satisfies Record<string, Column<NetworkView & { tunnel: TunnelStatus }>>;
+
+// The VPN networks of a view with their tunnels, as a table; a line saying so when there are none.
+export function tunnelLines(view: NetworksView): string[] {
+  const tunnelled = view.networks.filter((n): n is NetworkView & { tunnel: TunnelStatus } => n.tunnel !== undefined);
+  return tunnelled.length === 0 ? ['no VPN networks'] : renderTable(Object.values(TUNNEL_COLUMNS), tunnelled);
+}
 
 // Every column a table of networks can show.
 export const NETWORK_COLUMNS = {

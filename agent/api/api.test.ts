@@ -86,6 +86,7 @@ const SAMPLES: Record<string, { path: string; body?: unknown; status: number; ty
     status: 201,
   },
   'GET /api/networks': { path: '/api/networks', status: 200 },
+  'POST /api/networks/{name}/restart': { path: '/api/networks/private/restart', status: 200 },
   'GET /api/vms/{name}/net': { path: '/api/vms/web/net', status: 200 },
   'POST /api/vms/{name}/rules': {
     path: '/api/vms/web/rules',

@@ -79,27 +79,48 @@ const schemas = {
       },
     },
   },
+  TunnelStatus: {
+    type: 'object',
+    description: "A VPN network's tunnel as its router last reported it (never its provider file)",
+    required: ['provider', 'interface', 'state', 'endpoints', 'rxBytes', 'txBytes'],
+    properties: {
+      provider: { enum: ['wireguard', 'openvpn'] },
+      interface: { type: 'string' },
+      state: { enum: ['up', 'connecting', 'down', 'restarting', 'unknown'] },
+      endpoints: { type: 'array', items: { type: 'string' } },
+      endpoint: { type: 'string' },
+      handshakeAgeS: { type: 'integer' },
+      rxBytes: { type: 'integer' },
+      txBytes: { type: 'integer' },
+      check: { type: 'string' },
+      exitAddress: { type: 'string' },
+      exitAgeS: { type: 'integer' },
+      at: { type: 'string' },
+    },
+  },
+  NetworkView: {
+    type: 'object',
+    required: ['name', 'router', 'subnet', 'gateway', 'prefix', 'dhcp', 'dns', 'outbound', 'vms'],
+    properties: {
+      name: { type: 'string' },
+      router: { type: 'string' },
+      subnet: { type: 'string' },
+      gateway: { type: 'string' },
+      prefix: { type: 'integer' },
+      dhcp: { type: 'boolean' },
+      dns: { type: 'boolean' },
+      outbound: { enum: ['allow', 'deny'] },
+      vms: { type: 'array', items: { type: 'string' } },
+      tunnel: ref('TunnelStatus'),
+    },
+  },
   NetworksView: {
     type: 'object',
     required: ['networks', 'routers'],
     properties: {
       networks: {
         type: 'array',
-        items: {
-          type: 'object',
-          required: ['name', 'router', 'subnet', 'gateway', 'prefix', 'dhcp', 'dns', 'outbound', 'vms'],
-          properties: {
-            name: { type: 'string' },
-            router: { type: 'string' },
-            subnet: { type: 'string' },
-            gateway: { type: 'string' },
-            prefix: { type: 'integer' },
-            dhcp: { type: 'boolean' },
-            dns: { type: 'boolean' },
-            outbound: { enum: ['allow', 'deny'] },
-            vms: { type: 'array', items: { type: 'string' } },
-          },
-        },
+        items: ref('NetworkView'),
       },
       routers: {
         type: 'array',
@@ -553,6 +574,19 @@ export const OPENAPI = {
         '200': json('Networks', ref('NetworksView')),
         ...COMMON,
       }),
+    },
+    '/api/networks/{name}/restart': {
+      post: op(
+        "Restart a VPN network's tunnel in its router (its kill switch holds throughout)",
+        {
+          '200': json('The network with its tunnel', ref('NetworkView')),
+          '400': error('A network without a tunnel'),
+          ...CHANGE,
+          '404': error('No such network'),
+          '409': error('The router is not running, or could not restart the tunnel'),
+        },
+        { parameters: [{ ...name, description: 'Network name' }] },
+      ),
     },
     '/api/vms/{name}/net': {
       get: op(

@@ -170,6 +170,14 @@ export function controlRoutes(controls: Controls, status: () => AgentStatus): Ro
       body: controls.networks(),
     })),
     jsonRoute(
+      'POST /api/networks/{name}/restart',
+      { ...session, summary: "Restart a VPN network's tunnel in its router (its kill switch holds throughout)" },
+      async (ctx) => {
+        ctx.auditDetail = ctx.params.name!;
+        return { body: await controls.restartTunnel(ctx.params.name!) };
+      },
+    ),
+    jsonRoute(
       'GET /api/vms/{name}/net',
       { ...session, summary: "A VM's links: network, address, MAC, rules, forwards, counters" },
       (ctx) => ({ body: controls.vmNet(ctx.params.name!) }),

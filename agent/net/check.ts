@@ -5,10 +5,12 @@ import type {
   NetForward,
   NetLink,
   NetRule,
+  NetVpn,
   NetworkConfig,
   NetworksConfig,
   RouterConfig,
   RouterUplink,
+  VpnEndpoint,
 } from '../../common/host-config.ts';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
@@ -19,6 +21,9 @@ const CIDR = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]
 const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))+$/;
 const PCI = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const TAP = /^[a-zA-Z0-9_-]{1,15}$/;
+const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+const CHECK_URL = /^http:\/\/[0-9]{1,3}(\.[0-9]{1,3}){3}(:[0-9]{1,5})?(\/[A-Za-z0-9._~/?=&%-]*)?$/;
+const SEALED = /^v1:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$/;
 
 type Json = Record<string, unknown>;
 
@@ -146,7 +151,68 @@ function network(c: Check, value: unknown, path: string): NetworkConfig | undefi
     dns: c.flag(n, 'dns', path),
     outbound: c.among(n, 'outbound', path, ['allow', 'deny'] as const),
   };
-  return Object.values(fields).includes(undefined) ? undefined : (fields as NetworkConfig);
+  const tunnel = n.vpn === undefined || n.vpn === null ? null : vpn(c, n.vpn, `${path}/vpn`);
+  if (Object.values(fields).includes(undefined) || tunnel === undefined) return undefined;
+  return { ...(fields as NetworkConfig), ...(tunnel ? { vpn: tunnel } : {}) };
+}
+
+function addresses(c: Check, value: unknown, path: string, shape: RegExp, what: string, most: number): string[] {
+  const list = c.list(value ?? [], path);
+  if (list.length > most) c.fail(path, `must hold at most ${most}`);
+  return list.filter(
+    (a, i) => (typeof a === 'string' && shape.test(a)) || c.fail(`${path}/${i}`, `must be ${what}`),
+  ) as string[];
+}
+
+function endpoint(c: Check, value: unknown, path: string): VpnEndpoint | undefined {
+  const e = c.object(value, path);
+  if (!e) return undefined;
+  const host = c.text(e, 'host', path, new RegExp(`${IPV4.source}|${DNS_NAME.source}`), 'an IPv4 address or DNS name');
+  const port = c.port(e.port, `${path}/port`);
+  const proto = c.among(e, 'proto', path, ['udp', 'tcp'] as const);
+  const peer = e.peer === undefined || e.peer === null ? undefined : c.text(e, 'peer', path, WG_KEY, 'a WireGuard key');
+  if (!host || !port || !proto || (e.peer !== undefined && e.peer !== null && !peer)) return undefined;
+  return { host, port, proto, ...(peer ? { peer } : {}) };
+}
+
+function vpn(c: Check, value: unknown, path: string): NetVpn | undefined {
+  const v = c.object(value, path);
+  if (!v) return undefined;
+  const before = c.problems.length;
+  const provider = c.among(v, 'provider', path, ['wireguard', 'openvpn'] as const);
+  const ifname = c.text(v, 'ifname', path, /^vpn[0-3]$/, 'a tunnel interface name like vpn0');
+  const table =
+    Number.isInteger(v.table) && (v.table as number) >= 100 && (v.table as number) <= 103
+      ? (v.table as number)
+      : c.fail(`${path}/table`, 'must be a routing table from 100 to 103');
+  const endpointList = c.list(v.endpoints, `${path}/endpoints`);
+  if (endpointList.length < 1 || endpointList.length > 16) c.fail(`${path}/endpoints`, 'must hold 1 to 16 endpoints');
+  const endpoints = endpointList.map((e, i) => endpoint(c, e, `${path}/endpoints/${i}`));
+  const tunnelAddresses = addresses(c, v.addresses, `${path}/addresses`, CIDR, 'an IPv4 address with prefix', 8);
+  const dns = addresses(c, v.dns, `${path}/dns`, IPV4, 'an IPv4 address', 4);
+  const mtu =
+    v.mtu === undefined || v.mtu === null
+      ? undefined
+      : Number.isInteger(v.mtu) && (v.mtu as number) >= 576 && (v.mtu as number) <= 9000
+        ? (v.mtu as number)
+        : c.fail(`${path}/mtu`, 'must be 576 to 9000');
+  const check =
+    v.check === undefined || v.check === null
+      ? undefined
+      : c.text(v, 'check', path, CHECK_URL, 'an http URL with an IPv4 host');
+  const sealed = c.text(v, 'sealed', path, SEALED, 'a sealed secret (v1:…)');
+  if (c.problems.length > before || !provider || !ifname || !table || !sealed) return undefined;
+  return {
+    provider,
+    ifname,
+    table,
+    endpoints: endpoints as VpnEndpoint[],
+    addresses: tunnelAddresses,
+    dns,
+    ...(mtu ? { mtu } : {}),
+    ...(check ? { check } : {}),
+    sealed,
+  };
 }
 
 function uplink(c: Check, value: unknown, path: string): RouterUplink | undefined {

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { NetRule } from '../../common/host-config.ts';
-import { TEST_NETWORKS } from '../../common/net/fixture.test-support.ts';
+import { TEST_NETWORKS, TEST_WIREGUARD } from '../../common/net/fixture.test-support.ts';
 import { withTempDir } from '../../common/temp-dir.ts';
 import { ControlError } from '../controls.ts';
 import type { VmInstance } from '../supervisor/instance.ts';
-import { NetControls, type NetControlsNeeds } from './controls.ts';
+import { NetControls, type NetControlsNeeds, tunnelStatus } from './controls.ts';
 
 const VMS = ['router', 'probe', 'web', 'worker', 'db'];
 
@@ -127,5 +127,39 @@ test('a bare-metal uplink the host cannot pass is named at start, in the view an
     assert.match(router!.problems!.join('\n'), /0000:03:00.0: no such PCI device/);
     assert.match(lines.join('\n'), /router: uplink: the host has no IOMMU groups/);
   }));
+
+test("a tunnel's status comes from its router's last line; a line that is not one gives `unknown`, never garbage", () => {
+  const vpn = TEST_WIREGUARD.networks[1]!.vpn!;
+  const at = '2026-12-06T12:00:00.000Z';
+  assert.equal(tunnelStatus(vpn, 'MVOS-VPN vpn0 wireguard up 198.51.100.200:51820 7 1500 900 198.51.100.2 3', at), {
+    provider: 'wireguard',
+    interface: 'vpn0',
+    state: 'up',
+    endpoints: ['198.51.100.200:51820/udp', 'vpn.example.test:51820/udp'],
+    rxBytes: 1500,
+    txBytes: 900,
+    check: 'http://203.0.113.80/ip',
+    endpoint: '198.51.100.200:51820',
+    handshakeAgeS: 7,
+    exitAddress: '198.51.100.2',
+    exitAgeS: 3,
+    at,
+  });
+  const down = tunnelStatus(vpn, 'MVOS-VPN vpn0 wireguard down - - 0 0 - -', at);
+  assert.is(down.state, 'down');
+  assert.is(down.endpoint, undefined);
+  for (const bad of [
+    undefined,
+    'MVOS-VPN vpn1 wireguard up - - 0 0 - -',
+    'MVOS-VPN vpn0 wireguard pwned - - 0 0 - -',
+    'MVOS-VPN vpn0 wireguard up <script> 1 2 3 4 5',
+    'MVOS-VPN vpn0 wireguard up - - 0 0 - - extra',
+  ]) {
+    const status = tunnelStatus(vpn, bad, at);
+    assert.ok(status.state === 'unknown' || status.endpoint === undefined, `${bad}`);
+    if (bad?.includes('<script>')) assert.is(status.endpoint, undefined);
+  }
+  assert.is(tunnelStatus(vpn, 'MVOS-VPN vpn0 wireguard pwned - - 0 0 - -', at).state, 'unknown');
+});
 
 test.run();

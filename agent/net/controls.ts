@@ -2,9 +2,16 @@
 // applied to the running router in one transaction and read back, kept across restarts of the agent and the router.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MAX_VM_RULES, type NetworksView, type VmNetView, type VmState } from '../../common/api-types.ts';
+import {
+  MAX_VM_RULES,
+  type NetworksView,
+  type NetworkView,
+  type TunnelStatus,
+  type VmNetView,
+  type VmState,
+} from '../../common/api-types.ts';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
-import type { NetRule, NetworksConfig } from '../../common/host-config.ts';
+import type { NetRule, NetVpn, NetworkConfig, NetworksConfig } from '../../common/host-config.ts';
 import { routerOfNetwork, routerPlan } from '../../common/net/plan.ts';
 import { routerFiles } from '../../common/net/router-files.ts';
 import { ControlError } from '../controls.ts';
@@ -41,6 +48,43 @@ function countersOf(line: string | undefined, ifname: string, at: string): VmNet
   if (numbers?.length !== 4 || numbers.some((n) => !Number.isSafeInteger(n))) return undefined;
   const [rxBytes, rxPackets, txBytes, txPackets] = numbers as [number, number, number, number];
   return { sentBytes: rxBytes, sentPackets: rxPackets, receivedBytes: txBytes, receivedPackets: txPackets, at };
+}
+
+// A tunnel's status from its router's last `MVOS-VPN IF PROVIDER STATE ENDPOINT HANDSHAKE-AGE RX TX EXIT EXIT-AGE` line
+// (`-` for unknown); `unknown` when there is none (the router is not running).
+export function tunnelStatus(tunnel: NetVpn, line: string | undefined, at: string): TunnelStatus {
+  const base: TunnelStatus = {
+    provider: tunnel.provider,
+    interface: tunnel.ifname,
+    state: 'unknown',
+    endpoints: tunnel.endpoints.map((e) => `${e.host}:${e.port}/${e.proto}`),
+    rxBytes: 0,
+    txBytes: 0,
+    ...(tunnel.check ? { check: tunnel.check } : {}),
+  };
+  const fields = line?.split(' ') ?? [];
+  const [, ifname, , state, endpoint, age, rx, tx, exit, exitAge] = fields;
+  const states = ['up', 'connecting', 'down', 'restarting'] as const;
+  if (fields.length !== 10 || ifname !== tunnel.ifname || !states.includes(state as (typeof states)[number]))
+    return base;
+  const count = (text: string | undefined) => (text && /^\d{1,15}$/.test(text) ? Number(text) : undefined);
+  const address = (text: string | undefined) =>
+    text && /^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/.test(text) ? text : undefined;
+  const used = address(endpoint);
+  const handshake = count(age);
+  const exitAddress = address(exit);
+  const exitAgeS = count(exitAge);
+  return {
+    ...base,
+    state: state as TunnelStatus['state'],
+    ...(used ? { endpoint: used } : {}),
+    ...(handshake !== undefined ? { handshakeAgeS: handshake } : {}),
+    rxBytes: count(rx) ?? 0,
+    txBytes: count(tx) ?? 0,
+    ...(exitAddress ? { exitAddress } : {}),
+    ...(exitAddress && exitAgeS !== undefined ? { exitAgeS } : {}),
+    at,
+  };
 }
 
 // The networks of a running agent.
@@ -95,10 +139,7 @@ export class NetControls {
     const config = this.current;
     if (!config) return { networks: [], routers: [] };
     return {
-      networks: config.networks.map((n) => ({
-        ...n,
-        vms: config.links.filter((l) => l.network === n.name).map((l) => l.vm),
-      })),
+      networks: config.networks.map((n) => this.networkView(config, n)),
       routers: config.routers.map((r) => {
         const state = this.needs.state(r.vm);
         return {
@@ -114,6 +155,34 @@ export class NetControls {
     };
   }
 
+  private networkView(config: NetworksConfig, network: NetworkConfig): NetworkView {
+    const { vpn, ...plain } = network;
+    const vms = config.links.filter((l) => l.network === network.name).map((l) => l.vm);
+    if (!vpn) return { ...plain, vms };
+    const line = this.needs.instance(network.router)?.reports.get(`MVOS-VPN ${vpn.ifname}`);
+    return { ...plain, vms, tunnel: tunnelStatus(vpn, line, new Date().toISOString()) };
+  }
+
+  // Takes a VPN network's tunnel down and up again in its running router; the firewall stays as it is throughout.
+  async restartTunnel(name: string): Promise<NetworkView> {
+    const config = this.current;
+    const network = config?.networks.find((n) => n.name === name);
+    if (!config || !network) throw new ControlError('not-found', `no network ${name}`);
+    if (!network.vpn) throw new ControlError('invalid', `network ${name} has no tunnel`);
+    const instance = this.needs.instance(network.router);
+    if (!instance || this.needs.state(network.router) !== 'ready')
+      throw new ControlError('conflict', `router ${network.router} is not running`);
+    const reply = await instance
+      .request(`MVOS-VPN-RESTART ${network.vpn.ifname}`, /^MVOS-VPN-(RESTARTED|REFUSED)/, APPLY_TIMEOUT_MS)
+      .catch((error: Error) => {
+        throw new ControlError('conflict', `router ${network.router} did not answer: ${error.message}`);
+      });
+    if (!reply.startsWith('MVOS-VPN-RESTARTED'))
+      throw new ControlError('conflict', `router ${network.router} could not restart ${network.vpn.ifname}`);
+    this.needs.log(`${network.router}: tunnel ${network.vpn.ifname} of ${name} restarted`);
+    return this.networkView(config, network);
+  }
+
   vmNet(name: string): VmNetView[] {
     const config = this.current;
     return (config?.links ?? [])
@@ -123,6 +192,8 @@ export class NetControls {
         const router = this.needs.instance(network.router);
         const at = new Date().toISOString();
         const counters = countersOf(router?.reports.get('MVOS-NET-COUNTERS'), link.ifname, at);
+        const vpn = network.vpn;
+        const tunnel = vpn && tunnelStatus(vpn, router?.reports.get(`MVOS-VPN ${vpn.ifname}`), at);
         return {
           network: link.network,
           router: network.router,
@@ -133,6 +204,7 @@ export class NetControls {
           rules: link.rules,
           forwards: link.forwards,
           ...(counters ? { counters } : {}),
+          ...(tunnel ? { tunnel } : {}),
         };
       });
   }

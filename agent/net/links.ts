@@ -4,9 +4,10 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetLink, NetworksConfig } from '../../common/host-config.ts';
-import { routerOfNetwork, routerPlan, vmLinks } from '../../common/net/plan.ts';
-import { ROUTER_FW_CFG_PREFIX, routerFiles } from '../../common/net/router-files.ts';
+import { routerOfNetwork, routerPlan, tunnelSealBinding, vmLinks } from '../../common/net/plan.ts';
+import { ROUTER_FW_CFG_PREFIX, routerFiles, tunnelConfigName } from '../../common/net/router-files.ts';
 import type { QemuNic, QemuSpec } from '../../common/qemu/argv.ts';
+import { decryptSecret, readSecretKey } from '../../common/secrets/otp-secret.ts';
 import { vmPaths } from '../launch/vm.ts';
 import { bindVfio } from './vfio.ts';
 
@@ -18,14 +19,25 @@ export function linkSockets(stateDir: string, link: NetLink, router: string): { 
   };
 }
 
+async function tunnelKey(file: string | undefined): Promise<Buffer> {
+  if (!file) throw new Error('the host has VPN networks but its config names no agent.secretKeyFile to open them');
+  return readSecretKey(file);
+}
+
+// A VPN network's provider file, opened with the host's secret key (it opens only as this network's).
+export function openTunnelConfig(key: Buffer, network: string, sealed: string): string {
+  return decryptSecret(key, tunnelSealBinding(network), sealed);
+}
+
 // What QEMU gets for VM `name`: its NICs, and for a router also its uplink, fw_cfg files and the namespace its tap is
 // in. Writes the router's files and removes socket files a killed QEMU left (its own ends only).
 export async function networkLaunch(
   config: NetworksConfig | undefined,
   name: string,
   stateDir: string,
-  sysfs = '/sys',
+  options: { sysfs?: string; secretKeyFile?: string } = {},
 ): Promise<Pick<QemuSpec, 'nics' | 'vfio' | 'fwCfg'> & { netns?: string }> {
+  const sysfs = options.sysfs ?? '/sys';
   if (!config) return {};
   const nics: QemuNic[] = [];
   for (const [index, link] of vmLinks(config, name).entries()) {
@@ -50,7 +62,19 @@ export async function networkLaunch(
   const dir = join(vmPaths(stateDir, name).dir, 'router');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const fwCfg: QemuSpec['fwCfg'] = [];
-  for (const [file, text] of Object.entries(routerFiles(plan))) {
+  const files = routerFiles(plan);
+  // The tunnels' provider files are opened only now, into the router's own 0700 folder, and reach only the router.
+  const tunnels = plan.networks.filter((n) => n.vpn);
+  if (tunnels.length > 0) {
+    const key = await tunnelKey(options.secretKeyFile);
+    for (const network of tunnels) {
+      const { ifname, sealed } = network.vpn!;
+      files[tunnelConfigName(ifname)] = openTunnelConfig(key, network.name, sealed);
+    }
+  }
+  for (const [file, text] of Object.entries(files)) {
+    // QEMU refuses an empty fw_cfg file; the router reads a missing one as empty.
+    if (text === '') continue;
     await writeFile(join(dir, file), text, { mode: 0o600 });
     fwCfg.push({ name: `${ROUTER_FW_CFG_PREFIX}${file}`, file: join(dir, file) });
   }

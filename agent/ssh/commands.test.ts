@@ -21,6 +21,7 @@ test('the command set parses, with VM names matched against the host', () => {
     ['rescue', { kind: 'rescue' }],
     ['console web', { kind: 'console', vm: 'web' }],
     ['net list', { kind: 'net-list' }],
+    ['net status', { kind: 'net-status' }],
     ['net web', { kind: 'net-vm', vm: 'web' }],
   ];
   for (const [raw, command] of cases) assert.equal(parseCommand(raw, vms), { ok: true, command }, raw);

@@ -11,6 +11,7 @@ export type JailCommand =
   | { kind: 'checkpoint-create'; vm: string; label?: string }
   | { kind: 'checkpoint-rollback'; vm: string; id: string }
   | { kind: 'net-list' }
+  | { kind: 'net-status' }
   | { kind: 'net-vm'; vm: string }
   | { kind: 'rescue' }
   | { kind: 'console'; vm: string };
@@ -28,6 +29,7 @@ export const JAIL_HELP = [
   '  checkpoint create VM [LABEL]        take a checkpoint',
   '  checkpoint rollback VM ID           go back to a checkpoint',
   '  net list                            the networks, their routers and VMs',
+  "  net status                          each VPN network's tunnel: state, endpoint, handshake, bytes, exit address",
   "  net VM                              a VM's links (address, MAC, traffic) and firewall rules",
   '  rescue                              switch to the rescue VM',
   "  console VM                          a VM's serial console: read-only (Ctrl-C ends it), with ssh -t",
@@ -120,6 +122,7 @@ export function parseCommand(raw: string, vms: readonly string[]): ParseResult {
       return arity(parts, 2, 2) ?? withVm(parts, vms, (vm) => ({ kind: 'console', vm }));
     case 'net':
       if (sub === 'list') return arity(parts, 2, 2) ?? { ok: true, command: { kind: 'net-list' } };
+      if (sub === 'status') return arity(parts, 2, 2) ?? { ok: true, command: { kind: 'net-status' } };
       return arity(parts, 2, 2) ?? withVm(parts, vms, (vm) => ({ kind: 'net-vm', vm }));
     default:
       return refuse(`unknown command \`${parts.slice(0, 2).join(' ')}\`; run \`help\``);

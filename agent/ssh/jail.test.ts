@@ -76,6 +76,10 @@ test('commands call the controls they name, and only those', async () => {
     (await run(client, 'net list')).stdout,
     /^lan\s+router\s+198\.51\.100\.0\/24\s+dhcp\/dns\s+allow\s+web$/m,
   );
+  assert.match(
+    (await run(client, 'net status')).stdout,
+    /^private\s+wireguard\s+up\s+198\.51\.100\.200:51820\s+12s ago\s+4\.0 KiB\s+2\.0 KiB\s+198\.51\.100\.2 \(20s ago\)$/m,
+  );
   const net = (await run(client, 'net web')).stdout;
   assert.match(net, /^lan\s+router\s+198\.51\.100\.2\/24\s+198\.51\.100\.1\s+02:00:00:00:02:01\s+2\.0 KiB/m);
   assert.match(net, /rules:\n {2}1\. deny tcp to any port 25\n$/);

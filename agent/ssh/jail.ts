@@ -1,6 +1,13 @@
 // Runs a parsed jail command against the agent's controls and renders its answer as text for an SSH channel.
 import { dashWhenEmpty, renderTable } from '../../common/table.ts';
-import { CHECKPOINT_COLUMNS, LINK_COLUMNS, NETWORK_COLUMNS, ruleText, VM_COLUMNS } from '../../common/view-columns.ts';
+import {
+  CHECKPOINT_COLUMNS,
+  LINK_COLUMNS,
+  NETWORK_COLUMNS,
+  ruleText,
+  tunnelLines,
+  VM_COLUMNS,
+} from '../../common/view-columns.ts';
 import { type CheckpointView, ControlError, type Controls, type HostFacts, type VmView } from '../controls.ts';
 import { JAIL_HELP, type JailCommand } from './commands.ts';
 
@@ -105,6 +112,8 @@ async function answer(command: JailCommand, controls: Controls, who: string): Pr
         ]),
       ].join('\n');
     }
+    case 'net-status':
+      return tunnelLines(controls.networks()).join('\n');
     case 'net-vm': {
       const links = controls.vmNet(command.vm);
       if (links.length === 0) return `${command.vm} is on no network`;

@@ -65,7 +65,8 @@ export class VmInstance {
   // Who waits for the guest's next line on the health channel that a pattern matches (one request at a time).
   private waiting: { pattern: RegExp; resolve: (line: string) => void } | undefined;
   private channelQueue: Promise<unknown> = Promise.resolve();
-  // The last line of each kind the guest reported on its channel (a router's link counters), by its first word.
+  // The last line of each kind the guest reported on its channel (a router's link counters), by its first word (a
+  // tunnel's state by its first two).
   readonly reports = new Map<string, string>();
   stopping = false;
 
@@ -128,6 +129,9 @@ export class VmInstance {
   private onChannelLine(line: string): void {
     const word = /^MVOS-[A-Z-]+/.exec(line)?.[0];
     if (word === 'MVOS-NET-COUNTERS') this.reports.set(word, line);
+    // One line each tunnel, kept by the tunnel's name (one of the four a router may have: a guest cannot grow the map).
+    const tunnel = /^MVOS-VPN (vpn[0-3]) /.exec(line);
+    if (tunnel) this.reports.set(`MVOS-VPN ${tunnel[1]}`, line);
     if (this.waiting?.pattern.test(line)) {
       this.waiting.resolve(line);
       this.waiting = undefined;

@@ -29,6 +29,8 @@ export interface LaunchNeeds {
   slots: Iterable<Slot>;
   // The host's networks: a VM's links, a router's uplink and files.
   networks?: NetworksConfig;
+  // The key that opens the VPN networks' provider files (host.json's agent.secretKeyFile).
+  secretKeyFile?: string;
 }
 
 // The disks of the stopped VMs that fall back to this rescue VM: rescue gets them to inspect and repair.
@@ -46,7 +48,9 @@ async function repairDisks(rescue: VmConfig, slots: Iterable<Slot>): Promise<Rep
 export async function launchQemu(slot: Slot, needs: LaunchNeeds): Promise<number> {
   const { vm, paths } = slot;
   await rm(paths.serialLog, { force: true });
-  const { netns, ...net } = await networkLaunch(needs.networks, vm.name, needs.stateDir);
+  const { netns, ...net } = await networkLaunch(needs.networks, vm.name, needs.stateDir, {
+    ...(needs.secretKeyFile ? { secretKeyFile: needs.secretKeyFile } : {}),
+  });
   const qemu = { ...(needs.qemu ? { qemu: needs.qemu } : {}), ...(netns ? { netns } : {}) };
   const memory = slot.record.pinning?.memory;
   const tscKhz = needs.accel === 'tcg' ? hostTscKhz() : undefined;

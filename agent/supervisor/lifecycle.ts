@@ -25,6 +25,8 @@ export interface LifecycleOptions {
   saveRescue: (state: RescueState) => Promise<void>;
   // The host's networks as they are now (links and routers, with the rule changes made since the build).
   networks?: () => NetworksConfig | undefined;
+  // The key that opens the VPN networks' provider files.
+  secretKeyFile?: string;
 }
 
 // Launches the host's VMs and reacts to what their QEMUs report.
@@ -139,9 +141,10 @@ export class VmLifecycle {
   }
 
   private launchNeeds(slot: Slot): LaunchNeeds {
-    const { root, stateDir, accel, qemu, log, networks } = this.options;
+    const { root, stateDir, accel, qemu, log, networks, secretKeyFile } = this.options;
     return {
       networks: networks?.(),
+      ...(secretKeyFile ? { secretKeyFile } : {}),
       root,
       stateDir,
       accel,

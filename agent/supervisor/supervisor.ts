@@ -11,6 +11,7 @@ import {
   type Controls,
   type HostFacts,
   type NetworksView,
+  type NetworkView,
   type RescueState,
   type VmNetView,
   type VmView,
@@ -71,6 +72,7 @@ export class Supervisor implements Controls {
     this.lifecycle = new VmLifecycle(this.slots, {
       ...options,
       networks: () => this.net?.config ?? config.networks,
+      ...(config.agent.secretKeyFile ? { secretKeyFile: config.agent.secretKeyFile } : {}),
       saveRescue: (state) => this.saveRescue(state),
     });
   }
@@ -303,6 +305,10 @@ export class Supervisor implements Controls {
 
   networks(): NetworksView {
     return this.netControls().view();
+  }
+
+  restartTunnel(network: string): Promise<NetworkView> {
+    return this.netControls().restartTunnel(network);
   }
 
   vmNet(name: string): VmNetView[] {

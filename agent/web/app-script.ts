@@ -131,6 +131,13 @@ export const APP_JS = `'use strict';
     return r.action + ' ' + r.proto + ' to ' + to + ports;
   }
 
+  // A VPN network's tunnel: the VM's only way out, and the address the outside sees it from.
+  function tunnelText(t) {
+    var handshake = t.handshakeAgeS !== undefined ? ', handshake ' + t.handshakeAgeS + ' s ago' : '';
+    var exit = t.exitAddress ? ', exit ' + t.exitAddress : t.check ? ', exit not seen yet' : '';
+    return t.provider + ' ' + t.state + (t.endpoint ? ' to ' + t.endpoint : '') + handshake + exit;
+  }
+
   function renderNet(links) {
     $('net-none').hidden = links.length > 0;
     $('net').hidden = links.length === 0;
@@ -142,6 +149,7 @@ export const APP_JS = `'use strict';
         el('td', { text: l.router }), el('td', { text: c ? size(c.sentBytes) + ' (' + c.sentPackets + ')' : '' }),
         el('td', { text: c ? size(c.receivedBytes) + ' (' + c.receivedPackets + ')' : '' }),
         el('td', { text: l.forwards.map(function (f) { return f.proto + ' ' + f.port + '→' + f.to; }).join(', ') }),
+        el('td', { class: 'way', text: l.tunnel ? tunnelText(l.tunnel) : 'uplink' }),
       ]);
     }));
     var rules = links.length ? links[0].rules : [];

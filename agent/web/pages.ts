@@ -65,7 +65,7 @@ export const MAIN_PAGE = `<!doctype html>
 <ol id="history"></ol>
 <h3>Network</h3>
 <p id="net-none" class="muted">on no network</p>
-<table id="net"><thead><tr><th>Network</th><th>Address</th><th>MAC</th><th>Router</th><th>Sent</th><th>Received</th><th>Forwards</th></tr></thead><tbody></tbody></table>
+<table id="net"><thead><tr><th>Network</th><th>Address</th><th>MAC</th><th>Router</th><th>Sent</th><th>Received</th><th>Forwards</th><th>Way out</th></tr></thead><tbody></tbody></table>
 <ol id="rules"></ol>
 </div>
 <div>

@@ -224,6 +224,25 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     group: 'qa',
     detect: [{ command: 'tcpdump' }],
   },
+  // Test kernels may lack the wireguard module; the VPN lab's server runs the userspace implementation.
+  {
+    package: 'wireguard-go',
+    purpose: "run the VPN lab's WireGuard server (qa/lib/vpn-lab.ts) without the kernel module",
+    group: 'qa',
+    detect: [{ command: 'wireguard-go' }],
+  },
+  {
+    package: 'wireguard-tools',
+    purpose: "configure the VPN lab's WireGuard server and make its keys",
+    group: 'qa',
+    detect: [{ command: 'wg' }],
+  },
+  {
+    package: 'openvpn',
+    purpose: "run the VPN lab's OpenVPN server",
+    group: 'qa',
+    detect: [{ command: 'openvpn' }],
+  },
   {
     package: 'tmux',
     purpose: 'a real terminal for the `mvos vm console` test (raw mode, the terminal restored)',

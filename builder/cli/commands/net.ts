@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { VmNetView } from '../../../common/api-types.ts';
 import { UserError } from '../../../common/errors.ts';
 import { renderTable } from '../../../common/table.ts';
-import { LINK_COLUMNS, NETWORK_COLUMNS, ruleText } from '../../../common/view-columns.ts';
+import { LINK_COLUMNS, NETWORK_COLUMNS, ruleText, tunnelLines } from '../../../common/view-columns.ts';
 import { normalizeRule } from '../../recipe/normalize.ts';
 import type { NetRule as RecipeRule } from '../../recipe/schema.types.ts';
 import { parseYaml } from '../../recipe/yaml-source.ts';
@@ -19,6 +19,7 @@ const LINKS = [
   LINK_COLUMNS.sent,
   LINK_COLUMNS.received,
   LINK_COLUMNS.forwards,
+  LINK_COLUMNS.way,
 ];
 
 function rulesLines(vm: string, links: VmNetView[]): string[] {
@@ -91,6 +92,25 @@ async function rules(ctx: CommandContext): Promise<number> {
   return print(ctx, all, () => Object.entries(all).flatMap(([vm, links]) => rulesLines(vm, links)));
 }
 
+// `mvos net status`: each VPN network's tunnel — state, endpoint, last handshake, bytes, exit address.
+async function status(ctx: CommandContext): Promise<number> {
+  const view = await client(ctx).answer('GET /api/networks', {});
+  return print(
+    ctx,
+    view.networks.filter((n) => n.tunnel),
+    () => tunnelLines(view),
+  );
+}
+
+// `mvos net restart NETWORK`: the network's tunnel down and up again in its router; the kill switch holds throughout.
+async function restart(ctx: CommandContext): Promise<number> {
+  const name = ctx.positionals[0];
+  if (!name)
+    throw new UserError('mvos net restart needs a network', { hint: '`mvos net status` lists the VPN networks' });
+  const network = await client(ctx).answer('POST /api/networks/{name}/restart', { name });
+  return print(ctx, network, () => [`${name}: tunnel ${network.tunnel?.interface ?? ''} restarted`]);
+}
+
 function sub(name: string, summary: string, usage: string, run: Command['run']): Command {
   return { name, summary, usage: `mvos net ${usage}`, flags: connection, flagHelp: connectionHelp, json: true, run };
 }
@@ -99,7 +119,7 @@ function sub(name: string, summary: string, usage: string, run: Command['run']):
 export const netCommand: Command = {
   name: 'net',
   summary: "a running host's networks: routers, subnets, VMs and their rules",
-  usage: 'mvos net <list|rules>',
+  usage: 'mvos net <list|rules|status|restart>',
   description:
     "Asks the agent (as `mvos vm` does: its socket, or --host with a login). `mvos vm net NAME` shows one VM's links and counters, `mvos vm rules NAME --set FILE` changes its rules.",
   flags: {},
@@ -107,5 +127,12 @@ export const netCommand: Command = {
   subcommands: [
     sub('list', 'every network with its router, subnet and VMs, and each router', 'list [--json]', list),
     sub('rules', "every VM's rules, or one VM's", 'rules [VM] [--json]', rules),
+    sub(
+      'status',
+      "each VPN network's tunnel: state, endpoint, handshake, bytes, exit address",
+      'status [--json]',
+      status,
+    ),
+    sub('restart', "restart a VPN network's tunnel (nothing leaks meanwhile)", 'restart NETWORK [--json]', restart),
   ],
 };
