@@ -72,7 +72,7 @@ export class Supervisor implements Controls {
     this.lifecycle = new VmLifecycle(this.slots, {
       ...options,
       networks: () => this.net?.config ?? config.networks,
-      ...(config.agent.secretKeyFile ? { secretKeyFile: config.agent.secretKeyFile } : {}),
+      ...(config.agent?.secretKeyFile ? { secretKeyFile: config.agent.secretKeyFile } : {}),
       saveRescue: (state) => this.saveRescue(state),
     });
   }

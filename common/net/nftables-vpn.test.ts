@@ -1,28 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TEST_NETWORKS, TEST_OPENVPN, TEST_WIREGUARD } from './fixture.test-support.ts';
+import { matchesGolden } from './golden.test-support.ts';
 import { compileRuleset } from './nftables.ts';
 import { routerPlan } from './plan.ts';
 import { routerFiles } from './router-files.ts';
 
-const golden = fileURLToPath(new URL('./golden/', import.meta.url));
 const wireguard = routerPlan(TEST_WIREGUARD, 'gw')!;
 const openvpn = routerPlan(TEST_OPENVPN, 'gw')!;
-
-// Compares with the golden file; UPDATE_GOLDEN=1 rewrites it (review the diff).
-function matchesGolden(name: string, text: string): void {
-  const file = join(golden, name);
-  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, text);
-  assert.fixture(
-    text,
-    readFileSync(file, 'utf8'),
-    `${name} differs from its golden file (UPDATE_GOLDEN=1 rewrites it)`,
-  );
-}
 
 // Checks and loads a ruleset in a network namespace of its own: the rule count, then the ruleset as nft prints it.
 function loaded(json: string): { status: number; out: string } {

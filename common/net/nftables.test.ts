@@ -1,29 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { withTempDir } from '../temp-dir.ts';
 import { TEST_NETWORKS } from './fixture.test-support.ts';
+import { matchesGolden } from './golden.test-support.ts';
 import { compileRuleset } from './nftables.ts';
 import { routerPlan } from './plan.ts';
 import { linksFile, routerFiles } from './router-files.ts';
 
-const golden = fileURLToPath(new URL('./golden/', import.meta.url));
 const dropAll = fileURLToPath(new URL('../../rootfs/router/overlay/etc/mvos/drop-all.json', import.meta.url));
 const plan = routerPlan(TEST_NETWORKS, 'router')!;
-
-// Compares with the golden file; UPDATE_GOLDEN=1 rewrites it (review the diff).
-function matchesGolden(name: string, text: string): void {
-  const file = join(golden, name);
-  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, text);
-  assert.fixture(
-    text,
-    readFileSync(file, 'utf8'),
-    `${name} differs from its golden file (UPDATE_GOLDEN=1 rewrites it)`,
-  );
-}
 
 // Runs a shell script in a network namespace of its own (gone when it exits), as the kernel's nftables sees it.
 function inNetns(script: string): { status: number; out: string } {

@@ -19,10 +19,13 @@ function context(user: string): Buffer {
 
 // Seals a secret for a user as `v1:<iv>:<tag>:<ciphertext>` (base64url); a fresh random IV each time.
 export function encryptSecret(key: Buffer, user: string, plaintext: string): string {
+  return seal(key, user, randomBytes(IV_BYTES), plaintext);
+}
+
+function seal(key: Buffer, binding: string, iv: Buffer, plaintext: string): string {
   checkKey(key);
-  const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(context(user));
+  cipher.setAAD(context(binding));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return [VERSION, iv, cipher.getAuthTag(), body]
     .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
@@ -34,12 +37,7 @@ export function encryptSecret(key: Buffer, user: string, plaintext: string): str
 export function sealDeterministic(key: Buffer, binding: string, plaintext: string): string {
   checkKey(key);
   const iv = createHmac('sha256', key).update(`mvos-seal-iv\0${binding}\0${plaintext}`).digest().subarray(0, IV_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(context(binding));
-  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return [VERSION, iv, cipher.getAuthTag(), body]
-    .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
-    .join(':');
+  return seal(key, binding, iv, plaintext);
 }
 
 // Opens a sealed secret; a wrong key, another user's secret, a tampered or malformed string all throw.

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { checkNetworks } from '../../agent/net/check.ts';
 import { hostConfig } from '../../builder/pipeline/generated.ts';
 import { loadRecipe } from '../../builder/recipe/load.ts';
+import { TEST_OPENVPN, TEST_WIREGUARD } from '../../common/net/fixture.test-support.ts';
 
 const recipe = loadRecipe('recipes/examples/host-net.yaml', process.cwd()).recipe;
 
@@ -35,6 +36,37 @@ test('the agent refuses values that would smuggle text into QEMU, the links file
     '/networks/links/1/rules/0/to/name',
     '/networks/networks/0/gateway',
     '/networks/routers/0/uplink/tap/name',
+  ]);
+});
+
+test("a VPN network's tunnel: taken as written, and refused where a value would smuggle text into the router's files", () => {
+  for (const fixture of [TEST_WIREGUARD, TEST_OPENVPN]) {
+    const vms = [...fixture.routers.map((r) => r.vm), ...fixture.links.map((l) => l.vm)];
+    const checked = checkNetworks(JSON.parse(JSON.stringify(fixture)), vms);
+    assert.equal(checked.problems, []);
+    assert.equal(checked.value, fixture);
+  }
+  const json = JSON.parse(JSON.stringify(TEST_WIREGUARD));
+  const vpn = json.networks[1].vpn;
+  vpn.ifname = 'vpn0 up;reboot';
+  vpn.table = 254;
+  vpn.endpoints[0].host = '198.51.100.200 51820 udp x\nvia vl0 vpn0';
+  vpn.endpoints[1].peer = 'not a key';
+  vpn.check = 'http://203.0.113.80/ip -O /etc/passwd';
+  vpn.dns = ['198.51.100.53,1.2.3.4'];
+  vpn.sealed = 'plaintext';
+  const { value, problems } = checkNetworks(json, ['gw', 'outside', 'inside']);
+  assert.is(value, undefined);
+  // The network is refused whole, so its link names a network there is not.
+  assert.equal(problems.map((p) => p.path).sort(), [
+    '/networks/links/1/network',
+    '/networks/networks/1/vpn/check',
+    '/networks/networks/1/vpn/dns/0',
+    '/networks/networks/1/vpn/endpoints/0/host',
+    '/networks/networks/1/vpn/endpoints/1/peer',
+    '/networks/networks/1/vpn/ifname',
+    '/networks/networks/1/vpn/sealed',
+    '/networks/networks/1/vpn/table',
   ]);
 });
 

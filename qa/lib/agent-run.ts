@@ -121,6 +121,15 @@ export class AgentRun {
   }
 
   // Polls the status until `check` holds for VM `name`; the error shows the VM's history.
+  // Waits until each of `names` is ready; one that failed ends the wait with its reason.
+  async waitForReady(names: readonly string[], timeoutMs: number): Promise<void> {
+    for (const name of names) {
+      const vm = await this.waitForVm(name, (v) => v.state === 'ready' || v.state === 'failed', timeoutMs, 'came up');
+      if (vm.state === 'failed')
+        throw new Error(`${name} failed: ${vm.failure?.reason}; see ${join(this.stateDir, 'vms', name)}`);
+    }
+  }
+
   async waitForVm(name: string, check: (vm: VmView) => boolean, timeoutMs: number, what: string): Promise<VmView> {
     const until = Date.now() + timeoutMs;
     let last: VmView | undefined;
@@ -239,6 +248,15 @@ export async function consoleShell(
   const end = /MVOS42END rc=(\d+)/;
   const text = await consoleCommand(stateDir, vm, `${command}; echo "MVOS$((6*7))END rc=$?"`, end, timeoutMs);
   return { out: text, rc: Number(end.exec(text)![1]) };
+}
+
+// A scenario's before hook: uvu does not print a hook's error, so the runner's log would not say why no test ran.
+export function reportingSetUp(setUp: () => Promise<void>): () => Promise<void> {
+  return () =>
+    setUp().catch((error: Error) => {
+      console.error(`setup failed: ${error.stack}`);
+      throw error;
+    });
 }
 
 // Runs `mvos vm …` against an agent's socket; --json output parsed.

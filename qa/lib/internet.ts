@@ -30,6 +30,10 @@ export function ip(args: string[], netns?: string): string {
   return result.stdout;
 }
 
+// dnsmasq as the tests run it: in the foreground, nothing from this machine's configuration, bound to the interfaces
+// it is given.
+export const TEST_DNSMASQ = ['--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces'];
+
 // A running internet; stop() ends its programs and removes the namespace with its taps.
 export class Internet {
   private readonly children: ChildProcess[] = [];
@@ -60,11 +64,7 @@ export class Internet {
     net.spawn(
       'dnsmasq',
       [
-        '--no-daemon',
-        '--conf-file=/dev/null',
-        '--no-resolv',
-        '--no-hosts',
-        '--bind-interfaces',
+        ...TEST_DNSMASQ,
         ...options.taps.map((t) => `--interface=${t.name}`),
         ...options.taps.map((t) => `--dhcp-range=${t.range[0]},${t.range[1]},255.255.255.0,1h`),
         ...options.taps.flatMap((t) => (t.hosts ?? []).map((h) => `--dhcp-host=${h.mac},${h.address}`)),

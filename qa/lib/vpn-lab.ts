@@ -6,7 +6,8 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ip } from './internet.ts';
+import { writeSelfSigned } from '../../common/self-signed.test-support.ts';
+import { ip, TEST_DNSMASQ } from './internet.ts';
 
 // The VPN server's address on the ISP side: WireGuard and OpenVPN endpoint, and the source the web server sees for
 // tunnelled traffic (it is masqueraded).
@@ -90,23 +91,7 @@ async function waitFor(what: string, ready: () => boolean, timeoutMs: number, ch
 function selfSigned(dir: string, name: string): { cert: string; key: string; fingerprint: string } {
   const certPath = join(dir, `${name}.crt`);
   const keyPath = join(dir, `${name}.key`);
-  run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-noenc',
-    '-keyout',
-    keyPath,
-    '-out',
-    certPath,
-    '-days',
-    '3650',
-    '-subj',
-    `/CN=${name}.example.test`,
-  ]);
+  writeSelfSigned({ key: keyPath, cert: certPath }, `/CN=${name}.example.test`, `DNS:${name}.example.test`, 3650);
   const line = run('openssl', ['x509', '-in', certPath, '-noout', '-fingerprint', '-sha256']);
   const fingerprint = line.trim().split('=')[1];
   if (!fingerprint) throw new Error(`no fingerprint in "${line}"`);
@@ -339,6 +324,8 @@ export class VpnLab {
     } else {
       ip(['tuntap', 'add', 'dev', this.uplink, 'mode', 'tap'], c);
     }
+    // The ISP side speaks no IPv6 on the uplink: any IPv6 the capture sees there came from the router.
+    inNetns(c, 'sysctl', ['-qw', `net.ipv6.conf.${this.uplink}.disable_ipv6=1`]);
     ip(['addr', 'add', `${UPLINK_GATEWAY}/24`, 'dev', this.uplink], c);
     ip(['link', 'set', this.uplink, 'up'], c);
     // Both ends get names from the prefix, so labs with different prefixes can coexist.
@@ -375,11 +362,7 @@ export class VpnLab {
       this.clientNetns,
       'dnsmasq',
       [
-        '--no-daemon',
-        '--conf-file=/dev/null',
-        '--no-resolv',
-        '--no-hosts',
-        '--bind-interfaces',
+        ...TEST_DNSMASQ,
         `--interface=${this.uplink}`,
         '--dhcp-range=192.0.2.10,192.0.2.20,255.255.255.0,1h',
         ...hosts.map((h) => `--dhcp-host=${h.mac},${h.address}`),
@@ -400,11 +383,7 @@ export class VpnLab {
       this.serverNetns,
       'dnsmasq',
       [
-        '--no-daemon',
-        '--conf-file=/dev/null',
-        '--no-resolv',
-        '--no-hosts',
-        '--bind-interfaces',
+        ...TEST_DNSMASQ,
         `--listen-address=${VPN_DNS}`,
         `--address=/${SECRET_NAME}/${WEB_VPN}`,
         '--log-facility=-',

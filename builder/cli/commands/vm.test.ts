@@ -122,10 +122,10 @@ test('vm checkpoint takes and lists checkpoints; rollback of a running VM needs 
 test('vm net shows the links with counters; vm rules shows and --set replaces the rules; net list and net rules', async () => {
   const net = await onSocket('net', 'web');
   assert.is(net.code, 0, net.err);
-  assert.match(net.out, /^NETWORK\s+ADDRESS\s+GATEWAY\s+MAC\s+ROUTER\s+SENT\s+RECEIVED\s+FORWARDS$/m);
+  assert.match(net.out, /^NETWORK\s+ADDRESS\s+GATEWAY\s+MAC\s+ROUTER\s+SENT\s+RECEIVED\s+FORWARDS\s+WAY OUT$/m);
   assert.match(
     net.out,
-    /^lan\s+198\.51\.100\.2\/24\s+198\.51\.100\.1\s+02:00:00:00:02:01\s+router\s+2\.0 KiB \(20 pk\)\s+4\.0 KiB \(30 pk\)\s+tcp 8080→80$/m,
+    /^lan\s+198\.51\.100\.2\/24\s+198\.51\.100\.1\s+02:00:00:00:02:01\s+router\s+2\.0 KiB \(20 pk\)\s+4\.0 KiB \(30 pk\)\s+tcp 8080→80\s+uplink$/m,
   );
   assert.equal(JSON.parse((await onSocket('net', 'web', '--json')).out), await raw('/api/vms/web/net'));
   assert.is((await onSocket('net', 'controller')).out, 'controller is on no network');
@@ -150,6 +150,19 @@ test('vm net shows the links with counters; vm rules shows and --set replaces th
     /^web:\n {2}1\. allow tcp to www\.example\.test port 443/m,
   );
   assert.is((await mvos('net', 'rules', 'controller', '--socket', info.socket)).code, 2);
+  const status = await mvos('net', 'status', '--socket', info.socket);
+  assert.is(status.code, 0, status.err);
+  assert.match(status.out, /^NETWORK\s+PROVIDER\s+STATE\s+ENDPOINT\s+HANDSHAKE\s+RECEIVED\s+SENT\s+EXIT ADDRESS$/m);
+  assert.match(
+    status.out,
+    /^private\s+wireguard\s+up\s+198\.51\.100\.200:51820\s+12s ago\s+4\.0 KiB\s+2\.0 KiB\s+198\.51\.100\.2 \(20s ago\)$/m,
+  );
+  assert.not.match(status.out, /^lan/m, 'only VPN networks');
+  const restarted = await mvos('net', 'restart', 'private', '--socket', info.socket);
+  assert.is(restarted.code, 0, restarted.err);
+  assert.is(restarted.out, 'private: tunnel vpn0 restarted');
+  assert.is((await mvos('net', 'restart', 'lan', '--socket', info.socket)).code, 2, 'a network without a tunnel');
+  assert.is((await mvos('net', 'restart', '--socket', info.socket)).code, 2);
 });
 
 test('vm logs prints the console; --tail cuts it; --json is refused for logs', async () => {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { unpackInitramfs } from '../../../builder/archive/unpack.ts';
-import { AgentRun, apiCall, consoleShell, killVms, type ScenarioConfig } from '../../lib/agent-run.ts';
+import { AgentRun, apiCall, consoleShell, killVms, reportingSetUp, type ScenarioConfig } from '../../lib/agent-run.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
 import { buildHostImage } from '../../lib/host-image.ts';
 import { INTERNET_PAGE, Internet, ip } from '../../lib/internet.ts';
@@ -54,13 +54,7 @@ async function leaseOf(vm: string, address: string): Promise<void> {
   assert.is(got.rc, 0, `${vm} got no lease for ${address}:\n${got.out}`);
 }
 
-test.before(() =>
-  setUp().catch((error: Error) => {
-    // uvu does not print a hook's error: the runner's log must say why no test ran.
-    console.error(`setup failed: ${error.stack}`);
-    throw error;
-  }),
-);
+test.before(reportingSetUp(setUp));
 
 async function setUp(): Promise<void> {
   await rm(dir, { recursive: true, force: true });
@@ -91,10 +85,7 @@ async function setUp(): Promise<void> {
   });
   hostNet = hostNetwork();
   run = await AgentRun.start({ root, config, dir });
-  for (const name of NAMES) {
-    const vm = await run.waitForVm(name, (v) => v.state === 'ready' || v.state === 'failed', BOOT_MS, 'came up');
-    if (vm.state === 'failed') throw new Error(`${name} failed: ${vm.failure?.reason}; see ${dir}/state/vms/${name}`);
-  }
+  await run.waitForReady(NAMES, BOOT_MS);
 }
 
 test.after(async () => {
