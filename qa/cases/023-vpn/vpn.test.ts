@@ -196,6 +196,23 @@ test('a tunnel restart lets nothing out meanwhile, and the tunnel comes back', a
   assert.is(page.rc, 0, page.out);
 });
 
+test('a router that reboots while its VMs keep sending lets nothing out; the tunnel comes back with it', async () => {
+  const router = await run.vm('gw');
+  const trying = sh(
+    'inside',
+    `for i in $(seq 90); do wget -q -T 2 -O /dev/null http://${WEB_VPN}/ && echo OK || echo FAIL; sleep 1; done`,
+    300_000,
+  );
+  await sleep(2000);
+  process.kill(router.pid!, 'SIGKILL');
+  await run.waitForVm('gw', (vm) => vm.state === 'ready' && vm.pid !== router.pid, BOOT_MS, 'came back');
+  await tunnelUntil('private', (t) => t.state === 'up' && (t.handshakeAgeS ?? 999) < 60, 'up after the reboot');
+  const attempts = (await trying).out;
+  assert.match(attempts, /FAIL[\s\S]*OK/, 'down while the router was gone, back with it');
+  const page = await sh('inside', `wget -q -T 10 -O - http://${WEB_VPN}/`);
+  assert.is(page.rc, 0, page.out);
+});
+
 test('a VPN server that dies: the VM connections fail within seconds, and nothing goes out in the clear', async () => {
   await lab.stopWireguard();
   await lab.stopOpenvpn();
