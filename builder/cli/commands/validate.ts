@@ -56,7 +56,7 @@ async function run(ctx: CommandContext): Promise<number> {
         ? `, VMs: ${recipe.vms.map((v) => `${v.name} (${v.role}, ${v.launch})`).join(', ')}`
         : '';
       const networks = recipe.networks.length
-        ? `, networks: ${recipe.networks.map((n) => `${n.name} (${n.subnet} via ${n.router})`).join(', ')}`
+        ? `, networks: ${recipe.networks.map((n) => `${n.name} (${n.subnet} via ${n.router}${n.vpn ? `, tunnel only: ${n.vpn.config}` : ''})`).join(', ')}`
         : '';
       ctx.out(`ok  ${file}: ${recipe.kind} ${recipe.name} ${recipe.version}${vms}${networks}`);
     }
