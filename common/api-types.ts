@@ -89,7 +89,12 @@ export interface TunnelStatus {
 }
 
 // A network as the API shows it: its VMs, and for a VPN network its tunnel (never its sealed provider file).
-export type NetworkView = Omit<NetworkConfig, 'vpn'> & { vms: string[]; tunnel?: TunnelStatus };
+export type NetworkView = Omit<NetworkConfig, 'vpn'> & {
+  vms: string[];
+  tunnel?: TunnelStatus;
+  // How far its router's Tor has bootstrapped (percent; 100: circuits can be built), as it last reported.
+  torBootstrap?: number;
+};
 
 // The host's networks: each with its router and VMs, and each router's uplink.
 export interface NetworksView {

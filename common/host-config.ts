@@ -130,6 +130,17 @@ export interface NetworkConfig {
   outbound: 'allow' | 'deny';
   // The tunnel that is this network's only way out (absent: the uplink, through the router's NAT).
   vpn?: NetVpn;
+  // Tor is this network's only way out: its TCP goes to the router's Tor (TransPort), its DNS to Tor's DNSPort.
+  tor?: NetTor;
+}
+
+// A Tor network's ports in its router, and for a private Tor network (tests) the directory authorities to trust.
+export interface NetTor {
+  transPort: number;
+  dnsPort: number;
+  // `DirAuthority` lines (without the keyword) of a private Tor network run with TestingTorNetwork; absent: the real
+  // Tor network.
+  testingAuthorities?: string[];
 }
 
 // Where a tunnel's own packets go: an IPv4 address, or a DNS name the router resolves once at boot and pins.
@@ -159,11 +170,14 @@ export interface NetVpn {
   sealed: string;
 }
 
-// How a router reaches the outside: a tap (development and tests; in a named network namespace when given) or PCI NICs
-// passed through with VFIO; its address from DHCP or static.
+// How a router reaches the outside: a tap (development and tests; in a named network namespace when given), PCI NICs
+// passed through with VFIO, or its link on another router's network (a gateway chained behind it); its address from DHCP
+// or static.
 export interface RouterUplink {
   tap?: { name: string; netns?: string };
   pci?: string[];
+  // A network of another router: this router's link there (its MAC is `mac`) is its uplink.
+  network?: string;
   mac: string;
   ipv4: 'dhcp' | { address: string; gateway: string; dns: string[] };
 }

@@ -112,6 +112,15 @@ const schemas = {
       outbound: { enum: ['allow', 'deny'] },
       vms: { type: 'array', items: { type: 'string' } },
       tunnel: ref('TunnelStatus'),
+      torBootstrap: { type: 'integer', description: "How far its router's Tor has bootstrapped (percent)" },
+      tor: {
+        type: 'object',
+        properties: {
+          transPort: { type: 'integer' },
+          dnsPort: { type: 'integer' },
+          testingAuthorities: { type: 'array', items: { type: 'string' } },
+        },
+      },
     },
   },
   NetworksView: {

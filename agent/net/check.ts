@@ -5,6 +5,7 @@ import type {
   NetForward,
   NetLink,
   NetRule,
+  NetTor,
   NetVpn,
   NetworkConfig,
   NetworksConfig,
@@ -23,6 +24,9 @@ const PCI = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const TAP = /^[a-zA-Z0-9_-]{1,15}$/;
 const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 const CHECK_URL = /^http:\/\/[0-9]{1,3}(\.[0-9]{1,3}){3}(:[0-9]{1,5})?(\/[A-Za-z0-9._~/?=&%-]*)?$/;
+// A DirAuthority line of a private Tor network, without the keyword: nickname, flags, address:dirport, fingerprint.
+const DIR_AUTHORITY =
+  /^[A-Za-z0-9]{1,19}( (orport=\d{1,5}|no-v2|v3ident=[0-9A-F]{40}))* (\d{1,3}\.){3}\d{1,3}:\d{1,5} ([0-9A-F]{40}|[0-9A-F]{4}( [0-9A-F]{4}){9})$/;
 const SEALED = /^v1:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$/;
 
 type Json = Record<string, unknown>;
@@ -152,8 +156,23 @@ function network(c: Check, value: unknown, path: string): NetworkConfig | undefi
     outbound: c.among(n, 'outbound', path, ['allow', 'deny'] as const),
   };
   const tunnel = n.vpn === undefined || n.vpn === null ? null : vpn(c, n.vpn, `${path}/vpn`);
-  if (Object.values(fields).includes(undefined) || tunnel === undefined) return undefined;
-  return { ...(fields as NetworkConfig), ...(tunnel ? { vpn: tunnel } : {}) };
+  const onion = n.tor === undefined || n.tor === null ? null : tor(c, n.tor, `${path}/tor`);
+  if (Object.values(fields).includes(undefined) || tunnel === undefined || onion === undefined) return undefined;
+  if (tunnel && onion) return c.fail(path, 'goes through a VPN or Tor, not both');
+  return { ...(fields as NetworkConfig), ...(tunnel ? { vpn: tunnel } : {}), ...(onion ? { tor: onion } : {}) };
+}
+
+function tor(c: Check, value: unknown, path: string): NetTor | undefined {
+  const t = c.object(value, path);
+  if (!t) return undefined;
+  const transPort = c.port(t.transPort, `${path}/transPort`);
+  const dnsPort = c.port(t.dnsPort, `${path}/dnsPort`);
+  const authorities =
+    t.testingAuthorities === undefined || t.testingAuthorities === null
+      ? undefined
+      : addresses(c, t.testingAuthorities, `${path}/testingAuthorities`, DIR_AUTHORITY, 'a DirAuthority line', 9);
+  if (!transPort || !dnsPort || transPort === dnsPort) return c.fail(path, 'needs two different ports');
+  return { transPort, dnsPort, ...(authorities ? { testingAuthorities: authorities } : {}) };
 }
 
 function addresses(c: Check, value: unknown, path: string, shape: RegExp, what: string, most: number): string[] {
@@ -239,7 +258,8 @@ function uplink(c: Check, value: unknown, path: string): RouterUplink | undefine
           : (c.fail(`${path}/pci/${i}`, 'must be a PCI address like 0000:03:00.0') ?? ''),
       );
   const given = (key: string) => u[key] !== undefined && u[key] !== null;
-  if (given('tap') === given('pci')) c.fail(path, 'needs a tap or pci, and only one');
+  const network = given('network') ? c.text(u, 'network', path, NAME, 'a network name') : undefined;
+  if (['tap', 'pci', 'network'].filter(given).length !== 1) c.fail(path, 'needs a tap, pci or network, and only one');
   let ipv4: RouterUplink['ipv4'] | undefined;
   if (u.ipv4 === 'dhcp') ipv4 = 'dhcp';
   else {
@@ -256,7 +276,10 @@ function uplink(c: Check, value: unknown, path: string): RouterUplink | undefine
       : [];
     if (address && gateway) ipv4 = { address, gateway, dns: dns as string[] };
   }
-  return mac && ipv4 ? { ...(tap ? { tap } : {}), ...(pci ? { pci } : {}), mac, ipv4 } : undefined;
+  if (given('network') && !network) return undefined;
+  return mac && ipv4
+    ? { ...(tap ? { tap } : {}), ...(pci ? { pci } : {}), ...(network ? { network } : {}), mac, ipv4 }
+    : undefined;
 }
 
 // Checks host.json's `networks` (absent or null: none); `vms` are the host's VM names, which every name must be one of.
@@ -286,6 +309,14 @@ export function checkNetworks(value: unknown, vms: readonly string[]): { value?:
   });
   routers.forEach((r, i) => {
     if (r && !vms.includes(r.vm)) c.fail(`/networks/routers/${i}/vm`, `names no VM of this host ("${r.vm}")`);
+    // A chained gateway's uplink is its own link on another router's network, with that link's MAC.
+    const through = r?.uplink.network;
+    if (r && through !== undefined) {
+      const own = links.find((l) => l?.vm === r.vm && l.network === through);
+      const upstream = networks.find((n) => n?.name === through)?.router;
+      if (!own || own.mac !== r.uplink.mac || upstream === undefined || upstream === r.vm)
+        c.fail(`/networks/routers/${i}/uplink/network`, `is not a link of ${r.vm} on another router's network`);
+    }
   });
   if (c.problems.length > 0) return { problems: c.problems };
   return {

@@ -146,7 +146,9 @@ export class NetControls {
           vm: r.vm,
           uplink: r.uplink.tap
             ? `tap ${r.uplink.tap.name}${r.uplink.tap.netns ? ` (netns ${r.uplink.tap.netns})` : ''}`
-            : `pci ${(r.uplink.pci ?? []).join(', ')}`,
+            : r.uplink.network
+              ? `network ${r.uplink.network}`
+              : `pci ${(r.uplink.pci ?? []).join(', ')}`,
           ipv4: r.uplink.ipv4 === 'dhcp' ? 'dhcp' : `${r.uplink.ipv4.address} via ${r.uplink.ipv4.gateway}`,
           ...(state ? { state } : {}),
           ...(this.uplinkProblems.has(r.vm) ? { problems: this.uplinkProblems.get(r.vm) } : {}),
@@ -158,6 +160,10 @@ export class NetControls {
   private networkView(config: NetworksConfig, network: NetworkConfig): NetworkView {
     const { vpn, ...plain } = network;
     const vms = config.links.filter((l) => l.network === network.name).map((l) => l.vm);
+    if (network.tor) {
+      const percent = /^MVOS-TOR (\d{1,3})$/.exec(this.needs.instance(network.router)?.reports.get('MVOS-TOR') ?? '');
+      return { ...plain, vms, ...(percent ? { torBootstrap: Math.min(100, Number(percent[1])) } : {}) };
+    }
     if (!vpn) return { ...plain, vms };
     const line = this.needs.instance(network.router)?.reports.get(`MVOS-VPN ${vpn.ifname}`);
     return { ...plain, vms, tunnel: tunnelStatus(vpn, line, new Date().toISOString()) };

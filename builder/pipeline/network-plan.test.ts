@@ -37,4 +37,24 @@ test('the example network: the router first, VMs after it in order, MACs from na
   ]);
 });
 
+test('a Tor gateway chained behind the router: a VM of lan whose link there is its uplink, Tor ports on its network', () => {
+  const tor = loadRecipe('qa/cases/024-tor/host-tor.yaml', process.cwd());
+  assert.equal(tor.problems, []);
+  const config = networksConfig(tor.recipe!)!;
+  const gateway = config.links.find((l) => l.vm === 'torgw')!;
+  assert.is(gateway.network, 'lan');
+  assert.equal(config.routers.find((r) => r.vm === 'torgw')!.uplink, {
+    network: 'lan',
+    mac: gateway.mac,
+    ipv4: 'dhcp',
+  });
+  const onion = config.networks.find((n) => n.name === 'onion')!;
+  assert.equal(onion.tor, { transPort: 9040, dnsPort: 5353 });
+  assert.is(onion.vpn, undefined);
+  assert.equal(
+    config.links.filter((l) => l.network === 'onion').map((l) => [l.vm, l.ifname]),
+    [['anon', 'vl0']],
+  );
+});
+
 test.run();

@@ -12,6 +12,10 @@ export function derivedMac(name: string): string {
   return ['02', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
+// Where a Tor network's router takes its VMs' TCP (Tor's TransPort) and DNS (Tor's DNSPort).
+export const TOR_TRANS_PORT = 9040;
+export const TOR_DNS_PORT = 5353;
+
 // A VPN network's tunnel for host.json: its interface and routing table are numbered per router, in network order.
 function tunnelConfig(network: NetworkSpec, index: number, resolved: ResolvedVpn | undefined): NetVpn {
   if (!resolved) throw new Error(`VPN network ${network.name} has no resolved provider file`);
@@ -40,7 +44,9 @@ export function networksConfig(
   for (const network of recipe.networks) {
     const [base] = network.subnet.split('/') as [string];
     let next = ipv4ToNumber(base) + 2;
-    for (const vm of recipe.vms.filter((v) => v.networks.includes(network.name))) {
+    // A gateway chained behind this network's router is one of its VMs: its link there is its uplink.
+    const members = recipe.vms.filter((v) => v.networks.includes(network.name) || v.uplink?.network === network.name);
+    for (const vm of members) {
       const index = ifnames.get(network.router) ?? 0;
       ifnames.set(network.router, index + 1);
       links.push({
@@ -64,7 +70,8 @@ export function networksConfig(
         uplink: {
           ...(uplink.tap ? { tap: { name: uplink.tap, ...(uplink.netns ? { netns: uplink.netns } : {}) } } : {}),
           ...(uplink.pci ? { pci: [...uplink.pci] } : {}),
-          mac: derivedMac(`uplink/${vm.name}`),
+          ...(uplink.network ? { network: uplink.network } : {}),
+          mac: uplink.network ? derivedMac(`${uplink.network}/${vm.name}/vm`) : derivedMac(`uplink/${vm.name}`),
           ipv4:
             uplink.address && uplink.gateway
               ? { address: uplink.address, gateway: uplink.gateway, dns: [...uplink.dns] }
@@ -76,13 +83,14 @@ export function networksConfig(
     routers,
     networks: recipe.networks.map((n): NetworkConfig => {
       const [base, prefix] = n.subnet.split('/') as [string, string];
-      const { vpn: tunnel, ...plain } = n;
+      const { vpn: tunnel, tor, ...plain } = n;
       const index = recipe.networks.filter((o) => o.router === n.router && o.vpn).indexOf(n);
       return {
         ...plain,
         gateway: numberToIpv4(ipv4ToNumber(base) + 1),
         prefix: Number(prefix),
         ...(tunnel ? { vpn: tunnelConfig(n, index, vpn.get(n.name)) } : {}),
+        ...(tor ? { tor: { transPort: TOR_TRANS_PORT, dnsPort: TOR_DNS_PORT } } : {}),
       };
     }),
     links,

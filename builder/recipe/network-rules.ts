@@ -72,11 +72,18 @@ function checkSubnets(report: Report, networks: Array<[string, Network]>, member
 
 function checkUplink(report: Report, name: string, uplink: VmUplink): void {
   const base = `/vms/${name}/uplink`;
-  if ((uplink.tap === undefined) === (uplink.pci === undefined))
+  const kinds = [uplink.tap, uplink.pci, uplink.network].filter((k) => k !== undefined).length;
+  if (kinds !== 1)
     report.add(
       base,
-      'an uplink is either `pci` (NICs passed to the router) or `tap`, and one of them',
+      'an uplink is one of `pci` (NICs passed to the router), `tap` or `network` (another router\'s network)',
       'e.g. `uplink: { pci: [0000:03:00.0] }`',
+    );
+  if (uplink.network !== undefined && uplink.address !== undefined)
+    report.add(
+      `${base}/address`,
+      "a chained uplink gets its address from its router's DHCP",
+      'drop `address`, `gateway` and `dns`',
     );
   if (uplink.netns !== undefined && uplink.tap === undefined)
     report.add(`${base}/netns`, 'netns belongs to a tap uplink', 'drop it, or use `tap:`');
@@ -132,6 +139,47 @@ function checkRule(
         report.add(`${path}/port`, `${rule.port} is not a port range`, 'two ports from 1 to 65535, the lower first');
     }
   }
+}
+
+// A gateway chained behind another router: its uplink network exists, is another router's, and following uplinks from
+// it reaches a router with a tap or NICs (no cycle).
+function checkChained(
+  report: Report,
+  name: string,
+  through: string,
+  networkNames: string[],
+  routerOf: Map<string, string>,
+  vms: Array<[string, NetVm]>,
+): void {
+  const path = `/vms/${name}/uplink/network`;
+  if (!networkNames.includes(through)) {
+    const guess = closest(through, networkNames);
+    report.add(path, `network "${through}" is not defined`, guess ? `did you mean "${guess}"?` : undefined);
+    return;
+  }
+  const seen = new Set([name]);
+  for (let router = routerOf.get(through); router !== undefined; ) {
+    if (seen.has(router)) {
+      report.add(path, `uplinks go round in a circle: ${[...seen, router].join(' → ')}`, 'one router needs a tap or NICs');
+      return;
+    }
+    seen.add(router);
+    const next = vms.find(([vm]) => vm === router)?.[1].uplink?.network;
+    router = next === undefined ? undefined : routerOf.get(next);
+  }
+}
+
+// What a VM on a Tor network cannot have: Tor carries its TCP connections, nothing else leaves, so there is nothing for
+// rules or port forwards to say.
+function checkTorMember(report: Report, base: string, vm: NetVm, network: string): void {
+  if ((vm.forwards?.length ?? 0) > 0)
+    report.add(`${base}/forwards`, `a VM on Tor network "${network}" takes no port forwards`, 'drop the forwards');
+  if ((vm.rules?.length ?? 0) > 0)
+    report.add(
+      `${base}/rules`,
+      `a VM on Tor network "${network}" has no rules: Tor carries its TCP, everything else is dropped`,
+      'drop the rules, or put the VM on another network',
+    );
 }
 
 // What a VM on a VPN network cannot have: a port forward from the uplink (its traffic leaves and returns only
@@ -198,6 +246,11 @@ export function checkNetworkRules(ctx: RuleContext): Problem[] {
           'name it as `router:` of a network, or drop the uplink',
         );
       checkUplink(report, name, vm.uplink);
+      const through = vm.uplink.network;
+      if (through !== undefined) {
+        checkChained(report, name, through, networkNames, routerOf, vms);
+        members.set(through, (members.get(through) ?? 0) + 1);
+      }
     }
     const joined = vm.networks ?? [];
     joined.forEach((network, i) => {
@@ -232,12 +285,14 @@ export function checkNetworkRules(ctx: RuleContext): Problem[] {
     );
     for (const [i, rule] of (vm.rules ?? []).entries())
       checkRule(report, `${base}/rules/${i}`, rule, name, reachable, vmNames);
-    const vpn = joined.find((n) => networks.some(([other, o]) => other === n && o.via));
+    const vpn = joined.find((n) => networks.some(([other, o]) => other === n && typeof o.via === 'object'));
     if (vpn) checkVpnMember(report, base, vm, vpn);
+    const tor = joined.find((n) => networks.some(([other, o]) => other === n && o.via === 'tor'));
+    if (tor) checkTorMember(report, base, vm, tor);
   }
 
   for (const router of routers) {
-    const tunnels = networks.filter(([, n]) => n.router === router && n.via);
+    const tunnels = networks.filter(([, n]) => n.router === router && typeof n.via === 'object');
     if (tunnels.length > MAX_ROUTER_TUNNELS)
       report.add(
         `/networks/${tunnels[MAX_ROUTER_TUNNELS]![0]}/via`,

@@ -61,6 +61,7 @@ function normalizeUplink(raw: WorkloadVm['uplink']): UplinkSpec | undefined {
     pci: raw.pci ? Object.freeze([...raw.pci]) : undefined,
     tap: raw.tap,
     netns: raw.netns,
+    network: raw.network,
     address: raw.address,
     gateway: raw.gateway,
     dns: Object.freeze([...(raw.dns ?? [])]),
@@ -80,7 +81,8 @@ export function normalizeNetworks(raw: MultiverseRecipe['networks']): NetworkSpe
         dhcp: n.dhcp ?? true,
         dns: n.dns ?? true,
         outbound: n.outbound ?? 'allow',
-        ...(n.via
+        ...(n.via === 'tor' ? { tor: true } : {}),
+        ...(n.via && n.via !== 'tor'
           ? {
               vpn: Object.freeze({
                 config: n.via.vpn.config,

@@ -431,33 +431,35 @@ export interface Network {
    */
   outbound?: 'allow' | 'deny';
   /**
-   * The network reaches the outside only through a tunnel its router holds: a kill switch in the router's static firewall, from its first packet on.
+   * How the network reaches the outside instead of the uplink directly: `tor` (every TCP connection through Tor, DNS answered by Tor, everything else dropped; its router runs Tor, like recipes/tor-gateway.yaml) or a VPN tunnel; either way a kill switch in the router's static firewall, from its first packet on.
    */
-  via?: {
-    /**
-     * A VPN tunnel from your provider's file.
-     */
-    vpn: {
-      /**
-       * The provider's file (a WireGuard .conf or an OpenVPN .ovpn), by name in the key folder's vpn/ folder (0600); the image carries it sealed.
-       */
-      config: string;
-      /**
-       * Which tunnel the file is for (default: read from the file).
-       */
-      provider?: 'wireguard' | 'openvpn';
-      /**
-       * DNS servers inside the tunnel for the network's VMs (default: the file's DNS).
-       *
-       * @maxItems 4
-       */
-      dns?: [] | [string] | [string, string] | [string, string, string] | [string, string, string, string];
-      /**
-       * A URL the router fetches through the tunnel to see the exit address (the page is the address, as ifconfig.me answers).
-       */
-      check?: string;
-    };
-  };
+  via?:
+    | 'tor'
+    | {
+        /**
+         * A VPN tunnel from your provider's file.
+         */
+        vpn: {
+          /**
+           * The provider's file (a WireGuard .conf or an OpenVPN .ovpn), by name in the key folder's vpn/ folder (0600); the image carries it sealed.
+           */
+          config: string;
+          /**
+           * Which tunnel the file is for (default: read from the file).
+           */
+          provider?: 'wireguard' | 'openvpn';
+          /**
+           * DNS servers inside the tunnel for the network's VMs (default: the file's DNS).
+           *
+           * @maxItems 4
+           */
+          dns?: [] | [string] | [string, string] | [string, string, string] | [string, string, string, string];
+          /**
+           * A URL the router fetches through the tunnel to see the exit address (the page is the address, as ifconfig.me answers).
+           */
+          check?: string;
+        };
+      };
 }
 /**
  * How the agent knows the VM is up.
@@ -590,12 +592,16 @@ export interface WorkloadVm {
   uplink?: VmUplink;
 }
 /**
- * A router VM's way out: PCI NICs handed over whole (bare metal) or a tap (development and tests); DHCP unless an address is given.
+ * A router VM's way out: PCI NICs handed over whole (bare metal), a tap (development and tests), or a network of another router (a gateway chained behind it); DHCP unless an address is given.
  *
  * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
  * via the `definition` "vmUplink".
  */
 export interface VmUplink {
+  /**
+   * A network of another router that this router's traffic leaves through (a gateway chained behind it: its link there is its uplink).
+   */
+  network?: string;
   /**
    * @minItems 1
    */

@@ -39,11 +39,12 @@ export interface VmSpec {
   readonly uplink?: UplinkSpec;
 }
 
-// A router VM's uplink as the recipe gives it.
+// A router VM's uplink as the recipe gives it: NICs, a tap, or a network of another router (`network`).
 export interface UplinkSpec {
   readonly pci?: readonly string[];
   readonly tap?: string;
   readonly netns?: string;
+  readonly network?: string;
   readonly address?: string;
   readonly gateway?: string;
   readonly dns: readonly string[];
@@ -59,6 +60,8 @@ export interface NetworkSpec {
   readonly outbound: 'allow' | 'deny';
   // The tunnel the network's traffic leaves through, and only through.
   readonly vpn?: VpnSpec;
+  // Every TCP connection of the network goes through Tor (its router runs it); nothing else leaves.
+  readonly tor?: boolean;
 }
 
 // A VPN network's tunnel: the provider's file in the key folder, and what the file does not say.

@@ -198,3 +198,74 @@ export const TEST_OPENVPN: NetworksConfig = {
     },
   ],
 };
+
+// A Tor gateway chained behind another router (its uplink is its link on `lan`), serving `onion` with two VMs, on a
+// private Tor network.
+export const TEST_TOR: NetworksConfig = {
+  routers: [
+    { vm: 'router', uplink: { tap: { name: 'mvtor0' }, mac: '02:00:00:00:00:31', ipv4: 'dhcp' } },
+    { vm: 'torgw', uplink: { network: 'lan', mac: '02:00:00:00:08:01', ipv4: 'dhcp' } },
+  ],
+  networks: [
+    {
+      name: 'lan',
+      router: 'router',
+      subnet: '198.51.100.0/28',
+      gateway: '198.51.100.1',
+      prefix: 28,
+      dhcp: true,
+      dns: true,
+      outbound: 'allow',
+    },
+    {
+      name: 'onion',
+      router: 'torgw',
+      subnet: '198.51.100.16/28',
+      gateway: '198.51.100.17',
+      prefix: 28,
+      dhcp: true,
+      dns: true,
+      outbound: 'allow',
+      tor: {
+        transPort: 9040,
+        dnsPort: 5353,
+        testingAuthorities: [
+          `auth0 orport=5000 no-v2 v3ident=${'A'.repeat(40)} 203.0.113.11:7000 ${'B'.repeat(40)}`,
+          `auth1 orport=5000 no-v2 v3ident=${'C'.repeat(40)} 203.0.113.12:7000 ${'D'.repeat(40)}`,
+        ],
+      },
+    },
+  ],
+  links: [
+    {
+      vm: 'torgw',
+      network: 'lan',
+      ifname: 'vl0',
+      address: '198.51.100.2',
+      mac: '02:00:00:00:08:01',
+      routerMac: '02:00:00:00:08:02',
+      rules: [],
+      forwards: [],
+    },
+    {
+      vm: 'anon',
+      network: 'onion',
+      ifname: 'vl0',
+      address: '198.51.100.18',
+      mac: '02:00:00:00:09:01',
+      routerMac: '02:00:00:00:09:02',
+      rules: [],
+      forwards: [],
+    },
+    {
+      vm: 'anon2',
+      network: 'onion',
+      ifname: 'vl1',
+      address: '198.51.100.19',
+      mac: '02:00:00:00:0a:01',
+      routerMac: '02:00:00:00:0a:02',
+      rules: [],
+      forwards: [],
+    },
+  ],
+};

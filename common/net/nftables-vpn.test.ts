@@ -1,33 +1,13 @@
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TEST_NETWORKS, TEST_OPENVPN, TEST_WIREGUARD } from './fixture.test-support.ts';
-import { matchesGolden } from './golden.test-support.ts';
+import { loadedInNetns, matchesGolden } from './golden.test-support.ts';
 import { compileRuleset } from './nftables.ts';
 import { routerPlan } from './plan.ts';
 import { routerFiles } from './router-files.ts';
 
 const wireguard = routerPlan(TEST_WIREGUARD, 'gw')!;
 const openvpn = routerPlan(TEST_OPENVPN, 'gw')!;
-
-// Checks and loads a ruleset in a network namespace of its own: the rule count, then the ruleset as nft prints it.
-function loaded(json: string): { status: number; out: string } {
-  const file = join(process.env.TMPDIR ?? '/tmp', `mvos-nft-vpn-${process.pid}.json`);
-  writeFileSync(file, json);
-  const run = spawnSync(
-    'unshare',
-    [
-      '--net',
-      'sh',
-      '-ec',
-      `nft --check -j -f ${file}; nft -j -f ${file}; nft -j list ruleset | grep -o '"rule": {' | wc -l; nft list ruleset`,
-    ],
-    { encoding: 'utf8' },
-  );
-  return { status: run.status ?? -1, out: `${run.stdout}${run.stderr}` };
-}
 
 for (const [name, plan] of [
   ['wireguard', wireguard],
@@ -41,7 +21,7 @@ for (const [name, plan] of [
   });
 
   test(`${name}: nft accepts the ruleset (--check), loads it and reads back as many rules as the router expects`, () => {
-    const run = loaded(routerFiles(plan)['ruleset.json']!);
+    const run = loadedInNetns(routerFiles(plan)['ruleset.json']!);
     assert.is(run.status, 0, run.out);
     assert.is(Number(run.out.split('\n')[0]), compileRuleset(plan).rules, run.out);
     // The kill switch: before connection tracking, a tunnelled link never reaches the uplink, nor the uplink it.
@@ -55,7 +35,7 @@ for (const [name, plan] of [
 }
 
 test('wireguard: the endpoint given by address is in the peers set from the first load; the named one is not', () => {
-  const run = loaded(routerFiles(wireguard)['ruleset.json']!);
+  const run = loadedInNetns(routerFiles(wireguard)['ruleset.json']!);
   assert.match(run.out, 'elements = { 198.51.100.200 . udp . 51820 }');
   assert.not.match(run.out, 'vpn.example.test');
 });

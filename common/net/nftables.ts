@@ -127,14 +127,28 @@ function outputChain(ip: Builder, plan: RouterPlan): void {
   ip.rule('output', [match(meta('oifname'), { set: inside }), accept], 'links, tunnels and loopback');
   const up = match(meta('oifname'), UPLINK_IFNAME);
   ip.rule('output', [up, match(payload('udp', 'sport'), 68), match(payload('udp', 'dport'), 67), accept], 'DHCP');
-  const peer = { concat: [payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport')] };
-  ip.rule('output', [up, match(peer, '@tunnel_peers'), accept], 'tunnels to their endpoints');
+  const vpn = tunnels(plan).length > 0;
+  if (vpn) {
+    const peer = { concat: [payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport')] };
+    ip.rule('output', [up, match(peer, '@tunnel_peers'), accept], 'tunnels to their endpoints');
+  }
+  // Tor's own connections (it runs as its own user): the only ones a Tor network's traffic becomes.
+  if (plan.networks.some((n) => n.tor)) ip.rule('output', [up, match(meta('skuid'), TOR_UID), accept], 'Tor');
   for (const proto of ['udp', 'tcp']) {
     const dns = [up, match(payload(proto, 'dport'), 53)];
-    ip.rule('output', [...dns, match(payload('ip', 'daddr'), '@resolvers'), accept], 'resolving an endpoint, once');
-    if (plan.networks.some((n) => n.dns && !n.vpn))
+    if (vpn)
+      ip.rule('output', [...dns, match(payload('ip', 'daddr'), '@resolvers'), accept], 'resolving an endpoint, once');
+    if (plan.networks.some((n) => n.dns && !n.vpn && !n.tor))
       ip.rule('output', [...dns, accept], 'DNS for the networks without a tunnel');
   }
+}
+
+// The user Tor runs as in a Tor gateway (rootfs/tor-gateway/overlay/etc/passwd).
+export const TOR_UID = 101;
+
+// The links of a plan's Tor networks.
+function torLinks(plan: RouterPlan): NetLink[] {
+  return plan.links.filter((l) => plan.networks.find((n) => n.name === l.network)?.tor);
 }
 
 // The tunnels of a router's plan, in network order.
@@ -214,8 +228,13 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
     const network = plan.networks.find((n) => n.name === link.network)!;
     const on = iif(link.ifname);
     if (network.dhcp) ip.rule('input', [on, match(payload('udp', 'dport'), 67), accept], `${link.vm}: DHCP`);
+    // A Tor network's VMs reach Tor's TransPort and DNSPort (where their TCP and DNS are redirected), nothing else.
+    if (network.tor) {
+      ip.rule('input', [on, match(payload('tcp', 'dport'), network.tor.transPort), accept], `${link.vm}: Tor`);
+      ip.rule('input', [on, match(payload('udp', 'dport'), network.tor.dnsPort), accept], `${link.vm}: Tor's DNS`);
+    }
     // A VPN network's VMs resolve through the tunnel: the router's DNS does not answer them.
-    if (network.dns && !network.vpn) {
+    if (network.dns && !network.vpn && !network.tor) {
       ip.rule('input', [on, match(payload('udp', 'dport'), 53), accept], `${link.vm}: DNS`);
       ip.rule('input', [on, match(payload('tcp', 'dport'), 53), accept], `${link.vm}: DNS`);
     }
@@ -231,13 +250,34 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
     ip.rule('forward', [match(meta('iifname'), links), match(meta('oifname'), UPLINK_IFNAME), drop], 'kill switch');
     ip.rule('forward', [iif(UPLINK_IFNAME), match(meta('oifname'), links), drop], 'kill switch');
   }
+  const onion = torLinks(plan);
+  if (onion.length > 0) {
+    const links = { set: onion.map((l) => l.ifname) };
+    ip.rule('forward', [match(meta('iifname'), links), drop], 'Tor: nothing is forwarded');
+    ip.rule('forward', [match(meta('oifname'), links), drop], 'Tor: nothing is forwarded');
+  }
   ip.rule('forward', [match({ ct: { key: 'state' } }, 'invalid', 'in'), drop]);
   ip.rule('forward', [match({ ct: { key: 'state' } }, ['established', 'related'], 'in'), accept]);
   ip.rule('forward', [iif(UPLINK_IFNAME), match({ ct: { key: 'status' } }, 'dnat', 'in'), accept], 'port forwards');
-  for (const link of plan.links) linkChain(ip, plan, link, sets);
-  for (const link of plan.links) ip.rule('forward', [iif(link.ifname), { jump: { target: `from_${link.ifname}` } }]);
+  const forwarded = plan.links.filter((l) => !onion.includes(l));
+  for (const link of forwarded) linkChain(ip, plan, link, sets);
+  for (const link of forwarded) ip.rule('forward', [iif(link.ifname), { jump: { target: `from_${link.ifname}` } }]);
 
   ip.chain('prerouting_nat', { type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept' });
+  for (const link of onion) {
+    const tor = plan.networks.find((n) => n.name === link.network)!.tor!;
+    const on = iif(link.ifname);
+    ip.rule(
+      'prerouting_nat',
+      [on, match(payload('udp', 'dport'), 53), { redirect: { port: tor.dnsPort } }],
+      `${link.vm}: DNS to Tor`,
+    );
+    ip.rule(
+      'prerouting_nat',
+      [on, match(meta('l4proto'), 'tcp'), { redirect: { port: tor.transPort } }],
+      `${link.vm}: TCP to Tor`,
+    );
+  }
   for (const link of plan.links)
     for (const forward of link.forwards)
       ip.rule(
@@ -252,7 +292,7 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
   ip.chain('postrouting_nat', { type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' });
   ip.rule('postrouting_nat', [match(meta('oifname'), UPLINK_IFNAME), { masquerade: null }]);
   for (const tunnel of vpn) ip.rule('postrouting_nat', [match(meta('oifname'), tunnel.ifname), { masquerade: null }]);
-  if (vpn.length > 0) outputChain(ip, plan);
+  if (vpn.length > 0 || onion.length > 0) outputChain(ip, plan);
 
   arp.table();
   arp.chain('input', { type: 'filter', hook: 'input', prio: 0, policy: 'accept' });

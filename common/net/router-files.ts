@@ -2,6 +2,7 @@
 // up: its links, the compiled ruleset and its rule count, and dnsmasq's configuration.
 import { compileRuleset } from './nftables.ts';
 import { type RouterPlan, UPLINK_IFNAME } from './plan.ts';
+import { torrcFile } from './torrc.ts';
 
 // The fw_cfg name prefix of the router's files.
 export const ROUTER_FW_CFG_PREFIX = 'opt/org.mvos/';
@@ -91,6 +92,7 @@ export function routerFiles(plan: RouterPlan): Record<string, string> {
   return {
     links: linksFile(plan),
     tunnels: tunnelsFile(plan),
+    torrc: torrcFile(plan),
     'ruleset.json': `${JSON.stringify(compiled.json)}\n`,
     rules: `${compiled.rules}\n`,
     'dnsmasq.conf': dnsmasqConf(plan, compiled.nameSets),

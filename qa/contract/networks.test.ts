@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { checkNetworks } from '../../agent/net/check.ts';
 import { hostConfig } from '../../builder/pipeline/generated.ts';
 import { loadRecipe } from '../../builder/recipe/load.ts';
-import { TEST_OPENVPN, TEST_WIREGUARD } from '../../common/net/fixture.test-support.ts';
+import { TEST_OPENVPN, TEST_TOR, TEST_WIREGUARD } from '../../common/net/fixture.test-support.ts';
 
 const recipe = loadRecipe('recipes/examples/host-net.yaml', process.cwd()).recipe;
 
@@ -68,6 +68,29 @@ test("a VPN network's tunnel: taken as written, and refused where a value would 
     '/networks/networks/1/vpn/sealed',
     '/networks/networks/1/vpn/table',
   ]);
+});
+
+test('a Tor gateway chained behind the router, as the builder writes it, is taken as it is; a forged chain is not', () => {
+  const tor = loadRecipe('qa/cases/024-tor/host-tor.yaml', process.cwd()).recipe!;
+  const json = JSON.parse(JSON.stringify(hostConfig(tor))).networks;
+  const checked = checkNetworks(json, ['router', 'torgw', 'anon']);
+  assert.equal(checked.problems, []);
+  assert.equal(checked.value, json);
+  assert.equal(checkNetworks(JSON.parse(JSON.stringify(TEST_TOR)), ['router', 'torgw', 'anon', 'anon2']).problems, []);
+  const forged = JSON.parse(JSON.stringify(TEST_TOR));
+  forged.networks[1].tor.testingAuthorities = ['auth0 203.0.113.11:7000 X\nSocksPort 0.0.0.0:9050'];
+  assert.equal(
+    checkNetworks(forged, ['router', 'torgw', 'anon', 'anon2'])
+      .problems.map((p) => p.path)
+      .sort(),
+    ['/networks/networks/1/tor/testingAuthorities/0'],
+  );
+  const own = JSON.parse(JSON.stringify(TEST_TOR));
+  own.routers[1].uplink.mac = '02:00:00:00:09:01';
+  assert.equal(
+    checkNetworks(own, ['router', 'torgw', 'anon', 'anon2']).problems.map((p) => p.path),
+    ['/networks/routers/1/uplink/network'],
+  );
 });
 
 test('the agent refuses names of VMs and networks the host does not have', () => {

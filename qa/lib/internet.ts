@@ -39,6 +39,8 @@ export class Internet {
   private readonly children: ChildProcess[] = [];
   // Seconds each GET /big took on the server, in order.
   readonly bigSeconds: number[] = [];
+  // The address each request came from, in order.
+  private readonly sources: string[] = [];
 
   private constructor(
     readonly netns: string,
@@ -80,7 +82,7 @@ export class Internet {
       [
         '-e',
         `const big = Buffer.alloc(${BIG_BYTES});` +
-          "require('http').createServer((q, s) => { const t = process.hrtime.bigint();" +
+          "require('http').createServer((q, s) => { const t = process.hrtime.bigint(); console.log('from ' + q.socket.remoteAddress);" +
           "if (q.url === '/big') { s.on('finish', () => console.log('big ' + Number(process.hrtime.bigint() - t) / 1e9)); s.end(big); }" +
           `else s.end('${INTERNET_PAGE}\\n'); }).listen(80);` +
           "require('net').createServer((s) => s.end('220 mail\\n')).listen(25);",
@@ -89,6 +91,7 @@ export class Internet {
     );
     server.stdout!.on('data', (chunk: Buffer) => {
       for (const m of chunk.toString().matchAll(/^big ([\d.]+)$/gm)) net.bigSeconds.push(Number(m[1]));
+      for (const m of chunk.toString().matchAll(/^from (?:::ffff:)?(\S+)$/gm)) net.sources.push(m[1]!);
     });
     if (options.capture) net.spawn('tcpdump', ['-i', options.taps[0]!.name, '-n', '-U', '-w', net.pcap], 'tcpdump.log');
     await sleep(1000);
@@ -102,8 +105,18 @@ export class Internet {
 
   // Packets the capture saw that match a tcpdump filter.
   captured(filter: string): number {
-    const read = spawnSync('tcpdump', ['-n', '-r', this.pcap, filter], { encoding: 'utf8' });
-    return read.stdout.split('\n').filter(Boolean).length;
+    return this.capturedLines(filter).length;
+  }
+
+  // The packets the capture saw that match a tcpdump filter, one line each with link-level headers.
+  capturedLines(filter: string): string[] {
+    const read = spawnSync('tcpdump', ['-n', '-e', '-r', this.pcap, filter], { encoding: 'utf8' });
+    return read.stdout.split('\n').filter(Boolean);
+  }
+
+  // The addresses the HTTP server's requests came from, in order.
+  requestsFrom(): string[] {
+    return [...this.sources];
   }
 
   // Runs a command in the namespace and returns its output.

@@ -1,0 +1,86 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { withTempDir } from '../temp-dir.ts';
+import { TEST_NETWORKS, TEST_TOR } from './fixture.test-support.ts';
+import { loadedInNetns, matchesGolden } from './golden.test-support.ts';
+import { compileRuleset, TOR_UID } from './nftables.ts';
+import { routerPlan } from './plan.ts';
+import { linksFile, routerFiles } from './router-files.ts';
+import { torrcFile } from './torrc.ts';
+
+const gateway = routerPlan(TEST_TOR, 'torgw')!;
+
+test("the Tor gateway's ruleset, torrc and links file match their golden files", () => {
+  const files = routerFiles(gateway);
+  matchesGolden('ruleset-tor.json', `${JSON.stringify(JSON.parse(files['ruleset.json']!), null, 1)}\n`);
+  matchesGolden('torrc-tor', files.torrc!);
+  matchesGolden('links-tor', files.links!);
+});
+
+test('nft accepts it: TCP and DNS go to Tor, nothing is forwarded, only Tor and DHCP leave through the uplink', () => {
+  const run = loadedInNetns(routerFiles(gateway)['ruleset.json']!);
+  assert.is(run.status, 0, run.out);
+  assert.is(Number(run.out.split('\n')[0]), compileRuleset(gateway).rules, run.out);
+  assert.match(run.out, 'iifname "vl0" udp dport 53 redirect to :5353');
+  assert.match(run.out, 'iifname "vl1" meta l4proto tcp redirect to :9040');
+  const forward = run.out.slice(run.out.indexOf('chain forward {'));
+  assert.ok(forward.indexOf('iifname { "vl0", "vl1" } drop') < forward.indexOf('ct state'), forward);
+  assert.match(run.out, `oifname "uplink" meta skuid ${TOR_UID} accept`);
+  assert.not.match(run.out, 'oifname "uplink" udp dport 53 accept', 'no DNS out but through Tor');
+  assert.not.match(run.out, 'jump from_vl', 'no per-link forward chains: nothing is forwarded');
+});
+
+test("a chained gateway's uplink is its own link on the upstream router's network, found by that link's MAC", () => {
+  assert.is(linksFile(gateway).split('\n')[0], 'uplink uplink 02:00:00:00:08:01 dhcp');
+  const upstream = routerPlan(TEST_TOR, 'router')!;
+  assert.equal(
+    upstream.links.map((l) => l.vm),
+    ['torgw'],
+    "the gateway is one of the upstream router's VMs",
+  );
+  assert.is(torrcFile(upstream), '', 'the upstream router runs no Tor');
+  assert.is(torrcFile(routerPlan(TEST_NETWORKS, 'router')!), '');
+});
+
+test('tor --verify-config accepts the torrc, for the private test network and for the real one', () =>
+  withTempDir('mvos-torrc-', async (dir) => {
+    for (const [name, plan] of [
+      ['testing', gateway],
+      [
+        'real',
+        {
+          ...gateway,
+          networks: gateway.networks.map((n) => (n.tor ? { ...n, tor: { transPort: 9040, dnsPort: 5353 } } : n)),
+        },
+      ],
+    ] as const) {
+      // The gateway's paths and user, moved into the test's folder (this machine has no debian-tor user to switch to).
+      const data = join(dir, name);
+      mkdirSync(data, { mode: 0o700 });
+      const torrc = torrcFile(plan)
+        .replace('User debian-tor\n', '')
+        .replace('/var/lib/tor', data)
+        .replace('/run/tor.pid', join(data, 'tor.pid'))
+        .replace('/run/tor.log', join(data, 'tor.log'));
+      const file = join(dir, `${name}.torrc`);
+      writeFileSync(file, torrc);
+      const check = spawnSync('tor', ['--verify-config', '-f', file, '--defaults-torrc', '/dev/null'], {
+        encoding: 'utf8',
+      });
+      assert.is(check.status, 0, `${name}: ${check.stdout}${check.stderr}`);
+      assert.match(check.stdout, 'Configuration was valid');
+    }
+  }));
+
+test('the torrc isolates each VM (its own circuits) and maps names to addresses a VM routes to its gateway', () => {
+  const torrc = torrcFile(gateway);
+  assert.match(torrc, 'TransPort 0.0.0.0:9040 IsolateClientAddr');
+  assert.match(torrc, 'DNSPort 0.0.0.0:5353 IsolateClientAddr');
+  assert.match(torrc, 'VirtualAddrNetworkIPv4 10.192.0.0/10');
+  assert.match(torrc, 'SocksPort 0');
+});
+
+test.run();
