@@ -121,4 +121,8 @@ export const NETWORK_COLUMNS = {
   services: { header: 'DHCP/DNS', cell: (n) => `${n.dhcp ? 'dhcp' : '-'}/${n.dns ? 'dns' : '-'}` },
   outbound: { header: 'OUTBOUND', cell: (n) => n.outbound },
   vms: { header: 'VMS', cell: (n) => n.vms.join(', ') },
+  via: {
+    header: 'WAY OUT',
+    cell: (n) => (n.tunnel ? tunnelSummary(n.tunnel) : n.tor ? `tor (bootstrapped ${n.torBootstrap ?? 0}%)` : 'uplink'),
+  },
 } satisfies Record<string, Column<NetworksView['networks'][number]>>;

@@ -74,7 +74,7 @@ test('commands call the controls they name, and only those', async () => {
   assert.match((await run(client, 'help')).stdout, /checkpoint rollback VM ID/);
   assert.match(
     (await run(client, 'net list')).stdout,
-    /^lan\s+router\s+198\.51\.100\.0\/24\s+dhcp\/dns\s+allow\s+web$/m,
+    /^lan\s+router\s+198\.51\.100\.0\/24\s+dhcp\/dns\s+allow\s+web\s+uplink$/m,
   );
   assert.match(
     (await run(client, 'net status')).stdout,

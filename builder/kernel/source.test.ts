@@ -147,6 +147,7 @@ test('guest-router extends guest-tiny: its fragments first (named guest-tiny.<fi
     'PACKET',
     'WIREGUARD',
     'TUN',
+    'NFT_REDIR',
     'IP_MULTIPLE_TABLES',
   ])
     assert.is(options.get(`CONFIG_${option}`)?.value, 'y', option);

@@ -224,6 +224,12 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     group: 'qa',
     detect: [{ command: 'tcpdump' }],
   },
+  {
+    package: 'tor',
+    purpose: "run the Tor lab's private network (qa/lib/tor-lab.ts): authorities, relays, clients and onion services",
+    group: 'qa',
+    detect: [{ command: 'tor' }],
+  },
   // Test kernels may lack the wireguard module; the VPN lab's server runs the userspace implementation.
   {
     package: 'wireguard-go',

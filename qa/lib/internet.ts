@@ -103,6 +103,19 @@ export class Internet {
     return join(this.dir, 'uplink.pcap');
   }
 
+  // An internet for one router: one tap (address/24, a DHCP range, the router's fixed lease by its MAC), captured.
+  static forRouter(options: {
+    netns: string;
+    dir: string;
+    tap: string;
+    address: string;
+    range: [string, string];
+    router: { mac: string; address: string };
+  }): Promise<Internet> {
+    const { netns, dir, tap, address, range, router } = options;
+    return Internet.start({ netns, dir, taps: [{ name: tap, address, range, hosts: [router] }], capture: true });
+  }
+
   // Packets the capture saw that match a tcpdump filter.
   captured(filter: string): number {
     return this.capturedLines(filter).length;

@@ -7,6 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeSelfSigned } from '../../common/self-signed.test-support.ts';
+import { endChild } from './child-process.ts';
 import { ip, TEST_DNSMASQ } from './internet.ts';
 
 // The VPN server's address on the ISP side: WireGuard and OpenVPN endpoint, and the source the web server sees for
@@ -498,13 +499,7 @@ export class VpnLab {
   private async kill(name: string): Promise<void> {
     const child = this.children.get(name);
     this.children.delete(name);
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    if ((await Promise.race([exited, sleep(3000, 'timeout')])) === 'timeout') {
-      child.kill('SIGKILL');
-      await exited;
-    }
+    await endChild(child);
   }
 
   // Kills what still runs in the namespaces (so wireguard-go releases its control socket), then deletes them.

@@ -143,7 +143,11 @@ test('vm net shows the links with counters; vm rules shows and --set replaces th
   assert.is(bad.code, 2, "a rule the agent refuses is the user's error");
   assert.match(bad.err, /must be a port/);
   const listed = await mvos('net', 'list', '--socket', info.socket);
-  assert.match(listed.out, /^lan\s+router\s+198\.51\.100\.0\/24\s+dhcp\/dns\s+allow\s+web$/m);
+  assert.match(listed.out, /^lan\s+router\s+198\.51\.100\.0\/24\s+dhcp\/dns\s+allow\s+web\s+uplink$/m);
+  assert.match(
+    listed.out,
+    /^private\s+gw\s+203\.0\.113\.0\/26\s+dhcp\/dns\s+allow\s+wireguard up, exit 198\.51\.100\.2$/m,
+  );
   assert.match(listed.out, /^router router: stopped, uplink tap mvup0, dhcp$/m);
   assert.match(
     (await mvos('net', 'rules', '--socket', info.socket)).out,

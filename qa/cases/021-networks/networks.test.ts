@@ -70,18 +70,13 @@ async function setUp(): Promise<void> {
   networks.routers[0]!.uplink.tap.netns = NETNS;
   const uplinkMac = networks.routers[0]!.uplink.mac;
 
-  internet = await Internet.start({
+  internet = await Internet.forRouter({
     netns: NETNS,
     dir,
-    taps: [
-      {
-        name: TAP,
-        address: INTERNET,
-        range: ['203.0.113.10', '203.0.113.20'],
-        hosts: [{ mac: uplinkMac, address: ROUTER_UPLINK }],
-      },
-    ],
-    capture: true,
+    tap: TAP,
+    address: INTERNET,
+    range: ['203.0.113.10', '203.0.113.20'],
+    router: { mac: uplinkMac, address: ROUTER_UPLINK },
   });
   hostNet = hostNetwork();
   run = await AgentRun.start({ root, config, dir });

@@ -1,0 +1,82 @@
+// Key formats of v3 onion service client authorization ("restricted discovery"): an x25519 keypair, each half the raw
+// 32 bytes in RFC 4648 base32 without padding, written as Tor's authorized_clients/*.auth and *.auth_private lines.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+// The PKCS #8 DER of an x25519 private key up to its 32 raw bytes (RFC 8410); Node 20 imports no JWK without "x".
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+// An x25519 keypair for client authorization, both halves in unpadded upper-case base32 (52 characters each).
+export interface OnionAuthKeys {
+  publicKey: string;
+  privateKey: string;
+}
+
+// RFC 4648 base32 without padding, upper case (Tor decodes either case).
+export function base32(bytes: Uint8Array): string {
+  let out = '';
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += ALPHABET[(buffer << (5 - bits)) & 31];
+  return out;
+}
+
+// The bytes of an unpadded (or padded) RFC 4648 base32 string, either case; throws on other characters.
+export function base32Decode(text: string): Buffer {
+  const bytes: number[] = [];
+  let buffer = 0;
+  let bits = 0;
+  for (const char of text.replace(/=+$/, '').toUpperCase()) {
+    const value = ALPHABET.indexOf(char);
+    if (value < 0) throw new Error(`not base32: ${JSON.stringify(char)}`);
+    buffer = ((buffer << 5) | value) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      bytes.push((buffer >>> (bits - 8)) & 255);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+function raw(key: KeyObject, part: 'd' | 'x'): Buffer {
+  const value = key.export({ format: 'jwk' })[part];
+  if (!value) throw new Error(`x25519 key without "${part}"`);
+  return Buffer.from(value, 'base64url');
+}
+
+// A fresh x25519 keypair for one client.
+export function onionAuthKeypair(): OnionAuthKeys {
+  const { privateKey } = generateKeyPairSync('x25519');
+  return onionAuthKeysFromPrivate(base32(raw(privateKey, 'd')));
+}
+
+// The keypair whose private half is this base32 key (the public half derived).
+export function onionAuthKeysFromPrivate(privateKey: string): OnionAuthKeys {
+  const d = base32Decode(privateKey);
+  if (d.length !== 32) throw new Error(`x25519 private key of ${d.length} bytes, not 32`);
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, d]), format: 'der', type: 'pkcs8' });
+  return { publicKey: base32(raw(createPublicKey(key), 'x')), privateKey };
+}
+
+// The line of a service's authorized_clients/NAME.auth file for a client's public key.
+export function authorizedClientLine(publicKey: string): string {
+  return `descriptor:x25519:${publicKey}`;
+}
+
+// The line of a client's ClientOnionAuthDir/*.auth_private file: the onion address (56 characters, with or without
+// ".onion"), then the client's private key.
+export function authPrivateLine(onion: string, privateKey: string): string {
+  const address = onion.replace(/\.onion$/, '');
+  if (!/^[a-z2-7]{56}$/.test(address)) throw new Error(`not a v3 onion address: ${onion}`);
+  return `${address}:descriptor:x25519:${privateKey}`;
+}
