@@ -76,7 +76,7 @@ function checkUplink(report: Report, name: string, uplink: VmUplink): void {
   if (kinds !== 1)
     report.add(
       base,
-      'an uplink is one of `pci` (NICs passed to the router), `tap` or `network` (another router\'s network)',
+      "an uplink is one of `pci` (NICs passed to the router), `tap` or `network` (another router's network)",
       'e.g. `uplink: { pci: [0000:03:00.0] }`',
     );
   if (uplink.network !== undefined && uplink.address !== undefined)
@@ -160,7 +160,11 @@ function checkChained(
   const seen = new Set([name]);
   for (let router = routerOf.get(through); router !== undefined; ) {
     if (seen.has(router)) {
-      report.add(path, `uplinks go round in a circle: ${[...seen, router].join(' → ')}`, 'one router needs a tap or NICs');
+      report.add(
+        path,
+        `uplinks go round in a circle: ${[...seen, router].join(' → ')}`,
+        'one router needs a tap or NICs',
+      );
       return;
     }
     seen.add(router);
