@@ -170,12 +170,12 @@ function tor(c: Check, value: unknown, path: string): NetTor | undefined {
   const authorities =
     t.testingAuthorities === undefined || t.testingAuthorities === null
       ? undefined
-      : addresses(c, t.testingAuthorities, `${path}/testingAuthorities`, DIR_AUTHORITY, 'a DirAuthority line', 9);
+      : listOf(c, t.testingAuthorities, `${path}/testingAuthorities`, DIR_AUTHORITY, 'a DirAuthority line', 9);
   if (!transPort || !dnsPort || transPort === dnsPort) return c.fail(path, 'needs two different ports');
   return { transPort, dnsPort, ...(authorities ? { testingAuthorities: authorities } : {}) };
 }
 
-function addresses(c: Check, value: unknown, path: string, shape: RegExp, what: string, most: number): string[] {
+function listOf(c: Check, value: unknown, path: string, shape: RegExp, what: string, most: number): string[] {
   const list = c.list(value ?? [], path);
   if (list.length > most) c.fail(path, `must hold at most ${most}`);
   return list.filter(
@@ -207,8 +207,8 @@ function vpn(c: Check, value: unknown, path: string): NetVpn | undefined {
   const endpointList = c.list(v.endpoints, `${path}/endpoints`);
   if (endpointList.length < 1 || endpointList.length > 16) c.fail(`${path}/endpoints`, 'must hold 1 to 16 endpoints');
   const endpoints = endpointList.map((e, i) => endpoint(c, e, `${path}/endpoints/${i}`));
-  const tunnelAddresses = addresses(c, v.addresses, `${path}/addresses`, CIDR, 'an IPv4 address with prefix', 8);
-  const dns = addresses(c, v.dns, `${path}/dns`, IPV4, 'an IPv4 address', 4);
+  const tunnelAddresses = listOf(c, v.addresses, `${path}/addresses`, CIDR, 'an IPv4 address with prefix', 8);
+  const dns = listOf(c, v.dns, `${path}/dns`, IPV4, 'an IPv4 address', 4);
   const mtu =
     v.mtu === undefined || v.mtu === null
       ? undefined

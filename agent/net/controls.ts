@@ -158,15 +158,20 @@ export class NetControls {
   }
 
   private networkView(config: NetworksConfig, network: NetworkConfig): NetworkView {
-    const { vpn, ...plain } = network;
+    const { vpn: _sealed, ...plain } = network;
     const vms = config.links.filter((l) => l.network === network.name).map((l) => l.vm);
     if (network.tor) {
       const percent = /^MVOS-TOR (\d{1,3})$/.exec(this.needs.instance(network.router)?.reports.get('MVOS-TOR') ?? '');
       return { ...plain, vms, ...(percent ? { torBootstrap: Math.min(100, Number(percent[1])) } : {}) };
     }
-    if (!vpn) return { ...plain, vms };
-    const line = this.needs.instance(network.router)?.reports.get(`MVOS-VPN ${vpn.ifname}`);
-    return { ...plain, vms, tunnel: tunnelStatus(vpn, line, new Date().toISOString()) };
+    const tunnel = this.tunnelOf(network, new Date().toISOString());
+    return { ...plain, vms, ...(tunnel ? { tunnel } : {}) };
+  }
+
+  // A VPN network's tunnel as its router last reported it; undefined for a network without one.
+  private tunnelOf(network: NetworkConfig, at: string): TunnelStatus | undefined {
+    const vpn = network.vpn;
+    return vpn && tunnelStatus(vpn, this.needs.instance(network.router)?.reports.get(`MVOS-VPN ${vpn.ifname}`), at);
   }
 
   // Takes a VPN network's tunnel down and up again in its running router; the firewall stays as it is throughout.
@@ -198,8 +203,7 @@ export class NetControls {
         const router = this.needs.instance(network.router);
         const at = new Date().toISOString();
         const counters = countersOf(router?.reports.get('MVOS-NET-COUNTERS'), link.ifname, at);
-        const vpn = network.vpn;
-        const tunnel = vpn && tunnelStatus(vpn, router?.reports.get(`MVOS-VPN ${vpn.ifname}`), at);
+        const tunnel = this.tunnelOf(network, at);
         return {
           network: link.network,
           router: network.router,

@@ -12,6 +12,11 @@ export function derivedMac(name: string): string {
   return ['02', ...[...bytes].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
+// The MAC of VM `vm`'s side of its link on `network` (a chained gateway's uplink is that link).
+function vmLinkMac(network: string, vm: string): string {
+  return derivedMac(`${network}/${vm}/vm`);
+}
+
 // Where a Tor network's router takes its VMs' TCP (Tor's TransPort) and DNS (Tor's DNSPort).
 export const TOR_TRANS_PORT = 9040;
 export const TOR_DNS_PORT = 5353;
@@ -54,7 +59,7 @@ export function networksConfig(
         network: network.name,
         ifname: `vl${index}`,
         address: numberToIpv4(next++),
-        mac: derivedMac(`${network.name}/${vm.name}/vm`),
+        mac: vmLinkMac(network.name, vm.name),
         routerMac: derivedMac(`${network.name}/${vm.name}/router`),
         rules: vm.rules.map((r) => ({ ...r })),
         forwards: vm.forwards.map((f) => ({ ...f })),
@@ -71,7 +76,7 @@ export function networksConfig(
           ...(uplink.tap ? { tap: { name: uplink.tap, ...(uplink.netns ? { netns: uplink.netns } : {}) } } : {}),
           ...(uplink.pci ? { pci: [...uplink.pci] } : {}),
           ...(uplink.network ? { network: uplink.network } : {}),
-          mac: uplink.network ? derivedMac(`${uplink.network}/${vm.name}/vm`) : derivedMac(`uplink/${vm.name}`),
+          mac: uplink.network ? vmLinkMac(uplink.network, vm.name) : derivedMac(`uplink/${vm.name}`),
           ipv4:
             uplink.address && uplink.gateway
               ? { address: uplink.address, gateway: uplink.gateway, dns: [...uplink.dns] }

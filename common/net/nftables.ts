@@ -5,7 +5,7 @@
 // are the tunnels' (the kill switch: static, never changed when a tunnel comes or goes).
 import type { NetLink, NetRule, NetVpn } from '../host-config.ts';
 import { ruleText } from '../view-columns.ts';
-import { type RouterPlan, UPLINK_IFNAME } from './plan.ts';
+import { linksWhere, networkOf, type RouterPlan, UPLINK_IFNAME } from './plan.ts';
 
 type Expr = Record<string, unknown>;
 type Command = Record<string, unknown>;
@@ -102,7 +102,7 @@ function ruleMatch(rule: NetRule, plan: RouterPlan, sets: Map<string, string>): 
 function linkChain(ip: Builder, plan: RouterPlan, link: NetLink, sets: Map<string, string>): void {
   const chain = `from_${link.ifname}`;
   ip.chain(chain);
-  const network = plan.networks.find((n) => n.name === link.network)!;
+  const network = networkOf(plan, link);
   for (const rule of link.rules) {
     const expr = ruleMatch(rule, plan, sets);
     if (!expr) continue;
@@ -123,12 +123,12 @@ function linkChain(ip: Builder, plan: RouterPlan, link: NetLink, sets: Map<strin
 // (or once, to resolve an endpoint's name before any link is up).
 function outputChain(ip: Builder, plan: RouterPlan): void {
   ip.chain('output', { type: 'filter', hook: 'output', prio: 0, policy: 'drop' });
-  const inside = ['lo', ...plan.links.map((l) => l.ifname), ...tunnels(plan).map((t) => t.ifname)];
+  const vpn = tunnels(plan);
+  const inside = ['lo', ...plan.links.map((l) => l.ifname), ...vpn.map((t) => t.ifname)];
   ip.rule('output', [match(meta('oifname'), { set: inside }), accept], 'links, tunnels and loopback');
   const up = match(meta('oifname'), UPLINK_IFNAME);
   ip.rule('output', [up, match(payload('udp', 'sport'), 68), match(payload('udp', 'dport'), 67), accept], 'DHCP');
-  const vpn = tunnels(plan).length > 0;
-  if (vpn) {
+  if (vpn.length > 0) {
     const peer = { concat: [payload('ip', 'daddr'), meta('l4proto'), payload('th', 'dport')] };
     ip.rule('output', [up, match(peer, '@tunnel_peers'), accept], 'tunnels to their endpoints');
   }
@@ -136,7 +136,7 @@ function outputChain(ip: Builder, plan: RouterPlan): void {
   if (plan.networks.some((n) => n.tor)) ip.rule('output', [up, match(meta('skuid'), TOR_UID), accept], 'Tor');
   for (const proto of ['udp', 'tcp']) {
     const dns = [up, match(payload(proto, 'dport'), 53)];
-    if (vpn)
+    if (vpn.length > 0)
       ip.rule('output', [...dns, match(payload('ip', 'daddr'), '@resolvers'), accept], 'resolving an endpoint, once');
     if (plan.networks.some((n) => n.dns && !n.vpn && !n.tor))
       ip.rule('output', [...dns, accept], 'DNS for the networks without a tunnel');
@@ -145,11 +145,6 @@ function outputChain(ip: Builder, plan: RouterPlan): void {
 
 // The user Tor runs as in a Tor gateway (rootfs/tor-gateway/overlay/etc/passwd).
 export const TOR_UID = 101;
-
-// The links of a plan's Tor networks.
-function torLinks(plan: RouterPlan): NetLink[] {
-  return plan.links.filter((l) => plan.networks.find((n) => n.name === l.network)?.tor);
-}
 
 // The tunnels of a router's plan, in network order.
 export function tunnels(plan: RouterPlan): NetVpn[] {
@@ -225,7 +220,7 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
   ip.rule('input', [match({ ct: { key: 'state' } }, ['established', 'related'], 'in'), accept]);
   ip.rule('input', [iif('lo'), accept]);
   for (const link of plan.links) {
-    const network = plan.networks.find((n) => n.name === link.network)!;
+    const network = networkOf(plan, link);
     const on = iif(link.ifname);
     if (network.dhcp) ip.rule('input', [on, match(payload('udp', 'dport'), 67), accept], `${link.vm}: DHCP`);
     // A Tor network's VMs reach Tor's TransPort and DNSPort (where their TCP and DNS are redirected), nothing else.
@@ -244,13 +239,13 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
   ip.chain('forward', { type: 'filter', hook: 'forward', prio: 0, policy: 'drop' });
   // The kill switch comes before connection tracking: not even a flow that was established through a tunnel may go on
   // through the uplink, whatever the routes say while a tunnel is down.
-  const tunnelled = plan.links.filter((l) => plan.networks.find((n) => n.name === l.network)?.vpn);
+  const tunnelled = linksWhere(plan, (n) => n.vpn);
   if (tunnelled.length > 0) {
     const links = { set: tunnelled.map((l) => l.ifname) };
     ip.rule('forward', [match(meta('iifname'), links), match(meta('oifname'), UPLINK_IFNAME), drop], 'kill switch');
     ip.rule('forward', [iif(UPLINK_IFNAME), match(meta('oifname'), links), drop], 'kill switch');
   }
-  const onion = torLinks(plan);
+  const onion = linksWhere(plan, (n) => n.tor);
   if (onion.length > 0) {
     const links = { set: onion.map((l) => l.ifname) };
     ip.rule('forward', [match(meta('iifname'), links), drop], 'Tor: nothing is forwarded');
@@ -265,7 +260,7 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
 
   ip.chain('prerouting_nat', { type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept' });
   for (const link of onion) {
-    const tor = plan.networks.find((n) => n.name === link.network)!.tor!;
+    const tor = networkOf(plan, link).tor!;
     const on = iif(link.ifname);
     ip.rule(
       'prerouting_nat',

@@ -21,6 +21,18 @@ export function routerPlan(config: NetworksConfig | undefined, vm: string): Rout
   return { router, networks, links: config.links.filter((l) => served.has(l.network)) };
 }
 
+// The network a link of the plan is on (the plan holds every link's network).
+export function networkOf(plan: RouterPlan, link: NetLink): NetworkConfig {
+  const network = plan.networks.find((n) => n.name === link.network);
+  if (!network) throw new Error(`no network ${link.network} in ${plan.router.vm}'s plan`);
+  return network;
+}
+
+// The links of the plan whose network `which` picks (a VPN network, a Tor network), in plan order.
+export function linksWhere(plan: RouterPlan, which: (network: NetworkConfig) => unknown): NetLink[] {
+  return plan.links.filter((l) => which(networkOf(plan, l)));
+}
+
 // The links of VM `vm` (one per network it joined), in the order of its NICs.
 export function vmLinks(config: NetworksConfig | undefined, vm: string): NetLink[] {
   return config?.links.filter((l) => l.vm === vm) ?? [];

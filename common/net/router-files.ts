@@ -1,7 +1,7 @@
 // What the agent hands a router VM as fw_cfg files (opt/org.mvos/<name>), read by its init before any interface comes
 // up: its links, the compiled ruleset and its rule count, and dnsmasq's configuration.
 import { compileRuleset } from './nftables.ts';
-import { type RouterPlan, UPLINK_IFNAME } from './plan.ts';
+import { networkOf, type RouterPlan, UPLINK_IFNAME } from './plan.ts';
 import { torrcFile } from './torrc.ts';
 
 // The fw_cfg name prefix of the router's files.
@@ -19,7 +19,7 @@ export function linksFile(plan: RouterPlan): string {
       : `uplink ${UPLINK_IFNAME} ${mac} ${uplink.ipv4.address} ${uplink.ipv4.gateway}`,
   ];
   for (const link of plan.links) {
-    const network = plan.networks.find((n) => n.name === link.network)!;
+    const network = networkOf(plan, link);
     lines.push(
       `link ${link.ifname} ${link.routerMac} ${network.gateway}/${network.prefix} ${link.address} ${link.mac}`,
     );

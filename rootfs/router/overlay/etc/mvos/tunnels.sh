@@ -32,6 +32,11 @@ tunnels_routes() {
 	done < /run/tunnels
 }
 
+# The tunnels' interface names, one a line.
+tunnel_names() {
+	awk '$1 == "tunnel" { print $2 }' /run/tunnels
+}
+
 # Field N of tunnel IF's line.
 tunnel_field() {
 	awk -v t="$1" -v n="$2" '$1 == "tunnel" && $2 == t { print $n }' /run/tunnels
@@ -79,7 +84,7 @@ pin_endpoints() {
 			fi
 		fi
 	done
-	awk '$1 == "tunnel" { print $2 }' /run/tunnels | while read -r tunnel; do
+	tunnel_names | while read -r tunnel; do
 		: > "/run/$tunnel.endpoints.new"
 		awk -v t="$tunnel" '$1 == "endpoint" && $2 == t' /run/tunnels | while read -r _ _ host port proto peer; do
 			echo "$(cat "/run/$tunnel.pin.$host.$port.$proto") $port $proto $peer" >> "/run/$tunnel.endpoints.new"
@@ -154,7 +159,7 @@ tunnel_down() {
 # tunnel with a check URL learns its exit address every 30 seconds.
 tunnels_run() {
 	pin_endpoints
-	for tunnel in $(awk '$1 == "tunnel" { print $2 }' /run/tunnels); do
+	for tunnel in $(tunnel_names); do
 		cat "$cfg/$tunnel.conf/raw" > "/run/$tunnel.conf" 2> /dev/null || {
 			report "MVOS-VPN-FAILED $tunnel: no provider file from the agent"
 			continue
@@ -165,7 +170,7 @@ tunnels_run() {
 	while :; do
 		sleep 5
 		round=$((round + 1))
-		for tunnel in $(awk '$1 == "tunnel" { print $2 }' /run/tunnels); do
+		for tunnel in $(tunnel_names); do
 			[ -e "/run/$tunnel.restart" ] && continue
 			if [ "$(tunnel_field "$tunnel" 3)" = openvpn ] && ! kill -0 "$(cat "/run/$tunnel.pid" 2> /dev/null)" 2> /dev/null; then
 				tunnel_up "$tunnel"
