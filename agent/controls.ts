@@ -5,6 +5,7 @@ import type {
   HostFacts,
   NetworksView,
   NetworkView,
+  OnionView,
   RescueState,
   VmNetView,
   VmView,
@@ -21,6 +22,7 @@ export type {
   MemoryPlacement,
   NetworksView,
   NetworkView,
+  OnionView,
   PinPlan,
   RescueState,
   VmNetView,
@@ -77,4 +79,10 @@ export interface Controls {
   vmNet(name: string): VmNetView[];
   // Replaces a VM's rules (checked, loaded by its running router in one transaction, kept across restarts).
   setRules(name: string, rules: unknown): Promise<VmNetView[]>;
+  // The onion call-home; undefined when the host publishes none (a host without one may leave these out).
+  onion?(): OnionView | undefined;
+  // Enrols a client of the onion service by its x25519 public key; `by` is who did it (for the list and the audit).
+  addOnionClient?(name: unknown, publicKey: unknown, by: string): Promise<OnionView>;
+  // Revokes a client: the gateway's Tor restarts without it.
+  removeOnionClient?(name: string): Promise<OnionView>;
 }

@@ -1,8 +1,9 @@
 // The one test double of Controls, for the API, WebUI, CLI and SSH tests: VM states, console and checkpoints in memory,
 // every call made on it recorded (the calls it makes on itself are not).
 
-import { MAX_VM_RULES } from '../common/api-types.ts';
+import { MAX_VM_RULES, type OnionClientView, type OnionView } from '../common/api-types.ts';
 import { TEST_NETWORKS, TEST_WIREGUARD } from '../common/net/fixture.test-support.ts';
+import { onionServiceKey } from '../common/onion/service-key.ts';
 import type { ConsoleSession, ConsoleViewer } from './console/broker.ts';
 import { MemoryConsoles } from './console/memory-consoles.test-support.ts';
 import {
@@ -20,6 +21,10 @@ import {
 } from './controls.ts';
 import { checkRules } from './net/check.ts';
 import { tunnelStatus } from './net/controls.ts';
+import { checkClientKey, checkClientName } from './onion/service.ts';
+
+// The double's onion address (a real one, of an all-zero seed: its checksum holds).
+export const FAKE_ONION = onionServiceKey(Buffer.alloc(32)).address;
 
 // One call made on the double, in order, with its arguments as given.
 export interface ControlCall {
@@ -48,6 +53,7 @@ const READS = new Set<keyof Controls>([
   'rescueState',
   'networks',
   'vmNet',
+  'onion',
 ]);
 
 interface FakeVm {
@@ -398,6 +404,35 @@ export class FakeControls implements Controls {
     if (network !== 'private') throw new ControlError('not-found', `no network ${network}`);
     this.tunnelState = 'restarting';
     return this.privateNetwork();
+  }
+
+  private onionClients: OnionClientView[] = [];
+
+  onion(): OnionView {
+    this.record('onion');
+    return {
+      address: FAKE_ONION,
+      gateway: 'torgw',
+      ports: { ssh: 22, api: 80 },
+      clients: structuredClone(this.onionClients),
+      serving: this.onionClients.length > 0,
+    };
+  }
+
+  async addOnionClient(name: unknown, publicKey: unknown, by: string): Promise<OnionView> {
+    this.record('addOnionClient', name, publicKey, by);
+    const client = { name: checkClientName(name), publicKey: checkClientKey(publicKey) };
+    if (this.onionClients.some((c) => c.name === client.name))
+      throw new ControlError('conflict', `client ${client.name} is already enrolled; remove it first`);
+    this.onionClients.push({ ...client, added: this.now(), by });
+    return this.onion();
+  }
+
+  async removeOnionClient(name: string): Promise<OnionView> {
+    this.record('removeOnionClient', name);
+    if (!this.onionClients.some((c) => c.name === name)) throw new ControlError('not-found', `no client ${name}`);
+    this.onionClients = this.onionClients.filter((c) => c.name !== name);
+    return this.onion();
   }
 
   vmNet(name: string): VmNetView[] {

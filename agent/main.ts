@@ -8,9 +8,14 @@ import { AGENT_USAGE, parseAgentArgs } from './args.ts';
 import { readHostConfig } from './config.ts';
 import { imagePath } from './launch/vm.ts';
 import { type ListenerStatus, RetryingListener } from './listeners/retry.ts';
+import { findSocat, type OnionDoors, onionDoors } from './onion/doors.ts';
+import { OnionService } from './onion/service.ts';
 import { type SshServer, startSshServer } from './ssh/server.ts';
 import { type AgentStatus, initialStatus, READY_MARKER, writeStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
+
+// How long the onion service's gateway may take to take a new list of clients.
+const ONION_CHANGE_TIMEOUT_MS = 30_000;
 
 function log(line: string): void {
   process.stderr.write(`mvos-agent: ${line}\n`);
@@ -99,10 +104,25 @@ async function start(argv: string[]): Promise<void> {
       rescue: supervisor.rescueState(),
       warnings: [...(choice.warning ? [choice.warning] : []), ...degraded, ...down],
       ...(listeners.length > 0 ? { listeners } : {}),
+      ...(onion ? { onion: onion.service.view() } : {}),
       ...listenedAt(),
     };
     if (published) void writeStatus(args.runDir, api?.status() ?? status).catch(() => undefined);
   };
+  // The onion call-home: its key and clients, and the doors its gateway's local link leads to (before the API and the
+  // SSH server, which serve those doors too).
+  const onionGateway = config.networks?.routers.find((r) => r.onion)?.vm;
+  let onion: { service: OnionService; doors: OnionDoors; socat: string } | undefined;
+  if (onionGateway) {
+    const doors = await onionDoors(args.runDir, Boolean(config.agent.sshListen));
+    const service = await OnionService.open(args.stateDir, onionGateway, {
+      ssh: doors.ssh !== undefined,
+      log,
+      report: () => supervisor?.guestReport(onionGateway, 'MVOS-ONION'),
+      request: async (line, reply) => supervisor?.guestRequest(onionGateway, line, reply, ONION_CHANGE_TIMEOUT_MS),
+    });
+    onion = { service, doors, socat: await findSocat() };
+  }
   supervisor = new Supervisor(config, {
     stateDir: args.stateDir,
     root: args.root,
@@ -112,6 +132,7 @@ async function start(argv: string[]): Promise<void> {
     stopGraceMs: args.stopGraceMs,
     log,
     onChange: refresh,
+    ...(onion ? { onion } : {}),
   });
   // On the host a listener that cannot bind (its port still held by an agent that is stopping) is retried, and the VMs
   // and the other doors keep running; elsewhere the agent ends with the one-line reason.
@@ -141,6 +162,7 @@ async function start(argv: string[]): Promise<void> {
     runDir: args.runDir,
     log: (line) => log(`api: ${line}`),
     ...(retrying ? { retryListen: { onChange: refresh } } : {}),
+    ...(onion ? { onion: { socket: onion.doors.api, address: onion.service.address } } : {}),
   });
   // status.json says when the audit log has dropped entries (refreshed at most about once a minute for it).
   api.audit.onSummary(refresh);
@@ -157,6 +179,7 @@ async function start(argv: string[]): Promise<void> {
         controls: supervisor!,
         log,
         shared,
+        ...(onion?.doors.ssh ? { onionSocket: onion.doors.ssh } : {}),
       });
     if (retrying) {
       sshListener = new RetryingListener('ssh', config.agent.sshListen, bindSsh, { log, onChange: refresh });

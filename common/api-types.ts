@@ -187,6 +187,9 @@ export interface AgentStatus {
   // The TCP API, when the host config names an address: its URL and, over TLS, the certificate and its SHA-256
   // fingerprint (AB:CD:…).
   api?: { url: string; tls?: { source: 'key-folder' | 'self-signed'; certificate: string; fingerprint: string } };
+  // The onion call-home, when the host config publishes one: its address, the VM whose Tor serves it, the clients
+  // enrolled, and what that Tor last said (the address it serves, once it has one).
+  onion?: OnionView;
   // Each TCP listener the agent keeps trying to bind (on the host): bound or down, and why.
   listeners?: ListenerStatus[];
   // The audit log's counts: repeats counted instead of written, entries dropped by its rate limit (also named in
@@ -194,6 +197,29 @@ export interface AgentStatus {
   audit?: AuditStats;
   vms: VmView[];
 }
+
+// One client enrolled for the onion service (its public key; the private half never leaves the owner's machine).
+export interface OnionClientView {
+  name: string;
+  publicKey: string;
+  added: string;
+  by: string;
+}
+
+// The onion call-home as the agent serves it.
+export interface OnionView {
+  // The v3 address with ".onion".
+  address: string;
+  gateway: string;
+  // The onion's ports: 22 the SSH jail (when on), 80 the API.
+  ports: { ssh?: number; api: number };
+  clients: OnionClientView[];
+  // Published: the gateway's Tor serves the address (no client enrolled: nothing is published).
+  serving: boolean;
+}
+
+// The most clients one onion service takes (each is one entry in every descriptor Tor publishes).
+export const MAX_ONION_CLIENTS = 32;
 
 // What a console session is told when the keyboard changes hands: whether it holds it, who does, who took it from it.
 export interface KeyboardState {
@@ -243,6 +269,9 @@ export interface ApiAnswers {
   'POST /api/networks/{name}/restart': NetworkView;
   'GET /api/vms/{name}/net': VmNetView[];
   'POST /api/vms/{name}/rules': VmNetView[];
+  'GET /api/onion': OnionView;
+  'POST /api/onion/clients': OnionView;
+  'DELETE /api/onion/clients/{name}': OnionView;
   'GET /api/rescue': RescueState;
   'POST /api/rescue': RescueState;
 }

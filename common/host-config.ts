@@ -186,6 +186,9 @@ export interface RouterUplink {
 export interface RouterConfig {
   vm: string;
   uplink: RouterUplink;
+  // The router runs Tor and publishes the host's onion service (host recipe agent.onion): the MAC of its local link to
+  // the agent.
+  onion?: { mac: string };
 }
 
 // The host's networks: routers, networks and every link (absent: the VMs have no network).

@@ -93,6 +93,13 @@ const SAMPLES: Record<string, { path: string; body?: unknown; status: number; ty
     body: { rules: [{ action: 'deny', proto: 'tcp', ports: [25, 25] }] },
     status: 200,
   },
+  'GET /api/onion': { path: '/api/onion', status: 200 },
+  'POST /api/onion/clients': {
+    path: '/api/onion/clients',
+    body: { name: 'laptop', publicKey: 'QUQPACMJGCTVI5ELPXOLIPXXLIG36OQNEY4BV5HLUSUY5KU3JZVA' },
+    status: 200,
+  },
+  'DELETE /api/onion/clients/{name}': { path: '/api/onion/clients/laptop', status: 200 },
   'GET /api/rescue': { path: '/api/rescue', status: 200 },
   'POST /api/rescue': { path: '/api/rescue', body: { reason: 'controller disk broken' }, status: 200 },
   'POST /login': { path: '/login', body: {}, status: 400 },

@@ -50,12 +50,16 @@ function checkOrigin(req: IncomingMessage, listener: ListenerIdentity, secure: b
 
 // TCP: Host for everything, a session cookie for everything but public routes, and Origin + CSRF token for every
 // change.
-export function sessionGate(sessions: SessionStore, options: { secure: boolean; listener: ListenerIdentity }): Gate {
+// `source` names where every request comes from when the socket has no peer address (the onion door).
+export function sessionGate(
+  sessions: SessionStore,
+  options: { secure: boolean; listener: ListenerIdentity; source?: string },
+): Gate {
   return (req, route) => {
     checkHost(req, options.listener, options.secure);
     const changing = changesState(req.method);
     if (changing) checkOrigin(req, options.listener, options.secure);
-    const from = source(req);
+    const from = options.source ?? source(req);
     if (route.access === 'public') return { user: '', via: 'tcp', source: from };
     const session = sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE));
     if (!session) throw new HttpError(401, 'log in first (POST /login with user, password and code)');

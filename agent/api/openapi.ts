@@ -123,6 +123,36 @@ const schemas = {
       },
     },
   },
+  OnionView: {
+    type: 'object',
+    required: ['address', 'gateway', 'ports', 'clients', 'serving'],
+    properties: {
+      address: { type: 'string', description: 'The v3 onion address, with ".onion"' },
+      gateway: { type: 'string', description: 'The VM whose Tor publishes it' },
+      ports: {
+        type: 'object',
+        properties: { ssh: { type: 'integer' }, api: { type: 'integer' } },
+        description: "The onion's ports: the SSH jail (when on) and the API (plain HTTP inside the onion connection)",
+      },
+      clients: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'publicKey', 'added', 'by'],
+          properties: {
+            name: { type: 'string' },
+            publicKey: { type: 'string', description: 'x25519, 52 base32 characters' },
+            added: { type: 'string' },
+            by: { type: 'string' },
+          },
+        },
+      },
+      serving: {
+        type: 'boolean',
+        description: "The gateway's Tor serves the address (false while no client is enrolled)",
+      },
+    },
+  },
   NetworksView: {
     type: 'object',
     required: ['networks', 'routers'],
@@ -625,6 +655,50 @@ export const OPENAPI = {
             true,
           ),
         },
+      ),
+    },
+    '/api/onion': {
+      get: op('The onion call-home: its address, gateway, ports and enrolled clients', {
+        '200': json('The onion service', ref('OnionView')),
+        ...COMMON,
+        '404': error('This host publishes no onion service'),
+      }),
+    },
+    '/api/onion/clients': {
+      post: op(
+        'Enrol a client of the onion service by its x25519 public key (the private half stays with its owner)',
+        {
+          '200': json('The onion service with the client', ref('OnionView')),
+          '400': error('A name or key that is not one'),
+          ...CHANGE,
+          '404': error('This host publishes no onion service'),
+          '409': error('The name or key is taken, the list is full, or the gateway refused the list'),
+        },
+        {
+          requestBody: body(
+            {
+              type: 'object',
+              required: ['name', 'publicKey'],
+              properties: {
+                name: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,31}$' },
+                publicKey: { type: 'string', pattern: '^[A-Z2-7]{52}$' },
+              },
+            },
+            true,
+          ),
+        },
+      ),
+    },
+    '/api/onion/clients/{name}': {
+      delete: op(
+        "Revoke a client of the onion service (the gateway's Tor restarts without it)",
+        {
+          '200': json('The onion service without the client', ref('OnionView')),
+          ...CHANGE,
+          '404': error('No such client, or no onion service'),
+          '409': error('The gateway refused the list'),
+        },
+        { parameters: [{ ...name, description: 'Client name' }] },
       ),
     },
     '/api/rescue': {

@@ -8,6 +8,8 @@ import { isLoopbackHost } from './loopback.ts';
 export interface ListenerIdentity {
   host: string;
   names: readonly string[];
+  // The port requests name, for a listener whose socket has none (the onion service's unix-socket door).
+  port?: number;
 }
 
 // A host and port as a URL holds them: lower-case, IPv6 compressed and in brackets, the scheme's default port as ''.
@@ -45,7 +47,7 @@ function allowed(
   secure: boolean,
 ): boolean {
   if (!authority) return false;
-  const port = req.socket.localPort;
+  const port = identity.port ?? req.socket.localPort;
   const defaultPort = secure ? 443 : 80;
   const portMatches = authority.port === '' ? port === defaultPort : Number(authority.port) === port;
   return portMatches && listenerHosts(identity, req.socket.localAddress).includes(authority.hostname);

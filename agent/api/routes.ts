@@ -1,5 +1,5 @@
 // The control endpoints: each row turns one HTTP request into one call on Controls.
-import type { ContainerRequest, Controls, VmView } from '../controls.ts';
+import type { ContainerRequest, Controls, OnionView, VmView } from '../controls.ts';
 import type { AgentStatus } from '../status.ts';
 import { HttpError, sendText } from './http.ts';
 import { jsonRoute, type Route, type RouteContext } from './router.ts';
@@ -53,6 +53,12 @@ function tailBytes(query: URLSearchParams): number | undefined {
   if (tail === null) return undefined;
   if (!/^[0-9]{1,9}$/.test(tail)) throw new HttpError(400, `tail must be a number of bytes (got "${tail}")`);
   return Number(tail);
+}
+
+// The onion view, or 404 on a host that publishes none.
+function onion(view: OnionView | undefined): OnionView {
+  if (!view) throw new HttpError(404, 'this host publishes no onion service (host recipe agent.onion)');
+  return view;
 }
 
 // Every control endpoint, in the order the OpenAPI document lists them.
@@ -192,6 +198,33 @@ export function controlRoutes(controls: Controls, status: () => AgentStatus): Ro
         const rules = ctx.body.rules;
         ctx.auditDetail = `${Array.isArray(rules) ? rules.length : 'no'} rules: ${JSON.stringify(rules).slice(0, 300)}`;
         return { body: await controls.setRules(ctx.params.name!, rules) };
+      },
+    ),
+    jsonRoute(
+      'GET /api/onion',
+      { ...session, summary: 'The onion call-home: its address, gateway, ports and enrolled clients' },
+      () => ({ body: onion(controls.onion?.()) }),
+    ),
+    jsonRoute(
+      'POST /api/onion/clients',
+      {
+        ...session,
+        summary: 'Enrol a client of the onion service by its x25519 public key (the private half stays with its owner)',
+      },
+      async (ctx) => {
+        const name = optionalString(ctx.body, 'name', 32) ?? '';
+        ctx.auditDetail = `add ${name}`;
+        if (!controls.addOnionClient || !controls.onion?.()) onion(undefined);
+        return { body: await controls.addOnionClient!(name, ctx.body.publicKey, ctx.caller.user) };
+      },
+    ),
+    jsonRoute(
+      'DELETE /api/onion/clients/{name}',
+      { ...session, summary: "Revoke a client of the onion service (the gateway's Tor restarts without it)" },
+      async (ctx) => {
+        ctx.auditDetail = `remove ${ctx.params.name}`;
+        if (!controls.removeOnionClient || !controls.onion?.()) onion(undefined);
+        return { body: await controls.removeOnionClient!(ctx.params.name!) };
       },
     ),
     jsonRoute('GET /api/rescue', { ...session, summary: 'Whether the host runs on its rescue VM, and why' }, () => ({

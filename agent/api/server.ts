@@ -1,6 +1,7 @@
 // The whole API: the route table served on the root-only unix socket and, when host config names one, on a TCP address
 // behind login.
 import { join } from 'node:path';
+import { ONION_PORTS } from '../../common/net/onion-link.ts';
 import { AuditLog, type AuditPolicy } from '../auth/audit.ts';
 import { HashQueue, type HashQueuePolicy } from '../auth/hash-queue.ts';
 import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
@@ -45,6 +46,9 @@ export interface ApiOptions {
   hashQueue?: Partial<HashQueuePolicy>;
   audit?: Partial<AuditPolicy>;
   log?: (line: string) => void;
+  // The onion service's door: a unix socket its gateway's local link leads to, serving the same routes behind the same
+  // login as TCP, for Host `address` (port 80, plain HTTP inside the onion connection).
+  onion?: { socket: string; address: string };
   // A TCP address that cannot be bound is retried in the background instead of failing the start (the host's agent:
   // its socket and VMs keep running, and status names the listener that is down).
   retryListen?: { intervalMs?: number; onChange?: () => void };
@@ -56,6 +60,8 @@ export interface Api {
   tcp?: ApiTcp;
   // With retryListen: the TCP listener that keeps trying (its status says whether it is bound).
   tcpListener?: RetryingListener<ApiTcp>;
+  // The onion service's door.
+  onion?: ApiSocket;
   audit: AuditLog;
   // What the SSH server takes over, so one lock-out counts failures at both doors (and one replay record, one audit
   // log).
@@ -79,6 +85,20 @@ export function apiRoutes(
     ...webRoutes(),
   ];
   return [...routes, openApiRoute()];
+}
+
+// The login service of the TCP and onion doors, with the users' one-time codes opened.
+async function loginService(
+  options: ApiOptions,
+  lockout: Lockout,
+  audit: AuditLog,
+): Promise<{ service: LoginService; sessions: SessionStore; otp: OtpVerifier }> {
+  const users = options.config.agent.users;
+  const key = await loadSecretKey(options.config.agent.secretKeyFile, users);
+  const sessions = new SessionStore(options.sessions);
+  const otp = new OtpVerifier(users, key, options.stateDir, options.otp);
+  const service = new LoginService({ users, otp, lockout, audit, sessions, queue: new HashQueue(options.hashQueue) });
+  return { service, sessions, otp };
 }
 
 // Starts the listeners; a TCP listener without users who could log in is refused (it would be a locked door nobody can
@@ -105,20 +125,14 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const address = options.listen ?? options.config.agent.apiListen;
   let tcp: ApiTcp | undefined;
   let tcpListener: RetryingListener<ApiTcp> | undefined;
-  if (address) {
-    try {
+  let onion: ApiSocket | undefined;
+  try {
+    // One login service for every door: one lock-out, one replay record, one session store.
+    const login = address || options.onion ? await loginService(options, lockout, audit) : undefined;
+    otp = login?.otp;
+    if (address && login) {
+      const { service, sessions } = login;
       const users = options.config.agent.users;
-      const key = await loadSecretKey(options.config.agent.secretKeyFile, users);
-      const sessions = new SessionStore(options.sessions);
-      otp = new OtpVerifier(users, key, options.stateDir, options.otp);
-      const service = new LoginService({
-        users,
-        otp,
-        lockout,
-        audit,
-        sessions,
-        queue: new HashQueue(options.hashQueue),
-      });
       const transport = await tcpTransport(address, options.config.agent, {
         stateDir: options.stateDir,
         hostName: options.config.name,
@@ -165,20 +179,41 @@ export async function startApi(options: ApiOptions): Promise<Api> {
         });
         tcp = await tcpListener.start();
       } else tcp = await bind();
-    } catch (error) {
-      await socket.close();
-      throw error;
     }
+    if (options.onion && login) {
+      const { service, sessions } = login;
+      // Inside the onion connection: end-to-end encrypted and authenticated by Tor, so plain HTTP; every connection
+      // comes from the one local link, so the door is one source to the caps and the lock-out.
+      const routes = apiRoutes(options.controls, status, { service, sessions, secure: false }, audit);
+      onion = await listenUnixSocket(
+        options.onion.socket,
+        dispatcher(routes, {
+          gate: sessionGate(sessions, {
+            secure: false,
+            listener: { host: options.onion.address, names: [], port: ONION_PORTS.api },
+            source: 'onion',
+          }),
+          audit,
+          loginPage: sendLoginPage,
+          log,
+        }),
+        (server) => guardServer(server, options.limits, refuseConnection),
+      );
+    }
+  } catch (error) {
+    await Promise.all([socket.close(), tcpListener ? tcpListener.close() : tcp?.close(), onion?.close()]);
+    throw error;
   }
   return {
     socket,
     ...(tcp ? { tcp } : {}),
     ...(tcpListener ? { tcpListener } : {}),
+    ...(onion ? { onion } : {}),
     audit,
     shared: { lockout, audit, ...(otp ? { otp } : {}) },
     status,
     close: async () => {
-      await Promise.all([socket.close(), tcpListener ? tcpListener.close() : tcp?.close()]);
+      await Promise.all([socket.close(), tcpListener ? tcpListener.close() : tcp?.close(), onion?.close()]);
       // Streams cut by the close end their console sessions a tick later; their audit lines go before the log is
       // flushed.
       await new Promise((resolve) => setTimeout(resolve, 20));

@@ -2,7 +2,7 @@
 // died.
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Server as NetServer } from 'node:net';
 import { FailureError } from '../../common/errors.ts';
 
 // A listening API socket.
@@ -43,10 +43,9 @@ export function closeServer(server: Server): Promise<void> {
   });
 }
 
-// Listens on the socket path with mode 0600 and serves every request with the listener.
-export async function listenUnixSocket(path: string, listener: RequestListener): Promise<ApiSocket> {
+// Binds a server (HTTP or raw) to the socket path with mode 0600, replacing a stale socket.
+export async function bindUnixSocket(server: NetServer, path: string): Promise<void> {
   await clearStale(path);
-  const server: Server = createServer(listener);
   // The umask covers the moment between bind() and chmod(): the socket is never reachable by others.
   const umask = process.umask(0o177);
   try {
@@ -58,5 +57,17 @@ export async function listenUnixSocket(path: string, listener: RequestListener):
     process.umask(umask);
   }
   await chmod(path, 0o600);
+}
+
+// Listens on the socket path with mode 0600 and serves every request with the listener; `prepare` puts caps and
+// timeouts on the server before it listens.
+export async function listenUnixSocket(
+  path: string,
+  listener: RequestListener,
+  prepare?: (server: Server) => void,
+): Promise<ApiSocket> {
+  const server: Server = createServer(listener);
+  prepare?.(server);
+  await bindUnixSocket(server, path);
   return { path, close: () => closeServer(server) };
 }

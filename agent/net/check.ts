@@ -293,7 +293,13 @@ export function checkNetworks(value: unknown, vms: readonly string[]): { value?:
     const o = c.object(r, path);
     const vm = o && c.text(o, 'vm', path, NAME, 'a VM name');
     const up = o && uplink(c, o.uplink, `${path}/uplink`);
-    return vm && up ? { vm, uplink: up } : undefined;
+    let onion: RouterConfig['onion'];
+    if (o && o.onion !== undefined && o.onion !== null) {
+      const on = c.object(o.onion, `${path}/onion`);
+      const mac = on && c.text(on, 'mac', `${path}/onion`, MAC, 'a locally administered MAC (02:…)');
+      if (mac) onion = { mac };
+    }
+    return vm && up ? { vm, uplink: up, ...(onion ? { onion } : {}) } : undefined;
   });
   const networks = c.list(root.networks, '/networks/networks').map((n, i) => network(c, n, `/networks/networks/${i}`));
   const links = c.list(root.links, '/networks/links').map((l, i) => link(c, l, `/networks/links/${i}`));
@@ -307,6 +313,7 @@ export function checkNetworks(value: unknown, vms: readonly string[]): { value?:
     if (l && !networks.some((n) => n?.name === l.network))
       c.fail(`/networks/links/${i}/network`, `names no network ("${l.network}")`);
   });
+  if (routers.filter((r) => r?.onion).length > 1) c.fail('/networks/routers', 'one router at most publishes the onion');
   routers.forEach((r, i) => {
     if (r && !vms.includes(r.vm)) c.fail(`/networks/routers/${i}/vm`, `names no VM of this host ("${r.vm}")`);
     // A chained gateway's uplink is its own link on another router's network, with that link's MAC.

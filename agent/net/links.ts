@@ -4,6 +4,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetLink, NetworksConfig } from '../../common/host-config.ts';
+import { ONION_AGENT_ADDRESS, ONION_LINK_HOST, ONION_NET, ONION_PORTS } from '../../common/net/onion-link.ts';
 import { routerOfNetwork, routerPlan, tunnelSealBinding, vmLinks } from '../../common/net/plan.ts';
 import { ROUTER_FW_CFG_PREFIX, routerFiles, tunnelConfigName } from '../../common/net/router-files.ts';
 import type { QemuNic, QemuSpec } from '../../common/qemu/argv.ts';
@@ -29,13 +30,42 @@ export function openTunnelConfig(key: Buffer, network: string, sealed: string): 
   return decryptSecret(key, tunnelSealBinding(network), sealed);
 }
 
+// What the onion service's gateway gets besides its networks: Tor's files from the agent, and the agent's doors (unix
+// sockets) that its local link leads to, one forward each.
+export interface OnionLaunch {
+  files: { key: string; clients: string };
+  doors: { api: string; ssh?: string };
+  // The program that joins one forwarded connection to a door (socat, found on the agent's PATH).
+  socat: string;
+}
+
+// The onion gateway's local link: a user-mode network that reaches nothing but the agent's doors.
+function onionNic(mac: string, onion: OnionLaunch): QemuNic {
+  const door = (port: number, path: string) => ({ port, argv: [onion.socat, '-', `UNIX-CONNECT:${path}`] });
+  return {
+    id: 'onion',
+    mac,
+    backend: {
+      restricted: {
+        net: ONION_NET,
+        host: ONION_LINK_HOST,
+        forwardTo: ONION_AGENT_ADDRESS,
+        forwards: [
+          door(ONION_PORTS.api, onion.doors.api),
+          ...(onion.doors.ssh ? [door(ONION_PORTS.ssh, onion.doors.ssh)] : []),
+        ],
+      },
+    },
+  };
+}
+
 // What QEMU gets for VM `name`: its NICs, and for a router also its uplink, fw_cfg files and the namespace its tap is
 // in. Writes the router's files and removes socket files a killed QEMU left (its own ends only).
 export async function networkLaunch(
   config: NetworksConfig | undefined,
   name: string,
   stateDir: string,
-  options: { sysfs?: string; secretKeyFile?: string } = {},
+  options: { sysfs?: string; secretKeyFile?: string; onion?: OnionLaunch } = {},
 ): Promise<Pick<QemuSpec, 'nics' | 'vfio' | 'fwCfg'> & { netns?: string }> {
   const sysfs = options.sysfs ?? '/sys';
   if (!config) return {};
@@ -59,6 +89,10 @@ export async function networkLaunch(
       backend: { dgram: { local: sockets.router, remote: sockets.vm } },
     });
   }
+  if (plan.router.onion) {
+    if (!options.onion) throw new Error(`${name} publishes the onion service, but the agent has none to hand it`);
+    nics.push(onionNic(plan.router.onion.mac, options.onion));
+  }
   const dir = join(vmPaths(stateDir, name).dir, 'router');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const fwCfg: QemuSpec['fwCfg'] = [];
@@ -71,6 +105,11 @@ export async function networkLaunch(
       const { ifname, sealed } = network.vpn!;
       files[tunnelConfigName(ifname)] = openTunnelConfig(key, network.name, sealed);
     }
+  }
+  // The onion service's key and clients, like the tunnels' files: only now, only to this router.
+  if (plan.router.onion && options.onion) {
+    files['onion-key'] = options.onion.files.key;
+    files['onion-clients'] = options.onion.files.clients;
   }
   for (const [file, text] of Object.entries(files)) {
     // QEMU refuses an empty fw_cfg file; the router reads a missing one as empty.

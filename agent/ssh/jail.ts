@@ -8,7 +8,14 @@ import {
   tunnelLines,
   VM_COLUMNS,
 } from '../../common/view-columns.ts';
-import { type CheckpointView, ControlError, type Controls, type HostFacts, type VmView } from '../controls.ts';
+import {
+  type CheckpointView,
+  ControlError,
+  type Controls,
+  type HostFacts,
+  type OnionView,
+  type VmView,
+} from '../controls.ts';
 import { JAIL_HELP, type JailCommand } from './commands.ts';
 
 // What one command printed and the exit status the SSH client sees.
@@ -58,15 +65,19 @@ function vmDetail(vm: VmView): string {
   return lines.join('\n');
 }
 
-function hostStatus(facts: HostFacts, vms: VmView[]): string {
+function hostStatus(facts: HostFacts, vms: VmView[], onion: OnionView | undefined): string {
   const rescue = facts.rescue.active
     ? `ACTIVE since ${facts.rescue.since ?? '?'} (${facts.rescue.reason ?? 'no reason given'})`
     : 'not active';
+  const published = onion?.serving ? 'serving' : 'not serving';
   return [
     `host ${facts.name} ${facts.version}`,
     `accel ${facts.accel} (${facts.accelReason}); ${facts.cpus.online.length} CPUs; ${facts.memoryMiB} MiB`,
     `agent ${facts.versions.agent}, node ${facts.versions.node}, qemu ${facts.versions.qemu}`,
     `rescue ${rescue}`,
+    ...(onion
+      ? [`onion ${onion.address} (${published}, ${onion.clients.length} clients, Tor in ${onion.gateway})`]
+      : []),
     '',
     vmTable(vms),
   ].join('\n');
@@ -81,7 +92,7 @@ async function answer(command: JailCommand, controls: Controls, who: string): Pr
     case 'help':
       return JAIL_HELP;
     case 'status':
-      return hostStatus(await controls.hostFacts(), controls.listVms());
+      return hostStatus(await controls.hostFacts(), controls.listVms(), controls.onion?.());
     case 'vm-list':
       return vmTable(controls.listVms());
     case 'vm':

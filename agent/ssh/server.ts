@@ -1,7 +1,8 @@
 // The agent's SSH control server: host key from the state folder, key + one-time-code login, then the command jail.
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { UserError } from '../../common/errors.ts';
 import { parseListenAddress } from '../api/listen.ts';
+import { bindUnixSocket } from '../api/socket.ts';
 import { AuditLog } from '../auth/audit.ts';
 import { ConnectionLimiter } from '../auth/connections.ts';
 import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
@@ -37,6 +38,8 @@ export interface SshServerOptions {
   // Connections from one source, an IPv4 address or IPv6 /64 (default 8): one source's silent connections cannot lock
   // the others out.
   maxConnectionsPerSource?: number;
+  // The onion service's door: a unix socket its gateway's local link leads to (every client behind it is "onion").
+  onionSocket?: string;
   // The HTTP API's code checker, failure counter and audit log, so both doors share one replay record and one lockout.
   shared?: { otp?: OtpVerifier; lockout?: Lockout; audit?: AuditLog };
 }
@@ -91,30 +94,30 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     maxConnections: options.maxConnections ?? 64,
     perSource: options.maxConnectionsPerSource ?? 8,
   });
-  const ssh = new Server({ hostKeys: [hostKey.privateKey], ident: 'mvos-agent' }, (client, info) => {
-    const source = info.ip;
-    const slot = sockets.get(`${info.ip}:${info.port}`);
-    client.on('error', (error) => log(`ssh: ${source}: ${error.message}`));
-    const auth = new ConnectionAuth({ users: options.users, otp, lockout, audit }, keys, source, () => client.end());
-    client.on('authentication', (ctx) => auth.handle(ctx));
-    client.on('ready', () => {
-      if (slot) clearTimeout(slot.grace);
-      serveConnection(client, { user: auth.user!, source, controls: options.controls, audit });
+  // Over TCP a client is its address, and one ssh2 server takes them all; through the onion door every client is
+  // "onion" (the one local link is all the agent sees of them) and gets an ssh2 server of its own, which knows the
+  // socket's slot by name.
+  const sshServer = (onion?: { key: string }) =>
+    new Server({ hostKeys: [hostKey.privateKey], ident: 'mvos-agent' }, (client, info) => {
+      const source = onion ? 'onion' : info.ip;
+      const slot = sockets.get(onion ? onion.key : `${info.ip}:${info.port}`);
+      client.on('error', (error) => log(`ssh: ${source}: ${error.message}`));
+      const auth = new ConnectionAuth({ users: options.users, otp, lockout, audit }, keys, source, () => client.end());
+      client.on('authentication', (ctx) => auth.handle(ctx));
+      client.on('ready', () => {
+        if (slot) clearTimeout(slot.grace);
+        serveConnection(client, { user: auth.user!, source, controls: options.controls, audit });
+      });
+      client.on('close', () => auth.closed());
     });
-    client.on('close', () => auth.closed());
-  });
-  const tcp = createServer((socket) => {
-    const key = `${socket.remoteAddress}:${socket.remotePort}`;
-    const release = limiter.admit(socket.remoteAddress);
+  const ssh = sshServer();
+  // Raw sockets are ours (injected into ssh2), so the limits and the login grace also hold for clients that never speak
+  // SSH.
+  const admit = (socket: Socket, server: InstanceType<typeof Server>, source: string, key: string): void => {
+    const release = limiter.admit(source);
     if (!release) {
       void audit
-        .record({
-          who: '',
-          source: socket.remoteAddress ?? '',
-          action: 'connect',
-          result: 'refused',
-          reason: 'too-many-connections',
-        })
+        .record({ who: '', source, action: 'connect', result: 'refused', reason: 'too-many-connections' })
         .catch(() => undefined);
       socket.destroy();
       return;
@@ -126,9 +129,25 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
       sockets.delete(key);
       release();
     });
-    ssh.injectSocket(socket);
+    server.injectSocket(socket);
+  };
+  const tcp = createServer((socket) =>
+    admit(socket, ssh, socket.remoteAddress ?? '', `${socket.remoteAddress}:${socket.remotePort}`),
+  );
+  let door: NetServer | undefined;
+  let doorConnections = 0;
+  if (options.onionSocket) {
+    door = createServer((socket) => {
+      const key = `onion#${++doorConnections}`;
+      admit(socket, sshServer({ key }), 'onion', key);
+    });
+    await bindUnixSocket(door, options.onionSocket);
+    door.on('error', (error: Error) => log(`ssh: onion door: ${error.message}`));
+  }
+  await listenOn(tcp, address, 'ssh', 'agent.ssh.listen').catch((error: Error) => {
+    door?.close();
+    throw error;
   });
-  await listenOn(tcp, address, 'ssh', 'agent.ssh.listen');
   tcp.on('error', (error: Error) => log(`ssh: server error: ${error.message}`));
   const port = (tcp.address() as AddressInfo).port;
   log(`ssh: listening on ${address.host}:${port}; host key ${hostKey.fingerprint} (ED25519)`);
@@ -139,7 +158,9 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     publicKey: hostKey.publicKey,
     audit,
     close: async () => {
-      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      const closed = Promise.all(
+        [tcp, ...(door ? [door] : [])].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+      );
       for (const { socket } of sockets.values()) socket.destroy();
       await closed;
       await audit.close();

@@ -128,7 +128,7 @@ export class VmInstance {
 
   private onChannelLine(line: string): void {
     const word = /^MVOS-[A-Z-]+/.exec(line)?.[0];
-    if (word === 'MVOS-NET-COUNTERS' || word === 'MVOS-TOR') this.reports.set(word, line);
+    if (word === 'MVOS-NET-COUNTERS' || word === 'MVOS-TOR' || word === 'MVOS-ONION') this.reports.set(word, line);
     // One line each tunnel, kept by the tunnel's name (one of the four a router may have: a guest cannot grow the map).
     const tunnel = /^MVOS-VPN (vpn[0-3]) /.exec(line);
     if (tunnel) this.reports.set(`MVOS-VPN ${tunnel[1]}`, line);

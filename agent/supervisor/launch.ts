@@ -7,7 +7,7 @@ import type { NetworksConfig, VmConfig } from '../config.ts';
 import type { EphemeralLayer } from '../disks/ephemeral.ts';
 import { novmSpec } from '../launch/novm.ts';
 import { type LaunchContext, readableFormat, startQemu, vmSpec } from '../launch/vm.ts';
-import { networkLaunch } from '../net/links.ts';
+import { networkLaunch, type OnionLaunch } from '../net/links.ts';
 import { ephemeralDisk } from './disks.ts';
 import type { Slot } from './slot.ts';
 
@@ -31,6 +31,8 @@ export interface LaunchNeeds {
   networks?: NetworksConfig;
   // The key that opens the VPN networks' provider files (host.json's agent.secretKeyFile).
   secretKeyFile?: string;
+  // The onion service's files and doors, for its gateway.
+  onion?: OnionLaunch;
 }
 
 // The disks of the stopped VMs that fall back to this rescue VM: rescue gets them to inspect and repair.
@@ -50,6 +52,7 @@ export async function launchQemu(slot: Slot, needs: LaunchNeeds): Promise<number
   await rm(paths.serialLog, { force: true });
   const { netns, ...net } = await networkLaunch(needs.networks, vm.name, needs.stateDir, {
     ...(needs.secretKeyFile ? { secretKeyFile: needs.secretKeyFile } : {}),
+    ...(needs.onion ? { onion: needs.onion } : {}),
   });
   const qemu = { ...(needs.qemu ? { qemu: needs.qemu } : {}), ...(netns ? { netns } : {}) };
   const memory = slot.record.pinning?.memory;

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import type { CheckpointStore } from '../checkpoints/store.ts';
 import type { NetworksConfig } from '../config.ts';
 import type { RescueState } from '../controls.ts';
+import type { OnionLaunch } from '../net/links.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan } from '../pinning/plan.ts';
 import { dropEphemeral, openStore } from './disks.ts';
@@ -27,6 +28,8 @@ export interface LifecycleOptions {
   networks?: () => NetworksConfig | undefined;
   // The key that opens the VPN networks' provider files.
   secretKeyFile?: string;
+  // The onion service's files and doors as they are now (undefined: the host publishes none).
+  onion?: () => OnionLaunch | undefined;
 }
 
 // Launches the host's VMs and reacts to what their QEMUs report.
@@ -142,8 +145,10 @@ export class VmLifecycle {
 
   private launchNeeds(slot: Slot): LaunchNeeds {
     const { root, stateDir, accel, qemu, log, networks, secretKeyFile } = this.options;
+    const onion = this.options.onion?.();
     return {
       networks: networks?.(),
+      ...(onion ? { onion } : {}),
       ...(secretKeyFile ? { secretKeyFile } : {}),
       root,
       stateDir,

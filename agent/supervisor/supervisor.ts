@@ -12,6 +12,7 @@ import {
   type HostFacts,
   type NetworksView,
   type NetworkView,
+  type OnionView,
   type RescueState,
   type VmNetView,
   type VmView,
@@ -19,6 +20,8 @@ import {
 import { sweepEphemeral } from '../disks/ephemeral.ts';
 import { vmPaths } from '../launch/vm.ts';
 import { NetControls } from '../net/controls.ts';
+import type { OnionLaunch } from '../net/links.ts';
+import type { OnionService } from '../onion/service.ts';
 import { type CpuTopology, readTopology } from '../pinning/topology.ts';
 import { CheckpointControls } from './checkpoints.ts';
 import { VmConsoles } from './console.ts';
@@ -47,6 +50,9 @@ export interface SupervisorOptions {
   log: (line: string) => void;
   // Called after every change, so status.json and the API stay current.
   onChange?: () => void;
+  // The onion service, when the host config publishes one: the service, the agent's doors for it (unix sockets its
+  // gateway's local link leads to) and the program that joins a forwarded connection to one.
+  onion?: { service: OnionService; doors: { api: string; ssh?: string }; socat: string };
 }
 
 // Runs the host's VMs and answers the agent's controls.
@@ -73,6 +79,7 @@ export class Supervisor implements Controls {
       ...options,
       networks: () => this.net?.config ?? config.networks,
       ...(config.agent?.secretKeyFile ? { secretKeyFile: config.agent.secretKeyFile } : {}),
+      onion: () => this.onionLaunch(),
       saveRescue: (state) => this.saveRescue(state),
     });
   }
@@ -319,6 +326,41 @@ export class Supervisor implements Controls {
   async setRules(name: string, rules: unknown): Promise<VmNetView[]> {
     this.slot(name);
     return this.netControls().setRules(name, rules);
+  }
+
+  onion(): OnionView | undefined {
+    return this.options.onion?.service.view();
+  }
+
+  addOnionClient(name: unknown, publicKey: unknown, by: string): Promise<OnionView> {
+    return this.onionControls().add(name, publicKey, by);
+  }
+
+  removeOnionClient(name: string): Promise<OnionView> {
+    return this.onionControls().remove(name);
+  }
+
+  private onionControls(): OnionService {
+    const onion = this.options.onion;
+    if (!onion) throw new ControlError('not-found', 'this host publishes no onion service (agent.onion)');
+    return onion.service;
+  }
+
+  private onionLaunch(): OnionLaunch | undefined {
+    const onion = this.options.onion;
+    return onion && { files: onion.service.files(), doors: onion.doors, socat: onion.socat };
+  }
+
+  // A running VM's last report line of a kind (`MVOS-ONION`, `MVOS-TOR`); undefined when it is not running.
+  guestReport(name: string, word: string): string | undefined {
+    return this.slots.get(name)?.instance?.reports.get(word);
+  }
+
+  // Sends a ready VM one line over its health channel and resolves with its reply; undefined when it is not ready.
+  async guestRequest(name: string, line: string, reply: RegExp, timeoutMs: number): Promise<string | undefined> {
+    const slot = this.slots.get(name);
+    if (!slot?.instance || slot.record.state !== 'ready') return undefined;
+    return slot.instance.request(line, reply, timeoutMs);
   }
 
   private netControls(): NetControls {

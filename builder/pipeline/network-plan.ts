@@ -43,7 +43,7 @@ export function networksConfig(
   recipe: Recipe,
   vpn: ReadonlyMap<string, ResolvedVpn> = new Map(),
 ): NetworksConfig | null {
-  if (recipe.networks.length === 0) return null;
+  if (recipe.networks.length === 0 && !recipe.agent.onionGateway) return null;
   const links: NetLink[] = [];
   const ifnames = new Map<string, number>();
   for (const network of recipe.networks) {
@@ -67,11 +67,14 @@ export function networksConfig(
     }
   }
   const routers: RouterConfig[] = recipe.vms
-    .filter((vm) => vm.uplink && recipe.networks.some((n) => n.router === vm.name))
+    .filter(
+      (vm) => vm.uplink && (recipe.networks.some((n) => n.router === vm.name) || recipe.agent.onionGateway === vm.name),
+    )
     .map((vm) => {
       const uplink = vm.uplink!;
       return {
         vm: vm.name,
+        ...(recipe.agent.onionGateway === vm.name ? { onion: { mac: derivedMac(`onion/${vm.name}`) } } : {}),
         uplink: {
           ...(uplink.tap ? { tap: { name: uplink.tap, ...(uplink.netns ? { netns: uplink.netns } : {}) } } : {}),
           ...(uplink.pci ? { pci: [...uplink.pci] } : {}),

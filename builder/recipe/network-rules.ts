@@ -206,6 +206,38 @@ function checkVpnMember(report: Report, base: string, vm: NetVm, network: string
   });
 }
 
+// agent.onion: its gateway is a router VM of this host, and the host has socat to join the gateway to the agent.
+function checkOnion(report: Report, ctx: RuleContext, vms: Array<[string, NetVm]>): void {
+  const onion = ctx.raw.agent?.onion;
+  if (!onion || !ctx.sound('/agent/onion')) return;
+  const path = '/agent/onion/gateway';
+  const gateway = vms.find(([name]) => name === onion.gateway)?.[1];
+  if (!gateway) {
+    const guess = closest(
+      onion.gateway,
+      vms.map(([name]) => name),
+    );
+    report.add(
+      path,
+      `publishes through VM "${onion.gateway}", which is not defined`,
+      guess ? `did you mean "${guess}"?` : `add vms.${onion.gateway} with \`recipe: tor-gateway.yaml\` and an uplink`,
+    );
+  } else if (!gateway.uplink)
+    report.add(
+      path,
+      `VM "${onion.gateway}" has no uplink to reach Tor through`,
+      `add \`uplink:\` to vms.${onion.gateway}`,
+    );
+  else if (gateway.launch === 'novm' || gateway.launch === 'container')
+    report.add(path, `VM "${onion.gateway}" is launched as ${gateway.launch}; a gateway is a full VM`);
+  if (!(ctx.raw.packages ?? []).includes('socat'))
+    report.add(
+      '/agent/onion',
+      "the host needs socat to join the gateway's forwarded connections to the agent",
+      'add socat to the host recipe packages',
+    );
+}
+
 // The network rules of a host recipe (a guest recipe may not declare networks at all).
 export function checkNetworkRules(ctx: RuleContext): Problem[] {
   const report = new Report(ctx);
@@ -294,6 +326,8 @@ export function checkNetworkRules(ctx: RuleContext): Problem[] {
     const tor = joined.find((n) => networks.some(([other, o]) => other === n && o.via === 'tor'));
     if (tor) checkTorMember(report, base, vm, tor);
   }
+
+  checkOnion(report, ctx, vms);
 
   for (const router of routers) {
     const tunnels = networks.filter(([, n]) => n.router === router && typeof n.via === 'object');

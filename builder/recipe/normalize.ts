@@ -192,6 +192,7 @@ export function normalizeRecipe(
       apiInsecure: raw.agent?.api?.insecure ?? false,
       apiNames: Object.freeze([...(raw.agent?.api?.names ?? [])]),
       sshListen: raw.agent?.ssh?.listen,
+      onionGateway: raw.agent?.onion?.gateway,
       users: Object.freeze(
         (raw.agent?.users ?? []).map((u) =>
           Object.freeze({

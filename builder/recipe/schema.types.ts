@@ -313,6 +313,15 @@ export interface Agent {
     listen?: string;
   };
   /**
+   * The onion call-home: the host publishes a v3 onion service for its SSH jail (port 22, when agent.ssh is on) and its API (port 80, plain HTTP inside the onion connection), reachable from anywhere the host's uplink reaches the Tor network, behind any NAT, with no port opened. Only enrolled clients (`mvos onion client add`) can even find it. Tor runs in the gateway VM, never on the host; its service key is made on first start and kept on the state partition.
+   */
+  onion?: {
+    /**
+     * The router VM that runs Tor for the service (built from recipes/tor-gateway.yaml); it reaches the agent over a local link of its own, never a network.
+     */
+    gateway: string;
+  };
+  /**
    * People who may control the host over SSH (key + one-time code) and the HTTP API (password). Secrets come from `mvos otp enroll` and `mvos user passwd`, never from the recipe.
    */
   users?: AgentUser[];

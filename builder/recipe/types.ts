@@ -139,6 +139,8 @@ export interface Recipe {
     // DNS names the API is reached by (Host/Origin checks, the self-signed certificate's SAN).
     readonly apiNames: readonly string[];
     readonly sshListen?: string;
+    // The router VM that publishes the host's onion service (agent.onion.gateway).
+    readonly onionGateway?: string;
     readonly users: readonly AgentUserSpec[];
   };
   readonly boot: { readonly attempts: number; readonly menuTimeout: number };

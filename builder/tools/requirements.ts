@@ -230,6 +230,13 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     group: 'qa',
     detect: [{ command: 'tor' }],
   },
+  {
+    package: 'socat',
+    purpose:
+      "join the onion gateway's forwarded connections to the agent's doors when the agent runs on this machine (scenario 024)",
+    group: 'qa',
+    detect: [{ command: 'socat' }],
+  },
   // Test kernels may lack the wireguard module; the VPN lab's server runs the userspace implementation.
   {
     package: 'wireguard-go',

@@ -204,7 +204,11 @@ export const TEST_OPENVPN: NetworksConfig = {
 export const TEST_TOR: NetworksConfig = {
   routers: [
     { vm: 'router', uplink: { tap: { name: 'mvtor0' }, mac: '02:00:00:00:00:31', ipv4: 'dhcp' } },
-    { vm: 'torgw', uplink: { network: 'lan', mac: '02:00:00:00:08:01', ipv4: 'dhcp' } },
+    {
+      vm: 'torgw',
+      uplink: { network: 'lan', mac: '02:00:00:00:08:01', ipv4: 'dhcp' },
+      onion: { mac: '02:00:00:00:0a:01' },
+    },
   ],
   networks: [
     {

@@ -5,6 +5,7 @@
 // are the tunnels' (the kill switch: static, never changed when a tunnel comes or goes).
 import type { NetLink, NetRule, NetVpn } from '../host-config.ts';
 import { ruleText } from '../view-columns.ts';
+import { ONION_AGENT_ADDRESS, ONION_IFNAME, ONION_PORTS } from './onion-link.ts';
 import { linksWhere, networkOf, type RouterPlan, UPLINK_IFNAME } from './plan.ts';
 
 type Expr = Record<string, unknown>;
@@ -133,7 +134,21 @@ function outputChain(ip: Builder, plan: RouterPlan): void {
     ip.rule('output', [up, match(peer, '@tunnel_peers'), accept], 'tunnels to their endpoints');
   }
   // Tor's own connections (it runs as its own user): the only ones a Tor network's traffic becomes.
-  if (plan.networks.some((n) => n.tor)) ip.rule('output', [up, match(meta('skuid'), TOR_UID), accept], 'Tor');
+  if (plan.networks.some((n) => n.tor) || plan.router.onion)
+    ip.rule('output', [up, match(meta('skuid'), TOR_UID), accept], 'Tor');
+  // The onion service's streams to the agent's doors: Tor's alone (the doors bound how many are open).
+  if (plan.router.onion)
+    ip.rule(
+      'output',
+      [
+        match(meta('oifname'), ONION_IFNAME),
+        match(meta('skuid'), TOR_UID),
+        match(payload('ip', 'daddr'), ONION_AGENT_ADDRESS),
+        match(payload('tcp', 'dport'), { set: Object.values(ONION_PORTS) }),
+        accept,
+      ],
+      "the onion service to the agent's doors",
+    );
   for (const proto of ['udp', 'tcp']) {
     const dns = [up, match(payload(proto, 'dport'), 53)];
     if (vpn.length > 0)
@@ -213,7 +228,20 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
         [iif(tunnel.ifname), match(payload('ip', 'saddr'), prefix(network.subnet)), drop],
         `${tunnel.ifname}: no packet from inside ${network.name}`,
       );
-  const known = ['lo', UPLINK_IFNAME, ...plan.links.map((l) => l.ifname), ...vpn.map((t) => t.ifname)];
+  // The onion link carries only the agent's answers to Tor's streams (accepted as established in input).
+  if (plan.router.onion)
+    ip.rule(
+      'spoof',
+      [iif(ONION_IFNAME), match(payload('ip', 'saddr'), ONION_AGENT_ADDRESS, '!='), drop],
+      'onion link: the agent only',
+    );
+  const known = [
+    'lo',
+    UPLINK_IFNAME,
+    ...plan.links.map((l) => l.ifname),
+    ...vpn.map((t) => t.ifname),
+    ...(plan.router.onion ? [ONION_IFNAME] : []),
+  ];
   ip.rule('spoof', [match(meta('iifname'), { set: known }, '!='), drop], 'no interface the plan does not name');
 
   ip.chain('input', { type: 'filter', hook: 'input', prio: 0, policy: 'drop' });
@@ -287,7 +315,7 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
   ip.chain('postrouting_nat', { type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' });
   ip.rule('postrouting_nat', [match(meta('oifname'), UPLINK_IFNAME), { masquerade: null }]);
   for (const tunnel of vpn) ip.rule('postrouting_nat', [match(meta('oifname'), tunnel.ifname), { masquerade: null }]);
-  if (vpn.length > 0 || onion.length > 0) outputChain(ip, plan);
+  if (vpn.length > 0 || onion.length > 0 || plan.router.onion) outputChain(ip, plan);
 
   arp.table();
   arp.chain('input', { type: 'filter', hook: 'input', prio: 0, policy: 'accept' });

@@ -1,6 +1,7 @@
 // What the agent hands a router VM as fw_cfg files (opt/org.mvos/<name>), read by its init before any interface comes
 // up: its links, the compiled ruleset and its rule count, and dnsmasq's configuration.
 import { compileRuleset } from './nftables.ts';
+import { ONION_AGENT_ADDRESS, ONION_IFNAME, ONION_PREFIX, ONION_ROUTER_ADDRESS } from './onion-link.ts';
 import { networkOf, type RouterPlan, UPLINK_IFNAME } from './plan.ts';
 import { torrcFile } from './torrc.ts';
 
@@ -9,7 +10,8 @@ export const ROUTER_FW_CFG_PREFIX = 'opt/org.mvos/';
 
 // `links`: one line per interface — `link IFNAME ROUTER-MAC GATEWAY/PREFIX VM-ADDRESS VM-MAC`, and
 // `uplink uplink MAC dhcp` or `uplink uplink MAC ADDRESS/PREFIX GATEWAY`, the MAC `pci` for a NIC passed through whole
-// (it keeps its own: the router takes the first NIC that is no link).
+// (it keeps its own: the router takes the first NIC that is no link), and for the onion service's Tor VM
+// `onion agent MAC ADDRESS/PREFIX AGENT-ADDRESS`.
 export function linksFile(plan: RouterPlan): string {
   const { uplink } = plan.router;
   const mac = uplink.pci ? 'pci' : uplink.mac;
@@ -24,6 +26,9 @@ export function linksFile(plan: RouterPlan): string {
       `link ${link.ifname} ${link.routerMac} ${network.gateway}/${network.prefix} ${link.address} ${link.mac}`,
     );
   }
+  const { onion } = plan.router;
+  if (onion)
+    lines.push(`onion ${ONION_IFNAME} ${onion.mac} ${ONION_ROUTER_ADDRESS}/${ONION_PREFIX} ${ONION_AGENT_ADDRESS}`);
   return `${lines.join('\n')}\n`;
 }
 

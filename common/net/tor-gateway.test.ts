@@ -7,11 +7,13 @@ import { withTempDir } from '../temp-dir.ts';
 import { TEST_NETWORKS, TEST_TOR } from './fixture.test-support.ts';
 import { loadedInNetns, matchesGolden } from './golden.test-support.ts';
 import { compileRuleset, TOR_UID } from './nftables.ts';
-import { routerPlan } from './plan.ts';
+import { type RouterPlan, routerPlan } from './plan.ts';
 import { linksFile, routerFiles } from './router-files.ts';
 import { torrcFile } from './torrc.ts';
 
 const gateway = routerPlan(TEST_TOR, 'torgw')!;
+// The same gateway for the onion service alone.
+const onionOnly: RouterPlan = { ...gateway, networks: [], links: [] };
 
 test("the Tor gateway's ruleset, torrc and links file match their golden files", () => {
   const files = routerFiles(gateway);
@@ -49,6 +51,7 @@ test('tor --verify-config accepts the torrc, for the private test network and fo
   withTempDir('mvos-torrc-', async (dir) => {
     for (const [name, plan] of [
       ['testing', gateway],
+      ['onion-only', onionOnly],
       [
         'real',
         {
@@ -73,6 +76,31 @@ test('tor --verify-config accepts the torrc, for the private test network and fo
       assert.match(check.stdout, 'Configuration was valid');
     }
   }));
+
+test("the onion service: Tor's streams to the agent's doors alone, on a link named by its MAC", () => {
+  const run = loadedInNetns(routerFiles(gateway)['ruleset.json']!);
+  assert.is(run.status, 0, run.out);
+  assert.match(
+    run.out,
+    `oifname "agent" meta skuid ${TOR_UID} ip daddr 169.254.64.100 tcp dport { 22, 80 } accept`,
+    'only Tor, only to the doors',
+  );
+  assert.match(run.out, 'iifname "agent" ip saddr != 169.254.64.100 drop');
+  const input = run.out.slice(run.out.indexOf('chain input {'), run.out.indexOf('chain forward {'));
+  assert.not.match(input, '"agent"', 'nothing on the link is accepted but established answers');
+  assert.match(linksFile(gateway), 'onion agent 02:00:00:00:0a:01 169.254.64.15/24 169.254.64.100\n');
+  const torrc = torrcFile(gateway);
+  assert.match(torrc, 'HiddenServiceDir /var/lib/tor/onion\n');
+  assert.match(torrc, 'HiddenServicePort 22 169.254.64.100:22\nHiddenServicePort 80 169.254.64.100:80\n');
+  // A gateway for the onion alone still runs Tor, lets it out, and maps no addresses for VMs it does not have.
+  const only = torrcFile(onionOnly);
+  assert.match(only, 'HiddenServiceDir');
+  assert.not.match(only, 'TransPort');
+  assert.not.match(only, 'VirtualAddrNetworkIPv4');
+  const loaded = loadedInNetns(routerFiles(onionOnly)['ruleset.json']!);
+  assert.is(loaded.status, 0, loaded.out);
+  assert.match(loaded.out, `oifname "uplink" meta skuid ${TOR_UID} accept`);
+});
 
 test('the torrc isolates each VM (its own circuits) and maps names to addresses a VM routes to its gateway', () => {
   const torrc = torrcFile(gateway);

@@ -1,5 +1,6 @@
 // A Tor gateway's torrc: Tor as a transparent proxy for the router's Tor networks (TransPort and DNSPort, each VM its
 // own circuits), as its own user, with nothing else open. Handed to the router over fw_cfg like its ruleset.
+import { ONION_AGENT_ADDRESS, ONION_PORTS, ONION_SERVICE_DIR } from './onion-link.ts';
 import type { RouterPlan } from './plan.ts';
 
 // Where the VMs' names for onion and mapped addresses come from: a range no network of ours uses and a VM routes to
@@ -9,17 +10,29 @@ export const TOR_VIRTUAL_NETWORK = '10.192.0.0/10';
 // Where the gateway's Tor logs (what its bootstrap progress is read from).
 export const TOR_LOG = '/var/lib/tor/notice.log';
 
-// The router's torrc; empty when it serves no Tor network.
+// The onion service's lines: its folder (the agent's key and authorized_clients go there), the SSH jail and the API at
+// the agent's end of the local link, and bounds on what one circuit may open.
+function onionLines(): string[] {
+  return [
+    `HiddenServiceDir ${ONION_SERVICE_DIR}`,
+    'HiddenServiceVersion 3',
+    ...Object.values(ONION_PORTS).map((port) => `HiddenServicePort ${port} ${ONION_AGENT_ADDRESS}:${port}`),
+    // One circuit never holds more than a few streams (a login, a console, a list); more ends the circuit.
+    'HiddenServiceMaxStreams 8',
+    'HiddenServiceMaxStreamsCloseCircuit 1',
+  ];
+}
+
+// The router's torrc; empty when it serves no Tor network and publishes no onion service.
 export function torrcFile(plan: RouterPlan): string {
   const networks = plan.networks.filter((n) => n.tor);
   const tor = networks.flatMap((n) => (n.tor ? [n.tor] : []));
-  if (tor.length === 0) return '';
+  const onion = plan.router.onion !== undefined;
+  if (tor.length === 0 && !onion) return '';
   const authorities = [...new Set(tor.flatMap((t) => t.testingAuthorities ?? []))];
+  const serves = [...networks.map((n) => n.name), ...(onion ? ["the host's onion service"] : [])];
   const lines = [
-    `# Tor for ${plan.networks
-      .filter((n) => n.tor)
-      .map((n) => n.name)
-      .join(', ')} (written by the agent)`,
+    `# Tor for ${serves.join(', ')} (written by the agent)`,
     'User debian-tor',
     'DataDirectory /var/lib/tor',
     // Tor opens its log after it became its own user: in its own folder.
@@ -32,10 +45,10 @@ export function torrcFile(plan: RouterPlan): string {
       `TransPort ${n.gateway}:${n.tor!.transPort} IsolateClientAddr`,
       `DNSPort ${n.gateway}:${n.tor!.dnsPort} IsolateClientAddr`,
     ]),
-    'AutomapHostsOnResolve 1',
-    `VirtualAddrNetworkIPv4 ${TOR_VIRTUAL_NETWORK}`,
+    ...(tor.length > 0 ? ['AutomapHostsOnResolve 1', `VirtualAddrNetworkIPv4 ${TOR_VIRTUAL_NETWORK}`] : []),
     'ClientOnly 1',
     'AvoidDiskWrites 1',
+    ...(onion ? onionLines() : []),
   ];
   if (authorities.length > 0)
     lines.push(

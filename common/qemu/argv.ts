@@ -18,11 +18,22 @@ export interface QemuDrive {
 }
 
 // A NIC and its backend: a point-to-point link over unix datagram sockets (each end binds its own path and sends to the
-// other's, so either end can restart without the other noticing), or a tap device.
+// other's, so either end can restart without the other noticing), a tap device, or a user-mode network that reaches
+// nothing (restrict=on) but its forwards: each TCP connection to `host:port` runs `argv` with the connection on its
+// stdin and stdout.
 export interface QemuNic {
   id: string;
   mac: string;
-  backend: { dgram: { local: string; remote: string } } | { tap: string };
+  backend: { dgram: { local: string; remote: string } } | { tap: string } | { restricted: RestrictedNet };
+}
+
+// A user-mode network that reaches nothing: QEMU's own address on it (`host`), and the forwards, each a TCP port of
+// `forwardTo` whose connections run a command.
+export interface RestrictedNet {
+  net: string;
+  host: string;
+  forwardTo: string;
+  forwards: Array<{ port: number; argv: string[] }>;
 }
 
 // Where the first serial port goes: QEMU's stdin/stdout, a file, or a unix socket QEMU listens on (with an optional log
@@ -236,13 +247,28 @@ function channelArgs(spec: QemuSpec): string[] {
   return args;
 }
 
+// A user-mode network with no way out: no IPv6, only the forwards. libslirp splits a forward's command like a shell
+// (g_shell_parse_argv) but runs no shell: each argument is single-quoted.
+function restrictedNetdev(id: string, net: RestrictedNet): string {
+  const quote = (arg: string) => {
+    if (/['\n\0]/.test(arg)) throw new Error(`qemuArgv: a forward's argument cannot hold a quote or newline: ${arg}`);
+    return `'${arg}'`;
+  };
+  const forwards = net.forwards.map(
+    (f) => `,guestfwd=tcp:${net.forwardTo}:${f.port}-cmd:${value(f.argv.map(quote).join(' '))}`,
+  );
+  return `user,id=${id},restrict=on,ipv6=off,net=${net.net},host=${net.host}${forwards.join('')}`;
+}
+
 function nicArgs(spec: QemuSpec): string[] {
   const args: string[] = [];
   for (const nic of spec.nics ?? []) {
     const backend =
       'tap' in nic.backend
         ? `tap,id=${nic.id},ifname=${value(nic.backend.tap)},script=no,downscript=no`
-        : `dgram,id=${nic.id},local.type=unix,local.path=${value(nic.backend.dgram.local)},remote.type=unix,remote.path=${value(nic.backend.dgram.remote)}`;
+        : 'restricted' in nic.backend
+          ? restrictedNetdev(nic.id, nic.backend.restricted)
+          : `dgram,id=${nic.id},local.type=unix,local.path=${value(nic.backend.dgram.local)},remote.type=unix,remote.path=${value(nic.backend.dgram.remote)}`;
     // No option ROM: the guests boot from their kernel, never from the network.
     const device =
       spec.machine === 'microvm'

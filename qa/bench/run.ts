@@ -13,6 +13,7 @@ import { type BenchRow, controllerReadyRows, median, workloadRows } from './agen
 import { cliStartRows } from './cli.ts';
 import { launchSweepRows } from './launch-sweep.ts';
 import { networkRows } from './network.ts';
+import { onionRows } from './onion.ts';
 import { agentRssRows } from './rss.ts';
 
 type Row = BenchRow;
@@ -27,6 +28,8 @@ const onlySweep = process.argv.includes('--only=sweep');
 const onlyCli = process.argv.includes('--only=cli');
 // --only=net: throughput and round trip through the router VM beside a direct tap, and the router's memory.
 const onlyNet = process.argv.includes('--only=net');
+// --only=onion: the onion call-home over the private Tor network: first connect, and `status` beside a direct SSH.
+const onlyOnion = process.argv.includes('--only=onion');
 const count = (flag: string, fallback: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3) ?? fallback);
 
@@ -64,6 +67,10 @@ async function main(): Promise<void> {
     }
     if (onlyNet) {
       rows.push(...(await networkRows(runs)));
+      return report();
+    }
+    if (onlyOnion) {
+      rows.push(...(await onionRows(Math.max(runs, 5))));
       return report();
     }
     if (onlyAgent) {
@@ -170,6 +177,7 @@ async function main(): Promise<void> {
     rows.push(...(await workloadRows(runs)));
     rows.push(...(await agentRssRows()));
     rows.push(...(await networkRows(runs)));
+    rows.push(...(await onionRows(Math.max(runs, 5))));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -55,11 +55,12 @@ const NICKNAMES = ['mvqauth0', 'mvqauth1', 'mvqauth2', 'mvqmiddle', 'mvqexit'];
 
 // Tor's defaults are for the real network; these make a consensus within about a minute (chutney's values: each
 // vote-and-distribute must fit in half an interval, which is what tor uses while there is no consensus yet).
+const VOTING_INTERVAL_S = 20;
 const AUTHORITY_TIMING = [
-  'TestingV3AuthInitialVotingInterval 20',
+  `TestingV3AuthInitialVotingInterval ${VOTING_INTERVAL_S}`,
   'TestingV3AuthInitialVoteDelay 4',
   'TestingV3AuthInitialDistDelay 4',
-  'V3AuthVotingInterval 20',
+  `V3AuthVotingInterval ${VOTING_INTERVAL_S}`,
   'V3AuthVoteDelay 4',
   'V3AuthDistDelay 4',
   'V3AuthNIntervalsValid 2',
@@ -418,18 +419,24 @@ export class TorLab {
   // Every authority must hold a consensus that lists all relays Running, the exit with Exit and Fast, at least three
   // HSDirs, and for each relay the newest descriptor that authority has. Relays publish again once their first
   // consensus arrives (their self-test finds the ORPort, their bandwidth changes); a consensus naming the older ones
-  // sends clients after descriptors the authorities no longer serve, and bootstrap then stalls until the next one.
+  // sends clients after descriptors the authorities no longer serve, and bootstrap then stalls until the next one. So
+  // "newest" must be final: either every relay has logged its self-test (its republication follows within about a
+  // second), or no authority has learned of a newer descriptor for a whole voting interval (an authority does not
+  // always log the self-test, and then only the wait shows that nothing more is coming).
   private async waitForConsensus(timeoutMs: number): Promise<void> {
     const exit = this.relays.find((r) => r.role === 'exit')!;
+    const authorities = this.relays.filter((r) => r.role === 'authority');
     const selfTested = (relay: TorRelay) =>
       /Self-testing indicates your ORPort/.test(readFrom(join(this.dir, relay.nickname, 'notice.log')));
-    const complete = (authority: TorRelay): boolean => {
+    const newestAt = (authority: TorRelay): Map<string, string> => {
       const data = join(this.dir, authority.nickname);
-      const listed = parseConsensus(readFrom(join(data, 'cached-consensus')));
-      const newest = newestDescriptors([
+      return newestDescriptors([
         readFrom(join(data, 'cached-descriptors')),
         readFrom(join(data, 'cached-descriptors.new')),
       ]);
+    };
+    const complete = (authority: TorRelay, newest: Map<string, string>): boolean => {
+      const listed = parseConsensus(readFrom(join(this.dir, authority.nickname, 'cached-consensus')));
       return (
         this.relays.every((r) => listed.get(r.nickname)?.flags.includes('Running')) &&
         this.relays.every((r) => listed.get(r.nickname)?.published === newest.get(r.nickname)) &&
@@ -439,11 +446,20 @@ export class TorLab {
     };
     const deadline = Date.now() + timeoutMs;
     let allSelfTested = 0;
+    let descriptors = '';
+    let descriptorsSince = Date.now();
     for (;;) {
-      const authorities = this.relays.filter((r) => r.role === 'authority');
       if (!allSelfTested && this.relays.every(selfTested)) allSelfTested = Date.now();
-      // The descriptor for the changed bandwidth follows the self-test by about a second: only then is "newest" final.
-      if (allSelfTested && Date.now() - allSelfTested > 3000 && authorities.every(complete)) return;
+      const newest = authorities.map(newestAt);
+      const seen = JSON.stringify(newest.map((m) => [...m].sort()));
+      if (seen !== descriptors) {
+        descriptors = seen;
+        descriptorsSince = Date.now();
+      }
+      const final =
+        (allSelfTested > 0 && Date.now() - allSelfTested > 3000) ||
+        Date.now() - descriptorsSince > VOTING_INTERVAL_S * 1000;
+      if (final && authorities.every((a, i) => complete(a, newest[i]!))) return;
       for (const relay of this.relays) {
         const child = this.children.get(relay.nickname);
         if (child && child.exitCode !== null) {

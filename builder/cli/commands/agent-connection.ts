@@ -9,6 +9,7 @@ import { AgentClient, DEFAULT_SOCKET } from './vm-client.ts';
 export const connection: Flags = {
   socket: { type: 'string' },
   host: { type: 'string' },
+  tor: { type: 'string' },
   user: { type: 'string' },
 };
 
@@ -18,6 +19,9 @@ export const connectionHelp: Record<string, string> = {
   host:
     'a remote agent URL (agent.apiListen), e.g. http://192.0.2.10:8443; logs in with --user, MVOS_PASSWORD, ' +
     'MVOS_OTP',
+  tor:
+    "with --host: connect through this SOCKS5 proxy, Tor's SocksPort (HOST:PORT), e.g. to the host's onion address " +
+    '(http://ADDRESS.onion, see `mvos onion`)',
   user: 'the user to log in as with --host (default $MVOS_USER)',
 };
 
@@ -48,10 +52,13 @@ async function ask(question: string, hidden: boolean): Promise<string> {
 export function client(ctx: CommandContext): AgentClient {
   const host = ctx.flags.host as string | undefined;
   const socket = ctx.flags.socket as string | undefined;
+  const tor = ctx.flags.tor as string | undefined;
   if (host && socket) throw new UserError('give --socket or --host, not both');
+  if (tor && !host) throw new UserError('--tor goes with --host (the agent URL to reach through it)');
   return new AgentClient({
     ...(socket ? { socket } : {}),
     ...(host ? { host } : {}),
+    ...(tor ? { tor } : {}),
     login: async () => {
       const user = (ctx.flags.user as string | undefined) ?? process.env.MVOS_USER;
       if (!user) throw new UserError('--host needs --user NAME (or MVOS_USER)');

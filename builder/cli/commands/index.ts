@@ -9,6 +9,7 @@ import { flashCommand } from './flash.ts';
 import { keysCommand } from './keys.ts';
 import { lockCommand } from './lock.ts';
 import { netCommand } from './net.ts';
+import { onionCommand } from './onion.ts';
 import { otpCommand } from './otp.ts';
 import { runCommand } from './run.ts';
 import { userCommand } from './user.ts';
@@ -31,4 +32,5 @@ export const commands: readonly Command[] = [
   agentCommand,
   vmCommand,
   netCommand,
+  onionCommand,
 ];

@@ -4,7 +4,8 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ApiAnswers, ApiError, ApiRoute } from '../../../common/api-types.ts';
-import { FailureError, UserError } from '../../../common/errors.ts';
+import { FailureError, MvosError, UserError } from '../../../common/errors.ts';
+import { socksConnect } from './socks5.ts';
 
 // Where the agent listens on a host.
 export const DEFAULT_SOCKET = '/run/mvos/agent.sock';
@@ -13,6 +14,9 @@ export const DEFAULT_SOCKET = '/run/mvos/agent.sock';
 export interface AgentTarget {
   socket?: string;
   host?: string;
+  // A SOCKS5 proxy (`HOST:PORT`, Tor's SocksPort) the connection to `host` goes through; the proxy resolves the name
+  // (an onion address resolves nowhere else).
+  tor?: string;
   login?: () => Promise<{ user: string; password: string; code: string }>;
 }
 
@@ -59,14 +63,43 @@ function transport(target: AgentTarget): Transport {
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new UserError(`--host must be an http:// or https:// URL (got "${target.host}")`);
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host.endsWith('.onion') && !target.tor)
+    throw new UserError(`${host} is an onion address: give --tor with your Tor's SocksPort, e.g. --tor 127.0.0.1:9050`);
+  const proxy = target.tor ? socksProxy(target.tor) : undefined;
   return {
-    options: { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(port) },
+    options: {
+      host,
+      port: Number(port),
+      ...(proxy
+        ? {
+            createConnection: (_options, done) => {
+              socksConnect(proxy, host, Number(port)).then(
+                (socket) => done(null, socket),
+                (error: Error) => done(error, undefined as never),
+              );
+              return undefined;
+            },
+          }
+        : {}),
+    },
     request: url.protocol === 'https:' ? httpsRequest : httpRequest,
     label: url.origin,
   };
 }
 
+// `HOST:PORT` of a SOCKS proxy.
+function socksProxy(text: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port < 1 || port > 65535)
+    throw new UserError(`--tor must be HOST:PORT of a SOCKS5 proxy, e.g. 127.0.0.1:9050 (got "${text}")`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
 function unreachable(error: NodeJS.ErrnoException, t: Transport, viaSocket: boolean): Error {
+  // The SOCKS proxy's own reason (an onion service that wants a key, say) is already the whole story.
+  if (error instanceof MvosError) return error;
   if (viaSocket && (error.code === 'ENOENT' || error.code === 'ECONNREFUSED')) {
     return new FailureError(`the agent is not running: nothing answers on ${t.label}`, {
       hint:

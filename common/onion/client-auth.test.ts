@@ -8,7 +8,7 @@ import {
   base32Decode,
   onionAuthKeypair,
   onionAuthKeysFromPrivate,
-} from './tor-keys.ts';
+} from './client-auth.ts';
 
 // RFC 7748 section 6.1, Alice's x25519 keys; the base32 forms are what coreutils `base32` makes of the raw bytes.
 const RFC7748_PRIVATE = '77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a';
