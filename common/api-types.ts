@@ -214,7 +214,8 @@ export interface OnionView {
   // The onion's ports: 22 the SSH jail (when on), 80 the API.
   ports: { ssh?: number; api: number };
   clients: OnionClientView[];
-  // Published: the gateway's Tor serves the address (no client enrolled: nothing is published).
+  // Published: the gateway's Tor serves the address and an HSDir accepted its descriptor (no client enrolled: nothing
+  // is published).
   serving: boolean;
 }
 

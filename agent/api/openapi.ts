@@ -149,7 +149,7 @@ const schemas = {
       },
       serving: {
         type: 'boolean',
-        description: "The gateway's Tor serves the address (false while no client is enrolled)",
+        description: 'Its descriptor is published: an HSDir accepted it (never while no client is enrolled)',
       },
     },
   },

@@ -104,16 +104,18 @@ test('a clients file that does not read enrols nobody (fail closed), and says so
     }
   }));
 
-test("serving only when the gateway's Tor reports this address with clients", () =>
+test("serving only when the gateway's Tor reports this address, with clients, and a descriptor an HSDir took", () =>
   withTempDir('mvos-onion-', async (dir) => {
     let line: string | undefined;
     const { service } = await open(dir, () => line);
     assert.is(service.view().serving, false);
-    line = `MVOS-ONION ${service.address} 1`;
+    line = `MVOS-ONION ${service.address} 1 yes`;
     assert.is(service.view().serving, true);
-    line = `MVOS-ONION ${service.address} 0`;
+    line = `MVOS-ONION ${service.address} 1 no`;
+    assert.is(service.view().serving, false, 'no HSDir has its descriptor yet');
+    line = `MVOS-ONION ${service.address} 0 yes`;
     assert.is(service.view().serving, false);
-    line = `MVOS-ONION ${'b'.repeat(56)}.onion 1`;
+    line = `MVOS-ONION ${'b'.repeat(56)}.onion 1 yes`;
     assert.is(service.view().serving, false, 'another address is not ours');
     assert.equal(service.view().ports, { ssh: 22, api: 80 });
   }));

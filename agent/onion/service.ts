@@ -117,13 +117,13 @@ export class OnionService {
   }
 
   view(): OnionView {
-    const report = /^MVOS-ONION (\S+) (\d+)$/.exec(this.needs.report() ?? '');
+    const report = /^MVOS-ONION (\S+) (\d+) (yes|no)$/.exec(this.needs.report() ?? '');
     return {
       address: this.key.address,
       gateway: this.gateway,
       ports: { ...(this.ssh ? { ssh: ONION_PORTS.ssh } : {}), api: ONION_PORTS.api },
       clients: this.list.map((c) => ({ ...c })),
-      serving: report?.[1] === this.key.address && Number(report[2]) > 0,
+      serving: report?.[1] === this.key.address && Number(report[2]) > 0 && report[3] === 'yes',
     };
   }
 

@@ -7,6 +7,9 @@ import type { RouterPlan } from './plan.ts';
 // its gateway (Tor's default, 127.192.0.0/10, would be a VM's own loopback).
 export const TOR_VIRTUAL_NETWORK = '10.192.0.0/10';
 
+// The gateway's Tor control port, on its loopback.
+export const TOR_CONTROL_PORT = 9051;
+
 // Where the gateway's Tor logs (what its bootstrap progress is read from).
 export const TOR_LOG = '/var/lib/tor/notice.log';
 
@@ -48,6 +51,10 @@ export function torrcFile(plan: RouterPlan): string {
     ...(tor.length > 0 ? ['AutomapHostsOnResolve 1', `VirtualAddrNetworkIPv4 ${TOR_VIRTUAL_NETWORK}`] : []),
     'ClientOnly 1',
     'AvoidDiskWrites 1',
+    // For diagnosis from the gateway's console (its circuits and streams) and its onion service's state: on its own
+    // loopback, which no VM reaches (their TCP all goes to the TransPort), and only with the cookie in Tor's folder.
+    `ControlPort 127.0.0.1:${TOR_CONTROL_PORT}`,
+    'CookieAuthentication 1',
     ...(onion ? onionLines() : []),
   ];
   if (authorities.length > 0)

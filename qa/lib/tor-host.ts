@@ -23,7 +23,7 @@ const BOOT_MS = 240_000;
 export const INTERNET = '203.0.113.1';
 const ROUTER_UPLINK = '203.0.113.2';
 // The VMs the host runs (the controller and rescue are left out: not what these tests look at).
-export const TOR_HOST_VMS = ['router', 'torgw', 'anon'];
+export const TOR_HOST_VMS = ['router', 'torgw', 'anon', 'anon2'];
 export const ROUTER_MAC = derivedMac('uplink/router');
 
 // The result of one command on the owner's side.

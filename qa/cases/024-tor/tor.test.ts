@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { NetworksView } from '../../../common/api-types.ts';
+import type { NetworksView, VmNetView } from '../../../common/api-types.ts';
+import { TOR_CONTROL_PORT } from '../../../common/net/torrc.ts';
 import { isOnionAddress } from '../../../common/onion/service-key.ts';
 import { apiCall, consoleShell, reportingSetUp } from '../../lib/agent-run.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
@@ -69,6 +70,49 @@ test('a VM on the Tor network fetches a page by name; the server sees the Tor ex
     seen.every((from) => host.lab.exitAddresses().includes(from)),
     `the server saw ${seen.join(', ')}; the exit is ${host.lab.exitAddresses().join(', ')}`,
   );
+});
+
+// Tor's STREAM events on the gateway's control port while `during` runs: each stream's source (a VM's address) and the
+// circuits it was attached to.
+async function streamsDuring(during: () => Promise<void>): Promise<Map<string, Set<string>>> {
+  const cookie = 'od -An -tx1 /var/lib/tor/control_auth_cookie | tr -d " \\n"';
+  const started = await sh(
+    'torgw',
+    `( printf 'AUTHENTICATE %s\\r\\nSETEVENTS STREAM\\r\\n' "$(${cookie})"; sleep 40 ) | nc 127.0.0.1 ${TOR_CONTROL_PORT} > /tmp/streams 2>&1 & sleep 2; head -c 300 /tmp/streams`,
+  );
+  assert.match(started.out, '250 OK', `the control port: ${started.out}`);
+  await during();
+  const events = await sh('torgw', 'cat /tmp/streams', 60_000);
+  const source = new Map<string, string>();
+  const circuits = new Map<string, Set<string>>();
+  for (const [, id, status, circuit, rest] of events.out.matchAll(/^650 STREAM (\d+) (\w+) (\d+) (.*)$/gm)) {
+    const from = /SOURCE_ADDR=([\d.]+):\d+/.exec(rest!)?.[1];
+    if (status === 'NEW' && from) source.set(id!, from);
+    const vm = source.get(id!);
+    if (vm && circuit !== '0' && (status === 'SENTCONNECT' || status === 'SUCCEEDED')) {
+      circuits.set(vm, new Set([...(circuits.get(vm) ?? []), circuit!]));
+    }
+  }
+  return circuits;
+}
+
+test('each VM its own circuits: streams of two VMs on the Tor network never share one', async () => {
+  const addresses = await Promise.all(
+    ['anon', 'anon2'].map(
+      async (vm) => ((await apiCall(host.run, 'GET', `/api/vms/${vm}/net`)).json as VmNetView[])[0]!.address,
+    ),
+  );
+  const circuits = await streamsDuring(async () => {
+    for (let round = 0; round < 2; round++)
+      for (const vm of ['anon', 'anon2']) {
+        const page = await sh(vm, `wget -q -T 30 -O - http://${INTERNET}/`, 120_000);
+        assert.match(page.out, INTERNET_PAGE, `${vm}: ${page.out}`);
+      }
+  });
+  const [a, b] = addresses.map((address) => circuits.get(address) ?? new Set<string>());
+  assert.ok(a!.size > 0 && b!.size > 0, `streams seen: ${JSON.stringify([...circuits].map(([k, v]) => [k, [...v]]))}`);
+  const shared = [...a!].filter((circuit) => b!.has(circuit));
+  assert.equal(shared, [], `anon (${addresses[0]}) and anon2 (${addresses[1]}) shared circuits`);
 });
 
 test('its DNS is answered by Tor whatever server it asks; its other UDP and its ICMP get nowhere', async () => {

@@ -73,6 +73,8 @@ onion_change() {
 	after=$(onion_count)
 	onion_torrc
 	if [ "$verdict" = removed ] || { [ "$before" = 0 ] && [ "$after" != 0 ]; }; then
+		# Published again only once the restarted Tor's descriptor is accepted.
+		rm -f /run/onion-uploaded
 		killall tor 2> /dev/null
 	else
 		killall -HUP tor 2> /dev/null
@@ -80,10 +82,33 @@ onion_change() {
 	echo "MVOS-ONION-APPLIED $after"
 }
 
-# `MVOS-ONION ADDRESS CLIENTS`: the address Tor serves (`-` until it wrote one, or while none is enrolled) and how many
-# clients are enrolled.
+# Follows Tor's control port (its HS_DESC events) and keeps in /run/onion-uploaded the address of the last descriptor an
+# HSDir accepted; started again whenever Tor is (its control connection ends with it). The fifo holds nc's input open
+# without a process of its own.
+onion_watch() {
+	rm -f /run/onion-ctl
+	mkfifo /run/onion-ctl
+	while :; do
+		sleep 2
+		cookie=$(od -An -tx1 /var/lib/tor/control_auth_cookie 2> /dev/null | tr -d ' \n')
+		[ -n "$cookie" ] || continue
+		nc 127.0.0.1 "$1" < /run/onion-ctl | while read -r _ event action address _; do
+			[ "$event $action" = "HS_DESC UPLOADED" ] && echo "$address.onion" > /run/onion-uploaded
+		done &
+		reader=$!
+		exec 4> /run/onion-ctl
+		printf 'AUTHENTICATE %s\r\nSETEVENTS HS_DESC\r\n' "$cookie" >&4
+		wait "$reader"
+		exec 4>&-
+	done
+}
+
+# `MVOS-ONION ADDRESS CLIENTS UPLOADED`: the address Tor serves (`-` until it wrote one, or while none is enrolled), how
+# many clients are enrolled, and whether an HSDir has accepted its descriptor since Tor (re)started (`yes`/`no`).
 onion_report() {
 	address=-
 	grep -q '^HiddenServiceDir ' /run/torrc.active 2> /dev/null && address=$(head -c 62 "$onion_dir/hostname" 2> /dev/null)
-	echo "MVOS-ONION ${address:--} $(onion_count)"
+	uploaded=no
+	[ "$(cat /run/onion-uploaded 2> /dev/null)" = "$address" ] && uploaded=yes
+	echo "MVOS-ONION ${address:--} $(onion_count) $uploaded"
 }
