@@ -71,10 +71,10 @@ export class TorHost {
       const config = JSON.parse(await readFile(join(root, 'etc/mvos/host.json'), 'utf8')) as ScenarioConfig;
       config.vms = config.vms.filter((vm) => TOR_HOST_VMS.includes(vm.name));
       const nets = config.networks as {
-        routers: Array<{ vm: string; uplink: { tap?: { netns?: string } } }>;
+        routers: Array<{ vm: string; uplink: { tap?: { name: string; netns?: string } } }>;
         networks: Array<{ name: string; tor?: { testingAuthorities?: string[] } }>;
       };
-      nets.routers.find((r) => r.vm === 'router')!.uplink.tap!.netns = netns;
+      nets.routers.find((r) => r.vm === 'router')!.uplink.tap = { name: tap, netns };
       // The private Tor network instead of the real one.
       nets.networks.find((n) => n.name === 'onion')!.tor!.testingAuthorities = lab
         .dirAuthorityLines()
