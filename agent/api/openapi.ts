@@ -336,6 +336,7 @@ const schemas = {
           lastDroppedAt: { type: 'string' },
         },
       },
+      onion: ref('OnionView'),
       listeners: {
         type: 'array',
         description: 'On the host: each TCP listener the agent keeps trying to bind, bound or down and why',

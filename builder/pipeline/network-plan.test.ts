@@ -53,8 +53,14 @@ test('a Tor gateway chained behind the router: a VM of lan whose link there is i
   assert.is(onion.vpn, undefined);
   assert.equal(
     config.links.filter((l) => l.network === 'onion').map((l) => [l.vm, l.ifname]),
-    [['anon', 'vl0']],
+    [
+      ['anon', 'vl0'],
+      ['anon2', 'vl1'],
+    ],
   );
+  // The gateway publishes the host's onion service: its local link has a MAC of its own.
+  assert.match(config.routers.find((r) => r.vm === 'torgw')!.onion?.mac ?? '', /^02(:[0-9a-f]{2}){5}$/);
+  assert.is(config.routers.find((r) => r.vm === 'router')!.onion, undefined);
 });
 
 test.run();

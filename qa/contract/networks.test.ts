@@ -73,7 +73,7 @@ test("a VPN network's tunnel: taken as written, and refused where a value would 
 test('a Tor gateway chained behind the router, as the builder writes it, is taken as it is; a forged chain is not', () => {
   const tor = loadRecipe('qa/cases/024-tor/host-tor.yaml', process.cwd()).recipe!;
   const json = JSON.parse(JSON.stringify(hostConfig(tor))).networks;
-  const checked = checkNetworks(json, ['router', 'torgw', 'anon']);
+  const checked = checkNetworks(json, ['router', 'torgw', 'anon', 'anon2']);
   assert.equal(checked.problems, []);
   assert.equal(checked.value, json);
   assert.equal(checkNetworks(JSON.parse(JSON.stringify(TEST_TOR)), ['router', 'torgw', 'anon', 'anon2']).problems, []);
@@ -90,6 +90,22 @@ test('a Tor gateway chained behind the router, as the builder writes it, is take
   assert.equal(
     checkNetworks(own, ['router', 'torgw', 'anon', 'anon2']).problems.map((p) => p.path),
     ['/networks/routers/1/uplink/network'],
+  );
+  // The onion link's MAC reaches QEMU's arguments and the router's links file: its shape only; one router publishes.
+  for (const mac of ['02:00:00:00:0a:01,id=x', '02:00:00:00:0a:01 dhcp', 'ff:ff:ff:ff:ff:ff']) {
+    const onion = JSON.parse(JSON.stringify(TEST_TOR));
+    onion.routers[1].onion.mac = mac;
+    assert.equal(
+      checkNetworks(onion, ['router', 'torgw', 'anon', 'anon2']).problems.map((p) => p.path),
+      ['/networks/routers/1/onion/mac'],
+      mac,
+    );
+  }
+  const twice = JSON.parse(JSON.stringify(TEST_TOR));
+  twice.routers[0].onion = { mac: '02:00:00:00:0a:02' };
+  assert.equal(
+    checkNetworks(twice, ['router', 'torgw', 'anon', 'anon2']).problems.map((p) => p.message),
+    ['one router at most publishes the onion'],
   );
 });
 
