@@ -41,7 +41,7 @@ function signer(role: KeyRole): KeyRole {
 }
 
 // Refuses a key folder inside a git checkout: private keys must never be committed or copied into images.
-async function refuseRepo(dir: string): Promise<void> {
+export async function refuseRepo(dir: string): Promise<void> {
   const inside = await runTool('git', ['-C', dir, 'rev-parse', '--show-toplevel'], { allowFailure: true });
   if (inside.exitCode === 0)
     throw new Error(

@@ -231,6 +231,12 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     detect: [{ command: 'tor' }],
   },
   {
+    package: 'minisign',
+    purpose: "check update bundles' signatures with a tool we did not write (common/update, mvos update)",
+    group: 'qa',
+    detect: [{ command: 'minisign' }],
+  },
+  {
     package: 'socat',
     purpose:
       "join the onion gateway's forwarded connections to the agent's doors when the agent runs on this machine (scenario 024)",

@@ -12,6 +12,7 @@ import { netCommand } from './net.ts';
 import { onionCommand } from './onion.ts';
 import { otpCommand } from './otp.ts';
 import { runCommand } from './run.ts';
+import { updateCommand } from './update.ts';
 import { userCommand } from './user.ts';
 import { validateCommand } from './validate.ts';
 import { vmCommand } from './vm.ts';
@@ -27,6 +28,7 @@ export const commands: readonly Command[] = [
   cacheCommand,
   firmwareCommand,
   keysCommand,
+  updateCommand,
   otpCommand,
   userCommand,
   agentCommand,
