@@ -1,6 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { earlyConfig, grubConfig, grubEnv, grubImage, mbrBootCode, placeCore, RESCUE_ARGS } from './grub.ts';
+import {
+  earlyConfig,
+  grubConfig,
+  grubEnv,
+  grubImage,
+  mbrBootCode,
+  placeCore,
+  RESCUE_ARGS,
+  slotConfig,
+} from './grub.ts';
 
 const menu = { name: 'h', version: '1.0.0', cmdline: 'console=ttyS0', menuTimeout: 3, attempts: 2, counting: true };
 
@@ -13,13 +22,33 @@ test('grub.cfg counts tries on writable media and falls back to rescue after N',
   assert.not.match(cfg, /= "2" \]; then set next_tries/);
   assert.match(cfg, /if \[ "\$boot_tries" -ge 2 \]; then\n\s+set default=rescue/);
   assert.match(cfg, /save_env -f "\$envfile" boot_tries/);
-  assert.match(cfg, new RegExp(`linux /boot/vmlinuz console=ttyS0 ${RESCUE_ARGS}`));
+  assert.match(cfg, `linux /boot/$boot_slot/vmlinuz $slot_cmdline ${RESCUE_ARGS} mvos.slot=$boot_slot`);
 });
 
-test('grub.cfg on read-only media has no counter but still the rescue entry', () => {
+test('grub.cfg on writable media boots boot_slot, or try_slot once (cleared before it boots)', () => {
+  const cfg = grubConfig(menu);
+  assert.match(cfg, 'load_env -f "$envfile" boot_tries boot_slot try_slot');
+  const clear = cfg.indexOf('save_env -f "$envfile" try_slot');
+  assert.ok(clear > 0 && clear < cfg.indexOf('menuentry'), 'the try is cleared before any entry boots');
+  assert.match(cfg, 'source ($root)/boot/$slot/slot.cfg');
+  assert.match(cfg, 'linux /boot/$slot/vmlinuz $slot_cmdline mvos.slot=$slot');
+  assert.match(cfg, 'initrd /boot/$slot/initrd');
+});
+
+test("a slot's slot.cfg: its version and command line; quotes and $ are refused", () => {
+  assert.is(
+    slotConfig('0.2.0', 'console=ttyS0 panic=10'),
+    'set slot_version="0.2.0"\nset slot_cmdline="console=ttyS0 panic=10"\n',
+  );
+  for (const bad of ['a"b', 'x=$y', 'a\\b', 'a\nb', 'a`b`'])
+    assert.throws(() => slotConfig('1.0.0', bad), /cannot hold/);
+});
+
+test('grub.cfg on read-only media has no counter and no slots, but still the rescue entry', () => {
   const cfg = grubConfig({ ...menu, counting: false });
-  assert.not.match(cfg, /save_env|load_env|boot_tries/);
+  assert.not.match(cfg, /save_env|load_env|boot_tries|slot/);
   assert.match(cfg, /--id rescue/);
+  assert.match(cfg, new RegExp(`linux /boot/vmlinuz console=ttyS0 ${RESCUE_ARGS}`));
 });
 
 test('grubenv is exactly 1024 bytes', () => {

@@ -121,11 +121,31 @@ export function grubConfig(values: MenuValues): string {
   });
 }
 
-// What GRUB boots on every medium: the kernel, the initrd, grub.cfg and the tag file its early config searches for.
+// The A/B slots of writable media: each a folder under boot/ with a kernel, an initrd and slot.cfg.
+export const SLOTS = ['a', 'b'] as const;
+
+// A slot's slot.cfg: its version and kernel command line, as GRUB variables (grub.cfg sources it).
+export function slotConfig(version: string, cmdline: string): string {
+  for (const [what, value] of [
+    ['version', version],
+    ['cmdline', cmdline],
+  ] as const)
+    if (/["$\\\n`]/.test(value)) throw new Error(`a slot's ${what} cannot hold quotes, $, \\ or newlines: ${value}`);
+  return `set slot_version="${version}"\nset slot_cmdline="${cmdline}"\n`;
+}
+
+// What GRUB boots on every medium: the kernel and the initrd (in slot a on writable media, which count boots and keep
+// the other slot for updates), grub.cfg and the tag file its early config searches for.
 export function bootFiles(input: MediaInput, counting: boolean): Record<string, Buffer> {
+  const kernel: Record<string, Buffer> = counting
+    ? {
+        'boot/a/vmlinuz': input.vmlinuz,
+        'boot/a/initrd': input.initrd,
+        'boot/a/slot.cfg': Buffer.from(slotConfig(input.version, input.cmdline)),
+      }
+    : { 'boot/vmlinuz': input.vmlinuz, 'boot/initrd': input.initrd };
   return {
-    'boot/vmlinuz': input.vmlinuz,
-    'boot/initrd': input.initrd,
+    ...kernel,
     'boot/grub/grub.cfg': Buffer.from(
       grubConfig({
         name: input.name,

@@ -34,8 +34,9 @@ test('the raw disk has a valid GPT, GRUB in the MBR and BIOS boot partition, and
     const listing = (await runTool('mdir', ['-/', '-b', '-i', esp, '::'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
     for (const path of [
       'EFI/BOOT/BOOTX64.EFI',
-      'boot/vmlinuz',
-      'boot/initrd',
+      'boot/a/vmlinuz',
+      'boot/a/initrd',
+      'boot/a/slot.cfg',
       'boot/grub/grub.cfg',
       'boot/grub/grubenv',
       mediaTag(input),
@@ -47,7 +48,7 @@ test('the raw disk has a valid GPT, GRUB in the MBR and BIOS boot partition, and
     }
     const env = (await runTool('mtype', ['-i', esp, '::/boot/grub/grubenv'])).stdout;
     assert.is(env.length, 1024);
-    assert.match(env, /^# GRUB Environment Block\nboot_tries=0\n/);
+    assert.match(env, /^# GRUB Environment Block\nboot_tries=0\nboot_slot=a\ntry_slot=\n#/);
     assert.match((await runTool('minfo', ['-i', esp, '::'])).stdout, /serial number: [0-9A-F]{8}/i);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -68,7 +69,7 @@ test('Secure Boot: the UEFI path is the signed UKI (BOOTX64.EFI); BIOS keeps GRU
     assert.ok(image.subarray(0, 440).includes(Buffer.from('GRUB ')), 'BIOS still boots GRUB');
     const cfg = (await runTool('mtype', ['-i', esp, '::/boot/grub/grub.cfg'], { env: { MTOOLS_SKIP_CHECK: '1' } }))
       .stdout;
-    assert.match(cfg, 'linux /boot/vmlinuz');
+    assert.match(cfg, 'linux /boot/$slot/vmlinuz');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

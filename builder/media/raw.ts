@@ -14,7 +14,7 @@ const ESP_LBA = 4096;
 // The ESP's volume label; the host resets boot counting in /boot/grub/grubenv on the partition with this label.
 export const ESP_LABEL = 'MVOS-ESP';
 
-// ESP size: the payload plus a quarter for FAT overhead and updates, at least FAT32's 33 MiB floor rounded up.
+// ESP size: the payload (both slots) plus a quarter for FAT overhead, at least FAT32's 33 MiB floor rounded up.
 export function espSizeMiB(payloadBytes: number): number {
   return Math.max(64, Math.ceil((payloadBytes * 1.25) / MiB) + 8);
 }
@@ -25,15 +25,20 @@ export async function espFiles(input: MediaInput, counting: boolean): Promise<Re
     'EFI/BOOT/BOOTX64.EFI': input.uki ?? (await grubImage('x86_64-efi', mediaTag(input))),
     ...bootFiles(input, counting),
   };
-  if (counting) files['boot/grub/grubenv'] = grubEnv({ boot_tries: '0' });
+  if (counting) files['boot/grub/grubenv'] = grubEnv({ boot_tries: '0', boot_slot: 'a', try_slot: '' });
   return files;
+}
+
+// Room on the ESP for the other slot: as much again as slot a's kernel and initrd.
+function otherSlotBytes(input: MediaInput): number {
+  return input.vmlinuz.length + input.initrd.length;
 }
 
 // Writes the disk; no state partition (it goes into the rest of the disk the image is flashed to, see README "Boot
 // media").
 export async function writeRaw(input: MediaInput): Promise<Buffer> {
   const files = await espFiles(input, true);
-  const espMiB = espSizeMiB(Object.values(files).reduce((n, b) => n + b.length, 0));
+  const espMiB = espSizeMiB(Object.values(files).reduce((n, b) => n + b.length, 0) + otherSlotBytes(input));
   const esp = await makeFat({
     sizeMiB: espMiB,
     label: ESP_LABEL,
