@@ -6,6 +6,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { UserError } from '../../common/errors.ts';
+import { refuseOpenToOthers } from '../../common/private-file.ts';
 import type { AgentListen, ApiTlsConfig } from '../config.ts';
 import { type ListenAddress, parseListenAddress, type TlsFiles } from './listen.ts';
 import { isLoopbackHost } from './loopback.ts';
@@ -44,10 +45,7 @@ function wildcard(host: string): boolean {
 
 async function readSecret(file: string, what: string): Promise<Buffer> {
   const mode = (await stat(file)).mode;
-  if ((mode & 0o077) !== 0)
-    throw new UserError(`the ${what} ${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, {
-      hint: `chmod 600 ${file}`,
-    });
+  refuseOpenToOthers(file, mode, `the ${what} ${file}`);
   return readFile(file);
 }
 

@@ -5,6 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { UserError } from '../../common/errors.ts';
+import { refuseOpenToOthers } from '../../common/private-file.ts';
 
 // Where the image keeps the certificate (world-readable: it is public).
 export const IMAGE_API_CERT = '/etc/mvos/api-tls.crt';
@@ -34,10 +35,7 @@ async function readPem(file: string, what: string, secret: boolean): Promise<Buf
   const makeIt = `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 -subj /CN=mvos -addext subjectAltName=DNS:<name>,IP:<address> -keyout ${apiTlsFiles('<keys>').key} -out ${apiTlsFiles('<keys>').cert}`;
   try {
     const mode = (await stat(file)).mode;
-    if (secret && (mode & 0o077) !== 0)
-      throw new UserError(`${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, {
-        hint: `chmod 600 ${file}`,
-      });
+    if (secret) refuseOpenToOthers(file, mode);
     return await readFile(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { generateSecret, generateURI } from 'otplib';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { UserError } from '../../common/errors.ts';
+import { refuseOpenToOthers } from '../../common/private-file.ts';
 import { encryptSecret, readOrCreateSecretKey } from '../../common/secrets/otp-secret.ts';
 import { hashPassword } from '../../common/secrets/password.ts';
 
@@ -54,10 +55,7 @@ export async function readUserStore(keyDir: string): Promise<UserStore> {
   let text: string;
   try {
     const mode = (await stat(file)).mode;
-    if ((mode & 0o077) !== 0)
-      throw new UserError(`${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, {
-        hint: `chmod 600 ${file}`,
-      });
+    refuseOpenToOthers(file, mode);
     text = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { users: {} };

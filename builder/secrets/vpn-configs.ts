@@ -4,6 +4,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError } from '../../common/errors.ts';
 import { tunnelSealBinding } from '../../common/net/plan.ts';
+import { refuseOpenToOthers } from '../../common/private-file.ts';
 import { readOrCreateSecretKey, sealDeterministic } from '../../common/secrets/otp-secret.ts';
 import { type ParsedVpnConfig, parseVpnConfig } from '../net/vpn-config.ts';
 import type { NetworkSpec } from '../recipe/types.ts';
@@ -41,13 +42,7 @@ async function readConfig(file: string, network: string): Promise<string> {
   }
   if (!info.isFile())
     throw new UserError(`VPN network ${network}: ${file} is not a plain file`, { hint: 'copy the file itself there' });
-  if ((info.mode & 0o077) !== 0)
-    throw new UserError(
-      `${file} holds a VPN key and is open to group or others (mode ${(info.mode & 0o777).toString(8)})`,
-      {
-        hint: `chmod 600 ${file}`,
-      },
-    );
+  refuseOpenToOthers(file, info.mode, `${file} holds a VPN key and`);
   if (info.size > MAX_CONFIG_BYTES)
     throw new UserError(`${file} is ${info.size} bytes; a provider file has at most ${MAX_CONFIG_BYTES}`);
   return readFile(file, 'utf8');

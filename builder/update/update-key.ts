@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../common/errors.ts';
+import { refuseOpenToOthers } from '../../common/private-file.ts';
 import { privateKeyFromPem, publicKeyFile } from '../../common/update/minisign.ts';
 
 // The two files of the update key in a key folder.
@@ -33,10 +34,7 @@ export async function loadUpdateKey(dir: string): Promise<KeyObject> {
   const info = await stat(key).catch(() => undefined);
   if (!info)
     throw new UserError(`no update key in ${dir}`, { hint: '`mvos keys init` makes it beside the Secure Boot keys' });
-  if ((info.mode & 0o077) !== 0)
-    throw new UserError(`${key} is open to group or others (mode ${(info.mode & 0o777).toString(8)})`, {
-      hint: `chmod 600 ${key}`,
-    });
+  refuseOpenToOthers(key, info.mode);
   try {
     return privateKeyFromPem(await readFile(key, 'utf8'));
   } catch (error) {

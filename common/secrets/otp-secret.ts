@@ -4,6 +4,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.ts';
+import { refuseOpenToOthers } from '../private-file.ts';
 
 // Bytes in a secret key file.
 export const SECRET_KEY_BYTES = 32;
@@ -84,11 +85,7 @@ export async function readSecretKey(file: string): Promise<Buffer> {
       },
     );
   }
-  if ((mode & 0o077) !== 0) {
-    throw new UserError(`the secret key ${file} is open to group or others (mode ${(mode & 0o777).toString(8)})`, {
-      hint: `chmod 600 ${file}`,
-    });
-  }
+  refuseOpenToOthers(file, mode, `the secret key ${file}`);
   const key = await readFile(file);
   if (key.length !== SECRET_KEY_BYTES)
     throw new UserError(`the secret key ${file} holds ${key.length} bytes, not ${SECRET_KEY_BYTES}`);
