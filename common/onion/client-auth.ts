@@ -48,16 +48,17 @@ export function base32Decode(text: string): Buffer {
   return Buffer.from(bytes);
 }
 
-function raw(key: KeyObject, part: 'd' | 'x'): Buffer {
+// The raw bytes of an OKP key (x25519, ed25519) as its JWK holds them: `d` the private half, `x` the public one.
+export function rawKeyPart(key: KeyObject, part: 'd' | 'x'): Buffer {
   const value = key.export({ format: 'jwk' })[part];
-  if (!value) throw new Error(`x25519 key without "${part}"`);
+  if (!value) throw new Error(`${key.asymmetricKeyType} key without "${part}"`);
   return Buffer.from(value, 'base64url');
 }
 
 // A fresh x25519 keypair for one client.
 export function onionAuthKeypair(): OnionAuthKeys {
   const { privateKey } = generateKeyPairSync('x25519');
-  return onionAuthKeysFromPrivate(base32(raw(privateKey, 'd')));
+  return onionAuthKeysFromPrivate(base32(rawKeyPart(privateKey, 'd')));
 }
 
 // The keypair whose private half is this base32 key (the public half derived).
@@ -65,7 +66,7 @@ export function onionAuthKeysFromPrivate(privateKey: string): OnionAuthKeys {
   const d = base32Decode(privateKey);
   if (d.length !== 32) throw new Error(`x25519 private key of ${d.length} bytes, not 32`);
   const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, d]), format: 'der', type: 'pkcs8' });
-  return { publicKey: base32(raw(createPublicKey(key), 'x')), privateKey };
+  return { publicKey: base32(rawKeyPart(createPublicKey(key), 'x')), privateKey };
 }
 
 // The line of a service's authorized_clients/NAME.auth file for a client's public key.

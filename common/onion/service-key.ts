@@ -1,7 +1,7 @@
 // A v3 onion service's identity: an ed25519 key in the file Tor reads (hs_ed25519_secret_key) and the address it gives
 // (rend-spec-v3 "Encoding onion addresses": base32 of the public key, a checksum and the version, 56 characters).
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { base32, base32Decode } from './client-auth.ts';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { base32, base32Decode, rawKeyPart } from './client-auth.ts';
 
 // The 32-byte headers of Tor's key files (the tag, NUL-padded).
 const SECRET_HEADER = header('== ed25519v1-secret: type0 ==');
@@ -29,12 +29,6 @@ export interface OnionServiceKey {
   address: string;
 }
 
-function raw(key: KeyObject, part: 'd' | 'x'): Buffer {
-  const value = key.export({ format: 'jwk' })[part];
-  if (!value) throw new Error(`ed25519 key without "${part}"`);
-  return Buffer.from(value, 'base64url');
-}
-
 // The onion address of an ed25519 public key.
 export function onionAddress(publicKey: Buffer): string {
   if (publicKey.length !== 32) throw new Error(`ed25519 public key of ${publicKey.length} bytes, not 32`);
@@ -50,7 +44,7 @@ export function onionAddress(publicKey: Buffer): string {
 export function onionServiceKey(seed: Buffer): OnionServiceKey {
   if (seed.length !== 32) throw new Error(`ed25519 seed of ${seed.length} bytes, not 32`);
   const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
-  const publicKey = raw(createPublicKey(key), 'x');
+  const publicKey = rawKeyPart(createPublicKey(key), 'x');
   const expanded = createHash('sha512').update(seed).digest();
   expanded[0]! &= 248;
   expanded[31]! &= 63;
@@ -65,7 +59,7 @@ export function onionServiceKey(seed: Buffer): OnionServiceKey {
 
 // A fresh service key.
 export function newOnionServiceKey(): OnionServiceKey {
-  return onionServiceKey(raw(generateKeyPairSync('ed25519').privateKey, 'd'));
+  return onionServiceKey(rawKeyPart(generateKeyPairSync('ed25519').privateKey, 'd'));
 }
 
 // Whether bytes are a secret key file of Tor's (its header and size).

@@ -115,17 +115,17 @@ export class TorHost {
 
   // Enrols a client with `mvos onion client add` on the agent's socket; its private key goes into `authDir`.
   enrol(name: string, authDir: string): { status: number; out: string } {
-    const result = spawnSync(
-      join(repoRoot, 'mvos'),
-      ['onion', 'client', 'add', name, '--socket', this.socket, '--auth-dir', authDir],
-      { encoding: 'utf8', timeout: 120_000 },
-    );
-    return { status: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
+    return this.onSocket(['onion', 'client', 'add', name, '--auth-dir', authDir]);
   }
 
   // Revokes a client with `mvos onion client remove`.
   revoke(name: string): { status: number; out: string } {
-    const result = spawnSync(join(repoRoot, 'mvos'), ['onion', 'client', 'remove', name, '--socket', this.socket], {
+    return this.onSocket(['onion', 'client', 'remove', name]);
+  }
+
+  // `mvos ARGS --socket` on this machine, as root on the agent's socket.
+  private onSocket(args: string[]): { status: number; out: string } {
+    const result = spawnSync(join(repoRoot, 'mvos'), [...args, '--socket', this.socket], {
       encoding: 'utf8',
       timeout: 120_000,
     });
