@@ -2,7 +2,15 @@
 // common/host-config.ts, returned typed.
 import { readFile } from 'node:fs/promises';
 import { type Problem, UserError } from '../common/errors.ts';
-import type { AgentListen, AgentUser, ApiTlsConfig, HostConfig, VmConfig, VmFirmware } from '../common/host-config.ts';
+import type {
+  AgentListen,
+  AgentUser,
+  ApiTlsConfig,
+  HostConfig,
+  UpdateConfig,
+  VmConfig,
+  VmFirmware,
+} from '../common/host-config.ts';
 import { isLoopbackListen } from './api/loopback.ts';
 import { checkNetworks } from './net/check.ts';
 
@@ -255,6 +263,22 @@ function listen(c: Checker, agent: Json): AgentListen {
   };
 }
 
+function checkUpdate(c: Checker, raw: unknown, names: readonly (string | undefined)[]): UpdateConfig | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const update = c.object(raw, '/update');
+  if (!update) return undefined;
+  const publicKey = c.string(update, 'publicKey', '/update');
+  if (publicKey !== undefined && !/^RW[A-Za-z0-9+/]{54}$/.test(publicKey))
+    c.fail('/update/publicKey', 'must be a minisign public key line (RW and 54 base64 characters)');
+  const deadline = c.integer(update, 'deadline', '/update', 30);
+  const require = Array.isArray(update.require) ? update.require : c.fail('/update/require', 'must be a list of VMs');
+  require?.forEach((name, i) => {
+    if (typeof name !== 'string' || !names.includes(name)) c.fail(`/update/require/${i}`, 'names no VM of this host');
+  });
+  if (publicKey === undefined || deadline === undefined || !require) return undefined;
+  return { publicKey, deadline, require: require as string[] };
+}
+
 // Checks parsed JSON against the host config shape; every problem carries its JSON path.
 export function checkHostConfig(json: unknown): { value?: HostConfig; problems: Problem[] } {
   const c = new Checker();
@@ -292,6 +316,8 @@ export function checkHostConfig(json: unknown): { value?: HostConfig; problems: 
   const networks = checkNetworks(root.networks, names);
   c.problems.push(...networks.problems);
   if (networks.value) Object.assign(value, { networks: networks.value });
+  const update = checkUpdate(c, root.update, names);
+  if (update) Object.assign(value, { update });
   return c.problems.length > 0 ? { problems: c.problems } : { value: value as HostConfig, problems: [] };
 }
 

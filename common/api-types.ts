@@ -195,7 +195,65 @@ export interface AgentStatus {
   // The audit log's counts: repeats counted instead of written, entries dropped by its rate limit (also named in
   // warnings).
   audit?: AuditStats;
+  // Signed A/B updates, when the host takes them: which slot booted, each slot's version and verdict, a gate in
+  // progress.
+  update?: UpdateView;
   vms: VmView[];
+}
+
+// What a slot holds and what became of it: good (booted and passed its gate, or the first version), pending (written,
+// on trial or waiting for the reboot), bad (tried and failed: reason), incomplete (its write was cut off), empty.
+export type UpdateSlotState = 'good' | 'pending' | 'bad' | 'incomplete' | 'empty';
+
+// One A/B slot as status shows it.
+export interface UpdateSlotView {
+  slot: 'a' | 'b';
+  version?: string;
+  state: UpdateSlotState;
+  // The slot this boot came from.
+  booted: boolean;
+  // GRUB's boot_slot: what the host boots when nothing is on trial.
+  bootSlot: boolean;
+  // GRUB's try_slot: booted once at the next boot.
+  trying: boolean;
+  reason?: string;
+  at?: string;
+}
+
+// One thing that happened to the host's updates (applied, passed, failed, rolled back…), newest last.
+export interface UpdateEvent {
+  at: string;
+  event: string;
+  slot?: 'a' | 'b';
+  version?: string;
+  by?: string;
+  detail?: string;
+}
+
+// The host's updates as the agent reports them.
+export interface UpdateView {
+  // Whether this host takes bundles now; when not, why (no update section, booted from media without slots).
+  enabled: boolean;
+  why?: string;
+  version: string;
+  // The update key's id, as minisign prints it.
+  keyId?: string;
+  booted?: 'a' | 'b';
+  slots: UpdateSlotView[];
+  // The health gate of a version on trial: what it still waits for, and the deadline (seconds since the kernel
+  // started) after which init reboots into the old version.
+  gate?: { slot: 'a' | 'b'; version: string; deadline: number; unmet: string[]; passed: boolean };
+  // An apply in progress.
+  busy?: string;
+  events: UpdateEvent[];
+}
+
+// What applying a bundle answers: the slot written and whether the host reboots into it now.
+export interface UpdateApplied {
+  slot: 'a' | 'b';
+  version: string;
+  bytes: number;
+  rebooting: boolean;
 }
 
 // One client enrolled for the onion service (its public key; the private half never leaves the owner's machine).
@@ -273,6 +331,9 @@ export interface ApiAnswers {
   'GET /api/onion': OnionView;
   'POST /api/onion/clients': OnionView;
   'DELETE /api/onion/clients/{name}': OnionView;
+  'GET /api/update': UpdateView;
+  'POST /api/update': UpdateApplied;
+  'POST /api/update/rollback': UpdateView;
   'GET /api/rescue': RescueState;
   'POST /api/rescue': RescueState;
 }

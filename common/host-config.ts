@@ -86,6 +86,18 @@ export interface HostConfig {
   containers?: { kernel: string; initrd: string };
   // The host's networks (absent: no VM has a network).
   networks?: NetworksConfig;
+  // Signed A/B updates (absent: this host takes no bundles).
+  update?: UpdateConfig;
+}
+
+// What a host's updates trust and how a new version proves itself.
+export interface UpdateConfig {
+  // The update key's minisign public key line (RW…): bundles must carry its signature.
+  publicKey: string;
+  // Seconds a new version has from its kernel's start to pass the health gate.
+  deadline: number;
+  // The VMs that must be ready for the gate to pass (the agent being up is always required).
+  require: string[];
 }
 
 // One rule of a VM's outgoing traffic through its router; the first rule that matches decides.

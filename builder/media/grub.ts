@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
+import { slotConfig } from '../../common/update/slots.ts';
 import { repoRoot } from '../pipeline/sources.ts';
 import { renderTemplate } from '../recipe/templates.ts';
 import { type MediaInput, mediaTag } from './input.ts';
@@ -121,19 +122,6 @@ export function grubConfig(values: MenuValues): string {
   });
 }
 
-// The A/B slots of writable media: each a folder under boot/ with a kernel, an initrd and slot.cfg.
-export const SLOTS = ['a', 'b'] as const;
-
-// A slot's slot.cfg: its version and kernel command line, as GRUB variables (grub.cfg sources it).
-export function slotConfig(version: string, cmdline: string): string {
-  for (const [what, value] of [
-    ['version', version],
-    ['cmdline', cmdline],
-  ] as const)
-    if (/["$\\\n`]/.test(value)) throw new Error(`a slot's ${what} cannot hold quotes, $, \\ or newlines: ${value}`);
-  return `set slot_version="${version}"\nset slot_cmdline="${cmdline}"\n`;
-}
-
 // What GRUB boots on every medium: the kernel and the initrd (in slot a on writable media, which count boots and keep
 // the other slot for updates), grub.cfg and the tag file its early config searches for.
 export function bootFiles(input: MediaInput, counting: boolean): Record<string, Buffer> {
@@ -158,13 +146,4 @@ export function bootFiles(input: MediaInput, counting: boolean): Record<string, 
     ),
     [mediaTag(input)]: Buffer.from(`${input.name} ${input.version}\n`),
   };
-}
-
-// A 1024-byte GRUB environment block; GRUB's save_env rewrites it in place, so its size never changes.
-export function grubEnv(vars: Record<string, string>): Buffer {
-  const text = `# GRUB Environment Block\n${Object.entries(vars)
-    .map(([k, v]) => `${k}=${v}\n`)
-    .join('')}`;
-  if (text.length > 1024) throw new Error('grubenv: more than 1024 bytes');
-  return Buffer.from(text.padEnd(1024, '#'), 'latin1');
 }

@@ -3,7 +3,8 @@
 
 import { FAT_PACKAGES, makeFat } from './fat.ts';
 import { GPT_TYPES, guidFrom, SECTOR, writeGpt } from './gpt.ts';
-import { bootFiles, GRUB_CFG_SOURCE, GRUB_PACKAGES, grubEnv, grubImage, mbrBootCode, placeCore } from './grub.ts';
+import { grubEnv } from '../../common/update/slots.ts';
+import { bootFiles, GRUB_CFG_SOURCE, GRUB_PACKAGES, grubImage, mbrBootCode, placeCore } from './grub.ts';
 import { fatSerial, type MediaInput, mediaTag } from './input.ts';
 import type { Medium } from './medium.ts';
 

@@ -1,6 +1,6 @@
 // Files the builder writes into an image from the recipe: the agent's host config, module list, state label,
 // os-release.
-import type { ApiTlsConfig, HostConfigFile, VmConfigFile } from '../../common/host-config.ts';
+import type { ApiTlsConfig, HostConfigFile, UpdateConfig, VmConfigFile } from '../../common/host-config.ts';
 import { FIRMWARE_FILES, ovmfCodeFile } from '../firmware/pinned.ts';
 import { hasVarstore, menuWaitMs } from '../firmware/vm.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
@@ -56,12 +56,28 @@ export function apiTlsConfig(recipe: Recipe): ApiTlsConfig | null {
   return recipe.agent.apiTls === 'self-signed' ? { source: 'self-signed' } : null;
 }
 
+// host.json's update: the trusted key (resolved from the key folder by the caller when the recipe says key-folder) and
+// the gate; without a list, the gate requires the controller and every router.
+export function updateConfig(recipe: Recipe, resolvedKey?: string): UpdateConfig | null {
+  if (!recipe.update) return null;
+  const publicKey = recipe.update.key === 'key-folder' ? resolvedKey : recipe.update.key;
+  if (!publicKey) throw new Error('update.key: key-folder was not resolved');
+  const routers = new Set(recipe.networks.map((n) => n.router));
+  const require =
+    recipe.update.require ??
+    recipe.vms
+      .filter((vm) => vm.role === 'controller' || vm.uplink !== undefined || routers.has(vm.name))
+      .map((vm) => vm.name);
+  return { publicKey, deadline: recipe.update.deadline, require: [...require] };
+}
+
 // /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their
 // secrets resolved.
 export function hostConfig(
   recipe: Recipe,
   users: HostUsers = { users: [] },
   vpn: VpnSecrets = { byNetwork: new Map() },
+  updateKey?: string,
 ): HostConfigFile {
   const containersKernel = recipe.agent.enabled ? containerKernel(recipe) : undefined;
   return {
@@ -72,6 +88,7 @@ export function hostConfig(
     // What container workloads boot (absent: this host cannot run them).
     containers: containersKernel ? { kernel: containersKernel, initrd: CONTAINER_INITRD } : null,
     networks: networksConfig(recipe, vpn.byNetwork),
+    update: updateConfig(recipe, updateKey),
     agent: {
       apiListen: recipe.agent.apiListen ?? null,
       apiTls: apiTlsConfig(recipe),

@@ -11,6 +11,7 @@ import { type FileTree, placeEntry, resolveInTree, rootFile } from '../rootfs/tr
 import { type ApiTlsPair, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../secrets/api-tls.ts';
 import { type HostUsers, IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
 import { resolveVpnSecrets, type VpnSecrets } from '../secrets/vpn-configs.ts';
+import { trustedUpdateKey } from '../update/update-key.ts';
 import { CONTAINER_INITRD, containerInitramfs, containerInitScript } from './container-init.ts';
 import {
   containerKernel,
@@ -70,11 +71,13 @@ function renderTemplates(recipe: Recipe): RecipeFiles['templates'] {
   });
 }
 
-function generatedFiles(recipe: Recipe, users: HostUsers, vpn: VpnSecrets): Record<string, string> {
+function generatedFiles(recipe: Recipe, users: HostUsers, vpn: VpnSecrets, updateKey?: string): Record<string, string> {
   const generated: Record<string, string> = { 'etc/os-release': osRelease(recipe) };
   if (recipe.kind === 'host') {
-    generated['etc/mvos/host.json'] = `${JSON.stringify(hostConfig(recipe, users, vpn), null, 2)}\n`;
+    generated['etc/mvos/host.json'] = `${JSON.stringify(hostConfig(recipe, users, vpn, updateKey), null, 2)}\n`;
     generated['etc/mvos/state-label'] = `${recipe.host.stateLabel}\n`;
+    // Init's backstop for a new version on trial: reboot into the old one when the gate has not passed by then.
+    if (recipe.update) generated['etc/mvos/update-deadline'] = `${recipe.update.deadline}\n`;
   }
   return generated;
 }
@@ -94,7 +97,9 @@ async function readRecipeFiles(recipe: Recipe): Promise<RecipeFiles> {
   const vpn: VpnSecrets =
     recipe.kind === 'host' ? await resolveVpnSecrets(recipe.networks, defaultKeyDir()) : { byNetwork: new Map() };
   const secretKey = users.secretKey ?? vpn.secretKey;
-  return { overlays, templates, generated: generatedFiles(recipe, users, vpn), secretKey, apiTls };
+  // The update key the host trusts, when the recipe takes it from the key folder (public, so it is not sealed).
+  const updateKey = recipe.update?.key === 'key-folder' ? await trustedUpdateKey(defaultKeyDir()) : undefined;
+  return { overlays, templates, generated: generatedFiles(recipe, users, vpn, updateKey), secretKey, apiTls };
 }
 
 async function rootfsInputs(

@@ -11,6 +11,7 @@ import { checkRecipeRules, checkVmRules, type RuleContext, resolveFrom, schemaVe
 import { validateAgainstSchema } from './schema.ts';
 import type { MultiverseRecipe } from './schema.types.ts';
 import { defaultDebianSuite, type Recipe } from './types.ts';
+import { checkUpdateRules } from './update-rules.ts';
 import { type LocationMap, locate, parseYaml } from './yaml-source.ts';
 
 // The outcome of loading: a recipe when there were no problems, else every problem found.
@@ -76,6 +77,7 @@ export class RecipeLoader {
       ...checkVmRules(ctx),
       ...checkApiRules(ctx),
       ...checkNetworkRules(ctx),
+      ...checkUpdateRules(ctx),
     ];
     const guests = new Map<string, Recipe>();
     const vmsUsable = ctx.usable('/vms') && ctx.sound('/kind') && recipeData.kind === 'host';

@@ -205,6 +205,13 @@ export function normalizeRecipe(
       ),
     }),
     boot: Object.freeze({ attempts: raw.boot?.attempts ?? 3, menuTimeout: raw.boot?.menuTimeout ?? 3 }),
+    update: raw.update
+      ? Object.freeze({
+          key: raw.update.key,
+          deadline: raw.update.deadline ?? 300,
+          ...(raw.update.require ? { require: Object.freeze([...raw.update.require]) } : {}),
+        })
+      : undefined,
     host: Object.freeze({
       housekeeping: Object.freeze([...(raw.host?.housekeeping ?? [0])]),
       stateLabel: raw.host?.stateLabel ?? 'MVOS-STATE',

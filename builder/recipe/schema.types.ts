@@ -190,6 +190,7 @@ export interface MultiverseRecipe {
   };
   agent?: Agent;
   boot?: Boot;
+  update?: Update;
   host?: HostSettings;
   /**
    * Output formats written to images/<name>/. erofs: the root tree as a read-only EROFS disk (rootfs.erofs); a host ships each VM's as that VM's immutable base disk.
@@ -363,6 +364,28 @@ export interface Boot {
    * Seconds the boot menu waits.
    */
   menuTimeout?: number;
+}
+/**
+ * Signed A/B updates of a host on raw or qcow2 media (`mvos update bundle`, `mvos update push`): the key its bundles must be signed with, and the health gate a new version must pass before the host keeps it. A version that does not pass (or panics, hangs, reboots) is tried once and the host is back on the old one by itself.
+ *
+ * This interface was referenced by `MultiverseRecipe`'s JSON-Schema
+ * via the `definition` "update".
+ */
+export interface Update {
+  /**
+   * The update key the host trusts: key-folder takes update.pub from the key folder at build time (`mvos keys init` makes it), or the public key itself as minisign prints it (the second line of update.pub).
+   */
+  key: string;
+  /**
+   * Seconds a new version has, from its kernel's start, to pass the health gate; then the host reboots into the old version and status says why.
+   */
+  deadline?: number;
+  /**
+   * The VMs that must be ready for the gate to pass, besides the agent itself. Default: the controller and every router VM.
+   *
+   * @maxItems 64
+   */
+  require?: string[];
 }
 /**
  * Host-wide settings.

@@ -144,6 +144,9 @@ export interface Recipe {
     readonly users: readonly AgentUserSpec[];
   };
   readonly boot: { readonly attempts: number; readonly menuTimeout: number };
+  // Signed A/B updates: the trusted key (`key-folder` or a minisign public key line), the gate's deadline in seconds
+  // and the VMs it requires (absent: the controller and every router).
+  readonly update?: { readonly key: string; readonly deadline: number; readonly require?: readonly string[] };
   readonly host: { readonly housekeeping: readonly number[]; readonly stateLabel: string };
   readonly outputs: readonly OutputFormat[];
   readonly container?: Readonly<Container>;

@@ -6,7 +6,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../common/errors.ts';
 import { refuseOpenToOthers } from '../../common/private-file.ts';
-import { privateKeyFromPem, publicKeyFile } from '../../common/update/minisign.ts';
+import { parsePublicKey, privateKeyFromPem, publicKeyFile } from '../../common/update/minisign.ts';
 
 // The two files of the update key in a key folder.
 export function updateKeyFiles(dir: string): { key: string; pub: string } {
@@ -40,4 +40,20 @@ export async function loadUpdateKey(dir: string): Promise<KeyObject> {
   } catch (error) {
     throw new UserError(`${key} is not an Ed25519 private key: ${(error as Error).message}`);
   }
+}
+
+// The public key line (RW…) of the folder's update.pub, which a host built with `update.key: key-folder` trusts.
+export async function trustedUpdateKey(dir: string): Promise<string> {
+  const { pub } = updateKeyFiles(dir);
+  const text = await readFile(pub, 'utf8').catch(() => {
+    throw new UserError(`update.key is key-folder, and ${dir} has no update.pub`, {
+      hint: '`mvos keys init` makes the update key there (or name the public key itself in update.key)',
+    });
+  });
+  try {
+    parsePublicKey(text);
+  } catch (error) {
+    throw new UserError(`${pub} is not a minisign public key: ${(error as Error).message}`);
+  }
+  return text.split('\n').find((line) => /^RW[A-Za-z0-9+/]{54}$/.test(line.trim()))!.trim();
 }

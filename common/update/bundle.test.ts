@@ -1,47 +1,15 @@
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  BUNDLE_FORMAT,
-  BundleError,
-  type BundleManifest,
-  type BundleTrust,
-  compareVersions,
-  readBundle,
-  writeBundle,
-} from './bundle.ts';
+import { testBundle, testManifest, testPayloads, testUpdateKey } from './bundle.test-support.ts';
+import { BundleError, type BundleManifest, type BundleTrust, compareVersions, readBundle } from './bundle.ts';
 import { parsePublicKey, publicKeyFile } from './minisign.ts';
 
-const { privateKey } = generateKeyPairSync('ed25519');
-const payloads = { vmlinuz: randomBytes(3000), initrd: randomBytes(70_000) };
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-function manifest(over: Partial<BundleManifest> = {}): BundleManifest {
-  return {
-    format: BUNDLE_FORMAT,
-    host: 'multiverse-host',
-    version: '0.2.0',
-    buildId: 'a'.repeat(64),
-    minVersion: '0.1.0',
-    created: '2026-12-01T00:00:00Z',
-    expires: '2027-03-01T00:00:00Z',
-    cmdline: 'console=ttyS0',
-    payloads: [
-      { name: 'vmlinuz', sha256: sha(payloads.vmlinuz), size: payloads.vmlinuz.length },
-      { name: 'initrd', sha256: sha(payloads.initrd), size: payloads.initrd.length },
-    ],
-    ...over,
-  };
-}
-
-async function bundle(m = manifest(), key = privateKey, content = payloads): Promise<Buffer> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await writeBundle(out, m, key, (p) => Readable.from([content[p.name as 'vmlinuz' | 'initrd']]));
-  return Buffer.concat(chunks);
-}
+const { privateKey } = testUpdateKey();
+const payloads = testPayloads();
+const manifest = (over: Partial<BundleManifest> = {}): BundleManifest => testManifest(payloads, over);
+const bundle = (m = manifest(), key = privateKey, content = payloads): Promise<Buffer> => testBundle(m, key, content);
 
 const trust = (over: Partial<BundleTrust> = {}): BundleTrust => ({
   publicKey: parsePublicKey(publicKeyFile(privateKey)),
