@@ -1,13 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  earlyConfig,
-  grubConfig,
-  grubImage,
-  mbrBootCode,
-  placeCore,
-  RESCUE_ARGS,
-} from './grub.ts';
+import { earlyConfig, grubConfig, grubImage, mbrBootCode, placeCore, RESCUE_ARGS } from './grub.ts';
 
 const menu = { name: 'h', version: '1.0.0', cmdline: 'console=ttyS0', menuTimeout: 3, attempts: 2, counting: true };
 

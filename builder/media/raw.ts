@@ -1,9 +1,9 @@
 // The raw GPT disk: protective MBR with GRUB's boot code, a BIOS boot partition holding core.img, and an ESP with
 // everything else.
 
+import { grubEnv } from '../../common/update/slots.ts';
 import { FAT_PACKAGES, makeFat } from './fat.ts';
 import { GPT_TYPES, guidFrom, SECTOR, writeGpt } from './gpt.ts';
-import { grubEnv } from '../../common/update/slots.ts';
 import { bootFiles, GRUB_CFG_SOURCE, GRUB_PACKAGES, grubImage, mbrBootCode, placeCore } from './grub.ts';
 import { fatSerial, type MediaInput, mediaTag } from './input.ts';
 import type { Medium } from './medium.ts';

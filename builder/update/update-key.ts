@@ -55,5 +55,8 @@ export async function trustedUpdateKey(dir: string): Promise<string> {
   } catch (error) {
     throw new UserError(`${pub} is not a minisign public key: ${(error as Error).message}`);
   }
-  return text.split('\n').find((line) => /^RW[A-Za-z0-9+/]{54}$/.test(line.trim()))!.trim();
+  return text
+    .split('\n')
+    .find((line) => /^RW[A-Za-z0-9+/]{54}$/.test(line.trim()))!
+    .trim();
 }

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { grubEnv, slotConfig } from '../../../common/update/slots.ts';
 import { runTool } from '../../../common/exec.ts';
+import { grubEnv, slotConfig } from '../../../common/update/slots.ts';
 import { buildHostImage } from '../../lib/host-image.ts';
 import { AGENT_READY, bootMedium } from '../../lib/media-boot.ts';
 
