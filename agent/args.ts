@@ -19,13 +19,20 @@ export interface AgentArgs {
   // A TCP listener that cannot bind: end the agent with the reason (exit), or keep running and keep trying (retry, the
   // host).
   onListenFailure: 'exit' | 'retry';
+  // Updates: a folder standing in for the ESP (else the partition labelled MVOS-ESP) and the slot this boot came from
+  // (else mvos.slot= on the kernel command line).
+  espDir?: string;
+  bootSlot?: 'a' | 'b';
+  // The host's init started this agent: a reboot is asked of it (SIGTERM to PID 1), and it resets the boot counter.
+  underInit: boolean;
   help: boolean;
 }
 
 // Usage text for --help and for wrong arguments.
 export const AGENT_USAGE = [
   'usage: agent [--config FILE] [--state-dir DIR] [--run-dir DIR] [--accel auto|kvm|tcg] [--kvm-timeout SECONDS] ' +
-    '[--root DIR] [--stop-grace SECONDS] [--stop-vms-on-exit] [--on-listen-failure exit|retry]',
+    '[--root DIR] [--stop-grace SECONDS] [--stop-vms-on-exit] [--on-listen-failure exit|retry] [--esp-dir DIR] ' +
+    '[--boot-slot a|b] [--under-init]',
   '',
   '  --config FILE          host config written by the image build (default ROOT/etc/mvos/host.json)',
   '  --state-dir DIR        persistent state: VM disks, checkpoints, keys (default /var/lib/mvos)',
@@ -37,6 +44,9 @@ export const AGENT_USAGE = [
   '  --stop-vms-on-exit     SIGTERM stops the VMs too (default: they keep running and the next agent re-attaches)',
   '  --on-listen-failure exit|retry  a TCP address that cannot be bound ends the agent (default), or is retried ' +
     'while the rest runs (the host)',
+  '  --esp-dir DIR          updates: this folder holds the A/B slots (default: the partition labelled MVOS-ESP)',
+  '  --boot-slot a|b        updates: the slot this boot came from (default: mvos.slot= on the kernel command line)',
+  "  --under-init           the host's init runs this agent: reboots go through it",
 ].join('\n');
 
 // The flags as parseArgs reads them; its refusals become UserErrors.
@@ -56,6 +66,9 @@ function agentFlags(argv: string[]) {
         'stop-grace': { type: 'string' },
         'stop-vms-on-exit': { type: 'boolean' },
         'on-listen-failure': { type: 'string' },
+        'esp-dir': { type: 'string' },
+        'boot-slot': { type: 'string' },
+        'under-init': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -81,7 +94,13 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
   const grace = Number(values['stop-grace'] ?? '10');
   if (!Number.isFinite(grace) || grace < 0)
     throw new UserError(`--stop-grace must be a number of seconds ≥ 0 (got "${values['stop-grace']}")`);
+  const bootSlot = values['boot-slot'];
+  if (bootSlot !== undefined && bootSlot !== 'a' && bootSlot !== 'b')
+    throw new UserError(`--boot-slot must be a or b (got "${bootSlot}")`);
   return {
+    ...(values['esp-dir'] ? { espDir: values['esp-dir'] } : {}),
+    ...(bootSlot ? { bootSlot } : {}),
+    underInit: values['under-init'] ?? false,
     config: values.config ?? join(values.root ?? '/', 'etc/mvos/host.json'),
     root: values.root ?? '/',
     stopGraceMs: Math.round(grace * 1000),

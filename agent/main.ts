@@ -1,11 +1,12 @@
 // The host agent: reads the host config, picks the accelerator, starts the supervisor (controller first), serves its
 // API, says it is ready, and stays up.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { formatProblem, MvosError, UserError } from '../common/errors.ts';
 import { chooseAccel } from '../common/qemu/runner.ts';
 import { type Api, startApi } from './api/server.ts';
-import { AGENT_USAGE, parseAgentArgs } from './args.ts';
-import { readHostConfig } from './config.ts';
+import { AGENT_USAGE, type AgentArgs, parseAgentArgs } from './args.ts';
+import { type HostConfig, readHostConfig } from './config.ts';
 import { imagePath } from './launch/vm.ts';
 import { type ListenerStatus, RetryingListener } from './listeners/retry.ts';
 import { findSocat, type OnionDoors, onionDoors } from './onion/doors.ts';
@@ -13,12 +14,37 @@ import { OnionService } from './onion/service.ts';
 import { type SshServer, startSshServer } from './ssh/server.ts';
 import { type AgentStatus, initialStatus, READY_MARKER, writeStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
+import { bootedSlot, folderEsp, labelledEsp } from './update/esp.ts';
+import { UpdateService } from './update/service.ts';
 
 // How long the onion service's gateway may take to take a new list of clients.
 const ONION_CHANGE_TIMEOUT_MS = 30_000;
 
 function log(line: string): void {
   process.stderr.write(`mvos-agent: ${line}\n`);
+}
+
+// The update service: the ESP by label (or --esp-dir), the slot from the kernel command line (or --boot-slot), and a
+// reboot through init when init runs the agent. A state partition in RAM takes no bundle: the try's record would not
+// outlive its reboot.
+async function openUpdates(config: HostConfig, args: AgentArgs, onChange: () => void): Promise<UpdateService> {
+  const booted = args.bootSlot ?? (await bootedSlot());
+  const state = await readFile(join(args.runDir, 'state'), 'utf8').catch(() => '');
+  return UpdateService.open({
+    ...(config.update ? { config: config.update } : {}),
+    host: config.name,
+    version: config.version,
+    stateDir: args.stateDir,
+    runDir: args.runDir,
+    ...(booted ? { booted } : {}),
+    ...(booted || args.espDir ? { esp: args.espDir ? folderEsp(args.espDir) : labelledEsp(args.runDir) } : {}),
+    ...(args.underInit ? { reboot: () => process.kill(1, 'SIGTERM'), bootCounter: true } : {}),
+    ...(state.startsWith('tmpfs')
+      ? { refuse: "the state partition is in RAM: a try's record would not outlive its reboot" }
+      : {}),
+    log,
+    onChange,
+  });
 }
 
 async function start(argv: string[]): Promise<void> {
@@ -32,6 +58,7 @@ async function start(argv: string[]): Promise<void> {
   let ssh: SshServer | undefined;
   let sshListener: RetryingListener<SshServer> | undefined;
   let supervisor: Supervisor | undefined;
+  let update: UpdateService | undefined;
   let stopping = false;
   // Installed before anything else, so a SIGTERM that comes early (right after the ready line, or during the probe) is
   // a clean stop too.
@@ -46,6 +73,7 @@ async function start(argv: string[]): Promise<void> {
     await (args.stopVmsOnExit ? supervisor?.stopAll() : supervisor?.detachAll())?.catch((error: Error) =>
       log(`stopping VMs: ${error.message}`),
     );
+    update?.close();
     await (sshListener ? sshListener.close() : ssh?.close());
     await api?.close();
     process.exit(0);
@@ -105,6 +133,7 @@ async function start(argv: string[]): Promise<void> {
       warnings: [...(choice.warning ? [choice.warning] : []), ...degraded, ...down],
       ...(listeners.length > 0 ? { listeners } : {}),
       ...(onion ? { onion: onion.service.view() } : {}),
+      ...(config.update && update ? { update: update.view() } : {}),
       ...listenedAt(),
     };
     if (published) void writeStatus(args.runDir, api?.status() ?? status).catch(() => undefined);
@@ -123,6 +152,7 @@ async function start(argv: string[]): Promise<void> {
     });
     onion = { service, doors, socat: await findSocat() };
   }
+  update = await openUpdates(config, args, refresh);
   supervisor = new Supervisor(config, {
     stateDir: args.stateDir,
     root: args.root,
@@ -163,6 +193,7 @@ async function start(argv: string[]): Promise<void> {
     log: (line) => log(`api: ${line}`),
     ...(retrying ? { retryListen: { onChange: refresh } } : {}),
     ...(onion ? { onion: { socket: onion.doors.api, address: onion.service.address } } : {}),
+    update,
   });
   // status.json says when the audit log has dropped entries (refreshed at most about once a minute for it).
   api.audit.onSummary(refresh);
@@ -193,6 +224,13 @@ async function start(argv: string[]): Promise<void> {
   published = true;
   await writeStatus(args.runDir, api.status());
   process.stdout.write(`${READY_MARKER} ${config.name} ${config.version} accel=${choice.accel}\n`);
+  // A version on trial is kept once the agent is ready and every VM the recipe's gate names is.
+  update!.startGate(() =>
+    (config.update?.require ?? []).flatMap((name) => {
+      const vm = supervisor!.listVms().find((v) => v.name === name);
+      return vm?.state === 'ready' ? [] : [`${name} is not ready (${vm?.state ?? 'unknown'})`];
+    }),
+  );
 }
 
 // Errors leave with the CLI's exit codes: 2 for wrong input (bad config, bad flag), 1 for failures.

@@ -38,7 +38,7 @@ async function serve(
     const match = matchRoute(routes, req.method ?? 'GET', url.pathname);
     route = match.route;
     caller = options.gate(req, route);
-    const body = changesState(req.method) ? await readJsonBody(req) : {};
+    const body = changesState(req.method) && !route.streamBody ? await readJsonBody(req) : {};
     ctx = { req, res, params: match.params, query: url.searchParams, body, caller };
     const reply = await route.handle(ctx);
     // Recorded before the answer, so whoever sees the change done can read it in the log.

@@ -2,7 +2,7 @@
 // tests know.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { type IncomingHttpHeaders, request } from 'node:http';
+import { type ClientRequest, type IncomingHttpHeaders, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate, generateSecret } from 'otplib';
@@ -117,6 +117,9 @@ export interface Answer {
 // What a test request carries besides method and path.
 export interface CallOptions {
   body?: unknown;
+  // Bytes sent as they are (with the headers given), in place of a JSON body; chunks are sent `gapMs` apart.
+  raw?: Buffer[];
+  gapMs?: number;
   headers?: Record<string, string>;
   // Resolve at the first chunk of the body and hang up (event streams never end).
   firstChunk?: boolean;
@@ -134,8 +137,12 @@ export function call(target: string, method: string, path: string, options: Call
         port: Number(new URL(target).port),
         ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       };
+  const rawLength = options.raw?.reduce((n, b) => n + b.length, 0);
   const headers: Record<string, string> = {
     ...(data ? { 'content-type': 'application/json' } : {}),
+    ...(rawLength !== undefined && !options.headers?.['transfer-encoding']
+      ? { 'content-length': String(rawLength) }
+      : {}),
     ...options.headers,
   };
   return new Promise((resolve, reject) => {
@@ -161,8 +168,18 @@ export function call(target: string, method: string, path: string, options: Call
       res.on('end', done);
     });
     req.on('error', (error) => (options.firstChunk && req.destroyed ? undefined : reject(error)));
-    req.end(data);
+    if (!options.raw) req.end(data);
+    else void sendChunks(req, options.raw, options.gapMs ?? 0);
   });
+}
+
+async function sendChunks(req: ClientRequest, chunks: Buffer[], gapMs: number): Promise<void> {
+  for (const [i, chunk] of chunks.entries()) {
+    if (i > 0 && gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+    if (req.destroyed) return;
+    req.write(chunk);
+  }
+  req.end();
 }
 
 // A logged-in client: its cookie and CSRF token, sent with each request.

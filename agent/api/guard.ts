@@ -33,6 +33,26 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
 };
 
+const bodyDeadlines = new WeakMap<IncomingMessage, NodeJS.Timeout>();
+
+// A request whose body has not all arrived by then is cut (its socket closed).
+function setBodyDeadline(req: IncomingMessage, ms: number): void {
+  clearTimeout(bodyDeadlines.get(req));
+  if (req.complete) return;
+  const timer = setTimeout(() => {
+    if (!req.complete) req.socket.destroy();
+  }, ms);
+  timer.unref();
+  bodyDeadlines.set(req, timer);
+  req.once('end', () => clearTimeout(timer));
+}
+
+// Gives a request (a bundle upload) longer than the listener's request deadline for its body, from now; silence on the
+// socket is still cut by the idle timeout.
+export function extendBodyDeadline(req: IncomingMessage, ms: number): void {
+  if (bodyDeadlines.has(req)) setBodyDeadline(req, ms);
+}
+
 // Node checks header and request deadlines on a timer (30 s by default), so a deadline is only as sharp as this
 // interval.
 const MAX_CHECK_INTERVAL_MS = 1000;
@@ -51,7 +71,9 @@ export function guardServer(
     ...(l.local ? { local: l.local } : {}),
   });
   server.headersTimeout = l.headersTimeoutMs;
-  server.requestTimeout = Math.max(l.requestTimeoutMs, l.headersTimeoutMs);
+  // The whole-request deadline is kept per request below (Node's is one for the server), so that a route that takes a
+  // large upload can lengthen its own.
+  server.requestTimeout = 0;
   server.keepAliveTimeout = l.keepAliveTimeoutMs;
   server.timeout = l.idleTimeoutMs;
   (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
@@ -70,7 +92,12 @@ export function guardServer(
   // With a listener here Node leaves idle sockets to us: a handler still working is waited for, anything else (a client
   // that stopped reading, a silent socket) is closed. The socket's timer starts again with its next byte.
   const answering = new WeakMap<Socket, ServerResponse>();
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => answering.set(req.socket, res));
+  // Before the route's listener, which may lengthen the body's deadline as it starts.
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    answering.set(req.socket, res);
+    setBodyDeadline(req, l.requestTimeoutMs);
+    res.once('close', () => clearTimeout(bodyDeadlines.get(req)));
+  });
   server.on('timeout', (socket: Socket) => {
     const res = answering.get(socket);
     if (res && !res.headersSent && !res.writableEnded) return;

@@ -153,6 +153,64 @@ const schemas = {
       },
     },
   },
+  UpdateView: {
+    type: 'object',
+    required: ['enabled', 'version', 'slots', 'events'],
+    properties: {
+      enabled: { type: 'boolean', description: 'Whether the host takes bundles now' },
+      why: { type: 'string', description: 'Why not (no update section, booted from media without slots…)' },
+      version: { type: 'string' },
+      keyId: { type: 'string', description: "The update key's id, as minisign prints it" },
+      booted: { enum: ['a', 'b'] },
+      slots: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['slot', 'state', 'booted', 'bootSlot', 'trying'],
+          properties: {
+            slot: { enum: ['a', 'b'] },
+            version: { type: 'string' },
+            state: { enum: ['good', 'pending', 'bad', 'incomplete', 'empty'] },
+            booted: { type: 'boolean' },
+            bootSlot: { type: 'boolean', description: "GRUB's boot_slot" },
+            trying: { type: 'boolean', description: "GRUB's try_slot: booted once at the next boot" },
+            reason: { type: 'string' },
+            at: { type: 'string' },
+          },
+        },
+      },
+      gate: {
+        type: 'object',
+        required: ['slot', 'version', 'deadline', 'unmet', 'passed'],
+        properties: {
+          slot: { enum: ['a', 'b'] },
+          version: { type: 'string' },
+          deadline: {
+            type: 'integer',
+            description: 'Seconds after the kernel started; then init reboots into the old slot',
+          },
+          unmet: { type: 'array', items: { type: 'string' } },
+          passed: { type: 'boolean' },
+        },
+      },
+      busy: { type: 'string' },
+      events: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['at', 'event'],
+          properties: {
+            at: { type: 'string' },
+            event: { type: 'string' },
+            slot: { enum: ['a', 'b'] },
+            version: { type: 'string' },
+            by: { type: 'string' },
+            detail: { type: 'string' },
+          },
+        },
+      },
+    },
+  },
   NetworksView: {
     type: 'object',
     required: ['networks', 'routers'],
@@ -337,6 +395,7 @@ const schemas = {
         },
       },
       onion: ref('OnionView'),
+      update: ref('UpdateView'),
       listeners: {
         type: 'array',
         description: 'On the host: each TCP listener the agent keeps trying to bind, bound or down and why',
@@ -700,6 +759,66 @@ export const OPENAPI = {
           '409': error('The gateway refused the list'),
         },
         { parameters: [{ ...name, description: 'Client name' }] },
+      ),
+    },
+    '/api/update': {
+      get: op('Updates: the A/B slots, their versions and verdicts, a health gate in progress', {
+        '200': json('Updates', ref('UpdateView')),
+        ...COMMON,
+        '404': error('This agent takes no updates'),
+      }),
+      post: op(
+        'Apply an update bundle: checked whole (signature, host, version, expiry, hashes) before the ESP changes, written to the slot that did not boot, read back, tried once at the next boot',
+        {
+          '200': json('The slot written', {
+            type: 'object',
+            required: ['slot', 'version', 'bytes', 'rebooting'],
+            properties: {
+              slot: { enum: ['a', 'b'] },
+              version: { type: 'string' },
+              bytes: { type: 'integer' },
+              rebooting: { type: 'boolean' },
+            },
+          }),
+          '400': error('The bundle is refused (the reason), or reboot is not yes or no'),
+          ...CHANGE,
+          '404': error('This agent takes no updates'),
+          '409': error('The host takes no bundle now (why), or an update is in progress or on trial'),
+          '411': error('No Content-Length'),
+          '413': error('Larger than a bundle may be'),
+          '415': error('Not application/octet-stream'),
+        },
+        {
+          parameters: [
+            {
+              name: 'reboot',
+              in: 'query',
+              schema: { enum: ['yes', 'no'] },
+              description: 'Reboot into it now (default yes)',
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+          },
+        },
+      ),
+    },
+    '/api/update/rollback': {
+      post: op(
+        'Boot the other slot from now on (a version on trial is given up)',
+        {
+          '200': json('Updates afterwards', ref('UpdateView')),
+          '400': error('reboot is not yes or no, or this agent cannot reboot'),
+          ...CHANGE,
+          '404': error('This agent takes no updates'),
+          '409': error('Nothing good to roll back to, or an update is in progress'),
+        },
+        {
+          parameters: [
+            { name: 'reboot', in: 'query', schema: { enum: ['yes', 'no'] }, description: 'Reboot now (default yes)' },
+          ],
+        },
       ),
     },
     '/api/rescue': {

@@ -42,6 +42,8 @@ export interface Route {
   access: 'public' | 'session' | 'page';
   // Writes its own audit lines (login), so the router does not add one.
   selfAudited?: boolean;
+  // The handler reads the request body itself, as a stream (a bundle upload), instead of the JSON body.
+  streamBody?: boolean;
   handle: (ctx: RouteContext) => Promise<Reply | undefined> | Reply | undefined;
 }
 

@@ -26,6 +26,7 @@ import { sessionRoutes } from './session-routes.ts';
 import { type SessionPolicy, SessionStore } from './sessions.ts';
 import { type ApiSocket, listenUnixSocket } from './socket.ts';
 import { tcpTransport } from './tls.ts';
+import { type UpdateControls, updateRoutes } from './update-routes.ts';
 
 // What the API serves and where; the tuning fields exist for tests (short lock-outs, a moving clock).
 export interface ApiOptions {
@@ -46,6 +47,8 @@ export interface ApiOptions {
   hashQueue?: Partial<HashQueuePolicy>;
   audit?: Partial<AuditPolicy>;
   log?: (line: string) => void;
+  // Signed A/B updates (absent: the update routes answer 404).
+  update?: UpdateControls;
   // The onion service's door: a unix socket its gateway's local link leads to, serving the same routes behind the same
   // login as TCP, for Host `address` (port 80, plain HTTP inside the onion connection).
   onion?: { socket: string; address: string };
@@ -77,9 +80,11 @@ export function apiRoutes(
   status: () => AgentStatus,
   login?: Parameters<typeof sessionRoutes>[0],
   audit?: AuditLog,
+  update?: UpdateControls,
 ): Route[] {
   const routes: Route[] = [
     ...controlRoutes(controls, status),
+    ...updateRoutes(update),
     ...consoleRoutes(controls, audit),
     ...sessionRoutes(login),
     ...webRoutes(),
@@ -111,7 +116,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   let otp: OtpVerifier | undefined;
   const socket = await listenUnixSocket(
     join(options.runDir, 'agent.sock'),
-    dispatcher(apiRoutes(options.controls, status, undefined, audit), {
+    dispatcher(apiRoutes(options.controls, status, undefined, audit, options.update), {
       gate: socketGate(),
       audit,
       loginPage: sendLoginPage,
@@ -139,7 +144,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
         ...(options.tls ? { tls: options.tls } : {}),
       });
       const secure = transport.secure;
-      const routes = apiRoutes(options.controls, status, { service, sessions, secure }, audit);
+      const routes = apiRoutes(options.controls, status, { service, sessions, secure }, audit, options.update);
       const cert = transport.certificate;
       const bind = async (): Promise<ApiTcp> => {
         const bound = await listenTcp(
@@ -184,7 +189,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       const { service, sessions } = login;
       // Inside the onion connection: end-to-end encrypted and authenticated by Tor, so plain HTTP; every connection
       // comes from the one local link, so the door is one source to the caps and the lock-out.
-      const routes = apiRoutes(options.controls, status, { service, sessions, secure: false }, audit);
+      const routes = apiRoutes(options.controls, status, { service, sessions, secure: false }, audit, options.update);
       onion = await listenUnixSocket(
         options.onion.socket,
         dispatcher(routes, {

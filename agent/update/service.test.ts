@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { testBundle, testManifest, testPayloads, testUpdateKey } from '../../common/update/bundle.test-support.ts';
 import { grubEnv, parseGrubEnv, slotConfig } from '../../common/update/slots.ts';
 import { ControlError } from '../controls.ts';
+import { makeTestEsp } from './esp.test-support.ts';
 import { folderEsp } from './esp.ts';
 import { UpdateService, type UpdateServiceOptions } from './service.ts';
 
@@ -44,12 +45,8 @@ test.before.each(() => {
   esp = join(root, 'esp');
   stateDir = join(root, 'state');
   runDir = join(root, 'run');
-  for (const dir of [join(esp, 'boot/a'), join(esp, 'boot/grub'), stateDir, runDir])
-    mkdirSync(dir, { recursive: true });
-  writeFileSync(join(esp, 'boot/a/vmlinuz'), 'kernel 1');
-  writeFileSync(join(esp, 'boot/a/initrd'), 'initrd 1');
-  writeFileSync(join(esp, 'boot/a/slot.cfg'), slotConfig('0.1.0', 'console=ttyS0'));
-  writeFileSync(join(esp, 'boot/grub/grubenv'), grubEnv({ boot_tries: '0', boot_slot: 'a', try_slot: '' }));
+  for (const dir of [stateDir, runDir]) mkdirSync(dir, { recursive: true });
+  makeTestEsp(esp);
 });
 
 test.after.each(() => rmSync(root, { recursive: true, force: true }));

@@ -19,6 +19,8 @@ const MAX_MANIFEST = 64 * 1024;
 const MAX_SIGNATURE = 4096;
 // The largest payload a host takes (the slot on the ESP is sized for the image, far below this).
 export const MAX_PAYLOAD_BYTES = 1024 * 1024 * 1024;
+// The largest bundle a host takes in one upload.
+export const MAX_BUNDLE_BYTES = 2 * MAX_PAYLOAD_BYTES;
 
 // One payload as the manifest names it.
 export interface BundlePayload {

@@ -1,7 +1,8 @@
 // `mvos update bundle|verify`: signed update bundles of a built host image, and their check as a host would make it.
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { UpdateView } from '../../../common/api-types.ts';
 import { FailureError, UserError } from '../../../common/errors.ts';
 import { ANY_HOST, BundleError, type BundleManifest, readBundle } from '../../../common/update/bundle.ts';
 import { parsePublicKey, SignatureError } from '../../../common/update/minisign.ts';
@@ -9,6 +10,7 @@ import { defaultKeyDir } from '../../firmware/keys.ts';
 import { makeBundle } from '../../update/make-bundle.ts';
 import { updateKeyFiles } from '../../update/update-key.ts';
 import type { Command, CommandContext } from '../command.ts';
+import { client, connection, connectionHelp, print } from './agent-connection.ts';
 
 function keyDir(ctx: CommandContext): string {
   return resolve(ctx.cwd, (ctx.flags['key-dir'] as string | undefined) ?? defaultKeyDir());
@@ -78,11 +80,84 @@ async function verify(ctx: CommandContext): Promise<number> {
   return 0;
 }
 
+// What a person reads of a host's updates.
+export function updateLines(view: UpdateView): string[] {
+  const lines = [`version  ${view.version}${view.booted ? ` (booted from slot ${view.booted})` : ''}`];
+  if (!view.enabled) lines.push(`updates  off: ${view.why}`);
+  for (const s of view.slots) {
+    const marks = [s.booted ? 'booted' : '', s.bootSlot ? 'boot slot' : '', s.trying ? 'tried at the next boot' : '']
+      .filter(Boolean)
+      .join(', ');
+    lines.push(
+      `slot ${s.slot}   ${(s.version ?? '-').padEnd(12)} ${s.state.padEnd(10)} ${marks}${s.reason ? `\n         ${s.reason}` : ''}`,
+    );
+  }
+  if (view.gate)
+    lines.push(
+      view.gate.passed
+        ? `gate     ${view.gate.version} passed`
+        : `gate     ${view.gate.version} waits for: ${view.gate.unmet.join('; ') || 'nothing'} (deadline ${view.gate.deadline} s after boot)`,
+    );
+  if (view.busy) lines.push(`busy     ${view.busy}`);
+  for (const e of view.events.slice(-5))
+    lines.push(
+      `event    ${e.at.slice(0, 19)} ${e.event}${e.version ? ` ${e.version}` : ''}${e.slot ? ` (slot ${e.slot})` : ''}${e.by ? ` by ${e.by}` : ''}${e.detail ? `: ${e.detail}` : ''}`,
+    );
+  return lines;
+}
+
+function rebootQuery(ctx: CommandContext): string {
+  return ctx.flags['no-reboot'] ? '?reboot=no' : '?reboot=yes';
+}
+
+// Sends a bundle to a host's agent, which checks it whole before it writes the slot that did not boot.
+async function push(ctx: CommandContext): Promise<number> {
+  const file = ctx.positionals[0];
+  if (!file)
+    throw new UserError('give a bundle file', { hint: '`mvos update bundle images/multiverse-host` makes one' });
+  const path = resolve(ctx.cwd, file);
+  await stat(path).catch(() => {
+    throw new UserError(`no bundle at ${file}`);
+  });
+  const applied = await client(ctx).upload('POST /api/update', rebootQuery(ctx), path);
+  return print(ctx, applied, () => [
+    `${applied.version} written to slot ${applied.slot} (${applied.bytes} bytes), checked and read back`,
+    applied.rebooting
+      ? 'the host reboots into it now; it keeps it once its health gate passes (`mvos update status`)'
+      : 'the next boot tries it once; reboot the host when it suits you',
+  ]);
+}
+
+async function status(ctx: CommandContext): Promise<number> {
+  const view = await client(ctx).answer('GET /api/update', {});
+  return print(ctx, view, () => updateLines(view));
+}
+
+async function rollback(ctx: CommandContext): Promise<number> {
+  const view = (await client(ctx).call('POST', `/api/update/rollback${rebootQuery(ctx)}`)).json as UpdateView;
+  return print(ctx, view, () => [
+    `the host boots slot ${view.slots.find((s) => s.bootSlot)?.slot} from now on${ctx.flags['no-reboot'] ? '' : ': rebooting'}`,
+    ...updateLines(view),
+  ]);
+}
+
+function onHost(name: string, summary: string, usage: string, run: Command['run'], reboot: boolean): Command {
+  return {
+    name,
+    summary,
+    usage: `mvos update ${usage}`,
+    flags: { ...connection, ...(reboot ? { 'no-reboot': { type: 'boolean' as const } } : {}) },
+    flagHelp: { ...connectionHelp, ...(reboot ? { 'no-reboot': 'do not reboot now (the next boot does it)' } : {}) },
+    json: true,
+    run,
+  };
+}
+
 // The update verb.
 export const updateCommand: Command = {
   name: 'update',
   summary: 'signed A/B update bundles of a host image',
-  usage: 'mvos update <bundle|verify>',
+  usage: 'mvos update <bundle|verify|push|status|rollback>',
   description:
     'A bundle is one tar file: manifest.json (host, version, build id, the oldest version it replaces, an expiry, each ' +
     "payload's sha256 and size), manifest.json.minisig (Ed25519, minisign's format: `minisign -V -p update.pub -m " +
@@ -128,5 +203,26 @@ export const updateCommand: Command = {
       json: true,
       run: verify,
     },
+    onHost(
+      'push',
+      'send a bundle to a host: checked whole, written to the slot that did not boot, tried once (the host reboots)',
+      'push BUNDLE [--host URL --user NAME] [--no-reboot]',
+      push,
+      true,
+    ),
+    onHost(
+      'status',
+      "a host's slots, versions, verdicts and health gate",
+      'status [--host URL --user NAME]',
+      status,
+      false,
+    ),
+    onHost(
+      'rollback',
+      'boot the other slot from now on (a version on trial is given up)',
+      'rollback [--host URL --user NAME] [--no-reboot]',
+      rollback,
+      true,
+    ),
   ],
 };

@@ -1,6 +1,8 @@
 // The `mvos vm` client of the agent's HTTP API: plain HTTP over the root-only unix socket, or a URL with login
 // (password + code). The builder never imports the agent: the routes and the shapes of their answers are the contract
 // in common/api-types.ts.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ApiAnswers, ApiError, ApiRoute } from '../../../common/api-types.ts';
@@ -204,6 +206,32 @@ export class AgentClient {
   async answer<R extends ApiRoute>(route: R, params: PathParams<R>, body?: unknown): Promise<ApiAnswers[R]> {
     const [method, pattern] = route.split(' ') as [string, string];
     return (await this.call(method, fillPath(pattern, params), body)).json as ApiAnswers[R];
+  }
+
+  // Streams a file as the body of a POST (application/octet-stream, its size declared) and returns the JSON of a 2xx
+  // answer; a refusal throws as `call` does, with the agent's reason even when it answered before the file was sent.
+  async upload<R extends ApiRoute>(route: R, query: string, file: string): Promise<ApiAnswers[R]> {
+    const [method, path] = route.split(' ') as [string, string];
+    const headers = await this.headers();
+    const { size } = await stat(file);
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = this.t.request(
+        {
+          ...this.t.options,
+          method,
+          path: `${path}${query}`,
+          headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        },
+        resolve,
+      );
+      req.on('error', (error) => reject(unreachable(error as NodeJS.ErrnoException, this.t, !this.target.host)));
+      const body = createReadStream(file);
+      body.on('error', (error) => req.destroy(error));
+      body.pipe(req);
+    });
+    const answer = await collect(res);
+    if (answer.status < 200 || answer.status >= 300) throw refusal(answer.status, answer.json, answer.text);
+    return answer.json as ApiAnswers[R];
   }
 
   // Follows a Server-Sent Events stream, handing each event's data (a JSON string) to onText; resolves when the agent
