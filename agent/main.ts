@@ -15,6 +15,8 @@ import { type SshServer, startSshServer } from './ssh/server.ts';
 import { type AgentStatus, initialStatus, READY_MARKER, writeStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
 import { bootedSlot, folderEsp, labelledEsp } from './update/esp.ts';
+import { hostUpdateCli } from './update/host-cli.ts';
+import { labelledMedium, MediumWatch } from './update/medium.ts';
 import { UpdateService } from './update/service.ts';
 
 // How long the onion service's gateway may take to take a new list of clients.
@@ -59,6 +61,7 @@ async function start(argv: string[]): Promise<void> {
   let sshListener: RetryingListener<SshServer> | undefined;
   let supervisor: Supervisor | undefined;
   let update: UpdateService | undefined;
+  let medium: MediumWatch | undefined;
   let stopping = false;
   // Installed before anything else, so a SIGTERM that comes early (right after the ready line, or during the probe) is
   // a clean stop too.
@@ -74,6 +77,7 @@ async function start(argv: string[]): Promise<void> {
       log(`stopping VMs: ${error.message}`),
     );
     update?.close();
+    medium?.stop();
     await (sshListener ? sshListener.close() : ssh?.close());
     await api?.close();
     process.exit(0);
@@ -224,6 +228,11 @@ async function start(argv: string[]): Promise<void> {
   published = true;
   await writeStatus(args.runDir, api.status());
   process.stdout.write(`${READY_MARKER} ${config.name} ${config.version} accel=${choice.accel}\n`);
+  // A stick or disk labelled MVOS-UPDATE brings bundles to a host with no network (not with --esp-dir: tests).
+  if (update!.view().enabled && !args.espDir) {
+    medium = new MediumWatch(labelledMedium(args.runDir), update!, log);
+    medium.start();
+  }
   // A version on trial is kept once the agent is ready and every VM the recipe's gate names is.
   update!.startGate(() =>
     (config.update?.require ?? []).flatMap((name) => {
@@ -245,4 +254,6 @@ function fail(error: unknown): never {
   process.exit(error instanceof MvosError ? error.exitCode : 1);
 }
 
-await start(process.argv.slice(2)).catch(fail);
+// The host's `mvos update …` (/usr/bin/mvos) runs this bundle too.
+if (process.argv[2] === 'update') await hostUpdateCli(process.argv.slice(3)).then((code) => process.exit(code), fail);
+else await start(process.argv.slice(2)).catch(fail);

@@ -79,6 +79,15 @@ export class UpdateRecords {
     const slots = { ...this.data.slots };
     if (value) slots[slot] = value;
     else delete slots[slot];
+    await this.write(slots, event);
+  }
+
+  // Adds an event that changes no slot (a bundle on a medium refused, say).
+  note(event: Omit<UpdateEvent, 'at'>): Promise<void> {
+    return this.write(this.data.slots, event);
+  }
+
+  private async write(slots: UpdateRecordFile['slots'], event?: Omit<UpdateEvent, 'at'>): Promise<void> {
     const events = event
       ? [...this.data.events, { at: new Date().toISOString(), ...event }].slice(-MAX_UPDATE_EVENTS)
       : this.data.events;

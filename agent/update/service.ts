@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { UpdateApplied, UpdateSlotView, UpdateView } from '../../common/api-types.ts';
 import type { UpdateConfig } from '../../common/host-config.ts';
-import { BundleError, type BundleManifest, readBundle } from '../../common/update/bundle.ts';
+import { BundleError, type BundleManifest, compareVersions, readBundle } from '../../common/update/bundle.ts';
 import { keyIdText, type MinisignPublicKey, parsePublicKey } from '../../common/update/minisign.ts';
 import { otherSlot, SLOTS, type Slot, slotConfig } from '../../common/update/slots.ts';
 import { ControlError } from '../controls.ts';
@@ -158,6 +158,31 @@ export class UpdateService {
       ...(this.busy ? { busy: this.busy } : {}),
       events: this.records.events.slice(-20),
     };
+  }
+
+  // Why a bundle found on a medium is not for this host now (undefined: apply it): not newer than what runs, or that
+  // version already failed or waits here (a medium left in is never applied twice).
+  skipReason(manifest: Pick<BundleManifest, 'host' | 'version'>): string | undefined {
+    const why = this.why();
+    if (why) return why;
+    if (manifest.host !== this.options.host) return `it is for host ${manifest.host}`;
+    if (compareVersions(manifest.version, this.options.version) <= 0)
+      return `${manifest.version} is not newer than the running ${this.options.version}`;
+    const known = SLOTS.map((slot) => this.records.slots[slot]).find((r) => r?.version === manifest.version);
+    if (known && known.state !== 'good')
+      return `${manifest.version} is ${known.state} here${known.reason ? ` (${known.reason})` : ''}`;
+    if (this.trialSlot && !this.gate?.passed) return `${this.trialSlot.version} is on trial`;
+    return undefined;
+  }
+
+  // Records something that changes no slot.
+  note(event: Parameters<UpdateRecords['note']>[0]): Promise<void> {
+    return this.records.note(event).then(() => this.changed());
+  }
+
+  // Whether this agent can reboot the machine.
+  get canReboot(): boolean {
+    return this.options.reboot !== undefined;
   }
 
   private changed(): void {

@@ -224,8 +224,11 @@ export async function readBundle(
       if (got !== expected.sha256)
         throw new BundleError(`${name}'s sha256 is ${got}, the manifest says ${expected.sha256}`);
       next++;
+      // Whatever follows the last payload (a disk's zeros after the bundle on it) is never read.
+      if (next === manifest.payloads.length) break;
     }
-    await reading;
+    if (next === manifest?.payloads.length) input.destroy();
+    else await reading;
   } catch (error) {
     input.destroy();
     if (error instanceof BundleError) throw error;
@@ -238,6 +241,24 @@ export async function readBundle(
   if (next !== manifest.payloads.length)
     throw new BundleError(`the bundle ends before ${manifest.payloads[next]!.name}`);
   return manifest;
+}
+
+// The manifest a bundle names, unverified (for choosing among bundles on a medium; readBundle checks the one chosen).
+export async function peekManifest(input: Readable): Promise<BundleManifest | undefined> {
+  const extract = tar.extract();
+  const reading = pipeline(input, extract);
+  reading.catch(() => undefined);
+  try {
+    for await (const entry of extract) {
+      if (entry.header.name !== 'manifest.json' || entry.header.type !== 'file') return undefined;
+      return checkManifest(JSON.parse((await readAll(entry, MAX_MANIFEST, 'manifest')).toString('utf8')));
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  } finally {
+    input.destroy();
+  }
 }
 
 // Writes a bundle to `output`: the manifest, its signature with `privateKey`, then each payload from `open` in manifest
