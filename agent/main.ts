@@ -212,6 +212,7 @@ async function start(argv: string[]): Promise<void> {
         users: config.agent.users,
         ...(secretKeyFile ? { secretKeyFile } : {}),
         controls: supervisor!,
+        update: update!,
         log,
         shared,
         ...(onion?.doors.ssh ? { onionSocket: onion.doors.ssh } : {}),

@@ -14,7 +14,10 @@ export type JailCommand =
   | { kind: 'net-status' }
   | { kind: 'net-vm'; vm: string }
   | { kind: 'rescue' }
-  | { kind: 'console'; vm: string };
+  | { kind: 'console'; vm: string }
+  | { kind: 'update-status' }
+  | { kind: 'update-apply'; reboot: boolean }
+  | { kind: 'update-rollback'; reboot: boolean };
 
 // A parsed command, or why the string was refused (shown to the client; nothing was run).
 export type ParseResult = { ok: true; command: JailCommand } | { ok: false; message: string };
@@ -32,6 +35,9 @@ export const JAIL_HELP = [
   "  net status                          each VPN network's tunnel: state, endpoint, handshake, bytes, exit address",
   "  net VM                              a VM's links (address, MAC, traffic) and firewall rules",
   '  rescue                              switch to the rescue VM',
+  "  update [status]                     the host's A/B slots, versions and verdicts",
+  '  update apply [no-reboot]            apply the update bundle sent on stdin (ssh HOST update apply < B.mvu)',
+  '  update rollback [no-reboot]         boot the other slot from now on',
   "  console VM                          a VM's serial console: read-only (Ctrl-C ends it), with ssh -t",
   '                                      interactive (~. leaves, ~! takes the keyboard over, ~? escapes)',
   '  help                                this text',
@@ -75,7 +81,7 @@ function vmName(name: string | undefined, vms: readonly string[]): string | Pars
 
 function arity(parts: string[], min: number, max: number): ParseResult | undefined {
   if (parts.length < min) return refuse(`\`${parts.slice(0, 2).join(' ')}\` needs more arguments; run \`help\``);
-  const most = max - 1 - (parts[0] === 'vm' || parts[0] === 'checkpoint' ? 1 : 0);
+  const most = max - 1 - (parts[0] === 'vm' || parts[0] === 'checkpoint' || parts[0] === 'update' ? 1 : 0);
   if (parts.length > max)
     return refuse(
       `\`${parts.slice(0, max - most).join(' ')}\` takes ${most === 0 ? 'no arguments' : `at most ${most} argument${most === 1 ? '' : 's'}`}`,
@@ -93,7 +99,7 @@ export function parseCommand(raw: string, vms: readonly string[]): ParseResult {
   const parts = words(raw);
   if (!Array.isArray(parts)) return parts;
   const [verb, sub] = parts;
-  const key = verb === 'vm' || verb === 'checkpoint' ? `${verb} ${sub ?? ''}` : verb;
+  const key = verb === 'vm' || verb === 'checkpoint' || verb === 'update' ? `${verb} ${sub ?? ''}` : verb;
   switch (key) {
     case 'help':
     case 'status':
@@ -118,6 +124,17 @@ export function parseCommand(raw: string, vms: readonly string[]): ParseResult {
         arity(parts, 4, 4) ??
         withVm(parts, vms, (vm) => ({ kind: 'checkpoint-rollback', vm, id: must(parts[3], 'the checkpoint id') }))
       );
+    case 'update ':
+    case 'update status':
+      return arity(parts, 1, 2) ?? { ok: true, command: { kind: 'update-status' } };
+    case 'update apply':
+    case 'update rollback': {
+      const reboot = parts[2] === undefined || parts[2] === 'reboot';
+      if (parts[2] !== undefined && parts[2] !== 'reboot' && parts[2] !== 'no-reboot')
+        return refuse(`\`${parts.slice(0, 2).join(' ')}\` takes reboot or no-reboot`);
+      const kind = sub === 'apply' ? 'update-apply' : 'update-rollback';
+      return arity(parts, 2, 3) ?? { ok: true, command: { kind, reboot } };
+    }
     case 'console':
       return arity(parts, 2, 2) ?? withVm(parts, vms, (vm) => ({ kind: 'console', vm }));
     case 'net':

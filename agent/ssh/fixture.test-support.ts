@@ -167,11 +167,17 @@ export interface ExecResult {
   stderr: string;
 }
 
-// Runs one exec request and collects its output.
-export function run(client: ssh2.Client, command: string, options: ssh2.ExecOptions = {}): Promise<ExecResult> {
+// Runs one exec request and collects its output; `stdin` is sent and then closed.
+export function run(
+  client: ssh2.Client,
+  command: string,
+  options: ssh2.ExecOptions = {},
+  stdin?: Buffer,
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     client.exec(command, options, (error, stream) => {
       if (error) return reject(error);
+      if (stdin) stream.end(stdin);
       let stdout = '';
       let stderr = '';
       let code: number | undefined;

@@ -1,5 +1,8 @@
 // Runs a parsed jail command against the agent's controls and renders its answer as text for an SSH channel.
+
+import type { UpdateView } from '../../common/api-types.ts';
 import { dashWhenEmpty, renderTable } from '../../common/table.ts';
+import { updateLines } from '../../common/update/view-lines.ts';
 import {
   CHECKPOINT_COLUMNS,
   LINK_COLUMNS,
@@ -8,6 +11,7 @@ import {
   tunnelLines,
   VM_COLUMNS,
 } from '../../common/view-columns.ts';
+import type { UpdateControls } from '../api/update-routes.ts';
 import {
   type CheckpointView,
   ControlError,
@@ -65,7 +69,18 @@ function vmDetail(vm: VmView): string {
   return lines.join('\n');
 }
 
-function hostStatus(facts: HostFacts, vms: VmView[], onion: OnionView | undefined): string {
+function updateLine(view: UpdateView | undefined): string[] {
+  if (!view?.enabled) return [];
+  const slots = view.slots.map((s) => `${s.slot} ${s.version ?? '-'} ${s.state}${s.bootSlot ? '*' : ''}`).join(', ');
+  return [`update slot ${view.booted} booted; ${slots}${view.gate && !view.gate.passed ? '; on trial' : ''}`];
+}
+
+function hostStatus(
+  facts: HostFacts,
+  vms: VmView[],
+  onion: OnionView | undefined,
+  update: UpdateView | undefined,
+): string {
   const rescue = facts.rescue.active
     ? `ACTIVE since ${facts.rescue.since ?? '?'} (${facts.rescue.reason ?? 'no reason given'})`
     : 'not active';
@@ -78,6 +93,7 @@ function hostStatus(facts: HostFacts, vms: VmView[], onion: OnionView | undefine
     ...(onion
       ? [`onion ${onion.address} (${published}, ${onion.clients.length} clients, Tor in ${onion.gateway})`]
       : []),
+    ...updateLine(update),
     '',
     vmTable(vms),
   ].join('\n');
@@ -87,12 +103,22 @@ function checkpointTable(list: CheckpointView[]): string {
   return list.length === 0 ? 'no checkpoints' : renderTable(CHECKPOINT_LIST, list).join('\n');
 }
 
-async function answer(command: JailCommand, controls: Controls, who: string): Promise<string> {
+function updates(update: UpdateControls | undefined): UpdateControls {
+  if (!update) throw new ControlError('not-found', 'this agent takes no updates');
+  return update;
+}
+
+async function answer(
+  command: JailCommand,
+  controls: Controls,
+  who: string,
+  update: UpdateControls | undefined,
+): Promise<string> {
   switch (command.kind) {
     case 'help':
       return JAIL_HELP;
     case 'status':
-      return hostStatus(await controls.hostFacts(), controls.listVms(), controls.onion?.());
+      return hostStatus(await controls.hostFacts(), controls.listVms(), controls.onion?.(), update?.view());
     case 'vm-list':
       return vmTable(controls.listVms());
     case 'vm':
@@ -135,8 +161,16 @@ async function answer(command: JailCommand, controls: Controls, who: string): Pr
         ...(rules.length > 0 ? rules : ['  (none)']),
       ].join('\n');
     }
+    case 'update-status':
+      return updateLines(updates(update).view()).join('\n');
+    case 'update-rollback': {
+      const view = await updates(update).rollback(who, command.reboot);
+      const slot = view.slots.find((s) => s.bootSlot)?.slot;
+      return `the host boots slot ${slot} from now on${command.reboot ? ': rebooting' : ''}`;
+    }
     case 'console':
-      throw new Error('console streams; the server runs it');
+    case 'update-apply':
+      throw new Error('streams; the session runs it');
   }
 }
 
@@ -145,9 +179,14 @@ function notFound(vm: string): never {
 }
 
 // Runs one command; a ControlError is the command's answer (exit 1), anything else an internal error (exit 70).
-export async function runJailCommand(command: JailCommand, controls: Controls, who: string): Promise<JailOutput> {
+export async function runJailCommand(
+  command: JailCommand,
+  controls: Controls,
+  who: string,
+  update?: UpdateControls,
+): Promise<JailOutput> {
   try {
-    return { exitCode: 0, stdout: `${await answer(command, controls, who)}\n`, stderr: '' };
+    return { exitCode: 0, stdout: `${await answer(command, controls, who, update)}\n`, stderr: '' };
   } catch (error) {
     if (error instanceof ControlError) return { exitCode: 1, stdout: '', stderr: `${error.kind}: ${error.message}\n` };
     return { exitCode: 70, stdout: '', stderr: `internal error: ${(error as Error).message}\n` };

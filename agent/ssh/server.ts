@@ -3,6 +3,7 @@ import { type AddressInfo, createServer, type Server as NetServer, type Socket }
 import { UserError } from '../../common/errors.ts';
 import { parseListenAddress } from '../api/listen.ts';
 import { bindUnixSocket } from '../api/socket.ts';
+import type { UpdateControls } from '../api/update-routes.ts';
 import { AuditLog } from '../auth/audit.ts';
 import { ConnectionLimiter } from '../auth/connections.ts';
 import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
@@ -27,6 +28,8 @@ export interface SshServerOptions {
   secretKeyFile?: string;
   secretKey?: Buffer;
   controls: Controls;
+  // Signed A/B updates (`update …` in the jail).
+  update?: UpdateControls;
   log?: (line: string) => void;
   // Milliseconds since the epoch, for codes and lockout (tests move it).
   now?: () => number;
@@ -106,7 +109,13 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
       client.on('authentication', (ctx) => auth.handle(ctx));
       client.on('ready', () => {
         if (slot) clearTimeout(slot.grace);
-        serveConnection(client, { user: auth.user!, source, controls: options.controls, audit });
+        serveConnection(client, {
+          user: auth.user!,
+          source,
+          controls: options.controls,
+          audit,
+          ...(options.update ? { update: options.update } : {}),
+        });
       });
       client.on('close', () => auth.closed());
     });

@@ -1,7 +1,10 @@
 // What an authenticated connection may do: exec of jail commands (with a pty, `console VM` is interactive); every
 // shell, subsystem, forwarding and env request is refused.
+
+import { PassThrough } from 'node:stream';
+import type { UpdateControls } from '../api/update-routes.ts';
 import type { AuditLog } from '../auth/audit.ts';
-import type { Controls } from '../controls.ts';
+import { ControlError, type Controls } from '../controls.ts';
 import { parseCommand } from './commands.ts';
 import { interactiveConsole } from './console.ts';
 import { LOG_TAIL_BYTES, runJailCommand } from './jail.ts';
@@ -13,6 +16,7 @@ export interface SessionContext {
   source: string;
   controls: Controls;
   audit: AuditLog;
+  update?: UpdateControls;
 }
 
 // Ctrl-C and Ctrl-] end a followed console without a pty (the bytes arrive as they are typed).
@@ -94,7 +98,8 @@ async function exec(channel: ServerChannel, ctx: SessionContext, raw: string, pt
     const code = await interactiveConsole(channel, ctx.controls, parsed.command.vm, viewer);
     return finish(channel, code, '', '');
   }
-  const out = await runJailCommand(parsed.command, ctx.controls, ctx.user);
+  if (parsed.command.kind === 'update-apply') return applyFromStdin(channel, ctx, raw, parsed.command.reboot);
+  const out = await runJailCommand(parsed.command, ctx.controls, ctx.user, ctx.update);
   await record(
     ctx,
     'exec',
@@ -103,6 +108,40 @@ async function exec(channel: ServerChannel, ctx: SessionContext, raw: string, pt
     out.exitCode === 0 ? undefined : out.stderr.trim(),
   );
   finish(channel, out.exitCode, pty ? crlf(out.stdout) : out.stdout, pty ? crlf(out.stderr) : out.stderr);
+}
+
+// `update apply`: the bundle is what the client sends on stdin (`ssh HOST update apply < B.mvu`), checked whole before
+// the ESP changes.
+async function applyFromStdin(
+  channel: ServerChannel,
+  ctx: SessionContext,
+  raw: string,
+  reboot: boolean,
+): Promise<void> {
+  if (!ctx.update) {
+    await record(ctx, 'exec', 'error', raw, 'this agent takes no updates');
+    return finish(channel, 1, '', 'not-found: this agent takes no updates\n');
+  }
+  // Through a stream of its own: the bundle's reader ends it, and the channel must stay to carry the answer.
+  const body = new PassThrough();
+  channel.pipe(body);
+  try {
+    const applied = await ctx.update.apply(body, ctx.user, reboot);
+    await record(ctx, 'exec', 'ok', raw, `${applied.version} to slot ${applied.slot}`);
+    finish(
+      channel,
+      0,
+      `${applied.version} written to slot ${applied.slot} (${applied.bytes} bytes), checked and read back; ${applied.rebooting ? 'rebooting into it' : 'the next boot tries it once'}\n`,
+      '',
+    );
+  } catch (error) {
+    const message =
+      error instanceof ControlError ? `${error.kind}: ${error.message}` : `internal error: ${(error as Error).message}`;
+    await record(ctx, 'exec', 'error', raw, message);
+    finish(channel, error instanceof ControlError ? 1 : 70, '', `${message}\n`);
+  } finally {
+    channel.unpipe(body);
+  }
 }
 
 function refuseAll(session: Session, ctx: SessionContext): void {

@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ApiError, UpdateView } from '../../common/api-types.ts';
 import { FailureError, UserError } from '../../common/errors.ts';
+import { updateLines } from '../../common/update/view-lines.ts';
 import { readHostConfig } from '../config.ts';
 import { ControlError } from '../controls.ts';
 import { bootedSlot, labelledEsp } from './esp.ts';
@@ -93,14 +94,7 @@ async function direct(): Promise<UpdateService> {
 }
 
 function printView(view: UpdateView): void {
-  const out = (line: string) => process.stdout.write(`${line}\n`);
-  out(`version  ${view.version}${view.booted ? ` (booted from slot ${view.booted})` : ''}`);
-  if (!view.enabled) out(`updates  off: ${view.why}`);
-  for (const s of view.slots)
-    out(
-      `slot ${s.slot}   ${(s.version ?? '-').padEnd(12)} ${s.state.padEnd(10)}${s.bootSlot ? ' boot slot' : ''}${s.trying ? ' tried next' : ''}${s.reason ? ` (${s.reason})` : ''}`,
-    );
-  if (view.gate) out(`gate     ${view.gate.passed ? 'passed' : `waits for: ${view.gate.unmet.join('; ')}`}`);
+  for (const line of updateLines(view)) process.stdout.write(`${line}\n`);
 }
 
 // Runs one `mvos update` command on the host; returns the exit code.
