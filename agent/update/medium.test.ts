@@ -62,11 +62,11 @@ test('the newest applicable bundle is applied once; older, foreign and non-bundl
   }
 });
 
-test('a refused bundle is named once in the records', async () => {
+test('a refused bundle is named once in the records, and the next one of the same version is applied', async () => {
   const { root, medium, service, watch } = await setup();
   try {
     writeFileSync(
-      join(medium, 'forged.mvu'),
+      join(medium, 'a-forged.mvu'),
       await testBundle(testManifest(payloads), testUpdateKey().privateKey, payloads),
     );
     await watch.check();
@@ -75,6 +75,9 @@ test('a refused bundle is named once in the records', async () => {
     assert.is(refused.length, 1);
     assert.match(refused[0]!.detail!, /signature is refused/);
     assert.is(service.view().slots[1]!.state, 'empty');
+    writeFileSync(join(medium, 'b-good.mvu'), await testBundle(testManifest(payloads), key.privateKey, payloads));
+    await watch.check();
+    assert.is(service.view().slots[1]!.state, 'pending');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

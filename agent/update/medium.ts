@@ -74,14 +74,14 @@ export class MediumWatch {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  // One look: the newest bundle worth applying, applied.
+  // One look: the bundles worth applying, newest first (by name among equals), until one is applied.
   async check(): Promise<void> {
     await this.medium.use(async (dir) => {
       const names = (await readdir(dir))
         .filter((n) => n.endsWith('.mvu'))
         .sort()
         .slice(0, MAX_FILES);
-      let best: { file: string; version: string } | undefined;
+      const candidates: Array<{ name: string; file: string; version: string }> = [];
       for (const name of names) {
         const file = join(dir, name);
         const info = await stat(file);
@@ -94,20 +94,25 @@ export class MediumWatch {
           continue;
         }
         const skip = this.service.skipReason(manifest);
-        if (skip) {
-          this.log(`update medium: ${name} (${manifest.version}) is left alone: ${skip}`);
-          continue;
-        }
-        if (!best || compareVersions(manifest.version, best.version) > 0) best = { file, version: manifest.version };
+        if (skip) this.log(`update medium: ${name} (${manifest.version}) is left alone: ${skip}`);
+        else candidates.push({ name, file, version: manifest.version });
       }
-      if (!best) return;
-      this.log(`update medium: applying ${best.file} (${best.version})`);
-      try {
-        await this.service.apply(createReadStream(best.file), 'medium', this.service.canReboot);
-      } catch (error) {
-        const reason = (error as Error).message;
-        this.log(`update medium: ${best.file} refused: ${reason}`);
-        await this.service.note({ event: 'medium refused', version: best.version, by: 'medium', detail: reason });
+      candidates.sort((x, y) => compareVersions(y.version, x.version) || x.name.localeCompare(y.name));
+      for (const candidate of candidates) {
+        this.log(`update medium: applying ${candidate.name} (${candidate.version})`);
+        try {
+          await this.service.apply(createReadStream(candidate.file), 'medium', this.service.canReboot);
+          return;
+        } catch (error) {
+          const reason = (error as Error).message;
+          this.log(`update medium: ${candidate.name} refused: ${reason}`);
+          await this.service.note({
+            event: 'medium refused',
+            version: candidate.version,
+            by: 'medium',
+            detail: reason,
+          });
+        }
       }
     });
   }

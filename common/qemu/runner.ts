@@ -148,6 +148,11 @@ export class QemuRun {
     return [...this.lines.map((l) => l.text), this.partial].join('\n');
   }
 
+  // The console lines printed since `ms` (from the lines kept in memory).
+  outputSince(ms: number): string {
+    return [...this.lines.filter((l) => l.ms >= ms).map((l) => l.text), this.partial].join('\n');
+  }
+
   // The last n lines of console output.
   tail(n = TAIL_LINES): string[] {
     return [...this.lines.map((l) => l.text), ...(this.partial ? [this.partial] : [])].slice(-n);
@@ -158,12 +163,13 @@ export class QemuRun {
     return Math.round(performance.now() - this.started);
   }
 
-  // Resolves with the ms from start to the first console line that holds the marker (a RegExp is tested line by line).
-  waitFor(marker: string | RegExp, timeoutMs: number): Promise<number> {
+  // Resolves with the ms from start to the first console line that holds the marker (a RegExp is tested line by line);
+  // with `sinceMs`, only lines from that time on count (a marker every boot prints, after a reboot).
+  waitFor(marker: string | RegExp, timeoutMs: number, sinceMs = 0): Promise<number> {
     const pattern =
       typeof marker === 'string' ? undefined : new RegExp(marker.source, marker.flags.replace(/[gy]/g, ''));
     const matches = (line: string): boolean => (pattern ? pattern.test(line) : line.includes(marker as string));
-    const seen = this.lines.find((line) => matches(line.text));
+    const seen = this.lines.find((line) => line.ms >= sinceMs && matches(line.text));
     if (seen) return Promise.resolve(seen.ms);
     if (this.partial && matches(this.partial)) return Promise.resolve(this.elapsedMs);
     return new Promise<number>((resolve, reject) => {
@@ -220,6 +226,13 @@ export class QemuRun {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  // Ends QEMU at once (SIGKILL): a power cut, as the guest sees it.
+  async kill(): Promise<QemuExit> {
+    if (this.exit || this.pid === undefined) return this.exited;
+    this.signal('SIGKILL');
+    return this.exited;
   }
 
   private signal(name: NodeJS.Signals): void {
