@@ -22,8 +22,11 @@ import { UpdateService } from './update/service.ts';
 // How long the onion service's gateway may take to take a new list of clients.
 const ONION_CHANGE_TIMEOUT_MS = 30_000;
 
+// The agent's log lines, and the host's `mvos update` messages.
+const logPrefix = 'mvos-agent';
+
 function log(line: string): void {
-  process.stderr.write(`mvos-agent: ${line}\n`);
+  process.stderr.write(`${logPrefix}: ${line}\n`);
 }
 
 // The update service: the ESP by label (or --esp-dir), the slot from the kernel command line (or --boot-slot), and a
@@ -256,5 +259,7 @@ function fail(error: unknown): never {
 }
 
 // The host's `mvos update …` (/usr/bin/mvos) runs this bundle too.
-if (process.argv[2] === 'update') await hostUpdateCli(process.argv.slice(3)).then((code) => process.exit(code), fail);
-else await start(process.argv.slice(2)).catch(fail);
+if (process.argv[2] === 'update') {
+  logPrefix = 'mvos';
+  await hostUpdateCli(process.argv.slice(3)).then((code) => process.exit(code), fail);
+} else await start(process.argv.slice(2)).catch(fail);

@@ -1,7 +1,7 @@
 // The default host image for scenarios: built (or found up to date) with the real CLI and the user's cache.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { repoRoot } from '../../builder/pipeline/sources.ts';
 
 // The repository root, for scenarios.
@@ -38,7 +38,7 @@ export function buildHostImage(
   });
   if (run.status !== 0)
     throw new Error(`mvos ${args.join(' ')} failed (${run.status ?? run.signal}):\n${run.stdout}\n${run.stderr}`);
-  const recipeName = /^name: (\S+)/m.exec(readFileSync(join(cwd, recipe), 'utf8'))![1]!;
+  const recipeName = /^name: (\S+)/m.exec(readFileSync(resolve(cwd, recipe), 'utf8'))![1]!;
   const dir = join(options.output ?? join(cwd, 'images'), recipeName);
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ImageManifest;
   return { dir, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd'), cmdline: manifest.boot.cmdline, manifest };

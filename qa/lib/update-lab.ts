@@ -57,10 +57,10 @@ export function buildUpdateImages(dir: string): UpdateImages {
     // Its agent refuses its arguments and never starts; its gate's deadline is the shortest a recipe may set.
     v3: join(dir, 'v3.yaml'),
   };
-  writeFileSync(recipes.v2, `extends: ${UPDATE_RECIPE}\nversion: 0.2.0\n`);
+  writeFileSync(recipes.v2, `extends: ${UPDATE_RECIPE}\nname: ${UPDATE_HOST}\nversion: 0.2.0\n`);
   writeFileSync(
     recipes.v3,
-    `extends: ${UPDATE_RECIPE}\nversion: 0.3.0\nkernel:\n  cmdline:\n${cmdline(['mvos.agent.args=--no-such-flag'])}update:\n  key: key-folder\n  deadline: 30\n`,
+    `extends: ${UPDATE_RECIPE}\nname: ${UPDATE_HOST}\nversion: 0.3.0\nkernel:\n  cmdline:\n${cmdline(['mvos.agent.args=--no-such-flag'])}update:\n  key: key-folder\n  deadline: 30\n`,
   );
   const images = {} as UpdateImages['images'];
   const bundles = {} as UpdateImages['bundles'];
