@@ -23,7 +23,7 @@ import { UpdateService } from './update/service.ts';
 const ONION_CHANGE_TIMEOUT_MS = 30_000;
 
 // The agent's log lines, and the host's `mvos update` messages.
-const logPrefix = 'mvos-agent';
+let logPrefix = 'mvos-agent';
 
 function log(line: string): void {
   process.stderr.write(`${logPrefix}: ${line}\n`);
