@@ -266,6 +266,7 @@ export class UpdateService {
       if (room < need)
         throw new ControlError('conflict', `slot ${target} has room for ${room} bytes; ${version} needs ${need}`);
       const at = () => new Date().toISOString();
+      this.options.log(`update: writing ${version} to slot ${target}`);
       await this.records.record(
         target,
         { version, state: 'incomplete', reason: 'being written', at: at() },

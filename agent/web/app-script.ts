@@ -325,8 +325,55 @@ export const APP_JS = `'use strict';
     renderNet(results[2]);
   }
 
+  // The A/B slots, what each holds and what became of it, the gate of a version on trial, the last events.
+  function renderUpdates(view) {
+    $('updates').hidden = false;
+    var gate = view.gate && !view.gate.passed ? ' · on trial, waiting for: ' + (view.gate.unmet.join('; ') || 'nothing') : '';
+    $('update-summary').textContent = view.enabled
+      ? 'Running ' + view.version + ' from slot ' + view.booted + ' · key ' + view.keyId + (view.busy ? ' · ' + view.busy : '') + gate
+      : 'Updates are off: ' + view.why;
+    $('update-slots').tBodies[0].replaceChildren.apply($('update-slots').tBodies[0], view.slots.map(function (slot) {
+      var marks = [slot.booted ? 'booted' : '', slot.bootSlot ? 'boot slot' : '', slot.trying ? 'tried at the next boot' : ''].filter(Boolean).join(', ');
+      return el('tr', { data: { slot: slot.slot } }, [
+        el('td', { text: slot.slot }), el('td', { text: slot.version || '—' }), el('td', { class: 'state-' + slot.state, text: slot.state }),
+        el('td', { text: marks }), el('td', { text: slot.reason || '' }),
+      ]);
+    }));
+    $('update-events').replaceChildren.apply($('update-events'), view.events.slice(-5).reverse().map(function (e) {
+      return el('li', { text: e.at + ' ' + e.event + (e.version ? ' ' + e.version : '') + (e.slot ? ' (slot ' + e.slot + ')' : '') + (e.by ? ' by ' + e.by : '') + (e.detail ? ': ' + e.detail : '') });
+    }));
+    $('update-form').hidden = !view.enabled;
+  }
+
+  async function refreshUpdates() {
+    try {
+      renderUpdates(await api('GET', '/api/update'));
+    } catch (e) {
+      $('updates').hidden = true;
+    }
+  }
+
+  $('update-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var file = $('update-file').files[0];
+    if (!file) { say('choose a bundle (.mvu) first', true); return; }
+    act(async function () {
+      var res = await fetch('/api/update?reboot=yes', { method: 'POST', credentials: 'same-origin', headers: { 'x-csrf-token': csrf, 'content-type': 'application/octet-stream' }, body: file });
+      var data = await res.json().catch(function () { return {}; });
+      if (!res.ok) throw new Error(data.error || ('HTTP ' + res.status));
+      $('update-file').value = '';
+      say(data.version + ' written to slot ' + data.slot + '; the host reboots into it', false);
+    }, 'update applied');
+  });
+
+  $('update-rollback').addEventListener('click', function () {
+    if (!confirm('Boot the other slot from now on? The host reboots now.')) return;
+    act(function () { return api('POST', '/api/update/rollback?reboot=yes'); }, 'rolled back; the host reboots');
+  });
+
   async function refresh() {
     var results = await Promise.all([api('GET', '/api/vms'), api('GET', '/api/rescue')]);
+    await refreshUpdates();
     renderVms(results[0]);
     var rescue = results[1];
     var banner = $('rescue-banner');

@@ -26,7 +26,7 @@ export const LOGIN_PAGE = `<!doctype html>
 </html>
 `;
 
-// The main page: host, rescue banner, VM list and the selected VM's pinning, health, checkpoints and console.
+// The main page: host, rescue banner, VM list, updates and the selected VM's pinning, health, checkpoints and console.
 export const MAIN_PAGE = `<!doctype html>
 <html lang="en">
 <head>
@@ -54,6 +54,16 @@ export const MAIN_PAGE = `<!doctype html>
 <thead><tr><th>Name</th><th>Role</th><th>Launch</th><th>State</th><th>Health</th><th>Actions</th></tr></thead>
 <tbody></tbody>
 </table>
+</section>
+<section id="updates" hidden>
+<h2>Updates</h2>
+<p id="update-summary"></p>
+<table id="update-slots">
+<thead><tr><th>Slot</th><th>Version</th><th>State</th><th></th><th>Why</th></tr></thead>
+<tbody></tbody>
+</table>
+<ol id="update-events"></ol>
+<form id="update-form"><input id="update-file" type="file" accept=".mvu"> <button type="submit">Apply bundle and reboot</button> <button type="button" id="update-rollback">Roll back</button></form>
 </section>
 <section id="detail" hidden>
 <h2>VM <span id="detail-name"></span></h2>

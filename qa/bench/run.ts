@@ -15,6 +15,7 @@ import { launchSweepRows } from './launch-sweep.ts';
 import { networkRows } from './network.ts';
 import { onionRows } from './onion.ts';
 import { agentRssRows } from './rss.ts';
+import { updateRows } from './update.ts';
 
 type Row = BenchRow;
 
@@ -30,6 +31,8 @@ const onlyCli = process.argv.includes('--only=cli');
 const onlyNet = process.argv.includes('--only=net');
 // --only=onion: the onion call-home over the private Tor network: first connect, and `status` beside a direct SSH.
 const onlyOnion = process.argv.includes('--only=onion');
+// --only=update: an update bundle's size, making it and applying it, each beside copying the same bytes.
+const onlyUpdate = process.argv.includes('--only=update');
 const count = (flag: string, fallback: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3) ?? fallback);
 
@@ -71,6 +74,10 @@ async function main(): Promise<void> {
     }
     if (onlyOnion) {
       rows.push(...(await onionRows(Math.max(runs, 5))));
+      return report();
+    }
+    if (onlyUpdate) {
+      rows.push(...(await updateRows(image, runs)));
       return report();
     }
     if (onlyAgent) {
@@ -178,6 +185,7 @@ async function main(): Promise<void> {
     rows.push(...(await agentRssRows()));
     rows.push(...(await networkRows(runs)));
     rows.push(...(await onionRows(Math.max(runs, 5))));
+    rows.push(...(await updateRows(image, runs)));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -1,0 +1,114 @@
+// Power cuts while an update is written: a host on a good v2 (slot b) takes a push of v3, and QEMU is killed at a
+// moment spread over the write (from the start of the upload to just after the slot was named for its try), at least
+// ten moments; every time, the next boots come back to v2 by themselves (sometimes through one try of v3, which fails
+// its gate), and status says slot b holds 0.2.0, good and the boot slot.
+
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  agentReady,
+  buildUpdateImages,
+  ConsoleHost,
+  filesDisk,
+  rawCopy,
+  stateDisk,
+  type UpdateImages,
+} from '../../lib/update-lab.ts';
+
+const MOMENTS = 12;
+const dir = mkdtempSync(join(tmpdir(), 'mvos-qa-027-'));
+let lab: UpdateImages;
+let host: ConsoleHost | undefined;
+// How long a push of v3 takes from the command to the slot being named for its try (measured once).
+let windowMs = 0;
+
+const disks = {
+  goodDisk: join(dir, 'good.raw'),
+  goodState: join(dir, 'good-state.img'),
+  disk: join(dir, 'disk.raw'),
+  state: join(dir, 'state.img'),
+  bundles: join(dir, 'bundles.img'),
+};
+
+test.before(async () => {
+  try {
+    lab = buildUpdateImages(dir);
+  } catch (error) {
+    console.error(error);
+    throw error;
+  }
+});
+
+test.after(async () => {
+  await host?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// Boots the copies of the disks and mounts the disk of bundles; resolves once the agent of `version` is ready.
+async function boot(name: string, version: string, timeoutS = 420): Promise<ConsoleHost> {
+  const machine = await ConsoleHost.start(name, disks.disk, disks.state, [disks.bundles]);
+  await machine.waitFor(agentReady(version), timeoutS);
+  const mounted = await machine.command('mkdir -p /tmp/b && mount -o ro /dev/vdb /tmp/b');
+  assert.is(mounted.status, 0, mounted.output);
+  return machine;
+}
+
+test('a good v2 host to start from, and how long a push of v3 takes', async () => {
+  rawCopy(lab.images.v1, disks.disk);
+  await stateDisk(disks.state);
+  await filesDisk(disks.bundles, 'BUNDLES', { 'v2.mvu': lab.bundles.v2, 'v3.mvu': lab.bundles.v3 });
+  host = await boot('027-prepare', '0.1.0');
+  const since = host.now;
+  host.type('mvos update push /tmp/b/v2.mvu');
+  await host.waitFor('update: 0.2.0 in slot b passed its health gate and is kept', 600, since);
+  const off = await host.command('sync');
+  assert.is(off.status, 0);
+  await host.stop();
+  copyFileSync(disks.disk, disks.goodDisk);
+  copyFileSync(disks.state, disks.goodState);
+  host = await boot('027-measure', '0.2.0');
+  const start = host.now;
+  host.type('mvos update push --no-reboot /tmp/b/v3.mvu');
+  const written = await host.waitFor('0.3.0 written to slot a; the next boot tries it once', 300, start);
+  windowMs = written - start;
+  console.log(`  a push of v3 takes ${(windowMs / 1000).toFixed(1)} s from the command to the try being named`);
+  await host.stop();
+  host = undefined;
+});
+
+test(`${MOMENTS} power cuts during the write of v3: v2 is still good every time`, async () => {
+  for (let i = 0; i < MOMENTS; i++) {
+    copyFileSync(disks.goodDisk, disks.disk);
+    copyFileSync(disks.goodState, disks.state);
+    // Spread over the window and a little past it (the moments just after the flip count too).
+    const cutMs = Math.round(((i + Math.random()) / MOMENTS) * windowMs * 1.1);
+    host = await boot(`027-cut-${i}`, '0.2.0');
+    const start = host.now;
+    host.type('mvos update push --no-reboot /tmp/b/v3.mvu');
+    await sleep(cutMs);
+    const seen = host.run.outputSince(start);
+    await host.kill();
+    const phase = /written to slot a/.test(seen)
+      ? 'after the flip'
+      : /writing 0\.3\.0/.test(seen)
+        ? 'writing'
+        : 'receiving';
+    // The next boot: v2 again, through one try of v3 when the cut came after the flip.
+    host = await ConsoleHost.start(`027-after-${i}`, disks.disk, disks.state, [disks.bundles]);
+    const tried = phase === 'after the flip';
+    if (tried) await host.waitFor('update: 0.3.0 in slot a failed', 300);
+    await host.waitFor(agentReady('0.2.0'), 420);
+    const status = await host.command('mvos update status');
+    assert.match(status.output, /slot b\s+0\.2\.0\s+good\s+booted, boot slot/, `cut ${i} at ${cutMs} ms (${phase})`);
+    const a = /slot a\s+(\S+)\s+(\S+)/.exec(status.output);
+    console.log(`  cut ${i + 1} at ${(cutMs / 1000).toFixed(1)} s (${phase}): back on v2; slot a ${a?.[1]} ${a?.[2]}`);
+    await host.stop();
+    host = undefined;
+  }
+});
+
+test.run();
