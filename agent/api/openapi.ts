@@ -763,9 +763,8 @@ export const OPENAPI = {
     },
     '/api/update': {
       get: op('Updates: the A/B slots, their versions and verdicts, a health gate in progress', {
-        '200': json('Updates', ref('UpdateView')),
+        '200': json('Updates (enabled false, with why, on an agent that takes none)', ref('UpdateView')),
         ...COMMON,
-        '404': error('This agent takes no updates'),
       }),
       post: op(
         'Apply an update bundle: checked whole (signature, host, version, expiry, hashes) before the ESP changes, written to the slot that did not boot, read back, tried once at the next boot',

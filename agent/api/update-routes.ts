@@ -44,7 +44,18 @@ export function updateRoutes(update: UpdateControls | undefined): Route[] {
     jsonRoute(
       'GET /api/update',
       { ...session, summary: 'Updates: the A/B slots, their versions and verdicts, a health gate in progress' },
-      () => ({ body: updates(update).view() satisfies UpdateView }),
+      // An agent without the service (a test fixture) answers that it takes none, so a page can ask without a 404.
+      () => ({
+        body: update
+          ? update.view()
+          : ({
+              enabled: false,
+              why: 'this agent takes no updates',
+              version: '',
+              slots: [],
+              events: [],
+            } satisfies UpdateView),
+      }),
     ),
     jsonRoute(
       'POST /api/update',

@@ -327,7 +327,8 @@ export const APP_JS = `'use strict';
 
   // The A/B slots, what each holds and what became of it, the gate of a version on trial, the last events.
   function renderUpdates(view) {
-    $('updates').hidden = false;
+    // A host without A/B media or an update key has nothing to show here.
+    $('updates').hidden = view.slots.length === 0;
     var gate = view.gate && !view.gate.passed ? ' · on trial, waiting for: ' + (view.gate.unmet.join('; ') || 'nothing') : '';
     $('update-summary').textContent = view.enabled
       ? 'Running ' + view.version + ' from slot ' + view.booted + ' · key ' + view.keyId + (view.busy ? ' · ' + view.busy : '') + gate
