@@ -1,16 +1,14 @@
 // The update endpoints over the real API: a logged-in upload is applied, a refused bundle answers its reason on the
 // same connection, no session is refused before a byte of the body is read, the body must declare its size and type,
 // and an upload may take longer than the listener's request deadline while a slow JSON body may not.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiAnswers } from '../../common/api-types.ts';
 import { testBundle, testManifest, testPayloads, testUpdateKey } from '../../common/update/bundle.test-support.ts';
 import { parseGrubEnv } from '../../common/update/slots.ts';
-import { makeTestEsp } from '../update/esp.test-support.ts';
-import { folderEsp } from '../update/esp.ts';
-import { UpdateService } from '../update/service.ts';
+import { testUpdateService } from '../update/esp.test-support.ts';
 import { call, type Fixture, login, startFixture } from './fixture.test-support.ts';
 
 const key = testUpdateKey();
@@ -21,18 +19,7 @@ async function fixture(): Promise<{ fx: Fixture; esp: string }> {
   const { mkdtemp } = await import('node:fs/promises');
   const root = await mkdtemp('/tmp/mvos-update-api-');
   const esp = join(root, 'esp');
-  makeTestEsp(esp);
-  mkdirSync(join(root, 'state'), { recursive: true });
-  const update = await UpdateService.open({
-    config: { publicKey: key.publicLine, deadline: 300, require: [] },
-    host: 'multiverse-host',
-    version: '0.1.0',
-    stateDir: join(root, 'state'),
-    runDir: root,
-    esp: folderEsp(esp),
-    booted: 'a',
-    log: () => undefined,
-  });
+  const update = await testUpdateService(root, key.publicLine);
   const fx = await startFixture({ update, limits: { requestTimeoutMs: 600 } });
   const close = fx.close;
   fx.close = async () => {

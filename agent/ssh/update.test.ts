@@ -6,26 +6,14 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testBundle, testManifest, testPayloads, testUpdateKey } from '../../common/update/bundle.test-support.ts';
-import { makeTestEsp } from '../update/esp.test-support.ts';
-import { folderEsp } from '../update/esp.ts';
-import { UpdateService } from '../update/service.ts';
+import { testUpdateService } from '../update/esp.test-support.ts';
 import { connect, run, startFixture } from './fixture.test-support.ts';
 
 test('update status, update apply from stdin, a forged bundle refused, bad words refused', async () => {
   const root = await mkdtemp(join(tmpdir(), 'mvos-ssh-update-'));
-  makeTestEsp(join(root, 'esp'));
   const key = testUpdateKey();
   const payloads = testPayloads();
-  const update = await UpdateService.open({
-    config: { publicKey: key.publicLine, deadline: 300, require: [] },
-    host: 'multiverse-host',
-    version: '0.1.0',
-    stateDir: join(root, 'state'),
-    runDir: root,
-    esp: folderEsp(join(root, 'esp')),
-    booted: 'a',
-    log: () => undefined,
-  });
+  const update = await testUpdateService(root, key.publicLine);
   const f = await startFixture({ update });
   try {
     const client = await connect(f.server.port, { key: f.alice.privateKey, code: await f.code() });

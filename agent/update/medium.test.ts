@@ -6,10 +6,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testBundle, testManifest, testPayloads, testUpdateKey } from '../../common/update/bundle.test-support.ts';
-import { makeTestEsp } from './esp.test-support.ts';
-import { folderEsp } from './esp.ts';
+import { testUpdateService } from './esp.test-support.ts';
 import { folderMedium, MediumWatch } from './medium.ts';
-import { UpdateService } from './service.ts';
 
 const key = testUpdateKey();
 const payloads = testPayloads();
@@ -18,17 +16,7 @@ async function setup() {
   const root = mkdtempSync(join(tmpdir(), 'mvos-medium-'));
   const medium = join(root, 'medium');
   mkdirSync(medium);
-  makeTestEsp(join(root, 'esp'));
-  const service = await UpdateService.open({
-    config: { publicKey: key.publicLine, deadline: 300, require: [] },
-    host: 'multiverse-host',
-    version: '0.1.0',
-    stateDir: join(root, 'state'),
-    runDir: root,
-    esp: folderEsp(join(root, 'esp')),
-    booted: 'a',
-    log: () => undefined,
-  });
+  const service = await testUpdateService(root, key.publicLine);
   const lines: string[] = [];
   const watch = new MediumWatch(folderMedium(medium), service, (l) => lines.push(l));
   return { root, medium, service, watch, lines };

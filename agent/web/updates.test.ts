@@ -8,16 +8,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testBundle, testManifest, testPayloads, testUpdateKey } from '../../common/update/bundle.test-support.ts';
 import { startFixture } from '../api/fixture.test-support.ts';
-import { makeTestEsp } from '../update/esp.test-support.ts';
-import { folderEsp } from '../update/esp.ts';
-import { UpdateService } from '../update/service.ts';
+import { testUpdateService } from '../update/esp.test-support.ts';
 import { CHROMIUM, openChromium } from './chromium.test-support.ts';
 
 if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
 
 test('the Updates section shows the slots; a forged bundle is refused on the page, a signed one applied', async () => {
   const root = await mkdtemp(join(tmpdir(), 'mvos-webui-update-'));
-  makeTestEsp(join(root, 'esp'));
   const key = testUpdateKey();
   const payloads = testPayloads();
   await writeFile(
@@ -26,17 +23,7 @@ test('the Updates section shows the slots; a forged bundle is refused on the pag
   );
   await writeFile(join(root, 'good.mvu'), await testBundle(testManifest(payloads), key.privateKey, payloads));
   let rebooted = 0;
-  const update = await UpdateService.open({
-    config: { publicKey: key.publicLine, deadline: 300, require: [] },
-    host: 'multiverse-host',
-    version: '0.1.0',
-    stateDir: join(root, 'state'),
-    runDir: root,
-    esp: folderEsp(join(root, 'esp')),
-    booted: 'a',
-    reboot: () => rebooted++,
-    log: () => undefined,
-  });
+  const update = await testUpdateService(root, key.publicLine, { reboot: () => rebooted++ });
   const fx = await startFixture({ update });
   const { context, page } = await openChromium(join(root, 'profile'), 60_000);
   try {

@@ -44,8 +44,18 @@ function cmdline(extra: string[]): string {
     .join('');
 }
 
-// Makes the key folder, builds the three versions and writes the bundles, all under `dir`.
+// Makes the key folder, builds the three versions and writes the bundles, all under `dir`; a failure is printed too
+// (uvu reports a failed hook only as tests that did not pass).
 export function buildUpdateImages(dir: string): UpdateImages {
+  try {
+    return buildAll(dir);
+  } catch (error) {
+    console.error(error);
+    throw error;
+  }
+}
+
+function buildAll(dir: string): UpdateImages {
   const env = { XDG_CONFIG_HOME: join(dir, 'config') };
   const keyDir = join(dir, 'config', 'mvos', 'keys');
   mvos(['keys', 'init'], env);
@@ -93,6 +103,27 @@ export async function filesDisk(file: string, label: string, files: Record<strin
 // A fresh copy of a version's raw disk.
 export function rawCopy(image: HostImage, file: string): void {
   copyFileSync(join(image.dir, `${UPDATE_HOST}.raw`), file);
+}
+
+// The disks of a machine under `dir`: its raw disk, its state partition and a disk of files (/dev/vdb).
+export function machineDisks(dir: string): { disk: string; state: string; files: string } {
+  return { disk: join(dir, 'disk.raw'), state: join(dir, 'state.img'), files: join(dir, 'files.img') };
+}
+
+// A machine on fresh disks: a copy of `image`'s raw disk, an empty state partition, and a FAT disk holding `files`
+// labelled `label`.
+export async function freshMachine(
+  name: string,
+  image: HostImage,
+  dir: string,
+  label: string,
+  files: Record<string, string>,
+): Promise<ConsoleHost> {
+  const disks = machineDisks(dir);
+  rawCopy(image, disks.disk);
+  await stateDisk(disks.state);
+  await filesDisk(disks.files, label, files);
+  return ConsoleHost.start(name, disks.disk, disks.state, [disks.files]);
 }
 
 // The marker of an agent that is up, and its version.

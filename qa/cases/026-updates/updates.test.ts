@@ -12,10 +12,8 @@ import * as assert from 'uvu/assert';
 import {
   agentReady,
   buildUpdateImages,
-  ConsoleHost,
-  filesDisk,
-  rawCopy,
-  stateDisk,
+  type ConsoleHost,
+  freshMachine,
   type UpdateImages,
 } from '../../lib/update-lab.ts';
 
@@ -25,14 +23,8 @@ let host: ConsoleHost | undefined;
 const GATE_PASSED = (version: string, slot: string) =>
   `update: ${version} in slot ${slot} passed its health gate and is kept`;
 
-test.before(async () => {
-  try {
-    lab = buildUpdateImages(dir);
-  } catch (error) {
-    // uvu reports a failed hook only as tests that did not pass.
-    console.error(error);
-    throw error;
-  }
+test.before(() => {
+  lab = buildUpdateImages(dir);
 });
 
 test.after(async () => {
@@ -41,17 +33,12 @@ test.after(async () => {
 });
 
 test('v1 boots; v2 pushed from its console is written to slot b, tried once, passes its gate and is kept', async () => {
-  rawCopy(lab.images.v1, join(dir, 'disk.raw'));
-  await stateDisk(join(dir, 'state.img'));
-  await filesDisk(join(dir, 'bundles.img'), 'BUNDLES', {
+  host = await freshMachine('026-updates', lab.images.v1, dir, 'BUNDLES', {
     'v1.mvu': lab.bundles.v1,
     'v2.mvu': lab.bundles.v2,
     'v3.mvu': lab.bundles.v3,
     'forged.mvu': lab.bundles.forged,
   });
-  host = await ConsoleHost.start('026-updates', join(dir, 'disk.raw'), join(dir, 'state.img'), [
-    join(dir, 'bundles.img'),
-  ]);
   const v1 = await host.waitFor(agentReady('0.1.0'), 300);
   console.log(`  v1 ready ${(v1 / 1000).toFixed(1)} s after QEMU started`);
   const mounted = await host.command('mkdir -p /tmp/b && mount -o ro /dev/vdb /tmp/b && mvos update status');
@@ -115,15 +102,10 @@ test('v3, whose agent never starts, is tried once; init gives up at its deadline
 });
 
 test('a fresh v1 disk with a medium labelled MVOS-UPDATE updates itself to v2, and leaves the medium alone after', async () => {
-  rawCopy(lab.images.v1, join(dir, 'disk.raw'));
-  await stateDisk(join(dir, 'state.img'));
-  await filesDisk(join(dir, 'medium.img'), 'MVOS-UPDATE', {
+  host = await freshMachine('026-medium', lab.images.v1, dir, 'MVOS-UPDATE', {
     'v2.mvu': lab.bundles.v2,
     'forged.mvu': lab.bundles.forged,
   });
-  host = await ConsoleHost.start('026-medium', join(dir, 'disk.raw'), join(dir, 'state.img'), [
-    join(dir, 'medium.img'),
-  ]);
   await host.waitFor(agentReady('0.1.0'), 300);
   const applied = await host.waitFor('update medium: applying', 120);
   await host.waitFor('mvos: trying slot b once', 300, applied);

@@ -13,9 +13,8 @@ import {
   agentReady,
   buildUpdateImages,
   ConsoleHost,
-  filesDisk,
-  rawCopy,
-  stateDisk,
+  freshMachine,
+  machineDisks,
   type UpdateImages,
 } from '../../lib/update-lab.ts';
 
@@ -26,21 +25,10 @@ let host: ConsoleHost | undefined;
 // How long a push of v3 takes from the command to the slot being named for its try (measured once).
 let windowMs = 0;
 
-const disks = {
-  goodDisk: join(dir, 'good.raw'),
-  goodState: join(dir, 'good-state.img'),
-  disk: join(dir, 'disk.raw'),
-  state: join(dir, 'state.img'),
-  bundles: join(dir, 'bundles.img'),
-};
+const disks = { ...machineDisks(dir), goodDisk: join(dir, 'good.raw'), goodState: join(dir, 'good-state.img') };
 
-test.before(async () => {
-  try {
-    lab = buildUpdateImages(dir);
-  } catch (error) {
-    console.error(error);
-    throw error;
-  }
+test.before(() => {
+  lab = buildUpdateImages(dir);
 });
 
 test.after(async () => {
@@ -50,7 +38,10 @@ test.after(async () => {
 
 // Boots the copies of the disks and mounts the disk of bundles; resolves once the agent of `version` is ready.
 async function boot(name: string, version: string, timeoutS = 420): Promise<ConsoleHost> {
-  const machine = await ConsoleHost.start(name, disks.disk, disks.state, [disks.bundles]);
+  return mount(await ConsoleHost.start(name, disks.disk, disks.state, [disks.files]), version, timeoutS);
+}
+
+async function mount(machine: ConsoleHost, version: string, timeoutS = 420): Promise<ConsoleHost> {
   await machine.waitFor(agentReady(version), timeoutS);
   const mounted = await machine.command('mkdir -p /tmp/b && mount -o ro /dev/vdb /tmp/b');
   assert.is(mounted.status, 0, mounted.output);
@@ -58,10 +49,13 @@ async function boot(name: string, version: string, timeoutS = 420): Promise<Cons
 }
 
 test('a good v2 host to start from, and how long a push of v3 takes', async () => {
-  rawCopy(lab.images.v1, disks.disk);
-  await stateDisk(disks.state);
-  await filesDisk(disks.bundles, 'BUNDLES', { 'v2.mvu': lab.bundles.v2, 'v3.mvu': lab.bundles.v3 });
-  host = await boot('027-prepare', '0.1.0');
+  host = await mount(
+    await freshMachine('027-prepare', lab.images.v1, dir, 'BUNDLES', {
+      'v2.mvu': lab.bundles.v2,
+      'v3.mvu': lab.bundles.v3,
+    }),
+    '0.1.0',
+  );
   const since = host.now;
   host.type('mvos update push /tmp/b/v2.mvu');
   await host.waitFor('update: 0.2.0 in slot b passed its health gate and is kept', 600, since);
@@ -98,7 +92,7 @@ test(`${MOMENTS} power cuts during the write of v3: v2 is still good every time`
         ? 'writing'
         : 'receiving';
     // The next boot: v2 again, through one try of v3 when the cut came after the flip.
-    host = await ConsoleHost.start(`027-after-${i}`, disks.disk, disks.state, [disks.bundles]);
+    host = await ConsoleHost.start(`027-after-${i}`, disks.disk, disks.state, [disks.files]);
     const tried = phase === 'after the flip';
     if (tried) await host.waitFor('update: 0.3.0 in slot a failed', 300);
     await host.waitFor(agentReady('0.2.0'), 420);
