@@ -100,6 +100,10 @@ const SAMPLES: Record<string, { path: string; body?: unknown; status: number; ty
     status: 200,
   },
   'DELETE /api/onion/clients/{name}': { path: '/api/onion/clients/laptop', status: 200 },
+  // This fixture has no update service (agent/api/update-routes.test.ts has one).
+  'GET /api/update': { path: '/api/update', status: 200 },
+  'POST /api/update': { path: '/api/update?reboot=no', status: 404 },
+  'POST /api/update/rollback': { path: '/api/update/rollback?reboot=no', status: 404 },
   'GET /api/rescue': { path: '/api/rescue', status: 200 },
   'POST /api/rescue': { path: '/api/rescue', body: { reason: 'controller disk broken' }, status: 200 },
   'POST /login': { path: '/login', body: {}, status: 400 },
