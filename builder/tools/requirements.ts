@@ -231,6 +231,12 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     detect: [{ command: 'tor' }],
   },
   {
+    package: 'e2fsprogs',
+    purpose: "format the state partition the update scenarios' hosts boot with (mkfs.ext4; qa/lib/update-lab.ts)",
+    group: 'qa',
+    detect: [{ command: 'mkfs.ext4' }],
+  },
+  {
     package: 'minisign',
     purpose: "check update bundles' signatures with a tool we did not write (common/update, mvos update)",
     group: 'qa',
