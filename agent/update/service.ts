@@ -136,9 +136,11 @@ export class UpdateService {
       const version = this.versions[slot];
       const record = this.records.slots[slot];
       const known = record && (record.version === version || record.state === 'incomplete');
+      // A write that was cut off took slot.cfg with it: the record still names the version.
+      const shown = version ?? (known ? record.version : undefined);
       return {
         slot,
-        ...(version ? { version } : {}),
+        ...(shown ? { version: shown } : {}),
         state: known ? record.state : version ? 'good' : 'empty',
         booted: this.options.booted === slot,
         bootSlot: this.env?.boot_slot === slot,
