@@ -1,7 +1,7 @@
-// Power cuts while an update is written: a host on a good v2 (slot b) takes a push of v3, and QEMU is killed at a
-// moment spread over the write (from the start of the upload to just after the slot was named for its try), at least
-// ten moments; every time, the next boots come back to v2 by themselves (sometimes through one try of v3, which fails
-// its gate), and status says slot b holds 0.2.0, good and the boot slot.
+// Power cuts while an update is written: a host on a good v2 (slot b) takes a push of v3, and QEMU is killed at twelve
+// moments: two while the bundle is received and checked, ten spread over the write of the slot (from its first byte to
+// just after the slot was named for its try); every time, the next boots come back to v2 by themselves (sometimes
+// through one try of v3, which fails its gate), and status says slot b holds 0.2.0, good and the boot slot.
 
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,8 +22,9 @@ const MOMENTS = 12;
 const dir = mkdtempSync(join(tmpdir(), 'mvos-qa-027-'));
 let lab: UpdateImages;
 let host: ConsoleHost | undefined;
-// How long a push of v3 takes from the command to the slot being named for its try (measured once).
-let windowMs = 0;
+// When, after the command, a push of v3 starts writing the slot and when it has named the slot for its try (measured
+// once).
+const push = { writingMs: 0, writtenMs: 0 };
 
 const disks = { ...machineDisks(dir), goodDisk: join(dir, 'good.raw'), goodState: join(dir, 'good-state.img') };
 
@@ -67,9 +68,13 @@ test('a good v2 host to start from, and how long a push of v3 takes', async () =
   host = await boot('027-measure', '0.2.0');
   const start = host.now;
   host.type('mvos update push --no-reboot /tmp/b/v3.mvu');
+  const writing = await host.waitFor('update: writing 0.3.0 to slot a', 300, start);
   const written = await host.waitFor('0.3.0 written to slot a; the next boot tries it once', 300, start);
-  windowMs = written - start;
-  console.log(`  a push of v3 takes ${(windowMs / 1000).toFixed(1)} s from the command to the try being named`);
+  push.writingMs = writing - start;
+  push.writtenMs = written - start;
+  console.log(
+    `  a push of v3: ${(push.writingMs / 1000).toFixed(1)} s receiving and checking, then ${((written - writing) / 1000).toFixed(1)} s writing the slot and naming the try`,
+  );
   await host.stop();
   host = undefined;
 });
@@ -78,8 +83,14 @@ test(`${MOMENTS} power cuts during the write of v3: v2 is still good every time`
   for (let i = 0; i < MOMENTS; i++) {
     copyFileSync(disks.goodDisk, disks.disk);
     copyFileSync(disks.goodState, disks.state);
-    // Spread over the window and a little past it (the moments just after the flip count too).
-    const cutMs = Math.round(((i + Math.random()) / MOMENTS) * windowMs * 1.1);
+    // Two moments while the bundle is received and checked, the rest spread over the write of the slot and a little past
+    // it (the moments just after the flip count too).
+    const write = push.writtenMs - push.writingMs;
+    const cutMs = Math.round(
+      i < 2
+        ? push.writingMs * (0.3 + 0.4 * i + 0.2 * Math.random())
+        : push.writingMs + ((i - 2 + Math.random()) / (MOMENTS - 2)) * write * 1.15,
+    );
     host = await boot(`027-cut-${i}`, '0.2.0');
     const start = host.now;
     host.type('mvos update push --no-reboot /tmp/b/v3.mvu');
