@@ -14,7 +14,7 @@ import { OnionService } from './onion/service.ts';
 import { type SshServer, startSshServer } from './ssh/server.ts';
 import { type AgentStatus, initialStatus, READY_MARKER, writeStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
-import { bootedSlot, folderEsp, labelledEsp } from './update/esp.ts';
+import { bootedSlot, folderEsp, isBootedEsp, labelledEsp } from './update/esp.ts';
 import { hostUpdateCli } from './update/host-cli.ts';
 import { labelledMedium, MediumWatch } from './update/medium.ts';
 import { UpdateService } from './update/service.ts';
@@ -42,7 +42,11 @@ async function openUpdates(config: HostConfig, args: AgentArgs, onChange: () => 
     stateDir: args.stateDir,
     runDir: args.runDir,
     ...(booted ? { booted } : {}),
-    ...(booted || args.espDir ? { esp: args.espDir ? folderEsp(args.espDir) : labelledEsp(args.runDir) } : {}),
+    ...(args.espDir
+      ? { esp: folderEsp(args.espDir) }
+      : booted
+        ? { esp: labelledEsp(args.runDir, (dir) => isBootedEsp(dir, config.name, booted, config.version)) }
+        : {}),
     ...(args.underInit ? { reboot: () => process.kill(1, 'SIGTERM'), bootCounter: true } : {}),
     ...(state.startsWith('tmpfs')
       ? { refuse: "the state partition is in RAM: a try's record would not outlive its reboot" }

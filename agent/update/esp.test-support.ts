@@ -8,7 +8,9 @@ import { UpdateService, type UpdateServiceOptions } from './service.ts';
 
 // Makes the folder's ESP tree.
 export function makeTestEsp(esp: string): void {
-  for (const dir of [join(esp, 'boot/a'), join(esp, 'boot/grub')]) mkdirSync(dir, { recursive: true });
+  for (const dir of [join(esp, 'boot/a'), join(esp, 'boot/grub'), join(esp, 'mvos')])
+    mkdirSync(dir, { recursive: true });
+  writeFileSync(join(esp, 'mvos/multiverse-host-0123456789abcdef'), 'multiverse-host 0.1.0\n');
   writeFileSync(join(esp, 'boot/a/vmlinuz'), 'kernel 1');
   writeFileSync(join(esp, 'boot/a/initrd'), 'initrd 1');
   writeFileSync(join(esp, 'boot/a/slot.cfg'), slotConfig('0.1.0', 'console=ttyS0'));

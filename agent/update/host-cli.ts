@@ -11,7 +11,7 @@ import { FailureError, UserError } from '../../common/errors.ts';
 import { updateLines } from '../../common/update/view-lines.ts';
 import { readHostConfig } from '../config.ts';
 import { ControlError } from '../controls.ts';
-import { bootedSlot, labelledEsp } from './esp.ts';
+import { bootedSlot, isBootedEsp, labelledEsp } from './esp.ts';
 import { UpdateService } from './service.ts';
 
 const SOCKET = '/run/mvos/agent.sock';
@@ -88,7 +88,9 @@ async function direct(): Promise<UpdateService> {
     version: config.version,
     stateDir: '/var/lib/mvos',
     runDir: '/run/mvos',
-    ...(booted ? { booted, esp: labelledEsp('/run/mvos') } : {}),
+    ...(booted
+      ? { booted, esp: labelledEsp('/run/mvos', (dir) => isBootedEsp(dir, config.name, booted, config.version)) }
+      : {}),
     log: (line) => process.stderr.write(`${line}\n`),
   });
 }
