@@ -126,6 +126,11 @@ export async function freshMachine(
   return ConsoleHost.start(name, disks.disk, disks.state, [disks.files]);
 }
 
+// What the agent says when a version on trial passed its gate.
+export function gatePassed(version: string, slot: string): string {
+  return `update: ${version} in slot ${slot} passed its health gate and is kept`;
+}
+
 // The marker of an agent that is up, and its version.
 export function agentReady(version: string): RegExp {
   return new RegExp(`MVOS-AGENT-READY ${UPDATE_HOST} ${version.replaceAll('.', '\\.')} accel=`);
