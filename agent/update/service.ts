@@ -348,11 +348,7 @@ export class UpdateService {
   }
 
   private async commit(trial: { slot: Slot; version: string }): Promise<void> {
-    await this.options.esp!.use(async (dir) => {
-      const slots = new EspSlots(dir);
-      await slots.changeEnv({ boot_slot: trial.slot, try_slot: '' });
-      await this.readEsp(slots);
-    });
+    await this.setBootSlot(trial.slot);
     const at = new Date().toISOString();
     const uptime = Math.round(process.uptime());
     await this.records.record(
@@ -366,6 +362,15 @@ export class UpdateService {
     this.gate = { ...this.gate!, unmet: [], passed: true };
     this.options.log(`update: ${trial.version} in slot ${trial.slot} passed its health gate and is kept`);
     this.changed();
+  }
+
+  // Makes `slot` GRUB's boot slot with nothing on trial, and reads the ESP back for status.
+  private async setBootSlot(slot: Slot): Promise<void> {
+    await this.options.esp!.use(async (dir) => {
+      const slots = new EspSlots(dir);
+      await slots.changeEnv({ boot_slot: slot, try_slot: '' });
+      await this.readEsp(slots);
+    });
   }
 
   // Boots the other slot from the next boot on (a version on trial is given up: GRUB already cleared its try).
@@ -400,11 +405,7 @@ export class UpdateService {
             ? `slot ${back} holds ${version}, which is ${record!.state}${record!.reason ? ` (${record!.reason})` : ''}`
             : `slot ${back} is empty: there is nothing to roll back to`,
         );
-      await this.options.esp!.use(async (dir) => {
-        const slots = new EspSlots(dir);
-        await slots.changeEnv({ boot_slot: back, try_slot: '' });
-        await this.readEsp(slots);
-      });
+      await this.setBootSlot(back);
       await this.records.record(
         back,
         { version, state: 'good', at },

@@ -3,7 +3,8 @@
 // (a state partition, a disk of bundles, a medium labelled MVOS-UPDATE), and a host machine in QEMU that reboots in
 // place and has a person at its serial console.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { qemuArgv } from '../../common/qemu/argv.ts';
@@ -84,6 +85,30 @@ function buildAll(dir: string): UpdateImages {
   bundles.forged = join(dir, 'forged.mvu');
   mvos(['update', 'bundle', images.v2.dir, '--key-dir', otherKeys, '--out', bundles.forged], env);
   return { env, keyDir, images, bundles };
+}
+
+// What an update scenario's hooks share: its folder, the builds (made before its tests) and the machine its tests run
+// (stopped after them).
+export interface UpdateScenario {
+  dir: string;
+  lab: UpdateImages;
+  host?: ConsoleHost;
+}
+
+// Registers the scenario's before and after hooks on uvu's `test` and returns what they fill in.
+export function updateScenario(
+  test: { before: (hook: () => void) => void; after: (hook: () => Promise<void>) => void },
+  name: string,
+): UpdateScenario {
+  const scenario = { dir: mkdtempSync(join(tmpdir(), `mvos-qa-${name}-`)) } as UpdateScenario;
+  test.before(() => {
+    scenario.lab = buildUpdateImages(scenario.dir);
+  });
+  test.after(async () => {
+    await scenario.host?.stop();
+    rmSync(scenario.dir, { recursive: true, force: true });
+  });
+  return scenario;
 }
 
 // A sparse ext4 file system labelled as the host's state partition.

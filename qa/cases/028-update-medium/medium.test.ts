@@ -2,38 +2,18 @@
 // MVOS-UPDATE that carries a forged v2 and a good one; the agent refuses the forged one (named once in the events),
 // applies the good one and reboots into it, the gate keeps v2, and the medium left in is left alone after.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  agentReady,
-  buildUpdateImages,
-  type ConsoleHost,
-  freshMachine,
-  gatePassed,
-  type UpdateImages,
-} from '../../lib/update-lab.ts';
+import { agentReady, freshMachine, gatePassed, updateScenario } from '../../lib/update-lab.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'mvos-qa-028-'));
-let lab: UpdateImages;
-let host: ConsoleHost | undefined;
-
-test.before(() => {
-  lab = buildUpdateImages(dir);
-});
-
-test.after(async () => {
-  await host?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const scenario = updateScenario(test, '028');
 
 test('a fresh v1 disk with a medium labelled MVOS-UPDATE updates itself to v2, and leaves the medium alone after', async () => {
-  host = await freshMachine('028-medium', lab.images.v1, dir, 'MVOS-UPDATE', {
-    'v2.mvu': lab.bundles.v2,
-    'forged.mvu': lab.bundles.forged,
+  const host = await freshMachine('028-medium', scenario.lab.images.v1, scenario.dir, 'MVOS-UPDATE', {
+    'v2.mvu': scenario.lab.bundles.v2,
+    'forged.mvu': scenario.lab.bundles.forged,
   });
+  scenario.host = host;
   await host.waitFor(agentReady('0.1.0'), 300);
   const applied = await host.waitFor('update medium: applying', 120);
   await host.waitFor('mvos: trying slot b once', 300, applied);
