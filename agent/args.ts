@@ -22,7 +22,7 @@ export interface AgentArgs {
   // Updates: a folder standing in for the ESP (else the partition labelled MVOS-ESP) and the slot this boot came from
   // (else mvos.slot= on the kernel command line).
   espDir?: string;
-  bootSlot?: 'a' | 'b';
+  bootSlot?: 'a' | 'b' | 'efi';
   // The host's init started this agent: a reboot is asked of it (SIGTERM to PID 1), and it resets the boot counter.
   underInit: boolean;
   help: boolean;
@@ -32,7 +32,7 @@ export interface AgentArgs {
 export const AGENT_USAGE = [
   'usage: agent [--config FILE] [--state-dir DIR] [--run-dir DIR] [--accel auto|kvm|tcg] [--kvm-timeout SECONDS] ' +
     '[--root DIR] [--stop-grace SECONDS] [--stop-vms-on-exit] [--on-listen-failure exit|retry] [--esp-dir DIR] ' +
-    '[--boot-slot a|b] [--under-init]',
+    '[--boot-slot a|b|efi] [--under-init]',
   '',
   '  --config FILE          host config written by the image build (default ROOT/etc/mvos/host.json)',
   '  --state-dir DIR        persistent state: VM disks, checkpoints, keys (default /var/lib/mvos)',
@@ -45,7 +45,8 @@ export const AGENT_USAGE = [
   '  --on-listen-failure exit|retry  a TCP address that cannot be bound ends the agent (default), or is retried ' +
     'while the rest runs (the host)',
   '  --esp-dir DIR          updates: this folder holds the A/B slots (default: the partition labelled MVOS-ESP)',
-  '  --boot-slot a|b        updates: the slot this boot came from (default: mvos.slot= on the kernel command line)',
+  '  --boot-slot a|b|efi    updates: the slot this boot came from, efi: the firmware chose (Secure Boot UKIs)',
+  '                         (default: mvos.slot= on the kernel command line)',
   "  --under-init           the host's init runs this agent: reboots go through it",
 ].join('\n');
 
@@ -95,8 +96,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
   if (!Number.isFinite(grace) || grace < 0)
     throw new UserError(`--stop-grace must be a number of seconds ≥ 0 (got "${values['stop-grace']}")`);
   const bootSlot = values['boot-slot'];
-  if (bootSlot !== undefined && bootSlot !== 'a' && bootSlot !== 'b')
-    throw new UserError(`--boot-slot must be a or b (got "${bootSlot}")`);
+  if (bootSlot !== undefined && bootSlot !== 'a' && bootSlot !== 'b' && bootSlot !== 'efi')
+    throw new UserError(`--boot-slot must be a, b or efi (got "${bootSlot}")`);
   return {
     ...(values['esp-dir'] ? { espDir: values['esp-dir'] } : {}),
     ...(bootSlot ? { bootSlot } : {}),

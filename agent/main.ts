@@ -14,8 +14,9 @@ import { OnionService } from './onion/service.ts';
 import { type SshServer, startSshServer } from './ssh/server.ts';
 import { type AgentStatus, initialStatus, READY_MARKER, writeStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
-import { bootedSlot, folderEsp, isBootedEsp, labelledEsp } from './update/esp.ts';
+import { folderEsp } from './update/esp.ts';
 import { hostUpdateCli } from './update/host-cli.ts';
+import { hostSlotOptions } from './update/host-slots.ts';
 import { labelledMedium, MediumWatch } from './update/medium.ts';
 import { UpdateService } from './update/service.ts';
 
@@ -29,11 +30,17 @@ function log(line: string): void {
   process.stderr.write(`${logPrefix}: ${line}\n`);
 }
 
-// The update service: the ESP by label (or --esp-dir), the slot from the kernel command line (or --boot-slot), and a
-// reboot through init when init runs the agent. A state partition in RAM takes no bundle: the try's record would not
-// outlive its reboot.
+// The update service: the ESP by label (or --esp-dir), the slot from the kernel command line (or --boot-slot; `efi`:
+// a Secure Boot host's UKI, whose slot the firmware's variables chose), and a reboot through init when init runs the
+// agent. A state partition in RAM takes no bundle: the try's record would not outlive its reboot.
 async function openUpdates(config: HostConfig, args: AgentArgs, onChange: () => void): Promise<UpdateService> {
-  const booted = args.bootSlot ?? (await bootedSlot());
+  const slots = await hostSlotOptions(
+    config.name,
+    config.version,
+    args.runDir,
+    args.bootSlot,
+    args.espDir ? folderEsp(args.espDir) : undefined,
+  );
   const state = await readFile(join(args.runDir, 'state'), 'utf8').catch(() => '');
   return UpdateService.open({
     ...(config.update ? { config: config.update } : {}),
@@ -41,13 +48,9 @@ async function openUpdates(config: HostConfig, args: AgentArgs, onChange: () => 
     version: config.version,
     stateDir: args.stateDir,
     runDir: args.runDir,
-    ...(booted ? { booted } : {}),
-    ...(args.espDir
-      ? { esp: folderEsp(args.espDir) }
-      : booted
-        ? { esp: labelledEsp(args.runDir, (dir) => isBootedEsp(dir, config.name, booted, config.version)) }
-        : {}),
-    ...(args.underInit ? { reboot: () => process.kill(1, 'SIGTERM'), bootCounter: true } : {}),
+    ...slots,
+    // A UKI host's firmware counts no boots: init resets no counter there.
+    ...(args.underInit ? { reboot: () => process.kill(1, 'SIGTERM'), bootCounter: slots.layout !== 'uki' } : {}),
     ...(state.startsWith('tmpfs')
       ? { refuse: "the state partition is in RAM: a try's record would not outlive its reboot" }
       : {}),

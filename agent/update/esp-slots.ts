@@ -1,14 +1,29 @@
-// The A/B slots on a mounted ESP: what each holds, writing one, and GRUB's environment block, rewritten in place (GRUB's
-// save_env writes it by its block list, so it keeps its size and place).
+// The A/B slots on a mounted ESP: what each holds, writing one, and how the next boot is chosen: GRUB's environment
+// block, rewritten in place (GRUB's save_env writes it by its block list, so it keeps its size and place), or on a
+// Secure Boot host the firmware's variables (efi-boot.ts).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fsyncPath } from '../../common/fsync.ts';
-import { GRUBENV_BYTES, grubEnv, parseGrubEnv, parseSlotConfig, type Slot } from '../../common/update/slots.ts';
+import type { PayloadName } from '../../common/update/bundle.ts';
+import {
+  GRUBENV_BYTES,
+  grubEnv,
+  parseGrubEnv,
+  parseSlotConfig,
+  type Slot,
+  UKI_PATHS,
+} from '../../common/update/slots.ts';
 
-// The slot files an update writes, slot.cfg last (GRUB boots a slot only through it).
-export const SLOT_FILES = ['vmlinuz', 'initrd'] as const;
+// How a host boots its slots: GRUB (kernel and initrd in boot/<slot>/) or the firmware (a signed UKI a slot).
+export type SlotLayout = 'grub' | 'uki';
+
+// The payloads a slot of each layout is written from, in the order they are written (slot.cfg comes last).
+export const LAYOUT_PAYLOADS: Readonly<Record<SlotLayout, readonly PayloadName[]>> = {
+  grub: ['vmlinuz', 'initrd'],
+  uki: ['uki.efi'],
+};
 
 // GRUB's variables the agent reads and changes.
 export interface BootEnv {
@@ -29,9 +44,36 @@ async function dropCaches(): Promise<void> {
   await writeFile('/proc/sys/vm/drop_caches', '1').catch(() => undefined);
 }
 
-// One mounted ESP.
+// How the next boot is chosen: read, try a slot once, keep a slot (nothing on trial).
+export interface BootSelector {
+  read(slots: EspSlots): Promise<BootEnv>;
+  tryOnce(slots: EspSlots, slot: Slot): Promise<void>;
+  keep(slots: EspSlots, slot: Slot): Promise<void>;
+}
+
+// GRUB's environment block chooses.
+export const grubSelector: BootSelector = {
+  read: async (slots) => (await slots.readEnv()).env,
+  tryOnce: (slots, slot) => slots.changeEnv({ try_slot: slot }),
+  keep: (slots, slot) => slots.changeEnv({ boot_slot: slot, try_slot: '' }),
+};
+
+// One mounted ESP (`device`: the partition it was mounted from, when it was).
 export class EspSlots {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    readonly layout: SlotLayout = 'grub',
+    readonly device?: string,
+  ) {}
+
+  // Where each of a slot's files lies on the ESP, slot.cfg included.
+  private files(slot: Slot): Record<string, string> {
+    const payloads: Record<string, string> =
+      this.layout === 'uki'
+        ? { 'uki.efi': join(this.dir, UKI_PATHS[slot]) }
+        : { vmlinuz: join(this.slotDir(slot), 'vmlinuz'), initrd: join(this.slotDir(slot), 'initrd') };
+    return { ...payloads, 'slot.cfg': join(this.slotDir(slot), 'slot.cfg') };
+  }
 
   private get envFile(): string {
     return join(this.dir, 'boot/grub/grubenv');
@@ -76,21 +118,25 @@ export class EspSlots {
   async room(slot: Slot): Promise<number> {
     const fs = await statfs(this.dir);
     let held = 0;
-    for (const name of [...SLOT_FILES, 'slot.cfg'])
-      held += (await stat(join(this.slotDir(slot), name)).catch(() => undefined))?.size ?? 0;
+    for (const file of Object.values(this.files(slot))) held += (await stat(file).catch(() => undefined))?.size ?? 0;
     return fs.bavail * fs.bsize + held;
   }
 
-  // Makes the slot unbootable (no slot.cfg) before any of its files change.
+  // Makes the slot unbootable for GRUB (no slot.cfg) before any of its files change. A UKI slot also loses the kernel
+  // and initrd the build left there for GRUB: a UKI host never boots them.
   async retire(slot: Slot): Promise<void> {
     await mkdir(this.slotDir(slot), { recursive: true });
     await rm(join(this.slotDir(slot), 'slot.cfg'), { force: true });
+    if (this.layout === 'uki')
+      for (const name of ['vmlinuz', 'initrd']) await rm(join(this.slotDir(slot), name), { force: true });
     await fsyncPath(this.slotDir(slot));
   }
 
-  // Copies one staged file into the slot and syncs it.
-  async writeFile(slot: Slot, name: (typeof SLOT_FILES)[number], source: string): Promise<void> {
-    const target = join(this.slotDir(slot), name);
+  // Copies one staged payload into the slot and syncs it.
+  async writeFile(slot: Slot, name: PayloadName, source: string): Promise<void> {
+    const target = this.files(slot)[name];
+    if (!target) throw new Error(`a ${this.layout} slot holds no ${name}`);
+    await mkdir(dirname(target), { recursive: true });
     await copyFile(source, target);
     await fsyncPath(target);
   }
@@ -106,8 +152,10 @@ export class EspSlots {
   // Reads a slot's files back from the disk and names the first whose sha256 is not the expected one.
   async verify(slot: Slot, expected: Record<string, string>): Promise<string | undefined> {
     await dropCaches();
+    const files = this.files(slot);
     for (const [name, sha256] of Object.entries(expected)) {
-      const got = await sha256File(join(this.slotDir(slot), name)).catch(() => 'unreadable');
+      const file = files[name];
+      const got = file ? await sha256File(file).catch(() => 'unreadable') : 'not a file of this slot';
       if (got !== sha256) return `${name} reads back as ${got}, not ${sha256}`;
     }
     return undefined;

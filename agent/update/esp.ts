@@ -4,15 +4,15 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { SerialQueue } from '../../common/serial-queue.ts';
-import { isSlot, parseSlotConfig, type Slot } from '../../common/update/slots.ts';
+import { EFI_SLOT_ARG, isSlot, parseSlotConfig, SLOTS, type Slot } from '../../common/update/slots.ts';
 
 // The ESP's volume label on raw and qcow2 media (builder/media/raw.ts writes it).
 export const ESP_LABEL = 'MVOS-ESP';
 
 // Where the ESP comes from: mounted by label on the host, a plain folder in tests.
 export interface EspSource {
-  // One user at a time: the second waits for the first to release.
-  use<T>(work: (dir: string) => Promise<T>): Promise<T>;
+  // One user at a time: the second waits for the first to release. `device`: the partition mounted, when one was.
+  use<T>(work: (dir: string, device?: string) => Promise<T>): Promise<T>;
 }
 
 // A folder standing in for the ESP (tests, `--esp-dir`).
@@ -29,13 +29,22 @@ export function labelledDevices(blkid: string, label: string): string[] {
   });
 }
 
-// Whether a mounted ESP is the one this boot came from: its medium tag names this host, and the booted slot holds the
-// running version (another Multiverse stick in the machine, for another host or another version, is never written).
-export async function isBootedEsp(dir: string, host: string, booted: Slot, version: string): Promise<boolean> {
+// Whether a mounted ESP is the one this boot came from: its medium tag names this host, and the booted slot (either
+// slot on a UKI host, where the firmware chose) holds the running version (another Multiverse stick in the machine, for
+// another host or another version, is never written).
+export async function isBootedEsp(
+  dir: string,
+  host: string,
+  booted: Slot | undefined,
+  version: string,
+): Promise<boolean> {
   const tags = await readdir(join(dir, 'mvos')).catch(() => [] as string[]);
   if (!tags.some((tag) => tag.startsWith(`${host}-`))) return false;
-  const cfg = await readFile(join(dir, 'boot', booted, 'slot.cfg'), 'latin1').catch(() => '');
-  return parseSlotConfig(cfg)?.version === version;
+  for (const slot of booted ? [booted] : SLOTS) {
+    const cfg = await readFile(join(dir, 'boot', slot, 'slot.cfg'), 'latin1').catch(() => '');
+    if (parseSlotConfig(cfg)?.version === version) return true;
+  }
+  return false;
 }
 
 // The partition labelled MVOS-ESP that `ours` recognises as the booted one, mounted under runDir for each use (vfat,
@@ -58,7 +67,7 @@ export function labelledEsp(runDir: string, ours: (dir: string) => Promise<boole
         for (const device of devices) {
           await runTool('mount', ['-t', 'vfat', '-o', 'rw,noatime,nosuid,nodev,noexec', device, dir]);
           try {
-            if (await ours(dir)) return await work(dir);
+            if (await ours(dir)) return await work(dir, device);
           } finally {
             await runTool('umount', [dir]).catch(() => runTool('umount', ['-l', dir]));
           }
@@ -70,9 +79,10 @@ export function labelledEsp(runDir: string, ours: (dir: string) => Promise<boole
   };
 }
 
-// The slot GRUB booted, from `mvos.slot=` on the kernel command line (absent: media without slots, an ISO).
-export async function bootedSlot(cmdlineFile = '/proc/cmdline'): Promise<Slot | undefined> {
+// The slot GRUB booted, from `mvos.slot=` on the kernel command line, or `efi` on a Secure Boot host's UKI (the
+// firmware chose; absent: media without slots, an ISO).
+export async function bootedSlot(cmdlineFile = '/proc/cmdline'): Promise<Slot | typeof EFI_SLOT_ARG | undefined> {
   const text = await readFile(cmdlineFile, 'utf8').catch(() => '');
   const value = / mvos\.slot=(\S+)/.exec(` ${text.trim()}`)?.[1];
-  return isSlot(value) ? value : undefined;
+  return isSlot(value) || value === EFI_SLOT_ARG ? value : undefined;
 }

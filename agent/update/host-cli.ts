@@ -11,7 +11,7 @@ import { FailureError, UserError } from '../../common/errors.ts';
 import { updateLines } from '../../common/update/view-lines.ts';
 import { readHostConfig } from '../config.ts';
 import { ControlError } from '../controls.ts';
-import { bootedSlot, isBootedEsp, labelledEsp } from './esp.ts';
+import { hostSlotOptions } from './host-slots.ts';
 import { UpdateService } from './service.ts';
 
 const SOCKET = '/run/mvos/agent.sock';
@@ -81,16 +81,13 @@ function refused(answer: { status: number; json: unknown }): Error {
 // The update service as the rescue console uses it: the image's config, the state partition, the ESP by label.
 async function direct(): Promise<UpdateService> {
   const config = await readHostConfig('/etc/mvos/host.json');
-  const booted = await bootedSlot();
   return UpdateService.open({
     ...(config.update ? { config: config.update } : {}),
     host: config.name,
     version: config.version,
     stateDir: '/var/lib/mvos',
     runDir: '/run/mvos',
-    ...(booted
-      ? { booted, esp: labelledEsp('/run/mvos', (dir) => isBootedEsp(dir, config.name, booted, config.version)) }
-      : {}),
+    ...(await hostSlotOptions(config.name, config.version, '/run/mvos')),
     log: (line) => process.stderr.write(`${line}\n`),
   });
 }

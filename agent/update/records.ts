@@ -1,6 +1,6 @@
 // The host's update records on the state partition (update/): each slot's verdict and a short history (slots.json),
-// the slot on trial (trial: "SLOT VERSION", read by init, whose backstop reboots a trial that never passes its gate) and
-// why init gave up on one (trial-failed, written by init).
+// the slot on trial (trial: "SLOT VERSION", read by init, whose backstop reboots a trial that never passes its gate),
+// that the trial's boot reached init (trial-started, written by init) and why init gave up on one (trial-failed).
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UpdateEvent, UpdateSlotState } from '../../common/api-types.ts';
@@ -105,6 +105,7 @@ export class UpdateRecords {
 
   // Names the slot init gives a gate at its next boot.
   async setTrial(trial: Trial): Promise<void> {
+    await rm(join(this.dir, 'trial-started'), { force: true });
     await writeFileAtomic(join(this.dir, 'trial'), `${trial.slot} ${trial.version}\n`, { mode: 0o644 });
   }
 
@@ -112,6 +113,13 @@ export class UpdateRecords {
   async clearTrial(): Promise<void> {
     await rm(join(this.dir, 'trial'), { force: true });
     await rm(join(this.dir, 'trial-failed'), { force: true });
+    await rm(join(this.dir, 'trial-started'), { force: true });
+  }
+
+  // Whether init ran in the trial's boot (it writes the trial's line when it starts its backstop).
+  async trialStarted(trial: Trial): Promise<boolean> {
+    const text = await readFile(join(this.dir, 'trial-started'), 'utf8').catch(() => '');
+    return text.trim() === `${trial.slot} ${trial.version}`;
   }
 
   // Why init gave up on the trial (the gate's deadline passed), if it did.

@@ -8,9 +8,17 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testBundle, testManifest, testPayloads, testUpdateKey } from '../../common/update/bundle.test-support.ts';
+import { GUIDS } from '../../common/efi/guid.ts';
+import {
+  testBundle,
+  testManifest,
+  testPayloads,
+  testUkiManifest,
+  testUpdateKey,
+} from '../../common/update/bundle.test-support.ts';
 import { grubEnv, parseGrubEnv, slotConfig } from '../../common/update/slots.ts';
 import { ControlError } from '../controls.ts';
+import { EfiVars, UefiBoot } from './efi-boot.ts';
 import { makeTestEsp } from './esp.test-support.ts';
 import { folderEsp } from './esp.ts';
 import { UpdateService, type UpdateServiceOptions } from './service.ts';
@@ -205,15 +213,21 @@ test('the boot into slot b: the gate waits for what is unmet, then makes b the b
   );
 });
 
-test('a try that did not come back is recorded as failed, with init’s reason when it gave one', async () => {
-  for (const reason of [undefined, 'the agent never got ready within 300 s']) {
+test('a try that did not come back is recorded as failed: init’s reason, or whether it reached init at all', async () => {
+  for (const [written, started, reason] of [
+    [undefined, true, /did not come up: the host booted slot a again/],
+    [undefined, false, /it never reached init and the host booted slot a again: GRUB or the kernel failed/],
+    ['the agent never got ready within 300 s', true, /the agent never got ready within 300 s/],
+  ] as const) {
     rmSync(join(stateDir, 'update'), { recursive: true, force: true });
     await applied();
-    if (reason) writeFileSync(join(stateDir, 'update/trial-failed'), `${reason}\n`);
+    if (written) writeFileSync(join(stateDir, 'update/trial-failed'), `${written}\n`);
+    if (started) writeFileSync(join(stateDir, 'update/trial-started'), 'b 0.2.0\n');
     const back = await open();
     const b = back.view().slots[1]!;
     assert.is(b.state, 'bad');
-    assert.match(b.reason!, reason ?? /did not come up: the host booted slot a again/);
+    assert.match(b.reason!, reason);
+    assert.not.ok(existsSync(join(stateDir, 'update/trial-started')));
     assert.not.ok(existsSync(join(stateDir, 'update/trial')));
     assert.equal(back.view().events.at(-1)?.event, 'failed');
     const rollback = await back.rollback('alice', false).catch((e: Error) => e);
@@ -241,5 +255,76 @@ function unsigned(bundle: Buffer): Buffer {
   const signatureEnd = manifestEnd + 512 + Math.ceil(size(manifestEnd) / 512) * 512;
   return Buffer.concat([bundle.subarray(0, manifestEnd), bundle.subarray(signatureEnd)]);
 }
+
+// A Secure Boot host: slot a's UKI at the removable-media path, the firmware's variables in a folder.
+async function openUki(version: string): Promise<UpdateService> {
+  const vars = new EfiVars(join(root, 'efivars'));
+  mkdirSync(vars.dir, { recursive: true });
+  mkdirSync(join(esp, 'EFI/BOOT'), { recursive: true });
+  if (!existsSync(join(esp, 'EFI/BOOT/BOOTX64.EFI'))) writeFileSync(join(esp, 'EFI/BOOT/BOOTX64.EFI'), 'uki 1');
+  return open({
+    booted: undefined,
+    version,
+    layout: 'uki',
+    selector: new UefiBoot(vars, 'multiverse-host', async () => ({
+      number: 2,
+      start: 4096,
+      size: 1 << 18,
+      guid: GUID,
+    })),
+  });
+}
+const GUID = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+
+test('a Secure Boot host: a signed UKI goes to slot b and BootNext tries it once; the gate keeps it in BootOrder', async () => {
+  const uki = Buffer.from('a signed UKI, version 2');
+  const service = await openUki('0.1.0');
+  assert.is(service.view().booted, 'a', 'the slot holding the running version');
+  const grub = await apply(service, await testBundle(testManifest(v2), key.privateKey, v2));
+  assert.match((grub as Error).message, /carries a kernel and initrd; this Secure Boot host boots only a signed UKI/);
+  const result = await service.apply(
+    Readable.from([await testBundle(testUkiManifest(uki), key.privateKey, { 'uki.efi': uki })]),
+    'alice',
+    false,
+  );
+  assert.equal(result, { slot: 'b', version: '0.2.0', bytes: uki.length, rebooting: false });
+  assert.equal(readFileSync(join(esp, 'boot/b/uki.efi')), uki);
+  assert.is(readFileSync(join(esp, 'boot/b/slot.cfg'), 'utf8'), slotConfig('0.2.0', ''));
+  assert.is(readFileSync(join(esp, 'EFI/BOOT/BOOTX64.EFI'), 'utf8'), 'uki 1', 'the running slot is untouched');
+  const vars = new EfiVars(join(root, 'efivars'));
+  assert.is(await vars.bootNext(), 1);
+  assert.equal(await vars.bootOrder(), [0, 1]);
+  assert.equal(
+    service.view().slots.map((s) => [s.slot, s.state, s.bootSlot, s.trying]),
+    [
+      ['a', 'good', true, false],
+      ['b', 'pending', false, true],
+    ],
+  );
+  // The firmware deletes BootNext as it boots slot b.
+  rmSync(join(vars.dir, `BootNext-${GUIDS.globalVariable}`));
+  writeFileSync(join(stateDir, 'update/trial-started'), 'b 0.2.0\n');
+  const tried = await openUki('0.2.0');
+  assert.is(tried.view().booted, 'b');
+  tried.startGate(() => []);
+  for (let i = 0; i < 40 && !tried.view().gate?.passed; i++) await new Promise((r) => setTimeout(r, 50));
+  tried.close();
+  assert.equal(await vars.bootOrder(), [1, 0]);
+  assert.equal(tried.view().slots[1]?.state, 'good');
+});
+
+test('a Secure Boot host: a UKI the firmware refused is recorded bad, the firmware named as the likely reason', async () => {
+  const uki = Buffer.from('signed with a key outside db');
+  const service = await openUki('0.1.0');
+  await service.apply(
+    Readable.from([await testBundle(testUkiManifest(uki), key.privateKey, { 'uki.efi': uki })]),
+    'alice',
+    false,
+  );
+  const back = await openUki('0.1.0');
+  const b = back.view().slots[1]!;
+  assert.equal([b.version, b.state, back.view().booted], ['0.2.0', 'bad', 'a']);
+  assert.match(b.reason!, /the firmware never started it and booted slot a again: it refused the UKI \(Secure Boot/);
+});
 
 test.run();

@@ -16,7 +16,14 @@ import { keyIdText, type MinisignPublicKey, parsePublicKey } from '../../common/
 import { otherSlot, SLOTS, type Slot, slotConfig } from '../../common/update/slots.ts';
 import { ControlError } from '../controls.ts';
 import type { EspSource } from './esp.ts';
-import { type BootEnv, EspSlots, SLOT_FILES } from './esp-slots.ts';
+import {
+  type BootEnv,
+  type BootSelector,
+  EspSlots,
+  grubSelector,
+  LAYOUT_PAYLOADS,
+  type SlotLayout,
+} from './esp-slots.ts';
 import { UpdateRecords } from './records.ts';
 
 // How often the gate looks at the host while a version is on trial.
@@ -33,7 +40,12 @@ export interface UpdateServiceOptions {
   runDir: string;
   // The ESP with the slots (absent: this host did not boot from a disk with slots).
   esp?: EspSource;
+  // The slot GRUB booted (`mvos.slot=`); a UKI host's is the slot holding the running version.
   booted?: Slot;
+  // How the slots boot: GRUB (the default) or, on a Secure Boot host, signed UKIs chosen by the firmware's variables
+  // (`selector`).
+  layout?: SlotLayout;
+  selector?: BootSelector;
   // Reboots the machine through init (absent: this agent does not own the machine's power).
   reboot?: () => void;
   // Whether init resets the boot counter on this host (it writes RUN/boot-counted once it has): the gate waits for it,
@@ -54,6 +66,7 @@ export class UpdateService {
   private env?: BootEnv;
   private versions: Partial<Record<Slot, string>> = {};
   private busy?: string;
+  private booted?: Slot;
   private trialSlot?: { slot: Slot; version: string };
   private gate?: NonNullable<UpdateView['gate']>;
   private gateTimer?: NodeJS.Timeout;
@@ -64,6 +77,19 @@ export class UpdateService {
     private readonly records: UpdateRecords,
   ) {
     if (options.config) this.key = parsePublicKey(options.config.publicKey);
+    this.booted = options.booted;
+  }
+
+  private get layout(): SlotLayout {
+    return this.options.layout ?? 'grub';
+  }
+
+  private get selector(): BootSelector {
+    return this.options.selector ?? grubSelector;
+  }
+
+  private slotsOf(dir: string, device?: string): EspSlots {
+    return new EspSlots(dir, this.layout, device);
   }
 
   // Opens the records and settles what the last boot left: a try that did not come back is recorded as failed.
@@ -74,29 +100,36 @@ export class UpdateService {
   }
 
   private get espUsable(): boolean {
-    return Boolean(this.options.config && this.options.esp && this.options.booted);
+    return Boolean(this.options.config && this.options.esp && (this.options.booted || this.layout === 'uki'));
   }
 
   // Why this host takes no bundle now (undefined: it does).
   private why(): string | undefined {
     if (!this.options.config) return 'this host takes no updates (its recipe has no update section)';
-    if (!this.options.booted || !this.options.esp)
+    if (!this.espUsable)
       return 'this host did not boot from a disk with A/B slots (an ISO, or kernel and initrd given directly)';
     if (this.env === undefined) return "the ESP's boot environment could not be read";
+    if (!this.booted) return `no slot on the ESP holds the running version ${this.options.version}`;
     return this.options.refuse;
   }
 
   private async readEsp(slots: EspSlots): Promise<void> {
-    this.env = (await slots.readEnv()).env;
+    this.env = await this.selector.read(slots);
     for (const slot of SLOTS) this.versions[slot] = await slots.version(slot);
+    // Versions only grow, so the two slots never hold the same one.
+    if (this.layout === 'uki') this.booted ??= SLOTS.find((slot) => this.versions[slot] === this.options.version);
   }
 
   private async settle(): Promise<void> {
-    const booted = this.options.booted!;
     try {
-      await this.options.esp!.use((dir) => this.readEsp(new EspSlots(dir)));
+      await this.options.esp!.use((dir, device) => this.readEsp(this.slotsOf(dir, device)));
     } catch (error) {
       this.options.log(`update: the ESP does not read: ${(error as Error).message}`);
+      return;
+    }
+    const booted = this.booted;
+    if (!booted) {
+      this.options.log(`update: no slot on the ESP holds the running version ${this.options.version}`);
       return;
     }
     const trial = await this.records.trial();
@@ -107,9 +140,7 @@ export class UpdateService {
         `update: ${trial.version} in slot ${booted} is on trial: the health gate decides whether it stays`,
       );
     } else if (trial) {
-      const reason =
-        (await this.records.trialFailure()) ??
-        `it did not come up: the host booted slot ${booted} again (a panic, a hang, a power cut or a reboot before its health gate passed)`;
+      const reason = (await this.records.trialFailure()) ?? (await this.unstartedReason(trial, booted));
       await this.records.record(
         trial.slot,
         { version: trial.version, state: 'bad', reason, at },
@@ -129,6 +160,15 @@ export class UpdateService {
       );
   }
 
+  // Why a try that left no reason failed: it started and then went down, or it never reached init.
+  private async unstartedReason(trial: { slot: Slot; version: string }, booted: Slot): Promise<string> {
+    if (await this.records.trialStarted(trial))
+      return `it did not come up: the host booted slot ${booted} again (a panic, a hang, a power cut or a reboot before its health gate passed)`;
+    if (this.layout === 'uki')
+      return `the firmware never started it and booted slot ${booted} again: it refused the UKI (Secure Boot: not signed with a key in db), or the kernel failed before init, or the power was cut first`;
+    return `it never reached init and the host booted slot ${booted} again: GRUB or the kernel failed, or the power was cut first`;
+  }
+
   // Updates as status shows them.
   view(): UpdateView {
     const why = this.why();
@@ -142,7 +182,7 @@ export class UpdateService {
         slot,
         ...(shown ? { version: shown } : {}),
         state: known ? record.state : version ? 'good' : 'empty',
-        booted: this.options.booted === slot,
+        booted: this.booted === slot,
         bootSlot: this.env?.boot_slot === slot,
         trying: this.env?.try_slot === slot,
         ...(known && record.reason ? { reason: record.reason } : {}),
@@ -154,7 +194,7 @@ export class UpdateService {
       ...(why ? { why } : {}),
       version: this.options.version,
       ...(this.key ? { keyId: keyIdText(this.key.keyId) } : {}),
-      ...(this.options.booted ? { booted: this.options.booted } : {}),
+      ...(this.booted ? { booted: this.booted } : {}),
       slots: this.env ? slots : [],
       ...(this.gate ? { gate: { ...this.gate, unmet: [...this.gate.unmet] } } : {}),
       ...(this.busy ? { busy: this.busy } : {}),
@@ -220,8 +260,13 @@ export class UpdateService {
           staged[payload.name] = file;
         },
         (m) => {
-          if (m.payloads.some((p) => p.name === 'uki.efi'))
-            throw new BundleError('the bundle carries a signed UKI (Secure Boot); this host boots its slots with GRUB');
+          const want = LAYOUT_PAYLOADS[this.layout];
+          if (m.payloads.length !== want.length || !m.payloads.every((p) => want.includes(p.name)))
+            throw new BundleError(
+              this.layout === 'uki'
+                ? 'the bundle carries a kernel and initrd; this Secure Boot host boots only a signed UKI (uki.efi)'
+                : 'the bundle carries a signed UKI (Secure Boot); this host boots its slots with GRUB',
+            );
           try {
             config = slotConfig(m.version, m.cmdline ?? '');
           } catch (error) {
@@ -234,7 +279,7 @@ export class UpdateService {
         if (error instanceof BundleError) throw new ControlError('invalid', `bundle refused: ${error.message}`);
         throw error;
       });
-      const target = otherSlot(this.options.booted!);
+      const target = otherSlot(this.booted!);
       this.busy = `writing ${manifest.version} to slot ${target}`;
       this.changed();
       await this.writeSlot(target, manifest, staged, config, who);
@@ -261,8 +306,8 @@ export class UpdateService {
     const { version } = manifest;
     const expected: Record<string, string> = { 'slot.cfg': sha256(config) };
     for (const p of manifest.payloads) expected[p.name] = p.sha256;
-    await this.options.esp!.use(async (dir) => {
-      const slots = new EspSlots(dir);
+    await this.options.esp!.use(async (dir, device) => {
+      const slots = this.slotsOf(dir, device);
       const need = manifest.payloads.reduce((n, p) => n + p.size, 0) + config.length;
       const room = await slots.room(target);
       if (room < need)
@@ -276,7 +321,7 @@ export class UpdateService {
       );
       try {
         await slots.retire(target);
-        for (const name of SLOT_FILES) await slots.writeFile(target, name, staged[name]!);
+        for (const name of LAYOUT_PAYLOADS[this.layout]) await slots.writeFile(target, name, staged[name]!);
         await slots.writeConfig(target, config);
         const wrong = await slots.verify(target, expected);
         if (wrong) throw new Error(`slot ${target} did not read back: ${wrong}`);
@@ -296,10 +341,10 @@ export class UpdateService {
         await this.readEsp(slots).catch(() => undefined);
         throw error;
       }
-      // The trial is named for init before GRUB is told: a power cut between the two leaves a trial that never ran,
-      // which the next boot records as failed, never a try without its gate.
+      // The trial is named for init before GRUB (or the firmware) is told: a power cut between the two leaves a trial
+      // that never ran, which the next boot records as failed, never a try without its gate.
       await this.records.setTrial({ slot: target, version });
-      await slots.changeEnv({ try_slot: target });
+      await this.selector.tryOnce(slots, target);
       await this.records.record(
         target,
         { version, state: 'pending', at: at() },
@@ -364,11 +409,11 @@ export class UpdateService {
     this.changed();
   }
 
-  // Makes `slot` GRUB's boot slot with nothing on trial, and reads the ESP back for status.
+  // Makes `slot` the one booted by default with nothing on trial, and reads the ESP back for status.
   private async setBootSlot(slot: Slot): Promise<void> {
-    await this.options.esp!.use(async (dir) => {
-      const slots = new EspSlots(dir);
-      await slots.changeEnv({ boot_slot: slot, try_slot: '' });
+    await this.options.esp!.use(async (dir, device) => {
+      const slots = this.slotsOf(dir, device);
+      await this.selector.keep(slots, slot);
       await this.readEsp(slots);
     });
   }
@@ -380,8 +425,7 @@ export class UpdateService {
     if (this.busy) throw new ControlError('conflict', `an update is in progress (${this.busy})`);
     if (reboot && !this.options.reboot)
       throw new ControlError('invalid', 'this agent cannot reboot the machine: roll back without reboot');
-    const booted = this.options.booted!;
-    const back = otherSlot(booted);
+    const back = otherSlot(this.booted!);
     const at = new Date().toISOString();
     if (this.trialSlot && !this.gate?.passed) {
       const { slot, version } = this.trialSlot;

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { attributeNames, parseLoadOption } from './decode.ts';
-import { devicePathText } from './devicepath.ts';
+import { devicePathText } from '../../common/efi/devicepath.ts';
+import { parseLoadOption } from '../../common/efi/load-option.ts';
+import { attributeNames } from './decode.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

@@ -1,18 +1,9 @@
 // Human-readable summaries of the variables a boot setup cares about: boot order, boot options, timeout, Secure Boot
 // state and keys.
-import { devicePathText } from './devicepath.ts';
-import { GUIDS } from './guid.ts';
+import { GUIDS } from '../../common/efi/guid.ts';
+import { type LoadOption, parseLoadOption } from '../../common/efi/load-option.ts';
 import { parseSignatureLists, type SignatureEntry } from './siglist.ts';
 import type { EfiVariable } from './varstore.ts';
-
-// An EFI_LOAD_OPTION (Boot####, Driver####) taken apart.
-export interface LoadOption {
-  attributes: number;
-  active: boolean;
-  description: string;
-  devicePath: string;
-  optionalData: Buffer;
-}
 
 // What a variable's data means, when we know its kind.
 export type Decoded =
@@ -21,23 +12,6 @@ export type Decoded =
   | { kind: 'timeout'; seconds: number }
   | { kind: 'flag'; value: number }
   | { kind: 'signatures'; entries: SignatureEntry[] };
-
-// Parses an EFI_LOAD_OPTION.
-export function parseLoadOption(data: Buffer): LoadOption {
-  const attributes = data.readUInt32LE(0);
-  const pathLength = data.readUInt16LE(4);
-  let end = 6;
-  while (end + 1 < data.length && data.readUInt16LE(end) !== 0) end += 2;
-  const description = data.toString('utf16le', 6, end);
-  const pathStart = end + 2;
-  return {
-    attributes,
-    active: (attributes & 1) === 1,
-    description,
-    devicePath: devicePathText(data.subarray(pathStart, pathStart + pathLength)),
-    optionalData: Buffer.from(data.subarray(pathStart + pathLength)),
-  };
-}
 
 // Decodes a variable the firmware gives meaning to, or returns undefined.
 export function decodeVariable(v: EfiVariable): Decoded | undefined {

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { devicePathText } from '../../common/efi/devicepath.ts';
+import { GUIDS } from '../../common/efi/guid.ts';
 import { decodeVariable } from './decode.ts';
-import { devicePathText } from './devicepath.ts';
 import { devicePathFromText } from './devicepath-text.ts';
-import { GUIDS } from './guid.ts';
 import { loadPreset, presetVariables } from './preset.ts';
 import { readVarstore, writeVarstore } from './varstore.ts';
 

@@ -3,8 +3,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GUIDS } from '../../common/efi/guid.ts';
+import { encodeLoadOption } from '../../common/efi/load-option.ts';
 import { devicePathFromText } from './devicepath-text.ts';
-import { GUIDS } from './guid.ts';
 import { KEY_ROLES, type KeyRole, MVOS_OWNER_GUID } from './keys.ts';
 import { x509SignatureList } from './siglist.ts';
 import { ATTR, type EfiTime, type EfiVariable } from './varstore.ts';
@@ -72,11 +73,11 @@ function parseAttributes(text: string | undefined): number {
 }
 
 function loadOption(entry: PresetBootEntry): Buffer {
-  const path = devicePathFromText(entry.devicePath);
-  const head = Buffer.alloc(6);
-  head.writeUInt32LE(entry.active === false ? 0 : 1, 0);
-  head.writeUInt16LE(path.length, 4);
-  return Buffer.concat([head, Buffer.from(`${entry.description}\0`, 'utf16le'), path]);
+  return encodeLoadOption({
+    active: entry.active !== false,
+    description: entry.description,
+    filePathList: devicePathFromText(entry.devicePath),
+  });
 }
 
 // The variables Secure Boot needs, as OVMF's own enrollment leaves them: PK, KEK, db as time-authenticated lists, the

@@ -1,7 +1,8 @@
 // EFI_SIGNATURE_LIST: the data of PK, KEK, db and dbx — lists of X.509 certificates or SHA-256 hashes, each with an
 // owner GUID.
+
+import { GUIDS, guidBytes, readGuid } from '../../common/efi/guid.ts';
 import { certificateName } from './der.ts';
-import { GUIDS, guidBytes, readGuid } from './guid.ts';
 
 // One entry of a signature list.
 export interface SignatureEntry {

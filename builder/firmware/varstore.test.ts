@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { GUIDS } from '../../common/efi/guid.ts';
 import { decodeVariable } from './decode.ts';
-import { GUIDS } from './guid.ts';
 import { ATTR, type EfiVariable, emptyVarstore4M, readVarstore, writeVarstore } from './varstore.ts';
 
 const OVMF = '/usr/share/OVMF';

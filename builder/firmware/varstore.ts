@@ -1,6 +1,6 @@
 // The edk2 variable store as OVMF's VARS file holds it: firmware volume header, authenticated variable store, FTW
 // areas.
-import { GUIDS, guidBytes, readGuid } from './guid.ts';
+import { GUIDS, guidBytes, readGuid } from '../../common/efi/guid.ts';
 
 // EFI_TIME as an authenticated variable's TimeStamp holds it.
 export interface EfiTime {

@@ -1,5 +1,6 @@
 // The media stages: each boot medium the recipe asks for, written from the image's kernel and initrd (signed for Secure
 // Boot).
+import { EFI_SLOT_ARG } from '../../common/update/slots.ts';
 import { isMedium, MEDIA, type MediumName } from '../media/formats.ts';
 import { type MediaInput, mediaId } from '../media/input.ts';
 import type { Recipe } from '../recipe/types.ts';
@@ -28,6 +29,12 @@ export function signsBootMedia(recipe: Recipe): boolean {
   return recipe.firmware.type === 'ovmf-secureboot' && recipe.outputs.some((f) => isMedium(f) && MEDIA[f].staged);
 }
 
+// A UKI's command line: the image's, and on a host with updates `mvos.slot=efi` (the same signed UKI serves either
+// slot; the firmware's variables say which one booted).
+export function ukiCmdline(recipe: Recipe, cmdline: string): string {
+  return recipe.update ? `${cmdline} mvos.slot=${EFI_SLOT_ARG}` : cmdline;
+}
+
 async function mediaSource(ctx: BuildContext, image: BuiltImage): Promise<MediaSource> {
   const { recipe } = image;
   const settings = {
@@ -43,7 +50,7 @@ async function mediaSource(ctx: BuildContext, image: BuiltImage): Promise<MediaS
         recipe,
         vmlinuz: image.vmlinuz,
         initrd: image.initrd,
-        cmdline: image.cmdline,
+        cmdline: ukiCmdline(recipe, image.cmdline),
         sourceDateEpoch: ctx.lock.sourceDateEpoch,
       })
     : undefined;
@@ -78,12 +85,14 @@ async function writeMedium(
 }
 
 // The files of every staged medium the recipe lists, in its order (kernel+initrd are the image's own files, written
-// anyway).
+// anyway), and a Secure Boot host's signed UKI.
 export async function makeMedia(ctx: BuildContext, image: BuiltImage): Promise<OutputBlob[]> {
   const source = await mediaSource(ctx, image);
   const files: OutputBlob[] = [];
   for (const name of image.recipe.outputs.filter(isMedium)) {
     if (MEDIA[name].staged) files.push(...(await writeMedium(ctx, image, name, source)));
   }
+  // The signed UKI itself, beside the media: what a Secure Boot host's update bundle carries.
+  if (source.uki) files.push({ file: `${image.recipe.name}.efi`, blob: source.uki });
   return files;
 }

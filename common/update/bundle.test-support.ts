@@ -1,7 +1,7 @@
 // Bundles for tests: a signing key, small random payloads and a manifest for them, written as writeBundle writes them.
 import { createHash, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
-import { BUNDLE_FORMAT, type BundleManifest, writeBundle } from './bundle.ts';
+import { BUNDLE_FORMAT, type BundleManifest, type PayloadName, writeBundle } from './bundle.ts';
 import { publicKeyFile } from './minisign.ts';
 
 // The payloads a test bundle carries.
@@ -40,11 +40,21 @@ export function testManifest(payloads: TestPayloads, over: Partial<BundleManifes
   };
 }
 
+// A Secure Boot host's manifest: one signed UKI, no command line (the UKI carries it).
+export function testUkiManifest(uki: Buffer, over: Partial<BundleManifest> = {}): BundleManifest {
+  const { cmdline: _none, ...manifest } = testManifest(testPayloads(1, 1), over);
+  return { ...manifest, payloads: [{ name: 'uki.efi', sha256: sha(uki), size: uki.length }] };
+}
+
 // The bundle's bytes: `manifest` signed with `key`, then `content` (which may differ from what the manifest says).
-export async function testBundle(manifest: BundleManifest, key: KeyObject, content: TestPayloads): Promise<Buffer> {
+export async function testBundle(
+  manifest: BundleManifest,
+  key: KeyObject,
+  content: Partial<Record<PayloadName, Buffer>>,
+): Promise<Buffer> {
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));
-  await writeBundle(out, manifest, key, (p) => Readable.from([content[p.name as keyof TestPayloads]]));
+  await writeBundle(out, manifest, key, (p) => Readable.from([content[p.name] ?? Buffer.alloc(0)]));
   return Buffer.concat(chunks);
 }

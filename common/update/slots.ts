@@ -1,10 +1,19 @@
 // The A/B slot format of writable boot media, shared by the builder (which writes slot a) and the agent (which writes
 // the other slot and flips the environment): boot/<slot>/{vmlinuz,initrd,slot.cfg} on the ESP and GRUB's 1024-byte
-// environment block boot/grub/grubenv (boot_tries, boot_slot, try_slot).
+// environment block boot/grub/grubenv (boot_tries, boot_slot, try_slot); on Secure Boot hosts a signed UKI a slot
+// (UKI_PATHS) and the firmware's boot variables instead of GRUB's.
 
 // The two slots.
 export const SLOTS = ['a', 'b'] as const;
 export type Slot = (typeof SLOTS)[number];
+
+// Where each slot's signed UKI lies on a Secure Boot host's ESP: slot a is the removable-media path the firmware boots
+// when it has no option of ours (the build writes it), slot b a file beside GRUB's slot folders. Each slot's slot.cfg
+// stays in boot/<slot>/.
+export const UKI_PATHS: Readonly<Record<Slot, string>> = { a: 'EFI/BOOT/BOOTX64.EFI', b: 'boot/b/uki.efi' };
+
+// What `mvos.slot=` says on a UKI's command line: the firmware chose the slot (its variables say which).
+export const EFI_SLOT_ARG = 'efi';
 
 // The size GRUB's save_env needs: it rewrites the block in place by its block list, so the file never changes size.
 export const GRUBENV_BYTES = 1024;
