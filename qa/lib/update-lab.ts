@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
-import { qemuArgv } from '../../common/qemu/argv.ts';
+import { type QemuFirmware, qemuArgv } from '../../common/qemu/argv.ts';
 import { bootFirmware } from '../../common/qemu/media.ts';
 import { QemuRun } from '../../common/qemu/runner.ts';
 import { ARTIFACTS } from './boot.ts';
@@ -27,7 +27,8 @@ export interface UpdateImages {
   bundles: Record<'v1' | 'v2' | 'v3' | 'forged', string>;
 }
 
-function mvos(args: string[], env: Record<string, string>): string {
+// Runs ./mvos with `env` added; throws with its output when it fails.
+export function mvos(args: string[], env: Record<string, string>): string {
   const run = spawnSync(join(repoRoot, 'mvos'), args, {
     cwd: repoRoot,
     env: { ...process.env, NO_COLOR: '1', ...env },
@@ -161,14 +162,23 @@ export function agentReady(version: string): RegExp {
   return new RegExp(`MVOS-AGENT-READY ${UPDATE_HOST} ${version.replaceAll('.', '\\.')} accel=`);
 }
 
-// A host machine: SeaBIOS, the raw disk (SATA) it boots from, the state disk and any other disks (virtio, in order:
-// /dev/vda is the state, then /dev/vdb…); it reboots in place, and its serial console takes typed commands.
+// A host machine: SeaBIOS (or the given UEFI firmware), the raw disk (SATA) it boots from, the state disk and any other
+// disks (virtio, in order: /dev/vda is the state, then /dev/vdb…); it reboots in place, and its serial console takes
+// typed commands.
 export class ConsoleHost {
   private commands = 0;
 
   private constructor(readonly run: QemuRun) {}
 
-  static async start(name: string, disk: string, state: string, extra: string[] = []): Promise<ConsoleHost> {
+  // `firmware`: UEFI with its own writable variables; the disk then gets no bootindex, since OVMF rewrites BootOrder
+  // from QEMU's boot order at every boot and the host's own BootOrder would not count.
+  static async start(
+    name: string,
+    disk: string,
+    state: string,
+    extra: string[] = [],
+    firmware?: QemuFirmware,
+  ): Promise<ConsoleHost> {
     mkdirSync(ARTIFACTS, { recursive: true });
     const argv = qemuArgv({
       machine: 'q35',
@@ -176,9 +186,9 @@ export class ConsoleHost {
       cpus: 2,
       memoryMiB: 2048,
       serial: 'stdio',
-      firmware: bootFirmware('bios', join(ARTIFACTS, `${name}-vars.fd`)),
+      firmware: firmware ?? bootFirmware('bios', join(ARTIFACTS, `${name}-vars.fd`)),
       drives: [
-        { file: disk, format: 'raw', interface: 'ide', bootIndex: 0 },
+        { file: disk, format: 'raw', interface: 'ide', ...(firmware ? {} : { bootIndex: 0 }) },
         { file: state, format: 'raw', interface: 'virtio' },
         ...extra.map((file) => ({ file, format: 'raw' as const, interface: 'virtio' as const })),
       ],

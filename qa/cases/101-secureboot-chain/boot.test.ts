@@ -3,19 +3,17 @@
 // writer made (PK, KEK, db from `mvos keys init`) boots it to agent ready, and refuses the same disk with one byte of
 // the UKI's initramfs changed, the disk built with another key set, and an unsigned UKI.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { makeEsp } from '../../../builder/firmware/esp.ts';
-import { initKeys, loadKeySet } from '../../../builder/firmware/keys.ts';
-import { loadPreset, presetVariables } from '../../../builder/firmware/preset.ts';
+import { initKeys } from '../../../builder/firmware/keys.ts';
 import { buildUki, peSections } from '../../../builder/firmware/uki.ts';
-import { readVarstore, writeVarstore } from '../../../builder/firmware/varstore.ts';
 import { runTool } from '../../../common/exec.ts';
 import { buildHostImage, type HostImage } from '../../lib/host-image.ts';
-import { firmwareBoot, pinnedFirmware } from './firmware-boot.ts';
+import { firmwareBoot, pinnedFirmware, secureBootVars } from './firmware-boot.ts';
 
 const RECIPE = 'recipes/examples/host-secureboot.yaml';
 const READY = /MVOS-AGENT-READY multiverse-host-secureboot/;
@@ -55,9 +53,7 @@ test.before(async () => {
   const keys = await keyHome(KEY_HOMES.ours, 'Multiverse');
   await keyHome(KEY_HOMES.other, 'Stranger');
   vars = join(work, 'secureboot.vars.fd');
-  const variables = presetVariables(loadPreset('secureboot'), await loadKeySet(keys));
-  await writeFile(vars, writeVarstore(variables, readFileSync(firmware['ovmf-vars'])));
-  assert.equal(readVarstore(readFileSync(vars)).variables, variables, 'our varstore reads back identically');
+  await secureBootVars(firmware, keys, vars);
   const ours = build(KEY_HOMES.ours, join(work, 'images'));
   console.log(`  mvos build ${RECIPE}: ${ours.seconds.toFixed(0)} s`);
   image = ours.image;

@@ -1,7 +1,11 @@
 // Boots QEMU from firmware (OVMF code + a private vars copy) and disks until one of the given console markers.
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { loadKeySet } from '../../../builder/firmware/keys.ts';
 import type { FirmwareFile } from '../../../builder/firmware/pinned.ts';
+import { loadPreset, presetVariables } from '../../../builder/firmware/preset.ts';
+import { readVarstore, writeVarstore } from '../../../builder/firmware/varstore.ts';
 import { ContentCache } from '../../../builder/inputs/cache.ts';
 import { fetchPins } from '../../../builder/inputs/fetch.ts';
 import { pinOf, readLockfile } from '../../../builder/inputs/lockfile.ts';
@@ -25,6 +29,19 @@ export async function pinnedFirmware(): Promise<Record<FirmwareFile, string>> {
     lockShown: 'recipes/host.lock.json',
   });
   return pinnedFirmwarePaths(cache, lock);
+}
+
+// A variable store with Secure Boot on and the key set in `keysDir` enrolled (PK, KEK, db), written to `out` from the
+// pinned OVMF's template; it reads back identically.
+export async function secureBootVars(
+  firmware: Record<FirmwareFile, string>,
+  keysDir: string,
+  out: string,
+): Promise<void> {
+  const variables = presetVariables(loadPreset('secureboot'), await loadKeySet(keysDir));
+  writeFileSync(out, writeVarstore(variables, readFileSync(firmware['ovmf-vars'])));
+  if (!isDeepStrictEqual(readVarstore(readFileSync(out)).variables, variables))
+    throw new Error(`${out}: the variable store does not read back as written`);
 }
 
 // What one firmware boot ended with: the marker that matched, the ms to it, and the whole console.
