@@ -172,8 +172,14 @@ const schemas = {
             version: { type: 'string' },
             state: { enum: ['good', 'pending', 'bad', 'incomplete', 'empty'] },
             booted: { type: 'boolean' },
-            bootSlot: { type: 'boolean', description: "GRUB's boot_slot" },
-            trying: { type: 'boolean', description: "GRUB's try_slot: booted once at the next boot" },
+            bootSlot: {
+              type: 'boolean',
+              description: "booted by default: GRUB's boot_slot, or first in the firmware's BootOrder (Secure Boot)",
+            },
+            trying: {
+              type: 'boolean',
+              description: "booted once at the next boot: GRUB's try_slot, or the firmware's BootNext (Secure Boot)",
+            },
             reason: { type: 'string' },
             at: { type: 'string' },
           },

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { GPT_TYPES, guidFrom, SECTOR, writeGpt } from '../../builder/media/gpt.ts';
 import { GUIDS } from '../../common/efi/guid.ts';
 import { encodeLoadOption, parseLoadOption, partitionFilePath } from '../../common/efi/load-option.ts';
 import { EfiVars, sysfsPartition, UefiBoot } from './efi-boot.ts';
@@ -102,25 +103,39 @@ test('a variable that is no load option is left alone', async () => {
   assert.equal(await vars.bootOrder(), [1, 2]);
 });
 
-test('the partition from sysfs: number, place in logical blocks, GUID', async () => {
+test('the partition: number and place in logical blocks from sysfs, its GUID from the GPT on the disk', async () => {
   const sys = join(root, 'sys');
   const disk = join(root, 'devices', 'sda');
   mkdirSync(join(disk, 'sda2'), { recursive: true });
   mkdirSync(join(disk, 'queue'));
   mkdirSync(sys);
+  mkdirSync(join(root, 'dev'));
   symlinkSync(join(disk, 'sda2'), join(sys, 'sda2'));
-  writeFileSync(join(disk, 'queue/logical_block_size'), '4096\n');
+  writeFileSync(join(disk, 'queue/logical_block_size'), '512\n');
   writeFileSync(join(disk, 'sda2/partition'), '2\n');
-  writeFileSync(join(disk, 'sda2/start'), '32768\n');
-  writeFileSync(join(disk, 'sda2/size'), '2097152\n');
-  writeFileSync(
-    join(disk, 'sda2/uevent'),
-    `MAJOR=8\nMINOR=2\nDEVNAME=sda2\nPARTN=2\nPARTUUID=${ESP.guid.toUpperCase()}\n`,
+  writeFileSync(join(disk, 'sda2/start'), '4096\n');
+  writeFileSync(join(disk, 'sda2/size'), '8192\n');
+  const image = Buffer.alloc(16384 * SECTOR);
+  writeGpt(
+    {
+      sectors: 16384,
+      guid: guidFrom('disk'),
+      partitions: [
+        { name: 'BIOS boot', type: GPT_TYPES.biosBoot, guid: guidFrom('bios'), first: 2048, last: 4095 },
+        { name: 'MVOS-ESP', type: GPT_TYPES.esp, guid: ESP.guid, first: 4096, last: 12287 },
+      ],
+    },
+    image,
   );
-  assert.equal(await sysfsPartition('/dev/sda2', sys), { number: 2, start: 4096, size: 262144, guid: ESP.guid });
-  writeFileSync(join(disk, 'sda2/uevent'), 'MAJOR=8\nPARTN=2\n');
-  const refused = await sysfsPartition('/dev/sda2', sys).catch((e: Error) => e.message);
-  assert.match(String(refused), /no GPT partition GUID/);
+  writeFileSync(join(root, 'dev', 'sda'), image);
+  const dev = join(root, 'dev');
+  assert.equal(await sysfsPartition('/dev/sda2', sys, dev), { number: 2, start: 4096, size: 8192, guid: ESP.guid });
+  writeFileSync(join(disk, 'sda2/partition'), '3\n');
+  const empty = await sysfsPartition('/dev/sda2', sys, dev).catch((e: Error) => e.message);
+  assert.match(String(empty), /GPT entry 3 is empty/);
+  writeFileSync(join(root, 'dev', 'sda'), Buffer.alloc(4096));
+  const none = await sysfsPartition('/dev/sda2', sys, dev).catch((e: Error) => e.message);
+  assert.match(String(none), /has no GPT/);
 });
 
 test.run();

@@ -4,7 +4,7 @@
 // keeps a slot by putting its option first in BootOrder. The variables are read and written through efivarfs.
 import { open, readdir, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { GUIDS } from '../../common/efi/guid.ts';
+import { GUIDS, readGuid } from '../../common/efi/guid.ts';
 import {
   encodeLoadOption,
   type GptPartition,
@@ -123,25 +123,48 @@ export class EfiVars {
 // The partition the ESP is on (the device it is mounted from), for the options' device paths.
 export type PartitionOf = (device: string | undefined) => Promise<GptPartition>;
 
-// A partition's number, place and GUID from sysfs (`start` and `size` there count 512-byte sectors; the device path
-// counts the disk's logical blocks).
-export async function sysfsPartition(device: string | undefined, sys = '/sys/class/block'): Promise<GptPartition> {
+// A partition's number and place from sysfs (`start` and `size` there count 512-byte sectors; the device path counts the
+// disk's logical blocks) and its GUID from the disk's GPT (the kernel does not show it), read through `dev`.
+export async function sysfsPartition(
+  device: string | undefined,
+  sys = '/sys/class/block',
+  dev = '/dev',
+): Promise<GptPartition> {
   if (!device) throw new Error('the ESP was not mounted from a device');
   const name = basename(device);
   const read = (file: string) => readFile(join(sys, name, file), 'utf8').then((s) => s.trim());
-  const uevent = await read('uevent');
-  const guid = /^PARTUUID=([0-9a-f-]{36})$/im.exec(uevent)?.[1]?.toLowerCase();
-  if (!guid) throw new Error(`${device} has no GPT partition GUID (the disk is not GPT)`);
   // The partition's folder lies in its disk's, which has the logical block size.
   const diskDir = dirname(await realpath(join(sys, name)));
   const block = Number(await readFile(join(diskDir, 'queue/logical_block_size'), 'utf8').catch(() => '512')) || 512;
   const sectors = (n: string) => (Number(n) * 512) / block;
+  const number = Number(await read('partition'));
   return {
-    number: Number(await read('partition')),
+    number,
     start: sectors(await read('start')),
     size: sectors(await read('size')),
-    guid,
+    guid: await gptPartitionGuid(join(dev, basename(diskDir)), number, block),
   };
+}
+
+// The unique GUID of partition `number` (from 1) in the primary GPT of `disk`.
+export async function gptPartitionGuid(disk: string, number: number, block: number): Promise<string> {
+  const handle = await open(disk, 'r');
+  try {
+    const header = Buffer.alloc(92);
+    await handle.read(header, 0, 92, block);
+    if (header.toString('latin1', 0, 8) !== 'EFI PART') throw new Error(`${disk} has no GPT`);
+    const entries = Number(header.readBigUInt64LE(72));
+    const count = header.readUInt32LE(80);
+    const size = header.readUInt32LE(84);
+    if (number < 1 || number > count || size < 128 || size > 4096)
+      throw new Error(`${disk}: partition ${number} is not in its GPT`);
+    const entry = Buffer.alloc(32);
+    await handle.read(entry, 0, 32, entries * block + (number - 1) * size);
+    if (entry.subarray(0, 16).equals(Buffer.alloc(16))) throw new Error(`${disk}: GPT entry ${number} is empty`);
+    return readGuid(entry, 16);
+  } finally {
+    await handle.close();
+  }
 }
 
 // The BootSelector of a UKI host: Boot#### options named for the host and slot, BootNext and BootOrder.

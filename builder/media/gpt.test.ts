@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { guidBytes } from '../../common/efi/guid.ts';
 import { runTool } from '../../common/exec.ts';
-import { GPT_TYPES, type GptDisk, guidBytes, guidFrom, SECTOR, usableSectors, writeGpt } from './gpt.ts';
+import { GPT_TYPES, type GptDisk, guidFrom, SECTOR, usableSectors, writeGpt } from './gpt.ts';
 
 const disk: GptDisk = {
   sectors: 8192,

@@ -1,6 +1,7 @@
 // GPT partition tables as bytes: protective MBR, primary and backup headers and entry arrays, with their CRC32s.
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { guidBytes } from '../../common/efi/guid.ts';
 
 // Sector size of every disk image mvos writes.
 export const SECTOR = 512;
@@ -43,19 +44,6 @@ export function guidFrom(seed: string): string {
   h[8] = (h[8]! & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
-}
-
-// GPT stores the first three GUID fields little-endian.
-export function guidBytes(guid: string): Buffer {
-  const hex = guid.replaceAll('-', '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`not a GUID: ${guid}`);
-  const b = Buffer.from(hex, 'hex');
-  return Buffer.concat([
-    Buffer.from(b.subarray(0, 4)).reverse(),
-    Buffer.from(b.subarray(4, 6)).reverse(),
-    Buffer.from(b.subarray(6, 8)).reverse(),
-    b.subarray(8),
-  ]);
 }
 
 function entries(disk: GptDisk): Buffer {

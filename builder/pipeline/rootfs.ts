@@ -77,11 +77,7 @@ function generatedFiles(recipe: Recipe, users: HostUsers, vpn: VpnSecrets, updat
     generated['etc/mvos/host.json'] = `${JSON.stringify(hostConfig(recipe, users, vpn, updateKey), null, 2)}\n`;
     generated['etc/mvos/state-label'] = `${recipe.host.stateLabel}\n`;
     // Init's backstop for a new version on trial: reboot into the old one when the gate has not passed by then.
-    if (recipe.update) {
-      generated['etc/mvos/update-deadline'] = `${recipe.update.deadline}\n`;
-      // init's backstop on a UKI host knows its try by the version (the firmware, not the command line, chose the slot).
-      generated['etc/mvos/update-version'] = `${recipe.version}\n`;
-    }
+    if (recipe.update) generated['etc/mvos/update-deadline'] = `${recipe.update.deadline}\n`;
   }
   return generated;
 }
