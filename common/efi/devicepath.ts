@@ -58,6 +58,15 @@ function node(type: number, sub: number, d: Buffer): string {
   }
 }
 
+// One device path node: type, subtype, its length, the body.
+export function devicePathNode(type: number, sub: number, body: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head[0] = type;
+  head[1] = sub;
+  head.writeUInt16LE(4 + body.length, 2);
+  return Buffer.concat([head, body]);
+}
+
 // Renders a device path (one instance, up to its end node) as text nodes joined by '/'.
 export function devicePathText(buf: Buffer): string {
   const parts: string[] = [];

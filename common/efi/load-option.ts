@@ -1,6 +1,6 @@
 // EFI_LOAD_OPTION (the data of Boot####): attributes, a description and a device path, written by the builder's
 // firmware presets and by the agent (its A/B slots under Secure Boot), read back by both.
-import { devicePathText } from './devicepath.ts';
+import { devicePathNode, devicePathText } from './devicepath.ts';
 import { guidBytes } from './guid.ts';
 
 // LOAD_OPTION_ACTIVE: the firmware boots the option only with this bit set.
@@ -45,14 +45,6 @@ export function parseLoadOption(data: Buffer): LoadOption {
   };
 }
 
-function node(type: number, sub: number, body: Buffer): Buffer {
-  const head = Buffer.alloc(4);
-  head[0] = type;
-  head[1] = sub;
-  head.writeUInt16LE(4 + body.length, 2);
-  return Buffer.concat([head, body]);
-}
-
 // A GPT partition as a hard-drive media node names it.
 export interface GptPartition {
   number: number;
@@ -74,8 +66,8 @@ export function partitionFilePath(partition: GptPartition, file: string): Buffer
   hd[36] = 2; // partition format: GPT
   hd[37] = 2; // signature type: GUID
   return Buffer.concat([
-    node(4, 1, hd),
-    node(4, 4, Buffer.from(`${file}\0`, 'utf16le')),
-    node(0x7f, 0xff, Buffer.alloc(0)),
+    devicePathNode(4, 1, hd),
+    devicePathNode(4, 4, Buffer.from(`${file}\0`, 'utf16le')),
+    devicePathNode(0x7f, 0xff, Buffer.alloc(0)),
   ]);
 }
