@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GPT_TYPES, guidFrom, SECTOR, writeGpt } from '../../builder/media/gpt.ts';
-import { GUIDS } from '../../common/efi/guid.ts';
+import { GUIDS, guidBytes } from '../../common/efi/guid.ts';
 import { encodeLoadOption, parseLoadOption, partitionFilePath } from '../../common/efi/load-option.ts';
 import { EfiVars, sysfsPartition, UefiBoot } from './efi-boot.ts';
 import { EspSlots } from './esp-slots.ts';
@@ -115,18 +114,14 @@ test('the partition: number and place in logical blocks from sysfs, its GUID fro
   writeFileSync(join(disk, 'sda2/partition'), '2\n');
   writeFileSync(join(disk, 'sda2/start'), '4096\n');
   writeFileSync(join(disk, 'sda2/size'), '8192\n');
-  const image = Buffer.alloc(16384 * SECTOR);
-  writeGpt(
-    {
-      sectors: 16384,
-      guid: guidFrom('disk'),
-      partitions: [
-        { name: 'BIOS boot', type: GPT_TYPES.biosBoot, guid: guidFrom('bios'), first: 2048, last: 4095 },
-        { name: 'MVOS-ESP', type: GPT_TYPES.esp, guid: ESP.guid, first: 4096, last: 12287 },
-      ],
-    },
-    image,
-  );
+  // The primary GPT as the builder writes it: header at LBA 1, 128 entries of 128 bytes from LBA 2.
+  const image = Buffer.alloc(34 * 512);
+  image.write('EFI PART', 512, 'latin1');
+  image.writeBigUInt64LE(2n, 512 + 72);
+  image.writeUInt32LE(128, 512 + 80);
+  image.writeUInt32LE(128, 512 + 84);
+  guidBytes(ESP.guid).copy(image, 1024 + 128 + 16);
+  image.fill(1, 1024 + 128, 1024 + 128 + 16);
   writeFileSync(join(root, 'dev', 'sda'), image);
   const dev = join(root, 'dev');
   assert.equal(await sysfsPartition('/dev/sda2', sys, dev), { number: 2, start: 4096, size: 8192, guid: ESP.guid });
