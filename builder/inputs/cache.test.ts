@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, utimesSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,6 +130,29 @@ test('gc removes blobs not kept and reports what it freed', async () => {
     assert.ok(cache.has(kept.sha256));
     assert.not.ok(cache.has(dropped.sha256));
     assert.equal(await cache.verify(), { checked: 1, corrupt: [] });
+  });
+});
+
+test('gc with room for recent outputs keeps the most recently used ones that fit, and drops everything older', async () => {
+  await withCache(async (cache) => {
+    const pinned = await cache.putBuffer(Buffer.alloc(1000, 1));
+    const old = await cache.putBuffer(Buffer.alloc(100, 2));
+    const used = await cache.putBuffer(Buffer.alloc(100, 3));
+    const fresh = await cache.putBuffer(Buffer.alloc(100, 4));
+    const day = 86_400_000;
+    for (const [blob, age] of [
+      [pinned, 9],
+      [old, 5],
+      [used, 4],
+      [fresh, 3],
+    ] as const)
+      utimesSync(cache.path(blob.sha256), new Date(Date.now() - age * day), new Date(Date.now() - age * day));
+    await cache.read(used.sha256, 'a stage output'); // read now: the most recent
+    assert.equal(await cache.gc(new Set([pinned.sha256]), 150), { removed: 2, freedBytes: 200 });
+    assert.equal(
+      [pinned, old, used, fresh].map((b) => cache.has(b.sha256)),
+      [true, false, true, false],
+    );
   });
 });
 

@@ -1,7 +1,7 @@
 // Content-addressed cache: blobs named by their sha256, written by atomic rename, verified on every read.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
@@ -116,6 +116,7 @@ export class ContentCache {
     }
     const actual = createHash('sha256').update(content).digest('hex');
     if (actual !== sha256) throw corruptError(label, sha256, actual);
+    await this.touch(sha256);
     return content;
   }
 
@@ -153,15 +154,34 @@ export class ContentCache {
     return { checked, corrupt: corrupt.sort() };
   }
 
-  // Removes every blob not in keep, key entries that pointed at removed blobs, and temp files left by dead writers;
-  // removed counts blobs and temp files.
-  async gc(keep: Set<string>): Promise<{ removed: number; freedBytes: number }> {
+  // Marks a blob as used now (its mtime), so a size-bounded gc keeps what builds still use.
+  async touch(sha256: string): Promise<void> {
+    const now = new Date();
+    await utimes(this.path(sha256), now, now).catch(() => undefined);
+  }
+
+  // Removes every blob not in keep (but the most recently used ones that fit in keepRecentBytes, when given), key
+  // entries that pointed at removed blobs, and temp files left by dead writers; removed counts blobs and temp files.
+  async gc(keep: Set<string>, keepRecentBytes = 0): Promise<{ removed: number; freedBytes: number }> {
     let removed = 0;
     let freedBytes = 0;
     const removedBlobs = new Set<string>();
+    const candidates: { name: string; path: string; size: number; used: number }[] = [];
     for (const { name, path } of await this.listBlobs()) {
       if (keep.has(name)) continue;
-      freedBytes += (await stat(path)).size;
+      const info = await stat(path);
+      candidates.push({ name, path, size: info.size, used: info.mtimeMs });
+    }
+    candidates.sort((x, y) => y.used - x.used || (x.name < y.name ? -1 : 1));
+    let recent = 0;
+    for (const { name, path, size } of candidates) {
+      if (recent + size <= keepRecentBytes) {
+        recent += size;
+        continue;
+      }
+      // Past the first blob that does not fit, everything older goes, so what is kept is a contiguous recent set.
+      keepRecentBytes = 0;
+      freedBytes += size;
       await rm(path, { force: true });
       removedBlobs.add(name);
       removed++;

@@ -1,7 +1,7 @@
 // Integration: lock a small guest recipe against this machine's apt sources, build it for real (kernel, busybox, init),
 // check determinism and no-op rebuilds, refuse a tampered cache entry, and build with no network.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'uvu';
@@ -17,6 +17,8 @@ const dir = mkdtempSync(join(tmpdir(), 'mvos-build-'));
 const recipe = join(dir, 'tiny.yaml');
 const lockPath = join(dir, 'tiny.lock.json');
 const images = join(dir, 'images');
+// Folders tests make besides `dir`, removed after them.
+const temps: string[] = [];
 writeFileSync(
   recipe,
   [
@@ -152,23 +154,27 @@ test('build writes vmlinuz, initrd, manifest and SBOM; a second build does nothi
 
 test('the same recipe built from another folder with an empty stage cache gives the same bytes', async () => {
   const other = mkdtempSync(join(tmpdir(), 'mvos-build-b-'));
-  cpSync(recipe, join(other, 'tiny.yaml'));
-  cpSync(lockPath, join(other, 'tiny.lock.json'));
-  const cache = seededCache(join(other, 'cache')).root;
-  const build = await mvos(
-    { MVOS_CACHE: cache },
-    'build',
-    join(other, 'tiny.yaml'),
-    '--output',
-    join(other, 'images'),
-    '--offline',
-  );
-  assert.is(build.code, 0, build.err);
-  for (const file of ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json']) {
-    assert.ok(
-      readFileSync(join(images, 'tiny', file)).equals(readFileSync(join(other, 'images', 'tiny', file))),
-      `${file} differs`,
+  try {
+    cpSync(recipe, join(other, 'tiny.yaml'));
+    cpSync(lockPath, join(other, 'tiny.lock.json'));
+    const cache = seededCache(join(other, 'cache')).root;
+    const build = await mvos(
+      { MVOS_CACHE: cache },
+      'build',
+      join(other, 'tiny.yaml'),
+      '--output',
+      join(other, 'images'),
+      '--offline',
     );
+    assert.is(build.code, 0, build.err);
+    for (const file of ['vmlinuz', 'initrd', 'manifest.json', 'sbom.spdx.json']) {
+      assert.ok(
+        readFileSync(join(images, 'tiny', file)).equals(readFileSync(join(other, 'images', 'tiny', file))),
+        `${file} differs`,
+      );
+    }
+  } finally {
+    rmSync(other, { recursive: true, force: true });
   }
 });
 
@@ -185,6 +191,7 @@ test('with a warm cache the build succeeds where no network can be reached', () 
 
 test('a cache entry altered by one byte fails the build, naming the package and both hashes, and writes nothing', async () => {
   const cache = mkdtempSync(join(tmpdir(), 'mvos-tamper-'));
+  temps.push(cache);
   const pin = JSON.parse(readFileSync(lockPath, 'utf8')).packages['busybox-static'];
   const blob = seededCache(cache).path(pin.sha256);
   const bytes = readFileSync(blob);
@@ -198,6 +205,10 @@ test('a cache entry altered by one byte fails the build, naming the package and 
   assert.match(result.err, /got [0-9a-f]{64}/);
   assert.not.ok(existsSync(out), 'no output folder');
   assert.is((await mvos({ MVOS_CACHE: cache }, 'cache', 'verify')).code, 1);
+});
+
+test.after(() => {
+  for (const path of [dir, ...temps]) rmSync(path, { recursive: true, force: true });
 });
 
 test.run();

@@ -78,6 +78,7 @@ export async function cachedStage(
     string
   >;
   if (!Object.values(outputs).every((h) => cache.has(h))) return undefined;
+  for (const blob of Object.values(outputs)) await cache.touch(blob);
   return { stage, key, outputs, ran: false, reason: 'cached', seconds: (Date.now() - started) / 1000 };
 }
 

@@ -1,6 +1,6 @@
 // `mvos cache verify|gc|path`: look after the content-addressed cache.
 import { join } from 'node:path';
-import { FailureError } from '../../../common/errors.ts';
+import { FailureError, UserError } from '../../../common/errors.ts';
 import { ContentCache } from '../../inputs/cache.ts';
 import { allPins } from '../../inputs/lock.ts';
 import { readLockfile } from '../../inputs/lockfile.ts';
@@ -33,10 +33,20 @@ function pinnedHashes(cwd: string): Set<string> {
   return keep;
 }
 
+// A size like 10G, 512M or 2048 (bytes); K, M, G and T count powers of 1024.
+export function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!match) throw new UserError(`--keep-recent takes a size like 10G or 512M (got "${text}")`);
+  const power = ' KMGT'.indexOf(match[2]!.toUpperCase() || ' ');
+  return Math.floor(Number(match[1]) * 1024 ** power);
+}
+
 async function gc(ctx: CommandContext): Promise<number> {
   const cache = ContentCache.fromEnvironment();
   const keep = ctx.flags.all ? new Set<string>() : pinnedHashes(ctx.cwd);
-  const { removed, freedBytes } = await cache.gc(keep);
+  const recent = typeof ctx.flags['keep-recent'] === 'string' ? parseSize(ctx.flags['keep-recent']) : 0;
+  if (recent > 0 && ctx.flags.all) throw new UserError('give --all or --keep-recent, not both');
+  const { removed, freedBytes } = await cache.gc(keep, recent);
   if (ctx.json) ctx.out(JSON.stringify({ root: cache.root, kept: keep.size, removed, freedBytes }, null, 2));
   else
     ctx.out(
@@ -73,9 +83,12 @@ export const cacheCommand: Command = {
     {
       name: 'gc',
       summary: 'remove entries no lockfile in recipes/ pins, and stale temporary files',
-      usage: 'mvos cache gc [--all] [--json]',
-      flags: { all: { type: 'boolean' } },
-      flagHelp: { all: 'remove every entry (the next build fetches again)' },
+      usage: 'mvos cache gc [--all | --keep-recent SIZE] [--json]',
+      flags: { all: { type: 'boolean' }, 'keep-recent': { type: 'string' } },
+      flagHelp: {
+        all: 'remove every entry (the next build fetches again)',
+        'keep-recent': 'keep the most recently used build outputs up to SIZE (10G, 512M) besides the pinned inputs',
+      },
       json: true,
       run: gc,
     },
