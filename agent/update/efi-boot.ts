@@ -12,7 +12,7 @@ import {
   parseLoadOption,
   partitionFilePath,
 } from '../../common/efi/load-option.ts';
-import { SLOTS, type Slot, UKI_PATHS } from '../../common/update/slots.ts';
+import { otherSlot, SLOTS, type Slot, UKI_PATHS } from '../../common/update/slots.ts';
 import type { BootEnv, BootSelector, EspSlots } from './esp-slots.ts';
 
 // Where the kernel shows the firmware's variables.
@@ -232,7 +232,7 @@ export class UefiBoot implements BootSelector {
   // Puts `slot` first in BootOrder, the other slot second, the rest after in their order.
   async keep(slots: EspSlots, slot: Slot): Promise<void> {
     const numbers = await this.ensure(slots);
-    const ours = [numbers[slot], numbers[slot === 'a' ? 'b' : 'a']];
+    const ours = [numbers[slot], numbers[otherSlot(slot)]];
     const rest = (await this.vars.bootOrder()).filter((n) => !ours.includes(n));
     await this.vars.setBootOrder([...ours, ...rest]);
   }
@@ -240,7 +240,7 @@ export class UefiBoot implements BootSelector {
   // BootNext: the next boot tries `slot` once. The slot that runs now is made first in BootOrder before, so a refused
   // or failed try comes back to it.
   async tryOnce(slots: EspSlots, slot: Slot): Promise<void> {
-    await this.keep(slots, slot === 'a' ? 'b' : 'a');
+    await this.keep(slots, otherSlot(slot));
     const numbers = await this.ensure(slots);
     await this.vars.setBootNext(numbers[slot]);
   }
