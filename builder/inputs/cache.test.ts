@@ -126,7 +126,7 @@ test('gc removes blobs not kept and reports what it freed', async () => {
   await withCache(async (cache) => {
     const kept = await cache.putBuffer(Buffer.from('keep me'));
     const dropped = await cache.putBuffer(Buffer.from('drop me!'));
-    assert.equal(await cache.gc(new Set([kept.sha256])), { removed: 1, freedBytes: dropped.size });
+    assert.equal(await cache.gc(new Set([kept.sha256])), { removed: 1, freedBytes: dropped.size, recentBytes: 0 });
     assert.ok(cache.has(kept.sha256));
     assert.not.ok(cache.has(dropped.sha256));
     assert.equal(await cache.verify(), { checked: 1, corrupt: [] });
@@ -148,7 +148,7 @@ test('gc with room for recent outputs keeps the most recently used ones that fit
     ] as const)
       utimesSync(cache.path(blob.sha256), new Date(Date.now() - age * day), new Date(Date.now() - age * day));
     await cache.read(used.sha256, 'a stage output'); // read now: the most recent
-    assert.equal(await cache.gc(new Set([pinned.sha256]), 150), { removed: 2, freedBytes: 200 });
+    assert.equal(await cache.gc(new Set([pinned.sha256]), 150), { removed: 2, freedBytes: 200, recentBytes: 100 });
     assert.equal(
       [pinned, old, used, fresh].map((b) => cache.has(b.sha256)),
       [true, false, true, false],
@@ -194,7 +194,7 @@ test('a write killed mid-stream leaves no blob, and gc clears its temp file', as
     assert.equal(await cache.verify(), { checked: 0, corrupt: [] });
 
     const kept = await cache.putBuffer(Buffer.from('still here'));
-    assert.equal(await cache.gc(new Set([kept.sha256])), { removed: 1, freedBytes: 65536 });
+    assert.equal(await cache.gc(new Set([kept.sha256])), { removed: 1, freedBytes: 65536, recentBytes: 0 });
     assert.equal(await listFiles(join(root, 'tmp')), []);
     assert.ok(cache.has(kept.sha256));
   });
@@ -205,7 +205,7 @@ test('gc leaves a temp file of a live writer alone', async () => {
     await cache.putBuffer(Buffer.from('x'));
     const live = join(root, 'tmp', `${process.pid}-inflight`);
     await writeFile(live, 'partial');
-    assert.equal(await cache.gc(new Set()), { removed: 1, freedBytes: 1 });
+    assert.equal(await cache.gc(new Set()), { removed: 1, freedBytes: 1, recentBytes: 0 });
     assert.ok(existsSync(live));
   });
 });

@@ -161,8 +161,12 @@ export class ContentCache {
   }
 
   // Removes every blob not in keep (but the most recently used ones that fit in keepRecentBytes, when given), key
-  // entries that pointed at removed blobs, and temp files left by dead writers; removed counts blobs and temp files.
-  async gc(keep: Set<string>, keepRecentBytes = 0): Promise<{ removed: number; freedBytes: number }> {
+  // entries that pointed at removed blobs, and temp files left by dead writers; removed counts blobs and temp files,
+  // recentBytes what the recent ones kept hold.
+  async gc(
+    keep: Set<string>,
+    keepRecentBytes = 0,
+  ): Promise<{ removed: number; freedBytes: number; recentBytes: number }> {
     let removed = 0;
     let freedBytes = 0;
     const removedBlobs = new Set<string>();
@@ -199,7 +203,7 @@ export class ContentCache {
       const target = (await readFile(path, 'utf8').catch(() => '')).trim();
       if (removedBlobs.has(target)) await rm(path, { force: true });
     }
-    return { removed, freedBytes };
+    return { removed, freedBytes, recentBytes: recent };
   }
 
   // The blob hash recorded for a derived-artefact key, or undefined when none is recorded or its blob is gone.

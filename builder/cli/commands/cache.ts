@@ -46,11 +46,13 @@ async function gc(ctx: CommandContext): Promise<number> {
   const keep = ctx.flags.all ? new Set<string>() : pinnedHashes(ctx.cwd);
   const recent = typeof ctx.flags['keep-recent'] === 'string' ? parseSize(ctx.flags['keep-recent']) : 0;
   if (recent > 0 && ctx.flags.all) throw new UserError('give --all or --keep-recent, not both');
-  const { removed, freedBytes } = await cache.gc(keep, recent);
-  if (ctx.json) ctx.out(JSON.stringify({ root: cache.root, kept: keep.size, removed, freedBytes }, null, 2));
+  const { removed, freedBytes, recentBytes } = await cache.gc(keep, recent);
+  const mib = (bytes: number) => `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+  if (ctx.json)
+    ctx.out(JSON.stringify({ root: cache.root, kept: keep.size, recentBytes, removed, freedBytes }, null, 2));
   else
     ctx.out(
-      `removed ${removed} entr${removed === 1 ? 'y' : 'ies'} (${(freedBytes / (1 << 20)).toFixed(1)} MiB); kept ${keep.size} pinned by the lockfiles in recipes/`,
+      `removed ${removed} entr${removed === 1 ? 'y' : 'ies'} (${mib(freedBytes)}); kept ${keep.size} pinned by the lockfiles in recipes/${recent > 0 ? ` and ${mib(recentBytes)} of the most recently used outputs` : ''}`,
     );
   return 0;
 }
