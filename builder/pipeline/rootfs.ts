@@ -78,6 +78,7 @@ function generatedFiles(recipe: Recipe, users: HostUsers, vpn: VpnSecrets, updat
     generated['etc/mvos/state-label'] = `${recipe.host.stateLabel}\n`;
     // Init's backstop for a new version on trial: reboot into the old one when the gate has not passed by then.
     if (recipe.update) generated['etc/mvos/update-deadline'] = `${recipe.update.deadline}\n`;
+    if (recipe.host.watchdog) generated['etc/mvos/watchdog'] = `${recipe.host.watchdog}\n`;
   }
   return generated;
 }

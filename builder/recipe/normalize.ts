@@ -133,6 +133,14 @@ export function normalizeVm(name: string, raw: AnyVm, guest: Recipe): VmSpec {
 }
 
 // Builds the frozen Recipe from schema-valid data; `guests` maps VM name → its loaded guest recipe; `resolvePath` makes
+// The drivers of the hardware watchdogs a host arms with host.watchdog: QEMU's i6300esb, Intel's TCO (ICH/PCH) and AMD's
+// SP5100 TCO; init opens whichever bound (the others are listed as not loaded: no such hardware).
+export const WATCHDOG_MODULES = ['i6300esb', 'iTCO_wdt', 'sp5100_tco'] as const;
+
+function withWatchdogDrivers(modules: readonly string[], watchdog: number | undefined): string[] {
+  return watchdog ? [...modules, ...WATCHDOG_MODULES.filter((m) => !modules.includes(m))] : [...modules];
+}
+
 // a path absolute from the recipe file that wrote it.
 export function normalizeRecipe(
   file: string,
@@ -158,7 +166,7 @@ export function normalizeRecipe(
       package: raw.kernel?.package,
       source: raw.kernel?.source,
       cmdline: Object.freeze([...(raw.kernel?.cmdline ?? [])]),
-      modules: Object.freeze([...(raw.kernel?.modules ?? [])]),
+      modules: Object.freeze(withWatchdogDrivers(raw.kernel?.modules ?? [], raw.host?.watchdog)),
     }),
     initramfs: Object.freeze({ compression: raw.initramfs?.compression ?? 'zstd', level: raw.initramfs?.level }),
     firmware: Object.freeze({
@@ -215,6 +223,7 @@ export function normalizeRecipe(
     host: Object.freeze({
       housekeeping: Object.freeze([...(raw.host?.housekeeping ?? [0])]),
       stateLabel: raw.host?.stateLabel ?? 'MVOS-STATE',
+      ...(raw.host?.watchdog ? { watchdog: raw.host.watchdog } : {}),
     }),
     outputs: Object.freeze([...(raw.outputs ?? ['kernel+initrd'])]),
     container: raw.container ? Object.freeze({ ...raw.container }) : undefined,

@@ -402,6 +402,10 @@ export interface HostSettings {
    * Label of the state partition.
    */
   stateLabel?: string;
+  /**
+   * Arms the machine's hardware watchdog: init feeds it while the host runs, and a hang that stops it (kernel or userspace) resets the machine after this many seconds; a version on trial is then given up, and the next boot is the old slot. The drivers for QEMU's i6300esb, Intel's TCO and AMD's SP5100 TCO join the kernel modules. Off when absent.
+   */
+  watchdog?: number;
 }
 /**
  * For a guest run as a container in a microVM: the OCI image and what to run.

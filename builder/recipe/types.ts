@@ -147,7 +147,8 @@ export interface Recipe {
   // Signed A/B updates: the trusted key (`key-folder` or a minisign public key line), the gate's deadline in seconds
   // and the VMs it requires (absent: the controller and every router).
   readonly update?: { readonly key: string; readonly deadline: number; readonly require?: readonly string[] };
-  readonly host: { readonly housekeeping: readonly number[]; readonly stateLabel: string };
+  // housekeeping: CPUs kept for the host; watchdog: seconds the hardware watchdog waits for a sign of life (absent: off).
+  readonly host: { readonly housekeeping: readonly number[]; readonly stateLabel: string; readonly watchdog?: number };
   readonly outputs: readonly OutputFormat[];
   readonly container?: Readonly<Container>;
   readonly vms: readonly VmSpec[];

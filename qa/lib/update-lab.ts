@@ -171,14 +171,16 @@ export class ConsoleHost {
   private constructor(readonly run: QemuRun) {}
 
   // `firmware`: UEFI with its own writable variables; the disk then gets no bootindex, since OVMF rewrites BootOrder
-  // from QEMU's boot order at every boot and the host's own BootOrder would not count.
+  // from QEMU's boot order at every boot and the host's own BootOrder would not count. `args`: more QEMU arguments
+  // (devices).
   static async start(
     name: string,
     disk: string,
     state: string,
     extra: string[] = [],
-    firmware?: QemuFirmware,
+    machine: { firmware?: QemuFirmware; args?: string[] } = {},
   ): Promise<ConsoleHost> {
+    const { firmware, args = [] } = machine;
     mkdirSync(ARTIFACTS, { recursive: true });
     const argv = qemuArgv({
       machine: 'q35',
@@ -192,6 +194,7 @@ export class ConsoleHost {
         { file: state, format: 'raw', interface: 'virtio' },
         ...extra.map((file) => ({ file, format: 'raw' as const, interface: 'virtio' as const })),
       ],
+      extra: args,
     });
     return new ConsoleHost(await QemuRun.start({ argv, log: join(ARTIFACTS, `${name}.log`), input: true }));
   }

@@ -60,11 +60,7 @@ test.before(async () => {
       disk,
       join(machine, 'state.img'),
       [join(machine, 'files.img')],
-      {
-        type: 'ovmf-secureboot',
-        code: firmware['ovmf-code-secboot'],
-        vars,
-      },
+      { firmware: { type: 'ovmf-secureboot', code: firmware['ovmf-code-secboot'], vars } },
     );
   } catch (error) {
     console.error(error);
