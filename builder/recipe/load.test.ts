@@ -60,6 +60,18 @@ test('extends from another folder: the base keeps its own relative paths, the ch
   );
 });
 
+test("host.watchdog: the watchdogs' drivers join the kernel modules once; without it, none", () => {
+  const { recipe, problems } = loadRecipe('qa/cases/030-update-watchdog/host-watchdog.yaml', root);
+  assert.equal(problems, []);
+  assert.is(recipe!.host.watchdog, 20);
+  const modules = recipe!.kernel.modules;
+  assert.equal(modules.slice(-3), ['i6300esb', 'iTCO_wdt', 'sp5100_tco']);
+  assert.is(new Set(modules).size, modules.length);
+  const plain = loadRecipe('recipes/host.yaml', root).recipe!;
+  assert.is(plain.host.watchdog, undefined);
+  assert.not.ok(plain.kernel.modules.includes('i6300esb'));
+});
+
 test('guest recipes are loaded once per loader', () => {
   const loader = new RecipeLoader(root);
   const a = loader.load('recipes/host.yaml').recipe!;
