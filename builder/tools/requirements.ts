@@ -243,6 +243,12 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     detect: [{ command: 'minisign' }],
   },
   {
+    package: 'zbar-tools',
+    purpose: "read share cards' QR codes with a tool we did not write (zbarimg; builder/custody, mvos keys split)",
+    group: 'qa',
+    detect: [{ command: 'zbarimg' }],
+  },
+  {
     package: 'socat',
     purpose:
       "join the onion gateway's forwarded connections to the agent's doors when the agent runs on this machine (scenario 024)",
