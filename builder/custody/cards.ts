@@ -6,6 +6,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import QRCode from 'qrcode';
 import { UserError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 import type { KeySplit } from './custody.ts';
 import { openShare } from './share-card.ts';
 
@@ -50,8 +51,47 @@ async function cardPage(text: string, split: KeySplit): Promise<string> {
   ].join('\n');
 }
 
-// Writes the split into `dir` (new or empty): keys.sealed.json, share-K.txt, share-K.svg and share-K.png per share.
-export async function writeCards(dir: string, split: KeySplit): Promise<string[]> {
+// A custodian a share is encrypted to: a name for the file and an age or SSH public key (age encrypts to both).
+export interface Custodian {
+  name: string;
+  key: string;
+}
+
+// Parses `NAME=KEY` (the key an age recipient, age1…, or an SSH public key line, ssh-ed25519/ssh-rsa …).
+export function parseCustodian(text: string): Custodian {
+  const match =
+    /^([a-z][a-z0-9-]{0,31})=(age1[0-9a-z]{58}|ssh-(ed25519|rsa) [A-Za-z0-9+/=]{20,2000}( \S{0,200})?)$/.exec(
+      text.trim(),
+    );
+  if (!match)
+    throw new UserError(
+      `--to takes NAME=KEY, a name like "alice" and an age (age1…) or SSH public key (got "${text}")`,
+      {
+        hint: 'e.g. --to alice="$(cat ~alice/.ssh/id_ed25519.pub)"',
+      },
+    );
+  return { name: match[1]!, key: match[2]! };
+}
+
+// The share's text encrypted to the custodian's key with age (ASCII armour).
+async function encryptTo(custodian: Custodian, text: string): Promise<Buffer> {
+  const run = await runTool('age', ['--armor', '--recipient', custodian.key], { input: `${text}\n` }).catch(
+    (error: Error) => {
+      throw new UserError(`age could not encrypt share for ${custodian.name}: ${error.message}`, {
+        hint: 'install age (apt-get install age), or run mvos doctor --fix',
+      });
+    },
+  );
+  return Buffer.from(run.stdout);
+}
+
+// Writes the split into `dir` (new or empty): keys.sealed.json, and per share share-K.txt, share-K.svg and share-K.png,
+// or for the shares given to custodians (`to`, in order: the first named gets share 1) only share-K-NAME.age, the
+// share encrypted to them, so no copy of theirs lies here in the clear.
+export async function writeCards(dir: string, split: KeySplit, to: Custodian[] = []): Promise<string[]> {
+  if (to.length > split.cards.length)
+    throw new UserError(`${to.length} custodians named with --to, but the split has ${split.cards.length} shares`);
+  if (new Set(to.map((c) => c.name)).size !== to.length) throw new UserError('each --to needs a name of its own');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if ((await readdir(dir)).length > 0) throw new UserError(`${dir} is not empty: write a split into a new folder`);
   const written: string[] = [];
@@ -61,6 +101,11 @@ export async function writeCards(dir: string, split: KeySplit): Promise<string[]
   };
   await put(SEALED_FILE, `${JSON.stringify(split.sealed, null, 2)}\n`);
   for (const [i, text] of split.cards.entries()) {
+    const custodian = to[i];
+    if (custodian) {
+      await put(`share-${i + 1}-${custodian.name}.age`, await encryptTo(custodian, text));
+      continue;
+    }
     await put(`share-${i + 1}.txt`, `${text}\n`);
     await put(`share-${i + 1}.svg`, await cardPage(text, split));
     await put(`share-${i + 1}.png`, await QRCode.toBuffer(text, { type: 'png', errorCorrectionLevel: 'M', scale: 6 }));

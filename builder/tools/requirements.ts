@@ -243,6 +243,12 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     detect: [{ command: 'minisign' }],
   },
   {
+    package: 'age',
+    purpose: "encrypt a share to its custodian's age or SSH key (mvos keys split --to), and open it in the tests",
+    group: 'qa',
+    detect: [{ command: 'age' }],
+  },
+  {
     package: 'zbar-tools',
     purpose: "read share cards' QR codes with a tool we did not write (zbarimg; builder/custody, mvos keys split)",
     group: 'qa',

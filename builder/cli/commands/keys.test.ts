@@ -75,4 +75,69 @@ test('split into cards; two QR codes read by zbarimg recover the folder; one car
   assert.match(typo.err, /typo\.txt: damaged or forged share/);
 });
 
+test("--to: a share encrypted with age to a custodian's SSH key opens with their private key and recovers", () => {
+  const home = join(dir, 'custodian');
+  mkdirSync(home);
+  const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(home, 'id')], {
+    encoding: 'utf8',
+  });
+  assert.is(keygen.status, 0, keygen.stderr);
+  const pub = readFileSync(join(home, 'id.pub'), 'utf8').trim();
+  const split = mvos(
+    'keys',
+    'split',
+    '--dir',
+    'keys',
+    '--threshold',
+    '2',
+    '--shares',
+    '2',
+    '--to',
+    `alice=${pub}`,
+    '--out',
+    'sent',
+  );
+  assert.is(split.status, 0, split.err);
+  assert.equal(readdirSync(join(dir, 'sent')).sort(), [
+    'keys.sealed.json',
+    'share-1-alice.age',
+    'share-2.png',
+    'share-2.svg',
+    'share-2.txt',
+  ]);
+  const opened = spawnSync('age', ['--decrypt', '-i', join(home, 'id'), join(dir, 'sent', 'share-1-alice.age')], {
+    encoding: 'utf8',
+  });
+  assert.is(opened.status, 0, opened.stderr);
+  writeFileSync(join(dir, 'alice.txt'), opened.stdout);
+  const back = mvos(
+    'keys',
+    'recover',
+    '--sealed',
+    'sent/keys.sealed.json',
+    '--out',
+    'back2',
+    'alice.txt',
+    'sent/share-2.txt',
+  );
+  assert.is(back.status, 0, back.err);
+  assert.equal(readFileSync(join(dir, 'back2', 'update.key')), readFileSync(join(dir, 'keys', 'update.key')));
+  const bad = mvos(
+    'keys',
+    'split',
+    '--dir',
+    'keys',
+    '--threshold',
+    '2',
+    '--shares',
+    '2',
+    '--to',
+    'alice=nonsense',
+    '--out',
+    'x',
+  );
+  assert.is(bad.status, 2);
+  assert.match(bad.err, /--to takes NAME=KEY/);
+});
+
 test.run();

@@ -6,7 +6,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { UserError } from '../../../common/errors.ts';
-import { dealerFingerprint, SEALED_FILE, writeCards } from '../../custody/cards.ts';
+import { dealerFingerprint, parseCustodian, SEALED_FILE, writeCards } from '../../custody/cards.ts';
 import {
   type GivenShare,
   parseSealed,
@@ -79,7 +79,8 @@ async function splitFolder(ctx: CommandContext): Promise<number> {
     shares: count(ctx, 'shares'),
     label: (ctx.flags.label as string | undefined) ?? '',
   });
-  const files = await writeCards(out, split);
+  const to = ((ctx.flags.to as string[] | undefined) ?? []).map(parseCustodian);
+  const files = await writeCards(out, split, to);
   const { sealed } = split;
   if (ctx.json) ctx.out(JSON.stringify({ setId: sealed.setId, dealer: sealed.dealer, files }, null, 2));
   else
@@ -88,7 +89,10 @@ async function splitFolder(ctx: CommandContext): Promise<number> {
         `sealed ${folder} and split its key: any ${sealed.threshold} of ${sealed.shares} shares recover it`,
         `  set ${sealed.setId}, dealer ${dealerFingerprint(sealed.dealer)} (on every card: compare them)`,
         `  ${join(out, SEALED_FILE)}: keep it anywhere, it is useless without the shares`,
-        `  ${out}/share-K.svg (print), .png (the QR code), .txt: give each custodian one, then delete them here`,
+        ...to.map((c, i) => `  ${join(out, `share-${i + 1}-${c.name}.age`)}: share ${i + 1}, encrypted to ${c.name}`),
+        ...(to.length < sealed.shares
+          ? [`  ${out}/share-K.svg (print), .png (the QR code), .txt: give each custodian one, then delete them here`]
+          : []),
       ].join('\n'),
     );
   return 0;
@@ -217,9 +221,11 @@ export const keysCommand: Command = {
       name: 'split',
       summary:
         "seal the key folder and split its key into share cards: any T of N recover it (Shamir's secret sharing)",
-      usage: 'mvos keys split --threshold T --shares N [--label TEXT] [--out DIR] [--dir DIR] [--json]',
+      usage:
+        'mvos keys split --threshold T --shares N [--label TEXT] [--to NAME=KEY ...] [--out DIR] [--dir DIR] [--json]',
       flags: {
         dir: { type: 'string' },
+        to: { type: 'string', multiple: true },
         threshold: { type: 'string' },
         shares: { type: 'string' },
         label: { type: 'string' },
@@ -231,6 +237,7 @@ export const keysCommand: Command = {
         shares: 'how many custodians get a share (2 to 32)',
         label: 'what the cards say the keys are for (64 bytes at most)',
         out: 'a new folder for the sealed file and the cards (default ./key-custody)',
+        to: 'share K encrypted with age to the K-th custodian named (an age1… or SSH public key), no card in the clear',
       },
       json: true,
       run: splitFolder,
