@@ -249,6 +249,12 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
     detect: [{ command: 'age' }],
   },
   {
+    package: 'oathtool',
+    purpose: "check the vault's one-time codes against a tool we did not write (common/vault)",
+    group: 'qa',
+    detect: [{ command: 'oathtool' }],
+  },
+  {
     package: 'zbar-tools',
     purpose: "read share cards' QR codes with a tool we did not write (zbarimg; builder/custody, mvos keys split)",
     group: 'qa',

@@ -1,0 +1,222 @@
+// The host vault: passwords, one-time-code seeds and SSH keys in one file on the state partition, sealed with
+// AES-256-GCM under a random vault key, and that key wrapped under a passphrase (scrypt). Unlocked, the key and the
+// entries live in this process's memory only; the file alone, or a copy of the disk, reveals nothing. One-time codes
+// come from otplib (RFC 6238 TOTP, RFC 4226 HOTP).
+import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { createGuardrails, generate } from 'otplib';
+import { writeFileAtomic } from '../atomic-write.ts';
+
+// The vault file's format.
+export const VAULT_FORMAT = 'mvos-vault/1';
+// scrypt's cost for a new vault, and the most a file may ask for (a crafted file must not exhaust memory).
+const SCRYPT = { N: 1 << 15, r: 8, p: 1 };
+const MAX_N = 1 << 20;
+// Bounds on what a vault holds.
+export const MAX_ENTRIES = 1000;
+const MAX_FILE_BYTES = 16 << 20;
+const MAX_SECRET_CHARS = 64 * 1024;
+// Seeds as services issue them: many are 80 bits, below otplib's default floor of 128.
+const SEED_GUARDRAILS = createGuardrails({ MIN_SECRET_BYTES: 10 });
+
+// What an entry holds; `secret` is what never leaves the vault except to the one who may have it.
+export type VaultEntry =
+  | { kind: 'password'; secret: string; note?: string }
+  | { kind: 'totp'; secret: string; digits: 6 | 8; period: number; algorithm: 'sha1' | 'sha256' | 'sha512' }
+  | { kind: 'hotp'; secret: string; digits: 6 | 8; counter: number }
+  | { kind: 'ssh-key'; secret: string; publicKey: string };
+
+// A vault operation refused (wrong passphrase, a damaged file, a bad entry).
+export class VaultError extends Error {}
+
+interface Sealed {
+  nonce: string;
+  data: string;
+  tag: string;
+}
+
+interface VaultFile {
+  format: typeof VAULT_FORMAT;
+  kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: string };
+  key: Sealed;
+  entries: Sealed;
+}
+
+function derive(passphrase: string, kdf: VaultFile['kdf']): Promise<Buffer> {
+  const { N, r, p } = kdf;
+  if (!Number.isInteger(N) || N < 2 || N > MAX_N || (N & (N - 1)) !== 0 || r < 1 || r > 16 || p < 1 || p > 4)
+    throw new VaultError('the vault asks for a key derivation this agent does not run');
+  return new Promise((resolve, reject) =>
+    scrypt(
+      passphrase.normalize('NFC'),
+      Buffer.from(kdf.salt, 'base64'),
+      32,
+      { N, r, p, maxmem: 256 * N * r + (1 << 20) },
+      (error, key) => (error ? reject(error) : resolve(key)),
+    ),
+  );
+}
+
+function seal(key: Buffer, plain: Buffer, aad: string): Sealed {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(Buffer.from(aad));
+  const data = Buffer.concat([cipher.update(plain), cipher.final()]);
+  return {
+    nonce: nonce.toString('base64'),
+    data: data.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+  };
+}
+
+function open(key: Buffer, sealed: Sealed, aad: string): Buffer | undefined {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.nonce, 'base64'));
+    decipher.setAAD(Buffer.from(aad));
+    decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
+    return Buffer.concat([decipher.update(Buffer.from(sealed.data, 'base64')), decipher.final()]);
+  } catch {
+    return undefined;
+  }
+}
+
+// Checks an entry's fields before it is stored.
+export function checkEntry(name: string, entry: VaultEntry): void {
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(name))
+    throw new VaultError(`entry name "${name}": lower-case letters, digits, . _ - (at most 64)`);
+  if (typeof entry.secret !== 'string' || entry.secret.length === 0 || entry.secret.length > MAX_SECRET_CHARS)
+    throw new VaultError(`entry ${name}: the secret must be 1 to ${MAX_SECRET_CHARS} characters`);
+  if (entry.kind === 'totp' || entry.kind === 'hotp') {
+    if (!/^[A-Z2-7]{16,128}=*$/.test(entry.secret))
+      throw new VaultError(`entry ${name}: a one-time-code seed is base32 (A-Z, 2-7), at least 16 characters`);
+    if (entry.digits !== 6 && entry.digits !== 8) throw new VaultError(`entry ${name}: codes have 6 or 8 digits`);
+  }
+  if (entry.kind === 'totp' && (!Number.isInteger(entry.period) || entry.period < 10 || entry.period > 300))
+    throw new VaultError(`entry ${name}: the period is 10 to 300 seconds`);
+  if (entry.kind === 'hotp' && (!Number.isSafeInteger(entry.counter) || entry.counter < 0))
+    throw new VaultError(`entry ${name}: the counter is a whole number ≥ 0`);
+}
+
+// An unlocked vault.
+export class Vault {
+  private constructor(
+    private readonly file: string,
+    private readonly header: Omit<VaultFile, 'entries'>,
+    private key: Buffer | undefined,
+    private entries: Map<string, VaultEntry>,
+  ) {}
+
+  // Makes a new, empty vault in `file` (which must not exist) under `passphrase`.
+  static async create(file: string, passphrase: string): Promise<Vault> {
+    if (passphrase.length < 8) throw new VaultError('a vault passphrase has at least 8 characters');
+    const kdf = { name: 'scrypt' as const, ...SCRYPT, salt: randomBytes(16).toString('base64') };
+    const key = randomBytes(32);
+    const header = { format: VAULT_FORMAT, kdf, key: seal(await derive(passphrase, kdf), key, VAULT_FORMAT) } as const;
+    if (await stat(file).catch(() => undefined)) throw new VaultError('a vault exists already');
+    const vault = new Vault(file, header, key, new Map());
+    await vault.save();
+    return vault;
+  }
+
+  // Opens the vault in `file` with its passphrase.
+  static async unlock(file: string, passphrase: string): Promise<Vault> {
+    const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new VaultError(
+        error.code === 'ENOENT' ? 'there is no vault yet' : `the vault does not read: ${error.message}`,
+      );
+    });
+    if (text.length > MAX_FILE_BYTES) throw new VaultError('the vault file is larger than a vault');
+    let parsed: VaultFile;
+    try {
+      parsed = JSON.parse(text) as VaultFile;
+    } catch {
+      throw new VaultError('the vault file is damaged (not JSON)');
+    }
+    if (parsed?.format !== VAULT_FORMAT || parsed.kdf?.name !== 'scrypt' || !parsed.key || !parsed.entries)
+      throw new VaultError(`the vault file is not of format ${VAULT_FORMAT}`);
+    const key = open(await derive(passphrase, parsed.kdf), parsed.key, VAULT_FORMAT);
+    if (!key) throw new VaultError('wrong passphrase');
+    const plain = open(key, parsed.entries, `${VAULT_FORMAT} entries`);
+    if (!plain) throw new VaultError('the vault file is damaged: its entries do not open');
+    const entries = new Map(Object.entries(JSON.parse(plain.toString('utf8')) as Record<string, VaultEntry>));
+    const { entries: _sealed, ...header } = parsed;
+    return new Vault(file, header, key, entries);
+  }
+
+  private unlocked(): Buffer {
+    if (!this.key) throw new VaultError('the vault is locked');
+    return this.key;
+  }
+
+  private async save(): Promise<void> {
+    const plain = Buffer.from(JSON.stringify(Object.fromEntries(this.entries)));
+    const file: VaultFile = { ...this.header, entries: seal(this.unlocked(), plain, `${VAULT_FORMAT} entries`) };
+    await writeFileAtomic(this.file, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+    plain.fill(0);
+  }
+
+  // The entries' names and kinds (never their secrets).
+  list(): Array<{ name: string; kind: VaultEntry['kind'] }> {
+    this.unlocked();
+    return [...this.entries]
+      .map(([name, entry]) => ({ name, kind: entry.kind }))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  // One entry, whole.
+  get(name: string): VaultEntry | undefined {
+    this.unlocked();
+    return this.entries.get(name);
+  }
+
+  // Adds or replaces an entry, written through before it returns.
+  async put(name: string, entry: VaultEntry): Promise<void> {
+    this.unlocked();
+    checkEntry(name, entry);
+    if (!this.entries.has(name) && this.entries.size >= MAX_ENTRIES)
+      throw new VaultError(`the vault holds ${MAX_ENTRIES} entries at most`);
+    this.entries.set(name, { ...entry });
+    await this.save();
+  }
+
+  // Removes an entry.
+  async remove(name: string): Promise<boolean> {
+    this.unlocked();
+    const had = this.entries.delete(name);
+    if (had) await this.save();
+    return had;
+  }
+
+  // The current one-time code of a seed entry (`now` in ms); an HOTP entry's counter moves on and is saved.
+  async code(name: string, now = Date.now()): Promise<string> {
+    const entry = this.get(name);
+    if (!entry || (entry.kind !== 'totp' && entry.kind !== 'hotp'))
+      throw new VaultError(`no one-time-code seed named ${name}`);
+    if (entry.kind === 'totp')
+      return generate({
+        secret: entry.secret.replace(/=+$/, ''),
+        epoch: Math.floor(now / 1000),
+        period: entry.period,
+        digits: entry.digits,
+        algorithm: entry.algorithm,
+        guardrails: SEED_GUARDRAILS,
+      });
+    const code = await generate({
+      secret: entry.secret.replace(/=+$/, ''),
+      strategy: 'hotp',
+      counter: entry.counter,
+      digits: entry.digits,
+      guardrails: SEED_GUARDRAILS,
+    });
+    this.entries.set(name, { ...entry, counter: entry.counter + 1 });
+    await this.save();
+    return code;
+  }
+
+  // Forgets the key and the entries (they stay sealed in the file).
+  lock(): void {
+    this.key?.fill(0);
+    this.key = undefined;
+    this.entries = new Map();
+  }
+}
