@@ -5,8 +5,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_ONION_CLIENTS, type OnionClientView, type OnionView } from '../../common/api-types.ts';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
+import { base32Decode } from '../../common/base32.ts';
 import { ONION_PORTS } from '../../common/net/onion-link.ts';
-import { base32Decode } from '../../common/onion/client-auth.ts';
 import { type OnionServiceKey, onionServiceKey } from '../../common/onion/service-key.ts';
 import { ControlError } from '../controls.ts';
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type KeySplit, packFolder, recoverKeys, splitKeys, unpackFolder } from './custody.ts';
-import { base32, openShare, sealShare, shareText } from './share-card.ts';
+import { openShare, sealShare, shareText } from './share-card.ts';
 
 let root: string;
 let keys: string;
@@ -119,17 +119,7 @@ test('a key folder holds only files', async () => {
   }
 });
 
-test("known answers: RFC 4648's base32 vectors, and a share envelope from a fixed dealer key", () => {
-  for (const [plain, encoded] of [
-    ['', ''],
-    ['f', 'MY'],
-    ['fo', 'MZXQ'],
-    ['foo', 'MZXW6'],
-    ['foob', 'MZXW6YQ'],
-    ['fooba', 'MZXW6YTB'],
-    ['foobar', 'MZXW6YTBOI'],
-  ])
-    assert.is(base32(Buffer.from(plain!)), encoded);
+test('known answer: a share envelope from a fixed dealer key', () => {
   // Ed25519 is deterministic: this seed (its public key below), these fields, this text.
   const seed = Buffer.alloc(32, 7);
   const dealer = createPrivateKey({

@@ -4,13 +4,13 @@
 // base32 in groups of five behind `MVOS-SHARE-1:`, which a person can type from paper and a QR code holds in its
 // alphanumeric mode.
 import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { base32, base32Decode } from '../../common/base32.ts';
 import { UserError } from '../../common/errors.ts';
 
 const MAGIC = Buffer.from('MVS1', 'latin1');
 // The text form's prefix; what follows is the envelope in base32.
 export const SHARE_PREFIX = 'MVOS-SHARE-1:';
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 // A label is for people: short, one line.
 export const MAX_LABEL_BYTES = 64;
 
@@ -57,40 +57,6 @@ export function sealShare(e: ShareEnvelope, dealer: KeyObject): Buffer {
   return Buffer.concat([signed, sign(null, signed, dealer)]);
 }
 
-// Base32 (RFC 4648 alphabet, no padding).
-export function base32(bytes: Buffer): string {
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
-}
-
-function unbase32(text: string): Buffer | undefined {
-  const out: number[] = [];
-  let bits = 0;
-  let value = 0;
-  for (const char of text) {
-    const digit = BASE32.indexOf(char);
-    if (digit < 0) return undefined;
-    value = ((value << 5) | digit) & 0xffff;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
-
 // The text of a share: the prefix, then base32 in groups of five.
 export function shareText(envelope: Buffer): string {
   return `${SHARE_PREFIX}${base32(envelope)
@@ -105,8 +71,12 @@ export function openShare(text: string, where: string): ShareEnvelope {
   const prefix = SHARE_PREFIX.replace(/-/g, '');
   if (!compact.startsWith(prefix))
     throw new UserError(`${where}: not a share card (it does not start with ${SHARE_PREFIX})`);
-  const bytes = unbase32(compact.slice(prefix.length));
-  if (!bytes) throw new UserError(`${where}: the share holds characters that are not base32 (A-Z, 2-7): mistyped?`);
+  let bytes: Buffer;
+  try {
+    bytes = base32Decode(compact.slice(prefix.length));
+  } catch {
+    throw new UserError(`${where}: the share holds characters that are not base32 (A-Z, 2-7): mistyped?`);
+  }
   const fail = (why: string) => new UserError(`${where}: damaged or forged share: ${why}`);
   if (bytes.length < 4 + 16 + 3 + 16 + 32 + 1 + 64 || !bytes.subarray(0, 4).equals(MAGIC))
     throw fail('it is too short or not of this format');

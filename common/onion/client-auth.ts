@@ -1,8 +1,8 @@
 // Key formats of v3 onion service client authorization ("restricted discovery"): an x25519 keypair, each half the raw
 // 32 bytes in RFC 4648 base32 without padding, written as Tor's authorized_clients/*.auth and *.auth_private lines.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { base32, base32Decode } from '../base32.ts';
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 // The PKCS #8 DER of an x25519 private key up to its 32 raw bytes (RFC 8410); Node 20 imports no JWK without "x".
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
@@ -10,42 +10,6 @@ const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex
 export interface OnionAuthKeys {
   publicKey: string;
   privateKey: string;
-}
-
-// RFC 4648 base32 without padding, upper case (Tor decodes either case).
-export function base32(bytes: Uint8Array): string {
-  let out = '';
-  let buffer = 0;
-  let bits = 0;
-  for (const byte of bytes) {
-    buffer = (buffer << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(buffer >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    buffer &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += ALPHABET[(buffer << (5 - bits)) & 31];
-  return out;
-}
-
-// The bytes of an unpadded (or padded) RFC 4648 base32 string, either case; throws on other characters.
-export function base32Decode(text: string): Buffer {
-  const bytes: number[] = [];
-  let buffer = 0;
-  let bits = 0;
-  for (const char of text.replace(/=+$/, '').toUpperCase()) {
-    const value = ALPHABET.indexOf(char);
-    if (value < 0) throw new Error(`not base32: ${JSON.stringify(char)}`);
-    buffer = ((buffer << 5) | value) & 0xffff;
-    bits += 5;
-    if (bits >= 8) {
-      bytes.push((buffer >>> (bits - 8)) & 255);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(bytes);
 }
 
 // The raw bytes of an OKP key (x25519, ed25519) as its JWK holds them: `d` the private half, `x` the public one.

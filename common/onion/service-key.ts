@@ -1,7 +1,8 @@
 // A v3 onion service's identity: an ed25519 key in the file Tor reads (hs_ed25519_secret_key) and the address it gives
 // (rend-spec-v3 "Encoding onion addresses": base32 of the public key, a checksum and the version, 56 characters).
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { base32, base32Decode, rawKeyPart } from './client-auth.ts';
+import { base32, base32Decode } from '../base32.ts';
+import { rawKeyPart } from './client-auth.ts';
 
 // The 32-byte headers of Tor's key files (the tag, NUL-padded).
 const SECRET_HEADER = header('== ed25519v1-secret: type0 ==');

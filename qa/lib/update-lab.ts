@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { type QemuFirmware, qemuArgv } from '../../common/qemu/argv.ts';
 import { bootFirmware } from '../../common/qemu/media.ts';
@@ -126,9 +126,9 @@ export async function filesDisk(file: string, label: string, files: Record<strin
     await runTool('mcopy', ['-i', file, path, `::/${name}`], { env: { MTOOLS_SKIP_CHECK: '1' } });
 }
 
-// A fresh copy of a version's raw disk.
+// A fresh copy of a version's raw disk (images/<host>/<host>.raw).
 export function rawCopy(image: HostImage, file: string): void {
-  copyFileSync(join(image.dir, `${UPDATE_HOST}.raw`), file);
+  copyFileSync(join(image.dir, `${basename(image.dir)}.raw`), file);
 }
 
 // The disks of a machine under `dir`: its raw disk, its state partition and a disk of files (/dev/vdb).
@@ -137,19 +137,26 @@ export function machineDisks(dir: string): { disk: string; state: string; files:
 }
 
 // A machine on fresh disks: a copy of `image`'s raw disk, an empty state partition, and a FAT disk holding `files`
-// labelled `label`.
+// labelled `label`; `machine` as ConsoleHost.start takes it.
 export async function freshMachine(
   name: string,
   image: HostImage,
   dir: string,
   label: string,
   files: Record<string, string>,
+  machine: MachineOptions = {},
 ): Promise<ConsoleHost> {
   const disks = machineDisks(dir);
   rawCopy(image, disks.disk);
   await stateDisk(disks.state);
   await filesDisk(disks.files, label, files);
-  return ConsoleHost.start(name, disks.disk, disks.state, [disks.files]);
+  return ConsoleHost.start(name, disks.disk, disks.state, [disks.files], machine);
+}
+
+// A machine's firmware (UEFI with its own writable variables; SeaBIOS when absent) and more QEMU arguments (devices).
+export interface MachineOptions {
+  firmware?: QemuFirmware;
+  args?: string[];
 }
 
 // What the agent says when a version on trial passed its gate.
@@ -178,7 +185,7 @@ export class ConsoleHost {
     disk: string,
     state: string,
     extra: string[] = [],
-    machine: { firmware?: QemuFirmware; args?: string[] } = {},
+    machine: MachineOptions = {},
   ): Promise<ConsoleHost> {
     const { firmware, args = [] } = machine;
     mkdirSync(ARTIFACTS, { recursive: true });

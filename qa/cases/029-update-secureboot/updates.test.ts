@@ -4,13 +4,13 @@
 // refused by the firmware, and the host is back on v1 by itself, status naming the firmware. The same version signed
 // with our db key is tried once, boots under Secure Boot, passes its gate and is kept: the next plain reboot, with no
 // BootNext, comes up on v2 again through BootOrder.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildHostImage, type HostImage, repoRoot } from '../../lib/host-image.ts';
-import { ConsoleHost, filesDisk, mvos, stateDisk } from '../../lib/update-lab.ts';
+import { type ConsoleHost, freshMachine, mvos } from '../../lib/update-lab.ts';
 import { pinnedFirmware, secureBootVars } from '../101-secureboot-chain/firmware-boot.ts';
 
 const RECIPE = join(repoRoot, 'qa/cases/029-update-secureboot/host-sb-update.yaml');
@@ -49,17 +49,12 @@ test.before(async () => {
     const firmware = await pinnedFirmware();
     const vars = join(dir, 'vars.fd');
     await secureBootVars(firmware, keys, vars);
-    const machine = join(dir, 'machine');
-    mkdirSync(machine);
-    const disk = join(machine, 'disk.raw');
-    copyFileSync(join(images.v1.dir, `${HOST}.raw`), disk);
-    await stateDisk(join(machine, 'state.img'));
-    await filesDisk(join(machine, 'files.img'), 'BUNDLES', { 'v2.mvu': bundles.v2, 'other.mvu': bundles.other });
-    host = await ConsoleHost.start(
+    host = await freshMachine(
       '029-update-secureboot',
-      disk,
-      join(machine, 'state.img'),
-      [join(machine, 'files.img')],
+      images.v1,
+      dir,
+      'BUNDLES',
+      { 'v2.mvu': bundles.v2, 'other.mvu': bundles.other },
       { firmware: { type: 'ovmf-secureboot', code: firmware['ovmf-code-secboot'], vars } },
     );
   } catch (error) {

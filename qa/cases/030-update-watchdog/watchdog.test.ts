@@ -2,13 +2,13 @@
 // QEMU's i6300esb, and init arms it. v2 is pushed; on its try's boot, while the gate still waits for the controller, the
 // watchdog's feeder is frozen, as a hung machine would leave it. The watchdog resets the machine (no shutdown runs),
 // GRUB has cleared the try, and the host is back on v1 by itself, with v2 recorded as failed.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildHostImage, type HostImage, repoRoot } from '../../lib/host-image.ts';
-import { agentReady, ConsoleHost, filesDisk, mvos, rawCopy, stateDisk } from '../../lib/update-lab.ts';
+import { agentReady, type ConsoleHost, freshMachine, mvos } from '../../lib/update-lab.ts';
 
 const RECIPE = 'qa/cases/030-update-watchdog/host-watchdog.yaml';
 const dir = mkdtempSync(join(tmpdir(), 'mvos-qa-030-'));
@@ -25,17 +25,15 @@ test.before(async () => {
     const v2 = buildHostImage(v2Recipe, { env, output: join(dir, 'v2') });
     const bundle = join(dir, 'v2.mvu');
     mvos(['update', 'bundle', v2.dir, '--out', bundle], env);
-    const machine = join(dir, 'machine');
-    mkdirSync(machine);
-    rawCopy(v1, join(machine, 'disk.raw'));
-    await stateDisk(join(machine, 'state.img'));
-    await filesDisk(join(machine, 'files.img'), 'BUNDLES', { 'v2.mvu': bundle });
-    host = await ConsoleHost.start(
+    host = await freshMachine(
       '030-update-watchdog',
-      join(machine, 'disk.raw'),
-      join(machine, 'state.img'),
-      [join(machine, 'files.img')],
-      { args: ['-device', 'i6300esb', '-action', 'watchdog=reset'] },
+      v1,
+      join(dir, 'machine'),
+      'BUNDLES',
+      { 'v2.mvu': bundle },
+      {
+        args: ['-device', 'i6300esb', '-action', 'watchdog=reset'],
+      },
     );
   } catch (error) {
     console.error(error);
