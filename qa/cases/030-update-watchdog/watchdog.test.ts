@@ -28,7 +28,7 @@ test.before(async () => {
     host = await freshMachine(
       '030-update-watchdog',
       v1,
-      join(dir, 'machine'),
+      dir,
       'BUNDLES',
       { 'v2.mvu': bundle },
       {
