@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type KeySplit, packFolder, recoverKeys, splitKeys, unpackFolder } from './custody.ts';
+import { type KeySplit, packFolder, parseSealed, recoverKeys, splitKeys, unpackFolder } from './custody.ts';
 import { openShare, sealShare, shareText } from './share-card.ts';
 
 let root: string;
@@ -101,6 +101,15 @@ test('a share of another set, one given twice, a damaged sealed file: each refus
   const damaged = { ...split.sealed, ciphertext: ciphertext.toString('base64') };
   const opened = await recoverKeys(damaged, given(split, [1, 2])).catch((e: Error) => e);
   assert.match((opened as Error).message, /the sealed file is damaged/);
+  for (const [threshold, shares] of [
+    [1, 3],
+    [4, 3],
+    [2, 99],
+  ])
+    assert.throws(
+      () => parseSealed(JSON.stringify({ ...split.sealed, threshold, shares }), 'crafted.json'),
+      /crafted\.json: not a sealed key folder/,
+    );
   const relabelled = await recoverKeys({ ...split.sealed, label: 'y' }, given(split, [1, 2])).catch((e: Error) => e);
   assert.match((relabelled as Error).message, /the sealed file is damaged/);
 });

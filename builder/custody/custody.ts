@@ -142,6 +142,9 @@ export function parseSealed(text: string, where: string): SealedKeys {
     !hex(json.check, 16) ||
     !Number.isInteger(json.threshold) ||
     !Number.isInteger(json.shares) ||
+    json.threshold < 2 ||
+    json.threshold > json.shares ||
+    json.shares > MAX_SHARES ||
     typeof json.label !== 'string' ||
     [json.nonce, json.ciphertext, json.tag].some((v) => typeof v !== 'string')
   )
