@@ -73,6 +73,11 @@ test('a share with any one character changed is named, whichever character', asy
     const changed = `${card.slice(0, at)}${card[at] === 'A' ? 'B' : 'A'}${card.slice(at + 1)}`;
     assert.throws(() => openShare(changed, 'share-2.txt'), /share-2\.txt: (damaged or forged share|the share holds)/);
   }
+  // The last character's unused bits, which decoding alone would drop: a change there is a changed card too.
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const last = card.at(-1)!;
+  const padded = `${card.slice(0, -1)}${alphabet[alphabet.indexOf(last) ^ 1]}`;
+  assert.throws(() => openShare(padded, 'share-2.txt'), /share-2\.txt: damaged or forged share/);
   // Typed from paper: lower case, spaces and line breaks are fine.
   assert.is(
     openShare(

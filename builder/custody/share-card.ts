@@ -71,13 +71,16 @@ export function openShare(text: string, where: string): ShareEnvelope {
   const prefix = SHARE_PREFIX.replace(/-/g, '');
   if (!compact.startsWith(prefix))
     throw new UserError(`${where}: not a share card (it does not start with ${SHARE_PREFIX})`);
+  const body = compact.slice(prefix.length);
   let bytes: Buffer;
   try {
-    bytes = base32Decode(compact.slice(prefix.length));
+    bytes = base32Decode(body);
   } catch {
     throw new UserError(`${where}: the share holds characters that are not base32 (A-Z, 2-7): mistyped?`);
   }
   const fail = (why: string) => new UserError(`${where}: damaged or forged share: ${why}`);
+  // The last character carries unused bits, which decoding drops: only the one encoding of the bytes is a share.
+  if (base32(bytes) !== body) throw fail('its last character is not one a card ever has (a changed character?)');
   if (bytes.length < 4 + 16 + 3 + 16 + 32 + 1 + 64 || !bytes.subarray(0, 4).equals(MAGIC))
     throw fail('it is too short or not of this format');
   let at = 4;
