@@ -99,10 +99,11 @@ export class EfiVars {
       .sort((x, y) => x - y);
   }
 
-  // Every Boot#### option that parses, by number (one that does not is never ours, and is left alone).
-  async options(): Promise<Map<number, LoadOption>> {
+  // Every Boot#### option that parses, by number (one that does not is never ours, and is left alone); `numbers`: the
+  // variables' numbers when the caller listed them already.
+  async options(numbers?: number[]): Promise<Map<number, LoadOption>> {
     const out = new Map<number, LoadOption>();
-    for (const number of (await this.optionNumbers()).slice(0, MAX_OPTIONS)) {
+    for (const number of (numbers ?? (await this.optionNumbers())).slice(0, MAX_OPTIONS)) {
       const data = await this.read(optionName(number));
       if (!data) continue;
       try {
@@ -188,13 +189,14 @@ export class UefiBoot implements BootSelector {
     slots: EspSlots,
   ): Promise<{ paths: Record<Slot, Buffer>; numbers: Partial<Record<Slot, number>>; used: Set<number> }> {
     const paths = await this.paths(slots);
-    const options = await this.vars.options();
+    const all = await this.vars.optionNumbers();
+    const options = await this.vars.options(all);
     const numbers: Partial<Record<Slot, number>> = {};
     for (const [number, option] of [...options].sort((x, y) => x[0] - y[0]))
       for (const slot of SLOTS)
         if (numbers[slot] === undefined && option.active && option.filePathList.equals(paths[slot]))
           numbers[slot] = number;
-    return { paths, numbers, used: new Set(await this.vars.optionNumbers()) };
+    return { paths, numbers, used: new Set(all) };
   }
 
   // Both slots' option numbers, creating the missing ones at the lowest free numbers.
@@ -231,7 +233,10 @@ export class UefiBoot implements BootSelector {
 
   // Puts `slot` first in BootOrder, the other slot second, the rest after in their order.
   async keep(slots: EspSlots, slot: Slot): Promise<void> {
-    const numbers = await this.ensure(slots);
+    await this.putFirst(await this.ensure(slots), slot);
+  }
+
+  private async putFirst(numbers: Record<Slot, number>, slot: Slot): Promise<void> {
     const ours = [numbers[slot], numbers[otherSlot(slot)]];
     const rest = (await this.vars.bootOrder()).filter((n) => !ours.includes(n));
     await this.vars.setBootOrder([...ours, ...rest]);
@@ -240,8 +245,8 @@ export class UefiBoot implements BootSelector {
   // BootNext: the next boot tries `slot` once. The slot that runs now is made first in BootOrder before, so a refused
   // or failed try comes back to it.
   async tryOnce(slots: EspSlots, slot: Slot): Promise<void> {
-    await this.keep(slots, otherSlot(slot));
     const numbers = await this.ensure(slots);
+    await this.putFirst(numbers, otherSlot(slot));
     await this.vars.setBootNext(numbers[slot]);
   }
 }
