@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import QRCode from 'qrcode';
 import { UserError } from '../../common/errors.ts';
 import { runTool } from '../../common/exec.ts';
-import type { KeySplit } from './custody.ts';
-import { openShare } from './share-card.ts';
+import type { KeySplit } from '../../common/custody/custody.ts';
+import { openShare } from '../../common/custody/share-card.ts';
 
 // The sealed folder's file name in a split's folder.
 export const SEALED_FILE = 'keys.sealed.json';

@@ -44,7 +44,7 @@ const entries: Record<string, VaultEntry> = {
 };
 
 test('entries come back after lock and unlock; a wrong passphrase opens nothing', async () => {
-  const vault = await Vault.create(file, PASS);
+  const { vault } = await Vault.create(file, PASS);
   for (const [name, entry] of Object.entries(entries)) await vault.put(name, entry);
   vault.lock();
   assert.throws(() => vault.list(), /the vault is locked/);
@@ -61,7 +61,7 @@ test('entries come back after lock and unlock; a wrong passphrase opens nothing'
 });
 
 test('the file, as a stolen disk would give it, holds none of the stored values in any form', async () => {
-  const vault = await Vault.create(file, PASS);
+  const { vault } = await Vault.create(file, PASS);
   for (const [name, entry] of Object.entries(entries)) await vault.put(name, entry);
   const raw = readFileSync(file);
   for (const entry of Object.values(entries)) {
@@ -76,7 +76,7 @@ test('the file, as a stolen disk would give it, holds none of the stored values 
 });
 
 test('TOTP codes equal oathtool’s (SHA-1, SHA-256, 6 and 8 digits, 30 and 60 s); HOTP codes too, counter kept', async () => {
-  const vault = await Vault.create(file, PASS);
+  const { vault } = await Vault.create(file, PASS);
   for (const [name, entry] of Object.entries(entries)) await vault.put(name, entry);
   await vault.put('short', { kind: 'totp', secret: SEEDS.short, digits: 6, period: 30, algorithm: 'sha1' });
   for (const at of [59, 1_111_111_109, 1_234_567_890, 2_000_000_000]) {
@@ -96,7 +96,7 @@ test('TOTP codes equal oathtool’s (SHA-1, SHA-256, 6 and 8 digits, 30 and 60 s
 });
 
 test('refused: a damaged file, a crafted key derivation, bad entries', async () => {
-  const vault = await Vault.create(file, PASS);
+  const { vault } = await Vault.create(file, PASS);
   await vault.put('a', { kind: 'password', secret: 'x' });
   const json = JSON.parse(readFileSync(file, 'utf8'));
   const data = Buffer.from(json.entries.data, 'base64');

@@ -6,6 +6,16 @@ import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:cryp
 import { readFile, stat } from 'node:fs/promises';
 import { createGuardrails, generate } from 'otplib';
 import { writeFileAtomic } from '../atomic-write.ts';
+import {
+  type GivenShare,
+  type KeySplit,
+  parseSealed,
+  recoverKeys,
+  type SealedKeys,
+  type SplitOptions,
+  sealAndSplit,
+} from '../custody/custody.ts';
+import { UserError } from '../errors.ts';
 
 // The vault file's format.
 export const VAULT_FORMAT = 'mvos-vault/1';
@@ -19,12 +29,17 @@ const MAX_SECRET_CHARS = 64 * 1024;
 // Seeds as services issue them: many are 80 bits, below otplib's default floor of 128.
 const SEED_GUARDRAILS = createGuardrails({ MIN_SECRET_BYTES: 10 });
 
-// What an entry holds; `secret` is what never leaves the vault except to the one who may have it.
-export type VaultEntry =
+// What an entry holds; `secret` is what never leaves the vault except to the one who may have it: a logged-in user,
+// or the one VM `vm` names, over its own channel.
+export type VaultEntry = (
   | { kind: 'password'; secret: string; note?: string }
   | { kind: 'totp'; secret: string; digits: 6 | 8; period: number; algorithm: 'sha1' | 'sha256' | 'sha512' }
   | { kind: 'hotp'; secret: string; digits: 6 | 8; counter: number }
-  | { kind: 'ssh-key'; secret: string; publicKey: string };
+  | { kind: 'ssh-key'; secret: string; publicKey: string }
+) & { vm?: string };
+
+// The entry kinds.
+export const ENTRY_KINDS = ['password', 'totp', 'hotp', 'ssh-key'] as const;
 
 // A vault operation refused (wrong passphrase, a damaged file, a bad entry).
 export class VaultError extends Error {}
@@ -39,6 +54,8 @@ interface VaultFile {
   format: typeof VAULT_FORMAT;
   kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: string };
   key: Sealed;
+  // The vault key sealed once more under a key split among custodians: any T of their shares unlock it too.
+  recovery?: SealedKeys;
   entries: Sealed;
 }
 
@@ -95,6 +112,46 @@ export function checkEntry(name: string, entry: VaultEntry): void {
     throw new VaultError(`entry ${name}: the period is 10 to 300 seconds`);
   if (entry.kind === 'hotp' && (!Number.isSafeInteger(entry.counter) || entry.counter < 0))
     throw new VaultError(`entry ${name}: the counter is a whole number ≥ 0`);
+  if (
+    entry.kind === 'ssh-key' &&
+    (typeof entry.publicKey !== 'string' || !/^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+( .{0,200})?$/.test(entry.publicKey))
+  )
+    throw new VaultError(`entry ${name}: publicKey must be an OpenSSH public key line`);
+  if (entry.vm !== undefined && (typeof entry.vm !== 'string' || !/^[a-z][a-z0-9-]{0,30}$/.test(entry.vm)))
+    throw new VaultError(`entry ${name}: vm must be a VM name`);
+}
+
+// Reads and checks a vault file's outer shape.
+async function readVaultFile(file: string): Promise<VaultFile> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new VaultError(
+      error.code === 'ENOENT' ? 'there is no vault yet' : `the vault does not read: ${error.message}`,
+    );
+  });
+  if (text.length > MAX_FILE_BYTES) throw new VaultError('the vault file is larger than a vault');
+  let parsed: VaultFile;
+  try {
+    parsed = JSON.parse(text) as VaultFile;
+  } catch {
+    throw new VaultError('the vault file is damaged (not JSON)');
+  }
+  if (parsed?.format !== VAULT_FORMAT || parsed.kdf?.name !== 'scrypt' || !parsed.key || !parsed.entries)
+    throw new VaultError(`the vault file is not of format ${VAULT_FORMAT}`);
+  if (parsed.recovery !== undefined) parsed.recovery = parseSealed(JSON.stringify(parsed.recovery), 'the vault file');
+  return parsed;
+}
+
+// What the file holds without a key: whether it exists and how it can be unlocked.
+export async function vaultInfo(
+  file: string,
+): Promise<{ exists: boolean; recovery?: { threshold: number; shares: number; setId: string } }> {
+  const parsed = await readVaultFile(file).catch((error: Error) => {
+    if (error.message === 'there is no vault yet') return undefined;
+    throw error;
+  });
+  if (!parsed) return { exists: false };
+  const r = parsed.recovery;
+  return { exists: true, ...(r ? { recovery: { threshold: r.threshold, shares: r.shares, setId: r.setId } } : {}) };
 }
 
 // An unlocked vault.
@@ -106,39 +163,63 @@ export class Vault {
     private entries: Map<string, VaultEntry>,
   ) {}
 
-  // Makes a new, empty vault in `file` (which must not exist) under `passphrase`.
-  static async create(file: string, passphrase: string): Promise<Vault> {
+  // Makes a new, empty vault in `file` (which must not exist) under `passphrase`; with `recovery`, its key is split
+  // among custodians too, and their share cards are returned (once: nothing keeps them).
+  static async create(
+    file: string,
+    passphrase: string,
+    recovery?: SplitOptions,
+  ): Promise<{ vault: Vault; cards: string[] }> {
     if (passphrase.length < 8) throw new VaultError('a vault passphrase has at least 8 characters');
     const kdf = { name: 'scrypt' as const, ...SCRYPT, salt: randomBytes(16).toString('base64') };
     const key = randomBytes(32);
-    const header = { format: VAULT_FORMAT, kdf, key: seal(await derive(passphrase, kdf), key, VAULT_FORMAT) } as const;
+    let split: KeySplit | undefined;
+    try {
+      split = recovery ? await sealAndSplit(key, recovery) : undefined;
+    } catch (error) {
+      throw error instanceof UserError ? new VaultError(error.message) : error;
+    }
+    const header = {
+      format: VAULT_FORMAT,
+      kdf,
+      key: seal(await derive(passphrase, kdf), key, VAULT_FORMAT),
+      ...(split ? { recovery: split.sealed } : {}),
+    } as const;
     if (await stat(file).catch(() => undefined)) throw new VaultError('a vault exists already');
     const vault = new Vault(file, header, key, new Map());
     await vault.save();
-    return vault;
+    return { vault, cards: split?.cards ?? [] };
   }
 
   // Opens the vault in `file` with its passphrase.
   static async unlock(file: string, passphrase: string): Promise<Vault> {
-    const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      throw new VaultError(
-        error.code === 'ENOENT' ? 'there is no vault yet' : `the vault does not read: ${error.message}`,
-      );
-    });
-    if (text.length > MAX_FILE_BYTES) throw new VaultError('the vault file is larger than a vault');
-    let parsed: VaultFile;
-    try {
-      parsed = JSON.parse(text) as VaultFile;
-    } catch {
-      throw new VaultError('the vault file is damaged (not JSON)');
-    }
-    if (parsed?.format !== VAULT_FORMAT || parsed.kdf?.name !== 'scrypt' || !parsed.key || !parsed.entries)
-      throw new VaultError(`the vault file is not of format ${VAULT_FORMAT}`);
+    const parsed = await readVaultFile(file);
     const key = open(await derive(passphrase, parsed.kdf), parsed.key, VAULT_FORMAT);
     if (!key) throw new VaultError('wrong passphrase');
+    return Vault.opened(file, parsed, key);
+  }
+
+  // Opens the vault in `file` with any T of its custodians' shares.
+  static async unlockWithShares(file: string, given: GivenShare[]): Promise<Vault> {
+    const parsed = await readVaultFile(file);
+    if (!parsed.recovery) throw new VaultError('this vault was made without custodians: only its passphrase opens it');
+    let key: Buffer;
+    try {
+      key = await recoverKeys(parsed.recovery, given);
+    } catch (error) {
+      throw error instanceof UserError
+        ? new VaultError(`${error.message}${error.hint ? ` (${error.hint})` : ''}`)
+        : error;
+    }
+    if (key.length !== 32) throw new VaultError('the shares open something that is not a vault key');
+    return Vault.opened(file, parsed, key);
+  }
+
+  private static opened(file: string, parsed: VaultFile, key: Buffer): Vault {
     const plain = open(key, parsed.entries, `${VAULT_FORMAT} entries`);
     if (!plain) throw new VaultError('the vault file is damaged: its entries do not open');
     const entries = new Map(Object.entries(JSON.parse(plain.toString('utf8')) as Record<string, VaultEntry>));
+    plain.fill(0);
     const { entries: _sealed, ...header } = parsed;
     return new Vault(file, header, key, entries);
   }
@@ -155,11 +236,11 @@ export class Vault {
     plain.fill(0);
   }
 
-  // The entries' names and kinds (never their secrets).
-  list(): Array<{ name: string; kind: VaultEntry['kind'] }> {
+  // The entries' names, kinds and VMs (never their secrets).
+  list(): Array<{ name: string; kind: VaultEntry['kind']; vm?: string }> {
     this.unlocked();
     return [...this.entries]
-      .map(([name, entry]) => ({ name, kind: entry.kind }))
+      .map(([name, entry]) => ({ name, kind: entry.kind, ...(entry.vm ? { vm: entry.vm } : {}) }))
       .sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 

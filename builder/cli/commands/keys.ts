@@ -14,8 +14,8 @@ import {
   type SealedKeys,
   splitKeys,
   unpackFolder,
-} from '../../custody/custody.ts';
-import { openShare, SHARE_PREFIX } from '../../custody/share-card.ts';
+} from '../../../common/custody/custody.ts';
+import { openShare, SHARE_PREFIX } from '../../../common/custody/share-card.ts';
 import { defaultKeyDir, exportKeys, initKeys, keyFiles, loadKeySet, refuseRepo } from '../../firmware/keys.ts';
 import { hasUpdateKey, initUpdateKey } from '../../update/update-key.ts';
 import type { Command, CommandContext } from '../command.ts';

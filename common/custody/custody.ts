@@ -5,7 +5,7 @@ import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, rand
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { combine, split } from 'shamir-secret-sharing';
-import { UserError } from '../../common/errors.ts';
+import { UserError } from '../errors.ts';
 import { openShare, type ShareEnvelope, sealShare, shareText } from './share-card.ts';
 
 // The sealed file's format.
@@ -77,17 +77,34 @@ export async function unpackFolder(packed: Buffer, dir: string): Promise<string[
   return files.map(([name]) => name);
 }
 
-// Seals the folder and splits its key: any `threshold` of `shares` recover it.
-export async function splitKeys(
-  dir: string,
-  options: { threshold: number; shares: number; label: string },
-): Promise<KeySplit> {
-  const { threshold, shares, label } = options;
+// How a split is made: any `threshold` of `shares` recover; `label` says what for, on every card.
+export interface SplitOptions {
+  threshold: number;
+  shares: number;
+  label: string;
+}
+
+// Checks T of N before anything is read or made; `flag` names the fields as the caller's user knows them.
+export function checkSplit(options: SplitOptions, flag = { threshold: '--threshold', shares: '--shares' }): void {
+  const { threshold, shares } = options;
   if (!Number.isInteger(shares) || shares < 2 || shares > MAX_SHARES)
-    throw new UserError(`--shares must be a whole number from 2 to ${MAX_SHARES} (got ${shares})`);
+    throw new UserError(`${flag.shares} must be a whole number from 2 to ${MAX_SHARES} (got ${shares})`);
   if (!Number.isInteger(threshold) || threshold < 2 || threshold > shares)
-    throw new UserError(`--threshold must be a whole number from 2 to --shares (${shares}) (got ${threshold})`);
-  const packed = await packFolder(dir);
+    throw new UserError(
+      `${flag.threshold} must be a whole number from 2 to ${flag.shares} (${shares}) (got ${threshold})`,
+    );
+}
+
+// Seals the folder and splits its key: any `threshold` of `shares` recover it.
+export async function splitKeys(dir: string, options: SplitOptions): Promise<KeySplit> {
+  checkSplit(options);
+  return sealAndSplit(await packFolder(dir), options);
+}
+
+// Seals `packed` under a fresh key and splits that key: the custody of any small secret (a key folder, a vault's key).
+export async function sealAndSplit(packed: Buffer, options: SplitOptions): Promise<KeySplit> {
+  checkSplit(options);
+  const { threshold, shares, label } = options;
   const secret = randomBytes(32);
   const setId = randomBytes(16);
   const dealer = generateKeyPairSync('ed25519');
@@ -158,7 +175,7 @@ export interface GivenShare {
   where: string;
 }
 
-// Checks each share alone, then that they are of this sealed set, then combines them and opens the folder.
+// Checks each share alone, then that they are of this sealed set, then combines them and opens what was sealed.
 export async function recoverKeys(sealed: SealedKeys, given: GivenShare[]): Promise<Buffer> {
   const byIndex = new Map<number, ShareEnvelope>();
   for (const { text, where } of given) {

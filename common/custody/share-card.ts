@@ -4,8 +4,8 @@
 // base32 in groups of five behind `MVOS-SHARE-1:`, which a person can type from paper and a QR code holds in its
 // alphanumeric mode.
 import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import { base32, base32Decode } from '../../common/base32.ts';
-import { UserError } from '../../common/errors.ts';
+import { base32, base32Decode } from '../base32.ts';
+import { UserError } from '../errors.ts';
 
 const MAGIC = Buffer.from('MVS1', 'latin1');
 // The text form's prefix; what follows is the envelope in base32.
