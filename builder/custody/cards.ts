@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import QRCode from 'qrcode';
-import { UserError } from '../../common/errors.ts';
-import { runTool } from '../../common/exec.ts';
 import type { KeySplit } from '../../common/custody/custody.ts';
 import { openShare } from '../../common/custody/share-card.ts';
+import { UserError } from '../../common/errors.ts';
+import { runTool } from '../../common/exec.ts';
 
 // The sealed folder's file name in a split's folder.
 export const SEALED_FILE = 'keys.sealed.json';

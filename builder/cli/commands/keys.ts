@@ -5,8 +5,6 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { UserError } from '../../../common/errors.ts';
-import { dealerFingerprint, parseCustodian, SEALED_FILE, writeCards } from '../../custody/cards.ts';
 import {
   type GivenShare,
   parseSealed,
@@ -16,6 +14,8 @@ import {
   unpackFolder,
 } from '../../../common/custody/custody.ts';
 import { openShare, SHARE_PREFIX } from '../../../common/custody/share-card.ts';
+import { UserError } from '../../../common/errors.ts';
+import { dealerFingerprint, parseCustodian, SEALED_FILE, writeCards } from '../../custody/cards.ts';
 import { defaultKeyDir, exportKeys, initKeys, keyFiles, loadKeySet, refuseRepo } from '../../firmware/keys.ts';
 import { hasUpdateKey, initUpdateKey } from '../../update/update-key.ts';
 import type { Command, CommandContext } from '../command.ts';
