@@ -19,6 +19,7 @@ import { hostUpdateCli } from './update/host-cli.ts';
 import { hostSlotOptions } from './update/host-slots.ts';
 import { labelledMedium, MediumWatch } from './update/medium.ts';
 import { UpdateService } from './update/service.ts';
+import { VaultService } from './vault/service.ts';
 
 // How long the onion service's gateway may take to take a new list of clients.
 const ONION_CHANGE_TIMEOUT_MS = 30_000;
@@ -167,6 +168,8 @@ async function start(argv: string[]): Promise<void> {
     onion = { service, doors, socat: await findSocat() };
   }
   update = await openUpdates(config, args, refresh);
+  // The vault stays locked until someone unlocks it: its key is never on disk.
+  const vault = await VaultService.open(args.stateDir, { log });
   supervisor = new Supervisor(config, {
     stateDir: args.stateDir,
     root: args.root,
@@ -208,6 +211,7 @@ async function start(argv: string[]): Promise<void> {
     ...(retrying ? { retryListen: { onChange: refresh } } : {}),
     ...(onion ? { onion: { socket: onion.doors.api, address: onion.service.address } } : {}),
     update,
+    vault,
   });
   // status.json says when the audit log has dropped entries (refreshed at most about once a minute for it).
   api.audit.onSummary(refresh);
@@ -223,6 +227,7 @@ async function start(argv: string[]): Promise<void> {
         ...(secretKeyFile ? { secretKeyFile } : {}),
         controls: supervisor!,
         update: update!,
+        vault,
         log,
         shared,
         ...(onion?.doors.ssh ? { onionSocket: onion.doors.ssh } : {}),

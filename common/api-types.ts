@@ -334,8 +334,42 @@ export interface ApiAnswers {
   'GET /api/update': UpdateView;
   'POST /api/update': UpdateApplied;
   'POST /api/update/rollback': UpdateView;
+  'GET /api/vault': VaultView;
+  'POST /api/vault': { vault: VaultView; cards: string[] };
+  'POST /api/vault/unlock': VaultView;
+  'POST /api/vault/lock': VaultView;
+  'POST /api/vault/entries': VaultView;
+  'DELETE /api/vault/entries/{entry}': VaultView;
+  'GET /api/vault/entries/{entry}/code': VaultCode;
+  'GET /api/vault/entries/{entry}/public-key': { name: string; publicKey: string };
+  'POST /api/vault/ssh-cert': VaultCertificate;
   'GET /api/rescue': RescueState;
   'POST /api/rescue': RescueState;
+}
+
+// The host vault as the API shows it: never a secret, only names, kinds, the VMs entries belong to and the CA's public
+// key.
+export interface VaultView {
+  state: 'none' | 'locked' | 'unlocked';
+  entries?: Array<{ name: string; kind: 'password' | 'totp' | 'hotp' | 'ssh-key'; vm?: string }>;
+  // Custodians who may unlock it with any `threshold` of their `shares`.
+  recovery?: { threshold: number; shares: number; setId: string };
+  caPublicKey?: string;
+  unlock: { failures: number; retryAfterSeconds?: number };
+}
+
+// A one-time code now.
+export interface VaultCode {
+  name: string;
+  code: string;
+  validForSeconds?: number;
+}
+
+// A certificate the vault's CA issued.
+export interface VaultCertificate {
+  certificate: string;
+  validBefore: string;
+  principals: string[];
 }
 
 // A route that answers JSON, as `METHOD /path/{param}`.

@@ -12,6 +12,14 @@ const body = (schema: object, required = false) => ({ required, content: { 'appl
 const name = { name: 'name', in: 'path', required: true, schema: { type: 'string' }, description: 'VM name' };
 const id = { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'checkpoint id' };
 
+const ENTRY = {
+  name: 'entry',
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+  description: 'vault entry name',
+};
+
 const COMMON = { '401': error('No session (TCP only)') };
 const CHANGE = { ...COMMON, '403': error('Cross-origin request or missing/wrong x-csrf-token (TCP only)') };
 const ON_VM = { '404': error('No such VM') };
@@ -420,6 +428,45 @@ const schemas = {
       vms: { type: 'array', items: ref('VmView') },
     },
   },
+  VaultView: {
+    type: 'object',
+    description: 'The host vault; no answer of the API ever holds a secret',
+    required: ['state', 'unlock'],
+    properties: {
+      state: { enum: ['none', 'locked', 'unlocked'] },
+      entries: {
+        type: 'array',
+        description: 'Only while unlocked',
+        items: {
+          type: 'object',
+          required: ['name', 'kind'],
+          properties: {
+            name: { type: 'string' },
+            kind: { enum: ['password', 'totp', 'hotp', 'ssh-key'] },
+            vm: { type: 'string', description: 'The one VM that may ask for its secret, over its own channel' },
+          },
+        },
+      },
+      recovery: {
+        type: 'object',
+        description: 'Custodians: any threshold of their shares unlock the vault',
+        required: ['threshold', 'shares', 'setId'],
+        properties: { threshold: { type: 'integer' }, shares: { type: 'integer' }, setId: { type: 'string' } },
+      },
+      caPublicKey: {
+        type: 'string',
+        description: "The SSH CA's public key (for TrustedUserCAKeys), also while locked",
+      },
+      unlock: {
+        type: 'object',
+        required: ['failures'],
+        properties: {
+          failures: { type: 'integer', description: 'Failed unlock attempts in a row' },
+          retryAfterSeconds: { type: 'integer', description: 'When the next attempt is taken' },
+        },
+      },
+    },
+  },
   Session: {
     type: 'object',
     required: ['user', 'csrf'],
@@ -823,6 +870,198 @@ export const OPENAPI = {
           parameters: [
             { name: 'reboot', in: 'query', schema: { enum: ['yes', 'no'] }, description: 'Reboot now (default yes)' },
           ],
+        },
+      ),
+    },
+    '/api/vault': {
+      get: op('The vault: none, locked or unlocked; its entries while unlocked (never a secret)', {
+        '200': json('The vault', ref('VaultView')),
+        ...COMMON,
+      }),
+      post: op(
+        'Make the vault, unlocked, with a fresh SSH CA; with custodians, its key is split among them too and their share cards are in this one answer',
+        {
+          '201': json('The vault and the share cards (none without custodians)', {
+            type: 'object',
+            required: ['vault', 'cards'],
+            properties: { vault: ref('VaultView'), cards: { type: 'array', items: { type: 'string' } } },
+          }),
+          '400': error('A passphrase under 8 characters, or custodians not T of N (2 ≤ T ≤ N ≤ 32)'),
+          ...CHANGE,
+          '404': error('This agent keeps no vault'),
+          '409': error('A vault exists already'),
+        },
+        {
+          requestBody: body(
+            {
+              type: 'object',
+              required: ['passphrase'],
+              properties: {
+                passphrase: { type: 'string' },
+                custodians: {
+                  type: 'object',
+                  required: ['threshold', 'shares'],
+                  properties: {
+                    threshold: { type: 'integer' },
+                    shares: { type: 'integer' },
+                    label: { type: 'string' },
+                  },
+                },
+              },
+            },
+            true,
+          ),
+        },
+      ),
+    },
+    '/api/vault/unlock': {
+      post: op(
+        'Unlock the vault with its passphrase or any T shares; the key is held in memory only. Attempts are counted before the key derivation, one at a time, and wait longer after each failure past the first few',
+        {
+          '200': json('The vault, unlocked', ref('VaultView')),
+          '400': error('Wrong passphrase, or shares that are too few, damaged or of another set'),
+          ...CHANGE,
+          '404': error('No vault yet'),
+          '429': error('Another attempt is in progress, or too many failures: wait (the time is in the message)'),
+        },
+        {
+          requestBody: body(
+            {
+              oneOf: [
+                { type: 'object', required: ['passphrase'], properties: { passphrase: { type: 'string' } } },
+                {
+                  type: 'object',
+                  required: ['shares'],
+                  properties: { shares: { type: 'array', items: { type: 'string' }, maxItems: 32 } },
+                },
+              ],
+            },
+            true,
+          ),
+        },
+      ),
+    },
+    '/api/vault/lock': {
+      post: op('Lock the vault: its key and entries leave memory', {
+        '200': json('The vault, locked', ref('VaultView')),
+        ...CHANGE,
+        '404': error('This agent keeps no vault'),
+      }),
+    },
+    '/api/vault/entries': {
+      post: op(
+        'Add or replace an entry; its secret goes in and is never answered (a VM named by vm asks for it over its own channel)',
+        {
+          '200': json('The vault afterwards', ref('VaultView')),
+          '400': error('A field is wrong (the reason)'),
+          ...CHANGE,
+          '404': error('This agent keeps no vault'),
+          '409': error('The vault is locked, or the name is the CA'),
+        },
+        {
+          requestBody: body(
+            {
+              type: 'object',
+              required: ['name', 'kind', 'secret'],
+              properties: {
+                name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' },
+                kind: { enum: ['password', 'totp', 'hotp', 'ssh-key'] },
+                secret: { type: 'string', description: 'totp/hotp: the base32 seed; ssh-key: the private key' },
+                vm: { type: 'string' },
+                note: { type: 'string' },
+                digits: { enum: [6, 8] },
+                period: { type: 'integer', minimum: 10, maximum: 300 },
+                algorithm: { enum: ['sha1', 'sha256', 'sha512'] },
+                counter: { type: 'integer', minimum: 0 },
+                publicKey: { type: 'string' },
+              },
+            },
+            true,
+          ),
+        },
+      ),
+    },
+    '/api/vault/entries/{entry}': {
+      delete: op(
+        'Remove an entry',
+        {
+          '200': json('The vault afterwards', ref('VaultView')),
+          ...CHANGE,
+          '404': error('No such entry, or no vault'),
+          '409': error('The vault is locked, or the entry is the CA'),
+        },
+        { parameters: [ENTRY] },
+      ),
+    },
+    '/api/vault/entries/{entry}/code': {
+      get: op(
+        'The current one-time code of a TOTP or HOTP entry (an HOTP counter moves on)',
+        {
+          '200': json('The code', {
+            type: 'object',
+            required: ['name', 'code'],
+            properties: {
+              name: { type: 'string' },
+              code: { type: 'string' },
+              validForSeconds: { type: 'integer', description: 'TOTP: seconds left in its period' },
+            },
+          }),
+          ...COMMON,
+          '400': error('Not a seed entry'),
+          '404': error('No such entry, or no vault'),
+          '409': error('The vault is locked'),
+        },
+        { parameters: [ENTRY] },
+      ),
+    },
+    '/api/vault/entries/{entry}/public-key': {
+      get: op(
+        'The public key of an SSH key entry',
+        {
+          '200': json('The key', {
+            type: 'object',
+            required: ['name', 'publicKey'],
+            properties: { name: { type: 'string' }, publicKey: { type: 'string' } },
+          }),
+          ...COMMON,
+          '400': error('Not an SSH key entry'),
+          '404': error('No such entry, or no vault'),
+          '409': error('The vault is locked'),
+        },
+        { parameters: [ENTRY] },
+      ),
+    },
+    '/api/vault/ssh-cert': {
+      post: op(
+        "A short-lived OpenSSH user certificate for the caller's key, signed by the vault's CA, with the caller's name as its one principal",
+        {
+          '200': json('The certificate line (save it as KEY-cert.pub)', {
+            type: 'object',
+            required: ['certificate', 'validBefore', 'principals'],
+            properties: {
+              certificate: { type: 'string' },
+              validBefore: { type: 'string' },
+              principals: { type: 'array', items: { type: 'string' } },
+            },
+          }),
+          '400': error('Validity outside 60 s to 12 h, a from that is not one address, or a key that is not Ed25519'),
+          ...CHANGE,
+          '404': error('This agent keeps no vault'),
+          '409': error('The vault is locked'),
+        },
+        {
+          requestBody: body(
+            {
+              type: 'object',
+              required: ['publicKey'],
+              properties: {
+                publicKey: { type: 'string', description: 'An ssh-ed25519 public key line' },
+                validitySeconds: { type: 'integer', minimum: 60, maximum: 43200, default: 3600 },
+                from: { type: 'string', description: 'The one address the certificate is good from' },
+              },
+            },
+            true,
+          ),
         },
       ),
     },

@@ -27,6 +27,7 @@ import { type SessionPolicy, SessionStore } from './sessions.ts';
 import { type ApiSocket, listenUnixSocket } from './socket.ts';
 import { tcpTransport } from './tls.ts';
 import { type UpdateControls, updateRoutes } from './update-routes.ts';
+import { type VaultControls, vaultRoutes } from './vault-routes.ts';
 
 // What the API serves and where; the tuning fields exist for tests (short lock-outs, a moving clock).
 export interface ApiOptions {
@@ -49,6 +50,8 @@ export interface ApiOptions {
   log?: (line: string) => void;
   // Signed A/B updates (absent: the update routes answer 404).
   update?: UpdateControls;
+  // The host vault (absent: its routes answer 404, GET says none).
+  vault?: VaultControls;
   // The onion service's door: a unix socket its gateway's local link leads to, serving the same routes behind the same
   // login as TCP, for Host `address` (port 80, plain HTTP inside the onion connection).
   onion?: { socket: string; address: string };
@@ -81,10 +84,12 @@ export function apiRoutes(
   login?: Parameters<typeof sessionRoutes>[0],
   audit?: AuditLog,
   update?: UpdateControls,
+  vault?: VaultControls,
 ): Route[] {
   const routes: Route[] = [
     ...controlRoutes(controls, status),
     ...updateRoutes(update),
+    ...vaultRoutes(vault),
     ...consoleRoutes(controls, audit),
     ...sessionRoutes(login),
     ...webRoutes(),
@@ -116,7 +121,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   let otp: OtpVerifier | undefined;
   const socket = await listenUnixSocket(
     join(options.runDir, 'agent.sock'),
-    dispatcher(apiRoutes(options.controls, status, undefined, audit, options.update), {
+    dispatcher(apiRoutes(options.controls, status, undefined, audit, options.update, options.vault), {
       gate: socketGate(),
       audit,
       loginPage: sendLoginPage,
@@ -144,7 +149,14 @@ export async function startApi(options: ApiOptions): Promise<Api> {
         ...(options.tls ? { tls: options.tls } : {}),
       });
       const secure = transport.secure;
-      const routes = apiRoutes(options.controls, status, { service, sessions, secure }, audit, options.update);
+      const routes = apiRoutes(
+        options.controls,
+        status,
+        { service, sessions, secure },
+        audit,
+        options.update,
+        options.vault,
+      );
       const cert = transport.certificate;
       const bind = async (): Promise<ApiTcp> => {
         const bound = await listenTcp(
@@ -189,7 +201,14 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       const { service, sessions } = login;
       // Inside the onion connection: end-to-end encrypted and authenticated by Tor, so plain HTTP; every connection
       // comes from the one local link, so the door is one source to the caps and the lock-out.
-      const routes = apiRoutes(options.controls, status, { service, sessions, secure: false }, audit, options.update);
+      const routes = apiRoutes(
+        options.controls,
+        status,
+        { service, sessions, secure: false },
+        audit,
+        options.update,
+        options.vault,
+      );
       onion = await listenUnixSocket(
         options.onion.socket,
         dispatcher(routes, {

@@ -44,6 +44,8 @@ export class ConnectionAuth {
   user?: string;
   private keyUser?: string;
   private keyFingerprint?: string;
+  // The key the user logged in with, as an OpenSSH line (what `ssh-cert` certifies).
+  keyLine?: string;
   private requests = 0;
   private offeredKey = false;
   private lastName?: string;
@@ -137,6 +139,7 @@ export class ConnectionAuth {
     }
     this.keyUser = ctx.username;
     this.keyFingerprint = presented;
+    this.keyLine = `${ctx.key.algo} ${ctx.key.data.toString('base64')}`;
     void this.audit(ctx.username, 'publickey', 'ok', 'partial: one-time code next', { fingerprint: presented });
     ctx.reject(['keyboard-interactive'], true);
   }

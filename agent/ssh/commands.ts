@@ -17,7 +17,12 @@ export type JailCommand =
   | { kind: 'console'; vm: string }
   | { kind: 'update-status' }
   | { kind: 'update-apply'; reboot: boolean }
-  | { kind: 'update-rollback'; reboot: boolean };
+  | { kind: 'update-rollback'; reboot: boolean }
+  | { kind: 'vault-status' }
+  | { kind: 'vault-lock' }
+  | { kind: 'vault-unlock' }
+  | { kind: 'otp'; entry: string }
+  | { kind: 'ssh-cert'; validitySeconds?: number; from?: string };
 
 // A parsed command, or why the string was refused (shown to the client; nothing was run).
 export type ParseResult = { ok: true; command: JailCommand } | { ok: false; message: string };
@@ -38,6 +43,11 @@ export const JAIL_HELP = [
   "  update [status]                     the host's A/B slots, versions and verdicts",
   '  update apply [no-reboot]            apply the update bundle sent on stdin (ssh HOST update apply < B.mvu)',
   '  update rollback [no-reboot]         boot the other slot from now on',
+  '  vault [status]                      the vault: locked or not, its entries (never a secret)',
+  '  vault unlock                        unlock it with the passphrase sent on stdin',
+  '  vault lock                          lock it (its key leaves memory)',
+  '  otp NAME                            the current one-time code of a vault entry',
+  '  ssh-cert [LIFETIME] [from=ADDR]     a certificate for the key you logged in with (10m, 2h; default 1h)',
   "  console VM                          a VM's serial console: read-only (Ctrl-C ends it), with ssh -t",
   '                                      interactive (~. leaves, ~! takes the keyboard over, ~? escapes)',
   '  help                                this text',
@@ -52,6 +62,27 @@ export const MAX_WORD_CHARS = 64;
 const SHELL_SYNTAX = /[;&|$`<>()\n\r'"\\*?[\]{}~!#\t]/;
 // What a word may be made of: names, ids and labels only.
 const WORD = /^[A-Za-z0-9._:@+=-]+$/;
+
+// Verbs whose second word names the action.
+const GROUPS = new Set(['vm', 'checkpoint', 'update', 'vault']);
+
+// A certificate's lifetime as typed: seconds, or minutes and hours (90, 10m, 2h).
+function lifetime(word: string): number | undefined {
+  const match = /^([0-9]{1,5})([smh]?)$/.exec(word);
+  if (!match) return undefined;
+  return Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600 }[match[2] as '' | 's' | 'm' | 'h'];
+}
+
+function sshCert(parts: string[]): ParseResult {
+  const command: { kind: 'ssh-cert'; validitySeconds?: number; from?: string } = { kind: 'ssh-cert' };
+  for (const word of parts.slice(1)) {
+    if (word.startsWith('from=') && command.from === undefined) command.from = word.slice(5);
+    else if (lifetime(word) !== undefined && command.validitySeconds === undefined)
+      command.validitySeconds = lifetime(word);
+    else return refuse(`\`ssh-cert\` takes a lifetime (90, 10m, 2h) and from=ADDRESS, not ${JSON.stringify(word)}`);
+  }
+  return { ok: true, command };
+}
 
 function refuse(message: string): ParseResult {
   return { ok: false, message: `refused: ${message}` };
@@ -81,7 +112,7 @@ function vmName(name: string | undefined, vms: readonly string[]): string | Pars
 
 function arity(parts: string[], min: number, max: number): ParseResult | undefined {
   if (parts.length < min) return refuse(`\`${parts.slice(0, 2).join(' ')}\` needs more arguments; run \`help\``);
-  const most = max - 1 - (parts[0] === 'vm' || parts[0] === 'checkpoint' || parts[0] === 'update' ? 1 : 0);
+  const most = max - 1 - (GROUPS.has(parts[0]!) ? 1 : 0);
   if (parts.length > max)
     return refuse(
       `\`${parts.slice(0, max - most).join(' ')}\` takes ${most === 0 ? 'no arguments' : `at most ${most} argument${most === 1 ? '' : 's'}`}`,
@@ -99,7 +130,7 @@ export function parseCommand(raw: string, vms: readonly string[]): ParseResult {
   const parts = words(raw);
   if (!Array.isArray(parts)) return parts;
   const [verb, sub] = parts;
-  const key = verb === 'vm' || verb === 'checkpoint' || verb === 'update' ? `${verb} ${sub ?? ''}` : verb;
+  const key = GROUPS.has(verb!) ? `${verb} ${sub ?? ''}` : verb;
   switch (key) {
     case 'help':
     case 'status':
@@ -135,6 +166,16 @@ export function parseCommand(raw: string, vms: readonly string[]): ParseResult {
       const kind = sub === 'apply' ? 'update-apply' : 'update-rollback';
       return arity(parts, 2, 3) ?? { ok: true, command: { kind, reboot } };
     }
+    case 'vault ':
+    case 'vault status':
+      return arity(parts, 1, 2) ?? { ok: true, command: { kind: 'vault-status' } };
+    case 'vault lock':
+    case 'vault unlock':
+      return arity(parts, 2, 2) ?? { ok: true, command: { kind: sub === 'lock' ? 'vault-lock' : 'vault-unlock' } };
+    case 'otp':
+      return arity(parts, 2, 2) ?? { ok: true, command: { kind: 'otp', entry: must(parts[1], 'the entry') } };
+    case 'ssh-cert':
+      return arity(parts, 1, 3) ?? sshCert(parts);
     case 'console':
       return arity(parts, 2, 2) ?? withVm(parts, vms, (vm) => ({ kind: 'console', vm }));
     case 'net':

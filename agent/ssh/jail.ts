@@ -1,6 +1,6 @@
 // Runs a parsed jail command against the agent's controls and renders its answer as text for an SSH channel.
 
-import type { UpdateView } from '../../common/api-types.ts';
+import type { UpdateView, VaultView } from '../../common/api-types.ts';
 import { dashWhenEmpty, renderTable } from '../../common/table.ts';
 import { updateLines } from '../../common/update/view-lines.ts';
 import {
@@ -12,6 +12,7 @@ import {
   VM_COLUMNS,
 } from '../../common/view-columns.ts';
 import type { UpdateControls } from '../api/update-routes.ts';
+import type { VaultControls } from '../api/vault-routes.ts';
 import {
   type CheckpointView,
   ControlError,
@@ -108,12 +109,42 @@ function updates(update: UpdateControls | undefined): UpdateControls {
   return update;
 }
 
-async function answer(
-  command: JailCommand,
-  controls: Controls,
-  who: string,
-  update: UpdateControls | undefined,
-): Promise<string> {
+// What the jail serves besides the VMs: updates, the vault, and the key the user logged in with.
+export interface JailServices {
+  update?: UpdateControls;
+  vault?: VaultControls;
+  publicKey?: string;
+}
+
+function vaultOf(vault: VaultControls | undefined): VaultControls {
+  if (!vault) throw new ControlError('not-found', 'this agent keeps no vault');
+  return vault;
+}
+
+type VaultEntryRow = NonNullable<VaultView['entries']>[number];
+const VAULT_COLUMNS = [
+  { header: 'NAME', cell: (e: VaultEntryRow) => e.name },
+  { header: 'KIND', cell: (e: VaultEntryRow) => e.kind },
+  { header: 'VM', cell: (e: VaultEntryRow) => e.vm ?? '-' },
+];
+
+// The vault's state, custodians, CA and entries as lines (never a secret).
+function vaultLines(view: VaultView): string[] {
+  const r = view.recovery;
+  return [
+    `vault ${view.state}${view.entries ? `, ${view.entries.length} entries` : ''}${r ? `; custodians: any ${r.threshold} of ${r.shares} (set ${r.setId.slice(0, 8)})` : ''}`,
+    ...(view.unlock.failures > 0
+      ? [
+          `${view.unlock.failures} failed unlock attempts in a row${view.unlock.retryAfterSeconds ? `; next in ${view.unlock.retryAfterSeconds} s` : ''}`,
+        ]
+      : []),
+    ...(view.caPublicKey ? [`ssh CA ${view.caPublicKey}`] : []),
+    ...(view.entries?.length ? ['', ...renderTable(VAULT_COLUMNS, view.entries)] : []),
+  ];
+}
+
+async function answer(command: JailCommand, controls: Controls, who: string, services: JailServices): Promise<string> {
+  const update = services.update;
   switch (command.kind) {
     case 'help':
       return JAIL_HELP;
@@ -168,8 +199,24 @@ async function answer(
       const slot = view.slots.find((s) => s.bootSlot)?.slot;
       return `the host boots slot ${slot} from now on${command.reboot ? ': rebooting' : ''}`;
     }
+    case 'vault-status':
+      return vaultLines(vaultOf(services.vault).view()).join('\n');
+    case 'vault-lock':
+      return vaultLines(vaultOf(services.vault).lock(who)).join('\n');
+    case 'otp':
+      return (await vaultOf(services.vault).code(command.entry)).code;
+    case 'ssh-cert': {
+      if (!services.publicKey) throw new ControlError('invalid', 'this login was not made with a key');
+      return vaultOf(services.vault).issueCertificate({
+        user: who,
+        publicKey: services.publicKey,
+        ...(command.validitySeconds !== undefined ? { validitySeconds: command.validitySeconds } : {}),
+        ...(command.from ? { from: command.from } : {}),
+      }).certificate;
+    }
     case 'console':
     case 'update-apply':
+    case 'vault-unlock':
       throw new Error('streams; the session runs it');
   }
 }
@@ -183,10 +230,10 @@ export async function runJailCommand(
   command: JailCommand,
   controls: Controls,
   who: string,
-  update?: UpdateControls,
+  services: JailServices = {},
 ): Promise<JailOutput> {
   try {
-    return { exitCode: 0, stdout: `${await answer(command, controls, who, update)}\n`, stderr: '' };
+    return { exitCode: 0, stdout: `${await answer(command, controls, who, services)}\n`, stderr: '' };
   } catch (error) {
     if (error instanceof ControlError) return { exitCode: 1, stdout: '', stderr: `${error.kind}: ${error.message}\n` };
     return { exitCode: 70, stdout: '', stderr: `internal error: ${(error as Error).message}\n` };

@@ -4,6 +4,7 @@ import { UserError } from '../../common/errors.ts';
 import { parseListenAddress } from '../api/listen.ts';
 import { bindUnixSocket } from '../api/socket.ts';
 import type { UpdateControls } from '../api/update-routes.ts';
+import type { VaultControls } from '../api/vault-routes.ts';
 import { AuditLog } from '../auth/audit.ts';
 import { ConnectionLimiter } from '../auth/connections.ts';
 import { Lockout, type LockoutPolicy } from '../auth/lockout.ts';
@@ -30,6 +31,8 @@ export interface SshServerOptions {
   controls: Controls;
   // Signed A/B updates (`update …` in the jail).
   update?: UpdateControls;
+  // The host vault (`vault …`, `otp NAME`, `ssh-cert` in the jail).
+  vault?: VaultControls;
   log?: (line: string) => void;
   // Milliseconds since the epoch, for codes and lockout (tests move it).
   now?: () => number;
@@ -115,6 +118,8 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
           controls: options.controls,
           audit,
           ...(options.update ? { update: options.update } : {}),
+          ...(options.vault ? { vault: options.vault } : {}),
+          ...(auth.keyLine ? { publicKey: auth.keyLine } : {}),
         });
       });
       client.on('close', () => auth.closed());

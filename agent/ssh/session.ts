@@ -3,6 +3,7 @@
 
 import { PassThrough } from 'node:stream';
 import type { UpdateControls } from '../api/update-routes.ts';
+import type { VaultControls } from '../api/vault-routes.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import { ControlError, type Controls } from '../controls.ts';
 import { parseCommand } from './commands.ts';
@@ -17,6 +18,9 @@ export interface SessionContext {
   controls: Controls;
   audit: AuditLog;
   update?: UpdateControls;
+  vault?: VaultControls;
+  // The key this connection logged in with (an OpenSSH line).
+  publicKey?: string;
 }
 
 // Ctrl-C and Ctrl-] end a followed console without a pty (the bytes arrive as they are typed).
@@ -99,7 +103,12 @@ async function exec(channel: ServerChannel, ctx: SessionContext, raw: string, pt
     return finish(channel, code, '', '');
   }
   if (parsed.command.kind === 'update-apply') return applyFromStdin(channel, ctx, raw, parsed.command.reboot);
-  const out = await runJailCommand(parsed.command, ctx.controls, ctx.user, ctx.update);
+  if (parsed.command.kind === 'vault-unlock') return unlockFromStdin(channel, ctx, raw);
+  const out = await runJailCommand(parsed.command, ctx.controls, ctx.user, {
+    ...(ctx.update ? { update: ctx.update } : {}),
+    ...(ctx.vault ? { vault: ctx.vault } : {}),
+    ...(ctx.publicKey ? { publicKey: ctx.publicKey } : {}),
+  });
   await record(
     ctx,
     'exec',
@@ -108,6 +117,14 @@ async function exec(channel: ServerChannel, ctx: SessionContext, raw: string, pt
     out.exitCode === 0 ? undefined : out.stderr.trim(),
   );
   finish(channel, out.exitCode, pty ? crlf(out.stdout) : out.stdout, pty ? crlf(out.stderr) : out.stderr);
+}
+
+// A streamed command's failure: a ControlError is its answer (exit 1), anything else an internal error (exit 70).
+async function fail(channel: ServerChannel, ctx: SessionContext, raw: string, error: unknown): Promise<void> {
+  const message =
+    error instanceof ControlError ? `${error.kind}: ${error.message}` : `internal error: ${(error as Error).message}`;
+  await record(ctx, 'exec', 'error', raw, message);
+  finish(channel, error instanceof ControlError ? 1 : 70, '', `${message}\n`);
 }
 
 // `update apply`: the bundle is what the client sends on stdin (`ssh HOST update apply < B.mvu`), checked whole before
@@ -135,12 +152,59 @@ async function applyFromStdin(
       '',
     );
   } catch (error) {
-    const message =
-      error instanceof ControlError ? `${error.kind}: ${error.message}` : `internal error: ${(error as Error).message}`;
-    await record(ctx, 'exec', 'error', raw, message);
-    finish(channel, error instanceof ControlError ? 1 : 70, '', `${message}\n`);
+    await fail(channel, ctx, raw, error);
   } finally {
     channel.unpipe(body);
+  }
+}
+
+// The most a passphrase sent on stdin may be, and how long the jail waits for it.
+const PASSPHRASE_MAX_BYTES = 1024;
+const PASSPHRASE_WAIT_MS = 60_000;
+
+// Reads stdin's first line (bounded in size and time) without echoing it anywhere.
+function firstLine(channel: ServerChannel): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let data = Buffer.alloc(0);
+    const done = (line: string | undefined): void => {
+      clearTimeout(timer);
+      channel.off('data', take);
+      channel.off('end', ended);
+      data.fill(0);
+      resolve(line);
+    };
+    const take = (chunk: Buffer): void => {
+      data = Buffer.concat([data, chunk]);
+      const end = data.indexOf(0x0a);
+      if (end >= 0) return done(data.subarray(0, end).toString('utf8').replace(/\r$/, ''));
+      if (data.length > PASSPHRASE_MAX_BYTES) done(undefined);
+    };
+    const ended = (): void =>
+      done(data.length > 0 && data.length <= PASSPHRASE_MAX_BYTES ? data.toString('utf8') : undefined);
+    const timer = setTimeout(() => done(undefined), PASSPHRASE_WAIT_MS);
+    channel.on('data', take);
+    channel.once('end', ended);
+  });
+}
+
+// `vault unlock`: the passphrase is the first line on stdin (`ssh HOST vault unlock < file`, or typed with ssh -t
+// off), never a word of the command, so it is in no audit line or process list.
+async function unlockFromStdin(channel: ServerChannel, ctx: SessionContext, raw: string): Promise<void> {
+  if (!ctx.vault) {
+    await record(ctx, 'exec', 'error', raw, 'this agent keeps no vault');
+    return finish(channel, 1, '', 'not-found: this agent keeps no vault\n');
+  }
+  const passphrase = await firstLine(channel);
+  if (passphrase === undefined) {
+    await record(ctx, 'exec', 'error', raw, 'no passphrase on stdin');
+    return finish(channel, 2, '', `send the passphrase as one line on stdin (at most ${PASSPHRASE_MAX_BYTES} bytes)\n`);
+  }
+  try {
+    const view = await ctx.vault.unlock({ passphrase }, ctx.user);
+    await record(ctx, 'exec', 'ok', raw);
+    finish(channel, 0, `vault ${view.state}, ${view.entries?.length ?? 0} entries\n`, '');
+  } catch (error) {
+    await fail(channel, ctx, raw, error);
   }
 }
 

@@ -5,6 +5,7 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import type { VaultCertificate, VaultCode, VaultView } from '../../common/api-types.ts';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import type { SplitOptions } from '../../common/custody/custody.ts';
 import { issueUserCertificate, openSshPublicKey } from '../../common/vault/ssh-cert.ts';
@@ -20,15 +21,6 @@ export const CERT_MAX_SECONDS = 12 * 3600;
 export const CERT_DEFAULT_SECONDS = 3600;
 // Most entries one VM may have asked for in a minute over its channel (a guest is hostile until bounded).
 const VM_REQUESTS_PER_MINUTE = 30;
-
-// What anyone logged in may see of the vault.
-export interface VaultView {
-  state: 'none' | 'locked' | 'unlocked';
-  entries?: Array<{ name: string; kind: VaultEntry['kind']; vm?: string }>;
-  recovery?: { threshold: number; shares: number; setId: string };
-  caPublicKey?: string;
-  unlock: { failures: number; retryAfterSeconds?: number };
-}
 
 // A certificate request as a logged-in user makes it.
 export interface CertRequest {
@@ -189,7 +181,7 @@ export class VaultService {
   }
 
   // The current code of a TOTP or HOTP entry, and (TOTP) how many more seconds it is good for.
-  async code(name: string): Promise<{ name: string; code: string; validForSeconds?: number }> {
+  async code(name: string): Promise<VaultCode> {
     const entry = this.entry(name);
     if (entry.kind !== 'totp' && entry.kind !== 'hotp')
       throw new ControlError('invalid', `${name} is a ${entry.kind} entry, not a one-time-code seed`);
@@ -211,7 +203,7 @@ export class VaultService {
 
   // A short-lived user certificate for the caller's key: their own name as the one principal, at most from one
   // address.
-  issueCertificate(request: CertRequest): { certificate: string; validBefore: string; principals: string[] } {
+  issueCertificate(request: CertRequest): VaultCertificate {
     const ca = this.entry(CA_ENTRY);
     const validity = request.validitySeconds ?? CERT_DEFAULT_SECONDS;
     if (!Number.isInteger(validity) || validity < CERT_MIN_SECONDS || validity > CERT_MAX_SECONDS)

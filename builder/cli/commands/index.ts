@@ -12,6 +12,7 @@ import { netCommand } from './net.ts';
 import { onionCommand } from './onion.ts';
 import { otpCommand } from './otp.ts';
 import { runCommand } from './run.ts';
+import { sshCommand } from './ssh.ts';
 import { updateCommand } from './update.ts';
 import { userCommand } from './user.ts';
 import { validateCommand } from './validate.ts';
@@ -35,4 +36,5 @@ export const commands: readonly Command[] = [
   vmCommand,
   netCommand,
   onionCommand,
+  sshCommand,
 ];
