@@ -9,7 +9,8 @@ import { writeFileAtomic } from '../../../common/atomic-write.ts';
 import { MvosError, UserError } from '../../../common/errors.ts';
 import type { Command, CommandContext } from '../command.ts';
 
-const CERT_USAGE = 'mvos ssh cert USER@HOST [--key FILE] [--port N] [--lifetime 1h] [--from ADDRESS] [--json]';
+const CERT_USAGE =
+  'mvos ssh cert USER@HOST [--key FILE] [--port N] [--lifetime 1h] [--from ADDRESS] [--option SSH_OPTION…] [--json]';
 // A certificate line is a few hundred bytes: more than this is not one.
 const MAX_ANSWER_BYTES = 16 * 1024;
 
@@ -50,7 +51,18 @@ async function cert(ctx: CommandContext): Promise<number> {
   const port = (ctx.flags.port as string | undefined) ?? '22';
   if (!/^[0-9]{1,5}$/.test(port)) throw new UserError(`--port is a number (got "${port}")`);
   const command = jailCommand(ctx);
-  const { code, stdout } = await runSsh(['-i', key, '-o', 'IdentitiesOnly=yes', '-p', port, target, command]);
+  const options = ((ctx.flags.option as string[] | undefined) ?? []).flatMap((o) => ['-o', o]);
+  const { code, stdout } = await runSsh([
+    ...options,
+    '-i',
+    key,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-p',
+    port,
+    target,
+    command,
+  ]);
   if (code !== 0) throw new MvosError(`the host issued no certificate (ssh exited ${code}; its message is above)`);
   const line = stdout.trim();
   if (!/^ssh-ed25519-cert-v01@openssh\.com [A-Za-z0-9+/=]+ \S+$/.test(line))
@@ -81,12 +93,14 @@ export const sshCommand: Command = {
         port: { type: 'string' },
         lifetime: { type: 'string' },
         from: { type: 'string' },
+        option: { type: 'string', multiple: true },
       },
       flagHelp: {
         key: 'the private key to log in with and certify (default ~/.ssh/id_ed25519)',
         port: "the host's SSH port (default 22)",
         lifetime: 'how long the certificate lives: 60 s to 12 h, as 90, 10m, 2h (default 1h)',
         from: 'the one address the certificate is good from',
+        option: 'an option for ssh, as its -o takes it (repeatable): ProxyJump=…, UserKnownHostsFile=…',
       },
       json: true,
       run: cert,
