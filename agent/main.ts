@@ -180,6 +180,7 @@ async function start(argv: string[]): Promise<void> {
     log,
     onChange: refresh,
     ...(onion ? { onion } : {}),
+    vault,
   });
   // On the host a listener that cannot bind (its port still held by an agent that is stopping) is retried, and the VMs
   // and the other doors keep running; elsewhere the agent ends with the one-line reason.

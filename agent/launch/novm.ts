@@ -44,6 +44,7 @@ export async function novmSpec(
     serial: { socket: paths.console, logfile: paths.serialLog },
     qmp: paths.qmp,
     healthChannel: paths.health,
+    secretsChannel: paths.secrets,
     noReboot: true,
     extra: [
       '-bios',

@@ -14,6 +14,7 @@ export interface VmPaths {
   dir: string;
   qmp: string;
   health: string;
+  secrets: string;
   console: string;
   serialLog: string;
   pidfile: string;
@@ -27,6 +28,7 @@ export function vmPaths(stateDir: string, name: string): VmPaths {
     dir,
     qmp: join(dir, 'qmp.sock'),
     health: join(dir, 'health.sock'),
+    secrets: join(dir, 'secrets.sock'),
     console: join(dir, 'console.sock'),
     serialLog: join(dir, 'serial.log'),
     pidfile: join(dir, 'qemu.pid'),
@@ -142,6 +144,7 @@ export async function vmSpec(vm: VmConfig, context: LaunchContext): Promise<Qemu
     serial: { socket: paths.console, logfile: paths.serialLog },
     qmp: paths.qmp,
     healthChannel: paths.health,
+    secretsChannel: paths.secrets,
     noReboot: true,
     // pvpanic turns a guest kernel panic into QMP GUEST_PANICKED; debug-threads names vCPU threads "CPU n/KVM|TCG".
     extra: ['-device', 'pvpanic', '-action', 'panic=shutdown', '-name', `guest=${vm.name},debug-threads=on`],

@@ -7,6 +7,7 @@ import { type LivenessWatch, watchQmpLiveness } from '../health/qmp-liveness.ts'
 import { type HealthWatch, watchHealth } from '../health/watch.ts';
 import type { VmPaths } from '../launch/vm.ts';
 import { QmpClient, type QmpEvent } from '../qmp/client.ts';
+import { type SecretSource, serveSecrets } from '../vault/channel.ts';
 
 // What the instance tells its supervisor.
 export interface InstanceEvents {
@@ -54,6 +55,7 @@ function shutdownMeaning(data: Record<string, unknown> | undefined): 'poweroff' 
 export class VmInstance {
   private qmpClient: QmpClient | undefined;
   private watch: HealthWatch | undefined;
+  private secrets: { stop(): void } | undefined;
   private console: ConsoleFeed | undefined;
   private poll: NodeJS.Timeout | undefined;
   private liveness: LivenessWatch | undefined;
@@ -88,6 +90,8 @@ export class VmInstance {
     timeoutMs?: number;
     heartbeatTimeoutMs?: number;
     hangTimeoutMs?: number;
+    // Answers the VM's requests on its secrets channel (absent: the agent keeps no vault).
+    secrets?: SecretSource;
   }): Promise<void> {
     this.qmpClient = await QmpClient.connect(this.paths.qmp, { timeoutMs: options.timeoutMs ?? 15_000 });
     this.qmpClient.on('event', (event: QmpEvent) => this.onEvent(event));
@@ -109,6 +113,7 @@ export class VmInstance {
       onOffset: (offset) => this.events.onSerialOffset(offset),
       onChannelLine: (line) => this.onChannelLine(line),
     });
+    if (options.secrets) this.secrets = serveSecrets(this.paths.secrets, options.secrets);
     // QMP closing is the fast signal; this catches a QEMU that is gone while its socket lingers.
     // A guest that sent heartbeats and then stops sending them has hung (the kernel or its init).
     const silence = options.heartbeatTimeoutMs ?? 30_000;
@@ -204,6 +209,7 @@ export class VmInstance {
   private end(): void {
     this.ended = true;
     this.watch?.stop();
+    this.secrets?.stop();
     void this.console?.release();
     this.console = undefined;
     if (this.poll) clearInterval(this.poll);

@@ -7,6 +7,7 @@ import type { RescueState } from '../controls.ts';
 import type { OnionLaunch } from '../net/links.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan } from '../pinning/plan.ts';
+import type { VaultService } from '../vault/service.ts';
 import { dropEphemeral, openStore } from './disks.ts';
 import { VmInstance } from './instance.ts';
 import { type LaunchNeeds, launchQemu } from './launch.ts';
@@ -30,6 +31,8 @@ export interface LifecycleOptions {
   secretKeyFile?: string;
   // The onion service's files and doors as they are now (undefined: the host publishes none).
   onion?: () => OnionLaunch | undefined;
+  // The host vault: what each VM may ask for over its own secrets channel.
+  vault?: Pick<VaultService, 'secretForVm'>;
 }
 
 // Launches the host's VMs and reacts to what their QEMUs report.
@@ -99,12 +102,14 @@ export class VmLifecycle {
       },
     });
     slot.instance = instance;
+    const vault = this.options.vault;
     try {
       await instance.attach({
         marker: slot.vm.health.marker,
         serialOffset: slot.record.serialOffset,
         heartbeatTimeoutMs: slot.vm.health.heartbeatSeconds * 1000,
         hangTimeoutMs: slot.vm.health.hangSeconds * 1000,
+        ...(vault ? { secrets: (name: string) => vault.secretForVm(slot.vm.name, name) } : {}),
       });
       slot.store?.setLive({ qmp: instance.qmp });
       if (slot.record.pinning) {

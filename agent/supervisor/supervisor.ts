@@ -23,6 +23,7 @@ import { NetControls } from '../net/controls.ts';
 import type { OnionLaunch } from '../net/links.ts';
 import type { OnionService } from '../onion/service.ts';
 import { type CpuTopology, readTopology } from '../pinning/topology.ts';
+import type { VaultService } from '../vault/service.ts';
 import { CheckpointControls } from './checkpoints.ts';
 import { VmConsoles } from './console.ts';
 import { containerVm, prepareContainer, sweepContainers } from './containers.ts';
@@ -53,6 +54,8 @@ export interface SupervisorOptions {
   // The onion service, when the host config publishes one: the service, the agent's doors for it (unix sockets its
   // gateway's local link leads to) and the program that joins a forwarded connection to one.
   onion?: { service: OnionService; doors: { api: string; ssh?: string }; socat: string };
+  // The host vault: each VM asks it for its own secrets over its own channel.
+  vault?: Pick<VaultService, 'secretForVm'>;
 }
 
 // Runs the host's VMs and answers the agent's controls.

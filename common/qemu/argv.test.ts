@@ -51,7 +51,7 @@ test('KVM gets the host CPU model; an explicit cpu wins', () => {
   assert.equal(qemuArgv({ ...base, cpu: 'max' }).slice(4, 8), ['-accel', 'tcg,thread=single', '-cpu', 'max']);
 });
 
-test('OVMF with a varstore, disks of every interface, QMP, a health channel and extra args, in a fixed order', () => {
+test('OVMF with a varstore, disks of every interface, QMP, the health and secrets channels and extra args, in a fixed order', () => {
   const argv = qemuArgv({
     ...base,
     firmware: { type: 'ovmf', code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/tmp/run,1/vars.fd' },
@@ -65,6 +65,7 @@ test('OVMF with a varstore, disks of every interface, QMP, a health channel and 
     serial: { file: '/tmp/serial.log' },
     qmp: '/tmp/qmp.sock',
     healthChannel: '/tmp/health.sock',
+    secretsChannel: '/tmp/secrets.sock',
     extra: ['-device', 'virtio-rng-pci'],
   });
   assert.equal(argv, [
@@ -105,6 +106,10 @@ test('OVMF with a varstore, disks of every interface, QMP, a health channel and 
     'socket,id=health,path=/tmp/health.sock,server=on,wait=off',
     '-device',
     'virtserialport,bus=vser0.0,chardev=health,name=org.mvos.health',
+    '-chardev',
+    'socket,id=secrets,path=/tmp/secrets.sock,server=on,wait=off',
+    '-device',
+    'virtserialport,bus=vser0.0,chardev=secrets,name=org.mvos.secrets',
     '-device',
     'virtio-rng-pci',
   ]);

@@ -63,6 +63,8 @@ export interface QemuSpec {
   qmp?: string;
   // Unix socket path behind a virtio-serial port named HEALTH_PORT_NAME (the guest writes its ready marker there).
   healthChannel?: string;
+  // The host end of the VM's secrets channel (with a health channel only: the two share its virtio-serial bus).
+  secretsChannel?: string;
   noReboot?: boolean;
   // The USB controller for `usb` drives (default xhci; ehci is the USB 2 stick of older machines).
   usb?: 'xhci' | 'ehci';
@@ -78,6 +80,8 @@ export interface QemuSpec {
 
 // Name of the virtio-serial port the guest reports health on (appears as /dev/virtio-ports/<name> and /dev/vportNp1).
 export const HEALTH_PORT_NAME = 'org.mvos.health';
+// Name of the port a guest asks the host vault for its own secrets on (the health port stays vport*p1: it comes first).
+export const SECRETS_PORT_NAME = 'org.mvos.secrets';
 
 // QEMU option values separate their properties with commas; a literal comma in a value is written twice.
 function value(text: string): string {
@@ -243,6 +247,13 @@ function channelArgs(spec: QemuSpec): string[] {
       '-device',
       `virtserialport,bus=vser0.0,chardev=health,name=${HEALTH_PORT_NAME}`,
     );
+    if (spec.secretsChannel)
+      args.push(
+        '-chardev',
+        `socket,id=secrets,path=${value(spec.secretsChannel)},server=on,wait=off`,
+        '-device',
+        `virtserialport,bus=vser0.0,chardev=secrets,name=${SECRETS_PORT_NAME}`,
+      );
   }
   return args;
 }

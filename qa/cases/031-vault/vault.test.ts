@@ -1,0 +1,165 @@
+// The host vault with the real agent and two microVMs from the image's guest: each VM asks for its secret with
+// `mvos-secret` over its own secrets channel and gets it, asks for the other's and gets nothing; locked, neither gets
+// anything, unlocked again by two custodians' shares, they do; and the state partition (a real ext4 disk here, loop
+// mounted) copied while locked holds none of the stored values in its raw bytes.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { ApiAnswers } from '../../../common/api-types.ts';
+import {
+  AgentRun,
+  apiCall,
+  consoleShell,
+  hostRoot,
+  killVms,
+  reportingSetUp,
+  type ScenarioConfig,
+} from '../../lib/agent-run.ts';
+import { ARTIFACTS } from '../../lib/boot.ts';
+
+const BOOT_MS = 240_000;
+const NAMES = ['controller', 'rescue', 'app', 'other'];
+const DIR = join(ARTIFACTS, '031-vault');
+const DISK = join(DIR, 'state.ext4');
+const PASS = 'the host vault passphrase';
+const SECRETS = {
+  'app-db': { vm: 'app', secret: 'app-db-password-5a7e19c3' },
+  'other-token': { vm: 'other', secret: 'other-api-token-0b44d2f8' },
+  github: { secret: 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ' },
+};
+let run: AgentRun | undefined;
+let cards: string[] = [];
+
+// The image's config plus two microVMs made from its controller's guest.
+function vaultConfig(config: ScenarioConfig): ScenarioConfig {
+  const controller = config.vms.find((vm) => vm.role === 'controller')!;
+  const microvm = (name: string) => ({
+    name,
+    role: 'application',
+    launch: 'novm',
+    cpus: 1,
+    memoryMiB: 128,
+    kernel: controller.kernel,
+    initrd: controller.initrd,
+    disk: controller.disk,
+    cmdline: controller.cmdline,
+    firmware: { type: 'none' },
+    health: { ...controller.health, deadlineSeconds: 60 },
+    autostart: true,
+    ephemeral: false,
+    restart: { attempts: 0, backoffSeconds: 1 },
+  });
+  return { ...config, vms: [...config.vms, microvm('app'), microvm('other')] };
+}
+
+function sh(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  assert.is(result.status, 0, `${command} ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+async function api<K extends keyof ApiAnswers>(method: string, path: string, body?: unknown): Promise<ApiAnswers[K]> {
+  const answer = await apiCall(run!, method, path, body);
+  assert.ok(answer.status < 300, `${method} ${path}: ${answer.status} ${JSON.stringify(answer.json)}`);
+  return answer.json as ApiAnswers[K];
+}
+
+// `mvos-secret NAME` on a VM's console: its output and exit code. The secret itself is only hashed there, so no console
+// log (they are on the state disk) ever holds it.
+function askFrom(vm: string, name: string): Promise<{ out: string; rc: number }> {
+  const command = `mkdir -p /tmp; mvos-secret ${name} > /tmp/s; r=$?; sha256sum /tmp/s; rm /tmp/s; (exit $r)`;
+  return consoleShell(run!.stateDir, vm, command, 60_000);
+}
+
+// How a secret shows on a console: its hash.
+function shown(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+test.before(
+  reportingSetUp(async () => {
+    const host = await hostRoot();
+    spawnSync('umount', [join(DIR, 'state')]);
+    await rm(DIR, { recursive: true, force: true });
+    await mkdir(join(DIR, 'state'), { recursive: true });
+    // The state partition as the host has it: ext4 on a disk of its own.
+    sh('truncate', ['-s', '64M', DISK]);
+    sh('mkfs.ext4', ['-q', '-F', '-L', 'MVOS-STATE', DISK]);
+    sh('mount', ['-o', 'loop', DISK, join(DIR, 'state')]);
+    run = await AgentRun.start({ root: host.root, config: vaultConfig(host.config), dir: DIR });
+    await run.waitForReady(['app', 'other'], BOOT_MS);
+  }),
+);
+
+test.after(async () => {
+  await run?.kill('SIGKILL');
+  if (run) await killVms(run.stateDir, NAMES);
+  spawnSync('umount', [join(DIR, 'state')]);
+});
+
+test('made and filled over the API; each VM gets its own secret over its channel and nothing of the other', async () => {
+  const made = await api<'POST /api/vault'>('POST', '/api/vault', {
+    passphrase: PASS,
+    custodians: { threshold: 2, shares: 3, label: '031 vault' },
+  });
+  cards = made.cards;
+  assert.is(cards.length, 3);
+  for (const [name, entry] of Object.entries(SECRETS))
+    await api('POST', '/api/vault/entries', {
+      name,
+      ...('vm' in entry
+        ? { kind: 'password', secret: entry.secret, vm: entry.vm }
+        : { kind: 'totp', secret: entry.secret }),
+    });
+  const own = await askFrom('app', 'app-db');
+  assert.is(own.rc, 0, own.out);
+  assert.ok(own.out.includes(shown(SECRETS['app-db'].secret)), own.out);
+  const theirs = await askFrom('app', 'other-token');
+  assert.is(theirs.rc, 1, theirs.out);
+  assert.match(theirs.out, /mvos-secret: no such secret for this VM/);
+  assert.not.ok(theirs.out.includes(shown(SECRETS['other-token'].secret)));
+  const back = await askFrom('other', 'app-db');
+  assert.is(back.rc, 1, back.out);
+  assert.not.ok(back.out.includes(shown(SECRETS['app-db'].secret)));
+  const seed = await askFrom('other', 'github');
+  assert.is(seed.rc, 1, 'an entry for no VM goes to none');
+  const mine = await askFrom('other', 'other-token');
+  assert.is(mine.rc, 0, mine.out);
+  assert.ok(mine.out.includes(shown(SECRETS['other-token'].secret)));
+});
+
+test('locked, a VM gets nothing; two of the three custodians unlock it again', async () => {
+  await api('POST', '/api/vault/lock');
+  const locked = await askFrom('app', 'app-db');
+  assert.is(locked.rc, 1);
+  assert.match(locked.out, /mvos-secret: locked/);
+  const one = await apiCall(run!, 'POST', '/api/vault/unlock', { shares: [cards[1]] });
+  assert.is(one.status, 400, 'one share opens nothing');
+  const opened = await api<'POST /api/vault/unlock'>('POST', '/api/vault/unlock', { shares: [cards[2], cards[0]] });
+  assert.is(opened.state, 'unlocked');
+  const again = await askFrom('app', 'app-db');
+  assert.is(again.rc, 0, again.out);
+  assert.ok(again.out.includes(shown(SECRETS['app-db'].secret)));
+});
+
+test('the state disk, copied while locked, holds no stored value in any form', async () => {
+  await api('POST', '/api/vault/lock');
+  await run!.kill('SIGKILL');
+  await killVms(run!.stateDir, NAMES);
+  run = undefined;
+  sh('umount', [join(DIR, 'state')]);
+  const disk = await readFile(DISK);
+  // The disk is read: the vault file and its CA's public key are on it.
+  assert.ok(disk.includes('mvos-vault/1'), 'the vault file is on the disk');
+  assert.ok(disk.includes('mvos-vault-ca'), "the CA's public key is on the disk");
+  const values = [PASS, ...Object.values(SECRETS).map((e) => e.secret), ...cards.map((c) => c.slice(13, 60))];
+  for (const value of values)
+    for (const form of [value, Buffer.from(value).toString('base64'), Buffer.from(value).toString('hex')])
+      assert.not.ok(disk.includes(form), `the disk holds ${form.slice(0, 16)}…`);
+  assert.not.ok(disk.includes('PRIVATE KEY'), "the disk holds the CA's private key");
+});
+
+test.run();
