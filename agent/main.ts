@@ -19,6 +19,7 @@ import { hostUpdateCli } from './update/host-cli.ts';
 import { hostSlotOptions } from './update/host-slots.ts';
 import { labelledMedium, MediumWatch } from './update/medium.ts';
 import { UpdateService } from './update/service.ts';
+import { hostVaultCli } from './vault/host-cli.ts';
 import { VaultService } from './vault/service.ts';
 
 // How long the onion service's gateway may take to take a new list of clients.
@@ -271,8 +272,9 @@ function fail(error: unknown): never {
   process.exit(error instanceof MvosError ? error.exitCode : 1);
 }
 
-// The host's `mvos update …` (/usr/bin/mvos) runs this bundle too.
-if (process.argv[2] === 'update') {
+// The host's `mvos update …` and `mvos vault …` (/usr/bin/mvos) run this bundle too.
+if (process.argv[2] === 'update' || process.argv[2] === 'vault') {
   logPrefix = 'mvos';
-  await hostUpdateCli(process.argv.slice(3)).then((code) => process.exit(code), fail);
+  const cli = process.argv[2] === 'update' ? hostUpdateCli : hostVaultCli;
+  await cli(process.argv.slice(3)).then((code) => process.exit(code), fail);
 } else await start(process.argv.slice(2)).catch(fail);

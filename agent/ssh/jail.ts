@@ -1,6 +1,6 @@
 // Runs a parsed jail command against the agent's controls and renders its answer as text for an SSH channel.
 
-import type { UpdateView, VaultView } from '../../common/api-types.ts';
+import type { UpdateView } from '../../common/api-types.ts';
 import { dashWhenEmpty, renderTable } from '../../common/table.ts';
 import { updateLines } from '../../common/update/view-lines.ts';
 import {
@@ -21,6 +21,7 @@ import {
   type OnionView,
   type VmView,
 } from '../controls.ts';
+import { vaultLines } from '../vault/view-lines.ts';
 import { JAIL_HELP, type JailCommand } from './commands.ts';
 
 // What one command printed and the exit status the SSH client sees.
@@ -119,28 +120,6 @@ export interface JailServices {
 function vaultOf(vault: VaultControls | undefined): VaultControls {
   if (!vault) throw new ControlError('not-found', 'this agent keeps no vault');
   return vault;
-}
-
-type VaultEntryRow = NonNullable<VaultView['entries']>[number];
-const VAULT_COLUMNS = [
-  { header: 'NAME', cell: (e: VaultEntryRow) => e.name },
-  { header: 'KIND', cell: (e: VaultEntryRow) => e.kind },
-  { header: 'VM', cell: (e: VaultEntryRow) => e.vm ?? '-' },
-];
-
-// The vault's state, custodians, CA and entries as lines (never a secret).
-function vaultLines(view: VaultView): string[] {
-  const r = view.recovery;
-  return [
-    `vault ${view.state}${view.entries ? `, ${view.entries.length} entries` : ''}${r ? `; custodians: any ${r.threshold} of ${r.shares} (set ${r.setId.slice(0, 8)})` : ''}`,
-    ...(view.unlock.failures > 0
-      ? [
-          `${view.unlock.failures} failed unlock attempts in a row${view.unlock.retryAfterSeconds ? `; next in ${view.unlock.retryAfterSeconds} s` : ''}`,
-        ]
-      : []),
-    ...(view.caPublicKey ? [`ssh CA ${view.caPublicKey}`] : []),
-    ...(view.entries?.length ? ['', ...renderTable(VAULT_COLUMNS, view.entries)] : []),
-  ];
 }
 
 async function answer(command: JailCommand, controls: Controls, who: string, services: JailServices): Promise<string> {

@@ -3,18 +3,17 @@
 // rollback done directly (`mvos update apply /dev/sdb`).
 import { createReadStream } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
-import { request } from 'node:http';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ApiError, UpdateView } from '../../common/api-types.ts';
+import type { UpdateView } from '../../common/api-types.ts';
 import { FailureError, UserError } from '../../common/errors.ts';
 import { updateLines } from '../../common/update/view-lines.ts';
 import { readHostConfig } from '../config.ts';
 import { ControlError } from '../controls.ts';
+import { askAgent, refused } from '../host-socket.ts';
 import { hostSlotOptions } from './host-slots.ts';
 import { UpdateService } from './service.ts';
 
-const SOCKET = '/run/mvos/agent.sock';
 const USAGE = [
   'usage: mvos update status | push FILE|DEVICE [--no-reboot] | apply FILE|DEVICE | rollback [--no-reboot]',
   '',
@@ -23,41 +22,6 @@ const USAGE = [
   '  apply     the same without an agent (the rescue console); reboot afterwards to try it',
   '  rollback  boot the other slot from now on',
 ].join('\n');
-
-// One request to the agent's socket; undefined when no agent answers there.
-function askAgent(
-  method: string,
-  path: string,
-  body?: { stream: Readable; size: number },
-): Promise<{ status: number; json: unknown } | undefined> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        socketPath: SOCKET,
-        method,
-        path,
-        headers: body ? { 'content-type': 'application/octet-stream', 'content-length': String(body.size) } : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) });
-          } catch {
-            resolve({ status: res.statusCode ?? 0, json: { error: text } });
-          }
-        });
-      },
-    );
-    req.on('error', (error: NodeJS.ErrnoException) =>
-      error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? resolve(undefined) : reject(error),
-    );
-    if (body) body.stream.pipe(req);
-    else req.end();
-  });
-}
 
 // A bundle's bytes: a file, or a whole disk (its size from sysfs: a block device's stat says 0).
 async function source(path: string | undefined): Promise<{ stream: Readable; size: number }> {
@@ -71,11 +35,6 @@ async function source(path: string | undefined): Promise<{ stream: Readable; siz
     size = Number((await readFile(`/sys/class/block/${name}/size`, 'utf8')).trim()) * 512;
   } else if (!info.isFile()) throw new UserError(`${path} is neither a file nor a disk`);
   return { stream: createReadStream(path), size };
-}
-
-function refused(answer: { status: number; json: unknown }): Error {
-  const message = (answer.json as Partial<ApiError>).error ?? `HTTP ${answer.status}`;
-  return answer.status === 400 || answer.status === 409 ? new UserError(message) : new FailureError(message);
 }
 
 // The update service as the rescue console uses it: the image's config, the state partition, the ESP by label.

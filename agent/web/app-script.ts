@@ -372,9 +372,96 @@ export const APP_JS = `'use strict';
     act(function () { return api('POST', '/api/update/rollback?reboot=yes'); }, 'rolled back; the host reboots');
   });
 
+  // The vault: made here (the custodians' cards are shown once), unlocked by passphrase or shares, its entries with a
+  // button for the current code of a seed; secrets go in and never come back to the page.
+  function renderVault(view) {
+    $('vault').hidden = false;
+    var r = view.recovery;
+    $('vault-summary').textContent = view.state === 'none' ? 'No vault yet.' :
+      'The vault is ' + view.state + (r ? ' · custodians: any ' + r.threshold + ' of ' + r.shares : '') +
+      (view.unlock.failures ? ' · ' + view.unlock.failures + ' failed unlock attempts in a row' + (view.unlock.retryAfterSeconds ? ', next in ' + view.unlock.retryAfterSeconds + ' s' : '') : '');
+    $('vault-create').hidden = view.state !== 'none';
+    $('vault-unlock').hidden = view.state !== 'locked';
+    $('vault-shares').hidden = !r;
+    $('vault-add').hidden = view.state !== 'unlocked';
+    $('vault-entries').hidden = view.state !== 'unlocked';
+    $('vault-ca').textContent = view.caPublicKey ? 'SSH CA (for TrustedUserCAKeys): ' + view.caPublicKey : '';
+    var body = $('vault-entries').tBodies[0];
+    var rows = (view.entries || []).map(function (e) {
+      var old = body.querySelector('tr[data-entry="' + CSS.escape(e.name) + '"] .vault-code');
+      var seed = e.kind === 'totp' || e.kind === 'hotp';
+      return el('tr', { data: { entry: e.name } }, [
+        el('td', { text: e.name }), el('td', { text: e.kind }), el('td', { text: e.vm || '' }),
+        el('td', {}, seed ? [el('button', { type: 'button', data: { code: e.name }, text: 'Code' }), el('span', { class: 'vault-code', text: old ? old.textContent : '' })] : []),
+      ]);
+    });
+    body.replaceChildren.apply(body, rows);
+  }
+
+  async function refreshVault() {
+    try {
+      renderVault(await api('GET', '/api/vault'));
+    } catch (e) {
+      $('vault').hidden = true;
+    }
+  }
+
+  $('vault-create').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var pass = $('vault-new').value;
+    if (pass !== $('vault-again').value) { say('the two passphrases differ', true); return; }
+    var count = Number($('vault-count').value);
+    var body = { passphrase: pass };
+    if (count > 0) body.custodians = { threshold: Number($('vault-threshold').value), shares: count };
+    act(async function () {
+      var made = await api('POST', '/api/vault', body);
+      $('vault-new').value = ''; $('vault-again').value = '';
+      var cards = $('vault-cards');
+      cards.hidden = made.cards.length === 0;
+      cards.textContent = made.cards.length ? 'Hand each custodian one card now: they are not shown again.\\n\\n' + made.cards.join('\\n\\n') : '';
+    }, 'the vault is made and unlocked');
+  });
+
+  $('vault-unlock').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var shares = $('vault-shares').value.split('\\n').map(function (l) { return l.trim(); }).filter(Boolean);
+    var body = shares.length ? { shares: shares } : { passphrase: $('vault-passphrase').value };
+    act(async function () {
+      await api('POST', '/api/vault/unlock', body);
+      $('vault-passphrase').value = ''; $('vault-shares').value = '';
+    }, 'the vault is unlocked');
+  });
+
+  $('vault-lock').addEventListener('click', function () {
+    $('vault-cards').hidden = true;
+    $('vault-cards').textContent = '';
+    act(function () { return api('POST', '/api/vault/lock'); }, 'the vault is locked');
+  });
+
+  $('vault-add').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var body = { name: $('vault-name').value.trim(), kind: $('vault-kind').value, secret: $('vault-secret').value.trim() };
+    var vm = $('vault-vm').value.trim();
+    if (vm) body.vm = vm;
+    act(async function () {
+      await api('POST', '/api/vault/entries', body);
+      $('vault-secret').value = '';
+    }, body.name + ' stored');
+  });
+
+  $('vault-entries').addEventListener('click', function (event) {
+    var name = event.target.dataset.code;
+    if (!name) return;
+    var cell = event.target.nextSibling;
+    api('GET', '/api/vault/entries/' + encodeURIComponent(name) + '/code').then(function (code) {
+      cell.textContent = ' ' + code.code + (code.validForSeconds ? ' (' + code.validForSeconds + ' s left)' : '');
+    }, function (e) { say(e.message, true); });
+  });
+
   async function refresh() {
     var results = await Promise.all([api('GET', '/api/vms'), api('GET', '/api/rescue')]);
     await refreshUpdates();
+    await refreshVault();
     renderVms(results[0]);
     var rescue = results[1];
     var banner = $('rescue-banner');

@@ -91,6 +91,19 @@ export const MAIN_PAGE = `<!doctype html>
 <p id="keyboard" class="keyboard" data-writer="false"><span id="keyboard-state">read-only</span> <button type="button" id="take-keyboard">Take the keyboard</button></p>
 <div id="console" class="terminal"></div>
 </section>
+<section id="vault" hidden>
+<h2>Vault</h2>
+<p id="vault-summary"></p>
+<form id="vault-create" hidden><input id="vault-new" type="password" autocomplete="new-password" placeholder="new passphrase (8 or more)"> <input id="vault-again" type="password" autocomplete="new-password" placeholder="again"> custodians: any <input id="vault-threshold" type="number" min="2" max="32" value="2" class="narrow"> of <input id="vault-count" type="number" min="0" max="32" value="0" class="narrow"> <button type="submit">Make the vault</button></form>
+<pre id="vault-cards" hidden></pre>
+<form id="vault-unlock" hidden><input id="vault-passphrase" type="password" autocomplete="current-password" placeholder="passphrase"> <button type="submit">Unlock</button><br><textarea id="vault-shares" rows="3" cols="70" placeholder="or custodians' share cards, one a line (MVOS-SHARE-1:…)" hidden></textarea></form>
+<table id="vault-entries" hidden>
+<thead><tr><th>Name</th><th>Kind</th><th>For VM</th><th></th></tr></thead>
+<tbody></tbody>
+</table>
+<form id="vault-add" hidden><input id="vault-name" placeholder="name" class="narrow"> <select id="vault-kind"><option>password</option><option>totp</option><option>hotp</option></select> <input id="vault-secret" type="password" autocomplete="off" placeholder="secret or base32 seed"> <input id="vault-vm" placeholder="for VM (optional)" class="narrow"> <button type="submit">Store</button> <button type="button" id="vault-lock">Lock</button></form>
+<p id="vault-ca" class="muted"></p>
+</section>
 </main>
 </body>
 </html>

@@ -26,6 +26,9 @@ button { font: inherit; padding: .15em .7em; border: 1px solid var(--line); bord
 button:hover { background: var(--bg); }
 button:disabled { opacity: .45; cursor: default; }
 td button { margin-right: .3em; }
+.narrow { width: 8em; }
+.muted { color: var(--muted); overflow-wrap: anywhere; }
+#vault-cards { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--bg); padding: .6em; }
 .state { font-weight: 600; }
 .state-ready, .state-running { color: var(--ok); }
 .state-starting, .state-stopping { color: var(--warn); }
