@@ -176,8 +176,8 @@ function firstLine(channel: ServerChannel): Promise<string | undefined> {
     const take = (chunk: Buffer): void => {
       data = Buffer.concat([data, chunk]);
       const end = data.indexOf(0x0a);
-      if (end >= 0) return done(data.subarray(0, end).toString('utf8').replace(/\r$/, ''));
-      if (data.length > PASSPHRASE_MAX_BYTES) done(undefined);
+      if (end >= 0) done(data.subarray(0, end).toString('utf8').replace(/\r$/, ''));
+      else if (data.length > PASSPHRASE_MAX_BYTES) done(undefined);
     };
     const ended = (): void =>
       done(data.length > 0 && data.length <= PASSPHRASE_MAX_BYTES ? data.toString('utf8') : undefined);

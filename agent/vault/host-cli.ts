@@ -27,25 +27,33 @@ export function readLine(
   const raw = hidden && input.isTTY;
   if (raw) input.setRawMode(true);
   return new Promise((resolve) => {
-    let line = '';
+    let line = Buffer.alloc(0);
+    const text = (): string => line.toString('utf8');
     const finish = (value: string | undefined): void => {
       input.off('data', take);
       input.off('end', ended);
       if (raw) input.setRawMode(false);
       input.pause();
+      line.fill(0);
       if (hidden) prompt('\n');
       resolve(value);
     };
     const take = (chunk: Buffer): void => {
       for (const byte of chunk) {
-        if (byte === 0x03 || byte === 0x04) return finish(undefined);
-        if (byte === 0x0d || byte === 0x0a) return finish(line);
-        if (byte === 0x7f || byte === 0x08) line = line.slice(0, -1);
-        else line += String.fromCharCode(byte);
-        if (line.length > MAX_LINE) return finish(undefined);
+        if (byte === 0x03 || byte === 0x04 || line.length > MAX_LINE) {
+          finish(undefined);
+          return;
+        }
+        if (byte === 0x0d || byte === 0x0a) {
+          finish(text());
+          return;
+        }
+        // Backspace takes the last character, however many bytes it has.
+        if (byte === 0x7f || byte === 0x08) line = Buffer.from([...text()].slice(0, -1).join(''));
+        else line = Buffer.concat([line, Buffer.from([byte])]);
       }
     };
-    const ended = (): void => finish(line.length > 0 ? line : undefined);
+    const ended = (): void => finish(line.length > 0 ? text() : undefined);
     input.on('data', take);
     input.once('end', ended);
     input.resume();
