@@ -7,7 +7,7 @@ import { type LivenessWatch, watchQmpLiveness } from '../health/qmp-liveness.ts'
 import { type HealthWatch, watchHealth } from '../health/watch.ts';
 import type { VmPaths } from '../launch/vm.ts';
 import { QmpClient, type QmpEvent } from '../qmp/client.ts';
-import { type SecretSource, serveSecrets } from '../vault/channel.ts';
+import { type ChannelHandler, serveSecrets } from '../vault/channel.ts';
 
 // What the instance tells its supervisor.
 export interface InstanceEvents {
@@ -91,7 +91,7 @@ export class VmInstance {
     heartbeatTimeoutMs?: number;
     hangTimeoutMs?: number;
     // Answers the VM's requests on its secrets channel (absent: the agent keeps no vault).
-    secrets?: SecretSource;
+    secrets?: ChannelHandler;
   }): Promise<void> {
     this.qmpClient = await QmpClient.connect(this.paths.qmp, { timeoutMs: options.timeoutMs ?? 15_000 });
     this.qmpClient.on('event', (event: QmpEvent) => this.onEvent(event));

@@ -8,6 +8,7 @@ import type { OnionLaunch } from '../net/links.ts';
 import { applyPinning } from '../pinning/apply.ts';
 import { describePlan } from '../pinning/plan.ts';
 import type { VaultService } from '../vault/service.ts';
+import { vmRequests } from '../vault/vm-requests.ts';
 import { dropEphemeral, openStore } from './disks.ts';
 import { VmInstance } from './instance.ts';
 import { type LaunchNeeds, launchQemu } from './launch.ts';
@@ -32,7 +33,7 @@ export interface LifecycleOptions {
   // The onion service's files and doors as they are now (undefined: the host publishes none).
   onion?: () => OnionLaunch | undefined;
   // The host vault: what each VM may ask for over its own secrets channel.
-  vault?: Pick<VaultService, 'secretForVm'>;
+  vault?: Pick<VaultService, 'secretForVm' | 'unlock' | 'drill'>;
 }
 
 // Launches the host's VMs and reacts to what their QEMUs report.
@@ -109,7 +110,7 @@ export class VmLifecycle {
         serialOffset: slot.record.serialOffset,
         heartbeatTimeoutMs: slot.vm.health.heartbeatSeconds * 1000,
         hangTimeoutMs: slot.vm.health.hangSeconds * 1000,
-        ...(vault ? { secrets: (name: string) => vault.secretForVm(slot.vm.name, name) } : {}),
+        ...(vault ? { secrets: vmRequests(vault, slot.vm) } : {}),
       });
       slot.store?.setLive({ qmp: instance.qmp });
       if (slot.record.pinning) {

@@ -55,7 +55,7 @@ export interface SupervisorOptions {
   // gateway's local link leads to) and the program that joins a forwarded connection to one.
   onion?: { service: OnionService; doors: { api: string; ssh?: string }; socat: string };
   // The host vault: each VM asks it for its own secrets over its own channel.
-  vault?: Pick<VaultService, 'secretForVm'>;
+  vault?: Pick<VaultService, 'secretForVm' | 'unlock' | 'drill'>;
 }
 
 // Runs the host's VMs and answers the agent's controls.

@@ -1,47 +1,35 @@
 // The secrets channel against a stand-in for QEMU's end of the port (a unix socket server, as the chardev is): one
-// answer a line, only well-formed requests reach the vault, an endless line is dropped whole, and the agent comes back
-// after the socket closes.
+// answer a line in the order asked, an endless line dropped whole, and the agent back after the socket closes.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { answerLine, type SecretSource, serveSecrets } from './channel.ts';
+import { type ChannelHandler, serveSecrets } from './channel.ts';
 
-const asked: string[] = [];
-const source: SecretSource = (name) => {
-  asked.push(name);
-  return name === 'db'
-    ? { ok: true, secret: 'pä55 word\nline two' }
-    : { ok: false, reason: 'no such secret for this VM' };
+// Answers slowly for `slow`, at once otherwise: the order must still be the lines'.
+const handle: ChannelHandler = async (line) => {
+  if (line === 'slow') await new Promise((resolve) => setTimeout(resolve, 50));
+  return `ANSWER ${line}`;
 };
 
-test('a request line gets one answer; anything but GET NAME never reaches the vault', () => {
-  asked.length = 0;
-  assert.is(answerLine('GET db', source), `OK ${Buffer.from('pä55 word\nline two').toString('base64')}`);
-  assert.is(answerLine('GET db\r', source), answerLine('GET db', source));
-  assert.is(answerLine('GET other', source), 'NO no such secret for this VM');
-  for (const bad of ['GET', 'GET ../etc', 'GET Db', 'get db', 'GET db extra', `GET ${'a'.repeat(65)}`, ''])
-    assert.is(answerLine(bad, source), 'NO requests are GET NAME', bad);
-  assert.equal(asked, ['db', 'db', 'db', 'other']);
-});
-
-function nextLine(peer: Socket): Promise<string> {
+function nextLines(peer: Socket, count: number): Promise<string[]> {
   return new Promise((resolve) => {
     let data = '';
     const take = (chunk: Buffer) => {
       data += chunk.toString();
-      if (data.includes('\n')) {
+      const lines = data.split('\n');
+      if (lines.length > count) {
         peer.off('data', take);
-        resolve(data.slice(0, data.indexOf('\n')));
+        resolve(lines.slice(0, count));
       }
     };
     peer.on('data', take);
   });
 }
 
-test('over the socket: answers, an endless line dropped whole, and a new connection after the old one closes', async () => {
+test('answers in the order asked, an endless line dropped whole, a new connection after the old one closes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mvos-secrets-'));
   const path = join(dir, 'secrets.sock');
   const peers: Socket[] = [];
@@ -53,23 +41,23 @@ test('over the socket: answers, an endless line dropped whole, and a new connect
   const connected = () => new Promise<Socket>((resolve) => (arrived = resolve));
   await new Promise<void>((resolve) => server.listen(path, resolve));
   const first = connected();
-  const channel = serveSecrets(path, source);
+  const channel = serveSecrets(path, handle);
   try {
     const peer = await first;
-    let answer = nextLine(peer);
-    peer.write('GET d');
-    peer.write('b\n');
-    assert.is(await answer, `OK ${Buffer.from('pä55 word\nline two').toString('base64')}`);
-    answer = nextLine(peer);
-    peer.write('x'.repeat(5000));
-    peer.write('GET db\n');
-    assert.is(await answer, 'NO the request is too long');
+    let answer = nextLines(peer, 2);
+    peer.write('sl');
+    peer.write('ow\nfast\r\n');
+    assert.equal(await answer, ['ANSWER slow', 'ANSWER fast']);
+    answer = nextLines(peer, 2);
+    peer.write('x'.repeat(20_000));
+    peer.write('GET db\nnext\n');
+    assert.equal(await answer, ['NO the request is too long', 'ANSWER next']);
     const second = connected();
     peer.destroy();
     const again = await second;
-    answer = nextLine(again);
-    again.write('GET other\n');
-    assert.is(await answer, 'NO no such secret for this VM');
+    answer = nextLines(again, 1);
+    again.write('again\n');
+    assert.equal(await answer, ['ANSWER again']);
   } finally {
     channel.stop();
     for (const peer of peers) peer.destroy();

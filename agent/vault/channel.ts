@@ -1,27 +1,19 @@
 // A VM's secrets channel: a virtio-serial port of its own (org.mvos.secrets), whose host end is a unix socket only the
 // agent opens. Only that VM's guest can write to it, so whoever asks on it is that VM: no network, no address to
-// spoof, nothing another VM can reach. One line a request, `GET NAME`; one line an answer, `OK <base64>` or
-// `NO <reason>`. The guest is hostile until bounded: lines are short, answers are counted by the vault.
+// spoof, nothing another VM can reach. One line a request, one line an answer (`OK <base64>` or `NO <reason>`), in
+// order. The guest is hostile until bounded: lines are bounded, and what a request may do is the vault's to decide.
 import { connect, type Socket } from 'node:net';
 
-// The longest request line; anything longer is dropped whole and answered NO.
-const MAX_LINE = 128;
+// The longest request line (T share cards of a set of 32 fit); anything longer is dropped whole and answered NO.
+const MAX_LINE = 16 * 1024;
 // How soon the agent connects again after QEMU closed the socket (the VM restarted its port, or QEMU is going).
 const RECONNECT_MS = 500;
 
-// What the channel asks of the vault for its VM.
-export type SecretSource = (name: string) => { ok: true; secret: string } | { ok: false; reason: string };
-
-// The answer line to one request line.
-export function answerLine(line: string, source: SecretSource): string {
-  const match = /^GET ([a-z0-9][a-z0-9._-]{0,63})$/.exec(line.replace(/\r$/, ''));
-  if (!match) return 'NO requests are GET NAME';
-  const answer = source(match[1]!);
-  return answer.ok ? `OK ${Buffer.from(answer.secret, 'utf8').toString('base64')}` : `NO ${answer.reason}`;
-}
+// Answers one request line of the VM (without its newline).
+export type ChannelHandler = (line: string) => Promise<string>;
 
 // Serves the channel at `socketPath` until stop(); reconnects while QEMU lives.
-export function serveSecrets(socketPath: string, source: SecretSource): { stop(): void } {
+export function serveSecrets(socketPath: string, handle: ChannelHandler): { stop(): void } {
   let stopped = false;
   let socket: Socket | undefined;
   const attach = (): void => {
@@ -30,16 +22,23 @@ export function serveSecrets(socketPath: string, source: SecretSource): { stop()
     socket = current;
     let partial = '';
     let overlong = false;
+    // One request at a time: the answers come back in the order the lines were sent.
+    let queue: Promise<unknown> = Promise.resolve();
+    const reply = (answer: () => Promise<string>): void => {
+      queue = queue.then(answer).then(
+        (line) => current.write(`${line}\n`),
+        () => current.write('NO the agent failed to answer\n'),
+      );
+    };
     current.setEncoding('utf8');
     current.on('data', (chunk: string) => {
       partial += chunk;
       for (let newline = partial.indexOf('\n'); newline >= 0; newline = partial.indexOf('\n')) {
-        const line = partial.slice(0, newline);
+        const line = partial.slice(0, newline).replace(/\r$/, '');
         partial = partial.slice(newline + 1);
-        current.write(
-          `${overlong || line.length > MAX_LINE ? 'NO the request is too long' : answerLine(line, source)}\n`,
-        );
+        const tooLong = overlong || line.length > MAX_LINE;
         overlong = false;
+        reply(() => (tooLong ? Promise.resolve('NO the request is too long') : handle(line)));
       }
       if (partial.length > MAX_LINE) {
         partial = '';

@@ -144,6 +144,27 @@ export class VaultService {
     }
   }
 
+  // A custodians' drill: the shares are checked to recover the vault's key, through the same gate as an unlock, and
+  // nothing is unlocked.
+  async drill(shares: string[], by: string): Promise<string> {
+    if (!this.info.exists) throw new ControlError('not-found', 'there is no vault yet');
+    const attempt = this.gate.begin();
+    try {
+      const drilled = await Vault.drill(
+        this.file,
+        shares.map((text, i) => ({ text, where: `share ${i + 1}` })),
+      );
+      attempt.succeeded();
+      const said = `drill passed: shares ${drilled.used.join(', ')} of set ${drilled.setId.slice(0, 8)} (any ${drilled.threshold} of ${drilled.shares}) recover the vault key; nothing was unlocked`;
+      this.log(`vault: ${said} (by ${by})`);
+      return said;
+    } catch (error) {
+      attempt.failed();
+      if (error instanceof VaultError) throw new ControlError('invalid', `drill failed: ${error.message}`);
+      throw error;
+    }
+  }
+
   // Forgets the key and every secret; the file stays as it is.
   lock(by: string): VaultView {
     if (this.vault) this.log(`vault: locked by ${by}`);

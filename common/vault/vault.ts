@@ -15,6 +15,7 @@ import {
   type SplitOptions,
   sealAndSplit,
 } from '../custody/custody.ts';
+import { openShare } from '../custody/share-card.ts';
 import { UserError } from '../errors.ts';
 
 // The vault file's format.
@@ -121,6 +122,20 @@ export function checkEntry(name: string, entry: VaultEntry): void {
     throw new VaultError(`entry ${name}: vm must be a VM name`);
 }
 
+// The vault key from custodians' shares; a share or set that is wrong is named as the vault's refusal.
+async function recoverShares(recovery: SealedKeys, given: GivenShare[]): Promise<Buffer> {
+  let key: Buffer;
+  try {
+    key = await recoverKeys(recovery, given);
+  } catch (error) {
+    throw error instanceof UserError
+      ? new VaultError(`${error.message}${error.hint ? ` (${error.hint})` : ''}`)
+      : error;
+  }
+  if (key.length !== 32) throw new VaultError('the shares open something that is not a vault key');
+  return key;
+}
+
 // Reads and checks a vault file's outer shape.
 async function readVaultFile(file: string): Promise<VaultFile> {
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -203,16 +218,22 @@ export class Vault {
   static async unlockWithShares(file: string, given: GivenShare[]): Promise<Vault> {
     const parsed = await readVaultFile(file);
     if (!parsed.recovery) throw new VaultError('this vault was made without custodians: only its passphrase opens it');
-    let key: Buffer;
-    try {
-      key = await recoverKeys(parsed.recovery, given);
-    } catch (error) {
-      throw error instanceof UserError
-        ? new VaultError(`${error.message}${error.hint ? ` (${error.hint})` : ''}`)
-        : error;
-    }
-    if (key.length !== 32) throw new VaultError('the shares open something that is not a vault key');
+    const key = await recoverShares(parsed.recovery, given);
     return Vault.opened(file, parsed, key);
+  }
+
+  // A custodians' drill: checks that `given` recover this vault's key (each share's signature, the set, the check value,
+  // the sealed key opening), then forgets the key: nothing is unlocked.
+  static async drill(
+    file: string,
+    given: GivenShare[],
+  ): Promise<{ setId: string; threshold: number; shares: number; used: number[] }> {
+    const parsed = await readVaultFile(file);
+    if (!parsed.recovery) throw new VaultError('this vault was made without custodians: there is nothing to drill');
+    const key = await recoverShares(parsed.recovery, given);
+    key.fill(0);
+    const { setId, threshold, shares } = parsed.recovery;
+    return { setId, threshold, shares, used: given.map((g) => openShare(g.text, g.where).index).sort((a, b) => a - b) };
   }
 
   private static opened(file: string, parsed: VaultFile, key: Buffer): Vault {

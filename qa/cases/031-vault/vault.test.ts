@@ -1,10 +1,12 @@
-// The host vault with the real agent and two microVMs from the image's guest: each VM asks for its secret with
-// `mvos-secret` over its own secrets channel and gets it, asks for the other's and gets nothing; locked, neither gets
-// anything, unlocked again by two custodians' shares, they do; and the state partition (a real ext4 disk here, loop
-// mounted) copied while locked holds none of the stored values in its raw bytes.
+// The host vault with the real agent, the image's controller and two microVMs from its guest: each VM asks for its
+// secret with `mvos-vault get` over its own secrets channel and gets it, asks for the other's and gets nothing; locked,
+// neither gets anything; at the controller's console a custodians' drill passes without unlocking, then two cards, then
+// the passphrase unlock it (nothing typed is echoed); an application VM may not drill; and the state partition (a real
+// ext4 disk here, loop mounted) copied while locked holds none of the stored values in its raw bytes.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -67,11 +69,49 @@ async function api<K extends keyof ApiAnswers>(method: string, path: string, bod
   return answer.json as ApiAnswers[K];
 }
 
-// `mvos-secret NAME` on a VM's console: its output and exit code. The secret itself is only hashed there, so no console
+// `mvos-vault get NAME` on a VM's console: its output and exit code. The secret itself is only hashed there, so no console
 // log (they are on the state disk) ever holds it.
 function askFrom(vm: string, name: string): Promise<{ out: string; rc: number }> {
-  const command = `mkdir -p /tmp; mvos-secret ${name} > /tmp/s; r=$?; sha256sum /tmp/s; rm /tmp/s; (exit $r)`;
+  const command = `mkdir -p /tmp; mvos-vault get ${name} > /tmp/s; r=$?; sha256sum /tmp/s; rm /tmp/s; (exit $r)`;
   return consoleShell(run!.stateDir, vm, command, 60_000);
+}
+
+// Types lines on a VM's console one at a time, each after what came back since the last matched `expect`; returns it
+// all.
+function converse(vm: string, steps: Array<{ send: string; expect: RegExp }>, timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(join(run!.stateDir, 'vms', vm, 'console.sock'));
+    let all = '';
+    let since = '';
+    let step = 0;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no ${steps[step]?.expect} on ${vm}'s console within ${timeoutMs} ms; got:\n${all}`));
+    }, timeoutMs);
+    const next = (): void => {
+      if (step === steps.length) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(all);
+        return;
+      }
+      since = '';
+      socket.write(`${steps[step]!.send}\n`);
+    };
+    socket.on('connect', next);
+    socket.on('data', (chunk) => {
+      all += chunk.toString('utf8');
+      since += chunk.toString('utf8');
+      if (step < steps.length && steps[step]!.expect.test(since)) {
+        step += 1;
+        next();
+      }
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
 }
 
 // How a secret shows on a console: its hash.
@@ -90,7 +130,7 @@ test.before(
     sh('mkfs.ext4', ['-q', '-F', '-L', 'MVOS-STATE', DISK]);
     sh('mount', ['-o', 'loop', DISK, join(DIR, 'state')]);
     run = await AgentRun.start({ root: host.root, config: vaultConfig(host.config), dir: DIR });
-    await run.waitForReady(['app', 'other'], BOOT_MS);
+    await run.waitForReady(['controller', 'app', 'other'], BOOT_MS);
   }),
 );
 
@@ -119,7 +159,7 @@ test('made and filled over the API; each VM gets its own secret over its channel
   assert.ok(own.out.includes(shown(SECRETS['app-db'].secret)), own.out);
   const theirs = await askFrom('app', 'other-token');
   assert.is(theirs.rc, 1, theirs.out);
-  assert.match(theirs.out, /mvos-secret: no such secret for this VM/);
+  assert.match(theirs.out, /mvos-vault: no such secret for this VM/);
   assert.not.ok(theirs.out.includes(shown(SECRETS['other-token'].secret)));
   const back = await askFrom('other', 'app-db');
   assert.is(back.rc, 1, back.out);
@@ -131,18 +171,41 @@ test('made and filled over the API; each VM gets its own secret over its channel
   assert.ok(mine.out.includes(shown(SECRETS['other-token'].secret)));
 });
 
-test('locked, a VM gets nothing; two of the three custodians unlock it again', async () => {
+test('locked, a VM gets nothing; at the controller console a drill passes, then cards and the passphrase unlock', async () => {
   await api('POST', '/api/vault/lock');
   const locked = await askFrom('app', 'app-db');
   assert.is(locked.rc, 1);
-  assert.match(locked.out, /mvos-secret: locked/);
+  assert.match(locked.out, /mvos-vault: locked/);
   const one = await apiCall(run!, 'POST', '/api/vault/unlock', { shares: [cards[1]] });
   assert.is(one.status, 400, 'one share opens nothing');
-  const opened = await api<'POST /api/vault/unlock'>('POST', '/api/vault/unlock', { shares: [cards[2], cards[0]] });
-  assert.is(opened.state, 'unlocked');
+  const notHere = await consoleShell(run!.stateDir, 'app', "printf '\\n' | mvos-vault drill", 60_000);
+  assert.is(notHere.rc, 1);
+  assert.match(notHere.out, /only the controller and rescue VMs may drill the vault/);
+  // At the controller's console, typed as a person would, with nothing typed echoed (the console log keeps no card).
+  const card = (n: number) => ({ send: cards[n]!, expect: /\d+ characters[\s\S]*card \d \(empty line: done\): $/ });
+  const drill = await converse('controller', [
+    { send: 'mvos-vault drill', expect: /card 1 \(empty line: done\): $/ },
+    card(2),
+    card(0),
+    { send: '', expect: /drill passed: shares 1, 3 of set \w{8} \(any 2 of 3\) recover the vault key; nothing was/ },
+  ]);
+  assert.not.ok(drill.includes(cards[2]!.slice(13, 40)), 'the card was not echoed');
+  assert.is((await api<'GET /api/vault'>('GET', '/api/vault')).state, 'locked', 'a drill unlocks nothing');
+  await converse('controller', [
+    { send: 'mvos-vault unlock --shares', expect: /card 1 \(empty line: done\): $/ },
+    card(1),
+    card(2),
+    { send: '', expect: /vault unlocked, 4 entries/ },
+  ]);
   const again = await askFrom('app', 'app-db');
   assert.is(again.rc, 0, again.out);
   assert.ok(again.out.includes(shown(SECRETS['app-db'].secret)));
+  await api('POST', '/api/vault/lock');
+  const typed = await converse('controller', [
+    { send: 'mvos-vault unlock', expect: /vault passphrase: $/ },
+    { send: PASS, expect: /vault unlocked, 4 entries/ },
+  ]);
+  assert.not.ok(typed.includes(PASS), 'the passphrase was not echoed');
 });
 
 test('the state disk, copied while locked, holds no stored value in any form', async () => {
