@@ -32,3 +32,12 @@ export async function openChromium(
   page.on('dialog', (d) => void d.accept());
   return { context, page };
 }
+
+// Logs `user` in on the login page at `url` with their password and a fresh code.
+export async function logInAs(page: Page, url: string, user: string, password: string, code: string): Promise<void> {
+  await page.goto(`${url}/`);
+  await page.fill('#user', user);
+  await page.fill('#password', password);
+  await page.fill('#code', code);
+  await page.click('button[type=submit]');
+}

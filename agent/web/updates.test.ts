@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { testBundle, testManifest, testPayloads, testUpdateKey } from '../../common/update/bundle.test-support.ts';
 import { startFixture } from '../api/fixture.test-support.ts';
 import { testUpdateService } from '../update/esp.test-support.ts';
-import { CHROMIUM, openChromium } from './chromium.test-support.ts';
+import { CHROMIUM, logInAs, openChromium } from './chromium.test-support.ts';
 
 if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
 
@@ -27,11 +27,7 @@ test('the Updates section shows the slots; a forged bundle is refused on the pag
   const fx = await startFixture({ update });
   const { context, page } = await openChromium(join(root, 'profile'), 60_000);
   try {
-    await page.goto(`${fx.url}/`);
-    await page.fill('#user', 'alice');
-    await page.fill('#password', 'correct horse battery staple');
-    await page.fill('#code', await fx.code('alice'));
-    await page.click('button[type=submit]');
+    await logInAs(page, fx.url, 'alice', 'correct horse battery staple', await fx.code('alice'));
     await page.locator('#update-slots tr[data-slot="a"]').waitFor();
     assert.match((await page.textContent('#update-slots tr[data-slot="a"]')) ?? '', /a0\.1\.0goodbooted, boot slot/);
     assert.match((await page.textContent('#update-slots tr[data-slot="b"]')) ?? '', /b—empty/);

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startFixture } from '../api/fixture.test-support.ts';
 import { VaultService } from '../vault/service.ts';
-import { CHROMIUM, openChromium } from './chromium.test-support.ts';
+import { CHROMIUM, logInAs, openChromium } from './chromium.test-support.ts';
 
 if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
 
@@ -25,11 +25,7 @@ test('make with custodians, store a seed, read its code, lock, refuse a wrong pa
   try {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${fx.url}/`);
-    await page.fill('#user', 'alice');
-    await page.fill('#password', 'correct horse battery staple');
-    await page.fill('#code', await fx.code('alice'));
-    await page.click('button[type=submit]');
+    await logInAs(page, fx.url, 'alice', 'correct horse battery staple', await fx.code('alice'));
     await page.locator('#vault-create').waitFor();
     assert.match((await page.textContent('#vault-summary')) ?? '', /No vault yet/);
     await page.fill('#vault-new', PASS);

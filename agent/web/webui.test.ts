@@ -12,7 +12,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startFixture } from '../api/fixture.test-support.ts';
-import { CHROMIUM, CHROMIUM_ARGS, openChromium } from './chromium.test-support.ts';
+import { CHROMIUM, CHROMIUM_ARGS, logInAs, openChromium } from './chromium.test-support.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const TIMEOUT = 60_000;
@@ -248,11 +248,7 @@ test('a second session sees the output and cannot type until it takes over; the 
   const bobErrors: string[] = [];
   bob.on('console', (m) => m.type() === 'error' && bobErrors.push(m.text()));
   try {
-    await bob.goto(`${fx.url}/`);
-    await bob.fill('#user', 'bob');
-    await bob.fill('#password', 'tr0ub4dor&3');
-    await bob.fill('#code', await fx.code('bob'));
-    await bob.click('button[type=submit]');
+    await logInAs(bob, fx.url, 'bob', 'tr0ub4dor&3', await fx.code('bob'));
     await bob.locator('#vms tr[data-vm="rescue"]').waitFor();
     bobErrors.length = 0;
     await bob.click('#rescue-console');
