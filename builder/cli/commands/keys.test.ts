@@ -1,7 +1,7 @@
 // `mvos keys split|verify|recover` as a custodian uses them: the cards' QR codes read by zbarimg (a tool we did not
 // write) recover the key folder byte for byte; one card is not enough, and a card with a changed character is named.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -53,6 +53,21 @@ test('split into cards; two QR codes read by zbarimg recover the folder; one car
   const one = mvos('keys', 'recover', '--sealed', 'cards/keys.sealed.json', '--out', 'one', 'scanned-1.txt');
   assert.is(one.status, 2);
   assert.match(one.err, /needs any 2 of its 3 shares; 1 given \(1\)/);
+  const drill = mvos(
+    'keys',
+    'recover',
+    '--sealed',
+    'cards/keys.sealed.json',
+    '--drill',
+    'scanned-3.txt',
+    'scanned-1.txt',
+  );
+  assert.is(drill.status, 0, drill.err);
+  assert.match(
+    drill.out,
+    /drill passed: shares 1, 3 of set \w{16} \(any 2 of 3\) recover the key folder \(db\.crt, update\.key\); nothing was written/,
+  );
+  assert.not.ok(existsSync(join(dir, 'back')), 'a drill writes nothing');
   const recovered = mvos(
     'keys',
     'recover',

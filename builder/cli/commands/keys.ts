@@ -179,13 +179,26 @@ async function recoverFolder(ctx: CommandContext): Promise<number> {
   if (!sealedPath) throw new UserError(`--sealed FILE is required (${SEALED_FILE} from the split)`);
   const sealed = await readSealed(resolve(ctx.cwd, sealedPath));
   const out = ctx.flags.out as string | undefined;
-  if (!out) throw new UserError('--out DIR is required: a new folder for the recovered keys');
+  const drill = Boolean(ctx.flags.drill);
+  if (!out && !drill) throw new UserError('--out DIR is required: a new folder for the recovered keys (or --drill)');
+  if (out && drill) throw new UserError('--drill writes nothing: leave out --out');
   const given =
     ctx.positionals.length > 0
       ? await Promise.all(ctx.positionals.map((p) => shareFromFile(resolve(ctx.cwd, p))))
       : await typedShares(ctx, sealed.threshold);
-  const names = await unpackFolder(await recoverKeys(sealed, given), resolve(ctx.cwd, out));
-  ctx.out(`recovered ${names.length} files into ${resolve(ctx.cwd, out)}: ${names.join(', ')}`);
+  const packed = await recoverKeys(sealed, given);
+  if (drill) {
+    const files = (JSON.parse(packed.toString('utf8')) as Array<[string]>).map(([name]) => name);
+    packed.fill(0);
+    const used = given.map((g) => openShare(g.text, g.where).index).sort((a, b) => a - b);
+    ctx.out(
+      `drill passed: shares ${used.join(', ')} of set ${sealed.setId.slice(0, 16)} (any ${sealed.threshold} of ${sealed.shares}) recover the key folder (${files.join(', ')}); nothing was written`,
+    );
+    return 0;
+  }
+  const into = resolve(ctx.cwd, out as string);
+  const names = await unpackFolder(packed, into);
+  ctx.out(`recovered ${names.length} files into ${into}: ${names.join(', ')}`);
   return 0;
 }
 
@@ -253,9 +266,13 @@ export const keysCommand: Command = {
     {
       name: 'recover',
       summary: 'recover the key folder from its sealed file and any T shares (card files, or typed one per line)',
-      usage: 'mvos keys recover --sealed keys.sealed.json --out DIR [CARD...]',
-      flags: { sealed: { type: 'string' }, out: { type: 'string' } },
-      flagHelp: { sealed: 'the sealed file the split wrote', out: 'a new folder for the keys' },
+      usage: 'mvos keys recover --sealed keys.sealed.json --out DIR|--drill [CARD...]',
+      flags: { sealed: { type: 'string' }, out: { type: 'string' }, drill: { type: 'boolean' } },
+      flagHelp: {
+        sealed: 'the sealed file the split wrote',
+        out: 'a new folder for the keys',
+        drill: "a custodians' drill: check that the cards recover the folder, write nothing",
+      },
       run: recoverFolder,
     },
   ],

@@ -1,8 +1,9 @@
 // The host vault with the real agent, the image's controller and two microVMs from its guest: each VM asks for its
 // secret with `mvos-vault get` over its own secrets channel and gets it, asks for the other's and gets nothing; locked,
 // neither gets anything; at the controller's console a custodians' drill passes without unlocking, then two cards, then
-// the passphrase unlock it (nothing typed is echoed); an application VM may not drill; and the state partition (a real
-// ext4 disk here, loop mounted) copied while locked holds none of the stored values in its raw bytes.
+// the passphrase unlock it (nothing typed is echoed); an application VM may not drill; fallen back to its rescue VM, the
+// host runs a recovery drill at that console; and the state partition (a real ext4 disk here, loop mounted) copied while
+// locked holds none of the stored values in its raw bytes.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -206,6 +207,18 @@ test('locked, a VM gets nothing; at the controller console a drill passes, then 
     { send: PASS, expect: /vault unlocked, 4 entries/ },
   ]);
   assert.not.ok(typed.includes(PASS), 'the passphrase was not echoed');
+});
+
+test('the host on its rescue VM: a recovery drill at its console', async () => {
+  await api('POST', '/api/rescue', { reason: '031: recovery drill' });
+  await run!.waitForReady(['rescue'], BOOT_MS);
+  const card = (n: number) => ({ send: cards[n]!, expect: /\d+ characters[\s\S]*card \d \(empty line: done\): $/ });
+  await converse('rescue', [
+    { send: 'mvos-vault drill', expect: /card 1 \(empty line: done\): $/ },
+    card(1),
+    card(0),
+    { send: '', expect: /drill passed: shares 1, 2 of set \w{8} \(any 2 of 3\) recover the vault key; nothing was/ },
+  ]);
 });
 
 test('the state disk, copied while locked, holds no stored value in any form', async () => {
