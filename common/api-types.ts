@@ -338,6 +338,7 @@ export interface ApiAnswers {
   'POST /api/vault': { vault: VaultView; cards: string[] };
   'POST /api/vault/unlock': VaultView;
   'POST /api/vault/lock': VaultView;
+  'POST /api/vault/passphrase': VaultView;
   'POST /api/vault/entries': VaultView;
   'DELETE /api/vault/entries/{entry}': VaultView;
   'GET /api/vault/entries/{entry}/code': VaultCode;

@@ -109,6 +109,11 @@ const SAMPLES: Record<string, { path: string; body?: unknown; status: number; ty
   'POST /api/vault': { path: '/api/vault', body: { passphrase: 'a long passphrase' }, status: 404 },
   'POST /api/vault/unlock': { path: '/api/vault/unlock', body: { passphrase: 'a long passphrase' }, status: 404 },
   'POST /api/vault/lock': { path: '/api/vault/lock', status: 404 },
+  'POST /api/vault/passphrase': {
+    path: '/api/vault/passphrase',
+    body: { current: 'a long passphrase', passphrase: 'another long one' },
+    status: 404,
+  },
   'POST /api/vault/entries': {
     path: '/api/vault/entries',
     body: { name: 'x', kind: 'password', secret: 'y' },

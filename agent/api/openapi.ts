@@ -948,6 +948,29 @@ export const OPENAPI = {
         '404': error('This agent keeps no vault'),
       }),
     },
+    '/api/vault/passphrase': {
+      post: op(
+        'A new passphrase for the vault, given the current one (checked through the unlock gate); the custodians and the entries stay',
+        {
+          '200': json('The vault afterwards', ref('VaultView')),
+          '400': error('The current passphrase is wrong, or the new one is under 8 characters'),
+          ...CHANGE,
+          '404': error('This agent keeps no vault'),
+          '409': error('The vault is locked'),
+          '429': error('Another attempt is in progress, or too many failures: wait'),
+        },
+        {
+          requestBody: body(
+            {
+              type: 'object',
+              required: ['current', 'passphrase'],
+              properties: { current: { type: 'string' }, passphrase: { type: 'string' } },
+            },
+            true,
+          ),
+        },
+      ),
+    },
     '/api/vault/entries': {
       post: op(
         'Add or replace an entry; its secret goes in and is never answered (a VM named by vm asks for it over its own channel)',

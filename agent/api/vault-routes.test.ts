@@ -70,6 +70,14 @@ test('a logged-in user makes, fills, reads codes and certificates, locks and unl
     assert.equal((cert.json as ApiAnswers['POST /api/vault/ssh-cert']).principals, ['alice']);
     assert.is((await ask('POST', '/api/vault/ssh-cert', { publicKey, validitySeconds: 10 })).status, 400);
 
+    const NEW = 'the new vault passphrase';
+    const badCurrent = await ask('POST', '/api/vault/passphrase', { current: 'not it at all', passphrase: NEW });
+    assert.is(badCurrent.status, 400);
+    assert.match(badCurrent.text, /the current passphrase: wrong passphrase/);
+    assert.is((await ask('POST', '/api/vault/passphrase', { current: PASS, passphrase: NEW })).status, 200);
+    assert.is((await ask('POST', '/api/vault/lock')).status, 200);
+    assert.is((await ask('POST', '/api/vault/unlock', { passphrase: PASS })).status, 400, 'the old one opens nothing');
+    assert.is((await ask('POST', '/api/vault/unlock', { passphrase: NEW })).status, 200);
     assert.is((await ask('POST', '/api/vault/lock')).status, 200);
     assert.is((await ask('GET', '/api/vault/entries/github/code')).status, 409);
     const locked = (await ask('GET', '/api/vault')).json as ApiAnswers['GET /api/vault'];
@@ -94,7 +102,7 @@ test('a logged-in user makes, fills, reads codes and certificates, locks and unl
       await Promise.all(audit.map((name) => readFile(join(fx.dir, 'state', name), 'utf8').catch(() => '')))
     ).join('\n');
     assert.match(logged, /vault\/entries/, 'the changes are audited');
-    for (const secret of [PASS, PASSWORD, SEED, ...cards]) {
+    for (const secret of [PASS, NEW, PASSWORD, SEED, ...cards]) {
       for (const text of texts) assert.not.ok(text.includes(secret), `an answer holds ${secret.slice(0, 12)}…`);
       assert.not.ok(logged.includes(secret), `the audit log holds ${secret.slice(0, 12)}…`);
     }

@@ -9,7 +9,16 @@ import { jsonRoute, type Route } from './router.ts';
 // What the routes call.
 export type VaultControls = Pick<
   VaultService,
-  'view' | 'create' | 'unlock' | 'lock' | 'put' | 'remove' | 'code' | 'publicKey' | 'issueCertificate'
+  | 'view'
+  | 'create'
+  | 'unlock'
+  | 'lock'
+  | 'changePassphrase'
+  | 'put'
+  | 'remove'
+  | 'code'
+  | 'publicKey'
+  | 'issueCertificate'
 >;
 
 const NO_VAULT: VaultView = { state: 'none', unlock: { failures: 0 } };
@@ -119,6 +128,17 @@ export function vaultRoutes(vault: VaultControls | undefined): Route[] {
     jsonRoute('POST /api/vault/lock', { ...session, summary: 'Lock the vault: its key leaves memory' }, (ctx) => ({
       body: vaultOf(vault).lock(ctx.caller.user),
     })),
+    jsonRoute(
+      'POST /api/vault/passphrase',
+      { ...session, summary: 'A new passphrase for the vault, given the current one (the custodians stay)' },
+      async (ctx) => ({
+        body: await vaultOf(vault).changePassphrase(
+          text(ctx.body, 'current', 1024),
+          text(ctx.body, 'passphrase', 1024),
+          ctx.caller.user,
+        ),
+      }),
+    ),
     jsonRoute(
       'POST /api/vault/entries',
       { ...session, summary: 'Add or replace an entry (password, totp, hotp, ssh-key; vm: the one VM it is for)' },

@@ -165,6 +165,24 @@ export class VaultService {
     }
   }
 
+  // A new passphrase, given the current one (checked through the gate, like an unlock): a stolen session alone cannot
+  // lock the owner out.
+  async changePassphrase(current: string, next: string, by: string): Promise<VaultView> {
+    const vault = this.open();
+    const attempt = this.gate.begin();
+    try {
+      (await Vault.unlock(this.file, current)).lock();
+      attempt.succeeded();
+    } catch (error) {
+      attempt.failed();
+      if (error instanceof VaultError) throw new ControlError('invalid', `the current passphrase: ${error.message}`);
+      throw error;
+    }
+    await vault.changePassphrase(next).catch(refused);
+    this.log(`vault: passphrase changed by ${by}`);
+    return this.view();
+  }
+
   // Forgets the key and every secret; the file stays as it is.
   lock(by: string): VaultView {
     if (this.vault) this.log(`vault: locked by ${by}`);

@@ -173,7 +173,7 @@ export async function vaultInfo(
 export class Vault {
   private constructor(
     private readonly file: string,
-    private readonly header: Omit<VaultFile, 'entries'>,
+    private header: Omit<VaultFile, 'entries'>,
     private key: Buffer | undefined,
     private entries: Map<string, VaultEntry>,
   ) {}
@@ -313,6 +313,15 @@ export class Vault {
     this.entries.set(name, { ...entry, counter: entry.counter + 1 });
     await this.save();
     return code;
+  }
+
+  // Seals the vault key under a new passphrase (a fresh salt); the custodians' seal and the entries stay as they are.
+  async changePassphrase(passphrase: string): Promise<void> {
+    if (passphrase.length < 8) throw new VaultError('a vault passphrase has at least 8 characters');
+    const kdf = { name: 'scrypt' as const, ...SCRYPT, salt: randomBytes(16).toString('base64') };
+    const key = seal(await derive(passphrase, kdf), this.unlocked(), VAULT_FORMAT);
+    this.header = { ...this.header, kdf, key };
+    await this.save();
   }
 
   // Forgets the key and the entries (they stay sealed in the file).
