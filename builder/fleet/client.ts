@@ -1,0 +1,145 @@
+// An operator's side of the fleet: connect to the broker with the operator's nkey, make the status bucket and the
+// events stream, list every host's status (stale ones marked by the broker's own clock), read the events, and run a
+// jail command on a host by request and reply.
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
+import { FailureError } from '../../common/errors.ts';
+import type { FleetCommandAnswer, FleetEvent, FleetStatus } from '../../common/fleet/status.ts';
+import {
+  commandSubject,
+  EVENTS_STREAM,
+  EVENTS_SUBJECTS,
+  eventsSubject,
+  inboxPrefix,
+  STATUS_BUCKET,
+} from '../../common/fleet/subjects.ts';
+
+// How the fleet's bucket and stream are made.
+export interface FleetSetup {
+  // A status older than this (by the broker's clock) is gone from the bucket.
+  maxAgeSeconds: number;
+  replicas: number;
+  eventsDays: number;
+}
+
+// A host's status as `fleet ls` shows it: the document, how old it is, and whether it is stale.
+export interface FleetHost {
+  status: FleetStatus;
+  ageSeconds: number;
+  stale: boolean;
+}
+
+const NANOS = 1_000_000_000;
+
+// Connects as operator `name`; a broker that does not answer in `timeoutMs` is an error that says so.
+export async function connectOperator(
+  servers: string[],
+  name: string,
+  seed: Uint8Array,
+  timeoutMs = 5000,
+): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers,
+      authenticator: nkeyAuthenticator(seed),
+      inboxPrefix: inboxPrefix('operator', name),
+      name: `mvos-operator-${name}`,
+      timeout: timeoutMs,
+      maxReconnectAttempts: 3,
+    });
+  } catch (error) {
+    throw new FailureError(`no fleet broker answered at ${servers.join(', ')}: ${(error as Error).message}`);
+  }
+}
+
+// Makes (or updates) the status bucket and the events stream.
+export async function setupFleet(nc: NatsConnection, setup: FleetSetup): Promise<void> {
+  await new Kvm(nc).create(STATUS_BUCKET, {
+    history: 1,
+    ttl: setup.maxAgeSeconds * 1000,
+    replicas: setup.replicas,
+    description: 'Multiverse fleet: each host keeps its status here',
+  });
+  const jsm = await jetstreamManager(nc);
+  const config = {
+    name: EVENTS_STREAM,
+    subjects: [EVENTS_SUBJECTS],
+    num_replicas: setup.replicas,
+    max_age: setup.eventsDays * 86_400 * NANOS,
+    max_msgs_per_subject: 100_000,
+    max_msg_size: 4096,
+    description: 'Multiverse fleet: every host event',
+  };
+  const existing = await jsm.streams.info(EVENTS_STREAM).catch(() => undefined);
+  if (existing) await jsm.streams.update(EVENTS_STREAM, config);
+  else await jsm.streams.add(config);
+}
+
+// Every host in the bucket, by name; stale when the broker stored its last status more than `staleSeconds` ago.
+export async function listHosts(nc: NatsConnection, staleSeconds: number, now = Date.now()): Promise<FleetHost[]> {
+  const kv = await new Kvm(nc).open(STATUS_BUCKET);
+  const hosts: FleetHost[] = [];
+  for await (const key of await kv.keys()) {
+    const entry = await kv.get(key);
+    if (!entry || entry.operation !== 'PUT') continue;
+    let status: FleetStatus;
+    try {
+      status = entry.json<FleetStatus>();
+    } catch {
+      continue;
+    }
+    // The key is the host the broker let publish it: a document that names another host is not believed.
+    if (status.host !== key) continue;
+    const ageSeconds = Math.max(0, Math.round((now - entry.created.getTime()) / 1000));
+    hosts.push({ status, ageSeconds, stale: ageSeconds > staleSeconds });
+  }
+  return hosts.sort((a, b) => (a.status.host < b.status.host ? -1 : 1));
+}
+
+// The events so far (of one host, or all), oldest first; with `follow`, then each new one until `signal` aborts.
+export async function* fleetEvents(
+  nc: NatsConnection,
+  options: { host?: string; follow?: boolean; last?: number; signal?: AbortSignal } = {},
+): AsyncGenerator<FleetEvent> {
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const filter = options.host ? eventsSubject(options.host) : EVENTS_SUBJECTS;
+  const info = await jsm.streams.info(EVENTS_STREAM);
+  const pending = info.state.messages;
+  if (pending === 0 && !options.follow) return;
+  const start = Math.max(info.state.first_seq, info.state.last_seq - (options.last ?? 1000) + 1);
+  const consumer = await js.consumers.get(EVENTS_STREAM, {
+    filter_subjects: filter,
+    ...(options.last !== undefined ? { opt_start_seq: start, deliver_policy: 'by_start_sequence' as never } : {}),
+  });
+  const messages = await consumer.consume();
+  options.signal?.addEventListener('abort', () => void messages.stop());
+  for await (const message of messages) {
+    try {
+      yield message.json<FleetEvent>();
+    } catch {
+      // Not ours: the stream takes only what hosts may publish, and a host's own bad line is skipped.
+    }
+    if (!options.follow && message.info.pending === 0) break;
+  }
+  await messages.close().catch(() => undefined);
+}
+
+// Runs one jail command on `host` as `operator`; the host answers with what the SSH jail would print.
+export async function runOnHost(
+  nc: NatsConnection,
+  operator: string,
+  host: string,
+  command: string,
+  timeoutMs = 30_000,
+): Promise<FleetCommandAnswer> {
+  try {
+    const reply = await nc.request(commandSubject(host, operator), JSON.stringify({ command }), { timeout: timeoutMs });
+    return reply.json<FleetCommandAnswer>();
+  } catch (error) {
+    throw new FailureError(`${host} did not answer: ${(error as Error).message}`, {
+      hint: 'is the host up and connected? `mvos fleet ls` says when it last reported',
+    });
+  }
+}

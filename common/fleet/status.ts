@@ -1,0 +1,51 @@
+// The status document each host keeps in the fleet's bucket: small, typed, and made from the agent's own status so the
+// fleet says what `GET /status` says.
+import type { AgentStatus } from '../api-types.ts';
+
+// One host as the fleet sees it.
+export interface FleetStatus {
+  host: string;
+  version: string;
+  // The A/B slot it booted, when it takes updates.
+  slot?: 'a' | 'b';
+  agent: { state: AgentStatus['state']; since: string; accel: AgentStatus['accel'] };
+  rescue: { active: boolean; reason?: string };
+  vms: Array<{ name: string; role: string; state: string; failure?: string }>;
+  warnings: string[];
+  // When the agent made this document.
+  publishedAt: string;
+}
+
+// The document for an agent status, at `now`.
+export function fleetStatus(status: AgentStatus, now: Date): FleetStatus {
+  return {
+    host: status.host.name,
+    version: status.host.version,
+    ...(status.update?.booted ? { slot: status.update.booted } : {}),
+    agent: { state: status.state, since: status.startedAt, accel: status.accel },
+    rescue: { active: status.rescue.active, ...(status.rescue.reason ? { reason: status.rescue.reason } : {}) },
+    vms: status.vms.map((vm) => ({
+      name: vm.name,
+      role: vm.role,
+      state: vm.state,
+      ...(vm.failure ? { failure: vm.failure.reason } : {}),
+    })),
+    warnings: status.warnings.slice(0, 20),
+    publishedAt: now.toISOString(),
+  };
+}
+
+// One event a host publishes: what happened, to what, and when, read like a line of a chat log.
+export interface FleetEvent {
+  host: string;
+  at: string;
+  kind: string;
+  text: string;
+}
+
+// A host's answer to an operator's command: what the SSH jail would print, and its exit status.
+export interface FleetCommandAnswer {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}

@@ -1,0 +1,243 @@
+// The fleet against a real NATS cluster of three (Debian's nats-server on loopback, JetStream replicated): agents'
+// fleet links over fake VMs publish their status and events, an operator lists them within seconds and runs jail
+// commands on them (audited with the operator's name; anything outside the command set refused); a host's credentials
+// cannot publish another host's status or events or take its commands; one broker node killed loses no status or
+// event and the links reconnect; a host that stops goes stale.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kvm } from '@nats-io/kv';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AuditLog } from '../../agent/auth/audit.ts';
+import { FakeControls } from '../../agent/fake-controls.test-support.ts';
+import { FleetLink } from '../../agent/fleet/link.ts';
+import { brokerAuthorization } from '../../builder/fleet/broker-config.ts';
+import { connectOperator, fleetEvents, listHosts, runOnHost, setupFleet } from '../../builder/fleet/client.ts';
+import { enrollIdentity, listIdentities, readSeed } from '../../builder/fleet/identities.ts';
+import type { AgentStatus } from '../../common/api-types.ts';
+import type { FleetEvent } from '../../common/fleet/status.ts';
+import { eventsSubject, inboxPrefix, STATUS_BUCKET } from '../../common/fleet/subjects.ts';
+import { NatsCluster } from '../lib/nats-lab.ts';
+
+let dir: string;
+let cluster: NatsCluster;
+const links = new Map<string, { link: FleetLink; controls: FakeControls; audit: AuditLog }>();
+
+function statusOf(host: string, controls: FakeControls): () => AgentStatus {
+  return () => ({
+    host: { name: host, version: '1.2.3' },
+    state: 'ready',
+    pid: 1,
+    node: process.version,
+    startedAt: '2026-12-07T00:00:00.000Z',
+    accel: 'tcg',
+    accelReason: 'test',
+    stateDir: dir,
+    warnings: [],
+    rescue: { active: false },
+    vms: controls.listVms(),
+  });
+}
+
+async function seedOf(kind: 'host' | 'operator', name: string): Promise<Uint8Array> {
+  return (await readSeed(join(dir, 'keys', 'fleet', kind === 'host' ? 'hosts' : 'operators', `${name}.nk`))).seed;
+}
+
+async function startLink(host: string): Promise<void> {
+  const controls = new FakeControls();
+  const audit = new AuditLog(join(dir, host));
+  const link = FleetLink.start({
+    servers: cluster.servers,
+    host,
+    seed: await seedOf('host', host),
+    intervalMs: 1000,
+    status: statusOf(host, controls),
+    controls,
+    audit,
+    log: () => undefined,
+  });
+  links.set(host, { link, controls, audit });
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`${what} within ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mvos-fleet-'));
+  const keys = join(dir, 'keys');
+  for (const host of ['h1', 'h2']) await enrollIdentity(keys, 'host', host);
+  await enrollIdentity(keys, 'operator', 'ops');
+  cluster = await NatsCluster.start(brokerAuthorization(await listIdentities(keys)));
+  const nc = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
+  // A JetStream cluster elects its meta leader a moment after the nodes meet.
+  await until('the JetStream cluster took the bucket and stream', async () => {
+    await setupFleet(nc, { maxAgeSeconds: 600, replicas: 3, eventsDays: 1 });
+    return true;
+  });
+  await nc.close();
+});
+
+test.after(async () => {
+  for (const { link, audit } of links.values()) {
+    await link.close();
+    await audit.close();
+  }
+  await cluster?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('two hosts report; the operator lists both within seconds, with their VMs, and reads their events', async () => {
+  const started = Date.now();
+  await startLink('h1');
+  await startLink('h2');
+  const nc = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
+  try {
+    const hosts = await until('both hosts listed', async () => {
+      const list = await listHosts(nc, 10);
+      return list.length === 2 ? list : undefined;
+    });
+    console.log(`  both hosts listed ${((Date.now() - started) / 1000).toFixed(1)} s after their agents started`);
+    assert.equal(
+      hosts.map((h) => [h.status.host, h.stale, h.status.vms.map((vm) => vm.name).join(',')]),
+      [
+        ['h1', false, 'controller,rescue,web'],
+        ['h2', false, 'controller,rescue,web'],
+      ],
+    );
+    assert.is(links.get('h1')!.link.view().state, 'connected');
+    const events: FleetEvent[] = [];
+    for await (const event of fleetEvents(nc, {})) events.push(event);
+    assert.ok(
+      events.some((e) => e.host === 'h1' && /agent 1\.2\.3 up/.test(e.text)),
+      JSON.stringify(events),
+    );
+    assert.ok(events.some((e) => e.host === 'h2' && /agent 1\.2\.3 up/.test(e.text)));
+  } finally {
+    await nc.close();
+  }
+});
+
+test('an operator runs jail commands on a host, audited with their name; anything else is refused', async () => {
+  const nc = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
+  try {
+    const list = await runOnHost(nc, 'ops', 'h1', 'vm list');
+    assert.is(list.exitCode, 0, list.stderr);
+    assert.match(list.stdout, /controller\s+controller/);
+    const stopped = await runOnHost(nc, 'ops', 'h1', 'vm stop web');
+    assert.is(stopped.exitCode, 0, stopped.stderr);
+    assert.equal(links.get('h1')!.controls.calls.slice(-1), [{ method: 'stopVm', args: ['web'] }]);
+    for (const [command, why] of [
+      ['reboot now', /unknown command `reboot now`/],
+      ['status; reboot', /shell syntax/],
+      ['console controller', /streams; use the SSH jail/],
+    ] as const) {
+      const refused = await runOnHost(nc, 'ops', 'h1', command);
+      assert.is(refused.exitCode, 2, command);
+      assert.match(refused.stderr, why);
+    }
+    await links.get('h1')!.audit.close();
+    const audit = await readFile(join(dir, 'h1', 'audit.log'), 'utf8');
+    assert.match(audit, /"who":"fleet:ops".*"target":"vm stop web"/);
+    assert.match(audit, /"who":"fleet:ops".*"result":"refused".*"target":"reboot now"/);
+  } finally {
+    await nc.close();
+  }
+});
+
+test("a host's credentials reach only its own subjects: not another's status, events or commands", async () => {
+  const nc = await connect({
+    servers: cluster.servers,
+    authenticator: nkeyAuthenticator(await seedOf('host', 'h1')),
+    inboxPrefix: inboxPrefix('host', 'h1'),
+  });
+  const errors: string[] = [];
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === 'error') errors.push(String(s.error));
+  })();
+  try {
+    const kv = await new Kvm(nc).open(STATUS_BUCKET);
+    await kv.put('h1', JSON.stringify({ host: 'h1', note: 'its own' }));
+    const forged = await kv.put('h2', JSON.stringify({ host: 'h2', forged: true })).then(
+      () => 'stored',
+      (error: Error) => error.message,
+    );
+    assert.is.not(forged, 'stored');
+    nc.publish(eventsSubject('h2'), JSON.stringify({ host: 'h2', text: 'forged event' }));
+    nc.subscribe('fleet.h2.cmd.*');
+    await nc.flush();
+    await sleep(500);
+    assert.ok(
+      errors.some((e) => /Permissions Violation for Publish to "\$KV\.mvos-fleet\.h2"/.test(e)),
+      errors.join('\n'),
+    );
+    assert.ok(
+      errors.some((e) => /Permissions Violation for Publish to "fleet\.h2\.events"/.test(e)),
+      errors.join('\n'),
+    );
+    assert.ok(
+      errors.some((e) => /Permissions Violation for Subscription to "fleet\.h2\.cmd\.\*"/.test(e)),
+      errors.join('\n'),
+    );
+  } finally {
+    await nc.close();
+  }
+  const ops = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
+  try {
+    const h2 = (await listHosts(ops, 10)).find((h) => h.status.host === 'h2')!;
+    assert.not.ok('forged' in h2.status, 'h2 is what h2 said');
+    const events: FleetEvent[] = [];
+    for await (const event of fleetEvents(ops, { host: 'h2' })) events.push(event);
+    assert.not.ok(events.some((e) => e.text === 'forged event'));
+  } finally {
+    await ops.close();
+  }
+});
+
+test('one broker node killed: no status or event lost, the links reconnect, new events arrive', async () => {
+  const victim = cluster.nodes[0]!.name;
+  await cluster.killNode(victim);
+  links.get('h1')!.link.event('test', 'after the node died');
+  const ops = await connectOperator(cluster.servers.slice(1), 'ops', await seedOf('operator', 'ops'));
+  try {
+    await until('h1 and h2 connected again', async () =>
+      [...links.values()].every((l) => l.link.view().state === 'connected') ? true : undefined,
+    );
+    const events = await until('the new event and the old ones', async () => {
+      const all: FleetEvent[] = [];
+      for await (const event of fleetEvents(ops, {})) all.push(event);
+      return all.some((e) => e.text === 'after the node died') ? all : undefined;
+    });
+    assert.ok(events.filter((e) => /agent 1\.2\.3 up/.test(e.text)).length >= 2, 'the events from before are there');
+    assert.is((await listHosts(ops, 10)).length, 2);
+  } finally {
+    await ops.close();
+    await cluster.startNode(victim);
+  }
+});
+
+test('a host that stops goes stale by the broker clock', async () => {
+  await links.get('h2')!.link.close();
+  const ops = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
+  try {
+    const h2 = await until('h2 stale', async () => {
+      const host = (await listHosts(ops, 3)).find((h) => h.status.host === 'h2');
+      return host?.stale ? host : undefined;
+    });
+    assert.ok(h2.ageSeconds > 3);
+    assert.not.ok((await listHosts(ops, 3)).find((h) => h.status.host === 'h1')!.stale, 'h1 keeps reporting');
+  } finally {
+    await ops.close();
+  }
+});
+
+test.run();
