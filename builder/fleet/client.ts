@@ -5,7 +5,12 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
 import { FailureError } from '../../common/errors.ts';
-import type { FleetCommandAnswer, FleetEvent, FleetStatus } from '../../common/fleet/status.ts';
+import {
+  type FleetCommandAnswer,
+  type FleetEvent,
+  type FleetStatus,
+  isFleetStatus,
+} from '../../common/fleet/status.ts';
 import {
   commandSubject,
   EVENTS_STREAM,
@@ -76,25 +81,34 @@ export async function setupFleet(nc: NatsConnection, setup: FleetSetup): Promise
   else await jsm.streams.add(config);
 }
 
-// Every host in the bucket, by name; stale when the broker stored its last status more than `staleSeconds` ago.
-export async function listHosts(nc: NatsConnection, staleSeconds: number, now = Date.now()): Promise<FleetHost[]> {
+// Every host in the bucket, by name; stale when the broker stored its last status more than `staleSeconds` ago. A
+// document that is not a status, or names another host than its key, is not believed: its key is listed apart.
+export async function listHosts(
+  nc: NatsConnection,
+  staleSeconds: number,
+  now = Date.now(),
+): Promise<{ hosts: FleetHost[]; unreadable: string[] }> {
   const kv = await new Kvm(nc).open(STATUS_BUCKET);
   const hosts: FleetHost[] = [];
+  const unreadable: string[] = [];
   for await (const key of await kv.keys()) {
     const entry = await kv.get(key);
-    if (!entry || entry.operation !== 'PUT') continue;
-    let status: FleetStatus;
+    if (entry?.operation !== 'PUT') continue;
+    let doc: unknown;
     try {
-      status = entry.json<FleetStatus>();
+      doc = entry.json();
     } catch {
+      doc = undefined;
+    }
+    // The key is the host the broker let publish it.
+    if (!isFleetStatus(doc) || doc.host !== key) {
+      unreadable.push(key);
       continue;
     }
-    // The key is the host the broker let publish it: a document that names another host is not believed.
-    if (status.host !== key) continue;
     const ageSeconds = Math.max(0, Math.round((now - entry.created.getTime()) / 1000));
-    hosts.push({ status, ageSeconds, stale: ageSeconds > staleSeconds });
+    hosts.push({ status: doc, ageSeconds, stale: ageSeconds > staleSeconds });
   }
-  return hosts.sort((a, b) => (a.status.host < b.status.host ? -1 : 1));
+  return { hosts: hosts.sort((a, b) => (a.status.host < b.status.host ? -1 : 1)), unreadable: unreadable.sort() };
 }
 
 // The events so far (of one host, or all), oldest first; with `follow`, then each new one until `signal` aborts.

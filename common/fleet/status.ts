@@ -49,3 +49,28 @@ export interface FleetCommandAnswer {
   stdout: string;
   stderr: string;
 }
+
+// Whether a document from the bucket has the shape of a status (a host publishes what it likes; readers check).
+export function isFleetStatus(doc: unknown): doc is FleetStatus {
+  const d = doc as Partial<FleetStatus> | null;
+  const text = (v: unknown) => typeof v === 'string' && v.length <= 1000;
+  return (
+    typeof d === 'object' &&
+    d !== null &&
+    text(d.host) &&
+    text(d.version) &&
+    text(d.publishedAt) &&
+    typeof d.agent === 'object' &&
+    d.agent !== null &&
+    text(d.agent.state) &&
+    text(d.agent.since) &&
+    typeof d.rescue === 'object' &&
+    d.rescue !== null &&
+    typeof d.rescue.active === 'boolean' &&
+    Array.isArray(d.vms) &&
+    d.vms.length <= 1000 &&
+    d.vms.every((vm) => typeof vm === 'object' && vm !== null && text(vm.name) && text(vm.role) && text(vm.state)) &&
+    Array.isArray(d.warnings) &&
+    d.warnings.every(text)
+  );
+}

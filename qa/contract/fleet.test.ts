@@ -3,6 +3,7 @@
 // commands on them (audited with the operator's name; anything outside the command set refused); a host's credentials
 // cannot publish another host's status or events or take its commands; one broker node killed loses no status or
 // event and the links reconnect; a host that stops goes stale.
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,13 +17,23 @@ import { FakeControls } from '../../agent/fake-controls.test-support.ts';
 import { FleetLink } from '../../agent/fleet/link.ts';
 import { brokerAuthorization } from '../../builder/fleet/broker-config.ts';
 import { connectOperator, fleetEvents, listHosts, runOnHost, setupFleet } from '../../builder/fleet/client.ts';
-import { enrollIdentity, listIdentities, readSeed } from '../../builder/fleet/identities.ts';
+import { listIdentities, readSeed } from '../../builder/fleet/identities.ts';
 import type { AgentStatus } from '../../common/api-types.ts';
 import type { FleetEvent } from '../../common/fleet/status.ts';
 import { eventsSubject, inboxPrefix, STATUS_BUCKET } from '../../common/fleet/subjects.ts';
 import { NatsCluster } from '../lib/nats-lab.ts';
 
 let dir: string;
+const repo = join(import.meta.dirname, '../..');
+
+// The real CLI, without blocking this process (the hosts' links live here and must answer it).
+function mvos(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(join(repo, 'mvos'), args, { encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ status: error ? ((error.code as number) ?? -1) : 0, stdout, stderr }),
+    );
+  });
+}
 let cluster: NatsCluster;
 const links = new Map<string, { link: FleetLink; controls: FakeControls; audit: AuditLog }>();
 
@@ -75,9 +86,20 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mvos-fleet-'));
   const keys = join(dir, 'keys');
-  for (const host of ['h1', 'h2']) await enrollIdentity(keys, 'host', host);
-  await enrollIdentity(keys, 'operator', 'ops');
-  cluster = await NatsCluster.start(brokerAuthorization(await listIdentities(keys)));
+  for (const args of [
+    ['enroll', 'h1'],
+    ['enroll', 'h2'],
+    ['operator', 'ops'],
+  ]) {
+    const made = await mvos('fleet', ...args, '--key-dir', keys);
+    assert.is(made.status, 0, made.stderr);
+    assert.match(made.stdout, /^made fleet (host|operator) \w+: U[A-Z2-7]{55} \(seed .*\.nk, 0600\)/);
+  }
+  const auth = await mvos('fleet', 'broker-config', '--key-dir', keys, '--out', join(dir, 'auth.conf'));
+  assert.is(auth.status, 0, auth.stderr);
+  const authorization = await readFile(join(dir, 'auth.conf'), 'utf8');
+  assert.is(authorization, brokerAuthorization(await listIdentities(keys)));
+  cluster = await NatsCluster.start(authorization);
   const nc = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
   // A JetStream cluster elects its meta leader a moment after the nodes meet.
   await until('the JetStream cluster took the bucket and stream', async () => {
@@ -103,7 +125,7 @@ test('two hosts report; the operator lists both within seconds, with their VMs, 
   const nc = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
   try {
     const hosts = await until('both hosts listed', async () => {
-      const list = await listHosts(nc, 10);
+      const list = (await listHosts(nc, 10)).hosts;
       return list.length === 2 ? list : undefined;
     });
     console.log(`  both hosts listed ${((Date.now() - started) / 1000).toFixed(1)} s after their agents started`);
@@ -193,7 +215,7 @@ test("a host's credentials reach only its own subjects: not another's status, ev
   }
   const ops = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
   try {
-    const h2 = (await listHosts(ops, 10)).find((h) => h.status.host === 'h2')!;
+    const h2 = (await listHosts(ops, 10)).hosts.find((h) => h.status.host === 'h2')!;
     assert.not.ok('forged' in h2.status, 'h2 is what h2 said');
     const events: FleetEvent[] = [];
     for await (const event of fleetEvents(ops, { host: 'h2' })) events.push(event);
@@ -218,11 +240,60 @@ test('one broker node killed: no status or event lost, the links reconnect, new 
       return all.some((e) => e.text === 'after the node died') ? all : undefined;
     });
     assert.ok(events.filter((e) => /agent 1\.2\.3 up/.test(e.text)).length >= 2, 'the events from before are there');
-    assert.is((await listHosts(ops, 10)).length, 2);
+    assert.is((await listHosts(ops, 10)).hosts.length, 2);
   } finally {
     await ops.close();
     await cluster.startNode(victim);
   }
+});
+
+test('the CLI: fleet ls, status, run and events as an operator', async () => {
+  const connect = ['--server', cluster.servers.join(','), '--key-dir', join(dir, 'keys')];
+  const ls = await mvos('fleet', 'ls', ...connect.slice(0, 1), cluster.servers[1]!, ...connect.slice(2));
+  assert.is(ls.status, 0, ls.stderr);
+  assert.match(
+    ls.stdout,
+    /^HOST\s+STATE\s+VERSION\s+VMS\s+NOTE\nh1\s+ready\s+1\.2\.3\s+controller:ready rescue:stopped web:stopped/,
+  );
+  assert.match(ls.stdout, /\nh2\s+ready\s+1\.2\.3/);
+  const one = await mvos('fleet', 'status', 'h1', '--server', cluster.servers[2]!, '--key-dir', join(dir, 'keys'));
+  assert.is(one.status, 0, one.stderr);
+  assert.match(one.stdout, /^h1 1\.2\.3: reported \d+ s ago\nagent ready since/);
+  const run = await mvos(
+    'fleet',
+    'run',
+    'h2',
+    '--server',
+    cluster.servers[1]!,
+    '--key-dir',
+    join(dir, 'keys'),
+    '--',
+    'vm',
+    'list',
+  );
+  assert.is(run.status, 0, run.stderr);
+  assert.match(run.stdout, /controller\s+controller/);
+  const refused = await mvos(
+    'fleet',
+    'run',
+    'h2',
+    '--server',
+    cluster.servers[1]!,
+    '--key-dir',
+    join(dir, 'keys'),
+    '--',
+    'console',
+    'web',
+  );
+  assert.is(refused.status, 2);
+  assert.match(refused.stderr, /streams; use the SSH jail/);
+  const events = await mvos('fleet', 'events', 'h1', '--server', cluster.servers[1]!, '--key-dir', join(dir, 'keys'));
+  assert.is(events.status, 0, events.stderr);
+  assert.match(events.stdout, /^\S+Z {2}h1 {2}agent 1\.2\.3 up, linked to the fleet$/m);
+  assert.not.match(events.stdout, / {2}h2 {2}/);
+  const nobody = await mvos('fleet', 'ls', '--server', 'nats://127.0.0.1:9', '--key-dir', join(dir, 'keys'));
+  assert.is(nobody.status, 1);
+  assert.match(nobody.stderr, /no fleet broker answered at nats:\/\/127\.0\.0\.1:9/);
 });
 
 test('a host that stops goes stale by the broker clock', async () => {
@@ -230,11 +301,11 @@ test('a host that stops goes stale by the broker clock', async () => {
   const ops = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
   try {
     const h2 = await until('h2 stale', async () => {
-      const host = (await listHosts(ops, 3)).find((h) => h.status.host === 'h2');
+      const host = (await listHosts(ops, 3)).hosts.find((h) => h.status.host === 'h2');
       return host?.stale ? host : undefined;
     });
     assert.ok(h2.ageSeconds > 3);
-    assert.not.ok((await listHosts(ops, 3)).find((h) => h.status.host === 'h1')!.stale, 'h1 keeps reporting');
+    assert.not.ok((await listHosts(ops, 3)).hosts.find((h) => h.status.host === 'h1')!.stale, 'h1 keeps reporting');
   } finally {
     await ops.close();
   }

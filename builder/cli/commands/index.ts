@@ -6,6 +6,7 @@ import { cacheCommand } from './cache.ts';
 import { doctorCommand } from './doctor.ts';
 import { firmwareCommand } from './firmware.ts';
 import { flashCommand } from './flash.ts';
+import { fleetCommand } from './fleet.ts';
 import { keysCommand } from './keys.ts';
 import { lockCommand } from './lock.ts';
 import { netCommand } from './net.ts';
@@ -37,4 +38,5 @@ export const commands: readonly Command[] = [
   netCommand,
   onionCommand,
   sshCommand,
+  fleetCommand,
 ];
