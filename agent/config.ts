@@ -2,10 +2,12 @@
 // common/host-config.ts, returned typed.
 import { readFile } from 'node:fs/promises';
 import { type Problem, UserError } from '../common/errors.ts';
+import { FLEET_NAME } from '../common/fleet/subjects.ts';
 import type {
   AgentListen,
   AgentUser,
   ApiTlsConfig,
+  FleetConfig,
   HostConfig,
   UpdateConfig,
   VmConfig,
@@ -244,6 +246,7 @@ function listen(c: Checker, agent: Json): AgentListen {
   }
   const sshListen = c.string(agent, 'sshListen', '/agent', { optional: true });
   const secretKeyFile = c.string(agent, 'secretKeyFile', '/agent', { optional: true });
+  const fleet = checkFleet(c, agent.fleet);
   let users: AgentUser[] = [];
   if (agent.users !== undefined && agent.users !== null) {
     if (!Array.isArray(agent.users)) c.fail('/agent/users', `must be a list (got ${kind(agent.users)})`);
@@ -260,7 +263,26 @@ function listen(c: Checker, agent: Json): AgentListen {
     ...(sshListen ? { sshListen } : {}),
     users,
     ...(secretKeyFile ? { secretKeyFile } : {}),
+    ...(fleet ? { fleet } : {}),
   };
+}
+
+function checkFleet(c: Checker, raw: unknown): FleetConfig | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const fleet = c.object(raw, '/agent/fleet');
+  if (!fleet) return undefined;
+  const servers = c.strings(fleet, 'servers', '/agent/fleet') ?? [];
+  if (servers.length === 0 || servers.length > 16) c.fail('/agent/fleet/servers', 'must name 1 to 16 brokers');
+  for (const url of servers)
+    if (!/^(nats|tls):\/\/[A-Za-z0-9.[\]:-]+(:\d+)?$/.test(url))
+      c.fail('/agent/fleet/servers', `"${url.slice(0, 80)}" is not nats://HOST:PORT or tls://HOST:PORT`);
+  const host = c.string(fleet, 'host', '/agent/fleet');
+  if (host !== undefined && !FLEET_NAME.test(host)) c.fail('/agent/fleet/host', `"${host}" is not a fleet host id`);
+  const seedFile = c.string(fleet, 'seedFile', '/agent/fleet');
+  const intervalSeconds =
+    fleet.intervalSeconds === undefined ? 5 : c.integer(fleet, 'intervalSeconds', '/agent/fleet', 1);
+  if (intervalSeconds !== undefined && intervalSeconds > 300) c.fail('/agent/fleet/intervalSeconds', 'at most 300');
+  return host && seedFile && intervalSeconds ? { servers, host, seedFile, intervalSeconds } : undefined;
 }
 
 function checkUpdate(c: Checker, raw: unknown, names: readonly (string | undefined)[]): UpdateConfig | undefined {

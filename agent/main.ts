@@ -7,6 +7,7 @@ import { chooseAccel } from '../common/qemu/runner.ts';
 import { type Api, startApi } from './api/server.ts';
 import { AGENT_USAGE, type AgentArgs, parseAgentArgs } from './args.ts';
 import { type HostConfig, readHostConfig } from './config.ts';
+import { FleetLink, readSeedFile } from './fleet/link.ts';
 import { imagePath } from './launch/vm.ts';
 import { type ListenerStatus, RetryingListener } from './listeners/retry.ts';
 import { findSocat, type OnionDoors, onionDoors } from './onion/doors.ts';
@@ -74,6 +75,7 @@ async function start(argv: string[]): Promise<void> {
   let supervisor: Supervisor | undefined;
   let update: UpdateService | undefined;
   let medium: MediumWatch | undefined;
+  let fleet: FleetLink | undefined;
   let stopping = false;
   // Installed before anything else, so a SIGTERM that comes early (right after the ready line, or during the probe) is
   // a clean stop too.
@@ -90,6 +92,7 @@ async function start(argv: string[]): Promise<void> {
     );
     update?.close();
     medium?.stop();
+    await fleet?.close();
     await (sshListener ? sshListener.close() : ssh?.close());
     await api?.close();
     process.exit(0);
@@ -150,9 +153,11 @@ async function start(argv: string[]): Promise<void> {
       ...(listeners.length > 0 ? { listeners } : {}),
       ...(onion ? { onion: onion.service.view() } : {}),
       ...(config.update && update ? { update: update.view() } : {}),
+      ...(fleet ? { fleet: fleet.view() } : {}),
       ...listenedAt(),
     };
     if (published) void writeStatus(args.runDir, api?.status() ?? status).catch(() => undefined);
+    fleet?.changed();
   };
   // The onion call-home: its key and clients, and the doors its gateway's local link leads to (before the API and the
   // SSH server, which serve those doors too).
@@ -241,6 +246,23 @@ async function start(argv: string[]): Promise<void> {
   }
   status = { ...status, ...listenedAt() };
   if (stopping) return api.close();
+  // The fleet link connects in the background: a broker that is down never holds the agent up.
+  const fleetConfig = config.agent.fleet;
+  if (fleetConfig) {
+    const shared = api;
+    fleet = FleetLink.start({
+      servers: fleetConfig.servers,
+      host: fleetConfig.host,
+      seed: await readSeedFile(await imagePath(args.root, fleetConfig.seedFile)),
+      intervalMs: fleetConfig.intervalSeconds * 1000,
+      status: () => shared.status(),
+      controls: supervisor,
+      update,
+      vault,
+      audit: shared.audit,
+      log,
+    });
+  }
   await supervisor.start();
   refresh();
   published = true;

@@ -198,7 +198,19 @@ export interface AgentStatus {
   // Signed A/B updates, when the host takes them: which slot booted, each slot's version and verdict, a gate in
   // progress.
   update?: UpdateView;
+  // The fleet link, when the host reports to a fleet's broker: how it stands, and events waiting for it.
+  fleet?: FleetLinkView;
   vms: VmView[];
+}
+
+// The agent's link to its fleet's broker.
+export interface FleetLinkView {
+  state: 'connecting' | 'connected' | 'disconnected' | 'closed';
+  since: string;
+  server?: string;
+  lastError?: string;
+  queuedEvents: number;
+  droppedEvents: number;
 }
 
 // What a slot holds and what became of it: good (booted and passed its gate, or the first version), pending (written,

@@ -71,6 +71,17 @@ export interface AgentListen {
   users: AgentUser[];
   // The key that decrypts the users' one-time-code secrets (a file outside host.json, root-only).
   secretKeyFile?: string;
+  // The fleet: the broker's URLs, this host's id there, and its nkey seed (a file outside host.json, root-only).
+  fleet?: FleetConfig;
+}
+
+// How the agent reaches its fleet's broker.
+export interface FleetConfig {
+  servers: string[];
+  host: string;
+  seedFile: string;
+  // How often the status is put when nothing changed.
+  intervalSeconds: number;
 }
 
 // The whole host config as the agent holds it once checked; fields the agent does not know are kept out, never refused.

@@ -410,6 +410,22 @@ const schemas = {
       },
       onion: ref('OnionView'),
       update: ref('UpdateView'),
+      fleet: {
+        type: 'object',
+        description: "The link to the fleet's broker, when the host reports to one",
+        required: ['state', 'since', 'queuedEvents', 'droppedEvents'],
+        properties: {
+          state: { enum: ['connecting', 'connected', 'disconnected', 'closed'] },
+          since: { type: 'string' },
+          server: { type: 'string' },
+          lastError: { type: 'string' },
+          queuedEvents: { type: 'integer' },
+          droppedEvents: {
+            type: 'integer',
+            description: 'Events dropped while the broker was away (the oldest go first)',
+          },
+        },
+      },
       listeners: {
         type: 'array',
         description: 'On the host: each TCP listener the agent keeps trying to bind, bound or down and why',

@@ -2,10 +2,12 @@
 // keeps its status document in the fleet's bucket, publishes its events, and answers operators' commands with the SSH
 // jail's command set, each audited with the operator's name. A broker that is down never delays the agent: the link
 // connects in the background, retries with back-off, keeps a bounded queue of events, and says how it stands.
+import { readFile } from 'node:fs/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
-import type { AgentStatus } from '../../common/api-types.ts';
+import type { AgentStatus, FleetLinkView } from '../../common/api-types.ts';
+import { UserError } from '../../common/errors.ts';
 import { type FleetEvent, fleetStatus } from '../../common/fleet/status.ts';
 import { eventsSubject, inboxPrefix, STATUS_BUCKET } from '../../common/fleet/subjects.ts';
 import type { UpdateControls } from '../api/update-routes.ts';
@@ -14,6 +16,17 @@ import type { AuditLog } from '../auth/audit.ts';
 import type { Controls } from '../controls.ts';
 import { answerCommand } from './commands.ts';
 import { statusEvents } from './events.ts';
+
+// Reads this host's nkey seed (root-only in the image).
+export async function readSeedFile(file: string): Promise<Uint8Array> {
+  const text = (
+    await readFile(file, 'utf8').catch((error: Error) => {
+      throw new UserError(`the fleet seed ${file} does not read: ${error.message}`);
+    })
+  ).trim();
+  if (!/^SU[A-Z2-7]{56}$/.test(text)) throw new UserError(`${file} does not hold a user nkey seed`);
+  return new TextEncoder().encode(text);
+}
 
 // The most events kept while the broker is away; older ones are dropped first, and counted.
 const MAX_QUEUED_EVENTS = 1000;
@@ -32,16 +45,6 @@ export interface FleetLinkOptions {
   audit: AuditLog;
   log: (line: string) => void;
   now?: () => Date;
-}
-
-// How the link stands, for status.json.
-export interface FleetLinkView {
-  state: 'connecting' | 'connected' | 'disconnected' | 'closed';
-  since: string;
-  server?: string;
-  lastError?: string;
-  queuedEvents: number;
-  droppedEvents: number;
 }
 
 // The running link.
@@ -146,7 +149,7 @@ export class FleetLink {
 
   private putStatus(): void {
     if (!this.kv || this.stateView.state !== 'connected') return;
-    const document = fleetStatus(this.options.status(), this.now());
+    const document = fleetStatus(this.options.status(), this.options.host, this.now());
     this.kv.put(this.options.host, JSON.stringify(document)).catch((error: Error) => {
       this.stateView = { ...this.stateView, lastError: `status not stored: ${error.message}` };
     });

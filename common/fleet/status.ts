@@ -4,7 +4,10 @@ import type { AgentStatus } from '../api-types.ts';
 
 // One host as the fleet sees it.
 export interface FleetStatus {
+  // Its id in the fleet (the key it may publish under).
   host: string;
+  // Its image's name and version.
+  name: string;
   version: string;
   // The A/B slot it booted, when it takes updates.
   slot?: 'a' | 'b';
@@ -16,10 +19,11 @@ export interface FleetStatus {
   publishedAt: string;
 }
 
-// The document for an agent status, at `now`.
-export function fleetStatus(status: AgentStatus, now: Date): FleetStatus {
+// The document for an agent status, as fleet host `host`, at `now`.
+export function fleetStatus(status: AgentStatus, host: string, now: Date): FleetStatus {
   return {
-    host: status.host.name,
+    host,
+    name: status.host.name,
     version: status.host.version,
     ...(status.update?.booted ? { slot: status.update.booted } : {}),
     agent: { state: status.state, since: status.startedAt, accel: status.accel },
@@ -58,6 +62,7 @@ export function isFleetStatus(doc: unknown): doc is FleetStatus {
     typeof d === 'object' &&
     d !== null &&
     text(d.host) &&
+    text(d.name) &&
     text(d.version) &&
     text(d.publishedAt) &&
     typeof d.agent === 'object' &&

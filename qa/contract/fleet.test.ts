@@ -3,8 +3,8 @@
 // commands on them (audited with the operator's name; anything outside the command set refused); a host's credentials
 // cannot publish another host's status or events or take its commands; one broker node killed loses no status or
 // event and the links reconnect; a host that stops goes stale.
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -89,6 +89,7 @@ test.before(async () => {
   for (const args of [
     ['enroll', 'h1'],
     ['enroll', 'h2'],
+    ['enroll', 'real'],
     ['operator', 'ops'],
   ]) {
     const made = await mvos('fleet', ...args, '--key-dir', keys);
@@ -253,12 +254,12 @@ test('the CLI: fleet ls, status, run and events as an operator', async () => {
   assert.is(ls.status, 0, ls.stderr);
   assert.match(
     ls.stdout,
-    /^HOST\s+STATE\s+VERSION\s+VMS\s+NOTE\nh1\s+ready\s+1\.2\.3\s+controller:ready rescue:stopped web:stopped/,
+    /^HOST\s+STATE\s+VERSION\s+VMS\s+NOTE\nh1\s+ready\s+h1 1\.2\.3\s+controller:ready rescue:stopped web:stopped/,
   );
-  assert.match(ls.stdout, /\nh2\s+ready\s+1\.2\.3/);
+  assert.match(ls.stdout, /\nh2\s+ready\s+h2 1\.2\.3/);
   const one = await mvos('fleet', 'status', 'h1', '--server', cluster.servers[2]!, '--key-dir', join(dir, 'keys'));
   assert.is(one.status, 0, one.stderr);
-  assert.match(one.stdout, /^h1 1\.2\.3: reported \d+ s ago\nagent ready since/);
+  assert.match(one.stdout, /^h1: h1 1\.2\.3, reported \d+ s ago\nagent ready since/);
   const run = await mvos(
     'fleet',
     'run',
@@ -294,6 +295,113 @@ test('the CLI: fleet ls, status, run and events as an operator', async () => {
   const nobody = await mvos('fleet', 'ls', '--server', 'nats://127.0.0.1:9', '--key-dir', join(dir, 'keys'));
   assert.is(nobody.status, 1);
   assert.match(nobody.stderr, /no fleet broker answered at nats:\/\/127\.0\.0\.1:9/);
+});
+
+// The real agent process (`agent/main.ts`, as init starts it) with a fleet section in its host.json; its VMs' kernels
+// are not there, so the controller fails at once, which the fleet then shows.
+async function realAgent(
+  name: string,
+  servers: string[],
+  seedFile: string,
+): Promise<{ child: ChildProcess; runDir: string; ready: Promise<number> }> {
+  const config = {
+    name: 'real-host',
+    version: '2.0.0',
+    stateLabel: 'MVOS-STATE',
+    agent: { fleet: { servers, host: 'real', seedFile, intervalSeconds: 1 } },
+    vms: [
+      {
+        name: 'controller',
+        role: 'controller',
+        launch: 'vm',
+        cpus: 1,
+        memoryMiB: 256,
+        kernel: '/nonexistent/vmlinuz',
+        initrd: '/nonexistent/initrd',
+        cmdline: 'console=ttyS0',
+        firmware: 'none',
+        health: { deadlineSeconds: 60, marker: 'MVOS-GUEST-READY' },
+      },
+    ],
+  };
+  const configFile = join(dir, `${name}.json`);
+  await writeFile(configFile, JSON.stringify(config));
+  const runDir = join(dir, name, 'run');
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'agent/main.ts',
+      '--config',
+      configFile,
+      '--state-dir',
+      join(dir, name, 'state'),
+      '--run-dir',
+      runDir,
+      '--accel',
+      'tcg',
+    ],
+    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout!.on('data', (chunk) => (out += chunk));
+  child.stderr!.on('data', (chunk) => (out += chunk));
+  const ready = new Promise<number>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (/MVOS-AGENT-READY/.test(out)) {
+        clearInterval(timer);
+        resolve(Date.now() - started);
+      } else if (child.exitCode !== null) {
+        clearInterval(timer);
+        reject(new Error(`the agent exited: ${out}`));
+      }
+    }, 50);
+  });
+  return { child, runDir, ready };
+}
+
+test('the real agent reports to the fleet and takes its commands; with no broker it starts all the same', async () => {
+  const seedFile = join(dir, 'keys', 'fleet', 'hosts', 'real.nk');
+  const nowhere = await realAgent('no-broker', ['nats://127.0.0.1:9'], seedFile);
+  const agent = await realAgent('real', cluster.servers, seedFile);
+  const ops = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
+  try {
+    const alone = await nowhere.ready;
+    console.log(`  an agent whose broker is down was ready in ${(alone / 1000).toFixed(1)} s`);
+    const status = await until('the unreachable broker in status.json', async () => {
+      const doc = JSON.parse(await readFile(join(nowhere.runDir, 'status.json'), 'utf8')) as AgentStatus;
+      return doc.fleet && doc.fleet.state !== 'connected' ? doc : undefined;
+    });
+    assert.ok(['connecting', 'disconnected'].includes(status.fleet!.state));
+    await agent.ready;
+    const real = await until('the real agent listed', async () =>
+      (await listHosts(ops, 10)).hosts.find((h) => h.status.host === 'real' && h.status.vms[0]?.state === 'failed'),
+    );
+    assert.equal([real.status.name, real.status.version], ['real-host', '2.0.0']);
+    assert.match(real.status.vms[0]!.failure ?? '', /nonexistent/);
+    const answer = await runOnHost(ops, 'ops', 'real', 'vm status controller');
+    assert.is(answer.exitCode, 0, answer.stderr);
+    assert.match(answer.stdout, /^controller: failed/);
+    const events: FleetEvent[] = [];
+    for await (const event of fleetEvents(ops, { host: 'real' })) events.push(event);
+    assert.ok(
+      events.some((e) => e.kind === 'vm-failed' && /^controller .*failed: /.test(e.text)),
+      JSON.stringify(events),
+    );
+    const doc = JSON.parse(await readFile(join(agent.runDir, 'status.json'), 'utf8')) as AgentStatus;
+    assert.is(doc.fleet?.state, 'connected');
+  } finally {
+    await ops.close();
+    for (const child of [agent.child, nowhere.child]) child.kill('SIGTERM');
+  }
+  await sleep(500);
+  const audit = await readFile(join(dir, 'real', 'state', 'audit.log'), 'utf8');
+  assert.match(
+    audit,
+    /"who":"fleet:ops","source":"fleet","action":"exec","result":"ok","target":"vm status controller"/,
+  );
 });
 
 test('a host that stops goes stale by the broker clock', async () => {

@@ -61,7 +61,7 @@ function hostLine(host: FleetHost): Record<string, string> {
   return {
     host: s.host,
     state: host.stale ? `STALE (${host.ageSeconds} s)` : s.rescue.active ? 'RESCUE' : s.agent.state,
-    version: `${s.version}${s.slot ? ` (${s.slot})` : ''}`,
+    version: `${s.name} ${s.version}${s.slot ? ` (${s.slot})` : ''}`,
     vms: s.vms.map((vm) => `${vm.name}:${vm.state}`).join(' '),
     note: failed ? `${failed} failed` : (s.warnings[0] ?? ''),
   };
@@ -90,7 +90,7 @@ async function ls(ctx: CommandContext): Promise<number> {
 function statusLines(host: FleetHost): string[] {
   const s: FleetStatus = host.status;
   return [
-    `${s.host} ${s.version}${s.slot ? ` (slot ${s.slot})` : ''}: ${host.stale ? `STALE, last report ${host.ageSeconds} s ago` : `reported ${host.ageSeconds} s ago`}`,
+    `${s.host}: ${s.name} ${s.version}${s.slot ? ` (slot ${s.slot})` : ''}, ${host.stale ? `STALE, last report ${host.ageSeconds} s ago` : `reported ${host.ageSeconds} s ago`}`,
     `agent ${s.agent.state} since ${s.agent.since} (${s.agent.accel})`,
     `rescue ${s.rescue.active ? `ACTIVE${s.rescue.reason ? `: ${s.rescue.reason}` : ''}` : 'not active'}`,
     ...s.warnings.map((w) => `warning: ${w}`),
