@@ -88,26 +88,38 @@ export async function listHosts(
   staleSeconds: number,
   now = Date.now(),
 ): Promise<{ hosts: FleetHost[]; unreadable: string[] }> {
-  const kv = await new Kvm(nc).open(STATUS_BUCKET);
+  // One pass over the bucket's stream, the last message of each key: a thousand hosts are one consumer, not a
+  // thousand requests.
+  const stream = `KV_${STATUS_BUCKET}`;
   const hosts: FleetHost[] = [];
   const unreadable: string[] = [];
-  for await (const key of await kv.keys()) {
-    const entry = await kv.get(key);
-    if (entry?.operation !== 'PUT') continue;
-    let doc: unknown;
-    try {
-      doc = entry.json();
-    } catch {
-      doc = undefined;
+  const info = await (await jetstreamManager(nc)).streams.info(stream);
+  if (info.state.messages === 0) return { hosts, unreadable };
+  const consumer = await jetstream(nc).consumers.get(stream, {
+    deliver_policy: 'last_per_subject' as never,
+    filter_subjects: `$KV.${STATUS_BUCKET}.>`,
+  });
+  const messages = await consumer.consume();
+  for await (const message of messages) {
+    const key = message.subject.slice(`$KV.${STATUS_BUCKET}.`.length);
+    const operation = message.headers?.get('KV-Operation');
+    if (!operation && message.data.length > 0) {
+      let doc: unknown;
+      try {
+        doc = message.json();
+      } catch {
+        doc = undefined;
+      }
+      // The key is the host the broker let publish it.
+      if (isFleetStatus(doc) && doc.host === key) {
+        const stored = Number(message.info.timestampNanos) / 1e6;
+        const ageSeconds = Math.max(0, Math.round((now - stored) / 1000));
+        hosts.push({ status: doc, ageSeconds, stale: ageSeconds > staleSeconds });
+      } else unreadable.push(key);
     }
-    // The key is the host the broker let publish it.
-    if (!isFleetStatus(doc) || doc.host !== key) {
-      unreadable.push(key);
-      continue;
-    }
-    const ageSeconds = Math.max(0, Math.round((now - entry.created.getTime()) / 1000));
-    hosts.push({ status: doc, ageSeconds, stale: ageSeconds > staleSeconds });
+    if (message.info.pending === 0) break;
   }
+  await messages.close().catch(() => undefined);
   return { hosts: hosts.sort((a, b) => (a.status.host < b.status.host ? -1 : 1)), unreadable: unreadable.sort() };
 }
 

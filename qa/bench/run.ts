@@ -11,6 +11,7 @@ import { copyCheckout, seedCache } from '../lib/checkout.ts';
 import { buildHostImage, repoRoot } from '../lib/host-image.ts';
 import { type BenchRow, controllerReadyRows, median, workloadRows } from './agent.ts';
 import { cliStartRows } from './cli.ts';
+import { fleetRows } from './fleet.ts';
 import { launchSweepRows } from './launch-sweep.ts';
 import { networkRows } from './network.ts';
 import { onionRows } from './onion.ts';
@@ -33,6 +34,8 @@ const onlyNet = process.argv.includes('--only=net');
 const onlyOnion = process.argv.includes('--only=onion');
 // --only=update: an update bundle's size, making it and applying it, each beside copying the same bytes.
 const onlyUpdate = process.argv.includes('--only=update');
+// --only=fleet: a NATS cluster of three with 100, then 1,000 simulated hosts: fleet ls and the brokers' CPU and memory.
+const onlyFleet = process.argv.includes('--only=fleet');
 const count = (flag: string, fallback: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3) ?? fallback);
 
@@ -55,6 +58,10 @@ function timed(cwd: string, env: Record<string, string>, args: string[]): { seco
 }
 
 async function main(): Promise<void> {
+  if (onlyFleet) {
+    rows.push(...(await fleetRows([count('hosts-first', 100), count('hosts', 1000)])));
+    return report();
+  }
   console.log('warming up: building recipes/host.yaml in this checkout (compiles the guest kernel once)');
   const image = buildHostImage();
 
@@ -186,6 +193,7 @@ async function main(): Promise<void> {
     rows.push(...(await networkRows(runs)));
     rows.push(...(await onionRows(Math.max(runs, 5))));
     rows.push(...(await updateRows(image, runs)));
+    rows.push(...(await fleetRows()));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
