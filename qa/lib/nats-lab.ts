@@ -4,10 +4,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './free-port.ts';
 
 const APT_CACHE = '/var/cache/apt/archives';
 
@@ -21,15 +21,6 @@ function unpackNatsServer(dir: string): string {
   const run = spawnSync('dpkg-deb', ['-x', join(APT_CACHE, deb), join(dir, 'pkg')], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`dpkg-deb: ${run.stderr}`);
   return binary;
-}
-
-// A free loopback port (bound, then let go: the node binds it next).
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 interface Node {

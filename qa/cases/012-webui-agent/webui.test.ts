@@ -5,7 +5,6 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate, generateSecret } from 'otplib';
@@ -18,6 +17,7 @@ import type { VmView } from '../../../common/api-types.ts';
 import { hashPassword } from '../../../common/secrets/password.ts';
 import { AgentRun, apiCall, hostRoot, killVms, mvosVm } from '../../lib/agent-run.ts';
 import { ARTIFACTS } from '../../lib/boot.ts';
+import { freePort } from '../../lib/free-port.ts';
 import { repoRoot } from '../../lib/host-image.ts';
 
 const BOOT_MS = 240_000;
@@ -29,14 +29,6 @@ let url: string;
 let context: BrowserContext;
 let page: Page;
 let profile: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const row = (vm: string) => page.locator(`#vms tr[data-vm="${vm}"]`);
 
