@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ApiAnswers } from '../../../common/api-types.ts';
@@ -226,7 +227,11 @@ test('the state disk, copied while locked, holds no stored value in any form', a
   await run!.kill('SIGKILL');
   await killVms(run!.stateDir, NAMES);
   run = undefined;
-  sh('umount', [join(DIR, 'state')]);
+  // A killed QEMU may still be closing its files on the disk for a moment.
+  for (let tries = 0; spawnSync('umount', [join(DIR, 'state')]).status !== 0; tries++) {
+    assert.ok(tries < 50, 'the state disk unmounts once its VMs are gone');
+    await sleep(200);
+  }
   const disk = await readFile(DISK);
   // The disk is read: the vault file and its CA's public key are on it.
   assert.ok(disk.includes('mvos-vault/1'), 'the vault file is on the disk');
