@@ -29,7 +29,7 @@ function nextLines(peer: Socket, count: number): Promise<string[]> {
   });
 }
 
-test('answers in the order asked, an endless line dropped whole, a new connection after the old one closes', async () => {
+test('answers in order, an endless line dropped whole, a flood cut off, a new connection after each close', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mvos-secrets-'));
   const path = join(dir, 'secrets.sock');
   const peers: Socket[] = [];
@@ -52,8 +52,14 @@ test('answers in the order asked, an endless line dropped whole, a new connectio
     peer.write('x'.repeat(20_000));
     peer.write('GET db\nnext\n');
     assert.equal(await answer, ['NO the request is too long', 'ANSWER next']);
+    // A guest that asks faster than answers can be made is cut off; the agent comes back on a new connection.
+    const cut = new Promise((resolve) => peer.once('close', resolve));
+    const reconnected = connected();
+    peer.write('slow\n'.repeat(40));
+    await cut;
+    const peerAfterFlood = await reconnected;
     const second = connected();
-    peer.destroy();
+    peerAfterFlood.destroy();
     const again = await second;
     answer = nextLines(again, 1);
     again.write('again\n');

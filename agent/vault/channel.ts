@@ -8,6 +8,10 @@ import { connect, type Socket } from 'node:net';
 const MAX_LINE = 16 * 1024;
 // How soon the agent connects again after QEMU closed the socket (the VM restarted its port, or QEMU is going).
 const RECONNECT_MS = 500;
+// A guest that asks faster than it reads its answers is cut off (the agent reconnects): answers waiting to be made, and
+// bytes waiting to go out, are bounded.
+const MAX_PENDING_ANSWERS = 16;
+const MAX_UNSENT_BYTES = 256 * 1024;
 
 // Answers one request line of the VM (without its newline).
 export type ChannelHandler = (line: string) => Promise<string>;
@@ -24,14 +28,26 @@ export function serveSecrets(socketPath: string, handle: ChannelHandler): { stop
     let overlong = false;
     // One request at a time: the answers come back in the order the lines were sent.
     let queue: Promise<unknown> = Promise.resolve();
+    let pending = 0;
     const reply = (answer: () => Promise<string>): void => {
-      queue = queue.then(answer).then(
-        (line) => current.write(`${line}\n`),
-        () => current.write('NO the agent failed to answer\n'),
-      );
+      if (pending >= MAX_PENDING_ANSWERS || current.writableLength > MAX_UNSENT_BYTES) {
+        current.destroy();
+        return;
+      }
+      pending += 1;
+      queue = queue
+        .then(answer)
+        .then(
+          (line) => void (current.destroyed || current.write(`${line}\n`)),
+          () => void (current.destroyed || current.write('NO the agent failed to answer\n')),
+        )
+        .finally(() => {
+          pending -= 1;
+        });
     };
     current.setEncoding('utf8');
     current.on('data', (chunk: string) => {
+      if (current.destroyed) return;
       partial += chunk;
       for (let newline = partial.indexOf('\n'); newline >= 0; newline = partial.indexOf('\n')) {
         const line = partial.slice(0, newline).replace(/\r$/, '');

@@ -43,7 +43,9 @@ function refused(error: unknown): never {
 export class VaultService {
   private vault: Vault | undefined;
   private readonly gate: UnlockGate;
-  private readonly vmRequests = new Map<string, number[]>();
+  // Each VM's requests in the current minute: a fixed window, O(1) however fast a guest asks.
+  private readonly vmRequests = new Map<string, { start: number; count: number }>();
+  private creating = false;
   private serial = BigInt(Date.now()) * 1000n;
   private info: Awaited<ReturnType<typeof vaultInfo>> = { exists: false };
   private caLine: string | undefined;
@@ -99,7 +101,21 @@ export class VaultService {
 
   // Makes the vault (it must not exist), unlocked, with a fresh SSH CA; with `recovery`, returns its share cards once.
   async create(passphrase: string, by: string, recovery?: SplitOptions): Promise<{ view: VaultView; cards: string[] }> {
-    if (this.info.exists) throw new ControlError('conflict', 'a vault exists already');
+    if (this.info.exists || this.creating) throw new ControlError('conflict', 'a vault exists already');
+    // Reserved before the first await: two makes at once would each hand out cards, and one set would open nothing.
+    this.creating = true;
+    try {
+      return await this.make(passphrase, by, recovery);
+    } finally {
+      this.creating = false;
+    }
+  }
+
+  private async make(
+    passphrase: string,
+    by: string,
+    recovery?: SplitOptions,
+  ): Promise<{ view: VaultView; cards: string[] }> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const { vault, cards } = await Vault.create(this.file, passphrase, recovery).catch(refused);
     const ca = generateKeyPairSync('ed25519');
@@ -282,10 +298,13 @@ export class VaultService {
   // minute. The reason says no more than a VM may know.
   secretForVm(vm: string, name: string): VmSecretAnswer {
     const now = this.now();
-    const recent = (this.vmRequests.get(vm) ?? []).filter((t) => now - t < 60_000);
-    recent.push(now);
-    this.vmRequests.set(vm, recent);
-    if (recent.length > VM_REQUESTS_PER_MINUTE) return { ok: false, reason: 'too many requests' };
+    let window = this.vmRequests.get(vm);
+    if (!window || now - window.start >= 60_000) {
+      window = { start: now, count: 0 };
+      this.vmRequests.set(vm, window);
+    }
+    window.count += 1;
+    if (window.count > VM_REQUESTS_PER_MINUTE) return { ok: false, reason: 'too many requests' };
     if (!this.vault) return { ok: false, reason: 'locked' };
     const entry = this.vault.get(name);
     // Another VM's entry and no entry read the same: a VM learns nothing of what else the vault holds.

@@ -171,6 +171,8 @@ export async function vaultInfo(
 
 // An unlocked vault.
 export class Vault {
+  private saving: Promise<void> = Promise.resolve();
+
   private constructor(
     private readonly file: string,
     private header: Omit<VaultFile, 'entries'>,
@@ -250,11 +252,17 @@ export class Vault {
     return this.key;
   }
 
-  private async save(): Promise<void> {
-    const plain = Buffer.from(JSON.stringify(Object.fromEntries(this.entries)));
-    const file: VaultFile = { ...this.header, entries: seal(this.unlocked(), plain, `${VAULT_FORMAT} entries`) };
-    await writeFileAtomic(this.file, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
-    plain.fill(0);
+  // One write at a time, each sealing the state as it is when its turn comes: a slow older write never lands after a
+  // newer one (a lost HOTP step would reuse codes, a lost passphrase change would keep the old one working).
+  private save(): Promise<void> {
+    const turn = this.saving.then(async () => {
+      const plain = Buffer.from(JSON.stringify(Object.fromEntries(this.entries)));
+      const file: VaultFile = { ...this.header, entries: seal(this.unlocked(), plain, `${VAULT_FORMAT} entries`) };
+      plain.fill(0);
+      await writeFileAtomic(this.file, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+    });
+    this.saving = turn.catch(() => undefined);
+    return turn;
   }
 
   // The entries' names, kinds and VMs (never their secrets).
@@ -303,6 +311,8 @@ export class Vault {
         algorithm: entry.algorithm,
         guardrails: SEED_GUARDRAILS,
       });
+    // The step is taken before anything awaits: two requests at once must never get the same counter.
+    this.entries.set(name, { ...entry, counter: entry.counter + 1 });
     const code = await generate({
       secret: entry.secret.replace(/=+$/, ''),
       strategy: 'hotp',
@@ -310,7 +320,6 @@ export class Vault {
       digits: entry.digits,
       guardrails: SEED_GUARDRAILS,
     });
-    this.entries.set(name, { ...entry, counter: entry.counter + 1 });
     await this.save();
     return code;
   }
