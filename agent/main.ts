@@ -261,6 +261,7 @@ async function start(argv: string[]): Promise<void> {
       vault,
       audit: shared.audit,
       log,
+      onChange: refresh,
     });
   }
   await supervisor.start();

@@ -44,6 +44,8 @@ export interface FleetLinkOptions {
   vault?: VaultControls;
   audit: AuditLog;
   log: (line: string) => void;
+  // Called when the link's state changes (status.json shows it).
+  onChange?: () => void;
   now?: () => Date;
 }
 
@@ -80,12 +82,30 @@ export class FleetLink {
   }
 
   private become(state: FleetLinkView['state'], extra: Partial<FleetLinkView> = {}): void {
-    if (this.stateView.state !== state)
-      this.options.log(`fleet: ${state}${extra.lastError ? ` (${extra.lastError})` : ''}`);
+    const changed = this.stateView.state !== state;
+    if (changed) this.options.log(`fleet: ${state}${extra.lastError ? ` (${extra.lastError})` : ''}`);
     this.stateView = { ...this.stateView, ...extra, state, since: this.now().toISOString() };
+    if (changed) this.options.onChange?.();
   }
 
+  // Connects and serves; a failure before it serves (refused credentials: the broker not yet told of this host) is
+  // tried again with back-off, up to a minute apart, until it works or the link is closed.
   private async run(): Promise<void> {
+    for (let wait = 2000; !this.closed; wait = Math.min(wait * 2, 60_000)) {
+      try {
+        await this.serve();
+        return;
+      } catch (error) {
+        if (this.closed) return;
+        this.become('disconnected', { lastError: (error as Error).message });
+        await this.nc?.close().catch(() => undefined);
+        this.nc = undefined;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  private async serve(): Promise<void> {
     const { servers, host, seed } = this.options;
     try {
       this.nc = await connect({
@@ -103,8 +123,7 @@ export class FleetLink {
         maxPingOut: 3,
       });
     } catch (error) {
-      if (!this.closed) this.become('disconnected', { lastError: (error as Error).message });
-      return;
+      throw new Error(`no broker took this host: ${(error as Error).message}`);
     }
     if (this.closed) return void this.nc.close();
     this.become('connected', { server: this.nc.getServer() });
@@ -114,10 +133,12 @@ export class FleetLink {
       callback: (error, message) => {
         if (error) return;
         const operator = message.subject.split('.').pop()!;
-        void answerCommand(message.data, operator, this.options).then(
-          (answer) => message.respond(JSON.stringify(answer)),
-          () => undefined,
-        );
+        // A request of that operator has its reply in that operator's own inbox; anything else (a message a stream
+        // delivered, a publish without a reply) is not a command of theirs.
+        if (!message.reply?.startsWith(`${inboxPrefix('operator', operator)}.`)) return;
+        void answerCommand(message.data, operator, this.options)
+          .then((answer) => message.respond(JSON.stringify(answer)))
+          .catch((err: Error) => this.options.log(`fleet: a command of ${operator} got no answer: ${err.message}`));
       },
     });
     this.event('agent', `agent ${this.options.status().host.version} up, linked to the fleet`);

@@ -67,6 +67,12 @@ export async function setupFleet(nc: NatsConnection, setup: FleetSetup): Promise
     description: 'Multiverse fleet: each host keeps its status here',
   });
   const jsm = await jetstreamManager(nc);
+  // A host may publish its own key, and a message can carry headers: with roll-ups allowed, `Nats-Rollup: all` on its
+  // own key would purge every host's status. The bucket takes none, and no purge or delete through the API either.
+  const bucket = `KV_${STATUS_BUCKET}`;
+  const kvConfig = (await jsm.streams.info(bucket)).config;
+  if (kvConfig.allow_rollup_hdrs || !kvConfig.deny_delete || !kvConfig.deny_purge)
+    await jsm.streams.update(bucket, { ...kvConfig, allow_rollup_hdrs: false, deny_delete: true, deny_purge: true });
   const config = {
     name: EVENTS_STREAM,
     subjects: [EVENTS_SUBJECTS],
@@ -81,12 +87,33 @@ export async function setupFleet(nc: NatsConnection, setup: FleetSetup): Promise
   else await jsm.streams.add(config);
 }
 
+// JetStream answers nothing for a few seconds while a stream elects a new leader (a broker node just went away or came
+// back): a read is tried again then, a few times, before its timeout is the answer.
+async function retried<T>(read: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= attempts || !/timeout|no responders/i.test((error as Error).message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+}
+
 // Every host in the bucket, by name; stale when the broker stored its last status more than `staleSeconds` ago. A
 // document that is not a status, or names another host than its key, is not believed: its key is listed apart.
-export async function listHosts(
+export function listHosts(
   nc: NatsConnection,
   staleSeconds: number,
   now = Date.now(),
+): Promise<{ hosts: FleetHost[]; unreadable: string[] }> {
+  return retried(() => readHosts(nc, staleSeconds, now));
+}
+
+async function readHosts(
+  nc: NatsConnection,
+  staleSeconds: number,
+  now: number,
 ): Promise<{ hosts: FleetHost[]; unreadable: string[] }> {
   // One pass over the bucket's stream, the last message of each key: a thousand hosts are one consumer, not a
   // thousand requests.
@@ -123,30 +150,43 @@ export async function listHosts(
   return { hosts: hosts.sort((a, b) => (a.status.host < b.status.host ? -1 : 1)), unreadable: unreadable.sort() };
 }
 
+// An event as the stream holds it, believed only as far as the broker vouches: the host is the one whose subject it was
+// published on (a host may publish only its own), the fields are checked and bounded.
+function eventOf(subject: string, data: Uint8Array): FleetEvent | undefined {
+  const host = /^fleet\.([a-z][a-z0-9-]{0,62})\.events$/.exec(subject)?.[1];
+  if (!host) return undefined;
+  try {
+    const e = JSON.parse(new TextDecoder().decode(data)) as Partial<FleetEvent>;
+    if (typeof e.at !== 'string' || typeof e.kind !== 'string' || typeof e.text !== 'string') return undefined;
+    return { host, at: e.at.slice(0, 40), kind: e.kind.slice(0, 40), text: e.text.slice(0, 1000) };
+  } catch {
+    return undefined;
+  }
+}
+
 // The events so far (of one host, or all), oldest first; with `follow`, then each new one until `signal` aborts.
 export async function* fleetEvents(
   nc: NatsConnection,
   options: { host?: string; follow?: boolean; last?: number; signal?: AbortSignal } = {},
 ): AsyncGenerator<FleetEvent> {
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
   const filter = options.host ? eventsSubject(options.host) : EVENTS_SUBJECTS;
-  const info = await jsm.streams.info(EVENTS_STREAM);
-  const pending = info.state.messages;
-  if (pending === 0 && !options.follow) return;
-  const start = Math.max(info.state.first_seq, info.state.last_seq - (options.last ?? 1000) + 1);
-  const consumer = await js.consumers.get(EVENTS_STREAM, {
-    filter_subjects: filter,
-    ...(options.last !== undefined ? { opt_start_seq: start, deliver_policy: 'by_start_sequence' as never } : {}),
+  const { consumer, pending } = await retried(async () => {
+    const info = await (await jetstreamManager(nc)).streams.info(EVENTS_STREAM);
+    const start = Math.max(info.state.first_seq, info.state.last_seq - (options.last ?? 1000) + 1);
+    const made = await js.consumers.get(EVENTS_STREAM, {
+      filter_subjects: filter,
+      ...(options.last !== undefined ? { opt_start_seq: start, deliver_policy: 'by_start_sequence' as never } : {}),
+    });
+    return { consumer: made, pending: (await made.info()).num_pending };
   });
+  // Nothing of this host (or nothing at all) to read: done at once, not a wait for an event that may never come.
+  if (!options.follow && pending === 0) return;
   const messages = await consumer.consume();
   options.signal?.addEventListener('abort', () => void messages.stop());
   for await (const message of messages) {
-    try {
-      yield message.json<FleetEvent>();
-    } catch {
-      // Not ours: the stream takes only what hosts may publish, and a host's own bad line is skipped.
-    }
+    const event = eventOf(message.subject, message.data);
+    if (event) yield event;
     if (!options.follow && message.info.pending === 0) break;
   }
   await messages.close().catch(() => undefined);

@@ -49,10 +49,30 @@ export function hostPermissions(host: string): FleetPermissions {
   };
 }
 
-// An operator: JetStream's API (read the bucket and the stream; make them), commands under their own name.
+// An operator: JetStream's API for the fleet's two streams only (read them; make and update them), commands under
+// their own name. Not the whole API: a stream over another operator's inbox would read their answers.
 export function operatorPermissions(operator: string): FleetPermissions {
+  const streams = [`KV_${STATUS_BUCKET}`, EVENTS_STREAM];
   return {
-    publish: { allow: ['$JS.API.>', `fleet.*.cmd.${operator}`] },
+    publish: {
+      allow: [
+        '$JS.API.INFO',
+        ...streams.flatMap((stream) => [
+          `$JS.API.STREAM.INFO.${stream}`,
+          `$JS.API.STREAM.CREATE.${stream}`,
+          `$JS.API.STREAM.UPDATE.${stream}`,
+          `$JS.API.STREAM.MSG.GET.${stream}`,
+          `$JS.API.DIRECT.GET.${stream}.>`,
+          `$JS.API.DIRECT.GET.${stream}`,
+          `$JS.API.CONSUMER.CREATE.${stream}.>`,
+          `$JS.API.CONSUMER.CREATE.${stream}`,
+          `$JS.API.CONSUMER.INFO.${stream}.>`,
+          `$JS.API.CONSUMER.DELETE.${stream}.>`,
+          `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+        ]),
+        `fleet.*.cmd.${operator}`,
+      ],
+    },
     subscribe: { allow: [`${inboxPrefix('operator', operator)}.>`] },
   };
 }

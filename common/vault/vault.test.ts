@@ -120,7 +120,6 @@ test('refused: a damaged file, a crafted key derivation, bad entries', async () 
     assert.match(((await vault.put(name, entry as VaultEntry).catch((e: Error) => e)) as Error).message, why);
 });
 
-
 test('writes in a burst keep the newest state: five HOTP codes at once leave the counter five steps on', async () => {
   const { vault } = await Vault.create(file, PASS);
   await vault.put('token', { kind: 'hotp', secret: SEEDS.short, digits: 6, counter: 0 });

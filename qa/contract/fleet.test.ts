@@ -8,8 +8,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import { connect, headers, nkeyAuthenticator } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AuditLog } from '../../agent/auth/audit.ts';
@@ -20,7 +21,7 @@ import { connectOperator, fleetEvents, listHosts, runOnHost, setupFleet } from '
 import { listIdentities, readSeed } from '../../builder/fleet/identities.ts';
 import type { AgentStatus } from '../../common/api-types.ts';
 import type { FleetEvent } from '../../common/fleet/status.ts';
-import { eventsSubject, inboxPrefix, STATUS_BUCKET } from '../../common/fleet/subjects.ts';
+import { eventsSubject, inboxPrefix, STATUS_BUCKET, statusSubject } from '../../common/fleet/subjects.ts';
 import { NatsCluster } from '../lib/nats-lab.ts';
 
 let dir: string;
@@ -73,7 +74,7 @@ async function startLink(host: string): Promise<void> {
   links.set(host, { link, controls, audit });
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const value = await check().catch(() => undefined);
@@ -195,6 +196,16 @@ test("a host's credentials reach only its own subjects: not another's status, ev
       (error: Error) => error.message,
     );
     assert.is.not(forged, 'stored');
+    // Its own key with a roll-up header would purge every host's status if the bucket took roll-ups.
+    const rollup = headers();
+    rollup.set('Nats-Rollup', 'all');
+    const rolled = await jetstream(nc)
+      .publish(statusSubject('h1'), JSON.stringify({ host: 'h1' }), { headers: rollup, timeout: 5000 })
+      .then(
+        () => 'stored',
+        (error: Error) => error.message,
+      );
+    assert.match(rolled, /rollup/i);
     nc.publish(eventsSubject('h2'), JSON.stringify({ host: 'h2', text: 'forged event' }));
     nc.subscribe('fleet.h2.cmd.*');
     await nc.flush();
@@ -226,6 +237,22 @@ test("a host's credentials reach only its own subjects: not another's status, ev
   }
 });
 
+test("an operator reaches the fleet's two streams only: no stream over another's inbox", async () => {
+  const ops = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
+  try {
+    const jsm = await jetstreamManager(ops, { timeout: 3000 });
+    const spy = await jsm.streams.add({ name: 'SPY', subjects: ['_INBOX_o_other.>'] }).then(
+      () => 'made',
+      (error: Error) => error.message,
+    );
+    assert.is.not(spy, 'made');
+    // What it may do still works (h1's next put replaces the document the last test put by hand).
+    await until('both hosts listed', async () => ((await listHosts(ops, 10)).hosts.length === 2 ? true : undefined));
+  } finally {
+    await ops.close();
+  }
+});
+
 test('one broker node killed: no status or event lost, the links reconnect, new events arrive', async () => {
   const victim = cluster.nodes[0]!.name;
   await cluster.killNode(victim);
@@ -246,6 +273,12 @@ test('one broker node killed: no status or event lost, the links reconnect, new 
     await ops.close();
     await cluster.startNode(victim);
   }
+  // Back to three: the next tests start on a whole cluster again.
+  const again = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
+  await until('the cluster answering with its node back', async () =>
+    (await listHosts(again, 10)).hosts.length === 2 ? true : undefined,
+  );
+  await again.close();
 });
 
 test('the CLI: fleet ls, status, run and events as an operator', async () => {
@@ -390,8 +423,14 @@ test('the real agent reports to the fleet and takes its commands; with no broker
       events.some((e) => e.kind === 'vm-failed' && /^controller .*failed: /.test(e.text)),
       JSON.stringify(events),
     );
-    const doc = JSON.parse(await readFile(join(agent.runDir, 'status.json'), 'utf8')) as AgentStatus;
-    assert.is(doc.fleet?.state, 'connected');
+    let last = '';
+    await until('status.json saying the link is up', async () => {
+      const doc = JSON.parse(await readFile(join(agent.runDir, 'status.json'), 'utf8')) as AgentStatus;
+      last = JSON.stringify(doc.fleet);
+      return doc.fleet?.state === 'connected' ? true : undefined;
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}: ${last}`);
+    });
   } finally {
     await ops.close();
     for (const child of [agent.child, nowhere.child]) child.kill('SIGTERM');
