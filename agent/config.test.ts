@@ -108,6 +108,30 @@ test('plain HTTP off loopback without apiInsecure is refused at start (defence i
   );
 });
 
+test('the fleet: a broker off this machine only over TLS, with its CA; a bad id, URL or interval refused', () => {
+  const fleet = (f: object) => checkHostConfig({ ...good, agent: { fleet: f } });
+  const base = { host: 'lab-1', seedFile: '/etc/mvos/fleet.nk' };
+  assert.equal(
+    fleet({ ...base, servers: ['tls://broker.example.net:4222'], caFile: '/etc/mvos/fleet-ca.pem' }).value?.agent.fleet,
+    {
+      servers: ['tls://broker.example.net:4222'],
+      host: 'lab-1',
+      seedFile: '/etc/mvos/fleet.nk',
+      intervalSeconds: 5,
+      caFile: '/etc/mvos/fleet-ca.pem',
+    },
+  );
+  assert.equal(fleet({ ...base, servers: ['nats://127.0.0.1:4222', 'nats://[::1]:4222'] }).problems, []);
+  const clear = fleet({ ...base, servers: ['nats://192.0.2.1:4222'] }).problems;
+  assert.match(clear[0]?.message ?? '', /a broker off this machine is reached over TLS/);
+  assert.equal(
+    fleet({ host: 'Lab 1', seedFile: '/s', servers: ['http://x', 'tls://ok:1'], intervalSeconds: 900 }).problems.map(
+      (p) => p.path,
+    ),
+    ['/agent/fleet/servers', '/agent/fleet/host', '/agent/fleet/intervalSeconds'],
+  );
+});
+
 test('a config that is not an object, or has no vms list', () => {
   assert.equal(
     checkHostConfig([]).problems.map((p) => p.message),

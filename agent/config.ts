@@ -13,7 +13,7 @@ import type {
   VmConfig,
   VmFirmware,
 } from '../common/host-config.ts';
-import { isLoopbackListen } from './api/loopback.ts';
+import { isLoopbackHost, isLoopbackListen } from './api/loopback.ts';
 import { checkNetworks } from './net/check.ts';
 
 // The host config's types are the contract in common/host-config.ts; the agent's modules take them from here.
@@ -273,16 +273,23 @@ function checkFleet(c: Checker, raw: unknown): FleetConfig | undefined {
   if (!fleet) return undefined;
   const servers = c.strings(fleet, 'servers', '/agent/fleet') ?? [];
   if (servers.length === 0 || servers.length > 16) c.fail('/agent/fleet/servers', 'must name 1 to 16 brokers');
-  for (const url of servers)
-    if (!/^(nats|tls):\/\/[A-Za-z0-9.[\]:-]+(:\d+)?$/.test(url))
-      c.fail('/agent/fleet/servers', `"${url.slice(0, 80)}" is not nats://HOST:PORT or tls://HOST:PORT`);
+  for (const url of servers) {
+    const parsed = /^(nats|tls):\/\/([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:\d+)?$/.exec(url);
+    if (!parsed) c.fail('/agent/fleet/servers', `"${url.slice(0, 80)}" is not nats://HOST:PORT or tls://HOST:PORT`);
+    // Commands come in on this connection: in the clear, anyone on the path could inject one.
+    else if (parsed[1] === 'nats' && !isLoopbackHost(parsed[2]!.replace(/^\[|\]$/g, '')))
+      c.fail('/agent/fleet/servers', `${url}: a broker off this machine is reached over TLS (tls://)`);
+  }
   const host = c.string(fleet, 'host', '/agent/fleet');
   if (host !== undefined && !FLEET_NAME.test(host)) c.fail('/agent/fleet/host', `"${host}" is not a fleet host id`);
   const seedFile = c.string(fleet, 'seedFile', '/agent/fleet');
+  const caFile = c.string(fleet, 'caFile', '/agent/fleet', { optional: true });
   const intervalSeconds =
     fleet.intervalSeconds === undefined ? 5 : c.integer(fleet, 'intervalSeconds', '/agent/fleet', 1);
   if (intervalSeconds !== undefined && intervalSeconds > 300) c.fail('/agent/fleet/intervalSeconds', 'at most 300');
-  return host && seedFile && intervalSeconds ? { servers, host, seedFile, intervalSeconds } : undefined;
+  return host && seedFile && intervalSeconds
+    ? { servers, host, seedFile, intervalSeconds, ...(caFile ? { caFile } : {}) }
+    : undefined;
 }
 
 function checkUpdate(c: Checker, raw: unknown, names: readonly (string | undefined)[]): UpdateConfig | undefined {

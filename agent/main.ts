@@ -254,6 +254,7 @@ async function start(argv: string[]): Promise<void> {
       servers: fleetConfig.servers,
       host: fleetConfig.host,
       seed: await readSeedFile(await imagePath(args.root, fleetConfig.seedFile)),
+      ...(fleetConfig.caFile ? { caFile: await imagePath(args.root, fleetConfig.caFile) } : {}),
       intervalMs: fleetConfig.intervalSeconds * 1000,
       status: () => shared.status(),
       controls: supervisor,

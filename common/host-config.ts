@@ -82,6 +82,8 @@ export interface FleetConfig {
   seedFile: string;
   // How often the status is put when nothing changed.
   intervalSeconds: number;
+  // The CA that signed the brokers' certificates (tls:// brokers; absent: the system's CAs).
+  caFile?: string;
 }
 
 // The whole host config as the agent holds it once checked; fields the agent does not know are kept out, never refused.

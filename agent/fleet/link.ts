@@ -8,7 +8,7 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { AgentStatus, FleetLinkView } from '../../common/api-types.ts';
 import { UserError } from '../../common/errors.ts';
-import { type FleetEvent, fleetStatus } from '../../common/fleet/status.ts';
+import { type FleetEvent, fleetStatus, printable } from '../../common/fleet/status.ts';
 import { eventsSubject, inboxPrefix, STATUS_BUCKET } from '../../common/fleet/subjects.ts';
 import type { UpdateControls } from '../api/update-routes.ts';
 import type { VaultControls } from '../api/vault-routes.ts';
@@ -36,6 +36,8 @@ export interface FleetLinkOptions {
   servers: string[];
   host: string;
   seed: Uint8Array;
+  // The CA of tls:// brokers (absent: the system's).
+  caFile?: string;
   // How often the status is put even when nothing changed (the bucket's readers judge staleness by it).
   intervalMs?: number;
   status: () => AgentStatus;
@@ -113,6 +115,7 @@ export class FleetLink {
         authenticator: nkeyAuthenticator(seed),
         inboxPrefix: inboxPrefix('host', host),
         name: `mvos-host-${host}`,
+        ...(this.options.caFile ? { tls: { caFile: this.options.caFile } } : {}),
         // Keeps trying from the first connect on, forever, with back-off: the agent never waits for the broker.
         waitOnFirstConnect: true,
         maxReconnectAttempts: -1,
@@ -180,7 +183,7 @@ export class FleetLink {
   // Queues one event (the oldest goes when the queue is full) and sends what is queued when connected.
   event(kind: string, text: string): void {
     if (this.closed) return;
-    this.queue.push({ host: this.options.host, at: this.now().toISOString(), kind, text: text.slice(0, 1000) });
+    this.queue.push({ host: this.options.host, at: this.now().toISOString(), kind, text: printable(text, 1000) });
     if (this.queue.length > MAX_QUEUED_EVENTS) {
       this.queue.shift();
       this.dropped += 1;

@@ -175,9 +175,10 @@ function firstLine(channel: ServerChannel): Promise<string | undefined> {
     };
     const take = (chunk: Buffer): void => {
       data = Buffer.concat([data, chunk]);
-      const end = data.indexOf(0x0a);
-      if (end >= 0) done(data.subarray(0, end).toString('utf8').replace(/\r$/, ''));
-      else if (data.length > PASSPHRASE_MAX_BYTES) done(undefined);
+      // Enter is a line feed from a pipe and a carriage return from a terminal (ssh -t).
+      const end = data.findIndex((byte) => byte === 0x0a || byte === 0x0d);
+      if (end > PASSPHRASE_MAX_BYTES || (end < 0 && data.length > PASSPHRASE_MAX_BYTES)) done(undefined);
+      else if (end >= 0) done(data.subarray(0, end).toString('utf8'));
     };
     const ended = (): void =>
       done(data.length > 0 && data.length <= PASSPHRASE_MAX_BYTES ? data.toString('utf8') : undefined);

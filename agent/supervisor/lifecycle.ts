@@ -110,7 +110,9 @@ export class VmLifecycle {
         serialOffset: slot.record.serialOffset,
         heartbeatTimeoutMs: slot.vm.health.heartbeatSeconds * 1000,
         hangTimeoutMs: slot.vm.health.hangSeconds * 1000,
-        ...(vault ? { secrets: vmRequests(vault, slot.vm) } : {}),
+        // A container is named by whoever starts it: it could take the name of a VM the recipe does not define and
+        // claim that name's secrets, so it gets no answers from the vault.
+        ...(vault && slot.vm.launch !== 'container' ? { secrets: vmRequests(vault, slot.vm) } : {}),
       });
       slot.store?.setLive({ qmp: instance.qmp });
       if (slot.record.pinning) {

@@ -440,7 +440,10 @@ export const APP_JS = `'use strict';
 
   $('vault-add').addEventListener('submit', function (event) {
     event.preventDefault();
-    var body = { name: $('vault-name').value.trim(), kind: $('vault-kind').value, secret: $('vault-secret').value.trim() };
+    var kind = $('vault-kind').value;
+    // A password is taken as typed (spaces are characters of it); a seed's spaces, as apps print them, are not.
+    var secret = kind === 'password' ? $('vault-secret').value : $('vault-secret').value.replace(/\\s+/g, '').toUpperCase();
+    var body = { name: $('vault-name').value.trim(), kind: kind, secret: secret };
     var vm = $('vault-vm').value.trim();
     if (vm) body.vm = vm;
     act(async function () {

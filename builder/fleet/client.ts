@@ -10,6 +10,7 @@ import {
   type FleetEvent,
   type FleetStatus,
   isFleetStatus,
+  printable,
 } from '../../common/fleet/status.ts';
 import {
   commandSubject,
@@ -158,7 +159,7 @@ function eventOf(subject: string, data: Uint8Array): FleetEvent | undefined {
   try {
     const e = JSON.parse(new TextDecoder().decode(data)) as Partial<FleetEvent>;
     if (typeof e.at !== 'string' || typeof e.kind !== 'string' || typeof e.text !== 'string') return undefined;
-    return { host, at: e.at.slice(0, 40), kind: e.kind.slice(0, 40), text: e.text.slice(0, 1000) };
+    return { host, at: printable(e.at, 40), kind: printable(e.kind, 40), text: printable(e.text, 1000) };
   } catch {
     return undefined;
   }

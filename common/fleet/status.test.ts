@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AgentStatus } from '../api-types.ts';
-import { fleetStatus, isFleetStatus } from './status.ts';
+import { fleetStatus, isFleetStatus, printable } from './status.ts';
 
 const agent = {
   host: { name: 'lab-host', version: '1.0.0' },
@@ -39,6 +39,15 @@ test("made from the agent's status, under the fleet id; bad shapes refused", () 
   ])
     assert.not.ok(isFleetStatus(bad), JSON.stringify(bad));
   assert.not.ok(isFleetStatus({ ...doc, vms: Array.from({ length: 1001 }, () => doc.vms[0]) }), 'bounded');
+});
+
+test("a guest's text reaches an operator's terminal without its escape sequences", () => {
+  const hostile = {
+    ...agent,
+    vms: [{ ...agent.vms[0]!, failure: { reason: 'disk\u001b[2J\u001b]0;pwned\u0007 gone\r\n', at: 'x' } }],
+  } as AgentStatus;
+  assert.is(fleetStatus(hostile, 'lab-1', new Date()).vms[0]!.failure, 'disk [2J ]0;pwned  gone  ');
+  assert.is(printable('x'.repeat(900), 500).length, 500);
 });
 
 test.run();

@@ -2,6 +2,12 @@
 // fleet says what `GET /status` says.
 import type { AgentStatus } from '../api-types.ts';
 
+// Text from a host (a guest's failure line, a warning, an event) made safe to print on an operator's terminal: no
+// control characters (escape sequences), at most `max` characters.
+export function printable(text: string, max = 500): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, max);
+}
+
 // One host as the fleet sees it.
 export interface FleetStatus {
   // Its id in the fleet (the key it may publish under).
@@ -32,9 +38,9 @@ export function fleetStatus(status: AgentStatus, host: string, now: Date): Fleet
       name: vm.name,
       role: vm.role,
       state: vm.state,
-      ...(vm.failure ? { failure: vm.failure.reason } : {}),
+      ...(vm.failure ? { failure: printable(vm.failure.reason) } : {}),
     })),
-    warnings: status.warnings.slice(0, 20),
+    warnings: status.warnings.slice(0, 20).map((w) => printable(w)),
     publishedAt: now.toISOString(),
   };
 }

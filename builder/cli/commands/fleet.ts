@@ -3,7 +3,7 @@
 // an operator: list every host, show one, read the events, run a jail command on a host.
 import { writeFileAtomic } from '../../../common/atomic-write.ts';
 import { UserError } from '../../../common/errors.ts';
-import type { FleetStatus } from '../../../common/fleet/status.ts';
+import { type FleetStatus, printable } from '../../../common/fleet/status.ts';
 import { renderTable } from '../../../common/table.ts';
 import { brokerAuthorization } from '../../fleet/broker-config.ts';
 import { connectOperator, type FleetHost, fleetEvents, listHosts, runOnHost, setupFleet } from '../../fleet/client.ts';
@@ -55,8 +55,28 @@ async function operator(ctx: CommandContext) {
   return { name, nc: await connectOperator(servers(ctx), name, seed) };
 }
 
+// A host's document with every string made printable: what a host publishes reaches this terminal.
+function printableStatus(s: FleetStatus): FleetStatus {
+  const p = (text: string) => printable(text, 200);
+  return {
+    ...s,
+    host: p(s.host),
+    name: p(s.name),
+    version: p(s.version),
+    agent: { ...s.agent, state: p(s.agent.state) as FleetStatus['agent']['state'], since: p(s.agent.since) },
+    rescue: { active: s.rescue.active, ...(s.rescue.reason ? { reason: p(s.rescue.reason) } : {}) },
+    vms: s.vms.map((vm) => ({
+      name: p(vm.name),
+      role: p(vm.role),
+      state: p(vm.state),
+      ...(vm.failure ? { failure: p(vm.failure) } : {}),
+    })),
+    warnings: s.warnings.map(p),
+  };
+}
+
 function hostLine(host: FleetHost): Record<string, string> {
-  const s = host.status;
+  const s = printableStatus(host.status);
   const failed = s.vms.filter((vm) => vm.state === 'failed').length;
   return {
     host: s.host,
@@ -88,7 +108,7 @@ async function ls(ctx: CommandContext): Promise<number> {
 }
 
 function statusLines(host: FleetHost): string[] {
-  const s: FleetStatus = host.status;
+  const s = printableStatus(host.status);
   return [
     `${s.host}: ${s.name} ${s.version}${s.slot ? ` (slot ${s.slot})` : ''}, ${host.stale ? `STALE, last report ${host.ageSeconds} s ago` : `reported ${host.ageSeconds} s ago`}`,
     `agent ${s.agent.state} since ${s.agent.since} (${s.agent.accel})`,
