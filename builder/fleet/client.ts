@@ -119,19 +119,22 @@ async function readHosts(
   // One pass over the bucket's stream, the last message of each key: a thousand hosts are one consumer, not a
   // thousand requests.
   const stream = `KV_${STATUS_BUCKET}`;
-  const hosts: FleetHost[] = [];
-  const unreadable: string[] = [];
+  // By key: hosts keep putting while this reads, so a key can come twice; the newer message is the one kept.
+  const byKey = new Map<string, FleetHost | undefined>();
   const info = await (await jetstreamManager(nc)).streams.info(stream);
-  if (info.state.messages === 0) return { hosts, unreadable };
+  if (info.state.messages === 0) return { hosts: [], unreadable: [] };
   const consumer = await jetstream(nc).consumers.get(stream, {
     deliver_policy: 'last_per_subject' as never,
     filter_subjects: `$KV.${STATUS_BUCKET}.>`,
   });
+  // As many as there were when it began: puts that keep coming must not keep the read going.
+  let left = (await consumer.info()).num_pending;
+  if (left === 0) return { hosts: [], unreadable: [] };
   const messages = await consumer.consume();
   for await (const message of messages) {
     const key = message.subject.slice(`$KV.${STATUS_BUCKET}.`.length);
-    const operation = message.headers?.get('KV-Operation');
-    if (!operation && message.data.length > 0) {
+    if (message.headers?.get('KV-Operation')) byKey.delete(key);
+    else {
       let doc: unknown;
       try {
         doc = message.json();
@@ -142,12 +145,15 @@ async function readHosts(
       if (isFleetStatus(doc) && doc.host === key) {
         const stored = Number(message.info.timestampNanos) / 1e6;
         const ageSeconds = Math.max(0, Math.round((now - stored) / 1000));
-        hosts.push({ status: doc, ageSeconds, stale: ageSeconds > staleSeconds });
-      } else unreadable.push(key);
+        byKey.set(key, { status: doc, ageSeconds, stale: ageSeconds > staleSeconds });
+      } else byKey.set(key, undefined);
     }
-    if (message.info.pending === 0) break;
+    left -= 1;
+    if (left <= 0 || message.info.pending === 0) break;
   }
   await messages.close().catch(() => undefined);
+  const hosts = [...byKey.values()].filter((h): h is FleetHost => h !== undefined);
+  const unreadable = [...byKey].filter(([, h]) => h === undefined).map(([key]) => key);
   return { hosts: hosts.sort((a, b) => (a.status.host < b.status.host ? -1 : 1)), unreadable: unreadable.sort() };
 }
 
