@@ -127,9 +127,11 @@ async function readHosts(
     deliver_policy: 'last_per_subject' as never,
     filter_subjects: `$KV.${STATUS_BUCKET}.>`,
   });
-  // As many as there were when it began: puts that keep coming must not keep the read going.
-  let left = (await consumer.info()).num_pending;
-  if (left === 0) return { hosts: [], unreadable: [] };
+  // Until every key there was when it began has come (a key put again meanwhile comes later, under a new sequence), or
+  // nothing more is pending, or 10 s: puts that keep coming must not keep the read going.
+  const keys = info.state.num_subjects ?? Number.POSITIVE_INFINITY;
+  if ((await consumer.info()).num_pending === 0) return { hosts: [], unreadable: [] };
+  const until = Date.now() + 10_000;
   const messages = await consumer.consume();
   for await (const message of messages) {
     const key = message.subject.slice(`$KV.${STATUS_BUCKET}.`.length);
@@ -148,8 +150,7 @@ async function readHosts(
         byKey.set(key, { status: doc, ageSeconds, stale: ageSeconds > staleSeconds });
       } else byKey.set(key, undefined);
     }
-    left -= 1;
-    if (left <= 0 || message.info.pending === 0) break;
+    if (byKey.size >= keys || message.info.pending === 0 || Date.now() > until) break;
   }
   await messages.close().catch(() => undefined);
   const hosts = [...byKey.values()].filter((h): h is FleetHost => h !== undefined);
