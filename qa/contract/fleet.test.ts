@@ -293,32 +293,13 @@ test('the CLI: fleet ls, status, run and events as an operator', async () => {
   const one = await mvos('fleet', 'status', 'h1', '--server', cluster.servers[2]!, '--key-dir', join(dir, 'keys'));
   assert.is(one.status, 0, one.stderr);
   assert.match(one.stdout, /^h1: h1 1\.2\.3, reported \d+ s ago\nagent ready since/);
-  const run = await mvos(
-    'fleet',
-    'run',
-    'h2',
-    '--server',
-    cluster.servers[1]!,
-    '--key-dir',
-    join(dir, 'keys'),
-    '--',
-    'vm',
-    'list',
-  );
+  // `fleet run h2 -- WORDS` through the second broker.
+  const onH2 = (...words: string[]) =>
+    mvos('fleet', 'run', 'h2', '--server', cluster.servers[1]!, '--key-dir', join(dir, 'keys'), '--', ...words);
+  const run = await onH2('vm', 'list');
   assert.is(run.status, 0, run.stderr);
   assert.match(run.stdout, /controller\s+controller/);
-  const refused = await mvos(
-    'fleet',
-    'run',
-    'h2',
-    '--server',
-    cluster.servers[1]!,
-    '--key-dir',
-    join(dir, 'keys'),
-    '--',
-    'console',
-    'web',
-  );
+  const refused = await onH2('console', 'web');
   assert.is(refused.status, 2);
   assert.match(refused.stderr, /streams; use the SSH jail/);
   const events = await mvos('fleet', 'events', 'h1', '--server', cluster.servers[1]!, '--key-dir', join(dir, 'keys'));
