@@ -49,6 +49,7 @@ function must(command: string, args: string[]): string {
 // both mounted only in the namespace's own mount table.
 async function startSshd(binary: string, caFile: string): Promise<void> {
   must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  await writeFile(join(dir, 'known_hosts'), `127.0.0.1 ${await readFile(join(dir, 'host_key.pub'), 'utf8')}`);
   const passwd = (await readFile('/etc/passwd', 'utf8'))
     .split('\n')
     .filter((line) => line && !/^(alice|sshd):/.test(line));
@@ -89,8 +90,6 @@ async function startSshd(binary: string, caFile: string): Promise<void> {
 
 // ssh from inside the namespace to its sshd as alice with `key` (and KEY-cert.pub beside it, if there is one).
 function login(key: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const hostLine = `127.0.0.1 ${spawnSync('cat', [join(dir, 'host_key.pub')], { encoding: 'utf8' }).stdout}`;
-  spawnSync('sh', ['-c', `printf '%s' "$1" > "$2"`, 'sh', hostLine, join(dir, 'known_hosts')]);
   return new Promise((done) => {
     const child = execFile(
       'ip',

@@ -175,6 +175,11 @@ export interface GivenShare {
   where: string;
 }
 
+// The numbers of the shares given, in order (a drill says which custodians' cards it checked).
+export function shareNumbers(given: readonly GivenShare[]): number[] {
+  return given.map((g) => openShare(g.text, g.where).index).sort((a, b) => a - b);
+}
+
 // Checks each share alone, then that they are of this sealed set, then combines them and opens what was sealed.
 export async function recoverKeys(sealed: SealedKeys, given: GivenShare[]): Promise<Buffer> {
   const byIndex = new Map<number, ShareEnvelope>();

@@ -14,8 +14,8 @@ import {
   type SealedKeys,
   type SplitOptions,
   sealAndSplit,
+  shareNumbers,
 } from '../custody/custody.ts';
-import { openShare } from '../custody/share-card.ts';
 import { UserError } from '../errors.ts';
 
 // The vault file's format.
@@ -235,7 +235,7 @@ export class Vault {
     const key = await recoverShares(parsed.recovery, given);
     key.fill(0);
     const { setId, threshold, shares } = parsed.recovery;
-    return { setId, threshold, shares, used: given.map((g) => openShare(g.text, g.where).index).sort((a, b) => a - b) };
+    return { setId, threshold, shares, used: shareNumbers(given) };
   }
 
   private static opened(file: string, parsed: VaultFile, key: Buffer): Vault {

@@ -10,6 +10,7 @@ import {
   parseSealed,
   recoverKeys,
   type SealedKeys,
+  shareNumbers,
   splitKeys,
   unpackFolder,
 } from '../../../common/custody/custody.ts';
@@ -190,7 +191,7 @@ async function recoverFolder(ctx: CommandContext): Promise<number> {
   if (drill) {
     const files = (JSON.parse(packed.toString('utf8')) as Array<[string]>).map(([name]) => name);
     packed.fill(0);
-    const used = given.map((g) => openShare(g.text, g.where).index).sort((a, b) => a - b);
+    const used = shareNumbers(given);
     ctx.out(
       `drill passed: shares ${used.join(', ')} of set ${sealed.setId.slice(0, 16)} (any ${sealed.threshold} of ${sealed.shares}) recover the key folder (${files.join(', ')}); nothing was written`,
     );
