@@ -74,12 +74,17 @@ async function startLink(host: string): Promise<void> {
   links.set(host, { link, controls, audit });
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;
+  let lastError = '';
   for (;;) {
-    const value = await check().catch(() => undefined);
+    const value = await check().catch((error: Error) => {
+      lastError = error.message;
+      return undefined;
+    });
     if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`${what} within ${timeoutMs / 1000} s`);
+    if (Date.now() > end)
+      throw new Error(`${what} within ${timeoutMs / 1000} s${lastError ? ` (last: ${lastError})` : ''}`);
     await sleep(200);
   }
 }
@@ -428,9 +433,18 @@ test('a host that stops goes stale by the broker clock', async () => {
   await links.get('h2')!.link.close();
   const ops = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
   try {
+    let seen = '';
     const h2 = await until('h2 stale', async () => {
-      const host = (await listHosts(ops, 3)).hosts.find((h) => h.status.host === 'h2');
+      const listed = await listHosts(ops, 3);
+      const host = listed.hosts.find((h) => h.status.host === 'h2');
+      seen = JSON.stringify({
+        h2: host && { age: host.ageSeconds },
+        hosts: listed.hosts.length,
+        unreadable: listed.unreadable,
+      });
       return host?.stale ? host : undefined;
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}; last seen ${seen}`);
     });
     assert.ok(h2.ageSeconds > 3);
     assert.not.ok((await listHosts(ops, 3)).hosts.find((h) => h.status.host === 'h1')!.stale, 'h1 keeps reporting');
