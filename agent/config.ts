@@ -9,6 +9,7 @@ import type {
   ApiTlsConfig,
   FleetConfig,
   HostConfig,
+  NetworksConfig,
   UpdateConfig,
   VmConfig,
   VmFirmware,
@@ -284,12 +285,28 @@ function checkFleet(c: Checker, raw: unknown): FleetConfig | undefined {
   if (host !== undefined && !FLEET_NAME.test(host)) c.fail('/agent/fleet/host', `"${host}" is not a fleet host id`);
   const seedFile = c.string(fleet, 'seedFile', '/agent/fleet');
   const caFile = c.string(fleet, 'caFile', '/agent/fleet', { optional: true });
+  const via = c.string(fleet, 'via', '/agent/fleet', { optional: true });
   const intervalSeconds =
     fleet.intervalSeconds === undefined ? 5 : c.integer(fleet, 'intervalSeconds', '/agent/fleet', 1);
   if (intervalSeconds !== undefined && intervalSeconds > 300) c.fail('/agent/fleet/intervalSeconds', 'at most 300');
   return host && seedFile && intervalSeconds
-    ? { servers, host, seedFile, intervalSeconds, ...(caFile ? { caFile } : {}) }
+    ? { servers, host, seedFile, intervalSeconds, ...(caFile ? { caFile } : {}), ...(via ? { via } : {}) }
     : undefined;
+}
+
+// A fleet that goes out through a router: that router relays exactly the fleet's brokers, in order.
+function checkFleetWay(c: Checker, fleet: FleetConfig | undefined, networks: NetworksConfig | undefined): void {
+  if (!fleet?.via) return;
+  const egress = networks?.routers.find((r) => r.vm === fleet.via)?.egress;
+  if (!egress)
+    return void c.fail('/agent/fleet/via', `names no router that relays the host's connections ("${fleet.via}")`);
+  const wanted = fleet.servers.map((url) => {
+    const { hostname, port } = new URL(url);
+    return `${hostname.toLowerCase()}:${port || 4222}`;
+  });
+  const relayed = egress.targets.map((t) => `${t.host}:${t.port}`);
+  if (wanted.join(',') !== relayed.join(','))
+    c.fail('/agent/fleet/via', `${fleet.via} relays ${relayed.join(', ')}, not the brokers ${wanted.join(', ')}`);
 }
 
 function checkUpdate(c: Checker, raw: unknown, names: readonly (string | undefined)[]): UpdateConfig | undefined {
@@ -345,6 +362,7 @@ export function checkHostConfig(json: unknown): { value?: HostConfig; problems: 
   const networks = checkNetworks(root.networks, names);
   c.problems.push(...networks.problems);
   if (networks.value) Object.assign(value, { networks: networks.value });
+  checkFleetWay(c, value.agent?.fleet, networks.value);
   const update = checkUpdate(c, root.update, names);
   if (update) Object.assign(value, { update });
   return c.problems.length > 0 ? { problems: c.problems } : { value: value as HostConfig, problems: [] };

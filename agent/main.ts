@@ -255,6 +255,7 @@ async function start(argv: string[]): Promise<void> {
       host: fleetConfig.host,
       seed: await readSeedFile(await imagePath(args.root, fleetConfig.seedFile)),
       ...(fleetConfig.caFile ? { caFile: await imagePath(args.root, fleetConfig.caFile) } : {}),
+      ...(fleetConfig.via ? { via: fleetConfig.via } : {}),
       intervalMs: fleetConfig.intervalSeconds * 1000,
       status: () => shared.status(),
       controls: supervisor,

@@ -1,5 +1,6 @@
 // The contract of /etc/mvos/host.json: the shape the builder writes (HostConfigFile) and the checked one the agent runs
 // on (HostConfig).
+import type { EgressTarget } from './net/egress-link.ts';
 
 // How the agent knows a VM is up: a marker line within a deadline.
 export interface VmHealth {
@@ -84,6 +85,9 @@ export interface FleetConfig {
   intervalSeconds: number;
   // The CA that signed the brokers' certificates (tls:// brokers; absent: the system's CAs).
   caFile?: string;
+  // The router VM whose uplink the connections go out through (its `egress`, one destination per server, in order);
+  // absent: the agent connects itself (a host with a network of its own, tests).
+  via?: string;
 }
 
 // The whole host config as the agent holds it once checked; fields the agent does not know are kept out, never refused.
@@ -214,6 +218,9 @@ export interface RouterConfig {
   // The router runs Tor and publishes the host's onion service (host recipe agent.onion): the MAC of its local link to
   // the agent.
   onion?: { mac: string };
+  // The router relays the host's own connections (the fleet's brokers) out through its uplink: the MAC of its local
+  // link to the agent, and the destinations, in order.
+  egress?: { mac: string; targets: EgressTarget[] };
 }
 
 // The host's networks: routers, networks and every link (absent: the VMs have no network).

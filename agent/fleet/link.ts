@@ -5,9 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
+import { type ConnectionOptions, connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { AgentStatus, FleetLinkView } from '../../common/api-types.ts';
 import { UserError } from '../../common/errors.ts';
+import { fleetConnectOptions } from '../../common/fleet/connection.ts';
 import { type FleetEvent, fleetStatus, printable } from '../../common/fleet/status.ts';
 import { eventsSubject, inboxPrefix, STATUS_BUCKET } from '../../common/fleet/subjects.ts';
 import type { UpdateControls } from '../api/update-routes.ts';
@@ -38,6 +39,8 @@ export interface FleetLinkOptions {
   seed: Uint8Array;
   // The CA of tls:// brokers (absent: the system's).
   caFile?: string;
+  // The router VM whose relays carry the connections (the brokers' loopback endpoints; absent: dialled directly).
+  via?: string;
   // How often the status is put even when nothing changed (the bucket's readers judge staleness by it).
   intervalMs?: number;
   status: () => AgentStatus;
@@ -111,11 +114,13 @@ export class FleetLink {
     const { servers, host, seed } = this.options;
     try {
       this.nc = await connect({
-        servers,
+        ...(fleetConnectOptions(servers, {
+          ...(this.options.caFile ? { caFile: this.options.caFile } : {}),
+          via: this.options.via !== undefined,
+        }) as ConnectionOptions),
         authenticator: nkeyAuthenticator(seed),
         inboxPrefix: inboxPrefix('host', host),
         name: `mvos-host-${host}`,
-        ...(this.options.caFile ? { tls: { caFile: this.options.caFile } } : {}),
         // Keeps trying from the first connect on, forever, with back-off: the agent never waits for the broker.
         waitOnFirstConnect: true,
         maxReconnectAttempts: -1,

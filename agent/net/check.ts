@@ -13,6 +13,7 @@ import type {
   RouterUplink,
   VpnEndpoint,
 } from '../../common/host-config.ts';
+import { MAX_EGRESS_TARGETS } from '../../common/net/egress-link.ts';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const IFNAME = /^vl\d{1,4}$/;
@@ -20,6 +21,7 @@ const MAC = /^02(:[0-9a-f]{2}){5}$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const CIDR = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/([0-9]|[12]\d|3[0-2])$/;
 const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))+$/;
+const HOST = new RegExp(`${IPV4.source}|${DNS_NAME.source}`);
 const PCI = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const TAP = /^[a-zA-Z0-9_-]{1,15}$/;
 const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
@@ -282,6 +284,27 @@ function uplink(c: Check, value: unknown, path: string): RouterUplink | undefine
     : undefined;
 }
 
+// A router's egress: its link's MAC and 1 to 16 destinations, each an IPv4 address or a DNS name and a port (they go
+// into the router's relay commands, so nothing else passes).
+function egressOf(c: Check, value: unknown, path: string): RouterConfig['egress'] {
+  const o = c.object(value, path);
+  const mac = o && c.text(o, 'mac', path, MAC, 'a locally administered MAC (02:…)');
+  const list = o ? c.list(o.targets, `${path}/targets`) : [];
+  if (list.length === 0 || list.length > MAX_EGRESS_TARGETS)
+    c.fail(`${path}/targets`, `must name 1 to ${MAX_EGRESS_TARGETS} destinations`);
+  const targets = list.map((t, i) => {
+    const at = `${path}/targets/${i}`;
+    const target = c.object(t, at);
+    const host = target && c.text(target, 'host', at, HOST, 'an IPv4 address or a DNS name');
+    const port = target?.port;
+    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
+      return c.fail(`${at}/port`, 'must be a port (1-65535)');
+    return host ? { host, port: port as number } : undefined;
+  });
+  if (!mac || targets.includes(undefined)) return undefined;
+  return { mac, targets: targets as Array<{ host: string; port: number }> };
+}
+
 // Checks host.json's `networks` (absent or null: none); `vms` are the host's VM names, which every name must be one of.
 export function checkNetworks(value: unknown, vms: readonly string[]): { value?: NetworksConfig; problems: Problem[] } {
   if (value === undefined || value === null) return { problems: [] };
@@ -299,7 +322,9 @@ export function checkNetworks(value: unknown, vms: readonly string[]): { value?:
       const mac = on && c.text(on, 'mac', `${path}/onion`, MAC, 'a locally administered MAC (02:…)');
       if (mac) onion = { mac };
     }
-    return vm && up ? { vm, uplink: up, ...(onion ? { onion } : {}) } : undefined;
+    const egress =
+      o && o.egress !== undefined && o.egress !== null ? egressOf(c, o.egress, `${path}/egress`) : undefined;
+    return vm && up ? { vm, uplink: up, ...(onion ? { onion } : {}), ...(egress ? { egress } : {}) } : undefined;
   });
   const networks = c.list(root.networks, '/networks/networks').map((n, i) => network(c, n, `/networks/networks/${i}`));
   const links = c.list(root.links, '/networks/links').map((l, i) => link(c, l, `/networks/links/${i}`));

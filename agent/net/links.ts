@@ -4,6 +4,14 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetLink, NetworksConfig } from '../../common/host-config.ts';
+import {
+  EGRESS_LINK_HOST,
+  EGRESS_NET,
+  EGRESS_ROUTER_ADDRESS,
+  type EgressTarget,
+  egressLocalEndpoint,
+  egressRelayPort,
+} from '../../common/net/egress-link.ts';
 import { ONION_AGENT_ADDRESS, ONION_LINK_HOST, ONION_NET, ONION_PORTS } from '../../common/net/onion-link.ts';
 import { routerOfNetwork, routerPlan, tunnelSealBinding, vmLinks } from '../../common/net/plan.ts';
 import { ROUTER_FW_CFG_PREFIX, routerFiles, tunnelConfigName } from '../../common/net/router-files.ts';
@@ -59,6 +67,31 @@ function onionNic(mac: string, onion: OnionLaunch): QemuNic {
   };
 }
 
+// The egress link: a user-mode network that reaches nothing; each destination a forward from the host's loopback to its
+// relay in the router.
+function egressNic(mac: string, targets: readonly EgressTarget[]): QemuNic {
+  return {
+    id: 'egress',
+    mac,
+    backend: {
+      restricted: {
+        net: EGRESS_NET,
+        host: EGRESS_LINK_HOST,
+        forwards: [],
+        hostForwards: targets.map((target, i) => {
+          const local = egressLocalEndpoint(i, target);
+          return {
+            hostAddress: local.address,
+            hostPort: local.port,
+            guestAddress: EGRESS_ROUTER_ADDRESS,
+            guestPort: egressRelayPort(i),
+          };
+        }),
+      },
+    },
+  };
+}
+
 // What QEMU gets for VM `name`: its NICs, and for a router also its uplink, fw_cfg files and the namespace its tap is
 // in. Writes the router's files and removes socket files a killed QEMU left (its own ends only).
 export async function networkLaunch(
@@ -93,6 +126,7 @@ export async function networkLaunch(
     if (!options.onion) throw new Error(`${name} publishes the onion service, but the agent has none to hand it`);
     nics.push(onionNic(plan.router.onion.mac, options.onion));
   }
+  if (plan.router.egress) nics.push(egressNic(plan.router.egress.mac, plan.router.egress.targets));
   const dir = join(vmPaths(stateDir, name).dir, 'router');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const fwCfg: QemuSpec['fwCfg'] = [];

@@ -3,8 +3,9 @@
 // jail command on a host by request and reply.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
+import { type ConnectionOptions, connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
 import { FailureError } from '../../common/errors.ts';
+import { fleetConnectOptions } from '../../common/fleet/connection.ts';
 import {
   type FleetCommandAnswer,
   type FleetEvent,
@@ -43,11 +44,12 @@ export async function connectOperator(
   servers: string[],
   name: string,
   seed: Uint8Array,
-  timeoutMs = 5000,
+  options: { caFile?: string; timeoutMs?: number } = {},
 ): Promise<NatsConnection> {
+  const timeoutMs = options.timeoutMs ?? 5000;
   try {
     return await connect({
-      servers,
+      ...(fleetConnectOptions(servers, options.caFile ? { caFile: options.caFile } : {}) as ConnectionOptions),
       authenticator: nkeyAuthenticator(seed),
       inboxPrefix: inboxPrefix('operator', name),
       name: `mvos-operator-${name}`,

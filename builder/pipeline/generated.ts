@@ -1,14 +1,24 @@
 // Files the builder writes into an image from the recipe: the agent's host config, module list, state label,
 // os-release.
-import type { ApiTlsConfig, HostConfigFile, UpdateConfig, VmConfigFile } from '../../common/host-config.ts';
+import type {
+  ApiTlsConfig,
+  FleetConfig,
+  HostConfigFile,
+  UpdateConfig,
+  VmConfigFile,
+  Written,
+} from '../../common/host-config.ts';
 import { FIRMWARE_FILES, ovmfCodeFile } from '../firmware/pinned.ts';
 import { hasVarstore, menuWaitMs } from '../firmware/vm.ts';
 import type { Recipe, VmSpec } from '../recipe/types.ts';
 import { IMAGE_API_CERT, IMAGE_API_KEY } from '../secrets/api-tls.ts';
+import { IMAGE_FLEET_CA, IMAGE_FLEET_SEED } from '../secrets/fleet-files.ts';
 import { type HostUsers, IMAGE_SECRET_KEY } from '../secrets/host-users.ts';
 import type { VpnSecrets } from '../secrets/vpn-configs.ts';
 import { CONTAINER_INITRD } from './container-init.ts';
 import { networksConfig } from './network-plan.ts';
+
+type FleetConfigFile = Written<FleetConfig>;
 
 // Where a guest's kernel and initramfs live inside the host image.
 export function guestImagePaths(vm: VmSpec): { kernel: string; initrd: string } {
@@ -71,6 +81,21 @@ export function updateConfig(recipe: Recipe, resolvedKey?: string): UpdateConfig
   return { publicKey, deadline: recipe.update.deadline, require: [...require] };
 }
 
+// host.json's agent.fleet: the brokers, this host's id, its seed and the brokers' CA as the image ships them, and the
+// router its connections go out through.
+export function fleetConfig(recipe: Recipe, caShipped: boolean): FleetConfigFile | null {
+  const fleet = recipe.agent.fleet;
+  if (!fleet) return null;
+  return {
+    servers: [...fleet.servers],
+    host: fleet.host,
+    seedFile: IMAGE_FLEET_SEED,
+    intervalSeconds: fleet.intervalSeconds,
+    caFile: caShipped ? IMAGE_FLEET_CA : null,
+    via: fleet.via ?? null,
+  };
+}
+
 // /etc/mvos/host.json: what the agent needs to run the host's VMs; `users` are the recipe's agent users with their
 // secrets resolved.
 export function hostConfig(
@@ -78,6 +103,7 @@ export function hostConfig(
   users: HostUsers = { users: [] },
   vpn: VpnSecrets = { byNetwork: new Map() },
   updateKey?: string,
+  fleet?: { caShipped: boolean },
 ): HostConfigFile {
   const containersKernel = recipe.agent.enabled ? containerKernel(recipe) : undefined;
   return {
@@ -97,6 +123,7 @@ export function hostConfig(
       sshListen: recipe.agent.sshListen ?? null,
       users: users.users,
       secretKeyFile: users.secretKey || vpn.secretKey ? IMAGE_SECRET_KEY : null,
+      fleet: fleetConfig(recipe, fleet?.caShipped ?? false),
     },
     vms: recipe.vms.map((vm) => ({
       name: vm.name,

@@ -2,6 +2,7 @@
 // router's), MACs derived from names (stable across builds and hosts), and the links' interface names in each router.
 import { createHash } from 'node:crypto';
 import type { NetLink, NetVpn, NetworkConfig, NetworksConfig, RouterConfig } from '../../common/host-config.ts';
+import type { EgressTarget } from '../../common/net/egress-link.ts';
 import { ipv4ToNumber, numberToIpv4 } from '../../common/net/plan.ts';
 import type { NetworkSpec, Recipe } from '../recipe/types.ts';
 import type { ResolvedVpn } from '../secrets/vpn-configs.ts';
@@ -38,12 +39,21 @@ function tunnelConfig(network: NetworkSpec, index: number, resolved: ResolvedVpn
   };
 }
 
+// The fleet's brokers as the router relays them: each URL's host and port, in order.
+export function fleetTargets(recipe: Recipe): EgressTarget[] {
+  return (recipe.agent.fleet?.servers ?? []).map((url) => {
+    const { hostname, port } = new URL(url);
+    return { host: hostname.toLowerCase(), port: Number(port) };
+  });
+}
+
 // host.json's networks; null when the recipe declares none. `vpn` holds each VPN network's resolved provider file.
 export function networksConfig(
   recipe: Recipe,
   vpn: ReadonlyMap<string, ResolvedVpn> = new Map(),
 ): NetworksConfig | null {
-  if (recipe.networks.length === 0 && !recipe.agent.onionGateway) return null;
+  const fleetVia = recipe.agent.fleet?.via;
+  if (recipe.networks.length === 0 && !recipe.agent.onionGateway && !fleetVia) return null;
   const links: NetLink[] = [];
   const ifnames = new Map<string, number>();
   for (const network of recipe.networks) {
@@ -68,13 +78,20 @@ export function networksConfig(
   }
   const routers: RouterConfig[] = recipe.vms
     .filter(
-      (vm) => vm.uplink && (recipe.networks.some((n) => n.router === vm.name) || recipe.agent.onionGateway === vm.name),
+      (vm) =>
+        vm.uplink &&
+        (recipe.networks.some((n) => n.router === vm.name) ||
+          recipe.agent.onionGateway === vm.name ||
+          fleetVia === vm.name),
     )
     .map((vm) => {
       const uplink = vm.uplink!;
       return {
         vm: vm.name,
         ...(recipe.agent.onionGateway === vm.name ? { onion: { mac: derivedMac(`onion/${vm.name}`) } } : {}),
+        ...(fleetVia === vm.name
+          ? { egress: { mac: derivedMac(`egress/${vm.name}`), targets: fleetTargets(recipe) } }
+          : {}),
         uplink: {
           ...(uplink.tap ? { tap: { name: uplink.tap, ...(uplink.netns ? { netns: uplink.netns } : {}) } } : {}),
           ...(uplink.pci ? { pci: [...uplink.pci] } : {}),

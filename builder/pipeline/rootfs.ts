@@ -9,6 +9,7 @@ import { renderTemplate } from '../recipe/templates.ts';
 import type { Recipe, TemplateSpec } from '../recipe/types.ts';
 import { type FileTree, placeEntry, resolveInTree, rootFile } from '../rootfs/tree.ts';
 import { type ApiTlsPair, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../secrets/api-tls.ts';
+import { type FleetFiles, IMAGE_FLEET_CA, IMAGE_FLEET_SEED, readFleetFiles } from '../secrets/fleet-files.ts';
 import { type HostUsers, IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
 import { resolveVpnSecrets, type VpnSecrets } from '../secrets/vpn-configs.ts';
 import { trustedUpdateKey } from '../update/update-key.ts';
@@ -51,6 +52,7 @@ interface RecipeFiles {
   generated: Record<string, string>;
   secretKey?: Buffer;
   apiTls?: ApiTlsPair;
+  fleet?: FleetFiles;
 }
 
 // A host with an agent and a small guest kernel can run container workloads: it carries the container init.
@@ -71,10 +73,17 @@ function renderTemplates(recipe: Recipe): RecipeFiles['templates'] {
   });
 }
 
-function generatedFiles(recipe: Recipe, users: HostUsers, vpn: VpnSecrets, updateKey?: string): Record<string, string> {
+function generatedFiles(
+  recipe: Recipe,
+  users: HostUsers,
+  vpn: VpnSecrets,
+  updateKey?: string,
+  fleet?: FleetFiles,
+): Record<string, string> {
   const generated: Record<string, string> = { 'etc/os-release': osRelease(recipe) };
   if (recipe.kind === 'host') {
-    generated['etc/mvos/host.json'] = `${JSON.stringify(hostConfig(recipe, users, vpn, updateKey), null, 2)}\n`;
+    const config = hostConfig(recipe, users, vpn, updateKey, fleet ? { caShipped: fleet.ca !== undefined } : undefined);
+    generated['etc/mvos/host.json'] = `${JSON.stringify(config, null, 2)}\n`;
     generated['etc/mvos/state-label'] = `${recipe.host.stateLabel}\n`;
     // Init's backstop for a new version on trial: reboot into the old one when the gate has not passed by then.
     if (recipe.update) generated['etc/mvos/update-deadline'] = `${recipe.update.deadline}\n`;
@@ -100,7 +109,19 @@ async function readRecipeFiles(recipe: Recipe): Promise<RecipeFiles> {
   const secretKey = users.secretKey ?? vpn.secretKey;
   // The update key the host trusts, when the recipe takes it from the key folder (public, so it is not sealed).
   const updateKey = recipe.update?.key === 'key-folder' ? await trustedUpdateKey(defaultKeyDir()) : undefined;
-  return { overlays, templates, generated: generatedFiles(recipe, users, vpn, updateKey), secretKey, apiTls };
+  // The fleet's seed of this host (root-only) and the brokers' CA.
+  const fleet =
+    recipe.kind === 'host' && recipe.agent.fleet
+      ? await readFleetFiles(defaultKeyDir(), recipe.agent.fleet.host)
+      : undefined;
+  return {
+    overlays,
+    templates,
+    generated: generatedFiles(recipe, users, vpn, updateKey, fleet),
+    secretKey,
+    apiTls,
+    ...(fleet ? { fleet } : {}),
+  };
 }
 
 async function rootfsInputs(
@@ -118,6 +139,7 @@ async function rootfsInputs(
     agent: parts.agent ?? '',
     secretKey: files.secretKey ? sha256(files.secretKey) : '',
     apiTls: files.apiTls ? sha256(Buffer.concat([files.apiTls.cert, files.apiTls.key])) : '',
+    fleet: files.fleet ? sha256(Buffer.concat([files.fleet.seed, files.fleet.ca ?? Buffer.alloc(0)])) : '',
     guests: parts.guests.map((g) => `${g.recipe.name}:${g.vmlinuz}:${g.initrd}:${g.disk ?? ''}`).join(','),
     vmVars: JSON.stringify(Object.entries(parts.vmVars).sort()),
     containerInit: carriesContainers(recipe) ? sha256(containerInitScript()) : '',
@@ -159,6 +181,10 @@ function addSecrets(tree: FileTree, files: RecipeFiles): void {
   if (files.apiTls) {
     tree.add(rootFile(IMAGE_API_CERT.slice(1), files.apiTls.cert, 'agent-tls', 0o444));
     tree.add(rootFile(IMAGE_API_KEY.slice(1), files.apiTls.key, 'agent-tls', 0o400));
+  }
+  if (files.fleet) {
+    tree.add(rootFile(IMAGE_FLEET_SEED.slice(1), files.fleet.seed, 'fleet', 0o400));
+    if (files.fleet.ca) tree.add(rootFile(IMAGE_FLEET_CA.slice(1), files.fleet.ca, 'fleet', 0o444));
   }
 }
 

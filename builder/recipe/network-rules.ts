@@ -238,6 +238,57 @@ function checkOnion(report: Report, ctx: RuleContext, vms: Array<[string, NetVm]
     );
 }
 
+// Whether a broker URL's host is this machine's loopback (the only place plain nats:// is allowed).
+function loopbackBroker(url: string): boolean {
+  const host = url.replace(/^\w+:\/\//, '').replace(/:\d+$/, '');
+  return host === 'localhost' || /^127\./.test(host);
+}
+
+// agent.fleet: at most 16 brokers, TLS to any off the host, and its way out a router VM of this host with an uplink.
+function checkFleet(report: Report, ctx: RuleContext, vms: Array<[string, NetVm]>): void {
+  const fleet = ctx.raw.agent?.fleet;
+  if (!fleet || !ctx.sound('/agent/fleet')) return;
+  if (fleet.servers.length > 16)
+    report.add('/agent/fleet/servers', `names ${fleet.servers.length} brokers; at most 16`);
+  fleet.servers.forEach((url, i) => {
+    if (url.startsWith('nats://') && !loopbackBroker(url))
+      report.add(
+        `/agent/fleet/servers/${i}`,
+        `${url} is off this host, and its credentials and commands would cross the network in the clear`,
+        `write ${url.replace(/^nats:/, 'tls:')} (the broker's CA goes in the key folder as fleet/ca.crt)`,
+      );
+  });
+  if (fleet.via === undefined) {
+    if (fleet.servers.some((url) => !loopbackBroker(url)) && vms.some(([, vm]) => vm.uplink))
+      report.add(
+        '/agent/fleet',
+        'the host has no network of its own, so it cannot reach the brokers by itself',
+        'name the router its connections go out through: `via: <router VM>`',
+      );
+    return;
+  }
+  const path = '/agent/fleet/via';
+  const router = vms.find(([name]) => name === fleet.via)?.[1];
+  if (!router) {
+    const guess = closest(
+      fleet.via,
+      vms.map(([name]) => name),
+    );
+    report.add(
+      path,
+      `goes out through VM "${fleet.via}", which is not defined`,
+      guess ? `did you mean "${guess}"?` : `add vms.${fleet.via} with \`recipe: router.yaml\` and an uplink`,
+    );
+  } else if (!router.uplink)
+    report.add(
+      path,
+      `VM "${fleet.via}" has no uplink to reach the brokers through`,
+      `add \`uplink:\` to vms.${fleet.via}`,
+    );
+  else if (router.launch === 'novm' || router.launch === 'container')
+    report.add(path, `VM "${fleet.via}" is launched as ${router.launch}; a router is a full VM`);
+}
+
 // The network rules of a host recipe (a guest recipe may not declare networks at all).
 export function checkNetworkRules(ctx: RuleContext): Problem[] {
   const report = new Report(ctx);
@@ -328,6 +379,7 @@ export function checkNetworkRules(ctx: RuleContext): Problem[] {
   }
 
   checkOnion(report, ctx, vms);
+  checkFleet(report, ctx, vms);
 
   for (const router of routers) {
     const tunnels = networks.filter(([, n]) => n.router === router && typeof n.via === 'object');

@@ -201,6 +201,16 @@ export function normalizeRecipe(
       apiNames: Object.freeze([...(raw.agent?.api?.names ?? [])]),
       sshListen: raw.agent?.ssh?.listen,
       onionGateway: raw.agent?.onion?.gateway,
+      ...(raw.agent?.fleet
+        ? {
+            fleet: Object.freeze({
+              servers: Object.freeze([...raw.agent.fleet.servers]),
+              host: raw.agent.fleet.host,
+              via: raw.agent.fleet.via,
+              intervalSeconds: raw.agent.fleet.interval ?? 5,
+            }),
+          }
+        : {}),
       users: Object.freeze(
         (raw.agent?.users ?? []).map((u) =>
           Object.freeze({

@@ -323,6 +323,29 @@ export interface Agent {
     gateway: string;
   };
   /**
+   * The fleet: the host reports its status and events to a NATS broker cluster and answers operators' commands (`mvos fleet`). It connects out, so NAT is no obstacle. Its credentials come from the key folder (`mvos fleet enroll HOST` makes fleet/hosts/HOST.nk; fleet/ca.crt, when there, is the CA of tls:// brokers), never from the recipe.
+   */
+  fleet?: {
+    /**
+     * The brokers' URLs (at most 16). A broker off the host is reached over TLS (tls://).
+     *
+     * @minItems 1
+     */
+    servers: [string, ...string[]];
+    /**
+     * This host's id in the fleet (its key in the status bucket, its subjects).
+     */
+    host: string;
+    /**
+     * The router VM whose uplink the host's connections to the brokers go out through (the host has no network of its own). It relays only to the brokers named here, as an unprivileged user, over a local link of its own.
+     */
+    via?: string;
+    /**
+     * Seconds between two status documents when nothing changed (default 5). `mvos fleet ls` marks a host stale after 20 s without one.
+     */
+    interval?: number;
+  };
+  /**
    * People who may control the host over SSH (key + one-time code) and the HTTP API (password). Secrets come from `mvos otp enroll` and `mvos user passwd`, never from the recipe.
    */
   users?: AgentUser[];

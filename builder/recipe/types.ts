@@ -141,6 +141,13 @@ export interface Recipe {
     readonly sshListen?: string;
     // The router VM that publishes the host's onion service (agent.onion.gateway).
     readonly onionGateway?: string;
+    // The fleet's brokers, this host's id there, the router its connections go out through, and the status interval.
+    readonly fleet?: {
+      readonly servers: readonly string[];
+      readonly host: string;
+      readonly via?: string;
+      readonly intervalSeconds: number;
+    };
     readonly users: readonly AgentUserSpec[];
   };
   readonly boot: { readonly attempts: number; readonly menuTimeout: number };

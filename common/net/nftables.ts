@@ -5,6 +5,7 @@
 // are the tunnels' (the kill switch: static, never changed when a tunnel comes or goes).
 import type { NetLink, NetRule, NetVpn } from '../host-config.ts';
 import { ruleText } from '../view-columns.ts';
+import { EGRESS_IFNAME, EGRESS_LINK_HOST, EGRESS_UID, egressRelayPort } from './egress-link.ts';
 import { ONION_AGENT_ADDRESS, ONION_IFNAME, ONION_PORTS } from './onion-link.ts';
 import { linksWhere, networkOf, type RouterPlan, UPLINK_IFNAME } from './plan.ts';
 
@@ -149,6 +150,7 @@ function outputChain(ip: Builder, plan: RouterPlan): void {
       ],
       "the onion service to the agent's doors",
     );
+  egressOutput(ip, plan);
   for (const proto of ['udp', 'tcp']) {
     const dns = [up, match(payload(proto, 'dport'), 53)];
     if (vpn.length > 0)
@@ -156,6 +158,25 @@ function outputChain(ip: Builder, plan: RouterPlan): void {
     if (plan.networks.some((n) => n.dns && !n.vpn && !n.tor))
       ip.rule('output', [...dns, accept], 'DNS for the networks without a tunnel');
   }
+}
+
+// The relays of the host's own connections (they run as their own user): answers to the host on the egress link, and
+// out through the uplink only to their destinations' ports, with DNS where a destination is a name.
+function egressOutput(ip: Builder, plan: RouterPlan): void {
+  const { egress } = plan.router;
+  if (!egress) return;
+  const relay = match(meta('skuid'), EGRESS_UID);
+  ip.rule('output', [match(meta('oifname'), EGRESS_IFNAME), relay, accept], "the relays' answers to the host");
+  const up = match(meta('oifname'), UPLINK_IFNAME);
+  const ports = [...new Set(egress.targets.map((t) => t.port))];
+  ip.rule(
+    'output',
+    [up, relay, match(payload('tcp', 'dport'), { set: ports }), accept],
+    'the relays to their destinations',
+  );
+  if (egress.targets.some((t) => !/^\d+\.\d+\.\d+\.\d+$/.test(t.host)))
+    for (const proto of ['udp', 'tcp'])
+      ip.rule('output', [up, relay, match(payload(proto, 'dport'), 53), accept], "the relays' destinations' names");
 }
 
 // The user Tor runs as in a Tor gateway (rootfs/tor-gateway/overlay/etc/passwd).
@@ -235,12 +256,20 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
       [iif(ONION_IFNAME), match(payload('ip', 'saddr'), ONION_AGENT_ADDRESS, '!='), drop],
       'onion link: the agent only',
     );
+  // The egress link carries only QEMU's forwards from the host's loopback.
+  if (plan.router.egress)
+    ip.rule(
+      'spoof',
+      [iif(EGRESS_IFNAME), match(payload('ip', 'saddr'), EGRESS_LINK_HOST, '!='), drop],
+      'egress link: the host only',
+    );
   const known = [
     'lo',
     UPLINK_IFNAME,
     ...plan.links.map((l) => l.ifname),
     ...vpn.map((t) => t.ifname),
     ...(plan.router.onion ? [ONION_IFNAME] : []),
+    ...(plan.router.egress ? [EGRESS_IFNAME] : []),
   ];
   ip.rule('spoof', [match(meta('iifname'), { set: known }, '!='), drop], 'no interface the plan does not name');
 
@@ -263,6 +292,19 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
     }
     ip.rule('input', [on, match(payload('icmp', 'type'), 'echo-request'), accept], `${link.vm}: ping the gateway`);
   }
+
+  // The host's own connections reach their relays, and nothing else of the router; nothing from that link is forwarded.
+  const { egress } = plan.router;
+  if (egress)
+    ip.rule(
+      'input',
+      [
+        iif(EGRESS_IFNAME),
+        match(payload('tcp', 'dport'), { set: egress.targets.map((_, i) => egressRelayPort(i)) }),
+        accept,
+      ],
+      "the host's connections to their relays",
+    );
 
   ip.chain('forward', { type: 'filter', hook: 'forward', prio: 0, policy: 'drop' });
   // The kill switch comes before connection tracking: not even a flow that was established through a tunnel may go on

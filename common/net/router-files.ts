@@ -1,5 +1,12 @@
 // What the agent hands a router VM as fw_cfg files (opt/org.mvos/<name>), read by its init before any interface comes
 // up: its links, the compiled ruleset and its rule count, and dnsmasq's configuration.
+import {
+  EGRESS_IFNAME,
+  EGRESS_LINK_HOST,
+  EGRESS_PREFIX,
+  EGRESS_ROUTER_ADDRESS,
+  egressRelayPort,
+} from './egress-link.ts';
 import { compileRuleset } from './nftables.ts';
 import { ONION_AGENT_ADDRESS, ONION_IFNAME, ONION_PREFIX, ONION_ROUTER_ADDRESS } from './onion-link.ts';
 import { networkOf, type RouterPlan, UPLINK_IFNAME } from './plan.ts';
@@ -10,8 +17,9 @@ export const ROUTER_FW_CFG_PREFIX = 'opt/org.mvos/';
 
 // `links`: one line per interface — `link IFNAME ROUTER-MAC GATEWAY/PREFIX VM-ADDRESS VM-MAC`, and
 // `uplink uplink MAC dhcp` or `uplink uplink MAC ADDRESS/PREFIX GATEWAY`, the MAC `pci` for a NIC passed through whole
-// (it keeps its own: the router takes the first NIC that is no link), and for the onion service's Tor VM
-// `onion agent MAC ADDRESS/PREFIX AGENT-ADDRESS`.
+// (it keeps its own: the router takes the first NIC that is no link), for the onion service's Tor VM
+// `onion agent MAC ADDRESS/PREFIX AGENT-ADDRESS`, and for a router that relays the host's own connections
+// `egress egress MAC ADDRESS/PREFIX QEMU-ADDRESS`.
 export function linksFile(plan: RouterPlan): string {
   const { uplink } = plan.router;
   const mac = uplink.pci ? 'pci' : uplink.mac;
@@ -29,6 +37,9 @@ export function linksFile(plan: RouterPlan): string {
   const { onion } = plan.router;
   if (onion)
     lines.push(`onion ${ONION_IFNAME} ${onion.mac} ${ONION_ROUTER_ADDRESS}/${ONION_PREFIX} ${ONION_AGENT_ADDRESS}`);
+  const { egress } = plan.router;
+  if (egress)
+    lines.push(`egress ${EGRESS_IFNAME} ${egress.mac} ${EGRESS_ROUTER_ADDRESS}/${EGRESS_PREFIX} ${EGRESS_LINK_HOST}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -90,6 +101,12 @@ export function tunnelConfigName(ifname: string): string {
   return `${ifname}.conf`;
 }
 
+// `egress`: one line per destination the router relays for the host — `RELAY-PORT HOST PORT`.
+export function egressFile(plan: RouterPlan): string {
+  const targets = plan.router.egress?.targets ?? [];
+  return targets.map((t, i) => `${egressRelayPort(i)} ${t.host} ${t.port}\n`).join('');
+}
+
 // Every file of one router, by fw_cfg name (without the prefix); the tunnels' sealed provider files are not among
 // them (the agent opens those itself).
 export function routerFiles(plan: RouterPlan): Record<string, string> {
@@ -98,6 +115,7 @@ export function routerFiles(plan: RouterPlan): Record<string, string> {
     links: linksFile(plan),
     tunnels: tunnelsFile(plan),
     torrc: torrcFile(plan),
+    egress: egressFile(plan),
     'ruleset.json': `${JSON.stringify(compiled.json)}\n`,
     rules: `${compiled.rules}\n`,
     'dnsmasq.conf': dnsmasqConf(plan, compiled.nameSets),

@@ -27,13 +27,15 @@ export interface QemuNic {
   backend: { dgram: { local: string; remote: string } } | { tap: string } | { restricted: RestrictedNet };
 }
 
-// A user-mode network that reaches nothing: QEMU's own address on it (`host`), and the forwards, each a TCP port of
-// `forwardTo` whose connections run a command.
+// A user-mode network that reaches nothing: QEMU's own address on it (`host`), the forwards in (each a TCP port of
+// `forwardTo` whose connections run a command), and the forwards out (a TCP port on the host's loopback whose
+// connections QEMU makes to a port of the guest).
 export interface RestrictedNet {
   net: string;
   host: string;
-  forwardTo: string;
+  forwardTo?: string;
   forwards: Array<{ port: number; argv: string[] }>;
+  hostForwards?: Array<{ hostAddress: string; hostPort: number; guestAddress: string; guestPort: number }>;
 }
 
 // Where the first serial port goes: QEMU's stdin/stdout, a file, or a unix socket QEMU listens on (with an optional log
@@ -265,10 +267,17 @@ function restrictedNetdev(id: string, net: RestrictedNet): string {
     if (/['\n\0]/.test(arg)) throw new Error(`qemuArgv: a forward's argument cannot hold a quote or newline: ${arg}`);
     return `'${arg}'`;
   };
+  if (net.forwards.length > 0 && !net.forwardTo) throw new Error('qemuArgv: forwards in need a forwardTo address');
   const forwards = net.forwards.map(
     (f) => `,guestfwd=tcp:${net.forwardTo}:${f.port}-cmd:${value(f.argv.map(quote).join(' '))}`,
   );
-  return `user,id=${id},restrict=on,ipv6=off,net=${net.net},host=${net.host}${forwards.join('')}`;
+  // Loopback only: nothing but the host's own programs may use a way out.
+  const out = (net.hostForwards ?? []).map((f) => {
+    if (!/^127\.\d+\.\d+\.\d+$/.test(f.hostAddress))
+      throw new Error(`qemuArgv: a forward out listens on loopback only, not ${f.hostAddress}`);
+    return `,hostfwd=tcp:${f.hostAddress}:${f.hostPort}-${f.guestAddress}:${f.guestPort}`;
+  });
+  return `user,id=${id},restrict=on,ipv6=off,net=${net.net},host=${net.host}${forwards.join('')}${out.join('')}`;
 }
 
 function nicArgs(spec: QemuSpec): string[] {

@@ -1,6 +1,7 @@
 // `mvos fleet`: many hosts through one NATS broker cluster (ours is only the clients, never the cluster). Enroll hosts
 // and operators (nkeys in the key folder), write the broker's authorization block, make the bucket and stream, and as
 // an operator: list every host, show one, read the events, run a jail command on a host.
+import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../../../common/atomic-write.ts';
 import { UserError } from '../../../common/errors.ts';
 import { type FleetStatus, printable } from '../../../common/fleet/status.ts';
@@ -8,6 +9,7 @@ import { renderTable } from '../../../common/table.ts';
 import { brokerAuthorization } from '../../fleet/broker-config.ts';
 import { connectOperator, type FleetHost, fleetEvents, listHosts, runOnHost, setupFleet } from '../../fleet/client.ts';
 import { enrollIdentity, identityOf, listIdentities, readSeed } from '../../fleet/identities.ts';
+import { fleetCaFile } from '../../secrets/fleet-files.ts';
 import type { Command, CommandContext, Flags } from '../command.ts';
 import { keyDirOf } from './otp.ts';
 
@@ -17,11 +19,13 @@ const STALE_SECONDS = 20;
 const CONNECT_FLAGS: Flags = {
   server: { type: 'string', multiple: true },
   as: { type: 'string' },
+  ca: { type: 'string' },
   'key-dir': { type: 'string' },
 };
 const CONNECT_HELP = {
   server: 'a broker URL, nats://HOST:4222 or tls://… (repeatable; default $MVOS_FLEET_SERVERS, comma-separated)',
   as: 'the operator to act as (default: the one operator in the key folder)',
+  ca: "the CA certificate of tls:// brokers (default: the key folder's fleet/ca.crt when there, else Node's CA list)",
   'key-dir': 'the key folder (default $XDG_CONFIG_HOME/mvos/keys)',
 };
 
@@ -52,7 +56,10 @@ async function operator(ctx: CommandContext) {
     name = operators[0]!.name;
   }
   const { seed } = await readSeed(await identityOf(keyDir, 'operator', name));
-  return { name, nc: await connectOperator(servers(ctx), name, seed) };
+  const given = ctx.flags.ca as string | undefined;
+  const caFile = given ?? (existsSync(fleetCaFile(keyDir)) ? fleetCaFile(keyDir) : undefined);
+  if (given && !existsSync(given)) throw new UserError(`--ca ${given}: no such file`);
+  return { name, nc: await connectOperator(servers(ctx), name, seed, { ...(caFile ? { caFile } : {}) }) };
 }
 
 // A host's document with every string made printable: what a host publishes reaches this terminal.
