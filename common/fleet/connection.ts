@@ -17,28 +17,32 @@ function wantsTls(url: string): boolean {
 
 // The connection options for `servers`. nats.js takes a tls:// scheme as no more than a hint: with no `tls` option it
 // speaks in the clear to a server that offers no TLS (a man in the middle's), so a tls:// broker always gets one, which
-// makes the client refuse such a server. `via`: the host's brokers are reached through its router's relays, one
-// loopback endpoint each (in the servers' order); each certificate is then checked against its broker's own name, and
-// the brokers' gossip of their other addresses is ignored (the host could not reach them).
+// makes the client refuse such a server. The certificate must name one of the brokers (by the name or address the
+// recipe gave): nats.js upgrades its socket without telling TLS which server it dialled, so Node would check an
+// address-only broker against "localhost", and through a router every broker is a loopback address. `via`: the
+// brokers are reached through the router's relays, one loopback endpoint each (in the servers' order), and their
+// gossip of other addresses is ignored (the host could not reach them).
 export function fleetConnectOptions(
   servers: readonly string[],
   options: { caFile?: string; via?: boolean } = {},
 ): FleetConnectOptions {
-  const tls = servers.some(wantsTls);
-  if (!options.via)
-    return { servers: [...servers], ...(tls ? { tls: options.caFile ? { caFile: options.caFile } : {} } : {}) };
-  const names = new Map<string, string>();
+  const names = servers.map((url) => new URL(url).hostname.toLowerCase().replace(/^\[|\]$/g, ''));
+  const check = (_host: string, cert: PeerCertificate): Error | undefined => {
+    let refusal: Error | undefined;
+    for (const name of names) {
+      refusal = checkServerIdentity(name, cert);
+      if (!refusal) return undefined;
+    }
+    return refusal;
+  };
+  const tls = servers.some(wantsTls)
+    ? { tls: { ...(options.caFile ? { caFile: options.caFile } : {}), checkServerIdentity: check } }
+    : {};
+  if (!options.via) return { servers: [...servers], ...tls };
   const local = servers.map((url, i) => {
-    const { hostname, port } = new URL(url);
-    const target: EgressTarget = { host: hostname.toLowerCase(), port: Number(port || 4222) };
+    const target: EgressTarget = { host: names[i]!, port: Number(new URL(url).port || 4222) };
     const endpoint = egressLocalEndpoint(i, target);
-    names.set(endpoint.address, target.host);
     return `${wantsTls(url) ? 'tls' : 'nats'}://${endpoint.address}:${endpoint.port}`;
   });
-  const check = (host: string, cert: PeerCertificate) => checkServerIdentity(names.get(host) ?? host, cert);
-  return {
-    servers: local,
-    ignoreClusterUpdates: true,
-    ...(tls ? { tls: { ...(options.caFile ? { caFile: options.caFile } : {}), checkServerIdentity: check } } : {}),
-  };
+  return { servers: local, ignoreClusterUpdates: true, ...tls };
 }

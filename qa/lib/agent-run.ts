@@ -72,6 +72,8 @@ export class AgentRun {
     config: ScenarioConfig;
     dir: string;
     extra?: string[];
+    // The network namespace the agent (and the VMs it starts) run in: the host's own, when a test gives it one.
+    netns?: string;
   }): Promise<AgentRun> {
     await mkdir(options.dir, { recursive: true });
     const configFile = join(options.dir, 'host.json');
@@ -94,7 +96,10 @@ export class AgentRun {
       '1',
       ...(options.extra ?? []),
     ];
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] = options.netns
+      ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...args]]
+      : [process.execPath, args];
+    const child = spawn(command, argv, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     const run = new AgentRun(child, options.dir);
     await run.waitForLog(/MVOS-AGENT-READY/, 60_000);
     return run;

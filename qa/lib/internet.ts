@@ -20,6 +20,8 @@ export interface InternetTap {
   range: [string, string];
   // Fixed leases, by MAC.
   hosts?: Array<{ mac: string; address: string }>;
+  // A veth instead of a tap: its peer, of that name, goes to that namespace (where a router's QEMU reaches it).
+  peer?: { name: string; netns: string };
 }
 
 // Runs `ip` (in `netns` when given) and returns its output; throws with its error.
@@ -53,13 +55,30 @@ export class Internet {
     dir: string;
     taps: InternetTap[];
     capture?: boolean;
+    // More names its DNS answers, each with its address.
+    names?: Array<[string, string]>;
   }): Promise<Internet> {
     const net = new Internet(options.netns, options.dir);
     spawnSync('ip', ['netns', 'del', options.netns]);
     ip(['netns', 'add', options.netns]);
     ip(['link', 'set', 'lo', 'up'], options.netns);
     for (const tap of options.taps) {
-      ip(['tuntap', 'add', 'dev', tap.name, 'mode', 'tap'], options.netns);
+      if (tap.peer)
+        ip([
+          'link',
+          'add',
+          tap.name,
+          'netns',
+          options.netns,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          tap.peer.name,
+          'netns',
+          tap.peer.netns,
+        ]);
+      else ip(['tuntap', 'add', 'dev', tap.name, 'mode', 'tap'], options.netns);
       ip(['addr', 'add', `${tap.address}/24`, 'dev', tap.name], options.netns);
       ip(['link', 'set', tap.name, 'up'], options.netns);
     }
@@ -71,6 +90,7 @@ export class Internet {
         ...options.taps.map((t) => `--dhcp-range=${t.range[0]},${t.range[1]},255.255.255.0,1h`),
         ...options.taps.flatMap((t) => (t.hosts ?? []).map((h) => `--dhcp-host=${h.mac},${h.address}`)),
         `--address=/${INTERNET_NAME}/${options.taps[0]!.address}`,
+        ...(options.names ?? []).map(([name, address]) => `--address=/${name}/${address}`),
         `--dhcp-leasefile=${join(options.dir, 'internet.leases')}`,
         '--log-dhcp',
         '--log-queries',

@@ -23,6 +23,16 @@ function unpackNatsServer(dir: string): string {
   return binary;
 }
 
+// Where the nodes run: a network namespace and an address of it (default: this machine's loopback), and the PEM
+// certificate and key they serve TLS to clients with.
+export interface ClusterPlace {
+  netns?: string;
+  address?: string;
+  tls?: { cert: string; key: string };
+  // The nodes' client ports, in order (default: free ones).
+  ports?: number[];
+}
+
 interface Node {
   name: string;
   port: number;
@@ -38,38 +48,51 @@ export class NatsCluster {
     readonly dir: string,
     private readonly binary: string,
     readonly nodes: Node[],
+    private readonly where: ClusterPlace,
   ) {}
 
   // Client URLs of every node.
   get servers(): string[] {
-    return this.nodes.map((n) => `nats://127.0.0.1:${n.port}`);
+    const scheme = this.where.tls ? 'tls' : 'nats';
+    return this.nodes.map((n) => `${scheme}://${this.where.address ?? '127.0.0.1'}:${n.port}`);
   }
 
-  // Starts `size` nodes with `authorization` (the fleet's block) and waits until each listens.
-  static async start(authorization: string, size = 3): Promise<NatsCluster> {
+  // Starts `size` nodes with `authorization` (the fleet's block) and waits until each listens; `where` puts them in a
+  // network namespace on an address of it, with TLS for clients.
+  static async start(authorization: string, size = 3, where: ClusterPlace = {}): Promise<NatsCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'mvos-nats-'));
     const binary = unpackNatsServer(dir);
     await writeFile(join(dir, 'auth.conf'), authorization);
     const nodes: Node[] = [];
     for (let i = 1; i <= size; i++)
-      nodes.push({ name: `n${i}`, port: await freePort(), clusterPort: await freePort(), config: '', log: '' });
+      nodes.push({
+        name: `n${i}`,
+        port: where.ports?.[i - 1] ?? (await freePort()),
+        clusterPort: await freePort(),
+        config: '',
+        log: '',
+      });
     for (const node of nodes) {
       await mkdir(join(dir, node.name), { recursive: true });
       node.config = join(dir, `${node.name}.conf`);
-      const routes = nodes.filter((n) => n !== node).map((n) => `nats-route://127.0.0.1:${n.clusterPort}`);
+      const address = where.address ?? '127.0.0.1';
+      const routes = nodes.filter((n) => n !== node).map((n) => `nats-route://${address}:${n.clusterPort}`);
       await writeFile(
         node.config,
         [
           `server_name: ${node.name}`,
-          `listen: 127.0.0.1:${node.port}`,
+          `listen: ${address}:${node.port}`,
+          ...(where.tls
+            ? [`tls { cert_file: ${JSON.stringify(where.tls.cert)}, key_file: ${JSON.stringify(where.tls.key)} }`]
+            : []),
           `jetstream { store_dir: ${JSON.stringify(join(dir, node.name))}, max_memory_store: 64MB, max_file_store: 256MB }`,
-          `cluster { name: mvos-test, listen: 127.0.0.1:${node.clusterPort}, routes: ${JSON.stringify(routes)} }`,
+          `cluster { name: mvos-test, listen: ${address}:${node.clusterPort}, routes: ${JSON.stringify(routes)} }`,
           'include ./auth.conf',
           '',
         ].join('\n'),
       );
     }
-    const cluster = new NatsCluster(dir, binary, nodes);
+    const cluster = new NatsCluster(dir, binary, nodes, where);
     for (const node of nodes) await cluster.startNode(node.name);
     return cluster;
   }
@@ -78,7 +101,10 @@ export class NatsCluster {
   async startNode(name: string): Promise<void> {
     const node = this.nodes.find((n) => n.name === name)!;
     node.log = '';
-    const child = spawn(this.binary, ['-c', node.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, args] = this.where.netns
+      ? ['ip', ['netns', 'exec', this.where.netns, this.binary, '-c', node.config]]
+      : [this.binary, ['-c', node.config]];
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     node.process = child;
     const take = (chunk: Buffer) => (node.log += chunk.toString());
     child.stdout!.on('data', take);
