@@ -8,6 +8,7 @@ import { type Api, startApi } from './api/server.ts';
 import { AGENT_USAGE, type AgentArgs, parseAgentArgs } from './args.ts';
 import { type HostConfig, readHostConfig } from './config.ts';
 import { FleetLink, readSeedFile } from './fleet/link.ts';
+import { LoginRefusals } from './fleet/login-refusals.ts';
 import { imagePath } from './launch/vm.ts';
 import { type ListenerStatus, RetryingListener } from './listeners/retry.ts';
 import { findSocat, type OnionDoors, onionDoors } from './onion/doors.ts';
@@ -76,6 +77,7 @@ async function start(argv: string[]): Promise<void> {
   let update: UpdateService | undefined;
   let medium: MediumWatch | undefined;
   let fleet: FleetLink | undefined;
+  let stopFleetEvents = (): void => undefined;
   let stopping = false;
   // Installed before anything else, so a SIGTERM that comes early (right after the ready line, or during the probe) is
   // a clean stop too.
@@ -92,6 +94,7 @@ async function start(argv: string[]): Promise<void> {
     );
     update?.close();
     medium?.stop();
+    stopFleetEvents();
     await fleet?.close();
     await (sshListener ? sshListener.close() : ssh?.close());
     await api?.close();
@@ -265,6 +268,10 @@ async function start(argv: string[]): Promise<void> {
       log,
       onChange: refresh,
     });
+    const link = fleet;
+    const refusals = new LoginRefusals((kind, text) => link.event(kind, text));
+    shared.audit.onRefusal((entry) => refusals.take(entry));
+    stopFleetEvents = () => refusals.close();
   }
   await supervisor.start();
   refresh();

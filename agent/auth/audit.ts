@@ -59,6 +59,7 @@ export class AuditLog {
   private readonly out: RotatingFile;
   private readonly limiter: AuditLimiter;
   private readonly listeners: Array<() => void> = [];
+  private readonly refusalListeners: Array<(entry: AuditEntry) => void> = [];
   private written = 0;
   private timer?: NodeJS.Timeout;
 
@@ -77,6 +78,7 @@ export class AuditLog {
   // instead.
   record(entry: AuditEntry): Promise<void> {
     const clean = clip(scrub(entry), this.policy.maxFieldChars) as AuditEntry;
+    if (clean.result === 'refused') for (const listener of this.refusalListeners) listener(clean);
     const due = this.limiter.due();
     const verdict =
       entry.result === 'ok' ? 'write' : this.limiter.admit(JSON.stringify(clean), sourceOf(clean.source), clean);
@@ -109,6 +111,11 @@ export class AuditLog {
   // refreshed.
   onSummary(listener: () => void): void {
     this.listeners.push(listener);
+  }
+
+  // Calls the listener with every refused entry as it is recorded, before the limits (it must be cheap and bounded).
+  onRefusal(listener: (entry: AuditEntry) => void): void {
+    this.refusalListeners.push(listener);
   }
 
   private write(entries: Array<Record<string, unknown>>): Promise<void> {

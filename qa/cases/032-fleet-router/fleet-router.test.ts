@@ -38,6 +38,7 @@ const INTERNET = '203.0.113.1';
 const ROUTER_UPLINK = '203.0.113.2';
 const BROKER_PORTS = [4222, 4223, 4224];
 const BROKER_NAME = 'nats.example.test';
+const API_PORT = 8480;
 const dir = join(ARTIFACTS, '032-fleet-router');
 let keyDir: string;
 let internet: Internet;
@@ -115,6 +116,8 @@ async function setUp(): Promise<void> {
   hostRoot = await unpackInitramfs(image.initrd, join(ARTIFACTS, 'host-roots'));
   const hostConfig = JSON.parse(await readFile(join(hostRoot, 'etc/mvos/host.json'), 'utf8')) as ScenarioConfig;
   hostConfig.vms = hostConfig.vms.filter((vm) => vm.name === 'router');
+  // The API on the host's loopback, for a login to refuse.
+  (hostConfig as unknown as { agent: { apiListen: string } }).agent.apiListen = `127.0.0.1:${API_PORT}`;
 
   // The host's namespace: loopback, and the router's tap bridged to the internet (as its NIC would be, passed through).
   spawnSync('ip', ['netns', 'del', HOST_NETNS]);
@@ -227,6 +230,33 @@ test("an operator's command reaches the host through the relay and is audited wi
   assert.match(got.stdout, 'router');
   const audit = await readFile(join(run.stateDir, 'audit.log'), 'utf8');
   assert.match(audit, '"fleet:ops"');
+});
+
+test("a login the host's API refuses is a fleet event an operator reads", async () => {
+  const body = JSON.stringify({ user: 'mallory', password: 'guess', code: '000000' });
+  const url = `http://127.0.0.1:${API_PORT}/api/login`;
+  const curl = [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-H',
+    'content-type: application/json',
+    '--data',
+    body,
+    url,
+  ];
+  const login = spawnSync('ip', ['netns', 'exec', HOST_NETNS, 'curl', ...curl], { encoding: 'utf8' });
+  assert.is(login.stdout, '401', login.stderr);
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const events = await fleet('events', [HOST, '--json']);
+    assert.is(events.status, 0, events.stderr);
+    if (events.stdout.includes('login refused: mallory from 127.0.0.1')) break;
+    if (Date.now() > until) throw new Error(`no login-refused event within 30 s:\n${events.stdout}`);
+    await sleep(1000);
+  }
 });
 
 test('the router killed: the link says so, and comes back with the router by itself', async () => {
