@@ -206,30 +206,42 @@ function checkVpnMember(report: Report, base: string, vm: NetVm, network: string
   });
 }
 
+// A VM the host's own connections go through (the onion's gateway, the fleet's router): defined, with an uplink, and
+// a full VM.
+function checkWayOut(
+  report: Report,
+  vms: Array<[string, NetVm]>,
+  path: string,
+  name: string,
+  words: { verb: string; recipe: string; reach: string; kind: string },
+): void {
+  const vm = vms.find(([n]) => n === name)?.[1];
+  if (!vm) {
+    const guess = closest(
+      name,
+      vms.map(([n]) => n),
+    );
+    report.add(
+      path,
+      `${words.verb} VM "${name}", which is not defined`,
+      guess ? `did you mean "${guess}"?` : `add vms.${name} with \`recipe: ${words.recipe}\` and an uplink`,
+    );
+  } else if (!vm.uplink)
+    report.add(path, `VM "${name}" has no uplink to reach ${words.reach} through`, `add \`uplink:\` to vms.${name}`);
+  else if (vm.launch === 'novm' || vm.launch === 'container')
+    report.add(path, `VM "${name}" is launched as ${vm.launch}; a ${words.kind} is a full VM`);
+}
+
 // agent.onion: its gateway is a router VM of this host, and the host has socat to join the gateway to the agent.
 function checkOnion(report: Report, ctx: RuleContext, vms: Array<[string, NetVm]>): void {
   const onion = ctx.raw.agent?.onion;
   if (!onion || !ctx.sound('/agent/onion')) return;
-  const path = '/agent/onion/gateway';
-  const gateway = vms.find(([name]) => name === onion.gateway)?.[1];
-  if (!gateway) {
-    const guess = closest(
-      onion.gateway,
-      vms.map(([name]) => name),
-    );
-    report.add(
-      path,
-      `publishes through VM "${onion.gateway}", which is not defined`,
-      guess ? `did you mean "${guess}"?` : `add vms.${onion.gateway} with \`recipe: tor-gateway.yaml\` and an uplink`,
-    );
-  } else if (!gateway.uplink)
-    report.add(
-      path,
-      `VM "${onion.gateway}" has no uplink to reach Tor through`,
-      `add \`uplink:\` to vms.${onion.gateway}`,
-    );
-  else if (gateway.launch === 'novm' || gateway.launch === 'container')
-    report.add(path, `VM "${onion.gateway}" is launched as ${gateway.launch}; a gateway is a full VM`);
+  checkWayOut(report, vms, '/agent/onion/gateway', onion.gateway, {
+    verb: 'publishes through',
+    recipe: 'tor-gateway.yaml',
+    reach: 'Tor',
+    kind: 'gateway',
+  });
   if (!(ctx.raw.packages ?? []).includes('socat'))
     report.add(
       '/agent/onion',
@@ -267,26 +279,12 @@ function checkFleet(report: Report, ctx: RuleContext, vms: Array<[string, NetVm]
       );
     return;
   }
-  const path = '/agent/fleet/via';
-  const router = vms.find(([name]) => name === fleet.via)?.[1];
-  if (!router) {
-    const guess = closest(
-      fleet.via,
-      vms.map(([name]) => name),
-    );
-    report.add(
-      path,
-      `goes out through VM "${fleet.via}", which is not defined`,
-      guess ? `did you mean "${guess}"?` : `add vms.${fleet.via} with \`recipe: router.yaml\` and an uplink`,
-    );
-  } else if (!router.uplink)
-    report.add(
-      path,
-      `VM "${fleet.via}" has no uplink to reach the brokers through`,
-      `add \`uplink:\` to vms.${fleet.via}`,
-    );
-  else if (router.launch === 'novm' || router.launch === 'container')
-    report.add(path, `VM "${fleet.via}" is launched as ${router.launch}; a router is a full VM`);
+  checkWayOut(report, vms, '/agent/fleet/via', fleet.via, {
+    verb: 'goes out through',
+    recipe: 'router.yaml',
+    reach: 'the brokers',
+    kind: 'router',
+  });
 }
 
 // The network rules of a host recipe (a guest recipe may not declare networks at all).

@@ -108,11 +108,7 @@ test.before(async () => {
   assert.is(authorization, brokerAuthorization(await listIdentities(keys)));
   cluster = await NatsCluster.start(authorization);
   const nc = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
-  // A JetStream cluster elects its meta leader a moment after the nodes meet.
-  await until('the JetStream cluster took the bucket and stream', async () => {
-    await setupFleet(nc, { maxAgeSeconds: 600, replicas: 3, eventsDays: 1 });
-    return true;
-  });
+  await setupFleet(nc, { maxAgeSeconds: 600, replicas: 3, eventsDays: 1 });
   await nc.close();
 });
 

@@ -94,6 +94,7 @@ export class NatsCluster {
     }
     const cluster = new NatsCluster(dir, binary, nodes, where);
     for (const node of nodes) await cluster.startNode(node.name);
+    await cluster.jetStreamLed();
     return cluster;
   }
 
@@ -113,6 +114,20 @@ export class NatsCluster {
     while (!/Server is ready/.test(node.log)) {
       if (child.exitCode !== null || Date.now() > until)
         throw new Error(`nats-server ${name} did not start:\n${node.log}`);
+      await sleep(50);
+    }
+  }
+
+  // Waits until every running node knows the JetStream meta leader: until then the cluster answers no JetStream API
+  // request (a bucket or stream made at once would time out).
+  async jetStreamLed(timeoutMs = 30_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    const running = this.nodes.filter((n) => n.process && n.process.exitCode === null);
+    while (
+      !running.every((n) => /JetStream cluster metadata leader|JetStream cluster new metadata leader/.test(n.log))
+    ) {
+      if (Date.now() > until)
+        throw new Error(`no JetStream meta leader within ${timeoutMs} ms:\n${running.map((n) => n.log).join('\n')}`);
       await sleep(50);
     }
   }

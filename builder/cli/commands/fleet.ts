@@ -3,7 +3,7 @@
 // an operator: list every host, show one, read the events, run a jail command on a host.
 import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../../../common/atomic-write.ts';
-import { UserError } from '../../../common/errors.ts';
+import { FailureError, UserError } from '../../../common/errors.ts';
 import { type FleetStatus, printable } from '../../../common/fleet/status.ts';
 import { renderTable } from '../../../common/table.ts';
 import { brokerAuthorization } from '../../fleet/broker-config.ts';
@@ -201,7 +201,12 @@ async function setup(ctx: CommandContext): Promise<number> {
   if (![1, 3, 5].includes(replicas)) throw new UserError('--replicas is 1, 3 or 5 (a cluster of that many brokers)');
   const { nc } = await operator(ctx);
   try {
-    await setupFleet(nc, { maxAgeSeconds: 3600, replicas, eventsDays: 30 });
+    await setupFleet(nc, { maxAgeSeconds: 3600, replicas, eventsDays: 30 }).catch((error: Error) => {
+      if (!/timeout|no responders/i.test(error.message)) throw error;
+      throw new FailureError(`the brokers did not make the bucket and stream: ${error.message}`, {
+        hint: `a cluster whose brokers just started elects its JetStream leader first, and a bucket of ${replicas} replicas needs ${replicas} brokers with JetStream on: check them, then run setup again`,
+      });
+    });
     ctx.out(`the fleet's status bucket and events stream are ready (${replicas} replicas)`);
     return 0;
   } finally {

@@ -234,7 +234,7 @@ test("an operator's command reaches the host through the relay and is audited wi
 
 test("a login the host's API refuses is a fleet event an operator reads", async () => {
   const body = JSON.stringify({ user: 'mallory', password: 'guess', code: '000000' });
-  const url = `http://127.0.0.1:${API_PORT}/api/login`;
+  const url = `http://127.0.0.1:${API_PORT}/login`;
   const curl = [
     '-s',
     '-o',
