@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { FailureError } from '../../common/errors.ts';
 import { readTextIfExists } from '../../common/files.ts';
 import { fsyncPath } from '../../common/fsync.ts';
+import { writeSparse } from '../../common/sparse-write.ts';
 
 // What a caller may say about a blob it is storing.
 export interface PutOptions {
@@ -71,9 +72,10 @@ export class ContentCache {
         for await (const chunk of source) {
           const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
           hash.update(bytes);
+          await writeSparse(file, bytes, size);
           size += bytes.byteLength;
-          await file.write(bytes);
         }
+        await file.truncate(size);
         await file.sync();
       } finally {
         await file.close();

@@ -1,6 +1,6 @@
 // The initramfs stage: the root tree as concatenated compressed newc cpio segments (the kernel unpacks one after the
 // other): the packages' files, the kernel modules, the guest images, then what the image itself adds (overlays,
-// templates, generated config, the agent). Each segment's compressed bytes are cached by its cpio's hash, so a change
+// templates, generated config, the agent). Each segment's compressed bytes are cached by what names its cpio, so a change
 // to one overlay file compresses only the small last segment again, and the large packages segment can afford a high
 // compression level because it is compressed once.
 import { type Compression, compress, DEFAULT_LEVEL } from '../archive/compress.ts';
@@ -68,17 +68,41 @@ function levelFor(recipe: Recipe, segment: Segment): number | undefined {
   return segment === 'packages' ? PACKAGES_ZSTD_LEVEL : DEFAULT_LEVEL.zstd;
 }
 
+// What names a segment's cpio without making it. The packages segment's files are the package layer's own (segmentOf
+// puts nothing else there), so the layer's blob and each entry's metadata name it: its 170 MB cpio is neither written
+// nor hashed when only an overlay changed. Any other segment is named by its cpio's hash.
+function segmentIdentity(name: Segment, tree: FileTree, packages: string, writer: string): string | undefined {
+  if (name !== 'packages') return undefined;
+  const entries = [...tree.entries()].map((e) => [
+    e.path,
+    e.type,
+    e.mode,
+    e.uid,
+    e.gid,
+    e.linkname ?? '',
+    e.devmajor ?? 0,
+    e.devminor ?? 0,
+    e.content?.length ?? -1,
+  ]);
+  return `layer:${packages}:${writer}:${sha256(JSON.stringify(entries))}`;
+}
+
 // A segment's compressed bytes, from the cache when the same cpio was compressed the same way before.
 async function compressedSegment(
   ctx: ImageContext,
-  cpio: Buffer,
+  segment: { tree: FileTree; identity?: string; mtime: number },
   method: Compression,
   level?: number,
 ): Promise<Buffer> {
-  const key = `initramfs-segment:${method}:${level ?? ''}:${sha256(cpio)}`;
+  let cpio: Buffer | undefined;
+  const made = async () => {
+    cpio ??= await writeCpioNewc(segment.tree, { mtime: segment.mtime, links: true });
+    return cpio;
+  };
+  const key = `initramfs-segment:${method}:${level ?? ''}:${segment.identity ?? `cpio:${sha256(await made())}`}`;
   const cached = await ctx.cache.getKey(key);
   if (cached) return ctx.cache.read(cached, 'initramfs segment');
-  const compressed = await compress(cpio, method, level);
+  const compressed = await compress(await made(), method, level);
   await ctx.cache.setKey(key, (await ctx.cache.putBuffer(compressed)).sha256);
   return compressed;
 }
@@ -105,16 +129,17 @@ export async function packInitramfs(
     const layer = await readTar(await ctx.cache.read(packages, `${recipe.name} packages`), { origin: 'packages' });
     const segments = splitTree(root, segmentOf(root, layer));
     const parts: Buffer[] = [];
-    let cpioBytes = 0;
+    // The cpio writer's code is part of a segment's name where its cpio is not hashed.
+    const writer = await hashCode(['builder/archive/cpio.ts']);
     for (const name of SEGMENTS) {
       const tree = segments.get(name)!;
       if (tree.size === 0) continue;
       // Real hard links: a file shipped under several names (the guest images two VMs share) is in a segment once.
-      const cpio = await writeCpioNewc(tree, { mtime: ctx.sourceDateEpoch, links: true });
-      cpioBytes += cpio.length;
-      parts.push(await compressedSegment(ctx, cpio, compression, levelFor(recipe, name)));
+      const identity = segmentIdentity(name, tree, packages, `${writer}:${ctx.sourceDateEpoch}`);
+      const segment = { tree, ...(identity ? { identity } : {}), mtime: ctx.sourceDateEpoch };
+      parts.push(await compressedSegment(ctx, segment, compression, levelFor(recipe, name)));
     }
-    return { initrd: Buffer.concat(parts), 'cpio-size': Buffer.from(String(cpioBytes)) };
+    return { initrd: Buffer.concat(parts) };
   });
   return record.outputs.initrd!;
 }

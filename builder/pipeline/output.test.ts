@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -23,6 +23,21 @@ test('big files are written in 4 MiB blocks, each one told, and come out whole',
   assert.equal(blocks, [4 << 20, 4 << 20, (1 << 20) + 5]);
   assert.ok(readFileSync(join(images, 'host', 'host.iso')).equals(big));
   assert.is(readFileSync(join(images, 'host', 'empty')).length, 0);
+});
+
+test("a disk image's runs of zeros are left as holes: the same bytes, fewer blocks on disk", async () => {
+  const images = mkdtempSync(join(tmpdir(), 'mvos-out-'));
+  // A header, 8 MiB of free space, a partition's bytes, and free space to the end (which ends on a hole).
+  const disk = Buffer.alloc(16 << 20);
+  disk.fill(0x5a, 0, 4096);
+  disk.fill(0xa5, 9 << 20, (9 << 20) + 100_000);
+  disk[(9 << 20) + (1 << 20) + 1] = 1;
+  await writeImageDir(images, 'host', { 'host.raw': disk });
+  const file = join(images, 'host', 'host.raw');
+  assert.ok(readFileSync(file).equals(disk), 'the bytes read back are the image');
+  const { size, blocks } = statSync(file);
+  assert.is(size, disk.length);
+  assert.ok(blocks * 512 <= 1 << 20, `${blocks * 512} bytes allocated for about 300 KiB of data`);
 });
 
 test('what a killed build left is cleaned: a half-written folder goes, a swapped-out previous output comes back', async () => {

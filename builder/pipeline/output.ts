@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncPath } from '../../common/fsync.ts';
+import { writeSparse } from '../../common/sparse-write.ts';
 
 const tmpPrefix = '.tmp-';
 const oldPrefix = '.old-';
@@ -22,16 +23,17 @@ export async function recoverImageDirs(imagesDir: string): Promise<void> {
   }
 }
 
-// Writes a file in blocks, telling onBytes of each: an ISO or disk image is hundreds of megabytes.
+// Writes a file in blocks (runs of zeros left as holes), telling onBytes of each: an ISO or disk image is hundreds of
+// megabytes.
 async function writeInBlocks(path: string, content: Buffer, onBytes?: (bytes: number) => void): Promise<void> {
   const file = await open(path, 'w');
   try {
     for (let offset = 0; offset < content.length; offset += BLOCK) {
       const block = content.subarray(offset, offset + BLOCK);
-      for (let done = 0; done < block.length; )
-        done += (await file.write(block, done, block.length - done)).bytesWritten;
+      await writeSparse(file, block, offset);
       onBytes?.(block.length);
     }
+    await file.truncate(content.length);
   } finally {
     await file.close();
   }
