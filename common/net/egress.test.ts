@@ -33,14 +33,14 @@ test("nft accepts it: the host reaches only its relays, nothing from the link is
   assert.is(Number(run.out.split('\n')[0]), compileRuleset(gateway).rules, run.out);
   assert.match(run.out, 'iifname "egress" ip saddr != 169.254.65.2 drop');
   assert.match(run.out, 'iifname "egress" tcp dport { 7400, 7401 } accept');
-  assert.match(run.out, `oifname "egress" meta skuid ${EGRESS_UID} accept`);
+  assert.match(run.out, 'oifname "egress" ip daddr 169.254.65.2 tcp sport { 7400, 7401 } accept');
   assert.match(run.out, `oifname "uplink" meta skuid ${EGRESS_UID} tcp dport { 4222, 4223 } accept`);
   assert.match(run.out, `oifname "uplink" meta skuid ${EGRESS_UID} udp dport 53 accept`, 'a named broker is resolved');
   const forward = run.out.slice(run.out.indexOf('chain forward {'), run.out.indexOf('chain prerouting_nat'));
   assert.not.match(forward, 'egress', 'nothing names the egress link in forward: its policy drops it');
 });
 
-test('destinations given as addresses need no DNS; a plain router (no output filter) still takes connections only to its relays', () => {
+test('destinations given as addresses need no DNS; a plain router that relays filters its own output too', () => {
   const byAddress = loadedInNetns(
     routerFiles(withEgress(routerPlan(TEST_TOR, 'torgw')!, [targets[0]!]))['ruleset.json']!,
   );
@@ -49,6 +49,9 @@ test('destinations given as addresses need no DNS; a plain router (no output fil
   const plain = loadedInNetns(routerFiles(withEgress(routerPlan(TEST_NETWORKS, 'router')!))['ruleset.json']!);
   assert.is(plain.status, 0, plain.out);
   assert.match(plain.out, 'iifname "egress" tcp dport { 7400, 7401 } accept');
+  assert.match(plain.out, 'chain output {\n\t\ttype filter hook output priority filter; policy drop;');
+  assert.match(plain.out, `oifname "uplink" meta skuid ${EGRESS_UID} tcp dport { 4222, 4223 } accept`);
+  assert.match(plain.out, 'oifname "uplink" udp dport 53 accept', "the plain network's DNS still goes out");
   assert.match(plain.out, 'iifname != { "lo", "vl0", "vl1", "vl2", "vl3", "uplink", "egress" } drop');
 });
 

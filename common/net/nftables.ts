@@ -120,9 +120,10 @@ function linkChain(ip: Builder, plan: RouterPlan, link: NetLink, sets: Map<strin
   ip.rule(chain, [match(meta('oifname'), way), out], `${link.vm}: outbound ${network.outbound}${via}`);
 }
 
-// The router's own packets, for a router that holds tunnels: they may go to its links and tunnels; to the uplink only
-// the tunnels' own packets to their pinned endpoints, its DHCP, and DNS where a plain network needs the uplink's servers
-// (or once, to resolve an endpoint's name before any link is up).
+// The router's own packets, for a router that holds tunnels, runs Tor or relays the host's connections: they may go to
+// its links and tunnels; to the uplink only the tunnels' own packets to their pinned endpoints, Tor's, the relays' to
+// their brokers, its DHCP, and DNS where a plain network needs the uplink's servers (or once, to resolve an endpoint's
+// name before any link is up).
 function outputChain(ip: Builder, plan: RouterPlan): void {
   ip.chain('output', { type: 'filter', hook: 'output', prio: 0, policy: 'drop' });
   const vpn = tunnels(plan);
@@ -166,7 +167,18 @@ function egressOutput(ip: Builder, plan: RouterPlan): void {
   const { egress } = plan.router;
   if (!egress) return;
   const relay = match(meta('skuid'), EGRESS_UID);
-  ip.rule('output', [match(meta('oifname'), EGRESS_IFNAME), relay, accept], "the relays' answers to the host");
+  // By port, not by user: a listener's SYN-ACK leaves before any socket of the relay's user exists to own it.
+  const relays = { set: egress.targets.map((_, i) => egressRelayPort(i)) };
+  ip.rule(
+    'output',
+    [
+      match(meta('oifname'), EGRESS_IFNAME),
+      match(payload('ip', 'daddr'), EGRESS_LINK_HOST),
+      match(payload('tcp', 'sport'), relays),
+      accept,
+    ],
+    "the relays' answers to the host",
+  );
   const up = match(meta('oifname'), UPLINK_IFNAME);
   const ports = [...new Set(egress.targets.map((t) => t.port))];
   ip.rule(
@@ -357,7 +369,8 @@ export function compileRuleset(plan: RouterPlan): CompiledRuleset {
   ip.chain('postrouting_nat', { type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' });
   ip.rule('postrouting_nat', [match(meta('oifname'), UPLINK_IFNAME), { masquerade: null }]);
   for (const tunnel of vpn) ip.rule('postrouting_nat', [match(meta('oifname'), tunnel.ifname), { masquerade: null }]);
-  if (vpn.length > 0 || onion.length > 0 || plan.router.onion) outputChain(ip, plan);
+  // A router that holds tunnels, runs Tor or relays the host's own connections filters its own output too.
+  if (vpn.length > 0 || onion.length > 0 || plan.router.onion || plan.router.egress) outputChain(ip, plan);
 
   arp.table();
   arp.chain('input', { type: 'filter', hook: 'input', prio: 0, policy: 'accept' });
