@@ -33,7 +33,7 @@ test("nft accepts it: the host reaches only its relays, nothing from the link is
   assert.is(Number(run.out.split('\n')[0]), compileRuleset(gateway).rules, run.out);
   assert.match(run.out, 'iifname "egress" ip saddr != 169.254.65.2 drop');
   assert.match(run.out, 'iifname "egress" tcp dport { 7400, 7401 } accept');
-  assert.match(run.out, 'oifname "egress" ip daddr 169.254.65.2 tcp sport { 7400, 7401 } accept');
+  assert.match(run.out, `oifname "egress" ip daddr 169.254.65.2 meta skuid ${EGRESS_UID} accept`);
   assert.match(run.out, `oifname "uplink" meta skuid ${EGRESS_UID} tcp dport { 4222, 4223 } accept`);
   assert.match(run.out, `oifname "uplink" meta skuid ${EGRESS_UID} udp dport 53 accept`, 'a named broker is resolved');
   const forward = run.out.slice(run.out.indexOf('chain forward {'), run.out.indexOf('chain prerouting_nat'));

@@ -167,16 +167,9 @@ function egressOutput(ip: Builder, plan: RouterPlan): void {
   const { egress } = plan.router;
   if (!egress) return;
   const relay = match(meta('skuid'), EGRESS_UID);
-  // By port, not by user: a listener's SYN-ACK leaves before any socket of the relay's user exists to own it.
-  const relays = { set: egress.targets.map((_, i) => egressRelayPort(i)) };
   ip.rule(
     'output',
-    [
-      match(meta('oifname'), EGRESS_IFNAME),
-      match(payload('ip', 'daddr'), EGRESS_LINK_HOST),
-      match(payload('tcp', 'sport'), relays),
-      accept,
-    ],
+    [match(meta('oifname'), EGRESS_IFNAME), match(payload('ip', 'daddr'), EGRESS_LINK_HOST), relay, accept],
     "the relays' answers to the host",
   );
   const up = match(meta('oifname'), UPLINK_IFNAME);
