@@ -65,13 +65,20 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
       .filter(Boolean)
       .map((line) => normaliseModuleName(basename(line).replace(MODULE_FILE, ''))),
   );
+  // Each module's ELF, decompressed once: the closure, the alias index and the selection all read it.
+  const elves = new Map<string, Promise<Buffer>>();
+  const elfOf = (path: string): Promise<Buffer> => {
+    let elf = elves.get(path);
+    if (!elf) elves.set(path, (elf = moduleElf(path, kernel.modules.get(path)!)));
+    return elf;
+  };
   let aliases: Map<string, string[]> | undefined;
   // A name is a module, a built-in, or an alias (modprobe's softdeps name aliases such as crypto-crc32c); builtin
   // providers win, as in modprobe.
   const resolve = async (name: string): Promise<string[] | 'builtin' | undefined> => {
     if (builtins.has(name)) return 'builtin';
     if (byName.has(name)) return [name];
-    aliases ??= await aliasIndex(kernel, byName);
+    aliases ??= await aliasIndex(kernel, byName, elfOf);
     const providers = aliases.get(name);
     if (providers === undefined) return undefined;
     return providers.some((p) => builtins.has(p)) ? 'builtin' : providers;
@@ -96,7 +103,7 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
     if (loadOrder.includes(name) || visiting.has(name)) return;
     const path = byName.get(name)!;
     visiting.add(name);
-    const info = moduleInfo(await moduleElf(path, kernel.modules.get(path)!));
+    const info = moduleInfo(await elfOf(path));
     // Soft dependencies are optional: modprobe loads them when the kernel has them.
     for (const pre of info.softdepPre ?? []) {
       const providers = await resolve(pre);
@@ -123,7 +130,7 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
   // busybox's modprobe decompressing 45 xz modules at boot took 4.8 s of a TCG host boot.
   for (const name of loadOrder) {
     const path = byName.get(name)!;
-    selected.set(path.replace(MODULE_FILE, '.ko'), await moduleElf(path, kernel.modules.get(path)!));
+    selected.set(path.replace(MODULE_FILE, '.ko'), await elfOf(path));
   }
   for (const index of INDEX_INPUTS) {
     const content = kernel.modules.get(index);
@@ -131,7 +138,7 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
   }
   const order = kernel.modules.get('modules.order')?.toString('utf8');
   if (order !== undefined) {
-    const kept = new Set([...selected.keys()].map((p) => p.replace(MODULE_FILE, '.ko')));
+    const kept = new Set(selected.keys());
     const lines = order
       .split('\n')
       .map((line) => line.replace(MODULE_FILE, '.ko'))
@@ -183,15 +190,18 @@ async function listFiles(dir: string): Promise<string[]> {
 
 // Every alias a module or built-in declares, normalised like a name; built only when a name is neither a module nor a
 // built-in.
-async function aliasIndex(kernel: KernelModules, byName: Map<string, string>): Promise<Map<string, string[]>> {
+async function aliasIndex(
+  kernel: KernelModules,
+  byName: Map<string, string>,
+  elfOf: (path: string) => Promise<Buffer>,
+): Promise<Map<string, string[]>> {
   const index = new Map<string, string[]>();
   const add = (alias: string, module: string) => {
     const key = normaliseModuleName(alias);
     if (!index.get(key)?.includes(module)) index.set(key, [...(index.get(key) ?? []), module].sort());
   };
   for (const [name, path] of byName) {
-    for (const alias of modinfoFields(await moduleElf(path, kernel.modules.get(path)!)).get('alias') ?? [])
-      add(alias, name);
+    for (const alias of modinfoFields(await elfOf(path)).get('alias') ?? []) add(alias, name);
   }
   // modules.builtin.modinfo holds `<module>.<key>=<value>` records, NUL-separated.
   for (const record of (kernel.modules.get('modules.builtin.modinfo')?.toString('utf8') ?? '').split('\0')) {
