@@ -2,6 +2,7 @@
 // common/host-config.ts, returned typed.
 import { readFile } from 'node:fs/promises';
 import { type Problem, UserError } from '../common/errors.ts';
+import { brokerTarget } from '../common/fleet/connection.ts';
 import { FLEET_NAME } from '../common/fleet/subjects.ts';
 import type {
   AgentListen,
@@ -301,8 +302,8 @@ function checkFleetWay(c: Checker, fleet: FleetConfig | undefined, networks: Net
   if (!egress)
     return void c.fail('/agent/fleet/via', `names no router that relays the host's connections ("${fleet.via}")`);
   const wanted = fleet.servers.map((url) => {
-    const { hostname, port } = new URL(url);
-    return `${hostname.toLowerCase()}:${port || 4222}`;
+    const { host, port } = brokerTarget(url);
+    return `${host}:${port}`;
   });
   const relayed = egress.targets.map((t) => `${t.host}:${t.port}`);
   if (wanted.join(',') !== relayed.join(','))

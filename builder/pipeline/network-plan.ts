@@ -1,6 +1,7 @@
 // The recipe's networks → host.json's `networks`: each VM's address (the subnet's addresses in VM order, after the
 // router's), MACs derived from names (stable across builds and hosts), and the links' interface names in each router.
 import { createHash } from 'node:crypto';
+import { brokerTarget } from '../../common/fleet/connection.ts';
 import type { NetLink, NetVpn, NetworkConfig, NetworksConfig, RouterConfig } from '../../common/host-config.ts';
 import type { EgressTarget } from '../../common/net/egress-link.ts';
 import { ipv4ToNumber, numberToIpv4 } from '../../common/net/plan.ts';
@@ -41,10 +42,7 @@ function tunnelConfig(network: NetworkSpec, index: number, resolved: ResolvedVpn
 
 // The fleet's brokers as the router relays them: each URL's host and port, in order.
 export function fleetTargets(recipe: Recipe): EgressTarget[] {
-  return (recipe.agent.fleet?.servers ?? []).map((url) => {
-    const { hostname, port } = new URL(url);
-    return { host: hostname.toLowerCase(), port: Number(port) };
-  });
+  return (recipe.agent.fleet?.servers ?? []).map(brokerTarget);
 }
 
 // host.json's networks; null when the recipe declares none. `vpn` holds each VPN network's resolved provider file.

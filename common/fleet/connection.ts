@@ -10,6 +10,13 @@ export interface FleetConnectOptions {
   ignoreClusterUpdates?: boolean;
 }
 
+// A broker URL's host (lower case, without an IPv6 address's brackets) and port (NATS's 4222 when it names none): what
+// a router relays to, and what the agent and host.json's check compare.
+export function brokerTarget(url: string): EgressTarget {
+  const { hostname, port } = new URL(url);
+  return { host: hostname.toLowerCase().replace(/^\[|\]$/g, ''), port: Number(port || 4222) };
+}
+
 // Whether a broker URL asks for TLS.
 function wantsTls(url: string): boolean {
   return url.startsWith('tls://');
@@ -26,7 +33,8 @@ export function fleetConnectOptions(
   servers: readonly string[],
   options: { caFile?: string; via?: boolean } = {},
 ): FleetConnectOptions {
-  const names = servers.map((url) => new URL(url).hostname.toLowerCase().replace(/^\[|\]$/g, ''));
+  const targets = servers.map(brokerTarget);
+  const names = targets.map((t) => t.host);
   const check = (_host: string, cert: PeerCertificate): Error | undefined => {
     let refusal: Error | undefined;
     for (const name of names) {
@@ -40,8 +48,7 @@ export function fleetConnectOptions(
     : {};
   if (!options.via) return { servers: [...servers], ...tls };
   const local = servers.map((url, i) => {
-    const target: EgressTarget = { host: names[i]!, port: Number(new URL(url).port || 4222) };
-    const endpoint = egressLocalEndpoint(i, target);
+    const endpoint = egressLocalEndpoint(i, targets[i]!);
     return `${wantsTls(url) ? 'tls' : 'nats'}://${endpoint.address}:${endpoint.port}`;
   });
   return { servers: local, ignoreClusterUpdates: true, ...tls };
