@@ -68,8 +68,10 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
   // Each module's ELF, decompressed once: the closure, the alias index and the selection all read it.
   const elves = new Map<string, Promise<Buffer>>();
   const elfOf = (path: string): Promise<Buffer> => {
-    let elf = elves.get(path);
-    if (!elf) elves.set(path, (elf = moduleElf(path, kernel.modules.get(path)!)));
+    const known = elves.get(path);
+    if (known) return known;
+    const elf = moduleElf(path, kernel.modules.get(path)!);
+    elves.set(path, elf);
     return elf;
   };
   let aliases: Map<string, string[]> | undefined;

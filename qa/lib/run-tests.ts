@@ -27,6 +27,7 @@ interface FileResult {
   failed: number;
   output: string;
   code: number | null;
+  seconds: number;
 }
 
 // uvu prints "Total: N / Passed: N / Skipped: N" at exit; a crash before that counts as one failure.
@@ -53,18 +54,27 @@ const CHECKS: Record<string, { label: string; argv: string[] }> = {
 function runCheck(name: string): Promise<FileResult> {
   const check = CHECKS[name];
   if (!check) throw new Error(`no check named ${name}`);
+  const started = performance.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, check.argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
     child.on('close', (code) =>
-      resolve({ file: check.label, passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, output, code }),
+      resolve({
+        file: check.label,
+        passed: code === 0 ? 1 : 0,
+        failed: code === 0 ? 0 : 1,
+        output,
+        code,
+        seconds: (performance.now() - started) / 1000,
+      }),
     );
   });
 }
 
 function runFile(file: string): Promise<FileResult> {
+  const started = performance.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
       cwd: root,
@@ -79,7 +89,14 @@ function runFile(file: string): Promise<FileResult> {
       const passed = summary?.passed ?? 0;
       let failed = summary ? summary.total - summary.passed : 1;
       if (code !== 0 && failed === 0) failed = 1;
-      resolve({ file: relative(root, file), passed, failed, output, code });
+      resolve({
+        file: relative(root, file),
+        passed,
+        failed,
+        output,
+        code,
+        seconds: (performance.now() - started) / 1000,
+      });
     });
   });
 }
@@ -103,7 +120,10 @@ async function main(): Promise<void> {
   const report = (result: FileResult): void => {
     results.push(result);
     const mark = result.failed === 0 ? 'ok  ' : 'FAIL';
-    console.log(`${mark} ${result.file} (${result.passed} passed, ${result.failed} failed)`);
+    // The time is there so a slow suite shows which files to move to `npm run test:slow`.
+    console.log(
+      `${mark} ${result.file} (${result.passed} passed, ${result.failed} failed, ${result.seconds.toFixed(1)} s)`,
+    );
     if (result.failed > 0) console.log(result.output.replace(/^/gm, '    '));
   };
   const workers = Math.max(1, Math.min(Number(process.env.MVOS_TEST_JOBS) || availableParallelism(), 4));
