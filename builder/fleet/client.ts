@@ -1,8 +1,7 @@
 // An operator's side of the fleet: connect to the broker with the operator's nkey, make the status bucket and the
 // events stream, list every host's status (stale ones marked by the broker's own clock), read the events, and run a
 // jail command on a host by request and reply.
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { type ConnectionOptions, connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
 import { FailureError } from '../../common/errors.ts';
 import { fleetConnectOptions } from '../../common/fleet/connection.ts';
@@ -63,19 +62,39 @@ export async function connectOperator(
 
 // Makes (or updates) the status bucket and the events stream.
 export async function setupFleet(nc: NatsConnection, setup: FleetSetup): Promise<void> {
-  await new Kvm(nc).create(STATUS_BUCKET, {
-    history: 1,
-    ttl: setup.maxAgeSeconds * 1000,
-    replicas: setup.replicas,
-    description: 'Multiverse fleet: each host keeps its status here',
-  });
   const jsm = await jetstreamManager(nc);
-  // A host may publish its own key, and a message can carry headers: with roll-ups allowed, `Nats-Rollup: all` on its
-  // own key would purge every host's status. The bucket takes none, and no purge or delete through the API either.
-  const bucket = `KV_${STATUS_BUCKET}`;
-  const kvConfig = (await jsm.streams.info(bucket)).config;
-  if (kvConfig.allow_rollup_hdrs || !kvConfig.deny_delete || !kvConfig.deny_purge)
-    await jsm.streams.update(bucket, { ...kvConfig, allow_rollup_hdrs: false, deny_delete: true, deny_purge: true });
+  // The bucket is the stream a key-value client would make (`@nats-io/kv` opens it as it is), made here with its
+  // final settings in one step. A host may publish its own key, and a message can carry headers: with roll-ups
+  // allowed, `Nats-Rollup: all` on its own key would purge every host's status, so the bucket takes none, and no purge
+  // or delete through the API either. Made in one step because Debian 12's nats-server 2.9.10 crashes on restart while
+  // it replays a later update that turned `deny_delete` on (its node never comes back: the fleet test found it).
+  const bucket = {
+    name: `KV_${STATUS_BUCKET}`,
+    subjects: [`$KV.${STATUS_BUCKET}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_msgs_per_subject: 1,
+    max_age: setup.maxAgeSeconds * NANOS,
+    num_replicas: setup.replicas,
+    allow_direct: true,
+    allow_rollup_hdrs: false,
+    deny_delete: true,
+    deny_purge: true,
+    description: 'Multiverse fleet: each host keeps its status here',
+  };
+  const had = await jsm.streams.info(bucket.name).catch(() => undefined);
+  if (had && (had.config.allow_rollup_hdrs || !had.config.deny_delete || !had.config.deny_purge))
+    throw new FailureError(`the fleet's bucket ${bucket.name} allows roll-ups, deletes or purges`, {
+      hint: `a bucket made by an older mvos: delete it (nats stream rm ${bucket.name}) and run mvos fleet setup again; the hosts put their status again within seconds`,
+    });
+  if (!had) await jsm.streams.add(bucket);
+  else if (had.config.max_age !== bucket.max_age || had.config.num_replicas !== bucket.num_replicas)
+    await jsm.streams.update(bucket.name, {
+      ...had.config,
+      max_age: bucket.max_age,
+      num_replicas: bucket.num_replicas,
+    });
   const config = {
     name: EVENTS_STREAM,
     subjects: [EVENTS_SUBJECTS],
@@ -97,7 +116,12 @@ async function retried<T>(read: () => Promise<T>, attempts = 4): Promise<T> {
     try {
       return await read();
     } catch (error) {
-      if (attempt >= attempts || !/timeout|no responders/i.test((error as Error).message)) throw error;
+      const message = (error as Error).message;
+      if (!/timeout|no responders/i.test(message)) throw error;
+      if (attempt >= attempts)
+        throw new FailureError(`the fleet's streams did not answer (${attempts} tries): ${message}`, {
+          hint: 'a broker node that just went away or came back leaves JetStream electing leaders for a while; try again, and check that most of the cluster is up',
+        });
       await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
     }
   }

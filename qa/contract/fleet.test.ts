@@ -21,7 +21,13 @@ import { connectOperator, fleetEvents, listHosts, runOnHost, setupFleet } from '
 import { listIdentities, readSeed } from '../../builder/fleet/identities.ts';
 import type { AgentStatus } from '../../common/api-types.ts';
 import type { FleetEvent } from '../../common/fleet/status.ts';
-import { eventsSubject, inboxPrefix, STATUS_BUCKET, statusSubject } from '../../common/fleet/subjects.ts';
+import {
+  EVENTS_STREAM,
+  eventsSubject,
+  inboxPrefix,
+  STATUS_BUCKET,
+  statusSubject,
+} from '../../common/fleet/subjects.ts';
 import { NatsCluster } from '../lib/nats-lab.ts';
 
 let dir: string;
@@ -274,12 +280,31 @@ test('one broker node killed: no status or event lost, the links reconnect, new 
     await ops.close();
     await cluster.startNode(victim);
   }
-  // Back to three: the next tests start on a whole cluster again.
+  // Back to three: the next tests start on a whole cluster again, both streams led and every replica caught up (the
+  // node that came back catching up moves leaders for a while, and a read through it meanwhile times out), and each
+  // node answering a read.
   const again = await connectOperator(cluster.servers, 'ops', await seedOf('operator', 'ops'));
-  await until('the cluster answering with its node back', async () =>
-    (await listHosts(again, 10)).hosts.length === 2 ? true : undefined,
+  const jsm = await jetstreamManager(again);
+  await until(
+    'both streams led by a node with every replica current',
+    async () => {
+      for (const stream of [`KV_${STATUS_BUCKET}`, EVENTS_STREAM]) {
+        const info = (await jsm.streams.info(stream)).cluster;
+        if (!info?.leader || info.replicas?.length !== 2 || !info.replicas.every((r) => r.current && !r.offline))
+          throw new Error(`${stream}: ${JSON.stringify(info)}`);
+      }
+      return true;
+    },
+    60_000,
   );
   await again.close();
+  for (const server of cluster.servers) {
+    const one = await connectOperator([server], 'ops', await seedOf('operator', 'ops'));
+    await until(`${server} answering a read`, async () =>
+      (await listHosts(one, 10)).hosts.length === 2 ? true : undefined,
+    );
+    await one.close();
+  }
 });
 
 test('the CLI: fleet ls, status, run and events as an operator', async () => {
