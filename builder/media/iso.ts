@@ -41,8 +41,11 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
     // GRUB's early config reads the kernel from the ISO 9660 file system; BIOS boots GRUB from El Torito either way.
     const bootx64 = input.uki ?? (await grubImage('x86_64-efi', mediaTag(input)));
     const efi = await makeFat({
-      // GRUB fits in 4 MiB; a signed UKI carries kernel and initramfs, plus room for FAT overhead.
-      sizeMiB: Math.max(4, Math.ceil((bootx64.length * 1.05) / (1 << 20)) + 2),
+      // As small as what it holds allows: GRUB (about 0.7 MB) and FAT12's own tables fit in 1 MiB, where a fixed 4 MiB
+      // was 3 MiB of zeros in every ISO; a signed UKI carries kernel and initramfs, plus room for FAT overhead.
+      sizeMiB: input.uki
+        ? Math.ceil((bootx64.length * 1.05) / (1 << 20)) + 2
+        : Math.ceil((bootx64.length + (256 << 10)) / (1 << 20)),
       label: 'MVOS-EFI',
       serial: fatSerial(input, 'iso-efi'),
       fat32: false,

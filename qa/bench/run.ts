@@ -5,11 +5,11 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync,
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { decompress } from '../../builder/archive/compress.ts';
-import { ARTIFACTS, bootToMarker } from '../lib/boot.ts';
-import { makeBusyboxInitramfs } from '../lib/busybox-initramfs.ts';
+import { ARTIFACTS } from '../lib/boot.ts';
 import { copyCheckout, seedCache } from '../lib/checkout.ts';
 import { buildHostImage, repoRoot } from '../lib/host-image.ts';
 import { type BenchRow, controllerReadyRows, median, workloadRows } from './agent.ts';
+import { bootRows } from './boot.ts';
 import { cliStartRows } from './cli.ts';
 import { fleetRows } from './fleet.ts';
 import { launchSweepRows } from './launch-sweep.ts';
@@ -26,6 +26,8 @@ const runs = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) 
 const onlyAgent = process.argv.includes('--only=agent');
 // --only=sweep: --novm=N then --containers=N launches in a row through one agent, none restarted (every stall counts).
 const onlySweep = process.argv.includes('--only=sweep');
+// --only=boot: boot to agent ready beside the busybox baseline and the floors between them (unpack, Node's start).
+const onlyBoot = process.argv.includes('--only=boot');
 // --only=cli: `mvos --help` and a no-op build in this checkout, beside `node -e 0`.
 const onlyCli = process.argv.includes('--only=cli');
 // --only=net: throughput and round trip through the router VM beside a direct tap, and the router's memory.
@@ -69,6 +71,10 @@ async function main(): Promise<void> {
   try {
     if (onlySweep) {
       rows.push(...(await launchSweepRows(count('novm', 100), count('containers', 20))));
+      return report();
+    }
+    if (onlyBoot) {
+      rows.push(...(await bootRows(image, runs, work)));
       return report();
     }
     if (onlyCli) {
@@ -149,44 +155,7 @@ async function main(): Promise<void> {
     const iso = join(image.dir, `${basename(image.dir)}.iso`);
     rows.push({ metric: 'host ISO (hybrid, BIOS and UEFI)', value: statSync(iso).size / 1e6, unit: 'MB' });
 
-    const baselineInitrd = join(work, 'baseline.gz');
-    writeFileSync(baselineInitrd, await makeBusyboxInitramfs({ marker: 'MVOS-BASELINE-READY', poweroff: true }));
-    const host: number[] = [];
-    const base: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const b = await bootToMarker({
-        name: 'bench-baseline',
-        kernel: image.kernel,
-        initrd: baselineInitrd,
-        append: `${image.cmdline}`,
-        marker: 'MVOS-BASELINE-READY',
-        timeoutS: 300,
-        memoryMiB: 2048,
-        cpus: 2,
-      });
-      base.push(b.ms / 1000);
-      const h = await bootToMarker({
-        name: 'bench-host',
-        kernel: image.kernel,
-        initrd: image.initrd,
-        append: `${image.cmdline} mvos.state.wait=0`,
-        marker: 'MVOS-AGENT-READY',
-        timeoutS: 300,
-        memoryMiB: 2048,
-        cpus: 2,
-      });
-      host.push(h.ms / 1000);
-    }
-    const h = median(host);
-    const b = median(base);
-    rows.push({
-      metric: `boot to agent ready (TCG, median of ${runs})`,
-      value: h,
-      unit: 's',
-      baseline: b,
-      ratio: h / b,
-      note: 'baseline: same kernel, busybox-only initramfs printing a marker',
-    });
+    rows.push(...(await bootRows(image, runs, work)));
     rows.push(...(await controllerReadyRows(runs)));
     rows.push(...(await workloadRows(runs)));
     rows.push(...(await agentRssRows()));
