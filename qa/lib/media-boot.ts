@@ -2,8 +2,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { type BootFirmware, type BootMedia, bootFirmware, mediaDrive } from '../../common/qemu/media.ts';
 import { type BootResult, bootToMarker } from './boot.ts';
+import { buildHostImage } from './host-image.ts';
 
 // The marker the host's agent prints when the host is up.
 export const AGENT_READY = /MVOS-AGENT-READY multiverse-host \S+ accel=(kvm|tcg)/;
@@ -33,4 +36,27 @@ export function bootMedium(options: {
     cpus: 2,
     accel: 'tcg',
   });
+}
+
+// One test per [file, firmware, media]: the default host built (or taken from the cache), that medium booted to agent
+// ready through GRUB's host entry; MVOS_MEDIA_CASES=iso-bios-cd,... runs only the named ones.
+export function mediaBootTests(scenario: string, cases: Array<[file: 'iso' | 'raw', BootFirmware, BootMedia]>): void {
+  const only = process.env.MVOS_MEDIA_CASES?.split(',');
+  const names = { cd: 'a CD', usb: 'a USB stick', disk: 'a SATA disk', virtio: 'a virtio disk', nvme: 'an NVMe disk' };
+  for (const [file, firmware, media] of cases) {
+    const name = `${file}-${firmware}-${media}`;
+    if (only && !only.includes(name)) continue;
+    test(`${file} via ${firmware === 'bios' ? 'SeaBIOS' : 'OVMF'} as ${names[media]}: boot to MVOS-AGENT-READY`, async () => {
+      const image = buildHostImage();
+      const result = await bootMedium({
+        name: `${scenario}-${name}`,
+        file: join(image.dir, `multiverse-host.${file}`),
+        firmware,
+        media,
+        marker: AGENT_READY,
+      });
+      assert.match(result.log, /mvos: booting multiverse-host/, 'GRUB booted the host entry');
+      console.log(`  ${name}: agent ready ${(result.ms / 1000).toFixed(1)} s after QEMU started (${result.accel})`);
+    });
+  }
 }
