@@ -16,6 +16,15 @@ async function rssKiB(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
 }
 
+// The Node options the image's init starts its agent with (between `/usr/bin/node` and the bundle), so the agent here
+// runs as it does on the host.
+async function nodeFlagsOfInit(root: string): Promise<string[]> {
+  const init = await readFile(join(root, 'init'), 'utf8');
+  const flags = /^agent_cmd="\/usr\/bin\/node ((?:--\S+ )*)\/usr\/lib\/mvos\/agent\.mjs /m.exec(init);
+  if (!flags) throw new Error('the image\'s init has no agent_cmd="/usr/bin/node … /usr/lib/mvos/agent.mjs …" line');
+  return flags[1]!.split(' ').filter(Boolean);
+}
+
 async function controllerReady(runDir: string, until: number): Promise<void> {
   while (Date.now() < until) {
     const status = await readFile(join(runDir, 'status.json'), 'utf8').catch(() => undefined);
@@ -35,6 +44,7 @@ export async function agentRssRows(): Promise<BenchRow[]> {
   const agent = spawn(
     process.execPath,
     [
+      ...(await nodeFlagsOfInit(host.root)),
       join(host.root, 'usr/lib/mvos/agent.mjs'),
       ...['--root', host.root, '--config', join(dir, 'host.json'), '--state-dir', join(dir, 'state')],
       ...['--run-dir', join(dir, 'run'), '--accel', 'tcg'],
@@ -53,7 +63,7 @@ export async function agentRssRows(): Promise<BenchRow[]> {
         unit: 'MiB',
         baseline: idleKiB / 1024,
         ratio: agentKiB / idleKiB,
-        note: `baseline: node idling (${process.version}) in the same run`,
+        note: `baseline: node idling (${process.version}) in the same run; the agent with init's Node options`,
       },
     ];
   } finally {
