@@ -7,13 +7,13 @@ import { chooseAccel } from '../common/qemu/runner.ts';
 import { type Api, startApi } from './api/server.ts';
 import { AGENT_USAGE, type AgentArgs, parseAgentArgs } from './args.ts';
 import { type HostConfig, readHostConfig } from './config.ts';
-import { FleetLink, readSeedFile } from './fleet/link.ts';
+import type { FleetLink } from './fleet/link.ts';
 import { LoginRefusals } from './fleet/login-refusals.ts';
 import { imagePath } from './launch/vm.ts';
 import { type ListenerStatus, RetryingListener } from './listeners/retry.ts';
 import { findSocat, type OnionDoors, onionDoors } from './onion/doors.ts';
 import { OnionService } from './onion/service.ts';
-import { type SshServer, startSshServer } from './ssh/server.ts';
+import type { SshServer } from './ssh/server.ts';
 import { type AgentStatus, initialStatus, READY_MARKER, writeStatus } from './status.ts';
 import { Supervisor } from './supervisor/supervisor.ts';
 import { folderEsp } from './update/esp.ts';
@@ -229,6 +229,9 @@ async function start(argv: string[]): Promise<void> {
   if (config.agent.sshListen) {
     const secretKeyFile = config.agent.secretKeyFile;
     const shared = api.shared;
+    // ssh2 and the fleet's NATS client are loaded only by a host that uses them: evaluated, each costs the agent some
+    // MiB of memory.
+    const { startSshServer } = await import('./ssh/server.ts');
     const bindSsh = (): Promise<SshServer> =>
       startSshServer({
         listen: config.agent.sshListen!,
@@ -253,6 +256,7 @@ async function start(argv: string[]): Promise<void> {
   const fleetConfig = config.agent.fleet;
   if (fleetConfig) {
     const shared = api;
+    const { FleetLink, readSeedFile } = await import('./fleet/link.ts');
     fleet = FleetLink.start({
       servers: fleetConfig.servers,
       host: fleetConfig.host,
