@@ -95,7 +95,7 @@ async function buildImageOnce(ctx: ImageContext, recipe: Recipe): Promise<BuiltI
     guests,
     vmVars,
   });
-  const initrd = await packInitramfs(ctx, recipe, rootfs.tar, packages.tar);
+  const initrd = await packInitramfs(ctx, recipe, rootfs.tar, packages.tar, rootfs.packagePaths);
   const disk = wantsRootDisk(recipe) ? await makeRootDisk(ctx, recipe, rootfs.tar) : undefined;
   const firmware = locked.firmware.map((name) => ({ ...pinOf(ctx.lock, name), role: 'firmware' }));
   return {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileTree } from '../rootfs/tree.ts';
+import { FileTree, unchangedPaths } from '../rootfs/tree.ts';
 import { entry } from '../rootfs/tree-entries.test-support.ts';
 import { SEGMENTS, segmentOf, splitTree } from './initramfs.ts';
 
@@ -29,7 +29,7 @@ function trees(): { packages: FileTree; root: FileTree } {
 
 test('each entry is in one segment: unchanged package files, modules, guest images, and what the image added or changed', () => {
   const { packages, root } = trees();
-  const trees_ = splitTree(root, segmentOf(root, packages));
+  const trees_ = splitTree(root, segmentOf(root, new Set(unchangedPaths(root, packages))));
   const files = (name: (typeof SEGMENTS)[number]) =>
     trees_
       .get(name)!

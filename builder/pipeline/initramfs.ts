@@ -21,28 +21,15 @@ type Segment = (typeof SEGMENTS)[number];
 // the same time (8.2 s against 7.0–7.8 s to power-off under TCG, xz -9 took 16–17 s), and paid once per package set.
 const PACKAGES_ZSTD_LEVEL = 19;
 
-function entriesEqual(a: Readonly<TreeEntry>, b: Readonly<TreeEntry>): boolean {
-  return (
-    a.type === b.type &&
-    a.mode === b.mode &&
-    a.uid === b.uid &&
-    a.gid === b.gid &&
-    a.linkname === b.linkname &&
-    a.devmajor === b.devmajor &&
-    a.devminor === b.devminor &&
-    (a.content === b.content || (a.content !== undefined && b.content !== undefined && a.content.equals(b.content)))
-  );
-}
-
-// Which segment each entry of the root tree goes to: a package's file that the image left as the package had it goes
-// with the packages; hard links go with the file they name, so each segment's links stay within it.
-export function segmentOf(root: FileTree, packages: FileTree): (entry: Readonly<TreeEntry>) => Segment {
+// Which segment each entry of the root tree goes to: a package's file that the image left as the package had it (its
+// path in `packaged`, which the rootfs stage records while it holds both trees) goes with the packages; hard links go
+// with the file they name, so each segment's links stay within it.
+export function segmentOf(root: FileTree, packaged: ReadonlySet<string>): (entry: Readonly<TreeEntry>) => Segment {
   const place = (entry: Readonly<TreeEntry>): Segment => {
     const path = entry.path;
     if (/^(usr\/)?lib\/modules(\/|$)/.test(path)) return 'kernel';
     if (path.startsWith('usr/share/mvos/vms/') || path.startsWith('usr/share/mvos/container/')) return 'guests';
-    const packaged = packages.get(path);
-    return packaged && entriesEqual(packaged, entry) ? 'packages' : 'image';
+    return packaged.has(path) ? 'packages' : 'image';
   };
   return (entry) => (entry.type === 'hardlink' ? place(root.get(entry.linkname!)!) : place(entry));
 }
@@ -109,17 +96,20 @@ async function compressedSegment(
   return compressed;
 }
 
-// The initrd blob of the root tree blob `rootfs`, whose package layer is the tree blob `packages`.
+// The initrd blob of the root tree blob `rootfs`, whose package layer is the tree blob `packages` and whose entries that
+// layer holds unchanged are listed in the blob `packagePaths` (a JSON array, from the rootfs stage).
 export async function packInitramfs(
   ctx: ImageContext,
   recipe: Recipe,
   rootfs: string,
   packages: string,
+  packagePaths: string,
 ): Promise<string> {
   const { compression, level } = recipe.initramfs;
   const inputs = {
     rootfs,
     packages,
+    packagePaths,
     compression,
     level: String(level ?? ''),
     sde: String(ctx.sourceDateEpoch),
@@ -128,8 +118,11 @@ export async function packInitramfs(
   };
   const record = await runLoggedStage(ctx, `initramfs(${recipe.name})`, inputs, async () => {
     const root = await readTar(await ctx.cache.read(rootfs, `${recipe.name} rootfs`), { origin: 'rootfs' });
-    const layer = await readTar(await ctx.cache.read(packages, `${recipe.name} packages`), { origin: 'packages' });
-    const segments = splitTree(root, segmentOf(root, layer));
+    // The package layer itself (as large as the root) is not read again: the rootfs stage listed what it left alone.
+    const packaged = new Set(
+      JSON.parse((await ctx.cache.read(packagePaths, `${recipe.name} package paths`)).toString('utf8')) as string[],
+    );
+    const segments = splitTree(root, segmentOf(root, packaged));
     const parts: Buffer[] = [];
     // The cpio writer's code is part of a segment's name where its cpio is not hashed.
     const writer = await hashCode(['builder/archive/cpio.ts']);

@@ -7,7 +7,7 @@ import { readTar, writeTar } from '../archive/tar.ts';
 import { defaultKeyDir } from '../firmware/keys.ts';
 import { renderTemplate } from '../recipe/templates.ts';
 import type { Recipe, TemplateSpec } from '../recipe/types.ts';
-import { type FileTree, placeEntry, resolveInTree, rootFile } from '../rootfs/tree.ts';
+import { type FileTree, placeEntry, resolveInTree, rootFile, unchangedPaths } from '../rootfs/tree.ts';
 import { type ApiTlsPair, IMAGE_API_CERT, IMAGE_API_KEY, readApiTls } from '../secrets/api-tls.ts';
 import { type FleetFiles, IMAGE_FLEET_CA, IMAGE_FLEET_SEED, readFleetFiles } from '../secrets/fleet-files.ts';
 import { type HostUsers, IMAGE_SECRET_KEY, resolveHostUsers } from '../secrets/host-users.ts';
@@ -43,6 +43,8 @@ export interface RootfsParts {
 export interface BuiltRootfs {
   tar: string;
   stats: { entries: number; bytes: number };
+  // A JSON array of the paths whose entries the package layer holds as they are (the initramfs's packages segment).
+  packagePaths: string;
 }
 
 // What the recipe and the key folder add to the packages, read before the stage so that its key holds all of it.
@@ -153,15 +155,21 @@ async function packagesWithModules(
   ctx: ImageContext,
   recipe: Recipe,
   parts: RootfsParts,
-): Promise<{ tree: FileTree; moduleLoadOrder?: string }> {
+): Promise<{ tree: FileTree; layer: FileTree; moduleLoadOrder?: string }> {
   const tree = await readTar(await ctx.cache.read(parts.packages, `${recipe.name} packages`), { origin: 'packages' });
-  if (!parts.modules) return { tree };
+  // The layer as it came, before anything is laid over it (entries are shared, not copied).
+  const layer = tree.clone();
+  if (!parts.modules) return { tree, layer };
   const modules = await readTar(await ctx.cache.read(parts.modules.tar, `${recipe.name} modules`), {
     origin: 'kernel',
   });
   // Through the tree's links: on merged /usr, lib/modules/ lands in usr/lib/modules/.
   for (const entry of modules.entries()) placeEntry(tree, { ...entry });
-  return { tree, moduleLoadOrder: (await ctx.cache.read(parts.modules.load, 'module load order')).toString('utf8') };
+  return {
+    tree,
+    layer,
+    moduleLoadOrder: (await ctx.cache.read(parts.modules.load, 'module load order')).toString('utf8'),
+  };
 }
 
 function addOverlays(tree: FileTree, overlays: RecipeFiles['overlays']): void {
@@ -277,7 +285,7 @@ async function buildRootTree(
   parts: RootfsParts,
   files: RecipeFiles,
 ): Promise<Record<string, Buffer>> {
-  const { tree, moduleLoadOrder } = await packagesWithModules(ctx, recipe, parts);
+  const { tree, layer, moduleLoadOrder } = await packagesWithModules(ctx, recipe, parts);
   addOverlays(tree, files.overlays);
   for (const t of files.templates) tree.add(rootFile(t.target.slice(1), t.text, `template:${t.target}`, t.mode));
   const generated =
@@ -297,6 +305,7 @@ async function buildRootTree(
   return {
     'rootfs.tar': await writeTar(tree, { mtime: ctx.sourceDateEpoch }),
     stats: Buffer.from(JSON.stringify({ entries: tree.size, bytes: tree.contentBytes })),
+    'package-paths': Buffer.from(JSON.stringify(unchangedPaths(tree, layer))),
   };
 }
 
@@ -312,5 +321,5 @@ export async function assembleRootfs(ctx: ImageContext, recipe: Recipe, parts: R
   const stats = JSON.parse(
     (await ctx.cache.read(record.outputs.stats!, 'rootfs stats')).toString(),
   ) as BuiltRootfs['stats'];
-  return { tar: record.outputs['rootfs.tar']!, stats };
+  return { tar: record.outputs['rootfs.tar']!, stats, packagePaths: record.outputs['package-paths']! };
 }

@@ -420,3 +420,29 @@ function landingPath(tree: FileTree, name: string): string {
   const dir = parent === '' ? '' : resolveInTree(tree, parent);
   return dir === '' ? base : `${dir}/${base}`;
 }
+
+// Whether two entries are the same file: type, mode, owner, link, device and content (not their origin).
+export function sameEntry(a: Readonly<TreeEntry>, b: Readonly<TreeEntry>): boolean {
+  return (
+    a === b ||
+    (a.type === b.type &&
+      a.mode === b.mode &&
+      a.uid === b.uid &&
+      a.gid === b.gid &&
+      a.linkname === b.linkname &&
+      a.devmajor === b.devmajor &&
+      a.devminor === b.devminor &&
+      (a.content === b.content || (a.content !== undefined && b.content !== undefined && a.content.equals(b.content))))
+  );
+}
+
+// The paths of `tree` whose entries `layer` (the tree it was made from) holds as they are, sorted.
+export function unchangedPaths(tree: FileTree, layer: FileTree): string[] {
+  return tree
+    .entries()
+    .filter((entry) => {
+      const before = layer.get(entry.path);
+      return before !== undefined && sameEntry(before, entry);
+    })
+    .map((entry) => entry.path);
+}
