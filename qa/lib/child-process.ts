@@ -7,7 +7,7 @@ export async function endChild(child: ChildProcess | undefined, graceMs = 3000):
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
-  if ((await Promise.race([exited, sleep(graceMs, 'timeout')])) === 'timeout') {
+  if ((await Promise.race([exited, sleep(graceMs, 'timeout', { ref: false })])) === 'timeout') {
     child.kill('SIGKILL');
     await exited;
   }

@@ -28,6 +28,8 @@ interface FileResult {
   output: string;
   code: number | null;
   seconds: number;
+  // Seconds the file's process still ran after its summary.
+  lingered?: number;
 }
 
 // uvu prints "Total: N / Passed: N / Skipped: N" at exit; a crash before that counts as one failure.
@@ -82,8 +84,14 @@ function runFile(file: string): Promise<FileResult> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
+    // When uvu printed its summary: a file that goes on running long after it holds a timer or a handle open.
+    let summaryAt: number | undefined;
+    const take = (chunk: Buffer) => {
+      output += chunk;
+      if (summaryAt === undefined && /Duration:/.test(output)) summaryAt = performance.now();
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
     child.on('close', (code) => {
       const summary = parseUvuSummary(output);
       const passed = summary?.passed ?? 0;
@@ -96,6 +104,7 @@ function runFile(file: string): Promise<FileResult> {
         output,
         code,
         seconds: (performance.now() - started) / 1000,
+        ...(summaryAt !== undefined ? { lingered: (performance.now() - summaryAt) / 1000 } : {}),
       });
     });
   });
@@ -121,8 +130,12 @@ async function main(): Promise<void> {
     results.push(result);
     const mark = result.failed === 0 ? 'ok  ' : 'FAIL';
     // The time is there so a slow suite shows which files to move to `npm run test:slow`.
+    const lingered =
+      (result.lingered ?? 0) > 5
+        ? `, ${result.lingered!.toFixed(1)} s of it after its summary: a timer or handle left open`
+        : '';
     console.log(
-      `${mark} ${result.file} (${result.passed} passed, ${result.failed} failed, ${result.seconds.toFixed(1)} s)`,
+      `${mark} ${result.file} (${result.passed} passed, ${result.failed} failed, ${result.seconds.toFixed(1)} s${lingered})`,
     );
     if (result.failed > 0) console.log(result.output.replace(/^/gm, '    '));
   };
