@@ -7,6 +7,7 @@ import { dirname, join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { FailureError, UserError } from '../../common/errors.ts';
 import { runTool, spawnTool } from '../../common/exec.ts';
+import { decompressXzBatch } from './xz-batch.ts';
 
 // What a module says about itself in its .modinfo section (names normalised to underscores).
 export interface ModuleInfo {
@@ -74,13 +75,23 @@ export async function selectModules(kernel: KernelModules, wanted: string[]): Pr
     elves.set(path, elf);
     return elf;
   };
+  // The alias index reads every module: one xz process for all of them, not one each (thousands of spawns took 52 s of
+  // a cold build here). A module the batch cannot size is decompressed on its own, as before.
+  const decompressAll = async (paths: string[]): Promise<void> => {
+    const xz = paths.filter((path) => path.endsWith('.ko.xz') && !elves.has(path));
+    const batch = await decompressXzBatch(xz.map((path) => kernel.modules.get(path)!));
+    if (batch) for (const [i, path] of xz.entries()) elves.set(path, Promise.resolve(batch[i]!));
+  };
   let aliases: Map<string, string[]> | undefined;
   // A name is a module, a built-in, or an alias (modprobe's softdeps name aliases such as crypto-crc32c); builtin
   // providers win, as in modprobe.
   const resolve = async (name: string): Promise<string[] | 'builtin' | undefined> => {
     if (builtins.has(name)) return 'builtin';
     if (byName.has(name)) return [name];
-    aliases ??= await aliasIndex(kernel, byName, elfOf);
+    if (!aliases) {
+      await decompressAll([...byName.values()]);
+      aliases = await aliasIndex(kernel, byName, elfOf);
+    }
     const providers = aliases.get(name);
     if (providers === undefined) return undefined;
     return providers.some((p) => builtins.has(p)) ? 'builtin' : providers;
