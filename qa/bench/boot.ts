@@ -15,15 +15,17 @@ export async function bootRows(image: HostImage, runs: number, work: string): Pr
   writeFileSync(baselineInitrd, await makeBusyboxInitramfs({ marker: 'MVOS-BASELINE-READY', poweroff: true }));
   const host: number[] = [];
   const base: number[] = [];
-  // The markers are spelled so that the kernel's echo of its command line does not already hold them.
+  // The markers are spelled so that the kernel's echo of its command line does not already hold them, and init stays
+  // after printing: an init that exits panics the kernel, which can lose what the UART had not sent yet.
   const floors = {
     unpack: {
-      cmdline: 'rdinit=/usr/bin/busybox -- printf MVOS-UNPACKED-\\122EADY\\n',
+      cmdline:
+        'rdinit=/usr/bin/busybox -- sh -c "printf MVOS-UNPACKED-\\\\122EADY\\\\n; exec /usr/bin/busybox sleep 60"',
       marker: 'MVOS-UNPACKED-READY',
       s: [] as number[],
     },
     node: {
-      cmdline: `rdinit=/usr/bin/node -- -e "console.log('MVOS-NODE'+'-READY')"`,
+      cmdline: `rdinit=/usr/bin/node -- -e "console.log('MVOS-NODE'+'-READY'); setTimeout(() => {}, 60000)"`,
       marker: 'MVOS-NODE-READY',
       s: [] as number[],
     },
