@@ -11,7 +11,7 @@ import { buildKernelFromSource, kernelSourceKey, kernelToolchain, readConfigFrag
 import { kernelConfigDir } from '../recipe/rules.ts';
 import type { Recipe } from '../recipe/types.ts';
 import { FileTree } from '../rootfs/tree.ts';
-import { toolVersion } from '../tools/versions.ts';
+import { toolAnswer, toolVersion } from '../tools/versions.ts';
 import type { ImageContext } from './image.ts';
 import { withKernelBuildProgress } from './kernel-progress.ts';
 import { hashCode, hashFiles } from './sources.ts';
@@ -86,7 +86,7 @@ async function buildSourceKernel(ctx: ImageContext, source: string, packageName:
   const fragments = await readConfigFragments(configDir);
   const key = kernelSourceKey(pin.sha256, fragments, 'tinyconfig', {
     sourceDateEpoch: ctx.sourceDateEpoch,
-    toolchain: await kernelToolchain(),
+    toolchain: await toolAnswer('kernel toolchain', ['gcc', 'ld'], kernelToolchain),
   });
   const record = await runLoggedStage(ctx, `kernel-source(${source})`, { key, code: KERNEL_BUILD_CODE }, async () => {
     const sourceDeb = await ctx.cache.read(pin.sha256, pin.name);
