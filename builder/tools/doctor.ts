@@ -1,7 +1,6 @@
 // Host check: which required packages are present, what to install, and whether KVM is usable.
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type KvmProbe, probeKvm } from '../../common/qemu/kvm.ts';
 import {
   type Detection,
@@ -10,6 +9,7 @@ import {
   type ToolGroup,
   type ToolRequirement,
 } from './requirements.ts';
+import { envPathDirs, whichCommand } from './which.ts';
 
 // One package as found (or not) on this host.
 export interface ToolStatus {
@@ -37,19 +37,6 @@ export interface CheckOptions {
   probe?: () => Promise<KvmProbe>;
 }
 
-// Debian leaves sbin off a normal user's PATH, yet tools such as mkfs.vfat live there and run without root.
-const SBIN_DIRS = ['/usr/sbin', '/sbin'];
-
-async function isExecutableFile(path: string): Promise<boolean> {
-  try {
-    if (!(await stat(path)).isFile()) return false;
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
@@ -61,19 +48,7 @@ async function isFile(path: string): Promise<boolean> {
 // The path where a detection succeeds (under root), or undefined.
 async function locate(detection: Detection, root: string, pathDirs: readonly string[]): Promise<string | undefined> {
   if ('file' in detection) return (await isFile(join(root, detection.file))) ? detection.file : undefined;
-  for (const dir of [...pathDirs, ...SBIN_DIRS.filter((d) => !pathDirs.includes(d))]) {
-    if (await isExecutableFile(join(root, dir, detection.command))) return join(dir, detection.command);
-  }
-  return undefined;
-}
-
-// Full path of a command found in pathDirs or sbin (below root), or undefined.
-export async function whichCommand(
-  command: string,
-  pathDirs: readonly string[] = envPathDirs(),
-  root = '/',
-): Promise<string | undefined> {
-  return locate({ command }, root, pathDirs);
+  return whichCommand(detection.command, pathDirs, root);
 }
 
 async function checkTool(requirement: ToolRequirement, root: string, pathDirs: readonly string[]): Promise<ToolStatus> {
@@ -125,11 +100,6 @@ export function fixCommand(missing: readonly string[], isRoot: boolean): string[
 // Whether this process runs as root (apt-get needs it).
 export function runningAsRoot(): boolean {
   return process.getuid?.() === 0;
-}
-
-// The PATH of this process split into directories.
-export function envPathDirs(): string[] {
-  return (process.env.PATH ?? '').split(delimiter).filter(Boolean);
 }
 
 // Checks every required package under `root` (commands in `pathDirs` below root) and probes KVM on this host.

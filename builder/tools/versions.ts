@@ -1,11 +1,12 @@
 // Versions of the host tools whose output lands in images, for stage keys (a new zstd may compress differently). Each
 // answer is asked once per process and kept across processes in the cache folder, keyed by the identity of the files it
 // comes from (a tool's binary, dpkg's status file): a no-op build spawns none of these tools.
-import { access, readFile, realpath, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.ts';
 import { runTool } from '../../common/exec.ts';
 import { ContentCache } from '../inputs/cache.ts';
+import { whichCommand } from './which.ts';
 
 const DPKG_STATUS = '/var/lib/dpkg/status';
 // Enough for every tool and package set a build asks about; older answers go first.
@@ -38,20 +39,6 @@ async function fileIdentity(path: string): Promise<string | undefined> {
   }
 }
 
-// The file `tool` runs as, found on PATH as the spawn would find it.
-async function onPath(tool: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    const candidate = join(dir, tool);
-    if (
-      await access(candidate, 1)
-        .then(() => true)
-        .catch(() => false)
-    )
-      return candidate;
-  }
-  return undefined;
-}
-
 // `ask()`'s answer, from this process or the cache folder while the files in `sources` are the same ones.
 function remembered(question: string, sources: () => Promise<string[]>, ask: () => Promise<string>): Promise<string> {
   let answer = asked.get(question);
@@ -80,7 +67,7 @@ export function toolAnswer(question: string, tools: readonly string[], ask: () =
   return remembered(
     question,
     async () => {
-      const paths = await Promise.all(tools.map(onPath));
+      const paths = await Promise.all(tools.map((tool) => whichCommand(tool)));
       return paths.every((p) => p !== undefined) ? (paths as string[]) : [];
     },
     ask,

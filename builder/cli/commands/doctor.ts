@@ -3,15 +3,9 @@ import { join, relative } from 'node:path';
 import { FailureError, UserError } from '../../../common/errors.ts';
 import { runTool } from '../../../common/exec.ts';
 import { readLockfile } from '../../inputs/lockfile.ts';
-import {
-  type CheckOptions,
-  checkHost,
-  fixCommand,
-  type HostCheck,
-  runningAsRoot,
-  whichCommand,
-} from '../../tools/doctor.ts';
+import { type CheckOptions, checkHost, fixCommand, type HostCheck, runningAsRoot } from '../../tools/doctor.ts';
 import { suiteReport } from '../../tools/suite-report.ts';
+import { whichCommand } from '../../tools/which.ts';
 import type { Command, CommandContext } from '../command.ts';
 
 // What the doctor verb needs from the outside world; tests replace it.
