@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileTree } from '../rootfs/tree.ts';
+import { USR_IMAGE_PATH, writeSquashfs } from '../rootfs/squashfs.ts';
+import { FileTree, rootFile } from '../rootfs/tree.ts';
 import { entry } from '../rootfs/tree-entries.test-support.ts';
 import { compress } from './compress.ts';
 import { splitNewcArchives, writeCpioNewc } from './cpio.ts';
@@ -61,6 +62,30 @@ test('an initramfs of segments (each compressed on its own) unpacks whole; the a
     const root = await unpackInitramfs(file, join(dir, 'cache'));
     assert.is(await readFile(join(root, 'etc/mvos/host.json'), 'utf8'), '{"v":3}');
     assert.is((await readFile(join(root, 'usr/lib/mvos/agent.mjs'))).length, 5000);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a /usr image in the initramfs joins the unpacked /usr, as init mounts it on the host, and is not left beside it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mvos-unpack-'));
+  try {
+    const usr = new FileTree();
+    usr.mkdirp('bin', { origin: 'test' });
+    usr.add(entry('bin/qemu-img', 'file', { mode: 0o755, content: Buffer.from('qemu-img') }));
+    const holder = new FileTree();
+    holder.add(rootFile(USR_IMAGE_PATH, await writeSquashfs(usr, { sourceDateEpoch: 0 }), 'test', 0o400));
+    const unpacked = new FileTree();
+    unpacked.mkdirp('usr/bin', { origin: 'test' });
+    unpacked.add(entry('usr/bin/node', 'file', { mode: 0o755, content: Buffer.from('node') }));
+    const file = join(dir, 'with-image.initrd');
+    const archives = [await writeCpioNewc(unpacked, { mtime: 0 }), await writeCpioNewc(holder, { mtime: 0 })];
+    await writeFile(file, Buffer.concat(await Promise.all(archives.map((a) => compress(a, 'zstd')))));
+    const root = await unpackInitramfs(file, join(dir, 'cache'));
+    assert.is(await readFile(join(root, 'usr/bin/node'), 'utf8'), 'node');
+    assert.is(await readFile(join(root, 'usr/bin/qemu-img'), 'utf8'), 'qemu-img');
+    assert.is((await stat(join(root, 'usr/bin/qemu-img'))).mode & 0o777, 0o755);
+    assert.is(await stat(join(root, USR_IMAGE_PATH)).catch(() => undefined), undefined);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

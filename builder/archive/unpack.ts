@@ -1,11 +1,12 @@
-// Unpacks a built initramfs (zstd, gzip or plain newc cpio, one archive or several) into a folder, once per content: a
-// host image's root for running its agent on a build machine.
+// Unpacks a built initramfs (zstd, gzip or plain newc cpio, one archive or several, and the /usr image in it) into a
+// folder, once per content: a host image's root for running its agent on a build machine.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../../common/exec.ts';
 import { pathExists } from '../../common/files.ts';
+import { USR_IMAGE_PATH } from '../rootfs/squashfs.ts';
 import { type Compression, decompress } from './compress.ts';
 import { splitNewcArchives } from './cpio.ts';
 
@@ -40,6 +41,14 @@ export async function unpackInitramfs(initrd: string, cacheDir: string): Promise
       input: archive,
       timeoutMs: 300_000,
     });
+  }
+  // A /usr image (initramfs.usrImage) is what init mounts under /usr: its files join the unpacked /usr, as on the host.
+  const usrImage = join(temporary, 'root', USR_IMAGE_PATH);
+  if (await pathExists(usrImage)) {
+    await runTool('unsquashfs', ['-f', '-no-progress', '-no-xattrs', '-d', join(temporary, 'root', 'usr'), usrImage], {
+      timeoutMs: 300_000,
+    });
+    await rm(usrImage);
   }
   await writeFile(join(temporary, '.unpacked'), `${initrd}\n`);
   await rm(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ export const FAT_PACKAGES = ['mtools'] as const;
 
 // What goes into one FAT image.
 export interface FatSpec {
+  // May be a fraction (the ISO's El Torito image is sized in 64 KiB steps); the image is whole KiB.
   sizeMiB: number;
   label: string;
   // Volume serial, 8 hex digits.
@@ -29,7 +30,7 @@ export async function makeFat(spec: FatSpec): Promise<Buffer> {
   try {
     const image = join(dir, 'fat.img');
     await writeFile(image, Buffer.alloc(0));
-    await runTool('truncate', ['-s', `${spec.sizeMiB}M`, image]);
+    await runTool('truncate', ['-s', `${Math.ceil(spec.sizeMiB * 1024)}K`, image]);
     await runTool('mformat', ['-i', image, ...(spec.fat32 ? ['-F'] : []), '-N', spec.serial, '-v', spec.label, '::'], {
       env,
     });

@@ -41,11 +41,12 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
     // GRUB's early config reads the kernel from the ISO 9660 file system; BIOS boots GRUB from El Torito either way.
     const bootx64 = input.uki ?? (await grubImage('x86_64-efi', mediaTag(input)));
     const efi = await makeFat({
-      // As small as what it holds allows: GRUB (about 0.7 MB) and FAT12's own tables fit in 1 MiB, where a fixed 4 MiB
-      // was 3 MiB of zeros in every ISO; a signed UKI carries kernel and initramfs, plus room for FAT overhead.
+      // As small as what it holds allows: GRUB (about 0.7 MB) and FAT12's own tables (under 8 KiB at this size), with
+      // 64 KiB to spare, in 64 KiB steps: a fixed 4 MiB was 3.3 MiB of zeros in every ISO; a signed UKI carries kernel
+      // and initramfs, plus room for FAT overhead.
       sizeMiB: input.uki
         ? Math.ceil((bootx64.length * 1.05) / (1 << 20)) + 2
-        : Math.ceil((bootx64.length + (256 << 10)) / (1 << 20)),
+        : Math.ceil((bootx64.length + (64 << 10)) / (64 << 10)) / 16,
       label: 'MVOS-EFI',
       serial: fatSerial(input, 'iso-efi'),
       fat32: false,
@@ -66,6 +67,9 @@ export async function writeIso(input: MediaInput): Promise<Buffer> {
         out,
         '-iso-level',
         '3',
+        // No 300 KiB of trailing zeros (mkisofs's guard against old kernels reading ahead past a CD's last track): the
+        // EFI partition follows the file system here, so a read-ahead finds data either way.
+        '-no-pad',
         '-R',
         '-V',
         volumeId(input),

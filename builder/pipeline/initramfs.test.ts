@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileTree, unchangedPaths } from '../rootfs/tree.ts';
 import { entry } from '../rootfs/tree-entries.test-support.ts';
-import { SEGMENTS, segmentOf, splitTree } from './initramfs.ts';
+import { SEGMENTS, segmentOf, splitTree, usrImagePaths } from './initramfs.ts';
 
 // A packages layer, and the root the image made of it: one package file changed by an overlay, one left alone, kernel
 // modules, a guest image shared by two VMs as a hard link, and the image's own files.
@@ -50,6 +50,35 @@ test('each entry is in one segment: unchanged package files, modules, guest imag
     .map((e) => e.path)
     .sort();
   assert.equal(all, rootFiles, 'nothing lost, nothing twice');
+});
+
+test('the /usr image takes the unchanged package files under /usr that boot does not run or keep', () => {
+  const { packages, root } = trees();
+  const add = (path: string, type: 'file' | 'hardlink' = 'file', linkname?: string) => {
+    packages.mkdirp(path.split('/').slice(0, -1).join('/'), { origin: 'pkg' });
+    packages.add(entry(path, type, type === 'file' ? { content: Buffer.from(path) } : { linkname }));
+  };
+  add('usr/bin/busybox');
+  add('usr/share/nodejs/acorn.js');
+  add('usr/share/qemu/bios.bin');
+  add('usr/share/doc/odd name');
+  add('usr/lib/tool');
+  add('usr/lib/tool-link', 'hardlink', 'usr/lib/tool');
+  add('usr/share/fw');
+  add('usr/share/fw link', 'hardlink', 'usr/share/fw');
+  add('etc/qemu.conf');
+  const image = packages.clone();
+  for (const e of root.entries()) if (!image.has(e.path) || e.path === 'etc/issue') image.add({ ...e });
+  const packaged = new Set(unchangedPaths(image, packages));
+  const onDemand = usrImagePaths(image, packaged, { boot: ['/usr/bin/busybox'], unpacked: ['/usr/share/nodejs/**'] });
+  // Not busybox (boot runs it), not node's files (kept unpacked), not a name a pseudo file cannot hold, not a file with
+  // such a link, not /etc, not what the image changed or added, not modules or guests.
+  // (usr/bin/qemu stays too: the image added a hard link to it.)
+  assert.equal([...onDemand].sort(), ['usr/lib/tool', 'usr/lib/tool-link', 'usr/share/qemu/bios.bin']);
+  const segments = splitTree(image, segmentOf(image, packaged, onDemand));
+  assert.ok(segments.get('usr-image')!.has('usr/lib/tool-link'), 'a hard link goes with its file');
+  assert.ok(segments.get('packages')!.has('usr/share/fw link'));
+  assert.ok(segments.get('packages')!.has('usr/bin/busybox'));
 });
 
 test.run();

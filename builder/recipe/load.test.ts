@@ -72,6 +72,20 @@ test("host.watchdog: the watchdogs' drivers join the kernel modules once; withou
   assert.not.ok(plain.kernel.modules.includes('i6300esb'));
 });
 
+test('initramfs.usrImage: loop, squashfs and overlay join the kernel modules once; a recipe without it gets none', () => {
+  const host = loadRecipe('recipes/host.yaml', root).recipe!;
+  assert.equal(host.initramfs.usrImage, {
+    boot: ['/usr/bin/busybox', '/usr/bin/node'],
+    unpacked: ['/usr/share/nodejs/**'],
+  });
+  for (const module of ['loop', 'squashfs', 'overlay']) {
+    assert.is(host.kernel.modules.filter((m) => m === module).length, 1, module);
+  }
+  const guest = loadRecipe('recipes/controller.yaml', root).recipe!;
+  assert.is(guest.initramfs.usrImage, undefined);
+  assert.not.ok(guest.kernel.modules.includes('squashfs'));
+});
+
 test('guest recipes are loaded once per loader', () => {
   const loader = new RecipeLoader(root);
   const a = loader.load('recipes/host.yaml').recipe!;

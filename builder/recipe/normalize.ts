@@ -132,7 +132,6 @@ export function normalizeVm(name: string, raw: AnyVm, guest: Recipe): VmSpec {
   });
 }
 
-// Builds the frozen Recipe from schema-valid data; `guests` maps VM name → its loaded guest recipe; `resolvePath` makes
 // The drivers of the hardware watchdogs a host arms with host.watchdog: QEMU's i6300esb, Intel's TCO (ICH/PCH) and AMD's
 // SP5100 TCO; init opens whichever bound (the others are listed as not loaded: no such hardware).
 export const WATCHDOG_MODULES = ['i6300esb', 'iTCO_wdt', 'sp5100_tco'] as const;
@@ -141,6 +140,14 @@ function withWatchdogDrivers(modules: readonly string[], watchdog: number | unde
   return watchdog ? [...modules, ...WATCHDOG_MODULES.filter((m) => !modules.includes(m))] : [...modules];
 }
 
+// What init needs to mount the /usr image: loop devices, the file system, and overlayfs to lay it under /usr.
+const USR_IMAGE_MODULES = ['loop', 'squashfs', 'overlay'];
+
+function withUsrImageModules(modules: readonly string[], initramfs: MultiverseRecipe['initramfs']): string[] {
+  return initramfs?.usrImage ? [...modules, ...USR_IMAGE_MODULES.filter((m) => !modules.includes(m))] : [...modules];
+}
+
+// Builds the frozen Recipe from schema-valid data; `guests` maps VM name → its loaded guest recipe; `resolvePath` makes
 // a path absolute from the recipe file that wrote it.
 export function normalizeRecipe(
   file: string,
@@ -166,9 +173,22 @@ export function normalizeRecipe(
       package: raw.kernel?.package,
       source: raw.kernel?.source,
       cmdline: Object.freeze([...(raw.kernel?.cmdline ?? [])]),
-      modules: Object.freeze(withWatchdogDrivers(raw.kernel?.modules ?? [], raw.host?.watchdog)),
+      modules: Object.freeze(
+        withWatchdogDrivers(withUsrImageModules(raw.kernel?.modules ?? [], raw.initramfs), raw.host?.watchdog),
+      ),
     }),
-    initramfs: Object.freeze({ compression: raw.initramfs?.compression ?? 'zstd', level: raw.initramfs?.level }),
+    initramfs: Object.freeze({
+      compression: raw.initramfs?.compression ?? 'zstd',
+      level: raw.initramfs?.level,
+      ...(raw.initramfs?.usrImage
+        ? {
+            usrImage: Object.freeze({
+              boot: Object.freeze([...raw.initramfs.usrImage.boot]),
+              unpacked: Object.freeze([...(raw.initramfs.usrImage.unpacked ?? [])]),
+            }),
+          }
+        : {}),
+    }),
     firmware: Object.freeze({
       type: raw.firmware?.type ?? 'ovmf',
       preset: raw.firmware?.preset ?? 'default',

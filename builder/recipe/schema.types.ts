@@ -241,6 +241,21 @@ export interface Initramfs {
    * Compression level.
    */
   level?: number;
+  /**
+   * The package files under /usr that boot does not read go into a squashfs image (xz, 1 MiB blocks) that init mounts under /usr: read on demand, never unpacked into memory. The kernel modules loop, squashfs and overlay are added to kernel.modules.
+   */
+  usrImage?: {
+    /**
+     * The programs boot runs before the image is mounted or right after (init's interpreter, the agent's runtime): they and every library they link to stay unpacked.
+     *
+     * @minItems 1
+     */
+    boot: [string, ...string[]];
+    /**
+     * Globs of further /usr paths that stay unpacked (files boot reads without linking them).
+     */
+    unpacked?: string[];
+  };
 }
 /**
  * The firmware the machine starts with.

@@ -111,7 +111,12 @@ export interface Recipe {
     readonly cmdline: readonly string[];
     readonly modules: readonly string[];
   };
-  readonly initramfs: { readonly compression: 'zstd' | 'gzip' | 'none'; readonly level?: number };
+  readonly initramfs: {
+    readonly compression: 'zstd' | 'gzip' | 'none';
+    readonly level?: number;
+    // /usr's package files that boot does not read, as a squashfs image init mounts under /usr.
+    readonly usrImage?: { readonly boot: readonly string[]; readonly unpacked: readonly string[] };
+  };
   readonly firmware: {
     readonly type: FirmwareType;
     readonly preset: string;

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runTool } from '../../common/exec.ts';
 import { readElfLinks } from './elf.ts';
-import { pruneUnreferencedLibraries } from './libraries.ts';
+import { linkedFiles, pruneUnreferencedLibraries } from './libraries.ts';
 import { FileTree, type TreeEntry } from './tree.ts';
 
 const PROGRAM = '/usr/bin/qemu-img';
@@ -103,6 +103,17 @@ test('a library kept by the recipe (dlopen) stays, with what it needs; a missing
   assert.ok(kept.unresolved.some((u) => u.startsWith('libc.so.6 (needed by /usr/lib/x86_64-linux-gnu/libz.so')));
   const notKept = pruneUnreferencedLibraries(tree, () => false);
   assert.is(notKept.removed.length, 2);
+});
+
+test('linkedFiles: the program and exactly what ld.so loads for it, as the files behind the names', async () => {
+  const closure = await lddClosure(PROGRAM);
+  const unrelated = ['/usr/lib/x86_64-linux-gnu/libz.so.1'].filter((p) => ![...closure.values()].includes(p));
+  const tree = await treeFor(PROGRAM, unrelated);
+  const loaded = [...closure.values()].map((p) => realpathSync(p).slice(1));
+  assert.equal([...linkedFiles(tree, [PROGRAM, '/usr/bin/not-there'])].sort(), [PROGRAM.slice(1), ...loaded].sort());
+  // A program named through a symlink is the file behind it.
+  tree.add(link('usr/bin/img', 'qemu-img'));
+  assert.ok(linkedFiles(tree, ['/usr/bin/img']).has(PROGRAM.slice(1)));
 });
 
 test.run();

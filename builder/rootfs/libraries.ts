@@ -44,15 +44,61 @@ function findNeeded(tree: FileTree, name: string, from: string, links: ElfLinks)
   return undefined;
 }
 
-// Removes every shared object below LIBRARY_DIRS that no executable, no kept library (keep matches its path) and no
-// library reached from those needs, with the symlinks that pointed at it. Executables anywhere are kept.
-export function pruneUnreferencedLibraries(tree: FileTree, keep: (path: string) => boolean): PrunedLibraries {
+function elfFiles(tree: FileTree): Map<string, ElfLinks> {
   const elf = new Map<string, ElfLinks>();
   for (const entry of tree.entries()) {
     if (entry.type !== 'file') continue;
     const links = readElfLinks(entry.content!);
     if (links) elf.set(entry.path, links);
   }
+  return elf;
+}
+
+// Adds to `used` every ELF file the ones in `pending` load (interpreter and NEEDED, transitively); the names no file in
+// the tree provides go to `unresolved`.
+function walkNeeded(
+  tree: FileTree,
+  elf: ReadonlyMap<string, ElfLinks>,
+  used: Set<string>,
+  pending: string[],
+  unresolved: Set<string>,
+): void {
+  for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
+    const links = elf.get(path)!;
+    const wanted = links.interpreter ? [links.interpreter, ...links.needed] : links.needed;
+    for (const name of wanted) {
+      const found = findNeeded(tree, name, path, links);
+      if (found && elf.has(found) && !used.has(found)) {
+        used.add(found);
+        pending.push(found);
+      } else if (!found) unresolved.add(`${name} (needed by /${path})`);
+    }
+  }
+}
+
+// The files that hold the given programs and every library they load, transitively (paths as the tree has them, the
+// regular file behind each symlink); a program that is not in the tree is left out.
+export function linkedFiles(tree: FileTree, programs: readonly string[]): Set<string> {
+  const elf = elfFiles(tree);
+  const used = new Set<string>();
+  for (const program of programs) {
+    const holder = holderOf(tree, program.replace(/^\/+/, ''));
+    if (holder) used.add(holder);
+  }
+  walkNeeded(
+    tree,
+    elf,
+    used,
+    [...used].filter((path) => elf.has(path)),
+    new Set(),
+  );
+  return used;
+}
+
+// Removes every shared object below LIBRARY_DIRS that no executable, no kept library (keep matches its path) and no
+// library reached from those needs, with the symlinks that pointed at it. Executables anywhere are kept.
+export function pruneUnreferencedLibraries(tree: FileTree, keep: (path: string) => boolean): PrunedLibraries {
+  const elf = elfFiles(tree);
   const candidates = new Set(
     [...elf].filter(([path, links]) => links.kind === 'shared-object' && isUnderLibraryDir(path)).map(([p]) => p),
   );
@@ -69,15 +115,7 @@ export function pruneUnreferencedLibraries(tree: FileTree, keep: (path: string) 
     const holder = entry.type === 'symlink' || entry.type === 'hardlink' ? holderOf(tree, entry.path) : entry.path;
     if (holder && candidates.has(holder) && keep(entry.path)) use(holder);
   }
-  for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
-    const links = elf.get(path)!;
-    const wanted = links.interpreter ? [links.interpreter, ...links.needed] : links.needed;
-    for (const name of wanted) {
-      const found = findNeeded(tree, name, path, links);
-      if (found && elf.has(found)) use(found);
-      else if (!found) unresolved.add(`${name} (needed by /${path})`);
-    }
-  }
+  walkNeeded(tree, elf, used, pending, unresolved);
   const removed = [...candidates].filter((path) => !used.has(path));
   const gone = new Set(removed);
   // Symlinks and hard links that led to a removed library go with it, so nothing dangles.

@@ -66,7 +66,7 @@ export const REQUIREMENTS: readonly ToolRequirement[] = [
   },
   {
     package: 'squashfs-tools',
-    purpose: 'build read-only squashfs root filesystems',
+    purpose: "pack a host's /usr image (initramfs.usrImage) and read it back",
     group: 'build',
     detect: [{ command: 'mksquashfs' }],
   },
