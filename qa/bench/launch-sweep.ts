@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { VmView } from '../../common/api-types.ts';
 import { AgentRun, apiCall, hostRoot, killVms } from '../lib/agent-run.ts';
 import { ARTIFACTS } from '../lib/boot.ts';
-import { type BenchRow, busyboxImage, median, novmApp } from './agent.ts';
+import { type BenchRow, busyboxImage, median, novmApp, secondsToReady } from './agent.ts';
 
 // One launch: how long to ready, or why it never got there.
 interface Launch {
@@ -39,7 +39,7 @@ export async function launchSweepRows(novm: number, containers: number): Promise
   const names = ['app'];
   try {
     for (let n = 1; n <= novm; n++) {
-      const started = performance.now();
+      const started = Date.now();
       await apiCall(run, 'POST', '/api/vms/app/start');
       const vm = await run.waitForVm('app', readyOrFailed, 120_000, 'was ready or failed');
       launches.push(outcome('novm', n, vm, started));
@@ -49,7 +49,7 @@ export async function launchSweepRows(novm: number, containers: number): Promise
     for (let n = 1; n <= containers; n++) {
       const name = `job-${n}`;
       names.push(name);
-      const started = performance.now();
+      const started = Date.now();
       const answer = await apiCall(run, 'POST', '/api/containers', { name, image });
       if (answer.status !== 201) throw new Error(`container launch: ${JSON.stringify(answer.json)}`);
       launches.push(outcome('container', n, await run.waitForVm(name, startedOrFailed, 120_000, 'started'), started));
@@ -77,5 +77,5 @@ export async function launchSweepRows(novm: number, containers: number): Promise
 
 function outcome(kind: Launch['kind'], n: number, vm: VmView, started: number): Launch {
   if (vm.state === 'failed') return { kind, n, failure: vm.failure?.reason ?? 'failed' };
-  return { kind, n, seconds: (performance.now() - started) / 1000 };
+  return { kind, n, seconds: secondsToReady(vm, started) };
 }
