@@ -1,9 +1,9 @@
 // The initramfs stage: the root tree as concatenated compressed newc cpio segments (the kernel unpacks one after the
 // other): the packages' files, the /usr image (when the recipe asks for one: the package files under /usr that boot does
 // not read, as one squashfs file that init mounts under /usr), the kernel modules, the guest images, then what the image
-// itself adds (overlays, templates, generated config, the agent). Each segment's compressed bytes are cached by what names its cpio, so a change
-// to one overlay file compresses only the small last segment again, and the large packages segment can afford a high
-// compression level because it is compressed once.
+// itself adds (overlays, templates, generated config, the agent). Each segment's compressed bytes are cached by what
+// names its cpio, so a change to one overlay file compresses only the small last segment again, and the large packages
+// segment can afford a high compression level because it is compressed once.
 import { type Compression, compress, DEFAULT_LEVEL } from '../archive/compress.ts';
 import { writeCpioNewc } from '../archive/cpio.ts';
 import { readTar } from '../archive/tar.ts';
@@ -200,7 +200,7 @@ export async function packInitramfs(
     const writer = `${await hashCode(['builder/archive/cpio.ts'])}:${ctx.sourceDateEpoch}`;
     for (const name of SEGMENTS) {
       const tree = segments.get(name)!;
-      if (tree.size === 0 || (name === 'usr-image' && onDemand.size === 0)) continue;
+      if (tree.size === 0) continue;
       const maker = name === 'usr-image' ? `${writer}:${inputs.usrImageMaker}` : writer;
       const identity = segmentIdentity(name, tree, packages, maker);
       // Real hard links: a file shipped under several names (the guest images two VMs share) is in a segment once.

@@ -136,15 +136,12 @@ export function normalizeVm(name: string, raw: AnyVm, guest: Recipe): VmSpec {
 // SP5100 TCO; init opens whichever bound (the others are listed as not loaded: no such hardware).
 export const WATCHDOG_MODULES = ['i6300esb', 'iTCO_wdt', 'sp5100_tco'] as const;
 
-function withWatchdogDrivers(modules: readonly string[], watchdog: number | undefined): string[] {
-  return watchdog ? [...modules, ...WATCHDOG_MODULES.filter((m) => !modules.includes(m))] : [...modules];
-}
-
 // What init needs to mount the /usr image: loop devices, the file system, and overlayfs to lay it under /usr.
-const USR_IMAGE_MODULES = ['loop', 'squashfs', 'overlay'];
+const USR_IMAGE_MODULES = ['loop', 'squashfs', 'overlay'] as const;
 
-function withUsrImageModules(modules: readonly string[], initramfs: MultiverseRecipe['initramfs']): string[] {
-  return initramfs?.usrImage ? [...modules, ...USR_IMAGE_MODULES.filter((m) => !modules.includes(m))] : [...modules];
+// The recipe's modules, then each of `added` it does not name already.
+function withModules(modules: readonly string[], added: readonly string[]): string[] {
+  return [...modules, ...added.filter((m) => !modules.includes(m))];
 }
 
 // Builds the frozen Recipe from schema-valid data; `guests` maps VM name → its loaded guest recipe; `resolvePath` makes
@@ -174,7 +171,10 @@ export function normalizeRecipe(
       source: raw.kernel?.source,
       cmdline: Object.freeze([...(raw.kernel?.cmdline ?? [])]),
       modules: Object.freeze(
-        withWatchdogDrivers(withUsrImageModules(raw.kernel?.modules ?? [], raw.initramfs), raw.host?.watchdog),
+        withModules(
+          withModules(raw.kernel?.modules ?? [], raw.initramfs?.usrImage ? USR_IMAGE_MODULES : []),
+          raw.host?.watchdog ? WATCHDOG_MODULES : [],
+        ),
       ),
     }),
     initramfs: Object.freeze({
